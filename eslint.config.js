@@ -1,0 +1,74 @@
+import js from '@eslint/js';
+import tseslint from 'typescript-eslint';
+
+export default tseslint.config(
+  { ignores: ['node_modules/', 'out/', '.sst/', '.kiln/', 'coverage/', 'sst.config.ts', 'sst-env.d.ts'] },
+  js.configs.recommended,
+  ...tseslint.configs.strictTypeChecked,
+  {
+    languageOptions: {
+      parserOptions: { projectService: true, tsconfigRootDir: import.meta.dirname },
+    },
+    rules: {
+      '@typescript-eslint/no-floating-promises': 'error',
+      '@typescript-eslint/no-explicit-any': 'error',
+      '@typescript-eslint/no-non-null-assertion': 'error',
+      '@typescript-eslint/restrict-template-expressions': ['error', { allowNumber: true, allowBoolean: true }],
+      '@typescript-eslint/consistent-type-imports': 'error',
+      'no-restricted-syntax': [
+        'error',
+        { selector: 'ExportDefaultDeclaration', message: 'Use named exports.' },
+        { selector: "CallExpression[callee.object.name='it'][callee.property.name='only']", message: 'No .only on main.' },
+        { selector: "CallExpression[callee.object.name='describe'][callee.property.name='only']", message: 'No .only on main.' },
+        { selector: "CallExpression[callee.property.name='skip']", message: 'No .skip on main.' },
+      ],
+      'no-restricted-imports': [
+        'error',
+        {
+          patterns: [
+            { group: ['**/packages/*/*', '../*/*.ts', '../../packages/**'], message: 'Import another package only through its #name entry point.' },
+          ],
+        },
+      ],
+    },
+  },
+  {
+    // Only the store speaks DynamoDB; routes never reach AWS SDKs directly.
+    files: ['packages/!(store|sandbox)/**/*.ts', 'functions/**/*.ts'],
+    rules: {
+      'no-restricted-imports': [
+        'error',
+        {
+          paths: [
+            { name: '@aws-sdk/client-dynamodb', message: 'Only packages/store talks to DynamoDB.' },
+            { name: '@aws-sdk/lib-dynamodb', message: 'Only packages/store talks to DynamoDB.' },
+          ],
+          patterns: [
+            { group: ['**/packages/*/*', '../*/*.ts', '../../packages/**'], message: 'Import another package only through its #name entry point.' },
+          ],
+        },
+      ],
+    },
+  },
+  {
+    // Production code never reaches into the sandbox.
+    files: ['packages/!(sandbox)/**/*.ts', 'functions/**/*.ts'],
+    ignores: ['**/*.test.ts'],
+    rules: {
+      'no-restricted-syntax': [
+        'error',
+        { selector: 'ExportDefaultDeclaration', message: 'Use named exports.' },
+        { selector: "ImportDeclaration[source.value='#sandbox']", message: 'Production code never imports the sandbox.' },
+      ],
+    },
+  },
+  {
+    files: ['**/*.js'],
+    ...tseslint.configs.disableTypeChecked,
+  },
+  {
+    // Tool configuration files are loaded through their default export.
+    files: ['eslint.config.js', 'vitest.config.ts'],
+    rules: { 'no-restricted-syntax': 'off' },
+  },
+);

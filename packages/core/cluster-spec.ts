@@ -1,0 +1,224 @@
+import { z } from 'zod';
+
+/**
+ * The cluster order: one zod source for the API body, the OpenAPI document,
+ * the stored spec and the workflow inputs. Shape errors are 400s; the
+ * cross-field rules in `order-rules.ts` are 422s.
+ */
+
+const dnsLabel = (max: number) =>
+  z
+    .string()
+    .min(1)
+    .max(max)
+    .regex(/^[a-z]([-a-z0-9]*[a-z0-9])?$/, 'must be a DNS label: lower-case letters, digits and "-", starting with a letter');
+
+export const SUPPORTED_KUBERNETES_VERSIONS = ['1.32', '1.33', '1.34'] as const;
+export const DEFAULT_KUBERNETES_VERSION = '1.33';
+
+const instanceType = z
+  .string()
+  .regex(/^[a-z][a-z0-9-]*\.[a-z0-9]+$/, 'must be an EC2 instance type such as m7i.large')
+  .max(32);
+
+const cidr = z.cidrv4({ message: 'must be an IPv4 CIDR block such as 10.0.0.0/16' });
+
+const labelKey = z
+  .string()
+  .max(253)
+  .regex(/^([a-z0-9]([-a-z0-9.]*[a-z0-9])?\/)?[A-Za-z0-9]([-A-Za-z0-9_.]{0,61}[A-Za-z0-9])?$/, 'must be a Kubernetes label key');
+const labelValue = z
+  .string()
+  .max(63)
+  .regex(/^([A-Za-z0-9]([-A-Za-z0-9_.]*[A-Za-z0-9])?)?$/, 'must be a Kubernetes label value');
+
+export const Taint = z
+  .strictObject({
+    key: labelKey,
+    value: labelValue.optional(),
+    effect: z.enum(['NoSchedule', 'PreferNoSchedule', 'NoExecute']),
+  })
+  .meta({ id: 'Taint' });
+
+export const NodePoolSpec = z
+  .strictObject({
+    name: dnsLabel(24),
+    instanceType: instanceType.default('m7i.large'),
+    size: z.int().min(0).max(500).describe('Desired number of nodes.'),
+    min: z.int().min(0).max(500).optional().describe('Lower bound for autoscaling; defaults to size.'),
+    max: z.int().min(0).max(500).optional().describe('Upper bound for autoscaling; defaults to size.'),
+    labels: z.record(labelKey, labelValue).default({}),
+    taints: z.array(Taint).max(20).default([]),
+  })
+  .meta({ id: 'NodePoolSpec' });
+
+export const ControlPlaneSpec = z
+  .strictObject({
+    replicas: z
+      .int()
+      .min(1)
+      .max(7)
+      .default(3)
+      .describe('Control plane machines: 1, 3 or 5 (an odd number keeps etcd quorum).'),
+    instanceType: instanceType.default('m7i.large'),
+  })
+  .meta({ id: 'ControlPlaneSpec' });
+
+export const NetworkSpec = z
+  .strictObject({
+    routingMode: z.enum(['tunnel', 'native']).default('tunnel').describe('Cilium routing: VXLAN tunnel or native VPC routing.'),
+    vpcCidr: cidr.default('10.0.0.0/16'),
+    podCidr: cidr.default('10.244.0.0/16'),
+    serviceCidr: cidr.default('10.96.0.0/12'),
+    apiAllowedCidrs: z
+      .array(cidr)
+      .min(1)
+      .max(50)
+      .default(['0.0.0.0/0'])
+      .describe('Source ranges allowed to reach the Kubernetes API load balancer (the only internet entrypoint).'),
+  })
+  .meta({ id: 'NetworkSpec' });
+
+export const TransparentEncryptionSpec = z
+  .strictObject({
+    enabled: z.boolean().default(true),
+    type: z.literal('wireguard').default('wireguard'),
+    strictMode: z.boolean().default(true).describe('Drop unencrypted pod-to-pod traffic.'),
+    nodeEncryption: z.boolean().default(true).describe('Encrypt node-to-node traffic too.'),
+  })
+  .meta({ id: 'TransparentEncryptionSpec' });
+
+export const AT_REST_PROVIDERS = ['kms', 'aesgcm', 'aescbc', 'secretbox'] as const;
+
+export const AtRestEncryptionSpec = z
+  .strictObject({
+    provider: z.enum(AT_REST_PROVIDERS).default('secretbox'),
+    keySource: z.enum(['generated', 'user', 'kms']).default('generated'),
+    key: z
+      .base64()
+      .optional()
+      .meta({ writeOnly: true, description: 'Base64 key material when keySource is user. Never returned.' }),
+    kmsKeyArn: z
+      .string()
+      .regex(/^arn:aws[a-z-]*:kms:[a-z0-9-]+:\d{12}:key\/[0-9a-f-]{36}$/, 'must be a KMS key ARN')
+      .optional(),
+    rotationPeriodDays: z.int().min(1).max(365).optional().describe('Rotate the data key automatically this often.'),
+  })
+  .meta({ id: 'AtRestEncryptionSpec' });
+
+export const EncryptionSpec = z
+  .strictObject({
+    transparent: TransparentEncryptionSpec.prefault({}),
+    atRest: AtRestEncryptionSpec.prefault({}),
+  })
+  .meta({ id: 'EncryptionSpec' });
+
+const sshPublicKey = z
+  .string()
+  .max(16 * 1024)
+  .regex(
+    /^(ssh-ed25519|ecdsa-sha2-nistp256|ecdsa-sha2-nistp384|ecdsa-sha2-nistp521|ssh-rsa) [A-Za-z0-9+/]+={0,3}( [^\r\n]*)?$/,
+    'must be one OpenSSH public key line',
+  );
+
+export const SshSpec = z
+  .strictObject({
+    mode: z.enum(['managed', 'self-managed']).default('managed'),
+    publicKey: sshPublicKey.optional().describe('Required when mode is self-managed.'),
+    allowedCidrs: z.array(cidr).max(20).default([]).describe('Source ranges allowed to reach port 22; none by default.'),
+  })
+  .meta({ id: 'SshSpec' });
+
+export const PSA_LEVELS = ['privileged', 'baseline', 'restricted'] as const;
+export const PSA_MODES = ['enforce', 'audit', 'warn'] as const;
+
+export const PodSecuritySpec = z
+  .strictObject({
+    defaultLevel: z.enum(PSA_LEVELS).default('restricted'),
+    defaultMode: z.enum(PSA_MODES).default('enforce'),
+    namespaces: z
+      .record(dnsLabel(63), z.strictObject({ level: z.enum(PSA_LEVELS), mode: z.enum(PSA_MODES).default('enforce') }))
+      .default({})
+      .describe('Per-namespace overrides of the default level.'),
+  })
+  .meta({ id: 'PodSecuritySpec' });
+
+export const AcmeIssuerSpec = z
+  .strictObject({
+    name: dnsLabel(63),
+    server: z.url({ protocol: /^https$/, message: 'must be an https URL' }).max(2048),
+    email: z.email(),
+    ingressClass: z.string().max(63).default('nginx'),
+  })
+  .meta({ id: 'AcmeIssuerSpec' });
+
+export const CertManagerSpec = z
+  .strictObject({
+    enabled: z.boolean().default(true),
+    caIssuer: z.boolean().default(true).describe('A ClusterIssuer backed by a per-cluster CA.'),
+    acmeIssuers: z.array(AcmeIssuerSpec).max(10).default([]),
+  })
+  .meta({ id: 'CertManagerSpec' });
+
+export const ExtensionsSpec = z
+  .strictObject({
+    policyEngine: z.strictObject({ enabled: z.boolean().default(false) }).prefault({}).describe('Kyverno.'),
+    intrusionDetection: z.strictObject({ enabled: z.boolean().default(false) }).prefault({}).describe('Tetragon.'),
+  })
+  .meta({ id: 'ExtensionsSpec' });
+
+export const WEEKDAYS = ['mon', 'tue', 'wed', 'thu', 'fri', 'sat', 'sun'] as const;
+
+export const MaintenanceSpec = z
+  .strictObject({
+    window: z
+      .strictObject({
+        days: z.array(z.enum(WEEKDAYS)).min(1).max(7).default([...WEEKDAYS]),
+        start: z
+          .string()
+          .regex(/^([01]\d|2[0-3]):[0-5]\d$/, 'must be HH:MM (UTC)')
+          .default('03:00'),
+        durationMinutes: z.int().min(30).max(720).default(240),
+      })
+      .prefault({}),
+    autoUpdate: z.boolean().default(true).describe('Unattended OS upgrades with reboots inside the window.'),
+  })
+  .meta({ id: 'MaintenanceSpec' });
+
+export const NodeHealthSpec = z
+  .strictObject({
+    enabled: z.boolean().default(true),
+    unhealthyTimeoutMinutes: z.int().min(1).max(120).default(5),
+    nodeStartupTimeoutMinutes: z.int().min(5).max(120).default(20),
+    maxUnhealthyPercent: z.int().min(0).max(100).default(40),
+    maxInFlight: z.int().min(1).max(10).default(1),
+    rebootBeforeReplace: z.boolean().default(true),
+  })
+  .meta({ id: 'NodeHealthSpec' });
+
+export const ClusterSpec = z
+  .strictObject({
+    name: dnsLabel(40).describe('Unique per tenant.'),
+    region: z.string().regex(/^[a-z]{2}(-gov)?-[a-z]+-\d$/, 'must be an AWS region such as eu-central-1'),
+    kubernetesVersion: z.enum(SUPPORTED_KUBERNETES_VERSIONS).default(DEFAULT_KUBERNETES_VERSION),
+    controlPlane: ControlPlaneSpec.prefault({}),
+    nodePools: z.array(NodePoolSpec).min(1).max(20),
+    network: NetworkSpec.prefault({}),
+    encryption: EncryptionSpec.prefault({}),
+    ssh: SshSpec.prefault({}),
+    podSecurity: PodSecuritySpec.prefault({}),
+    certManager: CertManagerSpec.prefault({}),
+    extensions: ExtensionsSpec.prefault({}),
+    maintenance: MaintenanceSpec.prefault({}),
+    nodeHealth: NodeHealthSpec.prefault({}),
+  })
+  .meta({
+    id: 'ClusterSpec',
+    example: { name: 'demo', region: 'eu-central-1', nodePools: [{ name: 'default', size: 2 }] },
+  });
+
+/** What a client sends (defaults not yet applied). */
+export type ClusterOrder = z.input<typeof ClusterSpec>;
+/** A complete order with every default applied; what is stored and what workflows read. */
+export type ClusterSpec = z.output<typeof ClusterSpec>;
+export type NodePoolSpec = z.output<typeof NodePoolSpec>;

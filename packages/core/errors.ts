@@ -1,0 +1,108 @@
+/**
+ * The closed list of error codes Kiln can answer with. Each maps to exactly one
+ * HTTP status and problem type; the API maps them to RFC 9457 problem+json in
+ * one place (packages/api/problem.ts), and workflows record them on operations.
+ */
+export const ERROR_CODES = {
+  malformed_request: { status: 400, title: 'Malformed request' },
+  validation_failed: { status: 400, title: 'Validation failed' },
+  unauthorized: { status: 401, title: 'Unauthorized' },
+  forbidden: { status: 403, title: 'Forbidden' },
+  not_found: { status: 404, title: 'Not found' },
+  method_not_allowed: { status: 405, title: 'Method not allowed' },
+  conflict: { status: 409, title: 'Conflict' },
+  idempotency_request_in_flight: { status: 409, title: 'Idempotent request in flight' },
+  precondition_failed: { status: 412, title: 'Precondition failed' },
+  payload_too_large: { status: 413, title: 'Payload too large' },
+  unsupported_media_type: { status: 415, title: 'Unsupported media type' },
+  unprocessable: { status: 422, title: 'Unprocessable order' },
+  idempotency_key_reused: { status: 422, title: 'Idempotency key reused' },
+  provisioning_failed: { status: 500, title: 'Provisioning step failed' },
+  internal: { status: 500, title: 'Internal error' },
+  unavailable: { status: 503, title: 'Service unavailable' },
+} as const satisfies Record<string, { status: number; title: string }>;
+
+export type ErrorCode = keyof typeof ERROR_CODES;
+
+/** One problem with one field, located by a JSON pointer (RFC 6901) into the request body. */
+export interface FieldProblem {
+  pointer: string;
+  detail: string;
+}
+
+/** The base of every error Kiln throws on purpose. `detail` is safe to show a client. */
+export class KilnError extends Error {
+  readonly code: ErrorCode;
+  readonly detail: string;
+  readonly errors: readonly FieldProblem[];
+
+  constructor(code: ErrorCode, detail: string, errors: readonly FieldProblem[] = []) {
+    super(detail);
+    this.name = 'KilnError';
+    this.code = code;
+    this.detail = detail;
+    this.errors = errors;
+  }
+
+  get status(): number {
+    return ERROR_CODES[this.code].status;
+  }
+}
+
+export class ValidationError extends KilnError {
+  constructor(detail: string, errors: readonly FieldProblem[]) {
+    super('validation_failed', detail, errors);
+    this.name = 'ValidationError';
+  }
+}
+
+export class UnprocessableError extends KilnError {
+  constructor(detail: string, errors: readonly FieldProblem[]) {
+    super('unprocessable', detail, errors);
+    this.name = 'UnprocessableError';
+  }
+}
+
+export class NotFoundError extends KilnError {
+  constructor(kind: string, id: string) {
+    super('not_found', `No ${kind} with id '${id}' exists.`);
+    this.name = 'NotFoundError';
+  }
+}
+
+export class ConflictError extends KilnError {
+  constructor(detail: string) {
+    super('conflict', detail);
+    this.name = 'ConflictError';
+  }
+}
+
+export class UnauthorizedError extends KilnError {
+  constructor(detail = 'A valid bearer token is required.') {
+    super('unauthorized', detail);
+    this.name = 'UnauthorizedError';
+  }
+}
+
+/**
+ * Step failures carry a name Step Functions matches on: `Kiln.Transient` is
+ * retried with backoff, `Kiln.Permanent` goes straight to the Catch.
+ */
+export class StepError extends Error {
+  readonly retriable: boolean;
+  readonly step: string;
+
+  constructor(step: string, message: string, retriable: boolean) {
+    super(message);
+    this.step = step;
+    this.retriable = retriable;
+    this.name = retriable ? 'Kiln.Transient' : 'Kiln.Permanent';
+  }
+}
+
+/** A JSON pointer (RFC 6901) for a path of object keys and array indexes. */
+export function jsonPointer(path: readonly PropertyKey[]): string {
+  return path
+    .map((segment) => `/${String(segment).replaceAll('~', '~0').replaceAll('/', '~1')}`)
+    .join('');
+}

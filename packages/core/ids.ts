@@ -1,0 +1,21 @@
+import { monotonicFactory } from 'ulid';
+
+/** Prefixed, time-ordered ids: the prefix says what it is, the ULID sorts by creation. */
+export const ID_PREFIXES = {
+  tenant: 'ten',
+  cluster: 'cls',
+  operation: 'op',
+  event: 'evt',
+} as const;
+
+export type IdKind = keyof typeof ID_PREFIXES;
+
+const nextUlid = monotonicFactory();
+
+export function newId(kind: IdKind): string {
+  return `${ID_PREFIXES[kind]}_${nextUlid().toLowerCase()}`;
+}
+
+export function idPattern(kind: IdKind): RegExp {
+  return new RegExp(`^${ID_PREFIXES[kind]}_[0-9a-hjkmnp-tv-z]{26}$`);
+}

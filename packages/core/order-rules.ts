@@ -1,0 +1,125 @@
+import type { ClusterSpec } from './cluster-spec.ts';
+import { type FieldProblem, UnprocessableError } from './errors.ts';
+
+/** Key lengths (bytes) each at-rest provider accepts for a user-provided key. */
+const KEY_LENGTHS: Record<'aescbc' | 'aesgcm' | 'secretbox', readonly number[]> = {
+  aescbc: [32],
+  aesgcm: [16, 24, 32],
+  secretbox: [32],
+};
+
+interface Ipv4Range {
+  first: number;
+  last: number;
+}
+
+function parseCidr(cidr: string): Ipv4Range {
+  const [address = '', prefixText = '32'] = cidr.split('/');
+  const prefix = Number(prefixText);
+  const base = address.split('.').reduce((acc, octet) => acc * 256 + Number(octet), 0);
+  const size = 2 ** (32 - prefix);
+  const first = base - (base % size);
+  return { first, last: first + size - 1 };
+}
+
+export function cidrsOverlap(a: string, b: string): boolean {
+  const x = parseCidr(a);
+  const y = parseCidr(b);
+  return x.first <= y.last && y.first <= x.last;
+}
+
+/**
+ * Rules that span fields and so cannot live in the zod shape. Every problem
+ * names the field it is about with a JSON pointer into the order.
+ */
+export function orderProblems(spec: ClusterSpec): FieldProblem[] {
+  const problems: FieldProblem[] = [];
+
+  if (![1, 3, 5].includes(spec.controlPlane.replicas)) {
+    problems.push({
+      pointer: '/controlPlane/replicas',
+      detail: 'must be 1, 3 or 5: an even number of etcd members tolerates no more failures than one fewer',
+    });
+  }
+
+  const seenPools = new Map<string, number>();
+  spec.nodePools.forEach((pool, index) => {
+    const first = seenPools.get(pool.name);
+    if (first !== undefined) {
+      problems.push({ pointer: `/nodePools/${index}/name`, detail: `repeats the name of /nodePools/${first}` });
+    } else {
+      seenPools.set(pool.name, index);
+    }
+    const min = pool.min ?? pool.size;
+    const max = pool.max ?? pool.size;
+    if (min > pool.size) problems.push({ pointer: `/nodePools/${index}/min`, detail: 'must not exceed size' });
+    if (max < pool.size) problems.push({ pointer: `/nodePools/${index}/max`, detail: 'must not be below size' });
+  });
+  if (spec.nodePools.every((pool) => pool.size === 0)) {
+    problems.push({ pointer: '/nodePools', detail: 'at least one node pool needs a size above 0' });
+  }
+
+  const ranges = [
+    ['vpcCidr', spec.network.vpcCidr],
+    ['podCidr', spec.network.podCidr],
+    ['serviceCidr', spec.network.serviceCidr],
+  ] as const;
+  ranges.forEach(([name, range], index) => {
+    for (const [otherName, otherRange] of ranges.slice(0, index)) {
+      if (cidrsOverlap(range, otherRange)) {
+        problems.push({ pointer: `/network/${name}`, detail: `overlaps ${otherName} (${otherRange})` });
+      }
+    }
+  });
+
+  const atRest = spec.encryption.atRest;
+  if ((atRest.provider === 'kms') !== (atRest.keySource === 'kms')) {
+    problems.push({
+      pointer: '/encryption/atRest/keySource',
+      detail: 'must be kms exactly when the provider is kms',
+    });
+  }
+  if (atRest.keySource === 'user' && atRest.key === undefined) {
+    problems.push({ pointer: '/encryption/atRest/key', detail: 'is required when keySource is user' });
+  }
+  if (atRest.keySource !== 'user' && atRest.key !== undefined) {
+    problems.push({ pointer: '/encryption/atRest/key', detail: 'may only be given when keySource is user' });
+  }
+  if (atRest.key !== undefined && atRest.provider !== 'kms') {
+    const length = Buffer.from(atRest.key, 'base64').length;
+    const allowed = KEY_LENGTHS[atRest.provider];
+    if (!allowed.includes(length)) {
+      problems.push({
+        pointer: '/encryption/atRest/key',
+        detail: `must decode to ${allowed.join(', ')} bytes for ${atRest.provider}, not ${length}`,
+      });
+    }
+  }
+  if (atRest.kmsKeyArn !== undefined && atRest.keySource !== 'kms') {
+    problems.push({ pointer: '/encryption/atRest/kmsKeyArn', detail: 'may only be given when keySource is kms' });
+  }
+
+  if (spec.ssh.mode === 'self-managed' && spec.ssh.publicKey === undefined) {
+    problems.push({ pointer: '/ssh/publicKey', detail: 'is required when mode is self-managed' });
+  }
+  if (spec.ssh.mode === 'managed' && spec.ssh.publicKey !== undefined) {
+    problems.push({ pointer: '/ssh/publicKey', detail: 'may only be given when mode is self-managed' });
+  }
+
+  const seenIssuers = new Set<string>();
+  spec.certManager.acmeIssuers.forEach((issuer, index) => {
+    if (seenIssuers.has(issuer.name)) {
+      problems.push({ pointer: `/certManager/acmeIssuers/${index}/name`, detail: 'repeats an issuer name' });
+    }
+    seenIssuers.add(issuer.name);
+  });
+
+  return problems;
+}
+
+export function assertOrderRules(spec: ClusterSpec): void {
+  const problems = orderProblems(spec);
+  if (problems.length > 0) {
+    throw new UnprocessableError('The order breaks rules that span several fields.', problems);
+  }
+}

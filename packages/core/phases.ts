@@ -1,0 +1,38 @@
+/**
+ * The cluster lifecycle. A transition not listed here is a bug, so the store
+ * refuses it; Failed clusters can always be deleted.
+ */
+export const CLUSTER_PHASES = ['Pending', 'Provisioning', 'Ready', 'Updating', 'Deleting', 'Deleted', 'Failed'] as const;
+export type ClusterPhase = (typeof CLUSTER_PHASES)[number];
+
+const ALLOWED: Record<ClusterPhase, readonly ClusterPhase[]> = {
+  Pending: ['Provisioning', 'Failed', 'Deleting'],
+  Provisioning: ['Ready', 'Failed', 'Deleting'],
+  Ready: ['Updating', 'Deleting', 'Failed'],
+  Updating: ['Ready', 'Failed', 'Deleting'],
+  Failed: ['Deleting', 'Provisioning', 'Updating'],
+  Deleting: ['Deleted', 'Failed'],
+  Deleted: [],
+};
+
+export function canTransition(from: ClusterPhase, to: ClusterPhase): boolean {
+  return from === to || ALLOWED[from].includes(to);
+}
+
+export const OPERATION_STATES = ['pending', 'running', 'succeeded', 'failed'] as const;
+export type OperationState = (typeof OPERATION_STATES)[number];
+
+export const OPERATION_TYPES = ['provision', 'deprovision', 'update', 'rotate-encryption-key', 'remediate-node'] as const;
+export type OperationType = (typeof OPERATION_TYPES)[number];
+
+export const STEP_STATES = ['pending', 'running', 'succeeded', 'failed'] as const;
+export type StepState = (typeof STEP_STATES)[number];
+
+/** The steps each workflow reports, in order; the ASL files name their Task states after these. */
+export const WORKFLOW_STEPS = {
+  provision: ['plan', 'infrastructure', 'bootstrap', 'control-plane', 'workers', 'addons', 'verify'],
+  deprovision: ['destroy'],
+  update: [],
+  'rotate-encryption-key': [],
+  'remediate-node': [],
+} as const satisfies Record<OperationType, readonly string[]>;

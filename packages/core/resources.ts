@@ -1,0 +1,115 @@
+import { z } from 'zod';
+import { ClusterSpec } from './cluster-spec.ts';
+import { CLUSTER_PHASES, OPERATION_STATES, OPERATION_TYPES, STEP_STATES } from './phases.ts';
+
+/** RFC 9457 problem details, as every error leaves the API and as failed operations record them. */
+export const Problem = z
+  .object({
+    type: z.string().describe('A URI that identifies the problem type.'),
+    title: z.string(),
+    status: z.int(),
+    detail: z.string(),
+    instance: z.string().optional(),
+    code: z.string().describe('Stable machine-readable code from a closed list.'),
+    requestId: z.string().optional(),
+    errors: z
+      .array(z.object({ pointer: z.string().describe('JSON pointer (RFC 6901) into the request body.'), detail: z.string() }))
+      .optional(),
+  })
+  .meta({ id: 'Problem' });
+export type Problem = z.infer<typeof Problem>;
+
+export const Condition = z
+  .object({
+    type: z.string(),
+    status: z.enum(['True', 'False', 'Unknown']),
+    reason: z.string(),
+    message: z.string(),
+    lastTransitionTime: z.iso.datetime(),
+  })
+  .meta({ id: 'Condition' });
+export type Condition = z.infer<typeof Condition>;
+
+export const ClusterStatus = z
+  .object({
+    phase: z.enum(CLUSTER_PHASES),
+    conditions: z.array(Condition),
+    endpoint: z.string().optional().describe('The Kubernetes API URL, once known.'),
+    reason: z.string().optional().describe('Why the cluster is Failed.'),
+    activeOperationId: z.string().optional(),
+  })
+  .meta({ id: 'ClusterStatus' });
+export type ClusterStatus = z.infer<typeof ClusterStatus>;
+
+/** The spec as it leaves the API: write-only secrets are gone. */
+export const ClusterSpecView = ClusterSpec.meta({ id: 'ClusterSpecView' });
+
+export const Cluster = z
+  .object({
+    id: z.string().meta({ example: 'cls_01jd8x7t5k3m4n5p6q7r8s9t0v' }),
+    name: z.string(),
+    spec: ClusterSpecView,
+    status: ClusterStatus,
+    createdAt: z.iso.datetime(),
+    updatedAt: z.iso.datetime(),
+  })
+  .meta({ id: 'Cluster' });
+export type Cluster = z.infer<typeof Cluster>;
+
+export const OperationStep = z
+  .object({
+    name: z.string(),
+    state: z.enum(STEP_STATES),
+    startedAt: z.iso.datetime().optional(),
+    finishedAt: z.iso.datetime().optional(),
+    attempts: z.int().describe('How many times the step has started.'),
+    outputs: z.record(z.string(), z.unknown()).optional().describe('What the step produced (no secrets).'),
+  })
+  .meta({ id: 'OperationStep' });
+export type OperationStep = z.infer<typeof OperationStep>;
+
+export const Operation = z
+  .object({
+    id: z.string(),
+    type: z.enum(OPERATION_TYPES),
+    clusterId: z.string(),
+    state: z.enum(OPERATION_STATES),
+    steps: z.array(OperationStep),
+    error: Problem.optional(),
+    createdAt: z.iso.datetime(),
+    updatedAt: z.iso.datetime(),
+    finishedAt: z.iso.datetime().optional(),
+  })
+  .meta({ id: 'Operation' });
+export type Operation = z.infer<typeof Operation>;
+
+export const Tenant = z
+  .object({
+    id: z.string(),
+    name: z.string(),
+    createdAt: z.iso.datetime(),
+  })
+  .meta({ id: 'Tenant' });
+export type Tenant = z.infer<typeof Tenant>;
+
+export const TenantCreated = Tenant.extend({
+  apiKey: z.string().describe('Shown once; Kiln keeps only its hash.'),
+}).meta({ id: 'TenantCreated' });
+
+export const TenantOrder = z
+  .strictObject({
+    name: z
+      .string()
+      .min(1)
+      .max(63)
+      .regex(/^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/, 'must be lower-case letters, digits and "-"'),
+  })
+  .meta({ id: 'TenantOrder' });
+
+/** What a workflow execution receives and passes between steps. */
+export const WorkflowInput = z.object({
+  tenantId: z.string(),
+  clusterId: z.string(),
+  operationId: z.string(),
+});
+export type WorkflowInput = z.infer<typeof WorkflowInput>;
