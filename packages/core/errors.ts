@@ -24,11 +24,11 @@ export const ERROR_CODES = {
 
 export type ErrorCode = keyof typeof ERROR_CODES;
 
-/** One problem with one field, located by a JSON pointer (RFC 6901) into the request body. */
-export interface FieldProblem {
-  pointer: string;
-  detail: string;
-}
+/**
+ * One problem with one input: a JSON pointer (RFC 6901) into the request body,
+ * or the name of the query parameter or header it is about.
+ */
+export type FieldProblem = { pointer: string; detail: string } | { parameter: string; detail: string } | { header: string; detail: string };
 
 /** The base of every error Kiln throws on purpose. `detail` is safe to show a client. */
 export class KilnError extends Error {

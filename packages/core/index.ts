@@ -4,3 +4,5 @@ export * from './ids.ts';
 export * from './order-rules.ts';
 export * from './phases.ts';
 export * from './resources.ts';
+export * from './log.ts';
+export * from './problem.ts';

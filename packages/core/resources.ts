@@ -13,7 +13,14 @@ export const Problem = z
     code: z.string().describe('Stable machine-readable code from a closed list.'),
     requestId: z.string().optional(),
     errors: z
-      .array(z.object({ pointer: z.string().describe('JSON pointer (RFC 6901) into the request body.'), detail: z.string() }))
+      .array(
+        z.object({
+          pointer: z.string().optional().describe('JSON pointer (RFC 6901) into the request body.'),
+          parameter: z.string().optional().describe('The query or path parameter at fault.'),
+          header: z.string().optional().describe('The request header at fault.'),
+          detail: z.string(),
+        }),
+      )
       .optional(),
   })
   .meta({ id: 'Problem' });

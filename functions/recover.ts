@@ -1,0 +1,5 @@
+import { recoverOperations } from '#lifecycle';
+import { services } from './services.ts';
+
+/** Scheduled every minute: restarts operations whose workflow execution never started. */
+export const handler = () => recoverOperations(services);

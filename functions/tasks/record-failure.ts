@@ -1,0 +1,4 @@
+import { recordFailureStep } from '#lifecycle';
+import { services } from '../services.ts';
+
+export const handler = (event: unknown) => recordFailureStep(services, event);

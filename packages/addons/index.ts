@@ -1,0 +1,2 @@
+export * from './baseline.ts';
+export * from './kube.ts';

@@ -1,0 +1,64 @@
+import { CoreV1Api, KubeConfig, KubernetesObjectApi, type KubernetesObject, PatchStrategy, type V1Node } from '@kubernetes/client-node';
+
+export const FIELD_MANAGER = 'kiln';
+
+/**
+ * A client configuration for one cluster's API endpoint. Credentials come
+ * from the cluster's PKI once the bootstrap package issues them; the endpoint
+ * alone is enough for the sandbox API server.
+ */
+export function kubeConfigFor(clusterName: string, endpoint: string): KubeConfig {
+  const config = new KubeConfig();
+  config.loadFromOptions({
+    clusters: [{ name: clusterName, server: endpoint, skipTLSVerify: false }],
+    users: [{ name: 'kiln' }],
+    contexts: [{ name: clusterName, cluster: clusterName, user: 'kiln' }],
+    currentContext: clusterName,
+  });
+  return config;
+}
+
+export interface NodeSummary {
+  name: string;
+  role: 'control-plane' | 'worker';
+  pool?: string;
+  ready: boolean;
+}
+
+function isReady(node: V1Node): boolean {
+  return node.status?.conditions?.some((condition) => condition.type === 'Ready' && condition.status === 'True') ?? false;
+}
+
+export async function listNodes(config: KubeConfig): Promise<NodeSummary[]> {
+  const core = config.makeApiClient(CoreV1Api);
+  const nodes = await core.listNode({});
+  return nodes.items.map((node) => {
+    const labels = node.metadata?.labels ?? {};
+    const pool = labels['kiln.dev/pool'];
+    return {
+      name: node.metadata?.name ?? '',
+      role: 'node-role.kubernetes.io/control-plane' in labels ? 'control-plane' : 'worker',
+      ...(pool === undefined ? {} : { pool }),
+      ready: isReady(node),
+    };
+  });
+}
+
+/** Server-side apply with Kiln's field manager; force, because Kiln owns what it applies. */
+export async function applyObjects(config: KubeConfig, objects: readonly KubernetesObject[]): Promise<KubernetesObject[]> {
+  const client = KubernetesObjectApi.makeApiClient(config);
+  const applied: KubernetesObject[] = [];
+  for (const object of objects) {
+    applied.push(await client.patch(object, undefined, undefined, FIELD_MANAGER, true, PatchStrategy.ServerSideApply));
+  }
+  return applied;
+}
+
+export async function readObject(config: KubeConfig, object: KubernetesObject): Promise<KubernetesObject> {
+  const client = KubernetesObjectApi.makeApiClient(config);
+  return client.read({
+    apiVersion: object.apiVersion ?? 'v1',
+    kind: object.kind ?? '',
+    metadata: { name: object.metadata?.name ?? '', ...(object.metadata?.namespace === undefined ? {} : { namespace: object.metadata.namespace }) },
+  });
+}

@@ -1,0 +1,67 @@
+import { type OpenAPIHono, createRoute, z } from '@hono/zod-openapi';
+import { Cluster } from '#core';
+import { deleteCluster } from '#lifecycle';
+import { type AppEnv, tenantOf } from '../context.ts';
+import { parseIfMatch } from '../etag.ts';
+import { idempotentRequest, replayOf } from '../idempotency.ts';
+import { ClusterIdParam, IdempotencyHeaders, problems } from '../schemas.ts';
+
+const route = createRoute({
+  method: 'delete',
+  path: '/v1/clusters/{id}',
+  operationId: 'deleteCluster',
+  tags: ['Clusters'],
+  summary: 'Delete a cluster',
+  description:
+    'Starts deprovisioning and replies 202 with the cluster in phase Deleting; `Location` points at the deprovision operation. ' +
+    'Deleting a cluster that is already Deleting or Deleted answers 202 with its current state. A cluster with another operation running answers 409.',
+  security: [{ bearer: [] }],
+  request: {
+    params: ClusterIdParam,
+    headers: IdempotencyHeaders.extend({
+      'if-match': z
+        .string()
+        .max(64)
+        .optional()
+        .openapi({ param: { name: 'If-Match', in: 'header' }, description: 'Delete only if the cluster still has this ETag.' }),
+    }),
+  },
+  responses: {
+    202: {
+      description: 'Deprovisioning has started.',
+      headers: { Location: { description: 'The deprovision operation.', schema: { type: 'string' } } },
+      content: { 'application/json': { schema: Cluster } },
+    },
+    ...problems(400, 401, 403, 404, 409, 412, 422),
+  },
+});
+
+export function registerV1ClustersDelete(app: OpenAPIHono<AppEnv>): void {
+  app.openapi(route, async (c) => {
+    const { id } = c.req.valid('param');
+    const headers = c.req.valid('header');
+    const ifMatch = headers['if-match'];
+    const respond = (cluster: Cluster) => {
+      const operationId = cluster.status.activeOperationId;
+      return {
+        status: 202,
+        headers: {
+          'content-type': 'application/json',
+          ...(operationId === undefined ? {} : { location: `/v1/operations/${operationId}` }),
+        },
+        body: JSON.stringify(cluster),
+      };
+    };
+    const request = idempotentRequest(headers['idempotency-key'], { method: 'DELETE', path: `/v1/clusters/${id}` }, respond);
+    const outcome = await deleteCluster(c.get('services'), tenantOf(c), id, {
+      ...(ifMatch === undefined ? {} : { ifMatchVersion: parseIfMatch(ifMatch) }),
+      ...(request === undefined ? {} : { request }),
+    });
+    if (outcome.kind === 'replay') {
+      const replayed = replayOf(outcome.response);
+      return c.json(replayed.cluster, 202, replayed.headers);
+    }
+    return c.json(outcome.value, 202, respond(outcome.value).headers);
+  });
+}
+

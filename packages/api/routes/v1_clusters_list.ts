@@ -1,0 +1,28 @@
+import { type OpenAPIHono, createRoute } from '@hono/zod-openapi';
+import { Cluster } from '#core';
+import { listClusters } from '#lifecycle';
+import { type AppEnv, tenantOf } from '../context.ts';
+import { PageQuery, pageOf, problems } from '../schemas.ts';
+
+const route = createRoute({
+  method: 'get',
+  path: '/v1/clusters',
+  operationId: 'listClusters',
+  tags: ['Clusters'],
+  summary: 'List clusters',
+  description: 'Oldest first. Deleted clusters stay listed with phase Deleted for 7 days.',
+  security: [{ bearer: [] }],
+  request: { query: PageQuery },
+  responses: {
+    200: { description: 'A page of clusters.', content: { 'application/json': { schema: pageOf(Cluster, 'ClusterPage') } } },
+    ...problems(400, 401, 403),
+  },
+});
+
+export function registerV1ClustersList(app: OpenAPIHono<AppEnv>): void {
+  app.openapi(route, async (c) => {
+    const { limit, cursor } = c.req.valid('query');
+    const page = await listClusters(c.get('services'), tenantOf(c), { limit, ...(cursor === undefined ? {} : { cursor }) });
+    return c.json(page, 200);
+  });
+}

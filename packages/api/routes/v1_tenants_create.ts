@@ -1,0 +1,28 @@
+import { type OpenAPIHono, createRoute } from '@hono/zod-openapi';
+import { KilnError, TenantCreated, TenantOrder } from '#core';
+import { createTenant } from '#lifecycle';
+import type { AppEnv } from '../context.ts';
+import { problems } from '../schemas.ts';
+
+const route = createRoute({
+  method: 'post',
+  path: '/v1/tenants',
+  operationId: 'createTenant',
+  tags: ['Tenants'],
+  summary: 'Create a tenant (admin)',
+  description: 'Creates a tenant and returns its API key. The key is shown only in this response; Kiln stores its hash.',
+  security: [{ bearer: [] }],
+  request: { body: { required: true, content: { 'application/json': { schema: TenantOrder } } } },
+  responses: {
+    201: { description: 'The tenant, with its API key.', content: { 'application/json': { schema: TenantCreated } } },
+    ...problems(400, 401, 403, 415),
+  },
+});
+
+export function registerV1TenantsCreate(app: OpenAPIHono<AppEnv>): void {
+  app.openapi(route, async (c) => {
+    if (c.get('principal').kind !== 'admin') throw new KilnError('forbidden', 'Only the admin token may create tenants.');
+    const tenant = await createTenant(c.get('services'), c.req.valid('json').name);
+    return c.json(tenant, 201, { 'cache-control': 'no-store' });
+  });
+}

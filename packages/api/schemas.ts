@@ -1,0 +1,61 @@
+import { z } from '@hono/zod-openapi';
+import { Problem, idPattern } from '#core';
+
+export const ClusterIdParam = z.object({
+  id: z.string().regex(idPattern('cluster'), 'must be a cluster id (cls_...)').openapi({ param: { name: 'id', in: 'path' }, example: 'cls_01jd8x7t5k3m4n5p6q7r8s9t0v' }),
+});
+
+export const OperationIdParam = z.object({
+  id: z.string().regex(idPattern('operation'), 'must be an operation id (op_...)').openapi({ param: { name: 'id', in: 'path' }, example: 'op_01jd8x7t5k3m4n5p6q7r8s9t0v' }),
+});
+
+export const PageQuery = z.object({
+  limit: z.coerce.number().int().min(1).max(100).default(20).openapi({ param: { name: 'limit', in: 'query' }, description: 'Items per page (1-100).' }),
+  cursor: z.string().max(1024).optional().openapi({ param: { name: 'cursor', in: 'query' }, description: 'The nextCursor of the previous page.' }),
+});
+
+export const IdempotencyHeaders = z.object({
+  'idempotency-key': z
+    .string()
+    .min(1)
+    .max(255)
+    .regex(/^[\x21-\x7e]+$/, 'must be 1-255 visible ASCII characters')
+    .optional()
+    .openapi({
+      param: { name: 'Idempotency-Key', in: 'header' },
+      description:
+        'Makes the request safe to retry for 24 hours: the same key with the same body returns the first response; with a different body, 422.',
+    }),
+});
+
+export function pageOf<T extends z.ZodType>(item: T, id: string) {
+  return z
+    .object({
+      items: z.array(item),
+      nextCursor: z.string().optional().describe('Pass as cursor to get the next page; absent on the last page.'),
+    })
+    .openapi(id);
+}
+
+const problemContent = {
+  'application/problem+json': {
+    schema: Problem,
+  },
+} as const;
+
+const PROBLEM_DESCRIPTIONS = {
+  400: 'Malformed JSON or a field of the wrong shape (problem+json with errors[]).',
+  401: 'Missing or unknown bearer token.',
+  403: 'The token may not call this endpoint.',
+  404: 'No such resource for this tenant.',
+  409: 'Conflicts with the current state (a name taken, an operation running).',
+  412: 'If-Match does not match the current ETag.',
+  415: 'The body is not application/json.',
+  422: 'The order breaks a rule spanning fields, or an Idempotency-Key was reused with another body.',
+} as const;
+
+export function problems(...statuses: (keyof typeof PROBLEM_DESCRIPTIONS)[]) {
+  return Object.fromEntries(
+    statuses.map((status) => [status, { description: PROBLEM_DESCRIPTIONS[status], content: problemContent }]),
+  ) as Record<(typeof statuses)[number], { description: string; content: typeof problemContent }>;
+}

@@ -1,0 +1,173 @@
+import {
+  type Cluster,
+  ClusterSpec,
+  ConflictError,
+  KilnError,
+  NotFoundError,
+  type Operation,
+  type OperationType,
+  WORKFLOW_STEPS,
+  assertOrderRules,
+  newId,
+} from '#core';
+import type { ClusterRecord, OperationRecord, Page, StoredResponse, WriteOutcome } from '#store';
+import type { KilnServices } from './services.ts';
+import { clusterView, operationView } from './views.ts';
+
+/** An Idempotency-Key, hashed, with the hash of the request it first came with. */
+export interface IdempotentRequest {
+  keyHash: string;
+  requestHash: string;
+  /** Builds the HTTP response to store with the write, so replays answer byte for byte the same. */
+  respond: (cluster: Cluster, operation: Operation) => StoredResponse;
+}
+
+export type Outcome<T> = { kind: 'fresh'; value: T } | { kind: 'replay'; response: StoredResponse };
+
+function newOperation(tenantId: string, clusterId: string, type: OperationType, now: string): OperationRecord {
+  const steps = Object.fromEntries(WORKFLOW_STEPS[type].map((name) => [name, { state: 'pending' as const, attempts: 0 }]));
+  return { tenantId, id: newId('operation'), type, clusterId, state: 'pending', steps, createdAt: now, updatedAt: now, version: 1 };
+}
+
+/** Looks up an earlier request with the same key: replay it, or refuse a different request under the same key. */
+async function earlierResponse(services: KilnServices, tenantId: string, request: IdempotentRequest | undefined): Promise<StoredResponse | undefined> {
+  if (request === undefined) return undefined;
+  const record = await services.store.getIdempotencyRecord(tenantId, request.keyHash);
+  if (record === undefined) return undefined;
+  if (record.requestHash !== request.requestHash) {
+    throw new KilnError('idempotency_key_reused', 'This Idempotency-Key was already used with a different request.');
+  }
+  return record.response;
+}
+
+function settle(outcome: WriteOutcome, request: IdempotentRequest | undefined, fresh: () => Promise<Cluster>): Promise<Outcome<Cluster>> {
+  if (outcome.kind === 'replay') {
+    if (request !== undefined && outcome.record.requestHash !== request.requestHash) {
+      throw new KilnError('idempotency_key_reused', 'This Idempotency-Key was already used with a different request.');
+    }
+    return Promise.resolve({ kind: 'replay', response: outcome.record.response });
+  }
+  return fresh().then((value) => ({ kind: 'fresh', value }));
+}
+
+async function launch(services: KilnServices, workflow: 'provision' | 'deprovision', operation: OperationRecord): Promise<void> {
+  try {
+    await services.workflows.start(workflow, { tenantId: operation.tenantId, clusterId: operation.clusterId, operationId: operation.id });
+  } catch (error) {
+    // The order is recorded; recovery starts the execution under the same name later.
+    services.log.warn('workflow start deferred to recovery', {
+      tenantId: operation.tenantId,
+      operationId: operation.id,
+      error: error instanceof Error ? error.name : 'unknown',
+    });
+  }
+}
+
+export async function orderCluster(
+  services: KilnServices,
+  tenantId: string,
+  order: ClusterSpec,
+  request?: IdempotentRequest,
+): Promise<Outcome<Cluster>> {
+  const earlier = await earlierResponse(services, tenantId, request);
+  if (earlier !== undefined) return { kind: 'replay', response: earlier };
+
+  const spec = ClusterSpec.parse(order);
+  assertOrderRules(spec);
+  const now = new Date().toISOString();
+  const clusterId = newId('cluster');
+  const operation = newOperation(tenantId, clusterId, 'provision', now);
+
+  const { key, ...atRest } = spec.encryption.atRest;
+  const sealed =
+    key === undefined
+      ? undefined
+      : {
+          atRestKey: await services.sealer.seal(Buffer.from(key, 'base64'), { tenantId, clusterId, purpose: 'at-rest-key' }),
+        };
+
+  const cluster: ClusterRecord = {
+    tenantId,
+    id: clusterId,
+    name: spec.name,
+    spec: { ...spec, encryption: { ...spec.encryption, atRest } },
+    status: {
+      phase: 'Pending',
+      conditions: [
+        { type: 'Ready', status: 'False', reason: 'Provisioning', message: 'The cluster is being provisioned.', lastTransitionTime: now },
+      ],
+      activeOperationId: operation.id,
+    },
+    createdAt: now,
+    updatedAt: now,
+    version: 1,
+    ...(sealed === undefined ? {} : { sealed }),
+  };
+  const view = clusterView(cluster);
+  const claim = request === undefined ? undefined : { ...request, response: request.respond(view, operationView(operation)) };
+
+  const outcome = await services.store.createCluster(cluster, operation, claim);
+  return settle(outcome, request, async () => {
+    await launch(services, 'provision', operation);
+    return view;
+  });
+}
+
+export async function findCluster(services: KilnServices, tenantId: string, clusterId: string): Promise<ClusterRecord> {
+  const record = await services.store.getCluster(tenantId, clusterId);
+  if (record === undefined) throw new NotFoundError('cluster', clusterId);
+  return record;
+}
+
+export async function listClusters(services: KilnServices, tenantId: string, page: { limit: number; cursor?: string }): Promise<Page<Cluster>> {
+  const result = await services.store.listClusters(tenantId, page);
+  return { items: result.items.map(clusterView), ...(result.nextCursor === undefined ? {} : { nextCursor: result.nextCursor }) };
+}
+
+/**
+ * Starts deprovisioning. Deleting a cluster that is already going away answers
+ * with its current state; one mutating operation runs per cluster at a time.
+ */
+export async function deleteCluster(
+  services: KilnServices,
+  tenantId: string,
+  clusterId: string,
+  options: { ifMatchVersion?: number; request?: IdempotentRequest } = {},
+): Promise<Outcome<Cluster>> {
+  const earlier = await earlierResponse(services, tenantId, options.request);
+  if (earlier !== undefined) return { kind: 'replay', response: earlier };
+
+  const cluster = await findCluster(services, tenantId, clusterId);
+  if (options.ifMatchVersion !== undefined && options.ifMatchVersion !== cluster.version) {
+    throw new KilnError('precondition_failed', 'The cluster changed since the ETag in If-Match was issued.');
+  }
+  if (cluster.status.phase === 'Deleting' || cluster.status.phase === 'Deleted') {
+    return { kind: 'fresh', value: clusterView(cluster) };
+  }
+  const active = cluster.status.activeOperationId;
+  if (active !== undefined) {
+    throw new ConflictError(`Operation ${active} is still running on this cluster; delete it once that operation finishes.`);
+  }
+
+  const now = new Date().toISOString();
+  const operation = newOperation(tenantId, clusterId, 'deprovision', now);
+  const deleting: ClusterRecord = {
+    ...cluster,
+    status: {
+      ...cluster.status,
+      phase: 'Deleting',
+      activeOperationId: operation.id,
+      conditions: [
+        { type: 'Ready', status: 'False', reason: 'Deleting', message: 'The cluster is being deprovisioned.', lastTransitionTime: now },
+      ],
+    },
+  };
+  const view = clusterView({ ...deleting, version: cluster.version + 1, updatedAt: now });
+  const claim =
+    options.request === undefined ? undefined : { ...options.request, response: options.request.respond(view, operationView(operation)) };
+  const outcome = await services.store.beginOperation(deleting, cluster.version, operation, claim);
+  return settle(outcome, options.request, async () => {
+    await launch(services, 'deprovision', operation);
+    return view;
+  });
+}

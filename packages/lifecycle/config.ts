@@ -1,0 +1,37 @@
+import { z } from 'zod';
+
+/**
+ * Everything Kiln reads from its environment, in one place. Production and
+ * local mode differ only in these values (local mode points the endpoints at
+ * the sandbox), never in code paths.
+ */
+export const KilnConfig = z.object({
+  KILN_TABLE_NAME: z.string().min(3).default('kiln'),
+  AWS_REGION: z.string().default('us-east-1'),
+  KILN_DYNAMODB_ENDPOINT: z.url().optional(),
+  KILN_STEPFUNCTIONS_ENDPOINT: z.url().optional(),
+  KILN_KMS_ENDPOINT: z.url().optional(),
+  KILN_PROVISION_STATE_MACHINE_ARN: z.string().min(1),
+  KILN_DEPROVISION_STATE_MACHINE_ARN: z.string().min(1),
+  KILN_SEALING_KEY_ID: z.string().min(1).describe('KMS key that wraps secrets Kiln keeps for tenants.'),
+  KILN_ADMIN_TOKEN_SHA256: z
+    .string()
+    .regex(/^[0-9a-f]{64}$/)
+    .optional()
+    .describe('SHA-256 of the admin bearer token; without it the admin API is closed.'),
+  KILN_POLL_SECONDS: z.coerce.number().int().min(1).max(300).default(15),
+  KILN_PUBLIC_URL: z.url().optional(),
+  KILN_PULUMI_BACKEND_URL: z.string().startsWith('s3://').optional().describe('Pulumi state backend (production infrastructure runner).'),
+  KILN_PULUMI_SECRETS_PROVIDER: z.string().startsWith('awskms://').optional().describe('Pulumi secrets provider for stack state.'),
+  KILN_LOG_LEVEL: z.enum(['debug', 'info', 'warn', 'error', 'silent']).default('info'),
+});
+export type KilnConfig = z.infer<typeof KilnConfig>;
+
+export function loadConfig(environment: Record<string, string | undefined> = process.env): KilnConfig {
+  const parsed = KilnConfig.safeParse(environment);
+  if (!parsed.success) {
+    const fields = parsed.error.issues.map((issue) => `${issue.path.join('.')}: ${issue.message}`).join('; ');
+    throw new Error(`Kiln is misconfigured: ${fields}`);
+  }
+  return parsed.data;
+}

@@ -1,0 +1,22 @@
+import { NotFoundError, type Operation } from '#core';
+import type { Page } from '#store';
+import { findCluster } from './clusters.ts';
+import type { KilnServices } from './services.ts';
+import { operationView } from './views.ts';
+
+export async function findOperation(services: KilnServices, tenantId: string, operationId: string): Promise<Operation> {
+  const record = await services.store.getOperation(tenantId, operationId);
+  if (record === undefined) throw new NotFoundError('operation', operationId);
+  return operationView(record);
+}
+
+export async function listClusterOperations(
+  services: KilnServices,
+  tenantId: string,
+  clusterId: string,
+  page: { limit: number; cursor?: string },
+): Promise<Page<Operation>> {
+  await findCluster(services, tenantId, clusterId);
+  const result = await services.store.listClusterOperations(tenantId, clusterId, page);
+  return { items: result.items.map(operationView), ...(result.nextCursor === undefined ? {} : { nextCursor: result.nextCursor }) };
+}

@@ -1,0 +1,49 @@
+import type { OperationType } from '#core';
+import type { KilnServices } from './services.ts';
+import { recordFailureStep } from './steps/failure.ts';
+import type { WorkflowName } from './workflows.ts';
+
+const WORKFLOW_OF: Partial<Record<OperationType, WorkflowName>> = { provision: 'provision', deprovision: 'deprovision' };
+
+export interface RecoveryReport {
+  checked: number;
+  started: string[];
+  failed: string[];
+}
+
+/** Re-read: an execution may record its own outcome just before it ends. */
+async function stillActive(services: KilnServices, tenantId: string, operationId: string): Promise<boolean> {
+  const state = (await services.store.getOperation(tenantId, operationId))?.state;
+  return state === 'pending' || state === 'running';
+}
+
+/**
+ * Repairs operations whose execution is missing: the process died between
+ * the DynamoDB write and StartExecution, or (locally) a restart lost the
+ * in-memory executions. Starting under the operation's id is idempotent, and
+ * every step skips work it already recorded. An execution that ended without
+ * recording its outcome (stopped by hand) is recorded as failed.
+ */
+export async function recoverOperations(services: KilnServices, options: { graceMs?: number; now?: Date } = {}): Promise<RecoveryReport> {
+  const graceMs = options.graceMs ?? 30_000;
+  const now = options.now ?? new Date();
+  const report: RecoveryReport = { checked: 0, started: [], failed: [] };
+  for (const active of await services.store.listActiveOperations()) {
+    if (now.getTime() - Date.parse(active.createdAt) < graceMs) continue;
+    const operation = await services.store.getOperation(active.tenantId, active.operationId);
+    const workflow = operation === undefined ? undefined : WORKFLOW_OF[operation.type];
+    if (operation === undefined || workflow === undefined) continue;
+    report.checked++;
+    const input = { tenantId: operation.tenantId, clusterId: operation.clusterId, operationId: operation.id };
+    const status = await services.workflows.status(workflow, operation.id);
+    if (status === 'MISSING') {
+      await services.workflows.start(workflow, input);
+      report.started.push(operation.id);
+    } else if (status !== 'RUNNING' && (await stillActive(services, operation.tenantId, operation.id))) {
+      await recordFailureStep(services, { ...input, error: { Error: 'Kiln.ExecutionEnded', Cause: `The workflow execution ended as ${status} without recording a result.` } });
+      report.failed.push(operation.id);
+    }
+  }
+  if (report.started.length + report.failed.length > 0) services.log.info('recovered operations', { ...report });
+  return report;
+}

@@ -1,0 +1,65 @@
+import { z } from 'zod';
+import { WorkflowInput, problemFor } from '#core';
+import { updateCluster, updateOperation, withCondition } from '../mutations.ts';
+import type { KilnServices } from '../services.ts';
+
+const FailureInput = WorkflowInput.extend({
+  error: z.object({ Error: z.string().optional(), Cause: z.string().optional() }).optional(),
+});
+
+/** What the failed task said, from Lambda's `{errorType, errorMessage}` or ECS's stopped-task JSON. */
+export function failureMessage(error: { Error?: string; Cause?: string } | undefined): string {
+  const cause = error?.Cause;
+  if (cause === undefined) return error?.Error ?? 'The workflow failed.';
+  try {
+    const parsed: unknown = JSON.parse(cause);
+    if (typeof parsed === 'object' && parsed !== null) {
+      const record = parsed as Record<string, unknown>;
+      if (typeof record.errorMessage === 'string') return record.errorMessage;
+      if (typeof record.StoppedReason === 'string') return record.StoppedReason;
+    }
+  } catch {
+    // Not JSON: the cause is the message itself.
+  }
+  return cause.slice(0, 500);
+}
+
+/**
+ * The Catch target of every workflow: records the problem on the operation,
+ * marks the running step failed, and leaves the cluster Failed and deletable.
+ */
+export async function recordFailureStep(services: KilnServices, rawInput: unknown): Promise<void> {
+  const { tenantId, clusterId, operationId, error } = FailureInput.parse(rawInput);
+  const now = new Date().toISOString();
+  const message = failureMessage(error);
+  let failedStep = 'workflow';
+  await updateOperation(services, tenantId, operationId, (operation) => {
+    const steps = { ...operation.steps };
+    for (const [name, step] of Object.entries(steps)) {
+      if (step.state === 'running') {
+        steps[name] = { ...step, state: 'failed', finishedAt: now };
+        failedStep = name;
+      }
+    }
+    return {
+      ...operation,
+      state: 'failed',
+      steps,
+      finishedAt: now,
+      error: problemFor('provisioning_failed', `Step ${failedStep} failed: ${message}`, [], `/v1/operations/${operationId}`),
+    };
+  });
+  await updateCluster(services, tenantId, clusterId, (cluster) => {
+    const { activeOperationId: _finished, ...status } = cluster.status;
+    return {
+      ...cluster,
+      status: {
+        ...status,
+        phase: 'Failed',
+        reason: `Operation ${operationId} failed at step ${failedStep}: ${message}`,
+        conditions: withCondition(status.conditions, { type: 'Ready', status: 'False', reason: 'OperationFailed', message: `Step ${failedStep} failed.` }, now),
+      },
+    };
+  });
+  services.log.warn('operation failed', { tenantId, clusterId, operationId, step: failedStep });
+}

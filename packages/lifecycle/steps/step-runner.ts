@@ -1,0 +1,125 @@
+import { KilnError, StepError, WorkflowInput } from '#core';
+import type { ClusterRecord, OperationRecord, StepRecord } from '#store';
+import type { KilnServices } from '../services.ts';
+
+const MESSAGE_LIMIT = 500;
+const TRANSIENT_NAMES = new Set([
+  'ThrottlingException',
+  'ProvisionedThroughputExceededException',
+  'RequestLimitExceeded',
+  'ServiceUnavailable',
+  'ServiceUnavailableException',
+  'InternalServerError',
+  'TransactionConflictException',
+  'TimeoutError',
+]);
+const TRANSIENT_CODES = new Set(['ECONNREFUSED', 'ECONNRESET', 'ETIMEDOUT', 'EAI_AGAIN', 'EPIPE', 'UND_ERR_SOCKET', 'UND_ERR_CONNECT_TIMEOUT']);
+
+function safeMessage(error: unknown): string {
+  const message = error instanceof Error ? error.message : String(error);
+  return message.length > MESSAGE_LIMIT ? `${message.slice(0, MESSAGE_LIMIT)}…` : message;
+}
+
+function errorCode(error: unknown): string | undefined {
+  if (typeof error !== 'object' || error === null) return undefined;
+  const code = (error as { code?: unknown }).code;
+  if (typeof code === 'string') return code;
+  const cause = (error as { cause?: unknown }).cause;
+  return cause === undefined ? undefined : errorCode(cause);
+}
+
+/**
+ * Decides what Step Functions should do with an error: `Kiln.Transient` is
+ * retried with backoff, `Kiln.Permanent` is caught and recorded.
+ */
+export function toStepError(step: string, error: unknown): StepError {
+  if (error instanceof StepError) return error;
+  if (error instanceof KilnError) return new StepError(step, error.detail, false);
+  if (error instanceof Error) {
+    const status = (error as { code?: unknown; $metadata?: { httpStatusCode?: number } }).$metadata?.httpStatusCode;
+    const kubeStatus = typeof (error as { code?: unknown }).code === 'number' ? Number((error as { code?: unknown }).code) : undefined;
+    const httpStatus = status ?? kubeStatus;
+    const retriable =
+      TRANSIENT_NAMES.has(error.name) ||
+      TRANSIENT_CODES.has(errorCode(error) ?? '') ||
+      (error as { $retryable?: unknown }).$retryable !== undefined ||
+      httpStatus === undefined ||
+      httpStatus === 429 ||
+      httpStatus >= 500;
+    return new StepError(step, safeMessage(error), retriable);
+  }
+  return new StepError(step, safeMessage(error), true);
+}
+
+export interface StepContext {
+  input: WorkflowInput;
+  cluster: ClusterRecord;
+  operation: OperationRecord;
+  /** Outputs of an earlier step of this operation. */
+  outputsOf(step: string): Record<string, unknown>;
+}
+
+export type StepResult<T extends Record<string, unknown>> = { done: true; outputs: T } | { done: false; progress?: Record<string, unknown> };
+
+/**
+ * Runs one step of an operation and records it: attempts and start time,
+ * then outputs and finish time. A step that already succeeded returns its
+ * recorded outputs, so a re-run workflow (after a crash) skips finished work.
+ */
+export async function runStep<T extends Record<string, unknown>>(
+  services: KilnServices,
+  rawInput: unknown,
+  step: string,
+  work: (context: StepContext) => Promise<StepResult<T>>,
+  options: { polling?: boolean } = {},
+): Promise<StepResult<T>> {
+  const input = WorkflowInput.parse(rawInput);
+  const log = services.log.child({ tenantId: input.tenantId, clusterId: input.clusterId, operationId: input.operationId, step });
+  try {
+    const [operation, cluster] = await Promise.all([
+      services.store.getOperation(input.tenantId, input.operationId),
+      services.store.getCluster(input.tenantId, input.clusterId),
+    ]);
+    if (operation === undefined || cluster === undefined) {
+      throw new StepError(step, 'The operation or its cluster no longer exists.', false);
+    }
+    const recorded = operation.steps[step];
+    if (recorded?.state === 'succeeded') return { done: true, outputs: (recorded.outputs ?? {}) as T };
+
+    const now = new Date().toISOString();
+    const running: StepRecord = {
+      ...(recorded ?? { attempts: 0 }),
+      state: 'running',
+      startedAt: recorded?.startedAt ?? now,
+      attempts: (recorded?.attempts ?? 0) + (options.polling === true && recorded?.state === 'running' ? 0 : 1),
+    };
+    // A polling step is called many times; count the attempt only on its first call.
+    if (options.polling !== true || recorded?.state !== 'running') {
+      await services.store.saveStep(input.tenantId, input.operationId, step, running, 'running');
+      log.info('step started');
+    }
+    const context: StepContext = {
+      input,
+      cluster,
+      operation: { ...operation, steps: { ...operation.steps, [step]: running } },
+      outputsOf: (name) => operation.steps[name]?.outputs ?? {},
+    };
+    const result = await work(context);
+    if (result.done) {
+      await services.store.saveStep(input.tenantId, input.operationId, step, {
+        ...running,
+        state: 'succeeded',
+        finishedAt: new Date().toISOString(),
+        outputs: result.outputs,
+      });
+      log.info('step succeeded');
+    } else if (result.progress !== undefined) {
+      await services.store.saveStep(input.tenantId, input.operationId, step, { ...running, outputs: result.progress });
+    }
+    return result;
+  } catch (error) {
+    const stepError = toStepError(step, error);
+    log.warn('step error', { error: { name: stepError.name, message: stepError.message } });
+    throw stepError;
+  }
+}

@@ -1,0 +1,34 @@
+import { type Cluster, type Operation, WORKFLOW_STEPS } from '#core';
+import type { ClusterRecord, OperationRecord } from '#store';
+
+/** The API's view of a stored cluster: no sealed material, no write-only fields. */
+export function clusterView(record: ClusterRecord): Cluster {
+  const { key: _key, ...atRest } = record.spec.encryption.atRest;
+  return {
+    id: record.id,
+    name: record.name,
+    spec: { ...record.spec, encryption: { ...record.spec.encryption, atRest } },
+    status: record.status,
+    createdAt: record.createdAt,
+    updatedAt: record.updatedAt,
+  };
+}
+
+export function operationView(record: OperationRecord): Operation {
+  const order: readonly string[] = WORKFLOW_STEPS[record.type];
+  const names = [...order, ...Object.keys(record.steps).filter((name) => !order.includes(name))];
+  return {
+    id: record.id,
+    type: record.type,
+    clusterId: record.clusterId,
+    state: record.state,
+    steps: names.flatMap((name) => {
+      const step = record.steps[name];
+      return step === undefined ? [] : [{ name, ...step }];
+    }),
+    ...(record.error === undefined ? {} : { error: record.error }),
+    createdAt: record.createdAt,
+    updatedAt: record.updatedAt,
+    ...(record.finishedAt === undefined ? {} : { finishedAt: record.finishedAt }),
+  };
+}

@@ -1,0 +1,52 @@
+import {
+  DescribeExecutionCommand,
+  ExecutionAlreadyExists,
+  ExecutionDoesNotExist,
+  type SFNClient,
+  StartExecutionCommand,
+} from '@aws-sdk/client-sfn';
+import type { WorkflowInput } from '#core';
+
+export type WorkflowName = 'provision' | 'deprovision';
+
+export type ExecutionStatus = 'RUNNING' | 'SUCCEEDED' | 'FAILED' | 'TIMED_OUT' | 'ABORTED' | 'PENDING_REDRIVE' | 'MISSING';
+
+/**
+ * Starts workflow executions named after their operation, so a retried or
+ * recovered start of the same operation can never run it twice.
+ */
+export class WorkflowLauncher {
+  constructor(
+    private readonly sfn: SFNClient,
+    private readonly stateMachines: Record<WorkflowName, string>,
+  ) {}
+
+  async start(workflow: WorkflowName, input: WorkflowInput): Promise<void> {
+    try {
+      await this.sfn.send(
+        new StartExecutionCommand({
+          stateMachineArn: this.stateMachines[workflow],
+          name: input.operationId,
+          input: JSON.stringify(input),
+        }),
+      );
+    } catch (error) {
+      // Same name, different input: only possible if the operation was started by hand; it is still running.
+      if (!(error instanceof ExecutionAlreadyExists)) throw error;
+    }
+  }
+
+  executionArn(workflow: WorkflowName, operationId: string): string {
+    return `${this.stateMachines[workflow].replace(':stateMachine:', ':execution:')}:${operationId}`;
+  }
+
+  async status(workflow: WorkflowName, operationId: string): Promise<ExecutionStatus> {
+    try {
+      const result = await this.sfn.send(new DescribeExecutionCommand({ executionArn: this.executionArn(workflow, operationId) }));
+      return result.status ?? 'MISSING';
+    } catch (error) {
+      if (error instanceof ExecutionDoesNotExist) return 'MISSING';
+      throw error;
+    }
+  }
+}

@@ -1,0 +1,3 @@
+export * from './records.ts';
+export * from './store.ts';
+export { TABLE_KEYS, keys, tableDefinition } from './table.ts';

@@ -1,0 +1,62 @@
+import { z } from 'zod';
+import { ClusterSpec, ClusterStatus, OPERATION_STATES, OPERATION_TYPES, OperationStep, Problem, Tenant } from '#core';
+
+/**
+ * What the store keeps, as zod codecs built from the core schemas: every item
+ * read back is parsed, so a malformed item fails loudly instead of leaking.
+ */
+export const ClusterRecord = z.object({
+  tenantId: z.string(),
+  id: z.string(),
+  name: z.string(),
+  spec: ClusterSpec,
+  status: ClusterStatus,
+  createdAt: z.string(),
+  updatedAt: z.string(),
+  version: z.int(),
+  /** Secret material wrapped by KMS; never returned by the API. */
+  sealed: z.record(z.string(), z.string()).optional(),
+});
+export type ClusterRecord = z.infer<typeof ClusterRecord>;
+
+export const StepRecord = OperationStep.omit({ name: true });
+export type StepRecord = z.infer<typeof StepRecord>;
+
+export const OperationRecord = z.object({
+  tenantId: z.string(),
+  id: z.string(),
+  type: z.enum(OPERATION_TYPES),
+  clusterId: z.string(),
+  state: z.enum(OPERATION_STATES),
+  steps: z.record(z.string(), StepRecord),
+  error: Problem.optional(),
+  createdAt: z.string(),
+  updatedAt: z.string(),
+  finishedAt: z.string().optional(),
+  version: z.int(),
+});
+export type OperationRecord = z.infer<typeof OperationRecord>;
+
+export const TenantRecord = Tenant.extend({ apiKeyHash: z.string() });
+export type TenantRecord = z.infer<typeof TenantRecord>;
+
+export const StoredResponse = z.object({
+  status: z.int(),
+  headers: z.record(z.string(), z.string()),
+  body: z.string(),
+});
+export type StoredResponse = z.infer<typeof StoredResponse>;
+
+export const IdempotencyRecord = z.object({
+  tenantId: z.string(),
+  keyHash: z.string(),
+  requestHash: z.string(),
+  response: StoredResponse,
+  createdAt: z.string(),
+});
+export type IdempotencyRecord = z.infer<typeof IdempotencyRecord>;
+
+export interface Page<T> {
+  items: T[];
+  nextCursor?: string;
+}

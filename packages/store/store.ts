@@ -1,0 +1,444 @@
+import { createHash } from 'node:crypto';
+import {
+  ConditionalCheckFailedException,
+  DynamoDBClient,
+  TransactionCanceledException,
+} from '@aws-sdk/client-dynamodb';
+import {
+  DynamoDBDocumentClient,
+  GetCommand,
+  PutCommand,
+  QueryCommand,
+  TransactWriteCommand,
+  type TransactWriteCommandInput,
+  UpdateCommand,
+} from '@aws-sdk/lib-dynamodb';
+import { ConflictError, KilnError, type OperationState, ValidationError } from '#core';
+import {
+  ClusterRecord,
+  IdempotencyRecord,
+  OperationRecord,
+  type Page,
+  type StepRecord,
+  type StoredResponse,
+  TenantRecord,
+} from './records.ts';
+import { TABLE_KEYS, keys } from './table.ts';
+
+const IDEMPOTENCY_TTL_SECONDS = 24 * 60 * 60;
+const DELETED_CLUSTER_TTL_SECONDS = 7 * 24 * 60 * 60;
+const TRANSACTION_ATTEMPTS = 4;
+
+type TransactItem = NonNullable<TransactWriteCommandInput['TransactItems']>[number];
+
+/** An optimistic-concurrency miss: someone else changed the item first. */
+export class VersionConflictError extends KilnError {
+  constructor(kind: string, id: string) {
+    super('precondition_failed', `The ${kind} '${id}' changed since it was read.`);
+    this.name = 'VersionConflictError';
+  }
+}
+
+export interface IdempotencyClaim {
+  keyHash: string;
+  requestHash: string;
+  response: StoredResponse;
+}
+
+export type WriteOutcome = { kind: 'written' } | { kind: 'replay'; record: IdempotencyRecord };
+
+export function sha256(text: string): string {
+  return createHash('sha256').update(text).digest('hex');
+}
+
+function epochSeconds(date: Date): number {
+  return Math.floor(date.getTime() / 1000);
+}
+
+interface CursorPosition {
+  PK: string;
+  SK: string;
+  GSI1PK?: string;
+  GSI1SK?: string;
+}
+
+/** Cursors carry only the sort key; the partition always comes from the caller's tenant. */
+function encodeCursor(sortKey: string): string {
+  return Buffer.from(JSON.stringify({ k: sortKey }), 'utf8').toString('base64url');
+}
+
+function decodeCursor(cursor: string, prefix: string): string {
+  try {
+    const parsed: unknown = JSON.parse(Buffer.from(cursor, 'base64url').toString('utf8'));
+    if (typeof parsed === 'object' && parsed !== null && 'k' in parsed && typeof parsed.k === 'string' && parsed.k.startsWith(prefix)) {
+      return parsed.k;
+    }
+  } catch {
+    // fall through to the validation error below
+  }
+  throw new ValidationError('The cursor is not one this API issued.', [{ parameter: 'cursor', detail: 'is malformed' }]);
+}
+
+/**
+ * DynamoDB single-table access. The only module that speaks DynamoDB; every
+ * method is tenant-scoped and none of them scans.
+ */
+export class KilnStore {
+  private readonly documents: DynamoDBDocumentClient;
+
+  constructor(
+    client: DynamoDBClient,
+    readonly tableName: string,
+  ) {
+    this.documents = DynamoDBDocumentClient.from(client, {
+      marshallOptions: { removeUndefinedValues: true, convertClassInstanceToMap: false },
+    });
+  }
+
+  // Tenants ---------------------------------------------------------------
+
+  async createTenant(tenant: TenantRecord): Promise<void> {
+    await this.documents.send(
+      new TransactWriteCommand({
+        TransactItems: [
+          {
+            Put: {
+              TableName: this.tableName,
+              Item: { ...keys.tenant(tenant.id), entity: 'tenant', ...tenant },
+              ConditionExpression: 'attribute_not_exists(PK)',
+            },
+          },
+          {
+            Put: {
+              TableName: this.tableName,
+              Item: { ...keys.apiKey(tenant.apiKeyHash), entity: 'apiKey', tenantId: tenant.id, name: tenant.name, createdAt: tenant.createdAt },
+              ConditionExpression: 'attribute_not_exists(PK)',
+            },
+          },
+        ],
+      }),
+    );
+  }
+
+  async findTenantByApiKeyHash(apiKeyHash: string): Promise<{ id: string; name: string } | undefined> {
+    const result = await this.documents.send(new GetCommand({ TableName: this.tableName, Key: keys.apiKey(apiKeyHash) }));
+    const item = result.Item;
+    if (item === undefined) return undefined;
+    return { id: String(item.tenantId), name: String(item.name) };
+  }
+
+  // Idempotency -----------------------------------------------------------
+
+  async getIdempotencyRecord(tenantId: string, keyHash: string): Promise<IdempotencyRecord | undefined> {
+    const result = await this.documents.send(
+      new GetCommand({ TableName: this.tableName, Key: keys.idempotency(tenantId, keyHash), ConsistentRead: true }),
+    );
+    return result.Item === undefined ? undefined : IdempotencyRecord.parse(result.Item);
+  }
+
+  private idempotencyPut(tenantId: string, claim: IdempotencyClaim, now: Date): TransactItem {
+    const record: IdempotencyRecord = {
+      tenantId,
+      keyHash: claim.keyHash,
+      requestHash: claim.requestHash,
+      response: claim.response,
+      createdAt: now.toISOString(),
+    };
+    return {
+      Put: {
+        TableName: this.tableName,
+        Item: {
+          ...keys.idempotency(tenantId, claim.keyHash),
+          entity: 'idempotency',
+          ...record,
+          [TABLE_KEYS.ttl]: epochSeconds(now) + IDEMPOTENCY_TTL_SECONDS,
+        },
+        ConditionExpression: 'attribute_not_exists(PK)',
+      },
+    };
+  }
+
+  /**
+   * Runs one transaction whose first item may be an idempotency claim. A lost
+   * race on the claim becomes a replay of the winner's response; transient
+   * transaction conflicts are retried.
+   */
+  private async transact(
+    tenantId: string,
+    items: TransactItem[],
+    claim: IdempotencyClaim | undefined,
+    explainFailure: (index: number) => KilnError | undefined,
+  ): Promise<WriteOutcome> {
+    const now = new Date();
+    const all = claim === undefined ? items : [...items, this.idempotencyPut(tenantId, claim, now)];
+    for (let attempt = 1; ; attempt++) {
+      try {
+        await this.documents.send(new TransactWriteCommand({ TransactItems: all }));
+        return { kind: 'written' };
+      } catch (error) {
+        if (!(error instanceof TransactionCanceledException)) throw error;
+        const reasons = error.CancellationReasons ?? [];
+        if (claim !== undefined && reasons[all.length - 1]?.Code === 'ConditionalCheckFailed') {
+          const record = await this.getIdempotencyRecord(tenantId, claim.keyHash);
+          if (record !== undefined) return { kind: 'replay', record };
+        }
+        const failed = reasons.findIndex((reason) => reason.Code === 'ConditionalCheckFailed');
+        if (failed >= 0 && failed < items.length) {
+          const explained = explainFailure(failed);
+          if (explained !== undefined) throw explained;
+        }
+        const conflicted = reasons.some((reason) => reason.Code === 'TransactionConflict');
+        if (!conflicted || attempt >= TRANSACTION_ATTEMPTS) {
+          if (conflicted && claim !== undefined) {
+            throw new KilnError('idempotency_request_in_flight', 'A request with this Idempotency-Key is still being processed; retry shortly.');
+          }
+          throw error;
+        }
+        await new Promise((resolve) => setTimeout(resolve, 20 * 2 ** attempt * Math.random()));
+      }
+    }
+  }
+
+  // Clusters --------------------------------------------------------------
+
+  /** Cluster, its name claim, its first operation and the idempotency record, all or nothing. */
+  async createCluster(cluster: ClusterRecord, operation: OperationRecord, claim?: IdempotencyClaim): Promise<WriteOutcome> {
+    const items: TransactItem[] = [
+      {
+        Put: {
+          TableName: this.tableName,
+          Item: { ...keys.clusterName(cluster.tenantId, cluster.name), entity: 'clusterName', clusterId: cluster.id },
+          ConditionExpression: 'attribute_not_exists(PK)',
+        },
+      },
+      {
+        Put: {
+          TableName: this.tableName,
+          Item: { ...keys.cluster(cluster.tenantId, cluster.id), entity: 'cluster', ...cluster },
+          ConditionExpression: 'attribute_not_exists(PK)',
+        },
+      },
+      this.operationPut(operation),
+    ];
+    return this.transact(cluster.tenantId, items, claim, (index) =>
+      index === 0 ? new ConflictError(`A cluster named '${cluster.name}' already exists.`) : undefined,
+    );
+  }
+
+  async getCluster(tenantId: string, clusterId: string): Promise<ClusterRecord | undefined> {
+    const result = await this.documents.send(
+      new GetCommand({ TableName: this.tableName, Key: keys.cluster(tenantId, clusterId), ConsistentRead: true }),
+    );
+    return result.Item === undefined ? undefined : ClusterRecord.parse(result.Item);
+  }
+
+  async listClusters(tenantId: string, page: { limit: number; cursor?: string }): Promise<Page<ClusterRecord>> {
+    const partition = keys.tenant(tenantId).PK;
+    const start = page.cursor === undefined ? undefined : decodeCursor(page.cursor, 'CLUSTER#');
+    const result = await this.documents.send(
+      new QueryCommand({
+        TableName: this.tableName,
+        KeyConditionExpression: 'PK = :pk AND begins_with(SK, :prefix)',
+        ExpressionAttributeValues: { ':pk': partition, ':prefix': 'CLUSTER#' },
+        Limit: page.limit,
+        ExclusiveStartKey: start === undefined ? undefined : ({ PK: partition, SK: start } satisfies CursorPosition),
+      }),
+    );
+    const items = (result.Items ?? []).map((item) => ClusterRecord.parse(item));
+    const last = result.LastEvaluatedKey;
+    return { items, nextCursor: last === undefined ? undefined : encodeCursor(String(last.SK)) };
+  }
+
+  /**
+   * Conditional update on the version attribute. `update` receives the
+   * current record and returns the next one; the version is bumped here.
+   */
+  async saveCluster(record: ClusterRecord, expectedVersion: number, now = new Date()): Promise<ClusterRecord> {
+    const next: ClusterRecord = { ...record, version: expectedVersion + 1, updatedAt: now.toISOString() };
+    try {
+      await this.documents.send(
+        new PutCommand({
+          TableName: this.tableName,
+          Item: {
+            ...keys.cluster(record.tenantId, record.id),
+            entity: 'cluster',
+            ...next,
+            ...(next.status.phase === 'Deleted' ? { [TABLE_KEYS.ttl]: epochSeconds(now) + DELETED_CLUSTER_TTL_SECONDS } : {}),
+          },
+          ConditionExpression: 'version = :expected',
+          ExpressionAttributeValues: { ':expected': expectedVersion },
+        }),
+      );
+    } catch (error) {
+      if (error instanceof ConditionalCheckFailedException) throw new VersionConflictError('cluster', record.id);
+      throw error;
+    }
+    return next;
+  }
+
+  /**
+   * Starts a new operation on a cluster: the cluster update (guarded by its
+   * version and by having no active operation), the operation and the
+   * idempotency record in one transaction.
+   */
+  async beginOperation(
+    cluster: ClusterRecord,
+    expectedVersion: number,
+    operation: OperationRecord,
+    claim?: IdempotencyClaim,
+  ): Promise<WriteOutcome> {
+    const now = new Date().toISOString();
+    const next: ClusterRecord = { ...cluster, version: expectedVersion + 1, updatedAt: now };
+    const items: TransactItem[] = [
+      {
+        Put: {
+          TableName: this.tableName,
+          Item: { ...keys.cluster(cluster.tenantId, cluster.id), entity: 'cluster', ...next },
+          ConditionExpression: 'version = :expected',
+          ExpressionAttributeValues: { ':expected': expectedVersion },
+        },
+      },
+      this.operationPut(operation),
+    ];
+    return this.transact(cluster.tenantId, items, claim, (index) =>
+      index === 0 ? new VersionConflictError('cluster', cluster.id) : undefined,
+    );
+  }
+
+  /** Frees the cluster's name once it is Deleted, so it can be ordered again. */
+  async releaseClusterName(tenantId: string, name: string, clusterId: string): Promise<void> {
+    try {
+      await this.documents.send(
+        new TransactWriteCommand({
+          TransactItems: [
+            {
+              Delete: {
+                TableName: this.tableName,
+                Key: keys.clusterName(tenantId, name),
+                ConditionExpression: 'clusterId = :cluster',
+                ExpressionAttributeValues: { ':cluster': clusterId },
+              },
+            },
+          ],
+        }),
+      );
+    } catch (error) {
+      // Already released (or claimed by a newer cluster): nothing to do.
+      if (!(error instanceof TransactionCanceledException)) throw error;
+    }
+  }
+
+  // Operations ------------------------------------------------------------
+
+  private operationPut(operation: OperationRecord): TransactItem {
+    return {
+      Put: {
+        TableName: this.tableName,
+        Item: this.operationItem(operation),
+        ConditionExpression: 'attribute_not_exists(PK)',
+      },
+    };
+  }
+
+  private operationItem(operation: OperationRecord): Record<string, unknown> {
+    const active = operation.state === 'pending' || operation.state === 'running';
+    return {
+      ...keys.operation(operation.tenantId, operation.id),
+      entity: 'operation',
+      ...operation,
+      GSI1PK: keys.operationsOfCluster(operation.tenantId, operation.clusterId),
+      GSI1SK: `OP#${operation.id}`,
+      // A sparse index: only active operations are in it, so recovery reads only them.
+      ...(active ? { GSI2PK: keys.activeOperationsPartition, GSI2SK: `${operation.createdAt}#${operation.tenantId}#${operation.id}` } : {}),
+    };
+  }
+
+  async getOperation(tenantId: string, operationId: string): Promise<OperationRecord | undefined> {
+    const result = await this.documents.send(
+      new GetCommand({ TableName: this.tableName, Key: keys.operation(tenantId, operationId), ConsistentRead: true }),
+    );
+    return result.Item === undefined ? undefined : OperationRecord.parse(result.Item);
+  }
+
+  async listClusterOperations(tenantId: string, clusterId: string, page: { limit: number; cursor?: string }): Promise<Page<OperationRecord>> {
+    const partition = keys.operationsOfCluster(tenantId, clusterId);
+    const start = page.cursor === undefined ? undefined : decodeCursor(page.cursor, 'OP#');
+    const result = await this.documents.send(
+      new QueryCommand({
+        TableName: this.tableName,
+        IndexName: TABLE_KEYS.byCluster.name,
+        KeyConditionExpression: 'GSI1PK = :pk',
+        ExpressionAttributeValues: { ':pk': partition },
+        ScanIndexForward: false,
+        Limit: page.limit,
+        ExclusiveStartKey:
+          start === undefined
+            ? undefined
+            : ({ ...keys.operation(tenantId, start.slice('OP#'.length)), GSI1PK: partition, GSI1SK: start } satisfies CursorPosition),
+      }),
+    );
+    const items = (result.Items ?? []).map((item) => OperationRecord.parse(item));
+    const last = result.LastEvaluatedKey;
+    return { items, nextCursor: last === undefined ? undefined : encodeCursor(String(last.GSI1SK)) };
+  }
+
+  async saveOperation(operation: OperationRecord, expectedVersion: number, now = new Date()): Promise<OperationRecord> {
+    const next: OperationRecord = { ...operation, version: expectedVersion + 1, updatedAt: now.toISOString() };
+    try {
+      await this.documents.send(
+        new PutCommand({
+          TableName: this.tableName,
+          Item: this.operationItem(next),
+          ConditionExpression: 'version = :expected',
+          ExpressionAttributeValues: { ':expected': expectedVersion },
+        }),
+      );
+    } catch (error) {
+      if (error instanceof ConditionalCheckFailedException) throw new VersionConflictError('operation', operation.id);
+      throw error;
+    }
+    return next;
+  }
+
+  /** Sets one step's record without touching the rest of the operation. */
+  async saveStep(tenantId: string, operationId: string, stepName: string, step: StepRecord, state?: OperationState): Promise<void> {
+    await this.documents.send(
+      new UpdateCommand({
+        TableName: this.tableName,
+        Key: keys.operation(tenantId, operationId),
+        UpdateExpression: `SET steps.#step = :step, updatedAt = :now, version = version + :one${state === undefined ? '' : ', #state = :state'}`,
+        ConditionExpression: 'attribute_exists(PK)',
+        ExpressionAttributeNames: { '#step': stepName, ...(state === undefined ? {} : { '#state': 'state' }) },
+        ExpressionAttributeValues: {
+          ':step': step,
+          ':now': new Date().toISOString(),
+          ':one': 1,
+          ...(state === undefined ? {} : { ':state': state }),
+        },
+      }),
+    );
+  }
+
+  /** Operations still pending or running, oldest first, from the sparse index. */
+  async listActiveOperations(limit = 100): Promise<{ tenantId: string; operationId: string; createdAt: string }[]> {
+    const result = await this.documents.send(
+      new QueryCommand({
+        TableName: this.tableName,
+        IndexName: TABLE_KEYS.activeOperations.name,
+        KeyConditionExpression: 'GSI2PK = :pk',
+        ExpressionAttributeValues: { ':pk': keys.activeOperationsPartition },
+        Limit: limit,
+      }),
+    );
+    return (result.Items ?? []).map((item) => {
+      const [createdAt = '', tenantId = '', operationId = ''] = String(item.GSI2SK).split('#');
+      return { tenantId, operationId, createdAt };
+    });
+  }
+}
+
+/** Builds the store with its own client; `endpoint` points it at DynamoDB Local. */
+export function createStore(options: { tableName: string; region: string; endpoint?: string }): KilnStore {
+  const client = new DynamoDBClient({ region: options.region, ...(options.endpoint === undefined ? {} : { endpoint: options.endpoint }) });
+  return new KilnStore(client, options.tableName);
+}

@@ -1,0 +1,63 @@
+import type { CreateTableCommandInput } from '@aws-sdk/client-dynamodb';
+
+/**
+ * The single table. sst.config.ts declares the same keys and indexes for
+ * production; local mode creates it from this definition.
+ */
+export const TABLE_KEYS = {
+  partitionKey: 'PK',
+  sortKey: 'SK',
+  byCluster: { name: 'GSI1', partitionKey: 'GSI1PK', sortKey: 'GSI1SK' },
+  activeOperations: { name: 'GSI2', partitionKey: 'GSI2PK', sortKey: 'GSI2SK' },
+  ttl: 'expiresAt',
+} as const;
+
+export function tableDefinition(tableName: string): CreateTableCommandInput {
+  const { byCluster, activeOperations } = TABLE_KEYS;
+  return {
+    TableName: tableName,
+    BillingMode: 'PAY_PER_REQUEST',
+    AttributeDefinitions: [
+      { AttributeName: TABLE_KEYS.partitionKey, AttributeType: 'S' },
+      { AttributeName: TABLE_KEYS.sortKey, AttributeType: 'S' },
+      { AttributeName: byCluster.partitionKey, AttributeType: 'S' },
+      { AttributeName: byCluster.sortKey, AttributeType: 'S' },
+      { AttributeName: activeOperations.partitionKey, AttributeType: 'S' },
+      { AttributeName: activeOperations.sortKey, AttributeType: 'S' },
+    ],
+    KeySchema: [
+      { AttributeName: TABLE_KEYS.partitionKey, KeyType: 'HASH' },
+      { AttributeName: TABLE_KEYS.sortKey, KeyType: 'RANGE' },
+    ],
+    GlobalSecondaryIndexes: [
+      {
+        IndexName: byCluster.name,
+        KeySchema: [
+          { AttributeName: byCluster.partitionKey, KeyType: 'HASH' },
+          { AttributeName: byCluster.sortKey, KeyType: 'RANGE' },
+        ],
+        Projection: { ProjectionType: 'ALL' },
+      },
+      {
+        IndexName: activeOperations.name,
+        KeySchema: [
+          { AttributeName: activeOperations.partitionKey, KeyType: 'HASH' },
+          { AttributeName: activeOperations.sortKey, KeyType: 'RANGE' },
+        ],
+        Projection: { ProjectionType: 'KEYS_ONLY' },
+      },
+    ],
+  };
+}
+
+/** Key builders: every tenant-owned item lives under the tenant's partition. */
+export const keys = {
+  tenant: (tenantId: string) => ({ PK: `TENANT#${tenantId}`, SK: 'TENANT' }),
+  apiKey: (apiKeyHash: string) => ({ PK: `APIKEY#${apiKeyHash}`, SK: 'APIKEY' }),
+  cluster: (tenantId: string, clusterId: string) => ({ PK: `TENANT#${tenantId}`, SK: `CLUSTER#${clusterId}` }),
+  clusterName: (tenantId: string, name: string) => ({ PK: `TENANT#${tenantId}`, SK: `CLUSTERNAME#${name}` }),
+  operation: (tenantId: string, operationId: string) => ({ PK: `TENANT#${tenantId}`, SK: `OP#${operationId}` }),
+  operationsOfCluster: (tenantId: string, clusterId: string) => `TENANT#${tenantId}#CLUSTER#${clusterId}`,
+  idempotency: (tenantId: string, keyHash: string) => ({ PK: `TENANT#${tenantId}`, SK: `IDEM#${keyHash}` }),
+  activeOperationsPartition: 'ACTIVE_OPERATIONS',
+} as const;
