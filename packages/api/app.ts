@@ -108,7 +108,7 @@ export function openApiDocument(app: OpenAPIHono<AppEnv>): ReturnType<OpenAPIHon
       license: { name: 'Proprietary', url: 'https://kiln.dev/license' },
       contact: { name: 'Kiln', url: 'https://kiln.dev' },
     },
-    servers: [{ url: 'http://localhost:8787', description: 'Local mode (npm start)' }],
+    servers: [{ url: '/', description: 'The Kiln deployment serving this document' }],
     tags: [
       { name: 'Tenants', description: 'Tenants and their API keys (admin only).' },
       { name: 'Clusters', description: 'Order, read and delete clusters.' },

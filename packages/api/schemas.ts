@@ -22,7 +22,7 @@ export const IdempotencyHeaders = z.object({
     .regex(/^[\x21-\x7e]+$/, 'must be 1-255 visible ASCII characters')
     .optional()
     .openapi({
-      param: { name: 'Idempotency-Key', in: 'header' },
+      param: { name: 'idempotency-key', in: 'header' },
       description:
         'Makes the request safe to retry for 24 hours: the same key with the same body returns the first response; with a different body, 422.',
     }),

@@ -31,7 +31,7 @@ export class WorkflowLauncher {
         }),
       );
     } catch (error) {
-      // Same name, different input: only possible if the operation was started by hand; it is still running.
+      // The execution for this operation already exists (running or finished): starting it again is a no-op.
       if (!(error instanceof ExecutionAlreadyExists)) throw error;
     }
   }

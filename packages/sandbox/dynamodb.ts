@@ -12,7 +12,7 @@ export interface LocalDynamoDb {
 }
 
 /** Fixed credentials: DynamoDB Local with -sharedDb ignores them, the SDK still wants some. */
-export const LOCAL_CREDENTIALS = { accessKeyId: 'kiln-local', secretAccessKey: 'kiln-local' } as const;
+export const LOCAL_CREDENTIALS = { accessKeyId: 'kilnlocal', secretAccessKey: 'kilnlocal' } as const;
 export const LOCAL_REGION = 'us-east-1';
 
 export async function freePort(): Promise<number> {

@@ -23,7 +23,7 @@ const route = createRoute({
         .string()
         .max(64)
         .optional()
-        .openapi({ param: { name: 'If-Match', in: 'header' }, description: 'Delete only if the cluster still has this ETag.' }),
+        .openapi({ param: { name: 'if-match', in: 'header' }, description: 'Delete only if the cluster still has this ETag.' }),
     }),
   },
   responses: {

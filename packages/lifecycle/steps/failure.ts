@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { WorkflowInput, problemFor } from '#core';
+import { WORKFLOW_STEPS, WorkflowInput, problemFor } from '#core';
 import { updateCluster, updateOperation, withCondition } from '../mutations.ts';
 import type { KilnServices } from '../services.ts';
 
@@ -16,6 +16,10 @@ export function failureMessage(error: { Error?: string; Cause?: string } | undef
     if (typeof parsed === 'object' && parsed !== null) {
       const record = parsed as Record<string, unknown>;
       if (typeof record.errorMessage === 'string') return record.errorMessage;
+      // ECS: the container's own reason says more than the task's generic StoppedReason.
+      const containers = Array.isArray(record.Containers) ? (record.Containers as { Reason?: unknown }[]) : [];
+      const containerReason = containers.find((container) => typeof container.Reason === 'string')?.Reason;
+      if (typeof containerReason === 'string') return containerReason;
       if (typeof record.StoppedReason === 'string') return record.StoppedReason;
     }
   } catch {
@@ -35,11 +39,15 @@ export async function recordFailureStep(services: KilnServices, rawInput: unknow
   let failedStep = 'workflow';
   await updateOperation(services, tenantId, operationId, (operation) => {
     const steps = { ...operation.steps };
-    for (const [name, step] of Object.entries(steps)) {
-      if (step.state === 'running') {
-        steps[name] = { ...step, state: 'failed', finishedAt: now };
-        failedStep = name;
-      }
+    // Steps run in order: the failure belongs to the running step, or to the
+    // first pending one when the task failed before it could record its start.
+    const order = [...WORKFLOW_STEPS[operation.type], ...Object.keys(steps)];
+    const culprit =
+      order.find((name) => steps[name]?.state === 'running') ?? order.find((name) => steps[name]?.state === 'pending');
+    const step = culprit === undefined ? undefined : steps[culprit];
+    if (culprit !== undefined && step !== undefined) {
+      steps[culprit] = { ...step, state: 'failed', startedAt: step.startedAt ?? now, finishedAt: now };
+      failedStep = culprit;
     }
     return {
       ...operation,

@@ -1,0 +1,78 @@
+import { describe, expect, it } from 'vitest';
+import { ClusterSpec } from './cluster-spec.ts';
+import { UnprocessableError } from './errors.ts';
+import { assertOrderRules, cidrsOverlap, orderProblems } from './order-rules.ts';
+
+const smallest = { name: 'demo', region: 'eu-central-1', nodePools: [{ name: 'default', size: 2 }] };
+
+function problemsOf(order: Record<string, unknown>) {
+  return orderProblems(ClusterSpec.parse(order));
+}
+
+describe('the order schema', () => {
+  it('fills secure defaults into the smallest order', () => {
+    const spec = ClusterSpec.parse(smallest);
+    expect(spec.controlPlane.replicas).toBe(3);
+    expect(spec.encryption.transparent).toEqual({ enabled: true, type: 'wireguard', strictMode: true, nodeEncryption: true });
+    expect(spec.encryption.atRest.provider).toBe('secretbox');
+    expect(spec.podSecurity.defaultLevel).toBe('restricted');
+    expect(spec.ssh).toEqual({ mode: 'managed', allowedCidrs: [] });
+    expect(problemsOf(smallest)).toEqual([]);
+  });
+
+  it('rejects unknown fields and bad names with their paths', () => {
+    const result = ClusterSpec.safeParse({ ...smallest, name: 'Not_A_Label', colour: 'blue' });
+    expect(result.success).toBe(false);
+    const paths = result.error?.issues.map((issue) => issue.path.join('/'));
+    expect(paths).toContain('name');
+    expect(result.error?.issues.some((issue) => issue.code === 'unrecognized_keys')).toBe(true);
+  });
+});
+
+describe('cross-field rules', () => {
+  it.each([2, 4])('refuses %i control plane replicas', (replicas) => {
+    expect(problemsOf({ ...smallest, controlPlane: { replicas } })).toEqual([
+      expect.objectContaining({ pointer: '/controlPlane/replicas' }),
+    ]);
+  });
+
+  it('points at the second of two pools with one name', () => {
+    const problems = problemsOf({ ...smallest, nodePools: [{ name: 'a', size: 1 }, { name: 'b', size: 1 }, { name: 'a', size: 1 }] });
+    expect(problems).toEqual([{ pointer: '/nodePools/2/name', detail: 'repeats the name of /nodePools/0' }]);
+  });
+
+  it('finds overlapping CIDRs', () => {
+    expect(cidrsOverlap('10.0.0.0/16', '10.0.128.0/17')).toBe(true);
+    expect(cidrsOverlap('10.0.0.0/16', '10.1.0.0/16')).toBe(false);
+    const problems = problemsOf({ ...smallest, network: { vpcCidr: '10.0.0.0/8', podCidr: '10.244.0.0/16' } });
+    expect(problems.map((problem) => ('pointer' in problem ? problem.pointer : ''))).toEqual(['/network/podCidr', '/network/serviceCidr']);
+  });
+
+  it('checks the length of a user-provided key per provider', () => {
+    const sixteen = Buffer.alloc(16, 1).toString('base64');
+    const thirtyTwo = Buffer.alloc(32, 1).toString('base64');
+    const order = (provider: string, key: string) => ({ ...smallest, encryption: { atRest: { provider, keySource: 'user', key } } });
+    expect(problemsOf(order('aesgcm', sixteen))).toEqual([]);
+    expect(problemsOf(order('secretbox', thirtyTwo))).toEqual([]);
+    expect(problemsOf(order('secretbox', sixteen))).toEqual([
+      { pointer: '/encryption/atRest/key', detail: 'must decode to 32 bytes for secretbox, not 16' },
+    ]);
+  });
+
+  it('needs a public key for self-managed SSH and min <= size <= max', () => {
+    const problems = problemsOf({ ...smallest, ssh: { mode: 'self-managed' }, nodePools: [{ name: 'p', size: 3, min: 4, max: 2 }] });
+    expect(problems.map((problem) => ('pointer' in problem ? problem.pointer : ''))).toEqual(['/nodePools/0/min', '/nodePools/0/max', '/ssh/publicKey']);
+  });
+
+  it('throws one UnprocessableError carrying every problem', () => {
+    const spec = ClusterSpec.parse({ ...smallest, controlPlane: { replicas: 4 }, nodePools: [{ name: 'a', size: 0 }] });
+    expect(() => {
+      assertOrderRules(spec);
+    }).toThrow(UnprocessableError);
+    try {
+      assertOrderRules(spec);
+    } catch (error) {
+      expect((error as UnprocessableError).errors).toHaveLength(2);
+    }
+  });
+});

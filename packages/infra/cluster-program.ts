@@ -1,0 +1,499 @@
+import { createHash } from 'node:crypto';
+import * as aws from '@pulumi/aws';
+import * as pulumi from '@pulumi/pulumi';
+import type { ClusterSpec } from '#core';
+import type { InfrastructureOutputs } from './outputs.ts';
+import { ClusterProgramInput } from './program-input.ts';
+import { planSubnets, type SubnetPlan } from './subnets.ts';
+
+export const API_PORT = 6443;
+export const SSH_PORT = 22;
+export const ETCD_PORTS = { from: 2379, to: 2380 } as const;
+export const KUBELET_PORT = 10250;
+export const WIREGUARD_PORT = 51871;
+export const VXLAN_PORT = 8472;
+export const CILIUM_HEALTH_PORT = 4240;
+
+export const TENANT_TAG = 'kiln:tenant-id';
+export const CLUSTER_TAG = 'kiln:cluster-id';
+
+/** Debian's AWS account, which publishes the official Debian 12 images. */
+const DEBIAN_IMAGE_OWNER = '136693071363';
+const ROOT_DEVICE = '/dev/xvda';
+const ROOT_VOLUME_GIB = 50;
+
+/** Stack outputs as the program returns them; the engine resolves them to `InfrastructureOutputs`. */
+export type ClusterProgramOutputs = { [K in keyof InfrastructureOutputs]: pulumi.Output<InfrastructureOutputs[K]> };
+
+/**
+ * A short prefix that makes every logical and physical name unique per
+ * cluster while leaving room for the provider's random suffix inside the
+ * 32-character limit of load balancer and target group names.
+ */
+export function resourcePrefix(clusterId: string): string {
+  return `kiln-${createHash('sha256').update(clusterId).digest('hex').slice(0, 10)}`;
+}
+
+/**
+ * The Pulumi inline program for one cluster. Input is validated when the
+ * program is built, so a bad order fails before any stack is touched.
+ */
+export function clusterProgram(rawInput: ClusterProgramInput): () => Promise<ClusterProgramOutputs> {
+  const input = ClusterProgramInput.parse(rawInput);
+  const subnets = planSubnets(input.spec.network.vpcCidr, input.availabilityZones.length);
+  return () => Promise.resolve(declareCluster(input, subnets));
+}
+
+/** What every part of the program shares: the spec, the name prefix and the tags. */
+interface Scope {
+  input: ClusterProgramInput;
+  spec: ClusterSpec;
+  prefix: string;
+  tags: (name: string, extra?: Record<string, string>) => Record<string, string>;
+}
+
+function declareCluster(input: ClusterProgramInput, subnets: SubnetPlan): ClusterProgramOutputs {
+  const prefix = resourcePrefix(input.clusterId);
+  const scope: Scope = {
+    input,
+    spec: input.spec,
+    prefix,
+    tags: (name, extra = {}) => ({ [TENANT_TAG]: input.tenantId, [CLUSTER_TAG]: input.clusterId, Name: name, ...extra }),
+  };
+  const network = declareNetwork(scope, subnets);
+  const firewall = declareFirewall(scope, network);
+  const key = declareClusterKey(scope);
+  const api = declareApiLoadBalancer(scope, network, firewall.loadBalancer);
+  const machines = declareMachines(scope, network, firewall, key, api.targetGroup);
+
+  return {
+    vpcId: network.vpc.id,
+    privateSubnetIds: pulumi.all(network.privateSubnetIds),
+    apiHost: api.loadBalancer.dnsName,
+    apiEndpoint: pulumi.interpolate`https://${api.loadBalancer.dnsName}:${API_PORT}`,
+    kmsKeyArn: key.arn,
+    controlPlane: pulumi.output({ asgName: machines.controlPlane.name, replicas: scope.spec.controlPlane.replicas }),
+    nodePools: pulumi.output(machines.pools.map((pool) => ({ name: pool.name, asgName: pool.group.name, size: pool.size }))),
+  };
+}
+
+type Network = ReturnType<typeof declareNetwork>;
+
+/** Machines live in private subnets; the public subnets hold only the NAT gateways and the load balancer. */
+function declareNetwork({ input, prefix, tags }: Scope, subnets: SubnetPlan) {
+  const vpcName = `${prefix}-vpc`;
+  const vpc = new aws.ec2.Vpc(vpcName, {
+    cidrBlock: input.spec.network.vpcCidr,
+    enableDnsHostnames: true,
+    enableDnsSupport: true,
+    tags: tags(vpcName),
+  });
+  const igwName = `${prefix}-igw`;
+  const internetGateway = new aws.ec2.InternetGateway(igwName, { vpcId: vpc.id, tags: tags(igwName) });
+  const publicRouteTableName = `${prefix}-public`;
+  const publicRouteTable = new aws.ec2.RouteTable(publicRouteTableName, {
+    vpcId: vpc.id,
+    routes: [{ cidrBlock: '0.0.0.0/0', gatewayId: internetGateway.id }],
+    tags: tags(publicRouteTableName, { 'kiln:tier': 'public' }),
+  });
+
+  const zones = input.availabilityZones.map((zone, index) => {
+    const letter = zone.slice(-1);
+    const publicName = `${prefix}-public-${letter}`;
+    const publicSubnet = new aws.ec2.Subnet(publicName, {
+      vpcId: vpc.id,
+      availabilityZone: zone,
+      cidrBlock: subnets.publicCidrs[index],
+      mapPublicIpOnLaunch: false,
+      tags: tags(publicName, { 'kiln:tier': 'public' }),
+    });
+    new aws.ec2.RouteTableAssociation(publicName, { subnetId: publicSubnet.id, routeTableId: publicRouteTable.id });
+
+    const natName = `${prefix}-nat-${letter}`;
+    const natAddress = new aws.ec2.Eip(natName, { domain: 'vpc', tags: tags(natName) }, { dependsOn: [internetGateway] });
+    const natGateway = new aws.ec2.NatGateway(natName, {
+      allocationId: natAddress.allocationId,
+      subnetId: publicSubnet.id,
+      connectivityType: 'public',
+      tags: tags(natName),
+    });
+
+    const privateName = `${prefix}-private-${letter}`;
+    const privateSubnet = new aws.ec2.Subnet(privateName, {
+      vpcId: vpc.id,
+      availabilityZone: zone,
+      cidrBlock: subnets.privateCidrs[index],
+      mapPublicIpOnLaunch: false,
+      tags: tags(privateName, { 'kiln:tier': 'private' }),
+    });
+    // One NAT gateway per zone keeps a zone's egress alive when another zone fails.
+    const privateRouteTable = new aws.ec2.RouteTable(privateName, {
+      vpcId: vpc.id,
+      routes: [{ cidrBlock: '0.0.0.0/0', natGatewayId: natGateway.id }],
+      tags: tags(privateName, { 'kiln:tier': 'private' }),
+    });
+    new aws.ec2.RouteTableAssociation(privateName, { subnetId: privateSubnet.id, routeTableId: privateRouteTable.id });
+    return { publicSubnet, privateSubnet, natAddress };
+  });
+
+  return {
+    vpc,
+    publicSubnetIds: zones.map((zone) => zone.publicSubnet.id),
+    privateSubnetIds: zones.map((zone) => zone.privateSubnet.id),
+    natAddresses: zones.map((zone) => zone.natAddress),
+  };
+}
+
+type Peer = { cidr: pulumi.Input<string> } | { securityGroupId: pulumi.Input<string> };
+type Ports = { from: number; to: number };
+
+interface IngressRule {
+  protocol: 'tcp' | 'udp' | '-1';
+  ports?: Ports;
+  source: Peer;
+  description: string;
+}
+
+type Firewall = ReturnType<typeof declareFirewall>;
+
+/**
+ * One security group for the load balancer and one per machine role. Only
+ * the load balancer takes traffic from outside; machines accept the API from
+ * the load balancer, SSH from the order's ranges (none by default), and the
+ * Kubernetes and Cilium ports from each other.
+ */
+function declareFirewall({ spec, prefix, tags }: Scope, network: Network) {
+  const securityGroup = (name: string, description: string) =>
+    new aws.ec2.SecurityGroup(name, { vpcId: network.vpc.id, description, tags: tags(name) });
+  const loadBalancer = securityGroup(`${prefix}-api-lb`, 'Kubernetes API load balancer: the only internet entrypoint');
+  const controlPlane = securityGroup(`${prefix}-control-plane`, 'Kubernetes control plane machines');
+  const workers = securityGroup(`${prefix}-workers`, 'Kubernetes worker machines');
+
+  const allowIngress = (name: string, groupId: pulumi.Input<string>, rule: IngressRule) =>
+    new aws.vpc.SecurityGroupIngressRule(name, {
+      securityGroupId: groupId,
+      ipProtocol: rule.protocol,
+      fromPort: rule.ports?.from,
+      toPort: rule.ports?.to,
+      cidrIpv4: 'cidr' in rule.source ? rule.source.cidr : undefined,
+      referencedSecurityGroupId: 'securityGroupId' in rule.source ? rule.source.securityGroupId : undefined,
+      description: rule.description,
+      tags: tags(name),
+    });
+  const allowEgress = (name: string, groupId: pulumi.Input<string>, destination: Peer, ports?: Ports) =>
+    new aws.vpc.SecurityGroupEgressRule(name, {
+      securityGroupId: groupId,
+      ipProtocol: ports ? 'tcp' : '-1',
+      fromPort: ports?.from,
+      toPort: ports?.to,
+      cidrIpv4: 'cidr' in destination ? destination.cidr : undefined,
+      referencedSecurityGroupId: 'securityGroupId' in destination ? destination.securityGroupId : undefined,
+      tags: tags(name),
+    });
+  const apiPorts = { from: API_PORT, to: API_PORT };
+
+  spec.network.apiAllowedCidrs.forEach((cidr, index) => {
+    allowIngress(`${prefix}-api-lb-in-${index}`, loadBalancer.id, {
+      protocol: 'tcp',
+      ports: apiPorts,
+      source: { cidr },
+      description: 'Kubernetes API from an allowed range',
+    });
+  });
+  // Machines reach the internet-facing load balancer through their NAT gateway, so its address must be let in.
+  network.natAddresses.forEach((address, index) => {
+    allowIngress(`${prefix}-api-lb-in-nat-${index}`, loadBalancer.id, {
+      protocol: 'tcp',
+      ports: apiPorts,
+      source: { cidr: pulumi.interpolate`${address.publicIp}/32` },
+      description: 'Kubernetes API from the cluster machines via NAT',
+    });
+  });
+  allowEgress(`${prefix}-api-lb-out`, loadBalancer.id, { securityGroupId: controlPlane.id }, apiPorts);
+
+  allowIngress(`${prefix}-cp-in-api-from-lb`, controlPlane.id, {
+    protocol: 'tcp',
+    ports: apiPorts,
+    source: { securityGroupId: loadBalancer.id },
+    description: 'Kubernetes API from the load balancer only',
+  });
+  allowIngress(`${prefix}-cp-in-etcd-from-cp`, controlPlane.id, {
+    protocol: 'tcp',
+    ports: ETCD_PORTS,
+    source: { securityGroupId: controlPlane.id },
+    description: 'etcd peers and clients among control plane machines',
+  });
+
+  const roles = [
+    { role: 'cp', groupId: controlPlane.id },
+    { role: 'workers', groupId: workers.id },
+  ];
+  for (const { role, groupId } of roles) {
+    const fromEveryMachine = (name: string, rule: Omit<IngressRule, 'source'>) => {
+      for (const peer of roles) {
+        allowIngress(`${prefix}-${role}-in-${name}-from-${peer.role}`, groupId, { ...rule, source: { securityGroupId: peer.groupId } });
+      }
+    };
+    allowIngress(`${prefix}-${role}-in-kubelet-from-cp`, groupId, {
+      protocol: 'tcp',
+      ports: { from: KUBELET_PORT, to: KUBELET_PORT },
+      source: { securityGroupId: controlPlane.id },
+      description: 'kubelet API from the control plane',
+    });
+    fromEveryMachine('wireguard', {
+      protocol: 'udp',
+      ports: { from: WIREGUARD_PORT, to: WIREGUARD_PORT },
+      description: 'Cilium WireGuard between machines',
+    });
+    fromEveryMachine('cilium-health', {
+      protocol: 'tcp',
+      ports: { from: CILIUM_HEALTH_PORT, to: CILIUM_HEALTH_PORT },
+      description: 'Cilium health checks between machines',
+    });
+    if (spec.network.routingMode === 'tunnel') {
+      fromEveryMachine('vxlan', {
+        protocol: 'udp',
+        ports: { from: VXLAN_PORT, to: VXLAN_PORT },
+        description: 'Cilium VXLAN overlay between machines',
+      });
+    } else if (!(spec.encryption.transparent.enabled && spec.encryption.transparent.nodeEncryption)) {
+      // Native routing carries pod addresses between machines unless WireGuard wraps all of it, host traffic included.
+      allowIngress(`${prefix}-${role}-in-pods`, groupId, {
+        protocol: '-1',
+        source: { cidr: spec.network.podCidr },
+        description: 'Pod traffic under Cilium native routing',
+      });
+    }
+    spec.ssh.allowedCidrs.forEach((cidr, index) => {
+      allowIngress(`${prefix}-${role}-in-ssh-${index}`, groupId, {
+        protocol: 'tcp',
+        ports: { from: SSH_PORT, to: SSH_PORT },
+        source: { cidr },
+        description: 'SSH from an allowed range',
+      });
+    });
+    // Machines pull packages and images through the NAT gateway.
+    allowEgress(`${prefix}-${role}-out`, groupId, { cidr: '0.0.0.0/0' });
+  }
+
+  return { loadBalancer, controlPlane, workers };
+}
+
+/** The cluster key encrypts machine disks; the Auto Scaling service role must be able to use it to launch them. */
+function declareClusterKey({ input, prefix, tags }: Scope) {
+  const identity = aws.getCallerIdentityOutput();
+  const partition = aws.getPartitionOutput();
+  const name = `${prefix}-key`;
+  const key = new aws.kms.Key(name, {
+    description: `Kiln cluster ${input.clusterId} disks`,
+    enableKeyRotation: true,
+    deletionWindowInDays: 30,
+    policy: pulumi.all([identity.accountId, partition.partition]).apply(([accountId, awsPartition]) => keyPolicy(accountId, awsPartition)),
+    tags: tags(name),
+  });
+  new aws.kms.Alias(name, { name: `alias/kiln/${input.clusterId}`, targetKeyId: key.keyId });
+  return key;
+}
+
+function keyPolicy(accountId: string, partition: string): string {
+  const autoScalingRole = `arn:${partition}:iam::${accountId}:role/aws-service-role/autoscaling.amazonaws.com/AWSServiceRoleForAutoScaling`;
+  return JSON.stringify({
+    Version: '2012-10-17',
+    Statement: [
+      {
+        Sid: 'AccountAdministersKey',
+        Effect: 'Allow',
+        Principal: { AWS: `arn:${partition}:iam::${accountId}:root` },
+        Action: 'kms:*',
+        Resource: '*',
+      },
+      {
+        Sid: 'AutoScalingEncryptsVolumes',
+        Effect: 'Allow',
+        Principal: { AWS: autoScalingRole },
+        Action: ['kms:Encrypt', 'kms:Decrypt', 'kms:ReEncrypt*', 'kms:GenerateDataKey*', 'kms:DescribeKey'],
+        Resource: '*',
+      },
+      {
+        Sid: 'AutoScalingGrantsForVolumes',
+        Effect: 'Allow',
+        Principal: { AWS: autoScalingRole },
+        Action: 'kms:CreateGrant',
+        Resource: '*',
+        Condition: { Bool: { 'kms:GrantIsForAWSResource': true } },
+      },
+    ],
+  });
+}
+
+/** An internet-facing network load balancer with one TCP listener: the cluster's only entrypoint. */
+function declareApiLoadBalancer({ prefix, tags }: Scope, network: Network, securityGroup: aws.ec2.SecurityGroup) {
+  const name = `${prefix}-api`;
+  const loadBalancer = new aws.lb.LoadBalancer(name, {
+    loadBalancerType: 'network',
+    internal: false,
+    subnets: network.publicSubnetIds,
+    securityGroups: [securityGroup.id],
+    enableCrossZoneLoadBalancing: true,
+    tags: tags(name),
+  });
+  const targetGroupName = `${prefix}-api-tg`;
+  const targetGroup = new aws.lb.TargetGroup(targetGroupName, {
+    vpcId: network.vpc.id,
+    port: API_PORT,
+    protocol: 'TCP',
+    targetType: 'instance',
+    // A control plane machine calling the API through the balancer can land on itself; that only works without client IP preservation.
+    preserveClientIp: 'false',
+    healthCheck: { protocol: 'TCP', port: String(API_PORT), healthyThreshold: 3, unhealthyThreshold: 3, interval: 10 },
+    tags: tags(targetGroupName),
+  });
+  const listenerName = `${prefix}-api-${API_PORT}`;
+  new aws.lb.Listener(listenerName, {
+    loadBalancerArn: loadBalancer.arn,
+    port: API_PORT,
+    protocol: 'TCP',
+    defaultActions: [{ type: 'forward', targetGroupArn: targetGroup.arn }],
+    tags: tags(listenerName),
+  });
+  return { loadBalancer, targetGroup };
+}
+
+/** Graviton families carry a `g` right after the generation digit (m7g, c7gn, r8gd). */
+function architectureOf(instanceType: string): 'arm64' | 'x86_64' {
+  return /^[a-z]+\d+[a-z]*g[a-z]*\./.test(instanceType) ? 'arm64' : 'x86_64';
+}
+
+interface MachineRole {
+  name: string;
+  role: 'control-plane' | 'worker';
+  instanceType: string;
+  userData: string;
+  securityGroupId: pulumi.Output<string>;
+  instanceProfileArn?: pulumi.Output<string>;
+}
+
+/**
+ * The control plane as one Auto Scaling group spread over every private
+ * subnet and registered with the API target group; one group per node pool.
+ */
+function declareMachines({ input, spec, prefix, tags }: Scope, network: Network, firewall: Firewall, key: aws.kms.Key, apiTargets: aws.lb.TargetGroup) {
+  const images = new Map<string, pulumi.Output<string>>();
+  const imageFor = (instanceType: string) => {
+    const architecture = architectureOf(instanceType);
+    const image =
+      images.get(architecture) ??
+      aws.ec2.getAmiOutput({
+        owners: [DEBIAN_IMAGE_OWNER],
+        mostRecent: true,
+        filters: [
+          { name: 'name', values: [`debian-12-${architecture === 'arm64' ? 'arm64' : 'amd64'}-*`] },
+          { name: 'architecture', values: [architecture] },
+          { name: 'root-device-type', values: ['ebs'] },
+          { name: 'virtualization-type', values: ['hvm'] },
+        ],
+      }).id;
+    images.set(architecture, image);
+    return image;
+  };
+
+  const launchTemplate = (machine: MachineRole) => {
+    const machineTags = tags(machine.name, { 'kiln:role': machine.role });
+    return new aws.ec2.LaunchTemplate(machine.name, {
+      imageId: imageFor(machine.instanceType),
+      instanceType: machine.instanceType,
+      // Join material may end up in user data, so the stack state keeps it encrypted.
+      userData: pulumi.secret(Buffer.from(machine.userData, 'utf8').toString('base64')),
+      updateDefaultVersion: true,
+      iamInstanceProfile: machine.instanceProfileArn ? { arn: machine.instanceProfileArn } : undefined,
+      metadataOptions: { httpEndpoint: 'enabled', httpTokens: 'required', httpPutResponseHopLimit: 1, instanceMetadataTags: 'disabled' },
+      networkInterfaces: [{ deviceIndex: 0, associatePublicIpAddress: 'false', deleteOnTermination: 'true', securityGroups: [machine.securityGroupId] }],
+      blockDeviceMappings: [
+        {
+          deviceName: ROOT_DEVICE,
+          ebs: { encrypted: 'true', kmsKeyId: key.arn, volumeSize: ROOT_VOLUME_GIB, volumeType: 'gp3', deleteOnTermination: 'true' },
+        },
+      ],
+      tagSpecifications: ['instance', 'volume', 'network-interface'].map((resourceType) => ({ resourceType, tags: machineTags })),
+      tags: machineTags,
+    });
+  };
+  const groupTags = (name: string, extra: Record<string, string>) =>
+    Object.entries(tags(name, extra)).map(([tagKey, value]) => ({ key: tagKey, value, propagateAtLaunch: true }));
+
+  const atRest = spec.encryption.atRest;
+  const controlPlaneName = `${prefix}-cp`;
+  const controlPlaneTemplate = launchTemplate({
+    name: controlPlaneName,
+    role: 'control-plane',
+    instanceType: spec.controlPlane.instanceType,
+    userData: input.userData.controlPlane,
+    securityGroupId: firewall.controlPlane.id,
+    instanceProfileArn: atRest.provider === 'kms' ? kmsInstanceProfile(prefix, tags, atRest.kmsKeyArn ?? key.arn).arn : undefined,
+  });
+  const controlPlane = new aws.autoscaling.Group(controlPlaneName, {
+    minSize: spec.controlPlane.replicas,
+    maxSize: spec.controlPlane.replicas,
+    desiredCapacity: spec.controlPlane.replicas,
+    vpcZoneIdentifiers: network.privateSubnetIds,
+    launchTemplate: { id: controlPlaneTemplate.id, version: controlPlaneTemplate.latestVersion.apply(String) },
+    targetGroupArns: [apiTargets.arn],
+    // Kiln's node health decides when a control plane machine goes (it guards etcd quorum), not the group.
+    healthCheckType: 'EC2',
+    suspendedProcesses: ['AZRebalance', 'ReplaceUnhealthy'],
+    tags: groupTags(controlPlaneName, { 'kiln:role': 'control-plane' }),
+  });
+
+  const pools = spec.nodePools.map((pool) => {
+    const poolName = `${prefix}-pool-${pool.name}`;
+    const template = launchTemplate({
+      name: poolName,
+      role: 'worker',
+      instanceType: pool.instanceType,
+      userData: poolUserData(input, pool.name),
+      securityGroupId: firewall.workers.id,
+    });
+    const group = new aws.autoscaling.Group(poolName, {
+      minSize: pool.min ?? pool.size,
+      maxSize: pool.max ?? pool.size,
+      desiredCapacity: pool.size,
+      vpcZoneIdentifiers: network.privateSubnetIds,
+      launchTemplate: { id: template.id, version: template.latestVersion.apply(String) },
+      healthCheckType: 'EC2',
+      // Rebalancing would terminate workers without draining them.
+      suspendedProcesses: ['AZRebalance'],
+      tags: groupTags(poolName, { 'kiln:role': 'worker', 'kiln:node-pool': pool.name }),
+    });
+    return { name: pool.name, size: pool.size, group };
+  });
+
+  return { controlPlane, pools };
+}
+
+function poolUserData(input: ClusterProgramInput, poolName: string): string {
+  const userData = input.userData.pools[poolName];
+  if (userData === undefined) throw new Error(`node pool ${poolName} has no user data`);
+  return userData;
+}
+
+/** With the KMS at-rest provider the API servers' encryption plugin needs the key; workers get no instance role at all. */
+function kmsInstanceProfile(prefix: string, tags: Scope['tags'], keyArn: pulumi.Input<string>) {
+  const name = `${prefix}-cp-kms`;
+  const role = new aws.iam.Role(name, {
+    assumeRolePolicy: JSON.stringify({
+      Version: '2012-10-17',
+      Statement: [{ Effect: 'Allow', Principal: { Service: 'ec2.amazonaws.com' }, Action: 'sts:AssumeRole' }],
+    }),
+    tags: tags(name),
+  });
+  new aws.iam.RolePolicy(name, {
+    role: role.name,
+    policy: pulumi.output(keyArn).apply((arn) =>
+      JSON.stringify({
+        Version: '2012-10-17',
+        Statement: [{ Effect: 'Allow', Action: ['kms:Encrypt', 'kms:Decrypt', 'kms:DescribeKey'], Resource: arn }],
+      }),
+    ),
+  });
+  return new aws.iam.InstanceProfile(name, { role: role.name, tags: tags(name) });
+}

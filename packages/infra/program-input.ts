@@ -1,0 +1,36 @@
+import { z } from 'zod';
+import { ClusterSpec } from '#core';
+import { MAX_AVAILABILITY_ZONES } from './subnets.ts';
+
+/**
+ * Everything one run of the cluster program needs. User data is opaque here:
+ * the bootstrap package renders it per role and pool.
+ */
+export const ClusterProgramInput = z
+  .strictObject({
+    tenantId: z.string().min(1).max(64),
+    clusterId: z.string().min(1).max(64),
+    spec: ClusterSpec,
+    availabilityZones: z.array(z.string().min(1)).min(1).max(MAX_AVAILABILITY_ZONES),
+    userData: z.strictObject({
+      controlPlane: z.string().min(1),
+      pools: z.record(z.string(), z.string().min(1)),
+    }),
+  })
+  .superRefine((input, ctx) => {
+    const zones = input.availabilityZones;
+    zones.forEach((zone, index) => {
+      if (!new RegExp(`^${input.spec.region}[a-z]$`).test(zone)) {
+        ctx.addIssue({ code: 'custom', path: ['availabilityZones', index], message: `is not a zone of ${input.spec.region}` });
+      }
+      if (zones.indexOf(zone) !== index) {
+        ctx.addIssue({ code: 'custom', path: ['availabilityZones', index], message: 'repeats an earlier zone' });
+      }
+    });
+    input.spec.nodePools.forEach((pool, index) => {
+      if (input.userData.pools[pool.name] === undefined) {
+        ctx.addIssue({ code: 'custom', path: ['userData', 'pools', pool.name], message: `node pool ${index} has no user data` });
+      }
+    });
+  });
+export type ClusterProgramInput = z.infer<typeof ClusterProgramInput>;

@@ -1,0 +1,8 @@
+export { createCloudMocks, type MockCloudContext, type RecordedResource } from './mocks.ts';
+export {
+  SANDBOX_ACCOUNT_ID,
+  SandboxCloud,
+  type ProvisionedCluster,
+  type RunTiming,
+  type SandboxCloudOptions,
+} from './sandbox-cloud.ts';

@@ -1,0 +1,25 @@
+import type { ClusterProgramInput } from '#infra';
+import type { MockCloudContext, RecordedResource } from './mocks.ts';
+
+/** The messages between SandboxCloud and a runner process, one run per process. */
+export interface RunRequest {
+  kind: 'run';
+  input: ClusterProgramInput;
+  context: MockCloudContext;
+  project: string;
+  stack: string;
+}
+
+export type RunnerMessage =
+  | { kind: 'ready' }
+  | { kind: 'result'; outputs: unknown; resources: RecordedResource[] }
+  | { kind: 'failed'; message: string };
+
+export function isRunRequest(message: unknown): message is RunRequest {
+  return typeof message === 'object' && message !== null && (message as { kind?: unknown }).kind === 'run';
+}
+
+export function isRunnerMessage(message: unknown): message is RunnerMessage {
+  const kind = typeof message === 'object' && message !== null ? (message as { kind?: unknown }).kind : undefined;
+  return kind === 'ready' || kind === 'result' || kind === 'failed';
+}

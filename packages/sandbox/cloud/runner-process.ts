@@ -1,0 +1,148 @@
+import { fork, type ChildProcess } from 'node:child_process';
+import { Socket } from 'node:net';
+import { fileURLToPath } from 'node:url';
+import { StepError } from '#core';
+import { INFRASTRUCTURE_STEP } from '#infra';
+import type { RecordedResource } from './mocks.ts';
+import { isRunnerMessage, type RunRequest } from './protocol.ts';
+
+const RUNNER_MODULE = fileURLToPath(new URL('./runner.ts', import.meta.url));
+const REPO_ROOT = fileURLToPath(new URL('../../../', import.meta.url));
+const STDERR_TAIL = 2_000;
+const MESSAGE_LIMIT = 500;
+
+export interface RunResult {
+  outputs: unknown;
+  resources: RecordedResource[];
+}
+
+function truncate(text: string): string {
+  return text.length > MESSAGE_LIMIT ? `${text.slice(0, MESSAGE_LIMIT)}...` : text;
+}
+
+/**
+ * One child process that runs one cluster program. It starts loading Pulumi
+ * as soon as it is created, so a spare one is warm by the time a run needs it.
+ */
+export class RunnerProcess {
+  readonly ready: Promise<void>;
+  private readonly child: ChildProcess;
+  /** Settles with the reason once the child has exited or could not be started. */
+  private readonly gone: Promise<string>;
+  private stderr = '';
+  private exited = false;
+  private isReady = false;
+
+  constructor() {
+    this.child = fork(RUNNER_MODULE, [], {
+      cwd: REPO_ROOT,
+      execArgv: ['--import', 'tsx'],
+      stdio: ['ignore', 'ignore', 'pipe', 'ipc'],
+    });
+    this.child.stderr?.setEncoding('utf8');
+    this.child.stderr?.on('data', (chunk: string) => {
+      this.stderr = (this.stderr + chunk).slice(-STDERR_TAIL);
+    });
+    this.gone = new Promise<string>((resolve) => {
+      this.child.once('exit', (code, signal) => {
+        this.exited = true;
+        resolve(`exited (${signal ?? String(code)})`);
+      });
+      this.child.once('error', (error) => {
+        this.kill();
+        this.exited = true;
+        resolve(`failed (${error.message})`);
+      });
+    });
+    this.ready = new Promise<void>((resolve, reject) => {
+      const onMessage = (message: unknown) => {
+        if (isRunnerMessage(message) && message.kind === 'ready') {
+          this.isReady = true;
+          this.child.off('message', onMessage);
+          resolve();
+        }
+      };
+      this.child.on('message', onMessage);
+      void this.gone.then((reason) => {
+        this.child.off('message', onMessage);
+        reject(this.crashed(`${reason} while loading`));
+      });
+    });
+    // A spare that dies unused is simply replaced; nobody waits on it yet.
+    this.ready.catch(() => undefined);
+    this.setHeld(false);
+  }
+
+  /** Alive and not yet used. */
+  get usable(): boolean {
+    return !this.exited && this.child.connected;
+  }
+
+  get warm(): boolean {
+    return this.isReady && this.usable;
+  }
+
+  run(request: RunRequest, timeoutMs: number): Promise<RunResult> {
+    this.setHeld(true);
+    return new Promise<RunResult>((resolve, reject) => {
+      const cleanup = () => {
+        clearTimeout(timer);
+        this.child.off('message', onMessage);
+      };
+      const timer = setTimeout(() => {
+        cleanup();
+        this.kill();
+        reject(new StepError(INFRASTRUCTURE_STEP, `sandbox program run timed out after ${timeoutMs} ms`, true));
+      }, timeoutMs);
+      const onMessage = (message: unknown) => {
+        if (!isRunnerMessage(message)) return;
+        if (message.kind === 'result') {
+          cleanup();
+          resolve({ outputs: message.outputs, resources: message.resources });
+        } else if (message.kind === 'failed') {
+          cleanup();
+          reject(new StepError(INFRASTRUCTURE_STEP, `sandbox program failed: ${truncate(message.message)}`, false));
+        }
+      };
+      this.child.on('message', onMessage);
+      // Once a run has answered, the child's normal exit settles nothing.
+      void this.gone.then((reason) => {
+        cleanup();
+        reject(this.crashed(`${reason} before answering`));
+      });
+      this.ready.then(
+        () =>
+          this.child.send(request, (error) => {
+            if (error) {
+              cleanup();
+              reject(this.crashed(`refused the run (${error.message})`));
+            }
+          }),
+        (error: unknown) => {
+          cleanup();
+          reject(error instanceof Error ? error : new Error(String(error)));
+        },
+      );
+    });
+  }
+
+  kill(): void {
+    if (!this.exited) this.child.kill('SIGKILL');
+  }
+
+  private crashed(what: string): StepError {
+    const tail = this.stderr.trim();
+    return new StepError(INFRASTRUCTURE_STEP, truncate(`sandbox runner ${what}${tail ? `: ${tail}` : ''}`), true);
+  }
+
+  /** An idle spare must not keep the parent alive; a running one must. */
+  private setHeld(held: boolean): void {
+    const handles: { ref(): unknown; unref(): unknown }[] = [this.child];
+    if (this.child.channel) handles.push(this.child.channel);
+    if (this.child.stderr instanceof Socket) handles.push(this.child.stderr);
+    for (const handle of handles) {
+      if (held) handle.ref();
+      else handle.unref();
+    }
+  }
+}

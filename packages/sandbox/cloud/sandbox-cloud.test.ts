@@ -1,0 +1,399 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { ClusterSpec, StepError, newId, type ClusterOrder } from '#core';
+import { CLUSTER_TAG, InfrastructureOutputs, TENANT_TAG, type ClusterProgramInput, type ClusterRef } from '#infra';
+import type { RecordedResource } from './mocks.ts';
+import { SandboxCloud, type ProvisionedCluster } from './sandbox-cloud.ts';
+
+const T = {
+  vpc: 'aws:ec2/vpc:Vpc',
+  subnet: 'aws:ec2/subnet:Subnet',
+  routeTable: 'aws:ec2/routeTable:RouteTable',
+  securityGroup: 'aws:ec2/securityGroup:SecurityGroup',
+  ingress: 'aws:vpc/securityGroupIngressRule:SecurityGroupIngressRule',
+  launchTemplate: 'aws:ec2/launchTemplate:LaunchTemplate',
+  asg: 'aws:autoscaling/group:Group',
+  lb: 'aws:lb/loadBalancer:LoadBalancer',
+  listener: 'aws:lb/listener:Listener',
+  targetGroup: 'aws:lb/targetGroup:TargetGroup',
+  kmsKey: 'aws:kms/key:Key',
+  kmsAlias: 'aws:kms/alias:Alias',
+} as const;
+
+/** Resources whose AWS type cannot carry tags. */
+const UNTAGGABLE = new Set(['aws:ec2/routeTableAssociation:RouteTableAssociation', 'aws:kms/alias:Alias', 'aws:iam/rolePolicy:RolePolicy']);
+
+interface Ingress {
+  groupId: string;
+  protocol: string;
+  fromPort?: number;
+  toPort?: number;
+  cidr?: string;
+  sourceGroupId?: string;
+}
+
+const provisioned: ProvisionedCluster[] = [];
+const destroyed: ClusterRef[] = [];
+let cloud: SandboxCloud;
+
+beforeAll(() => {
+  cloud = new SandboxCloud({
+    apiHostFor: (clusterId) => `${clusterId.replaceAll('_', '-')}.api.sandbox.test`,
+    onProvisioned: (cluster) => {
+      provisioned.push(cluster);
+    },
+    onDestroyed: (ref) => {
+      destroyed.push(ref);
+    },
+  });
+});
+
+afterAll(async () => {
+  await cloud.close();
+});
+
+function clusterInput(order: Partial<ClusterOrder> = {}): ClusterProgramInput {
+  const spec = ClusterSpec.parse({
+    name: 'demo',
+    region: 'eu-central-1',
+    nodePools: [
+      { name: 'general', size: 2 },
+      { name: 'batch', size: 3, min: 1, max: 6, instanceType: 'm7g.xlarge' },
+    ],
+    ...order,
+  });
+  return {
+    tenantId: newId('tenant'),
+    clusterId: newId('cluster'),
+    spec,
+    availabilityZones: ['eu-central-1a', 'eu-central-1b', 'eu-central-1c'],
+    userData: {
+      controlPlane: '#cloud-config\nhostname: control-plane\n',
+      pools: Object.fromEntries(spec.nodePools.map((pool) => [pool.name, `#cloud-config\nhostname: ${pool.name}\n`])),
+    },
+  };
+}
+
+function ofType(resources: RecordedResource[], type: string): RecordedResource[] {
+  return resources.filter((resource) => resource.type === type);
+}
+
+function only(resources: RecordedResource[], type: string): RecordedResource {
+  const found = ofType(resources, type);
+  expect(found).toHaveLength(1);
+  const [resource] = found;
+  if (!resource) throw new Error(`no ${type}`);
+  return resource;
+}
+
+function groupNamed(resources: RecordedResource[], suffix: string): RecordedResource {
+  const group = ofType(resources, T.securityGroup).find((resource) => resource.name.endsWith(suffix));
+  if (!group) throw new Error(`no security group ending in ${suffix}`);
+  return group;
+}
+
+function ingressRules(resources: RecordedResource[]): Ingress[] {
+  return ofType(resources, T.ingress).map((rule) => ({
+    groupId: rule.inputs.securityGroupId as string,
+    protocol: rule.inputs.ipProtocol as string,
+    fromPort: rule.inputs.fromPort as number | undefined,
+    toPort: rule.inputs.toPort as number | undefined,
+    cidr: rule.inputs.cidrIpv4 as string | undefined,
+    sourceGroupId: rule.inputs.referencedSecurityGroupId as string | undefined,
+  }));
+}
+
+function covers(rule: Ingress, port: number): boolean {
+  return rule.protocol === '-1' || ((rule.fromPort ?? 0) <= port && port <= (rule.toPort ?? 65535));
+}
+
+describe('SandboxCloud.up', () => {
+  it('returns validated outputs that point at the sandbox API host and records the run', async () => {
+    const input = clusterInput();
+    const outputs = await cloud.up(input);
+
+    expect(InfrastructureOutputs.parse(outputs)).toEqual(outputs);
+    const apiHost = `${input.clusterId.replaceAll('_', '-')}.api.sandbox.test`;
+    expect(outputs).toMatchObject({
+      apiHost,
+      apiEndpoint: `https://${apiHost}:6443`,
+      controlPlane: { replicas: 3 },
+      nodePools: [
+        { name: 'general', size: 2 },
+        { name: 'batch', size: 3 },
+      ],
+    });
+    expect(outputs.vpcId).toMatch(/^vpc-[0-9a-f]{17}$/);
+    expect(outputs.privateSubnetIds.every((id) => /^subnet-[0-9a-f]{17}$/.test(id))).toBe(true);
+    expect(outputs.kmsKeyArn).toMatch(/^arn:aws:kms:eu-central-1:\d{12}:key\//);
+
+    const hook = provisioned.find((cluster) => cluster.clusterId === input.clusterId);
+    expect(hook).toMatchObject({ tenantId: input.tenantId, outputs, input });
+    expect(hook?.resources).toEqual(cloud.resources(input.clusterId));
+    expect(cloud.outputs(input.clusterId)).toEqual(outputs);
+  });
+
+  it('admits the internet only to the load balancer on 6443, and SSH from nowhere by default', async () => {
+    const input = clusterInput();
+    const outputs = await cloud.up(input);
+    const resources = cloud.resources(input.clusterId);
+    const lbGroup = groupNamed(resources, '-api-lb');
+    const rules = ingressRules(resources);
+
+    const open = rules.filter((rule) => rule.cidr === '0.0.0.0/0');
+    expect(open).toEqual([{ groupId: lbGroup.id, protocol: 'tcp', fromPort: 6443, toPort: 6443, cidr: '0.0.0.0/0', sourceGroupId: undefined }]);
+    expect(rules.filter((rule) => covers(rule, 22))).toEqual([]);
+
+    // Nothing else reaches the machines from an address range except the pod range, which this spec does not need.
+    const machineGroups = [groupNamed(resources, '-control-plane').id, groupNamed(resources, '-workers').id];
+    expect(rules.filter((rule) => machineGroups.includes(rule.groupId) && rule.cidr !== undefined)).toEqual([]);
+
+    const lb = only(resources, T.lb);
+    expect(lb.inputs).toMatchObject({ loadBalancerType: 'network', internal: false, securityGroups: [lbGroup.id] });
+    const publicSubnets = ofType(resources, T.subnet).filter((subnet) => !outputs.privateSubnetIds.includes(subnet.id));
+    expect([...(lb.inputs.subnets as string[])].sort()).toEqual(publicSubnets.map((subnet) => subnet.id).sort());
+    const listener = only(resources, T.listener);
+    const targetGroup = only(resources, T.targetGroup);
+    expect(listener.inputs).toMatchObject({ port: 6443, protocol: 'TCP', defaultActions: [{ type: 'forward', targetGroupArn: targetGroup.id }] });
+    expect(targetGroup.inputs).toMatchObject({ port: 6443, protocol: 'TCP', vpcId: outputs.vpcId });
+  });
+
+  it('keeps the API, etcd and kubelet behind the right peers, and opens the Cilium ports between machines', async () => {
+    const input = clusterInput();
+    await cloud.up(input);
+    const resources = cloud.resources(input.clusterId);
+    const lb = groupNamed(resources, '-api-lb').id;
+    const cp = groupNamed(resources, '-control-plane').id;
+    const workers = groupNamed(resources, '-workers').id;
+    const rules = ingressRules(resources);
+    const sources = (groupId: string, protocol: string, port: number) =>
+      rules
+        .filter((rule) => rule.groupId === groupId && rule.protocol === protocol && covers(rule, port))
+        .map((rule) => rule.sourceGroupId ?? rule.cidr)
+        .sort();
+
+    expect(sources(cp, 'tcp', 6443)).toEqual([lb]);
+    expect(sources(workers, 'tcp', 6443)).toEqual([]);
+    expect(sources(cp, 'tcp', 2379)).toEqual([cp]);
+    expect(sources(cp, 'tcp', 2380)).toEqual([cp]);
+    expect(sources(workers, 'tcp', 2379)).toEqual([]);
+    expect(sources(cp, 'tcp', 10250)).toEqual([cp]);
+    expect(sources(workers, 'tcp', 10250)).toEqual([cp]);
+    for (const group of [cp, workers]) {
+      expect(sources(group, 'udp', 51871)).toEqual([cp, workers].sort());
+      expect(sources(group, 'udp', 8472)).toEqual([cp, workers].sort());
+      expect(sources(group, 'tcp', 4240)).toEqual([cp, workers].sort());
+    }
+  });
+
+  it('limits the API to the allowed ranges plus the NAT addresses, and SSH to its own ranges', async () => {
+    const input = clusterInput({
+      network: { apiAllowedCidrs: ['198.51.100.0/24'], routingMode: 'native' },
+      ssh: { allowedCidrs: ['192.0.2.10/32'] },
+    });
+    await cloud.up(input);
+    const resources = cloud.resources(input.clusterId);
+    const rules = ingressRules(resources);
+    const lb = groupNamed(resources, '-api-lb').id;
+    const natAddresses = ofType(resources, 'aws:ec2/eip:Eip').length;
+
+    expect(rules.some((rule) => rule.cidr === '0.0.0.0/0')).toBe(false);
+    const apiRanges = rules.filter((rule) => rule.groupId === lb).map((rule) => rule.cidr);
+    expect(apiRanges).toContain('198.51.100.0/24');
+    expect(apiRanges.filter((cidr) => cidr?.endsWith('/32'))).toHaveLength(natAddresses);
+    const ssh = rules.filter((rule) => covers(rule, 22));
+    expect(ssh.map((rule) => rule.cidr)).toEqual(['192.0.2.10/32', '192.0.2.10/32']);
+    expect(ssh.every((rule) => rule.fromPort === 22 && rule.toPort === 22 && rule.protocol === 'tcp')).toBe(true);
+    // Native routing with WireGuard node encryption needs no VXLAN and no open pod range.
+    expect(rules.filter((rule) => rule.protocol === 'udp' && covers(rule, 8472))).toEqual([]);
+    expect(rules.filter((rule) => rule.protocol === '-1')).toEqual([]);
+  });
+
+  it('launches machines with IMDSv2 only, no public address and disks encrypted with the cluster key', async () => {
+    const input = clusterInput();
+    const outputs = await cloud.up(input);
+    const resources = cloud.resources(input.clusterId);
+    const templates = ofType(resources, T.launchTemplate);
+    expect(templates).toHaveLength(1 + input.spec.nodePools.length);
+
+    for (const template of templates) {
+      expect(template.inputs).toMatchObject({
+        metadataOptions: { httpTokens: 'required', httpPutResponseHopLimit: 1 },
+        networkInterfaces: [{ associatePublicIpAddress: 'false' }],
+      });
+      const disks = template.inputs.blockDeviceMappings as { ebs?: { encrypted?: string; kmsKeyId?: string } }[];
+      expect(disks.length).toBeGreaterThan(0);
+      for (const disk of disks) expect(disk.ebs).toMatchObject({ encrypted: 'true', kmsKeyId: outputs.kmsKeyArn });
+    }
+    const userData = templates.map((template) => Buffer.from(template.inputs.userData as string, 'base64').toString('utf8')).sort();
+    expect(userData).toEqual([input.userData.controlPlane, ...Object.values(input.userData.pools)].sort());
+
+    const key = only(resources, T.kmsKey);
+    expect(key.inputs).toMatchObject({ enableKeyRotation: true });
+    expect(only(resources, T.kmsAlias).inputs).toMatchObject({ name: `alias/kiln/${input.clusterId}`, targetKeyId: key.id });
+    expect(ofType(resources, T.subnet).every((subnet) => subnet.inputs.mapPublicIpOnLaunch === false)).toBe(true);
+  });
+
+  it('picks the image by architecture and gives only the control plane a role, scoped to the at-rest key, under KMS encryption', async () => {
+    const input = clusterInput({ encryption: { atRest: { provider: 'kms', keySource: 'kms' } } });
+    const outputs = await cloud.up(input);
+    const resources = cloud.resources(input.clusterId);
+    const template = (suffix: string) => {
+      const found = ofType(resources, T.launchTemplate).find((candidate) => candidate.name.endsWith(suffix));
+      if (!found) throw new Error(`no launch template ending in ${suffix}`);
+      return found;
+    };
+    const [cp, general, batch] = [template('-cp'), template('-pool-general'), template('-pool-batch')];
+    expect(cp.inputs.imageId).toBe(general.inputs.imageId);
+    expect(batch.inputs.imageId).not.toBe(general.inputs.imageId);
+
+    const profile = only(resources, 'aws:iam/instanceProfile:InstanceProfile');
+    expect(cp.inputs.iamInstanceProfile).toEqual({ arn: expect.stringContaining(':instance-profile/') as unknown });
+    expect(general.inputs.iamInstanceProfile).toBeUndefined();
+    expect(batch.inputs.iamInstanceProfile).toBeUndefined();
+    expect(profile.inputs.role).toBe(only(resources, 'aws:iam/role:Role').id);
+    const policy = JSON.parse(only(resources, 'aws:iam/rolePolicy:RolePolicy').inputs.policy as string) as { Statement: { Action: string[]; Resource: string }[] };
+    expect(policy.Statement).toEqual([{ Effect: 'Allow', Action: ['kms:Encrypt', 'kms:Decrypt', 'kms:DescribeKey'], Resource: outputs.kmsKeyArn }]);
+  });
+
+  it('spreads three control plane machines over three private subnets behind the load balancer, and sizes pools from the spec', async () => {
+    const input = clusterInput();
+    const outputs = await cloud.up(input);
+    const resources = cloud.resources(input.clusterId);
+    const groups = ofType(resources, T.asg);
+    const controlPlane = groups.find((group) => group.id === outputs.controlPlane.asgName);
+    if (!controlPlane) throw new Error('no control plane group');
+
+    const subnets = controlPlane.inputs.vpcZoneIdentifiers as string[];
+    expect(new Set(subnets).size).toBe(3);
+    expect([...subnets].sort()).toEqual([...outputs.privateSubnetIds].sort());
+    expect(controlPlane.inputs).toMatchObject({ minSize: 3, maxSize: 3, desiredCapacity: 3, targetGroupArns: [only(resources, T.targetGroup).id] });
+
+    // Private subnets route only to a NAT gateway, never to the internet gateway.
+    const privateTables = ofType(resources, T.routeTable).filter((table) => table.name.includes('-private-'));
+    expect(privateTables).toHaveLength(3);
+    for (const table of privateTables) {
+      const routes = table.inputs.routes as { natGatewayId?: string; gatewayId?: string }[];
+      expect(routes.every((route) => route.natGatewayId?.startsWith('nat-') && route.gatewayId === undefined)).toBe(true);
+    }
+
+    const pool = (name: string) => groups.find((group) => group.id === outputs.nodePools.find((entry) => entry.name === name)?.asgName);
+    expect(pool('general')?.inputs).toMatchObject({ minSize: 2, maxSize: 2, desiredCapacity: 2 });
+    expect(pool('batch')?.inputs).toMatchObject({ minSize: 1, maxSize: 6, desiredCapacity: 3 });
+    expect(pool('batch')?.inputs.targetGroupArns).toBeUndefined();
+  });
+
+  it('tags every taggable resource with its tenant and cluster', async () => {
+    const input = clusterInput();
+    await cloud.up(input);
+    const resources = cloud.resources(input.clusterId);
+    for (const resource of resources.filter((candidate) => !UNTAGGABLE.has(candidate.type))) {
+      const tags =
+        resource.type === T.asg
+          ? Object.fromEntries((resource.inputs.tags as { key: string; value: string }[]).map((tag) => [tag.key, tag.value]))
+          : resource.inputs.tags as Record<string, string> | undefined;
+      expect({ name: resource.name, tags }).toMatchObject({ tags: { [TENANT_TAG]: input.tenantId, [CLUSTER_TAG]: input.clusterId } });
+    }
+  });
+
+  it('gives two clusters no resource name in common', async () => {
+    const first = clusterInput();
+    const second = { ...clusterInput(), tenantId: first.tenantId };
+    await Promise.all([cloud.up(first), cloud.up(second)]);
+    const names = (clusterId: string) =>
+      new Set(cloud.resources(clusterId).flatMap((resource) => [resource.name, ...(typeof resource.inputs.name === 'string' ? [resource.inputs.name] : [])]));
+    const a = names(first.clusterId);
+    const b = names(second.clusterId);
+    expect(a.size).toBeGreaterThan(40);
+    expect([...a].filter((name) => b.has(name))).toEqual([]);
+    expect(cloud.outputs(first.clusterId)?.controlPlane.asgName).not.toBe(cloud.outputs(second.clusterId)?.controlPlane.asgName);
+  });
+
+  it('fails permanently when the program rejects the order, and transiently on injected faults', async () => {
+    const tooSmall = clusterInput({ network: { vpcCidr: '10.0.0.0/28' } });
+    await expect(cloud.up(tooSmall)).rejects.toMatchObject({ name: 'Kiln.Permanent', message: expect.stringContaining('/16 and /24') as unknown });
+    expect(cloud.resources(tooSmall.clusterId)).toEqual([]);
+
+    const input = clusterInput();
+    cloud.failNext('up', { retriable: true, message: 'RequestLimitExceeded' });
+    const failure = cloud.up(input);
+    await expect(failure).rejects.toBeInstanceOf(StepError);
+    await expect(failure).rejects.toMatchObject({ retriable: true, message: 'RequestLimitExceeded' });
+    await expect(cloud.up(input)).resolves.toMatchObject({ controlPlane: { replicas: 3 } });
+  });
+
+  it('answers a second update of the same cluster while one runs as a retriable conflict', async () => {
+    const input = clusterInput();
+    const results = await Promise.allSettled([cloud.up(input), cloud.up(input)]);
+    expect(results.map((result) => result.status).sort()).toEqual(['fulfilled', 'rejected']);
+    const rejected = results.find((result) => result.status === 'rejected');
+    expect(rejected?.reason).toMatchObject({ retriable: true, name: 'Kiln.Transient' });
+  });
+
+  it('rejects input without user data for a pool before running anything', async () => {
+    const input = clusterInput();
+    await expect(cloud.up({ ...input, userData: { ...input.userData, pools: {} } })).rejects.toMatchObject({
+      name: 'Kiln.Permanent',
+      message: expect.stringContaining('userData.pools.general') as unknown,
+    });
+    expect(cloud.resources(input.clusterId)).toEqual([]);
+  });
+});
+
+describe('SandboxCloud.destroy', () => {
+  it('forgets the cluster and tells the hook, and a second destroy is harmless', async () => {
+    const input = clusterInput();
+    await cloud.up(input);
+    expect(cloud.resources(input.clusterId).length).toBeGreaterThan(0);
+
+    await cloud.destroy({ tenantId: input.tenantId, clusterId: input.clusterId });
+    expect(cloud.resources(input.clusterId)).toEqual([]);
+    expect(cloud.outputs(input.clusterId)).toBeUndefined();
+    await cloud.destroy({ tenantId: input.tenantId, clusterId: input.clusterId });
+    expect(destroyed.filter((ref) => ref.clusterId === input.clusterId)).toEqual([
+      { tenantId: input.tenantId, clusterId: input.clusterId },
+      { tenantId: input.tenantId, clusterId: input.clusterId },
+    ]);
+  });
+
+  it("does not touch a cluster when another tenant asks", async () => {
+    const input = clusterInput();
+    await cloud.up(input);
+    await cloud.destroy({ tenantId: newId('tenant'), clusterId: input.clusterId });
+    expect(cloud.resources(input.clusterId).length).toBeGreaterThan(0);
+  });
+});
+
+describe('SandboxCloud options', () => {
+  it('lets the caller rewrite the API endpoint, and runs without a warm spare', async () => {
+    const local = new SandboxCloud({
+      warmSpare: false,
+      apiHostFor: () => '127.0.0.1',
+      apiEndpointFor: (clusterId, apiHost) => `http://${apiHost}:18443/${clusterId}`,
+    });
+    try {
+      const input = clusterInput();
+      const outputs = await local.up(input);
+      expect(outputs).toMatchObject({ apiHost: '127.0.0.1', apiEndpoint: `http://127.0.0.1:18443/${input.clusterId}` });
+      expect(local.lastRun).toMatchObject({ clusterId: input.clusterId, warm: false });
+    } finally {
+      await local.close();
+    }
+  });
+
+  it('gives up on a run that outlasts its deadline, as a retriable failure', async () => {
+    const impatient = new SandboxCloud({ warmSpare: false, runTimeoutMs: 50 });
+    try {
+      const input = clusterInput();
+      await expect(impatient.up(input)).rejects.toMatchObject({ name: 'Kiln.Transient', message: expect.stringContaining('timed out') as unknown });
+      expect(impatient.resources(input.clusterId)).toEqual([]);
+    } finally {
+      await impatient.close();
+    }
+  });
+
+  it('refuses work once closed', async () => {
+    const closed = new SandboxCloud();
+    await closed.close();
+    await expect(closed.up(clusterInput())).rejects.toThrow(/closed/);
+  });
+});

@@ -1,0 +1,185 @@
+import { StepError } from '#core';
+import {
+  ClusterProgramInput,
+  DEFAULT_PROJECT_NAME,
+  INFRASTRUCTURE_STEP,
+  InfrastructureOutputs,
+  resourcePrefix,
+  stackName,
+  type ClusterRef,
+  type InfrastructureDriver,
+} from '#infra';
+import type { RecordedResource } from './mocks.ts';
+import { RunnerProcess } from './runner-process.ts';
+
+export const SANDBOX_ACCOUNT_ID = '123456789012';
+
+export interface ProvisionedCluster extends ClusterRef {
+  resources: RecordedResource[];
+  outputs: InfrastructureOutputs;
+  input: ClusterProgramInput;
+}
+
+export interface SandboxCloudOptions {
+  /** The DNS name the API load balancer gets; point it at a local API server. Default: an AWS-looking ELB name. */
+  apiHostFor?: (clusterId: string) => Promise<string> | string;
+  /**
+   * Rewrites the endpoint the program exported (`https://<apiHost>:6443`),
+   * e.g. to the http URL of a sandbox Kubernetes API. Applied before the
+   * outputs are validated, recorded, handed to `onProvisioned` and returned.
+   */
+  apiEndpointFor?: (clusterId: string, apiHost: string) => Promise<string> | string;
+  /** Runs after every successful `up`; the sandbox boots machines here. Its errors fail the `up`. */
+  onProvisioned?: (cluster: ProvisionedCluster) => Promise<void> | void;
+  /** Runs after every `destroy`, also for clusters the cloud does not know, so a retried teardown completes. */
+  onDestroyed?: (ref: ClusterRef) => Promise<void> | void;
+  accountId?: string;
+  /** Upper bound for one program run, cold start included. */
+  runTimeoutMs?: number;
+  /** Keep one runner process loaded ahead of the next run (default true). */
+  warmSpare?: boolean;
+}
+
+export interface RunTiming {
+  clusterId: string;
+  /** Whether the runner had finished loading Pulumi before the run began. */
+  warm: boolean;
+  durationMs: number;
+}
+
+type Operation = 'up' | 'destroy';
+
+/**
+ * The local stand-in for AWS: runs the real cluster program under Pulumi
+ * mocks, one child process per run, and remembers what each cluster declared.
+ */
+export class SandboxCloud implements InfrastructureDriver {
+  private readonly options: SandboxCloudOptions;
+  private readonly clusters = new Map<string, ProvisionedCluster>();
+  private readonly inFlight = new Set<string>();
+  private readonly running = new Set<RunnerProcess>();
+  private readonly faults: { operation: Operation; retriable: boolean; message: string }[] = [];
+  private spare: RunnerProcess | undefined;
+  private closed = false;
+  private lastTiming: RunTiming | undefined;
+
+  constructor(options: SandboxCloudOptions = {}) {
+    this.options = options;
+    this.replenish();
+  }
+
+  async up(rawInput: ClusterProgramInput): Promise<InfrastructureOutputs> {
+    const parsed = ClusterProgramInput.safeParse(rawInput);
+    if (!parsed.success) {
+      const detail = parsed.error.issues.map((issue) => `${issue.path.join('.') || 'input'}: ${issue.message}`).join('; ');
+      throw new StepError(INFRASTRUCTURE_STEP, `invalid cluster program input: ${detail}`, false);
+    }
+    const input = parsed.data;
+    const stack = stackName(input);
+    return this.exclusive(input.clusterId, 'up', async () => {
+      const apiHost = await (this.options.apiHostFor ?? defaultApiHost(input.spec.region))(input.clusterId);
+      const runner = this.takeRunner();
+      const warm = runner.warm;
+      const started = performance.now();
+      const result = await runner
+        .run(
+          {
+            kind: 'run',
+            input,
+            project: DEFAULT_PROJECT_NAME,
+            stack,
+            context: { clusterId: input.clusterId, region: input.spec.region, accountId: this.options.accountId ?? SANDBOX_ACCOUNT_ID, apiHost },
+          },
+          this.options.runTimeoutMs ?? 120_000,
+        )
+        .finally(() => this.running.delete(runner));
+      this.lastTiming = { clusterId: input.clusterId, warm, durationMs: performance.now() - started };
+
+      const exported = InfrastructureOutputs.safeParse(result.outputs);
+      if (!exported.success) {
+        throw new StepError(INFRASTRUCTURE_STEP, `stack ${stack} exported unexpected outputs: ${exported.error.message.slice(0, 300)}`, false);
+      }
+      const endpoint = this.options.apiEndpointFor ? await this.options.apiEndpointFor(input.clusterId, exported.data.apiHost) : exported.data.apiEndpoint;
+      const outputs = InfrastructureOutputs.parse({ ...exported.data, apiEndpoint: endpoint });
+      const cluster: ProvisionedCluster = { tenantId: input.tenantId, clusterId: input.clusterId, resources: result.resources, outputs, input };
+      this.clusters.set(input.clusterId, cluster);
+      await this.options.onProvisioned?.(cluster);
+      return outputs;
+    });
+  }
+
+  async destroy(ref: ClusterRef): Promise<void> {
+    stackName(ref);
+    await this.exclusive(ref.clusterId, 'destroy', async () => {
+      // Another tenant's cluster id names a different stack, which does not exist.
+      if (this.clusters.get(ref.clusterId)?.tenantId === ref.tenantId) this.clusters.delete(ref.clusterId);
+      await this.options.onDestroyed?.({ tenantId: ref.tenantId, clusterId: ref.clusterId });
+    });
+  }
+
+  /** Every resource the cluster's last `up` declared; empty once destroyed. */
+  resources(clusterId: string): RecordedResource[] {
+    return [...(this.clusters.get(clusterId)?.resources ?? [])];
+  }
+
+  outputs(clusterId: string): InfrastructureOutputs | undefined {
+    return this.clusters.get(clusterId)?.outputs;
+  }
+
+  /** The next `up` or `destroy` fails with this error before touching anything, as a flaky AWS would. */
+  failNext(operation: Operation, options: { retriable: boolean; message?: string }): void {
+    this.faults.push({ operation, retriable: options.retriable, message: options.message ?? `injected ${operation} failure` });
+  }
+
+  /** How long the most recent program run took, and whether its runner was warm. */
+  get lastRun(): RunTiming | undefined {
+    return this.lastTiming;
+  }
+
+  close(): Promise<void> {
+    this.closed = true;
+    this.spare?.kill();
+    this.spare = undefined;
+    for (const runner of this.running) runner.kill();
+    this.running.clear();
+    return Promise.resolve();
+  }
+
+  private async exclusive<T>(clusterId: string, operation: Operation, work: () => Promise<T>): Promise<T> {
+    if (this.closed) throw new Error('the sandbox cloud is closed');
+    // The S3 backend's lock answers a concurrent update the same way.
+    if (this.inFlight.has(clusterId)) {
+      throw new StepError(INFRASTRUCTURE_STEP, `${operation}: another update of this stack is in progress`, true);
+    }
+    const fault = this.faults.findIndex((candidate) => candidate.operation === operation);
+    if (fault >= 0) {
+      const [injected] = this.faults.splice(fault, 1);
+      if (injected) throw new StepError(INFRASTRUCTURE_STEP, injected.message, injected.retriable);
+    }
+    this.inFlight.add(clusterId);
+    try {
+      return await work();
+    } finally {
+      this.inFlight.delete(clusterId);
+    }
+  }
+
+  private takeRunner(): RunnerProcess {
+    if (this.closed) throw new Error('the sandbox cloud is closed');
+    const spare = this.spare?.usable ? this.spare : undefined;
+    this.spare = undefined;
+    const runner = spare ?? new RunnerProcess();
+    this.running.add(runner);
+    this.replenish();
+    return runner;
+  }
+
+  private replenish(): void {
+    if (this.closed || this.options.warmSpare === false || this.spare?.usable) return;
+    this.spare = new RunnerProcess();
+  }
+}
+
+function defaultApiHost(region: string): (clusterId: string) => string {
+  return (clusterId) => `${resourcePrefix(clusterId)}-api.elb.${region}.amazonaws.com`;
+}

@@ -1,0 +1,125 @@
+import { randomUUID } from 'node:crypto';
+import { type IncomingMessage, type ServerResponse, createServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
+
+/**
+ * The AWS JSON RPC protocol (1.0 and 1.1) as the SDKs speak it: POST /, the
+ * operation in `X-Amz-Target: <Service>.<Operation>`, JSON both ways, and
+ * errors as status 400 with `{"__type", "message"}`. Signatures are not checked.
+ * Same file as ../stepfunctions/aws-json.ts: the lint rules keep sibling
+ * folders from importing each other, so it belongs in the sandbox root once hoisted.
+ */
+
+/** An error the client should see as the named AWS exception. */
+export class AwsServiceError extends Error {
+  readonly type: string;
+  readonly status: number;
+
+  constructor(type: string, message: string, status = 400) {
+    super(message);
+    this.name = type;
+    this.type = type;
+    this.status = status;
+  }
+}
+
+export type AwsJsonOperation = (request: Record<string, unknown>) => unknown;
+
+export interface AwsJsonServerOptions {
+  port?: number;
+  host?: string;
+  /** The X-Amz-Target prefix, e.g. `AWSStepFunctions`. */
+  targetPrefix: string;
+  /** `application/x-amz-json-1.0` or `application/x-amz-json-1.1`. */
+  contentType: string;
+  operations: Record<string, AwsJsonOperation>;
+}
+
+export interface AwsJsonServer {
+  endpoint: string;
+  close(): Promise<void>;
+}
+
+const MAX_BODY_BYTES = 1024 * 1024;
+
+export async function serveAwsJson(options: AwsJsonServerOptions): Promise<AwsJsonServer> {
+  const server = createServer((request, response) => {
+    handle(options, request, response).catch((error: unknown) => {
+      const failure = error instanceof AwsServiceError ? error : new AwsServiceError('InternalFailure', 'Internal failure.', 500);
+      send(response, options.contentType, failure.status, { __type: failure.type, message: failure.message });
+    });
+  });
+  const host = options.host ?? '127.0.0.1';
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(options.port ?? 0, host, () => {
+      server.off('error', reject);
+      resolve();
+    });
+  });
+  const { port } = server.address() as AddressInfo;
+  return {
+    endpoint: `http://${host}:${port}`,
+    close: () =>
+      new Promise<void>((resolve, reject) => {
+        server.close((error) => {
+          if (error) reject(error);
+          else resolve();
+        });
+        server.closeAllConnections();
+      }),
+  };
+}
+
+async function handle(options: AwsJsonServerOptions, request: IncomingMessage, response: ServerResponse): Promise<void> {
+  if (request.method !== 'POST') {
+    throw new AwsServiceError('UnknownOperationException', 'Only POST / is served.', 404);
+  }
+  const target = request.headers['x-amz-target'];
+  const prefix = `${options.targetPrefix}.`;
+  const operationName = typeof target === 'string' && target.startsWith(prefix) ? target.slice(prefix.length) : undefined;
+  const operation = operationName === undefined ? undefined : options.operations[operationName];
+  if (operation === undefined) {
+    throw new AwsServiceError('UnknownOperationException', `Unknown operation ${String(target)}.`);
+  }
+  const body = await readBody(request);
+  let parsed: unknown;
+  try {
+    parsed = body.length === 0 ? {} : JSON.parse(body.toString('utf8'));
+  } catch {
+    throw new AwsServiceError('SerializationException', 'The request body is not valid JSON.');
+  }
+  if (typeof parsed !== 'object' || parsed === null || Array.isArray(parsed)) {
+    throw new AwsServiceError('SerializationException', 'The request body must be a JSON object.');
+  }
+  const result = await operation(parsed as Record<string, unknown>);
+  send(response, options.contentType, 200, result ?? {});
+}
+
+async function readBody(request: IncomingMessage): Promise<Buffer> {
+  const chunks: Buffer[] = [];
+  let size = 0;
+  for await (const chunk of request) {
+    const buffer = Buffer.isBuffer(chunk) ? chunk : Buffer.from(String(chunk));
+    size += buffer.length;
+    if (size > MAX_BODY_BYTES) throw new AwsServiceError('SerializationException', 'The request body is too large.', 413);
+    chunks.push(buffer);
+  }
+  return Buffer.concat(chunks);
+}
+
+function send(response: ServerResponse, contentType: string, status: number, body: unknown): void {
+  if (response.headersSent) return;
+  const payload = JSON.stringify(body);
+  response.writeHead(status, {
+    'content-type': contentType,
+    'content-length': Buffer.byteLength(payload),
+    'x-amzn-requestid': randomUUID(),
+  });
+  response.end(payload);
+}
+
+/** AWS JSON protocols carry timestamps as epoch seconds. */
+export function epochSeconds(date: Date): number {
+  return date.getTime() / 1000;
+}

@@ -1,0 +1,1 @@
+export { type KmsService, type KmsServiceOptions, startKmsService } from './server.ts';

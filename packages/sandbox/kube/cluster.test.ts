@@ -1,0 +1,149 @@
+import { ApiException, ApisApi, PatchStrategy, V1ConfigMap, V1DaemonSet, V1Deployment, VersionApi } from '@kubernetes/client-node';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { CONTROL_PLANE_LABEL, POOL_LABEL, type SandboxCluster, startSandboxCluster } from './index.ts';
+import { clientsFor, failureOf, manifest, statusOf } from './testing.ts';
+
+describe('sandbox cluster', () => {
+  let cluster: SandboxCluster;
+
+  beforeEach(async () => {
+    cluster = await startSandboxCluster({ name: 'nodes', kubernetesVersion: '1.33' });
+  });
+
+  afterEach(async () => {
+    await cluster.close();
+  });
+
+  it('answers /version and discovery the way client-node reads them', async () => {
+    const { config } = clientsFor(cluster);
+    const version = await config.makeApiClient(VersionApi).getCode();
+    expect(version.gitVersion).toBe('v1.33.0');
+    expect(version.minor).toBe('33');
+
+    const groups = await config.makeApiClient(ApisApi).getAPIVersions();
+    expect(groups.groups.map((group) => group.name)).toEqual(
+      expect.arrayContaining(['apps', 'rbac.authorization.k8s.io', 'apiextensions.k8s.io', 'admissionregistration.k8s.io', 'policy', 'batch']),
+    );
+
+    const health = await fetch(`${cluster.url}/readyz`);
+    expect(await health.text()).toBe('ok');
+  });
+
+  it('lists registered nodes with their role, pool, conditions and kubelet version', async () => {
+    cluster.registerNode({ name: 'cp-1', role: 'control-plane', pool: 'control-plane' });
+    cluster.registerNode({ name: 'worker-1', role: 'worker', pool: 'general', labels: { team: 'a' } });
+
+    const nodes = await clientsFor(cluster).core.listNode();
+
+    expect(nodes.items.map((node) => node.metadata?.name)).toEqual(['cp-1', 'worker-1']);
+    const [controlPlane, worker] = nodes.items;
+    expect(controlPlane?.metadata?.labels?.[CONTROL_PLANE_LABEL]).toBe('');
+    expect(controlPlane?.spec?.taints).toEqual([{ key: CONTROL_PLANE_LABEL, effect: 'NoSchedule' }]);
+    expect(worker?.metadata?.labels).toMatchObject({ [POOL_LABEL]: 'general', team: 'a', 'kubernetes.io/hostname': 'worker-1' });
+    expect(worker?.metadata?.labels?.[CONTROL_PLANE_LABEL]).toBeUndefined();
+    expect(worker?.status?.nodeInfo?.kubeletVersion).toBe('v1.33.0');
+    const conditions = worker?.status?.conditions ?? [];
+    expect(conditions.map((condition) => condition.type).sort()).toEqual(['DiskPressure', 'MemoryPressure', 'NetworkUnavailable', 'PIDPressure', 'Ready']);
+    const ready = conditions.find((condition) => condition.type === 'Ready');
+    expect(ready?.status).toBe('True');
+    expect(ready?.lastHeartbeatTime).toBeInstanceOf(Date);
+    expect(ready?.lastTransitionTime).toBeInstanceOf(Date);
+  });
+
+  it('flips Ready with setNodeReady and taints the node like the node lifecycle controller', async () => {
+    let now = new Date('2025-06-01T10:00:00Z');
+    await cluster.close();
+    cluster = await startSandboxCluster({ name: 'clock', now: () => now });
+    const { core } = clientsFor(cluster);
+    cluster.registerNode({ name: 'worker-1', role: 'worker' });
+
+    now = new Date('2025-06-01T10:05:00Z');
+    cluster.setNodeReady('worker-1', 'False');
+    const notReady = await core.readNode({ name: 'worker-1' });
+    const readyCondition = notReady.status?.conditions?.find((condition) => condition.type === 'Ready');
+    expect(readyCondition?.status).toBe('False');
+    expect(readyCondition?.lastTransitionTime?.toISOString()).toBe('2025-06-01T10:05:00.000Z');
+    expect(notReady.spec?.taints?.map((taint) => `${taint.key}:${taint.effect}`)).toEqual(['node.kubernetes.io/not-ready:NoSchedule', 'node.kubernetes.io/not-ready:NoExecute']);
+
+    now = new Date('2025-06-01T10:07:00Z');
+    cluster.setNodeReady('worker-1', 'Unknown');
+    const unknown = await core.readNode({ name: 'worker-1' });
+    expect(unknown.status?.conditions?.find((condition) => condition.type === 'MemoryPressure')?.status).toBe('Unknown');
+    expect(unknown.spec?.taints?.map((taint) => taint.key)).toEqual(['node.kubernetes.io/unreachable', 'node.kubernetes.io/unreachable']);
+
+    cluster.setNodeReady('worker-1', 'True');
+    const back = await core.readNode({ name: 'worker-1' });
+    expect(back.status?.conditions?.find((condition) => condition.type === 'Ready')?.status).toBe('True');
+    expect(back.spec?.taints).toBeUndefined();
+
+    expect(cluster.removeNode('worker-1')).toBe(true);
+    expect(statusOf(await failureOf(core.readNode({ name: 'worker-1' })))).toMatchObject({ reason: 'NotFound', code: 404 });
+  });
+
+  it('keeps DaemonSet and Deployment status in step with the nodes', async () => {
+    const { objects } = clientsFor(cluster);
+    const template = { metadata: { labels: { app: 'agent' } }, spec: { containers: [{ name: 'agent', image: 'agent:1' }] } };
+    const daemonSetManifest = manifest(V1DaemonSet, {
+      apiVersion: 'apps/v1',
+      kind: 'DaemonSet',
+      metadata: { name: 'agent', namespace: 'kube-system' },
+      spec: { selector: { matchLabels: { app: 'agent' } }, template },
+    });
+    const deploymentManifest = manifest(V1Deployment, {
+      apiVersion: 'apps/v1',
+      kind: 'Deployment',
+      metadata: { name: 'api', namespace: 'default' },
+      spec: { replicas: 2, selector: { matchLabels: { app: 'agent' } }, template },
+    });
+    await objects.patch(daemonSetManifest, undefined, undefined, 'kiln', true, PatchStrategy.ServerSideApply);
+    await objects.patch(deploymentManifest, undefined, undefined, 'kiln', true, PatchStrategy.ServerSideApply);
+    const daemonSet = async (): Promise<V1DaemonSet> =>
+      objects.read<V1DaemonSet>({ apiVersion: 'apps/v1', kind: 'DaemonSet', metadata: { name: 'agent', namespace: 'kube-system' } });
+    const deployment = async (): Promise<V1Deployment> =>
+      objects.read<V1Deployment>({ apiVersion: 'apps/v1', kind: 'Deployment', metadata: { name: 'api', namespace: 'default' } });
+
+    expect((await deployment()).status?.conditions?.find((condition) => condition.type === 'Available')?.status).toBe('False');
+
+    cluster.registerNode({ name: 'cp-1', role: 'control-plane' });
+    cluster.registerNode({ name: 'worker-1', role: 'worker' });
+    cluster.registerNode({ name: 'worker-2', role: 'worker' });
+    // The control-plane taint keeps an intolerant daemon off cp-1.
+    expect((await daemonSet()).status).toMatchObject({ desiredNumberScheduled: 2, numberReady: 2, numberAvailable: 2 });
+    expect((await deployment()).status).toMatchObject({ readyReplicas: 2, availableReplicas: 2 });
+
+    cluster.setNodeReady('worker-2', 'False');
+    expect((await daemonSet()).status).toMatchObject({ desiredNumberScheduled: 2, numberReady: 1, numberUnavailable: 1 });
+
+    cluster.removeNode('worker-2');
+    expect((await daemonSet()).status).toMatchObject({ desiredNumberScheduled: 1, numberReady: 1 });
+  });
+
+  it('refuses every request while the API is down and serves again afterwards', async () => {
+    const { core } = clientsFor(cluster);
+    await core.listNamespace();
+
+    cluster.faults.apiDown = true;
+    const error = await failureOf(core.listNamespace());
+    expect(error).toBeInstanceOf(Error);
+    expect(error).not.toBeInstanceOf(ApiException);
+    expect(cluster.requestLog.at(-1)).toMatchObject({ verb: 'list', resource: 'namespaces', status: 0, fault: 'apiDown' });
+
+    cluster.faults.apiDown = false;
+    const namespaces = await core.listNamespace();
+    expect(namespaces.items.map((namespace) => namespace.metadata?.name)).toEqual(['default', 'kube-node-lease', 'kube-public', 'kube-system']);
+  });
+
+  it('fails matching requests with an injected Status once, then serves them', async () => {
+    const { core } = clientsFor(cluster);
+    const fault = cluster.faults.failRequests({ match: (request) => request.verb === 'create' && request.resource === 'configmaps', code: 503 });
+    const body = manifest(V1ConfigMap, { metadata: { name: 'settings' }, data: { a: '1' } });
+
+    const status = statusOf(await failureOf(core.createNamespacedConfigMap({ namespace: 'default', body })));
+    expect(status).toMatchObject({ kind: 'Status', status: 'Failure', reason: 'ServiceUnavailable', code: 503 });
+    expect(fault.hits).toBe(1);
+
+    const created = await core.createNamespacedConfigMap({ namespace: 'default', body });
+    expect(created.data).toEqual({ a: '1' });
+    expect(cluster.objects({ kind: 'ConfigMap', namespace: 'default' })).toMatchObject([{ metadata: { name: 'settings' }, data: { a: '1' } }]);
+  });
+});

@@ -1,0 +1,296 @@
+import { type IncomingMessage, type ServerResponse, createServer } from 'node:http';
+import type { Socket } from 'node:net';
+import { stringify as toYaml } from 'yaml';
+import { DEFAULT_KUBERNETES_VERSION } from '#core';
+import { ResourceCatalog, apiVersionOf, typeKey } from './catalog.ts';
+import { KubeHttpApi, type SandboxRequest, describeRequest, sendError } from './http.ts';
+import type { JsonObject } from './json.ts';
+import { type ConditionStatus, KubeletSimulator, type NodeRegistration } from './nodes.ts';
+import { ApiRegistry } from './registry.ts';
+import { parseLabelSelector } from './selectors.ts';
+import { KubeApiError, type StatusReason, reasonForCode } from './status.ts';
+import { ObjectStore, nameOf, namespaceOf } from './store.ts';
+
+export interface SandboxClusterOptions {
+  name: string;
+  /** `1.33`, `1.33.2` or `v1.33.2`; a bare minor becomes patch 0. Defaults to Kiln's default version. */
+  kubernetesVersion?: string;
+  /** Defaults to a free port chosen by the OS. */
+  port?: number;
+  /** The clock behind every timestamp the cluster writes, for tests that reason about durations. */
+  now?: () => Date;
+}
+
+export interface FaultRule {
+  /** Which requests fail; all of them when omitted. */
+  match?: (request: SandboxRequest) => boolean;
+  /** HTTP status of the injected failure; 500 by default. */
+  code?: number;
+  /** Status reason; derived from the code when omitted (503 -> ServiceUnavailable, 409 -> Conflict, ...). */
+  reason?: StatusReason;
+  message?: string;
+  /** How many matching requests fail before the rule retires itself; 1 by default, Infinity for "until removed". */
+  times?: number;
+}
+
+export interface FaultHandle {
+  /** Requests this rule has failed so far. */
+  readonly hits: number;
+  remove(): void;
+}
+
+export interface SandboxFaults {
+  /**
+   * While true the API server is unreachable: every request has its connection destroyed without a reply, so
+   * client-node rejects with a fetch/socket error, never an ApiException (the request log still records it, with
+   * status 0). Turning it on also drops idle connections and ends open watches. Turning it off serves again.
+   */
+  apiDown: boolean;
+  /** Answers matching requests with a Status error instead of serving them, in the order rules were added. */
+  failRequests(rule: FaultRule): FaultHandle;
+  /** Removes every rule and brings the API back up. */
+  clear(): void;
+}
+
+export interface RequestRecord extends SandboxRequest {
+  at: string;
+  /** The HTTP status answered; 0 when the connection was dropped because the API was down. */
+  status: number;
+  /** Whether the request stored anything: false for reads, failures, dry runs and writes that changed nothing. */
+  mutated: boolean;
+  fault?: 'apiDown' | 'injected';
+}
+
+export interface ObjectFilter {
+  apiVersion?: string;
+  kind?: string;
+  namespace?: string;
+  name?: string;
+  labelSelector?: string;
+}
+
+export interface SandboxCluster {
+  readonly name: string;
+  /** `http://127.0.0.1:PORT`, to be used with `skipTLSVerify` (client-node refuses plain http otherwise). */
+  readonly url: string;
+  /** The `gitVersion` /version answers with, e.g. `v1.33.0`. */
+  readonly kubernetesVersion: string;
+  /** The cluster-wide resourceVersion counter as it stands now. */
+  readonly resourceVersion: string;
+  readonly faults: SandboxFaults;
+  /** Every request served, oldest first (the last 10 000). */
+  readonly requestLog: readonly RequestRecord[];
+  clearRequestLog(): void;
+  /** Requests that stored something, optionally only those matching a predicate. */
+  mutatingRequests(match?: (record: RequestRecord) => boolean): RequestRecord[];
+  /** Changes what /version reports, as after a control-plane upgrade. */
+  setKubernetesVersion(version: string): void;
+  /** What a kubelet does when it joins. Returns the Node as stored. */
+  registerNode(node: NodeRegistration): JsonObject;
+  /** Sets the Ready condition; False and Unknown also add the node lifecycle controller's taints. */
+  setNodeReady(name: string, status: ConditionStatus): JsonObject;
+  /** Deletes the Node, as when its machine is gone. Returns whether it existed. */
+  removeNode(name: string): boolean;
+  /** Copies of stored objects, straight from the store (no HTTP, unaffected by faults). */
+  objects(filter?: ObjectFilter): JsonObject[];
+  /** A kubeconfig (YAML) whose only context points at this cluster. */
+  kubeconfig(): string;
+  close(): Promise<void>;
+}
+
+const REQUEST_LOG_LIMIT = 10_000;
+const INITIAL_NAMESPACES = ['default', 'kube-system', 'kube-public', 'kube-node-lease'];
+
+export function normalizeKubernetesVersion(version: string): string {
+  const parts = version.replace(/^v/, '').split('.');
+  while (parts.length < 3) parts.push('0');
+  return `v${parts.join('.')}`;
+}
+
+interface ActiveFault {
+  rule: FaultRule;
+  hits: number;
+  removed: boolean;
+}
+
+class FaultInjector implements SandboxFaults {
+  private down = false;
+  private readonly rules: ActiveFault[] = [];
+  private readonly onDown: () => void;
+
+  constructor(onDown: () => void) {
+    this.onDown = onDown;
+  }
+
+  get apiDown(): boolean {
+    return this.down;
+  }
+
+  set apiDown(value: boolean) {
+    this.down = value;
+    if (value) this.onDown();
+  }
+
+  failRequests(rule: FaultRule): FaultHandle {
+    const active: ActiveFault = { rule, hits: 0, removed: false };
+    this.rules.push(active);
+    return {
+      get hits() {
+        return active.hits;
+      },
+      remove: () => {
+        active.removed = true;
+      },
+    };
+  }
+
+  clear(): void {
+    for (const active of this.rules) active.removed = true;
+    this.rules.length = 0;
+    this.down = false;
+  }
+
+  /** The error for this request, if a live rule claims it; claiming counts against the rule's budget. */
+  take(request: SandboxRequest): KubeApiError | undefined {
+    for (const active of this.rules) {
+      if (active.removed || active.hits >= (active.rule.times ?? 1)) continue;
+      if (active.rule.match !== undefined && !active.rule.match(request)) continue;
+      active.hits++;
+      const code = active.rule.code ?? 500;
+      return new KubeApiError(code, active.rule.reason ?? reasonForCode(code), active.rule.message ?? `injected fault for ${request.method} ${request.path}`);
+    }
+    return undefined;
+  }
+}
+
+/** Starts an in-process Kubernetes API server for one sandbox cluster on 127.0.0.1. */
+export async function startSandboxCluster(options: SandboxClusterOptions): Promise<SandboxCluster> {
+  const clock = options.now ?? (() => new Date());
+  let version = normalizeKubernetesVersion(options.kubernetesVersion ?? DEFAULT_KUBERNETES_VERSION);
+  const catalog = new ResourceCatalog();
+  const store = new ObjectStore();
+  const registry = new ApiRegistry(catalog, store, clock);
+  const sockets = new Set<Socket>();
+  const requestLog: RequestRecord[] = [];
+  let address = '127.0.0.1:0';
+
+  const api = new KubeHttpApi({ catalog, store, registry, version: () => version, address: () => address });
+  const faults = new FaultInjector(() => {
+    api.closeWatches();
+    for (const socket of sockets) socket.destroy();
+  });
+  const namespaceType = catalog.find('', 'v1', 'namespaces');
+  const nodeType = catalog.find('', 'v1', 'nodes');
+  if (namespaceType === undefined || nodeType === undefined) throw new Error('the sandbox catalog lacks namespaces or nodes');
+  for (const namespace of INITIAL_NAMESPACES) {
+    registry.writeInternal(namespaceType, '', namespace, 'kube-apiserver', 'main', () => ({ apiVersion: 'v1', kind: 'Namespace', metadata: { name: namespace } }));
+  }
+  const kubelets = new KubeletSimulator(registry, nodeType, () => version);
+
+  const record = (described: SandboxRequest, status: number, mutated: boolean, fault?: RequestRecord['fault']): void => {
+    const entry: RequestRecord = { ...described, at: registry.now(), status, mutated };
+    if (fault !== undefined) entry.fault = fault;
+    requestLog.push(entry);
+    if (requestLog.length > REQUEST_LOG_LIMIT) requestLog.shift();
+  };
+
+  const handle = (request: IncomingMessage, response: ServerResponse): void => {
+    const described = describeRequest(request.method ?? 'GET', request.url ?? '/', request.headers['content-type']);
+    if (faults.apiDown) {
+      record(described, 0, false, 'apiDown');
+      request.socket.destroy();
+      return;
+    }
+    const injected = faults.take(described);
+    if (injected !== undefined) {
+      request.resume();
+      record(described, sendError(response, injected), false, 'injected');
+      return;
+    }
+    api.serve(described, request, response).then(
+      (served) => {
+        record(described, served.status, served.mutated);
+      },
+      (error: unknown) => {
+        record(described, sendError(response, error), false);
+      },
+    );
+  };
+
+  const server = createServer(handle);
+  server.on('connection', (socket) => {
+    sockets.add(socket);
+    socket.on('close', () => sockets.delete(socket));
+  });
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(options.port ?? 0, '127.0.0.1', () => {
+      server.off('error', reject);
+      resolve();
+    });
+  });
+  const bound = server.address();
+  const port = typeof bound === 'object' && bound !== null ? bound.port : 0;
+  address = `127.0.0.1:${port}`;
+  const url = `http://${address}`;
+
+  return {
+    name: options.name,
+    url,
+    get kubernetesVersion() {
+      return version;
+    },
+    get resourceVersion() {
+      return String(store.resourceVersion);
+    },
+    faults,
+    requestLog,
+    clearRequestLog: () => {
+      requestLog.length = 0;
+    },
+    mutatingRequests: (match) => requestLog.filter((entry) => entry.mutated && (match === undefined || match(entry))),
+    setKubernetesVersion: (next) => {
+      version = normalizeKubernetesVersion(next);
+    },
+    registerNode: (node) => kubelets.register(node),
+    setNodeReady: (name, status) => kubelets.setReady(name, status),
+    removeNode: (name) => kubelets.remove(name),
+    objects: (filter = {}) => {
+      const labelMatches = parseLabelSelector(filter.labelSelector);
+      const seen = new Set<string>();
+      const found: JsonObject[] = [];
+      for (const type of catalog.all()) {
+        if (filter.apiVersion !== undefined && apiVersionOf(type) !== filter.apiVersion) continue;
+        if (filter.kind !== undefined && type.kind !== filter.kind) continue;
+        if (seen.has(typeKey(type))) continue;
+        seen.add(typeKey(type));
+        for (const object of store.list(type)) {
+          if (filter.namespace !== undefined && namespaceOf(object) !== filter.namespace) continue;
+          if (filter.name !== undefined && nameOf(object) !== filter.name) continue;
+          if (!labelMatches(object)) continue;
+          found.push({ ...object, apiVersion: apiVersionOf(type), kind: type.kind });
+        }
+      }
+      return found;
+    },
+    kubeconfig: () =>
+      toYaml({
+        apiVersion: 'v1',
+        kind: 'Config',
+        clusters: [{ name: options.name, cluster: { server: url, 'insecure-skip-tls-verify': true } }],
+        users: [{ name: `${options.name}-admin`, user: { token: 'sandbox' } }],
+        contexts: [{ name: options.name, context: { cluster: options.name, user: `${options.name}-admin` } }],
+        'current-context': options.name,
+      }),
+    close: async () => {
+      api.closeWatches();
+      server.closeAllConnections();
+      await new Promise<void>((resolve, reject) => {
+        server.close((error) => {
+          if (error === undefined) resolve();
+          else reject(error);
+        });
+      });
+    },
+  };
+}

@@ -1,0 +1,225 @@
+import { createHash } from 'node:crypto';
+import type { ResourceType } from './catalog.ts';
+import { type Json, type JsonObject, arrayAt, isObject, numberAt, objectAt, stringAt, stringMap } from './json.ts';
+import { nameOf } from './store.ts';
+
+/** What the stand-in controllers need to know about a node to decide where pods would run. */
+export interface NodeView {
+  name: string;
+  labels: Record<string, string>;
+  taints: JsonObject[];
+  ready: boolean;
+  unschedulable: boolean;
+}
+
+export function nodeView(node: JsonObject): NodeView {
+  const spec = objectAt(node, 'spec');
+  const status = objectAt(node, 'status');
+  const ready = arrayAt(status, 'conditions').some((condition) => isObject(condition) && condition.type === 'Ready' && condition.status === 'True');
+  return {
+    name: nameOf(node),
+    labels: stringMap(objectAt(node, 'metadata')?.labels),
+    taints: arrayAt(spec, 'taints').filter(isObject),
+    ready,
+    unschedulable: spec?.unschedulable === true,
+  };
+}
+
+const BLOCKING_EFFECTS = ['NoSchedule', 'NoExecute'];
+
+function tolerates(tolerations: readonly JsonObject[], taint: JsonObject): boolean {
+  return tolerations.some((toleration) => {
+    const effect = stringAt(toleration, 'effect') ?? '';
+    if (effect !== '' && effect !== taint.effect) return false;
+    const key = stringAt(toleration, 'key') ?? '';
+    if ((stringAt(toleration, 'operator') ?? 'Equal') === 'Exists') return key === '' || key === taint.key;
+    return key === taint.key && (stringAt(toleration, 'value') ?? '') === (stringAt(taint, 'value') ?? '');
+  });
+}
+
+function podSpecOf(workload: JsonObject): JsonObject | undefined {
+  return objectAt(objectAt(objectAt(workload, 'spec') ?? {}, 'template') ?? {}, 'spec');
+}
+
+/** Whether a pod of this template could be placed on the node: node selector and NoSchedule/NoExecute taints only. */
+function fits(podSpec: JsonObject | undefined, node: NodeView, ignoreNodeConditionTaints: boolean): boolean {
+  const selector = stringMap(podSpec?.nodeSelector);
+  if (Object.entries(selector).some(([key, value]) => node.labels[key] !== value)) return false;
+  const tolerations = arrayAt(podSpec, 'tolerations').filter(isObject);
+  return node.taints.every((taint) => {
+    if (!BLOCKING_EFFECTS.includes(stringAt(taint, 'effect') ?? '')) return true;
+    // The DaemonSet controller adds tolerations for the node-condition taints to every daemon pod.
+    if (ignoreNodeConditionTaints && (stringAt(taint, 'key') ?? '').startsWith('node.kubernetes.io/')) return true;
+    return tolerates(tolerations, taint);
+  });
+}
+
+function schedulableFor(workload: JsonObject, nodes: readonly NodeView[]): NodeView[] {
+  const podSpec = podSpecOf(workload);
+  return nodes.filter((node) => node.ready && !node.unschedulable && fits(podSpec, node, false));
+}
+
+interface ConditionInput {
+  type: string;
+  status: 'True' | 'False' | 'Unknown';
+  reason: string;
+  message: string;
+}
+
+/** Builds a condition, keeping its timestamps when nothing about it changed, so a no-op write stays a no-op. */
+function condition(previous: JsonObject | undefined, input: ConditionInput, now: string, withUpdateTime: boolean): JsonObject {
+  const before = arrayAt(previous, 'conditions').find((item) => isObject(item) && item.type === input.type);
+  const prior = isObject(before) ? before : undefined;
+  const sameStatus = prior?.status === input.status;
+  const unchanged = sameStatus && prior.reason === input.reason && prior.message === input.message;
+  const result: JsonObject = { type: input.type, status: input.status, reason: input.reason, message: input.message };
+  result.lastTransitionTime = sameStatus ? (stringAt(prior, 'lastTransitionTime') ?? now) : now;
+  if (withUpdateTime) result.lastUpdateTime = unchanged ? (stringAt(prior, 'lastUpdateTime') ?? now) : now;
+  return result;
+}
+
+/** Kubernetes omits zero counters from workload status; so does the sandbox, so callers learn to default them. */
+function counters(values: Record<string, number>): JsonObject {
+  const result: JsonObject = {};
+  for (const [key, value] of Object.entries(values)) if (value !== 0) result[key] = value;
+  return result;
+}
+
+function templateHash(workload: JsonObject): string {
+  const template = objectAt(workload, 'spec')?.template ?? null;
+  return createHash('sha256').update(JSON.stringify(template)).digest('hex').slice(0, 10);
+}
+
+function generationOf(object: JsonObject): number {
+  return numberAt(objectAt(object, 'metadata'), 'generation') ?? 1;
+}
+
+function deploymentStatus(deployment: JsonObject, nodes: readonly NodeView[], now: string): JsonObject {
+  const previous = objectAt(deployment, 'status');
+  const replicas = numberAt(objectAt(deployment, 'spec'), 'replicas') ?? 1;
+  const ready = schedulableFor(deployment, nodes).length > 0 ? replicas : 0;
+  const available = ready >= replicas;
+  const replicaSet = `${nameOf(deployment)}-${templateHash(deployment)}`;
+  return {
+    observedGeneration: generationOf(deployment),
+    ...counters({ replicas, updatedReplicas: replicas, readyReplicas: ready, availableReplicas: ready, unavailableReplicas: replicas - ready }),
+    conditions: [
+      condition(
+        previous,
+        available
+          ? { type: 'Available', status: 'True', reason: 'MinimumReplicasAvailable', message: 'Deployment has minimum availability.' }
+          : { type: 'Available', status: 'False', reason: 'MinimumReplicasUnavailable', message: 'Deployment does not have minimum availability.' },
+        now,
+        true,
+      ),
+      condition(
+        previous,
+        available
+          ? { type: 'Progressing', status: 'True', reason: 'NewReplicaSetAvailable', message: `ReplicaSet "${replicaSet}" has successfully progressed.` }
+          : { type: 'Progressing', status: 'True', reason: 'ReplicaSetUpdated', message: `ReplicaSet "${replicaSet}" is progressing.` },
+        now,
+        true,
+      ),
+    ],
+  };
+}
+
+function statefulSetStatus(statefulSet: JsonObject, nodes: readonly NodeView[]): JsonObject {
+  const replicas = numberAt(objectAt(statefulSet, 'spec'), 'replicas') ?? 1;
+  const ready = schedulableFor(statefulSet, nodes).length > 0 ? replicas : 0;
+  const revision = `${nameOf(statefulSet)}-${templateHash(statefulSet)}`;
+  return {
+    observedGeneration: generationOf(statefulSet),
+    ...counters({ replicas, readyReplicas: ready, currentReplicas: replicas, updatedReplicas: replicas, availableReplicas: ready }),
+    currentRevision: revision,
+    updateRevision: revision,
+    collisionCount: 0,
+  };
+}
+
+function daemonSetStatus(daemonSet: JsonObject, nodes: readonly NodeView[]): JsonObject {
+  const podSpec = podSpecOf(daemonSet);
+  const desired = nodes.filter((node) => fits(podSpec, node, true));
+  const ready = desired.filter((node) => node.ready).length;
+  return {
+    observedGeneration: generationOf(daemonSet),
+    currentNumberScheduled: desired.length,
+    desiredNumberScheduled: desired.length,
+    numberMisscheduled: 0,
+    numberReady: ready,
+    ...counters({ numberAvailable: ready, updatedNumberScheduled: desired.length, numberUnavailable: desired.length - ready }),
+  };
+}
+
+function jobStatus(job: JsonObject, nodes: readonly NodeView[], now: string): JsonObject {
+  const previous = objectAt(job, 'status');
+  const spec = objectAt(job, 'spec');
+  if (spec?.suspend === true) return previous ?? {};
+  if (arrayAt(previous, 'conditions').some((item) => isObject(item) && item.type === 'Complete' && item.status === 'True')) return previous ?? {};
+  const startTime = stringAt(previous, 'startTime') ?? now;
+  if (schedulableFor(job, nodes).length === 0) {
+    return { startTime, active: numberAt(spec, 'parallelism') ?? 1, ready: 0, terminating: 0, uncountedTerminatedPods: {} };
+  }
+  const done = (input: ConditionInput): JsonObject => ({ ...condition(previous, input, now, false), lastProbeTime: now });
+  return {
+    startTime,
+    completionTime: now,
+    succeeded: numberAt(spec, 'completions') ?? 1,
+    ready: 0,
+    terminating: 0,
+    uncountedTerminatedPods: {},
+    conditions: [
+      done({ type: 'SuccessCriteriaMet', status: 'True', reason: 'CompletionsReached', message: 'Reached expected number of succeeded pods' }),
+      done({ type: 'Complete', status: 'True', reason: 'CompletionsReached', message: 'Reached expected number of succeeded pods' }),
+    ],
+  };
+}
+
+function crdStatus(crd: JsonObject, now: string): JsonObject {
+  const previous = objectAt(crd, 'status');
+  const spec = objectAt(crd, 'spec');
+  const storage = arrayAt(spec, 'versions').find((version) => isObject(version) && version.storage === true);
+  const storedVersions = arrayAt(previous, 'storedVersions').filter((version): version is string => typeof version === 'string');
+  const storageName = isObject(storage) ? stringAt(storage, 'name') : undefined;
+  if (storageName !== undefined && !storedVersions.includes(storageName)) storedVersions.push(storageName);
+  const names: Json = objectAt(spec ?? {}, 'names') ?? {};
+  return {
+    acceptedNames: names,
+    conditions: [
+      condition(previous, { type: 'NamesAccepted', status: 'True', reason: 'NoConflicts', message: 'no conflicts found' }, now, false),
+      condition(previous, { type: 'Established', status: 'True', reason: 'InitialNamesAccepted', message: 'the initial names have been accepted' }, now, false),
+    ],
+    storedVersions,
+  };
+}
+
+/**
+ * The status a real controller would converge to, computed synchronously on every write (and for workloads again
+ * whenever nodes change) so callers never wait for a loop. Undefined means nothing manages this type's status.
+ */
+export function desiredStatus(type: ResourceType, object: JsonObject, nodes: readonly NodeView[], now: string): JsonObject | undefined {
+  const id = `${type.group}/${type.kind}`;
+  switch (id) {
+    case 'apps/Deployment':
+      return deploymentStatus(object, nodes, now);
+    case 'apps/StatefulSet':
+      return statefulSetStatus(object, nodes);
+    case 'apps/DaemonSet':
+      return daemonSetStatus(object, nodes);
+    case 'batch/Job':
+      return jobStatus(object, nodes, now);
+    case 'apiextensions.k8s.io/CustomResourceDefinition':
+      return crdStatus(object, now);
+    case '/Namespace':
+      return { phase: 'Active' };
+    case '/Service':
+      return { loadBalancer: {} };
+    default:
+      return undefined;
+  }
+}
+
+/** Types whose status depends on the nodes, re-derived whenever a node changes. */
+export function dependsOnNodes(type: ResourceType): boolean {
+  return (type.group === 'apps' && ['Deployment', 'StatefulSet', 'DaemonSet'].includes(type.kind)) || (type.group === 'batch' && type.kind === 'Job');
+}

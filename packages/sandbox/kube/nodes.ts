@@ -1,0 +1,219 @@
+import { randomBytes } from 'node:crypto';
+import type { ResourceType } from './catalog.ts';
+import { type JsonObject, arrayAt, ensureObject, isObject, objectAt, stringAt } from './json.ts';
+import type { ApiRegistry } from './registry.ts';
+
+export type NodeRole = 'control-plane' | 'worker';
+export type ConditionStatus = 'True' | 'False' | 'Unknown';
+
+export interface NodeTaint {
+  key: string;
+  value?: string;
+  effect: string;
+}
+
+/** What a kubelet knows when it joins: its name and the labels and taints kubeadm's join configuration gave it. */
+export interface NodeRegistration {
+  name: string;
+  role: NodeRole;
+  /** Becomes the `kiln.dev/pool` label. */
+  pool?: string;
+  labels?: Record<string, string>;
+  /** Defaults to the kubeadm control-plane taint for control-plane nodes and to none for workers. */
+  taints?: NodeTaint[];
+  /** Whether the node reports Ready=True at once (default true); false starts it NotReady, as before a CNI runs. */
+  ready?: boolean;
+  /** Defaults to the cluster's Kubernetes version. */
+  kubeletVersion?: string;
+  internalIP?: string;
+  providerID?: string;
+}
+
+export const POOL_LABEL = 'kiln.dev/pool';
+export const CONTROL_PLANE_LABEL = 'node-role.kubernetes.io/control-plane';
+const CONTROL_PLANE_TAINT: NodeTaint = { key: CONTROL_PLANE_LABEL, effect: 'NoSchedule' };
+const NOT_READY_TAINT = 'node.kubernetes.io/not-ready';
+const UNREACHABLE_TAINT = 'node.kubernetes.io/unreachable';
+
+interface ConditionSpec {
+  reason: string;
+  message: string;
+}
+
+/** The kubelet's own wording for each condition when all is well, and for Ready going False. */
+const HEALTHY: Record<string, ConditionSpec & { status: ConditionStatus }> = {
+  NetworkUnavailable: { status: 'False', reason: 'CiliumIsUp', message: 'Cilium is running on this node' },
+  MemoryPressure: { status: 'False', reason: 'KubeletHasSufficientMemory', message: 'kubelet has sufficient memory available' },
+  DiskPressure: { status: 'False', reason: 'KubeletHasNoDiskPressure', message: 'kubelet has no disk pressure' },
+  PIDPressure: { status: 'False', reason: 'KubeletHasSufficientPID', message: 'kubelet has sufficient PID available' },
+  Ready: { status: 'True', reason: 'KubeletReady', message: 'kubelet is posting ready status' },
+};
+const NOT_READY: ConditionSpec = {
+  reason: 'KubeletNotReady',
+  message: 'container runtime network not ready: NetworkReady=false reason:NetworkPluginNotReady message:Network plugin returns error: cni plugin not initialized',
+};
+const UNKNOWN: ConditionSpec = { reason: 'NodeStatusUnknown', message: 'Kubelet stopped posting node status.' };
+
+function conditionsFor(previous: JsonObject[], ready: ConditionStatus, now: string): JsonObject[] {
+  return Object.entries(HEALTHY).map(([type, healthy]) => {
+    const before = previous.find((condition) => condition.type === type);
+    let status: ConditionStatus = healthy.status;
+    let spec: ConditionSpec = healthy;
+    if (type === 'Ready' && ready === 'False') {
+      status = 'False';
+      spec = NOT_READY;
+    }
+    // The node lifecycle controller marks every kubelet-owned condition Unknown once heartbeats stop.
+    if (ready === 'Unknown' && type !== 'NetworkUnavailable') {
+      status = 'Unknown';
+      spec = UNKNOWN;
+    }
+    const unchanged = before?.status === status;
+    const heartbeat = ready === 'Unknown' ? (stringAt(before, 'lastHeartbeatTime') ?? now) : now;
+    return {
+      type,
+      status,
+      lastHeartbeatTime: heartbeat,
+      lastTransitionTime: unchanged ? (stringAt(before, 'lastTransitionTime') ?? now) : now,
+      reason: spec.reason,
+      message: spec.message,
+    };
+  });
+}
+
+/** The taints the node lifecycle controller keeps in step with the Ready condition. */
+function lifecycleTaints(ready: ConditionStatus, previous: JsonObject[], now: string): JsonObject[] {
+  const key = ready === 'False' ? NOT_READY_TAINT : ready === 'Unknown' ? UNREACHABLE_TAINT : undefined;
+  if (key === undefined) return [];
+  return ['NoSchedule', 'NoExecute'].map((effect) => {
+    const taint: JsonObject = { key, effect };
+    if (effect === 'NoExecute') {
+      const before = previous.find((item) => item.key === key && item.effect === effect);
+      taint.timeAdded = stringAt(before, 'timeAdded') ?? now;
+    }
+    return taint;
+  });
+}
+
+function isLifecycleTaint(taint: JsonObject): boolean {
+  return taint.key === NOT_READY_TAINT || taint.key === UNREACHABLE_TAINT;
+}
+
+/** Plays the kubelets and the node lifecycle controller of one sandbox cluster. */
+export class KubeletSimulator {
+  private readonly registry: ApiRegistry;
+  private readonly nodeType: ResourceType;
+  private readonly clusterVersion: () => string;
+  private nextAddress = 10;
+
+  constructor(registry: ApiRegistry, nodeType: ResourceType, clusterVersion: () => string) {
+    this.registry = registry;
+    this.nodeType = nodeType;
+    this.clusterVersion = clusterVersion;
+  }
+
+  /** What a kubelet does on joining: create (or, for a known name, refresh) its Node, then report status. */
+  register(registration: NodeRegistration): JsonObject {
+    const now = this.registry.now();
+    const ready: ConditionStatus = registration.ready === false ? 'False' : 'True';
+    const labels: Record<string, string> = {
+      'beta.kubernetes.io/arch': 'amd64',
+      'beta.kubernetes.io/os': 'linux',
+      'kubernetes.io/arch': 'amd64',
+      'kubernetes.io/hostname': registration.name,
+      'kubernetes.io/os': 'linux',
+    };
+    if (registration.role === 'control-plane') {
+      labels[CONTROL_PLANE_LABEL] = '';
+      labels['node.kubernetes.io/exclude-from-external-load-balancers'] = '';
+    }
+    if (registration.pool !== undefined) labels[POOL_LABEL] = registration.pool;
+    Object.assign(labels, registration.labels ?? {});
+    const taints = (registration.taints ?? (registration.role === 'control-plane' ? [CONTROL_PLANE_TAINT] : [])).map((taint) => {
+      const rendered: JsonObject = { key: taint.key, effect: taint.effect };
+      if (taint.value !== undefined) rendered.value = taint.value;
+      return rendered;
+    });
+    const address = registration.internalIP ?? `10.0.${Math.floor(this.nextAddress / 250)}.${(this.nextAddress % 250) + 4}`;
+    this.nextAddress++;
+    const kubeletVersion = registration.kubeletVersion ?? this.clusterVersion();
+
+    this.registry.writeInternal(this.nodeType, '', registration.name, 'kubelet', 'main', (current) => {
+      const node: JsonObject = current ?? { apiVersion: 'v1', kind: 'Node', metadata: { name: registration.name } };
+      const metadata = ensureObject(node, 'metadata');
+      metadata.labels = { ...(isObject(metadata.labels) ? metadata.labels : {}), ...labels };
+      metadata.annotations = {
+        ...(isObject(metadata.annotations) ? metadata.annotations : {}),
+        'kubeadm.alpha.kubernetes.io/cri-socket': 'unix:///var/run/containerd/containerd.sock',
+        'node.alpha.kubernetes.io/ttl': '0',
+        'volumes.kubernetes.io/controller-managed-attach-detach': 'true',
+      };
+      const spec = ensureObject(node, 'spec');
+      spec.taints = [...taints, ...lifecycleTaints(ready, [], now)];
+      if (registration.providerID !== undefined) spec.providerID = registration.providerID;
+      return node;
+    });
+    return this.reportStatus(registration.name, ready, (status) => {
+      status.addresses = [
+        { type: 'InternalIP', address },
+        { type: 'Hostname', address: registration.name },
+      ];
+      const resources = { cpu: '2', 'ephemeral-storage': '20959212Ki', 'hugepages-2Mi': '0', memory: '8129020Ki', pods: '110' };
+      status.capacity = resources;
+      status.allocatable = { ...resources, memory: '8026620Ki', 'ephemeral-storage': '19316009748' };
+      status.daemonEndpoints = { kubeletEndpoint: { Port: 10250 } };
+      status.nodeInfo = {
+        machineID: randomBytes(16).toString('hex'),
+        systemUUID: randomBytes(16).toString('hex'),
+        bootID: randomBytes(16).toString('hex'),
+        kernelVersion: '6.1.0-28-cloud-amd64',
+        osImage: 'Debian GNU/Linux 12 (bookworm)',
+        containerRuntimeVersion: 'containerd://1.7.24',
+        kubeletVersion,
+        kubeProxyVersion: kubeletVersion,
+        operatingSystem: 'linux',
+        architecture: 'amd64',
+      };
+    });
+  }
+
+  /** Flips the Ready condition the way a kubelet (True, False) or the node lifecycle controller (Unknown) would. */
+  setReady(name: string, ready: ConditionStatus): JsonObject {
+    if (this.find(name) === undefined) throw new Error(`sandbox node ${name} is not registered`);
+    const now = this.registry.now();
+    this.registry.writeInternal(this.nodeType, '', name, 'kube-controller-manager', 'main', (current) => {
+      const node = current ?? {};
+      const spec = ensureObject(node, 'spec');
+      const previous = arrayAt(spec, 'taints').filter(isObject);
+      const taints = [...previous.filter((taint) => !isLifecycleTaint(taint)), ...lifecycleTaints(ready, previous, now)];
+      if (taints.length === 0) delete spec.taints;
+      else spec.taints = taints;
+      return node;
+    });
+    return this.reportStatus(name, ready, () => undefined);
+  }
+
+  remove(name: string): boolean {
+    return this.registry.removeInternal(this.nodeType, '', name);
+  }
+
+  find(name: string): JsonObject | undefined {
+    try {
+      return this.registry.get(this.nodeType, '', name);
+    } catch {
+      return undefined;
+    }
+  }
+
+  private reportStatus(name: string, ready: ConditionStatus, fill: (status: JsonObject) => void): JsonObject {
+    const now = this.registry.now();
+    const manager = ready === 'Unknown' ? 'kube-controller-manager' : 'kubelet';
+    return this.registry.writeInternal(this.nodeType, '', name, manager, 'status', (current) => {
+      const node = current ?? {};
+      const status = ensureObject(node, 'status');
+      status.conditions = conditionsFor(arrayAt(status, 'conditions').filter(isObject), ready, now);
+      fill(status);
+      return node;
+    }).object;
+  }
+}

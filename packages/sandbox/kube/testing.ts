@@ -1,0 +1,64 @@
+import { ApiException, CoreV1Api, KubeConfig, type KubernetesObject, KubernetesObjectApi, type V1ObjectMeta } from '@kubernetes/client-node';
+import type { SandboxCluster } from './cluster.ts';
+import { type JsonObject, isObject, toJson } from './json.ts';
+
+/** A generic object for KubernetesObjectApi calls, for kinds (custom resources) client-node has no model class for. */
+export class Manifest implements KubernetesObject {
+  apiVersion?: string;
+  kind?: string;
+  metadata?: V1ObjectMeta;
+}
+
+/**
+ * Plain manifest data as an instance of a client-node model class, which its typed APIs (and the lint rule against
+ * passing literals where class instances are expected) ask for; the server only ever sees the JSON.
+ */
+export function manifest<T extends object>(model: new () => T, data: JsonObject): T {
+  return Object.assign(new model(), structuredClone(data));
+}
+
+/** A client-node result as plain JSON data, dates as RFC 3339 strings, for comparing with expected objects. */
+export function plain(value: unknown): JsonObject {
+  const json = toJson(value);
+  if (!isObject(json)) throw new Error('expected an object');
+  return json;
+}
+
+/** The clients production code builds, pointed at a sandbox cluster. Test support only. */
+export function clientsFor(cluster: SandboxCluster): { config: KubeConfig; core: CoreV1Api; objects: KubernetesObjectApi } {
+  const config = new KubeConfig();
+  config.loadFromOptions({
+    clusters: [{ name: cluster.name, server: cluster.url, skipTLSVerify: true }],
+    users: [{ name: 'admin', token: 'sandbox' }],
+    contexts: [{ name: cluster.name, cluster: cluster.name, user: 'admin' }],
+    currentContext: cluster.name,
+  });
+  return { config, core: config.makeApiClient(CoreV1Api), objects: KubernetesObjectApi.makeApiClient(config) };
+}
+
+/** The Status a failed call carried, parsed the way callers of client-node parse ApiException.body. */
+export function statusOf(error: unknown): JsonObject {
+  if (!(error instanceof ApiException)) throw new Error(`expected an ApiException, got ${String(error)}`);
+  const body: unknown = typeof error.body === 'string' ? JSON.parse(error.body) : error.body;
+  if (!isObject(body)) throw new Error('the ApiException carried no Status object');
+  return body;
+}
+
+/** Resolves with the error a promise rejects with; fails if it resolves. */
+export async function failureOf(promise: Promise<unknown>): Promise<unknown> {
+  try {
+    await promise;
+  } catch (error) {
+    return error;
+  }
+  throw new Error('expected the call to fail, but it succeeded');
+}
+
+/** Polls a condition until it holds or the deadline passes. */
+export async function waitUntil(what: string, condition: () => boolean, timeoutMs = 5000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!condition()) {
+    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
+    await new Promise((resolve) => setTimeout(resolve, 10));
+  }
+}

@@ -1,0 +1,275 @@
+import './polyfills.ts';
+import { randomBytes } from 'node:crypto';
+import { existsSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import type { AddressInfo } from 'node:net';
+import { join } from 'node:path';
+import { CreateKeyCommand, KMSClient } from '@aws-sdk/client-kms';
+import { serve } from '@hono/node-server';
+import { type ClusterSpec, createLogger, type LogLevel } from '#core';
+import { type KilnServices, createTenant, recoverOperations, runInfrastructureContainer } from '#lifecycle';
+import { sha256 } from '#store';
+import { WORKFLOW_NAMES, renderWorkflow } from '#workflows';
+import { type ProvisionedCluster, SandboxCloud } from './cloud/index.ts';
+import { LOCAL_CREDENTIALS, LOCAL_REGION, ensureTable, startLocalDynamoDb } from './dynamodb.ts';
+import { FaultInjector } from './faults.ts';
+import { startKmsService } from './kms/index.ts';
+import { type SandboxCluster, startSandboxCluster } from './kube/index.ts';
+import { startStepFunctionsService } from './stepfunctions/index.ts';
+
+const ACCOUNT_ID = '000000000000';
+const functionArn = (name: string) => `arn:aws:lambda:${LOCAL_REGION}:${ACCOUNT_ID}:function:kiln-${name}`;
+const stateMachineArn = (name: string) => `arn:aws:states:${LOCAL_REGION}:${ACCOUNT_ID}:stateMachine:kiln-${name}`;
+const INFRASTRUCTURE_TASK_DEFINITION = `arn:aws:ecs:${LOCAL_REGION}:${ACCOUNT_ID}:task-definition/kiln-infrastructure:1`;
+
+/** Each Lambda-backed Task state, the function it invokes, and the module that handles it in production. */
+const LAMBDA_TASKS = {
+  Plan: { placeholder: 'PlanFunctionArn', name: 'plan', module: 'plan' },
+  Bootstrap: { placeholder: 'BootstrapFunctionArn', name: 'bootstrap', module: 'bootstrap' },
+  WaitForControlPlane: { placeholder: 'WaitForControlPlaneFunctionArn', name: 'wait-for-control-plane', module: 'wait-for-control-plane' },
+  WaitForWorkers: { placeholder: 'WaitForWorkersFunctionArn', name: 'wait-for-workers', module: 'wait-for-workers' },
+  Addons: { placeholder: 'AddonsFunctionArn', name: 'addons', module: 'addons' },
+  Verify: { placeholder: 'VerifyFunctionArn', name: 'verify', module: 'verify' },
+  MarkReady: { placeholder: 'MarkReadyFunctionArn', name: 'mark-ready', module: 'mark-ready' },
+  MarkDeleted: { placeholder: 'MarkDeletedFunctionArn', name: 'mark-deleted', module: 'mark-deleted' },
+  RecordFailure: { placeholder: 'RecordFailureFunctionArn', name: 'record-failure', module: 'record-failure' },
+} as const;
+
+type TaskModule = { handler: (event: unknown) => Promise<unknown> };
+
+export interface LocalStackOptions {
+  /** API port; 0 picks a free one. */
+  port?: number;
+  /** Keep DynamoDB's data here instead of in memory. */
+  dataDir?: string;
+  adminToken?: string;
+  /** Seconds between node polls while waiting for machines. */
+  pollSeconds?: number;
+  /** Scales Wait states and Retry backoff (1 = real seconds). */
+  waitTimeScale?: number;
+  /** Milliseconds a sandbox machine takes from launch to a Ready node. */
+  machineBootMs?: number;
+  logLevel?: LogLevel;
+  /** Write `export KILN=…` lines for a shell to this file while the stack runs. */
+  envFile?: string;
+}
+
+export interface LocalStack {
+  url: string;
+  adminToken: string;
+  devTenant: { id: string; name: string; apiKey: string };
+  services: KilnServices;
+  faults: FaultInjector;
+  cloud: SandboxCloud;
+  /** The sandbox Kubernetes API of each provisioned cluster, by cluster id. */
+  clusters: Map<string, SandboxCluster>;
+  stop(): Promise<void>;
+}
+
+function bootMachines(cluster: SandboxCluster, provisioned: ProvisionedCluster, spec: ClusterSpec, bootMs: number): void {
+  // What cloud-init and kubeadm do on each machine: the kubelet registers, then turns Ready.
+  const machines = [
+    ...Array.from({ length: spec.controlPlane.replicas }, (_, index) => ({ name: `control-plane-${index}`, role: 'control-plane' as const })),
+    ...spec.nodePools.flatMap((pool) =>
+      Array.from({ length: pool.size }, (_, index) => ({
+        name: `${pool.name}-${index}`,
+        role: 'worker' as const,
+        pool: pool.name,
+        labels: pool.labels,
+        taints: pool.taints,
+      })),
+    ),
+  ];
+  for (const machine of machines) {
+    cluster.registerNode({ ...machine, ready: false });
+    setTimeout(() => {
+      cluster.setNodeReady(machine.name, 'True');
+    }, bootMs).unref();
+  }
+}
+
+/**
+ * Kiln's production code against local stand-ins: DynamoDB Local, a Step
+ * Functions service running the workflow JSON, a KMS stand-in, the Pulumi
+ * program under mocks, and a sandbox Kubernetes API per cluster. One stack
+ * per process: the Lambda modules read their configuration from the
+ * environment once, as they do in AWS.
+ */
+export async function startLocalStack(options: LocalStackOptions = {}): Promise<LocalStack> {
+  const stoppers: (() => Promise<void>)[] = [];
+  const stop = async () => {
+    for (const stopper of stoppers.reverse()) {
+      await stopper().catch(() => undefined);
+    }
+  };
+  try {
+    const dynamo = await startLocalDynamoDb(options.dataDir === undefined ? {} : { dataDir: join(options.dataDir, 'dynamodb') });
+    stoppers.push(dynamo.close);
+    const tableName = 'kiln';
+    await ensureTable(dynamo.client, tableName);
+
+    const kms = await startKmsService({ region: LOCAL_REGION, accountId: ACCOUNT_ID });
+    stoppers.push(kms.close);
+    const kmsClient = new KMSClient({ endpoint: kms.endpoint, region: LOCAL_REGION, credentials: LOCAL_CREDENTIALS });
+    const sealingKey = await kmsClient.send(new CreateKeyCommand({ Description: 'Kiln local sealing key' }));
+    kmsClient.destroy();
+    const sealingKeyId = sealingKey.KeyMetadata?.KeyId ?? '';
+
+    const faults = new FaultInjector();
+    const clusters = new Map<string, SandboxCluster>();
+    const bootMs = options.machineBootMs ?? 300;
+    const log = createLogger(options.logLevel ?? 'info', { service: 'kiln-sandbox' });
+
+    // Lambda modules are imported only after the environment below is set, as a Lambda cold start would.
+    let services: KilnServices | undefined;
+    const servicesOf = (): KilnServices => {
+      if (services === undefined) throw new Error('The local stack is not ready yet.');
+      return services;
+    };
+    const clusterName = async (event: unknown): Promise<string | undefined> => {
+      const { tenantId, clusterId } = (event ?? {}) as { tenantId?: string; clusterId?: string };
+      if (tenantId === undefined || clusterId === undefined) return undefined;
+      return (await servicesOf().store.getCluster(tenantId, clusterId))?.name;
+    };
+
+    const cloud = new SandboxCloud({
+      apiEndpointFor: async (clusterId) => {
+        const existing = clusters.get(clusterId);
+        if (existing !== undefined) return existing.url;
+        const started = await startSandboxCluster({ name: clusterId });
+        clusters.set(clusterId, started);
+        return started.url;
+      },
+      onProvisioned: async (provisioned) => {
+        const cluster = clusters.get(provisioned.clusterId);
+        const record = await servicesOf().store.getCluster(provisioned.tenantId, provisioned.clusterId);
+        if (cluster !== undefined && record !== undefined) bootMachines(cluster, provisioned, record.spec, bootMs);
+      },
+      onDestroyed: async ({ clusterId }) => {
+        const cluster = clusters.get(clusterId);
+        clusters.delete(clusterId);
+        await cluster?.close();
+      },
+    });
+    stoppers.push(async () => {
+      await cloud.close();
+      await Promise.all([...clusters.values()].map((cluster) => cluster.close()));
+    });
+
+    const lambdas = Object.fromEntries(
+      Object.entries(LAMBDA_TASKS).map(([task, binding]) => [
+        functionArn(binding.name),
+        async (event: unknown) => {
+          faults.check(task, await clusterName(event));
+          const module = (await import(`../../functions/tasks/${binding.module}.ts`)) as TaskModule;
+          return module.handler(event);
+        },
+      ]),
+    );
+    const substitutions: Record<string, string> = {
+      ...Object.fromEntries(Object.values(LAMBDA_TASKS).map((binding) => [binding.placeholder, functionArn(binding.name)])),
+      RunnerClusterArn: `arn:aws:ecs:${LOCAL_REGION}:${ACCOUNT_ID}:cluster/kiln-runners`,
+      InfrastructureTaskDefinitionArn: INFRASTRUCTURE_TASK_DEFINITION,
+      RunnerSubnetId: 'subnet-0sandbox',
+      RunnerSecurityGroupId: 'sg-0sandbox',
+    };
+    const stepFunctions = await startStepFunctionsService({
+      region: LOCAL_REGION,
+      accountId: ACCOUNT_ID,
+      stateMachines: Object.fromEntries(WORKFLOW_NAMES.map((name) => [`kiln-${name}`, renderWorkflow(name, substitutions)])),
+      lambdas,
+      ecsTasks: {
+        // The production container runs this same function with the Automation API driver.
+        [INFRASTRUCTURE_TASK_DEFINITION]: async (environment) => {
+          const input = JSON.parse(environment.KILN_STEP_INPUT ?? '{}') as unknown;
+          faults.check(environment.KILN_STEP_ACTION === 'destroy' ? 'Destroy' : 'Infrastructure', await clusterName(input));
+          await runInfrastructureContainer(servicesOf(), cloud, environment);
+        },
+      },
+      waitTimeScale: options.waitTimeScale ?? 0.25,
+      log: (entry) => {
+        log.debug('execution finished', entry);
+      },
+    });
+    stoppers.push(stepFunctions.close);
+
+    const adminToken = options.adminToken ?? `kiln_admin_${randomBytes(24).toString('base64url')}`;
+    Object.assign(process.env, {
+      AWS_REGION: LOCAL_REGION,
+      AWS_ACCESS_KEY_ID: LOCAL_CREDENTIALS.accessKeyId,
+      AWS_SECRET_ACCESS_KEY: LOCAL_CREDENTIALS.secretAccessKey,
+      AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: 'true',
+      KILN_TABLE_NAME: tableName,
+      KILN_DYNAMODB_ENDPOINT: dynamo.endpoint,
+      KILN_STEPFUNCTIONS_ENDPOINT: stepFunctions.endpoint,
+      KILN_KMS_ENDPOINT: kms.endpoint,
+      KILN_PROVISION_STATE_MACHINE_ARN: stepFunctions.stateMachineArn('kiln-provision'),
+      KILN_DEPROVISION_STATE_MACHINE_ARN: stepFunctions.stateMachineArn('kiln-deprovision'),
+      KILN_SEALING_KEY_ID: sealingKeyId,
+      KILN_ADMIN_TOKEN_SHA256: sha256(adminToken),
+      KILN_POLL_SECONDS: String(options.pollSeconds ?? 1),
+      KILN_LOG_LEVEL: options.logLevel ?? 'info',
+    });
+    const entry = (await import('../../functions/api.ts')) as typeof import('../../functions/api.ts');
+    services = (await import('../../functions/services.ts')).services;
+
+    const server = serve({ fetch: entry.app.fetch, port: options.port ?? 8787, hostname: '127.0.0.1' });
+    await new Promise<void>((resolve, reject) => {
+      server.once('listening', resolve);
+      server.once('error', reject);
+    });
+    stoppers.push(
+      () =>
+        new Promise<void>((resolve) => {
+          server.close(() => {
+            resolve();
+          });
+          if ('closeAllConnections' in server) server.closeAllConnections();
+        }),
+    );
+    const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+
+    const devTenant = await seedDevTenant(services, options.dataDir);
+    if (options.envFile !== undefined) {
+      // Local mode only: lets a shell `source` the connection details (the README walk-through does).
+      writeFileSync(
+        options.envFile,
+        `export KILN=${url}\nexport KILN_ADMIN_TOKEN=${adminToken}\nexport KILN_DEV_API_KEY=${devTenant.apiKey}\n`,
+        { mode: 0o600 },
+      );
+      stoppers.push(() => {
+        rmSync(options.envFile ?? '', { force: true });
+        return Promise.resolve();
+      });
+    }
+
+    // Executions live in memory: after a restart, operations still active have none, and recovery restarts them.
+    await recoverOperations(services, { graceMs: 0 });
+    const recovery = setInterval(() => {
+      recoverOperations(servicesOf()).catch((error: unknown) => {
+        log.warn('recovery pass failed', { error });
+      });
+    }, 15_000);
+    recovery.unref();
+    stoppers.push(() => {
+      clearInterval(recovery);
+      return Promise.resolve();
+    });
+
+    return { url, adminToken, devTenant, services, faults, cloud, clusters, stop };
+  } catch (error) {
+    await stop();
+    throw error;
+  }
+}
+
+/** The `dev` tenant; with a data directory its key is kept there, because Kiln itself keeps only the hash. */
+async function seedDevTenant(services: KilnServices, dataDir: string | undefined): Promise<{ id: string; name: string; apiKey: string }> {
+  const saved = dataDir === undefined ? undefined : join(dataDir, 'dev-tenant.json');
+  if (saved !== undefined && existsSync(saved)) {
+    return JSON.parse(readFileSync(saved, 'utf8')) as { id: string; name: string; apiKey: string };
+  }
+  const tenant = await createTenant(services, 'dev');
+  const dev = { id: tenant.id, name: tenant.name, apiKey: tenant.apiKey };
+  if (saved !== undefined) writeFileSync(saved, JSON.stringify(dev), { mode: 0o600 });
+  return dev;
+}

@@ -1,0 +1,139 @@
+/// <reference path="./.sst/platform/config.d.ts" />
+
+/**
+ * Production: declares Kiln's AWS resources and links them. Deploying needs an
+ * AWS account (`npx sst deploy --stage prod`); local mode (`npm start`) does
+ * not use this file. State machines are plain `aws.sfn.StateMachine`s with
+ * our JSONPath ASL, because `sst.aws.StepFunctions` emits JSONata.
+ */
+export default $config({
+  app(input) {
+    return {
+      name: 'kiln',
+      home: 'aws',
+      removal: input?.stage === 'prod' ? 'retain' : 'remove',
+      protect: input?.stage === 'prod',
+    };
+  },
+  async run() {
+    const { renderWorkflow } = await import('./workflows/definitions.ts');
+
+    const sealingKey = new aws.kms.Key('SealingKey', {
+      description: 'Kiln: wraps tenant secrets (data keys, bootstrap tokens, SSH keys)',
+      enableKeyRotation: true,
+    });
+    const pulumiSecretsKey = new aws.kms.Key('PulumiSecretsKey', { description: 'Kiln: Pulumi stack secrets', enableKeyRotation: true });
+    const pulumiState = new sst.aws.Bucket('PulumiState', { versioning: true });
+
+    const table = new sst.aws.Dynamo('Table', {
+      // The same keys and indexes as packages/store/table.ts (local mode creates the table from there).
+      fields: { PK: 'string', SK: 'string', GSI1PK: 'string', GSI1SK: 'string', GSI2PK: 'string', GSI2SK: 'string' },
+      primaryIndex: { hashKey: 'PK', rangeKey: 'SK' },
+      globalIndexes: {
+        GSI1: { hashKey: 'GSI1PK', rangeKey: 'GSI1SK' },
+        GSI2: { hashKey: 'GSI2PK', rangeKey: 'GSI2SK', projection: 'keys-only' },
+      },
+      ttl: 'expiresAt',
+      transform: { table: { pointInTimeRecovery: { enabled: true }, serverSideEncryption: { enabled: true } } },
+    });
+
+    const adminTokenHash = new sst.Secret('AdminTokenSha256');
+    const vpc = new sst.aws.Vpc('Vpc', { nat: 'managed' });
+    const runners = new sst.aws.Cluster('Runners', { vpc });
+
+    const region = aws.getRegionOutput().name;
+    const account = aws.getCallerIdentityOutput().accountId;
+    const stateMachineArn = (name: string) => $interpolate`arn:aws:states:${region}:${account}:stateMachine:${$app.name}-${$app.stage}-${name}`;
+
+    const environment = {
+      KILN_TABLE_NAME: table.name,
+      KILN_SEALING_KEY_ID: sealingKey.arn,
+      KILN_ADMIN_TOKEN_SHA256: adminTokenHash.value,
+      KILN_PROVISION_STATE_MACHINE_ARN: stateMachineArn('provision'),
+      KILN_DEPROVISION_STATE_MACHINE_ARN: stateMachineArn('deprovision'),
+      KILN_PULUMI_BACKEND_URL: $interpolate`s3://${pulumiState.name}`,
+      KILN_PULUMI_SECRETS_PROVIDER: $interpolate`awskms://${pulumiSecretsKey.id}?region=${region}`,
+      AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: 'true',
+    };
+    const permissions = [
+      { actions: ['kms:Encrypt', 'kms:Decrypt', 'kms:GenerateDataKey'], resources: [sealingKey.arn] },
+      { actions: ['states:StartExecution', 'states:DescribeExecution'], resources: ['*'] },
+    ];
+
+    const task = (name: string, handler: string) =>
+      new sst.aws.Function(name, {
+        handler: `functions/tasks/${handler}.handler`,
+        runtime: 'nodejs20.x',
+        timeout: '5 minutes',
+        link: [table],
+        environment,
+        permissions,
+        vpc,
+      });
+    const tasks = {
+      PlanFunctionArn: task('TaskPlan', 'plan'),
+      BootstrapFunctionArn: task('TaskBootstrap', 'bootstrap'),
+      WaitForControlPlaneFunctionArn: task('TaskWaitForControlPlane', 'wait-for-control-plane'),
+      WaitForWorkersFunctionArn: task('TaskWaitForWorkers', 'wait-for-workers'),
+      AddonsFunctionArn: task('TaskAddons', 'addons'),
+      VerifyFunctionArn: task('TaskVerify', 'verify'),
+      MarkReadyFunctionArn: task('TaskMarkReady', 'mark-ready'),
+      MarkDeletedFunctionArn: task('TaskMarkDeleted', 'mark-deleted'),
+      RecordFailureFunctionArn: task('TaskRecordFailure', 'record-failure'),
+    };
+
+    // Pulumi up can outlast Lambda's 15 minutes: the infrastructure step is a Fargate task.
+    const infrastructure = new sst.aws.Task('Infrastructure', {
+      cluster: runners,
+      image: { context: '.', dockerfile: 'functions/tasks/infrastructure.Dockerfile' },
+      link: [table, pulumiState],
+      environment,
+      permissions: [...permissions, { actions: ['*'], resources: ['*'] }],
+    });
+
+    const workflowRole = new aws.iam.Role('WorkflowRole', {
+      assumeRolePolicy: aws.iam.assumeRolePolicyForPrincipal({ Service: 'states.amazonaws.com' }),
+    });
+    new aws.iam.RolePolicy('WorkflowPolicy', {
+      role: workflowRole.id,
+      policy: $jsonStringify({
+        Version: '2012-10-17',
+        Statement: [
+          { Effect: 'Allow', Action: ['lambda:InvokeFunction'], Resource: Object.values(tasks).map((fn) => fn.arn) },
+          { Effect: 'Allow', Action: ['ecs:RunTask', 'ecs:StopTask', 'ecs:DescribeTasks', 'iam:PassRole'], Resource: '*' },
+          { Effect: 'Allow', Action: ['events:PutTargets', 'events:PutRule', 'events:DescribeRule'], Resource: '*' },
+        ],
+      }),
+    });
+
+    const substitutions = $resolve({
+      ...Object.fromEntries(Object.entries(tasks).map(([placeholder, fn]) => [placeholder, fn.arn])),
+      RunnerClusterArn: runners.nodes.cluster.arn,
+      InfrastructureTaskDefinitionArn: infrastructure.nodes.taskDefinition.arn,
+      RunnerSubnetId: vpc.privateSubnets.apply((subnets) => subnets[0] ?? ''),
+      RunnerSecurityGroupId: vpc.securityGroups.apply((groups) => groups[0] ?? ''),
+    });
+    for (const name of ['provision', 'deprovision'] as const) {
+      new aws.sfn.StateMachine(`Workflow${name}`, {
+        name: `${$app.name}-${$app.stage}-${name}`,
+        roleArn: workflowRole.arn,
+        definition: substitutions.apply((values) => JSON.stringify(renderWorkflow(name, values as Record<string, string>))),
+      });
+    }
+
+    const api = new sst.aws.Function('Api', {
+      handler: 'functions/api.handler',
+      runtime: 'nodejs20.x',
+      url: true,
+      link: [table],
+      environment,
+      permissions,
+    });
+    new sst.aws.Cron('Recovery', {
+      schedule: 'rate(1 minute)',
+      function: { handler: 'functions/recover.handler', runtime: 'nodejs20.x', link: [table], environment, permissions },
+    });
+
+    return { api: api.url };
+  },
+});

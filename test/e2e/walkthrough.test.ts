@@ -1,0 +1,251 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { type LocalStack, startLocalStack } from '#sandbox';
+import { type ApiCall, apiClient, eventually, expectProblem } from '../support/api.ts';
+
+let stack: LocalStack;
+let api: ApiCall;
+let tenantSeq = 0;
+
+beforeAll(async () => {
+  stack = await startLocalStack({ port: 0, logLevel: 'warn' });
+  api = apiClient(stack.url);
+});
+
+afterAll(async () => {
+  await stack.stop();
+});
+
+/** Each test gets a fresh tenant through the admin API, as a new customer would. */
+async function newTenant(): Promise<string> {
+  tenantSeq += 1;
+  const created = await api<{ apiKey: string }>('POST', '/v1/tenants', { token: stack.adminToken, body: { name: `tenant-${tenantSeq}` } });
+  expect(created.status).toBe(201);
+  return created.body.apiKey;
+}
+
+interface ClusterBody {
+  id: string;
+  name: string;
+  status: { phase: string; endpoint?: string; reason?: string; activeOperationId?: string; conditions: { type: string; status: string }[] };
+}
+interface OperationBody {
+  id: string;
+  type: string;
+  state: string;
+  steps: { name: string; state: string; startedAt?: string; finishedAt?: string; outputs?: Record<string, unknown> }[];
+  error?: { type: string; title: string; status: number; detail: string };
+}
+
+const order = (name: string) => ({ name, region: 'eu-central-1', nodePools: [{ name: 'default', size: 2 }] });
+
+async function waitForPhase(key: string, id: string, phase: string): Promise<ClusterBody> {
+  return eventually(`cluster ${id} to be ${phase}`, async () => {
+    const response = await api<ClusterBody>('GET', `/v1/clusters/${id}`, { token: key });
+    if (response.body.status.phase === 'Failed' && phase !== 'Failed') throw new Error(`cluster failed: ${response.body.status.reason ?? ''}`);
+    return response.body.status.phase === phase ? response.body : undefined;
+  });
+}
+
+describe('the README walk-through', () => {
+  it('orders a cluster, watches it become Ready, and deletes it', async () => {
+    const key = await newTenant();
+    const created = await api<ClusterBody>('POST', '/v1/clusters', { token: key, body: order('demo') });
+    expect(created.status).toBe(202);
+    expect(created.headers.get('location')).toBe(`/v1/clusters/${created.body.id}`);
+    expect(created.body.status.phase).toBe('Pending');
+    const provisionId = created.body.status.activeOperationId;
+    expect(provisionId).toMatch(/^op_/);
+
+    const ready = await waitForPhase(key, created.body.id, 'Ready');
+    expect(ready.status.endpoint).toMatch(/^http:\/\/127\.0\.0\.1:\d+$/);
+    expect(ready.status.conditions).toContainEqual(expect.objectContaining({ type: 'Ready', status: 'True' }));
+    expect(ready.status.activeOperationId).toBeUndefined();
+
+    const operation = await api<OperationBody>('GET', `/v1/operations/${provisionId ?? ''}`, { token: key });
+    expect(operation.body).toMatchObject({ type: 'provision', state: 'succeeded' });
+    expect(operation.body.steps.map((step) => step.name)).toEqual(['plan', 'infrastructure', 'bootstrap', 'control-plane', 'workers', 'addons', 'verify']);
+    for (const step of operation.body.steps) {
+      expect(step.state).toBe('succeeded');
+      expect(Date.parse(step.finishedAt ?? '')).toBeGreaterThanOrEqual(Date.parse(step.startedAt ?? ''));
+    }
+    const infrastructure = operation.body.steps.find((step) => step.name === 'infrastructure');
+    expect(infrastructure?.outputs).toMatchObject({ vpcId: expect.any(String), kmsKeyArn: expect.stringMatching(/^arn:aws:kms:/) });
+
+    // The sandbox cluster really has the nodes and the hardening the steps applied.
+    const sandbox = stack.clusters.get(created.body.id);
+    expect(sandbox).toBeDefined();
+
+    const etag = (await api('GET', `/v1/clusters/${created.body.id}`, { token: key })).headers.get('etag');
+    expect(etag).toMatch(/^"v\d+"$/);
+
+    const deleted = await api<ClusterBody>('DELETE', `/v1/clusters/${created.body.id}`, { token: key });
+    expect(deleted.status).toBe(202);
+    expect(deleted.body.status.phase).toBe('Deleting');
+    expect(deleted.headers.get('location')).toMatch(/^\/v1\/operations\/op_/);
+    await waitForPhase(key, created.body.id, 'Deleted');
+    expect(stack.clusters.has(created.body.id)).toBe(false);
+
+    const operations = await api<{ items: OperationBody[] }>('GET', `/v1/clusters/${created.body.id}/operations`, { token: key });
+    expect(operations.body.items.map((item) => [item.type, item.state])).toEqual([
+      ['deprovision', 'succeeded'],
+      ['provision', 'succeeded'],
+    ]);
+
+    // The name is free again once the cluster is Deleted.
+    const again = await api('POST', '/v1/clusters', { token: key, body: { ...order('demo'), nodePools: [{ name: 'default', size: 0 }, { name: 'one', size: 1 }] } });
+    expect(again.status).toBe(202);
+  });
+});
+
+describe('idempotency', () => {
+  it('replays the first response for the same key and body', async () => {
+    const key = await newTenant();
+    const headers = { 'idempotency-key': 'order-1' };
+    const first = await api<ClusterBody>('POST', '/v1/clusters', { token: key, body: order('replayed'), headers });
+    const second = await api<ClusterBody>('POST', '/v1/clusters', { token: key, body: order('replayed'), headers });
+    expect(first.status).toBe(202);
+    expect(second.status).toBe(202);
+    expect(second.text).toBe(first.text);
+    expect(second.headers.get('location')).toBe(first.headers.get('location'));
+    expect(second.headers.get('idempotent-replayed')).toBe('true');
+    const list = await api<{ items: unknown[] }>('GET', '/v1/clusters', { token: key });
+    expect(list.body.items).toHaveLength(1);
+  });
+
+  it('gives racing duplicates one cluster and one response', async () => {
+    const key = await newTenant();
+    const headers = { 'idempotency-key': 'race-1' };
+    const responses = await Promise.all(Array.from({ length: 6 }, () => api<ClusterBody>('POST', '/v1/clusters', { token: key, body: order('raced'), headers })));
+    expect(responses.map((response) => response.status)).toEqual(Array(6).fill(202));
+    expect(new Set(responses.map((response) => response.body.id)).size).toBe(1);
+    const list = await api<{ items: unknown[] }>('GET', '/v1/clusters', { token: key });
+    expect(list.body.items).toHaveLength(1);
+  });
+
+  it('refuses a reused key with a different body and changes nothing', async () => {
+    const key = await newTenant();
+    const headers = { 'idempotency-key': 'reuse-1' };
+    expect((await api('POST', '/v1/clusters', { token: key, body: order('first'), headers })).status).toBe(202);
+    const reused = await api('POST', '/v1/clusters', { token: key, body: order('second'), headers });
+    expectProblem(reused, 422, 'idempotency_key_reused');
+    const list = await api<{ items: ClusterBody[] }>('GET', '/v1/clusters', { token: key });
+    expect(list.body.items.map((item) => item.name)).toEqual(['first']);
+  });
+});
+
+describe('bad input', () => {
+  it('answers malformed JSON with 400 and creates nothing', async () => {
+    const key = await newTenant();
+    const response = await api('POST', '/v1/clusters', { token: key, rawBody: '{"name": "x",' });
+    expectProblem(response, 400, 'malformed_request');
+    const list = await api<{ items: unknown[] }>('GET', '/v1/clusters', { token: key });
+    expect(list.body.items).toEqual([]);
+  });
+
+  it('points at each field of the wrong shape', async () => {
+    const key = await newTenant();
+    const response = await api<{ errors: { pointer?: string }[] }>('POST', '/v1/clusters', {
+      token: key,
+      body: { ...order('Bad_Name'), nodePools: [{ name: 'p', size: -1 }], colour: 'blue' },
+    });
+    expectProblem(response, 400, 'validation_failed');
+    expect(response.body.errors.map((error) => error.pointer)).toEqual(expect.arrayContaining(['/name', '/nodePools/0/size', '/colour']));
+  });
+
+  it('refuses cross-field rules with 422 and the pointer', async () => {
+    const key = await newTenant();
+    const response = await api<{ errors: { pointer?: string }[] }>('POST', '/v1/clusters', {
+      token: key,
+      body: { ...order('even'), controlPlane: { replicas: 4 } },
+    });
+    expectProblem(response, 422, 'unprocessable');
+    expect(response.body.errors).toEqual([expect.objectContaining({ pointer: '/controlPlane/replicas' })]);
+  });
+
+  it('refuses a second cluster with the same name', async () => {
+    const key = await newTenant();
+    expect((await api('POST', '/v1/clusters', { token: key, body: order('twin') })).status).toBe(202);
+    expectProblem(await api('POST', '/v1/clusters', { token: key, body: order('twin') }), 409, 'conflict');
+  });
+
+  it('needs a valid bearer token', async () => {
+    expectProblem(await api('GET', '/v1/clusters'), 401, 'unauthorized');
+    expectProblem(await api('GET', '/v1/clusters', { token: 'kiln_not-a-key' }), 401, 'unauthorized');
+    const key = await newTenant();
+    expectProblem(await api('POST', '/v1/tenants', { token: key, body: { name: 'sneaky' } }), 403, 'forbidden');
+  });
+});
+
+describe('tenant isolation', () => {
+  it("answers another tenant's cluster and operation exactly like missing ones", async () => {
+    const owner = await newTenant();
+    const stranger = await newTenant();
+    const created = await api<ClusterBody>('POST', '/v1/clusters', { token: owner, body: order('private') });
+    const clusterId = created.body.id;
+    const operationId = created.body.status.activeOperationId ?? '';
+
+    const foreign = await api('GET', `/v1/clusters/${clusterId}`, { token: stranger });
+    const missing = await api('GET', `/v1/clusters/${clusterId.slice(0, -4)}zzzz`, { token: stranger });
+    expectProblem(foreign, 404, 'not_found');
+    expect({ ...foreign.body, detail: '', instance: '', requestId: '' }).toEqual({ ...missing.body, detail: '', instance: '', requestId: '' });
+    expectProblem(await api('GET', `/v1/operations/${operationId}`, { token: stranger }), 404, 'not_found');
+    expectProblem(await api('GET', `/v1/clusters/${clusterId}/operations`, { token: stranger }), 404, 'not_found');
+    expectProblem(await api('DELETE', `/v1/clusters/${clusterId}`, { token: stranger }), 404, 'not_found');
+    expect((await api<{ items: unknown[] }>('GET', '/v1/clusters', { token: stranger })).body.items).toEqual([]);
+  });
+});
+
+describe('pagination', () => {
+  it('walks every cluster once, without gaps or repeats', async () => {
+    const key = await newTenant();
+    const names = Array.from({ length: 7 }, (_, index) => `page-${index}`);
+    // Pagination is what this test is about; stop each workflow at its first step to keep the run light.
+    for (const name of names) stack.faults.inject({ task: 'Plan', clusterName: name, message: 'stopped by the pagination test' });
+    const created = new Set<string>();
+    for (const name of names) {
+      created.add((await api<ClusterBody>('POST', '/v1/clusters', { token: key, body: order(name) })).body.id);
+    }
+    const seen: string[] = [];
+    let cursor: string | undefined;
+    let pages = 0;
+    do {
+      const query = cursor === undefined ? '?limit=3' : `?limit=3&cursor=${encodeURIComponent(cursor)}`;
+      const page = await api<{ items: ClusterBody[]; nextCursor?: string }>('GET', `/v1/clusters${query}`, { token: key });
+      expect(page.status).toBe(200);
+      expect(page.body.items.length).toBeLessThanOrEqual(3);
+      seen.push(...page.body.items.map((item) => item.id));
+      cursor = page.body.nextCursor;
+      pages += 1;
+    } while (cursor !== undefined && pages < 10);
+    expect(seen).toHaveLength(7);
+    expect(new Set(seen)).toEqual(created);
+    expect(seen).toEqual([...seen].sort());
+
+    expectProblem(await api('GET', '/v1/clusters?cursor=bm9wZQ', { token: key }), 400, 'validation_failed');
+    expectProblem(await api('GET', '/v1/clusters?limit=1000', { token: key }), 400, 'validation_failed');
+  });
+});
+
+describe('a failing provisioning step', () => {
+  it('records the problem, fails the cluster, and leaves it deletable', async () => {
+    const key = await newTenant();
+    stack.faults.inject({ task: 'Addons', clusterName: 'doomed', message: 'the add-on installer could not reach the API server' });
+    const created = await api<ClusterBody>('POST', '/v1/clusters', { token: key, body: order('doomed') });
+    const failed = await waitForPhase(key, created.body.id, 'Failed');
+    expect(failed.status.reason).toContain('addons');
+
+    const operation = await api<OperationBody>('GET', `/v1/operations/${created.body.status.activeOperationId ?? ''}`, { token: key });
+    expect(operation.body.state).toBe('failed');
+    expect(operation.body.error).toMatchObject({
+      type: expect.stringMatching(/^https:\/\//),
+      title: expect.any(String),
+      status: 500,
+      detail: expect.stringContaining('the add-on installer could not reach the API server'),
+    });
+    const states = Object.fromEntries(operation.body.steps.map((step) => [step.name, step.state]));
+    expect(states).toMatchObject({ plan: 'succeeded', infrastructure: 'succeeded', addons: 'failed', verify: 'pending' });
+
+    expect((await api('DELETE', `/v1/clusters/${created.body.id}`, { token: key })).status).toBe(202);
+    await waitForPhase(key, created.body.id, 'Deleted');
+  });
+});
