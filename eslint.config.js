@@ -1,6 +1,9 @@
 import js from '@eslint/js';
 import tseslint from 'typescript-eslint';
 
+const PACKAGES = ['core', 'api', 'store', 'lifecycle', 'infra', 'bootstrap', 'addons', 'encryption', 'health', 'webhooks', 'sandbox'];
+const PACKAGE_BY_PATH = `^(\\.\\./)+(${PACKAGES.join('|')})/`;
+
 export default tseslint.config(
   { ignores: ['node_modules/', 'out/', '.sst/', '.kiln/', 'coverage/', 'sst.config.ts', 'sst-env.d.ts'] },
   js.configs.recommended,
@@ -15,6 +18,10 @@ export default tseslint.config(
       '@typescript-eslint/no-non-null-assertion': 'error',
       '@typescript-eslint/restrict-template-expressions': ['error', { allowNumber: true, allowBoolean: true }],
       '@typescript-eslint/consistent-type-imports': 'error',
+      '@typescript-eslint/no-unused-vars': [
+        'error',
+        { argsIgnorePattern: '^_', varsIgnorePattern: '^_', destructuredArrayIgnorePattern: '^_', ignoreRestSiblings: true },
+      ],
       'no-restricted-syntax': [
         'error',
         { selector: 'ExportDefaultDeclaration', message: 'Use named exports.' },
@@ -26,7 +33,8 @@ export default tseslint.config(
         'error',
         {
           patterns: [
-            { group: ['**/packages/*/*', '../*/*.ts', '../../packages/**'], message: 'Import another package only through its #name entry point.' },
+            { group: ['**/packages/*/*'], message: 'Import another package only through its #name entry point.' },
+            { regex: PACKAGE_BY_PATH, message: 'Import another package only through its #name entry point.' },
           ],
         },
       ],
@@ -44,7 +52,8 @@ export default tseslint.config(
             { name: '@aws-sdk/lib-dynamodb', message: 'Only packages/store talks to DynamoDB.' },
           ],
           patterns: [
-            { group: ['**/packages/*/*', '../*/*.ts', '../../packages/**'], message: 'Import another package only through its #name entry point.' },
+            { group: ['**/packages/*/*'], message: 'Import another package only through its #name entry point.' },
+            { regex: PACKAGE_BY_PATH, message: 'Import another package only through its #name entry point.' },
           ],
         },
       ],
@@ -60,6 +69,14 @@ export default tseslint.config(
         { selector: 'ExportDefaultDeclaration', message: 'Use named exports.' },
         { selector: "ImportDeclaration[source.value='#sandbox']", message: 'Production code never imports the sandbox.' },
       ],
+    },
+  },
+  {
+    // vitest's asymmetric matchers (expect.any, expect.objectContaining) are typed any.
+    files: ['**/*.test.ts', 'test/**/*.ts'],
+    rules: {
+      '@typescript-eslint/no-unsafe-assignment': 'off',
+      '@typescript-eslint/no-unsafe-argument': 'off',
     },
   },
   {

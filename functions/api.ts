@@ -3,4 +3,5 @@ import { newApp } from '#api';
 import { services } from './services.ts';
 
 export const app = newApp(services);
+// eslint-disable-next-line @typescript-eslint/no-deprecated -- its announced successor, @hono/aws-lambda, is not published yet
 export const handler = handle(app);

@@ -9,7 +9,7 @@ import { type LocalStack, startLocalStack } from '#sandbox';
 const port = Number(process.env.PORT ?? 8787);
 const dataDir = process.env.KILN_DATA_DIR === undefined || process.env.KILN_DATA_DIR === '' ? undefined : resolve(process.env.KILN_DATA_DIR);
 
-let stack: LocalStack | undefined;
+let stack: LocalStack | undefined = undefined;
 let stopping = false;
 
 async function shutdown(signal: string): Promise<void> {

@@ -1,5 +1,5 @@
-import type { KubernetesObject } from '@kubernetes/client-node';
 import type { ClusterSpec } from '#core';
+import type { Manifest } from './kube.ts';
 
 const SYSTEM_NAMESPACES = ['kube-system', 'kube-public', 'kube-node-lease'] as const;
 const PSA_VERSION = 'latest';
@@ -24,14 +24,14 @@ function psaLabels(level: string, mode: 'enforce' | 'audit' | 'warn'): Record<st
  * Admission labels on each namespace, and Kiln's own namespace with the
  * cluster's identity. Later add-ons extend this list.
  */
-export function baselineObjects(clusterId: string, spec: ClusterSpec): KubernetesObject[] {
+export function baselineObjects(clusterId: string, spec: ClusterSpec): Manifest[] {
   const { defaultLevel, defaultMode, namespaces } = spec.podSecurity;
   const userNamespaces = new Map<string, { level: string; mode: 'enforce' | 'audit' | 'warn' }>([
     ['default', { level: defaultLevel, mode: defaultMode }],
   ]);
   for (const [name, override] of Object.entries(namespaces)) userNamespaces.set(name, override);
 
-  const namespaceObjects: KubernetesObject[] = [
+  const namespaceObjects: Manifest[] = [
     // System namespaces run the control plane and CNI, which need host access: privileged, but audited.
     ...SYSTEM_NAMESPACES.map((name) => ({
       apiVersion: 'v1',
@@ -63,6 +63,6 @@ export function baselineObjects(clusterId: string, spec: ClusterSpec): Kubernete
         kubernetesVersion: spec.kubernetesVersion,
         podSecurityDefault: `${defaultMode}:${defaultLevel}`,
       },
-    } as KubernetesObject,
+    },
   ];
 }

@@ -46,8 +46,16 @@ export async function listNodes(config: KubeConfig): Promise<NodeSummary[]> {
   });
 }
 
+/** A Kubernetes object as Kiln renders it: plain data, validated before it is applied. */
+export interface Manifest {
+  apiVersion: string;
+  kind: string;
+  metadata: { name: string; namespace?: string; labels?: Record<string, string>; annotations?: Record<string, string> };
+  [field: string]: unknown;
+}
+
 /** Server-side apply with Kiln's field manager; force, because Kiln owns what it applies. */
-export async function applyObjects(config: KubeConfig, objects: readonly KubernetesObject[]): Promise<KubernetesObject[]> {
+export async function applyObjects(config: KubeConfig, objects: readonly Manifest[]): Promise<KubernetesObject[]> {
   const client = KubernetesObjectApi.makeApiClient(config);
   const applied: KubernetesObject[] = [];
   for (const object of objects) {
@@ -56,11 +64,11 @@ export async function applyObjects(config: KubeConfig, objects: readonly Kuberne
   return applied;
 }
 
-export async function readObject(config: KubeConfig, object: KubernetesObject): Promise<KubernetesObject> {
+export async function readObject(config: KubeConfig, object: Manifest): Promise<KubernetesObject> {
   const client = KubernetesObjectApi.makeApiClient(config);
   return client.read({
-    apiVersion: object.apiVersion ?? 'v1',
-    kind: object.kind ?? '',
-    metadata: { name: object.metadata?.name ?? '', ...(object.metadata?.namespace === undefined ? {} : { namespace: object.metadata.namespace }) },
+    apiVersion: object.apiVersion,
+    kind: object.kind,
+    metadata: { name: object.metadata.name, ...(object.metadata.namespace === undefined ? {} : { namespace: object.metadata.namespace }) },
   });
 }

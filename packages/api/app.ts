@@ -47,7 +47,7 @@ function authentication(): MiddlewareHandler<AppEnv> {
 /** The whole HTTP API; the Lambda handler and the local server both serve this app. */
 export function newApp(services: KilnServices): OpenAPIHono<AppEnv> {
   const app = new OpenAPIHono<AppEnv>({
-    defaultHook: (result, c) => {
+    defaultHook: (result) => {
       if (!result.success) {
         const problems = fieldProblems(result.error, result.target);
         const first = problems[0];

@@ -4,13 +4,13 @@ import { type Logger, createLogger } from '#core';
 import { KmsSealer, type SecretSealer } from '#encryption';
 import { type KilnStore, createStore } from '#store';
 import type { KilnConfig } from './config.ts';
-import { WorkflowLauncher } from './workflows.ts';
+import { WorkflowLauncher, type Workflows } from './workflows.ts';
 
 /** What the API and the workflow steps need; built once per process (Lambda module scope). */
 export interface KilnServices {
   config: KilnConfig;
   store: KilnStore;
-  workflows: WorkflowLauncher;
+  workflows: Workflows;
   sealer: SecretSealer;
   log: Logger;
 }

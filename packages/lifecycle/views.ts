@@ -3,7 +3,9 @@ import type { ClusterRecord, OperationRecord } from '#store';
 
 /** The API's view of a stored cluster: no sealed material, no write-only fields. */
 export function clusterView(record: ClusterRecord): Cluster {
-  const { key: _key, ...atRest } = record.spec.encryption.atRest;
+  // Write-only: a user-provided key is sealed on arrival and never shown again.
+  const atRest = { ...record.spec.encryption.atRest };
+  delete atRest.key;
   return {
     id: record.id,
     name: record.name,

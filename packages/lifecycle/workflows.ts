@@ -11,11 +11,17 @@ export type WorkflowName = 'provision' | 'deprovision';
 
 export type ExecutionStatus = 'RUNNING' | 'SUCCEEDED' | 'FAILED' | 'TIMED_OUT' | 'ABORTED' | 'PENDING_REDRIVE' | 'MISSING';
 
+/** How lifecycle services start and inspect workflow executions. */
+export interface Workflows {
+  start(workflow: WorkflowName, input: WorkflowInput): Promise<void>;
+  status(workflow: WorkflowName, operationId: string): Promise<ExecutionStatus>;
+}
+
 /**
  * Starts workflow executions named after their operation, so a retried or
  * recovered start of the same operation can never run it twice.
  */
-export class WorkflowLauncher {
+export class WorkflowLauncher implements Workflows {
   constructor(
     private readonly sfn: SFNClient,
     private readonly stateMachines: Record<WorkflowName, string>,

@@ -18,7 +18,6 @@ import { startStepFunctionsService } from './stepfunctions/index.ts';
 
 const ACCOUNT_ID = '000000000000';
 const functionArn = (name: string) => `arn:aws:lambda:${LOCAL_REGION}:${ACCOUNT_ID}:function:kiln-${name}`;
-const stateMachineArn = (name: string) => `arn:aws:states:${LOCAL_REGION}:${ACCOUNT_ID}:stateMachine:kiln-${name}`;
 const INFRASTRUCTURE_TASK_DEFINITION = `arn:aws:ecs:${LOCAL_REGION}:${ACCOUNT_ID}:task-definition/kiln-infrastructure:1`;
 
 /** Each Lambda-backed Task state, the function it invokes, and the module that handles it in production. */
@@ -82,7 +81,8 @@ function bootMachines(cluster: SandboxCluster, provisioned: ProvisionedCluster, 
   for (const machine of machines) {
     cluster.registerNode({ ...machine, ready: false });
     setTimeout(() => {
-      cluster.setNodeReady(machine.name, 'True');
+      // The machine may be gone already (cluster deleted while booting).
+      if (cluster.objects({ kind: 'Node', name: machine.name }).length > 0) cluster.setNodeReady(machine.name, 'True');
     }, bootMs).unref();
   }
 }
@@ -103,12 +103,12 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
   };
   try {
     const dynamo = await startLocalDynamoDb(options.dataDir === undefined ? {} : { dataDir: join(options.dataDir, 'dynamodb') });
-    stoppers.push(dynamo.close);
+    stoppers.push(() => dynamo.close());
     const tableName = 'kiln';
     await ensureTable(dynamo.client, tableName);
 
     const kms = await startKmsService({ region: LOCAL_REGION, accountId: ACCOUNT_ID });
-    stoppers.push(kms.close);
+    stoppers.push(() => kms.close());
     const kmsClient = new KMSClient({ endpoint: kms.endpoint, region: LOCAL_REGION, credentials: LOCAL_CREDENTIALS });
     const sealingKey = await kmsClient.send(new CreateKeyCommand({ Description: 'Kiln local sealing key' }));
     kmsClient.destroy();
@@ -120,10 +120,10 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
     const log = createLogger(options.logLevel ?? 'info', { service: 'kiln-sandbox' });
 
     // Lambda modules are imported only after the environment below is set, as a Lambda cold start would.
-    let services: KilnServices | undefined;
+    const loaded: { services?: KilnServices } = {};
     const servicesOf = (): KilnServices => {
-      if (services === undefined) throw new Error('The local stack is not ready yet.');
-      return services;
+      if (loaded.services === undefined) throw new Error('The local stack is not ready yet.');
+      return loaded.services;
     };
     const clusterName = async (event: unknown): Promise<string | undefined> => {
       const { tenantId, clusterId } = (event ?? {}) as { tenantId?: string; clusterId?: string };
@@ -142,7 +142,10 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
       onProvisioned: async (provisioned) => {
         const cluster = clusters.get(provisioned.clusterId);
         const record = await servicesOf().store.getCluster(provisioned.tenantId, provisioned.clusterId);
-        if (cluster !== undefined && record !== undefined) bootMachines(cluster, provisioned, record.spec, bootMs);
+        if (cluster !== undefined && record !== undefined) {
+          cluster.setKubernetesVersion(record.spec.kubernetesVersion);
+          bootMachines(cluster, provisioned, record.spec, bootMs);
+        }
       },
       onDestroyed: async ({ clusterId }) => {
         const cluster = clusters.get(clusterId);
@@ -190,7 +193,7 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
         log.debug('execution finished', entry);
       },
     });
-    stoppers.push(stepFunctions.close);
+    stoppers.push(() => stepFunctions.close());
 
     const adminToken = options.adminToken ?? `kiln_admin_${randomBytes(24).toString('base64url')}`;
     Object.assign(process.env, {
@@ -209,8 +212,9 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
       KILN_POLL_SECONDS: String(options.pollSeconds ?? 1),
       KILN_LOG_LEVEL: options.logLevel ?? 'info',
     });
-    const entry = (await import('../../functions/api.ts')) as typeof import('../../functions/api.ts');
-    services = (await import('../../functions/services.ts')).services;
+    const entry = await import('../../functions/api.ts');
+    const { services } = await import('../../functions/services.ts');
+    loaded.services = services;
 
     const server = serve({ fetch: entry.app.fetch, port: options.port ?? 8787, hostname: '127.0.0.1' });
     await new Promise<void>((resolve, reject) => {

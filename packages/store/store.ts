@@ -21,7 +21,7 @@ import {
   type Page,
   type StepRecord,
   type StoredResponse,
-  TenantRecord,
+  type TenantRecord,
 } from './records.ts';
 import { TABLE_KEYS, keys } from './table.ts';
 

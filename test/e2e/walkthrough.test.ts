@@ -1,4 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { ClusterSpec } from '#core';
+import { authenticate, orderCluster, recoverOperations } from '#lifecycle';
 import { type LocalStack, startLocalStack } from '#sandbox';
 import { type ApiCall, apiClient, eventually, expectProblem } from '../support/api.ts';
 
@@ -247,5 +249,35 @@ describe('a failing provisioning step', () => {
 
     expect((await api('DELETE', `/v1/clusters/${created.body.id}`, { token: key })).status).toBe(202);
     await waitForPhase(key, created.body.id, 'Deleted');
+  });
+});
+
+describe('recovery', () => {
+  it('starts an operation whose process died between the write and StartExecution, once', async () => {
+    const key = await newTenant();
+    const principal = await authenticate(stack.services, key);
+    if (principal?.kind !== 'tenant') throw new Error('the new key did not authenticate');
+    // The write commits, then the process "dies" before the execution starts.
+    const crashing = {
+      ...stack.services,
+      workflows: { start: () => Promise.reject(new Error('process died')), status: stack.services.workflows.status.bind(stack.services.workflows) },
+    };
+    const outcome = await orderCluster(crashing, principal.tenantId, ClusterSpec.parse(order('orphan')));
+    if (outcome.kind !== 'fresh') throw new Error('expected a fresh order');
+    const cluster = outcome.value;
+    const operationId = cluster.status.activeOperationId ?? '';
+    expect((await api<OperationBody>('GET', `/v1/operations/${operationId}`, { token: key })).body.state).toBe('pending');
+
+    const report = await recoverOperations(stack.services, { graceMs: 0 });
+    expect(report.started).toContain(operationId);
+    // A second pass while it runs, and a duplicate start, change nothing.
+    const again = await recoverOperations(stack.services, { graceMs: 0 });
+    expect(again.started).not.toContain(operationId);
+    await stack.services.workflows.start('provision', { tenantId: principal.tenantId, clusterId: cluster.id, operationId });
+
+    await waitForPhase(key, cluster.id, 'Ready');
+    const operation = await api<OperationBody>('GET', `/v1/operations/${operationId}`, { token: key });
+    expect(operation.body.state).toBe('succeeded');
+    expect(operation.body.steps.every((step) => step.state === 'succeeded')).toBe(true);
   });
 });

@@ -151,7 +151,7 @@ export async function addonsStep(services: KilnServices, input: unknown): Promis
   return runStep(services, input, 'addons', async (context) => {
     const objects = baselineObjects(context.input.clusterId, context.cluster.spec);
     await applyObjects(kubeConfigFor(context.cluster.name, endpointOf(context)), objects);
-    return { done: true, outputs: { applied: objects.map((object) => `${object.kind ?? ''}/${object.metadata?.namespace ? `${object.metadata.namespace}/` : ''}${object.metadata?.name ?? ''}`) } };
+    return { done: true, outputs: { applied: objects.map(({ kind, metadata }) => [kind, metadata.namespace, metadata.name].filter(Boolean).join('/')) } };
   });
 }
 
@@ -168,10 +168,10 @@ export async function verifyStep(services: KilnServices, input: unknown): Promis
     const missing: string[] = [];
     for (const object of baselineObjects(context.input.clusterId, context.cluster.spec)) {
       const live = await readObject(config, object);
-      const wanted = object.metadata?.labels ?? {};
+      const wanted = object.metadata.labels ?? {};
       const labels = live.metadata?.labels ?? {};
       for (const [key, value] of Object.entries(wanted)) {
-        if (labels[key] !== value) missing.push(`${object.kind ?? ''}/${object.metadata?.name ?? ''} label ${key}`);
+        if (labels[key] !== value) missing.push(`${object.kind}/${object.metadata.name} label ${key}`);
       }
     }
     if (missing.length > 0) throw new StepError('verify', `Hardening not in place: ${missing.join('; ')}.`, true);

@@ -46,15 +46,6 @@ function reply(message: RunnerMessage, then?: () => void): void {
   process.send?.(message, undefined, undefined, () => then?.());
 }
 
-process.on('message', (message: unknown) => {
-  if (!isRunRequest(message)) return;
-  run(message)
-    .catch((error: unknown): RunnerMessage => ({ kind: 'failed', message: error instanceof Error ? error.message : String(error) }))
-    .then((result) => {
-      reply(result, () => process.exit(0));
-    })
-    .catch(() => process.exit(1));
-});
 // @pulumi/aws loads each module on first use; touching the ones the program uses moves that cost out of the run.
 for (const loaded of [
   aws.ec2.Vpc,
@@ -77,6 +68,15 @@ const failAndExit = (error: unknown) => {
 };
 process.on('unhandledRejection', failAndExit);
 process.on('uncaughtException', failAndExit);
+process.on('message', (message: unknown) => {
+  if (!isRunRequest(message)) return;
+  run(message)
+    .catch((error: unknown): RunnerMessage => ({ kind: 'failed', message: error instanceof Error ? error.message : String(error) }))
+    .then((result) => {
+      reply(result, () => process.exit(0));
+    })
+    .catch(() => process.exit(1));
+});
 // Without a parent there is nobody to run for.
 process.on('disconnect', () => process.exit(0));
 reply({ kind: 'ready' });

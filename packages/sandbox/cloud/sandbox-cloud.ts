@@ -109,6 +109,7 @@ export class SandboxCloud implements InfrastructureDriver {
   }
 
   async destroy(ref: ClusterRef): Promise<void> {
+    // Ids that could not name a stack fail here as they would in production.
     stackName(ref);
     await this.exclusive(ref.clusterId, 'destroy', async () => {
       // Another tenant's cluster id names a different stack, which does not exist.

@@ -1,4 +1,4 @@
-import { ApiException, ApisApi, PatchStrategy, V1ConfigMap, V1DaemonSet, V1Deployment, VersionApi } from '@kubernetes/client-node';
+import { ApiException, ApisApi, CoreV1Api, KubeConfig, PatchStrategy, V1ConfigMap, V1DaemonSet, V1Deployment, VersionApi } from '@kubernetes/client-node';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { CONTROL_PLANE_LABEL, POOL_LABEL, type SandboxCluster, startSandboxCluster } from './index.ts';
 import { clientsFor, failureOf, manifest, statusOf } from './testing.ts';
@@ -27,6 +27,13 @@ describe('sandbox cluster', () => {
 
     const health = await fetch(`${cluster.url}/readyz`);
     expect(await health.text()).toBe('ok');
+  });
+
+  it('hands out a kubeconfig that client-node loads as is', async () => {
+    const config = new KubeConfig();
+    config.loadFromString(cluster.kubeconfig());
+    const namespaces = await config.makeApiClient(CoreV1Api).listNamespace();
+    expect(namespaces.items.map((namespace) => namespace.metadata?.name)).toEqual(['default', 'kube-node-lease', 'kube-public', 'kube-system']);
   });
 
   it('lists registered nodes with their role, pool, conditions and kubelet version', async () => {

@@ -3,9 +3,9 @@ import type { Socket } from 'node:net';
 import { stringify as toYaml } from 'yaml';
 import { DEFAULT_KUBERNETES_VERSION } from '#core';
 import { ResourceCatalog, apiVersionOf, typeKey } from './catalog.ts';
-import { KubeHttpApi, type SandboxRequest, describeRequest, sendError } from './http.ts';
+import { KubeHttpApi, type KubeRequest, describeRequest, sendError } from './http.ts';
 import type { JsonObject } from './json.ts';
-import { type ConditionStatus, KubeletSimulator, type NodeRegistration } from './nodes.ts';
+import { type NodeConditionStatus, KubeletSimulator, type NodeRegistration } from './nodes.ts';
 import { ApiRegistry } from './registry.ts';
 import { parseLabelSelector } from './selectors.ts';
 import { KubeApiError, type StatusReason, reasonForCode } from './status.ts';
@@ -21,9 +21,9 @@ export interface SandboxClusterOptions {
   now?: () => Date;
 }
 
-export interface FaultRule {
+export interface KubeFaultRule {
   /** Which requests fail; all of them when omitted. */
-  match?: (request: SandboxRequest) => boolean;
+  match?: (request: KubeRequest) => boolean;
   /** HTTP status of the injected failure; 500 by default. */
   code?: number;
   /** Status reason; derived from the code when omitted (503 -> ServiceUnavailable, 409 -> Conflict, ...). */
@@ -33,13 +33,13 @@ export interface FaultRule {
   times?: number;
 }
 
-export interface FaultHandle {
+export interface KubeFaultHandle {
   /** Requests this rule has failed so far. */
   readonly hits: number;
   remove(): void;
 }
 
-export interface SandboxFaults {
+export interface SandboxClusterFaults {
   /**
    * While true the API server is unreachable: every request has its connection destroyed without a reply, so
    * client-node rejects with a fetch/socket error, never an ApiException (the request log still records it, with
@@ -47,12 +47,12 @@ export interface SandboxFaults {
    */
   apiDown: boolean;
   /** Answers matching requests with a Status error instead of serving them, in the order rules were added. */
-  failRequests(rule: FaultRule): FaultHandle;
+  failRequests(rule: KubeFaultRule): KubeFaultHandle;
   /** Removes every rule and brings the API back up. */
   clear(): void;
 }
 
-export interface RequestRecord extends SandboxRequest {
+export interface KubeRequestRecord extends KubeRequest {
   at: string;
   /** The HTTP status answered; 0 when the connection was dropped because the API was down. */
   status: number;
@@ -61,7 +61,7 @@ export interface RequestRecord extends SandboxRequest {
   fault?: 'apiDown' | 'injected';
 }
 
-export interface ObjectFilter {
+export interface KubeObjectFilter {
   apiVersion?: string;
   kind?: string;
   namespace?: string;
@@ -77,22 +77,22 @@ export interface SandboxCluster {
   readonly kubernetesVersion: string;
   /** The cluster-wide resourceVersion counter as it stands now. */
   readonly resourceVersion: string;
-  readonly faults: SandboxFaults;
+  readonly faults: SandboxClusterFaults;
   /** Every request served, oldest first (the last 10 000). */
-  readonly requestLog: readonly RequestRecord[];
+  readonly requestLog: readonly KubeRequestRecord[];
   clearRequestLog(): void;
   /** Requests that stored something, optionally only those matching a predicate. */
-  mutatingRequests(match?: (record: RequestRecord) => boolean): RequestRecord[];
+  mutatingRequests(match?: (record: KubeRequestRecord) => boolean): KubeRequestRecord[];
   /** Changes what /version reports, as after a control-plane upgrade. */
   setKubernetesVersion(version: string): void;
   /** What a kubelet does when it joins. Returns the Node as stored. */
   registerNode(node: NodeRegistration): JsonObject;
   /** Sets the Ready condition; False and Unknown also add the node lifecycle controller's taints. */
-  setNodeReady(name: string, status: ConditionStatus): JsonObject;
+  setNodeReady(name: string, status: NodeConditionStatus): JsonObject;
   /** Deletes the Node, as when its machine is gone. Returns whether it existed. */
   removeNode(name: string): boolean;
   /** Copies of stored objects, straight from the store (no HTTP, unaffected by faults). */
-  objects(filter?: ObjectFilter): JsonObject[];
+  objects(filter?: KubeObjectFilter): JsonObject[];
   /** A kubeconfig (YAML) whose only context points at this cluster. */
   kubeconfig(): string;
   close(): Promise<void>;
@@ -108,12 +108,12 @@ export function normalizeKubernetesVersion(version: string): string {
 }
 
 interface ActiveFault {
-  rule: FaultRule;
+  rule: KubeFaultRule;
   hits: number;
   removed: boolean;
 }
 
-class FaultInjector implements SandboxFaults {
+class KubeFaultInjector implements SandboxClusterFaults {
   private down = false;
   private readonly rules: ActiveFault[] = [];
   private readonly onDown: () => void;
@@ -131,7 +131,7 @@ class FaultInjector implements SandboxFaults {
     if (value) this.onDown();
   }
 
-  failRequests(rule: FaultRule): FaultHandle {
+  failRequests(rule: KubeFaultRule): KubeFaultHandle {
     const active: ActiveFault = { rule, hits: 0, removed: false };
     this.rules.push(active);
     return {
@@ -151,7 +151,7 @@ class FaultInjector implements SandboxFaults {
   }
 
   /** The error for this request, if a live rule claims it; claiming counts against the rule's budget. */
-  take(request: SandboxRequest): KubeApiError | undefined {
+  take(request: KubeRequest): KubeApiError | undefined {
     for (const active of this.rules) {
       if (active.removed || active.hits >= (active.rule.times ?? 1)) continue;
       if (active.rule.match !== undefined && !active.rule.match(request)) continue;
@@ -171,11 +171,11 @@ export async function startSandboxCluster(options: SandboxClusterOptions): Promi
   const store = new ObjectStore();
   const registry = new ApiRegistry(catalog, store, clock);
   const sockets = new Set<Socket>();
-  const requestLog: RequestRecord[] = [];
+  const requestLog: KubeRequestRecord[] = [];
   let address = '127.0.0.1:0';
 
   const api = new KubeHttpApi({ catalog, store, registry, version: () => version, address: () => address });
-  const faults = new FaultInjector(() => {
+  const faults = new KubeFaultInjector(() => {
     api.closeWatches();
     for (const socket of sockets) socket.destroy();
   });
@@ -187,8 +187,8 @@ export async function startSandboxCluster(options: SandboxClusterOptions): Promi
   }
   const kubelets = new KubeletSimulator(registry, nodeType, () => version);
 
-  const record = (described: SandboxRequest, status: number, mutated: boolean, fault?: RequestRecord['fault']): void => {
-    const entry: RequestRecord = { ...described, at: registry.now(), status, mutated };
+  const record = (described: KubeRequest, status: number, mutated: boolean, fault?: KubeRequestRecord['fault']): void => {
+    const entry: KubeRequestRecord = { ...described, at: registry.now(), status, mutated };
     if (fault !== undefined) entry.fault = fault;
     requestLog.push(entry);
     if (requestLog.length > REQUEST_LOG_LIMIT) requestLog.shift();

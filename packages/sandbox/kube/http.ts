@@ -8,7 +8,7 @@ import { KubeApiError, badRequest, methodNotAllowed, pathNotFound, unsupportedMe
 import { type ObjectStore, type StoreEvent, namespaceOf } from './store.ts';
 
 /** What a request asks for, as fault predicates and the request log see it. */
-export interface SandboxRequest {
+export interface KubeRequest {
   method: string;
   path: string;
   query: Record<string, string>;
@@ -56,12 +56,12 @@ function verbFor(method: string, hasName: boolean, query: Record<string, string>
 }
 
 /** Splits a request path the way the API server's router does, without checking that the resource exists. */
-export function describeRequest(method: string, rawUrl: string, contentTypeHeader: string | undefined): SandboxRequest {
+export function describeRequest(method: string, rawUrl: string, contentTypeHeader: string | undefined): KubeRequest {
   const url = new URL(rawUrl, 'http://sandbox.invalid');
   const query = Object.fromEntries(url.searchParams.entries());
   const contentType = normalizedContentType(contentTypeHeader);
   const segments = url.pathname.split('/').filter((segment) => segment !== '').map(decodeURIComponent);
-  const request: SandboxRequest = { method, path: url.pathname, query, verb: 'discovery' };
+  const request: KubeRequest = { method, path: url.pathname, query, verb: 'discovery' };
   if (contentType !== '') request.contentType = contentType;
   if (query.fieldManager !== undefined) request.fieldManager = query.fieldManager;
   const [root, ...rest] = segments;
@@ -83,7 +83,7 @@ export function describeRequest(method: string, rawUrl: string, contentTypeHeade
     return { ...request, verb: 'unknown' };
   }
   if (version === undefined || tail.length === 0) return { ...request, group, ...(version === undefined ? {} : { version }) };
-  const located: SandboxRequest = { ...request, group, version };
+  const located: KubeRequest = { ...request, group, version };
   let parts = tail;
   if (parts[0] === 'namespaces' && parts.length >= 3 && !NAMESPACE_SUBRESOURCES.includes(parts[2] ?? '')) {
     located.namespace = parts[1];
@@ -173,7 +173,7 @@ export class KubeHttpApi {
     this.watches.clear();
   }
 
-  async serve(described: SandboxRequest, request: IncomingMessage, response: ServerResponse): Promise<ServedRequest> {
+  async serve(described: KubeRequest, request: IncomingMessage, response: ServerResponse): Promise<ServedRequest> {
     try {
       return await this.route(described, request, response);
     } catch (error) {
@@ -181,7 +181,7 @@ export class KubeHttpApi {
     }
   }
 
-  private async route(described: SandboxRequest, request: IncomingMessage, response: ServerResponse): Promise<ServedRequest> {
+  private async route(described: KubeRequest, request: IncomingMessage, response: ServerResponse): Promise<ServedRequest> {
     const { catalog } = this.options;
     if (described.verb === 'health') {
       sendText(response, 200, 'ok');
@@ -206,7 +206,7 @@ export class KubeHttpApi {
     return this.item(type, described, request, response);
   }
 
-  private async collection(type: ResourceType, described: SandboxRequest, request: IncomingMessage, response: ServerResponse): Promise<ServedRequest> {
+  private async collection(type: ResourceType, described: KubeRequest, request: IncomingMessage, response: ServerResponse): Promise<ServedRequest> {
     const { registry } = this.options;
     const namespace = type.namespaced ? described.namespace : undefined;
     const query = this.listQuery(described.query);
@@ -235,7 +235,7 @@ export class KubeHttpApi {
     }
   }
 
-  private async item(type: ResourceType, described: SandboxRequest, request: IncomingMessage, response: ServerResponse): Promise<ServedRequest> {
+  private async item(type: ResourceType, described: KubeRequest, request: IncomingMessage, response: ServerResponse): Promise<ServedRequest> {
     const { registry } = this.options;
     const namespace = type.namespaced ? (described.namespace ?? '') : '';
     if (type.namespaced && described.namespace === undefined) throw pathNotFound();
@@ -292,7 +292,7 @@ export class KubeHttpApi {
     return true;
   }
 
-  private writeOptions(described: SandboxRequest, request: IncomingMessage): WriteOptions {
+  private writeOptions(described: KubeRequest, request: IncomingMessage): WriteOptions {
     const force = described.query.force;
     return {
       fieldManager: described.query.fieldManager,
@@ -318,7 +318,7 @@ export class KubeHttpApi {
     };
   }
 
-  private discovery(described: SandboxRequest): JsonObject {
+  private discovery(described: KubeRequest): JsonObject {
     const { catalog } = this.options;
     const { group, version } = described;
     if (group === undefined && described.path.replace(/\/$/, '') === '/apis') {

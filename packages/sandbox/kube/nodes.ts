@@ -1,10 +1,10 @@
 import { randomBytes } from 'node:crypto';
 import type { ResourceType } from './catalog.ts';
-import { type JsonObject, arrayAt, ensureObject, isObject, objectAt, stringAt } from './json.ts';
+import { type JsonObject, arrayAt, ensureObject, isObject, stringAt } from './json.ts';
 import type { ApiRegistry } from './registry.ts';
 
 export type NodeRole = 'control-plane' | 'worker';
-export type ConditionStatus = 'True' | 'False' | 'Unknown';
+export type NodeConditionStatus = 'True' | 'False' | 'Unknown';
 
 export interface NodeTaint {
   key: string;
@@ -41,7 +41,7 @@ interface ConditionSpec {
 }
 
 /** The kubelet's own wording for each condition when all is well, and for Ready going False. */
-const HEALTHY: Record<string, ConditionSpec & { status: ConditionStatus }> = {
+const HEALTHY: Record<string, ConditionSpec & { status: NodeConditionStatus }> = {
   NetworkUnavailable: { status: 'False', reason: 'CiliumIsUp', message: 'Cilium is running on this node' },
   MemoryPressure: { status: 'False', reason: 'KubeletHasSufficientMemory', message: 'kubelet has sufficient memory available' },
   DiskPressure: { status: 'False', reason: 'KubeletHasNoDiskPressure', message: 'kubelet has no disk pressure' },
@@ -54,10 +54,10 @@ const NOT_READY: ConditionSpec = {
 };
 const UNKNOWN: ConditionSpec = { reason: 'NodeStatusUnknown', message: 'Kubelet stopped posting node status.' };
 
-function conditionsFor(previous: JsonObject[], ready: ConditionStatus, now: string): JsonObject[] {
+function conditionsFor(previous: JsonObject[], ready: NodeConditionStatus, now: string): JsonObject[] {
   return Object.entries(HEALTHY).map(([type, healthy]) => {
     const before = previous.find((condition) => condition.type === type);
-    let status: ConditionStatus = healthy.status;
+    let status: NodeConditionStatus = healthy.status;
     let spec: ConditionSpec = healthy;
     if (type === 'Ready' && ready === 'False') {
       status = 'False';
@@ -82,7 +82,7 @@ function conditionsFor(previous: JsonObject[], ready: ConditionStatus, now: stri
 }
 
 /** The taints the node lifecycle controller keeps in step with the Ready condition. */
-function lifecycleTaints(ready: ConditionStatus, previous: JsonObject[], now: string): JsonObject[] {
+function lifecycleTaints(ready: NodeConditionStatus, previous: JsonObject[], now: string): JsonObject[] {
   const key = ready === 'False' ? NOT_READY_TAINT : ready === 'Unknown' ? UNREACHABLE_TAINT : undefined;
   if (key === undefined) return [];
   return ['NoSchedule', 'NoExecute'].map((effect) => {
@@ -115,7 +115,7 @@ export class KubeletSimulator {
   /** What a kubelet does on joining: create (or, for a known name, refresh) its Node, then report status. */
   register(registration: NodeRegistration): JsonObject {
     const now = this.registry.now();
-    const ready: ConditionStatus = registration.ready === false ? 'False' : 'True';
+    const ready: NodeConditionStatus = registration.ready === false ? 'False' : 'True';
     const labels: Record<string, string> = {
       'beta.kubernetes.io/arch': 'amd64',
       'beta.kubernetes.io/os': 'linux',
@@ -178,7 +178,7 @@ export class KubeletSimulator {
   }
 
   /** Flips the Ready condition the way a kubelet (True, False) or the node lifecycle controller (Unknown) would. */
-  setReady(name: string, ready: ConditionStatus): JsonObject {
+  setReady(name: string, ready: NodeConditionStatus): JsonObject {
     if (this.find(name) === undefined) throw new Error(`sandbox node ${name} is not registered`);
     const now = this.registry.now();
     this.registry.writeInternal(this.nodeType, '', name, 'kube-controller-manager', 'main', (current) => {
@@ -205,7 +205,7 @@ export class KubeletSimulator {
     }
   }
 
-  private reportStatus(name: string, ready: ConditionStatus, fill: (status: JsonObject) => void): JsonObject {
+  private reportStatus(name: string, ready: NodeConditionStatus, fill: (status: JsonObject) => void): JsonObject {
     const now = this.registry.now();
     const manager = ready === 'Unknown' ? 'kube-controller-manager' : 'kubelet';
     return this.registry.writeInternal(this.nodeType, '', name, manager, 'status', (current) => {
