@@ -4,43 +4,45 @@ import type { KilnServices } from './services.ts';
 
 const ATTEMPTS = 5;
 
-/** Read-modify-write with the version guard, retried when another writer got there first. */
-export async function updateCluster(
-  services: KilnServices,
-  tenantId: string,
-  clusterId: string,
-  mutate: (cluster: ClusterRecord) => ClusterRecord,
-): Promise<ClusterRecord> {
+/** Read, change, write with the version guard; retried when another writer got there first. */
+async function readModifyWrite<T>(read: () => Promise<T>, write: (current: T) => Promise<T>): Promise<T> {
   for (let attempt = 1; ; attempt++) {
-    const current = await services.store.getCluster(tenantId, clusterId);
-    if (current === undefined) throw new NotFoundError('cluster', clusterId);
-    const next = mutate(current);
-    if (!canTransition(current.status.phase, next.status.phase)) {
-      throw new KilnError('conflict', `A cluster cannot go from ${current.status.phase} to ${next.status.phase}.`);
-    }
     try {
-      return await services.store.saveCluster(next, current.version);
+      return await write(await read());
     } catch (error) {
       if (!(error instanceof VersionConflictError) || attempt >= ATTEMPTS) throw error;
     }
   }
 }
 
-export async function updateOperation(
+export function updateCluster(
+  services: KilnServices,
+  tenantId: string,
+  clusterId: string,
+  mutate: (cluster: ClusterRecord) => ClusterRecord,
+): Promise<ClusterRecord> {
+  return readModifyWrite(
+    async () => (await services.store.getCluster(tenantId, clusterId)) ?? Promise.reject(new NotFoundError('cluster', clusterId)),
+    (current) => {
+      const next = mutate(current);
+      if (!canTransition(current.status.phase, next.status.phase)) {
+        throw new KilnError('conflict', `A cluster cannot go from ${current.status.phase} to ${next.status.phase}.`);
+      }
+      return services.store.saveCluster(next, current.version);
+    },
+  );
+}
+
+export function updateOperation(
   services: KilnServices,
   tenantId: string,
   operationId: string,
   mutate: (operation: OperationRecord) => OperationRecord,
 ): Promise<OperationRecord> {
-  for (let attempt = 1; ; attempt++) {
-    const current = await services.store.getOperation(tenantId, operationId);
-    if (current === undefined) throw new NotFoundError('operation', operationId);
-    try {
-      return await services.store.saveOperation(mutate(current), current.version);
-    } catch (error) {
-      if (!(error instanceof VersionConflictError) || attempt >= ATTEMPTS) throw error;
-    }
-  }
+  return readModifyWrite(
+    async () => (await services.store.getOperation(tenantId, operationId)) ?? Promise.reject(new NotFoundError('operation', operationId)),
+    (current) => services.store.saveOperation(mutate(current), current.version),
+  );
 }
 
 /** Sets a condition, keeping its transition time when its status did not change. */

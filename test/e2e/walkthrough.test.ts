@@ -99,6 +99,19 @@ describe('the README walk-through', () => {
   });
 });
 
+describe('the service documents', () => {
+  it('serves health, the OpenAPI 3.1 document and an interactive reference', async () => {
+    expect((await api('GET', '/healthz')).body).toEqual({ status: 'ok' });
+    const document = await api<{ openapi: string; paths: Record<string, unknown> }>('GET', '/openapi.json');
+    expect(document.body.openapi).toBe('3.1.0');
+    expect(Object.keys(document.body.paths)).toEqual(expect.arrayContaining(['/v1/clusters', '/v1/clusters/{id}', '/v1/operations/{id}']));
+    const docs = await api('GET', '/docs');
+    expect(docs.headers.get('content-type')).toMatch(/text\/html/);
+    expect(docs.text).toContain('/openapi.json');
+    expectProblem(await api('GET', '/no/such/route'), 404, 'not_found');
+  });
+});
+
 describe('idempotency', () => {
   it('replays the first response for the same key and body', async () => {
     const key = await newTenant();

@@ -1,5 +1,5 @@
 import { createCipheriv, createDecipheriv, randomBytes, randomUUID } from 'node:crypto';
-import { AwsServiceError } from './aws-json.ts';
+import { AwsServiceError } from '../aws-json.ts';
 
 /**
  * Symmetric KMS keys held in memory, with real cryptography: AES-256-GCM under

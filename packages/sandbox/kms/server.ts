@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { AwsServiceError, epochSeconds, serveAwsJson } from './aws-json.ts';
+import { AwsServiceError, epochSeconds, serveAwsJson } from '../aws-json.ts';
 import { type KeyMetadata, KmsKeyStore } from './keys.ts';
 
 export interface KmsServiceOptions {

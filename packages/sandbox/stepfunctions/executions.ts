@@ -6,7 +6,7 @@ import {
   StateMachine,
   type StateMachineDefinition,
 } from 'aws-local-stepfunctions';
-import { AwsServiceError } from './aws-json.ts';
+import { AwsServiceError } from '../aws-json.ts';
 import { type JsonValue, type PreparedDefinition, type TaskBindings, localTaskHandlers, prepareDefinition } from './task-bindings.ts';
 
 /**

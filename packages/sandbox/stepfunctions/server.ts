@@ -1,6 +1,6 @@
 import '../polyfills.ts';
 import { z } from 'zod';
-import { AwsServiceError, epochSeconds, serveAwsJson } from './aws-json.ts';
+import { AwsServiceError, epochSeconds, serveAwsJson } from '../aws-json.ts';
 import { EXECUTION_STATUSES, type ExecutionView, LocalStepFunctions, type StateMachineView } from './executions.ts';
 import type { EcsTaskHandler, LambdaHandler } from './task-bindings.ts';
 

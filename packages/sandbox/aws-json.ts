@@ -6,8 +6,7 @@ import type { AddressInfo } from 'node:net';
  * The AWS JSON RPC protocol (1.0 and 1.1) as the SDKs speak it: POST /, the
  * operation in `X-Amz-Target: <Service>.<Operation>`, JSON both ways, and
  * errors as status 400 with `{"__type", "message"}`. Signatures are not checked.
- * Same file as ../stepfunctions/aws-json.ts: the lint rules keep sibling
- * folders from importing each other, so it belongs in the sandbox root once hoisted.
+ * Shared by the Step Functions and KMS stand-ins.
  */
 
 /** An error the client should see as the named AWS exception. */
