@@ -9,7 +9,7 @@ let api: ApiCall;
 let tenantSeq = 0;
 
 beforeAll(async () => {
-  stack = await startLocalStack({ port: 0, logLevel: 'warn' });
+  stack = await startLocalStack({ port: 0, logLevel: 'error' });
   api = apiClient(stack.url);
 });
 
@@ -188,6 +188,31 @@ describe('bad input', () => {
     expectProblem(await api('GET', '/v1/clusters', { token: 'kiln_not-a-key' }), 401, 'unauthorized');
     const key = await newTenant();
     expectProblem(await api('POST', '/v1/tenants', { token: key, body: { name: 'sneaky' } }), 403, 'forbidden');
+  });
+});
+
+describe('secrets in the order', () => {
+  it('seals a user-provided at-rest key with KMS and never returns or stores it in plaintext', async () => {
+    const key = await newTenant();
+    stack.faults.inject({ task: 'Plan', clusterName: 'sealed', message: 'stopped: this test is about the stored order' });
+    const material = Buffer.alloc(32, 7).toString('base64');
+    const created = await api<ClusterBody & { spec: { encryption: { atRest: Record<string, unknown> } } }>('POST', '/v1/clusters', {
+      token: key,
+      body: { ...order('sealed'), encryption: { atRest: { provider: 'secretbox', keySource: 'user', key: material } } },
+    });
+    expect(created.status).toBe(202);
+    expect(created.body.spec.encryption.atRest).toEqual({ provider: 'secretbox', keySource: 'user' });
+    expect(created.text).not.toContain(material);
+
+    const principal = await authenticate(stack.services, key);
+    if (principal?.kind !== 'tenant') throw new Error('the new key did not authenticate');
+    const stored = await stack.services.store.getCluster(principal.tenantId, created.body.id);
+    expect(JSON.stringify(stored)).not.toContain(material);
+    const sealed = stored?.sealed?.atRestKey ?? '';
+    expect(sealed).toMatch(/^kms:v1:/);
+    const context = { tenantId: principal.tenantId, clusterId: created.body.id, purpose: 'at-rest-key' };
+    expect(Buffer.from(await stack.services.sealer.unseal(sealed, context)).toString('base64')).toBe(material);
+    await expect(stack.services.sealer.unseal(sealed, { ...context, clusterId: 'cls_other' })).rejects.toThrow();
   });
 });
 

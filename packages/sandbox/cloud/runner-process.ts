@@ -98,9 +98,11 @@ export class RunnerProcess {
         if (!isRunnerMessage(message)) return;
         if (message.kind === 'result') {
           cleanup();
+          this.release();
           resolve({ outputs: message.outputs, resources: message.resources });
         } else if (message.kind === 'failed') {
           cleanup();
+          this.release();
           reject(new StepError(INFRASTRUCTURE_STEP, `sandbox program failed: ${truncate(message.message)}`, false));
         }
       };
@@ -124,6 +126,11 @@ export class RunnerProcess {
         },
       );
     });
+  }
+
+  /** The runner exits when its channel closes; it answers once, so nothing is lost. */
+  private release(): void {
+    if (this.child.connected) this.child.disconnect();
   }
 
   kill(): void {

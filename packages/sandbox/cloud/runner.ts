@@ -1,7 +1,8 @@
 /**
  * Child process entry: loads Pulumi and the cluster program once (the slow
- * part), says ready, then runs exactly one program under mocks and exits,
- * because the Pulumi runtime's state is global to the process.
+ * part), says ready, then runs exactly one program under mocks; the parent
+ * disconnects afterwards and it exits, because the Pulumi runtime's state is
+ * global to the process.
  */
 import * as aws from '@pulumi/aws';
 import * as pulumi from '@pulumi/pulumi';
@@ -42,8 +43,9 @@ async function run(request: RunRequest): Promise<RunnerMessage> {
   return { kind: 'result', outputs, resources: recorded };
 }
 
-function reply(message: RunnerMessage, then?: () => void): void {
-  process.send?.(message, undefined, undefined, () => then?.());
+/** The parent disconnects once it has the answer; exiting here could overtake the message. */
+function reply(message: RunnerMessage): void {
+  process.send?.(message);
 }
 
 // @pulumi/aws loads each module on first use; touching the ones the program uses moves that cost out of the run.
@@ -63,20 +65,15 @@ for (const loaded of [
 }
 
 // A rejected resource registration surfaces here rather than in the program's outputs.
-const failAndExit = (error: unknown) => {
-  reply({ kind: 'failed', message: error instanceof Error ? error.message : String(error) }, () => process.exit(1));
+const reportFailure = (error: unknown) => {
+  reply({ kind: 'failed', message: error instanceof Error ? error.message : String(error) });
 };
-process.on('unhandledRejection', failAndExit);
-process.on('uncaughtException', failAndExit);
+process.on('unhandledRejection', reportFailure);
+process.on('uncaughtException', reportFailure);
 process.on('message', (message: unknown) => {
   if (!isRunRequest(message)) return;
-  run(message)
-    .catch((error: unknown): RunnerMessage => ({ kind: 'failed', message: error instanceof Error ? error.message : String(error) }))
-    .then((result) => {
-      reply(result, () => process.exit(0));
-    })
-    .catch(() => process.exit(1));
+  run(message).then(reply, reportFailure);
 });
-// Without a parent there is nobody to run for.
+// The parent is done with this process, or gone.
 process.on('disconnect', () => process.exit(0));
 reply({ kind: 'ready' });
