@@ -1,7 +1,7 @@
 import js from '@eslint/js';
 import tseslint from 'typescript-eslint';
 
-const PACKAGES = ['core', 'api', 'store', 'lifecycle', 'infra', 'bootstrap', 'addons', 'encryption', 'health', 'webhooks', 'sandbox'];
+const PACKAGES = ['core', 'api', 'store', 'lifecycle', 'infra', 'bootstrap', 'addons', 'encryption', 'hardening', 'health', 'webhooks', 'sandbox'];
 const PACKAGE_BY_PATH = `^(\\.\\./)+(${PACKAGES.join('|')})/`;
 
 export default tseslint.config(

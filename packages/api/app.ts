@@ -13,6 +13,7 @@ import { registerV1ClustersDelete } from './routes/v1_clusters_delete.ts';
 import { registerV1ClustersGet } from './routes/v1_clusters_get.ts';
 import { registerV1ClustersList } from './routes/v1_clusters_list.ts';
 import { registerV1ClustersOperationsList } from './routes/v1_clusters_operations_list.ts';
+import { registerV1ClustersSshKeyGet } from './routes/v1_clusters_ssh_key_get.ts';
 import { registerV1OperationsGet } from './routes/v1_operations_get.ts';
 import { registerV1TenantsCreate } from './routes/v1_tenants_create.ts';
 
@@ -91,6 +92,7 @@ export function newApp(services: KilnServices): OpenAPIHono<AppEnv> {
   registerV1ClustersGet(app);
   registerV1ClustersDelete(app);
   registerV1ClustersOperationsList(app);
+  registerV1ClustersSshKeyGet(app);
   registerV1OperationsGet(app);
 
   app.get('/openapi.json', (c) => c.json(openApiDocument(app)));

@@ -1,1 +1,2 @@
 export * from './user-data.ts';
+export * from './ssh-key.ts';

@@ -196,6 +196,21 @@ export const NodeHealthSpec = z
   })
   .meta({ id: 'NodeHealthSpec' });
 
+export const AccountSpec = z
+  .strictObject({
+    roleArn: z
+      .string()
+      .regex(/^arn:aws[a-z-]*:iam::\d{12}:role\/[\w+=,.@\/-]{1,512}$/, 'must be an IAM role ARN')
+      .describe('A role in the tenant account that trusts Kiln; Kiln assumes it to build the cluster there.'),
+    externalId: z
+      .string()
+      .min(2)
+      .max(1224)
+      .regex(/^[\w+=,.@:\/-]+$/, 'must be letters, digits or +=,.@:/-')
+      .describe('The external ID the role trust policy requires (confused-deputy protection).'),
+  })
+  .meta({ id: 'AccountSpec' });
+
 export const ClusterSpec = z
   .strictObject({
     name: dnsLabel(40).describe('Unique per tenant.'),
@@ -211,6 +226,7 @@ export const ClusterSpec = z
     extensions: ExtensionsSpec.prefault({}),
     maintenance: MaintenanceSpec.prefault({}),
     nodeHealth: NodeHealthSpec.prefault({}),
+    account: AccountSpec.optional().describe("Build in the tenant's own AWS account instead of Kiln's."),
   })
   .meta({
     id: 'ClusterSpec',

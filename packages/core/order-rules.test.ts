@@ -45,7 +45,11 @@ describe('cross-field rules', () => {
     expect(cidrsOverlap('10.0.0.0/16', '10.0.128.0/17')).toBe(true);
     expect(cidrsOverlap('10.0.0.0/16', '10.1.0.0/16')).toBe(false);
     const problems = problemsOf({ ...smallest, network: { vpcCidr: '10.0.0.0/8', podCidr: '10.244.0.0/16' } });
-    expect(problems.map((problem) => ('pointer' in problem ? problem.pointer : ''))).toEqual(['/network/podCidr', '/network/serviceCidr']);
+    expect(problems.map((problem) => ('pointer' in problem ? problem.pointer : ''))).toEqual([
+      '/network/vpcCidr',
+      '/network/podCidr',
+      '/network/serviceCidr',
+    ]);
   });
 
   it('checks the length of a user-provided key per provider', () => {

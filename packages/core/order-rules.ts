@@ -59,6 +59,11 @@ export function orderProblems(spec: ClusterSpec): FieldProblem[] {
     problems.push({ pointer: '/nodePools', detail: 'at least one node pool needs a size above 0' });
   }
 
+  const vpcPrefix = Number(spec.network.vpcCidr.split('/')[1]);
+  if (vpcPrefix < 16 || vpcPrefix > 24) {
+    problems.push({ pointer: '/network/vpcCidr', detail: 'must be between a /16 and a /24, the sizes an AWS VPC can have' });
+  }
+
   const ranges = [
     ['vpcCidr', spec.network.vpcCidr],
     ['podCidr', spec.network.podCidr],

@@ -44,6 +44,13 @@ export const ClusterStatus = z
     endpoint: z.string().optional().describe('The Kubernetes API URL, once known.'),
     reason: z.string().optional().describe('Why the cluster is Failed.'),
     activeOperationId: z.string().optional(),
+    ssh: z
+      .object({
+        publicKey: z.string().describe('The key every machine authorizes.'),
+        fingerprint: z.string(),
+        privateKeyDownloadable: z.boolean().describe('True until the managed private key has been downloaded once.'),
+      })
+      .optional(),
   })
   .meta({ id: 'ClusterStatus' });
 export type ClusterStatus = z.infer<typeof ClusterStatus>;

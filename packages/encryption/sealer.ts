@@ -1,15 +1,24 @@
-import { DecryptCommand, EncryptCommand, type KMSClient } from '@aws-sdk/client-kms';
+import { createCipheriv, createDecipheriv, randomBytes } from 'node:crypto';
+import { DecryptCommand, GenerateDataKeyCommand, type KMSClient } from '@aws-sdk/client-kms';
 
 /**
- * Wraps small secrets (data keys, tokens) with a KMS key. The encryption
- * context binds a ciphertext to its tenant, cluster and purpose, so a blob
- * copied to another record does not decrypt.
+ * Wraps secrets (data keys, tokens, private keys, PKI bundles) with a KMS
+ * key. The encryption context binds a ciphertext to its tenant, cluster and
+ * purpose, so a blob copied to another record does not decrypt.
  */
 export interface SecretSealer {
   seal(plaintext: Uint8Array, context: Record<string, string>): Promise<string>;
   unseal(sealed: string, context: Record<string, string>): Promise<Uint8Array>;
 }
 
+const SCHEME = 'kms-envelope:v1';
+const IV_BYTES = 12;
+
+/**
+ * Envelope encryption: KMS generates a fresh data key per secret and returns
+ * it wrapped; the secret is sealed locally with AES-256-GCM under that key,
+ * so secrets of any size work and KMS only ever sees 32-byte keys.
+ */
 export class KmsSealer implements SecretSealer {
   constructor(
     private readonly kms: KMSClient,
@@ -17,18 +26,31 @@ export class KmsSealer implements SecretSealer {
   ) {}
 
   async seal(plaintext: Uint8Array, context: Record<string, string>): Promise<string> {
-    const result = await this.kms.send(new EncryptCommand({ KeyId: this.keyId, Plaintext: plaintext, EncryptionContext: context }));
-    if (result.CiphertextBlob === undefined) throw new Error('KMS returned no ciphertext');
-    return `kms:v1:${Buffer.from(result.CiphertextBlob).toString('base64')}`;
+    const dataKey = await this.kms.send(new GenerateDataKeyCommand({ KeyId: this.keyId, KeySpec: 'AES_256', EncryptionContext: context }));
+    if (dataKey.Plaintext === undefined || dataKey.CiphertextBlob === undefined) throw new Error('KMS returned no data key');
+    const iv = randomBytes(IV_BYTES);
+    const cipher = createCipheriv('aes-256-gcm', dataKey.Plaintext, iv);
+    const ciphertext = Buffer.concat([cipher.update(plaintext), cipher.final()]);
+    dataKey.Plaintext.fill(0);
+    const parts = [Buffer.from(dataKey.CiphertextBlob), iv, cipher.getAuthTag(), ciphertext].map((part) => part.toString('base64'));
+    return `${SCHEME}:${parts.join(':')}`;
   }
 
   async unseal(sealed: string, context: Record<string, string>): Promise<Uint8Array> {
-    const [scheme, version, blob] = sealed.split(':');
-    if (scheme !== 'kms' || version !== 'v1' || blob === undefined) throw new Error('Not a sealed secret this sealer wrote');
-    const result = await this.kms.send(
-      new DecryptCommand({ KeyId: this.keyId, CiphertextBlob: Buffer.from(blob, 'base64'), EncryptionContext: context }),
-    );
-    if (result.Plaintext === undefined) throw new Error('KMS returned no plaintext');
-    return result.Plaintext;
+    if (!sealed.startsWith(`${SCHEME}:`)) throw new Error('Not a secret this sealer wrote');
+    const [wrappedKey, iv, tag, ciphertext] = sealed
+      .slice(SCHEME.length + 1)
+      .split(':')
+      .map((part) => Buffer.from(part, 'base64'));
+    if (wrappedKey === undefined || iv === undefined || tag === undefined || ciphertext === undefined) {
+      throw new Error('The sealed secret is truncated');
+    }
+    const dataKey = await this.kms.send(new DecryptCommand({ KeyId: this.keyId, CiphertextBlob: wrappedKey, EncryptionContext: context }));
+    if (dataKey.Plaintext === undefined) throw new Error('KMS returned no plaintext');
+    const decipher = createDecipheriv('aes-256-gcm', dataKey.Plaintext, iv);
+    decipher.setAuthTag(tag);
+    const plaintext = Buffer.concat([decipher.update(ciphertext), decipher.final()]);
+    dataKey.Plaintext.fill(0);
+    return plaintext;
   }
 }

@@ -12,3 +12,4 @@ export * from './steps/provision.ts';
 export * from './steps/step-runner.ts';
 export * from './recovery.ts';
 export * from './steps/container.ts';
+export * from './ssh-keys.ts';

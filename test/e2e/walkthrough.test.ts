@@ -77,6 +77,16 @@ describe('the README walk-through', () => {
     const sandbox = stack.clusters.get(created.body.id);
     expect(sandbox).toBeDefined();
 
+    // The managed SSH key: its public half on every machine, its private half handed out once.
+    const sshKey = await api<{ privateKey: string; publicKey: string; fingerprint: string }>('GET', `/v1/clusters/${created.body.id}/ssh-key`, { token: key });
+    expect(sshKey.status).toBe(200);
+    expect(sshKey.headers.get('cache-control')).toBe('no-store');
+    expect(sshKey.body.privateKey).toMatch(/^-----BEGIN OPENSSH PRIVATE KEY-----/);
+    expect(sshKey.body.publicKey).toMatch(/^ssh-ed25519 /);
+    expectProblem(await api('GET', `/v1/clusters/${created.body.id}/ssh-key`, { token: key }), 410, 'gone');
+    const afterDownload = await api<ClusterBody & { status: { ssh?: { fingerprint: string; privateKeyDownloadable: boolean } } }>('GET', `/v1/clusters/${created.body.id}`, { token: key });
+    expect(afterDownload.body.status.ssh).toMatchObject({ fingerprint: sshKey.body.fingerprint, privateKeyDownloadable: false });
+
     const etag = (await api('GET', `/v1/clusters/${created.body.id}`, { token: key })).headers.get('etag');
     expect(etag).toMatch(/^"v\d+"$/);
 
@@ -209,7 +219,7 @@ describe('secrets in the order', () => {
     const stored = await stack.services.store.getCluster(principal.tenantId, created.body.id);
     expect(JSON.stringify(stored)).not.toContain(material);
     const sealed = stored?.sealed?.atRestKey ?? '';
-    expect(sealed).toMatch(/^kms:v1:/);
+    expect(sealed).toMatch(/^kms-envelope:v1:/);
     const context = { tenantId: principal.tenantId, clusterId: created.body.id, purpose: 'at-rest-key' };
     expect(Buffer.from(await stack.services.sealer.unseal(sealed, context)).toString('base64')).toBe(material);
     await expect(stack.services.sealer.unseal(sealed, { ...context, clusterId: 'cls_other' })).rejects.toThrow();

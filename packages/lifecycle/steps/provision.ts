@@ -5,6 +5,7 @@ import { StepError, WorkflowInput, assertOrderRules } from '#core';
 import type { InfrastructureDriver } from '#infra';
 import { InfrastructureOutputs } from '#infra';
 import { updateCluster, updateOperation, withCondition } from '../mutations.ts';
+import { ensureSshKey } from '../ssh-keys.ts';
 import type { KilnServices } from '../services.ts';
 import { type StepContext, type StepResult, runStep } from './step-runner.ts';
 
@@ -38,6 +39,7 @@ export async function planStep(services: KilnServices, input: unknown): Promise<
   return runStep(services, input, 'plan', async ({ cluster, input: { tenantId, clusterId } }) => {
     const spec = cluster.spec;
     assertOrderRules(spec);
+    await ensureSshKey(services, cluster);
     const now = new Date().toISOString();
     await updateCluster(services, tenantId, clusterId, (current) => ({
       ...current,

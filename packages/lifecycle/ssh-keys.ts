@@ -1,0 +1,85 @@
+import { createHash } from 'node:crypto';
+import { generateSshKeyPair } from '#bootstrap';
+import { type ClusterSpec, KilnError } from '#core';
+import { type ClusterRecord, VersionConflictError } from '#store';
+import { updateCluster } from './mutations.ts';
+import type { KilnServices } from './services.ts';
+
+const PURPOSE = 'ssh-private-key';
+
+function fingerprintOf(publicKey: string): string {
+  const blob = Buffer.from(publicKey.split(' ')[1] ?? '', 'base64');
+  return `SHA256:${createHash('sha256').update(blob).digest('base64').replace(/=+$/, '')}`;
+}
+
+/**
+ * The cluster's SSH key: the tenant's own public key when self-managed;
+ * otherwise a fresh ed25519 pair whose private half is kept only sealed,
+ * until the tenant downloads it once. Idempotent: an existing key is kept.
+ */
+export async function ensureSshKey(services: KilnServices, cluster: ClusterRecord): Promise<ClusterRecord> {
+  if (cluster.status.ssh !== undefined) return cluster;
+  const spec: ClusterSpec = cluster.spec;
+  const context = { tenantId: cluster.tenantId, clusterId: cluster.id, purpose: PURPOSE };
+  let publicKey: string;
+  let sealedPrivateKey: string | undefined;
+  if (spec.ssh.mode === 'self-managed' && spec.ssh.publicKey !== undefined) {
+    publicKey = spec.ssh.publicKey;
+  } else {
+    const pair = generateSshKeyPair(`kiln-${cluster.id}`);
+    publicKey = pair.publicKey;
+    sealedPrivateKey = await services.sealer.seal(Buffer.from(pair.privateKey), context);
+  }
+  return updateCluster(services, cluster.tenantId, cluster.id, (current) =>
+    current.status.ssh !== undefined
+      ? current
+      : {
+          ...current,
+          ...(sealedPrivateKey === undefined ? {} : { sealed: { ...current.sealed, sshPrivateKey: sealedPrivateKey } }),
+          status: {
+            ...current.status,
+            ssh: { publicKey, fingerprint: fingerprintOf(publicKey), privateKeyDownloadable: sealedPrivateKey !== undefined },
+          },
+        },
+  );
+}
+
+export interface SshKeyDownload {
+  privateKey: string;
+  publicKey: string;
+  fingerprint: string;
+}
+
+/**
+ * Hands the managed private key out exactly once: the sealed copy is
+ * removed in the same versioned write, so two racing downloads cannot both
+ * succeed.
+ */
+export async function downloadSshKey(services: KilnServices, tenantId: string, clusterId: string): Promise<SshKeyDownload> {
+  const cluster = await services.store.getCluster(tenantId, clusterId);
+  if (cluster === undefined) throw new KilnError('not_found', `No cluster with id '${clusterId}' exists.`);
+  if (cluster.spec.ssh.mode === 'self-managed') {
+    throw new KilnError('conflict', 'This cluster uses a self-managed SSH key; Kiln never held its private half.');
+  }
+  const ssh = cluster.status.ssh;
+  const sealed = cluster.sealed?.sshPrivateKey;
+  if (ssh === undefined) throw new KilnError('conflict', 'The SSH key is generated when provisioning starts; try again shortly.');
+  if (sealed === undefined) throw new KilnError('gone', 'The private SSH key was already downloaded; Kiln keeps no copy.');
+
+  const privateKey = Buffer.from(
+    await services.sealer.unseal(sealed, { tenantId, clusterId, purpose: PURPOSE }),
+  ).toString('utf8');
+  const { sshPrivateKey: _handedOut, ...remaining } = cluster.sealed ?? {};
+  try {
+    await services.store.saveCluster(
+      { ...cluster, sealed: remaining, status: { ...cluster.status, ssh: { ...ssh, privateKeyDownloadable: false } } },
+      cluster.version,
+    );
+  } catch (error) {
+    // Another write came first (perhaps another download): never hand the key out on a stale read.
+    if (error instanceof VersionConflictError) throw new KilnError('conflict', 'The cluster changed while the key was read; retry.');
+    throw error;
+  }
+  services.log.info('ssh private key handed out', { tenantId, clusterId });
+  return { privateKey, publicKey: ssh.publicKey, fingerprint: ssh.fingerprint };
+}
