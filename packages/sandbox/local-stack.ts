@@ -5,10 +5,11 @@ import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import { CreateKeyCommand, KMSClient } from '@aws-sdk/client-kms';
 import { serve } from '@hono/node-server';
-import { type ClusterSpec, createLogger, type LogLevel } from '#core';
+import { type ClusterSpec, type LogLevel, StepError, createLogger } from '#core';
 import { type KilnServices, createTenant, recoverOperations, runInfrastructureContainer } from '#lifecycle';
 import { sha256 } from '#store';
 import { WORKFLOW_NAMES, renderWorkflow } from '#workflows';
+import { cloudConfigProblems } from './cloud-init/validate.ts';
 import { type ProvisionedCluster, SandboxCloud } from './cloud/index.ts';
 import { LOCAL_CREDENTIALS, LOCAL_REGION, ensureTable, startLocalDynamoDb } from './dynamodb.ts';
 import { FaultInjector } from './faults.ts';
@@ -140,6 +141,17 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
         return started.url;
       },
       onProvisioned: async (provisioned) => {
+        // A machine boots only if cloud-init would accept its user data.
+        const invalid = provisioned.resources
+          .filter((resource) => resource.type === 'aws:ec2/launchTemplate:LaunchTemplate')
+          .flatMap((template) => {
+            const encoded = template.inputs.userData;
+            const userData = typeof encoded === 'string' ? Buffer.from(encoded, 'base64').toString('utf8') : '';
+            return cloudConfigProblems(userData).map((problem) => `${template.name}: ${problem}`);
+          });
+        if (invalid.length > 0) {
+          throw new StepError('infrastructure', `Machines did not boot: their user data is not valid cloud-config (${invalid.slice(0, 5).join('; ')}).`, false);
+        }
         const cluster = clusters.get(provisioned.clusterId);
         const record = await servicesOf().store.getCluster(provisioned.tenantId, provisioned.clusterId);
         if (cluster !== undefined && record !== undefined) {

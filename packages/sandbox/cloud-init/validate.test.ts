@@ -1,0 +1,41 @@
+import { execFileSync } from 'node:child_process';
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { cloudConfigProblems } from './validate.ts';
+
+const documents = {
+  valid: '#cloud-config\nssh_pwauth: false\ndisable_root: true\npackages: [curl]\nwrite_files:\n  - path: /etc/kiln/x\n    permissions: "0600"\n    content: hi\n',
+  missingPath: '#cloud-config\nwrite_files:\n  - content: hi\n',
+  wrongType: '#cloud-config\npackages: 7\n',
+};
+
+/** The real validator, for agreement: Debian's cloud-init (installed by scripts/install-tools.sh). */
+function realCloudInitAccepts(document: string): boolean {
+  const file = join(mkdtempSync(join(tmpdir(), 'kiln-ci-')), 'user-data.yaml');
+  writeFileSync(file, document);
+  try {
+    execFileSync('cloud-init', ['schema', '--config-file', file], { stdio: 'pipe' });
+    return true;
+  } catch (error) {
+    if ((error as { code?: string }).code === 'ENOENT') throw new Error('cloud-init is not installed: run `sudo bash scripts/install-tools.sh`');
+    return false;
+  }
+}
+
+describe("the sandbox's cloud-config check", () => {
+  it('accepts what cloud-init accepts and refuses what it refuses', () => {
+    for (const [name, document] of Object.entries(documents)) {
+      const accepted = cloudConfigProblems(document).length === 0;
+      expect({ name, accepted }).toEqual({ name, accepted: realCloudInitAccepts(document) });
+    }
+    expect(cloudConfigProblems(documents.valid)).toEqual([]);
+    expect(cloudConfigProblems(documents.missingPath)).toEqual(["/write_files/0 must have required property 'path'"]);
+  });
+
+  it('refuses user data that is not cloud-config at all', () => {
+    expect(cloudConfigProblems('#!/bin/sh\necho hi\n')).toEqual(['user data does not start with #cloud-config']);
+    expect(cloudConfigProblems('#cloud-config\n: [\n')[0]).toMatch(/not YAML/);
+  });
+});

@@ -1,0 +1,24 @@
+import AjvDraft04 from 'ajv-draft-04';
+import { parse } from 'yaml';
+import schema from './schema-cloud-config-v1.json' with { type: 'json' };
+
+/**
+ * What a sandbox machine checks before it "boots": its user data must be a
+ * #cloud-config that cloud-init's own JSON schema accepts. The schema is the
+ * one Debian 12's cloud-init ships, so `npm start` needs no Python; the tests
+ * also run the real `cloud-init schema`.
+ */
+const ajv = new AjvDraft04({ allErrors: true, strict: false, logger: false });
+const validateSchema = ajv.compile(schema);
+
+export function cloudConfigProblems(userData: string): string[] {
+  if (!userData.startsWith('#cloud-config\n')) return ['user data does not start with #cloud-config'];
+  let document: unknown;
+  try {
+    document = parse(userData);
+  } catch (error) {
+    return [`user data is not YAML: ${error instanceof Error ? error.message : String(error)}`];
+  }
+  if (validateSchema(document)) return [];
+  return (validateSchema.errors ?? []).map((error) => `${error.instancePath || '/'} ${error.message ?? 'is invalid'}`);
+}
