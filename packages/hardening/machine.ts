@@ -1,0 +1,224 @@
+import { readFile, readdir } from 'node:fs/promises';
+import { basename, join } from 'node:path';
+import { parseAllDocuments } from 'yaml';
+import {
+  KUBEADM_APISERVER_FLAGS,
+  KUBEADM_CONTROLLER_MANAGER_FLAGS,
+  KUBEADM_ETCD_FLAGS,
+  KUBEADM_KUBELET_CONFIG,
+  KUBEADM_KUBELET_FLAGS,
+  KUBEADM_SCHEDULER_FLAGS,
+  kubeadmControlPlaneFiles,
+  kubeadmNodeFiles,
+  type FileState,
+  type Flags,
+} from './kubeadm-defaults.ts';
+
+export type Component = 'apiserver' | 'controllermanager' | 'scheduler' | 'etcd' | 'kubelet';
+
+/** One machine as kubeadm would leave it after applying the rendered configuration. */
+export interface Machine {
+  name: string;
+  role: 'control-plane' | 'worker';
+  processes: Map<Component, Flags>;
+  files: Map<string, FileState>;
+  kubeletConfig: Record<string, unknown>;
+  /** Extra files Kiln renders that some checks read (encryption config, auth config). */
+  renderedFiles: Map<string, string>;
+}
+
+export class RenderedConfigError extends Error {
+  override readonly name = 'RenderedConfigError';
+}
+
+type Obj = Record<string, unknown>;
+const isObj = (v: unknown): v is Obj => typeof v === 'object' && v !== null && !Array.isArray(v);
+const at = (v: unknown, ...keys: string[]): unknown => keys.reduce<unknown>((cur, k) => (isObj(cur) ? cur[k] : undefined), v);
+
+async function readOptional(path: string): Promise<string | undefined> {
+  try {
+    return await readFile(path, 'utf8');
+  } catch (error) {
+    if (error instanceof Error && 'code' in error && error.code === 'ENOENT') return undefined;
+    throw error;
+  }
+}
+
+function parseDocs(source: string, path: string): Obj[] {
+  return parseAllDocuments(source).map((doc) => {
+    if (doc.errors.length > 0) throw new RenderedConfigError(`${path}: ${doc.errors.map((e) => e.message).join('; ')}`);
+    const value: unknown = doc.toJS();
+    return isObj(value) ? value : {};
+  });
+}
+
+/** A YAML scalar as text; anything else (maps, lists) counts as absent. */
+const scalarText = (v: unknown): string | undefined =>
+  typeof v === 'string' ? v : typeof v === 'number' || typeof v === 'boolean' ? String(v) : undefined;
+
+const byKind = (docs: Obj[], kind: string): Obj | undefined => docs.find((d) => d.kind === kind);
+
+/** v1beta4 extraArgs are lists of {name, value}; repeated names end with the last. */
+function extraArgs(list: unknown): [string, string][] {
+  if (!Array.isArray(list)) return [];
+  return list.flatMap((entry: unknown) => {
+    const name = at(entry, 'name');
+    const value = at(entry, 'value');
+    return typeof name === 'string' ? [[`--${name}`, scalarText(value) ?? ''] as [string, string]] : [];
+  });
+}
+
+const flags = (defaults: readonly [string, string][], overrides: [string, string][]): Flags =>
+  new Map([...defaults, ...overrides]);
+
+function deepMerge(base: Obj, over: Obj): Obj {
+  const out: Obj = { ...base };
+  for (const [key, value] of Object.entries(over)) {
+    const prev = out[key];
+    out[key] = isObj(prev) && isObj(value) ? deepMerge(prev, value) : value;
+  }
+  return out;
+}
+
+/** cloud-init `permissions` is an octal string ("0600"); the default is 0644 root:root. */
+function applyWriteFiles(files: Map<string, FileState>, cloudConfig: Obj, source: string): void {
+  const entries = cloudConfig.write_files;
+  if (!Array.isArray(entries)) return;
+  for (const entry of entries) {
+    const path = at(entry, 'path');
+    if (typeof path !== 'string') continue;
+    const permissions = at(entry, 'permissions');
+    const [owner = 'root', group = owner] = (scalarText(at(entry, 'owner')) ?? 'root:root').split(':');
+    const mode = Number.parseInt(scalarText(permissions) ?? '0644', 8);
+    const previous = files.get(path);
+    files.set(path, { mode, owner, group, directory: previous?.directory ?? false, source });
+  }
+}
+
+/** Only `chmod NNN path` and `chown u:g path` are modeled: what hardening steps in runcmd use. */
+function applyRuncmd(files: Map<string, FileState>, cloudConfig: Obj, source: string): void {
+  const commands = Array.isArray(cloudConfig.runcmd) ? cloudConfig.runcmd : [];
+  for (const command of commands) {
+    const line = Array.isArray(command) ? command.map(String).join(' ') : String(command);
+    for (const part of line.split(/&&|;/).map((s) => s.trim())) {
+      const chmod = /^chmod\s+(?:-R\s+)?([0-7]{3,4})\s+(\S+)$/.exec(part);
+      const chown = /^chown\s+(?:-R\s+)?([\w-]+):([\w-]+)\s+(\S+)$/.exec(part);
+      if (chmod?.[1] && chmod[2]) {
+        const previous = files.get(chmod[2]);
+        if (previous) files.set(chmod[2], { ...previous, mode: Number.parseInt(chmod[1], 8), source });
+      } else if (chown?.[1] && chown[2] && chown[3]) {
+        const previous = files.get(chown[3]);
+        if (previous) files.set(chown[3], { ...previous, owner: chown[1], group: chown[2], source });
+      }
+    }
+  }
+}
+
+async function readCloudConfig(path: string): Promise<Obj | undefined> {
+  const source = await readOptional(path);
+  if (source === undefined) return undefined;
+  return parseDocs(source, path)[0] ?? {};
+}
+
+function kubeletFlags(nodeRegistration: unknown): Flags {
+  return flags(KUBEADM_KUBELET_FLAGS, extraArgs(at(nodeRegistration, 'kubeletExtraArgs')));
+}
+
+/**
+ * Builds the machines kubeadm would produce from a rendered directory: the
+ * first control plane (init), one joined control plane if rendered, and one
+ * worker per cloud-init pool file.
+ */
+export async function buildMachines(renderedDir: string): Promise<Machine[]> {
+  const initPath = join(renderedDir, 'kubeadm/init-configuration.yaml');
+  const initSource = await readOptional(initPath);
+  if (initSource === undefined) throw new RenderedConfigError(`${initPath} is missing`);
+  const initDocs = parseDocs(initSource, initPath);
+  const cluster = byKind(initDocs, 'ClusterConfiguration') ?? {};
+  const init = byKind(initDocs, 'InitConfiguration') ?? {};
+  const standaloneKubelet = await readOptional(join(renderedDir, 'kubeadm/kubelet-configuration.yaml'));
+  // kubeadm uploads the KubeletConfiguration given to init; every node downloads that one.
+  const userKubelet =
+    byKind(initDocs, 'KubeletConfiguration') ??
+    (standaloneKubelet === undefined ? undefined : byKind(parseDocs(standaloneKubelet, 'kubelet-configuration.yaml'), 'KubeletConfiguration')) ??
+    {};
+  const kubeletConfig = deepMerge({ ...KUBEADM_KUBELET_CONFIG }, userKubelet);
+
+  const localEtcd = at(cluster, 'etcd', 'external') === undefined;
+  const etcdDataDir = scalarText(at(cluster, 'etcd', 'local', 'dataDir')) ?? '/var/lib/etcd';
+  const controlPlaneProcesses = (): Map<Component, Flags> => {
+    const processes = new Map<Component, Flags>([
+      ['apiserver', flags(KUBEADM_APISERVER_FLAGS, extraArgs(at(cluster, 'apiServer', 'extraArgs')))],
+      ['controllermanager', flags(KUBEADM_CONTROLLER_MANAGER_FLAGS, extraArgs(at(cluster, 'controllerManager', 'extraArgs')))],
+      ['scheduler', flags(KUBEADM_SCHEDULER_FLAGS, extraArgs(at(cluster, 'scheduler', 'extraArgs')))],
+    ]);
+    if (localEtcd) {
+      processes.set('etcd', flags([...KUBEADM_ETCD_FLAGS, ['--data-dir', etcdDataDir]], extraArgs(at(cluster, 'etcd', 'local', 'extraArgs'))));
+    }
+    return processes;
+  };
+
+  const renderedFiles = new Map<string, string>();
+  for (const [hostPath, rel] of [
+    ['encryption', 'encryption/encryption-config.yaml'],
+    ['audit-policy', 'kubeadm/audit-policy.yaml'],
+    ['admission', 'kubeadm/admission-configuration.yaml'],
+  ] as const) {
+    const text = await readOptional(join(renderedDir, rel));
+    if (text !== undefined) renderedFiles.set(hostPath, text);
+  }
+
+  const controlPlaneCloud = await readCloudConfig(join(renderedDir, 'cloud-init/control-plane.yaml'));
+  const collectWriteFileContents = (cloud: Obj | undefined): void => {
+    const entries = cloud?.write_files;
+    if (!Array.isArray(entries)) return;
+    for (const entry of entries) {
+      const path = at(entry, 'path');
+      const content = at(entry, 'content');
+      if (typeof path === 'string' && typeof content === 'string') renderedFiles.set(path, content);
+    }
+  };
+  collectWriteFileContents(controlPlaneCloud);
+
+  const controlPlane = (name: string, first: boolean, nodeRegistration: unknown): Machine => {
+    const files = kubeadmControlPlaneFiles({ first, localEtcd, etcdDataDir });
+    if (controlPlaneCloud) {
+      applyWriteFiles(files, controlPlaneCloud, 'cloud-init/control-plane.yaml write_files');
+      applyRuncmd(files, controlPlaneCloud, 'cloud-init/control-plane.yaml runcmd');
+    }
+    const processes = controlPlaneProcesses();
+    processes.set('kubelet', kubeletFlags(nodeRegistration));
+    return { name, role: 'control-plane', processes, files, kubeletConfig, renderedFiles };
+  };
+
+  const machines: Machine[] = [controlPlane('control-plane (kubeadm init)', true, at(init, 'nodeRegistration'))];
+  const joinCpPath = join(renderedDir, 'kubeadm/join-control-plane.yaml');
+  const joinCp = await readOptional(joinCpPath);
+  if (joinCp !== undefined) {
+    const joinDoc = byKind(parseDocs(joinCp, joinCpPath), 'JoinConfiguration') ?? {};
+    machines.push(controlPlane('control-plane (kubeadm join)', false, at(joinDoc, 'nodeRegistration')));
+  }
+
+  const joinWorkerPath = join(renderedDir, 'kubeadm/join-worker.yaml');
+  const joinWorker = await readOptional(joinWorkerPath);
+  const workerRegistration = joinWorker === undefined ? undefined : at(byKind(parseDocs(joinWorker, joinWorkerPath), 'JoinConfiguration'), 'nodeRegistration');
+  const cloudDir = join(renderedDir, 'cloud-init');
+  const pools = (await readdir(cloudDir).catch(() => [])).filter((f) => f.endsWith('.yaml') && f !== 'control-plane.yaml').sort();
+  for (const poolFile of pools) {
+    const cloud = await readCloudConfig(join(cloudDir, poolFile));
+    const files = kubeadmNodeFiles();
+    if (cloud) {
+      applyWriteFiles(files, cloud, `cloud-init/${poolFile} write_files`);
+      applyRuncmd(files, cloud, `cloud-init/${poolFile} runcmd`);
+    }
+    machines.push({
+      name: `worker pool ${basename(poolFile, '.yaml')}`,
+      role: 'worker',
+      processes: new Map([['kubelet', kubeletFlags(workerRegistration)]]),
+      files,
+      kubeletConfig,
+      renderedFiles,
+    });
+  }
+  return machines;
+}
