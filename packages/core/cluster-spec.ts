@@ -200,13 +200,13 @@ export const AccountSpec = z
   .strictObject({
     roleArn: z
       .string()
-      .regex(/^arn:aws[a-z-]*:iam::\d{12}:role\/[\w+=,.@\/-]{1,512}$/, 'must be an IAM role ARN')
+      .regex(/^arn:aws[a-z-]*:iam::\d{12}:role\/[\w+=,.@/-]{1,512}$/, 'must be an IAM role ARN')
       .describe('A role in the tenant account that trusts Kiln; Kiln assumes it to build the cluster there.'),
     externalId: z
       .string()
       .min(2)
       .max(1224)
-      .regex(/^[\w+=,.@:\/-]+$/, 'must be letters, digits or +=,.@:/-')
+      .regex(/^[\w+=,.@:/-]+$/, 'must be letters, digits or +=,.@:/-')
       .describe('The external ID the role trust policy requires (confused-deputy protection).'),
   })
   .meta({ id: 'AccountSpec' });

@@ -11,6 +11,7 @@ export const KilnConfig = z.object({
   KILN_DYNAMODB_ENDPOINT: z.url().optional(),
   KILN_STEPFUNCTIONS_ENDPOINT: z.url().optional(),
   KILN_KMS_ENDPOINT: z.url().optional(),
+  KILN_SSM_ENDPOINT: z.url().optional(),
   KILN_PROVISION_STATE_MACHINE_ARN: z.string().min(1),
   KILN_DEPROVISION_STATE_MACHINE_ARN: z.string().min(1),
   KILN_SEALING_KEY_ID: z.string().min(1).describe('KMS key that wraps secrets Kiln keeps for tenants.'),

@@ -1,5 +1,7 @@
 import { KMSClient } from '@aws-sdk/client-kms';
 import { SFNClient } from '@aws-sdk/client-sfn';
+import { SSMClient } from '@aws-sdk/client-ssm';
+import { type MachineSecretStore, SsmMachineSecretStore } from '#bootstrap';
 import { type Logger, createLogger } from '#core';
 import { KmsSealer, type SecretSealer } from '#encryption';
 import { type KilnStore, createStore } from '#store';
@@ -12,12 +14,14 @@ export interface KilnServices {
   store: KilnStore;
   workflows: Workflows;
   sealer: SecretSealer;
+  machineSecrets: MachineSecretStore;
   log: Logger;
 }
 
 export function createServices(config: KilnConfig): KilnServices {
   const region = config.AWS_REGION;
   const sfn = new SFNClient({ region, ...(config.KILN_STEPFUNCTIONS_ENDPOINT === undefined ? {} : { endpoint: config.KILN_STEPFUNCTIONS_ENDPOINT }) });
+  const ssm = new SSMClient({ region, ...(config.KILN_SSM_ENDPOINT === undefined ? {} : { endpoint: config.KILN_SSM_ENDPOINT }) });
   const kms = new KMSClient({ region, ...(config.KILN_KMS_ENDPOINT === undefined ? {} : { endpoint: config.KILN_KMS_ENDPOINT }) });
   return {
     config,
@@ -27,6 +31,7 @@ export function createServices(config: KilnConfig): KilnServices {
       deprovision: config.KILN_DEPROVISION_STATE_MACHINE_ARN,
     }),
     sealer: new KmsSealer(kms, config.KILN_SEALING_KEY_ID),
+    machineSecrets: new SsmMachineSecretStore(ssm),
     log: createLogger(config.KILN_LOG_LEVEL, { service: 'kiln' }),
   };
 }

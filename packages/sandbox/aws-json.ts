@@ -1,6 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import { type IncomingMessage, type ServerResponse, createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
+import type { z } from 'zod';
 
 /**
  * The AWS JSON RPC protocol (1.0 and 1.1) as the SDKs speak it: POST /, the
@@ -121,4 +122,12 @@ function send(response: ServerResponse, contentType: string, status: number, bod
 /** AWS JSON protocols carry timestamps as epoch seconds. */
 export function epochSeconds(date: Date): number {
   return date.getTime() / 1000;
+}
+
+/** Validates a request body as AWS does, answering a ValidationException that names each field. */
+export function parseRequest<T>(schema: z.ZodType<T>, request: Record<string, unknown>): T {
+  const result = schema.safeParse(request);
+  if (result.success) return result.data;
+  const problems = result.error.issues.map((issue) => `Value at '${issue.path.join('.')}' failed to satisfy constraint: ${issue.message}`);
+  throw new AwsServiceError('ValidationException', `${problems.length} validation error(s) detected: ${problems.join('; ')}`);
 }

@@ -4,4 +4,5 @@ export * from './faults.ts';
 export * from './kms/index.ts';
 export * from './kube/index.ts';
 export * from './local-stack.ts';
+export * from './ssm/index.ts';
 export * from './stepfunctions/index.ts';

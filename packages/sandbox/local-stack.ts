@@ -6,6 +6,7 @@ import { join } from 'node:path';
 import { CreateKeyCommand, KMSClient } from '@aws-sdk/client-kms';
 import { serve } from '@hono/node-server';
 import { type ClusterSpec, type LogLevel, StepError, createLogger } from '#core';
+import { machineSecretPath } from '#bootstrap';
 import { type KilnServices, createTenant, recoverOperations, runInfrastructureContainer } from '#lifecycle';
 import { sha256 } from '#store';
 import { WORKFLOW_NAMES, renderWorkflow } from '#workflows';
@@ -15,6 +16,7 @@ import { LOCAL_CREDENTIALS, LOCAL_REGION, ensureTable, startLocalDynamoDb } from
 import { FaultInjector } from './faults.ts';
 import { startKmsService } from './kms/index.ts';
 import { type SandboxCluster, startSandboxCluster } from './kube/index.ts';
+import { startSsmService } from './ssm/index.ts';
 import { startStepFunctionsService } from './stepfunctions/index.ts';
 
 const ACCOUNT_ID = '000000000000';
@@ -65,8 +67,22 @@ export interface LocalStack {
   stop(): Promise<void>;
 }
 
-function bootMachines(cluster: SandboxCluster, provisioned: ProvisionedCluster, spec: ClusterSpec, bootMs: number): void {
-  // What cloud-init and kubeadm do on each machine: the kubelet registers, then turns Ready.
+const JOIN_WAIT_MS = 30 * 60_000;
+
+/**
+ * What cloud-init and kubeadm do on each machine: wait for the join material
+ * in the secret store (published by the bootstrap step), then the first
+ * control plane machine runs `kubeadm init` and the others join; each
+ * kubelet registers its node, which turns Ready once the kubelet is up.
+ */
+function bootMachines(
+  cluster: SandboxCluster,
+  provisioned: ProvisionedCluster,
+  spec: ClusterSpec,
+  bootMs: number,
+  readSecret: (name: string) => string | undefined,
+  alive: () => boolean,
+): void {
   const machines = [
     ...Array.from({ length: spec.controlPlane.replicas }, (_, index) => ({ name: `control-plane-${index}`, role: 'control-plane' as const })),
     ...spec.nodePools.flatMap((pool) =>
@@ -79,13 +95,24 @@ function bootMachines(cluster: SandboxCluster, provisioned: ProvisionedCluster, 
       })),
     ),
   ];
-  for (const machine of machines) {
-    cluster.registerNode({ ...machine, ready: false });
-    setTimeout(() => {
-      // The machine may be gone already (cluster deleted while booting).
-      if (cluster.objects({ kind: 'Node', name: machine.name }).length > 0) cluster.setNodeReady(machine.name, 'True');
-    }, bootMs).unref();
-  }
+  const deadline = Date.now() + JOIN_WAIT_MS;
+  const waitForJoinMaterial = setInterval(() => {
+    if (Date.now() > deadline || !alive()) {
+      clearInterval(waitForJoinMaterial);
+      return;
+    }
+    const ready = (['control-plane', 'worker'] as const).every((role) => readSecret(machineSecretPath(provisioned.clusterId, role, 'join-token')) !== undefined);
+    if (!ready) return;
+    clearInterval(waitForJoinMaterial);
+    for (const machine of machines) {
+      cluster.registerNode({ ...machine, ready: false });
+      setTimeout(() => {
+        // The machine may be gone already (cluster deleted while booting).
+        if (alive() && cluster.objects({ kind: 'Node', name: machine.name }).length > 0) cluster.setNodeReady(machine.name, 'True');
+      }, bootMs).unref();
+    }
+  }, 50);
+  waitForJoinMaterial.unref();
 }
 
 /**
@@ -114,6 +141,9 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
     const sealingKey = await kmsClient.send(new CreateKeyCommand({ Description: 'Kiln local sealing key' }));
     kmsClient.destroy();
     const sealingKeyId = sealingKey.KeyMetadata?.KeyId ?? '';
+
+    const ssm = await startSsmService();
+    stoppers.push(() => ssm.close());
 
     const faults = new FaultInjector();
     const clusters = new Map<string, SandboxCluster>();
@@ -156,7 +186,7 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
         const record = await servicesOf().store.getCluster(provisioned.tenantId, provisioned.clusterId);
         if (cluster !== undefined && record !== undefined) {
           cluster.setKubernetesVersion(record.spec.kubernetesVersion);
-          bootMachines(cluster, provisioned, record.spec, bootMs);
+          bootMachines(cluster, provisioned, record.spec, bootMs, (name) => ssm.read(name), () => clusters.get(provisioned.clusterId) === cluster);
         }
       },
       onDestroyed: async ({ clusterId }) => {
@@ -217,6 +247,7 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
       KILN_DYNAMODB_ENDPOINT: dynamo.endpoint,
       KILN_STEPFUNCTIONS_ENDPOINT: stepFunctions.endpoint,
       KILN_KMS_ENDPOINT: kms.endpoint,
+      KILN_SSM_ENDPOINT: ssm.endpoint,
       KILN_PROVISION_STATE_MACHINE_ARN: stepFunctions.stateMachineArn('kiln-provision'),
       KILN_DEPROVISION_STATE_MACHINE_ARN: stepFunctions.stateMachineArn('kiln-deprovision'),
       KILN_SEALING_KEY_ID: sealingKeyId,

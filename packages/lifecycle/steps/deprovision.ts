@@ -8,6 +8,7 @@ import { type StepResult, runStep } from './step-runner.ts';
 export async function destroyStep(services: KilnServices, driver: InfrastructureDriver, input: unknown): Promise<StepResult<Record<string, unknown>>> {
   return runStep(services, input, 'destroy', async ({ input: { tenantId, clusterId } }) => {
     await driver.destroy({ tenantId, clusterId });
+    await services.machineSecrets.revoke(clusterId);
     return { done: true, outputs: { destroyedAt: new Date().toISOString() } };
   });
 }

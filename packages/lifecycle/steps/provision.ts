@@ -103,6 +103,11 @@ export async function bootstrapStep(services: KilnServices, input: unknown): Pro
     const sealed = await services.sealer.seal(Buffer.from(token), { tenantId, clusterId, purpose: 'bootstrap-token' });
     const expiresAt = new Date(Date.now() + BOOTSTRAP_TOKEN_TTL_MS).toISOString();
     await updateCluster(services, tenantId, clusterId, (current) => ({ ...current, sealed: { ...current.sealed, bootstrapToken: sealed } }));
+    // Machines are already up, waiting for this: they read it with their instance role.
+    const { kmsKeyArn } = context.outputsOf('infrastructure') as { kmsKeyArn?: string };
+    for (const role of ['control-plane', 'worker'] as const) {
+      await services.machineSecrets.publish(clusterId, role, 'join-token', token, kmsKeyArn);
+    }
     return { done: true, outputs: { bootstrapTokenId: tokenId, bootstrapTokenExpiresAt: expiresAt } };
   });
 }

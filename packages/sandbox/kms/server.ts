@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { AwsServiceError, epochSeconds, serveAwsJson } from '../aws-json.ts';
+import { AwsServiceError, epochSeconds, parseRequest, serveAwsJson } from '../aws-json.ts';
 import { type KeyMetadata, KmsKeyStore } from './keys.ts';
 
 export interface KmsServiceOptions {
@@ -29,7 +29,7 @@ export async function startKmsService(options: KmsServiceOptions = {}): Promise<
     contentType: 'application/x-amz-json-1.1',
     operations: {
       CreateKey: (request) => {
-        const { Description, KeyUsage, KeySpec, CustomerMasterKeySpec } = parse(CreateKeyRequest, request);
+        const { Description, KeyUsage, KeySpec, CustomerMasterKeySpec } = parseRequest(CreateKeyRequest, request);
         const spec = KeySpec ?? CustomerMasterKeySpec ?? 'SYMMETRIC_DEFAULT';
         if ((KeyUsage ?? 'ENCRYPT_DECRYPT') !== 'ENCRYPT_DECRYPT' || spec !== 'SYMMETRIC_DEFAULT') {
           throw new AwsServiceError('UnsupportedOperationException', 'The KMS sandbox makes symmetric ENCRYPT_DECRYPT keys only.');
@@ -37,30 +37,30 @@ export async function startKmsService(options: KmsServiceOptions = {}): Promise<
         return { KeyMetadata: keyMetadata(keys.createKey(Description)) };
       },
       CreateAlias: (request) => {
-        const { AliasName, TargetKeyId } = parse(CreateAliasRequest, request);
+        const { AliasName, TargetKeyId } = parseRequest(CreateAliasRequest, request);
         keys.createAlias(AliasName, TargetKeyId);
         return {};
       },
-      DescribeKey: (request) => ({ KeyMetadata: keyMetadata(keys.describeKey(parse(KeyRequest, request).KeyId)) }),
+      DescribeKey: (request) => ({ KeyMetadata: keyMetadata(keys.describeKey(parseRequest(KeyRequest, request).KeyId)) }),
       Encrypt: (request) => {
-        const { KeyId, Plaintext, EncryptionContext, EncryptionAlgorithm } = parse(EncryptRequest, request);
+        const { KeyId, Plaintext, EncryptionContext, EncryptionAlgorithm } = parseRequest(EncryptRequest, request);
         requireSymmetricDefault(EncryptionAlgorithm);
         const sealed = keys.encrypt(KeyId, Buffer.from(Plaintext, 'base64'), EncryptionContext);
         return { CiphertextBlob: sealed.ciphertextBlob.toString('base64'), KeyId: sealed.keyArn, EncryptionAlgorithm: 'SYMMETRIC_DEFAULT' };
       },
       Decrypt: (request) => {
-        const { CiphertextBlob, EncryptionContext, KeyId, EncryptionAlgorithm } = parse(DecryptRequest, request);
+        const { CiphertextBlob, EncryptionContext, KeyId, EncryptionAlgorithm } = parseRequest(DecryptRequest, request);
         requireSymmetricDefault(EncryptionAlgorithm);
         const opened = keys.decrypt(Buffer.from(CiphertextBlob, 'base64'), EncryptionContext, KeyId);
         return { KeyId: opened.keyArn, Plaintext: opened.plaintext.toString('base64'), EncryptionAlgorithm: 'SYMMETRIC_DEFAULT' };
       },
       GenerateDataKey: (request) => {
-        const parsed = parse(GenerateDataKeyRequest, request);
+        const parsed = parseRequest(GenerateDataKeyRequest, request);
         const dataKey = keys.generateDataKey(parsed.KeyId, dataKeyBytes(parsed), parsed.EncryptionContext);
         return { CiphertextBlob: dataKey.ciphertextBlob.toString('base64'), Plaintext: dataKey.plaintext.toString('base64'), KeyId: dataKey.keyArn };
       },
       GenerateDataKeyWithoutPlaintext: (request) => {
-        const parsed = parse(GenerateDataKeyRequest, request);
+        const parsed = parseRequest(GenerateDataKeyRequest, request);
         const dataKey = keys.generateDataKey(parsed.KeyId, dataKeyBytes(parsed), parsed.EncryptionContext);
         return { CiphertextBlob: dataKey.ciphertextBlob.toString('base64'), KeyId: dataKey.keyArn };
       },
@@ -113,9 +113,3 @@ function keyMetadata(metadata: KeyMetadata): Record<string, unknown> {
   return { ...metadata, CreationDate: epochSeconds(metadata.CreationDate) };
 }
 
-function parse<T>(schema: z.ZodType<T>, request: Record<string, unknown>): T {
-  const result = schema.safeParse(request);
-  if (result.success) return result.data;
-  const problems = result.error.issues.map((issue) => `Value at '${issue.path.join('.')}' failed to satisfy constraint: ${issue.message}`);
-  throw new AwsServiceError('ValidationException', `${problems.length} validation error(s) detected: ${problems.join('; ')}`);
-}

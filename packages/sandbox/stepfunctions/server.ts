@@ -1,6 +1,6 @@
 import '../polyfills.ts';
 import { z } from 'zod';
-import { AwsServiceError, epochSeconds, serveAwsJson } from '../aws-json.ts';
+import { epochSeconds, parseRequest, serveAwsJson } from '../aws-json.ts';
 import { EXECUTION_STATUSES, type ExecutionView, LocalStepFunctions, type StateMachineView } from './executions.ts';
 import type { EcsTaskHandler, LambdaHandler } from './task-bindings.ts';
 
@@ -61,22 +61,22 @@ export async function startStepFunctionsService(options: StepFunctionsServiceOpt
     contentType: 'application/x-amz-json-1.0',
     operations: {
       StartExecution: (request) => {
-        const started = engine.startExecution(parse(StartExecutionRequest, request));
+        const started = engine.startExecution(parseRequest(StartExecutionRequest, request));
         return { executionArn: started.executionArn, startDate: epochSeconds(started.startDate) };
       },
-      DescribeExecution: (request) => describedExecution(engine.describeExecution(parse(ExecutionRequest, request).executionArn)),
+      DescribeExecution: (request) => describedExecution(engine.describeExecution(parseRequest(ExecutionRequest, request).executionArn)),
       StopExecution: (request) => {
-        const stopped = engine.stopExecution(parse(StopExecutionRequest, request));
+        const stopped = engine.stopExecution(parseRequest(StopExecutionRequest, request));
         return { stopDate: epochSeconds(stopped.stopDate) };
       },
       ListExecutions: (request) => {
-        const page = engine.listExecutions(parse(ListExecutionsRequest, request));
+        const page = engine.listExecutions(parseRequest(ListExecutionsRequest, request));
         return { executions: page.items.map(listedExecution), ...(page.nextToken ? { nextToken: page.nextToken } : {}) };
       },
       DescribeStateMachine: (request) =>
-        describedStateMachine(engine.describeStateMachine(parse(StateMachineRequest, request).stateMachineArn)),
+        describedStateMachine(engine.describeStateMachine(parseRequest(StateMachineRequest, request).stateMachineArn)),
       ListStateMachines: (request) => {
-        const page = engine.listStateMachines(parse(ListStateMachinesRequest, request));
+        const page = engine.listStateMachines(parseRequest(ListStateMachinesRequest, request));
         return {
           stateMachines: page.items.map((machine) => ({
             stateMachineArn: machine.stateMachineArn,
@@ -124,12 +124,6 @@ const ListExecutionsRequest = z.object({
 const StateMachineRequest = z.object({ stateMachineArn: z.string() });
 const ListStateMachinesRequest = z.object({ maxResults: z.number().optional(), nextToken: z.string().optional() });
 
-function parse<T>(schema: z.ZodType<T>, request: Record<string, unknown>): T {
-  const result = schema.safeParse(request);
-  if (result.success) return result.data;
-  const problems = result.error.issues.map((issue) => `Value at '${issue.path.join('.')}' failed to satisfy constraint: ${issue.message}`);
-  throw new AwsServiceError('ValidationException', `${problems.length} validation error(s) detected: ${problems.join('; ')}`);
-}
 
 function listedExecution(execution: ExecutionView): Record<string, unknown> {
   return {

@@ -1,0 +1,123 @@
+import { readFileSync } from 'node:fs';
+import { parse } from 'yaml';
+import { describe, expect, it } from 'vitest';
+import { ClusterSpec } from '#core';
+import { cloudConfig, maintenanceSchedule, renderUserData } from './cloud-init.ts';
+import { renderSshdConfig } from './sshd.ts';
+import { validateCloudConfig, validateSshdDropIn } from './test-support.ts';
+
+const SMALLEST = ClusterSpec.parse({ name: 'demo', region: 'eu-central-1', nodePools: [{ name: 'default', size: 1 }] });
+const FULL = ClusterSpec.parse(JSON.parse(readFileSync(new URL('./examples/full-order.json', import.meta.url), 'utf8')));
+const KEY = 'ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAILCRhT35qY7+PwmXi7z/5pTnbaG/xuxu6jdxAoIiJM3s kiln@demo';
+
+interface WrittenFile {
+  path: string;
+  content: string;
+  owner: string;
+  permissions: string;
+}
+
+function allUserData(spec: ClusterSpec): [string, string][] {
+  return [
+    ['control-plane', renderUserData('cl_test', spec, 'control-plane', undefined, { authorizedKey: KEY })],
+    ...spec.nodePools.map((pool): [string, string] => [pool.name, renderUserData('cl_test', spec, 'worker', pool.name, { authorizedKey: KEY })]),
+  ];
+}
+
+describe('cloud-init user data', () => {
+  for (const [label, spec] of [
+    ['smallest', SMALLEST],
+    ['full', FULL],
+  ] as const) {
+    it(`passes cloud-init schema for every role of the ${label} order`, () => {
+      for (const [role, userData] of allUserData(spec)) {
+        const result = validateCloudConfig(userData);
+        expect(result, `${role}: ${result.output}`).toMatchObject({ ok: true });
+      }
+    });
+  }
+
+  it('is rejected by cloud-init schema when broken, so the check can fail', () => {
+    const broken = renderUserData('cl_test', SMALLEST, 'worker', 'default').replace('ssh_pwauth: false', 'ssh_pwauth: [1, 2]');
+    expect(validateCloudConfig(broken).ok).toBe(false);
+  });
+
+  it('locks accounts down and writes Kubernetes files as root-only', () => {
+    const config = parse(renderUserData('cl_test', FULL, 'control-plane')) as {
+      users: { name: string; lock_passwd: boolean; ssh_authorized_keys?: string[]; passwd?: string }[];
+      ssh_pwauth: boolean;
+      disable_root: boolean;
+      write_files: WrittenFile[];
+    };
+    expect(config.ssh_pwauth).toBe(false);
+    expect(config.disable_root).toBe(true);
+    // The operator, and on control planes a system user that owns etcd's data (CIS 1.1.12); every password locked.
+    expect(config.users.map((user) => user.name)).toEqual(['kiln', 'etcd']);
+    for (const user of config.users) expect(user.lock_passwd).toBe(true);
+    expect(config.users[0]).toMatchObject({ name: 'kiln', lock_passwd: true });
+    expect(config.users[0]?.passwd).toBeUndefined();
+    // Self-managed orders authorise the customer's key.
+    expect(config.users[0]?.ssh_authorized_keys).toEqual([FULL.ssh.publicKey]);
+    for (const file of config.write_files) expect(file.owner, file.path).toBe('root:root');
+    const kubernetesFiles = config.write_files.filter((file) => /^\/etc\/(kubernetes|kiln|containerd)\/|^\/usr\/local\/sbin\//.test(file.path));
+    expect(kubernetesFiles.map((file) => file.path)).toEqual(
+      expect.arrayContaining(['/etc/kubernetes/kiln/audit-policy.yaml', '/etc/kubernetes/kiln/admission-configuration.yaml', '/etc/kiln/kubeadm-init.yaml.tmpl']),
+    );
+    for (const file of kubernetesFiles) expect(['0600', '0700'], file.path).toContain(file.permissions);
+  });
+
+  it('never embeds private keys or tokens, and fetches join material from SSM at boot', () => {
+    for (const [role, userData] of [...allUserData(SMALLEST), ...allUserData(FULL)]) {
+      expect(userData, role).not.toMatch(/PRIVATE KEY/);
+      expect(userData, role).not.toMatch(/\b[a-z0-9]{6}\.[a-z0-9]{16}\b/);
+      expect(userData, role).not.toContain(FULL.encryption.atRest.key ?? 'no-key');
+      expect(userData, role).toContain('aws ssm get-parameter --region "$REGION" --with-decryption');
+      expect(userData, role).toContain('/kiln/cl_test/');
+    }
+  });
+
+  it('gives workers only the worker path and no control plane material', () => {
+    const worker = renderUserData('cl_test', FULL, 'worker', 'batch');
+    expect(worker).toContain('/kiln/cl_test/worker/join-token');
+    expect(worker).not.toContain('/kiln/cl_test/control-plane');
+    expect(worker).not.toContain('audit-policy');
+    expect(worker).toContain('kiln.dev/pool=batch');
+  });
+
+  it('pins kubelet, kubeadm and kubectl to the order version from pkgs.k8s.io', () => {
+    const userData = renderUserData('cl_test', FULL, 'worker', 'general');
+    expect(userData).toContain('https://pkgs.k8s.io/core:/stable:/v1.34/deb/');
+    expect(userData).toMatch(/kubelet=1\.34\.\d+-1\.1 kubeadm=1\.34\.\d+-1\.1 kubectl=1\.34\.\d+-1\.1/);
+    expect(userData).toContain('SystemdCgroup = true');
+  });
+
+  it('reboots inside the maintenance window', () => {
+    expect(maintenanceSchedule(FULL)).toEqual({ upgradeCalendar: 'Sat,Sun *-*-* 22:30:00 UTC', randomizedDelayMinutes: 45, rebootTime: '00:00' });
+    expect(maintenanceSchedule(SMALLEST).rebootTime).toBe('05:00');
+    const files = (cloudConfig('cl_test', SMALLEST, 'worker', 'default').write_files as WrittenFile[]).map((file) => file.content).join('\n');
+    expect(files).toContain('Unattended-Upgrade::Automatic-Reboot "true";');
+    expect(files).toContain('Unattended-Upgrade::Automatic-Reboot-Time "05:00";');
+  });
+
+  it('refuses a pool the order does not have', () => {
+    expect(() => renderUserData('cl_test', SMALLEST, 'worker', 'missing')).toThrow(/missing/);
+  });
+});
+
+describe('sshd drop-in', () => {
+  it('passes sshd -t', () => {
+    const result = validateSshdDropIn(renderSshdConfig());
+    expect(result, result.output).toMatchObject({ ok: true });
+  });
+
+  it('is rejected by sshd -t when broken, so the check can fail', () => {
+    expect(validateSshdDropIn(`${renderSshdConfig()}Ciphers no-such-cipher\n`).ok).toBe(false);
+  });
+
+  it('allows public keys only', () => {
+    const text = renderSshdConfig();
+    for (const line of ['PasswordAuthentication no', 'KbdInteractiveAuthentication no', 'PermitRootLogin no', 'PubkeyAuthentication yes', 'AuthenticationMethods publickey', 'MaxAuthTries 3', 'X11Forwarding no', 'AllowAgentForwarding no']) {
+      expect(text.split('\n')).toContain(line);
+    }
+  });
+});

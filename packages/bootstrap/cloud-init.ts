@@ -1,0 +1,337 @@
+import { stringify } from 'yaml';
+import type { ClusterSpec, NodePoolSpec } from '#core';
+import {
+  API_SERVER_PATCH_FILE,
+  BOOT_PLACEHOLDERS,
+  PATHS,
+  admissionConfiguration,
+  apiServerProbePatch,
+  auditPolicy,
+  eventRateLimitConfiguration,
+  kubernetesRelease,
+  renderInitConfiguration,
+  renderJoinConfiguration,
+} from './kubeadm.ts';
+import { machineSecretPath } from './machine-secrets.ts';
+import { OPERATOR_USER, SSHD_DROP_IN_PATH, renderSshdConfig } from './sshd.ts';
+
+export type MachineRole = 'control-plane' | 'worker';
+
+export interface UserDataOptions {
+  /**
+   * The cluster's authorized SSH public key. Defaults to the order's key in
+   * self-managed mode; when absent the machine reads the managed key from the
+   * secret store at boot.
+   */
+  authorizedKey?: string;
+}
+
+/**
+ * SSM Parameter Store names a machine reads at boot with its instance role,
+ * under its role's path (see `machineSecretPath`), so an IAM policy can give
+ * workers only the worker path. The bootstrap step publishes them as
+ * SecureStrings; user data only names them.
+ */
+export function secretStorePaths(clusterId: string, role: MachineRole) {
+  const at = (name: string) => machineSecretPath(clusterId, role, name);
+  return {
+    apiHost: at('api-host'),
+    joinToken: at('join-token'),
+    caCertHash: at('ca-cert-hash'),
+    authorizedKey: at('ssh-authorized-key'),
+    /** Control plane only. */
+    encryptionConfig: at('encryption-config'),
+    /** Control plane only: created (never overwritten) by the machine that runs `kubeadm init`. */
+    leader: at('leader'),
+    /** Control plane only: one parameter per file under /etc/kubernetes/pki. */
+    pki: (file: ControlPlanePkiFile) => at(`pki/${file}`),
+  };
+}
+
+/** The shared keys kubeadm needs on every control plane machine; it derives the per-machine certificates itself. */
+export const CONTROL_PLANE_PKI_FILES = ['ca.crt', 'ca.key', 'sa.key', 'sa.pub', 'front-proxy-ca.crt', 'front-proxy-ca.key', 'etcd/ca.crt', 'etcd/ca.key'] as const;
+export type ControlPlanePkiFile = (typeof CONTROL_PLANE_PKI_FILES)[number];
+
+const PAUSE_IMAGES: Record<ClusterSpec['kubernetesVersion'], string> = {
+  '1.32': 'registry.k8s.io/pause:3.10',
+  '1.33': 'registry.k8s.io/pause:3.10',
+  '1.34': 'registry.k8s.io/pause:3.10.1',
+};
+
+const BOOTSTRAP_SCRIPT = '/usr/local/sbin/kiln-bootstrap';
+
+interface WriteFile {
+  path: string;
+  content: string;
+  owner: 'root:root';
+  permissions: '0600' | '0644' | '0700';
+}
+
+function secretFile(path: string, content: string): WriteFile {
+  return { path, content, owner: 'root:root', permissions: '0600' };
+}
+
+/** Files other local users may read without harm; the OS tools expect them world-readable. */
+function publicFile(path: string, content: string): WriteFile {
+  return { path, content, owner: 'root:root', permissions: '0644' };
+}
+
+/**
+ * Settings kubelet's protectKernelDefaults refuses to start without, the
+ * forwarding Kubernetes networking needs, and the usual hardening.
+ */
+export const KERNEL_SETTINGS: Record<string, string> = {
+  'net.bridge.bridge-nf-call-iptables': '1',
+  'net.bridge.bridge-nf-call-ip6tables': '1',
+  'net.ipv4.ip_forward': '1',
+  'kernel.panic': '10',
+  'kernel.panic_on_oops': '1',
+  'vm.overcommit_memory': '1',
+  'vm.panic_on_oom': '0',
+  'kernel.keys.root_maxkeys': '1000000',
+  'kernel.keys.root_maxbytes': '25000000',
+  'kernel.kptr_restrict': '2',
+  'kernel.dmesg_restrict': '1',
+  'kernel.unprivileged_bpf_disabled': '1',
+  'fs.protected_hardlinks': '1',
+  'fs.protected_symlinks': '1',
+  'net.ipv4.conf.all.accept_redirects': '0',
+  'net.ipv4.conf.default.accept_redirects': '0',
+  'net.ipv4.conf.all.send_redirects': '0',
+  'net.ipv4.conf.all.accept_source_route': '0',
+  'net.ipv4.tcp_syncookies': '1',
+};
+
+function minutesOf(time: string): number {
+  const [hours = 0, minutes = 0] = time.split(':').map(Number);
+  return hours * 60 + minutes;
+}
+
+function clock(totalMinutes: number): string {
+  const minutes = ((totalMinutes % 1440) + 1440) % 1440;
+  return `${String(Math.floor(minutes / 60)).padStart(2, '0')}:${String(minutes % 60).padStart(2, '0')}`;
+}
+
+const SYSTEMD_DAYS: Record<string, string> = { mon: 'Mon', tue: 'Tue', wed: 'Wed', thu: 'Thu', fri: 'Fri', sat: 'Sat', sun: 'Sun' };
+
+/**
+ * When upgrades run and when the machine may reboot. Upgrades start at the
+ * window's start (spread over its first quarter); the reboot is scheduled at
+ * the window's midpoint, so both fall inside it.
+ */
+export function maintenanceSchedule(spec: ClusterSpec): { upgradeCalendar: string; randomizedDelayMinutes: number; rebootTime: string } {
+  const { days, start, durationMinutes } = spec.maintenance.window;
+  const startMinutes = minutesOf(start);
+  return {
+    upgradeCalendar: `${days.map((day) => SYSTEMD_DAYS[day] ?? day).join(',')} *-*-* ${clock(startMinutes)}:00 UTC`,
+    randomizedDelayMinutes: Math.floor(durationMinutes / 4),
+    rebootTime: clock(startMinutes + Math.floor(durationMinutes / 2)),
+  };
+}
+
+function unattendedUpgradeFiles(spec: ClusterSpec): WriteFile[] {
+  const enabled = spec.maintenance.autoUpdate;
+  const schedule = maintenanceSchedule(spec);
+  return [
+    publicFile('/etc/apt/apt.conf.d/20auto-upgrades', [`APT::Periodic::Update-Package-Lists "1";`, `APT::Periodic::Unattended-Upgrade "${enabled ? '1' : '0'}";`, ''].join('\n')),
+    publicFile(
+      '/etc/apt/apt.conf.d/52kiln-unattended-upgrades',
+      [
+        'Unattended-Upgrade::Origins-Pattern {',
+        '  "origin=Debian,codename=${distro_codename}-security,label=Debian-Security";',
+        '  "origin=Debian,codename=${distro_codename},label=Debian";',
+        '};',
+        // Kubernetes and the runtime move only with a cluster upgrade, never behind its back.
+        'Unattended-Upgrade::Package-Blacklist { "kubelet"; "kubeadm"; "kubectl"; "containerd"; "cri-tools"; "kubernetes-cni"; };',
+        `Unattended-Upgrade::Automatic-Reboot "${enabled ? 'true' : 'false'}";`,
+        'Unattended-Upgrade::Automatic-Reboot-WithUsers "true";',
+        `Unattended-Upgrade::Automatic-Reboot-Time "${schedule.rebootTime}";`,
+        '',
+      ].join('\n'),
+    ),
+    publicFile(
+      '/etc/systemd/system/apt-daily-upgrade.timer.d/50-kiln-window.conf',
+      ['[Timer]', 'OnCalendar=', `OnCalendar=${schedule.upgradeCalendar}`, `RandomizedDelaySec=${schedule.randomizedDelayMinutes}m`, ''].join('\n'),
+    ),
+  ];
+}
+
+function containerdConfig(spec: ClusterSpec): string {
+  return [
+    'version = 2',
+    '[plugins."io.containerd.grpc.v1.cri"]',
+    `  sandbox_image = "${PAUSE_IMAGES[spec.kubernetesVersion]}"`,
+    '[plugins."io.containerd.grpc.v1.cri".containerd.runtimes.runc]',
+    '  runtime_type = "io.containerd.runc.v2"',
+    '[plugins."io.containerd.grpc.v1.cri".containerd.runtimes.runc.options]',
+    '  SystemdCgroup = true',
+    '',
+  ].join('\n');
+}
+
+/** `v1.33.5` -> `1.33.5-1.1`, the revision pkgs.k8s.io publishes. */
+function debianPackageVersion(release: string): string {
+  return `${release.replace(/^v/, '')}-1.1`;
+}
+
+/**
+ * The boot procedure. It reads join material from SSM Parameter Store with
+ * the instance role, fills the kubeadm template in /run (tmpfs) and removes
+ * it after use, so no token or key is ever part of the user data.
+ */
+function bootstrapScript(clusterId: string, spec: ClusterSpec, role: MachineRole): string {
+  const paths = secretStorePaths(clusterId, role);
+  const release = kubernetesRelease(spec.kubernetesVersion);
+  const version = debianPackageVersion(release);
+  const pkiFetches = CONTROL_PLANE_PKI_FILES.map((file) => `fetch_secret "${paths.pki(file)}" "${PATHS.pki}/${file}"`);
+  const controlPlane = [
+    'install -d -m 0700 -o root -g root /etc/kubernetes/pki/etcd /etc/kubernetes/encryption',
+    ...pkiFetches,
+    `fetch_secret "${paths.encryptionConfig}" "${PATHS.encryptionConfig}"`,
+    'INSTANCE_ID="$(cloud-init query v1.instance_id)"',
+    '# The first machine to create the leader parameter initialises the cluster; the others join it.',
+    `if aws ssm put-parameter --region "$REGION" --name "${paths.leader}" --type String --value "$INSTANCE_ID" >/dev/null 2>&1; then`,
+    '  render_kubeadm init',
+    '  kubeadm init --config /run/kiln/kubeadm.yaml',
+    'else',
+    '  render_kubeadm join-control-plane',
+    '  kubeadm join --config /run/kiln/kubeadm.yaml',
+    'fi',
+  ];
+  const worker = ['render_kubeadm join-worker', 'kubeadm join --config /run/kiln/kubeadm.yaml'];
+  return [
+    '#!/bin/bash',
+    '# Kiln machine bootstrap: runs once, from cloud-init runcmd.',
+    'set -euo pipefail',
+    'umask 077',
+    `REGION="${spec.region}"`,
+    '',
+    'parameter() {',
+    '  aws ssm get-parameter --region "$REGION" --with-decryption --name "$1" --query Parameter.Value --output text',
+    '}',
+    'fetch_secret() {',
+    '  install -d -m 0700 "$(dirname "$2")"',
+    '  parameter "$1" > "$2"',
+    '  chown root:root "$2"',
+    '  chmod 0600 "$2"',
+    '}',
+    'render_kubeadm() {',
+    '  install -d -m 0700 /run/kiln',
+    `  API_HOST="$(parameter "${paths.apiHost}")"`,
+    `  TOKEN="$(parameter "${paths.joinToken}")"`,
+    `  CA_HASH="$(parameter "${paths.caCertHash}")"`,
+    `  sed -e "s|${BOOT_PLACEHOLDERS.apiHost}|$API_HOST|g" -e "s|${BOOT_PLACEHOLDERS.bootstrapToken}|$TOKEN|g" -e "s|${BOOT_PLACEHOLDERS.caCertHash}|$CA_HASH|g" \\`,
+    `    "/etc/kiln/kubeadm-$1.yaml.tmpl" > /run/kiln/kubeadm.yaml`,
+    '}',
+    'trap "rm -rf /run/kiln" EXIT',
+    '',
+    'modprobe overlay',
+    'modprobe br_netfilter',
+    'sysctl --system >/dev/null',
+    'sshd -t',
+    'systemctl reload ssh',
+    'systemctl daemon-reload',
+    'systemctl restart apt-daily-upgrade.timer',
+    '',
+    `if [ ! -s "/home/${OPERATOR_USER}/.ssh/authorized_keys" ]; then`,
+    `  install -d -m 0700 -o ${OPERATOR_USER} -g ${OPERATOR_USER} /home/${OPERATOR_USER}/.ssh`,
+    `  parameter "${paths.authorizedKey}" > /home/${OPERATOR_USER}/.ssh/authorized_keys`,
+    `  chown ${OPERATOR_USER}:${OPERATOR_USER} /home/${OPERATOR_USER}/.ssh/authorized_keys`,
+    `  chmod 0600 /home/${OPERATOR_USER}/.ssh/authorized_keys`,
+    'fi',
+    '',
+    'install -d -m 0755 /etc/apt/keyrings',
+    `curl -fsSL "https://pkgs.k8s.io/core:/stable:/v${spec.kubernetesVersion}/deb/Release.key" | gpg --batch --yes --dearmor -o /etc/apt/keyrings/kubernetes-apt-keyring.gpg`,
+    `echo "deb [signed-by=/etc/apt/keyrings/kubernetes-apt-keyring.gpg] https://pkgs.k8s.io/core:/stable:/v${spec.kubernetesVersion}/deb/ /" > /etc/apt/sources.list.d/kubernetes.list`,
+    'chmod 0644 /etc/apt/keyrings/kubernetes-apt-keyring.gpg /etc/apt/sources.list.d/kubernetes.list',
+    'apt-get update -q',
+    `DEBIAN_FRONTEND=noninteractive apt-get install -y -q kubelet=${version} kubeadm=${version} kubectl=${version}`,
+    'apt-mark hold kubelet kubeadm kubectl containerd',
+    'systemctl restart containerd',
+    'systemctl enable kubelet',
+    '',
+    ...(role === 'control-plane' ? controlPlane : worker),
+    '',
+  ].join('\n');
+}
+
+function kubeadmTemplates(spec: ClusterSpec, role: MachineRole, pool: NodePoolSpec | undefined): WriteFile[] {
+  if (role === 'worker') return [secretFile('/etc/kiln/kubeadm-join-worker.yaml.tmpl', renderJoinConfiguration(spec, 'worker', pool))];
+  return [
+    secretFile('/etc/kiln/kubeadm-init.yaml.tmpl', renderInitConfiguration(spec)),
+    secretFile('/etc/kiln/kubeadm-join-control-plane.yaml.tmpl', renderJoinConfiguration(spec, 'control-plane')),
+    secretFile(PATHS.auditPolicy, stringify(auditPolicy())),
+    secretFile(PATHS.admissionConfig, stringify(admissionConfiguration(spec))),
+    secretFile(PATHS.eventRateLimit, stringify(eventRateLimitConfiguration())),
+    secretFile(API_SERVER_PATCH_FILE, stringify(apiServerProbePatch())),
+  ];
+}
+
+function authorizedKeyFor(spec: ClusterSpec, options: UserDataOptions): string | undefined {
+  return options.authorizedKey ?? (spec.ssh.mode === 'self-managed' ? spec.ssh.publicKey : undefined);
+}
+
+/** The #cloud-config document for one role, as an object (before serialisation). */
+export function cloudConfig(clusterId: string, spec: ClusterSpec, role: MachineRole, poolName?: string, options: UserDataOptions = {}): Record<string, unknown> {
+  const pool = poolName === undefined ? undefined : spec.nodePools.find((candidate) => candidate.name === poolName);
+  if (role === 'worker' && pool === undefined) throw new Error(`node pool ${poolName ?? '(none)'} is not in the order`);
+  const key = authorizedKeyFor(spec, options);
+  return {
+    users: [
+      {
+        name: OPERATOR_USER,
+        gecos: 'Kiln operator',
+        shell: '/bin/bash',
+        lock_passwd: true,
+        sudo: 'ALL=(ALL) NOPASSWD:ALL',
+        ...(key === undefined ? {} : { ssh_authorized_keys: [key] }),
+      },
+      ...(role === 'control-plane'
+        ? [{ name: 'etcd', system: true, shell: '/usr/sbin/nologin', lock_passwd: true, no_create_home: true }]
+        : []),
+    ],
+    ssh_pwauth: false,
+    disable_root: true,
+    package_update: true,
+    package_upgrade: true,
+    packages: ['apt-transport-https', 'ca-certificates', 'curl', 'gpg', 'awscli', 'containerd', 'unattended-upgrades', 'apt-listchanges'],
+    write_files: [
+      secretFile(
+        '/etc/kiln/machine.env',
+        [`KILN_CLUSTER_ID=${clusterId}`, `KILN_ROLE=${role}`, ...(pool === undefined ? [] : [`KILN_POOL=${pool.name}`]), `KILN_KUBERNETES_VERSION=${kubernetesRelease(spec.kubernetesVersion)}`, ''].join('\n'),
+      ),
+      secretFile(SSHD_DROP_IN_PATH, renderSshdConfig()),
+      ...unattendedUpgradeFiles(spec),
+      publicFile('/etc/modules-load.d/kiln.conf', 'overlay\nbr_netfilter\n'),
+      publicFile('/etc/sysctl.d/90-kiln.conf', `${Object.entries(KERNEL_SETTINGS).map(([name, value]) => `${name} = ${value}`).join('\n')}\n`),
+      secretFile('/etc/containerd/config.toml', containerdConfig(spec)),
+      ...kubeadmTemplates(spec, role, pool),
+      { path: BOOTSTRAP_SCRIPT, content: bootstrapScript(clusterId, spec, role), owner: 'root:root', permissions: '0700' },
+    ],
+    runcmd: [[BOOTSTRAP_SCRIPT], ...afterKubeadm(role)],
+  };
+}
+
+/**
+ * Permissions kubeadm and the Debian packages leave wider than CIS 1.12
+ * allows, tightened once kubeadm has written its files: the kubelet unit and
+ * drop-in (4.1.1) and the kubelet config (4.1.9) to 0600; on control plane
+ * machines the etcd data directory belongs to a dedicated etcd user (1.1.12).
+ */
+function afterKubeadm(role: MachineRole): string[] {
+  const kubelet = [
+    'chmod 600 /lib/systemd/system/kubelet.service',
+    'chmod 600 /usr/lib/systemd/system/kubelet.service.d/10-kubeadm.conf',
+    'chmod 600 /var/lib/kubelet/config.yaml',
+  ];
+  return role === 'control-plane' ? [...kubelet, 'chown etcd:etcd /var/lib/etcd', 'chmod 700 /var/lib/etcd'] : kubelet;
+}
+
+/**
+ * cloud-init user data for one role. It carries no secret: a machine fetches
+ * its join material at boot from the cluster's secret store with its
+ * instance role, so user data (readable through the EC2 API) leaks nothing.
+ */
+export function renderUserData(clusterId: string, spec: ClusterSpec, role: MachineRole, pool?: string, options: UserDataOptions = {}): string {
+  return `#cloud-config\n${stringify(cloudConfig(clusterId, spec, role, pool, options), { lineWidth: 0 })}`;
+}

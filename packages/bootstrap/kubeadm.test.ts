@@ -1,0 +1,128 @@
+import { parseAllDocuments } from 'yaml';
+import { describe, expect, it } from 'vitest';
+import { ClusterSpec } from '#core';
+import {
+  BOOT_PLACEHOLDERS,
+  STRONG_CIPHER_SUITES,
+  admissionConfiguration,
+  clusterConfiguration,
+  joinConfiguration,
+  kubeletConfiguration,
+  renderInitConfiguration,
+  type ExtraArg,
+} from './kubeadm.ts';
+
+function order(overrides: Record<string, unknown> = {}): ClusterSpec {
+  return ClusterSpec.parse({ name: 'demo', region: 'eu-central-1', nodePools: [{ name: 'default', size: 2 }], ...overrides });
+}
+
+function argMap(list: unknown): Record<string, string> {
+  return Object.fromEntries((list as ExtraArg[]).map(({ name, value }) => [name, value]));
+}
+
+interface ClusterConfigurationShape {
+  kubernetesVersion: string;
+  controlPlaneEndpoint: string;
+  networking: { podSubnet: string; serviceSubnet: string };
+  apiServer: { extraArgs: ExtraArg[]; certSANs: string[] };
+  controllerManager: { extraArgs: ExtraArg[] };
+  scheduler: { extraArgs: ExtraArg[] };
+  etcd: { local: { extraArgs: ExtraArg[] } };
+}
+
+describe('kubeadm configuration', () => {
+  it('renders init, cluster and kubelet configuration as three v1beta4/v1beta1 documents', () => {
+    const docs = parseAllDocuments(renderInitConfiguration(order(), { apiHost: 'api.example.com' })).map((doc) => doc.toJS() as { apiVersion: string; kind: string });
+    expect(docs.map((doc) => `${doc.apiVersion}/${doc.kind}`)).toEqual([
+      'kubeadm.k8s.io/v1beta4/InitConfiguration',
+      'kubeadm.k8s.io/v1beta4/ClusterConfiguration',
+      'kubelet.config.k8s.io/v1beta1/KubeletConfiguration',
+    ]);
+  });
+
+  it('takes version and networking from the order', () => {
+    const spec = order({ kubernetesVersion: '1.34', network: { podCidr: '10.200.0.0/16', serviceCidr: '10.100.0.0/16' } });
+    const config = clusterConfiguration(spec, { apiHost: 'api.example.com' }) as unknown as ClusterConfigurationShape;
+    expect(config.kubernetesVersion).toMatch(/^v1\.34\.\d+$/);
+    expect(config.controlPlaneEndpoint).toBe('api.example.com:6443');
+    expect(config.networking).toMatchObject({ podSubnet: '10.200.0.0/16', serviceSubnet: '10.100.0.0/16' });
+    expect(config.apiServer.certSANs).toEqual(['api.example.com']);
+  });
+
+  it('leaves boot-time placeholders where the endpoint is not yet known', () => {
+    const config = clusterConfiguration(order()) as unknown as ClusterConfigurationShape;
+    expect(config.controlPlaneEndpoint).toBe(`${BOOT_PLACEHOLDERS.apiHost}:6443`);
+  });
+
+  it('hardens the control plane per the CIS benchmark', () => {
+    const config = clusterConfiguration(order()) as unknown as ClusterConfigurationShape;
+    const api = argMap(config.apiServer.extraArgs);
+    expect(api).toMatchObject({
+      'anonymous-auth': 'false',
+      'authorization-mode': 'Node,RBAC',
+      profiling: 'false',
+      'service-account-lookup': 'true',
+      'encryption-provider-config': '/etc/kubernetes/encryption/config.yaml',
+      'kubelet-certificate-authority': '/etc/kubernetes/pki/ca.crt',
+      'tls-min-version': 'VersionTLS12',
+      'request-timeout': '300s',
+    });
+    expect(api['enable-admission-plugins']?.split(',')).toEqual(expect.arrayContaining(['NodeRestriction', 'PodSecurity']));
+    expect(Number(api['audit-log-maxage'])).toBeGreaterThanOrEqual(30);
+    expect(Number(api['audit-log-maxbackup'])).toBeGreaterThanOrEqual(10);
+    expect(Number(api['audit-log-maxsize'])).toBeGreaterThanOrEqual(100);
+    expect(api['audit-log-path']).toBeTruthy();
+    expect(api['audit-policy-file']).toBeTruthy();
+    expect(api['tls-cipher-suites']?.split(',')).toEqual([...STRONG_CIPHER_SUITES]);
+    expect(argMap(config.controllerManager.extraArgs)).toMatchObject({
+      profiling: 'false',
+      'use-service-account-credentials': 'true',
+      'feature-gates': 'RotateKubeletServerCertificate=true',
+      'bind-address': '127.0.0.1',
+    });
+    expect(Number(argMap(config.controllerManager.extraArgs)['terminated-pod-gc-threshold'])).toBeGreaterThan(0);
+    expect(argMap(config.scheduler.extraArgs)).toMatchObject({ profiling: 'false', 'bind-address': '127.0.0.1' });
+    expect(argMap(config.etcd.local.extraArgs)).toMatchObject({ 'client-cert-auth': 'true', 'peer-client-cert-auth': 'true', 'auto-tls': 'false', 'peer-auto-tls': 'false' });
+  });
+
+  it('hardens the kubelet', () => {
+    expect(kubeletConfiguration()).toMatchObject({
+      authentication: { anonymous: { enabled: false }, webhook: { enabled: true } },
+      authorization: { mode: 'Webhook' },
+      readOnlyPort: 0,
+      rotateCertificates: true,
+      serverTLSBootstrap: true,
+      protectKernelDefaults: true,
+      makeIPTablesUtilChains: true,
+      tlsCipherSuites: [...STRONG_CIPHER_SUITES],
+    });
+    const kubelet = kubeletConfiguration() as unknown as { eventRecordQPS: number; streamingConnectionIdleTimeout: string };
+    expect(kubelet.eventRecordQPS).toBeGreaterThan(0);
+    expect(kubelet.streamingConnectionIdleTimeout).not.toMatch(/^0/);
+  });
+
+  it('sets Pod Security defaults from the order', () => {
+    const restricted = admissionConfiguration(order()) as unknown as { plugins: { name: string; configuration?: { defaults: Record<string, string> } }[] };
+    expect(restricted.plugins.find((plugin) => plugin.name === 'PodSecurity')?.configuration?.defaults).toMatchObject({ enforce: 'restricted', audit: 'restricted', warn: 'restricted' });
+    const auditOnly = admissionConfiguration(order({ podSecurity: { defaultLevel: 'baseline', defaultMode: 'audit' } })) as unknown as typeof restricted;
+    expect(auditOnly.plugins.find((plugin) => plugin.name === 'PodSecurity')?.configuration?.defaults).toMatchObject({ enforce: 'privileged', audit: 'baseline', warn: 'baseline' });
+  });
+
+  it('joins workers with their pool labels and taints, and a short-lived token', () => {
+    const spec = order({ nodePools: [{ name: 'gpu', size: 1, labels: { team: 'ml', 'node-role.kubernetes.io/gpu': '' }, taints: [{ key: 'gpu', value: 'true', effect: 'NoSchedule' }] }] });
+    const pool = spec.nodePools[0];
+    const join = joinConfiguration(spec, 'worker', pool) as unknown as {
+      discovery: { bootstrapToken: { token: string; caCertHashes: string[] } };
+      nodeRegistration: { taints: unknown[]; kubeletExtraArgs: ExtraArg[] };
+      controlPlane?: unknown;
+    };
+    expect(join.controlPlane).toBeUndefined();
+    expect(join.discovery.bootstrapToken.token).toBe(BOOT_PLACEHOLDERS.bootstrapToken);
+    expect(join.nodeRegistration.taints).toEqual([{ key: 'gpu', value: 'true', effect: 'NoSchedule' }]);
+    const labels = argMap(join.nodeRegistration.kubeletExtraArgs)['node-labels'];
+    expect(labels).toContain('team=ml');
+    expect(labels).toContain('kiln.dev/pool=gpu');
+    expect(labels).not.toContain('node-role.kubernetes.io');
+    expect(joinConfiguration(spec, 'control-plane')).toHaveProperty('controlPlane');
+  });
+});

@@ -1,0 +1,352 @@
+import { stringify } from 'yaml';
+import type { ClusterSpec, NodePoolSpec, SUPPORTED_KUBERNETES_VERSIONS } from '#core';
+
+/**
+ * kubeadm (v1beta4) and kubelet configuration for a cluster order, hardened
+ * to pass the CIS Kubernetes Benchmark 1.12 checks that apply to kubeadm
+ * clusters (kube-bench ids in the comments).
+ */
+
+type KubernetesMinor = (typeof SUPPORTED_KUBERNETES_VERSIONS)[number];
+
+/** The one place a supported minor becomes the patch release machines install. */
+export const KUBERNETES_PATCH_RELEASES: Record<KubernetesMinor, string> = {
+  '1.32': 'v1.32.9',
+  '1.33': 'v1.33.5',
+  '1.34': 'v1.34.1',
+};
+
+export function kubernetesRelease(minor: KubernetesMinor): string {
+  return KUBERNETES_PATCH_RELEASES[minor];
+}
+
+/**
+ * Values a machine only learns at boot, from the cluster's secret store; the
+ * bootstrap script replaces these markers before kubeadm reads the file, so
+ * user data never carries them.
+ */
+export const BOOT_PLACEHOLDERS = {
+  apiHost: '@KILN_API_HOST@',
+  bootstrapToken: '@KILN_BOOTSTRAP_TOKEN@',
+  caCertHash: '@KILN_CA_CERT_HASH@',
+} as const;
+
+export const API_SERVER_PORT = 6443;
+export const BOOTSTRAP_TOKEN_TTL = '2h';
+
+export const PATHS = {
+  pki: '/etc/kubernetes/pki',
+  kilnConfig: '/etc/kubernetes/kiln',
+  auditPolicy: '/etc/kubernetes/kiln/audit-policy.yaml',
+  admissionConfig: '/etc/kubernetes/kiln/admission-configuration.yaml',
+  eventRateLimit: '/etc/kubernetes/kiln/event-rate-limit.yaml',
+  encryptionDir: '/etc/kubernetes/encryption',
+  encryptionConfig: '/etc/kubernetes/encryption/config.yaml',
+  auditLogDir: '/var/log/kubernetes/audit',
+  auditLog: '/var/log/kubernetes/audit/audit.log',
+  patches: '/etc/kubernetes/kiln/patches',
+} as const;
+
+/** The TLS 1.2 suites both kube-bench 1.2.29 (API server) and 4.2.9 (kubelet) accept; TLS 1.3 suites are not configurable in Go. */
+export const STRONG_CIPHER_SUITES = [
+  'TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256',
+  'TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256',
+  'TLS_ECDHE_ECDSA_WITH_AES_256_GCM_SHA384',
+  'TLS_ECDHE_RSA_WITH_AES_256_GCM_SHA384',
+  'TLS_ECDHE_ECDSA_WITH_CHACHA20_POLY1305',
+  'TLS_ECDHE_RSA_WITH_CHACHA20_POLY1305',
+] as const;
+
+export interface KubeadmTarget {
+  /** The API load balancer's DNS name; the boot placeholder when not yet known. */
+  apiHost?: string;
+  bootstrapToken?: string;
+  /** `sha256:<hex>` of the cluster CA's public key, for join discovery. */
+  caCertHash?: string;
+}
+
+export interface ExtraArg {
+  name: string;
+  value: string;
+}
+
+export type KubeObject = Record<string, unknown> & { apiVersion: string; kind: string };
+
+const KUBEADM_API = 'kubeadm.k8s.io/v1beta4';
+
+function args(values: Record<string, string>): ExtraArg[] {
+  return Object.entries(values).map(([name, value]) => ({ name, value }));
+}
+
+function endpointOf(target: KubeadmTarget): string {
+  return `${target.apiHost ?? BOOT_PLACEHOLDERS.apiHost}:${API_SERVER_PORT}`;
+}
+
+const TLS_ARGS = { 'tls-min-version': 'VersionTLS12', 'tls-cipher-suites': STRONG_CIPHER_SUITES.join(',') };
+
+/** kube-apiserver flags: kube-bench 1.2.x. */
+export function apiServerArgs(): ExtraArg[] {
+  return args({
+    'anonymous-auth': 'false', // 1.2.1; the health probes are switched to TCP by a kubeadm patch
+    'authorization-mode': 'Node,RBAC', // 1.2.5-1.2.7
+    'enable-admission-plugins': 'NodeRestriction,PodSecurity,EventRateLimit,DenyServiceExternalIPs,AlwaysPullImages', // 1.2.3, 1.2.8, 1.2.11, 1.2.13
+    'admission-control-config-file': PATHS.admissionConfig,
+    'kubelet-certificate-authority': `${PATHS.pki}/ca.crt`, // 1.2.4
+    profiling: 'false', // 1.2.14
+    'audit-log-path': PATHS.auditLog, // 1.2.15
+    'audit-log-maxage': '30', // 1.2.16
+    'audit-log-maxbackup': '10', // 1.2.17
+    'audit-log-maxsize': '100', // 1.2.18
+    'audit-policy-file': PATHS.auditPolicy,
+    'request-timeout': '300s', // 1.2.19, the benchmark's example
+    'service-account-lookup': 'true', // 1.2.20
+    'service-account-extend-token-expiration': 'false', // 1.2.30
+    'encryption-provider-config': PATHS.encryptionConfig, // 1.2.27
+    ...TLS_ARGS, // 1.2.29
+  });
+}
+
+export function controllerManagerArgs(): ExtraArg[] {
+  return args({
+    profiling: 'false', // 1.3.2
+    'terminated-pod-gc-threshold': '1000', // 1.3.1
+    'use-service-account-credentials': 'true', // 1.3.3
+    'feature-gates': 'RotateKubeletServerCertificate=true', // 1.3.6
+    'bind-address': '127.0.0.1', // 1.3.7
+    ...TLS_ARGS,
+  });
+}
+
+export function schedulerArgs(): ExtraArg[] {
+  return args({ profiling: 'false', 'bind-address': '127.0.0.1', ...TLS_ARGS }); // 1.4.1, 1.4.2
+}
+
+export function etcdArgs(): ExtraArg[] {
+  return args({
+    'client-cert-auth': 'true', // 2.2
+    'auto-tls': 'false', // 2.3
+    'peer-client-cert-auth': 'true', // 2.5
+    'peer-auto-tls': 'false', // 2.6
+    'cipher-suites': STRONG_CIPHER_SUITES.join(','),
+  });
+}
+
+function hostPathVolume(name: string, path: string, readOnly: boolean, pathType: 'DirectoryOrCreate' | 'Directory'): Record<string, unknown> {
+  return { name, hostPath: path, mountPath: path, readOnly, pathType };
+}
+
+export function clusterConfiguration(spec: ClusterSpec, target: KubeadmTarget = {}): KubeObject {
+  return {
+    apiVersion: KUBEADM_API,
+    kind: 'ClusterConfiguration',
+    clusterName: spec.name,
+    kubernetesVersion: kubernetesRelease(spec.kubernetesVersion),
+    controlPlaneEndpoint: endpointOf(target),
+    certificatesDir: PATHS.pki,
+    encryptionAlgorithm: 'ECDSA-P256',
+    networking: { podSubnet: spec.network.podCidr, serviceSubnet: spec.network.serviceCidr, dnsDomain: 'cluster.local' },
+    apiServer: {
+      certSANs: [target.apiHost ?? BOOT_PLACEHOLDERS.apiHost],
+      extraArgs: apiServerArgs(),
+      extraVolumes: [
+        hostPathVolume('kiln-config', PATHS.kilnConfig, true, 'Directory'),
+        hostPathVolume('encryption-config', PATHS.encryptionDir, true, 'Directory'),
+        hostPathVolume('audit-log', PATHS.auditLogDir, false, 'DirectoryOrCreate'),
+      ],
+    },
+    controllerManager: { extraArgs: controllerManagerArgs() },
+    scheduler: { extraArgs: schedulerArgs() },
+    etcd: { local: { dataDir: '/var/lib/etcd', extraArgs: etcdArgs() } },
+  };
+}
+
+function bootstrapTokens(target: KubeadmTarget): Record<string, unknown>[] {
+  return [
+    {
+      token: target.bootstrapToken ?? BOOT_PLACEHOLDERS.bootstrapToken,
+      description: 'Kiln machine join token',
+      // Short-lived: machines joining later get a fresh token from the store.
+      ttl: BOOTSTRAP_TOKEN_TTL,
+      usages: ['signing', 'authentication'],
+      groups: ['system:bootstrappers:kubeadm:default-node-token'],
+    },
+  ];
+}
+
+const CONTROL_PLANE_TAINT = { key: 'node-role.kubernetes.io/control-plane', effect: 'NoSchedule' };
+
+export function initConfiguration(spec: ClusterSpec, target: KubeadmTarget = {}): KubeObject {
+  return {
+    apiVersion: KUBEADM_API,
+    kind: 'InitConfiguration',
+    bootstrapTokens: bootstrapTokens(target),
+    nodeRegistration: {
+      criSocket: 'unix:///run/containerd/containerd.sock',
+      taints: [CONTROL_PLANE_TAINT],
+      kubeletExtraArgs: args({ 'node-labels': `kiln.dev/cluster=${spec.name}` }),
+    },
+    patches: { directory: PATHS.patches },
+    timeouts: { controlPlaneComponentHealthCheck: '4m0s' },
+  };
+}
+
+/** Labels kubelets may not set on themselves (NodeRestriction) are applied by the add-on step instead. */
+function selfAssignableLabels(labels: Record<string, string>): Record<string, string> {
+  return Object.fromEntries(Object.entries(labels).filter(([key]) => !/(^|\.)(kubernetes\.io|k8s\.io)\//.test(key)));
+}
+
+export function joinConfiguration(spec: ClusterSpec, role: 'control-plane' | 'worker', pool?: NodePoolSpec, target: KubeadmTarget = {}): KubeObject {
+  const labels = role === 'worker' && pool !== undefined ? { ...selfAssignableLabels(pool.labels), 'kiln.dev/pool': pool.name } : {};
+  const nodeLabels = Object.entries({ 'kiln.dev/cluster': spec.name, ...labels })
+    .map(([key, value]) => `${key}=${value}`)
+    .join(',');
+  const taints = role === 'control-plane' ? [CONTROL_PLANE_TAINT] : (pool?.taints ?? []);
+  return {
+    apiVersion: KUBEADM_API,
+    kind: 'JoinConfiguration',
+    discovery: {
+      bootstrapToken: {
+        apiServerEndpoint: endpointOf(target),
+        token: target.bootstrapToken ?? BOOT_PLACEHOLDERS.bootstrapToken,
+        caCertHashes: [target.caCertHash ?? BOOT_PLACEHOLDERS.caCertHash],
+      },
+    },
+    nodeRegistration: {
+      criSocket: 'unix:///run/containerd/containerd.sock',
+      taints,
+      kubeletExtraArgs: args({ 'node-labels': nodeLabels }),
+    },
+    // Control plane machines receive the shared CAs from the secret store, so no certificateKey is needed.
+    ...(role === 'control-plane' ? { controlPlane: {}, patches: { directory: PATHS.patches } } : {}),
+  };
+}
+
+/** Kubelet settings: kube-bench 4.2.x. */
+export function kubeletConfiguration(): KubeObject {
+  return {
+    apiVersion: 'kubelet.config.k8s.io/v1beta1',
+    kind: 'KubeletConfiguration',
+    cgroupDriver: 'systemd',
+    authentication: {
+      anonymous: { enabled: false }, // 4.2.1
+      webhook: { enabled: true, cacheTTL: '2m0s' },
+      x509: { clientCAFile: `${PATHS.pki}/ca.crt` }, // 4.2.3
+    },
+    authorization: { mode: 'Webhook' }, // 4.2.2
+    readOnlyPort: 0, // 4.2.4
+    streamingConnectionIdleTimeout: '5m0s', // 4.2.5
+    makeIPTablesUtilChains: true, // 4.2.6
+    eventRecordQPS: 5, // 4.2.8: above 0 so events are rate limited but captured
+    rotateCertificates: true, // 4.2.10
+    serverTLSBootstrap: true, // 4.2.11: serving certificates signed by the cluster CA, which the API server verifies
+    featureGates: { RotateKubeletServerCertificate: true },
+    protectKernelDefaults: true,
+    tlsMinVersion: 'VersionTLS12',
+    tlsCipherSuites: [...STRONG_CIPHER_SUITES], // 4.2.9
+    podPidsLimit: 4096, // 4.2.13
+    seccompDefault: true, // 4.2.14
+  };
+}
+
+/** Who did what to the API: secrets only at Metadata (never their values), RBAC and exec in full. */
+export function auditPolicy(): KubeObject {
+  return {
+    apiVersion: 'audit.k8s.io/v1',
+    kind: 'Policy',
+    omitStages: ['RequestReceived'],
+    rules: [
+      { level: 'None', nonResourceURLs: ['/healthz*', '/livez*', '/readyz*', '/version'] },
+      { level: 'None', users: ['system:kube-proxy'], verbs: ['watch'], resources: [{ group: '', resources: ['endpoints', 'services', 'services/status'] }] },
+      { level: 'None', userGroups: ['system:nodes'], verbs: ['get'], resources: [{ group: '', resources: ['nodes', 'nodes/status'] }] },
+      { level: 'None', resources: [{ group: '', resources: ['events'] }] },
+      {
+        level: 'Metadata',
+        resources: [
+          { group: '', resources: ['secrets', 'configmaps', 'serviceaccounts/token'] },
+          { group: 'authentication.k8s.io', resources: ['tokenreviews'] },
+        ],
+      },
+      { level: 'RequestResponse', resources: [{ group: 'rbac.authorization.k8s.io' }, { group: '', resources: ['pods/exec', 'pods/attach', 'pods/portforward'] }] },
+      { level: 'Request', verbs: ['create', 'update', 'patch', 'delete', 'deletecollection'] },
+      { level: 'Metadata' },
+    ],
+  };
+}
+
+/**
+ * Cluster-wide Pod Security defaults, matching the namespace labels the
+ * add-on step writes: audit and warn always at the level, enforce only when
+ * the order says enforce.
+ */
+export function podSecurityDefaults(spec: ClusterSpec): Record<string, string> {
+  const { defaultLevel, defaultMode } = spec.podSecurity;
+  return {
+    enforce: defaultMode === 'enforce' ? defaultLevel : 'privileged',
+    'enforce-version': 'latest',
+    audit: defaultLevel,
+    'audit-version': 'latest',
+    warn: defaultLevel,
+    'warn-version': 'latest',
+  };
+}
+
+export function admissionConfiguration(spec: ClusterSpec): KubeObject {
+  return {
+    apiVersion: 'apiserver.config.k8s.io/v1',
+    kind: 'AdmissionConfiguration',
+    plugins: [
+      {
+        name: 'PodSecurity',
+        configuration: {
+          apiVersion: 'pod-security.admission.config.k8s.io/v1',
+          kind: 'PodSecurityConfiguration',
+          defaults: podSecurityDefaults(spec),
+          // kube-system runs the CNI and static pods; its namespace label makes it privileged-but-audited anyway.
+          exemptions: { usernames: [], runtimeClasses: [], namespaces: ['kube-system'] },
+        },
+      },
+      { name: 'EventRateLimit', path: PATHS.eventRateLimit },
+    ],
+  };
+}
+
+export function eventRateLimitConfiguration(): KubeObject {
+  return {
+    apiVersion: 'eventratelimit.admission.k8s.io/v1alpha1',
+    kind: 'Configuration',
+    limits: [
+      { type: 'Server', qps: 50, burst: 100 },
+      { type: 'Namespace', qps: 20, burst: 50, cacheSize: 2000 },
+    ],
+  };
+}
+
+/**
+ * With anonymous auth off the API server answers its own HTTP health probes
+ * with 401, so kubelet would restart it forever; the probes check the TLS
+ * port over TCP instead (kubeadm strategic-merge patch).
+ */
+export function apiServerProbePatch(): Record<string, unknown> {
+  const probe = (failureThreshold: number) => ({ httpGet: null, tcpSocket: { port: API_SERVER_PORT }, failureThreshold });
+  return {
+    spec: {
+      containers: [{ name: 'kube-apiserver', livenessProbe: probe(8), readinessProbe: probe(3), startupProbe: probe(24) }],
+    },
+  };
+}
+
+export const API_SERVER_PATCH_FILE = `${PATHS.patches}/kube-apiserver0+strategic.yaml`;
+
+export function toYamlDocuments(objects: readonly Record<string, unknown>[]): string {
+  return objects.map((object) => stringify(object, { lineWidth: 0 })).join('---\n');
+}
+
+/** InitConfiguration, ClusterConfiguration and KubeletConfiguration in one file, as `kubeadm init --config` reads it. */
+export function renderInitConfiguration(spec: ClusterSpec, target: KubeadmTarget = {}): string {
+  return toYamlDocuments([initConfiguration(spec, target), clusterConfiguration(spec, target), kubeletConfiguration()]);
+}
+
+/** A JoinConfiguration; joining kubelets take their KubeletConfiguration from the cluster, where init uploaded it. */
+export function renderJoinConfiguration(spec: ClusterSpec, role: 'control-plane' | 'worker', pool?: NodePoolSpec, target: KubeadmTarget = {}): string {
+  return toYamlDocuments([joinConfiguration(spec, role, pool, target)]);
+}

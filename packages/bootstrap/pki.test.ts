@@ -1,0 +1,112 @@
+import { X509Certificate, createPrivateKey } from 'node:crypto';
+import { parse } from 'yaml';
+import { describe, expect, it } from 'vitest';
+import { ADMIN_GROUP, caCertHash, firstServiceIp, generateClusterPki, issueAdminKubeconfig, issueCertificate } from './pki.ts';
+
+const NOW = new Date('2026-03-01T12:00:00Z');
+
+async function pkiFor(serviceCidr = '10.96.0.0/12') {
+  return generateClusterPki({ clusterName: 'demo', apiHost: 'demo-api.elb.eu-central-1.amazonaws.com', serviceCidr, now: NOW });
+}
+
+describe('generateClusterPki', () => {
+  it('creates three distinct self-signed CAs', async () => {
+    const pki = await pkiFor();
+    const cas = [pki.clusterCa, pki.etcdCa, pki.frontProxyCa].map((ca) => new X509Certificate(ca.certificatePem));
+    for (const ca of cas) {
+      expect(ca.ca).toBe(true);
+      expect(ca.issuer).toBe(ca.subject);
+      expect(ca.verify(ca.publicKey)).toBe(true);
+      expect(ca.keyUsage).toBeUndefined();
+      expect(new Date(ca.validFrom).getTime()).toBeLessThanOrEqual(NOW.getTime());
+      expect(new Date(ca.validTo).getTime()).toBeGreaterThan(NOW.getTime() + 5 * 365 * 24 * 3600_000);
+    }
+    expect(new Set(cas.map((ca) => ca.fingerprint256)).size).toBe(3);
+    expect(cas[1]?.subject).toContain('etcd');
+    expect(createPrivateKey(pki.clusterCa.privateKeyPem).asymmetricKeyType).toBe('ec');
+  });
+
+  it('gives the API server certificate every name clients use, signed by the cluster CA', async () => {
+    const pki = await pkiFor();
+    const cert = new X509Certificate(pki.apiServer.certificatePem);
+    const ca = new X509Certificate(pki.clusterCa.certificatePem);
+    expect(cert.subjectAltName?.split(', ').sort()).toEqual(
+      [
+        'DNS:demo-api.elb.eu-central-1.amazonaws.com',
+        'DNS:kubernetes',
+        'DNS:kubernetes.default',
+        'DNS:kubernetes.default.svc',
+        'DNS:kubernetes.default.svc.cluster.local',
+        'IP Address:10.96.0.1',
+      ].sort(),
+    );
+    expect(cert.checkIssued(ca)).toBe(true);
+    expect(cert.verify(ca.publicKey)).toBe(true);
+    expect(cert.ca).toBe(false);
+    expect(cert.keyUsage).toEqual(['1.3.6.1.5.5.7.3.1']);
+    expect(cert.checkPrivateKey(createPrivateKey(pki.apiServer.privateKeyPem))).toBe(true);
+  });
+
+  it('makes an RSA service-account key pair', async () => {
+    const pki = await pkiFor();
+    expect(pki.serviceAccount.publicKeyPem).toMatch(/^-----BEGIN PUBLIC KEY-----/);
+    const key = createPrivateKey(pki.serviceAccount.privateKeyPem);
+    expect(key.asymmetricKeyType).toBe('rsa');
+    expect(key.asymmetricKeyDetails?.modulusLength).toBe(2048);
+  });
+
+  it('puts the first service IP of any range on the certificate', async () => {
+    expect(firstServiceIp('10.96.0.0/12')).toBe('10.96.0.1');
+    expect(firstServiceIp('172.20.5.0/16')).toBe('172.20.0.1');
+    const cert = new X509Certificate((await pkiFor('172.20.0.0/16')).apiServer.certificatePem);
+    expect(cert.subjectAltName).toContain('IP Address:172.20.0.1');
+  });
+});
+
+describe('caCertHash', () => {
+  it('pins the CA public key, not the certificate', async () => {
+    const pki = await pkiFor();
+    const hash = caCertHash(pki.clusterCa.certificatePem);
+    expect(hash).toMatch(/^sha256:[0-9a-f]{64}$/);
+    expect(caCertHash(pki.etcdCa.certificatePem)).not.toBe(hash);
+  });
+});
+
+describe('issueCertificate', () => {
+  it('honours usages, organizations and the validity window', async () => {
+    const pki = await pkiFor();
+    const notBefore = new Date('2026-03-01T00:00:00Z');
+    const notAfter = new Date('2026-03-02T00:00:00Z');
+    const issued = await issueCertificate(pki.etcdCa, { commonName: 'etcd-peer', organizations: ['a', 'b'], dnsNames: ['cp-0'], ipAddresses: ['10.0.1.5'], usages: 'both', validity: { notBefore, notAfter } });
+    const cert = new X509Certificate(issued.certificatePem);
+    expect(cert.subject).toContain('CN=etcd-peer');
+    expect(cert.subject).toContain('O=a');
+    expect(new Date(cert.validFrom).getTime()).toBe(notBefore.getTime());
+    expect(new Date(cert.validTo).getTime()).toBe(notAfter.getTime());
+    expect([...cert.keyUsage].sort()).toEqual(['1.3.6.1.5.5.7.3.1', '1.3.6.1.5.5.7.3.2']);
+    expect(cert.checkIssued(new X509Certificate(pki.etcdCa.certificatePem))).toBe(true);
+    expect(cert.checkIssued(new X509Certificate(pki.clusterCa.certificatePem))).toBe(false);
+  });
+});
+
+describe('issueAdminKubeconfig', () => {
+  it('returns a kubeconfig with a short-lived admin certificate that chains to the cluster CA', async () => {
+    const pki = await pkiFor();
+    const text = await issueAdminKubeconfig(pki, { endpoint: 'https://demo-api.example:6443', validityMinutes: 30, now: NOW });
+    const config = parse(text) as {
+      clusters: { cluster: { server: string; 'certificate-authority-data': string } }[];
+      users: { user: { 'client-certificate-data': string; 'client-key-data': string } }[];
+      'current-context': string;
+    };
+    const decode = (value: string | undefined) => Buffer.from(value ?? '', 'base64').toString();
+    expect(config.clusters[0]?.cluster.server).toBe('https://demo-api.example:6443');
+    expect(decode(config.clusters[0]?.cluster['certificate-authority-data'])).toBe(pki.clusterCa.certificatePem);
+    const cert = new X509Certificate(decode(config.users[0]?.user['client-certificate-data']));
+    const ca = new X509Certificate(pki.clusterCa.certificatePem);
+    expect(cert.verify(ca.publicKey)).toBe(true);
+    expect(cert.subject).toContain(`O=${ADMIN_GROUP}`);
+    expect(cert.keyUsage).toEqual(['1.3.6.1.5.5.7.3.2']);
+    expect(new Date(cert.validTo).getTime()).toBe(NOW.getTime() + 30 * 60_000);
+    expect(cert.checkPrivateKey(createPrivateKey(decode(config.users[0]?.user['client-key-data'])))).toBe(true);
+  });
+});

@@ -1,0 +1,234 @@
+// @peculiar/x509 resolves its services through tsyringe, which needs the Reflect metadata API loaded first.
+import 'reflect-metadata';
+import { X509Certificate, createHash, type webcrypto } from 'node:crypto';
+import * as x509 from '@peculiar/x509';
+import { stringify } from 'yaml';
+
+/**
+ * The cluster's certificate authorities and the keys kubeadm expects in
+ * /etc/kubernetes/pki. Keys are ECDSA P-256 (kubeadm accepts them and they are
+ * cheap to generate); the service-account key is RSA 2048 because every
+ * client that verifies service-account tokens supports RS256.
+ */
+
+const EC_KEY: webcrypto.EcKeyGenParams = { name: 'ECDSA', namedCurve: 'P-256' };
+const EC_SIGNING: webcrypto.EcdsaParams = { name: 'ECDSA', hash: 'SHA-256' };
+const RSA_KEY: webcrypto.RsaHashedKeyGenParams = { name: 'RSASSA-PKCS1-v1_5', modulusLength: 2048, publicExponent: new Uint8Array([1, 0, 1]), hash: 'SHA-256' };
+
+/** Certificates start this much before "now" so a node whose clock lags slightly still accepts them. */
+const CLOCK_SKEW_MS = 5 * 60 * 1000;
+const CA_VALIDITY_DAYS = 3650;
+const LEAF_VALIDITY_DAYS = 365;
+const DAY_MS = 24 * 60 * 60 * 1000;
+
+/**
+ * The group the admin kubeconfig's client certificate carries. kubeadm (1.29+)
+ * binds `kubeadm:cluster-admins` to cluster-admin through a ClusterRoleBinding,
+ * so unlike `system:masters` (which bypasses RBAC and cannot be revoked) the
+ * access can be withdrawn by deleting that binding.
+ */
+export const ADMIN_GROUP = 'kubeadm:cluster-admins';
+
+export interface KeyPairPem {
+  publicKeyPem: string;
+  privateKeyPem: string;
+}
+
+export interface IssuedCertificate {
+  certificatePem: string;
+  privateKeyPem: string;
+}
+
+export interface CertificateAuthority extends IssuedCertificate {
+  /** Kept as parsed objects so issuing does not re-import the PEM each time. */
+  readonly certificate: x509.X509Certificate;
+  readonly signingKey: webcrypto.CryptoKey;
+}
+
+export interface ClusterPki {
+  clusterCa: CertificateAuthority;
+  etcdCa: CertificateAuthority;
+  frontProxyCa: CertificateAuthority;
+  serviceAccount: KeyPairPem;
+  apiServer: IssuedCertificate;
+}
+
+export type CertificateUsage = 'server' | 'client' | 'both';
+
+export interface CertificateRequest {
+  commonName: string;
+  organizations?: readonly string[];
+  dnsNames?: readonly string[];
+  ipAddresses?: readonly string[];
+  usages: CertificateUsage;
+  validity: { notBefore: Date; notAfter: Date };
+}
+
+export interface ClusterPkiOptions {
+  clusterName: string;
+  /** The API load balancer's DNS name. */
+  apiHost: string;
+  serviceCidr: string;
+  now?: Date;
+}
+
+function crypto(): webcrypto.Crypto {
+  // Node 20 ships WebCrypto as a global; @peculiar/x509 needs to be told.
+  x509.cryptoProvider.set(globalThis.crypto);
+  return globalThis.crypto;
+}
+
+function serialNumber(): string {
+  const bytes = globalThis.crypto.getRandomValues(new Uint8Array(16));
+  // A leading zero bit keeps the DER integer positive, as RFC 5280 requires.
+  bytes[0] = (bytes[0] ?? 0) & 0x7f;
+  return Buffer.from(bytes).toString('hex');
+}
+
+async function privateKeyPem(key: webcrypto.CryptoKey): Promise<string> {
+  const pkcs8 = await crypto().subtle.exportKey('pkcs8', key);
+  return x509.PemConverter.encode(pkcs8, 'PRIVATE KEY');
+}
+
+async function publicKeyPem(key: webcrypto.CryptoKey): Promise<string> {
+  const spki = await crypto().subtle.exportKey('spki', key);
+  return x509.PemConverter.encode(spki, 'PUBLIC KEY');
+}
+
+function subjectOf(commonName: string, organizations: readonly string[] = []): x509.JsonName {
+  return organizations.length === 0 ? [{ CN: [commonName] }] : [{ O: [...organizations] }, { CN: [commonName] }];
+}
+
+/** The first usable address of a CIDR block: the API server's ClusterIP in the service range. */
+export function firstServiceIp(serviceCidr: string): string {
+  const [address = '', prefixText = '32'] = serviceCidr.split('/');
+  const prefix = Number(prefixText);
+  const base = address.split('.').reduce((acc, octet) => acc * 256 + Number(octet), 0);
+  const size = 2 ** (32 - prefix);
+  const first = base - (base % size) + 1;
+  return [24, 16, 8, 0].map((shift) => Math.floor(first / 2 ** shift) % 256).join('.');
+}
+
+async function createCertificateAuthority(commonName: string, now: Date): Promise<CertificateAuthority> {
+  const keys = await crypto().subtle.generateKey(EC_KEY, true, ['sign', 'verify']);
+  const certificate = await x509.X509CertificateGenerator.createSelfSigned({
+    serialNumber: serialNumber(),
+    name: subjectOf(commonName),
+    notBefore: new Date(now.getTime() - CLOCK_SKEW_MS),
+    notAfter: new Date(now.getTime() + CA_VALIDITY_DAYS * DAY_MS),
+    signingAlgorithm: EC_SIGNING,
+    keys,
+    extensions: [
+      new x509.BasicConstraintsExtension(true, undefined, true),
+      new x509.KeyUsagesExtension(x509.KeyUsageFlags.keyCertSign | x509.KeyUsageFlags.cRLSign | x509.KeyUsageFlags.digitalSignature, true),
+      await x509.SubjectKeyIdentifierExtension.create(keys.publicKey),
+    ],
+  });
+  return { certificate, signingKey: keys.privateKey, certificatePem: certificate.toString('pem'), privateKeyPem: await privateKeyPem(keys.privateKey) };
+}
+
+const EXTENDED_USAGES: Record<CertificateUsage, string[]> = {
+  server: [x509.ExtendedKeyUsage.serverAuth],
+  client: [x509.ExtendedKeyUsage.clientAuth],
+  both: [x509.ExtendedKeyUsage.serverAuth, x509.ExtendedKeyUsage.clientAuth],
+};
+
+/** A leaf certificate signed by `ca`, with a fresh P-256 key. */
+export async function issueCertificate(ca: CertificateAuthority, request: CertificateRequest): Promise<IssuedCertificate> {
+  const keys = await crypto().subtle.generateKey(EC_KEY, true, ['sign', 'verify']);
+  const names: x509.JsonGeneralName[] = [
+    ...(request.dnsNames ?? []).map((value) => ({ type: 'dns' as const, value })),
+    ...(request.ipAddresses ?? []).map((value) => ({ type: 'ip' as const, value })),
+  ];
+  const certificate = await x509.X509CertificateGenerator.create({
+    serialNumber: serialNumber(),
+    subject: subjectOf(request.commonName, request.organizations),
+    issuer: ca.certificate.subjectName,
+    notBefore: request.validity.notBefore,
+    notAfter: request.validity.notAfter,
+    signingAlgorithm: EC_SIGNING,
+    publicKey: keys.publicKey,
+    signingKey: ca.signingKey,
+    extensions: [
+      new x509.BasicConstraintsExtension(false, undefined, true),
+      new x509.KeyUsagesExtension(x509.KeyUsageFlags.digitalSignature, true),
+      new x509.ExtendedKeyUsageExtension(EXTENDED_USAGES[request.usages], false),
+      await x509.AuthorityKeyIdentifierExtension.create(ca.certificate.publicKey),
+      ...(names.length === 0 ? [] : [new x509.SubjectAlternativeNameExtension(names, false)]),
+    ],
+  });
+  return { certificatePem: certificate.toString('pem'), privateKeyPem: await privateKeyPem(keys.privateKey) };
+}
+
+/** DNS names and IPs the API server answers to, inside and outside the cluster. */
+export function apiServerSubjectAltNames(apiHost: string, serviceCidr: string): { dnsNames: string[]; ipAddresses: string[] } {
+  return {
+    dnsNames: [apiHost, 'kubernetes', 'kubernetes.default', 'kubernetes.default.svc', 'kubernetes.default.svc.cluster.local'],
+    ipAddresses: [firstServiceIp(serviceCidr)],
+  };
+}
+
+/** Fresh CAs (cluster, etcd, front proxy), the service-account key pair and the API server certificate. */
+export async function generateClusterPki(options: ClusterPkiOptions): Promise<ClusterPki> {
+  const now = options.now ?? new Date();
+  const [clusterCa, etcdCa, frontProxyCa] = await Promise.all([
+    createCertificateAuthority(`${options.clusterName}-kubernetes-ca`, now),
+    createCertificateAuthority(`${options.clusterName}-etcd-ca`, now),
+    createCertificateAuthority(`${options.clusterName}-front-proxy-ca`, now),
+  ]);
+  const serviceAccountKeys = await crypto().subtle.generateKey(RSA_KEY, true, ['sign', 'verify']);
+  const apiServer = await issueCertificate(clusterCa, {
+    commonName: 'kube-apiserver',
+    ...apiServerSubjectAltNames(options.apiHost, options.serviceCidr),
+    usages: 'server',
+    validity: { notBefore: new Date(now.getTime() - CLOCK_SKEW_MS), notAfter: new Date(now.getTime() + LEAF_VALIDITY_DAYS * DAY_MS) },
+  });
+  return {
+    clusterCa,
+    etcdCa,
+    frontProxyCa,
+    serviceAccount: { publicKeyPem: await publicKeyPem(serviceAccountKeys.publicKey), privateKeyPem: await privateKeyPem(serviceAccountKeys.privateKey) },
+    apiServer,
+  };
+}
+
+export interface AdminKubeconfigOptions {
+  /** e.g. https://<apiHost>:6443 */
+  endpoint: string;
+  validityMinutes: number;
+  clusterName?: string;
+  now?: Date;
+}
+
+/**
+ * A kubeconfig for a short-lived administrator: the client certificate expires
+ * after `validityMinutes`, so a leaked file stops working on its own.
+ */
+export async function issueAdminKubeconfig(pki: Pick<ClusterPki, 'clusterCa'>, options: AdminKubeconfigOptions): Promise<string> {
+  const now = options.now ?? new Date();
+  const clusterName = options.clusterName ?? 'kubernetes';
+  const user = 'kiln-admin';
+  const client = await issueCertificate(pki.clusterCa, {
+    commonName: user,
+    organizations: [ADMIN_GROUP],
+    usages: 'client',
+    validity: { notBefore: new Date(now.getTime() - CLOCK_SKEW_MS), notAfter: new Date(now.getTime() + options.validityMinutes * 60_000) },
+  });
+  const base64 = (pem: string) => Buffer.from(pem).toString('base64');
+  const context = `${user}@${clusterName}`;
+  return stringify({
+    apiVersion: 'v1',
+    kind: 'Config',
+    clusters: [{ name: clusterName, cluster: { server: options.endpoint, 'certificate-authority-data': base64(pki.clusterCa.certificatePem) } }],
+    users: [{ name: user, user: { 'client-certificate-data': base64(client.certificatePem), 'client-key-data': base64(client.privateKeyPem) } }],
+    contexts: [{ name: context, context: { cluster: clusterName, user } }],
+    'current-context': context,
+    preferences: {},
+  });
+}
+
+/** `sha256:<hex>` over the CA's SubjectPublicKeyInfo: what `kubeadm join` pins the cluster CA with. */
+export function caCertHash(caCertificatePem: string): string {
+  const spki = new X509Certificate(caCertificatePem).publicKey.export({ type: 'spki', format: 'der' });
+  return `sha256:${createHash('sha256').update(spki).digest('hex')}`;
+}

@@ -1,0 +1,76 @@
+import { z } from 'zod';
+import { AwsServiceError, epochSeconds, parseRequest, serveAwsJson } from '../aws-json.ts';
+
+export interface SsmService {
+  /** Give it to `new SSMClient({ endpoint })`. */
+  endpoint: string;
+  /** What a machine's instance role would read at boot. */
+  read(name: string): string | undefined;
+  close(): Promise<void>;
+}
+
+interface Parameter {
+  value: string;
+  type: string;
+  version: number;
+  modified: Date;
+}
+
+const PutParameterRequest = z.object({ Name: z.string().min(1), Value: z.string(), Type: z.string().optional(), Overwrite: z.boolean().optional() });
+const GetParameterRequest = z.object({ Name: z.string().min(1), WithDecryption: z.boolean().optional() });
+const ByPathRequest = z.object({ Path: z.string().min(1), Recursive: z.boolean().optional(), NextToken: z.string().optional(), MaxResults: z.number().optional() });
+const DeleteParametersRequest = z.object({ Names: z.array(z.string()).min(1).max(10) });
+
+
+/**
+ * A local Systems Manager Parameter Store (AWS JSON 1.1: PutParameter,
+ * GetParameter, GetParametersByPath, DeleteParameters), in memory, so the
+ * production secret-store code runs unchanged. Values are never logged.
+ */
+export async function startSsmService(options: { port?: number } = {}): Promise<SsmService> {
+  const parameters = new Map<string, Parameter>();
+  const view = (name: string, parameter: Parameter, decrypt: boolean) => ({
+    Name: name,
+    Type: parameter.type,
+    Value: parameter.type === 'SecureString' && !decrypt ? 'kms-encrypted' : parameter.value,
+    Version: parameter.version,
+    LastModifiedDate: epochSeconds(parameter.modified),
+  });
+  const server = await serveAwsJson({
+    ...(options.port === undefined ? {} : { port: options.port }),
+    targetPrefix: 'AmazonSSM',
+    contentType: 'application/x-amz-json-1.1',
+    operations: {
+      PutParameter: (request) => {
+        const { Name, Value, Type, Overwrite } = parseRequest(PutParameterRequest, request);
+        const existing = parameters.get(Name);
+        if (existing !== undefined && Overwrite !== true) throw new AwsServiceError('ParameterAlreadyExists', `The parameter ${Name} already exists.`);
+        const version = (existing?.version ?? 0) + 1;
+        parameters.set(Name, { value: Value, type: Type ?? existing?.type ?? 'String', version, modified: new Date() });
+        return { Version: version, Tier: 'Standard' };
+      },
+      GetParameter: (request) => {
+        const { Name, WithDecryption } = parseRequest(GetParameterRequest, request);
+        const parameter = parameters.get(Name);
+        if (parameter === undefined) throw new AwsServiceError('ParameterNotFound', `Parameter ${Name} not found.`);
+        return { Parameter: view(Name, parameter, WithDecryption === true) };
+      },
+      GetParametersByPath: (request) => {
+        const { Path, Recursive } = parseRequest(ByPathRequest, request);
+        const prefix = Path.endsWith('/') ? Path : `${Path}/`;
+        const matches = [...parameters].filter(([name]) => name.startsWith(prefix) && (Recursive === true || !name.slice(prefix.length).includes('/')));
+        return { Parameters: matches.map(([name, parameter]) => view(name, parameter, false)) };
+      },
+      DeleteParameters: (request) => {
+        const { Names } = parseRequest(DeleteParametersRequest, request);
+        const deleted = Names.filter((name) => parameters.delete(name));
+        return { DeletedParameters: deleted, InvalidParameters: Names.filter((name) => !deleted.includes(name)) };
+      },
+    },
+  });
+  return {
+    endpoint: server.endpoint,
+    read: (name) => parameters.get(name)?.value,
+    close: () => server.close(),
+  };
+}
