@@ -11,6 +11,7 @@ import { problemResponse } from './problem.ts';
 import { registerV1ClustersCreate } from './routes/v1_clusters_create.ts';
 import { registerV1ClustersDelete } from './routes/v1_clusters_delete.ts';
 import { registerV1ClustersGet } from './routes/v1_clusters_get.ts';
+import { registerV1ClustersKubeconfigGet } from './routes/v1_clusters_kubeconfig_get.ts';
 import { registerV1ClustersList } from './routes/v1_clusters_list.ts';
 import { registerV1ClustersOperationsList } from './routes/v1_clusters_operations_list.ts';
 import { registerV1ClustersSshKeyGet } from './routes/v1_clusters_ssh_key_get.ts';
@@ -93,6 +94,7 @@ export function newApp(services: KilnServices): OpenAPIHono<AppEnv> {
   registerV1ClustersDelete(app);
   registerV1ClustersOperationsList(app);
   registerV1ClustersSshKeyGet(app);
+  registerV1ClustersKubeconfigGet(app);
   registerV1OperationsGet(app);
 
   app.get('/openapi.json', (c) => c.json(openApiDocument(app)));

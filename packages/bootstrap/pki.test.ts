@@ -1,7 +1,17 @@
 import { X509Certificate, createPrivateKey } from 'node:crypto';
 import { parse } from 'yaml';
 import { describe, expect, it } from 'vitest';
-import { ADMIN_GROUP, caCertHash, firstServiceIp, generateClusterPki, issueAdminKubeconfig, issueCertificate } from './pki.ts';
+import {
+  ADMIN_GROUP,
+  caCertHash,
+  certificateAuthorityFromPem,
+  controlPlanePkiFiles,
+  firstServiceIp,
+  generateClusterPki,
+  issueAdminKubeconfig,
+  issueCertificate,
+  pkiToPem,
+} from './pki.ts';
 
 const NOW = new Date('2026-03-01T12:00:00Z');
 
@@ -108,5 +118,19 @@ describe('issueAdminKubeconfig', () => {
     expect(cert.keyUsage).toEqual(['1.3.6.1.5.5.7.3.2']);
     expect(new Date(cert.validTo).getTime()).toBe(NOW.getTime() + 30 * 60_000);
     expect(cert.checkPrivateKey(createPrivateKey(decode(config.users[0]?.user['client-key-data'])))).toBe(true);
+  });
+});
+
+describe('stored PKI', () => {
+  it('signs admin certificates again from its PEM form, chained to the same CA', async () => {
+    const pki = await generateClusterPki({ clusterName: 'stored', apiHost: 'api.example.test', serviceCidr: '10.96.0.0/12' });
+    const stored = pkiToPem(pki);
+    const reloaded = await certificateAuthorityFromPem(stored.clusterCa);
+    const kubeconfig = parse(await issueAdminKubeconfig({ clusterCa: reloaded }, { endpoint: 'https://api.example.test:6443', validityMinutes: 10 })) as {
+      users: { user: { 'client-certificate-data': string } }[];
+    };
+    const client = new X509Certificate(Buffer.from(kubeconfig.users[0]?.user['client-certificate-data'] ?? '', 'base64'));
+    expect(client.verify(new X509Certificate(stored.clusterCa.certificatePem).publicKey)).toBe(true);
+    expect(Object.keys(controlPlanePkiFiles(stored))).toHaveLength(8);
   });
 });

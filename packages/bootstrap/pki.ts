@@ -232,3 +232,38 @@ export function caCertHash(caCertificatePem: string): string {
   const spki = new X509Certificate(caCertificatePem).publicKey.export({ type: 'spki', format: 'der' });
   return `sha256:${createHash('sha256').update(spki).digest('hex')}`;
 }
+
+/** The PKI as PEM text only: what is sealed and stored, and what machines receive. */
+export interface ClusterPkiPem {
+  clusterCa: IssuedCertificate;
+  etcdCa: IssuedCertificate;
+  frontProxyCa: IssuedCertificate;
+  serviceAccount: KeyPairPem;
+  apiServer: IssuedCertificate;
+}
+
+export function pkiToPem(pki: ClusterPki): ClusterPkiPem {
+  const pem = ({ certificatePem, privateKeyPem }: IssuedCertificate): IssuedCertificate => ({ certificatePem, privateKeyPem });
+  return { clusterCa: pem(pki.clusterCa), etcdCa: pem(pki.etcdCa), frontProxyCa: pem(pki.frontProxyCa), serviceAccount: pki.serviceAccount, apiServer: pem(pki.apiServer) };
+}
+
+/** A stored CA, ready to sign again (e.g. short-lived admin certificates). */
+export async function certificateAuthorityFromPem(stored: IssuedCertificate): Promise<CertificateAuthority> {
+  const certificate = new x509.X509Certificate(stored.certificatePem);
+  const signingKey = await crypto().subtle.importKey('pkcs8', x509.PemConverter.decodeFirst(stored.privateKeyPem), EC_KEY, false, ['sign']);
+  return { certificate, signingKey, certificatePem: stored.certificatePem, privateKeyPem: stored.privateKeyPem };
+}
+
+/** The files kubeadm expects under /etc/kubernetes/pki on every control plane machine. */
+export function controlPlanePkiFiles(pki: ClusterPkiPem): Record<'ca.crt' | 'ca.key' | 'sa.key' | 'sa.pub' | 'front-proxy-ca.crt' | 'front-proxy-ca.key' | 'etcd/ca.crt' | 'etcd/ca.key', string> {
+  return {
+    'ca.crt': pki.clusterCa.certificatePem,
+    'ca.key': pki.clusterCa.privateKeyPem,
+    'sa.key': pki.serviceAccount.privateKeyPem,
+    'sa.pub': pki.serviceAccount.publicKeyPem,
+    'front-proxy-ca.crt': pki.frontProxyCa.certificatePem,
+    'front-proxy-ca.key': pki.frontProxyCa.privateKeyPem,
+    'etcd/ca.crt': pki.etcdCa.certificatePem,
+    'etcd/ca.key': pki.etcdCa.privateKeyPem,
+  };
+}

@@ -14,6 +14,9 @@ import type { ClusterRecord, OperationRecord, Page, StoredResponse, WriteOutcome
 import type { KilnServices } from './services.ts';
 import { clusterView, operationView } from './views.ts';
 
+/** Where a cluster's at-rest data key is kept (sealed), and the KMS encryption-context purpose it is sealed under. */
+export const AT_REST_KEY = 'atRestKey';
+
 /** An Idempotency-Key, hashed, with the hash of the request it first came with. */
 export interface IdempotentRequest {
   keyHash: string;
@@ -79,12 +82,8 @@ export async function orderCluster(
   const operation = newOperation(tenantId, clusterId, 'provision', now);
 
   const { key, ...atRest } = spec.encryption.atRest;
-  const sealed =
-    key === undefined
-      ? undefined
-      : {
-          atRestKey: await services.sealer.seal(Buffer.from(key, 'base64'), { tenantId, clusterId, purpose: 'at-rest-key' }),
-        };
+  // Sealed as its base64 text under the name (and encryption-context purpose) the bootstrap step reads.
+  const sealed = key === undefined ? undefined : { [AT_REST_KEY]: await services.sealer.seal(Buffer.from(key), { tenantId, clusterId, purpose: AT_REST_KEY }) };
 
   const cluster: ClusterRecord = {
     tenantId,

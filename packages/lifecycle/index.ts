@@ -13,3 +13,4 @@ export * from './steps/step-runner.ts';
 export * from './recovery.ts';
 export * from './steps/container.ts';
 export * from './ssh-keys.ts';
+export * from './kubeconfig.ts';

@@ -77,6 +77,14 @@ describe('the README walk-through', () => {
     const sandbox = stack.clusters.get(created.body.id);
     expect(sandbox).toBeDefined();
 
+    // A short-lived admin kubeconfig, signed by the cluster CA the bootstrap step issued.
+    const kubeconfig = await api<{ kubeconfig: string; expiresAt: string }>('GET', `/v1/clusters/${created.body.id}/kubeconfig?validityMinutes=15`, { token: key });
+    expect(kubeconfig.status).toBe(200);
+    expect(kubeconfig.body.kubeconfig).toContain(`server: ${ready.status.endpoint ?? ''}`);
+    expect(kubeconfig.body.kubeconfig).toContain('client-certificate-data');
+    expect(Date.parse(kubeconfig.body.expiresAt) - Date.now()).toBeLessThanOrEqual(15 * 60_000);
+    expectProblem(await api('GET', `/v1/clusters/${created.body.id}/kubeconfig?validityMinutes=100000`, { token: key }), 400, 'validation_failed');
+
     // The managed SSH key: its public half on every machine, its private half handed out once.
     const sshKey = await api<{ privateKey: string; publicKey: string; fingerprint: string }>('GET', `/v1/clusters/${created.body.id}/ssh-key`, { token: key });
     expect(sshKey.status).toBe(200);
@@ -220,8 +228,8 @@ describe('secrets in the order', () => {
     expect(JSON.stringify(stored)).not.toContain(material);
     const sealed = stored?.sealed?.atRestKey ?? '';
     expect(sealed).toMatch(/^kms-envelope:v1:/);
-    const context = { tenantId: principal.tenantId, clusterId: created.body.id, purpose: 'at-rest-key' };
-    expect(Buffer.from(await stack.services.sealer.unseal(sealed, context)).toString('base64')).toBe(material);
+    const context = { tenantId: principal.tenantId, clusterId: created.body.id, purpose: 'atRestKey' };
+    expect(Buffer.from(await stack.services.sealer.unseal(sealed, context)).toString('utf8')).toBe(material);
     await expect(stack.services.sealer.unseal(sealed, { ...context, clusterId: 'cls_other' })).rejects.toThrow();
   });
 });

@@ -1,9 +1,21 @@
 import { applyObjects, baselineObjects, kubeConfigFor, listNodes, readObject } from '#addons';
-import { renderUserData } from '#bootstrap';
+import {
+  type ClusterPkiPem,
+  type MachineRole,
+  caCertHash,
+  controlPlanePkiFiles,
+  encryptionConfiguration,
+  firstServiceIp,
+  generateClusterPki,
+  pkiToPem,
+  renderUserData,
+  toYamlDocuments,
+} from '#bootstrap';
 import { randomBytes } from 'node:crypto';
 import { StepError, WorkflowInput, assertOrderRules } from '#core';
 import type { InfrastructureDriver } from '#infra';
 import { InfrastructureOutputs } from '#infra';
+import { AT_REST_KEY } from '../clusters.ts';
 import { updateCluster, updateOperation, withCondition } from '../mutations.ts';
 import { ensureSshKey } from '../ssh-keys.ts';
 import type { KilnServices } from '../services.ts';
@@ -67,14 +79,19 @@ export async function infrastructureStep(services: KilnServices, driver: Infrast
   return runStep(services, input, 'infrastructure', async (context) => {
     const { cluster, input: { tenantId, clusterId } } = context;
     const plan = planOf(context);
+    // Public keys are no secret: the machines authorize the cluster's key from their user data.
+    const authorizedKey = cluster.status.ssh?.publicKey;
+    const userDataOptions = authorizedKey === undefined ? {} : { authorizedKey };
     const outputs = await driver.up({
       tenantId,
       clusterId,
       spec: cluster.spec,
       availabilityZones: plan.availabilityZones,
       userData: {
-        controlPlane: renderUserData(clusterId, cluster.spec, 'control-plane'),
-        pools: Object.fromEntries(cluster.spec.nodePools.map((pool) => [pool.name, renderUserData(clusterId, cluster.spec, 'worker', pool.name)])),
+        controlPlane: renderUserData(clusterId, cluster.spec, 'control-plane', undefined, userDataOptions),
+        pools: Object.fromEntries(
+          cluster.spec.nodePools.map((pool) => [pool.name, renderUserData(clusterId, cluster.spec, 'worker', pool.name, userDataOptions)]),
+        ),
       },
     });
     const validated = InfrastructureOutputs.parse(outputs);
@@ -91,24 +108,81 @@ function tokenPart(length: number): string {
   return Array.from(bytes, (byte) => TOKEN_ALPHABET[byte % TOKEN_ALPHABET.length]).join('');
 }
 
+/** Unseals a secret the cluster already has, or makes, seals and stores a new one: re-running the step changes nothing. */
+async function sealedSecret(
+  services: KilnServices,
+  context: StepContext,
+  name: string,
+  create: () => Promise<string> | string,
+): Promise<string> {
+  const { tenantId, clusterId } = context.input;
+  const encryptionContext = { tenantId, clusterId, purpose: name };
+  const current = await services.store.getCluster(tenantId, clusterId);
+  const existing = current?.sealed?.[name];
+  if (existing !== undefined) return Buffer.from(await services.sealer.unseal(existing, encryptionContext)).toString('utf8');
+  const value = await create();
+  const sealed = await services.sealer.seal(Buffer.from(value), encryptionContext);
+  await updateCluster(services, tenantId, clusterId, (cluster) => ({ ...cluster, sealed: { ...cluster.sealed, [name]: sealed } }));
+  return value;
+}
+
 /**
- * Issues the kubeadm bootstrap token machines join with. The token is sealed
- * with KMS before it is stored; only its public id leaves this step.
+ * Issues the cluster's PKI, its at-rest data key and a kubeadm bootstrap
+ * token; keeps each only sealed with KMS; and publishes what machines need
+ * to the secret store, where the machines (already booted and waiting) read
+ * it with their instance role.
  */
 export async function bootstrapStep(services: KilnServices, input: unknown): Promise<StepResult<Record<string, unknown>>> {
   return runStep(services, input, 'bootstrap', async (context) => {
-    const { tenantId, clusterId } = context.input;
-    const tokenId = tokenPart(6);
-    const token = `${tokenId}.${tokenPart(16)}`;
-    const sealed = await services.sealer.seal(Buffer.from(token), { tenantId, clusterId, purpose: 'bootstrap-token' });
-    const expiresAt = new Date(Date.now() + BOOTSTRAP_TOKEN_TTL_MS).toISOString();
-    await updateCluster(services, tenantId, clusterId, (current) => ({ ...current, sealed: { ...current.sealed, bootstrapToken: sealed } }));
-    // Machines are already up, waiting for this: they read it with their instance role.
-    const { kmsKeyArn } = context.outputsOf('infrastructure') as { kmsKeyArn?: string };
+    const { clusterId } = context.input;
+    const spec = context.cluster.spec;
+    const infrastructure = context.outputsOf('infrastructure') as Partial<InfrastructureOutputs>;
+    const apiHost = infrastructure.apiHost;
+    if (apiHost === undefined) throw new StepError('bootstrap', 'The infrastructure step recorded no API host.', false);
+
+    const pki = JSON.parse(
+      await sealedSecret(services, context, 'pki', async () =>
+        JSON.stringify(pkiToPem(await generateClusterPki({ clusterName: context.cluster.name, apiHost, serviceCidr: spec.network.serviceCidr }))),
+      ),
+    ) as ClusterPkiPem;
+    const token = await sealedSecret(services, context, 'bootstrapToken', () => `${tokenPart(6)}.${tokenPart(16)}`);
+    // A user-provided key was sealed when the order arrived; a generated one is made here; KMS needs none.
+    const atRestKeys =
+      spec.encryption.atRest.provider === 'kms'
+        ? []
+        : [
+            {
+              name: 'key-1',
+              secret: await sealedSecret(services, context, AT_REST_KEY, () => {
+                if (spec.encryption.atRest.keySource === 'user') throw new StepError('bootstrap', 'The user-provided at-rest key is missing.', false);
+                return randomBytes(32).toString('base64');
+              }),
+            },
+          ];
+
+    const caHash = caCertHash(pki.clusterCa.certificatePem);
+    const publish = (role: MachineRole, name: string, value: string) =>
+      services.machineSecrets.publish(clusterId, role, name, value, infrastructure.kmsKeyArn);
     for (const role of ['control-plane', 'worker'] as const) {
-      await services.machineSecrets.publish(clusterId, role, 'join-token', token, kmsKeyArn);
+      await publish(role, 'api-host', apiHost);
+      await publish(role, 'ca-cert-hash', caHash);
+      const authorizedKey = context.cluster.status.ssh?.publicKey;
+      if (authorizedKey !== undefined) await publish(role, 'ssh-authorized-key', authorizedKey);
     }
-    return { done: true, outputs: { bootstrapTokenId: tokenId, bootstrapTokenExpiresAt: expiresAt } };
+    await publish('control-plane', 'encryption-config', toYamlDocuments([encryptionConfiguration(spec, atRestKeys)]));
+    for (const [file, content] of Object.entries(controlPlanePkiFiles(pki))) await publish('control-plane', `pki/${file}`, content);
+    // The join token goes last: machines start joining as soon as they see it.
+    for (const role of ['control-plane', 'worker'] as const) await publish(role, 'join-token', token);
+
+    return {
+      done: true,
+      outputs: {
+        bootstrapTokenId: token.split('.')[0] ?? '',
+        bootstrapTokenExpiresAt: new Date(Date.now() + BOOTSTRAP_TOKEN_TTL_MS).toISOString(),
+        caCertHash: caHash,
+        apiServerNames: [apiHost, firstServiceIp(spec.network.serviceCidr)],
+      },
+    };
   });
 }
 
