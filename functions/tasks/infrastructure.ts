@@ -5,11 +5,11 @@ import { services } from '../services.ts';
 
 /** The Fargate task behind the Infrastructure and Destroy states: Pulumi through the Automation API. */
 export async function handler(environment: Record<string, string | undefined>): Promise<void> {
-  const { KILN_PULUMI_BACKEND_URL: backendUrl, KILN_PULUMI_SECRETS_PROVIDER: secretsProvider, AWS_REGION: region } = services.config;
+  const { KILN_PULUMI_BACKEND_URL: backendUrl, KILN_PULUMI_SECRETS_PROVIDER: secretsProvider } = services.config;
   if (backendUrl === undefined || secretsProvider === undefined) {
     throw new Error('The infrastructure runner needs KILN_PULUMI_BACKEND_URL and KILN_PULUMI_SECRETS_PROVIDER.');
   }
-  await runInfrastructureContainer(services, new AutomationDriver({ backendUrl, secretsProvider, region }), environment);
+  await runInfrastructureContainer(services, new AutomationDriver({ backendUrl, secretsProvider }), environment);
 }
 
 if (process.argv[1] !== undefined && import.meta.url === pathToFileURL(process.argv[1]).href) {

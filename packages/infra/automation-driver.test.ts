@@ -26,7 +26,6 @@ vi.mock('@pulumi/pulumi/automation', () => ({
 const OPTIONS: AutomationDriverOptions = {
   backendUrl: 's3://kiln-state?region=eu-central-1',
   secretsProvider: 'awskms://alias/kiln-state?region=eu-central-1',
-  region: 'eu-central-1',
 };
 
 function clusterInput(): ClusterProgramInput {
@@ -206,7 +205,7 @@ describe('AutomationDriver.destroy', () => {
       secretsProvider: OPTIONS.secretsProvider,
       projectSettings: { backend: { url: OPTIONS.backendUrl } },
     });
-    expect(stack.calls).toEqual(['config aws:region', 'destroy', `remove ${name}`]);
+    expect(stack.calls).toEqual(['destroy', `remove ${name}`]);
     expect(automation.createOrSelectStack).not.toHaveBeenCalled();
   });
 
@@ -223,5 +222,26 @@ describe('AutomationDriver.destroy', () => {
     expect(error).toMatchObject({ retriable: false, name: 'Kiln.Permanent' });
     expect(error.message).toContain('DependencyViolation');
     expect(stack.workspace.removeStack).not.toHaveBeenCalled();
+  });
+});
+
+describe("AutomationDriver in the tenant's own account", () => {
+  it('builds in the order region and assumes the tenant role with its external ID', async () => {
+    const stack = fakeStack();
+    automation.createOrSelectStack.mockResolvedValue(stack);
+    const input = {
+      ...clusterInput(),
+      spec: ClusterSpec.parse({
+        name: 'theirs',
+        region: 'us-west-2',
+        nodePools: [{ name: 'default', size: 1 }],
+        account: { roleArn: 'arn:aws:iam::210987654321:role/KilnProvisioner', externalId: 'kiln-ten-123' },
+      }),
+      availabilityZones: ['us-west-2a', 'us-west-2b', 'us-west-2c'],
+    };
+    await new AutomationDriver(OPTIONS).up(input);
+    expect(stack.setConfig).toHaveBeenCalledWith('aws:region', { value: 'us-west-2' });
+    expect(stack.setConfig).toHaveBeenCalledWith('aws:assumeRoles[0].roleArn', { value: 'arn:aws:iam::210987654321:role/KilnProvisioner' }, true);
+    expect(stack.setConfig).toHaveBeenCalledWith('aws:assumeRoles[0].externalId', { value: 'kiln-ten-123' }, true);
   });
 });

@@ -12,8 +12,6 @@ export interface AutomationDriverOptions {
   backendUrl: string;
   /** Encrypts stack secrets (user data), such as `awskms://alias/kiln-state?region=eu-central-1`. */
   secretsProvider: string;
-  /** The region every cluster resource is created in. */
-  region: string;
   projectName?: string;
   /** Where the workspace keeps its settings files; a fresh temporary directory when absent. */
   workDir?: string;
@@ -50,7 +48,14 @@ export class AutomationDriver implements InfrastructureDriver {
         { stackName: name, projectName: this.options.projectName, program },
         this.workspaceOptions(name),
       );
-      await stack.setConfig('aws:region', { value: this.options.region });
+      // Each cluster lives in its order's region, and in the tenant's own account when the order names a role.
+      await stack.setConfig('aws:region', { value: input.spec.region });
+      const account = input.spec.account;
+      if (account !== undefined) {
+        await stack.setConfig('aws:assumeRoles[0].roleArn', { value: account.roleArn }, true);
+        await stack.setConfig('aws:assumeRoles[0].externalId', { value: account.externalId }, true);
+        await stack.setConfig('aws:assumeRoles[0].sessionName', { value: `kiln-${input.clusterId}` }, true);
+      }
       outputs = (await stack.up({ color: 'never' })).outputs;
     } catch (error) {
       throw toStepError(error, `pulumi up of stack ${name} failed`);
@@ -72,7 +77,7 @@ export class AutomationDriver implements InfrastructureDriver {
       throw toStepError(error, `selecting stack ${name} failed`);
     }
     try {
-      await stack.setConfig('aws:region', { value: this.options.region });
+      // Destroy deletes with the provider configuration recorded in the stack's state (region, assumed role).
       await stack.destroy({ color: 'never' });
       await stack.workspace.removeStack(name);
     } catch (error) {
