@@ -377,7 +377,8 @@ interface MachineRole {
  * The control plane as one Auto Scaling group spread over every private
  * subnet and registered with the API target group; one group per node pool.
  */
-function declareMachines({ input, spec, prefix, tags }: Scope, network: Network, firewall: Firewall, key: aws.kms.Key, apiTargets: aws.lb.TargetGroup) {
+function declareMachines(scope: Scope, network: Network, firewall: Firewall, key: aws.kms.Key, apiTargets: aws.lb.TargetGroup) {
+  const { input, spec, prefix, tags } = scope;
   const images = new Map<string, pulumi.Output<string>>();
   const imageFor = (instanceType: string) => {
     const architecture = architectureOf(instanceType);
@@ -429,7 +430,7 @@ function declareMachines({ input, spec, prefix, tags }: Scope, network: Network,
     instanceType: spec.controlPlane.instanceType,
     userData: input.userData.controlPlane,
     securityGroupId: firewall.controlPlane.id,
-    instanceProfileArn: atRest.provider === 'kms' ? kmsInstanceProfile(prefix, tags, atRest.kmsKeyArn ?? key.arn).arn : undefined,
+    instanceProfileArn: machineInstanceProfile(scope, 'control-plane', key.arn, atRest.provider === 'kms' ? (atRest.kmsKeyArn ?? key.arn) : undefined).arn,
   });
   const controlPlane = new aws.autoscaling.Group(controlPlaneName, {
     minSize: spec.controlPlane.replicas,
@@ -444,6 +445,7 @@ function declareMachines({ input, spec, prefix, tags }: Scope, network: Network,
     tags: groupTags(controlPlaneName, { 'kiln:role': 'control-plane' }),
   });
 
+  const workerProfile = machineInstanceProfile(scope, 'worker', key.arn, undefined);
   const pools = spec.nodePools.map((pool) => {
     const poolName = `${prefix}-pool-${pool.name}`;
     const template = launchTemplate({
@@ -452,6 +454,7 @@ function declareMachines({ input, spec, prefix, tags }: Scope, network: Network,
       instanceType: pool.instanceType,
       userData: poolUserData(input, pool.name),
       securityGroupId: firewall.workers.id,
+      instanceProfileArn: workerProfile.arn,
     });
     const group = new aws.autoscaling.Group(poolName, {
       minSize: pool.min ?? pool.size,
@@ -476,10 +479,23 @@ function poolUserData(input: ClusterProgramInput, poolName: string): string {
   return userData;
 }
 
-/** With the KMS at-rest provider the API servers' encryption plugin needs the key; workers get no instance role at all. */
-function kmsInstanceProfile(prefix: string, tags: Scope['tags'], keyArn: pulumi.Input<string>) {
-  const name = `${prefix}-cp-kms`;
-  const role = new aws.iam.Role(name, {
+/**
+ * Each role's machines may read only their own path of the cluster's secret
+ * store (where the bootstrap step publishes join material) and decrypt it with
+ * the cluster key. Control plane machines may also create the `leader`
+ * parameter (the first one runs `kubeadm init`) and, with the KMS at-rest
+ * provider, use the at-rest key for the API servers' encryption plugin.
+ */
+function machineInstanceProfile(
+  { input, prefix, tags }: Scope,
+  role: 'control-plane' | 'worker',
+  clusterKeyArn: pulumi.Input<string>,
+  atRestKeyArn: pulumi.Input<string> | undefined,
+) {
+  const name = `${prefix}-${role === 'control-plane' ? 'cp' : 'worker'}`;
+  const identity = aws.getCallerIdentityOutput();
+  const partition = aws.getPartitionOutput();
+  const iamRole = new aws.iam.Role(name, {
     assumeRolePolicy: JSON.stringify({
       Version: '2012-10-17',
       Statement: [{ Effect: 'Allow', Principal: { Service: 'ec2.amazonaws.com' }, Action: 'sts:AssumeRole' }],
@@ -487,13 +503,21 @@ function kmsInstanceProfile(prefix: string, tags: Scope['tags'], keyArn: pulumi.
     tags: tags(name),
   });
   new aws.iam.RolePolicy(name, {
-    role: role.name,
-    policy: pulumi.output(keyArn).apply((arn) =>
-      JSON.stringify({
-        Version: '2012-10-17',
-        Statement: [{ Effect: 'Allow', Action: ['kms:Encrypt', 'kms:Decrypt', 'kms:DescribeKey'], Resource: arn }],
+    role: iamRole.name,
+    policy: pulumi
+      .all([identity.accountId, partition.partition, clusterKeyArn, atRestKeyArn])
+      .apply(([accountId, awsPartition, clusterKey, atRestKey]) => {
+        const parameters = `arn:${awsPartition}:ssm:${input.spec.region}:${accountId}:parameter/kiln/${input.clusterId}/${role}`;
+        return JSON.stringify({
+          Version: '2012-10-17',
+          Statement: [
+            { Effect: 'Allow', Action: ['ssm:GetParameter'], Resource: `${parameters}/*` },
+            { Effect: 'Allow', Action: ['kms:Decrypt'], Resource: clusterKey },
+            ...(role === 'control-plane' ? [{ Effect: 'Allow', Action: ['ssm:PutParameter'], Resource: `${parameters}/leader` }] : []),
+            ...(atRestKey === undefined ? [] : [{ Effect: 'Allow', Action: ['kms:Encrypt', 'kms:Decrypt', 'kms:DescribeKey'], Resource: atRestKey }]),
+          ],
+        });
       }),
-    ),
   });
-  return new aws.iam.InstanceProfile(name, { role: role.name, tags: tags(name) });
+  return new aws.iam.InstanceProfile(name, { role: iamRole.name, tags: tags(name) });
 }

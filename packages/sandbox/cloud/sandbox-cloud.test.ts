@@ -233,7 +233,7 @@ describe('SandboxCloud.up', () => {
     expect(ofType(resources, T.subnet).every((subnet) => subnet.inputs.mapPublicIpOnLaunch === false)).toBe(true);
   });
 
-  it('picks the image by architecture and gives only the control plane a role, scoped to the at-rest key, under KMS encryption', async () => {
+  it('picks the image by architecture and gives each role read access to its own join material only', async () => {
     const input = clusterInput({ encryption: { atRest: { provider: 'kms', keySource: 'kms' } } });
     const outputs = await cloud.up(input);
     const resources = cloud.resources(input.clusterId);
@@ -246,13 +246,31 @@ describe('SandboxCloud.up', () => {
     expect(cp.inputs.imageId).toBe(general.inputs.imageId);
     expect(batch.inputs.imageId).not.toBe(general.inputs.imageId);
 
-    const profile = only(resources, 'aws:iam/instanceProfile:InstanceProfile');
-    expect(cp.inputs.iamInstanceProfile).toEqual({ arn: expect.stringContaining(':instance-profile/') as unknown });
-    expect(general.inputs.iamInstanceProfile).toBeUndefined();
-    expect(batch.inputs.iamInstanceProfile).toBeUndefined();
-    expect(profile.inputs.role).toBe(only(resources, 'aws:iam/role:Role').id);
-    const policy = JSON.parse(only(resources, 'aws:iam/rolePolicy:RolePolicy').inputs.policy as string) as { Statement: { Action: string[]; Resource: string }[] };
-    expect(policy.Statement).toEqual([{ Effect: 'Allow', Action: ['kms:Encrypt', 'kms:Decrypt', 'kms:DescribeKey'], Resource: outputs.kmsKeyArn }]);
+    const profiles = ofType(resources, 'aws:iam/instanceProfile:InstanceProfile');
+    expect(profiles).toHaveLength(2);
+    const profileArnOf = (launchTemplate: typeof cp) => (launchTemplate.inputs.iamInstanceProfile as { arn: string }).arn;
+    expect(profileArnOf(general)).toBe(profileArnOf(batch));
+    expect(profileArnOf(cp)).not.toBe(profileArnOf(general));
+
+    type Policy = { Statement: { Action: string[]; Resource: string }[] };
+    const policyOf = (suffix: string) => {
+      const found = ofType(resources, 'aws:iam/rolePolicy:RolePolicy').find((candidate) => candidate.name.endsWith(suffix));
+      if (!found) throw new Error(`no role policy ending in ${suffix}`);
+      return JSON.parse(found.inputs.policy as string) as Policy;
+    };
+    const workerPolicy = policyOf('-worker');
+    expect(workerPolicy.Statement).toEqual([
+      { Effect: 'Allow', Action: ['ssm:GetParameter'], Resource: expect.stringMatching(new RegExp(`:parameter/kiln/${input.clusterId}/worker/\\*$`)) as unknown },
+      { Effect: 'Allow', Action: ['kms:Decrypt'], Resource: outputs.kmsKeyArn },
+    ]);
+    const controlPlanePolicy = policyOf('-cp');
+    expect(controlPlanePolicy.Statement.map((statement) => statement.Action)).toEqual([
+      ['ssm:GetParameter'],
+      ['kms:Decrypt'],
+      ['ssm:PutParameter'],
+      ['kms:Encrypt', 'kms:Decrypt', 'kms:DescribeKey'],
+    ]);
+    expect(controlPlanePolicy.Statement[0]?.Resource).toMatch(new RegExp(`/kiln/${input.clusterId}/control-plane/\\*$`));
   });
 
   it('spreads three control plane machines over three private subnets behind the load balancer, and sizes pools from the spec', async () => {
