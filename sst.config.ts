@@ -51,6 +51,7 @@ export default $config({
       KILN_ADMIN_TOKEN_SHA256: adminTokenHash.value,
       KILN_PROVISION_STATE_MACHINE_ARN: stateMachineArn('provision'),
       KILN_DEPROVISION_STATE_MACHINE_ARN: stateMachineArn('deprovision'),
+      KILN_UPDATE_STATE_MACHINE_ARN: stateMachineArn('update'),
       KILN_PULUMI_BACKEND_URL: $interpolate`s3://${pulumiState.name}`,
       KILN_PULUMI_SECRETS_PROVIDER: $interpolate`awskms://${pulumiSecretsKey.id}?region=${region}`,
       AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: 'true',
@@ -113,7 +114,7 @@ export default $config({
       RunnerSubnetId: vpc.privateSubnets.apply((subnets) => subnets[0] ?? ''),
       RunnerSecurityGroupId: vpc.securityGroups.apply((groups) => groups[0] ?? ''),
     });
-    for (const name of ['provision', 'deprovision'] as const) {
+    for (const name of ['provision', 'deprovision', 'update'] as const) {
       new aws.sfn.StateMachine(`Workflow${name}`, {
         name: `${$app.name}-${$app.stage}-${name}`,
         roleArn: workflowRole.arn,

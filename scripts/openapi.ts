@@ -12,6 +12,7 @@ const services = createServices(
   loadConfig({
     KILN_PROVISION_STATE_MACHINE_ARN: 'arn:aws:states:us-east-1:000000000000:stateMachine:kiln-provision',
     KILN_DEPROVISION_STATE_MACHINE_ARN: 'arn:aws:states:us-east-1:000000000000:stateMachine:kiln-deprovision',
+    KILN_UPDATE_STATE_MACHINE_ARN: 'arn:aws:states:us-east-1:000000000000:stateMachine:kiln-update',
     KILN_SEALING_KEY_ID: 'alias/kiln',
     KILN_LOG_LEVEL: 'silent',
   }),

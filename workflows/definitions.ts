@@ -2,18 +2,20 @@ import { createRequire } from 'node:module';
 import type { OperationType, WORKFLOW_STEPS } from '#core';
 import deprovisionDefinition from './deprovision.asl.json' with { type: 'json' };
 import provisionDefinition from './provision.asl.json' with { type: 'json' };
+import updateDefinition from './update.asl.json' with { type: 'json' };
 
 /**
  * The Step Functions workflows, as Amazon States Language (JSONPath) files
  * beside this module. Deployment-specific values are `${Placeholder}` strings:
  * sst.config.ts fills them with real ARNs, the sandbox with local ones.
  */
-export const WORKFLOW_NAMES = ['provision', 'deprovision'] as const satisfies readonly OperationType[];
+export const WORKFLOW_NAMES = ['provision', 'deprovision', 'update'] as const satisfies readonly OperationType[];
 export type WorkflowName = (typeof WORKFLOW_NAMES)[number];
 
 const DEFINITIONS: Record<WorkflowName, Readonly<Record<string, unknown>>> = {
   provision: provisionDefinition,
   deprovision: deprovisionDefinition,
+  update: updateDefinition,
 };
 
 /** The Task state that performs each step an operation reports (see WORKFLOW_STEPS in core). */
@@ -28,12 +30,14 @@ export const WORKFLOW_STEP_STATES = {
     verify: 'Verify',
   },
   deprovision: { destroy: 'Destroy' },
+  update: { addons: 'Addons', verify: 'Verify' },
 } as const satisfies { [N in WorkflowName]: Record<(typeof WORKFLOW_STEPS)[N][number], string> };
 
 /** Task states that only keep the books (no step of their own). */
 export const WORKFLOW_BOOKKEEPING_STATES = {
   provision: ['MarkReady', 'RecordFailure'],
   deprovision: ['MarkDeleted', 'RecordFailure'],
+  update: ['MarkReady', 'RecordFailure'],
 } as const satisfies Record<WorkflowName, readonly string[]>;
 
 const PLACEHOLDER = /\$\{([A-Za-z][A-Za-z0-9]*)\}/g;

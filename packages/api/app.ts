@@ -15,6 +15,7 @@ import { registerV1ClustersKubeconfigGet } from './routes/v1_clusters_kubeconfig
 import { registerV1ClustersList } from './routes/v1_clusters_list.ts';
 import { registerV1ClustersOperationsList } from './routes/v1_clusters_operations_list.ts';
 import { registerV1ClustersSshKeyGet } from './routes/v1_clusters_ssh_key_get.ts';
+import { registerV1ClustersUpdate } from './routes/v1_clusters_update.ts';
 import { registerV1OperationsGet } from './routes/v1_operations_get.ts';
 import { registerV1TenantsCreate } from './routes/v1_tenants_create.ts';
 
@@ -91,6 +92,7 @@ export function newApp(services: KilnServices): OpenAPIHono<AppEnv> {
   registerV1ClustersCreate(app);
   registerV1ClustersList(app);
   registerV1ClustersGet(app);
+  registerV1ClustersUpdate(app);
   registerV1ClustersDelete(app);
   registerV1ClustersOperationsList(app);
   registerV1ClustersSshKeyGet(app);

@@ -6,3 +6,4 @@ export * from './phases.ts';
 export * from './resources.ts';
 export * from './log.ts';
 export * from './problem.ts';
+export * from './merge-patch.ts';

@@ -32,7 +32,7 @@ export type StepState = (typeof STEP_STATES)[number];
 export const WORKFLOW_STEPS = {
   provision: ['plan', 'infrastructure', 'bootstrap', 'control-plane', 'workers', 'addons', 'verify'],
   deprovision: ['destroy'],
-  update: [],
+  update: ['addons', 'verify'],
   'rotate-encryption-key': [],
   'remediate-node': [],
 } as const satisfies Record<OperationType, readonly string[]>;

@@ -12,6 +12,7 @@ import {
 } from '#core';
 import type { ClusterRecord, OperationRecord, Page, StoredResponse, WriteOutcome } from '#store';
 import type { KilnServices } from './services.ts';
+import type { WorkflowName } from './workflows.ts';
 import { clusterView, operationView } from './views.ts';
 
 /** Where a cluster's at-rest data key is kept (sealed), and the KMS encryption-context purpose it is sealed under. */
@@ -27,13 +28,13 @@ export interface IdempotentRequest {
 
 export type Outcome<T> = { kind: 'fresh'; value: T } | { kind: 'replay'; response: StoredResponse };
 
-function newOperation(tenantId: string, clusterId: string, type: OperationType, now: string): OperationRecord {
+export function newOperation(tenantId: string, clusterId: string, type: OperationType, now: string): OperationRecord {
   const steps = Object.fromEntries(WORKFLOW_STEPS[type].map((name) => [name, { state: 'pending' as const, attempts: 0 }]));
   return { tenantId, id: newId('operation'), type, clusterId, state: 'pending', steps, createdAt: now, updatedAt: now, version: 1 };
 }
 
 /** Looks up an earlier request with the same key: replay it, or refuse a different request under the same key. */
-async function earlierResponse(services: KilnServices, tenantId: string, request: IdempotentRequest | undefined): Promise<StoredResponse | undefined> {
+export async function earlierResponse(services: KilnServices, tenantId: string, request: IdempotentRequest | undefined): Promise<StoredResponse | undefined> {
   if (request === undefined) return undefined;
   const record = await services.store.getIdempotencyRecord(tenantId, request.keyHash);
   if (record === undefined) return undefined;
@@ -43,7 +44,7 @@ async function earlierResponse(services: KilnServices, tenantId: string, request
   return record.response;
 }
 
-function settle(outcome: WriteOutcome, request: IdempotentRequest | undefined, fresh: () => Promise<Cluster>): Promise<Outcome<Cluster>> {
+export function settle(outcome: WriteOutcome, request: IdempotentRequest | undefined, fresh: () => Promise<Cluster>): Promise<Outcome<Cluster>> {
   if (outcome.kind === 'replay') {
     if (request !== undefined && outcome.record.requestHash !== request.requestHash) {
       throw new KilnError('idempotency_key_reused', 'This Idempotency-Key was already used with a different request.');
@@ -53,7 +54,7 @@ function settle(outcome: WriteOutcome, request: IdempotentRequest | undefined, f
   return fresh().then((value) => ({ kind: 'fresh', value }));
 }
 
-async function launch(services: KilnServices, workflow: 'provision' | 'deprovision', operation: OperationRecord): Promise<void> {
+export async function launch(services: KilnServices, workflow: WorkflowName, operation: OperationRecord): Promise<void> {
   try {
     await services.workflows.start(workflow, { tenantId: operation.tenantId, clusterId: operation.clusterId, operationId: operation.id });
   } catch (error) {

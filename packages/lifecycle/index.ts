@@ -14,3 +14,4 @@ export * from './recovery.ts';
 export * from './steps/container.ts';
 export * from './ssh-keys.ts';
 export * from './kubeconfig.ts';
+export * from './updates.ts';

@@ -3,7 +3,7 @@ import type { KilnServices } from './services.ts';
 import { recordFailureStep } from './steps/failure.ts';
 import type { WorkflowName } from './workflows.ts';
 
-const WORKFLOW_OF: Partial<Record<OperationType, WorkflowName>> = { provision: 'provision', deprovision: 'deprovision' };
+const WORKFLOW_OF: Partial<Record<OperationType, WorkflowName>> = { provision: 'provision', deprovision: 'deprovision', update: 'update' };
 
 export interface RecoveryReport {
   checked: number;

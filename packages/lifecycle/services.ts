@@ -29,6 +29,7 @@ export function createServices(config: KilnConfig): KilnServices {
     workflows: new WorkflowLauncher(sfn, {
       provision: config.KILN_PROVISION_STATE_MACHINE_ARN,
       deprovision: config.KILN_DEPROVISION_STATE_MACHINE_ARN,
+      update: config.KILN_UPDATE_STATE_MACHINE_ARN,
     }),
     sealer: new KmsSealer(kms, config.KILN_SEALING_KEY_ID),
     machineSecrets: new SsmMachineSecretStore(ssm),

@@ -250,6 +250,7 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
       KILN_SSM_ENDPOINT: ssm.endpoint,
       KILN_PROVISION_STATE_MACHINE_ARN: stepFunctions.stateMachineArn('kiln-provision'),
       KILN_DEPROVISION_STATE_MACHINE_ARN: stepFunctions.stateMachineArn('kiln-deprovision'),
+      KILN_UPDATE_STATE_MACHINE_ARN: stepFunctions.stateMachineArn('kiln-update'),
       KILN_SEALING_KEY_ID: sealingKeyId,
       KILN_ADMIN_TOKEN_SHA256: sha256(adminToken),
       KILN_POLL_SECONDS: String(options.pollSeconds ?? 1),

@@ -337,3 +337,48 @@ describe('recovery', () => {
     expect(operation.body.steps.every((step) => step.state === 'succeeded')).toBe(true);
   });
 });
+
+describe('changing a cluster', () => {
+  it('applies an add-on change through the update workflow, guarded by If-Match and one operation at a time', async () => {
+    const key = await newTenant();
+    const created = await api<ClusterBody>('POST', '/v1/clusters', { token: key, body: order('changing') });
+    await waitForPhase(key, created.body.id, 'Ready');
+    const path = `/v1/clusters/${created.body.id}`;
+    const etag = (await api('GET', path, { token: key })).headers.get('etag') ?? '';
+    const patch = { extensions: { intrusionDetection: { enabled: true } } };
+    const mergePatch = { 'content-type': 'application/merge-patch+json' };
+
+    expectProblem(await api('PATCH', path, { token: key, body: patch, headers: { ...mergePatch, 'if-match': '"v999"' } }), 412, 'precondition_failed');
+    const immutable = await api<{ errors: { pointer?: string }[] }>('PATCH', path, { token: key, body: { region: 'us-east-1' }, headers: mergePatch });
+    expectProblem(immutable, 422, 'unprocessable');
+    expect(immutable.body.errors).toEqual([expect.objectContaining({ pointer: '/region' })]);
+    expectProblem(await api('PATCH', path, { token: key, body: { controlPlane: { replicas: 2 } }, headers: mergePatch }), 422, 'unprocessable');
+
+    const accepted = await api<ClusterBody & { spec: { extensions: { intrusionDetection: { enabled: boolean } } } }>('PATCH', path, {
+      token: key,
+      body: patch,
+      headers: { ...mergePatch, 'if-match': etag },
+    });
+    expect(accepted.status).toBe(202);
+    expect(accepted.body.status.phase).toBe('Updating');
+    expect(accepted.body.spec.extensions.intrusionDetection.enabled).toBe(true);
+    const operationId = accepted.body.status.activeOperationId ?? '';
+    expect(accepted.headers.get('location')).toBe(`/v1/operations/${operationId}`);
+
+    const busy = await api('PATCH', path, { token: key, body: { extensions: { policyEngine: { enabled: true } } }, headers: mergePatch });
+    expectProblem(busy, 409, 'conflict');
+    expect((busy.body as { detail: string }).detail).toContain(operationId);
+
+    await waitForPhase(key, created.body.id, 'Ready');
+    const operation = await api<OperationBody>('GET', `/v1/operations/${operationId}`, { token: key });
+    expect(operation.body).toMatchObject({ type: 'update', state: 'succeeded' });
+    expect(operation.body.steps.map((step) => [step.name, step.state])).toEqual([
+      ['addons', 'succeeded'],
+      ['verify', 'succeeded'],
+    ]);
+    // A patch that changes nothing starts nothing.
+    const unchanged = await api<ClusterBody>('PATCH', path, { token: key, body: patch, headers: mergePatch });
+    expect(unchanged.status).toBe(200);
+    expect(unchanged.body.status.activeOperationId).toBeUndefined();
+  });
+});

@@ -239,10 +239,11 @@ export async function addonsStep(services: KilnServices, input: unknown): Promis
 export async function verifyStep(services: KilnServices, input: unknown): Promise<StepResult<Record<string, unknown>>> {
   return runStep(services, input, 'verify', async (context) => {
     const config = kubeConfigFor(context.cluster.name, endpointOf(context));
-    const plan = planOf(context);
+    // From the order, not a plan: verify also runs in update operations, which have no plan step.
+    const { controlPlane, nodePools } = context.cluster.spec;
     const nodes = await listNodes(config);
     const notReady = nodes.filter((node) => !node.ready).map((node) => node.name);
-    const expected = plan.controlPlaneReplicas + plan.workerNodes;
+    const expected = controlPlane.replicas + nodePools.reduce((sum, pool) => sum + pool.size, 0);
     if (nodes.length < expected || notReady.length > 0) {
       throw new StepError('verify', `Expected ${expected} Ready nodes; ${nodes.length - notReady.length} are Ready${notReady.length > 0 ? ` (not Ready: ${notReady.join(', ')})` : ''}.`, true);
     }

@@ -1,0 +1,75 @@
+import { type Cluster, ClusterSpec, ConflictError, KilnError, UnprocessableError, applyMergePatch, assertOrderRules, jsonPointer } from '#core';
+import type { ClusterRecord } from '#store';
+import { type IdempotentRequest, type Outcome, earlierResponse, findCluster, launch, newOperation, settle } from './clusters.ts';
+import type { KilnServices } from './services.ts';
+import { clusterView, operationView } from './views.ts';
+
+/** The parts of an order a PATCH may change today: everything the add-ons step applies. */
+export const MUTABLE_FIELDS = ['podSecurity', 'certManager', 'extensions', 'maintenance', 'nodeHealth'] as const;
+
+function isEqual(a: unknown, b: unknown): boolean {
+  return JSON.stringify(a) === JSON.stringify(b);
+}
+
+/**
+ * Applies a JSON merge patch to a cluster's order and starts the update
+ * workflow. The patched order is validated like a new one; fields that cannot
+ * change after creation are refused with their pointer; a stale If-Match is a
+ * 412; another running operation a 409 that names it.
+ */
+export async function updateClusterSpec(
+  services: KilnServices,
+  tenantId: string,
+  clusterId: string,
+  patch: Record<string, unknown>,
+  options: { ifMatchVersion?: number; request?: IdempotentRequest } = {},
+): Promise<Outcome<Cluster>> {
+  const earlier = await earlierResponse(services, tenantId, options.request);
+  if (earlier !== undefined) return { kind: 'replay', response: earlier };
+
+  const cluster = await findCluster(services, tenantId, clusterId);
+  if (options.ifMatchVersion !== undefined && options.ifMatchVersion !== cluster.version) {
+    throw new KilnError('precondition_failed', 'The cluster changed since the ETag in If-Match was issued.');
+  }
+  const active = cluster.status.activeOperationId;
+  if (active !== undefined) throw new ConflictError(`Operation ${active} is still running on this cluster; change it once that operation finishes.`);
+  if (cluster.status.phase !== 'Ready' && cluster.status.phase !== 'Failed') {
+    throw new ConflictError(`A cluster can be changed when it is Ready or Failed; it is ${cluster.status.phase}.`);
+  }
+
+  const parsed = ClusterSpec.safeParse(applyMergePatch(cluster.spec, patch));
+  if (!parsed.success) {
+    throw new UnprocessableError(
+      'The patched order is not valid.',
+      parsed.error.issues.map((issue) => ({ pointer: jsonPointer(issue.path), detail: issue.message })),
+    );
+  }
+  const spec = parsed.data;
+  assertOrderRules(spec);
+  const immutable = (Object.keys(spec) as (keyof ClusterSpec)[]).filter(
+    (field) => !(MUTABLE_FIELDS as readonly string[]).includes(field) && !isEqual(spec[field], cluster.spec[field]),
+  );
+  if (immutable.length > 0) {
+    throw new UnprocessableError(
+      `Only ${MUTABLE_FIELDS.join(', ')} can change after a cluster is created.`,
+      immutable.map((field) => ({ pointer: `/${field}`, detail: 'cannot change after the cluster is created' })),
+    );
+  }
+  if (isEqual(spec, cluster.spec)) return { kind: 'fresh', value: clusterView(cluster) };
+
+  const now = new Date().toISOString();
+  const operation = newOperation(tenantId, clusterId, 'update', now);
+  const updating: ClusterRecord = {
+    ...cluster,
+    spec,
+    status: { ...cluster.status, phase: 'Updating', activeOperationId: operation.id },
+  };
+  const view = clusterView({ ...updating, version: cluster.version + 1, updatedAt: now });
+  const claim =
+    options.request === undefined ? undefined : { ...options.request, response: options.request.respond(view, operationView(operation)) };
+  const outcome = await services.store.beginOperation(updating, cluster.version, operation, claim);
+  return settle(outcome, options.request, async () => {
+    await launch(services, 'update', operation);
+    return view;
+  });
+}
