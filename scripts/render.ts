@@ -3,7 +3,7 @@ import { dirname, join, resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { stringify } from 'yaml';
 import type { ZodError } from 'zod';
-import { baselineObjects } from '#addons';
+import { PLACEHOLDER_ISSUER_CA, renderAddons } from '#addons';
 import {
   admissionConfiguration,
   apiServerSubjectAltNames,
@@ -109,7 +109,12 @@ export async function renderCluster(spec: ClusterSpec, dir: string): Promise<str
     'kubeadm/admission-configuration.yaml': stringify(admissionConfiguration(spec)),
     'sshd/kiln.conf': renderSshdConfig(),
     'encryption/encryption-config.yaml': stringify(encryptionConfiguration(spec)),
-    'addons/baseline.yaml': toYamlDocuments(baselineObjects(RENDER_CLUSTER_ID, spec)),
+    // One file per add-on; the issuer CA's key material is a placeholder, as every secret here is.
+    ...Object.fromEntries(
+      renderAddons(RENDER_CLUSTER_ID, spec, { issuerCa: PLACEHOLDER_ISSUER_CA, apiServer: { host: outputs.apiHost, port: 6443 } })
+        .filter((addon) => addon.objects.length > 0)
+        .map((addon) => [`addons/${addon.name}.yaml`, toYamlDocuments(addon.objects)]),
+    ),
     'infra/resources.json': `${JSON.stringify(resources, null, 2)}\n`,
     'pki/ca.crt': pki.clusterCa.certificatePem,
     'pki/apiserver.crt': pki.apiServer.certificatePem,

@@ -1,10 +1,10 @@
 import type { ClusterSpec } from '#core';
 import type { Manifest } from './kube.ts';
 
-const SYSTEM_NAMESPACES = ['kube-system', 'kube-public', 'kube-node-lease'] as const;
+export const SYSTEM_NAMESPACES = ['kube-system', 'kube-public', 'kube-node-lease'] as const;
 const PSA_VERSION = 'latest';
 
-function psaLabels(level: string, mode: 'enforce' | 'audit' | 'warn'): Record<string, string> {
+export function psaLabels(level: string, mode: 'enforce' | 'audit' | 'warn'): Record<string, string> {
   // Audit and warn always run at the level too, so violations are seen before they are enforced.
   const labels: Record<string, string> = {
     'pod-security.kubernetes.io/audit': level,

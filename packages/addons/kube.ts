@@ -54,12 +54,26 @@ export interface Manifest {
   [field: string]: unknown;
 }
 
+/**
+ * client-node serializes built-in kinds through its models, whose JSON-schema
+ * type names the `x-kubernetes-*` keys with underscores and silently drops the
+ * wire spelling. A CRD would lose `x-kubernetes-preserve-unknown-fields` and
+ * the API server would prune its objects, so CRDs are handed over in the
+ * model's spelling, which it maps back on the wire.
+ */
+function forClientNode(value: unknown): unknown {
+  if (Array.isArray(value)) return value.map(forClientNode);
+  if (value === null || typeof value !== 'object') return value;
+  return Object.fromEntries(Object.entries(value).map(([key, field]) => [key.startsWith('x-kubernetes-') ? key.replaceAll('-', '_') : key, forClientNode(field)]));
+}
+
 /** Server-side apply with Kiln's field manager; force, because Kiln owns what it applies. */
 export async function applyObjects(config: KubeConfig, objects: readonly Manifest[]): Promise<KubernetesObject[]> {
   const client = KubernetesObjectApi.makeApiClient(config);
   const applied: KubernetesObject[] = [];
   for (const object of objects) {
-    applied.push(await client.patch(object, undefined, undefined, FIELD_MANAGER, true, PatchStrategy.ServerSideApply));
+    const body = object.kind === 'CustomResourceDefinition' ? (forClientNode(object) as Manifest) : object;
+    applied.push(await client.patch(body, undefined, undefined, FIELD_MANAGER, true, PatchStrategy.ServerSideApply));
   }
   return applied;
 }

@@ -1,5 +1,6 @@
 import { z } from 'zod';
 import { ClusterSpec } from './cluster-spec.ts';
+import { newId } from './ids.ts';
 import { CLUSTER_PHASES, OPERATION_STATES, OPERATION_TYPES, STEP_STATES } from './phases.ts';
 
 /** RFC 9457 problem details, as every error leaves the API and as failed operations record them. */
@@ -119,6 +120,34 @@ export const TenantOrder = z
       .regex(/^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/, 'must be lower-case letters, digits and "-"'),
   })
   .meta({ id: 'TenantOrder' });
+
+export const CLUSTER_EVENT_TYPES = [
+  'cluster.created',
+  'cluster.phase_changed',
+  'cluster.kubeconfig_issued',
+  'cluster.ssh_key_downloaded',
+] as const;
+
+/** A domain event: what happened to a cluster, when, and the facts (never secrets). */
+export const ClusterEvent = z
+  .object({
+    id: z.string(),
+    type: z.enum(CLUSTER_EVENT_TYPES),
+    clusterId: z.string(),
+    occurredAt: z.iso.datetime(),
+    data: z.record(z.string(), z.unknown()),
+  })
+  .meta({ id: 'ClusterEvent' });
+export type ClusterEvent = z.infer<typeof ClusterEvent>;
+
+export function clusterEvent(type: ClusterEvent['type'], clusterId: string, data: Record<string, unknown>, occurredAt = new Date()): ClusterEvent {
+  return { id: newId('event'), type, clusterId, occurredAt: occurredAt.toISOString(), data };
+}
+
+/** The event a phase change emits, if the phase changed. */
+export function phaseChange(clusterId: string, from: string, to: string, reason?: string): ClusterEvent[] {
+  return from === to ? [] : [clusterEvent('cluster.phase_changed', clusterId, { from, to, ...(reason === undefined ? {} : { reason }) })];
+}
 
 /** What a workflow execution receives and passes between steps. */
 export const WorkflowInput = z.object({

@@ -8,7 +8,9 @@ import {
   type OperationType,
   WORKFLOW_STEPS,
   assertOrderRules,
+  clusterEvent,
   newId,
+  phaseChange,
 } from '#core';
 import type { ClusterRecord, OperationRecord, Page, StoredResponse, WriteOutcome } from '#store';
 import type { KilnServices } from './services.ts';
@@ -106,7 +108,9 @@ export async function orderCluster(
   const view = clusterView(cluster);
   const claim = request === undefined ? undefined : { ...request, response: request.respond(view, operationView(operation)) };
 
-  const outcome = await services.store.createCluster(cluster, operation, claim);
+  const outcome = await services.store.createCluster(cluster, operation, claim, [
+    clusterEvent('cluster.created', clusterId, { name: cluster.name, region: spec.region, operationId: operation.id }),
+  ]);
   return settle(outcome, request, async () => {
     await launch(services, 'provision', operation);
     return view;
@@ -165,7 +169,7 @@ export async function deleteCluster(
   const view = clusterView({ ...deleting, version: cluster.version + 1, updatedAt: now });
   const claim =
     options.request === undefined ? undefined : { ...options.request, response: options.request.respond(view, operationView(operation)) };
-  const outcome = await services.store.beginOperation(deleting, cluster.version, operation, claim);
+  const outcome = await services.store.beginOperation(deleting, cluster.version, operation, claim, phaseChange(clusterId, cluster.status.phase, 'Deleting'));
   return settle(outcome, options.request, async () => {
     await launch(services, 'deprovision', operation);
     return view;

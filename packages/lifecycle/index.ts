@@ -15,3 +15,4 @@ export * from './steps/container.ts';
 export * from './ssh-keys.ts';
 export * from './kubeconfig.ts';
 export * from './updates.ts';
+export * from './events.ts';

@@ -1,5 +1,5 @@
-import { type ClusterPkiPem, certificateAuthorityFromPem, issueAdminKubeconfig } from '#bootstrap';
-import { KilnError } from '#core';
+import { ADMIN_GROUP, type ClusterPkiPem, certificateAuthorityFromPem, issueAdminKubeconfig } from '#bootstrap';
+import { KilnError, clusterEvent } from '#core';
 import { findCluster } from './clusters.ts';
 import type { KilnServices } from './services.ts';
 
@@ -29,6 +29,7 @@ export async function issueKubeconfig(services: KilnServices, tenantId: string, 
     { endpoint, validityMinutes, clusterName: cluster.name, now },
   );
   const expiresAt = new Date(now.getTime() + validityMinutes * 60_000).toISOString();
-  services.log.info('audit: admin kubeconfig issued', { tenantId, clusterId, event: 'kubeconfig.issued', validUntil: expiresAt });
+  await services.store.appendEvents(tenantId, [clusterEvent('cluster.kubeconfig_issued', clusterId, { validUntil: expiresAt, group: ADMIN_GROUP })]);
+  services.log.info('admin kubeconfig issued', { tenantId, clusterId, validUntil: expiresAt });
   return { kubeconfig, expiresAt };
 }

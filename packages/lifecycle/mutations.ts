@@ -1,4 +1,4 @@
-import { type Condition, KilnError, NotFoundError, canTransition } from '#core';
+import { type Condition, KilnError, NotFoundError, canTransition, phaseChange } from '#core';
 import { type ClusterRecord, type OperationRecord, VersionConflictError } from '#store';
 import type { KilnServices } from './services.ts';
 
@@ -28,7 +28,7 @@ export function updateCluster(
       if (!canTransition(current.status.phase, next.status.phase)) {
         throw new KilnError('conflict', `A cluster cannot go from ${current.status.phase} to ${next.status.phase}.`);
       }
-      return services.store.saveCluster(next, current.version);
+      return services.store.saveCluster(next, current.version, new Date(), phaseChange(current.id, current.status.phase, next.status.phase, next.status.reason));
     },
   );
 }

@@ -1,6 +1,6 @@
 import { createHash } from 'node:crypto';
 import { generateSshKeyPair } from '#bootstrap';
-import { type ClusterSpec, KilnError } from '#core';
+import { type ClusterSpec, KilnError, clusterEvent } from '#core';
 import { type ClusterRecord, VersionConflictError } from '#store';
 import { updateCluster } from './mutations.ts';
 import type { KilnServices } from './services.ts';
@@ -74,6 +74,8 @@ export async function downloadSshKey(services: KilnServices, tenantId: string, c
     await services.store.saveCluster(
       { ...cluster, sealed: remaining, status: { ...cluster.status, ssh: { ...ssh, privateKeyDownloadable: false } } },
       cluster.version,
+      new Date(),
+      [clusterEvent('cluster.ssh_key_downloaded', clusterId, { fingerprint: ssh.fingerprint })],
     );
   } catch (error) {
     // Another write came first (perhaps another download): never hand the key out on a stale read.

@@ -1,4 +1,14 @@
-import { type Cluster, ClusterSpec, ConflictError, KilnError, UnprocessableError, applyMergePatch, assertOrderRules, jsonPointer } from '#core';
+import {
+  type Cluster,
+  ClusterSpec,
+  ConflictError,
+  KilnError,
+  UnprocessableError,
+  applyMergePatch,
+  assertOrderRules,
+  jsonPointer,
+  phaseChange,
+} from '#core';
 import type { ClusterRecord } from '#store';
 import { type IdempotentRequest, type Outcome, earlierResponse, findCluster, launch, newOperation, settle } from './clusters.ts';
 import type { KilnServices } from './services.ts';
@@ -67,7 +77,7 @@ export async function updateClusterSpec(
   const view = clusterView({ ...updating, version: cluster.version + 1, updatedAt: now });
   const claim =
     options.request === undefined ? undefined : { ...options.request, response: options.request.respond(view, operationView(operation)) };
-  const outcome = await services.store.beginOperation(updating, cluster.version, operation, claim);
+  const outcome = await services.store.beginOperation(updating, cluster.version, operation, claim, phaseChange(clusterId, cluster.status.phase, 'Updating'));
   return settle(outcome, options.request, async () => {
     await launch(services, 'update', operation);
     return view;

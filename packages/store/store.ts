@@ -13,7 +13,7 @@ import {
   type TransactWriteCommandInput,
   UpdateCommand,
 } from '@aws-sdk/lib-dynamodb';
-import { ConflictError, KilnError, type OperationState, ValidationError } from '#core';
+import { ClusterEvent, ConflictError, KilnError, type OperationState, ValidationError } from '#core';
 import {
   ClusterRecord,
   IdempotencyRecord,
@@ -27,6 +27,7 @@ import { TABLE_KEYS, keys } from './table.ts';
 
 const IDEMPOTENCY_TTL_SECONDS = 24 * 60 * 60;
 const DELETED_CLUSTER_TTL_SECONDS = 7 * 24 * 60 * 60;
+const EVENT_TTL_SECONDS = 90 * 24 * 60 * 60;
 const TRANSACTION_ATTEMPTS = 4;
 
 type TransactItem = NonNullable<TransactWriteCommandInput['TransactItems']>[number];
@@ -202,7 +203,7 @@ export class KilnStore {
   // Clusters --------------------------------------------------------------
 
   /** Cluster, its name claim, its first operation and the idempotency record, all or nothing. */
-  async createCluster(cluster: ClusterRecord, operation: OperationRecord, claim?: IdempotencyClaim): Promise<WriteOutcome> {
+  async createCluster(cluster: ClusterRecord, operation: OperationRecord, claim?: IdempotencyClaim, events: readonly ClusterEvent[] = []): Promise<WriteOutcome> {
     const items: TransactItem[] = [
       {
         Put: {
@@ -219,6 +220,7 @@ export class KilnStore {
         },
       },
       this.operationPut(operation),
+      ...events.map((event) => this.eventPut(cluster.tenantId, event)),
     ];
     return this.transact(cluster.tenantId, items, claim, (index) =>
       index === 0 ? new ConflictError(`A cluster named '${cluster.name}' already exists.`) : undefined,
@@ -253,27 +255,77 @@ export class KilnStore {
    * Conditional update on the version attribute. `update` receives the
    * current record and returns the next one; the version is bumped here.
    */
-  async saveCluster(record: ClusterRecord, expectedVersion: number, now = new Date()): Promise<ClusterRecord> {
+  async saveCluster(record: ClusterRecord, expectedVersion: number, now = new Date(), events: readonly ClusterEvent[] = []): Promise<ClusterRecord> {
     const next: ClusterRecord = { ...record, version: expectedVersion + 1, updatedAt: now.toISOString() };
+    const put = {
+      TableName: this.tableName,
+      Item: {
+        ...keys.cluster(record.tenantId, record.id),
+        entity: 'cluster',
+        ...next,
+        ...(next.status.phase === 'Deleted' ? { [TABLE_KEYS.ttl]: epochSeconds(now) + DELETED_CLUSTER_TTL_SECONDS } : {}),
+      },
+      ConditionExpression: 'version = :expected',
+      ExpressionAttributeValues: { ':expected': expectedVersion },
+    };
     try {
-      await this.documents.send(
-        new PutCommand({
-          TableName: this.tableName,
-          Item: {
-            ...keys.cluster(record.tenantId, record.id),
-            entity: 'cluster',
-            ...next,
-            ...(next.status.phase === 'Deleted' ? { [TABLE_KEYS.ttl]: epochSeconds(now) + DELETED_CLUSTER_TTL_SECONDS } : {}),
-          },
-          ConditionExpression: 'version = :expected',
-          ExpressionAttributeValues: { ':expected': expectedVersion },
-        }),
-      );
+      if (events.length === 0) {
+        await this.documents.send(new PutCommand(put));
+      } else {
+        // The state change and its events commit together: an event is never lost, nor emitted for a change that did not happen.
+        await this.documents.send(new TransactWriteCommand({ TransactItems: [{ Put: put }, ...events.map((event) => this.eventPut(record.tenantId, event))] }));
+      }
     } catch (error) {
       if (error instanceof ConditionalCheckFailedException) throw new VersionConflictError('cluster', record.id);
+      if (error instanceof TransactionCanceledException && error.CancellationReasons?.[0]?.Code === 'ConditionalCheckFailed') {
+        throw new VersionConflictError('cluster', record.id);
+      }
       throw error;
     }
     return next;
+  }
+
+  // Events ----------------------------------------------------------------
+
+  private eventPut(tenantId: string, event: ClusterEvent): TransactItem {
+    return {
+      Put: {
+        TableName: this.tableName,
+        Item: {
+          ...keys.clusterEvent(tenantId, event.clusterId, event.id),
+          entity: 'event',
+          tenantId,
+          ...event,
+          [TABLE_KEYS.ttl]: Math.floor(Date.parse(event.occurredAt) / 1000) + EVENT_TTL_SECONDS,
+        },
+        ConditionExpression: 'attribute_not_exists(PK)',
+      },
+    };
+  }
+
+  /** Events that change no state of their own (an audit trail: a kubeconfig issued, a key handed out). */
+  async appendEvents(tenantId: string, events: readonly ClusterEvent[]): Promise<void> {
+    if (events.length === 0) return;
+    await this.documents.send(new TransactWriteCommand({ TransactItems: events.map((event) => this.eventPut(tenantId, event)) }));
+  }
+
+  async listClusterEvents(tenantId: string, clusterId: string, page: { limit: number; cursor?: string }): Promise<Page<ClusterEvent>> {
+    const partition = keys.tenant(tenantId).PK;
+    const prefix = `EVENT#${clusterId}#`;
+    const start = page.cursor === undefined ? undefined : decodeCursor(page.cursor, prefix);
+    const result = await this.documents.send(
+      new QueryCommand({
+        TableName: this.tableName,
+        KeyConditionExpression: 'PK = :pk AND begins_with(SK, :prefix)',
+        ExpressionAttributeValues: { ':pk': partition, ':prefix': prefix },
+        ScanIndexForward: false,
+        Limit: page.limit,
+        ExclusiveStartKey: start === undefined ? undefined : ({ PK: partition, SK: start } satisfies CursorPosition),
+      }),
+    );
+    const items = (result.Items ?? []).map((item) => ClusterEvent.parse(item));
+    const last = result.LastEvaluatedKey;
+    return { items, nextCursor: last === undefined ? undefined : encodeCursor(String(last.SK)) };
   }
 
   /**
@@ -286,6 +338,7 @@ export class KilnStore {
     expectedVersion: number,
     operation: OperationRecord,
     claim?: IdempotencyClaim,
+    events: readonly ClusterEvent[] = [],
   ): Promise<WriteOutcome> {
     const now = new Date().toISOString();
     const next: ClusterRecord = { ...cluster, version: expectedVersion + 1, updatedAt: now };
@@ -299,6 +352,7 @@ export class KilnStore {
         },
       },
       this.operationPut(operation),
+      ...events.map((event) => this.eventPut(cluster.tenantId, event)),
     ];
     return this.transact(cluster.tenantId, items, claim, (index) =>
       index === 0 ? new VersionConflictError('cluster', cluster.id) : undefined,

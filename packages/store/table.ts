@@ -59,5 +59,6 @@ export const keys = {
   operation: (tenantId: string, operationId: string) => ({ PK: `TENANT#${tenantId}`, SK: `OP#${operationId}` }),
   operationsOfCluster: (tenantId: string, clusterId: string) => `TENANT#${tenantId}#CLUSTER#${clusterId}`,
   idempotency: (tenantId: string, keyHash: string) => ({ PK: `TENANT#${tenantId}`, SK: `IDEM#${keyHash}` }),
+  clusterEvent: (tenantId: string, clusterId: string, eventId: string) => ({ PK: `TENANT#${tenantId}`, SK: `EVENT#${clusterId}#${eventId}` }),
   activeOperationsPartition: 'ACTIVE_OPERATIONS',
 } as const;

@@ -105,6 +105,18 @@ describe('the README walk-through', () => {
     await waitForPhase(key, created.body.id, 'Deleted');
     expect(stack.clusters.has(created.body.id)).toBe(false);
 
+    const events = await api<{ items: { type: string; data: Record<string, unknown> }[] }>('GET', `/v1/clusters/${created.body.id}/events?limit=100`, { token: key });
+    expect(events.body.items.map((event) => (event.type === 'cluster.phase_changed' ? `${String(event.data.from)}->${String(event.data.to)}` : event.type)).reverse()).toEqual([
+      'cluster.created',
+      'Pending->Provisioning',
+      'Provisioning->Ready',
+      'cluster.kubeconfig_issued',
+      'cluster.ssh_key_downloaded',
+      'Ready->Deleting',
+      'Deleting->Deleted',
+    ]);
+    expect(JSON.stringify(events.body)).not.toContain('PRIVATE KEY');
+
     const operations = await api<{ items: OperationBody[] }>('GET', `/v1/clusters/${created.body.id}/operations`, { token: key });
     expect(operations.body.items.map((item) => [item.type, item.state])).toEqual([
       ['deprovision', 'succeeded'],

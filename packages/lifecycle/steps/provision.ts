@@ -1,4 +1,4 @@
-import { applyObjects, baselineObjects, kubeConfigFor, listNodes, readObject } from '#addons';
+import { addonDrift, installAddons, kubeConfigFor, listNodes, liveForbiddenAdminBindings, objectRef, removeAddons, renderAddons } from '#addons';
 import {
   type ClusterPkiPem,
   type MachineRole,
@@ -228,11 +228,35 @@ export function waitForWorkersStep(services: KilnServices, input: unknown): Prom
   return waitForNodes(services, input, 'workers');
 }
 
+/** The CA behind the in-cluster ClusterIssuer: its own, so certificates it signs are not trusted by the API server. */
+async function issuerCaOf(services: KilnServices, context: StepContext) {
+  const issuer = JSON.parse(
+    await sealedSecret(services, context, 'issuerCa', async () =>
+      JSON.stringify(pkiToPem(await generateClusterPki({ clusterName: `${context.cluster.name}-issuer`, apiHost: 'issuer.invalid', serviceCidr: context.cluster.spec.network.serviceCidr })).clusterCa),
+    ),
+  ) as ClusterPkiPem['clusterCa'];
+  return { certificatePem: issuer.certificatePem, privateKeyPem: issuer.privateKeyPem };
+}
+
+async function renderAddonsFor(services: KilnServices, context: StepContext) {
+  const apiHost = (context.outputsOf('infrastructure') as Partial<InfrastructureOutputs>).apiHost;
+  return renderAddons(context.input.clusterId, context.cluster.spec, {
+    issuerCa: await issuerCaOf(services, context),
+    ...(apiHost === undefined ? {} : { apiServer: { host: apiHost, port: 6443 } }),
+  });
+}
+
+/** Within the Task's 900 s timeout, leaving room to record the result. */
+const ADDONS_DEADLINE_MS = 10 * 60_000;
+
 export async function addonsStep(services: KilnServices, input: unknown): Promise<StepResult<Record<string, unknown>>> {
   return runStep(services, input, 'addons', async (context) => {
-    const objects = baselineObjects(context.input.clusterId, context.cluster.spec);
-    await applyObjects(kubeConfigFor(context.cluster.name, endpointOf(context)), objects);
-    return { done: true, outputs: { applied: objects.map(({ kind, metadata }) => [kind, metadata.namespace, metadata.name].filter(Boolean).join('/')) } };
+    const config = kubeConfigFor(context.cluster.name, endpointOf(context));
+    const addons = await renderAddonsFor(services, context);
+    // Charts are counted installed once stored; resources waiting on a chart's CRDs are reported, not awaited (see installAddons).
+    const { applied, pending } = await installAddons(config, addons, { deadlineMs: ADDONS_DEADLINE_MS, waitForCharts: false });
+    const removed = await removeAddons(config, addons);
+    return { done: true, outputs: { applied, pending, removed } };
   });
 }
 
@@ -247,17 +271,11 @@ export async function verifyStep(services: KilnServices, input: unknown): Promis
     if (nodes.length < expected || notReady.length > 0) {
       throw new StepError('verify', `Expected ${expected} Ready nodes; ${nodes.length - notReady.length} are Ready${notReady.length > 0 ? ` (not Ready: ${notReady.join(', ')})` : ''}.`, true);
     }
-    const missing: string[] = [];
-    for (const object of baselineObjects(context.input.clusterId, context.cluster.spec)) {
-      const live = await readObject(config, object);
-      const wanted = object.metadata.labels ?? {};
-      const labels = live.metadata?.labels ?? {};
-      for (const [key, value] of Object.entries(wanted)) {
-        if (labels[key] !== value) missing.push(`${object.kind}/${object.metadata.name} label ${key}`);
-      }
-    }
-    if (missing.length > 0) throw new StepError('verify', `Hardening not in place: ${missing.join('; ')}.`, true);
-    return { done: true, outputs: { readyNodes: nodes.length, checked: ['nodes-ready', 'pod-security-labels'] } };
+    const pending = new Set((context.outputsOf('addons') as { pending?: string[] }).pending ?? []);
+    const objects = (await renderAddonsFor(services, context)).flatMap((addon) => addon.objects).filter((object) => !pending.has(objectRef(object)));
+    const problems = [...(await addonDrift(config, objects)), ...(await liveForbiddenAdminBindings(config))];
+    if (problems.length > 0) throw new StepError('verify', `Hardening not in place: ${problems.join('; ')}.`, true);
+    return { done: true, outputs: { readyNodes: nodes.length, checked: ['nodes-ready', 'addon-objects-as-applied', 'no-cluster-admin-service-accounts'] } };
   });
 }
 
@@ -265,7 +283,8 @@ export async function verifyStep(services: KilnServices, input: unknown): Promis
 export async function markReadyStep(services: KilnServices, rawInput: unknown): Promise<void> {
   const { tenantId, clusterId, operationId } = WorkflowInput.parse(rawInput);
   const now = new Date().toISOString();
-  await updateOperation(services, tenantId, operationId, (operation) => ({ ...operation, state: 'succeeded', finishedAt: operation.finishedAt ?? now }));
+  const operation = await updateOperation(services, tenantId, operationId, (current) => ({ ...current, state: 'succeeded', finishedAt: current.finishedAt ?? now }));
+  const reason = operation.type === 'provision' ? 'Provisioned' : 'Updated';
   await updateCluster(services, tenantId, clusterId, (cluster) => {
     const { activeOperationId: _finished, reason: _reason, ...status } = cluster.status;
     return {
@@ -273,7 +292,7 @@ export async function markReadyStep(services: KilnServices, rawInput: unknown): 
       status: {
         ...status,
         phase: 'Ready',
-        conditions: withCondition(status.conditions, { type: 'Ready', status: 'True', reason: 'Provisioned', message: 'All nodes are Ready and hardening is verified.' }, now),
+        conditions: withCondition(status.conditions, { type: 'Ready', status: 'True', reason, message: 'All nodes are Ready and hardening is verified.' }, now),
       },
     };
   });

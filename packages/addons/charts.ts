@@ -1,0 +1,48 @@
+import { stringify } from 'yaml';
+import type { Manifest } from './kube.ts';
+
+export interface ChartSource {
+  chart: string;
+  repo: string;
+  version: string;
+}
+
+/** Pinned chart versions; each is a reviewed upgrade, never a float. */
+export const CHARTS = {
+  cilium: { chart: 'cilium', repo: 'https://helm.cilium.io', version: '1.17.6' },
+  certManager: { chart: 'cert-manager', repo: 'https://charts.jetstack.io', version: '1.17.2' },
+  kyverno: { chart: 'kyverno', repo: 'https://kyverno.github.io/kyverno', version: '3.3.7' },
+  tetragon: { chart: 'tetragon', repo: 'https://helm.cilium.io', version: '1.4.0' },
+} as const satisfies Record<string, ChartSource>;
+
+/** The workloads and CRDs a chart must bring up before Kiln counts it as installed (see install.ts). */
+export interface ChartReadiness {
+  workloads: { kind: 'Deployment' | 'DaemonSet'; namespace: string; name: string }[];
+  crds: string[];
+}
+
+export const CHART_READINESS_ANNOTATION = 'kiln.dev/ready-when';
+
+/**
+ * A helm.cattle.io HelmChart. HelmCharts live in kube-system, where the
+ * controller's install Jobs run; `targetNamespace` is where the release goes.
+ */
+export function helmChart(
+  name: string,
+  source: ChartSource,
+  options: { targetNamespace: string; values: Record<string, unknown>; bootstrap?: boolean; readiness: ChartReadiness },
+): Manifest {
+  return {
+    apiVersion: 'helm.cattle.io/v1',
+    kind: 'HelmChart',
+    metadata: { name, namespace: 'kube-system', annotations: { [CHART_READINESS_ANNOTATION]: JSON.stringify(options.readiness) } },
+    spec: {
+      chart: source.chart,
+      repo: source.repo,
+      version: source.version,
+      targetNamespace: options.targetNamespace,
+      ...(options.bootstrap === true ? { bootstrap: true } : {}),
+      valuesContent: stringify(options.values),
+    },
+  };
+}

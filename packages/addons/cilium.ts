@@ -1,0 +1,69 @@
+import type { ClusterSpec } from '#core';
+import { CHARTS, helmChart } from './charts.ts';
+import type { Manifest } from './kube.ts';
+
+export interface ApiServerAddress {
+  host: string;
+  port: number;
+}
+
+/**
+ * Cilium values for the order. Transparent encryption is WireGuard, node
+ * traffic included, with strict mode dropping unencrypted pod-to-pod packets
+ * inside the pod CIDR. Chart 1.17 has egress strict mode only; ingress strict
+ * mode (`encryption.strictMode.ingress`) needs 1.18 and is not set.
+ */
+export function ciliumValues(spec: ClusterSpec, apiServer?: ApiServerAddress): Record<string, unknown> {
+  const { network } = spec;
+  const transparent = spec.encryption.transparent;
+  const routing =
+    network.routingMode === 'tunnel'
+      ? { routingMode: 'tunnel', tunnelProtocol: 'vxlan' }
+      : { routingMode: 'native', ipv4NativeRoutingCIDR: network.vpcCidr, autoDirectNodeRoutes: true };
+  return {
+    ...routing,
+    // kube-proxy is replaced, so the agent must reach the API server without the kubernetes Service.
+    kubeProxyReplacement: true,
+    ...(apiServer === undefined ? {} : { k8sServiceHost: apiServer.host, k8sServicePort: apiServer.port }),
+    ipam: { mode: 'cluster-pool', operator: { clusterPoolIPv4PodCIDRList: [network.podCidr], clusterPoolIPv4MaskSize: 24 } },
+    encryption: transparent.enabled
+      ? {
+          enabled: true,
+          type: 'wireguard',
+          nodeEncryption: transparent.nodeEncryption,
+          strictMode: {
+            enabled: transparent.strictMode,
+            cidr: network.podCidr,
+            // With VXLAN on AWS, nodes hold addresses from the pod CIDR (cilium_host, health checks); without this,
+            // strict mode drops pod-to-node traffic. Native routing does not have the overlap, so it stays strict.
+            allowRemoteNodeIdentities: network.routingMode === 'tunnel',
+          },
+        }
+      : { enabled: false },
+    hubble: {
+      enabled: true,
+      // cert-manager is not there yet when Cilium bootstraps, so Hubble's certificates come from the chart's CronJob.
+      tls: { enabled: true, auto: { enabled: true, method: 'cronJob', certValidityDuration: 365, schedule: '0 0 1 */4 *' } },
+      relay: { enabled: true },
+    },
+    operator: { replicas: 2 },
+  };
+}
+
+export function ciliumObjects(spec: ClusterSpec, apiServer?: ApiServerAddress): Manifest[] {
+  return [
+    helmChart('cilium', CHARTS.cilium, {
+      targetNamespace: 'kube-system',
+      // No pod network exists yet: the install Job must run on the host network.
+      bootstrap: true,
+      values: ciliumValues(spec, apiServer),
+      readiness: {
+        crds: [],
+        workloads: [
+          { kind: 'DaemonSet', namespace: 'kube-system', name: 'cilium' },
+          { kind: 'Deployment', namespace: 'kube-system', name: 'cilium-operator' },
+        ],
+      },
+    }),
+  ];
+}

@@ -1,0 +1,111 @@
+import { parse } from 'yaml';
+import { describe, expect, it } from 'vitest';
+import { ClusterSpec } from '#core';
+import { ADDON_LABEL } from './addon.ts';
+import { PLACEHOLDER_ISSUER_CA } from './cert-manager.ts';
+import { forbiddenAdminBindings } from './rbac.ts';
+import { renderAddons } from './render.ts';
+import { InvalidAddonObjectError, validateObject } from './validate.ts';
+import type { Manifest } from './kube.ts';
+
+function order(overrides: Partial<Record<string, unknown>> = {}): ClusterSpec {
+  return ClusterSpec.parse({ name: 'demo', region: 'eu-central-1', nodePools: [{ name: 'default', size: 2 }], ...overrides });
+}
+
+function find(spec: ClusterSpec, kind: string, name: string): Manifest {
+  const object = renderAddons('cls_test', spec, { issuerCa: PLACEHOLDER_ISSUER_CA })
+    .flatMap((addon) => addon.objects)
+    .find((candidate) => candidate.kind === kind && candidate.metadata.name === name);
+  if (object === undefined) throw new Error(`${kind}/${name} not rendered`);
+  return object;
+}
+
+const valuesOf = (chart: Manifest): Record<string, unknown> => parse((chart.spec as { valuesContent: string }).valuesContent) as Record<string, unknown>;
+
+describe('renderAddons', () => {
+  it('configures Cilium with WireGuard strict mode over the order pod CIDR', () => {
+    const chart = find(order({ network: { podCidr: '10.200.0.0/16' } }), 'HelmChart', 'cilium');
+    expect(chart.spec).toMatchObject({ bootstrap: true, chart: 'cilium', version: '1.17.6', targetNamespace: 'kube-system' });
+    expect(valuesOf(chart)).toMatchObject({
+      routingMode: 'tunnel',
+      tunnelProtocol: 'vxlan',
+      kubeProxyReplacement: true,
+      ipam: { mode: 'cluster-pool', operator: { clusterPoolIPv4PodCIDRList: ['10.200.0.0/16'] } },
+      encryption: { enabled: true, type: 'wireguard', nodeEncryption: true, strictMode: { enabled: true, cidr: '10.200.0.0/16', allowRemoteNodeIdentities: true } },
+      hubble: { enabled: true, tls: { enabled: true, auto: { enabled: true, method: 'cronJob' } } },
+      operator: { replicas: 2 },
+    });
+  });
+
+  it('routes natively over the VPC CIDR when asked', () => {
+    const values = valuesOf(find(order({ network: { routingMode: 'native', vpcCidr: '10.1.0.0/16' } }), 'HelmChart', 'cilium'));
+    expect(values).toMatchObject({ routingMode: 'native', ipv4NativeRoutingCIDR: '10.1.0.0/16', autoDirectNodeRoutes: true });
+    expect(values).not.toHaveProperty('tunnelProtocol');
+  });
+
+  it('renders the optional extensions only when the order enables them, each object labelled with its add-on', () => {
+    const off = renderAddons('cls_test', order(), { issuerCa: PLACEHOLDER_ISSUER_CA });
+    expect(off.find((addon) => addon.name === 'tetragon')?.objects).toEqual([]);
+    const on = renderAddons('cls_test', order({ extensions: { policyEngine: { enabled: true }, intrusionDetection: { enabled: true } } }), { issuerCa: PLACEHOLDER_ISSUER_CA });
+    const tetragon = on.find((addon) => addon.name === 'tetragon')?.objects ?? [];
+    expect(tetragon.map((object) => object.kind)).toEqual(['HelmChart', 'TracingPolicy']);
+    expect(tetragon.every((object) => object.metadata.labels?.[ADDON_LABEL] === 'tetragon')).toBe(true);
+  });
+
+  it('backs the order pod security level with Kyverno and kills uid-0 setuid calls outside the host', () => {
+    const spec = order({ extensions: { policyEngine: { enabled: true }, intrusionDetection: { enabled: true } } });
+    expect(find(spec, 'ClusterPolicy', 'kiln-pod-security').spec).toMatchObject({
+      rules: [{ validate: { failureAction: 'Enforce', podSecurity: { level: 'restricted', version: 'latest' } }, exclude: { any: [{ resources: { namespaces: expect.arrayContaining(['kube-system']) as unknown } }] } }],
+    });
+    expect(find(spec, 'TracingPolicy', 'kiln-kill-privilege-gain').spec).toMatchObject({
+      kprobes: expect.arrayContaining([
+        expect.objectContaining({
+          call: 'sys_setuid',
+          selectors: [{ matchArgs: [{ index: 0, operator: 'Equal', values: ['0'] }], matchNamespaces: [{ namespace: 'Pid', operator: 'NotIn', values: ['host_ns'] }], matchActions: [{ action: 'Sigkill' }] }],
+        }),
+      ]) as unknown,
+    });
+  });
+
+  it('renders the CA and ACME issuers of the order', () => {
+    const spec = order({ certManager: { acmeIssuers: [{ name: 'letsencrypt', server: 'https://acme-v02.api.letsencrypt.org/directory', email: 'ops@example.com' }] } });
+    expect(find(spec, 'ClusterIssuer', 'kiln-cluster-issuer').spec).toEqual({ ca: { secretName: 'kiln-cluster-issuer-ca' } });
+    expect(find(spec, 'ClusterIssuer', 'letsencrypt').spec).toMatchObject({
+      acme: { email: 'ops@example.com', privateKeySecretRef: { name: 'letsencrypt-account-key' }, solvers: [{ http01: { ingress: { ingressClassName: 'nginx' } } }] },
+    });
+    expect(find(spec, 'HelmChart', 'cert-manager').spec).toMatchObject({ valuesContent: expect.stringContaining('enabled: true') as unknown });
+  });
+});
+
+describe('validateObject', () => {
+  it('rejects a Deployment that kubernetes-models finds invalid', () => {
+    const broken: Manifest = { apiVersion: 'apps/v1', kind: 'Deployment', metadata: { name: 'x', namespace: 'default' }, spec: { replicas: 'two', selector: {}, template: {} } };
+    expect(() => validateObject(broken)).toThrow(InvalidAddonObjectError);
+  });
+
+  it('rejects a HelmChart with a floating chart version', () => {
+    const chart = find(order(), 'HelmChart', 'cilium');
+    expect(() => validateObject({ ...chart, spec: { ...(chart.spec as object), version: 'latest' } })).toThrow(/version/);
+  });
+
+  it('refuses kinds it has no schema for', () => {
+    expect(() => validateObject({ apiVersion: 'example.com/v1', kind: 'Widget', metadata: { name: 'w' } })).toThrow(/no schema/);
+  });
+});
+
+describe('forbiddenAdminBindings', () => {
+  const binding = (namespace: string, kind = 'ClusterRoleBinding') => ({
+    kind,
+    metadata: { name: 'b', ...(kind === 'RoleBinding' ? { namespace } : {}) },
+    roleRef: { kind: 'ClusterRole', name: 'cluster-admin' },
+    subjects: [{ kind: 'ServiceAccount', name: 'ci', ...(kind === 'RoleBinding' ? {} : { namespace }) }],
+  });
+
+  it('reports cluster-admin for a tenant namespace service account, in either binding kind', () => {
+    expect(forbiddenAdminBindings([binding('team-a'), binding('team-b', 'RoleBinding')])).toHaveLength(2);
+  });
+
+  it('allows system namespaces and groups', () => {
+    expect(forbiddenAdminBindings([binding('kube-system'), { ...binding('x'), subjects: [{ kind: 'Group', name: 'kubeadm:cluster-admins' }] }])).toEqual([]);
+  });
+});
