@@ -1,9 +1,7 @@
-import { setTimeout as delay } from 'node:timers/promises';
 import { KubeConfig, KubernetesObjectApi, PatchStrategy } from '@kubernetes/client-node';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { ClusterSpec } from '#core';
-import { type SandboxCluster, startSandboxCluster } from '#sandbox';
-import { CHART_READINESS_ANNOTATION, type ChartReadiness } from './charts.ts';
+import { type SandboxCluster, startChartRunner, startSandboxCluster } from '#sandbox';
 import { PLACEHOLDER_ISSUER_CA } from './cert-manager.ts';
 import { addonDrift, installAddons, liveForbiddenAdminBindings, removeAddons } from './install.ts';
 import { type Manifest, applyObjects } from './kube.ts';
@@ -16,71 +14,6 @@ const FULL_ORDER = {
   certManager: { acmeIssuers: [{ name: 'letsencrypt', server: 'https://acme-v02.api.letsencrypt.org/directory', email: 'ops@example.com' }] },
   extensions: { policyEngine: { enabled: true }, intrusionDetection: { enabled: true } },
 };
-
-/** The CRDs the real charts install, by name: what the stand-in chart runner serves. */
-const CHART_CRDS: Record<string, { group: string; version: string; kind: string; plural: string; scope: 'Cluster' | 'Namespaced' }> = {
-  'clusterissuers.cert-manager.io': { group: 'cert-manager.io', version: 'v1', kind: 'ClusterIssuer', plural: 'clusterissuers', scope: 'Cluster' },
-  'certificates.cert-manager.io': { group: 'cert-manager.io', version: 'v1', kind: 'Certificate', plural: 'certificates', scope: 'Namespaced' },
-  'clusterpolicies.kyverno.io': { group: 'kyverno.io', version: 'v1', kind: 'ClusterPolicy', plural: 'clusterpolicies', scope: 'Cluster' },
-  'tracingpolicies.cilium.io': { group: 'cilium.io', version: 'v1alpha1', kind: 'TracingPolicy', plural: 'tracingpolicies', scope: 'Cluster' },
-};
-
-function chartRunnerObjects(readiness: ChartReadiness): Manifest[] {
-  const crds = readiness.crds.map((name): Manifest => {
-    const crd = CHART_CRDS[name];
-    if (crd === undefined) throw new Error(`no stand-in for ${name}`);
-    return {
-      apiVersion: 'apiextensions.k8s.io/v1',
-      kind: 'CustomResourceDefinition',
-      metadata: { name },
-      spec: {
-        group: crd.group,
-        scope: crd.scope,
-        names: { kind: crd.kind, plural: crd.plural, singular: crd.kind.toLowerCase(), listKind: `${crd.kind}List` },
-        versions: [{ name: crd.version, served: true, storage: true, schema: { openAPIV3Schema: { type: 'object', 'x-kubernetes-preserve-unknown-fields': true } } }],
-      },
-    };
-  });
-  const workloads = readiness.workloads.map((workload): Manifest => {
-    const labels = { app: workload.name };
-    const template = { metadata: { labels }, spec: { tolerations: [{ operator: 'Exists' }], containers: [{ name: workload.name, image: `example/${workload.name}:1.0.0` }] } };
-    return {
-      apiVersion: 'apps/v1',
-      kind: workload.kind,
-      metadata: { name: workload.name, namespace: workload.namespace },
-      spec: { selector: { matchLabels: labels }, template, ...(workload.kind === 'Deployment' ? { replicas: 1 } : {}) },
-    };
-  });
-  return [...crds, ...workloads];
-}
-
-/**
- * Stands in for helm-controller, which the sandbox does not run: when a
- * HelmChart appears, it serves the chart's CRDs and workloads, as the install
- * Job would. Field manager `helm`, as a real release would have.
- */
-function startChartRunner(cluster: SandboxCluster, config: KubeConfig): () => Promise<void> {
-  const installed = new Set<string>();
-  const state = { running: true };
-  const loop = (async () => {
-    while (state.running) {
-      for (const chart of cluster.objects({ kind: 'HelmChart' })) {
-        const metadata = chart.metadata as { name: string; annotations?: Record<string, string> };
-        if (installed.has(metadata.name)) continue;
-        installed.add(metadata.name);
-        const readiness = JSON.parse(metadata.annotations?.[CHART_READINESS_ANNOTATION] ?? '{"crds":[],"workloads":[]}') as ChartReadiness;
-        const objects = chartRunnerObjects(readiness);
-        for (const object of objects) await KubernetesObjectApi.makeApiClient(config).patch(object, undefined, undefined, 'helm', true, PatchStrategy.ServerSideApply);
-      }
-      // A controller's reconcile interval, not a wait in the test: assertions wait on conditions.
-      await delay(10);
-    }
-  })();
-  return async () => {
-    state.running = false;
-    await loop;
-  };
-}
 
 describe('installAddons against the sandbox', () => {
   let cluster: SandboxCluster;
@@ -104,7 +37,7 @@ describe('installAddons against the sandbox', () => {
   const render = (order: Record<string, unknown>) => renderAddons('cls_test', ClusterSpec.parse(order), { issuerCa: PLACEHOLDER_ISSUER_CA });
 
   it('installs everything in order, then a second run changes nothing', async () => {
-    stopRunner = startChartRunner(cluster, config);
+    stopRunner = startChartRunner(cluster);
     const addons = render(FULL_ORDER);
     const result = await installAddons(config, addons, { deadlineMs: 20_000, pollMs: 20 });
 
@@ -154,7 +87,7 @@ describe('installAddons against the sandbox', () => {
   });
 
   it('removes Tetragon when the order turns intrusion detection off, and leaves the rest', async () => {
-    stopRunner = startChartRunner(cluster, config);
+    stopRunner = startChartRunner(cluster);
     await installAddons(config, render(FULL_ORDER), { deadlineMs: 20_000, pollMs: 20 });
     const without = render({ ...FULL_ORDER, extensions: { policyEngine: { enabled: true } } });
 

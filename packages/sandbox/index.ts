@@ -6,3 +6,4 @@ export * from './kube/index.ts';
 export * from './local-stack.ts';
 export * from './ssm/index.ts';
 export * from './stepfunctions/index.ts';
+export { startChartRunner } from './kube/helm-charts.ts';

@@ -16,6 +16,7 @@ import { LOCAL_CREDENTIALS, LOCAL_REGION, ensureTable, startLocalDynamoDb } from
 import { FaultInjector } from './faults.ts';
 import { startKmsService } from './kms/index.ts';
 import { type SandboxCluster, startSandboxCluster } from './kube/index.ts';
+import { startChartRunner } from './kube/helm-charts.ts';
 import { startSsmService } from './ssm/index.ts';
 import { startStepFunctionsService } from './stepfunctions/index.ts';
 
@@ -147,6 +148,7 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
 
     const faults = new FaultInjector();
     const clusters = new Map<string, SandboxCluster>();
+    const chartRunners = new Map<string, () => Promise<void>>();
     const bootMs = options.machineBootMs ?? 300;
     const log = createLogger(options.logLevel ?? 'info', { service: 'kiln-sandbox' });
 
@@ -167,7 +169,10 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
         const existing = clusters.get(clusterId);
         if (existing !== undefined) return existing.url;
         const started = await startSandboxCluster({ name: clusterId });
+        // The sandbox's helm-controller: installs each HelmChart's CRDs and workloads, as the chart's install Job would.
+        const stopCharts = startChartRunner(started);
         clusters.set(clusterId, started);
+        chartRunners.set(clusterId, stopCharts);
         return started.url;
       },
       onProvisioned: async (provisioned) => {
@@ -192,10 +197,13 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
       onDestroyed: async ({ clusterId }) => {
         const cluster = clusters.get(clusterId);
         clusters.delete(clusterId);
+        await chartRunners.get(clusterId)?.();
+        chartRunners.delete(clusterId);
         await cluster?.close();
       },
     });
     stoppers.push(async () => {
+      await Promise.all([...chartRunners.values()].map((stopCharts) => stopCharts()));
       await cloud.close();
       await Promise.all([...clusters.values()].map((cluster) => cluster.close()));
     });

@@ -388,9 +388,21 @@ describe('changing a cluster', () => {
       ['addons', 'succeeded'],
       ['verify', 'succeeded'],
     ]);
+    const sandbox = stack.clusters.get(created.body.id);
+    expect(sandbox?.objects({ kind: 'TracingPolicy' }).map((policy) => (policy.metadata as { name: string }).name)).toEqual(['kiln-kill-privilege-gain']);
+    expect(sandbox?.objects({ kind: 'HelmChart' }).map((chart) => (chart.metadata as { name: string }).name)).toContain('tetragon');
+    expect(sandbox?.objects({ kind: 'ClusterIssuer' }).length).toBeGreaterThanOrEqual(1);
+
     // A patch that changes nothing starts nothing.
     const unchanged = await api<ClusterBody>('PATCH', path, { token: key, body: patch, headers: mergePatch });
     expect(unchanged.status).toBe(200);
     expect(unchanged.body.status.activeOperationId).toBeUndefined();
+
+    // Turning it off again removes what it installed.
+    const off = await api('PATCH', path, { token: key, body: { extensions: { intrusionDetection: { enabled: false } } }, headers: mergePatch });
+    expect(off.status).toBe(202);
+    await waitForPhase(key, created.body.id, 'Ready');
+    expect(sandbox?.objects({ kind: 'TracingPolicy' })).toEqual([]);
+    expect(sandbox?.objects({ kind: 'HelmChart' }).map((chart) => (chart.metadata as { name: string }).name)).not.toContain('tetragon');
   });
 });

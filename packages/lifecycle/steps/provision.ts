@@ -253,8 +253,8 @@ export async function addonsStep(services: KilnServices, input: unknown): Promis
   return runStep(services, input, 'addons', async (context) => {
     const config = kubeConfigFor(context.cluster.name, endpointOf(context));
     const addons = await renderAddonsFor(services, context);
-    // Charts are counted installed once stored; resources waiting on a chart's CRDs are reported, not awaited (see installAddons).
-    const { applied, pending } = await installAddons(config, addons, { deadlineMs: ADDONS_DEADLINE_MS, waitForCharts: false });
+    // Waits for each chart's CRDs and workloads, then applies what depends on them (issuers, policies).
+    const { applied, pending } = await installAddons(config, addons, { deadlineMs: ADDONS_DEADLINE_MS });
     const removed = await removeAddons(config, addons);
     return { done: true, outputs: { applied, pending, removed } };
   });

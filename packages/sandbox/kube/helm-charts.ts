@@ -1,0 +1,71 @@
+import { setTimeout as delay } from 'node:timers/promises';
+import { KubeConfig, KubernetesObjectApi, PatchStrategy } from '@kubernetes/client-node';
+import { CHART_READINESS_ANNOTATION, type ChartReadiness, type Manifest } from '#addons';
+import type { SandboxCluster } from './cluster.ts';
+
+/** The CRDs the real charts install, by name: what the stand-in chart runner serves. */
+const CHART_CRDS: Record<string, { group: string; version: string; kind: string; plural: string; scope: 'Cluster' | 'Namespaced' }> = {
+  'clusterissuers.cert-manager.io': { group: 'cert-manager.io', version: 'v1', kind: 'ClusterIssuer', plural: 'clusterissuers', scope: 'Cluster' },
+  'certificates.cert-manager.io': { group: 'cert-manager.io', version: 'v1', kind: 'Certificate', plural: 'certificates', scope: 'Namespaced' },
+  'clusterpolicies.kyverno.io': { group: 'kyverno.io', version: 'v1', kind: 'ClusterPolicy', plural: 'clusterpolicies', scope: 'Cluster' },
+  'tracingpolicies.cilium.io': { group: 'cilium.io', version: 'v1alpha1', kind: 'TracingPolicy', plural: 'tracingpolicies', scope: 'Cluster' },
+};
+
+function chartRunnerObjects(readiness: ChartReadiness): Manifest[] {
+  const crds = readiness.crds.map((name): Manifest => {
+    const crd = CHART_CRDS[name];
+    if (crd === undefined) throw new Error(`no stand-in for ${name}`);
+    return {
+      apiVersion: 'apiextensions.k8s.io/v1',
+      kind: 'CustomResourceDefinition',
+      metadata: { name },
+      spec: {
+        group: crd.group,
+        scope: crd.scope,
+        names: { kind: crd.kind, plural: crd.plural, singular: crd.kind.toLowerCase(), listKind: `${crd.kind}List` },
+        versions: [{ name: crd.version, served: true, storage: true, schema: { openAPIV3Schema: { type: 'object', 'x-kubernetes-preserve-unknown-fields': true } } }],
+      },
+    };
+  });
+  const workloads = readiness.workloads.map((workload): Manifest => {
+    const labels = { app: workload.name };
+    const template = { metadata: { labels }, spec: { tolerations: [{ operator: 'Exists' }], containers: [{ name: workload.name, image: `example/${workload.name}:1.0.0` }] } };
+    return {
+      apiVersion: 'apps/v1',
+      kind: workload.kind,
+      metadata: { name: workload.name, namespace: workload.namespace },
+      spec: { selector: { matchLabels: labels }, template, ...(workload.kind === 'Deployment' ? { replicas: 1 } : {}) },
+    };
+  });
+  return [...crds, ...workloads];
+}
+
+/**
+ * Stands in for helm-controller, which the sandbox does not run: when a
+ * HelmChart appears, it serves the chart's CRDs and workloads, as the install
+ * Job would. Field manager `helm`, as a real release would have.
+ */
+export function startChartRunner(cluster: SandboxCluster): () => Promise<void> {
+  const config = new KubeConfig();
+  config.loadFromString(cluster.kubeconfig());
+  const installed = new Set<string>();
+  const state = { running: true };
+  const loop = (async () => {
+    while (state.running) {
+      for (const chart of cluster.objects({ kind: 'HelmChart' })) {
+        const metadata = chart.metadata as { name: string; annotations?: Record<string, string> };
+        if (installed.has(metadata.name)) continue;
+        installed.add(metadata.name);
+        const readiness = JSON.parse(metadata.annotations?.[CHART_READINESS_ANNOTATION] ?? '{"crds":[],"workloads":[]}') as ChartReadiness;
+        const objects = chartRunnerObjects(readiness);
+        for (const object of objects) await KubernetesObjectApi.makeApiClient(config).patch(object, undefined, undefined, 'helm', true, PatchStrategy.ServerSideApply);
+      }
+      // A controller's reconcile interval, not a wait in the test: assertions wait on conditions.
+      await delay(10);
+    }
+  })();
+  return async () => {
+    state.running = false;
+    await loop;
+  };
+}
