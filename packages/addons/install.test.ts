@@ -4,7 +4,7 @@ import { ClusterSpec } from '#core';
 import { type SandboxCluster, startChartRunner, startSandboxCluster } from '#sandbox';
 import { PLACEHOLDER_ISSUER_CA } from './cert-manager.ts';
 import { addonDrift, installAddons, liveForbiddenAdminBindings, removeAddons } from './install.ts';
-import { type Manifest, applyObjects } from './kube.ts';
+import { applyObjects } from './kube.ts';
 import { renderAddons } from './render.ts';
 
 const FULL_ORDER = {
