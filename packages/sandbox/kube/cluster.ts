@@ -6,10 +6,11 @@ import { ResourceCatalog, apiVersionOf, typeKey } from './catalog.ts';
 import { KubeHttpApi, type KubeRequest, describeRequest, sendError } from './http.ts';
 import type { JsonObject } from './json.ts';
 import { type NodeConditionStatus, KubeletSimulator, type NodeRegistration } from './nodes.ts';
-import { ApiRegistry } from './registry.ts';
 import { parseLabelSelector } from './selectors.ts';
 import { KubeApiError, type StatusReason, reasonForCode } from './status.ts';
 import { ObjectStore, nameOf, namespaceOf } from './store.ts';
+import { SecretEncryptionAtRest, type StoredSecretKey } from './encryption-at-rest.ts';
+import { StaleRewritingRegistry } from './stale-rewrite.ts';
 
 export interface SandboxClusterOptions {
   name: string;
@@ -93,6 +94,14 @@ export interface SandboxCluster {
   removeNode(name: string): boolean;
   /** Copies of stored objects, straight from the store (no HTTP, unaffected by faults). */
   objects(filter?: KubeObjectFilter): JsonObject[];
+  /**
+   * Stores Secrets encrypted as an API server started with this EncryptionConfiguration would: new writes under the
+   * first provider, reads with any configured key, and a 500 for a Secret under a key no longer configured.
+   * Undefined stores them in plain text again (identity only).
+   */
+  setEncryptionConfiguration(config: JsonObject | undefined): void;
+  /** Which provider and key each stored Secret is under, read from the stored prefix. */
+  storedSecretKeys(): StoredSecretKey[];
   /** A kubeconfig (YAML) whose only context points at this cluster. */
   kubeconfig(): string;
   close(): Promise<void>;
@@ -168,8 +177,9 @@ export async function startSandboxCluster(options: SandboxClusterOptions): Promi
   const clock = options.now ?? (() => new Date());
   let version = normalizeKubernetesVersion(options.kubernetesVersion ?? DEFAULT_KUBERNETES_VERSION);
   const catalog = new ResourceCatalog();
-  const store = new ObjectStore();
-  const registry = new ApiRegistry(catalog, store, clock);
+  const atRest = new SecretEncryptionAtRest();
+  const store = new ObjectStore(atRest);
+  const registry = new StaleRewritingRegistry(catalog, store, clock);
   const sockets = new Set<Socket>();
   const requestLog: KubeRequestRecord[] = [];
   let address = '127.0.0.1:0';
@@ -255,6 +265,10 @@ export async function startSandboxCluster(options: SandboxClusterOptions): Promi
     registerNode: (node) => kubelets.register(node),
     setNodeReady: (name, status) => kubelets.setReady(name, status),
     removeNode: (name) => kubelets.remove(name),
+    setEncryptionConfiguration: (config) => {
+      atRest.configure(config);
+    },
+    storedSecretKeys: () => store.storedSecretKeys(),
     objects: (filter = {}) => {
       const labelMatches = parseLabelSelector(filter.labelSelector);
       const seen = new Set<string>();

@@ -1,5 +1,6 @@
 import type { ResourceType } from './catalog.ts';
 import { typeKey } from './catalog.ts';
+import { ENCRYPTED_RESOURCE, type SecretEncryptionAtRest, type StoredSecretKey } from './encryption-at-rest.ts';
 import { type JsonObject, clone, ensureObject, objectAt, stringAt } from './json.ts';
 
 export type WatchEventType = 'ADDED' | 'MODIFIED' | 'DELETED';
@@ -39,6 +40,38 @@ export class ObjectStore {
   private readonly history: StoreEvent[] = [];
   private readonly listeners = new Set<(event: StoreEvent) => void>();
 
+  /** With encryption at rest, Secrets are kept sealed here and opened on every read; watch events stay plain, like the watch cache. */
+  constructor(private readonly atRest?: SecretEncryptionAtRest) {}
+
+  private toStorage(resource: string, object: JsonObject): JsonObject {
+    if (this.atRest === undefined || !this.atRest.applies(resource)) return object;
+    return this.atRest.seal(namespaceOf(object), nameOf(object), object);
+  }
+
+  private fromStorage(resource: string, stored: JsonObject): JsonObject {
+    if (this.atRest === undefined || !this.atRest.applies(resource)) return clone(stored);
+    return clone(this.atRest.open(namespaceOf(stored), nameOf(stored), stored));
+  }
+
+  /** Whether an object is stored under a key other than the one new writes use, so a no-op update must still write it. */
+  isStale(type: ResourceType, namespace: string, name: string): boolean {
+    const stored = this.objects.get(typeKey(type))?.get(objectKey(namespace, name));
+    if (stored === undefined || this.atRest === undefined || !this.atRest.applies(typeKey(type))) return false;
+    return this.atRest.isStale(namespace, name, stored);
+  }
+
+  /** Which key each stored Secret is under, without decrypting anything. */
+  storedSecretKeys(): StoredSecretKey[] {
+    const bucket = this.objects.get(ENCRYPTED_RESOURCE);
+    if (bucket === undefined) return [];
+    const atRest = this.atRest;
+    return [...bucket.values()].map((stored) =>
+      atRest === undefined
+        ? { namespace: namespaceOf(stored), name: nameOf(stored), provider: 'identity', key: 'identity' }
+        : atRest.describe(namespaceOf(stored), nameOf(stored), stored),
+    );
+  }
+
   get resourceVersion(): number {
     return this.revision;
   }
@@ -55,7 +88,7 @@ export class ObjectStore {
   /** A copy of the stored object; callers may change it freely. */
   get(type: ResourceType, namespace: string, name: string): JsonObject | undefined {
     const stored = this.objects.get(typeKey(type))?.get(objectKey(namespace, name));
-    return stored === undefined ? undefined : clone(stored);
+    return stored === undefined ? undefined : this.fromStorage(typeKey(type), stored);
   }
 
   /** Copies of the stored objects of one resource, ordered by namespace then name so list pages are stable. */
@@ -65,18 +98,20 @@ export class ObjectStore {
     return [...bucket.entries()]
       .filter(([, object]) => namespace === undefined || namespaceOf(object) === namespace)
       .sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))
-      .map(([, object]) => clone(object));
+      .map(([, object]) => this.fromStorage(typeKey(type), object));
   }
 
   /** Stores a new version and returns it as stored, with its new resourceVersion. */
   put(type: ResourceType, object: JsonObject): JsonObject {
-    this.revision++;
     const stored = clone(object);
-    ensureObject(stored, 'metadata').resourceVersion = String(this.revision);
     const bucket = this.bucket(typeKey(type));
     const key = objectKey(namespaceOf(stored), nameOf(stored));
-    const previous = bucket.get(key);
-    bucket.set(key, stored);
+    const kept = bucket.get(key);
+    // Opened before the revision moves, so a Secret no configured key opens fails the write without a trace.
+    const previous = kept === undefined ? undefined : this.fromStorage(typeKey(type), kept);
+    this.revision++;
+    ensureObject(stored, 'metadata').resourceVersion = String(this.revision);
+    bucket.set(key, this.toStorage(typeKey(type), stored));
     this.emit({
       type: previous === undefined ? 'ADDED' : 'MODIFIED',
       resource: typeKey(type),
@@ -91,8 +126,9 @@ export class ObjectStore {
   remove(type: ResourceType, namespace: string, name: string): JsonObject | undefined {
     const bucket = this.objects.get(typeKey(type));
     const key = objectKey(namespace, name);
-    const previous = bucket?.get(key);
-    if (bucket === undefined || previous === undefined) return undefined;
+    const kept = bucket?.get(key);
+    if (bucket === undefined || kept === undefined) return undefined;
+    const previous = this.fromStorage(typeKey(type), kept);
     bucket.delete(key);
     this.revision++;
     const deleted = clone(previous);
