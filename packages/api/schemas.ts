@@ -28,6 +28,17 @@ export const IdempotencyHeaders = z.object({
     }),
 });
 
+/** Idempotency-Key plus If-Match, for requests that change an existing cluster. */
+export function changeHeaders(ifMatchDescription: string) {
+  return IdempotencyHeaders.extend({
+    'if-match': z
+      .string()
+      .max(64)
+      .optional()
+      .openapi({ param: { name: 'if-match', in: 'header' }, description: ifMatchDescription }),
+  });
+}
+
 export function pageOf<T extends z.ZodType>(item: T, id: string) {
   return z
     .object({

@@ -123,6 +123,15 @@ export async function findCluster(services: KilnServices, tenantId: string, clus
   return record;
 }
 
+/** The cluster a change is about, if it still has the version an If-Match named (else 412). */
+export async function findClusterMatching(services: KilnServices, tenantId: string, clusterId: string, ifMatchVersion: number | undefined): Promise<ClusterRecord> {
+  const cluster = await findCluster(services, tenantId, clusterId);
+  if (ifMatchVersion !== undefined && ifMatchVersion !== cluster.version) {
+    throw new KilnError('precondition_failed', 'The cluster changed since the ETag in If-Match was issued.');
+  }
+  return cluster;
+}
+
 export async function listClusters(services: KilnServices, tenantId: string, page: { limit: number; cursor?: string }): Promise<Page<Cluster>> {
   const result = await services.store.listClusters(tenantId, page);
   return { items: result.items.map(clusterView), ...(result.nextCursor === undefined ? {} : { nextCursor: result.nextCursor }) };
@@ -141,10 +150,7 @@ export async function deleteCluster(
   const earlier = await earlierResponse(services, tenantId, options.request);
   if (earlier !== undefined) return { kind: 'replay', response: earlier };
 
-  const cluster = await findCluster(services, tenantId, clusterId);
-  if (options.ifMatchVersion !== undefined && options.ifMatchVersion !== cluster.version) {
-    throw new KilnError('precondition_failed', 'The cluster changed since the ETag in If-Match was issued.');
-  }
+  const cluster = await findClusterMatching(services, tenantId, clusterId, options.ifMatchVersion);
   if (cluster.status.phase === 'Deleting' || cluster.status.phase === 'Deleted') {
     return { kind: 'fresh', value: clusterView(cluster) };
   }

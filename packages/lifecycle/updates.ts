@@ -2,7 +2,6 @@ import {
   type Cluster,
   ClusterSpec,
   ConflictError,
-  KilnError,
   UnprocessableError,
   applyMergePatch,
   assertOrderRules,
@@ -10,7 +9,7 @@ import {
   phaseChange,
 } from '#core';
 import type { ClusterRecord } from '#store';
-import { type IdempotentRequest, type Outcome, earlierResponse, findCluster, launch, newOperation, settle } from './clusters.ts';
+import { type IdempotentRequest, type Outcome, earlierResponse, findClusterMatching, launch, newOperation, settle } from './clusters.ts';
 import type { KilnServices } from './services.ts';
 import { clusterView, operationView } from './views.ts';
 
@@ -37,10 +36,7 @@ export async function updateClusterSpec(
   const earlier = await earlierResponse(services, tenantId, options.request);
   if (earlier !== undefined) return { kind: 'replay', response: earlier };
 
-  const cluster = await findCluster(services, tenantId, clusterId);
-  if (options.ifMatchVersion !== undefined && options.ifMatchVersion !== cluster.version) {
-    throw new KilnError('precondition_failed', 'The cluster changed since the ETag in If-Match was issued.');
-  }
+  const cluster = await findClusterMatching(services, tenantId, clusterId, options.ifMatchVersion);
   const active = cluster.status.activeOperationId;
   if (active !== undefined) throw new ConflictError(`Operation ${active} is still running on this cluster; change it once that operation finishes.`);
   if (cluster.status.phase !== 'Ready' && cluster.status.phase !== 'Failed') {

@@ -1,10 +1,10 @@
-import { type OpenAPIHono, createRoute, z } from '@hono/zod-openapi';
+import { type OpenAPIHono, createRoute } from '@hono/zod-openapi';
 import { Cluster } from '#core';
 import { deleteCluster } from '#lifecycle';
 import { type AppEnv, tenantOf } from '../context.ts';
 import { parseIfMatch } from '../etag.ts';
 import { idempotentRequest, replayOf } from '../idempotency.ts';
-import { ClusterIdParam, IdempotencyHeaders, problems } from '../schemas.ts';
+import { ClusterIdParam, changeHeaders, problems } from '../schemas.ts';
 
 const route = createRoute({
   method: 'delete',
@@ -18,13 +18,7 @@ const route = createRoute({
   security: [{ bearer: [] }],
   request: {
     params: ClusterIdParam,
-    headers: IdempotencyHeaders.extend({
-      'if-match': z
-        .string()
-        .max(64)
-        .optional()
-        .openapi({ param: { name: 'if-match', in: 'header' }, description: 'Delete only if the cluster still has this ETag.' }),
-    }),
+    headers: changeHeaders('Delete only if the cluster still has this ETag.'),
   },
   responses: {
     202: {

@@ -4,7 +4,7 @@ import { updateClusterSpec } from '#lifecycle';
 import { type AppEnv, tenantOf } from '../context.ts';
 import { parseIfMatch } from '../etag.ts';
 import { idempotentRequest, replayOf } from '../idempotency.ts';
-import { ClusterIdParam, IdempotencyHeaders, problems } from '../schemas.ts';
+import { ClusterIdParam, changeHeaders, problems } from '../schemas.ts';
 
 const ClusterPatch = z
   .record(z.string(), z.unknown())
@@ -26,13 +26,7 @@ const route = createRoute({
   security: [{ bearer: [] }],
   request: {
     params: ClusterIdParam,
-    headers: IdempotencyHeaders.extend({
-      'if-match': z
-        .string()
-        .max(64)
-        .optional()
-        .openapi({ param: { name: 'if-match', in: 'header' }, description: 'Apply only if the cluster still has this ETag (else 412).' }),
-    }),
+    headers: changeHeaders('Apply only if the cluster still has this ETag (else 412).'),
     body: {
       required: true,
       content: { 'application/merge-patch+json': { schema: ClusterPatch }, 'application/json': { schema: ClusterPatch } },
