@@ -52,6 +52,7 @@ export default $config({
       KILN_PROVISION_STATE_MACHINE_ARN: stateMachineArn('provision'),
       KILN_DEPROVISION_STATE_MACHINE_ARN: stateMachineArn('deprovision'),
       KILN_UPDATE_STATE_MACHINE_ARN: stateMachineArn('update'),
+      KILN_ROTATE_ENCRYPTION_KEY_STATE_MACHINE_ARN: stateMachineArn('rotate-encryption-key'),
       KILN_PULUMI_BACKEND_URL: $interpolate`s3://${pulumiState.name}`,
       KILN_PULUMI_SECRETS_PROVIDER: $interpolate`awskms://${pulumiSecretsKey.id}?region=${region}`,
       AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: 'true',
@@ -59,6 +60,7 @@ export default $config({
     const permissions = [
       { actions: ['kms:Encrypt', 'kms:Decrypt', 'kms:GenerateDataKey'], resources: [sealingKey.arn] },
       { actions: ['states:StartExecution', 'states:DescribeExecution'], resources: ['*'] },
+      { actions: ['ssm:PutParameter', 'ssm:GetParametersByPath', 'ssm:DeleteParameters', 'ssm:SendCommand', 'ssm:GetCommandInvocation'], resources: ['*'] },
     ];
 
     const task = (name: string, handler: string) =>
@@ -81,6 +83,7 @@ export default $config({
       MarkReadyFunctionArn: task('TaskMarkReady', 'mark-ready'),
       MarkDeletedFunctionArn: task('TaskMarkDeleted', 'mark-deleted'),
       RecordFailureFunctionArn: task('TaskRecordFailure', 'record-failure'),
+      RotateEncryptionKeyFunctionArn: task('TaskRotateEncryptionKey', 'rotate-encryption-key'),
     };
 
     // Pulumi up can outlast Lambda's 15 minutes: the infrastructure step is a Fargate task.
@@ -114,7 +117,7 @@ export default $config({
       RunnerSubnetId: vpc.privateSubnets.apply((subnets) => subnets[0] ?? ''),
       RunnerSecurityGroupId: vpc.securityGroups.apply((groups) => groups[0] ?? ''),
     });
-    for (const name of ['provision', 'deprovision', 'update'] as const) {
+    for (const name of ['provision', 'deprovision', 'update', 'rotate-encryption-key'] as const) {
       new aws.sfn.StateMachine(`Workflow${name}`, {
         name: `${$app.name}-${$app.stage}-${name}`,
         roleArn: workflowRole.arn,

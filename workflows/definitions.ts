@@ -2,6 +2,7 @@ import { createRequire } from 'node:module';
 import type { OperationType, WORKFLOW_STEPS } from '#core';
 import deprovisionDefinition from './deprovision.asl.json' with { type: 'json' };
 import provisionDefinition from './provision.asl.json' with { type: 'json' };
+import rotateEncryptionKeyDefinition from './rotate-encryption-key.asl.json' with { type: 'json' };
 import updateDefinition from './update.asl.json' with { type: 'json' };
 
 /**
@@ -9,13 +10,14 @@ import updateDefinition from './update.asl.json' with { type: 'json' };
  * beside this module. Deployment-specific values are `${Placeholder}` strings:
  * sst.config.ts fills them with real ARNs, the sandbox with local ones.
  */
-export const WORKFLOW_NAMES = ['provision', 'deprovision', 'update'] as const satisfies readonly OperationType[];
+export const WORKFLOW_NAMES = ['provision', 'deprovision', 'update', 'rotate-encryption-key'] as const satisfies readonly OperationType[];
 export type WorkflowName = (typeof WORKFLOW_NAMES)[number];
 
 const DEFINITIONS: Record<WorkflowName, Readonly<Record<string, unknown>>> = {
   provision: provisionDefinition,
   deprovision: deprovisionDefinition,
   update: updateDefinition,
+  'rotate-encryption-key': rotateEncryptionKeyDefinition,
 };
 
 /** The Task state that performs each step an operation reports (see WORKFLOW_STEPS in core). */
@@ -31,6 +33,7 @@ export const WORKFLOW_STEP_STATES = {
   },
   deprovision: { destroy: 'Destroy' },
   update: { addons: 'Addons', verify: 'Verify' },
+  'rotate-encryption-key': { rotate: 'RotateEncryptionKey' },
 } as const satisfies { [N in WorkflowName]: Record<(typeof WORKFLOW_STEPS)[N][number], string> };
 
 /** Task states that only keep the books (no step of their own). */
@@ -38,6 +41,7 @@ export const WORKFLOW_BOOKKEEPING_STATES = {
   provision: ['MarkReady', 'RecordFailure'],
   deprovision: ['MarkDeleted', 'RecordFailure'],
   update: ['MarkReady', 'RecordFailure'],
+  'rotate-encryption-key': ['MarkReady', 'RecordFailure'],
 } as const satisfies Record<WorkflowName, readonly string[]>;
 
 const PLACEHOLDER = /\$\{([A-Za-z][A-Za-z0-9]*)\}/g;

@@ -59,6 +59,38 @@ const PAUSE_IMAGES: Record<ClusterSpec['kubernetesVersion'], string> = {
 };
 
 const BOOTSTRAP_SCRIPT = '/usr/local/sbin/kiln-bootstrap';
+/** Run through SSM Run Command by key rotations: `write <parameter>` installs a new EncryptionConfiguration, `restart` rolls this API server. */
+export const ENCRYPTION_CONFIG_SCRIPT = '/usr/local/sbin/kiln-encryption-config';
+
+/**
+ * The control plane side of an encryption-key rotation. Writing replaces the
+ * file atomically; restarting parks the static pod manifest until the old API
+ * server is gone, restores it, and succeeds only once the new one is ready.
+ */
+function encryptionConfigScript(spec: ClusterSpec): string {
+  return [
+    '#!/bin/bash',
+    'set -euo pipefail',
+    'umask 077',
+    `REGION="${spec.region}"`,
+    `CONFIG="${PATHS.encryptionConfig}"`,
+    'MANIFEST=/etc/kubernetes/manifests/kube-apiserver.yaml',
+    'PARKED=/etc/kubernetes/kube-apiserver.yaml.parked',
+    'wait_until() { for _ in $(seq 1 "$1"); do if eval "$2"; then return 0; fi; sleep 2; done; return 1; }',
+    'case "${1:-}" in',
+    '  write)',
+    '    aws ssm get-parameter --region "$REGION" --with-decryption --name "$2" --query Parameter.Value --output text > "$CONFIG.new"',
+    '    chmod 0600 "$CONFIG.new" && mv "$CONFIG.new" "$CONFIG" ;;',
+    '  restart)',
+    '    mv "$MANIFEST" "$PARKED"',
+    '    wait_until 60 "! crictl ps --name kube-apiserver -q | grep -q ."',
+    '    mv "$PARKED" "$MANIFEST"',
+    '    wait_until 90 "kubectl --kubeconfig /etc/kubernetes/admin.conf get --raw /readyz >/dev/null 2>&1" ;;',
+    '  *) echo "usage: $0 write <parameter> | restart" >&2; exit 64 ;;',
+    'esac',
+    '',
+  ].join('\n');
+}
 
 interface WriteFile {
   path: string;
@@ -307,6 +339,7 @@ export function cloudConfig(clusterId: string, spec: ClusterSpec, role: MachineR
       secretFile('/etc/containerd/config.toml', containerdConfig(spec)),
       ...kubeadmTemplates(spec, role, pool),
       { path: BOOTSTRAP_SCRIPT, content: bootstrapScript(clusterId, spec, role), owner: 'root:root', permissions: '0700' },
+      ...(role === 'control-plane' ? [{ path: ENCRYPTION_CONFIG_SCRIPT, content: encryptionConfigScript(spec), owner: 'root:root', permissions: '0700' }] : []),
     ],
     runcmd: [[BOOTSTRAP_SCRIPT], ...afterKubeadm(role)],
   };

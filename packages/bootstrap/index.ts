@@ -5,3 +5,4 @@ export * from './ssh-key.ts';
 export * from './sshd.ts';
 export * from './machine-secrets.ts';
 export * from './encryption-config.ts';
+export * from './machine-commands.ts';

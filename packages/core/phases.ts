@@ -33,6 +33,6 @@ export const WORKFLOW_STEPS = {
   provision: ['plan', 'infrastructure', 'bootstrap', 'control-plane', 'workers', 'addons', 'verify'],
   deprovision: ['destroy'],
   update: ['addons', 'verify'],
-  'rotate-encryption-key': [],
+  'rotate-encryption-key': ['rotate'],
   'remediate-node': [],
 } as const satisfies Record<OperationType, readonly string[]>;

@@ -45,6 +45,19 @@ export const ClusterStatus = z
     endpoint: z.string().optional().describe('The Kubernetes API URL, once known.'),
     reason: z.string().optional().describe('Why the cluster is Failed.'),
     activeOperationId: z.string().optional(),
+    encryption: z
+      .object({
+        provider: z.string(),
+        activeKeyId: z.string().describe('The key new Secrets are encrypted with.'),
+        keys: z.array(z.string()).describe("The keys in the API servers' EncryptionConfiguration, in order."),
+        rotation: z.object({
+          phase: z.enum(['Preparing', 'Prepared', 'Completing', 'Completed']).optional(),
+          lastInitiatedAt: z.iso.datetime().optional(),
+          lastCompletedAt: z.iso.datetime().optional(),
+        }),
+      })
+      .optional()
+      .describe('Encryption of Secrets at rest.'),
     ssh: z
       .object({
         publicKey: z.string().describe('The key every machine authorizes.'),

@@ -16,3 +16,5 @@ export * from './ssh-keys.ts';
 export * from './kubeconfig.ts';
 export * from './updates.ts';
 export * from './events.ts';
+export * from './steps/rotation.ts';
+export * from './rotations.ts';

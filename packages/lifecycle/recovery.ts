@@ -3,7 +3,12 @@ import type { KilnServices } from './services.ts';
 import { recordFailureStep } from './steps/failure.ts';
 import type { WorkflowName } from './workflows.ts';
 
-const WORKFLOW_OF: Partial<Record<OperationType, WorkflowName>> = { provision: 'provision', deprovision: 'deprovision', update: 'update' };
+const WORKFLOW_OF: Partial<Record<OperationType, WorkflowName>> = {
+  provision: 'provision',
+  deprovision: 'deprovision',
+  update: 'update',
+  'rotate-encryption-key': 'rotate-encryption-key',
+};
 
 export interface RecoveryReport {
   checked: number;

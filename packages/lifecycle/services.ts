@@ -1,7 +1,7 @@
 import { KMSClient } from '@aws-sdk/client-kms';
 import { SFNClient } from '@aws-sdk/client-sfn';
 import { SSMClient } from '@aws-sdk/client-ssm';
-import { type MachineSecretStore, SsmMachineSecretStore } from '#bootstrap';
+import { type MachineCommands, type MachineSecretStore, SsmMachineSecretStore, SsmRunCommand } from '#bootstrap';
 import { type Logger, createLogger } from '#core';
 import { KmsSealer, type SecretSealer } from '#encryption';
 import { type KilnStore, createStore } from '#store';
@@ -15,6 +15,7 @@ export interface KilnServices {
   workflows: Workflows;
   sealer: SecretSealer;
   machineSecrets: MachineSecretStore;
+  machineCommands: MachineCommands;
   log: Logger;
 }
 
@@ -30,9 +31,11 @@ export function createServices(config: KilnConfig): KilnServices {
       provision: config.KILN_PROVISION_STATE_MACHINE_ARN,
       deprovision: config.KILN_DEPROVISION_STATE_MACHINE_ARN,
       update: config.KILN_UPDATE_STATE_MACHINE_ARN,
+      'rotate-encryption-key': config.KILN_ROTATE_ENCRYPTION_KEY_STATE_MACHINE_ARN,
     }),
     sealer: new KmsSealer(kms, config.KILN_SEALING_KEY_ID),
     machineSecrets: new SsmMachineSecretStore(ssm),
+    machineCommands: new SsmRunCommand(ssm, config.KILN_POLL_SECONDS * 1000),
     log: createLogger(config.KILN_LOG_LEVEL, { service: 'kiln' }),
   };
 }

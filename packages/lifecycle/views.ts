@@ -10,7 +10,23 @@ export function clusterView(record: ClusterRecord): Cluster {
     id: record.id,
     name: record.name,
     spec: { ...record.spec, encryption: { ...record.spec.encryption, atRest } },
-    status: record.status,
+    status: {
+      ...record.status,
+      ...(record.encryption === undefined
+        ? {}
+        : {
+            encryption: {
+              provider: record.spec.encryption.atRest.provider,
+              activeKeyId: record.encryption.activeKeyId,
+              keys: record.encryption.keys,
+              rotation: {
+                ...(typeof record.encryption.rotation?.phase === 'string' ? { phase: record.encryption.rotation.phase as 'Preparing' } : {}),
+                ...(record.encryption.lastInitiatedAt === undefined ? {} : { lastInitiatedAt: record.encryption.lastInitiatedAt }),
+                ...(record.encryption.lastCompletedAt === undefined ? {} : { lastCompletedAt: record.encryption.lastCompletedAt }),
+              },
+            },
+          }),
+    },
     createdAt: record.createdAt,
     updatedAt: record.updatedAt,
   };

@@ -7,7 +7,7 @@ import {
 } from '@aws-sdk/client-sfn';
 import type { WorkflowInput } from '#core';
 
-export type WorkflowName = 'provision' | 'deprovision' | 'update';
+export type WorkflowName = 'provision' | 'deprovision' | 'update' | 'rotate-encryption-key';
 
 export type ExecutionStatus = 'RUNNING' | 'SUCCEEDED' | 'FAILED' | 'TIMED_OUT' | 'ABORTED' | 'PENDING_REDRIVE' | 'MISSING';
 

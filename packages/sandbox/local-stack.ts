@@ -5,18 +5,18 @@ import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import { CreateKeyCommand, KMSClient } from '@aws-sdk/client-kms';
 import { serve } from '@hono/node-server';
-import { type ClusterSpec, type LogLevel, StepError, createLogger } from '#core';
-import { machineSecretPath } from '#bootstrap';
+import { type LogLevel, StepError, createLogger } from '#core';
 import { type KilnServices, createTenant, recoverOperations, runInfrastructureContainer } from '#lifecycle';
 import { sha256 } from '#store';
 import { WORKFLOW_NAMES, renderWorkflow } from '#workflows';
 import { cloudConfigProblems } from './cloud-init/validate.ts';
-import { type ProvisionedCluster, SandboxCloud } from './cloud/index.ts';
+import { SandboxCloud } from './cloud/index.ts';
 import { LOCAL_CREDENTIALS, LOCAL_REGION, ensureTable, startLocalDynamoDb } from './dynamodb.ts';
 import { FaultInjector } from './faults.ts';
 import { startKmsService } from './kms/index.ts';
 import { type SandboxCluster, startSandboxCluster } from './kube/index.ts';
 import { startChartRunner } from './kube/helm-charts.ts';
+import { SandboxMachines } from './machines.ts';
 import { startSsmService } from './ssm/index.ts';
 import { startStepFunctionsService } from './stepfunctions/index.ts';
 
@@ -35,6 +35,7 @@ const LAMBDA_TASKS = {
   MarkReady: { placeholder: 'MarkReadyFunctionArn', name: 'mark-ready', module: 'mark-ready' },
   MarkDeleted: { placeholder: 'MarkDeletedFunctionArn', name: 'mark-deleted', module: 'mark-deleted' },
   RecordFailure: { placeholder: 'RecordFailureFunctionArn', name: 'record-failure', module: 'record-failure' },
+  RotateEncryptionKey: { placeholder: 'RotateEncryptionKeyFunctionArn', name: 'rotate-encryption-key', module: 'rotate-encryption-key' },
 } as const;
 
 type TaskModule = { handler: (event: unknown) => Promise<unknown> };
@@ -68,54 +69,6 @@ export interface LocalStack {
   stop(): Promise<void>;
 }
 
-const JOIN_WAIT_MS = 30 * 60_000;
-
-/**
- * What cloud-init and kubeadm do on each machine: wait for the join material
- * in the secret store (published by the bootstrap step), then the first
- * control plane machine runs `kubeadm init` and the others join; each
- * kubelet registers its node, which turns Ready once the kubelet is up.
- */
-function bootMachines(
-  cluster: SandboxCluster,
-  provisioned: ProvisionedCluster,
-  spec: ClusterSpec,
-  bootMs: number,
-  readSecret: (name: string) => string | undefined,
-  alive: () => boolean,
-): void {
-  const machines = [
-    ...Array.from({ length: spec.controlPlane.replicas }, (_, index) => ({ name: `control-plane-${index}`, role: 'control-plane' as const })),
-    ...spec.nodePools.flatMap((pool) =>
-      Array.from({ length: pool.size }, (_, index) => ({
-        name: `${pool.name}-${index}`,
-        role: 'worker' as const,
-        pool: pool.name,
-        labels: pool.labels,
-        taints: pool.taints,
-      })),
-    ),
-  ];
-  const deadline = Date.now() + JOIN_WAIT_MS;
-  const waitForJoinMaterial = setInterval(() => {
-    if (Date.now() > deadline || !alive()) {
-      clearInterval(waitForJoinMaterial);
-      return;
-    }
-    const ready = (['control-plane', 'worker'] as const).every((role) => readSecret(machineSecretPath(provisioned.clusterId, role, 'join-token')) !== undefined);
-    if (!ready) return;
-    clearInterval(waitForJoinMaterial);
-    for (const machine of machines) {
-      cluster.registerNode({ ...machine, ready: false });
-      setTimeout(() => {
-        // The machine may be gone already (cluster deleted while booting).
-        if (alive() && cluster.objects({ kind: 'Node', name: machine.name }).length > 0) cluster.setNodeReady(machine.name, 'True');
-      }, bootMs).unref();
-    }
-  }, 50);
-  waitForJoinMaterial.unref();
-}
-
 /**
  * Kiln's production code against local stand-ins: DynamoDB Local, a Step
  * Functions service running the workflow JSON, a KMS stand-in, the Pulumi
@@ -145,11 +98,12 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
 
     const ssm = await startSsmService();
     stoppers.push(() => ssm.close());
+    const machines = new SandboxMachines((name) => ssm.read(name), options.machineBootMs ?? 300);
+    ssm.onCommand((instanceId, commands) => machines.run(instanceId, commands));
 
     const faults = new FaultInjector();
     const clusters = new Map<string, SandboxCluster>();
     const chartRunners = new Map<string, () => Promise<void>>();
-    const bootMs = options.machineBootMs ?? 300;
     const log = createLogger(options.logLevel ?? 'info', { service: 'kiln-sandbox' });
 
     // Lambda modules are imported only after the environment below is set, as a Lambda cold start would.
@@ -191,7 +145,7 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
         const record = await servicesOf().store.getCluster(provisioned.tenantId, provisioned.clusterId);
         if (cluster !== undefined && record !== undefined) {
           cluster.setKubernetesVersion(record.spec.kubernetesVersion);
-          bootMachines(cluster, provisioned, record.spec, bootMs, (name) => ssm.read(name), () => clusters.get(provisioned.clusterId) === cluster);
+          machines.boot(provisioned.clusterId, cluster, record.spec, () => clusters.get(provisioned.clusterId) === cluster);
         }
       },
       onDestroyed: async ({ clusterId }) => {
@@ -199,6 +153,7 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
         clusters.delete(clusterId);
         await chartRunners.get(clusterId)?.();
         chartRunners.delete(clusterId);
+        machines.forget(clusterId);
         await cluster?.close();
       },
     });
@@ -259,6 +214,7 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
       KILN_PROVISION_STATE_MACHINE_ARN: stepFunctions.stateMachineArn('kiln-provision'),
       KILN_DEPROVISION_STATE_MACHINE_ARN: stepFunctions.stateMachineArn('kiln-deprovision'),
       KILN_UPDATE_STATE_MACHINE_ARN: stepFunctions.stateMachineArn('kiln-update'),
+      KILN_ROTATE_ENCRYPTION_KEY_STATE_MACHINE_ARN: stepFunctions.stateMachineArn('kiln-rotate-encryption-key'),
       KILN_SEALING_KEY_ID: sealingKeyId,
       KILN_ADMIN_TOKEN_SHA256: sha256(adminToken),
       KILN_POLL_SECONDS: String(options.pollSeconds ?? 1),

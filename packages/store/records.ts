@@ -14,6 +14,16 @@ export const ClusterRecord = z.object({
   createdAt: z.string(),
   updatedAt: z.string(),
   version: z.int(),
+  /** Which at-rest keys the control planes hold, and a rotation in progress (its state machine, key ids only). */
+  encryption: z
+    .object({
+      activeKeyId: z.string(),
+      keys: z.array(z.string()),
+      rotation: z.record(z.string(), z.unknown()).optional(),
+      lastInitiatedAt: z.string().optional(),
+      lastCompletedAt: z.string().optional(),
+    })
+    .optional(),
   /** Secret material wrapped by KMS; never returned by the API. */
   sealed: z.record(z.string(), z.string()).optional(),
 });

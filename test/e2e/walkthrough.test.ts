@@ -1,3 +1,4 @@
+import { CoreV1Api, KubeConfig } from '@kubernetes/client-node';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ClusterSpec } from '#core';
 import { authenticate, orderCluster, recoverOperations } from '#lifecycle';
@@ -404,5 +405,43 @@ describe('changing a cluster', () => {
     await waitForPhase(key, created.body.id, 'Ready');
     expect(sandbox?.objects({ kind: 'TracingPolicy' })).toEqual([]);
     expect(sandbox?.objects({ kind: 'HelmChart' }).map((chart) => (chart.metadata as { name: string }).name)).not.toContain('tetragon');
+  });
+});
+
+describe('rotating the Secret-encryption key', () => {
+  it('moves every Secret to a new key and drops the old one, one operation at a time', async () => {
+    const key = await newTenant();
+    const created = await api<ClusterBody>('POST', '/v1/clusters', { token: key, body: order('rotating') });
+    await waitForPhase(key, created.body.id, 'Ready');
+    const sandbox = stack.clusters.get(created.body.id);
+    if (sandbox === undefined) throw new Error('no sandbox cluster');
+    const kubeConfig = new KubeConfig();
+    kubeConfig.loadFromString(sandbox.kubeconfig());
+    const core = kubeConfig.makeApiClient(CoreV1Api);
+    for (let index = 0; index < 5; index++) {
+      await core.createNamespacedSecret({ namespace: 'default', body: { metadata: { name: `app-${index}` }, stringData: { password: `secret-${index}` } } });
+    }
+    const keysOf = () => new Set(sandbox.storedSecretKeys().map((stored) => `${stored.provider}/${stored.key}`));
+    expect(keysOf()).toEqual(new Set(['secretbox/key-1']));
+
+    const path = `/v1/clusters/${created.body.id}/encryption-key-rotations`;
+    const started = await api<OperationBody>('POST', path, { token: key });
+    expect(started.status).toBe(202);
+    expect(started.body.type).toBe('rotate-encryption-key');
+    expectProblem(await api('POST', path, { token: key }), 409, 'conflict');
+
+    const ready = await waitForPhase(key, created.body.id, 'Ready');
+    const encryption = (ready as unknown as { status: { encryption: { activeKeyId: string; keys: string[]; rotation: { lastCompletedAt?: string } } } }).status.encryption;
+    expect(encryption).toMatchObject({ activeKeyId: 'key-2', keys: ['key-2'] });
+    expect(encryption.rotation.lastCompletedAt).toBeDefined();
+    expect(keysOf()).toEqual(new Set(['secretbox/key-2']));
+    const secret = await core.readNamespacedSecret({ namespace: 'default', name: 'app-3' });
+    expect(Buffer.from(secret.data?.password ?? '', 'base64').toString()).toBe('secret-3');
+
+    const operation = await api<OperationBody>('GET', `/v1/operations/${started.body.id}`, { token: key });
+    expect(operation.body.state).toBe('succeeded');
+    const phases = (operation.body.steps[0]?.outputs?.phases ?? {}) as Record<string, string>;
+    const entered = ['Preparing', 'Prepared', 'Completing', 'Completed'].map((phase) => Date.parse(phases[phase] ?? ''));
+    expect(entered.every((at, index) => Number.isFinite(at) && (index === 0 || at >= (entered[index - 1] ?? 0)))).toBe(true);
   });
 });

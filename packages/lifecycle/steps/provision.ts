@@ -100,6 +100,9 @@ export async function infrastructureStep(services: KilnServices, driver: Infrast
   });
 }
 
+/** The id of the at-rest key a cluster starts with; rotations name the next ones key-2, key-3, … */
+export const FIRST_AT_REST_KEY = 'key-1';
+
 const TOKEN_ALPHABET = 'abcdefghijklmnopqrstuvwxyz0123456789';
 const BOOTSTRAP_TOKEN_TTL_MS = 2 * 60 * 60 * 1000;
 
@@ -109,7 +112,7 @@ function tokenPart(length: number): string {
 }
 
 /** Unseals a secret the cluster already has, or makes, seals and stores a new one: re-running the step changes nothing. */
-async function sealedSecret(
+export async function sealedSecret(
   services: KilnServices,
   context: StepContext,
   name: string,
@@ -152,7 +155,7 @@ export async function bootstrapStep(services: KilnServices, input: unknown): Pro
         ? []
         : [
             {
-              name: 'key-1',
+              name: FIRST_AT_REST_KEY,
               secret: await sealedSecret(services, context, AT_REST_KEY, () => {
                 if (spec.encryption.atRest.keySource === 'user') throw new StepError('bootstrap', 'The user-provided at-rest key is missing.', false);
                 return randomBytes(32).toString('base64');
@@ -173,6 +176,11 @@ export async function bootstrapStep(services: KilnServices, input: unknown): Pro
     for (const [file, content] of Object.entries(controlPlanePkiFiles(pki))) await publish('control-plane', `pki/${file}`, content);
     // The join token goes last: machines start joining as soon as they see it.
     for (const role of ['control-plane', 'worker'] as const) await publish(role, 'join-token', token);
+    if (atRestKeys.length > 0) {
+      await updateCluster(services, context.input.tenantId, clusterId, (current) =>
+        current.encryption === undefined ? { ...current, encryption: { activeKeyId: FIRST_AT_REST_KEY, keys: [FIRST_AT_REST_KEY] } } : current,
+      );
+    }
 
     return {
       done: true,

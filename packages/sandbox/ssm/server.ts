@@ -1,9 +1,15 @@
+import { randomUUID } from 'node:crypto';
 import { z } from 'zod';
 import { AwsServiceError, epochSeconds, parseRequest, serveAwsJson } from '../aws-json.ts';
+
+/** What a sandbox machine does with a Run Command: the sandbox plays the machine's agent. */
+export type MachineCommandHandler = (instanceId: string, commands: readonly string[]) => Promise<{ ok: boolean; output: string }>;
 
 export interface SsmService {
   /** Give it to `new SSMClient({ endpoint })`. */
   endpoint: string;
+  /** Handles AWS-RunShellScript commands sent to sandbox instances. */
+  onCommand(handler: MachineCommandHandler): void;
   /** What a machine's instance role would read at boot. */
   read(name: string): string | undefined;
   close(): Promise<void>;
@@ -19,6 +25,12 @@ interface Parameter {
 const PutParameterRequest = z.object({ Name: z.string().min(1), Value: z.string(), Type: z.string().optional(), Overwrite: z.boolean().optional() });
 const GetParameterRequest = z.object({ Name: z.string().min(1), WithDecryption: z.boolean().optional() });
 const ByPathRequest = z.object({ Path: z.string().min(1), Recursive: z.boolean().optional(), NextToken: z.string().optional(), MaxResults: z.number().optional() });
+const SendCommandRequest = z.object({
+  InstanceIds: z.array(z.string()).min(1).max(50),
+  DocumentName: z.literal('AWS-RunShellScript'),
+  Parameters: z.object({ commands: z.array(z.string()).min(1) }).loose(),
+});
+const GetCommandInvocationRequest = z.object({ CommandId: z.string(), InstanceId: z.string() });
 const DeleteParametersRequest = z.object({ Names: z.array(z.string()).min(1).max(10) });
 
 
@@ -29,6 +41,8 @@ const DeleteParametersRequest = z.object({ Names: z.array(z.string()).min(1).max
  */
 export async function startSsmService(options: { port?: number } = {}): Promise<SsmService> {
   const parameters = new Map<string, Parameter>();
+  const invocations = new Map<string, { status: 'InProgress' | 'Success' | 'Failed'; output: string }>();
+  let commandHandler: MachineCommandHandler = () => Promise.resolve({ ok: false, output: 'no SSM agent answers on this instance' });
   const view = (name: string, parameter: Parameter, decrypt: boolean) => ({
     Name: name,
     Type: parameter.type,
@@ -61,6 +75,25 @@ export async function startSsmService(options: { port?: number } = {}): Promise<
         const matches = [...parameters].filter(([name]) => name.startsWith(prefix) && (Recursive === true || !name.slice(prefix.length).includes('/')));
         return { Parameters: matches.map(([name, parameter]) => view(name, parameter, false)) };
       },
+      SendCommand: (request) => {
+        const { InstanceIds, Parameters } = parseRequest(SendCommandRequest, request);
+        const commandId = randomUUID();
+        for (const instanceId of InstanceIds) {
+          const key = `${commandId}/${instanceId}`;
+          invocations.set(key, { status: 'InProgress', output: '' });
+          commandHandler(instanceId, Parameters.commands).then(
+            ({ ok, output }) => invocations.set(key, { status: ok ? 'Success' : 'Failed', output }),
+            (error: unknown) => invocations.set(key, { status: 'Failed', output: error instanceof Error ? error.message : String(error) }),
+          );
+        }
+        return { Command: { CommandId: commandId, InstanceIds, Status: 'Pending' } };
+      },
+      GetCommandInvocation: (request) => {
+        const { CommandId, InstanceId } = parseRequest(GetCommandInvocationRequest, request);
+        const invocation = invocations.get(`${CommandId}/${InstanceId}`);
+        if (invocation === undefined) throw new AwsServiceError('InvocationDoesNotExist', 'No such command invocation.');
+        return { CommandId, InstanceId, Status: invocation.status, StandardOutputContent: invocation.output, StandardErrorContent: '' };
+      },
       DeleteParameters: (request) => {
         const { Names } = parseRequest(DeleteParametersRequest, request);
         const deleted = Names.filter((name) => parameters.delete(name));
@@ -71,6 +104,9 @@ export async function startSsmService(options: { port?: number } = {}): Promise<
   return {
     endpoint: server.endpoint,
     read: (name) => parameters.get(name)?.value,
+    onCommand: (handler) => {
+      commandHandler = handler;
+    },
     close: () => server.close(),
   };
 }

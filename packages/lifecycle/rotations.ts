@@ -1,0 +1,26 @@
+import { ConflictError, type Operation, phaseChange } from '#core';
+import type { ClusterRecord } from '#store';
+import { findCluster, launch, newOperation } from './clusters.ts';
+import type { KilnServices } from './services.ts';
+import { operationView } from './views.ts';
+
+/**
+ * Starts rotating the cluster's Secret-encryption key. Clusters whose at-rest
+ * provider is KMS have no key Kiln holds (KMS rotates its own); a cluster with
+ * another operation running answers 409 naming it.
+ */
+export async function startKeyRotation(services: KilnServices, tenantId: string, clusterId: string): Promise<Operation> {
+  const cluster = await findCluster(services, tenantId, clusterId);
+  const active = cluster.status.activeOperationId;
+  if (active !== undefined) throw new ConflictError(`Operation ${active} is still running on this cluster; rotate once it finishes.`);
+  if (cluster.status.phase !== 'Ready') throw new ConflictError(`Keys rotate on a Ready cluster; this one is ${cluster.status.phase}.`);
+  if (cluster.encryption === undefined) {
+    throw new ConflictError('This cluster encrypts Secrets with KMS v2, whose key KMS rotates itself; there is no Kiln-held key to rotate.');
+  }
+  const now = new Date().toISOString();
+  const operation = newOperation(tenantId, clusterId, 'rotate-encryption-key', now);
+  const rotating: ClusterRecord = { ...cluster, status: { ...cluster.status, phase: 'Updating', activeOperationId: operation.id } };
+  await services.store.beginOperation(rotating, cluster.version, operation, undefined, phaseChange(clusterId, cluster.status.phase, 'Updating'));
+  await launch(services, 'rotate-encryption-key', operation);
+  return operationView(operation);
+}
