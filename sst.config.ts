@@ -133,6 +133,10 @@ export default $config({
       environment,
       permissions,
     });
+    new sst.aws.Cron('RotationSchedule', {
+      schedule: 'rate(1 hour)',
+      function: { handler: 'functions/rotation-schedule.handler', runtime: 'nodejs20.x', link: [table], environment, permissions },
+    });
     new sst.aws.Cron('Recovery', {
       schedule: 'rate(1 minute)',
       function: { handler: 'functions/recover.handler', runtime: 'nodejs20.x', link: [table], environment, permissions },

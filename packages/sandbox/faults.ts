@@ -23,6 +23,11 @@ export class FaultInjector {
     this.rules.push({ ...rule, remaining: rule.times ?? Number.POSITIVE_INFINITY });
   }
 
+  /** Injected invocations of a task that have not failed yet. */
+  unused(task: string): number {
+    return this.rules.filter((rule) => rule.task === task).reduce((sum, rule) => sum + rule.remaining, 0);
+  }
+
   clear(): void {
     this.rules.length = 0;
   }

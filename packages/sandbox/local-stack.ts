@@ -6,7 +6,7 @@ import { join } from 'node:path';
 import { CreateKeyCommand, KMSClient } from '@aws-sdk/client-kms';
 import { serve } from '@hono/node-server';
 import { type LogLevel, StepError, createLogger } from '#core';
-import { type KilnServices, createTenant, recoverOperations, runInfrastructureContainer } from '#lifecycle';
+import { type KilnServices, createTenant, recoverOperations, runInfrastructureContainer, startDueRotations } from '#lifecycle';
 import { sha256 } from '#store';
 import { WORKFLOW_NAMES, renderWorkflow } from '#workflows';
 import { cloudConfigProblems } from './cloud-init/validate.ts';
@@ -64,6 +64,8 @@ export interface LocalStack {
   services: KilnServices;
   faults: FaultInjector;
   cloud: SandboxCloud;
+  /** The sandbox machines (their boot, and what Run Commands do on them). */
+  machines: SandboxMachines;
   /** The sandbox Kubernetes API of each provisioned cluster, by cluster id. */
   clusters: Map<string, SandboxCluster>;
   stop(): Promise<void>;
@@ -256,18 +258,26 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
 
     // Executions live in memory: after a restart, operations still active have none, and recovery restarts them.
     await recoverOperations(services, { graceMs: 0 });
+    // What the scheduled functions do in production: recovery every 15 s here, due key rotations every minute.
     const recovery = setInterval(() => {
       recoverOperations(servicesOf()).catch((error: unknown) => {
         log.warn('recovery pass failed', { error });
       });
     }, 15_000);
+    const rotations = setInterval(() => {
+      startDueRotations(servicesOf()).catch((error: unknown) => {
+        log.warn('rotation schedule pass failed', { error });
+      });
+    }, 60_000);
+    rotations.unref();
     recovery.unref();
     stoppers.push(() => {
       clearInterval(recovery);
+      clearInterval(rotations);
       return Promise.resolve();
     });
 
-    return { url, adminToken, devTenant, services, faults, cloud, clusters, stop };
+    return { url, adminToken, devTenant, services, faults, cloud, machines, clusters, stop };
   } catch (error) {
     await stop();
     throw error;

@@ -26,6 +26,7 @@ interface Machine {
  */
 export class SandboxMachines {
   private readonly byInstance = new Map<string, Machine>();
+  private failingCommands: { verb: string; remaining: number }[] = [];
 
   constructor(
     private readonly readSecret: (name: string) => string | undefined,
@@ -70,6 +71,16 @@ export class SandboxMachines {
     waitForJoinMaterial.unref();
   }
 
+  /** Fault injection: the next `times` commands with this verb (write, restart) fail as a broken machine would. */
+  failCommands(verb: 'write' | 'restart', times: number): void {
+    this.failingCommands.push({ verb, remaining: times });
+  }
+
+  /** Injected command faults not yet hit. */
+  unusedCommandFaults(): number {
+    return this.failingCommands.reduce((sum, fault) => sum + fault.remaining, 0);
+  }
+
   forget(clusterId: string): void {
     for (const [instanceId, machine] of this.byInstance) if (machine.clusterId === clusterId) this.byInstance.delete(instanceId);
   }
@@ -81,6 +92,11 @@ export class SandboxMachines {
     const [script, verb, argument] = (commands[0] ?? '').split(' ');
     if (script !== ENCRYPTION_CONFIG_SCRIPT || machine.role !== 'control-plane') {
       return Promise.resolve({ ok: false, output: `${script ?? ''}: command not found` });
+    }
+    const fault = this.failingCommands.find((candidate) => candidate.verb === verb && candidate.remaining > 0);
+    if (fault !== undefined) {
+      fault.remaining -= 1;
+      return Promise.resolve({ ok: false, output: `injected fault: ${verb} failed on ${machine.name}` });
     }
     if (verb === 'write' && argument !== undefined) {
       const config = this.readSecret(argument);

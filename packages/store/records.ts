@@ -22,6 +22,8 @@ export const ClusterRecord = z.object({
       rotation: z.record(z.string(), z.unknown()).optional(),
       lastInitiatedAt: z.string().optional(),
       lastCompletedAt: z.string().optional(),
+      /** When rotationPeriodDays asks for the next rotation; indexed for the scheduler. */
+      nextRotationAt: z.string().optional(),
     })
     .optional(),
   /** Secret material wrapped by KMS; never returned by the API. */

@@ -215,7 +215,7 @@ export class KilnStore {
       {
         Put: {
           TableName: this.tableName,
-          Item: { ...keys.cluster(cluster.tenantId, cluster.id), entity: 'cluster', ...cluster },
+          Item: this.clusterItem(cluster, new Date()),
           ConditionExpression: 'attribute_not_exists(PK)',
         },
       },
@@ -225,6 +225,40 @@ export class KilnStore {
     return this.transact(cluster.tenantId, items, claim, (index) =>
       index === 0 ? new ConflictError(`A cluster named '${cluster.name}' already exists.`) : undefined,
     );
+  }
+
+  /**
+   * A cluster as stored: Deleted clusters expire after a week, and clusters
+   * with a rotation due sit in the sparse work index under its due time, so
+   * the scheduler reads only those.
+   */
+  private clusterItem(record: ClusterRecord, now: Date): Record<string, unknown> {
+    const dueAt = record.encryption?.nextRotationAt;
+    const scheduled = dueAt !== undefined && record.status.phase !== 'Deleting' && record.status.phase !== 'Deleted';
+    return {
+      ...keys.cluster(record.tenantId, record.id),
+      entity: 'cluster',
+      ...record,
+      ...(record.status.phase === 'Deleted' ? { [TABLE_KEYS.ttl]: epochSeconds(now) + DELETED_CLUSTER_TTL_SECONDS } : {}),
+      ...(scheduled ? { GSI2PK: keys.rotationSchedulePartition, GSI2SK: `${dueAt}#${record.tenantId}#${record.id}` } : {}),
+    };
+  }
+
+  /** Clusters whose key rotation is due at `now`, earliest first. */
+  async listDueRotations(now: Date, limit = 100): Promise<{ tenantId: string; clusterId: string; dueAt: string }[]> {
+    const result = await this.documents.send(
+      new QueryCommand({
+        TableName: this.tableName,
+        IndexName: TABLE_KEYS.activeOperations.name,
+        KeyConditionExpression: 'GSI2PK = :pk AND GSI2SK <= :now',
+        ExpressionAttributeValues: { ':pk': keys.rotationSchedulePartition, ':now': `${now.toISOString()}#~` },
+        Limit: limit,
+      }),
+    );
+    return (result.Items ?? []).map((item) => {
+      const [dueAt = '', tenantId = '', clusterId = ''] = String(item.GSI2SK).split('#');
+      return { tenantId, clusterId, dueAt };
+    });
   }
 
   async getCluster(tenantId: string, clusterId: string): Promise<ClusterRecord | undefined> {
@@ -259,12 +293,7 @@ export class KilnStore {
     const next: ClusterRecord = { ...record, version: expectedVersion + 1, updatedAt: now.toISOString() };
     const put = {
       TableName: this.tableName,
-      Item: {
-        ...keys.cluster(record.tenantId, record.id),
-        entity: 'cluster',
-        ...next,
-        ...(next.status.phase === 'Deleted' ? { [TABLE_KEYS.ttl]: epochSeconds(now) + DELETED_CLUSTER_TTL_SECONDS } : {}),
-      },
+      Item: this.clusterItem(next, now),
       ConditionExpression: 'version = :expected',
       ExpressionAttributeValues: { ':expected': expectedVersion },
     };
@@ -346,7 +375,7 @@ export class KilnStore {
       {
         Put: {
           TableName: this.tableName,
-          Item: { ...keys.cluster(cluster.tenantId, cluster.id), entity: 'cluster', ...next },
+          Item: this.clusterItem(next, new Date()),
           ConditionExpression: 'version = :expected',
           ExpressionAttributeValues: { ':expected': expectedVersion },
         },

@@ -61,4 +61,5 @@ export const keys = {
   idempotency: (tenantId: string, keyHash: string) => ({ PK: `TENANT#${tenantId}`, SK: `IDEM#${keyHash}` }),
   clusterEvent: (tenantId: string, clusterId: string, eventId: string) => ({ PK: `TENANT#${tenantId}`, SK: `EVENT#${clusterId}#${eventId}` }),
   activeOperationsPartition: 'ACTIVE_OPERATIONS',
+  rotationSchedulePartition: 'ROTATIONS_DUE',
 } as const;

@@ -1,7 +1,7 @@
 import { CoreV1Api, KubeConfig } from '@kubernetes/client-node';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ClusterSpec } from '#core';
-import { authenticate, orderCluster, recoverOperations } from '#lifecycle';
+import { authenticate, orderCluster, recoverOperations, startDueRotations } from '#lifecycle';
 import { type LocalStack, startLocalStack } from '#sandbox';
 import { type ApiCall, apiClient, eventually, expectProblem } from '../support/api.ts';
 
@@ -424,6 +424,10 @@ describe('rotating the Secret-encryption key', () => {
     const keysOf = () => new Set(sandbox.storedSecretKeys().map((stored) => `${stored.provider}/${stored.key}`));
     expect(keysOf()).toEqual(new Set(['secretbox/key-1']));
 
+    // Faults along the way: a config write fails, an API server comes back unhealthy twice, the step's Lambda fails once.
+    stack.machines.failCommands('write', 1);
+    stack.machines.failCommands('restart', 2);
+    stack.faults.inject({ task: 'RotateEncryptionKey', clusterName: 'rotating', times: 1, retriable: true, message: 'Lambda throttled' });
     const path = `/v1/clusters/${created.body.id}/encryption-key-rotations`;
     const started = await api<OperationBody>('POST', path, { token: key });
     expect(started.status).toBe(202);
@@ -435,6 +439,8 @@ describe('rotating the Secret-encryption key', () => {
     expect(encryption).toMatchObject({ activeKeyId: 'key-2', keys: ['key-2'] });
     expect(encryption.rotation.lastCompletedAt).toBeDefined();
     expect(keysOf()).toEqual(new Set(['secretbox/key-2']));
+    expect(stack.machines.unusedCommandFaults()).toBe(0);
+    expect(stack.faults.unused('RotateEncryptionKey')).toBe(0);
     const secret = await core.readNamespacedSecret({ namespace: 'default', name: 'app-3' });
     expect(Buffer.from(secret.data?.password ?? '', 'base64').toString()).toBe('secret-3');
 
@@ -443,5 +449,31 @@ describe('rotating the Secret-encryption key', () => {
     const phases = (operation.body.steps[0]?.outputs?.phases ?? {}) as Record<string, string>;
     const entered = ['Preparing', 'Prepared', 'Completing', 'Completed'].map((phase) => Date.parse(phases[phase] ?? ''));
     expect(entered.every((at, index) => Number.isFinite(at) && (index === 0 || at >= (entered[index - 1] ?? 0)))).toBe(true);
+  });
+});
+
+describe('scheduled key rotation', () => {
+  it('starts a rotation once rotationPeriodDays has passed, and schedules the next', async () => {
+    const key = await newTenant();
+    const created = await api<ClusterBody>('POST', '/v1/clusters', {
+      token: key,
+      body: { ...order('scheduled'), encryption: { atRest: { provider: 'aescbc', rotationPeriodDays: 30 } } },
+    });
+    await waitForPhase(key, created.body.id, 'Ready');
+    const principal = await authenticate(stack.services, key);
+    if (principal?.kind !== 'tenant') throw new Error('the new key did not authenticate');
+    const due = async () => (await stack.services.store.getCluster(principal.tenantId, created.body.id))?.encryption?.nextRotationAt ?? '';
+    const firstDue = await due();
+    expect(Date.parse(firstDue) - Date.now()).toBeGreaterThan(29 * 24 * 3600_000);
+
+    expect((await startDueRotations(stack.services, new Date())).started).not.toContain(created.body.id);
+    const report = await startDueRotations(stack.services, new Date(Date.parse(firstDue) + 1000));
+    expect(report.started).toContain(created.body.id);
+
+    await eventually('the scheduled rotation to finish', async () => {
+      const cluster = await stack.services.store.getCluster(principal.tenantId, created.body.id);
+      return cluster?.status.phase === 'Ready' && cluster.encryption?.activeKeyId === 'key-2' ? cluster : undefined;
+    });
+    expect(Date.parse(await due())).toBeGreaterThan(Date.parse(firstDue));
   });
 });

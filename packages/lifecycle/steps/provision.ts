@@ -12,7 +12,7 @@ import {
   toYamlDocuments,
 } from '#bootstrap';
 import { randomBytes } from 'node:crypto';
-import { StepError, WorkflowInput, assertOrderRules } from '#core';
+import { type ClusterSpec, StepError, WorkflowInput, assertOrderRules } from '#core';
 import type { InfrastructureDriver } from '#infra';
 import { InfrastructureOutputs } from '#infra';
 import { AT_REST_KEY } from '../clusters.ts';
@@ -100,6 +100,12 @@ export async function infrastructureStep(services: KilnServices, driver: Infrast
   });
 }
 
+/** When the order's rotationPeriodDays asks for the next key rotation, counted from `from`. */
+export function nextRotation(spec: ClusterSpec, from: Date): { nextRotationAt?: string } {
+  const days = spec.encryption.atRest.rotationPeriodDays;
+  return days === undefined ? {} : { nextRotationAt: new Date(from.getTime() + days * 24 * 60 * 60 * 1000).toISOString() };
+}
+
 /** The id of the at-rest key a cluster starts with; rotations name the next ones key-2, key-3, … */
 export const FIRST_AT_REST_KEY = 'key-1';
 
@@ -178,7 +184,9 @@ export async function bootstrapStep(services: KilnServices, input: unknown): Pro
     for (const role of ['control-plane', 'worker'] as const) await publish(role, 'join-token', token);
     if (atRestKeys.length > 0) {
       await updateCluster(services, context.input.tenantId, clusterId, (current) =>
-        current.encryption === undefined ? { ...current, encryption: { activeKeyId: FIRST_AT_REST_KEY, keys: [FIRST_AT_REST_KEY] } } : current,
+        current.encryption === undefined
+          ? { ...current, encryption: { activeKeyId: FIRST_AT_REST_KEY, keys: [FIRST_AT_REST_KEY], ...nextRotation(spec, new Date()) } }
+          : current,
       );
     }
 

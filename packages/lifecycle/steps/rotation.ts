@@ -18,7 +18,7 @@ import {
 import { AT_REST_KEY } from '../clusters.ts';
 import { updateCluster } from '../mutations.ts';
 import type { KilnServices } from '../services.ts';
-import { FIRST_AT_REST_KEY, sealedSecret } from './provision.ts';
+import { FIRST_AT_REST_KEY, nextRotation, sealedSecret } from './provision.ts';
 import { type StepContext, type StepResult, runStep } from './step-runner.ts';
 
 /** How long one invocation drives the rotation before handing back to the workflow's poll loop (a Lambda must not run long). */
@@ -122,7 +122,13 @@ async function rotateSlice(services: KilnServices, commands: MachineCommands, co
       const now = new Date().toISOString();
       await updateCluster(services, tenantId, clusterId, (current) => ({
         ...current,
-        encryption: { activeKeyId: finished.newKey, keys: [finished.newKey], lastInitiatedAt: current.encryption?.lastInitiatedAt, lastCompletedAt: now },
+        encryption: {
+          activeKeyId: finished.newKey,
+          keys: [finished.newKey],
+          lastInitiatedAt: current.encryption?.lastInitiatedAt,
+          lastCompletedAt: now,
+          ...nextRotation(current.spec, new Date(now)),
+        },
       }));
       return { done: true, outputs: { oldKey: finished.oldKey, newKey: finished.newKey, phases: finished.phaseEnteredAt, secretsRewritten: finished.rewrite.rewritten } };
     }
