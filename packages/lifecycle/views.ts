@@ -1,5 +1,12 @@
 import { type Cluster, type Operation, WORKFLOW_STEPS } from '#core';
+import { ROTATION_PHASES, type RotationPhase } from '#encryption';
 import type { ClusterRecord, OperationRecord } from '#store';
+
+/** The phase of a rotation in progress, as the stored state machine records it. */
+function rotationPhaseOf(rotation: Record<string, unknown> | undefined): { phase?: RotationPhase } {
+  const phase = ROTATION_PHASES.find((candidate) => candidate === rotation?.phase);
+  return phase === undefined ? {} : { phase };
+}
 
 /** The API's view of a stored cluster: no sealed material, no write-only fields. */
 export function clusterView(record: ClusterRecord): Cluster {
@@ -20,7 +27,7 @@ export function clusterView(record: ClusterRecord): Cluster {
               activeKeyId: record.encryption.activeKeyId,
               keys: record.encryption.keys,
               rotation: {
-                ...(typeof record.encryption.rotation?.phase === 'string' ? { phase: record.encryption.rotation.phase as 'Preparing' } : {}),
+                ...rotationPhaseOf(record.encryption.rotation),
                 ...(record.encryption.lastInitiatedAt === undefined ? {} : { lastInitiatedAt: record.encryption.lastInitiatedAt }),
                 ...(record.encryption.lastCompletedAt === undefined ? {} : { lastCompletedAt: record.encryption.lastCompletedAt }),
               },
