@@ -76,6 +76,10 @@ export class SandboxMachines {
     this.failingCommands.push({ verb, remaining: times });
   }
 
+  clearCommandFaults(): void {
+    this.failingCommands = [];
+  }
+
   /** Injected command faults not yet hit. */
   unusedCommandFaults(): number {
     return this.failingCommands.reduce((sum, fault) => sum + fault.remaining, 0);

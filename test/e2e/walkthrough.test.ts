@@ -477,3 +477,40 @@ describe('scheduled key rotation', () => {
     expect(Date.parse(await due())).toBeGreaterThan(Date.parse(firstDue));
   });
 });
+
+describe('an interrupted key rotation', () => {
+  it('fails visibly, and a second request resumes it from the recorded step instead of starting over', async () => {
+    const key = await newTenant();
+    const created = await api<ClusterBody>('POST', '/v1/clusters', { token: key, body: order('interrupted') });
+    await waitForPhase(key, created.body.id, 'Ready');
+    const principal = await authenticate(stack.services, key);
+    if (principal?.kind !== 'tenant') throw new Error('the new key did not authenticate');
+    const path = `/v1/clusters/${created.body.id}/encryption-key-rotations`;
+
+    // Every config write fails, past every retry: the new key exists, no machine has it yet.
+    stack.machines.failCommands('write', 1_000);
+    const first = await api<OperationBody>('POST', path, { token: key });
+    const failed = await waitForPhase(key, created.body.id, 'Failed');
+    expect(failed.status.reason).toContain('rotate');
+    expect((await api<OperationBody>('GET', `/v1/operations/${first.body.id}`, { token: key })).body.state).toBe('failed');
+    const interrupted = await stack.services.store.getCluster(principal.tenantId, created.body.id);
+    expect(interrupted?.encryption?.rotation).toMatchObject({ phase: 'Preparing', newKey: 'key-2', newKeyGenerated: true });
+    const preparingSince = (interrupted?.encryption?.rotation as { phaseEnteredAt: { Preparing: string } }).phaseEnteredAt.Preparing;
+
+    // The machine is repaired; rotating again picks up the same rotation (key-2, not key-3).
+    stack.machines.clearCommandFaults();
+    const second = await api<OperationBody>('POST', path, { token: key });
+    expect(second.status).toBe(202);
+    await eventually('the resumed rotation to finish', async () => {
+      const cluster = await stack.services.store.getCluster(principal.tenantId, created.body.id);
+      return cluster?.status.phase === 'Ready' ? cluster : undefined;
+    });
+    const done = await stack.services.store.getCluster(principal.tenantId, created.body.id);
+    expect(done?.encryption).toMatchObject({ activeKeyId: 'key-2', keys: ['key-2'] });
+    expect(done?.encryption?.rotation).toBeUndefined();
+    // Resumed, not restarted: the rotation that finished is the one that entered Preparing before the failure.
+    const resumed = await api<OperationBody>('GET', `/v1/operations/${second.body.id}`, { token: key });
+    expect((resumed.body.steps[0]?.outputs?.phases as { Preparing?: string } | undefined)?.Preparing).toBe(preparingSince);
+    expect(new Set(stack.clusters.get(created.body.id)?.storedSecretKeys().map((stored) => stored.key))).toEqual(new Set(['key-2']));
+  });
+});
