@@ -3,6 +3,7 @@ import 'reflect-metadata';
 import { X509Certificate, createHash, type webcrypto } from 'node:crypto';
 import * as x509 from '@peculiar/x509';
 import { stringify } from 'yaml';
+import { cidrBlock, numberToIpv4 } from '#core';
 
 /**
  * The cluster's certificate authorities and the keys kubeadm expects in
@@ -101,12 +102,7 @@ function subjectOf(commonName: string, organizations: readonly string[] = []): x
 
 /** The first usable address of a CIDR block: the API server's ClusterIP in the service range. */
 export function firstServiceIp(serviceCidr: string): string {
-  const [address = '', prefixText = '32'] = serviceCidr.split('/');
-  const prefix = Number(prefixText);
-  const base = address.split('.').reduce((acc, octet) => acc * 256 + Number(octet), 0);
-  const size = 2 ** (32 - prefix);
-  const first = base - (base % size) + 1;
-  return [24, 16, 8, 0].map((shift) => Math.floor(first / 2 ** shift) % 256).join('.');
+  return numberToIpv4(cidrBlock(serviceCidr).first + 1);
 }
 
 async function createCertificateAuthority(commonName: string, now: Date): Promise<CertificateAuthority> {

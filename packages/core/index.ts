@@ -7,3 +7,4 @@ export * from './resources.ts';
 export * from './log.ts';
 export * from './problem.ts';
 export * from './merge-patch.ts';
+export * from './ipv4.ts';

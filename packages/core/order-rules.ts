@@ -1,5 +1,6 @@
 import type { ClusterSpec } from './cluster-spec.ts';
 import { type FieldProblem, UnprocessableError } from './errors.ts';
+import { cidrBlock } from './ipv4.ts';
 
 /** Key lengths (bytes) each at-rest provider accepts for a user-provided key. */
 const KEY_LENGTHS: Record<'aescbc' | 'aesgcm' | 'secretbox', readonly number[]> = {
@@ -8,23 +9,9 @@ const KEY_LENGTHS: Record<'aescbc' | 'aesgcm' | 'secretbox', readonly number[]> 
   secretbox: [32],
 };
 
-interface Ipv4Range {
-  first: number;
-  last: number;
-}
-
-function parseCidr(cidr: string): Ipv4Range {
-  const [address = '', prefixText = '32'] = cidr.split('/');
-  const prefix = Number(prefixText);
-  const base = address.split('.').reduce((acc, octet) => acc * 256 + Number(octet), 0);
-  const size = 2 ** (32 - prefix);
-  const first = base - (base % size);
-  return { first, last: first + size - 1 };
-}
-
 export function cidrsOverlap(a: string, b: string): boolean {
-  const x = parseCidr(a);
-  const y = parseCidr(b);
+  const x = cidrBlock(a);
+  const y = cidrBlock(b);
   return x.first <= y.last && y.first <= x.last;
 }
 
@@ -59,7 +46,7 @@ export function orderProblems(spec: ClusterSpec): FieldProblem[] {
     problems.push({ pointer: '/nodePools', detail: 'at least one node pool needs a size above 0' });
   }
 
-  const vpcPrefix = Number(spec.network.vpcCidr.split('/')[1]);
+  const vpcPrefix = cidrBlock(spec.network.vpcCidr).prefix;
   if (vpcPrefix < 16 || vpcPrefix > 24) {
     problems.push({ pointer: '/network/vpcCidr', detail: 'must be between a /16 and a /24, the sizes an AWS VPC can have' });
   }
