@@ -1,6 +1,6 @@
 import {
   type Cluster,
-  ClusterSpec,
+  type ClusterSpec,
   ConflictError,
   KilnError,
   NotFoundError,
@@ -72,13 +72,12 @@ export async function launch(services: KilnServices, workflow: WorkflowName, ope
 export async function orderCluster(
   services: KilnServices,
   tenantId: string,
-  order: ClusterSpec,
+  spec: ClusterSpec,
   request?: IdempotentRequest,
 ): Promise<Outcome<Cluster>> {
   const earlier = await earlierResponse(services, tenantId, request);
   if (earlier !== undefined) return { kind: 'replay', response: earlier };
 
-  const spec = ClusterSpec.parse(order);
   assertOrderRules(spec);
   const now = new Date().toISOString();
   const clusterId = newId('cluster');

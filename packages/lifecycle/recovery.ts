@@ -1,14 +1,6 @@
-import type { OperationType } from '#core';
+import { isWorkflowName } from '#workflows';
 import type { KilnServices } from './services.ts';
 import { recordFailureStep } from './steps/failure.ts';
-import type { WorkflowName } from './workflows.ts';
-
-const WORKFLOW_OF: Partial<Record<OperationType, WorkflowName>> = {
-  provision: 'provision',
-  deprovision: 'deprovision',
-  update: 'update',
-  'rotate-encryption-key': 'rotate-encryption-key',
-};
 
 export interface RecoveryReport {
   checked: number;
@@ -36,8 +28,9 @@ export async function recoverOperations(services: KilnServices, options: { grace
   for (const active of await services.store.listActiveOperations()) {
     if (now.getTime() - Date.parse(active.createdAt) < graceMs) continue;
     const operation = await services.store.getOperation(active.tenantId, active.operationId);
-    const workflow = operation === undefined ? undefined : WORKFLOW_OF[operation.type];
-    if (operation === undefined || workflow === undefined) continue;
+    // Operation types without a workflow of their own (remediate-node, so far) have nothing to restart.
+    if (operation === undefined || !isWorkflowName(operation.type)) continue;
+    const workflow = operation.type;
     report.checked++;
     const input = { tenantId: operation.tenantId, clusterId: operation.clusterId, operationId: operation.id };
     const status = await services.workflows.status(workflow, operation.id);

@@ -6,8 +6,9 @@ import {
   StartExecutionCommand,
 } from '@aws-sdk/client-sfn';
 import type { WorkflowInput } from '#core';
+import type { WorkflowName } from '#workflows';
 
-export type WorkflowName = 'provision' | 'deprovision' | 'update' | 'rotate-encryption-key';
+export type { WorkflowName };
 
 export type ExecutionStatus = 'RUNNING' | 'SUCCEEDED' | 'FAILED' | 'TIMED_OUT' | 'ABORTED' | 'PENDING_REDRIVE' | 'MISSING';
 
