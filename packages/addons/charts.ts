@@ -7,13 +7,24 @@ export interface ChartSource {
   version: string;
 }
 
-/** Pinned chart versions; each is a reviewed upgrade, never a float. */
+/**
+ * Pinned chart versions; each is a reviewed upgrade, never a float. Checked
+ * against the projects' release notes in November 2026: Cilium 1.20.2,
+ * cert-manager v1.21.2 (jetstack tags keep the "v"), Kyverno chart 3.9.1
+ * (Kyverno v1.19.1), Tetragon 1.7.1.
+ */
 export const CHARTS = {
-  cilium: { chart: 'cilium', repo: 'https://helm.cilium.io', version: '1.17.6' },
-  certManager: { chart: 'cert-manager', repo: 'https://charts.jetstack.io', version: '1.17.2' },
-  kyverno: { chart: 'kyverno', repo: 'https://kyverno.github.io/kyverno', version: '3.3.7' },
-  tetragon: { chart: 'tetragon', repo: 'https://helm.cilium.io', version: '1.4.0' },
+  cilium: { chart: 'cilium', repo: 'https://helm.cilium.io', version: '1.20.2' },
+  certManager: { chart: 'cert-manager', repo: 'https://charts.jetstack.io', version: 'v1.21.2' },
+  kyverno: { chart: 'kyverno', repo: 'https://kyverno.github.io/kyverno', version: '3.9.1' },
+  tetragon: { chart: 'tetragon', repo: 'https://helm.cilium.io', version: '1.7.1' },
 } as const satisfies Record<string, ChartSource>;
+
+/**
+ * The image of the Job that installs each chart. helm-controller defaults to
+ * `klipper-helm:latest`, a float, so every HelmChart names it.
+ */
+export const CHART_JOB_IMAGE = 'docker.io/rancher/klipper-helm:v0.13.3-build20260909';
 
 /** The workloads and CRDs a chart must bring up before Kiln counts it as installed (see install.ts). */
 export interface ChartReadiness {
@@ -41,6 +52,7 @@ export function helmChart(
       repo: source.repo,
       version: source.version,
       targetNamespace: options.targetNamespace,
+      jobImage: CHART_JOB_IMAGE,
       ...(options.bootstrap === true ? { bootstrap: true } : {}),
       valuesContent: stringify(options.values),
     },

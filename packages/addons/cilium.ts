@@ -9,9 +9,13 @@ export interface ApiServerAddress {
 
 /**
  * Cilium values for the order. Transparent encryption is WireGuard, node
- * traffic included, with strict mode dropping unencrypted pod-to-pod packets
- * inside the pod CIDR. Chart 1.17 has egress strict mode only; ingress strict
- * mode (`encryption.strictMode.ingress`) needs 1.18 and is not set.
+ * traffic included. Strict mode works both ways: egress drops unencrypted
+ * pod-to-pod packets inside the pod CIDR before they leave a node, ingress
+ * drops unencrypted overlay packets before they reach a local pod (1.19 added
+ * ingress and the `egress`/`ingress` keys; 1.20 removed the flat
+ * `strictMode.enabled/cidr` keys and ignores them silently, hence the test).
+ * Since 1.15 WireGuard in tunnel mode always encapsulates first, so the old
+ * `encryption.wireguard.encapsulate` (GHSA-v6q2-4qr3-5cw6) is gone.
  */
 export function ciliumValues(spec: ClusterSpec, apiServer?: ApiServerAddress): Record<string, unknown> {
   const { network } = spec;
@@ -32,11 +36,14 @@ export function ciliumValues(spec: ClusterSpec, apiServer?: ApiServerAddress): R
           type: 'wireguard',
           nodeEncryption: transparent.nodeEncryption,
           strictMode: {
-            enabled: transparent.strictMode,
-            cidr: network.podCidr,
-            // With VXLAN on AWS, nodes hold addresses from the pod CIDR (cilium_host, health checks); without this,
-            // strict mode drops pod-to-node traffic. Native routing does not have the overlap, so it stays strict.
-            allowRemoteNodeIdentities: network.routingMode === 'tunnel',
+            egress: {
+              enabled: transparent.strictMode,
+              cidr: network.podCidr,
+              // With VXLAN on AWS, nodes hold addresses from the pod CIDR (cilium_host, health checks); without this,
+              // strict mode drops pod-to-node traffic. Native routing does not have the overlap, so it stays strict.
+              allowRemoteNodeIdentities: network.routingMode === 'tunnel',
+            },
+            ingress: { enabled: transparent.strictMode },
           },
         }
       : { enabled: false },

@@ -1,8 +1,8 @@
 import { RESTRICTED_CONTAINER_SECURITY } from './addon.ts';
 import type { Manifest } from './kube.ts';
 
-/** Pinned: the version k3s 1.32/1.33 embeds; bump deliberately, never float. */
-export const HELM_CONTROLLER_IMAGE = 'docker.io/rancher/helm-controller:v0.16.5';
+/** Pinned: the release k3s embeds since August 2026; bump deliberately, never float. */
+export const HELM_CONTROLLER_IMAGE = 'docker.io/rancher/helm-controller:v0.17.7';
 const NAMESPACE = 'kube-system';
 const NAME = 'helm-controller';
 

@@ -25,22 +25,31 @@ const valuesOf = (chart: Manifest): Record<string, unknown> => parse((chart.spec
 describe('renderAddons', () => {
   it('configures Cilium with WireGuard strict mode over the order pod CIDR', () => {
     const chart = find(order({ network: { podCidr: '10.200.0.0/16' } }), 'HelmChart', 'cilium');
-    expect(chart.spec).toMatchObject({ bootstrap: true, chart: 'cilium', version: '1.17.6', targetNamespace: 'kube-system' });
+    expect(chart.spec).toMatchObject({ bootstrap: true, chart: 'cilium', version: '1.20.2', targetNamespace: 'kube-system' });
     expect(valuesOf(chart)).toMatchObject({
       routingMode: 'tunnel',
       tunnelProtocol: 'vxlan',
       kubeProxyReplacement: true,
       ipam: { mode: 'cluster-pool', operator: { clusterPoolIPv4PodCIDRList: ['10.200.0.0/16'] } },
-      encryption: { enabled: true, type: 'wireguard', nodeEncryption: true, strictMode: { enabled: true, cidr: '10.200.0.0/16', allowRemoteNodeIdentities: true } },
+      encryption: { enabled: true, type: 'wireguard', nodeEncryption: true, strictMode: {
+          egress: { enabled: true, cidr: '10.200.0.0/16', allowRemoteNodeIdentities: true },
+          ingress: { enabled: true },
+        },
+      },
       hubble: { enabled: true, tls: { enabled: true, auto: { enabled: true, method: 'cronJob' } } },
       operator: { replicas: 2 },
     });
+    // Chart 1.20 ignores the pre-1.19 flat keys without a word, so they must not come back.
+    const strictMode = (valuesOf(chart) as { encryption: { strictMode: Record<string, unknown> } }).encryption.strictMode;
+    expect(Object.keys(strictMode).sort()).toEqual(['egress', 'ingress']);
   });
 
   it('routes natively over the VPC CIDR when asked', () => {
     const values = valuesOf(find(order({ network: { routingMode: 'native', vpcCidr: '10.1.0.0/16' } }), 'HelmChart', 'cilium'));
     expect(values).toMatchObject({ routingMode: 'native', ipv4NativeRoutingCIDR: '10.1.0.0/16', autoDirectNodeRoutes: true });
     expect(values).not.toHaveProperty('tunnelProtocol');
+    // No overlap between node and pod addresses: remote nodes get no exemption; ingress stays strict too.
+    expect(values).toMatchObject({ encryption: { strictMode: { egress: { allowRemoteNodeIdentities: false }, ingress: { enabled: true } } } });
   });
 
   it('renders the optional extensions only when the order enables them, each object labelled with its add-on', () => {

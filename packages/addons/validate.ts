@@ -51,6 +51,8 @@ export const HelmChartSchema = z.strictObject({
     // A pinned version: an exact semver, never a range or "latest".
     version: z.string().regex(/^v?\d+\.\d+\.\d+$/),
     targetNamespace: z.string().min(1),
+    // Pinned by tag, like the charts.
+    jobImage: z.string().regex(/^[\w./-]+:[\w.-]+$/).refine((image) => !image.endsWith(':latest'), 'must be a pinned tag'),
     createNamespace: z.boolean().optional(),
     bootstrap: z.boolean().optional(),
     valuesContent: z.string(),
