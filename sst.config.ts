@@ -61,6 +61,15 @@ export default $config({
       { actions: ['kms:Encrypt', 'kms:Decrypt', 'kms:GenerateDataKey'], resources: [sealingKey.arn] },
       { actions: ['states:StartExecution', 'states:DescribeExecution'], resources: ['*'] },
       { actions: ['ssm:PutParameter', 'ssm:GetParametersByPath', 'ssm:DeleteParameters', 'ssm:SendCommand', 'ssm:GetCommandInvocation'], resources: ['*'] },
+      // Clusters built in Kiln's own account: their keys wrap the clusters' at-rest data keys (any region, created by the stacks).
+      {
+        actions: ['kms:Encrypt', 'kms:Decrypt', 'kms:GenerateDataKey', 'kms:DescribeKey'],
+        resources: ['*'],
+        // Only keys carrying a Kiln cluster alias (alias/kiln/<cluster id>), whatever ARN the call names.
+        conditions: [{ test: 'ForAnyValue:StringLike', variable: 'kms:ResourceAliases', values: ['alias/kiln/*'] }],
+      },
+      // Clusters in tenants' accounts: the roles they trust Kiln with, always with their external ID (checked by their trust policy).
+      { actions: ['sts:AssumeRole'], resources: ['arn:aws:iam::*:role/*'] },
     ];
 
     const task = (name: string, handler: string) =>

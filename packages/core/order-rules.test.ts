@@ -63,6 +63,12 @@ describe('cross-field rules', () => {
     ]);
   });
 
+  it('needs the user-provided key in an order, but not in a stored spec, where it was sealed and removed', () => {
+    const withoutKey = ClusterSpec.parse({ ...smallest, encryption: { atRest: { provider: 'secretbox', keySource: 'user' } } });
+    expect(orderProblems(withoutKey)).toEqual([{ pointer: '/encryption/atRest/key', detail: 'is required when keySource is user' }]);
+    expect(orderProblems(withoutKey, { stored: true })).toEqual([]);
+  });
+
   it('needs a public key for self-managed SSH and min <= size <= max', () => {
     const problems = problemsOf({ ...smallest, ssh: { mode: 'self-managed' }, nodePools: [{ name: 'p', size: 3, min: 4, max: 2 }] });
     expect(problems.map((problem) => ('pointer' in problem ? problem.pointer : ''))).toEqual(['/nodePools/0/min', '/nodePools/0/max', '/ssh/publicKey']);

@@ -15,11 +15,20 @@ export function cidrsOverlap(a: string, b: string): boolean {
   return x.first <= y.last && y.first <= x.last;
 }
 
+export interface OrderRuleOptions {
+  /**
+   * The spec is a stored one: Kiln sealed its write-only fields (a
+   * user-provided at-rest key) on arrival and removed them, so their absence
+   * is expected rather than a problem.
+   */
+  stored?: boolean;
+}
+
 /**
  * Rules that span fields and so cannot live in the zod shape. Every problem
  * names the field it is about with a JSON pointer into the order.
  */
-export function orderProblems(spec: ClusterSpec): FieldProblem[] {
+export function orderProblems(spec: ClusterSpec, options: OrderRuleOptions = {}): FieldProblem[] {
   const problems: FieldProblem[] = [];
 
   if (![1, 3, 5].includes(spec.controlPlane.replicas)) {
@@ -71,7 +80,7 @@ export function orderProblems(spec: ClusterSpec): FieldProblem[] {
       detail: 'must be kms exactly when the provider is kms',
     });
   }
-  if (atRest.keySource === 'user' && atRest.key === undefined) {
+  if (atRest.keySource === 'user' && atRest.key === undefined && options.stored !== true) {
     problems.push({ pointer: '/encryption/atRest/key', detail: 'is required when keySource is user' });
   }
   if (atRest.keySource !== 'user' && atRest.key !== undefined) {
@@ -109,8 +118,8 @@ export function orderProblems(spec: ClusterSpec): FieldProblem[] {
   return problems;
 }
 
-export function assertOrderRules(spec: ClusterSpec): void {
-  const problems = orderProblems(spec);
+export function assertOrderRules(spec: ClusterSpec, options: OrderRuleOptions = {}): void {
+  const problems = orderProblems(spec, options);
   if (problems.length > 0) {
     throw new UnprocessableError('The order breaks rules that span several fields.', problems);
   }

@@ -48,6 +48,7 @@ export const ClusterStatus = z
     encryption: z
       .object({
         provider: z.string(),
+        kmsKeyArn: z.string().optional().describe("The cluster's own KMS key, in its account and region; Kiln keeps the data keys only wrapped by it."),
         activeKeyId: z.string().describe('The key new Secrets are encrypted with.'),
         keys: z.array(z.string()).describe("The keys in the API servers' EncryptionConfiguration, in order."),
         rotation: z.object({

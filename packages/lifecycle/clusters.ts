@@ -17,8 +17,18 @@ import type { KilnServices } from './services.ts';
 import type { WorkflowName } from './workflows.ts';
 import { clusterView, operationView } from './views.ts';
 
-/** Where a cluster's at-rest data key is kept (sealed), and the KMS encryption-context purpose it is sealed under. */
+/**
+ * Where a cluster's at-rest data key is kept, sealed under the cluster's own
+ * KMS key, and the KMS encryption-context purpose it is sealed under.
+ */
 export const AT_REST_KEY = 'atRestKey';
+
+/**
+ * A user-provided at-rest key arrives before the cluster has a KMS key, so it
+ * waits here, sealed under Kiln's key, until the bootstrap step re-seals it
+ * under the cluster's key as AT_REST_KEY and drops this copy.
+ */
+export const PENDING_USER_AT_REST_KEY = 'pendingUserAtRestKey';
 
 /** An Idempotency-Key, hashed, with the hash of the request it first came with. */
 export interface IdempotentRequest {
@@ -85,7 +95,10 @@ export async function orderCluster(
 
   const { key, ...atRest } = spec.encryption.atRest;
   // Sealed as its base64 text under the name (and encryption-context purpose) the bootstrap step reads.
-  const sealed = key === undefined ? undefined : { [AT_REST_KEY]: await services.sealer.seal(Buffer.from(key), { tenantId, clusterId, purpose: AT_REST_KEY }) };
+  const sealed =
+    key === undefined
+      ? undefined
+      : { [PENDING_USER_AT_REST_KEY]: await services.sealer.seal(Buffer.from(key), { tenantId, clusterId, purpose: PENDING_USER_AT_REST_KEY }) };
 
   const cluster: ClusterRecord = {
     tenantId,

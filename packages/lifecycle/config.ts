@@ -12,6 +12,7 @@ export const KilnConfig = z.object({
   KILN_STEPFUNCTIONS_ENDPOINT: z.url().optional(),
   KILN_KMS_ENDPOINT: z.url().optional(),
   KILN_SSM_ENDPOINT: z.url().optional(),
+  KILN_STS_ENDPOINT: z.url().optional(),
   KILN_PROVISION_STATE_MACHINE_ARN: z.string().min(1),
   KILN_DEPROVISION_STATE_MACHINE_ARN: z.string().min(1),
   KILN_UPDATE_STATE_MACHINE_ARN: z.string().min(1),

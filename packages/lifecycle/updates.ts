@@ -51,7 +51,7 @@ export async function updateClusterSpec(
     );
   }
   const spec = parsed.data;
-  assertOrderRules(spec);
+  assertOrderRules(spec, { stored: true });
   const immutable = (Object.keys(spec) as (keyof ClusterSpec)[]).filter(
     (field) => !(MUTABLE_FIELDS as readonly string[]).includes(field) && !isEqual(spec[field], cluster.spec[field]),
   );

@@ -24,6 +24,7 @@ export function clusterView(record: ClusterRecord): Cluster {
         : {
             encryption: {
               provider: record.spec.encryption.atRest.provider,
+              ...(record.clusterKeyArn === undefined ? {} : { kmsKeyArn: record.clusterKeyArn }),
               activeKeyId: record.encryption.activeKeyId,
               keys: record.encryption.keys,
               rotation: {

@@ -23,7 +23,24 @@ export class AwsServiceError extends Error {
   }
 }
 
-export type AwsJsonOperation = (request: Record<string, unknown>) => unknown;
+/** Who signed a request, read from its SigV4 Authorization header (the signature itself is not checked). */
+export interface AwsCaller {
+  accessKeyId: string;
+  region: string;
+}
+
+export type AwsJsonOperation = (request: Record<string, unknown>, caller: AwsCaller) => unknown;
+
+const CREDENTIAL_SCOPE = /Credential=([^/,\s]+)\/\d{8}\/([a-z0-9-]+)\/[a-z0-9-]+\/aws4_request/;
+
+/** The access key and region of a signed request; unsigned requests are refused, as AWS does. */
+export function callerOf(authorization: string | undefined): AwsCaller {
+  const match = CREDENTIAL_SCOPE.exec(authorization ?? '');
+  if (match?.[1] === undefined || match[2] === undefined) {
+    throw new AwsServiceError('MissingAuthenticationTokenException', 'Request is missing Authentication Token', 403);
+  }
+  return { accessKeyId: match[1], region: match[2] };
+}
 
 export interface AwsJsonServerOptions {
   port?: number;
@@ -43,12 +60,20 @@ export interface AwsJsonServer {
 const MAX_BODY_BYTES = 1024 * 1024;
 
 export async function serveAwsJson(options: AwsJsonServerOptions): Promise<AwsJsonServer> {
-  const server = createServer((request, response) => {
+  return listenLocally((request, response) => {
     handle(options, request, response).catch((error: unknown) => {
       const failure = error instanceof AwsServiceError ? error : new AwsServiceError('InternalFailure', 'Internal failure.', 500);
       send(response, options.contentType, failure.status, { __type: failure.type, message: failure.message });
     });
-  });
+  }, options);
+}
+
+/** An HTTP server for a stand-in on a local port (0 or absent: a free one), closed with every open connection. */
+export async function listenLocally(
+  listener: (request: IncomingMessage, response: ServerResponse) => void,
+  options: { port?: number; host?: string } = {},
+): Promise<AwsJsonServer> {
+  const server = createServer(listener);
   const host = options.host ?? '127.0.0.1';
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);
@@ -92,7 +117,7 @@ async function handle(options: AwsJsonServerOptions, request: IncomingMessage, r
   if (typeof parsed !== 'object' || parsed === null || Array.isArray(parsed)) {
     throw new AwsServiceError('SerializationException', 'The request body must be a JSON object.');
   }
-  const result = await operation(parsed as Record<string, unknown>);
+  const result = await operation(parsed as Record<string, unknown>, callerOf(request.headers.authorization));
   send(response, options.contentType, 200, result ?? {});
 }
 

@@ -13,12 +13,14 @@ import { cloudConfigProblems } from './cloud-init/validate.ts';
 import { SandboxCloud } from './cloud/index.ts';
 import { LOCAL_CREDENTIALS, LOCAL_REGION, ensureTable, startLocalDynamoDb } from './dynamodb.ts';
 import { FaultInjector } from './faults.ts';
-import { startKmsService } from './kms/index.ts';
+import { SandboxIam } from './iam.ts';
+import { type KmsService, startKmsService } from './kms/index.ts';
 import { type SandboxCluster, startSandboxCluster } from './kube/index.ts';
 import { startChartRunner } from './kube/helm-charts.ts';
 import { SandboxMachines } from './machines.ts';
 import { startSsmService } from './ssm/index.ts';
 import { startStepFunctionsService } from './stepfunctions/index.ts';
+import { type StsService, startStsService } from './sts/index.ts';
 
 const ACCOUNT_ID = '000000000000';
 const functionArn = (name: string) => `arn:aws:lambda:${LOCAL_REGION}:${ACCOUNT_ID}:function:kiln-${name}`;
@@ -64,6 +66,10 @@ export interface LocalStack {
   services: KilnServices;
   faults: FaultInjector;
   cloud: SandboxCloud;
+  /** The KMS stand-in (keys of every account and region, fault injection). */
+  kms: KmsService;
+  /** The STS stand-in: which roles Kiln assumed, and which external IDs roles require. */
+  sts: StsService;
   /** The sandbox machines (their boot, and what Run Commands do on them). */
   machines: SandboxMachines;
   /** The sandbox Kubernetes API of each provisioned cluster, by cluster id. */
@@ -91,17 +97,21 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
     const tableName = 'kiln';
     await ensureTable(dynamo.client, tableName);
 
-    const kms = await startKmsService({ region: LOCAL_REGION, accountId: ACCOUNT_ID });
+    // Kiln's credentials act in Kiln's account; STS credentials in the account of the role they assumed.
+    const iam = new SandboxIam(ACCOUNT_ID, LOCAL_CREDENTIALS.accessKeyId);
+    const sts = await startStsService(iam);
+    stoppers.push(() => sts.close());
+    const kms = await startKmsService({ iam });
     stoppers.push(() => kms.close());
     const kmsClient = new KMSClient({ endpoint: kms.endpoint, region: LOCAL_REGION, credentials: LOCAL_CREDENTIALS });
     const sealingKey = await kmsClient.send(new CreateKeyCommand({ Description: 'Kiln local sealing key' }));
     kmsClient.destroy();
     const sealingKeyId = sealingKey.KeyMetadata?.KeyId ?? '';
 
-    const ssm = await startSsmService();
+    const ssm = await startSsmService({ iam, kmsKeys: kms.keys });
     stoppers.push(() => ssm.close());
-    const machines = new SandboxMachines((name) => ssm.read(name), options.machineBootMs ?? 300);
-    ssm.onCommand((instanceId, commands) => machines.run(instanceId, commands));
+    const machines = new SandboxMachines((scope, name) => ssm.read(scope, name), options.machineBootMs ?? 300, ACCOUNT_ID);
+    ssm.onCommand((scope, instanceId, commands) => machines.run(scope, instanceId, commands));
 
     const faults = new FaultInjector();
     const clusters = new Map<string, SandboxCluster>();
@@ -121,6 +131,7 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
     };
 
     const cloud = new SandboxCloud({
+      accountId: ACCOUNT_ID,
       apiEndpointFor: async (clusterId) => {
         const existing = clusters.get(clusterId);
         if (existing !== undefined) return existing.url;
@@ -143,6 +154,8 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
         if (invalid.length > 0) {
           throw new StepError('infrastructure', `Machines did not boot: their user data is not valid cloud-config (${invalid.slice(0, 5).join('; ')}).`, false);
         }
+        // What AWS does for the stack's KMS key: it exists, in the cluster's account and region, from now on.
+        kms.keys.ensureKey(provisioned.outputs.kmsKeyArn, `Kiln cluster ${provisioned.clusterId}`);
         const cluster = clusters.get(provisioned.clusterId);
         const record = await servicesOf().store.getCluster(provisioned.tenantId, provisioned.clusterId);
         if (cluster !== undefined && record !== undefined) {
@@ -150,7 +163,9 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
           machines.boot(provisioned.clusterId, cluster, record.spec, () => clusters.get(provisioned.clusterId) === cluster);
         }
       },
-      onDestroyed: async ({ clusterId }) => {
+      onDestroyed: async ({ clusterId, outputs }) => {
+        // The destroyed stack schedules its key's deletion: whatever it wrapped can no longer be opened.
+        if (outputs !== undefined) kms.keys.scheduleKeyDeletion(outputs.kmsKeyArn);
         const cluster = clusters.get(clusterId);
         clusters.delete(clusterId);
         await chartRunners.get(clusterId)?.();
@@ -213,6 +228,7 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
       KILN_STEPFUNCTIONS_ENDPOINT: stepFunctions.endpoint,
       KILN_KMS_ENDPOINT: kms.endpoint,
       KILN_SSM_ENDPOINT: ssm.endpoint,
+      KILN_STS_ENDPOINT: sts.endpoint,
       KILN_PROVISION_STATE_MACHINE_ARN: stepFunctions.stateMachineArn('kiln-provision'),
       KILN_DEPROVISION_STATE_MACHINE_ARN: stepFunctions.stateMachineArn('kiln-deprovision'),
       KILN_UPDATE_STATE_MACHINE_ARN: stepFunctions.stateMachineArn('kiln-update'),
@@ -277,7 +293,7 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
       return Promise.resolve();
     });
 
-    return { url, adminToken, devTenant, services, faults, cloud, machines, clusters, stop };
+    return { url, adminToken, devTenant, services, faults, kms, sts, cloud, machines, clusters, stop };
   } catch (error) {
     await stop();
     throw error;

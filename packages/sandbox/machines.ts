@@ -2,12 +2,51 @@ import { randomBytes } from 'node:crypto';
 import { parse } from 'yaml';
 import { ENCRYPTION_CONFIG_SCRIPT, machineSecretPath } from '#bootstrap';
 import type { ClusterSpec } from '#core';
+import { type AwsScope, accountOfRole } from './iam.ts';
 import type { KubeObject, SandboxCluster } from './kube/index.ts';
 
 const JOIN_WAIT_MS = 30 * 60_000;
 
+export type MachineCommandVerb = 'write' | 'restart';
+
+/** Which commands an injected fault hits; every command of its verb when empty. */
+export interface CommandFaultTarget {
+  /**
+   * Only commands on an EncryptionConfiguration listing exactly these key names, encrypting key first: for `write`
+   * the config the machine is asked to write, for `restart` the config on its disk.
+   */
+  keys?: readonly string[];
+}
+
+interface CommandFault extends CommandFaultTarget {
+  verb: MachineCommandVerb;
+  remaining: number;
+}
+
+/** The key names of the first provider for Secrets (`resources[].providers[0].<provider>.keys[].name`), in order. */
+function encryptionKeyNames(configYaml: string): string[] {
+  const config: unknown = parse(configYaml);
+  const resources = isRecord(config) && Array.isArray(config.resources) ? (config.resources as unknown[]) : [];
+  const forSecrets = resources.find((entry) => isRecord(entry) && Array.isArray(entry.resources) && entry.resources.includes('secrets'));
+  const providers = isRecord(forSecrets) && Array.isArray(forSecrets.providers) ? (forSecrets.providers as unknown[]) : [];
+  const first = providers[0];
+  const body = isRecord(first) ? Object.values(first)[0] : undefined;
+  const keys = isRecord(body) && Array.isArray(body.keys) ? (body.keys as unknown[]) : [];
+  return keys.flatMap((key) => (isRecord(key) && typeof key.name === 'string' ? [key.name] : []));
+}
+
+function isRecord(value: unknown): value is Record<string, unknown> {
+  return typeof value === 'object' && value !== null && !Array.isArray(value);
+}
+
+function sameKeys(a: readonly string[], b: readonly string[]): boolean {
+  return a.length === b.length && a.every((key, index) => key === b[index]);
+}
+
 interface Machine {
   clusterId: string;
+  /** The account and region the instance runs in: where its role reads parameters and where Run Command reaches it. */
+  scope: AwsScope;
   cluster: SandboxCluster;
   name: string;
   role: 'control-plane' | 'worker';
@@ -26,15 +65,19 @@ interface Machine {
  */
 export class SandboxMachines {
   private readonly byInstance = new Map<string, Machine>();
-  private failingCommands: { verb: string; remaining: number }[] = [];
+  private failingCommands: CommandFault[] = [];
 
   constructor(
-    private readonly readSecret: (name: string) => string | undefined,
+    private readonly readSecret: (scope: AwsScope, name: string) => string | undefined,
     private readonly bootMs: number,
+    /** Kiln's own account, where clusters without `account` in their order run. */
+    private readonly homeAccountId = '000000000000',
   ) {}
 
   boot(clusterId: string, cluster: SandboxCluster, spec: ClusterSpec, alive: () => boolean): void {
     const zone = `${spec.region}a`;
+    // The instances run in the cluster's region and, with `account`, in the tenant's account: they see only the parameters there.
+    const scope: AwsScope = { accountId: (spec.account === undefined ? undefined : accountOfRole(spec.account.roleArn)) ?? this.homeAccountId, region: spec.region };
     const machines = [
       ...Array.from({ length: spec.controlPlane.replicas }, (_, index) => ({ name: `control-plane-${index}`, role: 'control-plane' as const })),
       ...spec.nodePools.flatMap((pool) =>
@@ -48,14 +91,15 @@ export class SandboxMachines {
         clearInterval(waitForJoinMaterial);
         return;
       }
-      const joinable = (['control-plane', 'worker'] as const).every((role) => this.readSecret(machineSecretPath(clusterId, role, 'join-token')) !== undefined);
+      const joinable = (['control-plane', 'worker'] as const).every((role) => this.readSecret(scope, machineSecretPath(clusterId, role, 'join-token')) !== undefined);
       if (!joinable) return;
       clearInterval(waitForJoinMaterial);
-      const encryptionConfig = this.readSecret(machineSecretPath(clusterId, 'control-plane', 'encryption-config'));
+      const encryptionConfig = this.readSecret(scope, machineSecretPath(clusterId, 'control-plane', 'encryption-config'));
       if (encryptionConfig !== undefined) cluster.setEncryptionConfiguration(parse(encryptionConfig) as KubeObject);
       for (const machine of machines) {
         this.byInstance.set(machine.providerID.split('/').at(-1) ?? '', {
           clusterId,
+          scope,
           cluster,
           name: machine.name,
           role: machine.role,
@@ -71,9 +115,13 @@ export class SandboxMachines {
     waitForJoinMaterial.unref();
   }
 
-  /** Fault injection: the next `times` commands with this verb (write, restart) fail as a broken machine would. */
-  failCommands(verb: 'write' | 'restart', times: number): void {
-    this.failingCommands.push({ verb, remaining: times });
+  /**
+   * Fault injection: the next `times` commands with this verb (write, restart), on any control plane machine, fail as
+   * a broken machine would; `target` narrows them to commands on a given config. A failed write leaves the disk as
+   * it was; a failed restart reports the API server unhealthy and leaves it running the config it had.
+   */
+  failCommands(verb: MachineCommandVerb, times: number, target: CommandFaultTarget = {}): void {
+    this.failingCommands.push({ ...target, verb, remaining: times });
   }
 
   clearCommandFaults(): void {
@@ -85,25 +133,32 @@ export class SandboxMachines {
     return this.failingCommands.reduce((sum, fault) => sum + fault.remaining, 0);
   }
 
+  private targets(fault: CommandFault, config: string | undefined): boolean {
+    if (fault.keys === undefined) return true;
+    return config !== undefined && sameKeys(encryptionKeyNames(config), fault.keys);
+  }
+
   forget(clusterId: string): void {
     for (const [instanceId, machine] of this.byInstance) if (machine.clusterId === clusterId) this.byInstance.delete(instanceId);
   }
 
   /** What the SSM agent on the instance does with an AWS-RunShellScript command. */
-  run(instanceId: string, commands: readonly string[]): Promise<{ ok: boolean; output: string }> {
+  run(scope: AwsScope, instanceId: string, commands: readonly string[]): Promise<{ ok: boolean; output: string }> {
     const machine = this.byInstance.get(instanceId);
-    if (machine === undefined) return Promise.resolve({ ok: false, output: `instance ${instanceId} is not running` });
+    if (machine === undefined || machine.scope.accountId !== scope.accountId || machine.scope.region !== scope.region) {
+      return Promise.resolve({ ok: false, output: `instance ${instanceId} is not running in ${scope.accountId}/${scope.region}` });
+    }
     const [script, verb, argument] = (commands[0] ?? '').split(' ');
     if (script !== ENCRYPTION_CONFIG_SCRIPT || machine.role !== 'control-plane') {
       return Promise.resolve({ ok: false, output: `${script ?? ''}: command not found` });
     }
-    const fault = this.failingCommands.find((candidate) => candidate.verb === verb && candidate.remaining > 0);
+    const config = verb === 'write' && argument !== undefined ? this.readSecret(machine.scope, argument) : machine.encryptionConfig;
+    const fault = this.failingCommands.find((candidate) => candidate.verb === verb && candidate.remaining > 0 && this.targets(candidate, config));
     if (fault !== undefined) {
       fault.remaining -= 1;
       return Promise.resolve({ ok: false, output: `injected fault: ${verb} failed on ${machine.name}` });
     }
     if (verb === 'write' && argument !== undefined) {
-      const config = this.readSecret(argument);
       if (config === undefined) return Promise.resolve({ ok: false, output: `ParameterNotFound: ${argument}` });
       machine.encryptionConfig = config;
       return Promise.resolve({ ok: true, output: '' });

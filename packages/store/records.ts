@@ -26,6 +26,8 @@ export const ClusterRecord = z.object({
       nextRotationAt: z.string().optional(),
     })
     .optional(),
+  /** The cluster's own KMS key (in its account and region), from the infrastructure step; it wraps the at-rest data keys. */
+  clusterKeyArn: z.string().optional(),
   /** Secret material wrapped by KMS; never returned by the API. */
   sealed: z.record(z.string(), z.string()).optional(),
 });

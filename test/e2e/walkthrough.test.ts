@@ -1,7 +1,8 @@
 import { CoreV1Api, KubeConfig } from '@kubernetes/client-node';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ClusterSpec } from '#core';
-import { authenticate, orderCluster, recoverOperations, startDueRotations } from '#lifecycle';
+import { DEFAULT_REWRITE_PAGE_SIZE } from '#encryption';
+import { MAX_UNHEALTHY_RESTARTS, authenticate, orderCluster, recoverOperations, startDueRotations } from '#lifecycle';
 import { type LocalStack, startLocalStack } from '#sandbox';
 import { type ApiCall, apiClient, eventually, expectProblem } from '../support/api.ts';
 
@@ -223,9 +224,8 @@ describe('bad input', () => {
 });
 
 describe('secrets in the order', () => {
-  it('seals a user-provided at-rest key with KMS and never returns or stores it in plaintext', async () => {
+  it("keeps a user-provided at-rest key sealed, and moves it under the cluster's own KMS key once there is one", async () => {
     const key = await newTenant();
-    stack.faults.inject({ task: 'Plan', clusterName: 'sealed', message: 'stopped: this test is about the stored order' });
     const material = Buffer.alloc(32, 7).toString('base64');
     const created = await api<ClusterBody & { spec: { encryption: { atRest: Record<string, unknown> } } }>('POST', '/v1/clusters', {
       token: key,
@@ -237,13 +237,37 @@ describe('secrets in the order', () => {
 
     const principal = await authenticate(stack.services, key);
     if (principal?.kind !== 'tenant') throw new Error('the new key did not authenticate');
-    const stored = await stack.services.store.getCluster(principal.tenantId, created.body.id);
-    expect(JSON.stringify(stored)).not.toContain(material);
-    const sealed = stored?.sealed?.atRestKey ?? '';
-    expect(sealed).toMatch(/^kms-envelope:v1:/);
-    const context = { tenantId: principal.tenantId, clusterId: created.body.id, purpose: 'atRestKey' };
-    expect(Buffer.from(await stack.services.sealer.unseal(sealed, context)).toString('utf8')).toBe(material);
-    await expect(stack.services.sealer.unseal(sealed, { ...context, clusterId: 'cls_other' })).rejects.toThrow();
+    const { tenantId } = principal;
+    const clusterId = created.body.id;
+    // Before the cluster has a KMS key, the key waits sealed under Kiln's.
+    const ordered = await stack.services.store.getCluster(tenantId, clusterId);
+    expect(JSON.stringify(ordered)).not.toContain(material);
+    const pending = ordered?.sealed?.pendingUserAtRestKey ?? '';
+    expect(pending).toMatch(/^kms-envelope:v1:/);
+    const pendingContext = { tenantId, clusterId, purpose: 'pendingUserAtRestKey' };
+    expect(Buffer.from(await stack.services.sealer.unseal(pending, pendingContext)).toString('utf8')).toBe(material);
+    await expect(stack.services.sealer.unseal(pending, { ...pendingContext, clusterId: 'cls_other' })).rejects.toThrow();
+
+    const ready = (await waitForPhase(key, clusterId, 'Ready')) as unknown as { status: { encryption: { kmsKeyArn: string } } };
+    const stored = await stack.services.store.getCluster(tenantId, clusterId);
+    if (stored?.clusterKeyArn === undefined) throw new Error('the cluster has no KMS key');
+    expect(ready.status.encryption.kmsKeyArn).toBe(stored.clusterKeyArn);
+    expect(stored.clusterKeyArn).toMatch(/^arn:aws:kms:eu-central-1:\d{12}:key\//);
+    // Now only the cluster's key wraps it: the order-time copy is gone, and Kiln's own key cannot open the new one.
+    expect(Object.keys(stored.sealed ?? {})).not.toContain('pendingUserAtRestKey');
+    const sealed = stored.sealed?.atRestKey ?? '';
+    const context = { tenantId, clusterId, purpose: 'atRestKey' };
+    expect(Buffer.from(await stack.services.inCluster(stored).sealer(stored.clusterKeyArn).unseal(sealed, context)).toString('utf8')).toBe(material);
+    await expect(stack.services.sealer.unseal(sealed, context)).rejects.toThrow();
+
+    // A stored order has no key (it is write-only), and that is not held against later changes.
+    const patched = await api('PATCH', `/v1/clusters/${clusterId}`, {
+      token: key,
+      body: { extensions: { intrusionDetection: { enabled: true } } },
+      headers: { 'content-type': 'application/merge-patch+json' },
+    });
+    expect(patched.status).toBe(202);
+    await waitForPhase(key, clusterId, 'Ready');
   });
 });
 
@@ -409,7 +433,7 @@ describe('changing a cluster', () => {
 });
 
 describe('rotating the Secret-encryption key', () => {
-  it('moves every Secret to a new key and drops the old one, one operation at a time', async () => {
+  it('moves every Secret to a new key and drops the old one, surviving a fault at each step of the procedure', async () => {
     const key = await newTenant();
     const created = await api<ClusterBody>('POST', '/v1/clusters', { token: key, body: order('rotating') });
     await waitForPhase(key, created.body.id, 'Ready');
@@ -418,15 +442,26 @@ describe('rotating the Secret-encryption key', () => {
     const kubeConfig = new KubeConfig();
     kubeConfig.loadFromString(sandbox.kubeconfig());
     const core = kubeConfig.makeApiClient(CoreV1Api);
-    for (let index = 0; index < 5; index++) {
+    // More Secrets than one rewrite page holds, so the rewrite follows a continue token.
+    const secretCount = DEFAULT_REWRITE_PAGE_SIZE + 20;
+    for (let index = 0; index < secretCount; index++) {
       await core.createNamespacedSecret({ namespace: 'default', body: { metadata: { name: `app-${index}` }, stringData: { password: `secret-${index}` } } });
     }
     const keysOf = () => new Set(sandbox.storedSecretKeys().map((stored) => `${stored.provider}/${stored.key}`));
     expect(keysOf()).toEqual(new Set(['secretbox/key-1']));
 
-    // Faults along the way: a config write fails, an API server comes back unhealthy twice, the step's Lambda fails once.
-    stack.machines.failCommands('write', 1);
-    stack.machines.failCommands('restart', 2);
+    // One fault at each step of the upstream procedure: KMS fails while the new key is generated and sealed (three
+    // times, so the SDK's own retries give up too); every config write fails once and every restart on the config just
+    // written comes back unhealthy once; during the rewrite a Secret's replace fails and the continue token expires;
+    // and the step's Lambda fails once before it runs at all. A failure after progress hands back to the poll loop, so
+    // only invocations that got nowhere use up the workflow's retries.
+    stack.kms.failNext('GenerateDataKey', 3);
+    for (const keys of [['key-1', 'key-2'], ['key-2', 'key-1'], ['key-2']]) {
+      stack.machines.failCommands('write', 1, { keys });
+      stack.machines.failCommands('restart', 1, { keys });
+    }
+    const failedReplace = sandbox.faults.failRequests({ match: (request) => request.verb === 'update' && request.resource === 'secrets', code: 500 });
+    const expiredContinue = sandbox.faults.expireContinueTokens({ resource: 'secrets' });
     stack.faults.inject({ task: 'RotateEncryptionKey', clusterName: 'rotating', times: 1, retriable: true, message: 'Lambda throttled' });
     const path = `/v1/clusters/${created.body.id}/encryption-key-rotations`;
     const started = await api<OperationBody>('POST', path, { token: key });
@@ -435,18 +470,26 @@ describe('rotating the Secret-encryption key', () => {
     expectProblem(await api('POST', path, { token: key }), 409, 'conflict');
 
     const ready = await waitForPhase(key, created.body.id, 'Ready');
+    expect(stack.machines.unusedCommandFaults()).toBe(0);
+    expect(stack.kms.unusedFaults()).toBe(0);
+    expect(failedReplace.hits).toBe(1);
+    expect(expiredContinue.hits).toBe(1);
+    expect(stack.faults.unused('RotateEncryptionKey')).toBe(0);
     const encryption = (ready as unknown as { status: { encryption: { activeKeyId: string; keys: string[]; rotation: { lastCompletedAt?: string } } } }).status.encryption;
     expect(encryption).toMatchObject({ activeKeyId: 'key-2', keys: ['key-2'] });
     expect(encryption.rotation.lastCompletedAt).toBeDefined();
     expect(keysOf()).toEqual(new Set(['secretbox/key-2']));
-    expect(stack.machines.unusedCommandFaults()).toBe(0);
-    expect(stack.faults.unused('RotateEncryptionKey')).toBe(0);
-    const secret = await core.readNamespacedSecret({ namespace: 'default', name: 'app-3' });
-    expect(Buffer.from(secret.data?.password ?? '', 'base64').toString()).toBe('secret-3');
+    // Listing decrypts every Secret: one under a key the API server no longer has would fail the whole list.
+    const secrets = await core.listNamespacedSecret({ namespace: 'default' });
+    const passwords = new Map(secrets.items.map((secret) => [secret.metadata?.name, Buffer.from(secret.data?.password ?? '', 'base64').toString()]));
+    for (let index = 0; index < secretCount; index++) expect(passwords.get(`app-${index}`), `app-${index}`).toBe(`secret-${index}`);
 
     const operation = await api<OperationBody>('GET', `/v1/operations/${started.body.id}`, { token: key });
     expect(operation.body.state).toBe('succeeded');
-    const phases = (operation.body.steps[0]?.outputs?.phases ?? {}) as Record<string, string>;
+    const outputs = operation.body.steps[0]?.outputs ?? {};
+    // The expired token made the rewrite start over, so the first page was rewritten twice.
+    expect(outputs.secretsRewritten).toBe(sandbox.storedSecretKeys().length + DEFAULT_REWRITE_PAGE_SIZE);
+    const phases = (outputs.phases ?? {}) as Record<string, string>;
     const entered = ['Preparing', 'Prepared', 'Completing', 'Completed'].map((phase) => Date.parse(phases[phase] ?? ''));
     expect(entered.every((at, index) => Number.isFinite(at) && (index === 0 || at >= (entered[index - 1] ?? 0)))).toBe(true);
   });
@@ -487,14 +530,22 @@ describe('an interrupted key rotation', () => {
     if (principal?.kind !== 'tenant') throw new Error('the new key did not authenticate');
     const path = `/v1/clusters/${created.body.id}/encryption-key-rotations`;
 
-    // Every config write fails, past every retry: the new key exists, no machine has it yet.
-    stack.machines.failCommands('write', 1_000);
+    // The first API server never comes back healthy with the new key as second: the operation stops after
+    // MAX_UNHEALTHY_RESTARTS tries, with that machine's new config written and every other machine untouched.
+    stack.machines.failCommands('restart', 1_000, { keys: ['key-1', 'key-2'] });
     const first = await api<OperationBody>('POST', path, { token: key });
     const failed = await waitForPhase(key, created.body.id, 'Failed');
-    expect(failed.status.reason).toContain('rotate');
+    expect(failed.status.reason).toContain(`did not come back healthy in ${MAX_UNHEALTHY_RESTARTS} restarts`);
     expect((await api<OperationBody>('GET', `/v1/operations/${first.body.id}`, { token: key })).body.state).toBe('failed');
     const interrupted = await stack.services.store.getCluster(principal.tenantId, created.body.id);
     expect(interrupted?.encryption?.rotation).toMatchObject({ phase: 'Preparing', newKey: 'key-2', newKeyGenerated: true });
+    const machinesOf = (interrupted?.encryption?.rotation as { configs: Record<string, { written: number; loaded: number; failedRestarts: number }> }).configs;
+    const byName = Object.entries(machinesOf).sort(([a], [b]) => a.localeCompare(b));
+    expect(byName.map(([, { written, loaded, failedRestarts }]) => [written, loaded, failedRestarts])).toEqual([
+      [1, 0, MAX_UNHEALTHY_RESTARTS],
+      [0, 0, 0],
+      [0, 0, 0],
+    ]);
     const preparingSince = (interrupted?.encryption?.rotation as { phaseEnteredAt: { Preparing: string } }).phaseEnteredAt.Preparing;
 
     // The machine is repaired; rotating again picks up the same rotation (key-2, not key-3).
@@ -512,5 +563,47 @@ describe('an interrupted key rotation', () => {
     const resumed = await api<OperationBody>('GET', `/v1/operations/${second.body.id}`, { token: key });
     expect((resumed.body.steps[0]?.outputs?.phases as { Preparing?: string } | undefined)?.Preparing).toBe(preparingSince);
     expect(new Set(stack.clusters.get(created.body.id)?.storedSecretKeys().map((stored) => stored.key))).toEqual(new Set(['key-2']));
+  });
+});
+
+describe("clusters in the tenant's own account", () => {
+  it('builds there through the role the tenant trusts Kiln with, and keeps its data keys under a key in that account', async () => {
+    const key = await newTenant();
+    const account = { roleArn: 'arn:aws:iam::222233334444:role/kiln-provisioner', externalId: 'tenant-ext-7f3a' };
+    stack.sts.trust(account.roleArn, account.externalId);
+    const created = await api<ClusterBody>('POST', '/v1/clusters', { token: key, body: { ...order('own-account'), region: 'eu-west-1', account } });
+    expect(created.status).toBe(202);
+    const ready = (await waitForPhase(key, created.body.id, 'Ready')) as unknown as { status: { encryption: { kmsKeyArn: string } } };
+
+    // The machines only boot once their join material is in their own account and region, so Ready proves where it went.
+    expect(ready.status.encryption.kmsKeyArn).toMatch(/^arn:aws:kms:eu-west-1:222233334444:key\//);
+    const sessions = stack.sts.calls.filter((call) => call.roleSessionName === `kiln-${created.body.id}`);
+    expect(sessions.length).toBeGreaterThanOrEqual(1);
+    expect(sessions.every((call) => call.roleArn === account.roleArn && call.externalId === account.externalId && call.callerAccountId === '000000000000')).toBe(true);
+    const principal = await authenticate(stack.services, key);
+    if (principal?.kind !== 'tenant') throw new Error('the new key did not authenticate');
+    const stored = await stack.services.store.getCluster(principal.tenantId, created.body.id);
+    if (stored?.clusterKeyArn === undefined) throw new Error('the cluster has no KMS key');
+    const context = { tenantId: principal.tenantId, clusterId: created.body.id, purpose: 'atRestKey' };
+    // Only the tenant account can open the data key: Kiln's own credentials are not allowed to use the cluster key.
+    await expect(stack.services.inCluster(stored).sealer(stored.clusterKeyArn).unseal(stored.sealed?.atRestKey ?? '', context)).resolves.toHaveLength(44);
+    await expect(
+      stack.services.inCluster({ id: stored.id, spec: { ...stored.spec, account: undefined } }).sealer(stored.clusterKeyArn).unseal(stored.sealed?.atRestKey ?? '', context),
+    ).rejects.toMatchObject({ name: 'AccessDeniedException' });
+
+    // Deleting the cluster schedules its key's deletion: what it wrapped can no longer be opened.
+    expect((await api('DELETE', `/v1/clusters/${created.body.id}`, { token: key })).status).toBe(202);
+    await waitForPhase(key, created.body.id, 'Deleted');
+    expect(stack.kms.keys.ensureKey(stored.clusterKeyArn).KeyState).toBe('PendingDeletion');
+  });
+
+  it('fails the order with a clear problem when the role does not trust Kiln with that external ID', async () => {
+    const key = await newTenant();
+    const account = { roleArn: 'arn:aws:iam::555566667777:role/kiln-provisioner', externalId: 'the-wrong-one' };
+    stack.sts.trust(account.roleArn, 'the-right-one');
+    const created = await api<ClusterBody>('POST', '/v1/clusters', { token: key, body: { ...order('untrusted'), account } });
+    const failed = await waitForPhase(key, created.body.id, 'Failed');
+    expect(failed.status.reason).toContain('not authorized to perform: sts:AssumeRole');
+    expect(failed.status.reason).not.toContain('the-wrong-one');
   });
 });

@@ -6,9 +6,9 @@ import { type StepResult, runStep } from './step-runner.ts';
 
 /** Pulumi destroy of everything the cluster's stack holds; destroying nothing is fine. */
 export async function destroyStep(services: KilnServices, driver: InfrastructureDriver, input: unknown): Promise<StepResult<Record<string, unknown>>> {
-  return runStep(services, input, 'destroy', async ({ input: { tenantId, clusterId } }) => {
+  return runStep(services, input, 'destroy', async ({ cluster, input: { tenantId, clusterId } }) => {
     await driver.destroy({ tenantId, clusterId });
-    await services.machineSecrets.revoke(clusterId);
+    await services.inCluster(cluster).machineSecrets.revoke(clusterId);
     return { done: true, outputs: { destroyedAt: new Date().toISOString() } };
   });
 }

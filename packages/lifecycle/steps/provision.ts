@@ -15,7 +15,8 @@ import { randomBytes } from 'node:crypto';
 import { type ClusterSpec, StepError, WorkflowInput, assertOrderRules } from '#core';
 import type { InfrastructureDriver } from '#infra';
 import { InfrastructureOutputs } from '#infra';
-import { AT_REST_KEY } from '../clusters.ts';
+import type { SecretSealer } from '#encryption';
+import { AT_REST_KEY, PENDING_USER_AT_REST_KEY } from '../clusters.ts';
 import { updateCluster, updateOperation, withCondition } from '../mutations.ts';
 import { ensureSshKey } from '../ssh-keys.ts';
 import type { KilnServices } from '../services.ts';
@@ -50,7 +51,7 @@ function zonesFor(region: string, count: number): string[] {
 export async function planStep(services: KilnServices, input: unknown): Promise<StepResult<ProvisionPlan>> {
   return runStep(services, input, 'plan', async ({ cluster, input: { tenantId, clusterId } }) => {
     const spec = cluster.spec;
-    assertOrderRules(spec);
+    assertOrderRules(spec, { stored: true });
     await ensureSshKey(services, cluster);
     const now = new Date().toISOString();
     await updateCluster(services, tenantId, clusterId, (current) => ({
@@ -95,7 +96,11 @@ export async function infrastructureStep(services: KilnServices, driver: Infrast
       },
     });
     const validated = InfrastructureOutputs.parse(outputs);
-    await updateCluster(services, tenantId, clusterId, (current) => ({ ...current, status: { ...current.status, endpoint: validated.apiEndpoint } }));
+    await updateCluster(services, tenantId, clusterId, (current) => ({
+      ...current,
+      clusterKeyArn: validated.kmsKeyArn,
+      status: { ...current.status, endpoint: validated.apiEndpoint },
+    }));
     return { done: true, outputs: validated };
   });
 }
@@ -117,22 +122,41 @@ function tokenPart(length: number): string {
   return Array.from(bytes, (byte) => TOKEN_ALPHABET[byte % TOKEN_ALPHABET.length]).join('');
 }
 
-/** Unseals a secret the cluster already has, or makes, seals and stores a new one: re-running the step changes nothing. */
+/**
+ * Unseals a secret the cluster already has, or makes, seals and stores a new one: re-running the step changes nothing.
+ * Kiln's own sealing key wraps it unless `sealer` says otherwise (at-rest data keys use the cluster's key).
+ */
 export async function sealedSecret(
   services: KilnServices,
   context: StepContext,
   name: string,
   create: () => Promise<string> | string,
+  sealer: SecretSealer = services.sealer,
 ): Promise<string> {
   const { tenantId, clusterId } = context.input;
   const encryptionContext = { tenantId, clusterId, purpose: name };
   const current = await services.store.getCluster(tenantId, clusterId);
   const existing = current?.sealed?.[name];
-  if (existing !== undefined) return Buffer.from(await services.sealer.unseal(existing, encryptionContext)).toString('utf8');
+  if (existing !== undefined) return Buffer.from(await sealer.unseal(existing, encryptionContext)).toString('utf8');
   const value = await create();
-  const sealed = await services.sealer.seal(Buffer.from(value), encryptionContext);
+  const sealed = await sealer.seal(Buffer.from(value), encryptionContext);
   await updateCluster(services, tenantId, clusterId, (cluster) => ({ ...cluster, sealed: { ...cluster.sealed, [name]: sealed } }));
   return value;
+}
+
+/** The sealer of the cluster's at-rest data keys: its own KMS key, in its account and region. */
+export function atRestKeySealer(services: KilnServices, cluster: StepContext['cluster'], step: string): SecretSealer {
+  if (cluster.clusterKeyArn === undefined) throw new StepError(step, 'The cluster has no KMS key yet: the infrastructure step has not run.', false);
+  return services.inCluster(cluster).sealer(cluster.clusterKeyArn);
+}
+
+/** The user-provided key, moved from its order-time seal (Kiln's key) to the cluster's key; the old copy is dropped. */
+async function adoptUserAtRestKey(services: KilnServices, context: StepContext): Promise<string> {
+  const { tenantId, clusterId } = context.input;
+  const pending = context.cluster.sealed?.[PENDING_USER_AT_REST_KEY];
+  if (pending === undefined) throw new StepError('bootstrap', 'The user-provided at-rest key is missing.', false);
+  const key = Buffer.from(await services.sealer.unseal(pending, { tenantId, clusterId, purpose: PENDING_USER_AT_REST_KEY })).toString('utf8');
+  return key;
 }
 
 /**
@@ -162,16 +186,25 @@ export async function bootstrapStep(services: KilnServices, input: unknown): Pro
         : [
             {
               name: FIRST_AT_REST_KEY,
-              secret: await sealedSecret(services, context, AT_REST_KEY, () => {
-                if (spec.encryption.atRest.keySource === 'user') throw new StepError('bootstrap', 'The user-provided at-rest key is missing.', false);
-                return randomBytes(32).toString('base64');
-              }),
+              secret: await sealedSecret(
+                services,
+                context,
+                AT_REST_KEY,
+                () => (spec.encryption.atRest.keySource === 'user' ? adoptUserAtRestKey(services, context) : randomBytes(32).toString('base64')),
+                atRestKeySealer(services, context.cluster, 'bootstrap'),
+              ),
             },
           ];
+    if (context.cluster.sealed?.[PENDING_USER_AT_REST_KEY] !== undefined) {
+      await updateCluster(services, context.input.tenantId, clusterId, (current) => {
+        const { [PENDING_USER_AT_REST_KEY]: _adopted, ...sealed } = current.sealed ?? {};
+        return { ...current, sealed };
+      });
+    }
 
     const caHash = caCertHash(pki.clusterCa.certificatePem);
-    const publish = (role: MachineRole, name: string, value: string) =>
-      services.machineSecrets.publish(clusterId, role, name, value, infrastructure.kmsKeyArn);
+    const { machineSecrets } = services.inCluster(context.cluster);
+    const publish = (role: MachineRole, name: string, value: string) => machineSecrets.publish(clusterId, role, name, value, infrastructure.kmsKeyArn);
     for (const role of ['control-plane', 'worker'] as const) {
       await publish(role, 'api-host', apiHost);
       await publish(role, 'ca-cert-hash', caHash);

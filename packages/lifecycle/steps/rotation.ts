@@ -1,7 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import { CoreV1Api } from '@kubernetes/client-node';
 import { kubeConfigFor } from '#addons';
-import { ENCRYPTION_CONFIG_SCRIPT, type MachineCommands, encryptionConfiguration, instanceIdOf, machineSecretPath, toYamlDocuments } from '#bootstrap';
+import { ENCRYPTION_CONFIG_SCRIPT, encryptionConfiguration, instanceIdOf, machineSecretPath, toYamlDocuments } from '#bootstrap';
 import { StepError } from '#core';
 import {
   ROTATION_PHASES,
@@ -18,12 +18,16 @@ import {
 import { AT_REST_KEY } from '../clusters.ts';
 import { updateCluster } from '../mutations.ts';
 import type { KilnServices } from '../services.ts';
-import { FIRST_AT_REST_KEY, nextRotation, sealedSecret } from './provision.ts';
-import { type StepContext, type StepResult, runStep } from './step-runner.ts';
+import { FIRST_AT_REST_KEY, atRestKeySealer, nextRotation, sealedSecret } from './provision.ts';
+import { type StepContext, type StepResult, runStep, toStepError } from './step-runner.ts';
 
 /** How long one invocation drives the rotation before handing back to the workflow's poll loop (a Lambda must not run long). */
 const SLICE_MS = 60_000;
 const COMMAND_TIMEOUT_SECONDS = 300;
+/** Unhealthy restarts of one API server in a row before the operation stops and asks for a person (resuming allows as many again). */
+export const MAX_UNHEALTHY_RESTARTS = 5;
+/** How long the workflow waits before restarting an API server that came back unhealthy. */
+const UNHEALTHY_BACKOFF_SECONDS = 5;
 
 /** Where each key's material is kept, sealed: the first key under the name the bootstrap step used. */
 function sealedKeyName(keyId: string): string {
@@ -55,13 +59,16 @@ async function controlPlaneMachines(core: CoreV1Api): Promise<ControlPlaneMachin
  * actions go through Run Command to the control plane's own script.
  */
 export async function rotateEncryptionKeyStep(services: KilnServices, input: unknown): Promise<{ ready: boolean; retryAfterSeconds: number }> {
-  const result = await runStep(services, input, 'rotate', (context) => rotateSlice(services, services.machineCommands, context), { polling: true });
-  return { ready: result.done, retryAfterSeconds: result.done ? 0 : 1 };
+  const result = await runStep(services, input, 'rotate', (context) => rotateSlice(services, context), { polling: true });
+  const backoff = result.done ? 0 : result.progress?.retryAfterSeconds;
+  return { ready: result.done, retryAfterSeconds: typeof backoff === 'number' ? backoff : result.done ? 0 : 1 };
 }
 
-async function rotateSlice(services: KilnServices, commands: MachineCommands, context: StepContext): Promise<StepResult<Record<string, unknown>>> {
+async function rotateSlice(services: KilnServices, context: StepContext): Promise<StepResult<Record<string, unknown>>> {
   const { tenantId, clusterId } = context.input;
   const cluster = context.cluster;
+  const { machineCommands: commands, machineSecrets } = services.inCluster(cluster);
+  const sealer = atRestKeySealer(services, cluster, 'rotate');
   const endpoint = cluster.status.endpoint;
   const encryption = cluster.encryption;
   if (endpoint === undefined || encryption === undefined) {
@@ -91,14 +98,17 @@ async function rotateSlice(services: KilnServices, commands: MachineCommands, co
   const execute = async (action: Exclude<RotationAction, { type: 'done' }>): Promise<RotationResult> => {
     switch (action.type) {
       case 'generate-key':
-        await sealedSecret(services, context, sealedKeyName(action.keyId), () => randomBytes(32).toString('base64'));
+        await sealedSecret(services, context, sealedKeyName(action.keyId), () => randomBytes(32).toString('base64'), sealer);
         return { type: 'generate-key' };
       case 'write-config': {
         const keys = await Promise.all(
-          action.keys.map(async (keyId) => ({ name: keyId, secret: await sealedSecret(services, context, sealedKeyName(keyId), () => Promise.reject(new StepError('rotate', `Key ${keyId} has no material.`, false))) })),
+          action.keys.map(async (keyId) => ({
+            name: keyId,
+            secret: await sealedSecret(services, context, sealedKeyName(keyId), () => Promise.reject(new StepError('rotate', `Key ${keyId} has no material.`, false)), sealer),
+          })),
         );
         const parameter = machineSecretPath(clusterId, 'control-plane', 'encryption-config');
-        await services.machineSecrets.publish(clusterId, 'control-plane', 'encryption-config', toYamlDocuments([encryptionConfiguration(cluster.spec, keys)]));
+        await machineSecrets.publish(clusterId, 'control-plane', 'encryption-config', toYamlDocuments([encryptionConfiguration(cluster.spec, keys)]), cluster.clusterKeyArn);
         const written = await run(action.machine, [ENCRYPTION_CONFIG_SCRIPT, 'write', parameter]);
         if (!written.ok) throw new StepError('rotate', `Writing the encryption configuration on ${action.machine} failed: ${written.output}`, true);
         return { type: 'write-config' };
@@ -114,7 +124,9 @@ async function rotateSlice(services: KilnServices, commands: MachineCommands, co
     }
   };
 
+  const progressOf = (retryAfterSeconds = 1) => ({ phase: state.phase, secretsRewritten: state.rewrite.rewritten, retryAfterSeconds });
   const sliceEnds = Date.now() + SLICE_MS;
+  let progressed = false;
   while (Date.now() < sliceEnds) {
     const action = nextAction(state);
     if (action.type === 'done') {
@@ -132,14 +144,41 @@ async function rotateSlice(services: KilnServices, commands: MachineCommands, co
       }));
       return { done: true, outputs: { oldKey: finished.oldKey, newKey: finished.newKey, phases: finished.phaseEnteredAt, secretsRewritten: finished.rewrite.rewritten } };
     }
-    state = applyResult(state, action, await execute(action));
+    let result: RotationResult;
+    try {
+      result = await execute(action);
+    } catch (error) {
+      const failure = toStepError('rotate', error);
+      // After progress, a transient failure hands back to the workflow's poll loop instead of failing the invocation:
+      // the workflow's retry budget then counts invocations that got nowhere, not every blip of a long rotation.
+      if (progressed && failure.retriable) {
+        services.log.warn('rotation action failed; the workflow calls again', { tenantId, clusterId, action: action.type, error: { message: failure.message } });
+        return { done: false, progress: progressOf() };
+      }
+      throw failure;
+    }
+    state = applyResult(state, action, result);
+    progressed = true;
     const saved = state;
     await updateCluster(services, tenantId, clusterId, (current) => ({
       ...current,
       encryption: { ...(current.encryption ?? encryption), keys: keysLoaded(saved), rotation: { ...saved } },
     }));
+    if (result.type === 'restart' && !result.healthy && action.type === 'restart') {
+      const failedRestarts = saved.configs[action.machine]?.failedRestarts ?? 0;
+      if (failedRestarts % MAX_UNHEALTHY_RESTARTS === 0) {
+        throw new StepError(
+          'rotate',
+          `The API server on ${action.machine} did not come back healthy in ${MAX_UNHEALTHY_RESTARTS} restarts with its new encryption configuration. ` +
+            `The rotation stopped in phase ${saved.phase}, with every Secret still readable; start it again once the machine is healthy, and it resumes there.`,
+          false,
+        );
+      }
+      // Give the machine time before the next restart, rather than restarting it back to back.
+      return { done: false, progress: progressOf(UNHEALTHY_BACKOFF_SECONDS) };
+    }
   }
-  return { done: false, progress: { phase: state.phase, secretsRewritten: state.rewrite.rewritten } };
+  return { done: false, progress: progressOf() };
 }
 
 /** The keys the control planes' configuration lists right now (the most advanced machine's view). */

@@ -9,6 +9,7 @@ import {
   type ClusterRef,
   type InfrastructureDriver,
 } from '#infra';
+import { accountOfRole } from '../iam.ts';
 import type { RecordedResource } from './mocks.ts';
 import { RunnerProcess } from './runner-process.ts';
 
@@ -31,8 +32,12 @@ export interface SandboxCloudOptions {
   apiEndpointFor?: (clusterId: string, apiHost: string) => Promise<string> | string;
   /** Runs after every successful `up`; the sandbox boots machines here. Its errors fail the `up`. */
   onProvisioned?: (cluster: ProvisionedCluster) => Promise<void> | void;
-  /** Runs after every `destroy`, also for clusters the cloud does not know, so a retried teardown completes. */
-  onDestroyed?: (ref: ClusterRef) => Promise<void> | void;
+  /**
+   * Runs after every `destroy`, also for clusters the cloud does not know, so a retried teardown completes;
+   * `outputs` are what the destroyed stack had exported, when it existed.
+   */
+  onDestroyed?: (ref: ClusterRef & { outputs?: InfrastructureOutputs }) => Promise<void> | void;
+  /** Kiln's own account, where clusters without `account` are built. */
   accountId?: string;
   /** Upper bound for one program run, cold start included. */
   runTimeoutMs?: number;
@@ -88,7 +93,8 @@ export class SandboxCloud implements InfrastructureDriver {
             input,
             project: DEFAULT_PROJECT_NAME,
             stack,
-            context: { clusterId: input.clusterId, region: input.spec.region, accountId: this.options.accountId ?? SANDBOX_ACCOUNT_ID, apiHost },
+            // As the production driver does, the program runs in the tenant's account when the order names one.
+            context: { clusterId: input.clusterId, region: input.spec.region, accountId: this.accountOf(input.spec), apiHost },
           },
           this.options.runTimeoutMs ?? 120_000,
         )
@@ -113,8 +119,10 @@ export class SandboxCloud implements InfrastructureDriver {
     stackName(ref);
     await this.exclusive(ref.clusterId, 'destroy', async () => {
       // Another tenant's cluster id names a different stack, which does not exist.
-      if (this.clusters.get(ref.clusterId)?.tenantId === ref.tenantId) this.clusters.delete(ref.clusterId);
-      await this.options.onDestroyed?.({ tenantId: ref.tenantId, clusterId: ref.clusterId });
+      const existing = this.clusters.get(ref.clusterId);
+      const destroyed = existing?.tenantId === ref.tenantId ? existing : undefined;
+      if (destroyed !== undefined) this.clusters.delete(ref.clusterId);
+      await this.options.onDestroyed?.({ tenantId: ref.tenantId, clusterId: ref.clusterId, ...(destroyed === undefined ? {} : { outputs: destroyed.outputs }) });
     });
   }
 
@@ -144,6 +152,10 @@ export class SandboxCloud implements InfrastructureDriver {
     for (const runner of this.running) runner.kill();
     this.running.clear();
     return Promise.resolve();
+  }
+
+  private accountOf(spec: ClusterProgramInput['spec']): string {
+    return (spec.account === undefined ? undefined : accountOfRole(spec.account.roleArn)) ?? this.options.accountId ?? SANDBOX_ACCOUNT_ID;
   }
 
   private async exclusive<T>(clusterId: string, operation: Operation, work: () => Promise<T>): Promise<T> {

@@ -1,5 +1,6 @@
 import { createCipheriv, createDecipheriv, randomBytes, randomUUID } from 'node:crypto';
 import { AwsServiceError } from '../aws-json.ts';
+import type { AwsScope } from '../iam.ts';
 
 /**
  * Symmetric KMS keys held in memory, with real cryptography: AES-256-GCM under
@@ -27,7 +28,8 @@ export interface KeyMetadata {
   Enabled: boolean;
   Description: string;
   KeyUsage: 'ENCRYPT_DECRYPT';
-  KeyState: 'Enabled';
+  KeyState: 'Enabled' | 'PendingDeletion';
+  DeletionDate?: Date;
   Origin: 'AWS_KMS';
   KeyManager: 'CUSTOMER';
   CustomerMasterKeySpec: typeof SYMMETRIC_DEFAULT;
@@ -39,6 +41,7 @@ export interface KeyMetadata {
 interface LocalKey {
   metadata: KeyMetadata;
   material: Buffer;
+  scope: AwsScope;
 }
 
 export interface Sealed {
@@ -46,23 +49,22 @@ export interface Sealed {
   ciphertextBlob: Buffer;
 }
 
+/**
+ * Keys are regional and belong to an account, as in AWS: every call names the
+ * account and region it acts in, and a key elsewhere is not found (another
+ * region) or not allowed (another account; the sandbox has no cross-account
+ * key policies).
+ */
 export class KmsKeyStore {
-  private readonly region: string;
-  private readonly accountId: string;
   private readonly keys = new Map<string, LocalKey>();
+  /** By `<account>/<region>/<alias name>`. */
   private readonly aliases = new Map<string, string>();
 
-  constructor(region: string, accountId: string) {
-    this.region = region;
-    this.accountId = accountId;
-  }
-
-  createKey(description = ''): KeyMetadata {
-    const keyId = randomUUID();
+  createKey(scope: AwsScope, description = '', keyId: string = randomUUID()): KeyMetadata {
     const metadata: KeyMetadata = {
-      AWSAccountId: this.accountId,
+      AWSAccountId: scope.accountId,
       KeyId: keyId,
-      Arn: `arn:aws:kms:${this.region}:${this.accountId}:key/${keyId}`,
+      Arn: `arn:aws:kms:${scope.region}:${scope.accountId}:key/${keyId}`,
       CreationDate: new Date(),
       Enabled: true,
       Description: description,
@@ -75,29 +77,48 @@ export class KmsKeyStore {
       EncryptionAlgorithms: [SYMMETRIC_DEFAULT],
       MultiRegion: false,
     };
-    this.keys.set(keyId, { metadata, material: randomBytes(32) });
+    this.keys.set(keyId, { metadata, material: randomBytes(32), scope: { ...scope } });
     return metadata;
   }
 
-  createAlias(aliasName: string, targetKeyId: string): void {
+  /**
+   * The key a key ARN names, created if it does not exist yet: what AWS does
+   * when a Pulumi program (run under mocks in the sandbox) declares a key.
+   */
+  ensureKey(keyArn: string, description = ''): KeyMetadata {
+    const parsed = KEY_ARN.exec(keyArn);
+    if (parsed?.[1] === undefined || parsed[2] === undefined || parsed[3] === undefined) throw new Error(`${keyArn} is not a KMS key ARN`);
+    return this.keys.get(parsed[3])?.metadata ?? this.createKey({ region: parsed[1], accountId: parsed[2] }, description, parsed[3]);
+  }
+
+  /** What deleting the key's stack does: the key waits out its deletion window, unusable. */
+  scheduleKeyDeletion(keyArn: string, pendingWindowInDays = 30): void {
+    const id = KEY_ARN.exec(keyArn)?.[3];
+    const key = id === undefined ? undefined : this.keys.get(id);
+    if (key === undefined) return;
+    key.metadata = { ...key.metadata, Enabled: false, KeyState: 'PendingDeletion', DeletionDate: new Date(Date.now() + pendingWindowInDays * 86_400_000) };
+  }
+
+  createAlias(scope: AwsScope, aliasName: string, targetKeyId: string): void {
     if (!/^alias\/[a-zA-Z0-9/_-]{1,250}$/.test(aliasName) || aliasName.startsWith('alias/aws/')) {
       throw new AwsServiceError('ValidationException', `Alias must start with the prefix "alias/" and may not begin with "alias/aws/": ${aliasName}`);
     }
-    if (this.aliases.has(aliasName)) {
-      throw new AwsServiceError('AlreadyExistsException', `An alias with the name ${this.aliasArn(aliasName)} already exists`);
+    const name = aliasKey(scope, aliasName);
+    if (this.aliases.has(name)) {
+      throw new AwsServiceError('AlreadyExistsException', `An alias with the name ${aliasArn(scope, aliasName)} already exists`);
     }
-    this.aliases.set(aliasName, this.key(targetKeyId).metadata.KeyId);
+    this.aliases.set(name, this.key(scope, targetKeyId).metadata.KeyId);
   }
 
-  describeKey(keyId: string): KeyMetadata {
-    return this.key(keyId).metadata;
+  describeKey(scope: AwsScope, keyId: string): KeyMetadata {
+    return this.key(scope, keyId).metadata;
   }
 
-  encrypt(keyId: string, plaintext: Buffer, context: EncryptionContext = {}): Sealed {
+  encrypt(scope: AwsScope, keyId: string, plaintext: Buffer, context: EncryptionContext = {}): Sealed {
     if (plaintext.length < 1 || plaintext.length > MAX_PLAINTEXT_BYTES) {
       throw new AwsServiceError('ValidationException', `Plaintext must be between 1 and ${MAX_PLAINTEXT_BYTES} bytes long.`);
     }
-    const key = this.key(keyId);
+    const key = usable(this.key(scope, keyId));
     const header = Buffer.concat([Buffer.from([BLOB_VERSION]), uuidBytes(key.metadata.KeyId)]);
     const iv = randomBytes(IV_BYTES);
     const cipher = createCipheriv('aes-256-gcm', key.material, iv);
@@ -106,14 +127,16 @@ export class KmsKeyStore {
     return { keyArn: key.metadata.Arn, ciphertextBlob: Buffer.concat([header, iv, cipher.getAuthTag(), ciphertext]) };
   }
 
-  decrypt(ciphertextBlob: Buffer, context: EncryptionContext = {}, expectedKeyId?: string): { keyArn: string; plaintext: Buffer } {
+  decrypt(scope: AwsScope, ciphertextBlob: Buffer, context: EncryptionContext = {}, expectedKeyId?: string): { keyArn: string; plaintext: Buffer } {
     const invalid = (): AwsServiceError =>
       new AwsServiceError('InvalidCiphertextException', 'The ciphertext is invalid, was not made by this KMS, or its encryption context does not match.');
     if (ciphertextBlob.length <= HEADER_BYTES + IV_BYTES + TAG_BYTES || ciphertextBlob[0] !== BLOB_VERSION) throw invalid();
     const header = ciphertextBlob.subarray(0, HEADER_BYTES);
-    const key = this.keys.get(uuidFromBytes(header.subarray(1)));
-    if (!key) throw invalid();
-    if (expectedKeyId !== undefined && this.key(expectedKeyId) !== key) {
+    const found = this.keys.get(uuidFromBytes(header.subarray(1)));
+    if (!found) throw invalid();
+    // The blob names its key; using it still needs the caller's account and region to hold it.
+    const key = usable(this.key(scope, found.metadata.Arn));
+    if (expectedKeyId !== undefined && this.key(scope, expectedKeyId) !== key) {
       throw new AwsServiceError('IncorrectKeyException', 'The key ID in the request does not identify the KMS key that encrypted the ciphertext.');
     }
     const iv = ciphertextBlob.subarray(HEADER_BYTES, HEADER_BYTES + IV_BYTES);
@@ -130,33 +153,49 @@ export class KmsKeyStore {
   }
 
   /** A fresh data key, returned in the clear and sealed under the KMS key. */
-  generateDataKey(keyId: string, numberOfBytes: number, context: EncryptionContext = {}): Sealed & { plaintext: Buffer } {
+  generateDataKey(scope: AwsScope, keyId: string, numberOfBytes: number, context: EncryptionContext = {}): Sealed & { plaintext: Buffer } {
     const plaintext = randomBytes(numberOfBytes);
-    return { ...this.encrypt(keyId, plaintext, context), plaintext };
+    return { ...this.encrypt(scope, keyId, plaintext, context), plaintext };
   }
 
-  /** Finds a key by id, key ARN, alias name or alias ARN. */
-  private key(keyId: string): LocalKey {
+  /** Finds a key of the caller's account and region by id, key ARN, alias name or alias ARN. */
+  private key(scope: AwsScope, keyId: string): LocalKey {
+    const arn = /^arn:aws[a-z-]*:kms:([^:]*):(\d*):(.+)$/.exec(keyId);
+    if (arn?.[1] !== undefined && arn[2] !== undefined && arn[2] !== scope.accountId) {
+      throw new AwsServiceError('AccessDeniedException', `The caller in account ${scope.accountId} is not authorized to use ${keyId}.`);
+    }
+    const inScope = arn === null || arn[1] === scope.region;
     const aliasName = /^(?:arn:aws[a-z-]*:kms:[^:]*:\d*:)?(alias\/.+)$/.exec(keyId)?.[1];
     if (aliasName !== undefined) {
-      const target = this.aliases.get(aliasName);
+      const target = inScope ? this.aliases.get(aliasKey(scope, aliasName)) : undefined;
       const key = target === undefined ? undefined : this.keys.get(target);
-      if (!key) throw new AwsServiceError('NotFoundException', `Alias ${this.aliasArn(aliasName)} is not found.`);
+      if (!key) throw new AwsServiceError('NotFoundException', `Alias ${aliasArn(scope, aliasName)} is not found.`);
       return key;
     }
     const id = /^arn:aws[a-z-]*:kms:[^:]*:\d*:key\/(.+)$/.exec(keyId)?.[1] ?? keyId;
     const key = this.keys.get(id);
-    if (!key) throw new AwsServiceError('NotFoundException', `Key '${this.keyArn(id)}' does not exist`);
+    if (!key || !inScope || key.scope.accountId !== scope.accountId || key.scope.region !== scope.region) {
+      throw new AwsServiceError('NotFoundException', `Key 'arn:aws:kms:${scope.region}:${scope.accountId}:key/${id}' does not exist`);
+    }
     return key;
   }
+}
 
-  private keyArn(keyId: string): string {
-    return `arn:aws:kms:${this.region}:${this.accountId}:key/${keyId}`;
-  }
+const KEY_ARN = /^arn:aws[a-z-]*:kms:([a-z0-9-]+):(\d{12}):key\/([0-9a-f-]{36})$/;
 
-  private aliasArn(aliasName: string): string {
-    return `arn:aws:kms:${this.region}:${this.accountId}:${aliasName}`;
+function usable(key: LocalKey): LocalKey {
+  if (key.metadata.KeyState !== 'Enabled') {
+    throw new AwsServiceError('KMSInvalidStateException', `${key.metadata.Arn} is pending deletion.`);
   }
+  return key;
+}
+
+function aliasKey(scope: AwsScope, aliasName: string): string {
+  return `${scope.accountId}/${scope.region}/${aliasName}`;
+}
+
+function aliasArn(scope: AwsScope, aliasName: string): string {
+  return `arn:aws:kms:${scope.region}:${scope.accountId}:${aliasName}`;
 }
 
 /** The blob header and the context, in an order that does not depend on how the caller built the map. */

@@ -12,13 +12,14 @@ import {
   NotFoundException,
 } from '@aws-sdk/client-kms';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { SandboxIam } from '../iam.ts';
 import { type KmsService, startKmsService } from './server.ts';
 
 let kms: KmsService;
 let client: KMSClient;
 
 beforeAll(async () => {
-  kms = await startKmsService({ region: 'eu-central-1', accountId: '210987654321' });
+  kms = await startKmsService({ accountId: '210987654321' });
   client = new KMSClient({ endpoint: kms.endpoint, region: 'eu-central-1', credentials: { accessKeyId: 'test', secretAccessKey: 'test' }, maxAttempts: 1 });
 });
 
@@ -125,5 +126,66 @@ describe('the KMS sandbox', () => {
     await expect(client.send(new EncryptCommand({ KeyId: keyId, Plaintext: Buffer.alloc(4097) }))).rejects.toMatchObject({
       name: 'ValidationException',
     });
+  });
+
+  it('fails the next calls of an operation when told to, then works again', async () => {
+    const { keyId } = await newKey();
+    kms.failNext('GenerateDataKey', 1);
+
+    await expect(client.send(new GenerateDataKeyCommand({ KeyId: keyId, KeySpec: 'AES_256' }))).rejects.toMatchObject({ name: 'KMSInternalException' });
+    expect(kms.unusedFaults()).toBe(0);
+    await expect(client.send(new GenerateDataKeyCommand({ KeyId: keyId, KeySpec: 'AES_256' }))).resolves.toMatchObject({ KeyId: expect.any(String) as unknown });
+  });
+
+  it('refuses keys pending deletion, and keeps describing them', async () => {
+    const { keyId, arn } = await newKey();
+    const sealed = await client.send(new EncryptCommand({ KeyId: keyId, Plaintext: secret }));
+    kms.keys.scheduleKeyDeletion(arn);
+
+    await expect(client.send(new DecryptCommand({ CiphertextBlob: sealed.CiphertextBlob }))).rejects.toMatchObject({ name: 'KMSInvalidStateException' });
+    expect((await client.send(new DescribeKeyCommand({ KeyId: keyId }))).KeyMetadata).toMatchObject({ KeyState: 'PendingDeletion', Enabled: false });
+  });
+});
+
+describe('KMS keys across accounts and regions', () => {
+  const iam = new SandboxIam('111111111111', 'home');
+  let scoped: KmsService;
+  const clientAs = (accessKeyId: string, secretAccessKey: string, region: string, sessionToken?: string) =>
+    new KMSClient({ endpoint: scoped.endpoint, region, credentials: { accessKeyId, secretAccessKey, ...(sessionToken === undefined ? {} : { sessionToken }) }, maxAttempts: 1 });
+
+  beforeAll(async () => {
+    scoped = await startKmsService({ iam });
+  });
+
+  afterAll(async () => {
+    await scoped.close();
+  });
+
+  it('keeps a key to its account and region, as AWS does', async () => {
+    const home = clientAs('home', 'home', 'eu-central-1');
+    const created = await home.send(new CreateKeyCommand({}));
+    const arn = created.KeyMetadata?.Arn ?? '';
+    expect(arn).toMatch(/^arn:aws:kms:eu-central-1:111111111111:key\//);
+    const sealed = await home.send(new EncryptCommand({ KeyId: arn, Plaintext: secret }));
+
+    // Same account, other region: the key is not there.
+    await expect(clientAs('home', 'home', 'us-west-2').send(new DescribeKeyCommand({ KeyId: created.KeyMetadata?.KeyId }))).rejects.toBeInstanceOf(NotFoundException);
+    // Another account (through an assumed role): not allowed, not even with the blob that names the key.
+    const tenant = iam.assumeRole('arn:aws:iam::222222222222:role/kiln', 'kiln-test', 900);
+    const other = clientAs(tenant.accessKeyId, tenant.secretAccessKey, 'eu-central-1', tenant.sessionToken);
+    await expect(other.send(new DescribeKeyCommand({ KeyId: arn }))).rejects.toMatchObject({ name: 'AccessDeniedException' });
+    await expect(other.send(new DecryptCommand({ CiphertextBlob: sealed.CiphertextBlob }))).rejects.toMatchObject({ name: 'AccessDeniedException' });
+    // Unknown credentials are refused outright.
+    await expect(clientAs('stranger', 'x', 'eu-central-1').send(new CreateKeyCommand({}))).rejects.toMatchObject({ name: 'UnrecognizedClientException' });
+  });
+
+  it('creates the key a stack declared, in the account and region of its ARN, once', async () => {
+    const arn = 'arn:aws:kms:eu-west-1:222222222222:key/0d7c6b2a-1f2e-4c3d-9a8b-7c6d5e4f3a2b';
+    expect(scoped.keys.ensureKey(arn).Arn).toBe(arn);
+    expect(scoped.keys.ensureKey(arn).CreationDate).toEqual(scoped.keys.ensureKey(arn).CreationDate);
+    const tenant = iam.assumeRole('arn:aws:iam::222222222222:role/kiln', 'kiln-test', 900);
+    const inAccount = clientAs(tenant.accessKeyId, tenant.secretAccessKey, 'eu-west-1', tenant.sessionToken);
+    const dataKey = await inAccount.send(new GenerateDataKeyCommand({ KeyId: arn, KeySpec: 'AES_256' }));
+    expect(dataKey.KeyId).toBe(arn);
   });
 });

@@ -1,17 +1,25 @@
 import { z } from 'zod';
-import { AwsServiceError, epochSeconds, parseRequest, serveAwsJson } from '../aws-json.ts';
+import { type AwsCaller, AwsServiceError, epochSeconds, parseRequest, serveAwsJson } from '../aws-json.ts';
+import type { AwsScope, SandboxIam } from '../iam.ts';
 import { type KeyMetadata, KmsKeyStore } from './keys.ts';
 
 export interface KmsServiceOptions {
   /** 0 or absent picks a free port. */
   port?: number;
-  region?: string;
+  /** Resolves each caller's account; without it every caller acts in `accountId`. */
+  iam?: SandboxIam;
   accountId?: string;
 }
 
 export interface KmsService {
   /** Give it to `new KMSClient({ endpoint })`. */
   endpoint: string;
+  /** The keys themselves, for what AWS does outside the API (a Pulumi stack creating or deleting a key). */
+  keys: KmsKeyStore;
+  /** Fault injection: the next `times` calls of the operation fail with this AWS error (default a 500 KMSInternalException). */
+  failNext(operation: string, times: number, error?: AwsServiceError): void;
+  /** Injected failures not yet hit. */
+  unusedFaults(): number;
   close(): Promise<void>;
 }
 
@@ -22,51 +30,75 @@ export interface KmsService {
  * in memory and die with the service; nothing is logged.
  */
 export async function startKmsService(options: KmsServiceOptions = {}): Promise<KmsService> {
-  const keys = new KmsKeyStore(options.region ?? 'us-east-1', options.accountId ?? '123456789012');
-  const server = await serveAwsJson({
-    ...(options.port === undefined ? {} : { port: options.port }),
-    targetPrefix: 'TrentService',
-    contentType: 'application/x-amz-json-1.1',
-    operations: {
-      CreateKey: (request) => {
+  const keys = new KmsKeyStore();
+  const scopeOf = (caller: AwsCaller): AwsScope => options.iam?.scopeOf(caller) ?? { accountId: options.accountId ?? '123456789012', region: caller.region };
+  const faults: { operation: string; remaining: number; error: AwsServiceError }[] = [];
+  const operations: Record<string, (request: Record<string, unknown>, scope: AwsScope) => unknown> = {
+      CreateKey: (request, scope) => {
         const { Description, KeyUsage, KeySpec, CustomerMasterKeySpec } = parseRequest(CreateKeyRequest, request);
         const spec = KeySpec ?? CustomerMasterKeySpec ?? 'SYMMETRIC_DEFAULT';
         if ((KeyUsage ?? 'ENCRYPT_DECRYPT') !== 'ENCRYPT_DECRYPT' || spec !== 'SYMMETRIC_DEFAULT') {
           throw new AwsServiceError('UnsupportedOperationException', 'The KMS sandbox makes symmetric ENCRYPT_DECRYPT keys only.');
         }
-        return { KeyMetadata: keyMetadata(keys.createKey(Description)) };
+        return { KeyMetadata: keyMetadata(keys.createKey(scope, Description)) };
       },
-      CreateAlias: (request) => {
+      CreateAlias: (request, scope) => {
         const { AliasName, TargetKeyId } = parseRequest(CreateAliasRequest, request);
-        keys.createAlias(AliasName, TargetKeyId);
+        keys.createAlias(scope, AliasName, TargetKeyId);
         return {};
       },
-      DescribeKey: (request) => ({ KeyMetadata: keyMetadata(keys.describeKey(parseRequest(KeyRequest, request).KeyId)) }),
-      Encrypt: (request) => {
+      DescribeKey: (request, scope) => ({ KeyMetadata: keyMetadata(keys.describeKey(scope, parseRequest(KeyRequest, request).KeyId)) }),
+      Encrypt: (request, scope) => {
         const { KeyId, Plaintext, EncryptionContext, EncryptionAlgorithm } = parseRequest(EncryptRequest, request);
         requireSymmetricDefault(EncryptionAlgorithm);
-        const sealed = keys.encrypt(KeyId, Buffer.from(Plaintext, 'base64'), EncryptionContext);
+        const sealed = keys.encrypt(scope, KeyId, Buffer.from(Plaintext, 'base64'), EncryptionContext);
         return { CiphertextBlob: sealed.ciphertextBlob.toString('base64'), KeyId: sealed.keyArn, EncryptionAlgorithm: 'SYMMETRIC_DEFAULT' };
       },
-      Decrypt: (request) => {
+      Decrypt: (request, scope) => {
         const { CiphertextBlob, EncryptionContext, KeyId, EncryptionAlgorithm } = parseRequest(DecryptRequest, request);
         requireSymmetricDefault(EncryptionAlgorithm);
-        const opened = keys.decrypt(Buffer.from(CiphertextBlob, 'base64'), EncryptionContext, KeyId);
+        const opened = keys.decrypt(scope, Buffer.from(CiphertextBlob, 'base64'), EncryptionContext, KeyId);
         return { KeyId: opened.keyArn, Plaintext: opened.plaintext.toString('base64'), EncryptionAlgorithm: 'SYMMETRIC_DEFAULT' };
       },
-      GenerateDataKey: (request) => {
+      GenerateDataKey: (request, scope) => {
         const parsed = parseRequest(GenerateDataKeyRequest, request);
-        const dataKey = keys.generateDataKey(parsed.KeyId, dataKeyBytes(parsed), parsed.EncryptionContext);
+        const dataKey = keys.generateDataKey(scope, parsed.KeyId, dataKeyBytes(parsed), parsed.EncryptionContext);
         return { CiphertextBlob: dataKey.ciphertextBlob.toString('base64'), Plaintext: dataKey.plaintext.toString('base64'), KeyId: dataKey.keyArn };
       },
-      GenerateDataKeyWithoutPlaintext: (request) => {
+      GenerateDataKeyWithoutPlaintext: (request, scope) => {
         const parsed = parseRequest(GenerateDataKeyRequest, request);
-        const dataKey = keys.generateDataKey(parsed.KeyId, dataKeyBytes(parsed), parsed.EncryptionContext);
+        const dataKey = keys.generateDataKey(scope, parsed.KeyId, dataKeyBytes(parsed), parsed.EncryptionContext);
         return { CiphertextBlob: dataKey.ciphertextBlob.toString('base64'), KeyId: dataKey.keyArn };
       },
-    },
+  };
+  const server = await serveAwsJson({
+    ...(options.port === undefined ? {} : { port: options.port }),
+    targetPrefix: 'TrentService',
+    contentType: 'application/x-amz-json-1.1',
+    operations: Object.fromEntries(
+      Object.entries(operations).map(([name, operation]) => [
+        name,
+        (request: Record<string, unknown>, caller: AwsCaller) => {
+          const scope = scopeOf(caller);
+          const fault = faults.find((candidate) => candidate.operation === name && candidate.remaining > 0);
+          if (fault !== undefined) {
+            fault.remaining -= 1;
+            throw fault.error;
+          }
+          return operation(request, scope);
+        },
+      ]),
+    ),
   });
-  return { endpoint: server.endpoint, close: () => server.close() };
+  return {
+    endpoint: server.endpoint,
+    keys,
+    failNext: (operation, times, error = new AwsServiceError('KMSInternalException', 'Injected fault: KMS is having a bad day.', 500)) => {
+      faults.push({ operation, remaining: times, error });
+    },
+    unusedFaults: () => faults.reduce((sum, fault) => sum + fault.remaining, 0),
+    close: () => server.close(),
+  };
 }
 
 const Context = z.record(z.string(), z.string()).optional();
@@ -110,6 +142,10 @@ function requireSymmetricDefault(algorithm: string | undefined): void {
 }
 
 function keyMetadata(metadata: KeyMetadata): Record<string, unknown> {
-  return { ...metadata, CreationDate: epochSeconds(metadata.CreationDate) };
+  return {
+    ...metadata,
+    CreationDate: epochSeconds(metadata.CreationDate),
+    ...(metadata.DeletionDate === undefined ? {} : { DeletionDate: epochSeconds(metadata.DeletionDate) }),
+  };
 }
 

@@ -1,4 +1,4 @@
-import { ApiException, ApisApi, CoreV1Api, KubeConfig, PatchStrategy, V1ConfigMap, V1DaemonSet, V1Deployment, VersionApi } from '@kubernetes/client-node';
+import { ApiException, ApisApi, CoreV1Api, KubeConfig, PatchStrategy, V1ConfigMap, V1DaemonSet, V1Deployment, V1Secret, VersionApi } from '@kubernetes/client-node';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { CONTROL_PLANE_LABEL, POOL_LABEL, type SandboxCluster, startSandboxCluster } from './index.ts';
 import { clientsFor, failureOf, manifest, statusOf } from './testing.ts';
@@ -152,5 +152,48 @@ describe('sandbox cluster', () => {
     const created = await core.createNamespacedConfigMap({ namespace: 'default', body });
     expect(created.data).toEqual({ a: '1' });
     expect(cluster.objects({ kind: 'ConfigMap', namespace: 'default' })).toMatchObject([{ metadata: { name: 'settings' }, data: { a: '1' } }]);
+  });
+
+  it('fails a replace of a Secret with a 500 Status and stores nothing, then serves the retry', async () => {
+    const { core } = clientsFor(cluster);
+    const secret = await core.createNamespacedSecret({ namespace: 'default', body: manifest(V1Secret, { metadata: { name: 'db' }, stringData: { password: 'old' } }) });
+    const fault = cluster.faults.failRequests({ match: (request) => request.method === 'PUT' && request.resource === 'secrets' });
+    const changed = manifest(V1Secret, { metadata: { name: 'db', namespace: 'default' }, stringData: { password: 'new' } });
+
+    const status = statusOf(await failureOf(core.replaceNamespacedSecret({ namespace: 'default', name: 'db', body: changed })));
+    expect(status).toMatchObject({ kind: 'Status', apiVersion: 'v1', status: 'Failure', reason: 'InternalError', code: 500 });
+    expect(fault.hits).toBe(1);
+    expect(cluster.requestLog.at(-1)).toMatchObject({ verb: 'update', resource: 'secrets', status: 500, mutated: false, fault: 'injected' });
+    const unchanged = await core.readNamespacedSecret({ namespace: 'default', name: 'db' });
+    expect(unchanged.metadata?.resourceVersion).toBe(secret.metadata?.resourceVersion);
+
+    const replaced = await core.replaceNamespacedSecret({ namespace: 'default', name: 'db', body: changed });
+    expect(Buffer.from(replaced.data?.password ?? '', 'base64').toString()).toBe('new');
+    expect(fault.hits).toBe(1);
+  });
+
+  it('expires a continue token once with 410 Expired, leaving first pages and other resources alone', async () => {
+    const { core } = clientsFor(cluster);
+    for (const name of ['a', 'b', 'c']) {
+      await core.createNamespacedSecret({ namespace: 'default', body: manifest(V1Secret, { metadata: { name }, stringData: { value: name } }) });
+      await core.createNamespacedConfigMap({ namespace: 'default', body: manifest(V1ConfigMap, { metadata: { name }, data: { value: name } }) });
+    }
+    const fault = cluster.faults.expireContinueTokens({ resource: 'secrets' });
+
+    const configMaps = await core.listNamespacedConfigMap({ namespace: 'default', limit: 2 });
+    const moreConfigMaps = await core.listNamespacedConfigMap({ namespace: 'default', limit: 2, _continue: configMaps.metadata?._continue });
+    expect(moreConfigMaps.items.map((item) => item.metadata?.name)).toEqual(['c']);
+    const first = await core.listSecretForAllNamespaces({ limit: 2 });
+    expect(first.items.map((item) => item.metadata?.name)).toEqual(['a', 'b']);
+    const token = first.metadata?._continue;
+    expect(token).toBeDefined();
+
+    const expired = await failureOf(core.listSecretForAllNamespaces({ limit: 2, _continue: token }));
+    expect(expired).toBeInstanceOf(ApiException);
+    expect(statusOf(expired)).toMatchObject({ kind: 'Status', status: 'Failure', reason: 'Expired', code: 410, message: expect.stringContaining('continue parameter is too old') });
+    expect(fault.hits).toBe(1);
+
+    const rest = await core.listSecretForAllNamespaces({ limit: 2, _continue: token });
+    expect(rest.items.map((item) => item.metadata?.name)).toEqual(['c']);
   });
 });

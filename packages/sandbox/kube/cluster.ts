@@ -34,6 +34,14 @@ export interface KubeFaultRule {
   times?: number;
 }
 
+/** Which paginated lists an expired continue token fails. */
+export interface ContinueExpiryRule {
+  /** The plural resource, e.g. `secrets`; every resource when omitted. */
+  resource?: string;
+  /** How many continued lists fail; 1 by default. */
+  times?: number;
+}
+
 export interface KubeFaultHandle {
   /** Requests this rule has failed so far. */
   readonly hits: number;
@@ -49,6 +57,11 @@ export interface SandboxClusterFaults {
   apiDown: boolean;
   /** Answers matching requests with a Status error instead of serving them, in the order rules were added. */
   failRequests(rule: KubeFaultRule): KubeFaultHandle;
+  /**
+   * Answers lists that resume from a `continue` token with 410 Expired, as when etcd has compacted the revision the
+   * token points into; the client has to start the list over without the token.
+   */
+  expireContinueTokens(rule?: ContinueExpiryRule): KubeFaultHandle;
   /** Removes every rule and brings the API back up. */
   clear(): void;
 }
@@ -108,6 +121,9 @@ export interface SandboxCluster {
 }
 
 const REQUEST_LOG_LIMIT = 10_000;
+/** kube-apiserver's message for a continue token whose revision was compacted. */
+const CONTINUE_EXPIRED_MESSAGE =
+  'The provided continue parameter is too old to display a consistent list result. You can start a new list without the continue parameter.';
 const INITIAL_NAMESPACES = ['default', 'kube-system', 'kube-public', 'kube-node-lease'];
 
 export function normalizeKubernetesVersion(version: string): string {
@@ -151,6 +167,16 @@ class KubeFaultInjector implements SandboxClusterFaults {
         active.removed = true;
       },
     };
+  }
+
+  expireContinueTokens(rule: ContinueExpiryRule = {}): KubeFaultHandle {
+    return this.failRequests({
+      match: (request) => request.verb === 'list' && (request.query.continue ?? '') !== '' && (rule.resource === undefined || request.resource === rule.resource),
+      code: 410,
+      reason: 'Expired',
+      message: CONTINUE_EXPIRED_MESSAGE,
+      times: rule.times ?? 1,
+    });
   }
 
   clear(): void {

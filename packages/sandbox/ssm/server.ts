@@ -1,28 +1,46 @@
 import { randomUUID } from 'node:crypto';
 import { z } from 'zod';
-import { AwsServiceError, epochSeconds, parseRequest, serveAwsJson } from '../aws-json.ts';
+import { type AwsCaller, AwsServiceError, epochSeconds, parseRequest, serveAwsJson } from '../aws-json.ts';
+import type { AwsScope, SandboxIam } from '../iam.ts';
+import type { KmsKeyStore } from '../kms/keys.ts';
 
 /** What a sandbox machine does with a Run Command: the sandbox plays the machine's agent. */
-export type MachineCommandHandler = (instanceId: string, commands: readonly string[]) => Promise<{ ok: boolean; output: string }>;
+export type MachineCommandHandler = (scope: AwsScope, instanceId: string, commands: readonly string[]) => Promise<{ ok: boolean; output: string }>;
+
+export interface SsmServiceOptions {
+  port?: number;
+  /** Resolves each caller's account; without it every caller acts in `accountId`. */
+  iam?: SandboxIam;
+  accountId?: string;
+  /** With it, a SecureString's KeyId must name a usable key of the caller's account and region. */
+  kmsKeys?: KmsKeyStore;
+}
 
 export interface SsmService {
   /** Give it to `new SSMClient({ endpoint })`. */
   endpoint: string;
   /** Handles AWS-RunShellScript commands sent to sandbox instances. */
   onCommand(handler: MachineCommandHandler): void;
-  /** What a machine's instance role would read at boot. */
-  read(name: string): string | undefined;
+  /** What a machine's instance role would read at boot, in its account and region. */
+  read(scope: AwsScope, name: string): string | undefined;
   close(): Promise<void>;
 }
 
 interface Parameter {
   value: string;
   type: string;
+  keyId?: string;
   version: number;
   modified: Date;
 }
 
-const PutParameterRequest = z.object({ Name: z.string().min(1), Value: z.string(), Type: z.string().optional(), Overwrite: z.boolean().optional() });
+const PutParameterRequest = z.object({
+  Name: z.string().min(1),
+  Value: z.string(),
+  Type: z.string().optional(),
+  KeyId: z.string().optional(),
+  Overwrite: z.boolean().optional(),
+});
 const GetParameterRequest = z.object({ Name: z.string().min(1), WithDecryption: z.boolean().optional() });
 const ByPathRequest = z.object({ Path: z.string().min(1), Recursive: z.boolean().optional(), NextToken: z.string().optional(), MaxResults: z.number().optional() });
 const SendCommandRequest = z.object({
@@ -36,11 +54,21 @@ const DeleteParametersRequest = z.object({ Names: z.array(z.string()).min(1).max
 
 /**
  * A local Systems Manager Parameter Store (AWS JSON 1.1: PutParameter,
- * GetParameter, GetParametersByPath, DeleteParameters), in memory, so the
- * production secret-store code runs unchanged. Values are never logged.
+ * GetParameter, GetParametersByPath, DeleteParameters) and Run Command, in
+ * memory, so the production secret-store code runs unchanged. Parameters
+ * belong to an account and region, as in AWS. Values are never logged.
  */
-export async function startSsmService(options: { port?: number } = {}): Promise<SsmService> {
-  const parameters = new Map<string, Parameter>();
+export async function startSsmService(options: SsmServiceOptions = {}): Promise<SsmService> {
+  const stores = new Map<string, Map<string, Parameter>>();
+  const storeOf = (scope: AwsScope): Map<string, Parameter> => {
+    const key = `${scope.accountId}/${scope.region}`;
+    const existing = stores.get(key);
+    if (existing !== undefined) return existing;
+    const created = new Map<string, Parameter>();
+    stores.set(key, created);
+    return created;
+  };
+  const scopeOf = (caller: AwsCaller): AwsScope => options.iam?.scopeOf(caller) ?? { accountId: options.accountId ?? '123456789012', region: caller.region };
   const invocations = new Map<string, { status: 'InProgress' | 'Success' | 'Failed'; output: string }>();
   let commandHandler: MachineCommandHandler = () => Promise.resolve({ ok: false, output: 'no SSM agent answers on this instance' });
   const view = (name: string, parameter: Parameter, decrypt: boolean) => ({
@@ -55,33 +83,47 @@ export async function startSsmService(options: { port?: number } = {}): Promise<
     targetPrefix: 'AmazonSSM',
     contentType: 'application/x-amz-json-1.1',
     operations: {
-      PutParameter: (request) => {
-        const { Name, Value, Type, Overwrite } = parseRequest(PutParameterRequest, request);
+      PutParameter: (request, caller) => {
+        const scope = scopeOf(caller);
+        const parameters = storeOf(scope);
+        const { Name, Value, Type, KeyId, Overwrite } = parseRequest(PutParameterRequest, request);
         const existing = parameters.get(Name);
         if (existing !== undefined && Overwrite !== true) throw new AwsServiceError('ParameterAlreadyExists', `The parameter ${Name} already exists.`);
+        const type = Type ?? existing?.type ?? 'String';
+        if (KeyId !== undefined && type !== 'SecureString') throw new AwsServiceError('ValidationException', 'KeyId is only for SecureString parameters.');
+        if (KeyId !== undefined && options.kmsKeys !== undefined) {
+          try {
+            if (options.kmsKeys.describeKey(scope, KeyId).KeyState !== 'Enabled') throw new Error('not enabled');
+          } catch {
+            throw new AwsServiceError('InvalidKeyId', `The KMS key ${KeyId} is not usable in ${scope.accountId}/${scope.region}.`);
+          }
+        }
         const version = (existing?.version ?? 0) + 1;
-        parameters.set(Name, { value: Value, type: Type ?? existing?.type ?? 'String', version, modified: new Date() });
+        parameters.set(Name, { value: Value, type, ...(KeyId === undefined ? {} : { keyId: KeyId }), version, modified: new Date() });
         return { Version: version, Tier: 'Standard' };
       },
-      GetParameter: (request) => {
+      GetParameter: (request, caller) => {
+        const parameters = storeOf(scopeOf(caller));
         const { Name, WithDecryption } = parseRequest(GetParameterRequest, request);
         const parameter = parameters.get(Name);
         if (parameter === undefined) throw new AwsServiceError('ParameterNotFound', `Parameter ${Name} not found.`);
         return { Parameter: view(Name, parameter, WithDecryption === true) };
       },
-      GetParametersByPath: (request) => {
+      GetParametersByPath: (request, caller) => {
+        const parameters = storeOf(scopeOf(caller));
         const { Path, Recursive } = parseRequest(ByPathRequest, request);
         const prefix = Path.endsWith('/') ? Path : `${Path}/`;
         const matches = [...parameters].filter(([name]) => name.startsWith(prefix) && (Recursive === true || !name.slice(prefix.length).includes('/')));
         return { Parameters: matches.map(([name, parameter]) => view(name, parameter, false)) };
       },
-      SendCommand: (request) => {
+      SendCommand: (request, caller) => {
+        const scope = scopeOf(caller);
         const { InstanceIds, Parameters } = parseRequest(SendCommandRequest, request);
         const commandId = randomUUID();
         for (const instanceId of InstanceIds) {
           const key = `${commandId}/${instanceId}`;
           invocations.set(key, { status: 'InProgress', output: '' });
-          commandHandler(instanceId, Parameters.commands).then(
+          commandHandler(scope, instanceId, Parameters.commands).then(
             ({ ok, output }) => invocations.set(key, { status: ok ? 'Success' : 'Failed', output }),
             (error: unknown) => invocations.set(key, { status: 'Failed', output: error instanceof Error ? error.message : String(error) }),
           );
@@ -94,7 +136,8 @@ export async function startSsmService(options: { port?: number } = {}): Promise<
         if (invocation === undefined) throw new AwsServiceError('InvocationDoesNotExist', 'No such command invocation.');
         return { CommandId, InstanceId, Status: invocation.status, StandardOutputContent: invocation.output, StandardErrorContent: '' };
       },
-      DeleteParameters: (request) => {
+      DeleteParameters: (request, caller) => {
+        const parameters = storeOf(scopeOf(caller));
         const { Names } = parseRequest(DeleteParametersRequest, request);
         const deleted = Names.filter((name) => parameters.delete(name));
         return { DeletedParameters: deleted, InvalidParameters: Names.filter((name) => !deleted.includes(name)) };
@@ -103,7 +146,7 @@ export async function startSsmService(options: { port?: number } = {}): Promise<
   });
   return {
     endpoint: server.endpoint,
-    read: (name) => parameters.get(name)?.value,
+    read: (scope, name) => stores.get(`${scope.accountId}/${scope.region}`)?.get(name)?.value,
     onCommand: (handler) => {
       commandHandler = handler;
     },

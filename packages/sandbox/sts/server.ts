@@ -1,0 +1,109 @@
+import { randomUUID } from 'node:crypto';
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import { AwsServiceError, callerOf, listenLocally } from '../aws-json.ts';
+import type { SandboxIam } from '../iam.ts';
+
+export interface AssumeRoleCall {
+  roleArn: string;
+  roleSessionName: string;
+  externalId: string | undefined;
+  /** The account of the caller that assumed it. */
+  callerAccountId: string;
+}
+
+export interface StsService {
+  /** Give it to the STS client (`clientConfig.endpoint` of `fromTemporaryCredentials`). */
+  endpoint: string;
+  /** Every AssumeRole call that was answered, in order. */
+  readonly calls: readonly AssumeRoleCall[];
+  /** Make a role's trust policy require this external ID, as a tenant's role does; other roles trust any caller that sends one. */
+  trust(roleArn: string, externalId: string): void;
+  close(): Promise<void>;
+}
+
+const NAMESPACE = 'https://sts.amazonaws.com/doc/2011-06-15/';
+const SESSION_NAME = /^[\w+=,.@-]{2,64}$/;
+
+/**
+ * A local AWS STS with the one operation Kiln calls, AssumeRole, in the
+ * query protocol the SDK speaks (form-encoded POST, XML answers). A role
+ * trusts callers only if they send an external ID, and the one registered with
+ * `trust` when there is one, so the confused-deputy check is exercised.
+ */
+export async function startStsService(iam: SandboxIam, options: { port?: number } = {}): Promise<StsService> {
+  const calls: AssumeRoleCall[] = [];
+  const trusted = new Map<string, string>();
+
+  const assumeRole = (form: URLSearchParams, request: IncomingMessage): string => {
+    const caller = iam.scopeOf(callerOf(request.headers.authorization));
+    const roleArn = form.get('RoleArn') ?? '';
+    const roleSessionName = form.get('RoleSessionName') ?? '';
+    const externalId = form.get('ExternalId') ?? undefined;
+    const durationSeconds = Number(form.get('DurationSeconds') ?? '3600');
+    if (!SESSION_NAME.test(roleSessionName)) throw new AwsServiceError('ValidationError', 'RoleSessionName must be 2-64 characters of [\\w+=,.@-].');
+    if (!Number.isInteger(durationSeconds) || durationSeconds < 900 || durationSeconds > 43_200) {
+      throw new AwsServiceError('ValidationError', 'DurationSeconds must be between 900 and 43200.');
+    }
+    const required = trusted.get(roleArn);
+    if (externalId === undefined || (required !== undefined && required !== externalId)) {
+      throw new AwsServiceError('AccessDenied', `User is not authorized to perform: sts:AssumeRole on resource: ${roleArn}`, 403);
+    }
+    const issued = iam.assumeRole(roleArn, roleSessionName, durationSeconds);
+    calls.push({ roleArn, roleSessionName, externalId, callerAccountId: caller.accountId });
+    return `<AssumeRoleResult>
+  <Credentials>
+    <AccessKeyId>${issued.accessKeyId}</AccessKeyId>
+    <SecretAccessKey>${xml(issued.secretAccessKey)}</SecretAccessKey>
+    <SessionToken>${xml(issued.sessionToken)}</SessionToken>
+    <Expiration>${issued.expiration.toISOString()}</Expiration>
+  </Credentials>
+  <AssumedRoleUser>
+    <Arn>${xml(issued.assumedRoleArn)}</Arn>
+    <AssumedRoleId>AROA${issued.accessKeyId.slice(4, 20)}:${xml(roleSessionName)}</AssumedRoleId>
+  </AssumedRoleUser>
+</AssumeRoleResult>`;
+  };
+
+  const server = await listenLocally((request, response) => {
+    handle(request, assumeRole)
+      .then((result) => {
+        send(response, 200, `<AssumeRoleResponse xmlns="${NAMESPACE}">${result}<ResponseMetadata><RequestId>${randomUUID()}</RequestId></ResponseMetadata></AssumeRoleResponse>`);
+      })
+      .catch((error: unknown) => {
+        const failure = error instanceof AwsServiceError ? error : new AwsServiceError('InternalFailure', 'Internal failure.', 500);
+        const type = failure.status >= 500 ? 'Receiver' : 'Sender';
+        send(
+          response,
+          failure.status,
+          `<ErrorResponse xmlns="${NAMESPACE}"><Error><Type>${type}</Type><Code>${failure.type}</Code><Message>${xml(failure.message)}</Message></Error><RequestId>${randomUUID()}</RequestId></ErrorResponse>`,
+        );
+      });
+  }, options);
+  return {
+    endpoint: server.endpoint,
+    calls,
+    trust: (roleArn, externalId) => {
+      trusted.set(roleArn, externalId);
+    },
+    close: () => server.close(),
+  };
+}
+
+async function handle(request: IncomingMessage, assumeRole: (form: URLSearchParams, request: IncomingMessage) => string): Promise<string> {
+  if (request.method !== 'POST') throw new AwsServiceError('InvalidAction', 'Only POST / is served.', 400);
+  const chunks: Buffer[] = [];
+  for await (const chunk of request) chunks.push(Buffer.isBuffer(chunk) ? chunk : Buffer.from(String(chunk)));
+  const form = new URLSearchParams(Buffer.concat(chunks).toString('utf8'));
+  const action = form.get('Action');
+  if (action !== 'AssumeRole') throw new AwsServiceError('InvalidAction', `The sandbox STS serves AssumeRole only, not ${String(action)}.`);
+  return assumeRole(form, request);
+}
+
+function send(response: ServerResponse, status: number, body: string): void {
+  response.writeHead(status, { 'content-type': 'text/xml', 'content-length': Buffer.byteLength(body), 'x-amzn-requestid': randomUUID() });
+  response.end(body);
+}
+
+function xml(text: string): string {
+  return text.replaceAll('&', '&amp;').replaceAll('<', '&lt;').replaceAll('>', '&gt;').replaceAll('"', '&quot;').replaceAll("'", '&apos;');
+}
