@@ -32,11 +32,12 @@ export function baselineObjects(clusterId: string, spec: ClusterSpec): Manifest[
   for (const [name, override] of Object.entries(namespaces)) userNamespaces.set(name, override);
 
   const namespaceObjects: Manifest[] = [
-    // System namespaces run the control plane and CNI, which need host access: privileged, but audited.
+    // Each system namespace gets only what it needs: kube-system runs the control plane, the CNI and the runtime
+    // sensor, which need host access (privileged, but audited); kube-public and kube-node-lease run no pods at all.
     ...SYSTEM_NAMESPACES.map((name) => ({
       apiVersion: 'v1',
       kind: 'Namespace',
-      metadata: { name, labels: { ...psaLabels('privileged', 'enforce'), 'kiln.dev/managed': 'true' } },
+      metadata: { name, labels: { ...psaLabels(name === 'kube-system' ? 'privileged' : 'restricted', 'enforce'), 'kiln.dev/managed': 'true' } },
     })),
     {
       apiVersion: 'v1',

@@ -86,6 +86,22 @@ describe('renderAddons', () => {
   });
 });
 
+describe('Pod Security Admission labels', () => {
+  const enforced = (spec: ClusterSpec, name: string) => find(spec, 'Namespace', name).metadata.labels?.['pod-security.kubernetes.io/enforce'];
+
+  it('gives each system namespace only what it needs, and user namespaces the order level', () => {
+    const spec = order({ podSecurity: { defaultLevel: 'restricted', namespaces: { legacy: { level: 'baseline', mode: 'warn' } } } });
+    expect(enforced(spec, 'kube-system')).toBe('privileged');
+    expect(enforced(spec, 'kube-public')).toBe('restricted');
+    expect(enforced(spec, 'kube-node-lease')).toBe('restricted');
+    expect(enforced(spec, 'kiln-system')).toBe('restricted');
+    expect(enforced(spec, 'default')).toBe('restricted');
+    // A namespace in warn mode is warned and audited at its level, not enforced.
+    expect(find(spec, 'Namespace', 'legacy').metadata.labels).toMatchObject({ 'pod-security.kubernetes.io/warn': 'baseline', 'pod-security.kubernetes.io/audit': 'baseline' });
+    expect(enforced(spec, 'legacy')).toBeUndefined();
+  });
+});
+
 describe('validateObject', () => {
   it('rejects a Deployment that kubernetes-models finds invalid', () => {
     const broken: Manifest = { apiVersion: 'apps/v1', kind: 'Deployment', metadata: { name: 'x', namespace: 'default' }, spec: { replicas: 'two', selector: {}, template: {} } };
@@ -95,6 +111,11 @@ describe('validateObject', () => {
   it('rejects a HelmChart with a floating chart version', () => {
     const chart = find(order(), 'HelmChart', 'cilium');
     expect(() => validateObject({ ...chart, spec: { ...(chart.spec as object), version: 'latest' } })).toThrow(/version/);
+  });
+
+  it('rejects a HelmChart whose install Job image floats', () => {
+    const chart = find(order(), 'HelmChart', 'cilium');
+    expect(() => validateObject({ ...chart, spec: { ...(chart.spec as object), jobImage: 'docker.io/rancher/klipper-helm:latest' } })).toThrow(/pinned/);
   });
 
   it('refuses kinds it has no schema for', () => {
