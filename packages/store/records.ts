@@ -28,6 +28,8 @@ export const ClusterRecord = z.object({
     .optional(),
   /** The cluster's own KMS key (in its account and region), from the infrastructure step; it wraps the at-rest data keys. */
   clusterKeyArn: z.string().optional(),
+  /** The API load balancer's DNS name, from the infrastructure step: Cilium reaches the API server through it in every operation. */
+  apiHost: z.string().optional(),
   /** Secret material wrapped by KMS; never returned by the API. */
   sealed: z.record(z.string(), z.string()).optional(),
 });

@@ -1,4 +1,4 @@
-import { CoreV1Api, KubeConfig } from '@kubernetes/client-node';
+import { CoreV1Api, KubeConfig, PatchStrategy, setHeaderOptions } from '@kubernetes/client-node';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ClusterSpec } from '#core';
 import { DEFAULT_REWRITE_PAGE_SIZE } from '#encryption';
@@ -391,6 +391,21 @@ describe('changing a cluster', () => {
     expect(immutable.body.errors).toEqual([expect.objectContaining({ pointer: '/region' })]);
     expectProblem(await api('PATCH', path, { token: key, body: { controlPlane: { replicas: 2 } }, headers: mergePatch }), 422, 'unprocessable');
 
+    // Drift before the change: someone loosens the default namespace's Pod Security level by hand.
+    const sandbox = stack.clusters.get(created.body.id);
+    if (sandbox === undefined) throw new Error('no sandbox cluster');
+    const kubeConfig = new KubeConfig();
+    kubeConfig.loadFromString(sandbox.kubeconfig());
+    await kubeConfig
+      .makeApiClient(CoreV1Api)
+      .patchNamespace(
+        { name: 'default', body: { metadata: { labels: { 'pod-security.kubernetes.io/enforce': 'privileged' } } } },
+        setHeaderOptions('Content-Type', PatchStrategy.MergePatch),
+      );
+    const enforcedOnDefault = () => (sandbox.objects({ kind: 'Namespace', name: 'default' })[0]?.metadata as { labels?: Record<string, string> }).labels?.['pod-security.kubernetes.io/enforce'];
+    expect(enforcedOnDefault()).toBe('privileged');
+    sandbox.clearRequestLog();
+
     const accepted = await api<ClusterBody & { spec: { extensions: { intrusionDetection: { enabled: boolean } } } }>('PATCH', path, {
       token: key,
       body: patch,
@@ -413,10 +428,13 @@ describe('changing a cluster', () => {
       ['addons', 'succeeded'],
       ['verify', 'succeeded'],
     ]);
-    const sandbox = stack.clusters.get(created.body.id);
-    expect(sandbox?.objects({ kind: 'TracingPolicy' }).map((policy) => (policy.metadata as { name: string }).name)).toEqual(['kiln-kill-privilege-gain']);
-    expect(sandbox?.objects({ kind: 'HelmChart' }).map((chart) => (chart.metadata as { name: string }).name)).toContain('tetragon');
-    expect(sandbox?.objects({ kind: 'ClusterIssuer' }).length).toBeGreaterThanOrEqual(1);
+    expect(sandbox.objects({ kind: 'TracingPolicy' }).map((policy) => (policy.metadata as { name: string }).name)).toEqual(['kiln-kill-privilege-gain']);
+    // The drift is repaired, and this second run of the add-ons changed nothing but Tetragon and the drifted field.
+    expect(enforcedOnDefault()).toBe('restricted');
+    const changedByKiln = sandbox.mutatingRequests((request) => request.fieldManager === 'kiln').map((request) => `${request.resource ?? ''}/${request.name ?? ''}`);
+    expect(new Set(changedByKiln)).toEqual(new Set(['namespaces/default', 'helmcharts/tetragon', 'tracingpolicies/kiln-kill-privilege-gain']));
+    expect(sandbox.objects({ kind: 'HelmChart' }).map((chart) => (chart.metadata as { name: string }).name)).toContain('tetragon');
+    expect(sandbox.objects({ kind: 'ClusterIssuer' }).length).toBeGreaterThanOrEqual(1);
 
     // A patch that changes nothing starts nothing.
     const unchanged = await api<ClusterBody>('PATCH', path, { token: key, body: patch, headers: mergePatch });
@@ -427,8 +445,8 @@ describe('changing a cluster', () => {
     const off = await api('PATCH', path, { token: key, body: { extensions: { intrusionDetection: { enabled: false } } }, headers: mergePatch });
     expect(off.status).toBe(202);
     await waitForPhase(key, created.body.id, 'Ready');
-    expect(sandbox?.objects({ kind: 'TracingPolicy' })).toEqual([]);
-    expect(sandbox?.objects({ kind: 'HelmChart' }).map((chart) => (chart.metadata as { name: string }).name)).not.toContain('tetragon');
+    expect(sandbox.objects({ kind: 'TracingPolicy' })).toEqual([]);
+    expect(sandbox.objects({ kind: 'HelmChart' }).map((chart) => (chart.metadata as { name: string }).name)).not.toContain('tetragon');
   });
 });
 

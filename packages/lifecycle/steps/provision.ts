@@ -99,6 +99,7 @@ export async function infrastructureStep(services: KilnServices, driver: Infrast
     await updateCluster(services, tenantId, clusterId, (current) => ({
       ...current,
       clusterKeyArn: validated.kmsKeyArn,
+      apiHost: validated.apiHost,
       status: { ...current.status, endpoint: validated.apiEndpoint },
     }));
     return { done: true, outputs: validated };
@@ -287,8 +288,9 @@ async function issuerCaOf(services: KilnServices, context: StepContext) {
   return { certificatePem: issuer.certificatePem, privateKeyPem: issuer.privateKeyPem };
 }
 
+/** The add-ons of the order; from the cluster record, so an update renders exactly what the provision did. */
 async function renderAddonsFor(services: KilnServices, context: StepContext) {
-  const apiHost = (context.outputsOf('infrastructure') as Partial<InfrastructureOutputs>).apiHost;
+  const apiHost = context.cluster.apiHost;
   return renderAddons(context.input.clusterId, context.cluster.spec, {
     issuerCa: await issuerCaOf(services, context),
     ...(apiHost === undefined ? {} : { apiServer: { host: apiHost, port: 6443 } }),
