@@ -11,13 +11,14 @@ export interface ChartSource {
  * Pinned chart versions; each is a reviewed upgrade, never a float. Checked
  * against the projects' release notes in November 2026: Cilium 1.20.2,
  * cert-manager v1.21.2 (jetstack tags keep the "v"), Kyverno chart 3.9.1
- * (Kyverno v1.19.1), Tetragon 1.7.1.
+ * (Kyverno v1.19.1), Tetragon 1.7.1, kubelet-csr-approver 1.2.15.
  */
 export const CHARTS = {
   cilium: { chart: 'cilium', repo: 'https://helm.cilium.io', version: '1.20.2' },
   certManager: { chart: 'cert-manager', repo: 'https://charts.jetstack.io', version: 'v1.21.2' },
   kyverno: { chart: 'kyverno', repo: 'https://kyverno.github.io/kyverno', version: '3.9.1' },
   tetragon: { chart: 'tetragon', repo: 'https://helm.cilium.io', version: '1.7.1' },
+  kubeletCsrApprover: { chart: 'kubelet-csr-approver', repo: 'https://postfinance.github.io/kubelet-csr-approver', version: '1.2.15' },
 } as const satisfies Record<string, ChartSource>;
 
 /**

@@ -3,6 +3,7 @@ import { describe, expect, it } from 'vitest';
 import { ClusterSpec } from '#core';
 import { ADDON_LABEL } from './addon.ts';
 import { PLACEHOLDER_ISSUER_CA } from './cert-manager.ts';
+import { ec2HostnamePattern } from './kubelet-serving.ts';
 import { forbiddenAdminBindings } from './rbac.ts';
 import { renderAddons } from './render.ts';
 import { InvalidAddonObjectError, validateObject } from './validate.ts';
@@ -83,6 +84,23 @@ describe('renderAddons', () => {
       acme: { email: 'ops@example.com', privateKeySecretRef: { name: 'letsencrypt-account-key' }, solvers: [{ http01: { ingress: { ingressClassName: 'nginx' } } }] },
     });
     expect(find(spec, 'HelmChart', 'cert-manager').spec).toMatchObject({ valuesContent: expect.stringContaining('enabled: true') as unknown });
+  });
+});
+
+describe('kubelet serving certificates', () => {
+  it('approves only EC2 hostnames of the cluster region, with addresses in the VPC', () => {
+    const values = valuesOf(find(order({ region: 'eu-central-1', network: { vpcCidr: '10.30.0.0/16' } }), 'HelmChart', 'kubelet-csr-approver')) as {
+      providerRegex: string;
+      providerIpPrefixes: string[];
+      bypassDnsResolution: boolean;
+    };
+    expect(values).toMatchObject({ providerIpPrefixes: ['10.30.0.0/16'], bypassDnsResolution: false });
+    const pattern = new RegExp(values.providerRegex);
+    expect(pattern.test('ip-10-30-1-23.eu-central-1.compute.internal')).toBe(true);
+    for (const forged of ['ip-10-30-1-23.eu-west-1.compute.internal', 'ip-10-30-1-23.eu-central-1.compute.internal.example.com', 'api.eu-central-1.compute.internal', 'ip-10-30-1-23.ec2.internal']) {
+      expect(pattern.test(forged), forged).toBe(false);
+    }
+    expect(new RegExp(ec2HostnamePattern('us-east-1')).test('ip-10-0-0-5.ec2.internal')).toBe(true);
   });
 });
 

@@ -4,6 +4,7 @@ import { baselineObjects } from './baseline.ts';
 import { type IssuerCa, certManagerObjects } from './cert-manager.ts';
 import { type ApiServerAddress, ciliumObjects } from './cilium.ts';
 import { helmControllerObjects } from './helm-controller.ts';
+import { kubeletServingObjects } from './kubelet-serving.ts';
 import { kyvernoObjects } from './kyverno.ts';
 import { rbacObjects } from './rbac.ts';
 import { tetragonObjects } from './tetragon.ts';
@@ -25,6 +26,7 @@ export function renderAddons(clusterId: string, spec: ClusterSpec, options: Rend
     labelled('rbac', rbacObjects()),
     labelled('helm-controller', helmControllerObjects()),
     labelled('cilium', ciliumObjects(spec, options.apiServer)),
+    labelled('kubelet-serving', kubeletServingObjects(spec)),
     labelled('cert-manager', certManagerObjects(spec, options.issuerCa)),
     labelled('kyverno', kyvernoObjects(spec)),
     labelled('tetragon', tetragonObjects(spec)),
