@@ -2,6 +2,7 @@ import { stringify } from 'yaml';
 import type { ClusterSpec, NodePoolSpec } from '#core';
 import {
   API_SERVER_PATCH_FILE,
+  API_SERVER_PORT,
   BOOT_PLACEHOLDERS,
   PATHS,
   admissionConfiguration,
@@ -67,7 +68,17 @@ export const ENCRYPTION_CONFIG_SCRIPT = '/usr/local/sbin/kiln-encryption-config'
  * file atomically; restarting parks the static pod manifest until the old API
  * server is gone, restores it, and succeeds only once the new one is ready.
  */
-function encryptionConfigScript(spec: ClusterSpec): string {
+/**
+ * The control plane side of a key rotation, run through SSM Run Command:
+ * `write <parameter>` puts the EncryptionConfiguration from the cluster's
+ * parameter in place atomically; `restart` restarts this machine's API server
+ * (kubelet stops the static pod when its manifest goes, and starts it again
+ * when it is back) and succeeds only once this machine's own API server, not
+ * whichever one the load balancer picks, answers /readyz. The manifest is put
+ * back whatever happens, so a failed restart never leaves the machine without
+ * its API server.
+ */
+export function encryptionConfigScript(spec: ClusterSpec): string {
   return [
     '#!/bin/bash',
     'set -euo pipefail',
@@ -82,10 +93,11 @@ function encryptionConfigScript(spec: ClusterSpec): string {
     '    aws ssm get-parameter --region "$REGION" --with-decryption --name "$2" --query Parameter.Value --output text > "$CONFIG.new"',
     '    chmod 0600 "$CONFIG.new" && mv "$CONFIG.new" "$CONFIG" ;;',
     '  restart)',
+    `    trap 'if [ -e "$PARKED" ]; then mv "$PARKED" "$MANIFEST"; fi' EXIT`,
     '    mv "$MANIFEST" "$PARKED"',
     '    wait_until 60 "! crictl ps --name kube-apiserver -q | grep -q ."',
     '    mv "$PARKED" "$MANIFEST"',
-    '    wait_until 90 "kubectl --kubeconfig /etc/kubernetes/admin.conf get --raw /readyz >/dev/null 2>&1" ;;',
+    `    wait_until 90 "kubectl --kubeconfig /etc/kubernetes/admin.conf --server https://127.0.0.1:${API_SERVER_PORT} --tls-server-name kubernetes get --raw /readyz >/dev/null 2>&1" ;;`,
     '  *) echo "usage: $0 write <parameter> | restart" >&2; exit 64 ;;',
     'esac',
     '',
