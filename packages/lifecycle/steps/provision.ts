@@ -156,8 +156,7 @@ async function adoptUserAtRestKey(services: KilnServices, context: StepContext):
   const { tenantId, clusterId } = context.input;
   const pending = context.cluster.sealed?.[PENDING_USER_AT_REST_KEY];
   if (pending === undefined) throw new StepError('bootstrap', 'The user-provided at-rest key is missing.', false);
-  const key = Buffer.from(await services.sealer.unseal(pending, { tenantId, clusterId, purpose: PENDING_USER_AT_REST_KEY })).toString('utf8');
-  return key;
+  return Buffer.from(await services.sealer.unseal(pending, { tenantId, clusterId, purpose: PENDING_USER_AT_REST_KEY })).toString('utf8');
 }
 
 /**
@@ -205,7 +204,7 @@ export async function bootstrapStep(services: KilnServices, input: unknown): Pro
 
     const caHash = caCertHash(pki.clusterCa.certificatePem);
     const { machineSecrets } = services.inCluster(context.cluster);
-    const publish = (role: MachineRole, name: string, value: string) => machineSecrets.publish(clusterId, role, name, value, infrastructure.kmsKeyArn);
+    const publish = (role: MachineRole, name: string, value: string) => machineSecrets.publish(clusterId, role, name, value, context.cluster.clusterKeyArn);
     for (const role of ['control-plane', 'worker'] as const) {
       await publish(role, 'api-host', apiHost);
       await publish(role, 'ca-cert-hash', caHash);
