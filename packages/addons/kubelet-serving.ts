@@ -4,7 +4,7 @@ import type { Manifest } from './kube.ts';
 
 /** EC2's default private DNS names: ip-10-0-1-23.ec2.internal in us-east-1, ip-10-0-1-23.<region>.compute.internal elsewhere. */
 export function ec2HostnamePattern(region: string): string {
-  const domain = region === 'us-east-1' ? 'ec2\\.internal' : `${region.replaceAll('-', '\\-')}\\.compute\\.internal`;
+  const domain = region === 'us-east-1' ? 'ec2\\.internal' : `${region}\\.compute\\.internal`;
   return `^ip(-\\d{1,3}){4}\\.${domain}$`;
 }
 
