@@ -5,7 +5,7 @@ const PACKAGES = ['core', 'api', 'store', 'lifecycle', 'infra', 'bootstrap', 'ad
 const PACKAGE_BY_PATH = `^(\\.\\./)+(${PACKAGES.join('|')})/`;
 
 export default tseslint.config(
-  { ignores: ['node_modules/', 'out/', '.sst/', '.kiln/', 'coverage/', 'sst.config.ts', 'sst-env.d.ts'] },
+  { ignores: ['node_modules/', 'out/', '.sst/', '.kiln/', 'coverage/', 'sst-env.d.ts'] },
   js.configs.recommended,
   ...tseslint.configs.strictTypeChecked,
   {
@@ -87,7 +87,12 @@ export default tseslint.config(
   },
   {
     // Tool configuration files are loaded through their default export.
-    files: ['eslint.config.js', 'vitest.config.ts'],
+    files: ['eslint.config.js', 'vitest.config.ts', 'sst.config.ts'],
     rules: { 'no-restricted-syntax': 'off' },
+  },
+  {
+    // The production stack is typed by SST's platform (see tsconfig.sst.json), not by the main project.
+    files: ['sst.config.ts'],
+    languageOptions: { parserOptions: { projectService: false, project: './tsconfig.sst.json', tsconfigRootDir: import.meta.dirname } },
   },
 );

@@ -1,3 +1,4 @@
+// eslint-disable-next-line @typescript-eslint/triple-slash-reference -- SST's globals ($config, sst, aws) come only this way.
 /// <reference path="./.sst/platform/config.d.ts" />
 
 /**
@@ -11,8 +12,8 @@ export default $config({
     return {
       name: 'kiln',
       home: 'aws',
-      removal: input?.stage === 'prod' ? 'retain' : 'remove',
-      protect: input?.stage === 'prod',
+      removal: input.stage === 'prod' ? 'retain' : 'remove',
+      protect: input.stage === 'prod',
     };
   },
   async run() {
@@ -41,7 +42,7 @@ export default $config({
     const vpc = new sst.aws.Vpc('Vpc', { nat: 'managed' });
     const runners = new sst.aws.Cluster('Runners', { vpc });
 
-    const region = aws.getRegionOutput().name;
+    const region = aws.getRegionOutput().region;
     const account = aws.getCallerIdentityOutput().accountId;
     const stateMachineArn = (name: string) => $interpolate`arn:aws:states:${region}:${account}:stateMachine:${$app.name}-${$app.stage}-${name}`;
 
@@ -142,11 +143,11 @@ export default $config({
       environment,
       permissions,
     });
-    new sst.aws.Cron('RotationSchedule', {
+    new sst.aws.CronV2('RotationSchedule', {
       schedule: 'rate(1 hour)',
       function: { handler: 'functions/rotation-schedule.handler', runtime: 'nodejs20.x', link: [table], environment, permissions },
     });
-    new sst.aws.Cron('Recovery', {
+    new sst.aws.CronV2('Recovery', {
       schedule: 'rate(1 minute)',
       function: { handler: 'functions/recover.handler', runtime: 'nodejs20.x', link: [table], environment, permissions },
     });

@@ -1,5 +1,5 @@
 import { CoreV1Api, KubeConfig, PatchStrategy, setHeaderOptions } from '@kubernetes/client-node';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { ClusterSpec } from '#core';
 import { DEFAULT_REWRITE_PAGE_SIZE } from '#encryption';
 import { MAX_UNHEALTHY_RESTARTS, authenticate, orderCluster, recoverOperations, startDueRotations } from '#lifecycle';
@@ -13,6 +13,13 @@ let tenantSeq = 0;
 beforeAll(async () => {
   stack = await startLocalStack({ port: 0, logLevel: 'error' });
   api = apiClient(stack.url);
+});
+
+// Faults belong to the test that injected them, even when it fails before using them all.
+afterEach(() => {
+  stack.faults.clear();
+  stack.machines.clearCommandFaults();
+  stack.kms.clearFaults();
 });
 
 afterAll(async () => {

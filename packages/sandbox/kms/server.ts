@@ -20,6 +20,7 @@ export interface KmsService {
   failNext(operation: string, times: number, error?: AwsServiceError): void;
   /** Injected failures not yet hit. */
   unusedFaults(): number;
+  clearFaults(): void;
   close(): Promise<void>;
 }
 
@@ -97,6 +98,9 @@ export async function startKmsService(options: KmsServiceOptions = {}): Promise<
       faults.push({ operation, remaining: times, error });
     },
     unusedFaults: () => faults.reduce((sum, fault) => sum + fault.remaining, 0),
+    clearFaults: () => {
+      faults.length = 0;
+    },
     close: () => server.close(),
   };
 }
