@@ -10,6 +10,7 @@ const root = new URL('..', import.meta.url).pathname;
 const orders = {
   smallest: { name: 'small', region: 'eu-central-1', nodePools: [{ name: 'default', size: 1 }] },
   full: JSON.parse(readFileSync(join(root, 'packages/bootstrap/examples/full-order.json'), 'utf8')) as unknown,
+  kms: { name: 'kms', region: 'eu-west-1', nodePools: [{ name: 'default', size: 1 }], encryption: { atRest: { provider: 'kms', keySource: 'kms' } } },
 };
 
 describe('CIS Kubernetes Benchmark 1.12 on what Kiln renders', () => {

@@ -1,6 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { parse } from 'yaml';
 import { describe, expect, it } from 'vitest';
+import { type IPod, Pod } from 'kubernetes-models/v1';
 import { ClusterSpec } from '#core';
 import { cloudConfig, maintenanceSchedule, renderUserData } from './cloud-init.ts';
 import { renderSshdConfig } from './sshd.ts';
@@ -8,6 +9,7 @@ import { validateCloudConfig, validateSshdDropIn } from './test-support.ts';
 
 const SMALLEST = ClusterSpec.parse({ name: 'demo', region: 'eu-central-1', nodePools: [{ name: 'default', size: 1 }] });
 const FULL = ClusterSpec.parse(JSON.parse(readFileSync(new URL('./examples/full-order.json', import.meta.url), 'utf8')));
+const KMS = ClusterSpec.parse({ name: 'kms', region: 'eu-west-1', nodePools: [{ name: 'default', size: 1 }], encryption: { atRest: { provider: 'kms', keySource: 'kms' } } });
 const KEY = 'ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAILCRhT35qY7+PwmXi7z/5pTnbaG/xuxu6jdxAoIiJM3s kiln@demo';
 
 interface WrittenFile {
@@ -28,6 +30,7 @@ describe('cloud-init user data', () => {
   for (const [label, spec] of [
     ['smallest', SMALLEST],
     ['full', FULL],
+    ['KMS', KMS],
   ] as const) {
     it(`passes cloud-init schema for every role of the ${label} order`, () => {
       for (const [role, userData] of allUserData(spec)) {
@@ -101,6 +104,46 @@ describe('cloud-init user data', () => {
 
   it('refuses a pool the order does not have', () => {
     expect(() => renderUserData('cl_test', SMALLEST, 'worker', 'missing')).toThrow(/missing/);
+  });
+});
+
+describe('the KMS v2 plugin on control planes', () => {
+  const filesOf = (spec: ClusterSpec, role: 'control-plane' | 'worker') =>
+    (parse(renderUserData('cl_test', spec, role, role === 'worker' ? 'default' : undefined)) as { write_files: WrittenFile[] }).write_files;
+
+  it('runs as a static pod whose key the machine fills in at boot, before kubeadm starts the API server', () => {
+    const files = filesOf(KMS, 'control-plane');
+    const template = files.find((file) => file.path === '/etc/kiln/aws-encryption-provider.yaml.tmpl');
+    if (template === undefined) throw new Error('no KMS plugin template');
+    expect(template.permissions).toBe('0600');
+    const pod = new Pod(parse(template.content) as IPod);
+    pod.validate();
+    expect(pod.spec?.hostNetwork).toBe(true);
+    expect(pod.spec?.containers[0]?.command).toEqual([
+      '/aws-encryption-provider',
+      '--key=<kms-key-arn>',
+      '--region=eu-west-1',
+      '--listen=/var/run/kmsplugin/socket.sock',
+      '--health-port=:8083',
+    ]);
+    const script = files.find((file) => file.path === '/usr/local/sbin/kiln-bootstrap')?.content ?? '';
+    const fill = script.indexOf('/cl_test/control-plane/kms-key-arn');
+    expect(fill).toBeGreaterThan(0);
+    expect(script.indexOf('/etc/kubernetes/manifests/aws-encryption-provider.yaml')).toBeGreaterThan(fill);
+    expect(script.indexOf('kubeadm init')).toBeGreaterThan(script.indexOf('/etc/kubernetes/manifests/aws-encryption-provider.yaml'));
+
+    // kubeadm mounts the socket into the API server and accepts the manifest it finds in place.
+    const init = parse(files.find((file) => file.path === '/etc/kiln/kubeadm-init.yaml.tmpl')?.content.split('\n---\n')[0] ?? '') as { nodeRegistration: { ignorePreflightErrors?: string[] } };
+    expect(init.nodeRegistration.ignorePreflightErrors).toEqual(['DirAvailable--etc-kubernetes-manifests']);
+    const kubeadm = files.find((file) => file.path === '/etc/kiln/kubeadm-init.yaml.tmpl')?.content ?? '';
+    expect(kubeadm).toContain('hostPath: /var/run/kmsplugin');
+  });
+
+  it('is nowhere without the KMS provider, and never on workers', () => {
+    for (const files of [filesOf(SMALLEST, 'control-plane'), filesOf(KMS, 'worker')]) {
+      expect(files.map((file) => file.path)).not.toContain('/etc/kiln/aws-encryption-provider.yaml.tmpl');
+      expect(files.map((file) => file.content).join('\n')).not.toContain('kmsplugin');
+    }
   });
 });
 

@@ -12,7 +12,10 @@ import {
   kubernetesRelease,
   renderInitConfiguration,
   renderJoinConfiguration,
+  toYamlDocuments,
+  usesKmsPlugin,
 } from './kubeadm.ts';
+import { KMS_KEY_PLACEHOLDER, kmsPluginManifest } from './encryption-config.ts';
 import { machineSecretPath } from './machine-secrets.ts';
 import { OPERATOR_USER, SSHD_DROP_IN_PATH, renderSshdConfig } from './sshd.ts';
 
@@ -42,6 +45,8 @@ export function secretStorePaths(clusterId: string, role: MachineRole) {
     authorizedKey: at('ssh-authorized-key'),
     /** Control plane only. */
     encryptionConfig: at('encryption-config'),
+    /** Control plane only, with the KMS provider: the key ARN the KMS plugin encrypts Secrets' data keys with. */
+    kmsKeyArn: at('kms-key-arn'),
     /** Control plane only: created (never overwritten) by the machine that runs `kubeadm init`. */
     leader: at('leader'),
     /** Control plane only: one parameter per file under /etc/kubernetes/pki. */
@@ -60,6 +65,9 @@ const PAUSE_IMAGES: Record<ClusterSpec['kubernetesVersion'], string> = {
 };
 
 const BOOTSTRAP_SCRIPT = '/usr/local/sbin/kiln-bootstrap';
+/** The KMS plugin's static pod, without its key until boot; then the manifest the kubelet runs. */
+const KMS_PLUGIN_TEMPLATE = '/etc/kiln/aws-encryption-provider.yaml.tmpl';
+export const KMS_PLUGIN_MANIFEST = '/etc/kubernetes/manifests/aws-encryption-provider.yaml';
 /** Run through SSM Run Command by key rotations: `write <parameter>` installs a new EncryptionConfiguration, `restart` rolls this API server. */
 export const ENCRYPTION_CONFIG_SCRIPT = '/usr/local/sbin/kiln-encryption-config';
 
@@ -232,6 +240,15 @@ function bootstrapScript(clusterId: string, spec: ClusterSpec, role: MachineRole
     'install -d -m 0700 -o root -g root /etc/kubernetes/pki/etcd /etc/kubernetes/encryption',
     ...pkiFetches,
     `fetch_secret "${paths.encryptionConfig}" "${PATHS.encryptionConfig}"`,
+    ...(usesKmsPlugin(spec)
+      ? [
+          '# The KMS plugin must run before the API server starts; the kubelet starts it from its manifest.',
+          'install -d -m 0700 /etc/kubernetes/manifests',
+          `KMS_KEY_ARN="$(parameter "${paths.kmsKeyArn}")"`,
+          `sed -e "s|${KMS_KEY_PLACEHOLDER}|$KMS_KEY_ARN|g" ${KMS_PLUGIN_TEMPLATE} > ${KMS_PLUGIN_MANIFEST}`,
+          `chmod 0600 ${KMS_PLUGIN_MANIFEST}`,
+        ]
+      : []),
     'INSTANCE_ID="$(cloud-init query v1.instance_id)"',
     '# The first machine to create the leader parameter initialises the cluster; the others join it.',
     `if aws ssm put-parameter --region "$REGION" --name "${paths.leader}" --type String --value "$INSTANCE_ID" >/dev/null 2>&1; then`,
@@ -301,6 +318,7 @@ function bootstrapScript(clusterId: string, spec: ClusterSpec, role: MachineRole
 
 function kubeadmTemplates(spec: ClusterSpec, role: MachineRole, pool: NodePoolSpec | undefined): WriteFile[] {
   if (role === 'worker') return [secretFile('/etc/kiln/kubeadm-join-worker.yaml.tmpl', renderJoinConfiguration(spec, 'worker', pool))];
+  const kmsPlugin = usesKmsPlugin(spec) ? [secretFile(KMS_PLUGIN_TEMPLATE, toYamlDocuments([kmsPluginManifest(spec)]))] : [];
   return [
     secretFile('/etc/kiln/kubeadm-init.yaml.tmpl', renderInitConfiguration(spec)),
     secretFile('/etc/kiln/kubeadm-join-control-plane.yaml.tmpl', renderJoinConfiguration(spec, 'control-plane')),
@@ -308,6 +326,7 @@ function kubeadmTemplates(spec: ClusterSpec, role: MachineRole, pool: NodePoolSp
     secretFile(PATHS.admissionConfig, stringify(admissionConfiguration(spec))),
     secretFile(PATHS.eventRateLimit, stringify(eventRateLimitConfiguration())),
     secretFile(API_SERVER_PATCH_FILE, stringify(apiServerProbePatch())),
+    ...kmsPlugin,
   ];
 }
 

@@ -1,5 +1,6 @@
 import { stringify } from 'yaml';
 import type { ClusterSpec, NodePoolSpec, SUPPORTED_KUBERNETES_VERSIONS } from '#core';
+import { KMS_PLUGIN_DIR } from './encryption-config.ts';
 
 /**
  * kubeadm (v1beta4) and kubelet configuration for a cluster order, hardened
@@ -152,6 +153,8 @@ export function clusterConfiguration(spec: ClusterSpec, target: KubeadmTarget = 
         hostPathVolume('kiln-config', PATHS.kilnConfig, true, 'Directory'),
         hostPathVolume('encryption-config', PATHS.encryptionDir, true, 'Directory'),
         hostPathVolume('audit-log', PATHS.auditLogDir, false, 'DirectoryOrCreate'),
+        // KMS v2: the plugin's socket (connecting to a socket needs a writable mount).
+        ...(usesKmsPlugin(spec) ? [hostPathVolume('kms-plugin', KMS_PLUGIN_DIR, false, 'DirectoryOrCreate')] : []),
       ],
     },
     controllerManager: { extraArgs: controllerManagerArgs() },
@@ -175,6 +178,16 @@ function bootstrapTokens(target: KubeadmTarget): Record<string, unknown>[] {
 
 const CONTROL_PLANE_TAINT = { key: 'node-role.kubernetes.io/control-plane', effect: 'NoSchedule' };
 
+/** Whether Secrets are encrypted through the AWS KMS v2 plugin, which runs as a static pod beside the API server. */
+export function usesKmsPlugin(spec: ClusterSpec): boolean {
+  return spec.encryption.atRest.provider === 'kms';
+}
+
+/** The plugin's manifest is in place before kubeadm writes the others, which its preflight would otherwise refuse. */
+function preflightExceptions(spec: ClusterSpec): Record<string, unknown> {
+  return usesKmsPlugin(spec) ? { ignorePreflightErrors: ['DirAvailable--etc-kubernetes-manifests'] } : {};
+}
+
 export function initConfiguration(spec: ClusterSpec, target: KubeadmTarget = {}): KubeObject {
   return {
     apiVersion: KUBEADM_API,
@@ -184,6 +197,7 @@ export function initConfiguration(spec: ClusterSpec, target: KubeadmTarget = {})
       criSocket: 'unix:///run/containerd/containerd.sock',
       taints: [CONTROL_PLANE_TAINT],
       kubeletExtraArgs: args({ 'node-labels': `kiln.dev/cluster=${spec.name}` }),
+      ...preflightExceptions(spec),
     },
     patches: { directory: PATHS.patches },
     timeouts: { controlPlaneComponentHealthCheck: '4m0s' },
@@ -215,6 +229,7 @@ export function joinConfiguration(spec: ClusterSpec, role: 'control-plane' | 'wo
       criSocket: 'unix:///run/containerd/containerd.sock',
       taints,
       kubeletExtraArgs: args({ 'node-labels': nodeLabels }),
+      ...(role === 'control-plane' ? preflightExceptions(spec) : {}),
     },
     // Control plane machines receive the shared CAs from the secret store, so no certificateKey is needed.
     ...(role === 'control-plane' ? { controlPlane: {}, patches: { directory: PATHS.patches } } : {}),
