@@ -14,7 +14,7 @@ import { SandboxCloud } from './cloud/index.ts';
 import { LOCAL_CREDENTIALS, LOCAL_REGION, ensureTable, startLocalDynamoDb } from './dynamodb.ts';
 import { FaultInjector } from './faults.ts';
 import { SandboxIam } from './iam.ts';
-import { type KmsService, startKmsService } from './kms/index.ts';
+import { type KmsService, kmsV2Plugin, startKmsService } from './kms/index.ts';
 import { type SandboxCluster, startSandboxCluster } from './kube/index.ts';
 import { startChartRunner } from './kube/helm-charts.ts';
 import { SandboxMachines } from './machines.ts';
@@ -110,7 +110,9 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
 
     const ssm = await startSsmService({ iam, kmsKeys: kms.keys });
     stoppers.push(() => ssm.close());
-    const machines = new SandboxMachines((scope, name) => ssm.read(scope, name), options.machineBootMs ?? 300, ACCOUNT_ID);
+    const machines = new SandboxMachines((scope, name) => ssm.read(scope, name), options.machineBootMs ?? 300, ACCOUNT_ID, (scope, keyArn) =>
+      kmsV2Plugin(kms.keys, scope, keyArn),
+    );
     ssm.onCommand((scope, instanceId, commands) => machines.run(scope, instanceId, commands));
 
     const faults = new FaultInjector();

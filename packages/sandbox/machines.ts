@@ -1,9 +1,9 @@
 import { randomBytes } from 'node:crypto';
 import { parse } from 'yaml';
-import { ENCRYPTION_CONFIG_SCRIPT, machineSecretPath } from '#bootstrap';
+import { ENCRYPTION_CONFIG_SCRIPT, KMS_PLUGIN_ENDPOINT, machineSecretPath } from '#bootstrap';
 import type { ClusterSpec } from '#core';
 import { type AwsScope, accountOfRole } from './iam.ts';
-import type { KubeObject, SandboxCluster } from './kube/index.ts';
+import type { KmsPlugin, KubeObject, SandboxCluster } from './kube/index.ts';
 
 const JOIN_WAIT_MS = 30 * 60_000;
 
@@ -72,7 +72,20 @@ export class SandboxMachines {
     private readonly bootMs: number,
     /** Kiln's own account, where clusters without `account` in their order run. */
     private readonly homeAccountId = '000000000000',
+    /** What the aws-encryption-provider static pod does on a control plane machine, with the machine's role. */
+    private readonly kmsPlugin?: (scope: AwsScope, keyArn: string) => KmsPlugin,
   ) {}
+
+  /**
+   * The KMS plugins listening on a control plane machine: the aws-encryption-provider static pod, when the machine's
+   * boot found a key ARN for it in the secret store.
+   */
+  private pluginsOn(scope: AwsScope, clusterId: string): Map<string, KmsPlugin> {
+    const keyArn = this.readSecret(scope, machineSecretPath(clusterId, 'control-plane', 'kms-key-arn'));
+    const plugins = new Map<string, KmsPlugin>();
+    if (keyArn !== undefined && this.kmsPlugin !== undefined) plugins.set(KMS_PLUGIN_ENDPOINT, this.kmsPlugin(scope, keyArn));
+    return plugins;
+  }
 
   boot(clusterId: string, cluster: SandboxCluster, spec: ClusterSpec, alive: () => boolean): void {
     const zone = `${spec.region}a`;
@@ -95,7 +108,14 @@ export class SandboxMachines {
       if (!joinable) return;
       clearInterval(waitForJoinMaterial);
       const encryptionConfig = this.readSecret(scope, machineSecretPath(clusterId, 'control-plane', 'encryption-config'));
-      if (encryptionConfig !== undefined) cluster.setEncryptionConfiguration(parse(encryptionConfig) as KubeObject);
+      if (encryptionConfig !== undefined) {
+        try {
+          cluster.setEncryptionConfiguration(parse(encryptionConfig) as KubeObject, this.pluginsOn(scope, clusterId));
+        } catch {
+          // The API server does not start with a configuration it cannot load (a KMS plugin that is not there): no node joins.
+          return;
+        }
+      }
       for (const machine of machines) {
         this.byInstance.set(machine.providerID.split('/').at(-1) ?? '', {
           clusterId,
@@ -164,7 +184,13 @@ export class SandboxMachines {
       return Promise.resolve({ ok: true, output: '' });
     }
     if (verb === 'restart') {
-      if (machine.encryptionConfig !== undefined) machine.cluster.setEncryptionConfiguration(parse(machine.encryptionConfig) as KubeObject);
+      if (machine.encryptionConfig !== undefined) {
+        try {
+          machine.cluster.setEncryptionConfiguration(parse(machine.encryptionConfig) as KubeObject, this.pluginsOn(machine.scope, machine.clusterId));
+        } catch (error) {
+          return Promise.resolve({ ok: false, output: `kube-apiserver did not become ready: ${error instanceof Error ? error.message : String(error)}` });
+        }
+      }
       return Promise.resolve({ ok: true, output: 'kube-apiserver ready' });
     }
     return Promise.resolve({ ok: false, output: `usage: ${ENCRYPTION_CONFIG_SCRIPT} write <parameter> | restart` });

@@ -632,3 +632,40 @@ describe("clusters in the tenant's own account", () => {
     expect(failed.status.reason).not.toContain('the-wrong-one');
   });
 });
+
+describe('Secrets encrypted through KMS v2', () => {
+  it('runs the AWS KMS plugin beside every API server, with the cluster key, and leaves rotation to KMS', async () => {
+    const key = await newTenant();
+    const created = await api<ClusterBody>('POST', '/v1/clusters', {
+      token: key,
+      body: { ...order('kms-at-rest'), region: 'eu-west-1', encryption: { atRest: { provider: 'kms', keySource: 'kms' } } },
+    });
+    expect(created.status).toBe(202);
+    await waitForPhase(key, created.body.id, 'Ready');
+    const sandbox = stack.clusters.get(created.body.id);
+    if (sandbox === undefined) throw new Error('no sandbox cluster');
+
+    // A Secret written now goes through the plugin, sealed under a data key that only the cluster key unwraps.
+    const kubeConfig = new KubeConfig();
+    kubeConfig.loadFromString(sandbox.kubeconfig());
+    const core = kubeConfig.makeApiClient(CoreV1Api);
+    await core.createNamespacedSecret({ namespace: 'default', body: { metadata: { name: 'db' }, stringData: { password: 'through-kms' } } });
+    expect(sandbox.storedSecretKeys().find((stored) => stored.name === 'db')).toMatchObject({ provider: 'kms', key: 'aws-encryption-provider' });
+    const read = await core.readNamespacedSecret({ namespace: 'default', name: 'db' });
+    expect(Buffer.from(read.data?.password ?? '', 'base64').toString()).toBe('through-kms');
+
+    // Kiln holds no data key for such a cluster: KMS rotates its own key material.
+    const principal = await authenticate(stack.services, key);
+    if (principal?.kind !== 'tenant') throw new Error('the new key did not authenticate');
+    const stored = await stack.services.store.getCluster(principal.tenantId, created.body.id);
+    expect(Object.keys(stored?.sealed ?? {}).filter((name) => name.startsWith('atRestKey'))).toEqual([]);
+    const rotation = await api('POST', `/v1/clusters/${created.body.id}/encryption-key-rotations`, { token: key });
+    expectProblem(rotation, 409, 'conflict');
+    expect((rotation.body as { detail: string }).detail).toContain('KMS');
+
+    // Once the cluster is deleted its key waits out its deletion window, and nothing it sealed opens any more.
+    expect((await api('DELETE', `/v1/clusters/${created.body.id}`, { token: key })).status).toBe(202);
+    await waitForPhase(key, created.body.id, 'Deleted');
+    expect(stack.kms.keys.ensureKey(stored?.clusterKeyArn ?? '').KeyState).toBe('PendingDeletion');
+  });
+});

@@ -213,8 +213,11 @@ export async function bootstrapStep(services: KilnServices, input: unknown): Pro
     }
     await publish('control-plane', 'encryption-config', toYamlDocuments([encryptionConfiguration(spec, atRestKeys)]));
     // KMS v2: the plugin beside each API server encrypts with the order's key, or else the cluster's own.
-    const kmsKeyArn = spec.encryption.atRest.kmsKeyArn ?? context.cluster.clusterKeyArn;
-    if (spec.encryption.atRest.provider === 'kms' && kmsKeyArn !== undefined) await publish('control-plane', 'kms-key-arn', kmsKeyArn);
+    if (spec.encryption.atRest.provider === 'kms') {
+      const kmsKeyArn = spec.encryption.atRest.kmsKeyArn ?? context.cluster.clusterKeyArn;
+      if (kmsKeyArn === undefined) throw new StepError('bootstrap', 'The cluster has no KMS key yet: the infrastructure step has not run.', false);
+      await publish('control-plane', 'kms-key-arn', kmsKeyArn);
+    }
     for (const [file, content] of Object.entries(controlPlanePkiFiles(pki))) await publish('control-plane', `pki/${file}`, content);
     // The join token goes last: machines start joining as soon as they see it.
     for (const role of ['control-plane', 'worker'] as const) await publish(role, 'join-token', token);

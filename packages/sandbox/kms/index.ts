@@ -1,1 +1,2 @@
 export { type KmsService, type KmsServiceOptions, startKmsService } from './server.ts';
+export { kmsV2Plugin } from './keys.ts';

@@ -212,3 +212,38 @@ function uuidFromBytes(bytes: Buffer): string {
   const hex = bytes.toString('hex');
   return `${hex.slice(0, 8)}-${hex.slice(8, 12)}-${hex.slice(12, 16)}-${hex.slice(16, 20)}-${hex.slice(20)}`;
 }
+
+const DEK_BYTES = 32;
+
+/**
+ * What aws-encryption-provider does for a KMS v2 API server, against the
+ * sandbox's keys: each write gets a data key from GenerateDataKey under the
+ * cluster's key (in the machine's account and region), seals the object with
+ * it (AES-256-GCM), and stores the wrapped data key beside it. Opening needs
+ * KMS to unwrap it, so a key pending deletion or out of reach makes Secrets
+ * unreadable, as it would in AWS.
+ *
+ * Layout: wrapped key length (2, big-endian) | wrapped key | IV (12) | tag (16) | ciphertext.
+ */
+export function kmsV2Plugin(keys: KmsKeyStore, scope: AwsScope, keyArn: string): { encrypt(plaintext: Buffer): Buffer; decrypt(sealed: Buffer): Buffer } {
+  return {
+    encrypt: (plaintext) => {
+      const dataKey = keys.generateDataKey(scope, keyArn, DEK_BYTES);
+      const iv = randomBytes(IV_BYTES);
+      const cipher = createCipheriv('aes-256-gcm', dataKey.plaintext, iv);
+      const ciphertext = Buffer.concat([cipher.update(plaintext), cipher.final()]);
+      const length = Buffer.alloc(2);
+      length.writeUInt16BE(dataKey.ciphertextBlob.length);
+      return Buffer.concat([length, dataKey.ciphertextBlob, iv, cipher.getAuthTag(), ciphertext]);
+    },
+    decrypt: (sealed) => {
+      const wrappedLength = sealed.readUInt16BE(0);
+      const wrapped = sealed.subarray(2, 2 + wrappedLength);
+      const rest = sealed.subarray(2 + wrappedLength);
+      const dataKey = keys.decrypt(scope, wrapped, {}, keyArn).plaintext;
+      const decipher = createDecipheriv('aes-256-gcm', dataKey, rest.subarray(0, IV_BYTES));
+      decipher.setAuthTag(rest.subarray(IV_BYTES, IV_BYTES + TAG_BYTES));
+      return Buffer.concat([decipher.update(rest.subarray(IV_BYTES + TAG_BYTES)), decipher.final()]);
+    },
+  };
+}

@@ -9,7 +9,7 @@ import { type NodeConditionStatus, KubeletSimulator, type NodeRegistration } fro
 import { parseLabelSelector } from './selectors.ts';
 import { KubeApiError, type StatusReason, reasonForCode } from './status.ts';
 import { ObjectStore, nameOf, namespaceOf } from './store.ts';
-import { SecretEncryptionAtRest, type StoredSecretKey } from './encryption-at-rest.ts';
+import { type KmsPlugin, SecretEncryptionAtRest, type StoredSecretKey } from './encryption-at-rest.ts';
 import { StaleRewritingRegistry } from './stale-rewrite.ts';
 
 export interface SandboxClusterOptions {
@@ -110,9 +110,10 @@ export interface SandboxCluster {
   /**
    * Stores Secrets encrypted as an API server started with this EncryptionConfiguration would: new writes under the
    * first provider, reads with any configured key, and a 500 for a Secret under a key no longer configured.
-   * Undefined stores them in plain text again (identity only).
+   * Undefined stores them in plain text again (identity only). A kms provider needs its plugin among `kmsPlugins`
+   * (by endpoint), as kube-apiserver needs the plugin listening on its socket.
    */
-  setEncryptionConfiguration(config: JsonObject | undefined): void;
+  setEncryptionConfiguration(config: JsonObject | undefined, kmsPlugins?: ReadonlyMap<string, KmsPlugin>): void;
   /** Which provider and key each stored Secret is under, read from the stored prefix. */
   storedSecretKeys(): StoredSecretKey[];
   /** A kubeconfig (YAML) whose only context points at this cluster. */
@@ -291,8 +292,8 @@ export async function startSandboxCluster(options: SandboxClusterOptions): Promi
     registerNode: (node) => kubelets.register(node),
     setNodeReady: (name, status) => kubelets.setReady(name, status),
     removeNode: (name) => kubelets.remove(name),
-    setEncryptionConfiguration: (config) => {
-      atRest.configure(config);
+    setEncryptionConfiguration: (config, kmsPlugins) => {
+      atRest.configure(config, kmsPlugins);
     },
     storedSecretKeys: () => store.storedSecretKeys(),
     objects: (filter = {}) => {

@@ -111,12 +111,56 @@ describe('Secrets encrypted at rest in the sandbox API server', () => {
     expect(cluster.storedSecretKeys()).toEqual([{ namespace: 'default', name: 'db', provider: 'aesgcm', key: 'key-2' }]);
   });
 
-  it('refuses a KMS provider and keys of the wrong size', () => {
+  it('refuses a KMS provider without a plugin on its endpoint, KMS v1, and keys of the wrong size', () => {
+    const kms = (apiVersion: string): JsonObject => ({
+      resources: [{ resources: ['secrets'], providers: [{ kms: { apiVersion, name: 'aws', endpoint: 'unix:///var/run/kmsplugin/socket.sock' } }] }],
+    });
     expect(() => {
-      cluster.setEncryptionConfiguration({ resources: [{ resources: ['secrets'], providers: [{ kms: { apiVersion: 'v2', name: 'aws' } }] }] });
-    }).toThrow(/KMS plugin/);
+      cluster.setEncryptionConfiguration(kms('v2'));
+    }).toThrow(/no KMS plugin answers/);
+    expect(() => {
+      cluster.setEncryptionConfiguration(kms('v1'), new Map([['unix:///var/run/kmsplugin/socket.sock', xorPlugin(1)]]));
+    }).toThrow(/v2/);
     expect(() => {
       cluster.setEncryptionConfiguration(configWith('secretbox', [key('key-1', 16)]));
     }).toThrow(/32 bytes/);
   });
+
+  it('encrypts through the KMS v2 plugin on the configured endpoint, and answers 500 when the plugin cannot open a Secret', async () => {
+    const endpoint = 'unix:///var/run/kmsplugin/socket.sock';
+    const config: JsonObject = {
+      resources: [{ resources: ['secrets'], providers: [{ kms: { apiVersion: 'v2', name: 'aws-encryption-provider', endpoint } }, { identity: {} }] }],
+    };
+    const plugin = xorPlugin(7);
+    cluster.setEncryptionConfiguration(config, new Map([[endpoint, plugin]]));
+    const { core } = clientsFor(cluster);
+    await core.createNamespacedSecret({ namespace: 'default', body: secret('db', 'kms-protected') });
+
+    expect(cluster.storedSecretKeys()).toEqual([{ namespace: 'default', name: 'db', provider: 'kms', key: 'aws-encryption-provider' }]);
+    expect(plugin.calls).toEqual({ encrypt: 1, decrypt: 0 });
+    const read = await core.readNamespacedSecret({ namespace: 'default', name: 'db' });
+    expect(Buffer.from(read.data?.token ?? '', 'base64').toString()).toBe('kms-protected');
+    expect(plugin.calls.decrypt).toBeGreaterThanOrEqual(1);
+
+    // The plugin's key is gone (say, pending deletion): the API server cannot open what it sealed.
+    cluster.setEncryptionConfiguration(config, new Map([[endpoint, { ...xorPlugin(7), decrypt: () => { throw new Error('KMSInvalidStateException'); } }]]));
+    expect(statusOf(await failureOf(core.readNamespacedSecret({ namespace: 'default', name: 'db' })))).toMatchObject({ code: 500, message: expect.stringContaining('KMSInvalidStateException') as unknown });
+  });
 });
+
+/** A stand-in plugin that only scrambles bytes and counts its calls: what matters here is that the API server goes through it. */
+function xorPlugin(mask: number) {
+  const calls = { encrypt: 0, decrypt: 0 };
+  const xor = (bytes: Buffer) => Buffer.from(bytes.map((byte) => byte ^ mask));
+  return {
+    calls,
+    encrypt: (plaintext: Buffer) => {
+      calls.encrypt++;
+      return xor(plaintext);
+    },
+    decrypt: (sealed: Buffer) => {
+      calls.decrypt++;
+      return xor(sealed);
+    },
+  };
+}

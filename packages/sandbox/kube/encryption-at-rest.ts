@@ -18,10 +18,17 @@ import { KubeApiError } from './status.ts';
  *
  * secretbox upstream is XSalsa20-Poly1305, which node:crypto lacks; the sandbox models it with ChaCha20-Poly1305,
  * another AEAD with a 32-byte key, since what matters here is which key a Secret is under, not the cipher.
- * kms is refused: it needs a KMS plugin the sandbox does not run.
+ * kms (v2) goes through a plugin the caller hands over per endpoint, as the plugin beside a real API server listens
+ * on its socket; a kms provider whose endpoint has no plugin keeps the API server from starting.
  */
 
-export type AtRestProviderType = 'aescbc' | 'aesgcm' | 'secretbox' | 'identity';
+export type AtRestProviderType = 'aescbc' | 'aesgcm' | 'secretbox' | 'kms' | 'identity';
+
+/** What a KMS v2 plugin does for the API server: seal and open the bytes of one stored object. */
+export interface KmsPlugin {
+  encrypt(plaintext: Buffer): Buffer;
+  decrypt(ciphertext: Buffer): Buffer;
+}
 
 /** Where one stored Secret's bytes came from, as `storedSecretKeys()` reports it. */
 export interface StoredSecretKey {
@@ -37,7 +44,8 @@ interface NamedKey {
   secret: Buffer;
 }
 
-type Provider = { type: 'identity' } | { type: Exclude<AtRestProviderType, 'identity'>; keys: NamedKey[] };
+type KeyedType = Exclude<AtRestProviderType, 'identity' | 'kms'>;
+type Provider = { type: 'identity' } | { type: KeyedType; keys: NamedKey[] } | { type: 'kms'; name: string; plugin: KmsPlugin };
 
 /** The store's `group/plural` key of the one resource encrypted: core Secrets. */
 export const ENCRYPTED_RESOURCE = '/secrets';
@@ -53,7 +61,7 @@ function invalid(message: string): KubeApiError {
   return new KubeApiError(400, 'BadRequest', `invalid EncryptionConfiguration: ${message}`);
 }
 
-function parseKeys(type: Exclude<AtRestProviderType, 'identity'>, body: JsonObject): NamedKey[] {
+function parseKeys(type: KeyedType, body: JsonObject): NamedKey[] {
   const keys = arrayAt(body, 'keys').map((entry) => {
     const name = isObject(entry) ? stringAt(entry, 'name') : undefined;
     const secret = isObject(entry) ? stringAt(entry, 'secret') : undefined;
@@ -67,7 +75,7 @@ function parseKeys(type: Exclude<AtRestProviderType, 'identity'>, body: JsonObje
   return keys;
 }
 
-function parseProviders(config: JsonObject): Provider[] {
+function parseProviders(config: JsonObject, kmsPlugins: ReadonlyMap<string, KmsPlugin>): Provider[] {
   const entry = arrayAt(config, 'resources').find((resource) => isObject(resource) && arrayAt(resource, 'resources').includes('secrets'));
   if (!isObject(entry)) return [{ type: 'identity' }];
   const providers = arrayAt(entry, 'providers').map((provider): Provider => {
@@ -77,7 +85,17 @@ function parseProviders(config: JsonObject): Provider[] {
       const body = objectAt(provider, type);
       if (body !== undefined) return { type, keys: parseKeys(type, body) };
     }
-    throw invalid(`unsupported provider ${Object.keys(provider).join(', ')} (the sandbox runs no KMS plugin)`);
+    const kms = objectAt(provider, 'kms');
+    if (kms !== undefined) {
+      const name = stringAt(kms, 'name');
+      const endpoint = stringAt(kms, 'endpoint');
+      if (stringAt(kms, 'apiVersion') !== 'v2') throw invalid('kms providers must be apiVersion v2 (v1 is deprecated)');
+      if (name === undefined || endpoint === undefined) throw invalid('kms needs a name and an endpoint');
+      const plugin = kmsPlugins.get(endpoint);
+      if (plugin === undefined) throw invalid(`no KMS plugin answers on ${endpoint}`);
+      return { type: 'kms', name, plugin };
+    }
+    throw invalid(`unsupported provider ${Object.keys(provider).join(', ')}`);
   });
   if (providers.length === 0) throw invalid('secrets need at least one provider');
   return providers;
@@ -94,7 +112,7 @@ function aeadDecipher(type: 'aesgcm' | 'secretbox', key: Buffer, nonce: Buffer):
 }
 
 /** `additional` is the storage path, so a value copied to another Secret's place does not decrypt (as upstream aesgcm). */
-function encrypt(type: Exclude<AtRestProviderType, 'identity'>, key: Buffer, plaintext: Buffer, additional: Buffer): Buffer {
+function encrypt(type: KeyedType, key: Buffer, plaintext: Buffer, additional: Buffer): Buffer {
   if (type === 'aescbc') {
     const iv = randomBytes(CBC_IV_BYTES);
     const cipher = createCipheriv(`aes-${key.length * 8}-cbc`, key, iv);
@@ -107,7 +125,7 @@ function encrypt(type: Exclude<AtRestProviderType, 'identity'>, key: Buffer, pla
   return Buffer.concat([nonce, body, cipher.getAuthTag()]);
 }
 
-function decrypt(type: Exclude<AtRestProviderType, 'identity'>, key: Buffer, sealed: Buffer, additional: Buffer): Buffer {
+function decrypt(type: KeyedType, key: Buffer, sealed: Buffer, additional: Buffer): Buffer {
   if (type === 'aescbc') {
     const decipher = createDecipheriv(`aes-${key.length * 8}-cbc`, key, sealed.subarray(0, CBC_IV_BYTES));
     return Buffer.concat([decipher.update(sealed.subarray(CBC_IV_BYTES)), decipher.final()]);
@@ -131,9 +149,12 @@ function transformFailed(namespace: string, name: string, reason: string): KubeA
 export class SecretEncryptionAtRest {
   private providers: Provider[] | undefined;
 
-  /** Takes an EncryptionConfiguration (as kube-apiserver reads it on start), or undefined to stop encrypting. */
-  configure(config: JsonObject | undefined): void {
-    this.providers = config === undefined ? undefined : parseProviders(config);
+  /**
+   * Takes an EncryptionConfiguration (as kube-apiserver reads it on start), or undefined to stop encrypting, and the
+   * KMS plugins listening on this machine, by endpoint.
+   */
+  configure(config: JsonObject | undefined, kmsPlugins: ReadonlyMap<string, KmsPlugin> = new Map()): void {
+    this.providers = config === undefined ? undefined : parseProviders(config, kmsPlugins);
   }
 
   /** Only core Secrets are encrypted; `resource` is the store's `group/plural` key. */
@@ -145,6 +166,10 @@ export class SecretEncryptionAtRest {
   seal(namespace: string, name: string, object: JsonObject): JsonObject {
     const first = this.providers?.[0];
     if (first === undefined || first.type === 'identity') return object;
+    if (first.type === 'kms') {
+      const sealed = first.plugin.encrypt(Buffer.from(JSON.stringify(object)));
+      return { metadata: { namespace, name }, [SEALED_FIELD]: `${ENCRYPTED_PREFIX}kms:v2:${first.name}:${sealed.toString('base64')}` };
+    }
     const [key] = first.keys;
     if (key === undefined) return object;
     const prefix = `${ENCRYPTED_PREFIX}${first.type}:v1:${key.name}:`;
@@ -162,6 +187,19 @@ export class SecretEncryptionAtRest {
     }
     for (const provider of providers) {
       if (provider.type === 'identity') continue;
+      if (provider.type === 'kms') {
+        const prefix = `${ENCRYPTED_PREFIX}kms:v2:${provider.name}:`;
+        if (!value.startsWith(prefix)) continue;
+        let plaintext: Buffer;
+        try {
+          plaintext = provider.plugin.decrypt(Buffer.from(value.slice(prefix.length), 'base64'));
+        } catch (error) {
+          throw transformFailed(namespace, name, `kms plugin ${provider.name}: ${error instanceof Error ? error.message : String(error)}`);
+        }
+        const object: unknown = JSON.parse(plaintext.toString('utf8'));
+        if (isObject(object)) return object;
+        continue;
+      }
       for (const key of provider.keys) {
         const prefix = `${ENCRYPTED_PREFIX}${provider.type}:v1:${key.name}:`;
         if (!value.startsWith(prefix)) continue;
@@ -186,6 +224,7 @@ export class SecretEncryptionAtRest {
     const first = this.providers?.[0] ?? { type: 'identity' };
     const current = this.describe(namespace, name, stored);
     if (first.type === 'identity') return current.provider !== 'identity';
+    if (first.type === 'kms') return current.provider !== 'kms' || current.key !== first.name;
     return current.provider !== first.type || current.key !== first.keys[0]?.name;
   }
 
@@ -194,7 +233,7 @@ export class SecretEncryptionAtRest {
     const value = stringAt(stored, SEALED_FIELD);
     if (value === undefined) return { namespace, name, provider: 'identity', key: 'identity' };
     const [provider, , key] = value.slice(ENCRYPTED_PREFIX.length).split(':');
-    const type = provider === 'aescbc' || provider === 'aesgcm' || provider === 'secretbox' ? provider : 'identity';
+    const type = provider === 'aescbc' || provider === 'aesgcm' || provider === 'secretbox' || provider === 'kms' ? provider : 'identity';
     return { namespace, name, provider: type, key: key ?? '' };
   }
 }

@@ -9,7 +9,7 @@ export type {
   SandboxClusterFaults,
   SandboxClusterOptions,
 } from './cluster.ts';
-export type { AtRestProviderType, StoredSecretKey } from './encryption-at-rest.ts';
+export type { AtRestProviderType, KmsPlugin, StoredSecretKey } from './encryption-at-rest.ts';
 export type { KubeRequest } from './http.ts';
 export type { JsonObject as KubeObject } from './json.ts';
 export { CONTROL_PLANE_LABEL, POOL_LABEL } from './nodes.ts';
