@@ -3,7 +3,7 @@ import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { ClusterSpec } from '#core';
 import { DEFAULT_REWRITE_PAGE_SIZE } from '#encryption';
 import { MAX_UNHEALTHY_RESTARTS, authenticate, orderCluster, recoverOperations, startDueRotations } from '#lifecycle';
-import { type LocalStack, startLocalStack } from '#sandbox';
+import { type LocalStack, type SandboxCluster, startLocalStack } from '#sandbox';
 import { type ApiCall, apiClient, eventually, expectProblem } from '../support/api.ts';
 
 let stack: LocalStack;
@@ -55,6 +55,15 @@ async function waitForPhase(key: string, id: string, phase: string): Promise<Clu
     if (response.body.status.phase === 'Failed' && phase !== 'Failed') throw new Error(`cluster failed: ${response.body.status.reason ?? ''}`);
     return response.body.status.phase === phase ? response.body : undefined;
   });
+}
+
+/** The sandbox Kubernetes API of a cluster, and a CoreV1 client on it with the sandbox's admin kubeconfig. */
+function sandboxOf(clusterId: string): { sandbox: SandboxCluster; core: CoreV1Api } {
+  const sandbox = stack.clusters.get(clusterId);
+  if (sandbox === undefined) throw new Error(`no sandbox cluster for ${clusterId}`);
+  const kubeConfig = new KubeConfig();
+  kubeConfig.loadFromString(sandbox.kubeconfig());
+  return { sandbox, core: kubeConfig.makeApiClient(CoreV1Api) };
 }
 
 describe('the README walk-through', () => {
@@ -399,16 +408,11 @@ describe('changing a cluster', () => {
     expectProblem(await api('PATCH', path, { token: key, body: { controlPlane: { replicas: 2 } }, headers: mergePatch }), 422, 'unprocessable');
 
     // Drift before the change: someone loosens the default namespace's Pod Security level by hand.
-    const sandbox = stack.clusters.get(created.body.id);
-    if (sandbox === undefined) throw new Error('no sandbox cluster');
-    const kubeConfig = new KubeConfig();
-    kubeConfig.loadFromString(sandbox.kubeconfig());
-    await kubeConfig
-      .makeApiClient(CoreV1Api)
-      .patchNamespace(
-        { name: 'default', body: { metadata: { labels: { 'pod-security.kubernetes.io/enforce': 'privileged' } } } },
-        setHeaderOptions('Content-Type', PatchStrategy.MergePatch),
-      );
+    const { sandbox, core } = sandboxOf(created.body.id);
+    await core.patchNamespace(
+      { name: 'default', body: { metadata: { labels: { 'pod-security.kubernetes.io/enforce': 'privileged' } } } },
+      setHeaderOptions('Content-Type', PatchStrategy.MergePatch),
+    );
     const enforcedOnDefault = () => (sandbox.objects({ kind: 'Namespace', name: 'default' })[0]?.metadata as { labels?: Record<string, string> }).labels?.['pod-security.kubernetes.io/enforce'];
     expect(enforcedOnDefault()).toBe('privileged');
     sandbox.clearRequestLog();
@@ -462,11 +466,7 @@ describe('rotating the Secret-encryption key', () => {
     const key = await newTenant();
     const created = await api<ClusterBody>('POST', '/v1/clusters', { token: key, body: order('rotating') });
     await waitForPhase(key, created.body.id, 'Ready');
-    const sandbox = stack.clusters.get(created.body.id);
-    if (sandbox === undefined) throw new Error('no sandbox cluster');
-    const kubeConfig = new KubeConfig();
-    kubeConfig.loadFromString(sandbox.kubeconfig());
-    const core = kubeConfig.makeApiClient(CoreV1Api);
+    const { sandbox, core } = sandboxOf(created.body.id);
     // More Secrets than one rewrite page holds, so the rewrite follows a continue token.
     const secretCount = DEFAULT_REWRITE_PAGE_SIZE + 20;
     for (let index = 0; index < secretCount; index++) {
@@ -642,13 +642,9 @@ describe('Secrets encrypted through KMS v2', () => {
     });
     expect(created.status).toBe(202);
     await waitForPhase(key, created.body.id, 'Ready');
-    const sandbox = stack.clusters.get(created.body.id);
-    if (sandbox === undefined) throw new Error('no sandbox cluster');
+    const { sandbox, core } = sandboxOf(created.body.id);
 
     // A Secret written now goes through the plugin, sealed under a data key that only the cluster key unwraps.
-    const kubeConfig = new KubeConfig();
-    kubeConfig.loadFromString(sandbox.kubeconfig());
-    const core = kubeConfig.makeApiClient(CoreV1Api);
     await core.createNamespacedSecret({ namespace: 'default', body: { metadata: { name: 'db' }, stringData: { password: 'through-kms' } } });
     expect(sandbox.storedSecretKeys().find((stored) => stored.name === 'db')).toMatchObject({ provider: 'kms', key: 'aws-encryption-provider' });
     const read = await core.readNamespacedSecret({ namespace: 'default', name: 'db' });
