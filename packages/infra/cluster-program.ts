@@ -279,7 +279,11 @@ function declareFirewall({ spec, prefix, tags }: Scope, network: Network) {
   return { loadBalancer, controlPlane, workers };
 }
 
-/** The cluster key encrypts machine disks; the Auto Scaling service role must be able to use it to launch them. */
+/**
+ * The cluster key encrypts machine disks and the machines' SSM parameters, and wraps the cluster's at-rest data keys
+ * (or, with the KMS provider and no key named in the order, Secrets' data keys through the plugin); the Auto Scaling
+ * service role must be able to use it to launch machines.
+ */
 function declareClusterKey({ input, prefix, tags }: Scope) {
   const identity = aws.getCallerIdentityOutput();
   const partition = aws.getPartitionOutput();

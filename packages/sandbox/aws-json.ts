@@ -121,7 +121,8 @@ async function handle(options: AwsJsonServerOptions, request: IncomingMessage, r
   send(response, options.contentType, 200, result ?? {});
 }
 
-async function readBody(request: IncomingMessage): Promise<Buffer> {
+/** A request body, refused past 1 MiB as AWS refuses oversized requests. */
+export async function readBody(request: IncomingMessage): Promise<Buffer> {
   const chunks: Buffer[] = [];
   let size = 0;
   for await (const chunk of request) {

@@ -146,9 +146,14 @@ export async function sealedSecret(
 }
 
 /** The sealer of the cluster's at-rest data keys: its own KMS key, in its account and region. */
-export function atRestKeySealer(services: KilnServices, cluster: StepContext['cluster'], step: string): SecretSealer {
+/** The cluster's own KMS key, which the infrastructure step records. */
+function clusterKeyOf(cluster: StepContext['cluster'], step: string): string {
   if (cluster.clusterKeyArn === undefined) throw new StepError(step, 'The cluster has no KMS key yet: the infrastructure step has not run.', false);
-  return services.inCluster(cluster).sealer(cluster.clusterKeyArn);
+  return cluster.clusterKeyArn;
+}
+
+export function atRestKeySealer(services: KilnServices, cluster: StepContext['cluster'], step: string): SecretSealer {
+  return services.inCluster(cluster).sealer(clusterKeyOf(cluster, step));
 }
 
 /** The user-provided key, moved from its order-time seal (Kiln's key) to the cluster's key; the old copy is dropped. */
@@ -214,9 +219,7 @@ export async function bootstrapStep(services: KilnServices, input: unknown): Pro
     await publish('control-plane', 'encryption-config', toYamlDocuments([encryptionConfiguration(spec, atRestKeys)]));
     // KMS v2: the plugin beside each API server encrypts with the order's key, or else the cluster's own.
     if (spec.encryption.atRest.provider === 'kms') {
-      const kmsKeyArn = spec.encryption.atRest.kmsKeyArn ?? context.cluster.clusterKeyArn;
-      if (kmsKeyArn === undefined) throw new StepError('bootstrap', 'The cluster has no KMS key yet: the infrastructure step has not run.', false);
-      await publish('control-plane', 'kms-key-arn', kmsKeyArn);
+      await publish('control-plane', 'kms-key-arn', spec.encryption.atRest.kmsKeyArn ?? clusterKeyOf(context.cluster, 'bootstrap'));
     }
     for (const [file, content] of Object.entries(controlPlanePkiFiles(pki))) await publish('control-plane', `pki/${file}`, content);
     // The join token goes last: machines start joining as soon as they see it.

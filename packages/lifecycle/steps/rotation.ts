@@ -61,7 +61,7 @@ async function controlPlaneMachines(core: CoreV1Api): Promise<ControlPlaneMachin
 export async function rotateEncryptionKeyStep(services: KilnServices, input: unknown): Promise<{ ready: boolean; retryAfterSeconds: number }> {
   const result = await runStep(services, input, 'rotate', (context) => rotateSlice(services, context), { polling: true });
   const backoff = result.done ? 0 : result.progress?.retryAfterSeconds;
-  return { ready: result.done, retryAfterSeconds: typeof backoff === 'number' ? backoff : result.done ? 0 : 1 };
+  return { ready: result.done, retryAfterSeconds: typeof backoff === 'number' ? backoff : 1 };
 }
 
 async function rotateSlice(services: KilnServices, context: StepContext): Promise<StepResult<Record<string, unknown>>> {

@@ -1,6 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import { AwsServiceError, callerOf, listenLocally } from '../aws-json.ts';
+import { AwsServiceError, callerOf, listenLocally, readBody } from '../aws-json.ts';
 import type { SandboxIam } from '../iam.ts';
 
 export interface AssumeRoleCall {
@@ -91,9 +91,7 @@ export async function startStsService(iam: SandboxIam, options: { port?: number 
 
 async function handle(request: IncomingMessage, assumeRole: (form: URLSearchParams, request: IncomingMessage) => string): Promise<string> {
   if (request.method !== 'POST') throw new AwsServiceError('InvalidAction', 'Only POST / is served.', 400);
-  const chunks: Buffer[] = [];
-  for await (const chunk of request) chunks.push(Buffer.isBuffer(chunk) ? chunk : Buffer.from(String(chunk)));
-  const form = new URLSearchParams(Buffer.concat(chunks).toString('utf8'));
+  const form = new URLSearchParams((await readBody(request)).toString('utf8'));
   const action = form.get('Action');
   if (action !== 'AssumeRole') throw new AwsServiceError('InvalidAction', `The sandbox STS serves AssumeRole only, not ${String(action)}.`);
   return assumeRole(form, request);
