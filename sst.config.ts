@@ -147,6 +147,10 @@ export default $config({
       schedule: 'rate(1 hour)',
       function: { handler: 'functions/rotation-schedule.handler', runtime: 'nodejs20.x', link: [table], environment, permissions },
     });
+    new sst.aws.CronV2('KubernetesVersionSupport', {
+      schedule: 'rate(1 day)',
+      function: { handler: 'functions/version-support.handler', runtime: 'nodejs20.x', link: [table], environment, permissions },
+    });
     new sst.aws.CronV2('Recovery', {
       schedule: 'rate(1 minute)',
       function: { handler: 'functions/recover.handler', runtime: 'nodejs20.x', link: [table], environment, permissions },

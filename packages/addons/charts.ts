@@ -1,4 +1,5 @@
 import { stringify } from 'yaml';
+import { ADDON_RELEASES } from '#core';
 import type { Manifest } from './kube.ts';
 
 export interface ChartSource {
@@ -8,24 +9,23 @@ export interface ChartSource {
 }
 
 /**
- * Pinned chart versions; each is a reviewed upgrade, never a float. Checked
- * against the projects' release notes in November 2026: Cilium 1.20.2,
- * cert-manager v1.21.2 (jetstack tags keep the "v"), Kyverno chart 3.9.1
- * (Kyverno v1.19.1), Tetragon 1.7.1, kubelet-csr-approver 1.2.15.
+ * The charts Kiln installs. Versions and the Kubernetes minors each supports,
+ * with their upstream sources, live in Kiln's version table (#core
+ * ADDON_RELEASES), so the API refuses a minor an add-on does not support.
  */
 export const CHARTS = {
-  cilium: { chart: 'cilium', repo: 'https://helm.cilium.io', version: '1.20.2' },
-  certManager: { chart: 'cert-manager', repo: 'https://charts.jetstack.io', version: 'v1.21.2' },
-  kyverno: { chart: 'kyverno', repo: 'https://kyverno.github.io/kyverno', version: '3.9.1' },
-  tetragon: { chart: 'tetragon', repo: 'https://helm.cilium.io', version: '1.7.1' },
-  kubeletCsrApprover: { chart: 'kubelet-csr-approver', repo: 'https://postfinance.github.io/kubelet-csr-approver', version: '1.2.15' },
+  cilium: { chart: 'cilium', repo: 'https://helm.cilium.io', version: ADDON_RELEASES.cilium.version },
+  certManager: { chart: 'cert-manager', repo: 'https://charts.jetstack.io', version: ADDON_RELEASES.certManager.version },
+  kyverno: { chart: 'kyverno', repo: 'https://kyverno.github.io/kyverno', version: ADDON_RELEASES.kyverno.version },
+  tetragon: { chart: 'tetragon', repo: 'https://helm.cilium.io', version: ADDON_RELEASES.tetragon.version },
+  kubeletCsrApprover: { chart: 'kubelet-csr-approver', repo: 'https://postfinance.github.io/kubelet-csr-approver', version: ADDON_RELEASES.kubeletCsrApprover.version },
 } as const satisfies Record<string, ChartSource>;
 
 /**
  * The image of the Job that installs each chart. helm-controller defaults to
  * `klipper-helm:latest`, a float, so every HelmChart names it.
  */
-export const CHART_JOB_IMAGE = 'docker.io/rancher/klipper-helm:v0.13.3-build20260909';
+export const CHART_JOB_IMAGE = `docker.io/rancher/klipper-helm:${ADDON_RELEASES.klipperHelm.version}`;
 
 /** The workloads and CRDs a chart must bring up before Kiln counts it as installed (see install.ts). */
 export interface ChartReadiness {

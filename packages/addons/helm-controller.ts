@@ -1,8 +1,9 @@
+import { ADDON_RELEASES } from '#core';
 import { RESTRICTED_CONTAINER_SECURITY } from './addon.ts';
 import type { Manifest } from './kube.ts';
 
-/** Pinned: the release k3s embeds since August 2026; bump deliberately, never float. */
-export const HELM_CONTROLLER_IMAGE = 'docker.io/rancher/helm-controller:v0.17.7';
+/** Pinned in Kiln's version table (#core ADDON_RELEASES), with its source; bump deliberately, never float. */
+export const HELM_CONTROLLER_IMAGE = `docker.io/rancher/helm-controller:${ADDON_RELEASES.helmController.version}`;
 const NAMESPACE = 'kube-system';
 const NAME = 'helm-controller';
 

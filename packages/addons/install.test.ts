@@ -1,6 +1,6 @@
 import { KubeConfig, KubernetesObjectApi, PatchStrategy } from '@kubernetes/client-node';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { ClusterSpec } from '#core';
+import { ClusterSpec, DEFAULT_KUBERNETES_VERSION } from '#core';
 import { type SandboxCluster, startChartRunner, startSandboxCluster } from '#sandbox';
 import { PLACEHOLDER_ISSUER_CA } from './cert-manager.ts';
 import { addonDrift, installAddons, liveForbiddenAdminBindings, removeAddons } from './install.ts';
@@ -21,7 +21,7 @@ describe('installAddons against the sandbox', () => {
   let stopRunner: (() => Promise<void>) | undefined;
 
   beforeEach(async () => {
-    cluster = await startSandboxCluster({ name: 'addons', kubernetesVersion: '1.33' });
+    cluster = await startSandboxCluster({ name: 'addons', kubernetesVersion: DEFAULT_KUBERNETES_VERSION });
     cluster.registerNode({ name: 'cp-1', role: 'control-plane' });
     cluster.registerNode({ name: 'w-1', role: 'worker', pool: 'default' });
     config = new KubeConfig();

@@ -25,6 +25,8 @@ export interface NodeSummary {
   role: 'control-plane' | 'worker';
   pool?: string;
   ready: boolean;
+  /** `v1.35.9`, as the node's kubelet reports it. */
+  kubeletVersion: string;
 }
 
 function isReady(node: V1Node): boolean {
@@ -42,6 +44,7 @@ export async function listNodes(config: KubeConfig): Promise<NodeSummary[]> {
       role: 'node-role.kubernetes.io/control-plane' in labels ? 'control-plane' : 'worker',
       ...(pool === undefined ? {} : { pool }),
       ready: isReady(node),
+      kubeletVersion: node.status?.nodeInfo?.kubeletVersion ?? '',
     };
   });
 }

@@ -18,6 +18,7 @@ import { registerV1ClustersList } from './routes/v1_clusters_list.ts';
 import { registerV1ClustersOperationsList } from './routes/v1_clusters_operations_list.ts';
 import { registerV1ClustersSshKeyGet } from './routes/v1_clusters_ssh_key_get.ts';
 import { registerV1ClustersUpdate } from './routes/v1_clusters_update.ts';
+import { registerV1KubernetesVersionsList } from './routes/v1_kubernetes_versions_list.ts';
 import { registerV1OperationsGet } from './routes/v1_operations_get.ts';
 import { registerV1TenantsCreate } from './routes/v1_tenants_create.ts';
 
@@ -102,6 +103,7 @@ export function newApp(services: KilnServices): OpenAPIHono<AppEnv> {
   registerV1ClustersSshKeyGet(app);
   registerV1ClustersKubeconfigGet(app);
   registerV1OperationsGet(app);
+  registerV1KubernetesVersionsList(app);
 
   app.get('/openapi.json', (c) => c.json(openApiDocument(app)));
   app.get('/docs', Scalar({ url: '/openapi.json', pageTitle: 'Kiln API' }));
@@ -123,6 +125,7 @@ export function openApiDocument(app: OpenAPIHono<AppEnv>): ReturnType<OpenAPIHon
       { name: 'Tenants', description: 'Tenants and their API keys (admin only).' },
       { name: 'Clusters', description: 'Order, read and delete clusters.' },
       { name: 'Operations', description: 'Long-running work on clusters.' },
+      { name: 'Kubernetes versions', description: 'The Kubernetes minors Kiln offers, with their end-of-life dates.' },
     ],
     security: [{ bearer: [] }],
   });

@@ -2,7 +2,7 @@ import { readFileSync } from 'node:fs';
 import { parse } from 'yaml';
 import { describe, expect, it } from 'vitest';
 import { type IPod, Pod } from 'kubernetes-models/v1';
-import { ClusterSpec } from '#core';
+import { ClusterSpec, DEFAULT_KUBERNETES_VERSION, KUBERNETES_RELEASES, kubernetesReleaseOf } from '#core';
 import { cloudConfig, maintenanceSchedule, renderUserData } from './cloud-init.ts';
 import { renderSshdConfig } from './sshd.ts';
 import { validateCloudConfig, validateSshdDropIn } from './test-support.ts';
@@ -87,11 +87,19 @@ describe('cloud-init user data', () => {
     expect(worker).toContain('kiln.dev/pool=batch');
   });
 
-  it('pins kubelet, kubeadm and kubectl to the order version from pkgs.k8s.io', () => {
+  it('pins kubelet, kubeadm and kubectl to the default release from pkgs.k8s.io when the order names no version', () => {
     const userData = renderUserData('cl_test', FULL, 'worker', 'general');
-    expect(userData).toContain('https://pkgs.k8s.io/core:/stable:/v1.34/deb/');
-    expect(userData).toMatch(/kubelet=1\.34\.\d+-1\.1 kubeadm=1\.34\.\d+-1\.1 kubectl=1\.34\.\d+-1\.1/);
+    const patch = kubernetesReleaseOf(DEFAULT_KUBERNETES_VERSION)?.patch.slice(1) ?? 'missing';
+    expect(userData).toContain(`https://pkgs.k8s.io/core:/stable:/v${DEFAULT_KUBERNETES_VERSION}/deb/`);
+    expect(userData).toContain(`kubelet=${patch}-1.1 kubeadm=${patch}-1.1 kubectl=${patch}-1.1`);
     expect(userData).toContain('SystemdCgroup = true');
+  });
+
+  it.each(KUBERNETES_RELEASES)('runs containerd with the pause image kubeadm $minor names', (release) => {
+    const spec = ClusterSpec.parse({ ...SMALLEST, kubernetesVersion: release.minor });
+    const files = cloudConfig('cl_test', spec, 'worker', 'default').write_files as WrittenFile[];
+    expect(files.find((file) => file.path === '/etc/containerd/config.toml')?.content).toContain(`sandbox_image = "${release.pauseImage}"`);
+    expect(renderUserData('cl_test', spec, 'worker', 'default')).toContain(`pkgs.k8s.io/core:/stable:/v${release.minor}/deb/`);
   });
 
   it('reboots inside the maintenance window', () => {

@@ -58,12 +58,6 @@ export function secretStorePaths(clusterId: string, role: MachineRole) {
 export const CONTROL_PLANE_PKI_FILES = ['ca.crt', 'ca.key', 'sa.key', 'sa.pub', 'front-proxy-ca.crt', 'front-proxy-ca.key', 'etcd/ca.crt', 'etcd/ca.key'] as const;
 export type ControlPlanePkiFile = (typeof CONTROL_PLANE_PKI_FILES)[number];
 
-const PAUSE_IMAGES: Record<ClusterSpec['kubernetesVersion'], string> = {
-  '1.32': 'registry.k8s.io/pause:3.10',
-  '1.33': 'registry.k8s.io/pause:3.10',
-  '1.34': 'registry.k8s.io/pause:3.10.1',
-};
-
 const BOOTSTRAP_SCRIPT = '/usr/local/sbin/kiln-bootstrap';
 /** The KMS plugin's static pod, without its key until boot; then the manifest the kubelet runs. */
 const KMS_PLUGIN_TEMPLATE = '/etc/kiln/aws-encryption-provider.yaml.tmpl';
@@ -212,7 +206,7 @@ function containerdConfig(spec: ClusterSpec): string {
   return [
     'version = 2',
     '[plugins."io.containerd.grpc.v1.cri"]',
-    `  sandbox_image = "${PAUSE_IMAGES[spec.kubernetesVersion]}"`,
+    `  sandbox_image = "${kubernetesRelease(spec.kubernetesVersion).pauseImage}"`,
     '[plugins."io.containerd.grpc.v1.cri".containerd.runtimes.runc]',
     '  runtime_type = "io.containerd.runc.v2"',
     '[plugins."io.containerd.grpc.v1.cri".containerd.runtimes.runc.options]',
@@ -233,8 +227,7 @@ function debianPackageVersion(release: string): string {
  */
 function bootstrapScript(clusterId: string, spec: ClusterSpec, role: MachineRole): string {
   const paths = secretStorePaths(clusterId, role);
-  const release = kubernetesRelease(spec.kubernetesVersion);
-  const version = debianPackageVersion(release);
+  const version = debianPackageVersion(kubernetesRelease(spec.kubernetesVersion).patch);
   const pkiFetches = CONTROL_PLANE_PKI_FILES.map((file) => `fetch_secret "${paths.pki(file)}" "${PATHS.pki}/${file}"`);
   const controlPlane = [
     'install -d -m 0700 -o root -g root /etc/kubernetes/pki/etcd /etc/kubernetes/encryption',
@@ -361,7 +354,7 @@ export function cloudConfig(clusterId: string, spec: ClusterSpec, role: MachineR
     write_files: [
       secretFile(
         '/etc/kiln/machine.env',
-        [`KILN_CLUSTER_ID=${clusterId}`, `KILN_ROLE=${role}`, ...(pool === undefined ? [] : [`KILN_POOL=${pool.name}`]), `KILN_KUBERNETES_VERSION=${kubernetesRelease(spec.kubernetesVersion)}`, ''].join('\n'),
+        [`KILN_CLUSTER_ID=${clusterId}`, `KILN_ROLE=${role}`, ...(pool === undefined ? [] : [`KILN_POOL=${pool.name}`]), `KILN_KUBERNETES_VERSION=${kubernetesRelease(spec.kubernetesVersion).patch}`, ''].join('\n'),
       ),
       secretFile(SSHD_DROP_IN_PATH, renderSshdConfig()),
       ...unattendedUpgradeFiles(spec),

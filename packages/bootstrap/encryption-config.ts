@@ -1,4 +1,4 @@
-import type { ClusterSpec } from '#core';
+import { ADDON_RELEASES, type ClusterSpec } from '#core';
 import type { KubeObject } from './kubeadm.ts';
 
 /** Stands in for key material wherever a rendered file must not carry it; the machine fills it from the secret store. */
@@ -11,11 +11,11 @@ export const KMS_PLUGIN_ENDPOINT = `unix://${KMS_PLUGIN_DIR}/socket.sock`;
 /** The plugin's name in the EncryptionConfiguration, which is also the name in each stored Secret's prefix. */
 export const KMS_PLUGIN_NAME = 'aws-encryption-provider';
 /**
- * kubernetes-sigs/aws-encryption-provider, released in step with Kubernetes
- * (v1.33.0 follows k8s.io/kms v0.33); the path follows the k8s-staging-images
- * promotion convention.
+ * kubernetes-sigs/aws-encryption-provider, pinned in Kiln's version table
+ * (#core ADDON_RELEASES); the path follows the k8s-staging-images promotion
+ * convention.
  */
-export const KMS_PLUGIN_IMAGE = 'registry.k8s.io/aws-encryption-provider/aws-encryption-provider:v1.33.0';
+export const KMS_PLUGIN_IMAGE = `registry.k8s.io/aws-encryption-provider/aws-encryption-provider:${ADDON_RELEASES.awsEncryptionProvider.version}`;
 /** Filled by the machine at boot from the secret store, because the cluster's key exists only once the stack does. */
 export const KMS_KEY_PLACEHOLDER = '<kms-key-arn>';
 const KMS_PLUGIN_HEALTH_PORT = 8083;

@@ -1,6 +1,6 @@
 import { parseAllDocuments } from 'yaml';
 import { describe, expect, it } from 'vitest';
-import { ClusterSpec } from '#core';
+import { ClusterSpec, KUBERNETES_RELEASES } from '#core';
 import {
   BOOT_PLACEHOLDERS,
   STRONG_CIPHER_SUITES,
@@ -40,10 +40,18 @@ describe('kubeadm configuration', () => {
     ]);
   });
 
-  it('takes version and networking from the order', () => {
-    const spec = order({ kubernetesVersion: '1.34', network: { podCidr: '10.200.0.0/16', serviceCidr: '10.100.0.0/16' } });
+  it.each(KUBERNETES_RELEASES)('builds Kubernetes $minor at its pinned patch release $patch', (release) => {
+    const config = clusterConfiguration(order({ kubernetesVersion: release.minor })) as unknown as ClusterConfigurationShape;
+    expect(config.kubernetesVersion).toBe(release.patch);
+  });
+
+  it('refuses a minor missing from the version table instead of guessing a release', () => {
+    expect(() => clusterConfiguration(order({ kubernetesVersion: '1.99' }))).toThrow(/1\.99 is not in Kiln's version table/);
+  });
+
+  it('takes networking from the order', () => {
+    const spec = order({ network: { podCidr: '10.200.0.0/16', serviceCidr: '10.100.0.0/16' } });
     const config = clusterConfiguration(spec, { apiHost: 'api.example.com' }) as unknown as ClusterConfigurationShape;
-    expect(config.kubernetesVersion).toMatch(/^v1\.34\.\d+$/);
     expect(config.controlPlaneEndpoint).toBe('api.example.com:6443');
     expect(config.networking).toMatchObject({ podSubnet: '10.200.0.0/16', serviceSubnet: '10.100.0.0/16' });
     expect(config.apiServer.certSANs).toEqual(['api.example.com']);

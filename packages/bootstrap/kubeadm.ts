@@ -1,5 +1,5 @@
 import { stringify } from 'yaml';
-import type { ClusterSpec, NodePoolSpec, SUPPORTED_KUBERNETES_VERSIONS } from '#core';
+import { type ClusterSpec, type KubernetesRelease, type NodePoolSpec, kubernetesReleaseOf } from '#core';
 import { KMS_PLUGIN_DIR } from './encryption-config.ts';
 
 /**
@@ -8,17 +8,15 @@ import { KMS_PLUGIN_DIR } from './encryption-config.ts';
  * clusters (kube-bench ids in the comments).
  */
 
-type KubernetesMinor = (typeof SUPPORTED_KUBERNETES_VERSIONS)[number];
-
-/** The one place a supported minor becomes the patch release machines install. */
-export const KUBERNETES_PATCH_RELEASES: Record<KubernetesMinor, string> = {
-  '1.32': 'v1.32.9',
-  '1.33': 'v1.33.5',
-  '1.34': 'v1.34.1',
-};
-
-export function kubernetesRelease(minor: KubernetesMinor): string {
-  return KUBERNETES_PATCH_RELEASES[minor];
+/**
+ * The release a cluster's machines run, from Kiln's version table. A minor the
+ * table does not know cannot be built: the order rules refuse it on arrival,
+ * so meeting one here is a bug, not a client error.
+ */
+export function kubernetesRelease(minor: string): KubernetesRelease {
+  const release = kubernetesReleaseOf(minor);
+  if (release === undefined) throw new Error(`Kubernetes ${minor} is not in Kiln's version table.`);
+  return release;
 }
 
 /**
@@ -141,7 +139,7 @@ export function clusterConfiguration(spec: ClusterSpec, target: KubeadmTarget = 
     apiVersion: KUBEADM_API,
     kind: 'ClusterConfiguration',
     clusterName: spec.name,
-    kubernetesVersion: kubernetesRelease(spec.kubernetesVersion),
+    kubernetesVersion: kubernetesRelease(spec.kubernetesVersion).patch,
     controlPlaneEndpoint: endpointOf(target),
     certificatesDir: PATHS.pki,
     encryptionAlgorithm: 'ECDSA-P256',

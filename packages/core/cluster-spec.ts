@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { DEFAULT_KUBERNETES_VERSION } from './kubernetes-versions.ts';
 
 /**
  * The cluster order: one zod source for the API body, the OpenAPI document,
@@ -12,9 +13,6 @@ const dnsLabel = (max: number) =>
     .min(1)
     .max(max)
     .regex(/^[a-z]([-a-z0-9]*[a-z0-9])?$/, 'must be a DNS label: lower-case letters, digits and "-", starting with a letter');
-
-export const SUPPORTED_KUBERNETES_VERSIONS = ['1.32', '1.33', '1.34'] as const;
-export const DEFAULT_KUBERNETES_VERSION = '1.33';
 
 const instanceType = z
   .string()
@@ -215,7 +213,13 @@ export const ClusterSpec = z
   .strictObject({
     name: dnsLabel(40).describe('Unique per tenant.'),
     region: z.string().regex(/^[a-z]{2}(-gov)?-[a-z]+-\d$/, 'must be an AWS region such as eu-central-1'),
-    kubernetesVersion: z.enum(SUPPORTED_KUBERNETES_VERSIONS).default(DEFAULT_KUBERNETES_VERSION),
+    kubernetesVersion: z
+      .string()
+      .regex(/^1\.\d{1,3}$/, 'must be a Kubernetes minor version such as 1.35')
+      .default(DEFAULT_KUBERNETES_VERSION)
+      .describe(
+        'The Kubernetes minor; Kiln installs its latest patch release. GET /v1/kubernetes-versions lists the minors Kiln offers today; a minor past its end of life is refused with 422.',
+      ),
     controlPlane: ControlPlaneSpec.prefault({}),
     nodePools: z.array(NodePoolSpec).min(1).max(20),
     network: NetworkSpec.prefault({}),

@@ -1,4 +1,27 @@
 export * from './cluster-spec.ts';
+export {
+  ADDON_RELEASES,
+  CIS_PROFILES,
+  DEFAULT_KUBERNETES_VERSION,
+  END_OF_LIFE_NOTICE_DAYS,
+  KUBERNETES_RELEASES,
+  addonsBehind,
+  kubernetesReleaseOf,
+  kubernetesSupport,
+  kubernetesVersionProblem,
+  offeredKubernetesReleases,
+  offeredKubernetesSentence,
+  versionSupportConditions,
+  type AddonKey,
+  type AddonRelease,
+  type CisProfile,
+  type CisProfileId,
+  type KubernetesMinor,
+  type KubernetesRange,
+  type KubernetesRelease,
+  type KubernetesSupport,
+  type VersionSupportCondition,
+} from './kubernetes-versions.ts';
 export * from './errors.ts';
 export * from './ids.ts';
 export * from './order-rules.ts';

@@ -6,7 +6,7 @@ import { assertOrderRules, cidrsOverlap, orderProblems } from './order-rules.ts'
 const smallest = { name: 'demo', region: 'eu-central-1', nodePools: [{ name: 'default', size: 2 }] };
 
 function problemsOf(order: Record<string, unknown>) {
-  return orderProblems(ClusterSpec.parse(order));
+  return orderProblems(ClusterSpec.parse(order), { now: new Date('2026-11-29T12:00:00Z') });
 }
 
 describe('the order schema', () => {
@@ -83,6 +83,40 @@ describe('cross-field rules', () => {
       assertOrderRules(spec);
     } catch (error) {
       expect((error as UnprocessableError).errors).toHaveLength(2);
+      expect((error as UnprocessableError).detail).toBe(
+        'The order cannot be built: /controlPlane/replicas must be 1, 3 or 5: an even number of etcd members tolerates no more failures than one fewer (and 1 more problem, see errors)',
+      );
     }
+  });
+});
+
+describe('the Kubernetes version of an order', () => {
+  const reviewed = new Date('2026-11-29T12:00:00Z');
+
+  it('refuses a new cluster on a minor past its end of life, naming what Kiln offers in the detail', () => {
+    const spec = ClusterSpec.parse({ ...smallest, kubernetesVersion: '1.33' });
+    expect(() => {
+      assertOrderRules(spec, { now: reviewed });
+    }).toThrow(
+      expect.objectContaining({
+        code: 'unprocessable',
+        detail:
+          'The order cannot be built: /kubernetesVersion Kubernetes 1.33 reached its end of life on 2026-06-28 and receives no security fixes. Kiln offers Kubernetes 1.35 (the default).',
+      }) as Error,
+    );
+  });
+
+  it('keeps accepting a stored spec on that minor, so running clusters can still be changed and deleted', () => {
+    const spec = ClusterSpec.parse({ ...smallest, kubernetesVersion: '1.33' });
+    expect(orderProblems(spec, { stored: true, now: reviewed })).toEqual([]);
+  });
+
+  it('builds the default minor when the order names none', () => {
+    expect(orderProblems(ClusterSpec.parse(smallest), { now: reviewed })).toEqual([]);
+    expect(ClusterSpec.parse(smallest).kubernetesVersion).toBe('1.35');
+  });
+
+  it('answers a version that is not a minor with a shape error', () => {
+    expect(ClusterSpec.safeParse({ ...smallest, kubernetesVersion: '1.35.2' }).error?.issues[0]?.message).toBe('must be a Kubernetes minor version such as 1.35');
   });
 });

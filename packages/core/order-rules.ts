@@ -1,6 +1,7 @@
 import type { ClusterSpec } from './cluster-spec.ts';
 import { type FieldProblem, UnprocessableError } from './errors.ts';
 import { cidrBlock } from './ipv4.ts';
+import { kubernetesVersionProblem } from './kubernetes-versions.ts';
 
 /** Key lengths (bytes) each at-rest provider accepts for a user-provided key. */
 const KEY_LENGTHS: Record<'aescbc' | 'aesgcm' | 'secretbox', readonly number[]> = {
@@ -22,14 +23,25 @@ export interface OrderRuleOptions {
    * is expected rather than a problem.
    */
   stored?: boolean;
+  /** When the order is placed: which Kubernetes minors are offered depends on the day. */
+  now?: Date;
 }
+
+/** A rule an order breaks, at a JSON pointer into the order. */
+export type OrderProblem = Extract<FieldProblem, { pointer: string }>;
 
 /**
  * Rules that span fields and so cannot live in the zod shape. Every problem
  * names the field it is about with a JSON pointer into the order.
  */
-export function orderProblems(spec: ClusterSpec, options: OrderRuleOptions = {}): FieldProblem[] {
-  const problems: FieldProblem[] = [];
+export function orderProblems(spec: ClusterSpec, options: OrderRuleOptions = {}): OrderProblem[] {
+  const problems: OrderProblem[] = [];
+
+  // A stored spec was accepted on its day; running clusters learn about end of life through their conditions.
+  if (options.stored !== true) {
+    const versionProblem = kubernetesVersionProblem(spec.kubernetesVersion, options.now ?? new Date());
+    if (versionProblem !== undefined) problems.push({ pointer: '/kubernetesVersion', detail: versionProblem });
+  }
 
   if (![1, 3, 5].includes(spec.controlPlane.replicas)) {
     problems.push({
@@ -120,7 +132,9 @@ export function orderProblems(spec: ClusterSpec, options: OrderRuleOptions = {})
 
 export function assertOrderRules(spec: ClusterSpec, options: OrderRuleOptions = {}): void {
   const problems = orderProblems(spec, options);
-  if (problems.length > 0) {
-    throw new UnprocessableError('The order breaks rules that span several fields.', problems);
+  const [first, ...rest] = problems;
+  if (first !== undefined) {
+    const more = rest.length === 0 ? '' : ` (and ${rest.length} more problem${rest.length === 1 ? '' : 's'}, see errors)`;
+    throw new UnprocessableError(`The order cannot be built: ${first.pointer} ${first.detail}${more}`, problems);
   }
 }

@@ -140,6 +140,8 @@ export const CLUSTER_EVENT_TYPES = [
   'cluster.phase_changed',
   'cluster.kubeconfig_issued',
   'cluster.ssh_key_downloaded',
+  'cluster.kubernetes_version_end_of_life_soon',
+  'cluster.kubernetes_version_unsupported',
 ] as const;
 
 /** A domain event: what happened to a cluster, when, and the facts (never secrets). */
@@ -162,6 +164,25 @@ export function clusterEvent(type: ClusterEvent['type'], clusterId: string, data
 export function phaseChange(clusterId: string, from: string, to: string, reason?: string): ClusterEvent[] {
   return from === to ? [] : [clusterEvent('cluster.phase_changed', clusterId, { from, to, ...(reason === undefined ? {} : { reason }) })];
 }
+
+export const KubernetesVersion = z
+  .object({
+    version: z.string().describe('The minor, as an order names it in kubernetesVersion.').meta({ example: '1.35' }),
+    patchRelease: z.string().describe('The patch release new machines install.').meta({ example: 'v1.35.9' }),
+    releaseDate: z.iso.date().describe('When upstream released the minor.'),
+    maintenanceModeDate: z.iso.date().describe('From this day upstream ships only critical fixes for the minor.'),
+    endOfLifeDate: z.iso
+      .date()
+      .describe('The last day upstream maintains the minor: after it Kiln builds no new cluster on it, and running clusters get the KubernetesVersionUnsupported condition.'),
+    default: z.boolean().describe('Whether an order that names no kubernetesVersion gets this minor.'),
+  })
+  .meta({ id: 'KubernetesVersion' });
+export type KubernetesVersion = z.infer<typeof KubernetesVersion>;
+
+export const KubernetesVersionList = z
+  .object({ items: z.array(KubernetesVersion).describe('Oldest first.') })
+  .meta({ id: 'KubernetesVersionList' });
+export type KubernetesVersionList = z.infer<typeof KubernetesVersionList>;
 
 /** What a workflow execution receives and passes between steps. */
 export const WorkflowInput = z.object({

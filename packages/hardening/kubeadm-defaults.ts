@@ -1,8 +1,11 @@
 /**
- * What kubeadm v1.33 puts on a machine before Kiln's configuration is
- * applied: the flags of the static pods it generates and the owner and mode
- * of the files it (or the Debian kubelet package) writes. Taken from
- * kubeadm's manifest and kubeconfig phases; paths are kubeadm's defaults.
+ * What kubeadm puts on a machine before Kiln's configuration is applied: the
+ * flags of the static pods it generates and the owner and mode of the files
+ * it (or the Debian kubelet package) writes. Taken from kubeadm's manifest
+ * and kubeconfig phases for v1.33; `kubeadmDefaults` applies what later
+ * minors changed, from their release notes (kubernetes/sig-release
+ * releases/release-1.NN/release-notes/release-notes-draft.md @e8dfc805).
+ * Paths are kubeadm's defaults.
  */
 
 export type Flags = Map<string, string>;
@@ -64,6 +67,7 @@ export const KUBEADM_SCHEDULER_FLAGS: readonly [string, string][] = [
   ['--leader-elect', 'true'],
 ];
 
+/** etcd 3.5, which kubeadm runs up to v1.33. */
 export const KUBEADM_ETCD_FLAGS: readonly [string, string][] = [
   ['--advertise-client-urls', 'https://<node-ip>:2379'],
   ['--cert-file', `${PKI}/etcd/server.crt`],
@@ -86,7 +90,7 @@ export const KUBEADM_ETCD_FLAGS: readonly [string, string][] = [
   ['--trusted-ca-file', `${PKI}/etcd/ca.crt`],
 ];
 
-/** The kubelet command line from 10-kubeadm.conf and kubeadm-flags.env. */
+/** The kubelet command line from 10-kubeadm.conf and kubeadm-flags.env, up to v1.33. */
 export const KUBEADM_KUBELET_FLAGS: readonly [string, string][] = [
   ['--bootstrap-kubeconfig', '/etc/kubernetes/bootstrap-kubelet.conf'],
   ['--kubeconfig', '/etc/kubernetes/kubelet.conf'],
@@ -113,6 +117,59 @@ export const KUBEADM_KUBELET_CONFIG: Readonly<Record<string, unknown>> = {
   rotateCertificates: true,
   staticPodPath: '/etc/kubernetes/manifests',
 };
+
+/**
+ * The minors whose kubeadm defaults are modelled here. Scoring a newer minor
+ * needs its release notes read first: a changed default could hide a failure.
+ */
+export const KUBEADM_MODELLED_MINORS = { oldest: '1.32', newest: '1.37' } as const;
+
+export interface KubeadmDefaults {
+  apiServerFlags: readonly [string, string][];
+  controllerManagerFlags: readonly [string, string][];
+  schedulerFlags: readonly [string, string][];
+  etcdFlags: readonly [string, string][];
+  kubeletFlags: readonly [string, string][];
+  kubeletConfig: Readonly<Record<string, unknown>>;
+}
+
+/** `v1.35.9` or `1.35` -> 35. */
+function minorOf(version: string): number {
+  const match = /^v?1\.(\d+)(\.\d+)?$/.exec(version);
+  return match?.[1] === undefined ? Number.NaN : Number(match[1]);
+}
+
+/** What kubeadm of a given Kubernetes release puts on a machine; undefined for a release not modelled. */
+export function kubeadmDefaults(kubernetesVersion: string): KubeadmDefaults | undefined {
+  const minor = minorOf(kubernetesVersion);
+  const oldest = minorOf(KUBEADM_MODELLED_MINORS.oldest);
+  const newest = minorOf(KUBEADM_MODELLED_MINORS.newest);
+  if (!(minor >= oldest && minor <= newest)) return undefined;
+  const replace = (list: readonly [string, string][], name: string, next?: [string, string]) =>
+    list.flatMap((entry): [string, string][] => (entry[0] === name ? (next === undefined ? [] : [next]) : [entry]));
+  let etcdFlags = KUBEADM_ETCD_FLAGS;
+  let kubeletFlags = KUBEADM_KUBELET_FLAGS;
+  if (minor >= 34) {
+    // 1.34: "Updated kubeadm to use the InitialCorruptCheck=true etcd feature gate instead of the deprecated
+    // --experimental-initial-corrupt-check flag. Also replaced ... --experimental-watch-progress-notify-interval
+    // with its graduated counterpart --watch-progress-notify-interval." (#132838; etcd 3.6)
+    etcdFlags = replace(etcdFlags, '--experimental-initial-corrupt-check', ['--feature-gates', 'InitialCorruptCheck=true']);
+    etcdFlags = replace(etcdFlags, '--experimental-watch-progress-notify-interval', ['--watch-progress-notify-interval', '5s']);
+    // 1.34: NodeLocalCRISocket on by default (GA in 1.36): the runtime endpoint moves from kubeadm-flags.env to
+    // /var/lib/kubelet/instance-config.yaml (#131981).
+    kubeletFlags = replace(kubeletFlags, '--container-runtime-endpoint');
+  }
+  // 1.35 stops applying --pod-infra-container-image (#133778), which this model never had; 1.36 and 1.37 change no
+  // default the CIS checks read (1.37 turns eventRecordQPS: 0 into "unlimited", and Kiln sets 5).
+  return {
+    apiServerFlags: KUBEADM_APISERVER_FLAGS,
+    controllerManagerFlags: KUBEADM_CONTROLLER_MANAGER_FLAGS,
+    schedulerFlags: KUBEADM_SCHEDULER_FLAGS,
+    etcdFlags,
+    kubeletFlags,
+    kubeletConfig: KUBEADM_KUBELET_CONFIG,
+  };
+}
 
 export interface FileState {
   mode: number;

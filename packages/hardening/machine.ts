@@ -2,13 +2,10 @@ import { readFile, readdir } from 'node:fs/promises';
 import { basename, join } from 'node:path';
 import { parseAllDocuments } from 'yaml';
 import {
-  KUBEADM_APISERVER_FLAGS,
-  KUBEADM_CONTROLLER_MANAGER_FLAGS,
-  KUBEADM_ETCD_FLAGS,
-  KUBEADM_KUBELET_CONFIG,
-  KUBEADM_KUBELET_FLAGS,
-  KUBEADM_SCHEDULER_FLAGS,
+  KUBEADM_MODELLED_MINORS,
+  type KubeadmDefaults,
   kubeadmControlPlaneFiles,
+  kubeadmDefaults,
   kubeadmNodeFiles,
   type FileState,
   type Flags,
@@ -19,6 +16,8 @@ export type Component = 'apiserver' | 'controllermanager' | 'scheduler' | 'etcd'
 /** One machine as kubeadm would leave it after applying the rendered configuration. */
 export interface Machine {
   name: string;
+  /** The Kubernetes release kubeadm installs, from the rendered ClusterConfiguration (`v1.35.9`). */
+  kubernetesVersion: string;
   role: 'control-plane' | 'worker';
   processes: Map<Component, Flags>;
   files: Map<string, FileState>;
@@ -120,8 +119,8 @@ async function readCloudConfig(path: string): Promise<Obj | undefined> {
   return parseDocs(source, path)[0] ?? {};
 }
 
-function kubeletFlags(nodeRegistration: unknown): Flags {
-  return flags(KUBEADM_KUBELET_FLAGS, extraArgs(at(nodeRegistration, 'kubeletExtraArgs')));
+function kubeletFlags(defaults: KubeadmDefaults, nodeRegistration: unknown): Flags {
+  return flags(defaults.kubeletFlags, extraArgs(at(nodeRegistration, 'kubeletExtraArgs')));
 }
 
 /**
@@ -136,24 +135,31 @@ export async function buildMachines(renderedDir: string): Promise<Machine[]> {
   const initDocs = parseDocs(initSource, initPath);
   const cluster = byKind(initDocs, 'ClusterConfiguration') ?? {};
   const init = byKind(initDocs, 'InitConfiguration') ?? {};
+  const kubernetesVersion = scalarText(at(cluster, 'kubernetesVersion')) ?? '';
+  const defaults = kubeadmDefaults(kubernetesVersion);
+  if (defaults === undefined) {
+    throw new RenderedConfigError(
+      `${initPath}: kubeadm's defaults are modelled for Kubernetes ${KUBEADM_MODELLED_MINORS.oldest} to ${KUBEADM_MODELLED_MINORS.newest}, not '${kubernetesVersion}'`,
+    );
+  }
   const standaloneKubelet = await readOptional(join(renderedDir, 'kubeadm/kubelet-configuration.yaml'));
   // kubeadm uploads the KubeletConfiguration given to init; every node downloads that one.
   const userKubelet =
     byKind(initDocs, 'KubeletConfiguration') ??
     (standaloneKubelet === undefined ? undefined : byKind(parseDocs(standaloneKubelet, 'kubelet-configuration.yaml'), 'KubeletConfiguration')) ??
     {};
-  const kubeletConfig = deepMerge({ ...KUBEADM_KUBELET_CONFIG }, userKubelet);
+  const kubeletConfig = deepMerge({ ...defaults.kubeletConfig }, userKubelet);
 
   const localEtcd = at(cluster, 'etcd', 'external') === undefined;
   const etcdDataDir = scalarText(at(cluster, 'etcd', 'local', 'dataDir')) ?? '/var/lib/etcd';
   const controlPlaneProcesses = (): Map<Component, Flags> => {
     const processes = new Map<Component, Flags>([
-      ['apiserver', flags(KUBEADM_APISERVER_FLAGS, extraArgs(at(cluster, 'apiServer', 'extraArgs')))],
-      ['controllermanager', flags(KUBEADM_CONTROLLER_MANAGER_FLAGS, extraArgs(at(cluster, 'controllerManager', 'extraArgs')))],
-      ['scheduler', flags(KUBEADM_SCHEDULER_FLAGS, extraArgs(at(cluster, 'scheduler', 'extraArgs')))],
+      ['apiserver', flags(defaults.apiServerFlags, extraArgs(at(cluster, 'apiServer', 'extraArgs')))],
+      ['controllermanager', flags(defaults.controllerManagerFlags, extraArgs(at(cluster, 'controllerManager', 'extraArgs')))],
+      ['scheduler', flags(defaults.schedulerFlags, extraArgs(at(cluster, 'scheduler', 'extraArgs')))],
     ]);
     if (localEtcd) {
-      processes.set('etcd', flags([...KUBEADM_ETCD_FLAGS, ['--data-dir', etcdDataDir]], extraArgs(at(cluster, 'etcd', 'local', 'extraArgs'))));
+      processes.set('etcd', flags([...defaults.etcdFlags, ['--data-dir', etcdDataDir]], extraArgs(at(cluster, 'etcd', 'local', 'extraArgs'))));
     }
     return processes;
   };
@@ -187,8 +193,8 @@ export async function buildMachines(renderedDir: string): Promise<Machine[]> {
       applyRuncmd(files, controlPlaneCloud, 'cloud-init/control-plane.yaml runcmd');
     }
     const processes = controlPlaneProcesses();
-    processes.set('kubelet', kubeletFlags(nodeRegistration));
-    return { name, role: 'control-plane', processes, files, kubeletConfig, renderedFiles };
+    processes.set('kubelet', kubeletFlags(defaults, nodeRegistration));
+    return { name, kubernetesVersion, role: 'control-plane', processes, files, kubeletConfig, renderedFiles };
   };
 
   const machines: Machine[] = [controlPlane('control-plane (kubeadm init)', true, at(init, 'nodeRegistration'))];
@@ -213,8 +219,9 @@ export async function buildMachines(renderedDir: string): Promise<Machine[]> {
     }
     machines.push({
       name: `worker pool ${basename(poolFile, '.yaml')}`,
+      kubernetesVersion,
       role: 'worker',
-      processes: new Map([['kubelet', kubeletFlags(workerRegistration)]]),
+      processes: new Map([['kubelet', kubeletFlags(defaults, workerRegistration)]]),
       files,
       kubeletConfig,
       renderedFiles,

@@ -26,6 +26,8 @@ export interface Totals {
 }
 
 export interface Scorecard {
+  /** The Kubernetes release the scored machines run (`v1.35.9`). */
+  kubernetesVersion: string;
   results: CheckResult[];
   totals: Totals;
   /** Scored checks that fail: what makes `harden:report` exit 1. */
@@ -120,7 +122,7 @@ export function scoreMachines(machines: Machine[], benchmark: Benchmark): Scorec
   const totals: Totals = { PASS: 0, FAIL: 0, NOT_APPLICABLE: 0, MANUAL: 0 };
   for (const result of results) totals[result.status] += 1;
   const automatedFailures = results.filter((r) => r.status === 'FAIL' && r.scored);
-  return { results, totals, automatedFailures };
+  return { kubernetesVersion: machines[0]?.kubernetesVersion ?? '', results, totals, automatedFailures };
 }
 
 /** Scores the machines kubeadm would build from a rendered cluster directory. */

@@ -18,3 +18,4 @@ export * from './updates.ts';
 export * from './events.ts';
 export * from './steps/rotation.ts';
 export * from './rotations.ts';
+export { checkKubernetesVersionSupport, listKubernetesVersions, versionSupportEvents, withVersionSupport, type VersionSupportReport } from './kubernetes-versions.ts';

@@ -1,4 +1,4 @@
-import { type Condition, KilnError, NotFoundError, canTransition, phaseChange } from '#core';
+import { type ClusterEvent, type Condition, KilnError, NotFoundError, canTransition, phaseChange } from '#core';
 import { type ClusterRecord, type OperationRecord, VersionConflictError } from '#store';
 import type { KilnServices } from './services.ts';
 
@@ -20,6 +20,8 @@ export function updateCluster(
   tenantId: string,
   clusterId: string,
   mutate: (cluster: ClusterRecord) => ClusterRecord,
+  /** Events the change emits besides a phase change, written in the same transaction. */
+  events: (before: ClusterRecord, after: ClusterRecord) => ClusterEvent[] = () => [],
 ): Promise<ClusterRecord> {
   return readModifyWrite(
     async () => (await services.store.getCluster(tenantId, clusterId)) ?? Promise.reject(new NotFoundError('cluster', clusterId)),
@@ -28,7 +30,10 @@ export function updateCluster(
       if (!canTransition(current.status.phase, next.status.phase)) {
         throw new KilnError('conflict', `A cluster cannot go from ${current.status.phase} to ${next.status.phase}.`);
       }
-      return services.store.saveCluster(next, current.version, new Date(), phaseChange(current.id, current.status.phase, next.status.phase, next.status.reason));
+      return services.store.saveCluster(next, current.version, new Date(), [
+        ...phaseChange(current.id, current.status.phase, next.status.phase, next.status.reason),
+        ...events(current, next),
+      ]);
     },
   );
 }

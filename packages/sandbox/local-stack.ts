@@ -6,10 +6,10 @@ import { join } from 'node:path';
 import { CreateKeyCommand, KMSClient } from '@aws-sdk/client-kms';
 import { serve } from '@hono/node-server';
 import { type LogLevel, StepError, createLogger } from '#core';
-import { type KilnServices, createTenant, recoverOperations, runInfrastructureContainer, startDueRotations } from '#lifecycle';
+import { type KilnServices, checkKubernetesVersionSupport, createTenant, recoverOperations, runInfrastructureContainer, startDueRotations } from '#lifecycle';
 import { sha256 } from '#store';
 import { WORKFLOW_NAMES, renderWorkflow } from '#workflows';
-import { cloudConfigProblems } from './cloud-init/validate.ts';
+import { cloudConfigProblems, installedKubernetesRelease } from './cloud-init/validate.ts';
 import { SandboxCloud } from './cloud/index.ts';
 import { LOCAL_CREDENTIALS, LOCAL_REGION, ensureTable, startLocalDynamoDb } from './dynamodb.ts';
 import { FaultInjector } from './faults.ts';
@@ -146,22 +146,28 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
       },
       onProvisioned: async (provisioned) => {
         // A machine boots only if cloud-init would accept its user data.
-        const invalid = provisioned.resources
+        const userData = provisioned.resources
           .filter((resource) => resource.type === 'aws:ec2/launchTemplate:LaunchTemplate')
-          .flatMap((template) => {
+          .map((template) => {
             const encoded = template.inputs.userData;
-            const userData = typeof encoded === 'string' ? Buffer.from(encoded, 'base64').toString('utf8') : '';
-            return cloudConfigProblems(userData).map((problem) => `${template.name}: ${problem}`);
+            return { name: template.name, text: typeof encoded === 'string' ? Buffer.from(encoded, 'base64').toString('utf8') : '' };
           });
+        const invalid = userData.flatMap(({ name, text }) => cloudConfigProblems(text).map((problem) => `${name}: ${problem}`));
         if (invalid.length > 0) {
           throw new StepError('infrastructure', `Machines did not boot: their user data is not valid cloud-config (${invalid.slice(0, 5).join('; ')}).`, false);
+        }
+        // Machines run the Kubernetes their user data installs, and kubeadm refuses to join a kubelet of another release.
+        const releases = new Set(userData.map(({ text }) => installedKubernetesRelease(text)));
+        const [release, ...others] = [...releases];
+        if (release === undefined || others.length > 0) {
+          throw new StepError('infrastructure', `Machines did not boot: their user data installs ${release === undefined ? 'no kubelet' : `different kubelets (${[...releases].join(', ')})`}.`, false);
         }
         // What AWS does for the stack's KMS key: it exists, in the cluster's account and region, from now on.
         kms.keys.ensureKey(provisioned.outputs.kmsKeyArn, `Kiln cluster ${provisioned.clusterId}`);
         const cluster = clusters.get(provisioned.clusterId);
         const record = await servicesOf().store.getCluster(provisioned.tenantId, provisioned.clusterId);
         if (cluster !== undefined && record !== undefined) {
-          cluster.setKubernetesVersion(record.spec.kubernetesVersion);
+          cluster.setKubernetesVersion(release);
           machines.boot(provisioned.clusterId, cluster, record.spec, () => clusters.get(provisioned.clusterId) === cluster);
         }
       },
@@ -276,7 +282,7 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
 
     // Executions live in memory: after a restart, operations still active have none, and recovery restarts them.
     await recoverOperations(services, { graceMs: 0 });
-    // What the scheduled functions do in production: recovery every 15 s here, due key rotations every minute.
+    // What the scheduled functions do in production: recovery every 15 s here, due key rotations every minute, version support hourly.
     const recovery = setInterval(() => {
       recoverOperations(servicesOf()).catch((error: unknown) => {
         log.warn('recovery pass failed', { error });
@@ -287,11 +293,21 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
         log.warn('rotation schedule pass failed', { error });
       });
     }, 60_000);
+    // Daily in production; at start and hourly here, so clusters kept in KILN_DATA_DIR learn of an end of life the day it comes.
+    const checkVersionSupport = () => {
+      checkKubernetesVersionSupport(servicesOf()).catch((error: unknown) => {
+        log.warn('kubernetes version support pass failed', { error });
+      });
+    };
+    checkVersionSupport();
+    const versionSupport = setInterval(checkVersionSupport, 3_600_000);
     rotations.unref();
     recovery.unref();
+    versionSupport.unref();
     stoppers.push(() => {
       clearInterval(recovery);
       clearInterval(rotations);
+      clearInterval(versionSupport);
       return Promise.resolve();
     });
 

@@ -228,20 +228,50 @@ export class KilnStore {
   }
 
   /**
-   * A cluster as stored: Deleted clusters expire after a week, and clusters
-   * with a rotation due sit in the sparse work index under its due time, so
-   * the scheduler reads only those.
+   * A cluster as stored: Deleted clusters expire after a week, live clusters
+   * are indexed by their Kubernetes minor (so the end-of-life check reads only
+   * the minors near their end), and clusters with a rotation due sit in the
+   * sparse work index under its due time, so the scheduler reads only those.
    */
   private clusterItem(record: ClusterRecord, now: Date): Record<string, unknown> {
     const dueAt = record.encryption?.nextRotationAt;
-    const scheduled = dueAt !== undefined && record.status.phase !== 'Deleting' && record.status.phase !== 'Deleted';
+    const live = record.status.phase !== 'Deleting' && record.status.phase !== 'Deleted';
+    const scheduled = dueAt !== undefined && live;
     return {
       ...keys.cluster(record.tenantId, record.id),
       entity: 'cluster',
       ...record,
       ...(record.status.phase === 'Deleted' ? { [TABLE_KEYS.ttl]: epochSeconds(now) + DELETED_CLUSTER_TTL_SECONDS } : {}),
+      ...(live ? { GSI1PK: keys.clustersOnKubernetesMinor(record.spec.kubernetesVersion), GSI1SK: `${record.tenantId}#${record.id}` } : {}),
       ...(scheduled ? { GSI2PK: keys.rotationSchedulePartition, GSI2SK: `${dueAt}#${record.tenantId}#${record.id}` } : {}),
     };
+  }
+
+  /**
+   * Live clusters on one Kubernetes minor, across tenants, a page at a time
+   * (for the scheduled end-of-life check, never for a request). `after` is the
+   * `next` of the previous page.
+   */
+  async listClustersOnKubernetesMinor(minor: string, page: { limit: number; after?: string }): Promise<{ items: ClusterRecord[]; next?: string }> {
+    const partition = keys.clustersOnKubernetesMinor(minor);
+    const [tenantId, clusterId] = page.after?.split('#') ?? [];
+    const start =
+      tenantId === undefined || clusterId === undefined
+        ? undefined
+        : { ...keys.cluster(tenantId, clusterId), GSI1PK: partition, GSI1SK: `${tenantId}#${clusterId}` };
+    const result = await this.documents.send(
+      new QueryCommand({
+        TableName: this.tableName,
+        IndexName: TABLE_KEYS.byCluster.name,
+        KeyConditionExpression: 'GSI1PK = :pk',
+        ExpressionAttributeValues: { ':pk': partition },
+        Limit: page.limit,
+        ExclusiveStartKey: start,
+      }),
+    );
+    const items = (result.Items ?? []).map((item) => ClusterRecord.parse(item));
+    const last = result.LastEvaluatedKey;
+    return { items, ...(last === undefined ? {} : { next: String(last.GSI1SK) }) };
   }
 
   /** Clusters whose key rotation is due at `now`, earliest first. */

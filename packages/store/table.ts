@@ -60,6 +60,8 @@ export const keys = {
   operationsOfCluster: (tenantId: string, clusterId: string) => `TENANT#${tenantId}#CLUSTER#${clusterId}`,
   idempotency: (tenantId: string, keyHash: string) => ({ PK: `TENANT#${tenantId}`, SK: `IDEM#${keyHash}` }),
   clusterEvent: (tenantId: string, clusterId: string, eventId: string) => ({ PK: `TENANT#${tenantId}`, SK: `EVENT#${clusterId}#${eventId}` }),
+  /** Live clusters by the Kubernetes minor they run, for the end-of-life check (GSI1). */
+  clustersOnKubernetesMinor: (minor: string) => `KUBERNETES#${minor}`,
   activeOperationsPartition: 'ACTIVE_OPERATIONS',
   rotationSchedulePartition: 'ROTATIONS_DUE',
 } as const;

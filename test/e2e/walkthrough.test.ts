@@ -1,6 +1,6 @@
 import { CoreV1Api, KubeConfig, PatchStrategy, setHeaderOptions } from '@kubernetes/client-node';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { ClusterSpec } from '#core';
+import { ClusterSpec, DEFAULT_KUBERNETES_VERSION, kubernetesReleaseOf, offeredKubernetesReleases, offeredKubernetesSentence, versionSupportConditions } from '#core';
 import { DEFAULT_REWRITE_PAGE_SIZE } from '#encryption';
 import { MAX_UNHEALTHY_RESTARTS, authenticate, orderCluster, recoverOperations, startDueRotations } from '#lifecycle';
 import { type LocalStack, type SandboxCluster, startLocalStack } from '#sandbox';
@@ -37,7 +37,7 @@ async function newTenant(): Promise<string> {
 interface ClusterBody {
   id: string;
   name: string;
-  status: { phase: string; endpoint?: string; reason?: string; activeOperationId?: string; conditions: { type: string; status: string }[] };
+  status: { phase: string; endpoint?: string; reason?: string; activeOperationId?: string; conditions: { type: string; status: string; reason: string }[] };
 }
 interface OperationBody {
   id: string;
@@ -124,7 +124,14 @@ describe('the README walk-through', () => {
     expect(stack.clusters.has(created.body.id)).toBe(false);
 
     const events = await api<{ items: { type: string; data: Record<string, unknown> }[] }>('GET', `/v1/clusters/${created.body.id}/events?limit=100`, { token: key });
-    expect(events.body.items.map((event) => (event.type === 'cluster.phase_changed' ? `${String(event.data.from)}->${String(event.data.to)}` : event.type)).reverse()).toEqual([
+    // Whether the default minor is already near its end of life depends on the day; its events are checked apart.
+    const versionEvents = events.body.items.filter((event) => event.type.startsWith('cluster.kubernetes_version_')).map((event) => event.type);
+    const dueVersionEvents = versionSupportConditions(DEFAULT_KUBERNETES_VERSION, new Date())
+      .filter((condition) => condition.status === 'True')
+      .map((condition) => (condition.type === 'KubernetesVersionUnsupported' ? 'cluster.kubernetes_version_unsupported' : 'cluster.kubernetes_version_end_of_life_soon'));
+    expect(versionEvents.sort()).toEqual(dueVersionEvents.sort());
+    const lifecycleEvents = events.body.items.filter((event) => !event.type.startsWith('cluster.kubernetes_version_'));
+    expect(lifecycleEvents.map((event) => (event.type === 'cluster.phase_changed' ? `${String(event.data.from)}->${String(event.data.to)}` : event.type)).reverse()).toEqual([
       'cluster.created',
       'Pending->Provisioning',
       'Provisioning->Ready',
@@ -144,6 +151,45 @@ describe('the README walk-through', () => {
     // The name is free again once the cluster is Deleted.
     const again = await api('POST', '/v1/clusters', { token: key, body: { ...order('demo'), nodePools: [{ name: 'default', size: 0 }, { name: 'one', size: 1 }] } });
     expect(again.status).toBe(202);
+  });
+});
+
+describe('Kubernetes versions', () => {
+  const offered = offeredKubernetesReleases(new Date()).map((release) => release.minor);
+  // The default (ordered by naming no version), then the oldest and newest offered minors where they differ from it.
+  const cases = [
+    { label: `the default (${DEFAULT_KUBERNETES_VERSION}) when the order names none`, minor: DEFAULT_KUBERNETES_VERSION, named: false },
+    ...[...new Set([offered[0], offered.at(-1)])].flatMap((minor) => (minor === undefined ? [] : [{ label: `${minor}, the ${minor === offered[0] ? 'oldest' : 'newest'} offered`, minor, named: true }])),
+  ];
+
+  it.each(cases)('builds $label: every node runs its pinned release, and the cluster says how long it is maintained', async ({ minor, named }) => {
+    const key = await newTenant();
+    const body = { ...order(`k8s-${minor.replace('.', '-')}`), ...(named ? { kubernetesVersion: minor } : {}) };
+    const created = await api<ClusterBody & { spec: { kubernetesVersion: string } }>('POST', '/v1/clusters', { token: key, body });
+    expect(created.status).toBe(202);
+    expect(created.body.spec.kubernetesVersion).toBe(minor);
+    const ready = await waitForPhase(key, created.body.id, 'Ready');
+
+    const patch = kubernetesReleaseOf(minor)?.patch;
+    const nodes = await sandboxOf(created.body.id).core.listNode();
+    expect(nodes.items.map((node) => node.status?.nodeInfo?.kubeletVersion)).toEqual(nodes.items.map(() => patch));
+    expect(nodes.items).toHaveLength(5);
+    const expected = versionSupportConditions(minor, new Date()).map(({ type, status, reason }) => ({ type, status, reason }));
+    expect(expected).toHaveLength(2);
+    const actual = ready.status.conditions.filter((condition) => condition.type.startsWith('KubernetesVersion'));
+    expect(actual.map(({ type, status, reason }) => ({ type, status, reason }))).toEqual(expected);
+  });
+
+  it('lists what it offers, and refuses a minor past its end of life with the offered set, creating nothing', async () => {
+    const key = await newTenant();
+    const versions = await api<{ items: { version: string; default: boolean }[] }>('GET', '/v1/kubernetes-versions', { token: key });
+    expect(versions.body.items.map((item) => item.version)).toEqual(offered);
+    expect(versions.body.items.find((item) => item.default)?.version).toBe(DEFAULT_KUBERNETES_VERSION);
+
+    const refused = await api<{ detail: string }>('POST', '/v1/clusters', { token: key, body: { ...order('old'), kubernetesVersion: '1.33' } });
+    expectProblem(refused, 422, 'unprocessable');
+    expect(refused.body.detail).toContain(offeredKubernetesSentence(new Date()));
+    expect((await api<{ items: unknown[] }>('GET', '/v1/clusters', { token: key })).body.items).toEqual([]);
   });
 });
 

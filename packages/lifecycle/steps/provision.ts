@@ -16,7 +16,9 @@ import { type ClusterSpec, StepError, WorkflowInput, assertOrderRules } from '#c
 import type { InfrastructureDriver } from '#infra';
 import { InfrastructureOutputs } from '#infra';
 import type { SecretSealer } from '#encryption';
+import type { ClusterRecord } from '#store';
 import { AT_REST_KEY, PENDING_USER_AT_REST_KEY } from '../clusters.ts';
+import { versionSupportEvents, withVersionSupport } from '../kubernetes-versions.ts';
 import { updateCluster, updateOperation, withCondition } from '../mutations.ts';
 import { ensureSshKey } from '../ssh-keys.ts';
 import type { KilnServices } from '../services.ts';
@@ -330,11 +332,15 @@ export async function verifyStep(services: KilnServices, input: unknown): Promis
     if (nodes.length < expected || notReady.length > 0) {
       throw new StepError('verify', `Expected ${expected} Ready nodes; ${nodes.length - notReady.length} are Ready${notReady.length > 0 ? ` (not Ready: ${notReady.join(', ')})` : ''}.`, true);
     }
+    // Machines keep the patch they booted with until an upgrade, but never leave the cluster's minor.
+    const minor = context.cluster.spec.kubernetesVersion;
+    const offMinor = nodes.filter((node) => !node.kubeletVersion.startsWith(`v${minor}.`)).map((node) => `${node.name} (${node.kubeletVersion || 'no version'})`);
+    if (offMinor.length > 0) throw new StepError('verify', `Nodes run a kubelet other than Kubernetes ${minor}: ${offMinor.join(', ')}.`, false);
     const pending = new Set((context.outputsOf('addons') as { pending?: string[] }).pending ?? []);
     const objects = (await renderAddonsFor(services, context)).flatMap((addon) => addon.objects).filter((object) => !pending.has(objectRef(object)));
     const problems = [...(await addonDrift(config, objects)), ...(await liveForbiddenAdminBindings(config))];
     if (problems.length > 0) throw new StepError('verify', `Hardening not in place: ${problems.join('; ')}.`, true);
-    return { done: true, outputs: { readyNodes: nodes.length, checked: ['nodes-ready', 'addon-objects-as-applied', 'no-cluster-admin-service-accounts'] } };
+    return { done: true, outputs: { readyNodes: nodes.length, checked: ['nodes-ready', 'kubelets-on-ordered-minor', 'addon-objects-as-applied', 'no-cluster-admin-service-accounts'] } };
   });
 }
 
@@ -344,16 +350,25 @@ export async function markReadyStep(services: KilnServices, rawInput: unknown): 
   const now = new Date().toISOString();
   const operation = await updateOperation(services, tenantId, operationId, (current) => ({ ...current, state: 'succeeded', finishedAt: current.finishedAt ?? now }));
   const reason = operation.type === 'provision' ? 'Provisioned' : 'Updated';
-  await updateCluster(services, tenantId, clusterId, (cluster) => {
-    const { activeOperationId: _finished, reason: _reason, ...status } = cluster.status;
-    return {
-      ...cluster,
-      status: {
-        ...status,
-        phase: 'Ready',
-        conditions: withCondition(status.conditions, { type: 'Ready', status: 'True', reason, message: 'All nodes are Ready and hardening is verified.' }, now),
-      },
-    };
-  });
+  const at = new Date(now);
+  await updateCluster(
+    services,
+    tenantId,
+    clusterId,
+    (cluster) => {
+      const { activeOperationId: _finished, reason: _reason, ...status } = cluster.status;
+      const ready: ClusterRecord = {
+        ...cluster,
+        status: {
+          ...status,
+          phase: 'Ready',
+          conditions: withCondition(status.conditions, { type: 'Ready', status: 'True', reason, message: 'All nodes are Ready and hardening is verified.' }, now),
+        },
+      };
+      // Every finished operation states where the cluster's Kubernetes stands, so an upgrade clears an end-of-life warning at once.
+      return withVersionSupport(ready, at) ?? ready;
+    },
+    (before, after) => versionSupportEvents(before, after, at),
+  );
   services.log.info('cluster ready', { tenantId, clusterId, operationId });
 }

@@ -3,7 +3,7 @@ import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { cloudConfigProblems } from './validate.ts';
+import { cloudConfigProblems, installedKubernetesRelease } from './validate.ts';
 
 const documents = {
   valid: '#cloud-config\nssh_pwauth: false\ndisable_root: true\npackages: [curl]\nwrite_files:\n  - path: /etc/kiln/x\n    permissions: "0600"\n    content: hi\n',
@@ -37,5 +37,13 @@ describe("the sandbox's cloud-config check", () => {
   it('refuses user data that is not cloud-config at all', () => {
     expect(cloudConfigProblems('#!/bin/sh\necho hi\n')).toEqual(['user data does not start with #cloud-config']);
     expect(cloudConfigProblems('#cloud-config\n: [\n')[0]).toMatch(/not YAML/);
+  });
+});
+
+describe('the release a machine installs', () => {
+  it('is the kubelet its bootstrap script pins, not the order', () => {
+    const userData = ['#cloud-config', 'write_files:', '  - path: /usr/local/sbin/kiln-bootstrap', '    content: |', '      apt-get update -q', '      DEBIAN_FRONTEND=noninteractive apt-get install -y -q kubelet=1.35.9-1.1 kubeadm=1.35.9-1.1', ''].join('\n');
+    expect(installedKubernetesRelease(userData)).toBe('v1.35.9');
+    expect(installedKubernetesRelease('#cloud-config\npackages: [containerd]\n')).toBeUndefined();
   });
 });

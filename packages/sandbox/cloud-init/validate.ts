@@ -22,3 +22,24 @@ export function cloudConfigProblems(userData: string): string[] {
   if (validateSchema(document)) return [];
   return (validateSchema.errors ?? []).map((error) => `${error.instancePath || '/'} ${error.message ?? 'is invalid'}`);
 }
+
+/**
+ * The Kubernetes release a machine installs, as its user data pins it
+ * (`apt-get install … kubelet=1.35.9-1.1 …` in a script cloud-init writes):
+ * what the machine would run, whatever the order said.
+ */
+export function installedKubernetesRelease(userData: string): string | undefined {
+  let document: unknown;
+  try {
+    document = parse(userData);
+  } catch {
+    return undefined;
+  }
+  const files = typeof document === 'object' && document !== null && 'write_files' in document && Array.isArray(document.write_files) ? (document.write_files as unknown[]) : [];
+  for (const file of files) {
+    const content = typeof file === 'object' && file !== null && 'content' in file && typeof file.content === 'string' ? file.content : '';
+    const pin = /apt-get install\b[^\n]*\bkubelet=(\d+\.\d+\.\d+)-[\w.]+/.exec(content);
+    if (pin?.[1] !== undefined) return `v${pin[1]}`;
+  }
+  return undefined;
+}
