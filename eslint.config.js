@@ -1,8 +1,44 @@
 import js from '@eslint/js';
 import tseslint from 'typescript-eslint';
 
-const PACKAGES = ['core', 'api', 'store', 'lifecycle', 'infra', 'bootstrap', 'addons', 'encryption', 'hardening', 'health', 'webhooks', 'sandbox'];
+const PACKAGES = ['core', 'api', 'store', 'services', 'steps', 'infra', 'bootstrap', 'addons', 'encryption', 'hardening', 'sandbox'];
 const PACKAGE_BY_PATH = `^(\\.\\./)+(${PACKAGES.join('|')})/`;
+
+const ENTRY_POINTS_ONLY = [
+  { group: ['**/packages/*/*'], message: 'Import another package only through its #name entry point.' },
+  { regex: PACKAGE_BY_PATH, message: 'Import another package only through its #name entry point.' },
+];
+const DYNAMODB_IN_STORE_ONLY = [
+  { name: '@aws-sdk/client-dynamodb', message: 'Only packages/store talks to DynamoDB.' },
+  { name: '@aws-sdk/lib-dynamodb', message: 'Only packages/store talks to DynamoDB.' },
+];
+/** What a request never needs: the API Lambda stays small and starts fast (npm run build checks the bundles too). */
+const NOT_FOR_REQUESTS = {
+  paths: [
+    { name: '#infra', message: 'The API and its services never load the infrastructure program.' },
+    { name: '#addons', message: 'The API and its services never load the add-on installer.' },
+    { name: '#steps', message: 'Workflow steps run in their own functions, not in the API.' },
+    { name: '#hardening', message: 'The hardening scorer is a tool, not part of a request.' },
+    { name: '@kubernetes/client-node', message: 'The API never talks to a cluster.' },
+    { name: 'typescript', message: 'The API never loads the compiler.' },
+  ],
+  patterns: [
+    { group: ['@pulumi/*'], message: 'Only the infrastructure task loads Pulumi.' },
+    { group: ['kubernetes-models', 'kubernetes-models/*', '@kubernetes-models/*'], message: 'The API never validates Kubernetes objects.' },
+  ],
+};
+/** The API, its services, the scheduled functions and their wiring. */
+const REQUEST_CODE = [
+  'packages/api/**/*.ts',
+  'packages/services/**/*.ts',
+  'functions/api.ts',
+  'functions/services.ts',
+  'functions/recover.ts',
+  'functions/rotation-schedule.ts',
+  'functions/version-support.ts',
+  'functions/wiring/config.ts',
+  'functions/wiring/services.ts',
+];
 
 export default tseslint.config(
   { ignores: ['node_modules/', 'out/', '.sst/', '.kiln/', 'coverage/', 'sst-env.d.ts'] },
@@ -43,18 +79,25 @@ export default tseslint.config(
   {
     // Only the store speaks DynamoDB; routes never reach AWS SDKs directly.
     files: ['packages/!(store|sandbox)/**/*.ts', 'functions/**/*.ts'],
+    rules: { 'no-restricted-imports': ['error', { paths: DYNAMODB_IN_STORE_ONLY, patterns: ENTRY_POINTS_ONLY }] },
+  },
+  {
+    files: REQUEST_CODE,
+    ignores: ['**/*.test.ts'],
     rules: {
-      'no-restricted-imports': [
+      'no-restricted-imports': ['error', { paths: [...DYNAMODB_IN_STORE_ONLY, ...NOT_FOR_REQUESTS.paths], patterns: [...ENTRY_POINTS_ONLY, ...NOT_FOR_REQUESTS.patterns] }],
+    },
+  },
+  {
+    // A step imports only what it runs: the Pulumi program only in the infrastructure runner (types are free).
+    files: ['packages/steps/**/*.ts', 'functions/tasks/*.ts'],
+    ignores: ['packages/steps/infrastructure.ts', 'functions/tasks/infrastructure.ts', '**/*.test.ts'],
+    rules: {
+      '@typescript-eslint/no-restricted-imports': [
         'error',
         {
-          paths: [
-            { name: '@aws-sdk/client-dynamodb', message: 'Only packages/store talks to DynamoDB.' },
-            { name: '@aws-sdk/lib-dynamodb', message: 'Only packages/store talks to DynamoDB.' },
-          ],
-          patterns: [
-            { group: ['**/packages/*/*'], message: 'Import another package only through its #name entry point.' },
-            { regex: PACKAGE_BY_PATH, message: 'Import another package only through its #name entry point.' },
-          ],
+          paths: [{ name: '#infra', message: 'Only the infrastructure runner loads the Pulumi program.', allowTypeImports: true }],
+          patterns: [{ group: ['@pulumi/*'], message: 'Only the infrastructure runner loads Pulumi.' }],
         },
       ],
     },

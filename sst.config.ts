@@ -18,6 +18,8 @@ export default $config({
   },
   async run() {
     const { renderWorkflow } = await import('./workflows/definitions.ts');
+    // The same bundling `npm run build` reports on and checks (ESM, minified, Node 20, source maps, lazy chunks).
+    const { LAMBDA_NODEJS: nodejs } = await import('./functions/bundling.ts');
 
     const sealingKey = new aws.kms.Key('SealingKey', {
       description: 'Kiln: wraps tenant secrets (data keys, bootstrap tokens, SSH keys)',
@@ -77,6 +79,7 @@ export default $config({
       new sst.aws.Function(name, {
         handler: `functions/tasks/${handler}.handler`,
         runtime: 'nodejs20.x',
+        nodejs,
         timeout: '5 minutes',
         link: [table],
         environment,
@@ -138,6 +141,7 @@ export default $config({
     const api = new sst.aws.Function('Api', {
       handler: 'functions/api.handler',
       runtime: 'nodejs20.x',
+      nodejs,
       url: true,
       link: [table],
       environment,
@@ -145,15 +149,15 @@ export default $config({
     });
     new sst.aws.CronV2('RotationSchedule', {
       schedule: 'rate(1 hour)',
-      function: { handler: 'functions/rotation-schedule.handler', runtime: 'nodejs20.x', link: [table], environment, permissions },
+      function: { handler: 'functions/rotation-schedule.handler', runtime: 'nodejs20.x', nodejs, link: [table], environment, permissions },
     });
     new sst.aws.CronV2('KubernetesVersionSupport', {
       schedule: 'rate(1 day)',
-      function: { handler: 'functions/version-support.handler', runtime: 'nodejs20.x', link: [table], environment, permissions },
+      function: { handler: 'functions/version-support.handler', runtime: 'nodejs20.x', nodejs, link: [table], environment, permissions },
     });
     new sst.aws.CronV2('Recovery', {
       schedule: 'rate(1 minute)',
-      function: { handler: 'functions/recover.handler', runtime: 'nodejs20.x', link: [table], environment, permissions },
+      function: { handler: 'functions/recover.handler', runtime: 'nodejs20.x', nodejs, link: [table], environment, permissions },
     });
 
     return { api: api.url };

@@ -1,4 +1,4 @@
-import { recoverOperations } from '#lifecycle';
+import { recoverOperations } from '#services';
 import { services } from './services.ts';
 
 /** Scheduled every minute: restarts operations whose workflow execution never started. */

@@ -1,4 +1,4 @@
-import { startDueRotations } from '#lifecycle';
+import { startDueRotations } from '#services';
 import { services } from './services.ts';
 
 /** Scheduled hourly: starts the encryption-key rotations that rotationPeriodDays made due. */

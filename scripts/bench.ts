@@ -1,9 +1,12 @@
 // Speed and memory benchmarks. Each one times production code against a baseline measured in the same run and
 // checks the ratio, so the targets hold on any machine; tests never assert on wall-clock time.
 // Usage: npm run bench. Exits 1 when a target is missed.
+import { spawnSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { readFile } from 'node:fs/promises';
+import { mkdtemp, readFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { pathToFileURL } from 'node:url';
 import { performance } from 'node:perf_hooks';
 import { setFlagsFromString } from 'node:v8';
 import { runInNewContext } from 'node:vm';
@@ -13,6 +16,8 @@ import { encryptionConfiguration } from '#bootstrap';
 import { ClusterSpec, orderProblems } from '#core';
 import { rewriteSecretsPage } from '#encryption';
 import { type KubeObject, type SandboxCluster, startChartRunner, startSandboxCluster } from '#sandbox';
+import { LAMBDA_ENTRY_POINTS } from '../functions/bundling.ts';
+import { ROOT, bundleLambda } from './bundles.ts';
 
 const REFERENCE_ORDER = join(import.meta.dirname, '../packages/bootstrap/examples/full-order.json');
 
@@ -337,6 +342,69 @@ async function benchOrderValidation(): Promise<BenchRow[]> {
   return rows;
 }
 
+// --- Lambda cold start ----------------------------------------------------------------------------------------------
+
+/** The API Lambda's targets against a bare Hono handler bundled the same way. */
+const API_MAX_COLD_START_BYTES = 1_500_000;
+const API_LOAD_TARGET_RATIO = 1.5;
+const LOAD_REPETITIONS = 9;
+
+/** The configuration a Lambda reads at load; nothing is called during the measurement. */
+const LAMBDA_ENVIRONMENT = {
+  AWS_REGION: 'us-east-1',
+  AWS_ACCESS_KEY_ID: 'bench',
+  AWS_SECRET_ACCESS_KEY: 'bench',
+  AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: 'true',
+  KILN_TABLE_NAME: 'kiln-bench',
+  KILN_PROVISION_STATE_MACHINE_ARN: 'arn:aws:states:us-east-1:000000000000:stateMachine:kiln-provision',
+  KILN_DEPROVISION_STATE_MACHINE_ARN: 'arn:aws:states:us-east-1:000000000000:stateMachine:kiln-deprovision',
+  KILN_UPDATE_STATE_MACHINE_ARN: 'arn:aws:states:us-east-1:000000000000:stateMachine:kiln-update',
+  KILN_ROTATE_ENCRYPTION_KEY_STATE_MACHINE_ARN: 'arn:aws:states:us-east-1:000000000000:stateMachine:kiln-rotate-encryption-key',
+  KILN_SEALING_KEY_ID: 'alias/kiln-bench',
+};
+
+/** Milliseconds a fresh Node process takes to import a bundle and evaluate it, as Lambda's init phase does. */
+function loadTime(file: string): number {
+  const script = `const t = performance.now(); await import(${JSON.stringify(pathToFileURL(file).href)}); console.log(performance.now() - t);`;
+  const run = spawnSync(process.execPath, ['--input-type=module', '-e', script], { env: { PATH: process.env.PATH, ...LAMBDA_ENVIRONMENT }, encoding: 'utf8' });
+  if (run.status !== 0) throw new Error(`loading ${file} failed: ${run.stderr.slice(0, 500)}`);
+  return Number(run.stdout.trim());
+}
+
+async function benchColdStart(): Promise<BenchRow[]> {
+  const out = await mkdtemp(join(tmpdir(), 'kiln-bench-bundles-'));
+  const api = await bundleLambda('Api', LAMBDA_ENTRY_POINTS.Api, join(out, 'api'));
+  const bare = await bundleLambda('bare Hono handler', 'scripts/bench/bare-handler.ts', join(out, 'bare'), []);
+  const apiMs: number[] = [];
+  const bareMs: number[] = [];
+  // Interleaved, so a slow stretch of the machine hits both sides alike.
+  for (let repetition = 0; repetition < LOAD_REPETITIONS; repetition++) {
+    apiMs.push(loadTime(join(ROOT, api.entryFile)));
+    bareMs.push(loadTime(join(ROOT, bare.entryFile)));
+  }
+  const apiLoad = median(apiMs);
+  const bareLoad = median(bareMs);
+  const megabytes = (bytes: number) => `${(bytes / 1_000_000).toFixed(2)} MB`;
+  return [
+    {
+      benchmark: 'API Lambda bundle, loaded at cold start',
+      measured: `${megabytes(api.coldStartBytes)} (${megabytes(api.totalBytes)} with lazy chunks)`,
+      baseline: `bare handler ${megabytes(bare.coldStartBytes)}`,
+      result: ratio(api.coldStartBytes / bare.coldStartBytes),
+      target: `<= ${megabytes(API_MAX_COLD_START_BYTES)}`,
+      pass: api.coldStartBytes <= API_MAX_COLD_START_BYTES && api.violations.length === 0,
+    },
+    {
+      benchmark: 'API Lambda load time',
+      measured: ms(apiLoad),
+      baseline: `bare handler ${ms(bareLoad)}`,
+      result: ratio(apiLoad / bareLoad),
+      target: `<= ${API_LOAD_TARGET_RATIO}`,
+      pass: apiLoad / bareLoad <= API_LOAD_TARGET_RATIO,
+    },
+  ];
+}
+
 // --- Report ----------------------------------------------------------------------------------------------------------
 
 function table(rows: readonly BenchRow[]): string {
@@ -351,6 +419,7 @@ const benchmarks: { name: string; run: () => Promise<BenchRow[]> }[] = [
   { name: 'add-on install', run: benchAddonInstall },
   { name: 'secret rewrite', run: benchSecretRewrite },
   { name: 'order validation', run: benchOrderValidation },
+  { name: 'cold start', run: benchColdStart },
 ];
 
 const rows: BenchRow[] = [];

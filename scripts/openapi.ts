@@ -1,6 +1,7 @@
 import { readFileSync, writeFileSync } from 'node:fs';
 import { newApp, openApiDocument } from '#api';
-import { createServices, loadConfig } from '#lifecycle';
+import { loadConfig } from '../functions/wiring/config.ts';
+import { createServices } from '../functions/wiring/services.ts';
 
 /**
  * Writes openapi/openapi.json from the routes, or (check) fails when the

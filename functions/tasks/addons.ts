@@ -1,4 +1,4 @@
-import { addonsStep } from '#lifecycle';
-import { services } from '../services.ts';
+import { addonsStep } from '#steps';
+import { services } from './services.ts';
 
 export const handler = (event: unknown) => addonsStep(services, event);

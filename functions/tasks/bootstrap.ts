@@ -1,4 +1,4 @@
-import { bootstrapStep } from '#lifecycle';
-import { services } from '../services.ts';
+import { bootstrapStep } from '#steps';
+import { services } from './services.ts';
 
 export const handler = (event: unknown) => bootstrapStep(services, event);

@@ -1,11 +1,11 @@
 import { pathToFileURL } from 'node:url';
 import { AutomationDriver } from '#infra';
-import { runInfrastructureContainer } from '#lifecycle';
-import { services } from '../services.ts';
+import { runInfrastructureContainer } from '#steps';
+import { config, services } from './services.ts';
 
 /** The Fargate task behind the Infrastructure and Destroy states: Pulumi through the Automation API. */
 export async function handler(environment: Record<string, string | undefined>): Promise<void> {
-  const { KILN_PULUMI_BACKEND_URL: backendUrl, KILN_PULUMI_SECRETS_PROVIDER: secretsProvider } = services.config;
+  const { KILN_PULUMI_BACKEND_URL: backendUrl, KILN_PULUMI_SECRETS_PROVIDER: secretsProvider } = config;
   if (backendUrl === undefined || secretsProvider === undefined) {
     throw new Error('The infrastructure runner needs KILN_PULUMI_BACKEND_URL and KILN_PULUMI_SECRETS_PROVIDER.');
   }

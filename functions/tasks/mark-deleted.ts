@@ -1,4 +1,4 @@
-import { markDeletedStep } from '#lifecycle';
-import { services } from '../services.ts';
+import { markDeletedStep } from '#steps';
+import { services } from './services.ts';
 
 export const handler = (event: unknown) => markDeletedStep(services, event);

@@ -1,4 +1,4 @@
-import { markReadyStep } from '#lifecycle';
-import { services } from '../services.ts';
+import { markReadyStep } from '#steps';
+import { services } from './services.ts';
 
 export const handler = (event: unknown) => markReadyStep(services, event);

@@ -1,4 +1,4 @@
-import { planStep } from '#lifecycle';
-import { services } from '../services.ts';
+import { planStep } from '#steps';
+import { services } from './services.ts';
 
 export const handler = (event: unknown) => planStep(services, event);

@@ -1,4 +1,4 @@
-import { recordFailureStep } from '#lifecycle';
-import { services } from '../services.ts';
+import { recordFailureStep } from '#services';
+import { services } from './services.ts';
 
 export const handler = (event: unknown) => recordFailureStep(services, event);

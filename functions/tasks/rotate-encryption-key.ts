@@ -1,4 +1,4 @@
-import { rotateEncryptionKeyStep } from '#lifecycle';
-import { services } from '../services.ts';
+import { rotateEncryptionKeyStep } from '#steps';
+import { services } from './services.ts';
 
 export const handler = (event: unknown) => rotateEncryptionKeyStep(services, event);

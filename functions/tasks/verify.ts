@@ -1,4 +1,4 @@
-import { verifyStep } from '#lifecycle';
-import { services } from '../services.ts';
+import { verifyStep } from '#steps';
+import { services } from './services.ts';
 
 export const handler = (event: unknown) => verifyStep(services, event);

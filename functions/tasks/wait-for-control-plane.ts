@@ -1,4 +1,4 @@
-import { waitForControlPlaneStep } from '#lifecycle';
-import { services } from '../services.ts';
+import { waitForControlPlaneStep } from '#steps';
+import { services } from './services.ts';
 
 export const handler = (event: unknown) => waitForControlPlaneStep(services, event);

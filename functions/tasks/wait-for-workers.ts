@@ -1,4 +1,4 @@
-import { waitForWorkersStep } from '#lifecycle';
-import { services } from '../services.ts';
+import { waitForWorkersStep } from '#steps';
+import { services } from './services.ts';
 
 export const handler = (event: unknown) => waitForWorkersStep(services, event);

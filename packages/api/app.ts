@@ -5,7 +5,7 @@ import { bodyLimit } from 'hono/body-limit';
 import { requestId } from 'hono/request-id';
 import type { ZodError } from 'zod';
 import { type FieldProblem, KilnError, UnauthorizedError, ValidationError, jsonPointer } from '#core';
-import { type KilnServices, authenticate } from '#lifecycle';
+import { type KilnServices, authenticate } from '#services';
 import type { AppEnv } from './context.ts';
 import { problemResponse } from './problem.ts';
 import { registerV1ClustersCreate } from './routes/v1_clusters_create.ts';

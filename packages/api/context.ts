@@ -1,6 +1,6 @@
 import type { Context } from 'hono';
 import { KilnError } from '#core';
-import type { KilnServices, Principal } from '#lifecycle';
+import type { KilnServices, Principal } from '#services';
 
 export interface AppEnv {
   Variables: {

@@ -1,5 +1,5 @@
 import { Cluster, type Operation } from '#core';
-import type { IdempotentRequest } from '#lifecycle';
+import type { IdempotentRequest } from '#services';
 import { sha256 } from '#store';
 
 /** JSON with object keys sorted, so two bodies that mean the same hash the same. */
@@ -15,7 +15,7 @@ export function canonicalJson(value: unknown): string {
 }
 
 /**
- * Turns an Idempotency-Key header into the request the lifecycle services
+ * Turns an Idempotency-Key header into the request the services
  * store with their write. Keys are per tenant; the request hash covers the
  * method, the path and the body.
  */

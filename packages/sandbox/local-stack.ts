@@ -6,7 +6,8 @@ import { join } from 'node:path';
 import { CreateKeyCommand, KMSClient } from '@aws-sdk/client-kms';
 import { serve } from '@hono/node-server';
 import { type LogLevel, StepError, createLogger } from '#core';
-import { type KilnServices, checkKubernetesVersionSupport, createTenant, recoverOperations, runInfrastructureContainer, startDueRotations } from '#lifecycle';
+import { type KilnServices, checkKubernetesVersionSupport, createTenant, recoverOperations, startDueRotations } from '#services';
+import { type StepServices, runInfrastructureContainer } from '#steps';
 import { sha256 } from '#store';
 import { WORKFLOW_NAMES, renderWorkflow } from '#workflows';
 import { cloudConfigProblems, installedKubernetesRelease } from './cloud-init/validate.ts';
@@ -63,7 +64,8 @@ export interface LocalStack {
   url: string;
   adminToken: string;
   devTenant: { id: string; name: string; apiKey: string };
-  services: KilnServices;
+  /** The workflow steps' services (a superset of the API's), as the task functions build them. */
+  services: StepServices;
   faults: FaultInjector;
   cloud: SandboxCloud;
   /** The KMS stand-in (keys of every account and region, fault injection). */
@@ -121,8 +123,8 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
     const log = createLogger(options.logLevel ?? 'info', { service: 'kiln-sandbox' });
 
     // Lambda modules are imported only after the environment below is set, as a Lambda cold start would.
-    const loaded: { services?: KilnServices } = {};
-    const servicesOf = (): KilnServices => {
+    const loaded: { services?: StepServices } = {};
+    const servicesOf = (): StepServices => {
       if (loaded.services === undefined) throw new Error('The local stack is not ready yet.');
       return loaded.services;
     };
@@ -247,7 +249,7 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
       KILN_LOG_LEVEL: options.logLevel ?? 'info',
     });
     const entry = await import('../../functions/api.ts');
-    const { services } = await import('../../functions/services.ts');
+    const { services } = await import('../../functions/tasks/services.ts');
     loaded.services = services;
 
     const server = serve({ fetch: entry.app.fetch, port: options.port ?? 8787, hostname: '127.0.0.1' });

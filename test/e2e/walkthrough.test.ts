@@ -2,7 +2,8 @@ import { CoreV1Api, KubeConfig, PatchStrategy, setHeaderOptions } from '@kuberne
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { ClusterSpec, DEFAULT_KUBERNETES_VERSION, kubernetesReleaseOf, offeredKubernetesReleases, offeredKubernetesSentence, versionSupportConditions } from '#core';
 import { DEFAULT_REWRITE_PAGE_SIZE } from '#encryption';
-import { MAX_UNHEALTHY_RESTARTS, authenticate, orderCluster, recoverOperations, startDueRotations } from '#lifecycle';
+import { authenticate, orderCluster, recoverOperations, startDueRotations } from '#services';
+import { MAX_UNHEALTHY_RESTARTS } from '#steps';
 import { type LocalStack, type SandboxCluster, startLocalStack } from '#sandbox';
 import { type ApiCall, apiClient, eventually, expectProblem } from '../support/api.ts';
 

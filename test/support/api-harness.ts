@@ -1,6 +1,8 @@
 import { randomBytes } from 'node:crypto';
 import { newApp } from '#api';
-import { type KilnServices, createServices, createTenant, loadConfig } from '#lifecycle';
+import { type KilnServices, createTenant } from '#services';
+import { loadConfig } from '../../functions/wiring/config.ts';
+import { createServices } from '../../functions/wiring/services.ts';
 import { LOCAL_CREDENTIALS, LOCAL_REGION, type LocalDynamoDb, ensureTable, startLocalDynamoDb } from '#sandbox';
 import { sha256 } from '#store';
 import type { ApiResponse } from './api.ts';

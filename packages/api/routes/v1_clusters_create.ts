@@ -1,6 +1,6 @@
 import { type OpenAPIHono, createRoute } from '@hono/zod-openapi';
 import { Cluster, ClusterSpec } from '#core';
-import { orderCluster } from '#lifecycle';
+import { orderCluster } from '#services';
 import { type AppEnv, tenantOf } from '../context.ts';
 import { etagOf } from '../etag.ts';
 import { idempotentRequest, replayOf } from '../idempotency.ts';

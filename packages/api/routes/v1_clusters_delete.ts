@@ -1,6 +1,6 @@
 import { type OpenAPIHono, createRoute } from '@hono/zod-openapi';
 import { Cluster } from '#core';
-import { deleteCluster } from '#lifecycle';
+import { deleteCluster } from '#services';
 import { type AppEnv, tenantOf } from '../context.ts';
 import { parseIfMatch } from '../etag.ts';
 import { idempotentRequest, replayOf } from '../idempotency.ts';

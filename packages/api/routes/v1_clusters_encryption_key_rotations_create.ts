@@ -1,6 +1,6 @@
 import { type OpenAPIHono, createRoute } from '@hono/zod-openapi';
 import { Operation } from '#core';
-import { startKeyRotation } from '#lifecycle';
+import { startKeyRotation } from '#services';
 import { type AppEnv, tenantOf } from '../context.ts';
 import { ClusterIdParam, problems } from '../schemas.ts';
 

@@ -1,6 +1,6 @@
 import { type OpenAPIHono, createRoute } from '@hono/zod-openapi';
 import { ClusterEvent } from '#core';
-import { listClusterEvents } from '#lifecycle';
+import { listClusterEvents } from '#services';
 import { type AppEnv, tenantOf } from '../context.ts';
 import { ClusterIdParam, PageQuery, pageOf, problems } from '../schemas.ts';
 

@@ -1,6 +1,6 @@
 import { type OpenAPIHono, createRoute } from '@hono/zod-openapi';
 import { Cluster } from '#core';
-import { clusterView, findCluster } from '#lifecycle';
+import { clusterView, findCluster } from '#services';
 import { type AppEnv, tenantOf } from '../context.ts';
 import { etagOf } from '../etag.ts';
 import { ClusterIdParam, problems } from '../schemas.ts';

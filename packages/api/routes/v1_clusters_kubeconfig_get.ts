@@ -1,5 +1,5 @@
 import { type OpenAPIHono, createRoute, z } from '@hono/zod-openapi';
-import { issueKubeconfig } from '#lifecycle';
+import { issueKubeconfig } from '#services';
 import { type AppEnv, tenantOf } from '../context.ts';
 import { ClusterIdParam, problems } from '../schemas.ts';
 

@@ -1,6 +1,6 @@
 import { type OpenAPIHono, createRoute } from '@hono/zod-openapi';
 import { Cluster } from '#core';
-import { listClusters } from '#lifecycle';
+import { listClusters } from '#services';
 import { type AppEnv, tenantOf } from '../context.ts';
 import { PageQuery, pageOf, problems } from '../schemas.ts';
 

@@ -1,6 +1,6 @@
 import { type OpenAPIHono, createRoute } from '@hono/zod-openapi';
 import { Operation } from '#core';
-import { listClusterOperations } from '#lifecycle';
+import { listClusterOperations } from '#services';
 import { type AppEnv, tenantOf } from '../context.ts';
 import { ClusterIdParam, PageQuery, pageOf, problems } from '../schemas.ts';
 

@@ -1,5 +1,5 @@
 import { type OpenAPIHono, createRoute, z } from '@hono/zod-openapi';
-import { downloadSshKey } from '#lifecycle';
+import { downloadSshKey } from '#services';
 import { type AppEnv, tenantOf } from '../context.ts';
 import { ClusterIdParam, problems } from '../schemas.ts';
 

@@ -1,6 +1,6 @@
 import { type OpenAPIHono, createRoute } from '@hono/zod-openapi';
 import { END_OF_LIFE_NOTICE_DAYS, KubernetesVersionList } from '#core';
-import { listKubernetesVersions } from '#lifecycle';
+import { listKubernetesVersions } from '#services';
 import type { AppEnv } from '../context.ts';
 import { problems } from '../schemas.ts';
 

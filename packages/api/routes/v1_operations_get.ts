@@ -1,6 +1,6 @@
 import { type OpenAPIHono, createRoute } from '@hono/zod-openapi';
 import { Operation } from '#core';
-import { findOperation } from '#lifecycle';
+import { findOperation } from '#services';
 import { type AppEnv, tenantOf } from '../context.ts';
 import { OperationIdParam, problems } from '../schemas.ts';
 

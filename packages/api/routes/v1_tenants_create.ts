@@ -1,6 +1,6 @@
 import { type OpenAPIHono, createRoute } from '@hono/zod-openapi';
 import { KilnError, TenantCreated, TenantOrder } from '#core';
-import { createTenant } from '#lifecycle';
+import { createTenant } from '#services';
 import type { AppEnv } from '../context.ts';
 import { problems } from '../schemas.ts';
 

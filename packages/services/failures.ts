@@ -1,7 +1,7 @@
 import { z } from 'zod';
 import { WORKFLOW_STEPS, WorkflowInput, problemFor } from '#core';
-import { updateCluster, updateOperation, withCondition } from '../mutations.ts';
-import type { KilnServices } from '../services.ts';
+import { updateCluster, updateOperation, withCondition } from './mutations.ts';
+import type { KilnServices } from './context.ts';
 
 const FailureInput = WorkflowInput.extend({
   error: z.object({ Error: z.string().optional(), Cause: z.string().optional() }).optional(),

@@ -1,7 +1,7 @@
 import { ConflictError, type Operation, phaseChange } from '#core';
 import type { ClusterRecord } from '#store';
 import { findCluster, launch, newOperation } from './clusters.ts';
-import type { KilnServices } from './services.ts';
+import type { KilnServices } from './context.ts';
 import { operationView } from './views.ts';
 
 /**

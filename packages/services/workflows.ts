@@ -12,7 +12,7 @@ export type { WorkflowName };
 
 export type ExecutionStatus = 'RUNNING' | 'SUCCEEDED' | 'FAILED' | 'TIMED_OUT' | 'ABORTED' | 'PENDING_REDRIVE' | 'MISSING';
 
-/** How lifecycle services start and inspect workflow executions. */
+/** How the services start and inspect workflow executions. */
 export interface Workflows {
   start(workflow: WorkflowName, input: WorkflowInput): Promise<void>;
   status(workflow: WorkflowName, operationId: string): Promise<ExecutionStatus>;

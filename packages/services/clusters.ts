@@ -13,7 +13,7 @@ import {
   phaseChange,
 } from '#core';
 import type { ClusterRecord, OperationRecord, Page, StoredResponse, WriteOutcome } from '#store';
-import type { KilnServices } from './services.ts';
+import type { KilnServices } from './context.ts';
 import type { WorkflowName } from './workflows.ts';
 import { clusterView, operationView } from './views.ts';
 

@@ -1,47 +1,15 @@
 import { createHash } from 'node:crypto';
-import { generateSshKeyPair } from '#bootstrap';
-import { type ClusterSpec, KilnError, clusterEvent } from '#core';
-import { type ClusterRecord, VersionConflictError } from '#store';
-import { updateCluster } from './mutations.ts';
-import type { KilnServices } from './services.ts';
+import { KilnError, clusterEvent } from '#core';
+import { VersionConflictError } from '#store';
+import type { KilnServices } from './context.ts';
 
-const PURPOSE = 'ssh-private-key';
+/** The KMS encryption-context purpose the managed private key is sealed under. */
+export const SSH_KEY_PURPOSE = 'ssh-private-key';
 
-function fingerprintOf(publicKey: string): string {
+/** The OpenSSH SHA-256 fingerprint of a public key line. */
+export function fingerprintOf(publicKey: string): string {
   const blob = Buffer.from(publicKey.split(' ')[1] ?? '', 'base64');
   return `SHA256:${createHash('sha256').update(blob).digest('base64').replace(/=+$/, '')}`;
-}
-
-/**
- * The cluster's SSH key: the tenant's own public key when self-managed;
- * otherwise a fresh ed25519 pair whose private half is kept only sealed,
- * until the tenant downloads it once. Idempotent: an existing key is kept.
- */
-export async function ensureSshKey(services: KilnServices, cluster: ClusterRecord): Promise<ClusterRecord> {
-  if (cluster.status.ssh !== undefined) return cluster;
-  const spec: ClusterSpec = cluster.spec;
-  const context = { tenantId: cluster.tenantId, clusterId: cluster.id, purpose: PURPOSE };
-  let publicKey: string;
-  let sealedPrivateKey: string | undefined;
-  if (spec.ssh.mode === 'self-managed' && spec.ssh.publicKey !== undefined) {
-    publicKey = spec.ssh.publicKey;
-  } else {
-    const pair = generateSshKeyPair(`kiln-${cluster.id}`);
-    publicKey = pair.publicKey;
-    sealedPrivateKey = await services.sealer.seal(Buffer.from(pair.privateKey), context);
-  }
-  return updateCluster(services, cluster.tenantId, cluster.id, (current) =>
-    current.status.ssh !== undefined
-      ? current
-      : {
-          ...current,
-          ...(sealedPrivateKey === undefined ? {} : { sealed: { ...current.sealed, sshPrivateKey: sealedPrivateKey } }),
-          status: {
-            ...current.status,
-            ssh: { publicKey, fingerprint: fingerprintOf(publicKey), privateKeyDownloadable: sealedPrivateKey !== undefined },
-          },
-        },
-  );
 }
 
 export interface SshKeyDownload {
@@ -67,7 +35,7 @@ export async function downloadSshKey(services: KilnServices, tenantId: string, c
   if (sealed === undefined) throw new KilnError('gone', 'The private SSH key was already downloaded; Kiln keeps no copy.');
 
   const privateKey = Buffer.from(
-    await services.sealer.unseal(sealed, { tenantId, clusterId, purpose: PURPOSE }),
+    await services.sealer.unseal(sealed, { tenantId, clusterId, purpose: SSH_KEY_PURPOSE }),
   ).toString('utf8');
   const { sshPrivateKey: _handedOut, ...remaining } = cluster.sealed ?? {};
   try {

@@ -1,7 +1,7 @@
 import type { ClusterEvent } from '#core';
 import type { Page } from '#store';
 import { findCluster } from './clusters.ts';
-import type { KilnServices } from './services.ts';
+import type { KilnServices } from './context.ts';
 
 export async function listClusterEvents(
   services: KilnServices,

@@ -1,6 +1,6 @@
 import { isWorkflowName } from '#workflows';
-import type { KilnServices } from './services.ts';
-import { recordFailureStep } from './steps/failure.ts';
+import type { KilnServices } from './context.ts';
+import { recordFailureStep } from './failures.ts';
 
 export interface RecoveryReport {
   checked: number;

@@ -1,6 +1,6 @@
 import { KilnError, StepError, WorkflowInput } from '#core';
 import type { ClusterRecord, OperationRecord, StepRecord } from '#store';
-import type { KilnServices } from '../services.ts';
+import type { StepServices } from './context.ts';
 
 const MESSAGE_LIMIT = 500;
 const TRANSIENT_NAMES = new Set([
@@ -67,7 +67,7 @@ export type StepResult<T extends Record<string, unknown>> = { done: true; output
  * recorded outputs, so a re-run workflow (after a crash) skips finished work.
  */
 export async function runStep<T extends Record<string, unknown>>(
-  services: KilnServices,
+  services: StepServices,
   rawInput: unknown,
   step: string,
   work: (context: StepContext) => Promise<StepResult<T>>,

@@ -1,7 +1,7 @@
-import { ADMIN_GROUP, type ClusterPkiPem, certificateAuthorityFromPem, issueAdminKubeconfig } from '#bootstrap';
+import type { ClusterPkiPem } from '#bootstrap';
 import { KilnError, clusterEvent } from '#core';
 import { findCluster } from './clusters.ts';
-import type { KilnServices } from './services.ts';
+import type { KilnServices } from './context.ts';
 
 export interface IssuedKubeconfig {
   kubeconfig: string;
@@ -23,6 +23,8 @@ export async function issueKubeconfig(services: KilnServices, tenantId: string, 
   const pki = JSON.parse(
     Buffer.from(await services.sealer.unseal(sealedPki, { tenantId, clusterId, purpose: 'pki' })).toString('utf8'),
   ) as ClusterPkiPem;
+  // Signing needs an X.509 library and a YAML writer: loaded by the first kubeconfig a process issues, not at every cold start.
+  const { ADMIN_GROUP, certificateAuthorityFromPem, issueAdminKubeconfig } = await import('./kubeconfig-signing.ts');
   const now = new Date();
   const kubeconfig = await issueAdminKubeconfig(
     { clusterCa: await certificateAuthorityFromPem(pki.clusterCa) },

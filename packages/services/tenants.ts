@@ -1,7 +1,7 @@
 import { randomBytes, timingSafeEqual } from 'node:crypto';
 import { type Tenant, newId } from '#core';
 import { sha256 } from '#store';
-import type { KilnServices } from './services.ts';
+import type { KilnServices } from './context.ts';
 
 const API_KEY_PREFIX = 'kiln_';
 
@@ -17,7 +17,7 @@ export type Principal = { kind: 'admin' } | { kind: 'tenant'; tenantId: string; 
 /** Resolves a bearer token to the admin or a tenant; unknown tokens resolve to nothing. */
 export async function authenticate(services: KilnServices, token: string): Promise<Principal | undefined> {
   const digest = sha256(token);
-  const adminDigest = services.config.KILN_ADMIN_TOKEN_SHA256;
+  const adminDigest = services.adminTokenSha256;
   if (adminDigest !== undefined && timingSafeEqual(Buffer.from(digest, 'hex'), Buffer.from(adminDigest, 'hex'))) {
     return { kind: 'admin' };
   }

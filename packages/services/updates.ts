@@ -10,7 +10,7 @@ import {
 } from '#core';
 import type { ClusterRecord } from '#store';
 import { type IdempotentRequest, type Outcome, earlierResponse, findClusterMatching, launch, newOperation, settle } from './clusters.ts';
-import type { KilnServices } from './services.ts';
+import type { KilnServices } from './context.ts';
 import { clusterView, operationView } from './views.ts';
 
 /** The parts of an order a PATCH may change today: everything the add-ons step applies. */

@@ -10,7 +10,7 @@ import {
 } from '#core';
 import { type ClusterRecord, VersionConflictError } from '#store';
 import { withCondition } from './mutations.ts';
-import type { KilnServices } from './services.ts';
+import type { KilnServices } from './context.ts';
 
 /** What GET /v1/kubernetes-versions answers: the minors a new cluster may run today. */
 export function listKubernetesVersions(now = new Date()): KubernetesVersionList {

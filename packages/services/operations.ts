@@ -1,7 +1,7 @@
 import { NotFoundError, type Operation } from '#core';
 import type { Page } from '#store';
 import { findCluster } from './clusters.ts';
-import type { KilnServices } from './services.ts';
+import type { KilnServices } from './context.ts';
 import { operationView } from './views.ts';
 
 export async function findOperation(services: KilnServices, tenantId: string, operationId: string): Promise<Operation> {

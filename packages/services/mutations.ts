@@ -1,6 +1,6 @@
 import { type ClusterEvent, type Condition, KilnError, NotFoundError, canTransition, phaseChange } from '#core';
 import { type ClusterRecord, type OperationRecord, VersionConflictError } from '#store';
-import type { KilnServices } from './services.ts';
+import type { KilnServices } from './context.ts';
 
 const ATTEMPTS = 5;
 

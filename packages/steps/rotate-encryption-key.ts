@@ -15,10 +15,9 @@ import {
   rewriteSecretsPage,
   startRotation,
 } from '#encryption';
-import { AT_REST_KEY } from '../clusters.ts';
-import { updateCluster } from '../mutations.ts';
-import type { KilnServices } from '../services.ts';
-import { FIRST_AT_REST_KEY, atRestKeySealer, nextRotation, sealedSecret } from './provision.ts';
+import { AT_REST_KEY, updateCluster } from '#services';
+import { FIRST_AT_REST_KEY, atRestKeySealer, nextRotation, sealedSecret } from './cluster-secrets.ts';
+import type { StepServices } from './context.ts';
 import { type StepContext, type StepResult, runStep, toStepError } from './step-runner.ts';
 
 /** How long one invocation drives the rotation before handing back to the workflow's poll loop (a Lambda must not run long). */
@@ -58,13 +57,13 @@ async function controlPlaneMachines(core: CoreV1Api): Promise<ControlPlaneMachin
  * after every action so a crash resumes exactly where it stopped. Machine
  * actions go through Run Command to the control plane's own script.
  */
-export async function rotateEncryptionKeyStep(services: KilnServices, input: unknown): Promise<{ ready: boolean; retryAfterSeconds: number }> {
+export async function rotateEncryptionKeyStep(services: StepServices, input: unknown): Promise<{ ready: boolean; retryAfterSeconds: number }> {
   const result = await runStep(services, input, 'rotate', (context) => rotateSlice(services, context), { polling: true });
   const backoff = result.done ? 0 : result.progress?.retryAfterSeconds;
   return { ready: result.done, retryAfterSeconds: typeof backoff === 'number' ? backoff : 1 };
 }
 
-async function rotateSlice(services: KilnServices, context: StepContext): Promise<StepResult<Record<string, unknown>>> {
+async function rotateSlice(services: StepServices, context: StepContext): Promise<StepResult<Record<string, unknown>>> {
   const { tenantId, clusterId } = context.input;
   const cluster = context.cluster;
   const { machineCommands: commands, machineSecrets } = services.inCluster(cluster);

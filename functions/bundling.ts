@@ -1,0 +1,84 @@
+/**
+ * How every Lambda is bundled. `LAMBDA_NODEJS` is what sst.config.ts gives
+ * SST for each function; `SST_ESBUILD_OPTIONS` is what SST's bundler
+ * (sst/sst pkg/runtime/node/build.go) adds around it. `npm run build` and
+ * `npm run bench` bundle with both, so they measure what production deploys.
+ */
+
+export const LAMBDA_NODEJS = {
+  format: 'esm',
+  minify: true,
+  sourcemap: true,
+  // Routes that need a heavy library (kubeconfig signing) load it on their first call, not at cold start.
+  splitting: true,
+  esbuild: { target: 'node20' },
+} as const;
+
+/** SST's own esbuild options for an ESM function (createRequire banner, keepNames, module-first resolution). */
+export const SST_ESBUILD_OPTIONS = {
+  platform: 'node',
+  bundle: true,
+  keepNames: true,
+  format: 'esm',
+  mainFields: ['module', 'main'],
+  external: ['sharp', 'pg-native'],
+  outExtension: { '.js': '.mjs' },
+  banner: {
+    js: [
+      `import { createRequire as topLevelCreateRequire } from 'module';`,
+      `const require = topLevelCreateRequire(import.meta.url);`,
+      `import { fileURLToPath as topLevelFileUrlToPath, URL as topLevelURL } from "url"`,
+      `const __filename = topLevelFileUrlToPath(import.meta.url)`,
+      `const __dirname = topLevelFileUrlToPath(new topLevelURL(".", import.meta.url))`,
+    ].join('\n'),
+  },
+} as const;
+
+/** Every Lambda entry point, by the name sst.config.ts gives its function. */
+export const LAMBDA_ENTRY_POINTS = {
+  Api: 'functions/api.ts',
+  Recovery: 'functions/recover.ts',
+  RotationSchedule: 'functions/rotation-schedule.ts',
+  KubernetesVersionSupport: 'functions/version-support.ts',
+  TaskPlan: 'functions/tasks/plan.ts',
+  TaskBootstrap: 'functions/tasks/bootstrap.ts',
+  TaskWaitForControlPlane: 'functions/tasks/wait-for-control-plane.ts',
+  TaskWaitForWorkers: 'functions/tasks/wait-for-workers.ts',
+  TaskAddons: 'functions/tasks/addons.ts',
+  TaskVerify: 'functions/tasks/verify.ts',
+  TaskMarkReady: 'functions/tasks/mark-ready.ts',
+  TaskMarkDeleted: 'functions/tasks/mark-deleted.ts',
+  TaskRecordFailure: 'functions/tasks/record-failure.ts',
+  TaskRotateEncryptionKey: 'functions/tasks/rotate-encryption-key.ts',
+  // The Fargate task's entry: bundled the same way for the size report, though it ships in a container image.
+  Infrastructure: 'functions/tasks/infrastructure.ts',
+} as const;
+
+export type LambdaName = keyof typeof LAMBDA_ENTRY_POINTS;
+
+/**
+ * Packages each function must never contain: the API and the schedulers
+ * serve requests and scan indexes, so they carry no infrastructure program,
+ * no Kubernetes client, no add-on installer and no compiler. Only the
+ * infrastructure task runs Pulumi.
+ */
+const NOT_FOR_REQUESTS = ['@pulumi/', '@kubernetes/client-node', 'kubernetes-models', '@kubernetes-models/', 'typescript', '@grpc/'];
+const NOT_FOR_STEPS = ['@pulumi/', 'typescript'];
+
+export const FORBIDDEN_PACKAGES: Readonly<Record<LambdaName, readonly string[]>> = {
+  Api: NOT_FOR_REQUESTS,
+  Recovery: NOT_FOR_REQUESTS,
+  RotationSchedule: NOT_FOR_REQUESTS,
+  KubernetesVersionSupport: NOT_FOR_REQUESTS,
+  TaskPlan: NOT_FOR_STEPS,
+  TaskBootstrap: NOT_FOR_STEPS,
+  TaskWaitForControlPlane: NOT_FOR_STEPS,
+  TaskWaitForWorkers: NOT_FOR_STEPS,
+  TaskAddons: NOT_FOR_STEPS,
+  TaskVerify: NOT_FOR_STEPS,
+  TaskMarkReady: NOT_FOR_STEPS,
+  TaskMarkDeleted: NOT_FOR_STEPS,
+  TaskRecordFailure: NOT_FOR_STEPS,
+  TaskRotateEncryptionKey: NOT_FOR_STEPS,
+  Infrastructure: [],
+};

@@ -1,0 +1,28 @@
+import { KMSClient } from '@aws-sdk/client-kms';
+import { SFNClient } from '@aws-sdk/client-sfn';
+import { createLogger } from '#core';
+import { KmsSealer } from '#encryption';
+import { type KilnServices, WorkflowLauncher } from '#services';
+import { createStore } from '#store';
+import type { KilnConfig } from './config.ts';
+
+export const endpointOf = (url: string | undefined) => (url === undefined ? {} : { endpoint: url });
+
+/** The API's and the schedulers' services: the table, the workflows, Kiln's sealing key. */
+export function createServices(config: KilnConfig): KilnServices {
+  const region = config.AWS_REGION;
+  const sfn = new SFNClient({ region, ...endpointOf(config.KILN_STEPFUNCTIONS_ENDPOINT) });
+  const kms = new KMSClient({ region, ...endpointOf(config.KILN_KMS_ENDPOINT) });
+  return {
+    ...(config.KILN_ADMIN_TOKEN_SHA256 === undefined ? {} : { adminTokenSha256: config.KILN_ADMIN_TOKEN_SHA256 }),
+    store: createStore({ tableName: config.KILN_TABLE_NAME, region, ...endpointOf(config.KILN_DYNAMODB_ENDPOINT) }),
+    workflows: new WorkflowLauncher(sfn, {
+      provision: config.KILN_PROVISION_STATE_MACHINE_ARN,
+      deprovision: config.KILN_DEPROVISION_STATE_MACHINE_ARN,
+      update: config.KILN_UPDATE_STATE_MACHINE_ARN,
+      'rotate-encryption-key': config.KILN_ROTATE_ENCRYPTION_KEY_STATE_MACHINE_ARN,
+    }),
+    sealer: new KmsSealer(kms, config.KILN_SEALING_KEY_ID),
+    log: createLogger(config.KILN_LOG_LEVEL, { service: 'kiln' }),
+  };
+}

@@ -1,0 +1,18 @@
+import type { Logger } from '#core';
+import type { SecretSealer } from '#encryption';
+import type { KilnStore } from '#store';
+import type { Workflows } from './workflows.ts';
+
+/**
+ * What the API and the scheduled functions need, built once per process
+ * (Lambda module scope) by functions/wiring from the configuration.
+ */
+export interface KilnServices {
+  /** SHA-256 of the admin token; without it the admin API is closed. */
+  adminTokenSha256?: string;
+  store: KilnStore;
+  workflows: Workflows;
+  /** Wraps what Kiln keeps for tenants (PKI, tokens, SSH keys) under Kiln's own sealing key. */
+  sealer: SecretSealer;
+  log: Logger;
+}

@@ -1,0 +1,28 @@
+// What the API and the scheduled functions call. Nothing here loads the infrastructure program, the
+// Kubernetes client or the add-on installer (lint and `npm run build` keep it so).
+export {
+  AT_REST_KEY,
+  PENDING_USER_AT_REST_KEY,
+  deleteCluster,
+  findCluster,
+  findClusterMatching,
+  listClusters,
+  newOperation,
+  orderCluster,
+  type IdempotentRequest,
+  type Outcome,
+} from './clusters.ts';
+export type { KilnServices } from './context.ts';
+export { listClusterEvents } from './events.ts';
+export { failureMessage, recordFailureStep } from './failures.ts';
+export { issueKubeconfig, type IssuedKubeconfig } from './kubeconfig.ts';
+export { checkKubernetesVersionSupport, listKubernetesVersions, versionSupportEvents, withVersionSupport, type VersionSupportReport } from './kubernetes-versions.ts';
+export { updateCluster, updateOperation, withCondition } from './mutations.ts';
+export { findOperation, listClusterOperations } from './operations.ts';
+export { recoverOperations, type RecoveryReport } from './recovery.ts';
+export { startDueRotations, startKeyRotation, type ScheduledRotations } from './rotations.ts';
+export { SSH_KEY_PURPOSE, downloadSshKey, fingerprintOf, type SshKeyDownload } from './ssh-keys.ts';
+export { authenticate, createTenant, type Principal } from './tenants.ts';
+export { MUTABLE_FIELDS, updateClusterSpec } from './updates.ts';
+export { clusterView, operationView } from './views.ts';
+export { WorkflowLauncher, type ExecutionStatus, type WorkflowName, type Workflows } from './workflows.ts';

@@ -1,0 +1,30 @@
+import type { MachineCommands, MachineSecretStore } from '#bootstrap';
+import type { ClusterSpec } from '#core';
+import type { SecretSealer } from '#encryption';
+import type { KilnServices } from '#services';
+
+/** A cluster as far as reaching its AWS account and region is concerned. */
+export interface ClusterLocation {
+  id: string;
+  spec: Pick<ClusterSpec, 'region' | 'account'>;
+}
+
+/**
+ * AWS as one cluster sees it: in the cluster's region, and with `account` in
+ * the order, in the tenant's account through the role it trusts Kiln with.
+ * Machines read their secrets and run commands there, and the cluster's own
+ * KMS key lives there.
+ */
+export interface ClusterAws {
+  /** Wraps secrets under the cluster's own KMS key (its ARN, from the infrastructure step). */
+  sealer(keyArn: string): SecretSealer;
+  machineSecrets: MachineSecretStore;
+  machineCommands: MachineCommands;
+}
+
+/** What the workflow steps need besides the services: the clusters' own AWS, and how often to poll machines. */
+export interface StepServices extends KilnServices {
+  inCluster(cluster: ClusterLocation): ClusterAws;
+  /** Seconds between polls of joining machines and running commands. */
+  pollSeconds: number;
+}

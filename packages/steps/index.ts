@@ -1,0 +1,14 @@
+// The bodies of the workflows' Task states, one file per step as functions/tasks names them. Only
+// infrastructure.ts loads the Pulumi program; it runs in the Fargate task, never in a Lambda.
+export { addonsStep } from './addons.ts';
+export { bootstrapStep } from './bootstrap.ts';
+export type { ClusterAws, ClusterLocation, StepServices } from './context.ts';
+export { destroyStep, infrastructureStep, runInfrastructureContainer } from './infrastructure.ts';
+export { markDeletedStep } from './mark-deleted.ts';
+export { markReadyStep } from './mark-ready.ts';
+export { planStep, type ProvisionPlan } from './plan.ts';
+export { MAX_UNHEALTHY_RESTARTS, rotateEncryptionKeyStep } from './rotate-encryption-key.ts';
+export { ensureSshKey } from './ssh-key.ts';
+export { toStepError, type StepContext, type StepResult } from './step-runner.ts';
+export { verifyStep } from './verify.ts';
+export { waitForControlPlaneStep, waitForWorkersStep } from './wait-for-nodes.ts';

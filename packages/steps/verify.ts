@@ -1,0 +1,29 @@
+import { addonDrift, kubeConfigFor, listNodes, liveForbiddenAdminBindings, objectRef } from '#addons';
+import { StepError } from '#core';
+import { renderAddonsFor } from './addons.ts';
+import type { StepServices } from './context.ts';
+import { type StepResult, runStep } from './step-runner.ts';
+import { endpointOf } from './wait-for-nodes.ts';
+
+export async function verifyStep(services: StepServices, input: unknown): Promise<StepResult<Record<string, unknown>>> {
+  return runStep(services, input, 'verify', async (context) => {
+    const config = kubeConfigFor(context.cluster.name, endpointOf(context));
+    // From the order, not a plan: verify also runs in update operations, which have no plan step.
+    const { controlPlane, nodePools } = context.cluster.spec;
+    const nodes = await listNodes(config);
+    const notReady = nodes.filter((node) => !node.ready).map((node) => node.name);
+    const expected = controlPlane.replicas + nodePools.reduce((sum, pool) => sum + pool.size, 0);
+    if (nodes.length < expected || notReady.length > 0) {
+      throw new StepError('verify', `Expected ${expected} Ready nodes; ${nodes.length - notReady.length} are Ready${notReady.length > 0 ? ` (not Ready: ${notReady.join(', ')})` : ''}.`, true);
+    }
+    // Machines keep the patch they booted with until an upgrade, but never leave the cluster's minor.
+    const minor = context.cluster.spec.kubernetesVersion;
+    const offMinor = nodes.filter((node) => !node.kubeletVersion.startsWith(`v${minor}.`)).map((node) => `${node.name} (${node.kubeletVersion || 'no version'})`);
+    if (offMinor.length > 0) throw new StepError('verify', `Nodes run a kubelet other than Kubernetes ${minor}: ${offMinor.join(', ')}.`, false);
+    const pending = new Set((context.outputsOf('addons') as { pending?: string[] }).pending ?? []);
+    const objects = (await renderAddonsFor(services, context)).flatMap((addon) => addon.objects).filter((object) => !pending.has(objectRef(object)));
+    const problems = [...(await addonDrift(config, objects)), ...(await liveForbiddenAdminBindings(config))];
+    if (problems.length > 0) throw new StepError('verify', `Hardening not in place: ${problems.join('; ')}.`, true);
+    return { done: true, outputs: { readyNodes: nodes.length, checked: ['nodes-ready', 'kubelets-on-ordered-minor', 'addon-objects-as-applied', 'no-cluster-admin-service-accounts'] } };
+  });
+}

@@ -1,0 +1,34 @@
+// `npm run build`: bundles every Lambda as SST deploys it (functions/bundling.ts), writes out/build/report.json
+// with each bundle's size and packages, and exits 1 when a bundle holds a package it must not (the API with
+// Pulumi, client-node, the add-on validators or the TypeScript compiler; any step with Pulumi).
+import { mkdir, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { LAMBDA_ENTRY_POINTS, type LambdaName } from '../functions/bundling.ts';
+import { type BundleReport, ROOT, bundleLambda } from './bundles.ts';
+
+const OUT = join(ROOT, 'out/build');
+const megabytes = (bytes: number) => `${(bytes / 1_000_000).toFixed(2)} MB`;
+
+// One at a time: esbuild already uses every core, and the infrastructure bundle is large.
+const reports: BundleReport[] = [];
+for (const [name, entry] of Object.entries(LAMBDA_ENTRY_POINTS) as [LambdaName, string][]) {
+  reports.push(await bundleLambda(name, entry, join(OUT, name)));
+}
+await mkdir(OUT, { recursive: true });
+await writeFile(join(OUT, 'report.json'), `${JSON.stringify(reports, null, 2)}\n`);
+
+console.log(`${'function'.padEnd(26)} ${'cold start'.padStart(11)} ${'all chunks'.padStart(11)}  largest packages`);
+for (const report of reports) {
+  const largest = Object.entries(report.packages)
+    .sort(([, a], [, b]) => b - a)
+    .slice(0, 4)
+    .map(([name]) => name)
+    .join(', ');
+  console.log(`${report.name.padEnd(26)} ${megabytes(report.coldStartBytes).padStart(11)} ${megabytes(report.totalBytes).padStart(11)}  ${largest}`);
+}
+const violations = reports.flatMap((report) => report.violations.map((violation) => ({ name: report.name, ...violation })));
+for (const violation of violations) {
+  console.error(`\n${violation.name} must not contain ${violation.package}; it comes in through:\n  ${violation.chain.join('\n  -> ')}`);
+}
+console.log(`\nWrote ${join('out/build', 'report.json')}.`);
+if (violations.length > 0) process.exitCode = 1;
