@@ -2,7 +2,6 @@ import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import { dirname, join, resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { stringify } from 'yaml';
-import type { ZodError } from 'zod';
 import { PLACEHOLDER_ISSUER_CA, renderAddons } from '#addons';
 import {
   admissionConfiguration,
@@ -19,7 +18,7 @@ import {
   renderUserData,
   toYamlDocuments,
 } from '#bootstrap';
-import { ClusterSpec, KilnError, type Problem, assertOrderRules, jsonPointer, problemFor } from '#core';
+import { ClusterSpec, KilnError, type Problem, assertOrderRules, problemFor, validationErrorOf } from '#core';
 import { SandboxCloud } from '#sandbox';
 
 /**
@@ -40,25 +39,12 @@ export interface RenderIo {
   stderr: (text: string) => void;
 }
 
-/** The same field problems the API's zod hook reports. */
-function fieldProblems(error: ZodError): { pointer: string; detail: string }[] {
-  return error.issues.flatMap((issue) => {
-    const keysAtFault = issue.code === 'unrecognized_keys' ? issue.keys : [undefined];
-    return keysAtFault.map((key) => ({
-      pointer: jsonPointer(key === undefined ? issue.path : [...issue.path, key]),
-      detail: issue.code === 'unrecognized_keys' ? 'is not a known field' : issue.message,
-    }));
-  });
-}
-
 /** The order, or the problem the API would answer it with. */
 export function validateOrder(order: unknown): { spec: ClusterSpec } | { problem: Problem } {
   const parsed = ClusterSpec.safeParse(order);
   if (!parsed.success) {
-    const problems = fieldProblems(parsed.error);
-    const first = problems[0];
-    const where = first === undefined ? '' : ` at ${first.pointer || '/'}`;
-    return { problem: problemFor('validation_failed', `The request is not valid${where}: ${first?.detail ?? 'see errors'}.`, problems) };
+    const error = validationErrorOf(parsed.error);
+    return { problem: problemFor(error.code, error.detail, error.errors) };
   }
   try {
     assertOrderRules(parsed.data);

@@ -9,12 +9,12 @@ export interface InstallOptions {
   /** Time allowed for the whole install, waits included. */
   deadlineMs: number;
   /**
-   * Whether to wait for each chart's workloads and CRDs to appear (production,
-   * where helm-controller runs the install Jobs). Without it, a chart counts as
-   * installed once its HelmChart is stored: workloads are awaited only where
-   * they already exist, and custom resources whose CRD a chart has not yet
-   * served are returned as pending instead of failing (the sandbox, where no
-   * controller runs charts).
+   * Whether to wait for each chart's workloads and CRDs to appear; the add-ons
+   * step always does (helm-controller runs the install Jobs, and locally the
+   * sandbox's chart runner plays it). Without it, a chart counts as installed
+   * once its HelmChart is stored, and custom resources whose CRD is not served
+   * yet come back as pending: for a cluster where no controller runs charts,
+   * which only the installer's own tests set up.
    */
   waitForCharts?: boolean;
   /** How often conditions are re-read while waiting. */

@@ -3,8 +3,7 @@ import { Scalar } from '@scalar/hono-api-reference';
 import type { MiddlewareHandler } from 'hono';
 import { bodyLimit } from 'hono/body-limit';
 import { requestId } from 'hono/request-id';
-import type { ZodError } from 'zod';
-import { type FieldProblem, KilnError, UnauthorizedError, ValidationError, jsonPointer } from '#core';
+import { KilnError, UnauthorizedError, validationErrorOf } from '#core';
 import { type KilnServices, authenticate } from '#services';
 import type { AppEnv } from './context.ts';
 import { problemResponse } from './problem.ts';
@@ -24,19 +23,6 @@ import { registerV1TenantsCreate } from './routes/v1_tenants_create.ts';
 
 const MAX_BODY_BYTES = 256 * 1024;
 
-function fieldProblems(error: ZodError, target: string): FieldProblem[] {
-  return error.issues.flatMap((issue): FieldProblem[] => {
-    const keysAtFault = issue.code === 'unrecognized_keys' ? issue.keys : [undefined];
-    return keysAtFault.map((key) => {
-      const path = key === undefined ? issue.path : [...issue.path, key];
-      const detail = issue.code === 'unrecognized_keys' ? 'is not a known field' : issue.message;
-      if (target === 'json') return { pointer: jsonPointer(path), detail };
-      if (target === 'header') return { header: String(path[0] ?? ''), detail };
-      return { parameter: String(path[0] ?? ''), detail };
-    });
-  });
-}
-
 function authentication(): MiddlewareHandler<AppEnv> {
   return async (c, next) => {
     const header = c.req.header('authorization');
@@ -54,12 +40,7 @@ function authentication(): MiddlewareHandler<AppEnv> {
 export function newApp(services: KilnServices): OpenAPIHono<AppEnv> {
   const app = new OpenAPIHono<AppEnv>({
     defaultHook: (result) => {
-      if (!result.success) {
-        const problems = fieldProblems(result.error, result.target);
-        const first = problems[0];
-        const where = first === undefined ? '' : 'pointer' in first ? ` at ${first.pointer || '/'}` : '';
-        throw new ValidationError(`The request is not valid${where}: ${first?.detail ?? 'see errors'}.`, problems);
-      }
+      if (!result.success) throw validationErrorOf(result.error, result.target === 'json' ? 'json' : result.target === 'header' ? 'header' : 'parameter');
       return undefined;
     },
   });

@@ -1,6 +1,5 @@
-import { Cluster, type Operation } from '#core';
+import { Cluster, type Operation, sha256 } from '#core';
 import type { IdempotentRequest } from '#services';
-import { sha256 } from '#store';
 
 /** JSON with object keys sorted, so two bodies that mean the same hash the same. */
 export function canonicalJson(value: unknown): string {

@@ -32,7 +32,8 @@ export function problemResponse(c: Context, error: unknown, log: Logger): Respon
     problem = problemFor('internal', 'Kiln could not complete the request. Quote the request id when you report it.', [], c.req.path);
   }
   if (requestId !== undefined) problem.requestId = requestId;
-  const headers: Record<string, string> = { 'content-type': PROBLEM_CONTENT_TYPE };
+  // A fresh Response drops the headers middleware set on the context, so the request id goes on explicitly.
+  const headers: Record<string, string> = { 'content-type': PROBLEM_CONTENT_TYPE, ...(requestId === undefined ? {} : { 'x-request-id': requestId }) };
   if (problem.status === 401) headers['www-authenticate'] = 'Bearer realm="kiln"';
   return new Response(JSON.stringify(problem), { status: problem.status, headers });
 }

@@ -1,5 +1,5 @@
 import { ADDON_RELEASES, type ClusterSpec } from '#core';
-import type { KubeObject } from './kubeadm.ts';
+import type { KubeObject } from './kube-object.ts';
 
 /** Stands in for key material wherever a rendered file must not carry it; the machine fills it from the secret store. */
 export const SEALED_AT_BOOT = '<sealed-at-boot>';

@@ -1,8 +1,8 @@
-export * from './cloud-init.ts';
-export * from './kubeadm.ts';
-export * from './pki.ts';
-export * from './ssh-key.ts';
-export * from './sshd.ts';
-export * from './machine-secrets.ts';
-export * from './encryption-config.ts';
-export * from './machine-commands.ts';
+export { cloudConfig, CONTROL_PLANE_PKI_FILES, ENCRYPTION_CONFIG_SCRIPT, encryptionConfigScript, KERNEL_SETTINGS, KMS_PLUGIN_MANIFEST, maintenanceSchedule, renderUserData, secretStorePaths, type ControlPlanePkiFile, type MachineRole, type UserDataOptions } from './cloud-init.ts';
+export { admissionConfiguration, API_SERVER_PATCH_FILE, API_SERVER_PORT, apiServerArgs, apiServerProbePatch, auditPolicy, BOOT_PLACEHOLDERS, BOOTSTRAP_TOKEN_TTL, clusterConfiguration, controllerManagerArgs, etcdArgs, eventRateLimitConfiguration, initConfiguration, joinConfiguration, kubeletConfiguration, kubernetesRelease, PATHS, podSecurityDefaults, renderInitConfiguration, renderJoinConfiguration, schedulerArgs, STRONG_CIPHER_SUITES, toYamlDocuments, usesKmsPlugin, type ExtraArg, type KubeadmTarget } from './kubeadm.ts';
+export { ADMIN_GROUP, apiServerSubjectAltNames, caCertHash, certificateAuthorityFromPem, controlPlanePkiFiles, firstServiceIp, generateClusterPki, issueAdminKubeconfig, issueCertificate, pkiToPem, type AdminKubeconfigOptions, type CertificateAuthority, type CertificateRequest, type CertificateUsage, type ClusterPki, type ClusterPkiOptions, type ClusterPkiPem, type IssuedCertificate, type KeyPairPem } from './pki.ts';
+export { generateSshKeyPair, type SshKeyPair } from './ssh-key.ts';
+export { OPERATOR_USER, renderSshdConfig, SSHD_DROP_IN_PATH } from './sshd.ts';
+export { machineSecretPath, SsmMachineSecretStore, type MachineSecretStore } from './machine-secrets.ts';
+export { encryptionConfiguration, KMS_KEY_PLACEHOLDER, KMS_PLUGIN_DIR, KMS_PLUGIN_ENDPOINT, KMS_PLUGIN_IMAGE, KMS_PLUGIN_NAME, kmsPluginManifest, SEALED_AT_BOOT, type EncryptionKeyRef } from './encryption-config.ts';
+export { instanceIdOf, SsmRunCommand, type CommandResult, type MachineCommands } from './machine-commands.ts';

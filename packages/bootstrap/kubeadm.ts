@@ -1,6 +1,7 @@
 import { stringify } from 'yaml';
 import { type ClusterSpec, type KubernetesRelease, type NodePoolSpec, kubernetesReleaseOf } from '#core';
 import { KMS_PLUGIN_DIR } from './encryption-config.ts';
+import type { KubeObject } from './kube-object.ts';
 
 /**
  * kubeadm (v1beta4) and kubelet configuration for a cluster order, hardened
@@ -69,7 +70,6 @@ export interface ExtraArg {
   value: string;
 }
 
-export type KubeObject = Record<string, unknown> & { apiVersion: string; kind: string };
 
 const KUBEADM_API = 'kubeadm.k8s.io/v1beta4';
 

@@ -183,6 +183,11 @@ export const MaintenanceSpec = z
   })
   .meta({ id: 'MaintenanceSpec' });
 
+/**
+ * How Kiln heals the cluster's machines. Only nodeStartupTimeoutMinutes acts
+ * today (the provision waits); the others are accepted and kept for the node
+ * health poller and machine replacement, which the self-healing work adds.
+ */
 export const NodeHealthSpec = z
   .strictObject({
     enabled: z.boolean().default(true),
@@ -192,7 +197,10 @@ export const NodeHealthSpec = z
     maxInFlight: z.int().min(1).max(10).default(1),
     rebootBeforeReplace: z.boolean().default(true),
   })
-  .meta({ id: 'NodeHealthSpec' });
+  .meta({
+    id: 'NodeHealthSpec',
+    description: 'Node health checks and machine replacement. Today only nodeStartupTimeoutMinutes acts (the provision waits that long for nodes); the other fields are kept for the node health poller, which is not built yet.',
+  });
 
 export const AccountSpec = z
   .strictObject({

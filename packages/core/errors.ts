@@ -1,3 +1,5 @@
+import type { ZodError } from 'zod';
+
 /**
  * The closed list of error codes Kiln can answer with. Each maps to exactly one
  * HTTP status and problem type; the API maps them to RFC 9457 problem+json in
@@ -106,4 +108,29 @@ export function jsonPointer(path: readonly PropertyKey[]): string {
   return path
     .map((segment) => `/${String(segment).replaceAll('~', '~0').replaceAll('/', '~1')}`)
     .join('');
+}
+
+/** Where a request's invalid input sits: the JSON body, a header, or a query or path parameter. */
+export type InputTarget = 'json' | 'header' | 'parameter';
+
+/** zod's issues as field problems: one per unknown key (named), one per other issue, each at its place. */
+export function fieldProblemsOf(error: ZodError, target: InputTarget = 'json'): FieldProblem[] {
+  return error.issues.flatMap((issue): FieldProblem[] => {
+    const keysAtFault = issue.code === 'unrecognized_keys' ? issue.keys : [undefined];
+    return keysAtFault.map((key) => {
+      const path = key === undefined ? issue.path : [...issue.path, key];
+      const detail = issue.code === 'unrecognized_keys' ? 'is not a known field' : issue.message;
+      if (target === 'json') return { pointer: jsonPointer(path), detail };
+      if (target === 'header') return { header: String(path[0] ?? ''), detail };
+      return { parameter: String(path[0] ?? ''), detail };
+    });
+  });
+}
+
+/** The 400 for input of the wrong shape; its detail names the first problem. */
+export function validationErrorOf(error: ZodError, target: InputTarget = 'json', subject = 'The request'): ValidationError {
+  const problems = fieldProblemsOf(error, target);
+  const first = problems[0];
+  const where = first === undefined ? '' : 'pointer' in first ? ` at ${first.pointer || '/'}` : '';
+  return new ValidationError(`${subject} is not valid${where}: ${first?.detail ?? 'see errors'}.`, problems);
 }

@@ -1,4 +1,4 @@
-export * from './cluster-spec.ts';
+export { AccountSpec, AcmeIssuerSpec, AT_REST_PROVIDERS, AtRestEncryptionSpec, CertManagerSpec, ClusterSpec, ControlPlaneSpec, EncryptionSpec, ExtensionsSpec, MaintenanceSpec, NetworkSpec, NodeHealthSpec, NodePoolSpec, PodSecuritySpec, PSA_LEVELS, PSA_MODES, SshSpec, Taint, TransparentEncryptionSpec, WEEKDAYS, type ClusterOrder } from './cluster-spec.ts';
 export {
   ADDON_RELEASES,
   CIS_PROFILES,
@@ -22,12 +22,13 @@ export {
   type KubernetesSupport,
   type VersionSupportCondition,
 } from './kubernetes-versions.ts';
-export * from './errors.ts';
-export * from './ids.ts';
-export * from './order-rules.ts';
-export * from './phases.ts';
-export * from './resources.ts';
-export * from './log.ts';
-export * from './problem.ts';
-export * from './merge-patch.ts';
-export * from './ipv4.ts';
+export { ConflictError, ERROR_CODES, fieldProblemsOf, jsonPointer, KilnError, NotFoundError, StepError, UnauthorizedError, UnprocessableError, ValidationError, validationErrorOf, type ErrorCode, type FieldProblem, type InputTarget } from './errors.ts';
+export { ID_PREFIXES, idPattern, newId, type IdKind } from './ids.ts';
+export { assertOrderRules, cidrsOverlap, orderProblems, type OrderProblem, type OrderRuleOptions } from './order-rules.ts';
+export { canTransition, CLUSTER_PHASES, OPERATION_STATES, OPERATION_TYPES, STEP_STATES, WORKFLOW_STEPS, type ClusterPhase, type OperationState, type OperationType, type StepState } from './phases.ts';
+export { Cluster, CLUSTER_EVENT_TYPES, clusterEvent, ClusterEvent, ClusterSpecView, ClusterStatus, Condition, KubernetesVersion, KubernetesVersionList, Operation, OperationStep, phaseChange, Problem, Tenant, TenantCreated, TenantOrder, WorkflowInput } from './resources.ts';
+export { createLogger, type LogFields, type Logger, type LogLevel } from './log.ts';
+export { problemFor, problemType } from './problem.ts';
+export { applyMergePatch } from './merge-patch.ts';
+export { cidrBlock, ipv4ToNumber, numberToIpv4, type Ipv4Block } from './ipv4.ts';
+export { isRecord, sha256 } from './values.ts';

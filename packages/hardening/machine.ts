@@ -1,6 +1,7 @@
 import { readFile, readdir } from 'node:fs/promises';
 import { basename, join } from 'node:path';
 import { parseAllDocuments } from 'yaml';
+import { isRecord } from '#core';
 import {
   KUBEADM_MODELLED_MINORS,
   type KubeadmDefaults,
@@ -31,8 +32,7 @@ export class RenderedConfigError extends Error {
 }
 
 type Obj = Record<string, unknown>;
-const isObj = (v: unknown): v is Obj => typeof v === 'object' && v !== null && !Array.isArray(v);
-const at = (v: unknown, ...keys: string[]): unknown => keys.reduce<unknown>((cur, k) => (isObj(cur) ? cur[k] : undefined), v);
+const at = (v: unknown, ...keys: string[]): unknown => keys.reduce<unknown>((cur, k) => (isRecord(cur) ? cur[k] : undefined), v);
 
 async function readOptional(path: string): Promise<string | undefined> {
   try {
@@ -47,7 +47,7 @@ function parseDocs(source: string, path: string): Obj[] {
   return parseAllDocuments(source).map((doc) => {
     if (doc.errors.length > 0) throw new RenderedConfigError(`${path}: ${doc.errors.map((e) => e.message).join('; ')}`);
     const value: unknown = doc.toJS();
-    return isObj(value) ? value : {};
+    return isRecord(value) ? value : {};
   });
 }
 
@@ -74,7 +74,7 @@ function deepMerge(base: Obj, over: Obj): Obj {
   const out: Obj = { ...base };
   for (const [key, value] of Object.entries(over)) {
     const prev = out[key];
-    out[key] = isObj(prev) && isObj(value) ? deepMerge(prev, value) : value;
+    out[key] = isRecord(prev) && isRecord(value) ? deepMerge(prev, value) : value;
   }
   return out;
 }

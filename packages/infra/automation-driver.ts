@@ -3,7 +3,7 @@ import { z } from 'zod';
 import { StepError } from '#core';
 import { clusterProgram } from './cluster-program.ts';
 import { INFRASTRUCTURE_STEP, stackName, type ClusterRef, type InfrastructureDriver } from './driver.ts';
-import { toStepError } from './engine-errors.ts';
+import { engineStepError } from './engine-errors.ts';
 import { InfrastructureOutputs } from './outputs.ts';
 import type { ClusterProgramInput } from './program-input.ts';
 
@@ -58,7 +58,7 @@ export class AutomationDriver implements InfrastructureDriver {
       }
       outputs = (await stack.up({ color: 'never' })).outputs;
     } catch (error) {
-      throw toStepError(error, `pulumi up of stack ${name} failed`);
+      throw engineStepError(error, `pulumi up of stack ${name} failed`);
     }
     return parseOutputs(outputs, name);
   }
@@ -74,7 +74,7 @@ export class AutomationDriver implements InfrastructureDriver {
       );
     } catch (error) {
       if (error instanceof StackNotFoundError) return;
-      throw toStepError(error, `selecting stack ${name} failed`);
+      throw engineStepError(error, `selecting stack ${name} failed`);
     }
     try {
       // Destroy deletes with the provider configuration recorded in the stack's state (region, assumed role).
@@ -82,7 +82,7 @@ export class AutomationDriver implements InfrastructureDriver {
       await stack.workspace.removeStack(name);
     } catch (error) {
       if (error instanceof StackNotFoundError) return;
-      throw toStepError(error, `pulumi destroy of stack ${name} failed`);
+      throw engineStepError(error, `pulumi destroy of stack ${name} failed`);
     }
   }
 

@@ -58,7 +58,7 @@ function summarize(message: string): string {
  * type workflows understand: retriable (`Kiln.Transient`) or not
  * (`Kiln.Permanent`), with a short message that is safe to record.
  */
-export function toStepError(error: unknown, action: string): StepError {
+export function engineStepError(error: unknown, action: string): StepError {
   if (error instanceof StepError) return error;
   if (error instanceof ConcurrentUpdateError) {
     return new StepError(INFRASTRUCTURE_STEP, `${action}: another update of this stack is in progress`, true);

@@ -14,7 +14,7 @@ export {
   type ClusterProgramOutputs,
 } from './cluster-program.ts';
 export { INFRASTRUCTURE_STEP, stackName, type ClusterRef, type InfrastructureDriver } from './driver.ts';
-export { toStepError } from './engine-errors.ts';
+export { engineStepError } from './engine-errors.ts';
 export { InfrastructureOutputs } from './outputs.ts';
 export { ClusterProgramInput } from './program-input.ts';
 export { MAX_AVAILABILITY_ZONES, planSubnets, type SubnetPlan } from './subnets.ts';

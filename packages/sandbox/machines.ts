@@ -1,7 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import { parse } from 'yaml';
 import { ENCRYPTION_CONFIG_SCRIPT, KMS_PLUGIN_ENDPOINT, machineSecretPath } from '#bootstrap';
-import type { ClusterSpec } from '#core';
+import { type ClusterSpec, isRecord } from '#core';
 import { type AwsScope, accountOfRole } from './iam.ts';
 import type { KmsPlugin, KubeObject, SandboxCluster } from './kube/index.ts';
 
@@ -33,10 +33,6 @@ function encryptionKeyNames(configYaml: string): string[] {
   const body = isRecord(first) ? Object.values(first)[0] : undefined;
   const keys = isRecord(body) && Array.isArray(body.keys) ? (body.keys as unknown[]) : [];
   return keys.flatMap((key) => (isRecord(key) && typeof key.name === 'string' ? [key.name] : []));
-}
-
-function isRecord(value: unknown): value is Record<string, unknown> {
-  return typeof value === 'object' && value !== null && !Array.isArray(value);
 }
 
 function sameKeys(a: readonly string[], b: readonly string[]): boolean {

@@ -1,6 +1,5 @@
 import { randomBytes, timingSafeEqual } from 'node:crypto';
-import { type Tenant, newId } from '#core';
-import { sha256 } from '#store';
+import { type Tenant, newId, sha256 } from '#core';
 import type { KilnServices } from './context.ts';
 
 const API_KEY_PREFIX = 'kiln_';

@@ -5,8 +5,8 @@ import {
   UnprocessableError,
   applyMergePatch,
   assertOrderRules,
-  jsonPointer,
   phaseChange,
+  validationErrorOf,
 } from '#core';
 import type { ClusterRecord } from '#store';
 import { type IdempotentRequest, type Outcome, earlierResponse, findClusterMatching, launch, newOperation, settle } from './clusters.ts';
@@ -44,12 +44,8 @@ export async function updateClusterSpec(
   }
 
   const parsed = ClusterSpec.safeParse(applyMergePatch(cluster.spec, patch));
-  if (!parsed.success) {
-    throw new UnprocessableError(
-      'The patched order is not valid.',
-      parsed.error.issues.map((issue) => ({ pointer: jsonPointer(issue.path), detail: issue.message })),
-    );
-  }
+  // A shape error in the patched order is the patch's: the same 400, with the same pointers, as an order's.
+  if (!parsed.success) throw validationErrorOf(parsed.error, 'json', 'The patched order');
   const spec = parsed.data;
   assertOrderRules(spec, { stored: true });
   const immutable = (Object.keys(spec) as (keyof ClusterSpec)[]).filter(

@@ -1,4 +1,3 @@
-import { createHash } from 'node:crypto';
 import {
   ConditionalCheckFailedException,
   DynamoDBClient,
@@ -13,7 +12,7 @@ import {
   type TransactWriteCommandInput,
   UpdateCommand,
 } from '@aws-sdk/lib-dynamodb';
-import { ClusterEvent, ConflictError, KilnError, type OperationState, ValidationError } from '#core';
+import { ClusterEvent, ConflictError, KilnError, type OperationState, ValidationError, sha256 } from '#core';
 import {
   ClusterRecord,
   IdempotencyRecord,
@@ -48,10 +47,6 @@ export interface IdempotencyClaim {
 
 export type WriteOutcome = { kind: 'written' } | { kind: 'replay'; record: IdempotencyRecord };
 
-export function sha256(text: string): string {
-  return createHash('sha256').update(text).digest('hex');
-}
-
 function epochSeconds(date: Date): number {
   return Math.floor(date.getTime() / 1000);
 }
@@ -63,21 +58,37 @@ interface CursorPosition {
   GSI1SK?: string;
 }
 
-/** Cursors carry only the sort key; the partition always comes from the caller's tenant. */
-function encodeCursor(sortKey: string): string {
-  return Buffer.from(JSON.stringify({ k: sortKey }), 'utf8').toString('base64url');
+/**
+ * Cursors carry the sort key to resume after and a digest of the tenant they
+ * were issued to: the partition always comes from the caller's tenant, and a
+ * cursor handed to another tenant is refused rather than silently reused.
+ */
+function tenantMark(tenantId: string): string {
+  return sha256(`cursor:${tenantId}`).slice(0, 16);
 }
 
-function decodeCursor(cursor: string, prefix: string): string {
+function encodeCursor(tenantId: string, sortKey: string): string {
+  return Buffer.from(JSON.stringify({ t: tenantMark(tenantId), k: sortKey }), 'utf8').toString('base64url');
+}
+
+function decodeCursor(tenantId: string, cursor: string, prefix: string): string {
   try {
     const parsed: unknown = JSON.parse(Buffer.from(cursor, 'base64url').toString('utf8'));
-    if (typeof parsed === 'object' && parsed !== null && 'k' in parsed && typeof parsed.k === 'string' && parsed.k.startsWith(prefix)) {
+    if (
+      typeof parsed === 'object' &&
+      parsed !== null &&
+      'k' in parsed &&
+      typeof parsed.k === 'string' &&
+      parsed.k.startsWith(prefix) &&
+      't' in parsed &&
+      parsed.t === tenantMark(tenantId)
+    ) {
       return parsed.k;
     }
   } catch {
     // fall through to the validation error below
   }
-  throw new ValidationError('The cursor is not one this API issued.', [{ parameter: 'cursor', detail: 'is malformed' }]);
+  throw new ValidationError('The cursor is not one this API issued for this list.', [{ parameter: 'cursor', detail: 'is malformed or belongs to another list' }]);
 }
 
 /**
@@ -300,7 +311,7 @@ export class KilnStore {
 
   async listClusters(tenantId: string, page: { limit: number; cursor?: string }): Promise<Page<ClusterRecord>> {
     const partition = keys.tenant(tenantId).PK;
-    const start = page.cursor === undefined ? undefined : decodeCursor(page.cursor, 'CLUSTER#');
+    const start = page.cursor === undefined ? undefined : decodeCursor(tenantId, page.cursor, 'CLUSTER#');
     const result = await this.documents.send(
       new QueryCommand({
         TableName: this.tableName,
@@ -312,7 +323,7 @@ export class KilnStore {
     );
     const items = (result.Items ?? []).map((item) => ClusterRecord.parse(item));
     const last = result.LastEvaluatedKey;
-    return { items, nextCursor: last === undefined ? undefined : encodeCursor(String(last.SK)) };
+    return { items, nextCursor: last === undefined ? undefined : encodeCursor(tenantId, String(last.SK)) };
   }
 
   /**
@@ -371,7 +382,7 @@ export class KilnStore {
   async listClusterEvents(tenantId: string, clusterId: string, page: { limit: number; cursor?: string }): Promise<Page<ClusterEvent>> {
     const partition = keys.tenant(tenantId).PK;
     const prefix = `EVENT#${clusterId}#`;
-    const start = page.cursor === undefined ? undefined : decodeCursor(page.cursor, prefix);
+    const start = page.cursor === undefined ? undefined : decodeCursor(tenantId, page.cursor, prefix);
     const result = await this.documents.send(
       new QueryCommand({
         TableName: this.tableName,
@@ -384,7 +395,7 @@ export class KilnStore {
     );
     const items = (result.Items ?? []).map((item) => ClusterEvent.parse(item));
     const last = result.LastEvaluatedKey;
-    return { items, nextCursor: last === undefined ? undefined : encodeCursor(String(last.SK)) };
+    return { items, nextCursor: last === undefined ? undefined : encodeCursor(tenantId, String(last.SK)) };
   }
 
   /**
@@ -475,7 +486,7 @@ export class KilnStore {
 
   async listClusterOperations(tenantId: string, clusterId: string, page: { limit: number; cursor?: string }): Promise<Page<OperationRecord>> {
     const partition = keys.operationsOfCluster(tenantId, clusterId);
-    const start = page.cursor === undefined ? undefined : decodeCursor(page.cursor, 'OP#');
+    const start = page.cursor === undefined ? undefined : decodeCursor(tenantId, page.cursor, 'OP#');
     const result = await this.documents.send(
       new QueryCommand({
         TableName: this.tableName,
@@ -492,7 +503,7 @@ export class KilnStore {
     );
     const items = (result.Items ?? []).map((item) => OperationRecord.parse(item));
     const last = result.LastEvaluatedKey;
-    return { items, nextCursor: last === undefined ? undefined : encodeCursor(String(last.GSI1SK)) };
+    return { items, nextCursor: last === undefined ? undefined : encodeCursor(tenantId, String(last.GSI1SK)) };
   }
 
   async saveOperation(operation: OperationRecord, expectedVersion: number, now = new Date()): Promise<OperationRecord> {

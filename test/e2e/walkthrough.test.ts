@@ -68,20 +68,33 @@ function sandboxOf(clusterId: string): { sandbox: SandboxCluster; core: CoreV1Ap
 }
 
 describe('the README walk-through', () => {
-  it('orders a cluster, watches it become Ready, and deletes it', async () => {
-    const key = await newTenant();
+  // One cluster followed through its life; each test is one step of the walk-through, in order.
+  let key: string;
+  let clusterId: string;
+  let provisionId: string | undefined;
+  let ready: ClusterBody;
+
+  it('accepts an order with 202, its Location and the provision operation', async () => {
+    key = await newTenant();
     const created = await api<ClusterBody>('POST', '/v1/clusters', { token: key, body: order('demo') });
     expect(created.status).toBe(202);
     expect(created.headers.get('location')).toBe(`/v1/clusters/${created.body.id}`);
     expect(created.body.status.phase).toBe('Pending');
-    const provisionId = created.body.status.activeOperationId;
+    clusterId = created.body.id;
+    provisionId = created.body.status.activeOperationId;
     expect(provisionId).toMatch(/^op_/);
+  });
 
-    const ready = await waitForPhase(key, created.body.id, 'Ready');
+  it('provisions the cluster to Ready, with its endpoint', async () => {
+    ready = await waitForPhase(key, clusterId, 'Ready');
     expect(ready.status.endpoint).toMatch(/^http:\/\/127\.0\.0\.1:\d+$/);
     expect(ready.status.conditions).toContainEqual(expect.objectContaining({ type: 'Ready', status: 'True' }));
     expect(ready.status.activeOperationId).toBeUndefined();
+    // The sandbox cluster really has the nodes and the hardening the steps applied.
+    expect(stack.clusters.get(clusterId)).toBeDefined();
+  });
 
+  it('records every provision step in order, with times and outputs', async () => {
     const operation = await api<OperationBody>('GET', `/v1/operations/${provisionId ?? ''}`, { token: key });
     expect(operation.body).toMatchObject({ type: 'provision', state: 'succeeded' });
     expect(operation.body.steps.map((step) => step.name)).toEqual(['plan', 'infrastructure', 'bootstrap', 'control-plane', 'workers', 'addons', 'verify']);
@@ -91,40 +104,46 @@ describe('the README walk-through', () => {
     }
     const infrastructure = operation.body.steps.find((step) => step.name === 'infrastructure');
     expect(infrastructure?.outputs).toMatchObject({ vpcId: expect.any(String), kmsKeyArn: expect.stringMatching(/^arn:aws:kms:/) });
+  });
 
-    // The sandbox cluster really has the nodes and the hardening the steps applied.
-    const sandbox = stack.clusters.get(created.body.id);
-    expect(sandbox).toBeDefined();
-
-    // A short-lived admin kubeconfig, signed by the cluster CA the bootstrap step issued.
-    const kubeconfig = await api<{ kubeconfig: string; expiresAt: string }>('GET', `/v1/clusters/${created.body.id}/kubeconfig?validityMinutes=15`, { token: key });
+  it('issues a short-lived admin kubeconfig signed by the cluster CA', async () => {
+    const kubeconfig = await api<{ kubeconfig: string; expiresAt: string }>('GET', `/v1/clusters/${clusterId}/kubeconfig?validityMinutes=15`, { token: key });
     expect(kubeconfig.status).toBe(200);
     expect(kubeconfig.body.kubeconfig).toContain(`server: ${ready.status.endpoint ?? ''}`);
     expect(kubeconfig.body.kubeconfig).toContain('client-certificate-data');
     expect(Date.parse(kubeconfig.body.expiresAt) - Date.now()).toBeLessThanOrEqual(15 * 60_000);
-    expectProblem(await api('GET', `/v1/clusters/${created.body.id}/kubeconfig?validityMinutes=100000`, { token: key }), 400, 'validation_failed');
+    expectProblem(await api('GET', `/v1/clusters/${clusterId}/kubeconfig?validityMinutes=100000`, { token: key }), 400, 'validation_failed');
+  });
 
-    // The managed SSH key: its public half on every machine, its private half handed out once.
-    const sshKey = await api<{ privateKey: string; publicKey: string; fingerprint: string }>('GET', `/v1/clusters/${created.body.id}/ssh-key`, { token: key });
+  it('hands the managed SSH private key out once, then answers 410', async () => {
+    const sshKey = await api<{ privateKey: string; publicKey: string; fingerprint: string }>('GET', `/v1/clusters/${clusterId}/ssh-key`, { token: key });
     expect(sshKey.status).toBe(200);
     expect(sshKey.headers.get('cache-control')).toBe('no-store');
     expect(sshKey.body.privateKey).toMatch(/^-----BEGIN OPENSSH PRIVATE KEY-----/);
     expect(sshKey.body.publicKey).toMatch(/^ssh-ed25519 /);
-    expectProblem(await api('GET', `/v1/clusters/${created.body.id}/ssh-key`, { token: key }), 410, 'gone');
-    const afterDownload = await api<ClusterBody & { status: { ssh?: { fingerprint: string; privateKeyDownloadable: boolean } } }>('GET', `/v1/clusters/${created.body.id}`, { token: key });
+    expectProblem(await api('GET', `/v1/clusters/${clusterId}/ssh-key`, { token: key }), 410, 'gone');
+    const afterDownload = await api<ClusterBody & { status: { ssh?: { fingerprint: string; privateKeyDownloadable: boolean } } }>('GET', `/v1/clusters/${clusterId}`, { token: key });
     expect(afterDownload.body.status.ssh).toMatchObject({ fingerprint: sshKey.body.fingerprint, privateKeyDownloadable: false });
+  });
 
-    const etag = (await api('GET', `/v1/clusters/${created.body.id}`, { token: key })).headers.get('etag');
+  it('deletes the cluster: 202, Deleting, then Deleted and gone from the cloud', async () => {
+    const etag = (await api('GET', `/v1/clusters/${clusterId}`, { token: key })).headers.get('etag');
     expect(etag).toMatch(/^"v\d+"$/);
-
-    const deleted = await api<ClusterBody>('DELETE', `/v1/clusters/${created.body.id}`, { token: key });
+    const deleted = await api<ClusterBody>('DELETE', `/v1/clusters/${clusterId}`, { token: key });
     expect(deleted.status).toBe(202);
     expect(deleted.body.status.phase).toBe('Deleting');
     expect(deleted.headers.get('location')).toMatch(/^\/v1\/operations\/op_/);
-    await waitForPhase(key, created.body.id, 'Deleted');
-    expect(stack.clusters.has(created.body.id)).toBe(false);
+    await waitForPhase(key, clusterId, 'Deleted');
+    expect(stack.clusters.has(clusterId)).toBe(false);
+    const operations = await api<{ items: OperationBody[] }>('GET', `/v1/clusters/${clusterId}/operations`, { token: key });
+    expect(operations.body.items.map((item) => [item.type, item.state])).toEqual([
+      ['deprovision', 'succeeded'],
+      ['provision', 'succeeded'],
+    ]);
+  });
 
-    const events = await api<{ items: { type: string; data: Record<string, unknown> }[] }>('GET', `/v1/clusters/${created.body.id}/events?limit=100`, { token: key });
+  it('kept an event for every change and every secret handed out, and no secret in them', async () => {
+    const events = await api<{ items: { type: string; data: Record<string, unknown> }[] }>('GET', `/v1/clusters/${clusterId}/events?limit=100`, { token: key });
     // Whether the default minor is already near its end of life depends on the day; its events are checked apart.
     const versionEvents = events.body.items.filter((event) => event.type.startsWith('cluster.kubernetes_version_')).map((event) => event.type);
     const dueVersionEvents = versionSupportConditions(DEFAULT_KUBERNETES_VERSION, new Date())
@@ -142,14 +161,9 @@ describe('the README walk-through', () => {
       'Deleting->Deleted',
     ]);
     expect(JSON.stringify(events.body)).not.toContain('PRIVATE KEY');
+  });
 
-    const operations = await api<{ items: OperationBody[] }>('GET', `/v1/clusters/${created.body.id}/operations`, { token: key });
-    expect(operations.body.items.map((item) => [item.type, item.state])).toEqual([
-      ['deprovision', 'succeeded'],
-      ['provision', 'succeeded'],
-    ]);
-
-    // The name is free again once the cluster is Deleted.
+  it('frees the name once the cluster is Deleted', async () => {
     const again = await api('POST', '/v1/clusters', { token: key, body: { ...order('demo'), nodePools: [{ name: 'default', size: 0 }, { name: 'one', size: 1 }] } });
     expect(again.status).toBe(202);
   });

@@ -1,10 +1,10 @@
 import { randomBytes } from 'node:crypto';
 import { newApp } from '#api';
+import { sha256 } from '#core';
 import { type KilnServices, createTenant } from '#services';
 import { loadConfig } from '../../functions/wiring/config.ts';
 import { createServices } from '../../functions/wiring/services.ts';
 import { LOCAL_CREDENTIALS, LOCAL_REGION, type LocalDynamoDb, ensureTable, startLocalDynamoDb } from '#sandbox';
-import { sha256 } from '#store';
 import type { ApiResponse } from './api.ts';
 
 /** Nothing listens here: a route that reaches for an AWS service it should not need fails at once. */
@@ -16,6 +16,8 @@ export interface ApiHarness {
   /** A fresh tenant for one test, with its API key. */
   newTenant(): Promise<{ id: string; apiKey: string }>;
   call<T = Record<string, unknown>>(method: string, path: string, options?: { token?: string; body?: unknown }): Promise<ApiResponse<T>>;
+  /** As `call`, with the body sent exactly as given (to send what is not JSON). */
+  callRaw(method: string, path: string, options?: { token?: string; body?: string }): Promise<ApiResponse>;
   close(): Promise<void>;
 }
 
@@ -49,6 +51,20 @@ export async function startApiHarness(): Promise<ApiHarness> {
     }),
   );
   const app = newApp(services);
+  const callRaw = async (method: string, path: string, options: { token?: string; body?: string } = {}): Promise<ApiResponse> => {
+    const headers: Record<string, string> = {};
+    if (options.token !== undefined) headers.authorization = `Bearer ${options.token}`;
+    if (options.body !== undefined) headers['content-type'] = 'application/json';
+    const response = await app.request(path, { method, headers, ...(options.body === undefined ? {} : { body: options.body }) });
+    const text = await response.text();
+    let body: unknown;
+    try {
+      body = text === '' ? undefined : JSON.parse(text);
+    } catch {
+      body = undefined;
+    }
+    return { status: response.status, headers: response.headers, body: body as Record<string, unknown>, text };
+  };
   return {
     services,
     adminToken,
@@ -56,21 +72,10 @@ export async function startApiHarness(): Promise<ApiHarness> {
       const tenant = await createTenant(services, `t-${randomBytes(4).toString('hex')}`);
       return { id: tenant.id, apiKey: tenant.apiKey };
     },
-    call: async (method: string, path: string, options: { token?: string; body?: unknown } = {}) => {
-      const headers: Record<string, string> = {};
-      if (options.token !== undefined) headers.authorization = `Bearer ${options.token}`;
-      if (options.body !== undefined) headers['content-type'] = 'application/json';
-      const response = await app.request(path, { method, headers, ...(options.body === undefined ? {} : { body: JSON.stringify(options.body) }) });
-      const text = await response.text();
-      let body: unknown;
-      try {
-        body = text === '' ? undefined : JSON.parse(text);
-      } catch {
-        body = undefined;
-      }
+    call: (method: string, path: string, options: { token?: string; body?: unknown } = {}) =>
       // The caller names the body's type, as with the e2e client.
-      return { status: response.status, headers: response.headers, body: body as never, text };
-    },
+      callRaw(method, path, { ...(options.token === undefined ? {} : { token: options.token }), ...(options.body === undefined ? {} : { body: JSON.stringify(options.body) }) }) as Promise<ApiResponse<never>>,
+    callRaw,
     close: () => dynamo.close(),
   };
 }

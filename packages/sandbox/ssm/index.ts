@@ -1,1 +1,1 @@
-export * from './server.ts';
+export { startSsmService, type MachineCommandHandler, type SsmService, type SsmServiceOptions } from './server.ts';

@@ -1,6 +1,7 @@
 import { randomBytes, randomUUID } from 'node:crypto';
 import type { RunOptions } from 'aws-local-stepfunctions';
 import { z } from 'zod';
+import { isRecord } from '#core';
 
 /**
  * Binds Task states to local functions the way Step Functions binds them to
@@ -386,10 +387,6 @@ function describeJson(value: unknown): string {
 
 function toJson(value: unknown): JsonValue {
   return JSON.parse(JSON.stringify(value ?? null)) as JsonValue;
-}
-
-function isRecord(value: unknown): value is Record<string, unknown> {
-  return typeof value === 'object' && value !== null && !Array.isArray(value);
 }
 
 function forEachState(machine: Record<string, unknown>, visit: (name: string, state: Record<string, unknown>) => void): void {

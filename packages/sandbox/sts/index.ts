@@ -1,1 +1,1 @@
-export * from './server.ts';
+export { startStsService, type AssumeRoleCall, type StsService } from './server.ts';

@@ -1,0 +1,210 @@
+import { randomBytes } from 'node:crypto';
+import { DynamoDBDocumentClient, GetCommand } from '@aws-sdk/lib-dynamodb';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { ClusterSpec, ConflictError, ValidationError, clusterEvent, newId, sha256 } from '#core';
+import { type LocalDynamoDb, ensureTable, startLocalDynamoDb } from '#sandbox';
+import type { ClusterRecord, OperationRecord } from './records.ts';
+import { KilnStore, VersionConflictError } from './store.ts';
+import { keys } from './table.ts';
+
+let dynamo: LocalDynamoDb;
+let store: KilnStore;
+let raw: DynamoDBDocumentClient;
+let tableName: string;
+
+beforeAll(async () => {
+  dynamo = await startLocalDynamoDb();
+  tableName = `kiln-store-${randomBytes(4).toString('hex')}`;
+  await ensureTable(dynamo.client, tableName);
+  store = new KilnStore(dynamo.client, tableName);
+  raw = DynamoDBDocumentClient.from(dynamo.client);
+});
+
+afterAll(async () => {
+  await dynamo.close();
+});
+
+/** A fresh tenant for each test, as a new customer. */
+async function newTenant(): Promise<string> {
+  const id = newId('tenant');
+  await store.createTenant({ id, name: `t-${id.slice(-6).toLowerCase()}`, createdAt: new Date().toISOString(), apiKeyHash: sha256(`key-${id}`) });
+  return id;
+}
+
+function clusterOf(tenantId: string, name: string, overrides: Partial<ClusterRecord> = {}): ClusterRecord {
+  const now = new Date().toISOString();
+  const spec = ClusterSpec.parse({ name, region: 'eu-central-1', nodePools: [{ name: 'default', size: 1 }] });
+  return { tenantId, id: newId('cluster'), name, spec, status: { phase: 'Pending', conditions: [] }, createdAt: now, updatedAt: now, version: 1, ...overrides };
+}
+
+function operationOf(cluster: ClusterRecord): OperationRecord {
+  const now = new Date().toISOString();
+  return { tenantId: cluster.tenantId, id: newId('operation'), type: 'provision', clusterId: cluster.id, state: 'pending', steps: {}, createdAt: now, updatedAt: now, version: 1 };
+}
+
+async function item(key: { PK: string; SK: string }): Promise<Record<string, unknown> | undefined> {
+  return (await raw.send(new GetCommand({ TableName: tableName, Key: key, ConsistentRead: true }))).Item;
+}
+
+const nowSeconds = () => Math.floor(Date.now() / 1000);
+
+describe('tenants', () => {
+  it('never gives one API key hash to two tenants', async () => {
+    const hash = sha256(`shared-${randomBytes(4).toString('hex')}`);
+    await store.createTenant({ id: newId('tenant'), name: 'first', createdAt: new Date().toISOString(), apiKeyHash: hash });
+    await expect(store.createTenant({ id: newId('tenant'), name: 'second', createdAt: new Date().toISOString(), apiKeyHash: hash })).rejects.toThrow();
+    expect((await store.findTenantByApiKeyHash(hash))?.name).toBe('first');
+  });
+});
+
+describe('cluster names', () => {
+  it('are unique per tenant: the second order of a name is a conflict and writes nothing', async () => {
+    const tenantId = await newTenant();
+    const first = clusterOf(tenantId, 'payments');
+    await store.createCluster(first, operationOf(first));
+    const second = clusterOf(tenantId, 'payments');
+    await expect(store.createCluster(second, operationOf(second))).rejects.toThrow(ConflictError);
+    expect(await store.getCluster(tenantId, second.id)).toBeUndefined();
+  });
+
+  it('are free in every other tenant', async () => {
+    const [a, b] = [await newTenant(), await newTenant()];
+    const mine = clusterOf(a, 'shared-name');
+    const theirs = clusterOf(b, 'shared-name');
+    await store.createCluster(mine, operationOf(mine));
+    await expect(store.createCluster(theirs, operationOf(theirs))).resolves.toEqual({ kind: 'written' });
+  });
+
+  it('are released only by the cluster that holds them', async () => {
+    const tenantId = await newTenant();
+    const cluster = clusterOf(tenantId, 'short-lived');
+    await store.createCluster(cluster, operationOf(cluster));
+    await store.releaseClusterName(tenantId, 'short-lived', newId('cluster'));
+    expect(await item(keys.clusterName(tenantId, 'short-lived'))).toMatchObject({ clusterId: cluster.id });
+    await store.releaseClusterName(tenantId, 'short-lived', cluster.id);
+    expect(await item(keys.clusterName(tenantId, 'short-lived'))).toBeUndefined();
+  });
+});
+
+describe('versioned writes', () => {
+  it('refuse a cluster written from a stale read, and keep the newer write', async () => {
+    const tenantId = await newTenant();
+    const cluster = clusterOf(tenantId, 'versioned');
+    await store.createCluster(cluster, operationOf(cluster));
+    const saved = await store.saveCluster({ ...cluster, status: { ...cluster.status, phase: 'Provisioning' } }, 1);
+    expect(saved.version).toBe(2);
+    await expect(store.saveCluster({ ...cluster, status: { ...cluster.status, phase: 'Failed' } }, 1)).rejects.toThrow(VersionConflictError);
+    expect((await store.getCluster(tenantId, cluster.id))?.status.phase).toBe('Provisioning');
+  });
+
+  it('start no operation on a cluster that changed since it was read', async () => {
+    const tenantId = await newTenant();
+    const cluster = clusterOf(tenantId, 'busy', { status: { phase: 'Ready', conditions: [] } });
+    await store.createCluster(cluster, operationOf(cluster));
+    await store.saveCluster(cluster, 1);
+    const update = operationOf(cluster);
+    await expect(store.beginOperation({ ...cluster, status: { phase: 'Updating', conditions: [], activeOperationId: update.id } }, 1, update)).rejects.toThrow(VersionConflictError);
+    expect(await store.getOperation(tenantId, update.id)).toBeUndefined();
+  });
+
+  it('write a state change and its events together, or neither', async () => {
+    const tenantId = await newTenant();
+    const cluster = clusterOf(tenantId, 'evented');
+    await store.createCluster(cluster, operationOf(cluster));
+    const event = clusterEvent('cluster.phase_changed', cluster.id, { from: 'Pending', to: 'Provisioning' });
+    await expect(store.saveCluster(cluster, 7, new Date(), [event])).rejects.toThrow(VersionConflictError);
+    expect((await store.listClusterEvents(tenantId, cluster.id, { limit: 10 })).items).toEqual([]);
+    await store.saveCluster(cluster, 1, new Date(), [event]);
+    expect((await store.listClusterEvents(tenantId, cluster.id, { limit: 10 })).items.map((stored) => stored.id)).toEqual([event.id]);
+  });
+});
+
+describe('idempotency records', () => {
+  it('are written with the order, and a second write under the same key replays the first response instead of ordering again', async () => {
+    const tenantId = await newTenant();
+    const claim = { keyHash: sha256('key-1'), requestHash: sha256('body-1'), response: { status: 202, headers: { location: '/v1/clusters/x' }, body: '{"first":true}' } };
+    const first = clusterOf(tenantId, 'idempotent');
+    expect(await store.createCluster(first, operationOf(first), claim)).toEqual({ kind: 'written' });
+
+    const retry = clusterOf(tenantId, 'idempotent-retry');
+    const outcome = await store.createCluster(retry, operationOf(retry), { ...claim, response: { ...claim.response, body: '{"second":true}' } });
+    expect(outcome).toMatchObject({ kind: 'replay', record: { requestHash: claim.requestHash, response: claim.response } });
+    expect(await store.getCluster(tenantId, retry.id)).toBeUndefined();
+  });
+
+  it('expire after a day', async () => {
+    const tenantId = await newTenant();
+    const claim = { keyHash: sha256('key-ttl'), requestHash: sha256('body'), response: { status: 202, headers: {}, body: '{}' } };
+    const cluster = clusterOf(tenantId, 'ttl');
+    await store.createCluster(cluster, operationOf(cluster), claim);
+    const expiresAt = Number((await item(keys.idempotency(tenantId, claim.keyHash)))?.expiresAt);
+    expect(expiresAt - nowSeconds()).toBeGreaterThan(24 * 3600 - 60);
+    expect(expiresAt - nowSeconds()).toBeLessThanOrEqual(24 * 3600);
+  });
+});
+
+describe('expiry of what is no longer needed', () => {
+  it('keeps a Deleted cluster for a week and every event for 90 days', async () => {
+    const tenantId = await newTenant();
+    const cluster = clusterOf(tenantId, 'gone');
+    const event = clusterEvent('cluster.created', cluster.id, {});
+    await store.createCluster(cluster, operationOf(cluster), undefined, [event]);
+    expect((await item(keys.cluster(tenantId, cluster.id)))?.expiresAt).toBeUndefined();
+    await store.saveCluster({ ...cluster, status: { phase: 'Deleted', conditions: [] } }, 1);
+    const clusterExpiry = Number((await item(keys.cluster(tenantId, cluster.id)))?.expiresAt) - nowSeconds();
+    expect(clusterExpiry).toBeGreaterThan(7 * 86_400 - 60);
+    expect(clusterExpiry).toBeLessThanOrEqual(7 * 86_400);
+    const eventExpiry = Number((await item(keys.clusterEvent(tenantId, cluster.id, event.id)))?.expiresAt) - Math.floor(Date.parse(event.occurredAt) / 1000);
+    expect(eventExpiry).toBe(90 * 86_400);
+  });
+});
+
+describe('pages', () => {
+  it("walk a tenant's clusters without gaps or repeats, and refuse a cursor handed to another tenant", async () => {
+    const [owner, other] = [await newTenant(), await newTenant()];
+    const names = ['a1', 'a2', 'a3', 'a4', 'a5'];
+    for (const name of names) {
+      const cluster = clusterOf(owner, name);
+      await store.createCluster(cluster, operationOf(cluster));
+    }
+    const seen: string[] = [];
+    let cursor: string | undefined;
+    do {
+      const page = await store.listClusters(owner, { limit: 2, ...(cursor === undefined ? {} : { cursor }) });
+      seen.push(...page.items.map((cluster) => cluster.name));
+      cursor = page.nextCursor;
+      if (cursor !== undefined) await expect(store.listClusters(other, { limit: 2, cursor })).rejects.toThrow(ValidationError);
+    } while (cursor !== undefined);
+    expect(seen.sort()).toEqual(names);
+  });
+
+  it("refuse one cluster's event cursor for another cluster", async () => {
+    const tenantId = await newTenant();
+    const [one, two] = [clusterOf(tenantId, 'one'), clusterOf(tenantId, 'two')];
+    const events = [clusterEvent('cluster.created', one.id, {}), clusterEvent('cluster.kubeconfig_issued', one.id, {})];
+    await store.createCluster(one, operationOf(one), undefined, events);
+    await store.createCluster(two, operationOf(two));
+    const page = await store.listClusterEvents(tenantId, one.id, { limit: 1 });
+    expect(page.nextCursor).toBeDefined();
+    await expect(store.listClusterEvents(tenantId, two.id, { limit: 1, cursor: page.nextCursor ?? '' })).rejects.toThrow(ValidationError);
+    await expect(store.listClusters(tenantId, { limit: 1, cursor: 'not-a-cursor' })).rejects.toThrow(ValidationError);
+  });
+
+  it('index live clusters by their Kubernetes minor, and drop them from it once deleted', async () => {
+    const tenantId = await newTenant();
+    const minor = '1.33';
+    const live = clusterOf(tenantId, 'old-live', { spec: ClusterSpec.parse({ name: 'old-live', region: 'eu-central-1', kubernetesVersion: minor, nodePools: [{ name: 'p', size: 1 }] }) });
+    const deleted = clusterOf(tenantId, 'old-gone', { spec: ClusterSpec.parse({ name: 'old-gone', region: 'eu-central-1', kubernetesVersion: minor, nodePools: [{ name: 'p', size: 1 }] }) });
+    for (const cluster of [live, deleted]) await store.createCluster(cluster, operationOf(cluster));
+    await store.saveCluster({ ...deleted, status: { phase: 'Deleted', conditions: [] } }, 1);
+    const ids: string[] = [];
+    let after: string | undefined;
+    do {
+      const page = await store.listClustersOnKubernetesMinor(minor, { limit: 1, ...(after === undefined ? {} : { after }) });
+      ids.push(...page.items.map((cluster) => cluster.id));
+      after = page.next;
+    } while (after !== undefined);
+    expect(ids).toContain(live.id);
+    expect(ids).not.toContain(deleted.id);
+  });
+});
