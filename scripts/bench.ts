@@ -347,7 +347,7 @@ async function benchOrderValidation(): Promise<BenchRow[]> {
 /** The API Lambda's targets against a bare Hono handler bundled the same way. */
 const API_MAX_COLD_START_BYTES = 1_500_000;
 const API_LOAD_TARGET_RATIO = 1.5;
-const LOAD_REPETITIONS = 9;
+const LOAD_REPETITIONS = 15;
 
 /** The configuration a Lambda reads at load; nothing is called during the measurement. */
 const LAMBDA_ENVIRONMENT = {
