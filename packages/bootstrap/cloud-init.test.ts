@@ -3,7 +3,7 @@ import { parse } from 'yaml';
 import { describe, expect, it } from 'vitest';
 import { type IPod, Pod } from 'kubernetes-models/v1';
 import { ClusterSpec, DEFAULT_KUBERNETES_VERSION, KUBERNETES_RELEASES, kubernetesReleaseOf } from '#core';
-import { cloudConfig, maintenanceSchedule, renderUserData } from './cloud-init.ts';
+import { SSM_AGENT_VERSION, cloudConfig, maintenanceSchedule, renderUserData } from './cloud-init.ts';
 import { renderSshdConfig } from './sshd.ts';
 import { validateCloudConfig, validateSshdDropIn } from './test-support.ts';
 
@@ -100,6 +100,16 @@ describe('cloud-init user data', () => {
     const files = cloudConfig('cl_test', spec, 'worker', 'default').write_files as WrittenFile[];
     expect(files.find((file) => file.path === '/etc/containerd/config.toml')?.content).toContain(`sandbox_image = "${release.pauseImage}"`);
     expect(renderUserData('cl_test', spec, 'worker', 'default')).toContain(`pkgs.k8s.io/core:/stable:/v${release.minor}/deb/`);
+  });
+
+  it('gives each machine its EC2 provider ID from the instance metadata and runs the SSM agent, pinned', () => {
+    for (const [role, pool] of [['control-plane', undefined], ['worker', 'general']] as const) {
+      const userData = renderUserData('cl_test', FULL, role, pool);
+      expect(userData).toContain('PROVIDER_ID="aws:///$(cloud-init query v1.availability_zone)/$(cloud-init query v1.instance_id)"');
+      expect(userData).toMatch(/- name: provider-id\n\s+value: "@KILN_PROVIDER_ID@"/);
+      expect(userData).toContain(`/amazon-ssm-$REGION/${SSM_AGENT_VERSION}/debian_$ARCH/amazon-ssm-agent.deb`);
+      expect(userData).toContain('systemctl enable --now amazon-ssm-agent');
+    }
   });
 
   it('reboots inside the maintenance window', () => {

@@ -221,6 +221,27 @@ function debianPackageVersion(release: string): string {
 }
 
 /**
+ * The SSM agent, which Run Command needs (key rotations drive the control
+ * plane's script through it). Debian's archive has no package: AWS publishes
+ * one per region and architecture, fetched over TLS from AWS's own bucket.
+ * 3.3.4624.0 is the newest release seen here: it is what EC2 instances
+ * reported in August 2026 (third-party fleet reports; the stored upstream
+ * RELEASENOTES.md stops at 3.3.987.0), so the pin is not verified against the
+ * bucket from here.
+ */
+export const SSM_AGENT_VERSION = '3.3.4624.0';
+
+function ssmAgentInstall(): string[] {
+  return [
+    'ARCH="$(dpkg --print-architecture)"',
+    `curl -fsSL -o /run/amazon-ssm-agent.deb "https://s3.$REGION.amazonaws.com/amazon-ssm-$REGION/${SSM_AGENT_VERSION}/debian_$ARCH/amazon-ssm-agent.deb"`,
+    'dpkg -i /run/amazon-ssm-agent.deb',
+    'rm -f /run/amazon-ssm-agent.deb',
+    'systemctl enable --now amazon-ssm-agent',
+  ];
+}
+
+/**
  * The boot procedure. It reads join material from SSM Parameter Store with
  * the instance role, fills the kubeadm template in /run (tmpfs) and removes
  * it after use, so no token or key is ever part of the user data.
@@ -275,9 +296,15 @@ function bootstrapScript(clusterId: string, spec: ClusterSpec, role: MachineRole
     `  TOKEN="$(parameter "${paths.joinToken}")"`,
     `  CA_HASH="$(parameter "${paths.caCertHash}")"`,
     `  sed -e "s|${BOOT_PLACEHOLDERS.apiHost}|$API_HOST|g" -e "s|${BOOT_PLACEHOLDERS.bootstrapToken}|$TOKEN|g" -e "s|${BOOT_PLACEHOLDERS.caCertHash}|$CA_HASH|g" \\`,
+    `    -e "s|${BOOT_PLACEHOLDERS.providerId}|$PROVIDER_ID|g" \\`,
     `    "/etc/kiln/kubeadm-$1.yaml.tmpl" > /run/kiln/kubeadm.yaml`,
     '}',
     'trap "rm -rf /run/kiln" EXIT',
+    '',
+    '# The provider ID a cloud controller manager would set: this machine as EC2 knows it (cloud-init reads IMDSv2).',
+    'PROVIDER_ID="aws:///$(cloud-init query v1.availability_zone)/$(cloud-init query v1.instance_id)"',
+    '',
+    ...ssmAgentInstall(),
     '',
     'modprobe overlay',
     'modprobe br_netfilter',

@@ -29,6 +29,8 @@ export const BOOT_PLACEHOLDERS = {
   apiHost: '@KILN_API_HOST@',
   bootstrapToken: '@KILN_BOOTSTRAP_TOKEN@',
   caCertHash: '@KILN_CA_CERT_HASH@',
+  /** `aws:///<zone>/<instance-id>`, from the instance metadata (IMDSv2) at boot. */
+  providerId: '@KILN_PROVIDER_ID@',
 } as const;
 
 export const API_SERVER_PORT = 6443;
@@ -194,7 +196,7 @@ export function initConfiguration(spec: ClusterSpec, target: KubeadmTarget = {})
     nodeRegistration: {
       criSocket: 'unix:///run/containerd/containerd.sock',
       taints: [CONTROL_PLANE_TAINT],
-      kubeletExtraArgs: args({ 'node-labels': `kiln.dev/cluster=${spec.name}` }),
+      kubeletExtraArgs: args({ 'node-labels': `kiln.dev/cluster=${spec.name}`, 'provider-id': BOOT_PLACEHOLDERS.providerId }),
       ...preflightExceptions(spec),
     },
     patches: { directory: PATHS.patches },
@@ -226,7 +228,8 @@ export function joinConfiguration(spec: ClusterSpec, role: 'control-plane' | 'wo
     nodeRegistration: {
       criSocket: 'unix:///run/containerd/containerd.sock',
       taints,
-      kubeletExtraArgs: args({ 'node-labels': nodeLabels }),
+      // Without a cloud controller manager the kubelet names its machine itself: health checks and Run Command find it by this.
+      kubeletExtraArgs: args({ 'node-labels': nodeLabels, 'provider-id': BOOT_PLACEHOLDERS.providerId }),
       ...(role === 'control-plane' ? preflightExceptions(spec) : {}),
     },
     // Control plane machines receive the shared CAs from the secret store, so no certificateKey is needed.

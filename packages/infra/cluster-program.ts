@@ -368,6 +368,21 @@ function architectureOf(instanceType: string): 'arm64' | 'x86_64' {
   return /^[a-z]+\d+[a-z]*g[a-z]*\./.test(instanceType) ? 'arm64' : 'x86_64';
 }
 
+/** The actions an SSM agent calls to register and to run commands. */
+export const SSM_AGENT_ACTIONS = [
+  'ssm:UpdateInstanceInformation',
+  'ssmmessages:CreateControlChannel',
+  'ssmmessages:CreateDataChannel',
+  'ssmmessages:OpenControlChannel',
+  'ssmmessages:OpenDataChannel',
+  'ec2messages:AcknowledgeMessage',
+  'ec2messages:DeleteMessage',
+  'ec2messages:FailMessage',
+  'ec2messages:GetEndpoint',
+  'ec2messages:GetMessages',
+  'ec2messages:SendReply',
+] as const;
+
 interface MachineRole {
   name: string;
   role: 'control-plane' | 'worker';
@@ -516,6 +531,9 @@ function machineInstanceProfile(
           Version: '2012-10-17',
           Statement: [
             { Effect: 'Allow', Action: ['ssm:GetParameter'], Resource: `${parameters}/*` },
+            // What the SSM agent needs to receive Run Command and nothing else (AmazonSSMManagedInstanceCore without
+            // parameter and document reads); these actions take no resource-level scoping.
+            { Effect: 'Allow', Action: [...SSM_AGENT_ACTIONS], Resource: '*' },
             { Effect: 'Allow', Action: ['kms:Decrypt'], Resource: clusterKey },
             ...(role === 'control-plane' ? [{ Effect: 'Allow', Action: ['ssm:PutParameter'], Resource: `${parameters}/leader` }] : []),
             ...(atRestKey === undefined ? [] : [{ Effect: 'Allow', Action: ['kms:Encrypt', 'kms:Decrypt', 'kms:DescribeKey'], Resource: atRestKey }]),

@@ -10,6 +10,7 @@ import { type KilnServices, checkKubernetesVersionSupport, createTenant, recover
 import { type StepServices, runInfrastructureContainer } from '#steps';
 import { WORKFLOW_NAMES, renderWorkflow } from '#workflows';
 import { cloudConfigProblems, installedKubernetesRelease } from './cloud-init/validate.ts';
+import { machineImagesOf } from './machine-images.ts';
 import { SandboxCloud } from './cloud/index.ts';
 import { LOCAL_CREDENTIALS, LOCAL_REGION, ensureTable, startLocalDynamoDb } from './dynamodb.ts';
 import { FaultInjector } from './faults.ts';
@@ -114,7 +115,7 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
     const machines = new SandboxMachines((scope, name) => ssm.read(scope, name), options.machineBootMs ?? 300, ACCOUNT_ID, (scope, keyArn) =>
       kmsV2Plugin(kms.keys, scope, keyArn),
     );
-    ssm.onCommand((scope, instanceId, commands) => machines.run(scope, instanceId, commands));
+    ssm.onCommand((scope, instanceId, commands) => machines.run(scope, instanceId, commands), (scope, instanceId) => machines.managed(scope, instanceId));
 
     const faults = new FaultInjector();
     const clusters = new Map<string, SandboxCluster>();
@@ -169,7 +170,7 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
         const record = await servicesOf().store.getCluster(provisioned.tenantId, provisioned.clusterId);
         if (cluster !== undefined && record !== undefined) {
           cluster.setKubernetesVersion(release);
-          machines.boot(provisioned.clusterId, cluster, record.spec, () => clusters.get(provisioned.clusterId) === cluster);
+          machines.boot(provisioned.clusterId, cluster, record.spec, () => clusters.get(provisioned.clusterId) === cluster, machineImagesOf(provisioned.resources));
         }
       },
       onDestroyed: async ({ clusterId, outputs }) => {

@@ -5,7 +5,7 @@ import { ENCRYPTION_CONFIG_SCRIPT, encryptionConfiguration, instanceIdOf, machin
 import { ClusterSpec } from '#core';
 import { type SandboxCluster, startSandboxCluster } from './kube/index.ts';
 import { clientsFor, manifest, waitUntil } from './kube/testing.ts';
-import { SandboxMachines } from './machines.ts';
+import { BARE_MACHINE, SandboxMachines } from './machines.ts';
 
 const CLUSTER_ID = 'cl_machines';
 const CONFIG_PARAMETER = machineSecretPath(CLUSTER_ID, 'control-plane', 'encryption-config');
@@ -41,7 +41,7 @@ describe('sandbox machines', () => {
       [CONFIG_PARAMETER, configYaml(['key-1'])],
     ]);
     machines = new SandboxMachines((_scope, name) => parameters.get(name), 0);
-    machines.boot(CLUSTER_ID, cluster, spec, () => true);
+    machines.boot(CLUSTER_ID, cluster, spec, () => true, { controlPlane: { providerIdAtBoot: true, ssmManaged: true }, pools: {} });
     await waitUntil('the control plane machines to join', () => cluster.objects({ kind: 'Node' }).length === spec.controlPlane.replicas);
     const [first] = cluster.objects({ kind: 'Node', name: 'control-plane-0' });
     instanceId = instanceIdOf((first?.spec as { providerID?: string } | undefined)?.providerID) ?? '';
@@ -93,5 +93,19 @@ describe('sandbox machines', () => {
     expect(await restart()).toMatchObject({ ok: true });
     expect(machines.unusedCommandFaults()).toBe(0);
     expect(await write()).toMatchObject({ ok: true });
+  });
+
+  it('gives a node no provider ID and takes no Run Command when the machine was not configured for them', async () => {
+    const bare = await startSandboxCluster({ name: 'bare' });
+    try {
+      const bareMachines = new SandboxMachines((_scope, name) => parameters.get(name), 0);
+      bareMachines.boot(CLUSTER_ID, bare, spec, () => true, { controlPlane: BARE_MACHINE, pools: {} });
+      await waitUntil('the bare machines to join', () => bare.objects({ kind: 'Node' }).length === spec.controlPlane.replicas);
+      expect(bare.objects({ kind: 'Node' }).map((node) => (node.spec as { providerID?: string } | undefined)?.providerID)).toEqual([undefined, undefined, undefined]);
+      expect(machines.managed(SCOPE, instanceId)).toBe(true);
+      expect(machines.managed({ ...SCOPE, region: 'us-west-2' }, instanceId)).toBe(false);
+    } finally {
+      await bare.close();
+    }
   });
 });

@@ -39,8 +39,24 @@ function sameKeys(a: readonly string[], b: readonly string[]): boolean {
   return a.length === b.length && a.every((key, index) => key === b[index]);
 }
 
+/**
+ * What a machine does at boot because its user data and instance role say
+ * so, read from what Kiln rendered: the sandbox gives a machine nothing its
+ * configuration does not.
+ */
+export interface MachineImage {
+  /** The kubelet sets `aws:///<zone>/<instance-id>` from the instance metadata. */
+  providerIdAtBoot: boolean;
+  /** The SSM agent is installed and running, and the instance role lets it register: Run Command reaches the machine. */
+  ssmManaged: boolean;
+}
+
+/** A machine with none of it, for callers that boot no rendered configuration. */
+export const BARE_MACHINE: MachineImage = { providerIdAtBoot: false, ssmManaged: false };
+
 interface Machine {
   clusterId: string;
+  ssmManaged: boolean;
   /** The account and region the instance runs in: where its role reads parameters and where Run Command reaches it. */
   scope: AwsScope;
   cluster: SandboxCluster;
@@ -83,16 +99,31 @@ export class SandboxMachines {
     return plugins;
   }
 
-  boot(clusterId: string, cluster: SandboxCluster, spec: ClusterSpec, alive: () => boolean): void {
-    const zone = `${spec.region}a`;
+  boot(
+    clusterId: string,
+    cluster: SandboxCluster,
+    spec: ClusterSpec,
+    alive: () => boolean,
+    images: { controlPlane: MachineImage; pools: Readonly<Record<string, MachineImage>> },
+  ): void {
+    // Auto Scaling spreads each group over the plan's zones.
+    const zoneOf = (index: number) => `${spec.region}${['a', 'b', 'c'][index % 3] ?? 'a'}`;
     // The instances run in the cluster's region and, with `account`, in the tenant's account: they see only the parameters there.
     const scope: AwsScope = { accountId: (spec.account === undefined ? undefined : accountOfRole(spec.account.roleArn)) ?? this.homeAccountId, region: spec.region };
     const machines = [
-      ...Array.from({ length: spec.controlPlane.replicas }, (_, index) => ({ name: `control-plane-${index}`, role: 'control-plane' as const })),
+      ...Array.from({ length: spec.controlPlane.replicas }, (_, index) => ({ name: `control-plane-${index}`, role: 'control-plane' as const, zone: zoneOf(index), image: images.controlPlane })),
       ...spec.nodePools.flatMap((pool) =>
-        Array.from({ length: pool.size }, (_, index) => ({ name: `${pool.name}-${index}`, role: 'worker' as const, pool: pool.name, labels: pool.labels, taints: pool.taints })),
+        Array.from({ length: pool.size }, (_, index) => ({
+          name: `${pool.name}-${index}`,
+          role: 'worker' as const,
+          zone: zoneOf(index),
+          image: images.pools[pool.name] ?? BARE_MACHINE,
+          pool: pool.name,
+          labels: pool.labels,
+          taints: pool.taints,
+        })),
       ),
-    ].map((machine) => ({ ...machine, providerID: `aws:///${zone}/i-${randomBytes(9).toString('hex').slice(0, 17)}` }));
+    ].map((machine) => ({ ...machine, instanceId: `i-${randomBytes(9).toString('hex').slice(0, 17)}` }));
 
     const deadline = Date.now() + JOIN_WAIT_MS;
     const waitForJoinMaterial = setInterval(() => {
@@ -112,16 +143,18 @@ export class SandboxMachines {
           return;
         }
       }
-      for (const machine of machines) {
-        this.byInstance.set(machine.providerID.split('/').at(-1) ?? '', {
+      for (const { image, instanceId, zone, ...machine } of machines) {
+        this.byInstance.set(instanceId, {
           clusterId,
+          ssmManaged: image.ssmManaged,
           scope,
           cluster,
           name: machine.name,
           role: machine.role,
           ...(machine.role === 'control-plane' && encryptionConfig !== undefined ? { encryptionConfig } : {}),
         });
-        cluster.registerNode({ ...machine, ready: false });
+        // A kubelet knows its provider ID only when told; nothing else in a kubeadm cluster sets it.
+        cluster.registerNode({ ...machine, ...(image.providerIdAtBoot ? { providerID: `aws:///${zone}/${instanceId}` } : {}), ready: false });
         setTimeout(() => {
           // The machine may be gone already (cluster deleted while booting).
           if (alive() && cluster.objects({ kind: 'Node', name: machine.name }).length > 0) cluster.setNodeReady(machine.name, 'True');
@@ -159,6 +192,12 @@ export class SandboxMachines {
   }
 
   /** What the SSM agent on the instance does with an AWS-RunShellScript command. */
+  /** Whether SSM knows the instance: its agent runs and registered with the instance role (else SendCommand refuses it). */
+  managed(scope: AwsScope, instanceId: string): boolean {
+    const machine = this.byInstance.get(instanceId);
+    return machine !== undefined && machine.ssmManaged && machine.scope.accountId === scope.accountId && machine.scope.region === scope.region;
+  }
+
   run(scope: AwsScope, instanceId: string, commands: readonly string[]): Promise<{ ok: boolean; output: string }> {
     const machine = this.byInstance.get(instanceId);
     if (machine === undefined || machine.scope.accountId !== scope.accountId || machine.scope.region !== scope.region) {

@@ -43,3 +43,32 @@ export function installedKubernetesRelease(userData: string): string | undefined
   }
   return undefined;
 }
+
+/** The script cloud-init writes and runs: the boot procedure of a Kiln machine. */
+function bootScript(userData: string): string {
+  let document: unknown;
+  try {
+    document = parse(userData);
+  } catch {
+    return '';
+  }
+  const files = typeof document === 'object' && document !== null && 'write_files' in document && Array.isArray(document.write_files) ? (document.write_files as unknown[]) : [];
+  return files
+    .map((file) => (typeof file === 'object' && file !== null && 'content' in file && typeof file.content === 'string' ? file.content : ''))
+    .join('\n');
+}
+
+/**
+ * What a machine does at boot by its user data alone: whether it tells its
+ * kubelet the provider ID from the instance metadata, and whether it installs
+ * and starts the SSM agent.
+ */
+export function bootBehaviour(userData: string): { providerIdFromMetadata: boolean; ssmAgent: boolean } {
+  const written = bootScript(userData);
+  const providerIdFromMetadata =
+    /PROVIDER_ID="aws:\/\/\/\$\(cloud-init query v1\.availability_zone\)\/\$\(cloud-init query v1\.instance_id\)"/.test(written) &&
+    /-e "s\|@KILN_PROVIDER_ID@\|\$PROVIDER_ID\|g"/.test(written) &&
+    /name: provider-id\s*\n\s*value: "?@KILN_PROVIDER_ID@"?/.test(written);
+  const ssmAgent = /dpkg -i \S*amazon-ssm-agent\.deb/.test(written) && /systemctl enable --now amazon-ssm-agent/.test(written);
+  return { providerIdFromMetadata, ssmAgent };
+}

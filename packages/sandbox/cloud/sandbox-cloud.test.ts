@@ -1,6 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ClusterSpec, StepError, newId, type ClusterOrder } from '#core';
-import { CLUSTER_TAG, InfrastructureOutputs, TENANT_TAG, type ClusterProgramInput, type ClusterRef } from '#infra';
+import { CLUSTER_TAG, InfrastructureOutputs, SSM_AGENT_ACTIONS, TENANT_TAG, type ClusterProgramInput, type ClusterRef } from '#infra';
 import type { RecordedResource } from './mocks.ts';
 import { SandboxCloud, type ProvisionedCluster } from './sandbox-cloud.ts';
 
@@ -261,11 +261,15 @@ describe('SandboxCloud.up', () => {
     const workerPolicy = policyOf('-worker');
     expect(workerPolicy.Statement).toEqual([
       { Effect: 'Allow', Action: ['ssm:GetParameter'], Resource: expect.stringMatching(new RegExp(`:parameter/kiln/${input.clusterId}/worker/\\*$`)) as unknown },
+      { Effect: 'Allow', Action: [...SSM_AGENT_ACTIONS], Resource: '*' },
       { Effect: 'Allow', Action: ['kms:Decrypt'], Resource: outputs.kmsKeyArn },
     ]);
+    // The agent's calls and nothing else of SSM: no documents, no sessions started from the machine, no parameters outside its path.
+    expect(SSM_AGENT_ACTIONS.every((action) => /^(ssm:UpdateInstanceInformation|ssmmessages:|ec2messages:)/.test(action))).toBe(true);
     const controlPlanePolicy = policyOf('-cp');
     expect(controlPlanePolicy.Statement.map((statement) => statement.Action)).toEqual([
       ['ssm:GetParameter'],
+      [...SSM_AGENT_ACTIONS],
       ['kms:Decrypt'],
       ['ssm:PutParameter'],
       ['kms:Encrypt', 'kms:Decrypt', 'kms:DescribeKey'],

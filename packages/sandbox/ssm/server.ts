@@ -19,8 +19,12 @@ export interface SsmServiceOptions {
 export interface SsmService {
   /** Give it to `new SSMClient({ endpoint })`. */
   endpoint: string;
-  /** Handles AWS-RunShellScript commands sent to sandbox instances. */
-  onCommand(handler: MachineCommandHandler): void;
+  /**
+   * Handles AWS-RunShellScript commands sent to sandbox instances; `managed`
+   * says which instances SSM knows (their agent registered), as SendCommand
+   * refuses the others.
+   */
+  onCommand(handler: MachineCommandHandler, managed: (scope: AwsScope, instanceId: string) => boolean): void;
   /** What a machine's instance role would read at boot, in its account and region. */
   read(scope: AwsScope, name: string): string | undefined;
   close(): Promise<void>;
@@ -71,6 +75,7 @@ export async function startSsmService(options: SsmServiceOptions = {}): Promise<
   const scopeOf = (caller: AwsCaller): AwsScope => options.iam?.scopeOf(caller) ?? { accountId: options.accountId ?? '123456789012', region: caller.region };
   const invocations = new Map<string, { status: 'InProgress' | 'Success' | 'Failed'; output: string }>();
   let commandHandler: MachineCommandHandler = () => Promise.resolve({ ok: false, output: 'no SSM agent answers on this instance' });
+  let isManaged: (scope: AwsScope, instanceId: string) => boolean = () => false;
   const view = (name: string, parameter: Parameter, decrypt: boolean) => ({
     Name: name,
     Type: parameter.type,
@@ -119,6 +124,10 @@ export async function startSsmService(options: SsmServiceOptions = {}): Promise<
       SendCommand: (request, caller) => {
         const scope = scopeOf(caller);
         const { InstanceIds, Parameters } = parseRequest(SendCommandRequest, request);
+        const unknown = InstanceIds.filter((instanceId) => !isManaged(scope, instanceId));
+        if (unknown.length > 0) {
+          throw new AwsServiceError('InvalidInstanceId', `Instances [[${unknown.join(', ')}]] not in a valid state for account ${scope.accountId}`);
+        }
         const commandId = randomUUID();
         for (const instanceId of InstanceIds) {
           const key = `${commandId}/${instanceId}`;
@@ -147,8 +156,9 @@ export async function startSsmService(options: SsmServiceOptions = {}): Promise<
   return {
     endpoint: server.endpoint,
     read: (scope, name) => stores.get(`${scope.accountId}/${scope.region}`)?.get(name)?.value,
-    onCommand: (handler) => {
+    onCommand: (handler, managed) => {
       commandHandler = handler;
+      isManaged = managed;
     },
     close: () => server.close(),
   };

@@ -1,0 +1,46 @@
+import { describe, expect, it } from 'vitest';
+import { renderUserData } from '#bootstrap';
+import { ClusterSpec } from '#core';
+import type { RecordedResource } from './cloud/index.ts';
+import { machineImagesOf } from './machine-images.ts';
+
+const spec = ClusterSpec.parse({ name: 'images', region: 'eu-central-1', nodePools: [{ name: 'general', size: 1 }] });
+const SSM_CORE = ['ssm:UpdateInstanceInformation', 'ssmmessages:*', 'ec2messages:*'];
+
+function resources(options: { workerActions: string[]; userData?: (role: 'control-plane' | 'worker') => string }): RecordedResource[] {
+  const userData = options.userData ?? ((role) => (role === 'control-plane' ? renderUserData('cls_images', spec, 'control-plane') : renderUserData('cls_images', spec, 'worker', 'general')));
+  const template = (name: string, role: 'control-plane' | 'worker'): RecordedResource => ({
+    type: 'aws:ec2/launchTemplate:LaunchTemplate',
+    name,
+    id: name,
+    inputs: { userData: Buffer.from(userData(role)).toString('base64'), tags: { 'kiln:role': role } },
+  });
+  const policy = (name: string, actions: string[]): RecordedResource => ({
+    type: 'aws:iam/rolePolicy:RolePolicy',
+    name,
+    id: name,
+    inputs: { policy: JSON.stringify({ Version: '2012-10-17', Statement: [{ Effect: 'Allow', Action: actions, Resource: '*' }] }) },
+  });
+  return [template('k-cp', 'control-plane'), template('k-pool-general', 'worker'), policy('k-cp', SSM_CORE), policy('k-worker', options.workerActions)];
+}
+
+describe('machines as EC2 boots them', () => {
+  it('carry their provider ID and answer Run Command when the user data and the role say so', () => {
+    expect(machineImagesOf(resources({ workerActions: SSM_CORE }))).toEqual({
+      controlPlane: { providerIdAtBoot: true, ssmManaged: true },
+      pools: { general: { providerIdAtBoot: true, ssmManaged: true } },
+    });
+  });
+
+  it('stay out of SSM when the role cannot register the agent', () => {
+    expect(machineImagesOf(resources({ workerActions: ['ssm:GetParameter'] })).pools.general).toEqual({ providerIdAtBoot: true, ssmManaged: false });
+  });
+
+  it('have neither when the user data does not set them up', () => {
+    const plain = () => '#cloud-config\nwrite_files:\n  - path: /usr/local/sbin/kiln-bootstrap\n    content: "kubeadm join"\n';
+    expect(machineImagesOf(resources({ workerActions: SSM_CORE, userData: plain }))).toEqual({
+      controlPlane: { providerIdAtBoot: false, ssmManaged: false },
+      pools: { general: { providerIdAtBoot: false, ssmManaged: false } },
+    });
+  });
+});
