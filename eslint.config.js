@@ -1,7 +1,7 @@
 import js from '@eslint/js';
 import tseslint from 'typescript-eslint';
 
-const PACKAGES = ['core', 'api', 'store', 'services', 'steps', 'infra', 'bootstrap', 'addons', 'encryption', 'hardening', 'sandbox'];
+const PACKAGES = ['core', 'api', 'store', 'services', 'steps', 'infra', 'bootstrap', 'addons', 'encryption', 'hardening', 'health', 'sandbox'];
 const PACKAGE_BY_PATH = `^(\\.\\./)+(${PACKAGES.join('|')})/`;
 
 const ENTRY_POINTS_ONLY = [

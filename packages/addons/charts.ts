@@ -19,6 +19,7 @@ export const CHARTS = {
   kyverno: { chart: 'kyverno', repo: 'https://kyverno.github.io/kyverno', version: ADDON_RELEASES.kyverno.version },
   tetragon: { chart: 'tetragon', repo: 'https://helm.cilium.io', version: ADDON_RELEASES.tetragon.version },
   kubeletCsrApprover: { chart: 'kubelet-csr-approver', repo: 'https://postfinance.github.io/kubelet-csr-approver', version: ADDON_RELEASES.kubeletCsrApprover.version },
+  kured: { chart: 'kured', repo: 'https://kubereboot.github.io/charts', version: ADDON_RELEASES.kured.version },
 } as const satisfies Record<string, ChartSource>;
 
 /**

@@ -10,4 +10,5 @@ export { kyvernoObjects } from './kyverno.ts';
 export { forbiddenAdminBindings, rbacObjects, VIEWER_GROUP, VIEWER_ROLE } from './rbac.ts';
 export { renderAddons, type RenderAddonsOptions } from './render.ts';
 export { privilegeGainPolicy, tetragonObjects } from './tetragon.ts';
+export { kuredObjects, rebootWindow } from './kured.ts';
 export { ClusterPolicySchema, HelmChartSchema, InvalidAddonObjectError, TracingPolicySchema, validateObject } from './validate.ts';

@@ -94,14 +94,14 @@ describe('installAddons against the sandbox', () => {
     const removed = await removeAddons(config, without);
     expect(removed.sort()).toEqual(['HelmChart/kube-system/tetragon', 'TracingPolicy/kiln-kill-privilege-gain']);
     expect(cluster.objects({ kind: 'TracingPolicy' })).toEqual([]);
-    expect(cluster.objects({ kind: 'HelmChart' }).map((chart) => (chart.metadata as { name: string }).name).sort()).toEqual(['cert-manager', 'cilium', 'kubelet-csr-approver', 'kyverno']);
+    expect(cluster.objects({ kind: 'HelmChart' }).map((chart) => (chart.metadata as { name: string }).name).sort()).toEqual(['cert-manager', 'cilium', 'kubelet-csr-approver', 'kured', 'kyverno']);
     expect(await addonDrift(config, without.flatMap((addon) => addon.objects))).toEqual([]);
   });
 
   it('reports resources whose chart CRDs are not served yet as pending when not waiting for charts', async () => {
     const result = await installAddons(config, render(FULL_ORDER), { deadlineMs: 20_000, pollMs: 20, waitForCharts: false });
     expect(result.pending.sort()).toEqual(['ClusterIssuer/kiln-cluster-issuer', 'ClusterIssuer/letsencrypt', 'ClusterPolicy/kiln-disallow-mutable-image-tags', 'ClusterPolicy/kiln-pod-security', 'TracingPolicy/kiln-kill-privilege-gain']);
-    expect(cluster.objects({ kind: 'HelmChart' })).toHaveLength(5);
+    expect(cluster.objects({ kind: 'HelmChart' })).toHaveLength(6);
   });
 
   it('times out with the thing it waited for when the helm-controller cannot be scheduled', async () => {

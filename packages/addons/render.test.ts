@@ -1,6 +1,6 @@
 import { parse } from 'yaml';
 import { describe, expect, it } from 'vitest';
-import { ClusterSpec } from '#core';
+import { ADDON_RELEASES, ClusterSpec } from '#core';
 import { ADDON_LABEL } from './addon.ts';
 import { PLACEHOLDER_ISSUER_CA } from './cert-manager.ts';
 import { ec2HostnamePattern } from './kubelet-serving.ts';
@@ -155,5 +155,16 @@ describe('forbiddenAdminBindings', () => {
 
   it('allows system namespaces and groups', () => {
     expect(forbiddenAdminBindings([binding('kube-system'), { ...binding('x'), subjects: [{ kind: 'Group', name: 'kubeadm:cluster-admins' }] }])).toEqual([]);
+  });
+});
+
+describe('kured', () => {
+  it('reboots one node at a time inside the order\'s maintenance window, control planes included', () => {
+    const spec = ClusterSpec.parse({ name: 'k', region: 'eu-central-1', nodePools: [{ name: 'p', size: 1 }], maintenance: { window: { days: ['sat', 'sun'], start: '22:30', durationMinutes: 180 } } });
+    const chart = renderAddons('cls_test', spec, { issuerCa: PLACEHOLDER_ISSUER_CA }).find((addon) => addon.name === 'kured')?.objects[0];
+    expect(chart).toMatchObject({ kind: 'HelmChart', metadata: { name: 'kured', namespace: 'kube-system' }, spec: { chart: 'kured', version: ADDON_RELEASES.kured.version, targetNamespace: 'kube-system' } });
+    const values = parse((chart?.spec as { valuesContent: string }).valuesContent) as { configuration: Record<string, unknown>; tolerations: { key: string }[] };
+    expect(values.configuration).toMatchObject({ rebootDays: ['sa', 'su'], startTime: '22:30', endTime: '01:30', timeZone: 'UTC', concurrency: 1, rebootSentinel: '/var/run/reboot-required' });
+    expect(values.tolerations.map((toleration) => toleration.key)).toContain('node-role.kubernetes.io/control-plane');
   });
 });

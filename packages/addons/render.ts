@@ -5,6 +5,7 @@ import { type IssuerCa, certManagerObjects } from './cert-manager.ts';
 import { type ApiServerAddress, ciliumObjects } from './cilium.ts';
 import { helmControllerObjects } from './helm-controller.ts';
 import { kubeletServingObjects } from './kubelet-serving.ts';
+import { kuredObjects } from './kured.ts';
 import { kyvernoObjects } from './kyverno.ts';
 import { rbacObjects } from './rbac.ts';
 import { tetragonObjects } from './tetragon.ts';
@@ -30,6 +31,7 @@ export function renderAddons(clusterId: string, spec: ClusterSpec, options: Rend
     labelled('cert-manager', certManagerObjects(spec, options.issuerCa)),
     labelled('kyverno', kyvernoObjects(spec)),
     labelled('tetragon', tetragonObjects(spec)),
+    labelled('kured', kuredObjects(spec)),
   ];
   for (const addon of addons) addon.objects.forEach(validateObject);
   return addons;

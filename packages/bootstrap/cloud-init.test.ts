@@ -112,12 +112,13 @@ describe('cloud-init user data', () => {
     }
   });
 
-  it('reboots inside the maintenance window', () => {
-    expect(maintenanceSchedule(FULL)).toEqual({ upgradeCalendar: 'Sat,Sun *-*-* 22:30:00 UTC', randomizedDelayMinutes: 45, rebootTime: '00:00' });
-    expect(maintenanceSchedule(SMALLEST).rebootTime).toBe('05:00');
+  it('installs security updates inside the maintenance window and leaves the reboot to kured', () => {
+    expect(maintenanceSchedule(FULL)).toEqual({ upgradeCalendar: 'Sat,Sun *-*-* 22:30:00 UTC', randomizedDelayMinutes: 45 });
     const files = (cloudConfig('cl_test', SMALLEST, 'worker', 'default').write_files as WrittenFile[]).map((file) => file.content).join('\n');
-    expect(files).toContain('Unattended-Upgrade::Automatic-Reboot "true";');
-    expect(files).toContain('Unattended-Upgrade::Automatic-Reboot-Time "05:00";');
+    expect(files).toContain('APT::Periodic::Unattended-Upgrade "1";');
+    expect(files).toContain('Unattended-Upgrade::Automatic-Reboot "false";');
+    expect(files).not.toContain('Automatic-Reboot "true"');
+    expect(files).not.toContain('Automatic-Reboot-Time');
   });
 
   it('refuses a pool the order does not have', () => {

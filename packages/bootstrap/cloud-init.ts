@@ -165,13 +165,12 @@ const SYSTEMD_DAYS: Record<string, string> = { mon: 'Mon', tue: 'Tue', wed: 'Wed
  * window's start (spread over its first quarter); the reboot is scheduled at
  * the window's midpoint, so both fall inside it.
  */
-export function maintenanceSchedule(spec: ClusterSpec): { upgradeCalendar: string; randomizedDelayMinutes: number; rebootTime: string } {
+export function maintenanceSchedule(spec: ClusterSpec): { upgradeCalendar: string; randomizedDelayMinutes: number } {
   const { days, start, durationMinutes } = spec.maintenance.window;
   const startMinutes = minutesOf(start);
   return {
     upgradeCalendar: `${days.map((day) => SYSTEMD_DAYS[day] ?? day).join(',')} *-*-* ${clock(startMinutes)}:00 UTC`,
     randomizedDelayMinutes: Math.floor(durationMinutes / 4),
-    rebootTime: clock(startMinutes + Math.floor(durationMinutes / 2)),
   };
 }
 
@@ -189,9 +188,8 @@ function unattendedUpgradeFiles(spec: ClusterSpec): WriteFile[] {
         '};',
         // Kubernetes and the runtime move only with a cluster upgrade, never behind its back.
         'Unattended-Upgrade::Package-Blacklist { "kubelet"; "kubeadm"; "kubectl"; "containerd"; "cri-tools"; "kubernetes-cni"; };',
-        `Unattended-Upgrade::Automatic-Reboot "${enabled ? 'true' : 'false'}";`,
-        'Unattended-Upgrade::Automatic-Reboot-WithUsers "true";',
-        `Unattended-Upgrade::Automatic-Reboot-Time "${schedule.rebootTime}";`,
+        // Machines never reboot on their own clock: kured reboots one node at a time, drained, inside the window.
+        'Unattended-Upgrade::Automatic-Reboot "false";',
         '',
       ].join('\n'),
     ),

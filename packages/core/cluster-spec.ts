@@ -179,7 +179,7 @@ export const MaintenanceSpec = z
         durationMinutes: z.int().min(30).max(720).default(240),
       })
       .prefault({}),
-    autoUpdate: z.boolean().default(true).describe('Unattended OS upgrades with reboots inside the window.'),
+    autoUpdate: z.boolean().default(true).describe('Unattended security upgrades inside the window; kured reboots the nodes that need it there, one at a time, drained first.'),
   })
   .meta({ id: 'MaintenanceSpec' });
 

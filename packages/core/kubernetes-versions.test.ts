@@ -59,7 +59,7 @@ describe('the Kubernetes version table', () => {
     expect(support.kind).toBe('addonsBehind');
     expect(support.kind === 'addonsBehind' ? support.addons.map((addon) => addon.name) : []).toEqual(expect.arrayContaining(['Kyverno', 'Tetragon']));
     expect(kubernetesVersionProblem('1.36', REVIEWED)).toMatch(/^Kubernetes 1\.36 is not supported by .*Kyverno 3\.9\.1 \(1\.33 to 1\.35\).*, which Kiln installs\. Kiln offers Kubernetes 1\.35 \(the default\)\.$/);
-    expect(kubernetesVersionProblem('1.34', day('2026-10-27'))).toMatch(/^Kubernetes 1\.34 is not supported by helm-controller v0\.17\.7 \(1\.35 to 1\.36\)/);
+    expect(kubernetesVersionProblem('1.34', day('2026-10-27'))).toMatch(/^Kubernetes 1\.34 is not supported by kured 6\.1\.0 \(1\.35 to 1\.37\) and helm-controller v0\.17\.7 \(1\.35 to 1\.36\)/);
   });
 
   it('refuses a minor past its end of life, naming the date and what is offered', () => {

@@ -130,6 +130,13 @@ export const ADDON_RELEASES = {
    */
   tetragon: { name: 'Tetragon', version: '1.7.1', kubernetes: { oldest: '1.23', newest: '1.35', basis: 'upstream e2e (no published range)' } },
   /**
+   * kubereboot kured 1.23.0 (tag 1.23.0, 2026-06-30, commit ef3c90b2) as Helm chart kured 6.1.0
+   * (kubereboot/charts tag kured-6.1.0: "version: 6.1.0", "appVersion: \"1.23.0\""; the newest in its
+   * gh-pages index.yaml). Range: kured.dev installation docs (kubereboot/website
+   * content/en/docs/installation.md): "| 1.23.0 | 0.36.2 | v0.36.2 | v0.36.2 | 1.35.x, 1.36.x, 1.37.x |".
+   */
+  kured: { name: 'kured', version: '6.1.0', kubernetes: { oldest: '1.35', newest: '1.37', basis: 'published compatibility table' } },
+  /**
    * k3s-io/helm-controller v0.17.7 (2026-07-27, commit 21a911f). Range: no published matrix; its
    * go.mod@v0.17.7 builds against k8s.io/* v0.35.1 and rancher/rke2 ships it with Kubernetes
    * v1.35.7+rke2r1 and v1.36.3+rke2r1 (go.mod github.com/k3s-io/helm-controller v0.17.7).

@@ -1,5 +1,6 @@
 import { CoreV1Api, KubeConfig, PatchStrategy, setHeaderOptions } from '@kubernetes/client-node';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { parse as parseYaml } from 'yaml';
 import { ClusterSpec, DEFAULT_KUBERNETES_VERSION, kubernetesReleaseOf, offeredKubernetesReleases, offeredKubernetesSentence, versionSupportConditions } from '#core';
 import { DEFAULT_REWRITE_PAGE_SIZE } from '#encryption';
 import { authenticate, orderCluster, recoverOperations, startDueRotations } from '#services';
@@ -449,6 +450,28 @@ describe('recovery', () => {
     const operation = await api<OperationBody>('GET', `/v1/operations/${operationId}`, { token: key });
     expect(operation.body.state).toBe('succeeded');
     expect(operation.body.steps.every((step) => step.state === 'succeeded')).toBe(true);
+  });
+});
+
+describe('coordinated reboots', () => {
+  it('moves the reboot window of a running cluster with a PATCH of its maintenance window', async () => {
+    const key = await newTenant();
+    const created = await api<ClusterBody>('POST', '/v1/clusters', { token: key, body: order('reboots') });
+    await waitForPhase(key, created.body.id, 'Ready');
+    const windowOf = () => {
+      const chart = sandboxOf(created.body.id).sandbox.objects({ kind: 'HelmChart', name: 'kured' })[0] as { spec: { valuesContent: string } } | undefined;
+      return (parseYaml(chart?.spec.valuesContent ?? '') as { configuration?: Record<string, unknown> } | null)?.configuration;
+    };
+    expect(windowOf()).toMatchObject({ rebootDays: ['mo', 'tu', 'we', 'th', 'fr', 'sa', 'su'], startTime: '03:00', endTime: '07:00', concurrency: 1 });
+
+    const patched = await api('PATCH', `/v1/clusters/${created.body.id}`, {
+      token: key,
+      body: { maintenance: { window: { days: ['sun'], start: '01:30', durationMinutes: 120 } } },
+      headers: { 'content-type': 'application/merge-patch+json' },
+    });
+    expect(patched.status).toBe(202);
+    await waitForPhase(key, created.body.id, 'Ready');
+    expect(windowOf()).toMatchObject({ rebootDays: ['su'], startTime: '01:30', endTime: '03:30' });
   });
 });
 

@@ -1,0 +1,16 @@
+export {
+  REMEDIATION_BUDGET_PER_DAY,
+  decide,
+  groupKey,
+  verdicts,
+  type HealthDecision,
+  type HealthInput,
+  type HealthVerdict,
+  type HoldReason,
+  type MachineGroup,
+  type MachineHealth,
+  type ObservedMachine,
+  type ObservedNode,
+  type RemediationRecord,
+  type UnhealthyReason,
+} from './evaluate.ts';
