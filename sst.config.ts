@@ -64,6 +64,8 @@ export default $config({
       { actions: ['kms:Encrypt', 'kms:Decrypt', 'kms:GenerateDataKey'], resources: [sealingKey.arn] },
       { actions: ['states:StartExecution', 'states:DescribeExecution'], resources: ['*'] },
       { actions: ['ssm:PutParameter', 'ssm:GetParametersByPath', 'ssm:DeleteParameters', 'ssm:SendCommand', 'ssm:GetCommandInvocation'], resources: ['*'] },
+      // The health poller reads the clusters' machines (neither call takes resource-level scoping).
+      { actions: ['autoscaling:DescribeAutoScalingGroups', 'ec2:DescribeInstances'], resources: ['*'] },
       // Clusters built in Kiln's own account: their keys wrap the clusters' at-rest data keys (any region, created by the stacks).
       {
         actions: ['kms:Encrypt', 'kms:Decrypt', 'kms:GenerateDataKey', 'kms:DescribeKey'],
@@ -154,6 +156,11 @@ export default $config({
     new sst.aws.CronV2('KubernetesVersionSupport', {
       schedule: 'rate(1 day)',
       function: { handler: 'functions/version-support.handler', runtime: 'nodejs20.x', nodejs, link: [table], environment, permissions },
+    });
+    new sst.aws.CronV2('Health', {
+      schedule: 'rate(1 minute)',
+      // Like the steps, it reaches the clusters' API servers and their machines.
+      function: { handler: 'functions/health.handler', runtime: 'nodejs20.x', nodejs, timeout: '50 seconds', link: [table], environment, permissions, vpc },
     });
     new sst.aws.CronV2('Recovery', {
       schedule: 'rate(1 minute)',

@@ -40,6 +40,7 @@ export const LAMBDA_ENTRY_POINTS = {
   Recovery: 'functions/recover.ts',
   RotationSchedule: 'functions/rotation-schedule.ts',
   KubernetesVersionSupport: 'functions/version-support.ts',
+  Health: 'functions/health.ts',
   TaskPlan: 'functions/tasks/plan.ts',
   TaskBootstrap: 'functions/tasks/bootstrap.ts',
   TaskWaitForControlPlane: 'functions/tasks/wait-for-control-plane.ts',
@@ -70,6 +71,8 @@ export const FORBIDDEN_PACKAGES: Readonly<Record<LambdaName, readonly string[]>>
   Recovery: NOT_FOR_REQUESTS,
   RotationSchedule: NOT_FOR_REQUESTS,
   KubernetesVersionSupport: NOT_FOR_REQUESTS,
+  // It reads Nodes, so it carries client-node; like a step, never Pulumi.
+  Health: NOT_FOR_STEPS,
   TaskPlan: NOT_FOR_STEPS,
   TaskBootstrap: NOT_FOR_STEPS,
   TaskWaitForControlPlane: NOT_FOR_STEPS,

@@ -13,6 +13,8 @@ export const KilnConfig = z.object({
   KILN_KMS_ENDPOINT: z.url().optional(),
   KILN_SSM_ENDPOINT: z.url().optional(),
   KILN_STS_ENDPOINT: z.url().optional(),
+  /** EC2 and Auto Scaling (local mode serves both on one endpoint). */
+  KILN_EC2_ENDPOINT: z.url().optional(),
   KILN_PROVISION_STATE_MACHINE_ARN: z.string().min(1),
   KILN_DEPROVISION_STATE_MACHINE_ARN: z.string().min(1),
   KILN_UPDATE_STATE_MACHINE_ARN: z.string().min(1),

@@ -1,8 +1,11 @@
+import { AutoScalingClient } from '@aws-sdk/client-auto-scaling';
+import { EC2Client } from '@aws-sdk/client-ec2';
 import { KMSClient } from '@aws-sdk/client-kms';
 import { SSMClient } from '@aws-sdk/client-ssm';
 import { fromTemporaryCredentials } from '@aws-sdk/credential-providers';
 import { SsmMachineSecretStore, SsmRunCommand } from '#bootstrap';
 import { KmsSealer } from '#encryption';
+import { AwsMachineFleet } from '#health';
 import type { ClusterAws, ClusterLocation, StepServices } from '#steps';
 import type { KilnConfig } from './config.ts';
 import { createServices, endpointOf } from './services.ts';
@@ -32,6 +35,10 @@ export function createStepServices(config: KilnConfig): StepServices {
       sealer: (keyArn) => new KmsSealer(clusterKms, keyArn),
       machineSecrets: new SsmMachineSecretStore(clusterSsm),
       machineCommands: new SsmRunCommand(clusterSsm, config.KILN_POLL_SECONDS * 1000),
+      fleet: new AwsMachineFleet(
+        new AutoScalingClient({ region: spec.region, ...credentials, ...endpointOf(config.KILN_EC2_ENDPOINT) }),
+        new EC2Client({ region: spec.region, ...credentials, ...endpointOf(config.KILN_EC2_ENDPOINT) }),
+      ),
     };
     clusterClients.set(key, access);
     return access;

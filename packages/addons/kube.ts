@@ -25,6 +25,11 @@ export interface NodeSummary {
   role: 'control-plane' | 'worker';
   pool?: string;
   ready: boolean;
+  /** The Ready condition's status, and since when it has it (absent until the kubelet reports). */
+  readyStatus: 'True' | 'False' | 'Unknown';
+  readySince?: string;
+  /** `aws:///<zone>/<instance-id>`, as the kubelet was told at boot. */
+  providerID?: string;
   /** `v1.35.9`, as the node's kubelet reports it. */
   kubeletVersion: string;
 }
@@ -39,11 +44,17 @@ export async function listNodes(config: KubeConfig): Promise<NodeSummary[]> {
   return nodes.items.map((node) => {
     const labels = node.metadata?.labels ?? {};
     const pool = labels['kiln.dev/pool'];
+    const ready = node.status?.conditions?.find((condition) => condition.type === 'Ready');
+    const readyStatus = ready?.status === 'True' || ready?.status === 'False' ? ready.status : 'Unknown';
+    const readySince = ready?.lastTransitionTime === undefined ? undefined : new Date(ready.lastTransitionTime).toISOString();
     return {
       name: node.metadata?.name ?? '',
       role: 'node-role.kubernetes.io/control-plane' in labels ? 'control-plane' : 'worker',
       ...(pool === undefined ? {} : { pool }),
       ready: isReady(node),
+      readyStatus,
+      ...(readySince === undefined ? {} : { readySince }),
+      ...(node.spec?.providerID === undefined ? {} : { providerID: node.spec.providerID }),
       kubeletVersion: node.status?.nodeInfo?.kubeletVersion ?? '',
     };
   });

@@ -14,6 +14,7 @@ import { registerV1ClustersEventsList } from './routes/v1_clusters_events_list.t
 import { registerV1ClustersGet } from './routes/v1_clusters_get.ts';
 import { registerV1ClustersKubeconfigGet } from './routes/v1_clusters_kubeconfig_get.ts';
 import { registerV1ClustersList } from './routes/v1_clusters_list.ts';
+import { registerV1ClustersNodesList } from './routes/v1_clusters_nodes_list.ts';
 import { registerV1ClustersOperationsList } from './routes/v1_clusters_operations_list.ts';
 import { registerV1ClustersSshKeyGet } from './routes/v1_clusters_ssh_key_get.ts';
 import { registerV1ClustersUpdate } from './routes/v1_clusters_update.ts';
@@ -79,6 +80,7 @@ export function newApp(services: KilnServices): OpenAPIHono<AppEnv> {
   registerV1ClustersUpdate(app);
   registerV1ClustersDelete(app);
   registerV1ClustersOperationsList(app);
+  registerV1ClustersNodesList(app);
   registerV1ClustersEventsList(app);
   registerV1ClustersEncryptionKeyRotationsCreate(app);
   registerV1ClustersSshKeyGet(app);

@@ -31,6 +31,7 @@ const ROUTES: Record<string, RouteCase> = {
   updateCluster: { caller: 'tenant', body: { extensions: { intrusionDetection: { enabled: true } } } },
   deleteCluster: { caller: 'tenant' },
   listClusterOperations: { caller: 'tenant' },
+  listClusterNodes: { caller: 'tenant' },
   listClusterEvents: { caller: 'tenant' },
   createEncryptionKeyRotation: { caller: 'tenant' },
   downloadClusterSshKey: { caller: 'tenant' },

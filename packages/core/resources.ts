@@ -142,6 +142,9 @@ export const CLUSTER_EVENT_TYPES = [
   'cluster.ssh_key_downloaded',
   'cluster.kubernetes_version_end_of_life_soon',
   'cluster.kubernetes_version_unsupported',
+  'node.unhealthy',
+  'remediation.paused',
+  'remediation.resumed',
 ] as const;
 
 /** A domain event: what happened to a cluster, when, and the facts (never secrets). */
@@ -183,6 +186,30 @@ export const KubernetesVersionList = z
   .object({ items: z.array(KubernetesVersion).describe('Oldest first.') })
   .meta({ id: 'KubernetesVersionList' });
 export type KubernetesVersionList = z.infer<typeof KubernetesVersionList>;
+
+export const ClusterNode = z
+  .object({
+    name: z.string().optional().describe('The Node object; absent for a machine that has not registered one.'),
+    instanceId: z.string().optional().describe('The EC2 instance, from the node\'s provider ID.'),
+    role: z.enum(['control-plane', 'worker']),
+    pool: z.string().optional(),
+    zone: z.string().optional(),
+    kubeletVersion: z.string().optional(),
+    health: z.enum(['Healthy', 'Watching', 'Unhealthy']).describe('Watching: not Ready (or not registered), but not for long enough to act on.'),
+    reason: z.enum(['NotReady', 'ReadyUnknown', 'NoNode', 'MachineGone']).optional(),
+    since: z.iso.datetime().optional().describe('Since when the node has been in this state.'),
+  })
+  .meta({ id: 'ClusterNode' });
+export type ClusterNode = z.infer<typeof ClusterNode>;
+
+export const ClusterNodeList = z
+  .object({
+    items: z.array(ClusterNode),
+    remediationPaused: z.array(z.string()).describe('Why unhealthy machines are left alone, if they are (empty while remediation may act).'),
+    observedAt: z.iso.datetime().optional().describe('When the health poller last saw a change; absent before its first look.'),
+  })
+  .meta({ id: 'ClusterNodeList' });
+export type ClusterNodeList = z.infer<typeof ClusterNodeList>;
 
 /** What a workflow execution receives and passes between steps. */
 export const WorkflowInput = z.object({

@@ -1,3 +1,4 @@
+export { AwsMachineFleet, type MachineFleet, type MachineGroups } from './fleet.ts';
 export {
   REMEDIATION_BUDGET_PER_DAY,
   decide,
@@ -14,3 +15,4 @@ export {
   type RemediationRecord,
   type UnhealthyReason,
 } from './evaluate.ts';
+export { pollCluster, pollNodeHealth, type HealthPollReport, type HealthPollServices } from './poll.ts';

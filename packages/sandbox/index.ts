@@ -7,3 +7,6 @@ export { startLocalStack, type LocalStack, type LocalStackOptions } from './loca
 export { startSsmService, type MachineCommandHandler, type SsmService, type SsmServiceOptions } from './ssm/index.ts';
 export { startStepFunctionsService, type EcsTaskHandler, type ExecutionHistoryEntry, type ExecutionStatus, type ExecutionView, type LambdaHandler, type StepFunctionsService, type StepFunctionsServiceOptions } from './stepfunctions/index.ts';
 export { startChartRunner } from './kube/helm-charts.ts';
+export { startEc2Service, type Ec2Service } from './ec2/index.ts';
+export { SandboxIam, type AwsScope } from './iam.ts';
+export { BARE_MACHINE, SandboxMachines, type MachineImage, type SandboxInstance } from './machines.ts';

@@ -8,6 +8,7 @@ import { serve } from '@hono/node-server';
 import { type LogLevel, StepError, createLogger, sha256 } from '#core';
 import { type KilnServices, checkKubernetesVersionSupport, createTenant, recoverOperations, startDueRotations } from '#services';
 import { type StepServices, runInfrastructureContainer } from '#steps';
+import { pollNodeHealth } from '#health';
 import { WORKFLOW_NAMES, renderWorkflow } from '#workflows';
 import { cloudConfigProblems, installedKubernetesRelease } from './cloud-init/validate.ts';
 import { machineImagesOf } from './machine-images.ts';
@@ -20,6 +21,7 @@ import { type SandboxCluster, startSandboxCluster } from './kube/index.ts';
 import { startChartRunner } from './kube/helm-charts.ts';
 import { SandboxMachines } from './machines.ts';
 import { startSsmService } from './ssm/index.ts';
+import { startEc2Service } from './ec2/index.ts';
 import { startStepFunctionsService } from './stepfunctions/index.ts';
 import { type StsService, startStsService } from './sts/index.ts';
 
@@ -53,6 +55,8 @@ export interface LocalStackOptions {
   pollSeconds?: number;
   /** Scales Wait states and Retry backoff (1 = real seconds). */
   waitTimeScale?: number;
+  /** How often the health poller runs (production: every minute); 0 leaves polling to the caller, as tests that move the clock do. */
+  healthPollSeconds?: number;
   /** Milliseconds a sandbox machine takes from launch to a Ready node. */
   machineBootMs?: number;
   logLevel?: LogLevel;
@@ -116,6 +120,8 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
       kmsV2Plugin(kms.keys, scope, keyArn),
     );
     ssm.onCommand((scope, instanceId, commands) => machines.run(scope, instanceId, commands), (scope, instanceId) => machines.managed(scope, instanceId));
+    const ec2 = await startEc2Service({ machines, iam });
+    stoppers.push(() => ec2.close());
 
     const faults = new FaultInjector();
     const clusters = new Map<string, SandboxCluster>();
@@ -170,7 +176,10 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
         const record = await servicesOf().store.getCluster(provisioned.tenantId, provisioned.clusterId);
         if (cluster !== undefined && record !== undefined) {
           cluster.setKubernetesVersion(release);
-          machines.boot(provisioned.clusterId, cluster, record.spec, () => clusters.get(provisioned.clusterId) === cluster, machineImagesOf(provisioned.resources));
+          machines.boot(provisioned.clusterId, cluster, record.spec, () => clusters.get(provisioned.clusterId) === cluster, machineImagesOf(provisioned.resources), {
+            controlPlane: provisioned.outputs.controlPlane.asgName,
+            pools: Object.fromEntries(provisioned.outputs.nodePools.map((pool) => [pool.name, pool.asgName])),
+          });
         }
       },
       onDestroyed: async ({ clusterId, outputs }) => {
@@ -239,6 +248,7 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
       KILN_KMS_ENDPOINT: kms.endpoint,
       KILN_SSM_ENDPOINT: ssm.endpoint,
       KILN_STS_ENDPOINT: sts.endpoint,
+      KILN_EC2_ENDPOINT: ec2.endpoint,
       KILN_PROVISION_STATE_MACHINE_ARN: stepFunctions.stateMachineArn('kiln-provision'),
       KILN_DEPROVISION_STATE_MACHINE_ARN: stepFunctions.stateMachineArn('kiln-deprovision'),
       KILN_UPDATE_STATE_MACHINE_ARN: stepFunctions.stateMachineArn('kiln-update'),
@@ -303,6 +313,17 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
     };
     checkVersionSupport();
     const versionSupport = setInterval(checkVersionSupport, 3_600_000);
+    // Every minute in production; every 10 s here unless told otherwise.
+    const healthPollSeconds = options.healthPollSeconds ?? 10;
+    const health =
+      healthPollSeconds > 0
+        ? setInterval(() => {
+            pollNodeHealth(servicesOf()).catch((error: unknown) => {
+              log.warn('node health poll failed', { error });
+            });
+          }, healthPollSeconds * 1000)
+        : undefined;
+    health?.unref();
     rotations.unref();
     recovery.unref();
     versionSupport.unref();
@@ -310,6 +331,7 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
       clearInterval(recovery);
       clearInterval(rotations);
       clearInterval(versionSupport);
+      clearInterval(health);
       return Promise.resolve();
     });
 

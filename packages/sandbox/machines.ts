@@ -54,6 +54,17 @@ export interface MachineImage {
 /** A machine with none of it, for callers that boot no rendered configuration. */
 export const BARE_MACHINE: MachineImage = { providerIdAtBoot: false, ssmManaged: false };
 
+/** An EC2 instance of a cluster's Auto Scaling group, as EC2 and Auto Scaling describe it. */
+export interface SandboxInstance {
+  instanceId: string;
+  clusterId: string;
+  scope: AwsScope;
+  autoScalingGroup: string;
+  zone: string;
+  launchedAt: Date;
+  state: 'pending' | 'running' | 'stopping' | 'stopped' | 'shutting-down' | 'terminated';
+}
+
 interface Machine {
   clusterId: string;
   ssmManaged: boolean;
@@ -77,6 +88,7 @@ interface Machine {
  */
 export class SandboxMachines {
   private readonly byInstance = new Map<string, Machine>();
+  private readonly instances = new Map<string, SandboxInstance>();
   private failingCommands: CommandFault[] = [];
 
   constructor(
@@ -105,6 +117,7 @@ export class SandboxMachines {
     spec: ClusterSpec,
     alive: () => boolean,
     images: { controlPlane: MachineImage; pools: Readonly<Record<string, MachineImage>> },
+    groups: { controlPlane: string; pools: Readonly<Record<string, string>> } = { controlPlane: `${clusterId}-cp`, pools: {} },
   ): void {
     // Auto Scaling spreads each group over the plan's zones.
     const zoneOf = (index: number) => `${spec.region}${['a', 'b', 'c'][index % 3] ?? 'a'}`;
@@ -124,6 +137,11 @@ export class SandboxMachines {
         })),
       ),
     ].map((machine) => ({ ...machine, instanceId: `i-${randomBytes(9).toString('hex').slice(0, 17)}` }));
+    const launchedAt = new Date();
+    for (const machine of machines) {
+      const autoScalingGroup = machine.role === 'control-plane' ? groups.controlPlane : (groups.pools[machine.pool] ?? `${clusterId}-pool-${machine.pool}`);
+      this.instances.set(machine.instanceId, { instanceId: machine.instanceId, clusterId, scope, autoScalingGroup, zone: machine.zone, launchedAt, state: 'running' });
+    }
 
     const deadline = Date.now() + JOIN_WAIT_MS;
     const waitForJoinMaterial = setInterval(() => {
@@ -188,16 +206,32 @@ export class SandboxMachines {
   }
 
   forget(clusterId: string): void {
+    for (const [id, instance] of this.instances) if (instance.clusterId === clusterId) this.instances.delete(id);
     for (const [instanceId, machine] of this.byInstance) if (machine.clusterId === clusterId) this.byInstance.delete(instanceId);
   }
 
-  /** What the SSM agent on the instance does with an AWS-RunShellScript command. */
+  /** The instances of Auto Scaling groups, in an account and region. */
+  instancesOfGroups(scope: AwsScope, names: readonly string[]): SandboxInstance[] {
+    return [...this.instances.values()].filter(
+      (instance) => names.includes(instance.autoScalingGroup) && instance.scope.accountId === scope.accountId && instance.scope.region === scope.region && instance.state !== 'terminated',
+    );
+  }
+
+  /** Instances by id, in an account and region (others are not there, as EC2 would answer). */
+  describeInstances(scope: AwsScope, ids: readonly string[]): SandboxInstance[] {
+    return ids.flatMap((id) => {
+      const instance = this.instances.get(id);
+      return instance !== undefined && instance.scope.accountId === scope.accountId && instance.scope.region === scope.region ? [instance] : [];
+    });
+  }
+
   /** Whether SSM knows the instance: its agent runs and registered with the instance role (else SendCommand refuses it). */
   managed(scope: AwsScope, instanceId: string): boolean {
     const machine = this.byInstance.get(instanceId);
     return machine !== undefined && machine.ssmManaged && machine.scope.accountId === scope.accountId && machine.scope.region === scope.region;
   }
 
+  /** What the SSM agent on the instance does with an AWS-RunShellScript command. */
   run(scope: AwsScope, instanceId: string, commands: readonly string[]): Promise<{ ok: boolean; output: string }> {
     const machine = this.byInstance.get(instanceId);
     if (machine === undefined || machine.scope.accountId !== scope.accountId || machine.scope.region !== scope.region) {

@@ -14,6 +14,7 @@ export {
 } from './clusters.ts';
 export type { KilnServices } from './context.ts';
 export { listClusterEvents } from './events.ts';
+export { listClusterNodes } from './nodes.ts';
 export { failureMessage, recordFailureStep } from './failures.ts';
 export { issueKubeconfig, type IssuedKubeconfig } from './kubeconfig.ts';
 export { checkKubernetesVersionSupport, listKubernetesVersions, versionSupportEvents, withVersionSupport, type VersionSupportReport } from './kubernetes-versions.ts';

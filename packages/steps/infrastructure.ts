@@ -37,6 +37,10 @@ export async function infrastructureStep(services: StepServices, driver: Infrast
       ...current,
       clusterKeyArn: validated.kmsKeyArn,
       apiHost: validated.apiHost,
+      machineGroups: {
+        controlPlane: validated.controlPlane.asgName,
+        pools: Object.fromEntries(validated.nodePools.map((pool) => [pool.name, pool.asgName])),
+      },
       status: { ...current.status, endpoint: validated.apiEndpoint },
     }));
     return { done: true, outputs: validated };

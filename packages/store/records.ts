@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { ClusterSpec, ClusterStatus, OPERATION_STATES, OPERATION_TYPES, OperationStep, Problem, Tenant } from '#core';
+import { ClusterNode, ClusterSpec, ClusterStatus, OPERATION_STATES, OPERATION_TYPES, OperationStep, Problem, Tenant } from '#core';
 
 /**
  * What the store keeps, as zod codecs built from the core schemas: every item
@@ -30,10 +30,24 @@ export const ClusterRecord = z.object({
   clusterKeyArn: z.string().optional(),
   /** The API load balancer's DNS name, from the infrastructure step: Cilium reaches the API server through it in every operation. */
   apiHost: z.string().optional(),
+  /** The Auto Scaling groups of the control plane and each pool, from the infrastructure step: the health poller reads the machines there. */
+  machineGroups: z.object({ controlPlane: z.string(), pools: z.record(z.string(), z.string()) }).optional(),
   /** Secret material wrapped by KMS; never returned by the API. */
   sealed: z.record(z.string(), z.string()).optional(),
 });
 export type ClusterRecord = z.infer<typeof ClusterRecord>;
+
+/** What the health poller last saw of a cluster's machines; written only when it changes. */
+export const NodeHealthRecord = z.object({
+  tenantId: z.string(),
+  clusterId: z.string(),
+  nodes: z.array(ClusterNode),
+  /** Why remediation holds, one sentence each. */
+  holds: z.array(z.string()),
+  observedAt: z.string(),
+  version: z.int(),
+});
+export type NodeHealthRecord = z.infer<typeof NodeHealthRecord>;
 
 export const StepRecord = OperationStep.omit({ name: true });
 export type StepRecord = z.infer<typeof StepRecord>;

@@ -16,6 +16,7 @@ import { ClusterEvent, ConflictError, KilnError, type OperationState, Validation
 import {
   ClusterRecord,
   IdempotencyRecord,
+  NodeHealthRecord,
   OperationRecord,
   type Page,
   type StepRecord,
@@ -349,6 +350,40 @@ export class KilnStore {
       if (error instanceof ConditionalCheckFailedException) throw new VersionConflictError('cluster', record.id);
       if (error instanceof TransactionCanceledException && error.CancellationReasons?.[0]?.Code === 'ConditionalCheckFailed') {
         throw new VersionConflictError('cluster', record.id);
+      }
+      throw error;
+    }
+    return next;
+  }
+
+  // Node health -----------------------------------------------------------
+
+  async getNodeHealth(tenantId: string, clusterId: string): Promise<NodeHealthRecord | undefined> {
+    const result = await this.documents.send(new GetCommand({ TableName: this.tableName, Key: keys.nodeHealth(tenantId, clusterId), ConsistentRead: true }));
+    return result.Item === undefined ? undefined : NodeHealthRecord.parse(result.Item);
+  }
+
+  /**
+   * Writes what the poller saw, with its events, all or nothing; the version
+   * guards against two pollers (or a poll and a remediation) crossing.
+   * `expectedVersion` 0 creates the record.
+   */
+  async saveNodeHealth(record: Omit<NodeHealthRecord, 'version'>, expectedVersion: number, events: readonly ClusterEvent[] = []): Promise<NodeHealthRecord> {
+    const next: NodeHealthRecord = { ...record, version: expectedVersion + 1 };
+    const put: TransactItem = {
+      Put: {
+        TableName: this.tableName,
+        Item: { ...keys.nodeHealth(record.tenantId, record.clusterId), entity: 'nodeHealth', ...next },
+        ...(expectedVersion === 0
+          ? { ConditionExpression: 'attribute_not_exists(PK)' }
+          : { ConditionExpression: 'version = :expected', ExpressionAttributeValues: { ':expected': expectedVersion } }),
+      },
+    };
+    try {
+      await this.documents.send(new TransactWriteCommand({ TransactItems: [put, ...events.map((event) => this.eventPut(record.tenantId, event))] }));
+    } catch (error) {
+      if (error instanceof TransactionCanceledException && error.CancellationReasons?.[0]?.Code === 'ConditionalCheckFailed') {
+        throw new VersionConflictError('node health', record.clusterId);
       }
       throw error;
     }

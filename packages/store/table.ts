@@ -59,6 +59,7 @@ export const keys = {
   operation: (tenantId: string, operationId: string) => ({ PK: `TENANT#${tenantId}`, SK: `OP#${operationId}` }),
   operationsOfCluster: (tenantId: string, clusterId: string) => `TENANT#${tenantId}#CLUSTER#${clusterId}`,
   idempotency: (tenantId: string, keyHash: string) => ({ PK: `TENANT#${tenantId}`, SK: `IDEM#${keyHash}` }),
+  nodeHealth: (tenantId: string, clusterId: string) => ({ PK: `TENANT#${tenantId}`, SK: `NODEHEALTH#${clusterId}` }),
   clusterEvent: (tenantId: string, clusterId: string, eventId: string) => ({ PK: `TENANT#${tenantId}`, SK: `EVENT#${clusterId}#${eventId}` }),
   /** Live clusters by the Kubernetes minor they run, for the end-of-life check (GSI1). */
   clustersOnKubernetesMinor: (minor: string) => `KUBERNETES#${minor}`,

@@ -5,6 +5,7 @@ import { ClusterSpec, DEFAULT_KUBERNETES_VERSION, kubernetesReleaseOf, offeredKu
 import { DEFAULT_REWRITE_PAGE_SIZE } from '#encryption';
 import { authenticate, orderCluster, recoverOperations, startDueRotations } from '#services';
 import { MAX_UNHEALTHY_RESTARTS } from '#steps';
+import { pollNodeHealth } from '#health';
 import { type LocalStack, type SandboxCluster, startLocalStack } from '#sandbox';
 import { type ApiCall, apiClient, eventually, expectProblem } from '../support/api.ts';
 
@@ -13,7 +14,8 @@ let api: ApiCall;
 let tenantSeq = 0;
 
 beforeAll(async () => {
-  stack = await startLocalStack({ port: 0, logLevel: 'error' });
+  // The tests drive the health poller themselves, with the clock they need.
+  stack = await startLocalStack({ port: 0, logLevel: 'error', healthPollSeconds: 0 });
   api = apiClient(stack.url);
 });
 
@@ -450,6 +452,86 @@ describe('recovery', () => {
     const operation = await api<OperationBody>('GET', `/v1/operations/${operationId}`, { token: key });
     expect(operation.body.state).toBe('succeeded');
     expect(operation.body.steps.every((step) => step.state === 'succeeded')).toBe(true);
+  });
+});
+
+describe('node health', () => {
+  interface NodeList {
+    items: { name?: string; instanceId?: string; role: string; pool?: string; zone?: string; kubeletVersion?: string; health: string; reason?: string; since?: string }[];
+    remediationPaused: string[];
+  }
+  const minutesFromNow = (minutes: number) => new Date(Date.now() + minutes * 60_000);
+
+  async function readyCluster(name: string, overrides: Record<string, unknown> = {}): Promise<{ key: string; id: string; sandbox: SandboxCluster }> {
+    const key = await newTenant();
+    const created = await api<ClusterBody>('POST', '/v1/clusters', { token: key, body: { ...order(name), ...overrides } });
+    await waitForPhase(key, created.body.id, 'Ready');
+    return { key, id: created.body.id, sandbox: sandboxOf(created.body.id).sandbox };
+  }
+
+  it('lists every machine of a Ready cluster with its instance, zone and kubelet, all Healthy', async () => {
+    const { key, id } = await readyCluster('health-ok');
+    await pollNodeHealth(stack.services);
+    const nodes = await api<NodeList>('GET', `/v1/clusters/${id}/nodes`, { token: key });
+    expect(nodes.status).toBe(200);
+    expect(nodes.body.items).toHaveLength(5);
+    expect(nodes.body.items.filter((node) => node.role === 'control-plane').map((node) => node.zone).sort()).toEqual(['eu-central-1a', 'eu-central-1b', 'eu-central-1c']);
+    for (const node of nodes.body.items) {
+      expect(node).toMatchObject({ health: 'Healthy', instanceId: expect.stringMatching(/^i-/), kubeletVersion: expect.stringMatching(/^v1\./) });
+    }
+    expect(nodes.body.remediationPaused).toEqual([]);
+  });
+
+  it('watches a worker whose kubelet stopped, then calls it unhealthy after unhealthyTimeoutMinutes, with an event', async () => {
+    const { key, id, sandbox } = await readyCluster('health-down');
+    await pollNodeHealth(stack.services);
+    sandbox.setNodeReady('default-0', 'False');
+    await pollNodeHealth(stack.services);
+    const watching = await api<NodeList>('GET', `/v1/clusters/${id}/nodes`, { token: key });
+    expect(watching.body.items.find((node) => node.name === 'default-0')).toMatchObject({ health: 'Watching', reason: 'NotReady' });
+
+    await pollNodeHealth(stack.services, minutesFromNow(6));
+    const unhealthy = await api<NodeList>('GET', `/v1/clusters/${id}/nodes`, { token: key });
+    expect(unhealthy.body.items.find((node) => node.name === 'default-0')).toMatchObject({ health: 'Unhealthy', reason: 'NotReady' });
+    const events = await api<{ items: { type: string; data: Record<string, unknown> }[] }>('GET', `/v1/clusters/${id}/events`, { token: key });
+    expect(events.body.items.filter((event) => event.type === 'node.unhealthy').map((event) => event.data.name)).toEqual(['default-0']);
+
+    // Nothing changed since: the next poll writes nothing and emits nothing.
+    await pollNodeHealth(stack.services, minutesFromNow(7));
+    const again = await api<{ items: { type: string }[] }>('GET', `/v1/clusters/${id}/events`, { token: key });
+    expect(again.body.items.filter((event) => event.type === 'node.unhealthy')).toHaveLength(1);
+  });
+
+  it('pauses remediation, visibly, with 3 of 5 workers down and maxUnhealthyPercent 40, and resumes when two come back', async () => {
+    const { key, id, sandbox } = await readyCluster('health-many', { nodePools: [{ name: 'default', size: 5 }], nodeHealth: { maxUnhealthyPercent: 40 } });
+    for (const name of ['default-0', 'default-1', 'default-2']) sandbox.setNodeReady(name, 'False');
+    await pollNodeHealth(stack.services, minutesFromNow(6));
+    const paused = await api<ClusterBody & { status: { conditions: { type: string; status: string; reason: string; message: string }[] } }>('GET', `/v1/clusters/${id}`, { token: key });
+    expect(paused.body.status.conditions).toContainEqual(expect.objectContaining({ type: 'RemediationPaused', status: 'True', reason: 'TooManyUnhealthy' }));
+    const nodes = await api<NodeList>('GET', `/v1/clusters/${id}/nodes`, { token: key });
+    expect(nodes.body.remediationPaused).toEqual([expect.stringContaining('3 of 5 machines of pool/default are unhealthy')]);
+
+    for (const name of ['default-0', 'default-1']) sandbox.setNodeReady(name, 'True');
+    await pollNodeHealth(stack.services, minutesFromNow(7));
+    const resumed = await api<ClusterBody & { status: { conditions: { type: string; status: string }[] } }>('GET', `/v1/clusters/${id}`, { token: key });
+    expect(resumed.body.status.conditions).toContainEqual(expect.objectContaining({ type: 'RemediationPaused', status: 'False' }));
+    const events = await api<{ items: { type: string }[] }>('GET', `/v1/clusters/${id}/events?limit=100`, { token: key });
+    expect(events.body.items.map((event) => event.type)).toEqual(expect.arrayContaining(['remediation.paused', 'remediation.resumed']));
+  });
+
+  it('holds every remediation while the API server is unreachable', async () => {
+    const { key, id, sandbox } = await readyCluster('health-api-down');
+    await pollNodeHealth(stack.services);
+    sandbox.faults.apiDown = true;
+    try {
+      await pollNodeHealth(stack.services, minutesFromNow(10));
+      const nodes = await api<NodeList>('GET', `/v1/clusters/${id}/nodes`, { token: key });
+      expect(nodes.body.remediationPaused).toEqual([expect.stringContaining('The API server does not answer')]);
+      // The last view of the nodes is kept while nothing new is known of them.
+      expect(nodes.body.items.every((node) => node.health === 'Healthy')).toBe(true);
+    } finally {
+      sandbox.faults.apiDown = false;
+    }
   });
 });
 

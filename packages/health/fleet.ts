@@ -1,0 +1,59 @@
+import { type AutoScalingClient, DescribeAutoScalingGroupsCommand } from '@aws-sdk/client-auto-scaling';
+import { DescribeInstancesCommand, type EC2Client } from '@aws-sdk/client-ec2';
+import type { MachineGroup, ObservedMachine } from './evaluate.ts';
+
+/** Where a cluster's machines are: its Auto Scaling groups, by role and pool. */
+export interface MachineGroups {
+  controlPlane: string;
+  pools: Readonly<Record<string, string>>;
+}
+
+/**
+ * The machines of a cluster as the cloud sees them. Production reads Auto
+ * Scaling and EC2 (`AwsMachineFleet`); local mode reads the sandbox's machines.
+ */
+export interface MachineFleet {
+  machines(groups: MachineGroups): Promise<ObservedMachine[]>;
+}
+
+const EC2_STATES: readonly string[] = ['pending', 'running', 'stopping', 'stopped', 'shutting-down', 'terminated'] satisfies ObservedMachine['state'][];
+
+function isState(state: string): state is ObservedMachine['state'] {
+  return EC2_STATES.includes(state);
+}
+
+/** Auto Scaling names the groups' instances; EC2 says when each launched and what state it is in. */
+export class AwsMachineFleet implements MachineFleet {
+  constructor(
+    private readonly autoScaling: Pick<AutoScalingClient, 'send'>,
+    private readonly ec2: Pick<EC2Client, 'send'>,
+  ) {}
+
+  async machines(groups: MachineGroups): Promise<ObservedMachine[]> {
+    const groupOf = new Map<string, MachineGroup>([
+      [groups.controlPlane, { role: 'control-plane' }],
+      ...Object.entries(groups.pools).map(([pool, name]): [string, MachineGroup] => [name, { role: 'worker', pool }]),
+    ]);
+    const described = await this.autoScaling.send(new DescribeAutoScalingGroupsCommand({ AutoScalingGroupNames: [...groupOf.keys()] }));
+    const members = (described.AutoScalingGroups ?? []).flatMap((group) =>
+      (group.Instances ?? []).flatMap((instance) => {
+        const role = groupOf.get(group.AutoScalingGroupName ?? '');
+        return role === undefined || instance.InstanceId === undefined ? [] : [{ instanceId: instance.InstanceId, group: role, zone: instance.AvailabilityZone ?? '' }];
+      }),
+    );
+    if (members.length === 0) return [];
+    const instances = await this.ec2.send(new DescribeInstancesCommand({ InstanceIds: members.map((member) => member.instanceId) }));
+    const byId = new Map(
+      (instances.Reservations ?? []).flatMap((reservation) => (reservation.Instances ?? []).map((instance) => [instance.InstanceId ?? '', instance] as const)),
+    );
+    return members.map((member): ObservedMachine => {
+      const instance = byId.get(member.instanceId);
+      const state = instance?.State?.Name ?? 'terminated';
+      return {
+        ...member,
+        state: isState(state) ? state : 'terminated',
+        launchedAt: (instance?.LaunchTime ?? new Date(0)).toISOString(),
+      };
+    });
+  }
+}

@@ -1,0 +1,190 @@
+import { type NodeSummary, kubeConfigFor, listNodes } from '#addons';
+import { instanceIdOf } from '#bootstrap';
+import { type ClusterEvent, type ClusterNode, type ClusterSpec, KUBERNETES_RELEASES, clusterEvent } from '#core';
+import { type KilnServices, updateCluster, withCondition } from '#services';
+import { type ClusterRecord, type KilnStore, VersionConflictError } from '#store';
+import { type HealthDecision, type HoldReason, type MachineHealth, type ObservedNode, type RemediationRecord, decide, groupKey } from './evaluate.ts';
+import type { MachineFleet } from './fleet.ts';
+
+/** What polling needs: the store, and each cluster's machines in its own account and region. */
+export interface HealthPollServices extends KilnServices {
+  inCluster(cluster: { id: string; spec: Pick<ClusterSpec, 'region' | 'account'> }): { fleet: MachineFleet };
+}
+
+export interface HealthPollReport {
+  polled: number;
+  /** Clusters whose node health changed, and so were written. */
+  changed: string[];
+  failed: string[];
+}
+
+/** A poll gives up on an API server that has not answered by then, and counts it unreachable. */
+const API_TIMEOUT_MS = 5_000;
+const PAGE_SIZE = 100;
+const CONCURRENCY = 8;
+
+/** Phases whose machines the poller looks after; a cluster being built or deleted has its own workflow watching it. */
+const POLLED_PHASES: ReadonlySet<string> = new Set(['Ready', 'Updating']);
+
+function holdSentence(hold: HoldReason): string {
+  switch (hold.kind) {
+    case 'ApiServerUnreachable':
+      return 'The API server does not answer: no node is remediated until it does.';
+    case 'TooManyUnhealthy':
+      return `${hold.unhealthy} of ${hold.total} machines of ${groupKey(hold.group)} are unhealthy, more than maxUnhealthyPercent (${hold.maxUnhealthyPercent}%): nothing there is remediated until fewer are.`;
+    case 'EtcdQuorumAtRisk':
+      return `${hold.unhealthy} of ${hold.total} control plane machines are unhealthy: replacing one would need etcd quorum, which is lost, so none is touched.`;
+    case 'RetryBudgetSpent':
+      return `${groupKey(hold.group)} used its ${hold.budget} remediations of the last 24 hours: its machines keep failing and need a person.`;
+  }
+}
+
+function nodeView(machine: MachineHealth): ClusterNode {
+  const verdict = machine.verdict;
+  return {
+    ...(machine.nodeName === undefined ? {} : { name: machine.nodeName }),
+    ...(machine.instanceId === undefined ? {} : { instanceId: machine.instanceId }),
+    role: machine.group.role,
+    ...(machine.group.role === 'worker' ? { pool: machine.group.pool } : {}),
+    ...(machine.zone === undefined ? {} : { zone: machine.zone }),
+    ...(machine.kubeletVersion === undefined ? {} : { kubeletVersion: machine.kubeletVersion }),
+    health: verdict.state === 'healthy' ? 'Healthy' : verdict.state === 'watching' ? 'Watching' : 'Unhealthy',
+    ...(verdict.state === 'healthy' ? {} : { reason: verdict.reason, since: verdict.since }),
+  };
+}
+
+function observed(nodes: readonly NodeSummary[], now: Date): ObservedNode[] {
+  return nodes.map((node) => ({
+    name: node.name,
+    ...(instanceIdOf(node.providerID) === undefined ? {} : { instanceId: instanceIdOf(node.providerID) }),
+    ready: node.readyStatus,
+    readySince: node.readySince ?? now.toISOString(),
+    kubeletVersion: node.kubeletVersion,
+  }));
+}
+
+async function withTimeout<T>(work: Promise<T>, ms: number): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  try {
+    return await Promise.race([
+      work,
+      new Promise<never>((_, reject) => {
+        timer = setTimeout(() => {
+          reject(new Error(`no answer within ${ms} ms`));
+        }, ms);
+      }),
+    ]);
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
+/** The remediations of the last day, from the cluster's operations of type remediate-node. */
+async function remediationsOf(store: KilnStore, cluster: ClusterRecord, now: Date): Promise<RemediationRecord[]> {
+  const page = await store.listClusterOperations(cluster.tenantId, cluster.id, { limit: 50 });
+  const since = now.getTime() - 24 * 60 * 60 * 1000;
+  return page.items
+    .filter((operation) => operation.type === 'remediate-node' && Date.parse(operation.createdAt) >= since)
+    .flatMap((operation) => {
+      const outputs = Object.values(operation.steps)[0]?.outputs as { instanceId?: string; group?: RemediationRecord['group'] } | undefined;
+      return outputs?.instanceId === undefined || outputs.group === undefined
+        ? []
+        : [{ instanceId: outputs.instanceId, group: outputs.group, startedAt: operation.createdAt, inFlight: operation.state === 'pending' || operation.state === 'running' }];
+    });
+}
+
+/** Events for what changed: machines that turned unhealthy, and remediation pausing or resuming. */
+function changes(clusterId: string, before: { nodes: readonly ClusterNode[]; holds: readonly string[] }, after: { nodes: readonly ClusterNode[]; holds: readonly string[] }, now: Date): ClusterEvent[] {
+  const wasUnhealthy = new Set(before.nodes.filter((node) => node.health === 'Unhealthy').map((node) => node.instanceId ?? node.name));
+  const events = after.nodes
+    .filter((node) => node.health === 'Unhealthy' && !wasUnhealthy.has(node.instanceId ?? node.name))
+    .map((node) => clusterEvent('node.unhealthy', clusterId, { ...node }, now));
+  const newHolds = after.holds.filter((hold) => !before.holds.includes(hold));
+  if (newHolds.length > 0) events.push(clusterEvent('remediation.paused', clusterId, { reasons: newHolds }, now));
+  if (before.holds.length > 0 && after.holds.length === 0) events.push(clusterEvent('remediation.resumed', clusterId, {}, now));
+  return events;
+}
+
+/**
+ * One look at one cluster: its Nodes from its API server, its machines from
+ * Auto Scaling and EC2, the verdicts and holds of `decide`. Writes (with the
+ * events) only when what it saw changed, and sets the cluster's
+ * RemediationPaused condition when holds start or end.
+ */
+export async function pollCluster(services: HealthPollServices, cluster: ClusterRecord, now: Date): Promise<{ changed: boolean; decision: HealthDecision }> {
+  const endpoint = cluster.status.endpoint;
+  const groups = cluster.machineGroups;
+  if (endpoint === undefined || groups === undefined) throw new Error(`cluster ${cluster.id} has no endpoint or machine groups yet`);
+  let nodes: ObservedNode[] = [];
+  let apiReachable = true;
+  try {
+    nodes = observed(await withTimeout(listNodes(kubeConfigFor(cluster.name, endpoint)), API_TIMEOUT_MS), now);
+  } catch {
+    apiReachable = false;
+  }
+  const machines = await services.inCluster(cluster).fleet.machines(groups);
+  const decision = decide({ policy: cluster.spec.nodeHealth, apiReachable, nodes, machines, remediations: await remediationsOf(services.store, cluster, now), now });
+
+  const previous = await services.store.getNodeHealth(cluster.tenantId, cluster.id);
+  // While the API server is unreachable the nodes are unknown: keep the last view, add the hold.
+  const view = { nodes: apiReachable ? decision.machines.map(nodeView) : (previous?.nodes ?? []), holds: decision.holds.map(holdSentence) };
+  const before = { nodes: previous?.nodes ?? [], holds: previous?.holds ?? [] };
+  if (JSON.stringify(before) === JSON.stringify(view)) return { changed: false, decision };
+
+  try {
+    await services.store.saveNodeHealth({ tenantId: cluster.tenantId, clusterId: cluster.id, ...view, observedAt: now.toISOString() }, previous?.version ?? 0, changes(cluster.id, before, view, now));
+  } catch (error) {
+    // Another poll wrote first; the next one sees what it wrote.
+    if (error instanceof VersionConflictError) return { changed: false, decision };
+    throw error;
+  }
+  if ((before.holds.length > 0) !== (view.holds.length > 0) || (view.holds.length > 0 && before.holds.join() !== view.holds.join())) {
+    const at = now.toISOString();
+    await updateCluster(services, cluster.tenantId, cluster.id, (current) => ({
+      ...current,
+      status: {
+        ...current.status,
+        conditions: withCondition(
+          current.status.conditions,
+          view.holds.length > 0
+            ? { type: 'RemediationPaused', status: 'True', reason: decision.holds[0]?.kind ?? 'Paused', message: view.holds.join(' ') }
+            : { type: 'RemediationPaused', status: 'False', reason: 'Remediating', message: 'Unhealthy machines are remediated.' },
+          at,
+        ),
+      },
+    }));
+  }
+  return { changed: true, decision };
+}
+
+/**
+ * The scheduled health poll: every live cluster, a page at a time through
+ * its minor's index partition (no scan), a few clusters at once. A cluster
+ * that fails to poll is logged and tried again next time.
+ */
+export async function pollNodeHealth(services: HealthPollServices, now = new Date()): Promise<HealthPollReport> {
+  const report: HealthPollReport = { polled: 0, changed: [], failed: [] };
+  for (const release of KUBERNETES_RELEASES) {
+    let after: string | undefined;
+    do {
+      const page = await services.store.listClustersOnKubernetesMinor(release.minor, { limit: PAGE_SIZE, ...(after === undefined ? {} : { after }) });
+      const due = page.items.filter((cluster) => POLLED_PHASES.has(cluster.status.phase) && cluster.machineGroups !== undefined && cluster.status.endpoint !== undefined);
+      for (let start = 0; start < due.length; start += CONCURRENCY) {
+        await Promise.all(
+          due.slice(start, start + CONCURRENCY).map(async (cluster) => {
+            report.polled += 1;
+            try {
+              if ((await pollCluster(services, cluster, now)).changed) report.changed.push(cluster.id);
+            } catch (error) {
+              report.failed.push(cluster.id);
+              services.log.warn('node health poll failed', { tenantId: cluster.tenantId, clusterId: cluster.id, error });
+            }
+          }),
+        );
+      }
+      after = page.next;
+    } while (after !== undefined);
+  }
+  if (report.changed.length + report.failed.length > 0) services.log.info('node health polled', { ...report });
+  return report;
+}

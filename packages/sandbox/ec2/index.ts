@@ -1,0 +1,1 @@
+export { startEc2Service, type Ec2Service } from './server.ts';

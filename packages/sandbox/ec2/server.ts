@@ -1,0 +1,105 @@
+import { randomUUID } from 'node:crypto';
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import { AwsServiceError, callerOf, listenLocally, readBody } from '../aws-json.ts';
+import type { AwsScope, SandboxIam } from '../iam.ts';
+import type { SandboxInstance, SandboxMachines } from '../machines.ts';
+
+/**
+ * EC2 and Auto Scaling as their SDK clients speak to them (the Query
+ * protocols: a form-encoded POST, an XML answer), for the calls Kiln makes:
+ * DescribeAutoScalingGroups and DescribeInstances. One endpoint serves both,
+ * told apart by `Action`; every answer is scoped to the caller's account and
+ * region, as AWS's are.
+ */
+export interface Ec2Service {
+  /** Give it to `new EC2Client({ endpoint })` and `new AutoScalingClient({ endpoint })`. */
+  endpoint: string;
+  close(): Promise<void>;
+}
+
+function xml(text: string): string {
+  return text.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;').replace(/"/g, '&quot;');
+}
+
+/** `Name.member.1=a&Name.member.2=b` (Query) or `Name.1=a` (EC2 Query) as a list. */
+function listParameter(form: URLSearchParams, name: string): string[] {
+  return [...form.entries()]
+    .filter(([key]) => key === name || new RegExp(`^${name}(\\.member)?\\.\\d+$`).test(key))
+    .map(([, value]) => value);
+}
+
+const EC2_STATE_CODES: Record<SandboxInstance['state'], number> = { pending: 0, running: 16, 'shutting-down': 32, terminated: 48, stopping: 64, stopped: 80 };
+
+function describeAutoScalingGroups(machines: SandboxMachines, scope: AwsScope, form: URLSearchParams): string {
+  const names = listParameter(form, 'AutoScalingGroupNames');
+  const instances = machines.instancesOfGroups(scope, names);
+  const groups = names
+    .map((name) => {
+      const members = instances.filter((instance) => instance.autoScalingGroup === name);
+      const memberXml = members
+        .map(
+          (instance) =>
+            `<member><InstanceId>${xml(instance.instanceId)}</InstanceId><AvailabilityZone>${xml(instance.zone)}</AvailabilityZone>` +
+            `<LifecycleState>${instance.state === 'running' ? 'InService' : 'Pending'}</LifecycleState><HealthStatus>Healthy</HealthStatus>` +
+            '<ProtectedFromScaleIn>false</ProtectedFromScaleIn></member>',
+        )
+        .join('');
+      return `<member><AutoScalingGroupName>${xml(name)}</AutoScalingGroupName><MinSize>0</MinSize><MaxSize>${members.length}</MaxSize><DesiredCapacity>${members.length}</DesiredCapacity><Instances>${memberXml}</Instances></member>`;
+    })
+    .join('');
+  return (
+    '<DescribeAutoScalingGroupsResponse xmlns="http://autoscaling.amazonaws.com/doc/2011-01-01/">' +
+    `<DescribeAutoScalingGroupsResult><AutoScalingGroups>${groups}</AutoScalingGroups></DescribeAutoScalingGroupsResult>` +
+    `<ResponseMetadata><RequestId>${randomUUID()}</RequestId></ResponseMetadata></DescribeAutoScalingGroupsResponse>`
+  );
+}
+
+function describeInstances(machines: SandboxMachines, scope: AwsScope, form: URLSearchParams): string {
+  const ids = listParameter(form, 'InstanceId');
+  const found = machines.describeInstances(scope, ids);
+  const missing = ids.filter((id) => !found.some((instance) => instance.instanceId === id));
+  if (missing.length > 0) throw new AwsServiceError('InvalidInstanceID.NotFound', `The instance IDs '${missing.join(', ')}' do not exist`);
+  const items = found
+    .map(
+      (instance) =>
+        `<item><reservationId>r-${instance.instanceId.slice(2)}</reservationId><instancesSet><item><instanceId>${xml(instance.instanceId)}</instanceId>` +
+        `<instanceState><code>${EC2_STATE_CODES[instance.state]}</code><name>${instance.state}</name></instanceState>` +
+        `<launchTime>${instance.launchedAt.toISOString()}</launchTime><placement><availabilityZone>${xml(instance.zone)}</availabilityZone></placement></item></instancesSet></item>`,
+    )
+    .join('');
+  return `<DescribeInstancesResponse xmlns="http://ec2.amazonaws.com/doc/2016-11-15/"><requestId>${randomUUID()}</requestId><reservationSet>${items}</reservationSet></DescribeInstancesResponse>`;
+}
+
+function fail(response: ServerResponse, action: string, error: AwsServiceError): void {
+  // EC2 answers `<Response><Errors>`, the other Query services `<ErrorResponse><Error>`.
+  const body =
+    action === 'DescribeInstances'
+      ? `<Response><Errors><Error><Code>${xml(error.type)}</Code><Message>${xml(error.message)}</Message></Error></Errors><RequestID>${randomUUID()}</RequestID></Response>`
+      : `<ErrorResponse><Error><Type>Sender</Type><Code>${xml(error.type)}</Code><Message>${xml(error.message)}</Message></Error><RequestId>${randomUUID()}</RequestId></ErrorResponse>`;
+  response.writeHead(error.status, { 'content-type': 'text/xml' });
+  response.end(body);
+}
+
+export async function startEc2Service(options: { machines: SandboxMachines; iam: SandboxIam; port?: number }): Promise<Ec2Service> {
+  const handle = async (request: IncomingMessage, response: ServerResponse): Promise<void> => {
+    const form = new URLSearchParams((await readBody(request)).toString('utf8'));
+    const action = form.get('Action') ?? '';
+    try {
+      const scope = options.iam.scopeOf(callerOf(request.headers.authorization));
+      const body =
+        action === 'DescribeAutoScalingGroups'
+          ? describeAutoScalingGroups(options.machines, scope, form)
+          : action === 'DescribeInstances'
+            ? describeInstances(options.machines, scope, form)
+            : undefined;
+      if (body === undefined) throw new AwsServiceError('InvalidAction', `The action ${action} is not valid for this web service.`);
+      response.writeHead(200, { 'content-type': 'text/xml' });
+      response.end(body);
+    } catch (error) {
+      fail(response, action, error instanceof AwsServiceError ? error : new AwsServiceError('InternalFailure', 'Internal failure.', 500));
+    }
+  };
+  return listenLocally((request, response) => {
+    void handle(request, response);
+  }, options);
+}
