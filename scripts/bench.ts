@@ -13,9 +13,26 @@ import { runInNewContext } from 'node:vm';
 import { CoreV1Api, V1Namespace, V1Secret } from '@kubernetes/client-node';
 import { PLACEHOLDER_ISSUER_CA, installAddons, kubeConfigFor, removeAddons, renderAddons } from '#addons';
 import { encryptionConfiguration } from '#bootstrap';
-import { ClusterSpec, orderProblems } from '#core';
+import { ClusterSpec, createLogger, newId, orderProblems } from '#core';
 import { rewriteSecretsPage } from '#encryption';
-import { type KubeObject, type SandboxCluster, startChartRunner, startSandboxCluster } from '#sandbox';
+import { AutoScalingClient } from '@aws-sdk/client-auto-scaling';
+import { EC2Client } from '@aws-sdk/client-ec2';
+import { AwsMachineFleet, pollNodeHealth } from '#health';
+import {
+  type Ec2Service,
+  type KubeObject,
+  LOCAL_CREDENTIALS,
+  SandboxIam,
+  SandboxMachines,
+  type SandboxCluster,
+  ensureTable,
+  startChartRunner,
+  startEc2Service,
+  startLocalDynamoDb,
+  startSandboxCluster,
+  waitFor,
+} from '#sandbox';
+import { KilnStore } from '#store';
 import { LAMBDA_ENTRY_POINTS } from '../functions/bundling.ts';
 import { ROOT, bundleLambda } from './bundles.ts';
 
@@ -342,6 +359,124 @@ async function benchOrderValidation(): Promise<BenchRow[]> {
   return rows;
 }
 
+// --- Node health polling cost ----------------------------------------------------------------------------------------
+
+/**
+ * Prices the model uses (US East, on demand), with where each comes from:
+ * Lambda, aws.amazon.com/lambda/pricing ("$0.0000166667 for every GB-second", "$0.20 per 1M requests");
+ * DynamoDB on demand after the November 2024 reduction, "$0.125 per million read request units" and
+ * "$0.625 per million write request units" (as reported by third parties; aws.amazon.com/dynamodb/pricing);
+ * Step Functions Standard, $0.025 per 1,000 state transitions (aws.amazon.com/step-functions/pricing).
+ */
+const PRICE = { lambdaGbSecond: 0.0000166667, lambdaRequest: 0.2 / 1e6, readUnit: 0.125 / 1e6, writeUnit: 0.625 / 1e6, stateTransition: 0.025 / 1000 };
+const POLLS_PER_MONTH = 60 * 24 * 30;
+const POLL_MEMORY_GB = 0.5;
+const POLLED_CLUSTERS = 12;
+const POLL_REPETITIONS = 5;
+const HEALTH_COST_TARGET = 0.05;
+
+/** Counts each AWS call a client makes, and (for DynamoDB) the capacity units each consumed, by the kind of call. */
+function meter(client: { middlewareStack: { add: (middleware: never, options: { step: 'initialize'; name: string }) => void } }, usage: { calls: number; readUnits: number; writeUnits: number }): void {
+  type Args = { input: Record<string, unknown> };
+  const middleware = (next: (args: Args) => Promise<{ output: Record<string, unknown> }>, context: { commandName?: string }) => async (args: Args) => {
+    usage.calls += 1;
+    args.input.ReturnConsumedCapacity ??= 'TOTAL';
+    const result = await next(args);
+    const consumed = result.output.ConsumedCapacity;
+    const units = (Array.isArray(consumed) ? consumed : consumed === undefined ? [] : [consumed]).reduce((sum: number, capacity) => sum + ((capacity as { CapacityUnits?: number }).CapacityUnits ?? 0), 0);
+    if (/^(Get|BatchGet|Query|Scan|TransactGet)/.test(context.commandName ?? '')) usage.readUnits += units;
+    else usage.writeUnits += units;
+    return result;
+  };
+  client.middlewareStack.add(middleware as never, { step: 'initialize', name: 'kilnBenchMeter' });
+}
+
+async function benchHealthPollCost(): Promise<BenchRow[]> {
+  const dynamo = await startLocalDynamoDb();
+  const clusters: SandboxCluster[] = [];
+  let ec2: Ec2Service | undefined;
+  try {
+    const tableName = `kiln-bench-${randomBytes(4).toString('hex')}`;
+    await ensureTable(dynamo.client, tableName);
+    const database = { calls: 0, readUnits: 0, writeUnits: 0 };
+    const cloud = { calls: 0, readUnits: 0, writeUnits: 0 };
+    meter(dynamo.client, database);
+    const store = new KilnStore(dynamo.client, tableName);
+    const iam = new SandboxIam('000000000000', LOCAL_CREDENTIALS.accessKeyId);
+    const machines = new SandboxMachines((_scope, name) => (name.endsWith('/join-token') ? 'token' : undefined), 0);
+    ec2 = await startEc2Service({ machines, iam });
+    const clientOptions = { region: 'eu-central-1', endpoint: ec2.endpoint, credentials: LOCAL_CREDENTIALS };
+    const autoScaling = new AutoScalingClient(clientOptions);
+    const instances = new EC2Client(clientOptions);
+    meter(autoScaling, cloud);
+    meter(instances, cloud);
+    const fleet = new AwsMachineFleet(autoScaling, instances);
+    const tenantId = newId('tenant');
+    const image = { providerIdAtBoot: true, ssmManaged: true };
+    for (let index = 0; index < POLLED_CLUSTERS; index++) {
+      const spec = ClusterSpec.parse({ name: `poll-${index}`, region: 'eu-central-1', nodePools: [{ name: 'general', size: 3 }] });
+      const id = newId('cluster');
+      const groups = { controlPlane: `${id}-cp`, pools: { general: `${id}-pool-general` } };
+      const cluster = await startSandboxCluster({ name: id });
+      clusters.push(cluster);
+      machines.boot(id, cluster, spec, () => true, { controlPlane: image, pools: { general: image } }, groups);
+      const now = new Date().toISOString();
+      const record = { tenantId, id, name: spec.name, spec, status: { phase: 'Ready' as const, conditions: [], endpoint: cluster.url }, machineGroups: groups, createdAt: now, updatedAt: now, version: 1 };
+      await store.createCluster(record, { tenantId, id: newId('operation'), type: 'provision', clusterId: id, state: 'succeeded', steps: {}, createdAt: now, updatedAt: now, version: 1 });
+    }
+    await Promise.all(clusters.map((cluster) => waitFor('the machines to join', () => Promise.resolve(cluster.objects({ kind: 'Node' }).length === 6 ? true : undefined), 30_000)));
+    const services = {
+      store,
+      log: createLogger('silent', {}),
+      sealer: { seal: () => Promise.reject(new Error('unused')), unseal: () => Promise.reject(new Error('unused')) },
+      workflows: { start: () => Promise.reject(new Error('unused')), status: () => Promise.reject(new Error('unused')) },
+      inCluster: () => ({ fleet }),
+    };
+    // The first poll of a cluster writes what it saw; later ones, with nothing changed, only read.
+    await pollNodeHealth(services);
+    for (const usage of [database, cloud]) Object.assign(usage, { calls: 0, readUnits: 0, writeUnits: 0 });
+    const kubeCallsBefore = clusters.reduce((sum, cluster) => sum + cluster.requestLog.length, 0);
+    const started = performance.now();
+    for (let repetition = 0; repetition < POLL_REPETITIONS; repetition++) await pollNodeHealth(services);
+    const elapsedMs = performance.now() - started;
+    const kubeCalls = clusters.reduce((sum, cluster) => sum + cluster.requestLog.length, 0) - kubeCallsBefore;
+
+    const perClusterPoll = (value: number) => value / (POLL_REPETITIONS * POLLED_CLUSTERS);
+    const durationMs = perClusterPoll(elapsedMs);
+    const monthly = {
+      invocations: (POLLS_PER_MONTH / POLLED_CLUSTERS) * PRICE.lambdaRequest,
+      duration: POLLS_PER_MONTH * (durationMs / 1000) * POLL_MEMORY_GB * PRICE.lambdaGbSecond,
+      reads: POLLS_PER_MONTH * perClusterPoll(database.readUnits) * PRICE.readUnit,
+      writes: POLLS_PER_MONTH * perClusterPoll(database.writeUnits) * PRICE.writeUnit,
+    };
+    const total = monthly.invocations + monthly.duration + monthly.reads + monthly.writes;
+    const waitLoop = POLLS_PER_MONTH * 3 * PRICE.stateTransition;
+    const dollars = (value: number) => `$${value.toFixed(4)}`;
+    return [
+      {
+        benchmark: `health polling, ${POLLED_CLUSTERS} clusters of 6 machines, per cluster-month`,
+        measured: `${dollars(total)} (Lambda ${dollars(monthly.invocations + monthly.duration)}, DynamoDB ${dollars(monthly.reads + monthly.writes)})`,
+        baseline: `Step Functions Wait loop ${dollars(waitLoop)}`,
+        result: ratio(total / waitLoop),
+        target: `<= $${HEALTH_COST_TARGET.toFixed(2)}`,
+        pass: total <= HEALTH_COST_TARGET,
+      },
+      {
+        benchmark: 'health polling, per cluster and poll',
+        measured: `${ms(durationMs)} at ${POLL_MEMORY_GB * 1024} MB; DynamoDB ${perClusterPoll(database.calls).toFixed(2)} calls, ${perClusterPoll(database.readUnits).toFixed(2)} RRU, ${perClusterPoll(database.writeUnits).toFixed(2)} WRU`,
+        baseline: `Kubernetes ${perClusterPoll(kubeCalls).toFixed(1)} calls, Auto Scaling + EC2 ${perClusterPoll(cloud.calls).toFixed(1)} calls`,
+        result: '-',
+        target: 'info',
+        pass: undefined,
+      },
+    ];
+  } finally {
+    await ec2?.close();
+    await Promise.all(clusters.map((cluster) => cluster.close()));
+    await dynamo.close();
+  }
+}
+
 // --- Lambda cold start ----------------------------------------------------------------------------------------------
 
 /** The API Lambda's targets against a bare Hono handler bundled the same way. */
@@ -420,6 +555,7 @@ const benchmarks: { name: string; run: () => Promise<BenchRow[]> }[] = [
   { name: 'secret rewrite', run: benchSecretRewrite },
   { name: 'order validation', run: benchOrderValidation },
   { name: 'cold start', run: benchColdStart },
+  { name: 'health polling cost', run: benchHealthPollCost },
 ];
 
 const rows: BenchRow[] = [];
