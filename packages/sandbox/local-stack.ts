@@ -8,7 +8,7 @@ import { serve } from '@hono/node-server';
 import { type LogLevel, StepError, createLogger, sha256 } from '#core';
 import { type KilnServices, checkKubernetesVersionSupport, createTenant, recoverOperations, startDueRotations } from '#services';
 import { type StepServices, runInfrastructureContainer } from '#steps';
-import { pollNodeHealth } from '#health';
+import { type HealthPollServices, pollNodeHealth } from '#health';
 import { WORKFLOW_NAMES, renderWorkflow } from '#workflows';
 import { cloudConfigProblems, installedKubernetesRelease } from './cloud-init/validate.ts';
 import { machineImagesOf } from './machine-images.ts';
@@ -70,6 +70,8 @@ export interface LocalStack {
   devTenant: { id: string; name: string; apiKey: string };
   /** The workflow steps' services (a superset of the API's), as the task functions build them. */
   services: StepServices;
+  /** The health poller's services, as functions/health.ts builds them. */
+  health: HealthPollServices;
   faults: FaultInjector;
   cloud: SandboxCloud;
   /** The KMS stand-in (keys of every account and region, fault injection). */
@@ -260,6 +262,7 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
     });
     const entry = await import('../../functions/api.ts');
     const { services } = await import('../../functions/tasks/services.ts');
+    const { services: health } = await import('../../functions/health.ts');
     loaded.services = services;
 
     const server = serve({ fetch: entry.app.fetch, port: options.port ?? 8787, hostname: '127.0.0.1' });
@@ -315,15 +318,15 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
     const versionSupport = setInterval(checkVersionSupport, 3_600_000);
     // Every minute in production; every 10 s here unless told otherwise.
     const healthPollSeconds = options.healthPollSeconds ?? 10;
-    const health =
+    const healthPolls =
       healthPollSeconds > 0
         ? setInterval(() => {
-            pollNodeHealth(servicesOf()).catch((error: unknown) => {
+            pollNodeHealth(health).catch((error: unknown) => {
               log.warn('node health poll failed', { error });
             });
           }, healthPollSeconds * 1000)
         : undefined;
-    health?.unref();
+    healthPolls?.unref();
     rotations.unref();
     recovery.unref();
     versionSupport.unref();
@@ -331,11 +334,11 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
       clearInterval(recovery);
       clearInterval(rotations);
       clearInterval(versionSupport);
-      clearInterval(health);
+      clearInterval(healthPolls);
       return Promise.resolve();
     });
 
-    return { url, adminToken, devTenant, services, faults, kms, sts, cloud, machines, clusters, stop };
+    return { url, adminToken, devTenant, services, health, faults, kms, sts, cloud, machines, clusters, stop };
   } catch (error) {
     await stop();
     throw error;

@@ -1,7 +1,6 @@
 import type { MachineCommands, MachineSecretStore } from '#bootstrap';
 import type { ClusterSpec } from '#core';
 import type { SecretSealer } from '#encryption';
-import type { MachineFleet } from '#health';
 import type { KilnServices } from '#services';
 
 /** A cluster as far as reaching its AWS account and region is concerned. */
@@ -21,8 +20,6 @@ export interface ClusterAws {
   sealer(keyArn: string): SecretSealer;
   machineSecrets: MachineSecretStore;
   machineCommands: MachineCommands;
-  /** The cluster's machines, through Auto Scaling and EC2. */
-  fleet: MachineFleet;
 }
 
 /** What the workflow steps need besides the services: the clusters' own AWS, and how often to poll machines. */

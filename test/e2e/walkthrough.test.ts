@@ -471,7 +471,7 @@ describe('node health', () => {
 
   it('lists every machine of a Ready cluster with its instance, zone and kubelet, all Healthy', async () => {
     const { key, id } = await readyCluster('health-ok');
-    await pollNodeHealth(stack.services);
+    await pollNodeHealth(stack.health);
     const nodes = await api<NodeList>('GET', `/v1/clusters/${id}/nodes`, { token: key });
     expect(nodes.status).toBe(200);
     expect(nodes.body.items).toHaveLength(5);
@@ -484,20 +484,20 @@ describe('node health', () => {
 
   it('watches a worker whose kubelet stopped, then calls it unhealthy after unhealthyTimeoutMinutes, with an event', async () => {
     const { key, id, sandbox } = await readyCluster('health-down');
-    await pollNodeHealth(stack.services);
+    await pollNodeHealth(stack.health);
     sandbox.setNodeReady('default-0', 'False');
-    await pollNodeHealth(stack.services);
+    await pollNodeHealth(stack.health);
     const watching = await api<NodeList>('GET', `/v1/clusters/${id}/nodes`, { token: key });
     expect(watching.body.items.find((node) => node.name === 'default-0')).toMatchObject({ health: 'Watching', reason: 'NotReady' });
 
-    await pollNodeHealth(stack.services, minutesFromNow(6));
+    await pollNodeHealth(stack.health, minutesFromNow(6));
     const unhealthy = await api<NodeList>('GET', `/v1/clusters/${id}/nodes`, { token: key });
     expect(unhealthy.body.items.find((node) => node.name === 'default-0')).toMatchObject({ health: 'Unhealthy', reason: 'NotReady' });
     const events = await api<{ items: { type: string; data: Record<string, unknown> }[] }>('GET', `/v1/clusters/${id}/events`, { token: key });
     expect(events.body.items.filter((event) => event.type === 'node.unhealthy').map((event) => event.data.name)).toEqual(['default-0']);
 
     // Nothing changed since: the next poll writes nothing and emits nothing.
-    await pollNodeHealth(stack.services, minutesFromNow(7));
+    await pollNodeHealth(stack.health, minutesFromNow(7));
     const again = await api<{ items: { type: string }[] }>('GET', `/v1/clusters/${id}/events`, { token: key });
     expect(again.body.items.filter((event) => event.type === 'node.unhealthy')).toHaveLength(1);
   });
@@ -505,14 +505,14 @@ describe('node health', () => {
   it('pauses remediation, visibly, with 3 of 5 workers down and maxUnhealthyPercent 40, and resumes when two come back', async () => {
     const { key, id, sandbox } = await readyCluster('health-many', { nodePools: [{ name: 'default', size: 5 }], nodeHealth: { maxUnhealthyPercent: 40 } });
     for (const name of ['default-0', 'default-1', 'default-2']) sandbox.setNodeReady(name, 'False');
-    await pollNodeHealth(stack.services, minutesFromNow(6));
+    await pollNodeHealth(stack.health, minutesFromNow(6));
     const paused = await api<ClusterBody & { status: { conditions: { type: string; status: string; reason: string; message: string }[] } }>('GET', `/v1/clusters/${id}`, { token: key });
     expect(paused.body.status.conditions).toContainEqual(expect.objectContaining({ type: 'RemediationPaused', status: 'True', reason: 'TooManyUnhealthy' }));
     const nodes = await api<NodeList>('GET', `/v1/clusters/${id}/nodes`, { token: key });
     expect(nodes.body.remediationPaused).toEqual([expect.stringContaining('3 of 5 machines of pool/default are unhealthy')]);
 
     for (const name of ['default-0', 'default-1']) sandbox.setNodeReady(name, 'True');
-    await pollNodeHealth(stack.services, minutesFromNow(7));
+    await pollNodeHealth(stack.health, minutesFromNow(7));
     const resumed = await api<ClusterBody & { status: { conditions: { type: string; status: string }[] } }>('GET', `/v1/clusters/${id}`, { token: key });
     expect(resumed.body.status.conditions).toContainEqual(expect.objectContaining({ type: 'RemediationPaused', status: 'False' }));
     const events = await api<{ items: { type: string }[] }>('GET', `/v1/clusters/${id}/events?limit=100`, { token: key });
@@ -521,10 +521,10 @@ describe('node health', () => {
 
   it('holds every remediation while the API server is unreachable', async () => {
     const { key, id, sandbox } = await readyCluster('health-api-down');
-    await pollNodeHealth(stack.services);
+    await pollNodeHealth(stack.health);
     sandbox.faults.apiDown = true;
     try {
-      await pollNodeHealth(stack.services, minutesFromNow(10));
+      await pollNodeHealth(stack.health, minutesFromNow(10));
       const nodes = await api<NodeList>('GET', `/v1/clusters/${id}/nodes`, { token: key });
       expect(nodes.body.remediationPaused).toEqual([expect.stringContaining('The API server does not answer')]);
       // The last view of the nodes is kept while nothing new is known of them.

@@ -1,0 +1,23 @@
+import { AutoScalingClient } from '@aws-sdk/client-auto-scaling';
+import { EC2Client } from '@aws-sdk/client-ec2';
+import { AwsMachineFleet, type HealthPollServices, type MachineFleet } from '#health';
+import type { KilnConfig } from './config.ts';
+import { clusterCredentials } from './cluster-credentials.ts';
+import { createServices, endpointOf } from './services.ts';
+
+/** The health poller's services: the API's, plus each cluster's machines through Auto Scaling and EC2 in its own account and region. */
+export function createHealthServices(config: KilnConfig): HealthPollServices {
+  const fleets = new Map<string, { fleet: MachineFleet }>();
+  return {
+    ...createServices(config),
+    inCluster: ({ id, spec }) => {
+      const key = [id, spec.region, spec.account?.roleArn ?? '', spec.account?.externalId ?? ''].join('\n');
+      const cached = fleets.get(key);
+      if (cached !== undefined) return cached;
+      const options = { region: spec.region, ...clusterCredentials(config, { id, spec }), ...endpointOf(config.KILN_EC2_ENDPOINT) };
+      const access = { fleet: new AwsMachineFleet(new AutoScalingClient(options), new EC2Client(options)) };
+      fleets.set(key, access);
+      return access;
+    },
+  };
+}
