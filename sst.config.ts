@@ -56,6 +56,7 @@ export default $config({
       KILN_DEPROVISION_STATE_MACHINE_ARN: stateMachineArn('deprovision'),
       KILN_UPDATE_STATE_MACHINE_ARN: stateMachineArn('update'),
       KILN_ROTATE_ENCRYPTION_KEY_STATE_MACHINE_ARN: stateMachineArn('rotate-encryption-key'),
+      KILN_REMEDIATE_NODE_STATE_MACHINE_ARN: stateMachineArn('remediate-node'),
       KILN_PULUMI_BACKEND_URL: $interpolate`s3://${pulumiState.name}`,
       KILN_PULUMI_SECRETS_PROVIDER: $interpolate`awskms://${pulumiSecretsKey.id}?region=${region}`,
       AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: 'true',
@@ -66,6 +67,8 @@ export default $config({
       { actions: ['ssm:PutParameter', 'ssm:GetParametersByPath', 'ssm:DeleteParameters', 'ssm:SendCommand', 'ssm:GetCommandInvocation'], resources: ['*'] },
       // The health poller reads the clusters' machines (neither call takes resource-level scoping).
       { actions: ['autoscaling:DescribeAutoScalingGroups', 'ec2:DescribeInstances'], resources: ['*'] },
+      // Remediation reboots only machines of Kiln's clusters (the cluster program tags every instance with kiln:cluster-id).
+      { actions: ['ec2:RebootInstances'], resources: ['*'], conditions: [{ test: 'StringLike', variable: 'aws:ResourceTag/kiln:cluster-id', values: ['*'] }] },
       // Clusters built in Kiln's own account: their keys wrap the clusters' at-rest data keys (any region, created by the stacks).
       {
         actions: ['kms:Encrypt', 'kms:Decrypt', 'kms:GenerateDataKey', 'kms:DescribeKey'],
@@ -99,6 +102,10 @@ export default $config({
       MarkDeletedFunctionArn: task('TaskMarkDeleted', 'mark-deleted'),
       RecordFailureFunctionArn: task('TaskRecordFailure', 'record-failure'),
       RotateEncryptionKeyFunctionArn: task('TaskRotateEncryptionKey', 'rotate-encryption-key'),
+      RemediateRebootFunctionArn: task('TaskRemediateReboot', 'remediate-reboot'),
+      RemediateRecoverFunctionArn: task('TaskRemediateRecover', 'remediate-recover'),
+      RemediateFinishFunctionArn: task('TaskRemediateFinish', 'remediate-finish'),
+      RemediateFailureFunctionArn: task('TaskRemediateFailure', 'remediate-failure'),
     };
 
     // Pulumi up can outlast Lambda's 15 minutes: the infrastructure step is a Fargate task.
@@ -132,7 +139,7 @@ export default $config({
       RunnerSubnetId: vpc.privateSubnets.apply((subnets) => subnets[0] ?? ''),
       RunnerSecurityGroupId: vpc.securityGroups.apply((groups) => groups[0] ?? ''),
     });
-    for (const name of ['provision', 'deprovision', 'update', 'rotate-encryption-key'] as const) {
+    for (const name of ['provision', 'deprovision', 'update', 'rotate-encryption-key', 'remediate-node'] as const) {
       new aws.sfn.StateMachine(`Workflow${name}`, {
         name: `${$app.name}-${$app.stage}-${name}`,
         roleArn: workflowRole.arn,

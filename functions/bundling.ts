@@ -51,6 +51,10 @@ export const LAMBDA_ENTRY_POINTS = {
   TaskMarkDeleted: 'functions/tasks/mark-deleted.ts',
   TaskRecordFailure: 'functions/tasks/record-failure.ts',
   TaskRotateEncryptionKey: 'functions/tasks/rotate-encryption-key.ts',
+  TaskRemediateReboot: 'functions/tasks/remediate-reboot.ts',
+  TaskRemediateRecover: 'functions/tasks/remediate-recover.ts',
+  TaskRemediateFinish: 'functions/tasks/remediate-finish.ts',
+  TaskRemediateFailure: 'functions/tasks/remediate-failure.ts',
   // The Fargate task's entry: bundled the same way for the size report, though it ships in a container image.
   Infrastructure: 'functions/tasks/infrastructure.ts',
 } as const;
@@ -83,5 +87,9 @@ export const FORBIDDEN_PACKAGES: Readonly<Record<LambdaName, readonly string[]>>
   TaskMarkDeleted: NOT_FOR_STEPS,
   TaskRecordFailure: NOT_FOR_STEPS,
   TaskRotateEncryptionKey: NOT_FOR_STEPS,
+  TaskRemediateReboot: NOT_FOR_STEPS,
+  TaskRemediateRecover: NOT_FOR_STEPS,
+  TaskRemediateFinish: NOT_FOR_STEPS,
+  TaskRemediateFailure: NOT_FOR_STEPS,
   Infrastructure: [],
 };

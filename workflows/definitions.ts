@@ -2,6 +2,7 @@ import { createRequire } from 'node:module';
 import type { OperationType, WORKFLOW_STEPS } from '#core';
 import deprovisionDefinition from './deprovision.asl.json' with { type: 'json' };
 import provisionDefinition from './provision.asl.json' with { type: 'json' };
+import remediateNodeDefinition from './remediate-node.asl.json' with { type: 'json' };
 import rotateEncryptionKeyDefinition from './rotate-encryption-key.asl.json' with { type: 'json' };
 import updateDefinition from './update.asl.json' with { type: 'json' };
 
@@ -10,7 +11,7 @@ import updateDefinition from './update.asl.json' with { type: 'json' };
  * beside this module. Deployment-specific values are `${Placeholder}` strings:
  * sst.config.ts fills them with real ARNs, the sandbox with local ones.
  */
-export const WORKFLOW_NAMES = ['provision', 'deprovision', 'update', 'rotate-encryption-key'] as const satisfies readonly OperationType[];
+export const WORKFLOW_NAMES = ['provision', 'deprovision', 'update', 'rotate-encryption-key', 'remediate-node'] as const satisfies readonly OperationType[];
 export type WorkflowName = (typeof WORKFLOW_NAMES)[number];
 
 const DEFINITIONS: Record<WorkflowName, Readonly<Record<string, unknown>>> = {
@@ -18,6 +19,7 @@ const DEFINITIONS: Record<WorkflowName, Readonly<Record<string, unknown>>> = {
   deprovision: deprovisionDefinition,
   update: updateDefinition,
   'rotate-encryption-key': rotateEncryptionKeyDefinition,
+  'remediate-node': remediateNodeDefinition,
 };
 
 /** The Task state that performs each step an operation reports (see WORKFLOW_STEPS in core). */
@@ -34,6 +36,7 @@ export const WORKFLOW_STEP_STATES = {
   deprovision: { destroy: 'Destroy' },
   update: { addons: 'Addons', verify: 'Verify' },
   'rotate-encryption-key': { rotate: 'RotateEncryptionKey' },
+  'remediate-node': { reboot: 'Reboot', recover: 'Recover' },
 } as const satisfies { [N in WorkflowName]: Record<(typeof WORKFLOW_STEPS)[N][number], string> };
 
 /** Task states that only keep the books (no step of their own). */
@@ -42,6 +45,7 @@ export const WORKFLOW_BOOKKEEPING_STATES = {
   deprovision: ['MarkDeleted', 'RecordFailure'],
   update: ['MarkReady', 'RecordFailure'],
   'rotate-encryption-key': ['MarkReady', 'RecordFailure'],
+  'remediate-node': ['FinishRemediation', 'RecordFailure'],
 } as const satisfies Record<WorkflowName, readonly string[]>;
 
 const PLACEHOLDER = /\$\{([A-Za-z][A-Za-z0-9]*)\}/g;

@@ -19,6 +19,7 @@ export const KilnConfig = z.object({
   KILN_DEPROVISION_STATE_MACHINE_ARN: z.string().min(1),
   KILN_UPDATE_STATE_MACHINE_ARN: z.string().min(1),
   KILN_ROTATE_ENCRYPTION_KEY_STATE_MACHINE_ARN: z.string().min(1),
+  KILN_REMEDIATE_NODE_STATE_MACHINE_ARN: z.string().min(1),
   KILN_SEALING_KEY_ID: z.string().min(1).describe('KMS key that wraps secrets Kiln keeps for tenants.'),
   KILN_ADMIN_TOKEN_SHA256: z
     .string()

@@ -1,6 +1,6 @@
 import { AutoScalingClient } from '@aws-sdk/client-auto-scaling';
 import { EC2Client } from '@aws-sdk/client-ec2';
-import { AwsMachineFleet, type HealthPollServices, type MachineFleet } from '#health';
+import { AwsMachineFleet, type HealthPollServices, type MachineFleet, type RemediationServices } from '#health';
 import type { KilnConfig } from './config.ts';
 import { clusterCredentials } from './cluster-credentials.ts';
 import { createServices, endpointOf } from './services.ts';
@@ -20,4 +20,9 @@ export function createHealthServices(config: KilnConfig): HealthPollServices {
       return access;
     },
   };
+}
+
+/** The remediation steps' services: the poller's, and how often they look again. */
+export function createRemediationServices(config: KilnConfig): RemediationServices {
+  return { ...createHealthServices(config), pollSeconds: config.KILN_POLL_SECONDS };
 }

@@ -21,6 +21,7 @@ export function createServices(config: KilnConfig): KilnServices {
       deprovision: config.KILN_DEPROVISION_STATE_MACHINE_ARN,
       update: config.KILN_UPDATE_STATE_MACHINE_ARN,
       'rotate-encryption-key': config.KILN_ROTATE_ENCRYPTION_KEY_STATE_MACHINE_ARN,
+      'remediate-node': config.KILN_REMEDIATE_NODE_STATE_MACHINE_ARN,
     }),
     sealer: new KmsSealer(kms, config.KILN_SEALING_KEY_ID),
     log: createLogger(config.KILN_LOG_LEVEL, { service: 'kiln' }),

@@ -34,5 +34,5 @@ export const WORKFLOW_STEPS = {
   deprovision: ['destroy'],
   update: ['addons', 'verify'],
   'rotate-encryption-key': ['rotate'],
-  'remediate-node': [],
+  'remediate-node': ['reboot', 'recover'],
 } as const satisfies Record<OperationType, readonly string[]>;

@@ -45,6 +45,7 @@ export const ClusterStatus = z
     endpoint: z.string().optional().describe('The Kubernetes API URL, once known.'),
     reason: z.string().optional().describe('Why the cluster is Failed.'),
     activeOperationId: z.string().optional(),
+    remediations: z.array(z.string()).optional().describe('The remediate-node operations in flight; no other change starts while one runs.'),
     encryption: z
       .object({
         provider: z.string(),
@@ -97,11 +98,23 @@ export const OperationStep = z
   .meta({ id: 'OperationStep' });
 export type OperationStep = z.infer<typeof OperationStep>;
 
+/** The machine a remediate-node operation is about. */
+export const RemediationTarget = z
+  .object({
+    instanceId: z.string(),
+    nodeName: z.string().optional(),
+    group: z.discriminatedUnion('role', [z.object({ role: z.literal('control-plane') }), z.object({ role: z.literal('worker'), pool: z.string() })]),
+    reason: z.enum(['NotReady', 'ReadyUnknown', 'NoNode', 'MachineGone']),
+  })
+  .meta({ id: 'RemediationTarget' });
+export type RemediationTarget = z.infer<typeof RemediationTarget>;
+
 export const Operation = z
   .object({
     id: z.string(),
     type: z.enum(OPERATION_TYPES),
     clusterId: z.string(),
+    target: RemediationTarget.optional().describe('For remediate-node: the machine.'),
     state: z.enum(OPERATION_STATES),
     steps: z.array(OperationStep),
     error: Problem.optional(),
@@ -143,6 +156,8 @@ export const CLUSTER_EVENT_TYPES = [
   'cluster.kubernetes_version_end_of_life_soon',
   'cluster.kubernetes_version_unsupported',
   'node.unhealthy',
+  'node.rebooted',
+  'node.recovered',
   'remediation.paused',
   'remediation.resumed',
 ] as const;

@@ -1,5 +1,5 @@
 import { type AutoScalingClient, DescribeAutoScalingGroupsCommand } from '@aws-sdk/client-auto-scaling';
-import { DescribeInstancesCommand, type EC2Client } from '@aws-sdk/client-ec2';
+import { DescribeInstancesCommand, type EC2Client, RebootInstancesCommand } from '@aws-sdk/client-ec2';
 import type { MachineGroup, ObservedMachine } from './evaluate.ts';
 
 /** Where a cluster's machines are: its Auto Scaling groups, by role and pool. */
@@ -14,6 +14,8 @@ export interface MachineGroups {
  */
 export interface MachineFleet {
   machines(groups: MachineGroups): Promise<ObservedMachine[]>;
+  /** Reboots the instance as EC2 does: from outside it, so a hung machine restarts too. */
+  reboot(instanceId: string): Promise<void>;
 }
 
 const EC2_STATES: readonly string[] = ['pending', 'running', 'stopping', 'stopped', 'shutting-down', 'terminated'] satisfies ObservedMachine['state'][];
@@ -28,6 +30,10 @@ export class AwsMachineFleet implements MachineFleet {
     private readonly autoScaling: Pick<AutoScalingClient, 'send'>,
     private readonly ec2: Pick<EC2Client, 'send'>,
   ) {}
+
+  async reboot(instanceId: string): Promise<void> {
+    await this.ec2.send(new RebootInstancesCommand({ InstanceIds: [instanceId] }));
+  }
 
   async machines(groups: MachineGroups): Promise<ObservedMachine[]> {
     const groupOf = new Map<string, MachineGroup>([

@@ -16,3 +16,11 @@ export {
   type UnhealthyReason,
 } from './evaluate.ts';
 export { pollCluster, pollNodeHealth, type HealthPollReport, type HealthPollServices } from './poll.ts';
+export {
+  finishRemediationStep,
+  rebootStep,
+  recordRemediationFailureStep,
+  recoverStep,
+  startRemediation,
+  type RemediationServices,
+} from './remediate.ts';

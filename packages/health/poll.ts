@@ -5,6 +5,7 @@ import { type KilnServices, updateCluster, withCondition } from '#services';
 import { type ClusterRecord, type KilnStore, VersionConflictError } from '#store';
 import { type HealthDecision, type HoldReason, type MachineHealth, type ObservedNode, type RemediationRecord, decide, groupKey } from './evaluate.ts';
 import type { MachineFleet } from './fleet.ts';
+import { startRemediation } from './remediate.ts';
 
 /** What polling needs: the store, and each cluster's machines in its own account and region. */
 export interface HealthPollServices extends KilnServices {
@@ -105,6 +106,20 @@ function changes(clusterId: string, before: { nodes: readonly ClusterNode[]; hol
   return events;
 }
 
+/** Starts a remediation for each machine the decision picked, each against the cluster as it is now. */
+async function remediate(services: HealthPollServices, cluster: ClusterRecord, decision: HealthDecision, now: Date): Promise<void> {
+  for (const machine of decision.remediate) {
+    const current = await services.store.getCluster(cluster.tenantId, cluster.id);
+    if (current === undefined) return;
+    try {
+      await startRemediation(services, current, machine, now);
+    } catch (error) {
+      // The cluster changed under us (another operation started): the next poll decides again.
+      if (!(error instanceof VersionConflictError)) throw error;
+    }
+  }
+}
+
 /**
  * One look at one cluster: its Nodes from its API server, its machines from
  * Auto Scaling and EC2, the verdicts and holds of `decide`. Writes (with the
@@ -125,6 +140,7 @@ export async function pollCluster(services: HealthPollServices, cluster: Cluster
   const machines = await services.inCluster(cluster).fleet.machines(groups);
   const decision = decide({ policy: cluster.spec.nodeHealth, apiReachable, nodes, machines, remediations: await remediationsOf(services.store, cluster, now), now });
 
+  await remediate(services, cluster, decision, now);
   const previous = await services.store.getNodeHealth(cluster.tenantId, cluster.id);
   // While the API server is unreachable the nodes are unknown: keep the last view, add the hold.
   const view = { nodes: apiReachable ? decision.machines.map(nodeView) : (previous?.nodes ?? []), holds: decision.holds.map(holdSentence) };

@@ -41,6 +41,10 @@ const LAMBDA_TASKS = {
   MarkDeleted: { placeholder: 'MarkDeletedFunctionArn', name: 'mark-deleted', module: 'mark-deleted' },
   RecordFailure: { placeholder: 'RecordFailureFunctionArn', name: 'record-failure', module: 'record-failure' },
   RotateEncryptionKey: { placeholder: 'RotateEncryptionKeyFunctionArn', name: 'rotate-encryption-key', module: 'rotate-encryption-key' },
+  Reboot: { placeholder: 'RemediateRebootFunctionArn', name: 'remediate-reboot', module: 'remediate-reboot' },
+  Recover: { placeholder: 'RemediateRecoverFunctionArn', name: 'remediate-recover', module: 'remediate-recover' },
+  FinishRemediation: { placeholder: 'RemediateFinishFunctionArn', name: 'remediate-finish', module: 'remediate-finish' },
+  RecordRemediationFailure: { placeholder: 'RemediateFailureFunctionArn', name: 'remediate-failure', module: 'remediate-failure' },
 } as const;
 
 type TaskModule = { handler: (event: unknown) => Promise<unknown> };
@@ -255,6 +259,7 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
       KILN_DEPROVISION_STATE_MACHINE_ARN: stepFunctions.stateMachineArn('kiln-deprovision'),
       KILN_UPDATE_STATE_MACHINE_ARN: stepFunctions.stateMachineArn('kiln-update'),
       KILN_ROTATE_ENCRYPTION_KEY_STATE_MACHINE_ARN: stepFunctions.stateMachineArn('kiln-rotate-encryption-key'),
+      KILN_REMEDIATE_NODE_STATE_MACHINE_ARN: stepFunctions.stateMachineArn('kiln-remediate-node'),
       KILN_SEALING_KEY_ID: sealingKeyId,
       KILN_ADMIN_TOKEN_SHA256: sha256(adminToken),
       KILN_POLL_SECONDS: String(options.pollSeconds ?? 1),

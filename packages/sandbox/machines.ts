@@ -75,6 +75,8 @@ interface Machine {
   role: 'control-plane' | 'worker';
   /** The EncryptionConfiguration on this machine's disk (control plane only). */
   encryptionConfig?: string;
+  /** A fault that a reboot does not fix (failed disk, kernel that no longer boots). */
+  broken: boolean;
 }
 
 /**
@@ -169,6 +171,7 @@ export class SandboxMachines {
           cluster,
           name: machine.name,
           role: machine.role,
+          broken: false,
           ...(machine.role === 'control-plane' && encryptionConfig !== undefined ? { encryptionConfig } : {}),
         });
         // A kubelet knows its provider ID only when told; nothing else in a kubeadm cluster sets it.
@@ -208,6 +211,39 @@ export class SandboxMachines {
   forget(clusterId: string): void {
     for (const [id, instance] of this.instances) if (instance.clusterId === clusterId) this.instances.delete(id);
     for (const [instanceId, machine] of this.byInstance) if (machine.clusterId === clusterId) this.byInstance.delete(instanceId);
+  }
+
+  /** The instance behind a cluster's node, as EC2 knows it. */
+  instanceOfNode(clusterId: string, nodeName: string): string | undefined {
+    return [...this.byInstance].find(([, machine]) => machine.clusterId === clusterId && machine.name === nodeName)?.[0];
+  }
+
+  /** Chaos: the machine's kubelet stops (its node goes NotReady); a reboot starts it again. */
+  stopKubelet(instanceId: string): void {
+    const machine = this.byInstance.get(instanceId);
+    machine?.cluster.setNodeReady(machine.name, 'False');
+  }
+
+  /** Chaos: the machine fails in a way a reboot does not fix; its node goes NotReady and stays so. */
+  breakMachine(instanceId: string): void {
+    const machine = this.byInstance.get(instanceId);
+    if (machine === undefined) return;
+    machine.broken = true;
+    machine.cluster.setNodeReady(machine.name, 'False');
+  }
+
+  /** EC2 RebootInstances: the machine restarts, and its kubelet reports Ready once it is up, unless the machine is broken. */
+  reboot(scope: AwsScope, instanceId: string): boolean {
+    const instance = this.instances.get(instanceId);
+    if (instance === undefined || instance.scope.accountId !== scope.accountId || instance.scope.region !== scope.region || instance.state !== 'running') return false;
+    const machine = this.byInstance.get(instanceId);
+    if (machine !== undefined) {
+      machine.cluster.setNodeReady(machine.name, 'Unknown');
+      setTimeout(() => {
+        if (!machine.broken && this.byInstance.get(instanceId) === machine) machine.cluster.setNodeReady(machine.name, 'True');
+      }, this.bootMs).unref();
+    }
+    return true;
   }
 
   /** The instances of Auto Scaling groups, in an account and region. */

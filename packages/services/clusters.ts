@@ -40,6 +40,15 @@ export interface IdempotentRequest {
 
 export type Outcome<T> = { kind: 'fresh'; value: T } | { kind: 'replay'; response: StoredResponse };
 
+/**
+ * One change at a time: an operation, or a node remediation, running on the
+ * cluster makes any other change a 409 that names it.
+ */
+export function assertIdle(cluster: ClusterRecord, what: string): void {
+  const running = cluster.status.activeOperationId ?? cluster.status.remediations?.[0];
+  if (running !== undefined) throw new ConflictError(`Operation ${running} is still running on this cluster; ${what} once that operation finishes.`);
+}
+
 export function newOperation(tenantId: string, clusterId: string, type: OperationType, now: string): OperationRecord {
   const steps = Object.fromEntries(WORKFLOW_STEPS[type].map((name) => [name, { state: 'pending' as const, attempts: 0 }]));
   return { tenantId, id: newId('operation'), type, clusterId, state: 'pending', steps, createdAt: now, updatedAt: now, version: 1 };
@@ -166,10 +175,7 @@ export async function deleteCluster(
   if (cluster.status.phase === 'Deleting' || cluster.status.phase === 'Deleted') {
     return { kind: 'fresh', value: clusterView(cluster) };
   }
-  const active = cluster.status.activeOperationId;
-  if (active !== undefined) {
-    throw new ConflictError(`Operation ${active} is still running on this cluster; delete it once that operation finishes.`);
-  }
+  assertIdle(cluster, 'delete it');
 
   const now = new Date().toISOString();
   const operation = newOperation(tenantId, clusterId, 'deprovision', now);

@@ -6,6 +6,7 @@ export {
   deleteCluster,
   findCluster,
   findClusterMatching,
+  launch,
   listClusters,
   newOperation,
   orderCluster,

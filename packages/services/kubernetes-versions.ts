@@ -81,7 +81,7 @@ export async function checkKubernetesVersionSupport(services: KilnServices, now 
       for (const cluster of page.items) {
         const next = withVersionSupport(cluster, now);
         if (next === undefined) continue;
-        if (cluster.status.activeOperationId !== undefined || (cluster.status.phase !== 'Ready' && cluster.status.phase !== 'Failed')) {
+        if (cluster.status.activeOperationId !== undefined || (cluster.status.remediations?.length ?? 0) > 0 || (cluster.status.phase !== 'Ready' && cluster.status.phase !== 'Failed')) {
           report.deferred.push(cluster.id);
           continue;
         }

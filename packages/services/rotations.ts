@@ -1,6 +1,6 @@
 import { ConflictError, type Operation, phaseChange } from '#core';
 import type { ClusterRecord } from '#store';
-import { findCluster, launch, newOperation } from './clusters.ts';
+import { assertIdle, findCluster, launch, newOperation } from './clusters.ts';
 import type { KilnServices } from './context.ts';
 import { operationView } from './views.ts';
 
@@ -11,8 +11,7 @@ import { operationView } from './views.ts';
  */
 export async function startKeyRotation(services: KilnServices, tenantId: string, clusterId: string): Promise<Operation> {
   const cluster = await findCluster(services, tenantId, clusterId);
-  const active = cluster.status.activeOperationId;
-  if (active !== undefined) throw new ConflictError(`Operation ${active} is still running on this cluster; rotate once it finishes.`);
+  assertIdle(cluster, 'rotate');
   // A Failed cluster may retry: an interrupted rotation resumes from its recorded state.
   if (cluster.status.phase !== 'Ready' && cluster.status.phase !== 'Failed') {
     throw new ConflictError(`Keys rotate on a Ready cluster; this one is ${cluster.status.phase}.`);

@@ -9,7 +9,7 @@ import {
   validationErrorOf,
 } from '#core';
 import type { ClusterRecord } from '#store';
-import { type IdempotentRequest, type Outcome, earlierResponse, findClusterMatching, launch, newOperation, settle } from './clusters.ts';
+import { type IdempotentRequest, type Outcome, assertIdle, earlierResponse, findClusterMatching, launch, newOperation, settle } from './clusters.ts';
 import type { KilnServices } from './context.ts';
 import { clusterView, operationView } from './views.ts';
 
@@ -37,8 +37,7 @@ export async function updateClusterSpec(
   if (earlier !== undefined) return { kind: 'replay', response: earlier };
 
   const cluster = await findClusterMatching(services, tenantId, clusterId, options.ifMatchVersion);
-  const active = cluster.status.activeOperationId;
-  if (active !== undefined) throw new ConflictError(`Operation ${active} is still running on this cluster; change it once that operation finishes.`);
+  assertIdle(cluster, 'change it');
   if (cluster.status.phase !== 'Ready' && cluster.status.phase !== 'Failed') {
     throw new ConflictError(`A cluster can be changed when it is Ready or Failed; it is ${cluster.status.phase}.`);
   }

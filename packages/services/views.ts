@@ -47,6 +47,7 @@ export function operationView(record: OperationRecord): Operation {
     id: record.id,
     type: record.type,
     clusterId: record.clusterId,
+    ...(record.target === undefined ? {} : { target: record.target }),
     state: record.state,
     steps: names.flatMap((name) => {
       const step = record.steps[name];

@@ -9,6 +9,6 @@ export { markReadyStep } from './mark-ready.ts';
 export { planStep, type ProvisionPlan } from './plan.ts';
 export { MAX_UNHEALTHY_RESTARTS, rotateEncryptionKeyStep } from './rotate-encryption-key.ts';
 export { ensureSshKey } from './ssh-key.ts';
-export { toStepError, type StepContext, type StepResult } from './step-runner.ts';
+export { runStep, toStepError, type StepContext, type StepResult } from './step-runner.ts';
 export { verifyStep } from './verify.ts';
 export { waitForControlPlaneStep, waitForWorkersStep } from './wait-for-nodes.ts';

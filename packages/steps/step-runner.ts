@@ -67,7 +67,7 @@ export type StepResult<T extends Record<string, unknown>> = { done: true; output
  * recorded outputs, so a re-run workflow (after a crash) skips finished work.
  */
 export async function runStep<T extends Record<string, unknown>>(
-  services: StepServices,
+  services: Pick<StepServices, 'store' | 'log'>,
   rawInput: unknown,
   step: string,
   work: (context: StepContext) => Promise<StepResult<T>>,

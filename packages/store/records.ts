@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { ClusterNode, ClusterSpec, ClusterStatus, OPERATION_STATES, OPERATION_TYPES, OperationStep, Problem, Tenant } from '#core';
+import { ClusterNode, ClusterSpec, ClusterStatus, OPERATION_STATES, OPERATION_TYPES, OperationStep, Problem, RemediationTarget, Tenant } from '#core';
 
 /**
  * What the store keeps, as zod codecs built from the core schemas: every item
@@ -57,6 +57,7 @@ export const OperationRecord = z.object({
   id: z.string(),
   type: z.enum(OPERATION_TYPES),
   clusterId: z.string(),
+  target: RemediationTarget.optional(),
   state: z.enum(OPERATION_STATES),
   steps: z.record(z.string(), StepRecord),
   error: Problem.optional(),

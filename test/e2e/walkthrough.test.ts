@@ -46,6 +46,7 @@ interface ClusterBody {
 interface OperationBody {
   id: string;
   type: string;
+  target?: { instanceId: string; nodeName?: string; reason: string };
   state: string;
   steps: { name: string; state: string; startedAt?: string; finishedAt?: string; outputs?: Record<string, unknown> }[];
   error?: { type: string; title: string; status: number; detail: string };
@@ -517,6 +518,38 @@ describe('node health', () => {
     expect(resumed.body.status.conditions).toContainEqual(expect.objectContaining({ type: 'RemediationPaused', status: 'False' }));
     const events = await api<{ items: { type: string }[] }>('GET', `/v1/clusters/${id}/events?limit=100`, { token: key });
     expect(events.body.items.map((event) => event.type)).toEqual(expect.arrayContaining(['remediation.paused', 'remediation.resumed']));
+  });
+
+  it('reboots a worker whose kubelet stopped, once, and keeps the machine when its node comes back', async () => {
+    // One of two workers is 50% of the pool: allowed here, held at the default 40%.
+    const { key, id } = await readyCluster('health-reboot', { nodeHealth: { maxUnhealthyPercent: 50 } });
+    await pollNodeHealth(stack.health);
+    const instanceId = stack.machines.instanceOfNode(id, 'default-1') ?? '';
+    stack.machines.stopKubelet(instanceId);
+    await pollNodeHealth(stack.health, minutesFromNow(6));
+
+    const remediation = await eventually('the remediation to finish', async () => {
+      const operations = await api<{ items: OperationBody[] }>('GET', `/v1/clusters/${id}/operations`, { token: key });
+      const found = operations.body.items.find((item) => item.type === 'remediate-node');
+      return found !== undefined && found.state !== 'pending' && found.state !== 'running' ? found : undefined;
+    });
+    expect(remediation).toMatchObject({ state: 'succeeded', target: { instanceId, nodeName: 'default-1', reason: 'NotReady' } });
+    expect(remediation.steps.map((step) => [step.name, step.state])).toEqual([
+      ['reboot', 'succeeded'],
+      ['recover', 'succeeded'],
+    ]);
+    const events = await api<{ items: { type: string; data: Record<string, unknown> }[] }>('GET', `/v1/clusters/${id}/events?limit=100`, { token: key });
+    const nodeEvents = events.body.items.filter((event) => event.type.startsWith('node.')).reverse();
+    expect(nodeEvents.map((event) => event.type)).toEqual(['node.unhealthy', 'node.rebooted', 'node.recovered']);
+    expect(nodeEvents.every((event) => event.data.instanceId === instanceId)).toBe(true);
+
+    // The same machine is back: no replacement, and the cluster is free for other changes.
+    await pollNodeHealth(stack.health, minutesFromNow(8));
+    const nodes = await api<NodeList>('GET', `/v1/clusters/${id}/nodes`, { token: key });
+    expect(nodes.body.items.find((node) => node.instanceId === instanceId)).toMatchObject({ name: 'default-1', health: 'Healthy' });
+    const cluster = await api<ClusterBody & { status: { remediations?: string[] } }>('GET', `/v1/clusters/${id}`, { token: key });
+    expect(cluster.body.status.remediations).toBeUndefined();
+    expect(cluster.body.status.phase).toBe('Ready');
   });
 
   it('holds every remediation while the API server is unreachable', async () => {

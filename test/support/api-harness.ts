@@ -45,6 +45,7 @@ export async function startApiHarness(): Promise<ApiHarness> {
       KILN_DEPROVISION_STATE_MACHINE_ARN: 'arn:aws:states:us-east-1:000000000000:stateMachine:kiln-deprovision',
       KILN_UPDATE_STATE_MACHINE_ARN: 'arn:aws:states:us-east-1:000000000000:stateMachine:kiln-update',
       KILN_ROTATE_ENCRYPTION_KEY_STATE_MACHINE_ARN: 'arn:aws:states:us-east-1:000000000000:stateMachine:kiln-rotate-encryption-key',
+      KILN_REMEDIATE_NODE_STATE_MACHINE_ARN: 'arn:aws:states:us-east-1:000000000000:stateMachine:kiln-remediate-node',
       KILN_SEALING_KEY_ID: 'alias/kiln-unreachable',
       KILN_ADMIN_TOKEN_SHA256: sha256(adminToken),
       KILN_LOG_LEVEL: 'silent',

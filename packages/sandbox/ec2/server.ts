@@ -7,7 +7,7 @@ import type { SandboxInstance, SandboxMachines } from '../machines.ts';
 /**
  * EC2 and Auto Scaling as their SDK clients speak to them (the Query
  * protocols: a form-encoded POST, an XML answer), for the calls Kiln makes:
- * DescribeAutoScalingGroups and DescribeInstances. One endpoint serves both,
+ * DescribeAutoScalingGroups, DescribeInstances and RebootInstances. One endpoint serves both,
  * told apart by `Action`; every answer is scoped to the caller's account and
  * region, as AWS's are.
  */
@@ -70,10 +70,17 @@ function describeInstances(machines: SandboxMachines, scope: AwsScope, form: URL
   return `<DescribeInstancesResponse xmlns="http://ec2.amazonaws.com/doc/2016-11-15/"><requestId>${randomUUID()}</requestId><reservationSet>${items}</reservationSet></DescribeInstancesResponse>`;
 }
 
+function rebootInstances(machines: SandboxMachines, scope: AwsScope, form: URLSearchParams): string {
+  const ids = listParameter(form, 'InstanceId');
+  const missing = ids.filter((id) => !machines.reboot(scope, id));
+  if (missing.length > 0) throw new AwsServiceError('InvalidInstanceID.NotFound', `The instance IDs '${missing.join(', ')}' do not exist`);
+  return `<RebootInstancesResponse xmlns="http://ec2.amazonaws.com/doc/2016-11-15/"><requestId>${randomUUID()}</requestId><return>true</return></RebootInstancesResponse>`;
+}
+
 function fail(response: ServerResponse, action: string, error: AwsServiceError): void {
   // EC2 answers `<Response><Errors>`, the other Query services `<ErrorResponse><Error>`.
   const body =
-    action === 'DescribeInstances'
+    action === 'DescribeInstances' || action === 'RebootInstances'
       ? `<Response><Errors><Error><Code>${xml(error.type)}</Code><Message>${xml(error.message)}</Message></Error></Errors><RequestID>${randomUUID()}</RequestID></Response>`
       : `<ErrorResponse><Error><Type>Sender</Type><Code>${xml(error.type)}</Code><Message>${xml(error.message)}</Message></Error><RequestId>${randomUUID()}</RequestId></ErrorResponse>`;
   response.writeHead(error.status, { 'content-type': 'text/xml' });
@@ -91,7 +98,9 @@ export async function startEc2Service(options: { machines: SandboxMachines; iam:
           ? describeAutoScalingGroups(options.machines, scope, form)
           : action === 'DescribeInstances'
             ? describeInstances(options.machines, scope, form)
-            : undefined;
+            : action === 'RebootInstances'
+              ? rebootInstances(options.machines, scope, form)
+              : undefined;
       if (body === undefined) throw new AwsServiceError('InvalidAction', `The action ${action} is not valid for this web service.`);
       response.writeHead(200, { 'content-type': 'text/xml' });
       response.end(body);

@@ -1,0 +1,135 @@
+import { z } from 'zod';
+import { kubeConfigFor, listNodes } from '#addons';
+import { instanceIdOf } from '#bootstrap';
+import { type RemediationTarget, StepError, WorkflowInput, clusterEvent, problemFor } from '#core';
+import { failureMessage, launch, newOperation, updateCluster, updateOperation } from '#services';
+import { type StepResult, runStep } from '#steps';
+import type { ClusterRecord, OperationRecord } from '#store';
+import type { MachineHealth } from './evaluate.ts';
+import type { HealthPollServices } from './poll.ts';
+
+/** What the remediation steps need besides the poller's services: how often to look again. */
+export interface RemediationServices extends HealthPollServices {
+  pollSeconds: number;
+}
+
+function targetOf(operation: OperationRecord): RemediationTarget {
+  if (operation.target === undefined) throw new StepError('remediate', `Operation ${operation.id} names no machine.`, false);
+  return operation.target;
+}
+
+/**
+ * Starts a remediate-node operation for an unhealthy machine, unless another
+ * change holds the cluster: the operation is written with the cluster's list
+ * of remediations in flight (one transaction, version-guarded), then its
+ * workflow starts under the operation's id.
+ */
+export async function startRemediation(services: HealthPollServices, cluster: ClusterRecord, machine: MachineHealth, now: Date): Promise<OperationRecord | undefined> {
+  if (cluster.status.activeOperationId !== undefined || cluster.status.phase !== 'Ready' || machine.instanceId === undefined || machine.verdict.state !== 'unhealthy') return undefined;
+  const operation: OperationRecord = {
+    ...newOperation(cluster.tenantId, cluster.id, 'remediate-node', now.toISOString()),
+    target: { instanceId: machine.instanceId, ...(machine.nodeName === undefined ? {} : { nodeName: machine.nodeName }), group: machine.group, reason: machine.verdict.reason },
+  };
+  const next: ClusterRecord = { ...cluster, status: { ...cluster.status, remediations: [...(cluster.status.remediations ?? []), operation.id] } };
+  const outcome = await services.store.beginOperation(next, cluster.version, operation);
+  if (outcome.kind !== 'written') return undefined;
+  await launch(services, 'remediate-node', operation);
+  services.log.info('remediation started', { tenantId: cluster.tenantId, clusterId: cluster.id, operationId: operation.id, instanceId: machine.instanceId });
+  return operation;
+}
+
+/** First the gentle fix: reboot the machine through EC2, unless the order says to replace at once. */
+export async function rebootStep(services: RemediationServices, input: unknown): Promise<StepResult<Record<string, unknown>>> {
+  return runStep<Record<string, unknown>>(services, input, 'reboot', async ({ cluster, operation }) => {
+    const target = targetOf(operation);
+    if (!cluster.spec.nodeHealth.rebootBeforeReplace) return { done: true, outputs: { rebooted: false } };
+    const rebootedAt = new Date().toISOString();
+    await services.inCluster(cluster).fleet.reboot(target.instanceId);
+    await services.store.appendEvents(cluster.tenantId, [clusterEvent('node.rebooted', cluster.id, { ...target, operationId: operation.id })]);
+    return { done: true, outputs: { rebooted: true, rebootedAt } };
+  });
+}
+
+interface RecoverResult extends Record<string, unknown> {
+  ready: boolean;
+  retryAfterSeconds: number;
+}
+
+/** Waits for the rebooted machine's node to be Ready again, up to the cluster's unhealthy timeout after the reboot. */
+export async function recoverStep(services: RemediationServices, input: unknown): Promise<RecoverResult> {
+  const result = await runStep<Record<string, unknown>>(
+    services,
+    input,
+    'recover',
+    async (context) => {
+      const { cluster, operation } = context;
+      const target = targetOf(operation);
+      const reboot = context.outputsOf('reboot') as { rebooted?: boolean; rebootedAt?: string };
+      if (reboot.rebooted !== true) return { done: true, outputs: { recovered: false } };
+      const endpoint = cluster.status.endpoint;
+      if (endpoint === undefined) throw new StepError('recover', 'The cluster has no API endpoint.', false);
+      const node = (await listNodes(kubeConfigFor(cluster.name, endpoint))).find((candidate) => instanceIdOf(candidate.providerID) === target.instanceId);
+      if (node?.ready === true) return { done: true, outputs: { recovered: true, nodeName: node.name } };
+      const waitedMinutes = (Date.now() - Date.parse(reboot.rebootedAt ?? new Date().toISOString())) / 60_000;
+      if (waitedMinutes >= cluster.spec.nodeHealth.unhealthyTimeoutMinutes) return { done: true, outputs: { recovered: false } };
+      return { done: false, progress: { waitedMinutes: Math.floor(waitedMinutes) } };
+    },
+    { polling: true },
+  );
+  return { ready: result.done, retryAfterSeconds: services.pollSeconds };
+}
+
+/** Removes the operation from the cluster's remediations in flight. */
+async function release(services: HealthPollServices, tenantId: string, clusterId: string, operationId: string): Promise<void> {
+  await updateCluster(services, tenantId, clusterId, (cluster) => {
+    const remaining = (cluster.status.remediations ?? []).filter((id) => id !== operationId);
+    const { remediations: _previous, ...status } = cluster.status;
+    return { ...cluster, status: remaining.length === 0 ? status : { ...status, remediations: remaining } };
+  });
+}
+
+/**
+ * Closes the remediation: succeeded when the node came back (an event says
+ * so), failed when it stayed down, with the reason, and the cluster free for
+ * the next change either way.
+ */
+export async function finishRemediationStep(services: HealthPollServices, rawInput: unknown): Promise<void> {
+  const { tenantId, clusterId, operationId } = WorkflowInput.parse(rawInput);
+  const now = new Date().toISOString();
+  const operation = await updateOperation(services, tenantId, operationId, (current) => {
+    const recovered = (current.steps.recover?.outputs as { recovered?: boolean } | undefined)?.recovered === true;
+    return recovered
+      ? { ...current, state: 'succeeded', finishedAt: current.finishedAt ?? now }
+      : {
+          ...current,
+          state: 'failed',
+          finishedAt: current.finishedAt ?? now,
+          error: problemFor(
+            'provisioning_failed',
+            `The machine ${current.target?.instanceId ?? ''} stayed unhealthy after its reboot. Kiln does not replace machines yet: replace it through its Auto Scaling group.`,
+            [],
+            `/v1/operations/${operationId}`,
+          ),
+        };
+  });
+  if (operation.state === 'succeeded' && operation.target !== undefined) {
+    await services.store.appendEvents(tenantId, [clusterEvent('node.recovered', clusterId, { ...operation.target, operationId })]);
+  }
+  await release(services, tenantId, clusterId, operationId);
+}
+
+const FailureInput = WorkflowInput.extend({ error: z.object({ Error: z.string().optional(), Cause: z.string().optional() }).optional() });
+
+/** The workflow's Catch: the operation fails with the error; the cluster keeps its phase and is freed. */
+export async function recordRemediationFailureStep(services: HealthPollServices, rawInput: unknown): Promise<void> {
+  const { tenantId, clusterId, operationId, error } = FailureInput.parse(rawInput);
+  const now = new Date().toISOString();
+  await updateOperation(services, tenantId, operationId, (current) => ({
+    ...current,
+    state: 'failed',
+    finishedAt: now,
+    error: problemFor('provisioning_failed', `Remediation failed: ${failureMessage(error)}`, [], `/v1/operations/${operationId}`),
+  }));
+  await release(services, tenantId, clusterId, operationId);
+  services.log.warn('remediation failed', { tenantId, clusterId, operationId });
+}
