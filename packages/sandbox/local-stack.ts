@@ -22,6 +22,8 @@ import { startChartRunner } from './kube/helm-charts.ts';
 import { SandboxMachines } from './machines.ts';
 import { startSsmService } from './ssm/index.ts';
 import { startEc2Service } from './ec2/index.ts';
+import { chaosRoutes } from './chaos.ts';
+import { Hono } from 'hono';
 import { startStepFunctionsService } from './stepfunctions/index.ts';
 import { type StsService, startStsService } from './sts/index.ts';
 
@@ -270,7 +272,13 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
     const { services: health } = await import('../../functions/health.ts');
     loaded.services = services;
 
-    const server = serve({ fetch: entry.app.fetch, port: options.port ?? 8787, hostname: '127.0.0.1' });
+    // Local mode only: the chaos controls sit in front of the production app, which never has them.
+    const chaos = new Hono().route('/v1/sandbox', chaosRoutes({ adminToken, machines, clusters }));
+    const server = serve({
+      fetch: (request) => (new URL(request.url).pathname.startsWith('/v1/sandbox/') ? chaos.fetch(request) : entry.app.fetch(request)),
+      port: options.port ?? 8787,
+      hostname: '127.0.0.1',
+    });
     await new Promise<void>((resolve, reject) => {
       server.once('listening', resolve);
       server.once('error', reject);

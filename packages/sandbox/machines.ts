@@ -224,6 +224,43 @@ export class SandboxMachines {
     machine?.cluster.setNodeReady(machine.name, 'False');
   }
 
+  /** Chaos undone: the kubelet runs again and reports Ready. */
+  startKubelet(instanceId: string): void {
+    const machine = this.byInstance.get(instanceId);
+    if (machine !== undefined && !machine.broken && this.instances.get(instanceId)?.state === 'running') machine.cluster.setNodeReady(machine.name, 'True');
+  }
+
+  /** Chaos: the machine loses power; EC2 shows it stopped and its node stops reporting (Unknown). */
+  powerOff(instanceId: string): void {
+    const instance = this.instances.get(instanceId);
+    if (instance === undefined || instance.state === 'terminated') return;
+    instance.state = 'stopped';
+    const machine = this.byInstance.get(instanceId);
+    machine?.cluster.setNodeReady(machine.name, 'Unknown');
+  }
+
+  /** Chaos undone: the machine powers on and boots; its node is Ready once it is up, unless the machine is broken. */
+  powerOn(instanceId: string): void {
+    const instance = this.instances.get(instanceId);
+    if (instance?.state !== 'stopped') return;
+    instance.state = 'running';
+    const machine = this.byInstance.get(instanceId);
+    if (machine === undefined) return;
+    setTimeout(() => {
+      if (!machine.broken && this.byInstance.get(instanceId) === machine) machine.cluster.setNodeReady(machine.name, 'True');
+    }, this.bootMs).unref();
+  }
+
+  /** Every instance of a cluster, with the node it runs (absent until it joined). */
+  instancesOfCluster(clusterId: string): (SandboxInstance & { nodeName?: string })[] {
+    return [...this.instances.values()]
+      .filter((instance) => instance.clusterId === clusterId)
+      .map((instance) => {
+        const nodeName = this.byInstance.get(instance.instanceId)?.name;
+        return nodeName === undefined ? instance : { ...instance, nodeName };
+      });
+  }
+
   /** Chaos: the machine fails in a way a reboot does not fix; its node goes NotReady and stays so. */
   breakMachine(instanceId: string): void {
     const machine = this.byInstance.get(instanceId);

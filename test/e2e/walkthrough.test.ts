@@ -524,8 +524,9 @@ describe('node health', () => {
     // One of two workers is 50% of the pool: allowed here, held at the default 40%.
     const { key, id } = await readyCluster('health-reboot', { nodeHealth: { maxUnhealthyPercent: 50 } });
     await pollNodeHealth(stack.health);
-    const instanceId = stack.machines.instanceOfNode(id, 'default-1') ?? '';
-    stack.machines.stopKubelet(instanceId);
+    const machines = await api<{ items: { instanceId: string; nodeName?: string }[] }>('GET', `/v1/sandbox/clusters/${id}/machines`, { token: stack.adminToken });
+    const instanceId = machines.body.items.find((machine) => machine.nodeName === 'default-1')?.instanceId ?? '';
+    expect((await api('POST', `/v1/sandbox/clusters/${id}/machines/${instanceId}/stop-kubelet`, { token: stack.adminToken })).status).toBe(200);
     await pollNodeHealth(stack.health, minutesFromNow(6));
 
     const remediation = await eventually('the remediation to finish', async () => {
@@ -553,9 +554,9 @@ describe('node health', () => {
   });
 
   it('holds every remediation while the API server is unreachable', async () => {
-    const { key, id, sandbox } = await readyCluster('health-api-down');
+    const { key, id } = await readyCluster('health-api-down');
     await pollNodeHealth(stack.health);
-    sandbox.faults.apiDown = true;
+    expect((await api('POST', `/v1/sandbox/clusters/${id}/api-server/unreachable`, { token: stack.adminToken })).status).toBe(200);
     try {
       await pollNodeHealth(stack.health, minutesFromNow(10));
       const nodes = await api<NodeList>('GET', `/v1/clusters/${id}/nodes`, { token: key });
@@ -563,8 +564,17 @@ describe('node health', () => {
       // The last view of the nodes is kept while nothing new is known of them.
       expect(nodes.body.items.every((node) => node.health === 'Healthy')).toBe(true);
     } finally {
-      sandbox.faults.apiDown = false;
+      await api('POST', `/v1/sandbox/clusters/${id}/api-server/reachable`, { token: stack.adminToken });
     }
+    await pollNodeHealth(stack.health, minutesFromNow(11));
+    expect((await api<NodeList>('GET', `/v1/clusters/${id}/nodes`, { token: key })).body.remediationPaused).toEqual([]);
+  });
+
+  it('takes chaos only from the admin, and only for machines that exist', async () => {
+    const { key, id } = await readyCluster('health-chaos');
+    expectProblem(await api('POST', `/v1/sandbox/clusters/${id}/api-server/unreachable`, { token: key }), 401, 'unauthorized');
+    expectProblem(await api('POST', `/v1/sandbox/clusters/${id}/machines/i-00000000000000000/power-off`, { token: stack.adminToken }), 404, 'not_found');
+    expectProblem(await api('POST', '/v1/sandbox/clusters/cls_missing/api-server/unreachable', { token: stack.adminToken }), 404, 'not_found');
   });
 });
 
