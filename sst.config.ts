@@ -69,6 +69,12 @@ export default $config({
       { actions: ['autoscaling:DescribeAutoScalingGroups', 'ec2:DescribeInstances'], resources: ['*'] },
       // Remediation reboots only machines of Kiln's clusters (the cluster program tags every instance with kiln:cluster-id).
       { actions: ['ec2:RebootInstances'], resources: ['*'], conditions: [{ test: 'StringLike', variable: 'aws:ResourceTag/kiln:cluster-id', values: ['*'] }] },
+      // Replacement terminates instances through their Auto Scaling group, only in Kiln's groups (tagged like their instances).
+      {
+        actions: ['autoscaling:TerminateInstanceInAutoScalingGroup'],
+        resources: ['*'],
+        conditions: [{ test: 'StringLike', variable: 'autoscaling:ResourceTag/kiln:cluster-id', values: ['*'] }],
+      },
       // Clusters built in Kiln's own account: their keys wrap the clusters' at-rest data keys (any region, created by the stacks).
       {
         actions: ['kms:Encrypt', 'kms:Decrypt', 'kms:GenerateDataKey', 'kms:DescribeKey'],
@@ -104,6 +110,10 @@ export default $config({
       RotateEncryptionKeyFunctionArn: task('TaskRotateEncryptionKey', 'rotate-encryption-key'),
       RemediateRebootFunctionArn: task('TaskRemediateReboot', 'remediate-reboot'),
       RemediateRecoverFunctionArn: task('TaskRemediateRecover', 'remediate-recover'),
+      RemediateDrainFunctionArn: task('TaskRemediateDrain', 'remediate-drain'),
+      RemediateReplaceFunctionArn: task('TaskRemediateReplace', 'remediate-replace'),
+      RemediateAwaitReplacementFunctionArn: task('TaskRemediateAwaitReplacement', 'remediate-await-replacement'),
+      RemediateRetireFunctionArn: task('TaskRemediateRetire', 'remediate-retire'),
       RemediateFinishFunctionArn: task('TaskRemediateFinish', 'remediate-finish'),
       RemediateFailureFunctionArn: task('TaskRemediateFailure', 'remediate-failure'),
     };

@@ -17,14 +17,14 @@ for (const [name, entry] of Object.entries(LAMBDA_ENTRY_POINTS) as [LambdaName, 
 await mkdir(OUT, { recursive: true });
 await writeFile(join(OUT, 'report.json'), `${JSON.stringify(reports, null, 2)}\n`);
 
-console.log(`${'function'.padEnd(26)} ${'cold start'.padStart(11)} ${'all chunks'.padStart(11)}  largest packages`);
+console.log(`${'function'.padEnd(30)} ${'cold start'.padStart(11)} ${'all chunks'.padStart(11)}  largest packages`);
 for (const report of reports) {
   const largest = Object.entries(report.packages)
     .sort(([, a], [, b]) => b - a)
     .slice(0, 4)
     .map(([name]) => name)
     .join(', ');
-  console.log(`${report.name.padEnd(26)} ${megabytes(report.coldStartBytes).padStart(11)} ${megabytes(report.totalBytes).padStart(11)}  ${largest}`);
+  console.log(`${report.name.padEnd(30)} ${megabytes(report.coldStartBytes).padStart(11)} ${megabytes(report.totalBytes).padStart(11)}  ${largest}`);
 }
 const violations = reports.flatMap((report) => report.violations.map((violation) => ({ name: report.name, ...violation })));
 for (const violation of violations) {

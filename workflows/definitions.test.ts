@@ -1,4 +1,4 @@
-import { WORKFLOW_STEPS } from '#core';
+import { workflowStepOrder } from '#core';
 import {
   WORKFLOW_BOOKKEEPING_STATES,
   WORKFLOW_NAMES,
@@ -67,7 +67,7 @@ describe.each(WORKFLOW_NAMES)('the %s workflow', (name) => {
       .map(([stateName]) => stateName);
     const stepStates: Record<string, string> = WORKFLOW_STEP_STATES[name];
 
-    expect(Object.keys(stepStates).sort()).toEqual([...WORKFLOW_STEPS[name]].sort());
+    expect(Object.keys(stepStates).sort()).toEqual([...workflowStepOrder(name)].sort());
     expect(taskStates.sort()).toEqual([...Object.values(stepStates), ...WORKFLOW_BOOKKEEPING_STATES[name]].sort());
   });
 

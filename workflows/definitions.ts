@@ -1,5 +1,5 @@
 import { createRequire } from 'node:module';
-import type { OperationType, WORKFLOW_STEPS } from '#core';
+import type { OperationType, WORKFLOW_BRANCH_STEPS, WORKFLOW_STEPS } from '#core';
 import deprovisionDefinition from './deprovision.asl.json' with { type: 'json' };
 import provisionDefinition from './provision.asl.json' with { type: 'json' };
 import remediateNodeDefinition from './remediate-node.asl.json' with { type: 'json' };
@@ -22,7 +22,7 @@ const DEFINITIONS: Record<WorkflowName, Readonly<Record<string, unknown>>> = {
   'remediate-node': remediateNodeDefinition,
 };
 
-/** The Task state that performs each step an operation reports (see WORKFLOW_STEPS in core). */
+/** The Task state that performs each step an operation may report (see WORKFLOW_STEPS and WORKFLOW_BRANCH_STEPS in core). */
 export const WORKFLOW_STEP_STATES = {
   provision: {
     plan: 'Plan',
@@ -36,8 +36,8 @@ export const WORKFLOW_STEP_STATES = {
   deprovision: { destroy: 'Destroy' },
   update: { addons: 'Addons', verify: 'Verify' },
   'rotate-encryption-key': { rotate: 'RotateEncryptionKey' },
-  'remediate-node': { reboot: 'Reboot', recover: 'Recover' },
-} as const satisfies { [N in WorkflowName]: Record<(typeof WORKFLOW_STEPS)[N][number], string> };
+  'remediate-node': { reboot: 'Reboot', recover: 'Recover', drain: 'Drain', replace: 'Replace', 'await-replacement': 'AwaitReplacement', retire: 'RetireNode' },
+} as const satisfies { [N in WorkflowName]: Record<(typeof WORKFLOW_STEPS)[N][number] | (typeof WORKFLOW_BRANCH_STEPS)[N][number], string> };
 
 /** Task states that only keep the books (no step of their own). */
 export const WORKFLOW_BOOKKEEPING_STATES = {

@@ -1,5 +1,7 @@
 import { AutoScalingClient } from '@aws-sdk/client-auto-scaling';
 import { EC2Client } from '@aws-sdk/client-ec2';
+import { SSMClient } from '@aws-sdk/client-ssm';
+import { type MachineCommands, type MachineSecretStore, SsmMachineSecretStore, SsmRunCommand } from '#bootstrap';
 import { AwsMachineFleet, type HealthPollServices, type MachineFleet, type RemediationServices } from '#health';
 import type { KilnConfig } from './config.ts';
 import { clusterCredentials } from './cluster-credentials.ts';
@@ -22,7 +24,27 @@ export function createHealthServices(config: KilnConfig): HealthPollServices {
   };
 }
 
-/** The remediation steps' services: the poller's, and how often they look again. */
+/**
+ * The remediation steps' services: the poller's, plus the cluster's machine
+ * secrets and Run Command through SSM (fresh join tokens, etcd membership),
+ * and how often they look again.
+ */
 export function createRemediationServices(config: KilnConfig): RemediationServices {
-  return { ...createHealthServices(config), pollSeconds: config.KILN_POLL_SECONDS };
+  const health = createHealthServices(config);
+  const machines = new Map<string, { machineSecrets: MachineSecretStore; machineCommands: MachineCommands }>();
+  return {
+    ...health,
+    pollSeconds: config.KILN_POLL_SECONDS,
+    inCluster: (cluster) => {
+      const { id, spec } = cluster;
+      const key = [id, spec.region, spec.account?.roleArn ?? '', spec.account?.externalId ?? ''].join('\n');
+      let access = machines.get(key);
+      if (access === undefined) {
+        const ssm = new SSMClient({ region: spec.region, ...clusterCredentials(config, { id, spec }), ...endpointOf(config.KILN_SSM_ENDPOINT) });
+        access = { machineSecrets: new SsmMachineSecretStore(ssm), machineCommands: new SsmRunCommand(ssm, config.KILN_POLL_SECONDS * 1000) };
+        machines.set(key, access);
+      }
+      return { ...health.inCluster(cluster), ...access };
+    },
+  };
 }

@@ -12,3 +12,4 @@ export { renderAddons, type RenderAddonsOptions } from './render.ts';
 export { privilegeGainPolicy, tetragonObjects } from './tetragon.ts';
 export { kuredObjects, rebootWindow } from './kured.ts';
 export { ClusterPolicySchema, HelmChartSchema, InvalidAddonObjectError, TracingPolicySchema, validateObject } from './validate.ts';
+export { cordonNode, deleteNode, drainNode, type DrainProgress } from './nodes.ts';

@@ -66,11 +66,6 @@ export const KMS_PLUGIN_MANIFEST = '/etc/kubernetes/manifests/aws-encryption-pro
 export const ENCRYPTION_CONFIG_SCRIPT = '/usr/local/sbin/kiln-encryption-config';
 
 /**
- * The control plane side of an encryption-key rotation. Writing replaces the
- * file atomically; restarting parks the static pod manifest until the old API
- * server is gone, restores it, and succeeds only once the new one is ready.
- */
-/**
  * The control plane side of a key rotation, run through SSM Run Command:
  * `write <parameter>` puts the EncryptionConfiguration from the cluster's
  * parameter in place atomically; `restart` restarts this machine's API server
@@ -102,6 +97,37 @@ export function encryptionConfigScript(spec: ClusterSpec): string {
     `    wait_until 90 "kubectl --kubeconfig /etc/kubernetes/admin.conf --server https://127.0.0.1:${API_SERVER_PORT} --tls-server-name kubernetes get --raw /readyz >/dev/null 2>&1" ;;`,
     '  *) echo "usage: $0 write <parameter> | restart" >&2; exit 64 ;;',
     'esac',
+    '',
+  ].join('\n');
+}
+
+/** Run through SSM Run Command when a control plane machine is replaced: `remove <node name>` removes its etcd member. */
+export const ETCD_MEMBER_SCRIPT = '/usr/local/sbin/kiln-etcd-member';
+
+/**
+ * Removes a control plane machine's etcd member through this machine's etcd
+ * (kubeadm names members after their nodes), with etcdctl from the etcd
+ * container and the health-check client certificate kubeadm issues. A name
+ * that is not a member is not an error, so a retried removal succeeds. etcd's
+ * strict reconfiguration check refuses a removal that would lose quorum.
+ */
+export function etcdMemberScript(): string {
+  return [
+    '#!/bin/bash',
+    'set -euo pipefail',
+    'case "${1:-}" in',
+    '  remove) NAME="${2:?usage: $0 remove <node name>}" ;;',
+    '  *) echo "usage: $0 remove <node name>" >&2; exit 64 ;;',
+    'esac',
+    "ETCD=\"$(crictl ps --name '^etcd$' --state Running -q | head -n 1)\"",
+    'if [ -z "$ETCD" ]; then echo "etcd is not running on this machine" >&2; exit 1; fi',
+    'etcdctl() {',
+    '  crictl exec "$ETCD" etcdctl --endpoints=https://127.0.0.1:2379 --command-timeout=10s --cacert=/etc/kubernetes/pki/etcd/ca.crt \\',
+    '    --cert=/etc/kubernetes/pki/etcd/healthcheck-client.crt --key=/etc/kubernetes/pki/etcd/healthcheck-client.key "$@"',
+    '}',
+    `ID="$(etcdctl member list | awk -F', ' -v name="$NAME" '$3 == name { print $1 }')"`,
+    'if [ -z "$ID" ]; then echo "$NAME is not an etcd member"; exit 0; fi',
+    'etcdctl member remove "$ID"',
     '',
   ].join('\n');
 }
@@ -388,7 +414,12 @@ export function cloudConfig(clusterId: string, spec: ClusterSpec, role: MachineR
       secretFile('/etc/containerd/config.toml', containerdConfig(spec)),
       ...kubeadmTemplates(spec, role, pool),
       { path: BOOTSTRAP_SCRIPT, content: bootstrapScript(clusterId, spec, role), owner: 'root:root', permissions: '0700' },
-      ...(role === 'control-plane' ? [{ path: ENCRYPTION_CONFIG_SCRIPT, content: encryptionConfigScript(spec), owner: 'root:root', permissions: '0700' }] : []),
+      ...(role === 'control-plane'
+        ? [
+            { path: ENCRYPTION_CONFIG_SCRIPT, content: encryptionConfigScript(spec), owner: 'root:root', permissions: '0700' } as const,
+            { path: ETCD_MEMBER_SCRIPT, content: etcdMemberScript(), owner: 'root:root', permissions: '0700' } as const,
+          ]
+        : []),
     ],
     runcmd: [[BOOTSTRAP_SCRIPT], ...afterKubeadm(role)],
   };

@@ -184,9 +184,9 @@ export const MaintenanceSpec = z
   .meta({ id: 'MaintenanceSpec' });
 
 /**
- * How Kiln heals the cluster's machines. Only nodeStartupTimeoutMinutes acts
- * today (the provision waits); the others are accepted and kept for the node
- * health poller and machine replacement, which the self-healing work adds.
+ * How Kiln heals the cluster's machines: when a node counts as unhealthy,
+ * how many may be at once before Kiln stops acting, how many it remediates
+ * together, and whether it reboots before it replaces.
  */
 export const NodeHealthSpec = z
   .strictObject({
@@ -199,7 +199,8 @@ export const NodeHealthSpec = z
   })
   .meta({
     id: 'NodeHealthSpec',
-    description: 'Node health checks and machine replacement. Today only nodeStartupTimeoutMinutes acts (the provision waits that long for nodes); the other fields are kept for the node health poller, which is not built yet.',
+    description:
+      'Node health checks and machine remediation. A node not Ready for unhealthyTimeoutMinutes, a machine with no node after nodeStartupTimeoutMinutes, or a Node whose machine is gone is unhealthy. Kiln reboots it first (rebootBeforeReplace), then drains and replaces it through its Auto Scaling group; at most maxInFlight at once per cluster, nothing in a pool with more than maxUnhealthyPercent unhealthy, three remediations per pool a day. enabled: false turns remediation off; the verdicts are still shown.',
   });
 
 export const AccountSpec = z

@@ -36,3 +36,17 @@ export const WORKFLOW_STEPS = {
   'rotate-encryption-key': ['rotate'],
   'remediate-node': ['reboot', 'recover'],
 } as const satisfies Record<OperationType, readonly string[]>;
+
+/** Steps a workflow takes only on some paths, in the order it takes them (a remediation whose reboot did not help). */
+export const WORKFLOW_BRANCH_STEPS = {
+  provision: [],
+  deprovision: [],
+  update: [],
+  'rotate-encryption-key': [],
+  'remediate-node': ['drain', 'replace', 'await-replacement', 'retire'],
+} as const satisfies Record<OperationType, readonly string[]>;
+
+/** Every step an operation of this type may report, in order. */
+export function workflowStepOrder(type: OperationType): readonly string[] {
+  return [...WORKFLOW_STEPS[type], ...WORKFLOW_BRANCH_STEPS[type]];
+}

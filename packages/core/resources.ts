@@ -158,6 +158,8 @@ export const CLUSTER_EVENT_TYPES = [
   'node.unhealthy',
   'node.rebooted',
   'node.recovered',
+  'node.replaced',
+  'node.removed',
   'remediation.paused',
   'remediation.resumed',
 ] as const;
@@ -202,8 +204,8 @@ export const KubernetesVersionList = z
   .meta({ id: 'KubernetesVersionList' });
 export type KubernetesVersionList = z.infer<typeof KubernetesVersionList>;
 
-export const ClusterNode = z
-  .object({
+/** A machine as the health poller saw it. */
+export const NodeObservation = z.object({
     name: z.string().optional().describe('The Node object; absent for a machine that has not registered one.'),
     instanceId: z.string().optional().describe('The EC2 instance, from the node\'s provider ID.'),
     role: z.enum(['control-plane', 'worker']),
@@ -213,8 +215,23 @@ export const ClusterNode = z
     health: z.enum(['Healthy', 'Watching', 'Unhealthy']).describe('Watching: not Ready (or not registered), but not for long enough to act on.'),
     reason: z.enum(['NotReady', 'ReadyUnknown', 'NoNode', 'MachineGone']).optional(),
     since: z.iso.datetime().optional().describe('Since when the node has been in this state.'),
+});
+export type NodeObservation = z.infer<typeof NodeObservation>;
+
+export const NodeRemediation = z
+  .object({
+    operationId: z.string().describe('The remediate-node operation: GET /v1/operations/{operationId} shows its steps.'),
+    state: z.enum(OPERATION_STATES),
+    lastStep: z.string().optional().describe('The step it took last, for example reboot or retire.'),
+    startedAt: z.iso.datetime(),
+    finishedAt: z.iso.datetime().optional(),
   })
-  .meta({ id: 'ClusterNode' });
+  .meta({ id: 'NodeRemediation' });
+export type NodeRemediation = z.infer<typeof NodeRemediation>;
+
+export const ClusterNode = NodeObservation.extend({
+  lastRemediation: NodeRemediation.optional().describe('The newest remediation of this machine, if Kiln has remediated it.'),
+}).meta({ id: 'ClusterNode' });
 export type ClusterNode = z.infer<typeof ClusterNode>;
 
 export const ClusterNodeList = z

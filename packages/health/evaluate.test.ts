@@ -50,12 +50,19 @@ describe('node health verdicts', () => {
     expect(verdicts({ policy: policy(), nodes: [], machines, now: NOW }).map((machine) => machine.verdict.state)).toEqual(['watching', 'unhealthy']);
   });
 
-  it('finds a Node whose machine is gone, and leaves it out of remediation', () => {
+  it('finds a Node whose machine is gone, and remediates it (its Node and etcd member go)', () => {
     const pool = fleet(WORKERS, 3);
     pool.machines[2] = { ...(pool.machines[2] as ObservedMachine), state: 'terminated' };
     const decision = decide(input([pool]));
     expect(decision.orphanedNodes).toEqual(['w-2']);
-    expect(decision.remediate).toEqual([]);
+    expect(decision.remediate.map((machine) => [machine.nodeName, machine.verdict.state === 'unhealthy' ? machine.verdict.reason : ''])).toEqual([['w-2', 'MachineGone']]);
+  });
+
+  it('judges a stopped machine by its node, as one that is down, not gone', () => {
+    const pool = fleet(WORKERS, 3, { 1: 10 });
+    pool.machines[1] = { ...(pool.machines[1] as ObservedMachine), state: 'stopped' };
+    const [, stopped] = verdicts(input([pool]));
+    expect(stopped?.verdict).toMatchObject({ state: 'unhealthy', reason: 'NotReady' });
   });
 });
 

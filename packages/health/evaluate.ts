@@ -19,6 +19,8 @@ export interface ObservedNode {
   /** When the Ready condition last changed. */
   readySince: string;
   kubeletVersion: string;
+  /** Where the node's labels put it: the group of a Node whose machine is gone. */
+  group?: MachineGroup;
 }
 
 export interface ObservedMachine {
@@ -95,7 +97,8 @@ function minutesSince(time: string, now: Date): number {
   return (now.getTime() - Date.parse(time)) / 60_000;
 }
 
-const LIVE_STATES: ReadonlySet<ObservedMachine['state']> = new Set(['pending', 'running']);
+/** A stopped machine is still the group's, and still there to be rebooted or replaced; a terminating one is gone. */
+const LIVE_STATES: ReadonlySet<ObservedMachine['state']> = new Set(['pending', 'running', 'stopping', 'stopped']);
 
 /** Each machine's verdict, and each Node whose machine is gone. */
 export function verdicts(input: Pick<HealthInput, 'policy' | 'nodes' | 'machines' | 'now'>): MachineHealth[] {
@@ -129,7 +132,7 @@ export function verdicts(input: Pick<HealthInput, 'policy' | 'nodes' | 'machines
       return {
         ...(node.instanceId === undefined ? {} : { instanceId: node.instanceId }),
         nodeName: node.name,
-        group: machine?.group ?? { role: 'worker', pool: 'unknown' },
+        group: machine?.group ?? node.group ?? { role: 'worker', pool: 'unknown' },
         kubeletVersion: node.kubeletVersion,
         verdict: { state: 'unhealthy', reason: 'MachineGone', since: node.readySince },
       };
@@ -153,7 +156,8 @@ export function decide(input: HealthInput): HealthDecision {
   const all = verdicts(input);
   const isOrphan = (machine: MachineHealth) => machine.verdict.state === 'unhealthy' && machine.verdict.reason === 'MachineGone';
   const orphanedNodes = all.filter(isOrphan).flatMap((machine) => (machine.nodeName === undefined ? [] : [machine.nodeName]));
-  const machines = all.filter((machine) => !isOrphan(machine));
+  // A Node whose machine is gone is remediated like any unhealthy machine (its etcd member and Node removed), under the same rails.
+  const machines = all;
   const holds: HoldReason[] = [];
   if (!input.apiReachable) return { machines: all, remediate: [], orphanedNodes: [], holds: [{ kind: 'ApiServerUnreachable' }] };
   if (!input.policy.enabled) return { machines: all, remediate: [], orphanedNodes: [], holds: [] };
@@ -172,12 +176,13 @@ export function decide(input: HealthInput): HealthDecision {
     if (unhealthy.length === 0) continue;
     const total = members.length;
     const unhealthyMachines = unhealthy.length;
-    if ((unhealthyMachines * 100) / total > input.policy.maxUnhealthyPercent) {
-      holds.push({ kind: 'TooManyUnhealthy', group, unhealthy: unhealthyMachines, total, maxUnhealthyPercent: input.policy.maxUnhealthyPercent });
-      continue;
-    }
+    // The more telling reason first: a control plane that lost etcd quorum would also be over the percentage.
     if (group.role === 'control-plane' && total - unhealthyMachines < quorum(total)) {
       holds.push({ kind: 'EtcdQuorumAtRisk', unhealthy: unhealthyMachines, total });
+      continue;
+    }
+    if ((unhealthyMachines * 100) / total > input.policy.maxUnhealthyPercent) {
+      holds.push({ kind: 'TooManyUnhealthy', group, unhealthy: unhealthyMachines, total, maxUnhealthyPercent: input.policy.maxUnhealthyPercent });
       continue;
     }
     const spent = input.remediations.filter((remediation) => groupKey(remediation.group) === groupKey(group) && Date.parse(remediation.startedAt) >= since).length;

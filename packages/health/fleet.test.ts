@@ -48,3 +48,23 @@ describe('the machines of a cluster, through Auto Scaling and EC2', () => {
     expect(await clients('us-west-2').machines(groups)).toEqual([]);
   });
 });
+
+describe('terminating a machine through its Auto Scaling group', () => {
+  it('keeps the group at its size: the group launches a replacement', async () => {
+    const [victim] = (await fleet.machines(groups)).filter((machine) => machine.group.role === 'worker' && machine.group.pool === 'batch');
+    expect(await fleet.terminate(victim?.instanceId ?? '')).toBe(true);
+    const batch = async () => (await fleet.machines(groups)).filter((machine) => machine.group.role === 'worker' && machine.group.pool === 'batch');
+    let replacement = await batch();
+    for (let tries = 0; tries < 100 && (replacement.length !== 1 || replacement[0]?.instanceId === victim?.instanceId); tries += 1) {
+      await new Promise((resolve) => setTimeout(resolve, 20));
+      replacement = await batch();
+    }
+    expect(replacement).toHaveLength(1);
+    expect(replacement[0]?.instanceId).not.toBe(victim?.instanceId);
+    expect(replacement[0]?.zone).toBe(victim?.zone);
+  });
+
+  it('answers false for an instance the group does not have', async () => {
+    expect(await fleet.terminate('i-00000000000000000')).toBe(false);
+  });
+});

@@ -1,4 +1,4 @@
-import { type AutoScalingClient, DescribeAutoScalingGroupsCommand } from '@aws-sdk/client-auto-scaling';
+import { type AutoScalingClient, DescribeAutoScalingGroupsCommand, TerminateInstanceInAutoScalingGroupCommand } from '@aws-sdk/client-auto-scaling';
 import { DescribeInstancesCommand, type EC2Client, RebootInstancesCommand } from '@aws-sdk/client-ec2';
 import type { MachineGroup, ObservedMachine } from './evaluate.ts';
 
@@ -16,6 +16,11 @@ export interface MachineFleet {
   machines(groups: MachineGroups): Promise<ObservedMachine[]>;
   /** Reboots the instance as EC2 does: from outside it, so a hung machine restarts too. */
   reboot(instanceId: string): Promise<void>;
+  /**
+   * Terminates the instance through its Auto Scaling group without lowering the desired capacity, so the group
+   * launches a replacement from its launch template. False when the group no longer has the instance.
+   */
+  terminate(instanceId: string): Promise<boolean>;
 }
 
 const EC2_STATES: readonly string[] = ['pending', 'running', 'stopping', 'stopped', 'shutting-down', 'terminated'] satisfies ObservedMachine['state'][];
@@ -33,6 +38,17 @@ export class AwsMachineFleet implements MachineFleet {
 
   async reboot(instanceId: string): Promise<void> {
     await this.ec2.send(new RebootInstancesCommand({ InstanceIds: [instanceId] }));
+  }
+
+  async terminate(instanceId: string): Promise<boolean> {
+    try {
+      await this.autoScaling.send(new TerminateInstanceInAutoScalingGroupCommand({ InstanceId: instanceId, ShouldDecrementDesiredCapacity: false }));
+      return true;
+    } catch (error) {
+      // Auto Scaling's answer for an instance it does not manage (any more): already terminated, or never one of ours.
+      if (error instanceof Error && error.name === 'ValidationError' && /Instance Id not found/i.test(error.message)) return false;
+      throw error;
+    }
   }
 
   async machines(groups: MachineGroups): Promise<ObservedMachine[]> {

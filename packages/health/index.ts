@@ -24,3 +24,4 @@ export {
   startRemediation,
   type RemediationServices,
 } from './remediate.ts';
+export { DRAIN_TIMEOUT_MINUTES, awaitReplacementStep, drainStep, replaceStep, replacementTokenTtlMs, retireNodeStep, type PollResult } from './replace.ts';

@@ -1,6 +1,6 @@
 import { type NodeSummary, kubeConfigFor, listNodes } from '#addons';
 import { instanceIdOf } from '#bootstrap';
-import { type ClusterEvent, type ClusterNode, type ClusterSpec, KUBERNETES_RELEASES, clusterEvent } from '#core';
+import { type ClusterEvent, type NodeObservation, type ClusterSpec, KUBERNETES_RELEASES, clusterEvent } from '#core';
 import { type KilnServices, updateCluster, withCondition } from '#services';
 import { type ClusterRecord, type KilnStore, VersionConflictError } from '#store';
 import { type HealthDecision, type HoldReason, type MachineHealth, type ObservedNode, type RemediationRecord, decide, groupKey } from './evaluate.ts';
@@ -40,7 +40,7 @@ function holdSentence(hold: HoldReason): string {
   }
 }
 
-function nodeView(machine: MachineHealth): ClusterNode {
+function nodeView(machine: MachineHealth): NodeObservation {
   const verdict = machine.verdict;
   return {
     ...(machine.nodeName === undefined ? {} : { name: machine.nodeName }),
@@ -61,6 +61,7 @@ function observed(nodes: readonly NodeSummary[], now: Date): ObservedNode[] {
     ready: node.readyStatus,
     readySince: node.readySince ?? now.toISOString(),
     kubeletVersion: node.kubeletVersion,
+    group: node.role === 'control-plane' ? { role: 'control-plane' } : { role: 'worker', pool: node.pool ?? 'unknown' },
   }));
 }
 
@@ -86,16 +87,15 @@ async function remediationsOf(store: KilnStore, cluster: ClusterRecord, now: Dat
   const since = now.getTime() - 24 * 60 * 60 * 1000;
   return page.items
     .filter((operation) => operation.type === 'remediate-node' && Date.parse(operation.createdAt) >= since)
-    .flatMap((operation) => {
-      const outputs = Object.values(operation.steps)[0]?.outputs as { instanceId?: string; group?: RemediationRecord['group'] } | undefined;
-      return outputs?.instanceId === undefined || outputs.group === undefined
+    .flatMap((operation) =>
+      operation.target === undefined
         ? []
-        : [{ instanceId: outputs.instanceId, group: outputs.group, startedAt: operation.createdAt, inFlight: operation.state === 'pending' || operation.state === 'running' }];
-    });
+        : [{ instanceId: operation.target.instanceId, group: operation.target.group, startedAt: operation.createdAt, inFlight: operation.state === 'pending' || operation.state === 'running' }],
+    );
 }
 
 /** Events for what changed: machines that turned unhealthy, and remediation pausing or resuming. */
-function changes(clusterId: string, before: { nodes: readonly ClusterNode[]; holds: readonly string[] }, after: { nodes: readonly ClusterNode[]; holds: readonly string[] }, now: Date): ClusterEvent[] {
+function changes(clusterId: string, before: { nodes: readonly NodeObservation[]; holds: readonly string[] }, after: { nodes: readonly NodeObservation[]; holds: readonly string[] }, now: Date): ClusterEvent[] {
   const wasUnhealthy = new Set(before.nodes.filter((node) => node.health === 'Unhealthy').map((node) => node.instanceId ?? node.name));
   const events = after.nodes
     .filter((node) => node.health === 'Unhealthy' && !wasUnhealthy.has(node.instanceId ?? node.name))

@@ -1,15 +1,21 @@
 import { z } from 'zod';
 import { kubeConfigFor, listNodes } from '#addons';
-import { instanceIdOf } from '#bootstrap';
-import { type RemediationTarget, StepError, WorkflowInput, clusterEvent, problemFor } from '#core';
+import { type MachineCommands, type MachineSecretStore, instanceIdOf } from '#bootstrap';
+import { type ClusterSpec, type RemediationTarget, StepError, WorkflowInput, clusterEvent, problemFor } from '#core';
 import { failureMessage, launch, newOperation, updateCluster, updateOperation } from '#services';
 import { type StepResult, runStep } from '#steps';
 import type { ClusterRecord, OperationRecord } from '#store';
 import type { MachineHealth } from './evaluate.ts';
+import type { MachineFleet } from './fleet.ts';
 import type { HealthPollServices } from './poll.ts';
 
-/** What the remediation steps need besides the poller's services: how often to look again. */
+/**
+ * What the remediation steps need besides the poller's services: the
+ * cluster's machine secrets and Run Command (fresh join material, etcd
+ * membership), and how often to look again.
+ */
 export interface RemediationServices extends HealthPollServices {
+  inCluster(cluster: { id: string; spec: Pick<ClusterSpec, 'region' | 'account'> }): { fleet: MachineFleet; machineSecrets: MachineSecretStore; machineCommands: MachineCommands };
   pollSeconds: number;
 }
 
@@ -42,16 +48,28 @@ export async function startRemediation(services: HealthPollServices, cluster: Cl
 export async function rebootStep(services: RemediationServices, input: unknown): Promise<StepResult<Record<string, unknown>>> {
   return runStep<Record<string, unknown>>(services, input, 'reboot', async ({ cluster, operation }) => {
     const target = targetOf(operation);
-    if (!cluster.spec.nodeHealth.rebootBeforeReplace) return { done: true, outputs: { rebooted: false } };
+    if (!cluster.spec.nodeHealth.rebootBeforeReplace) return { done: true, outputs: { rebooted: false, skipped: 'rebootBeforeReplace is off.' } };
+    // kubeadm join runs once, at first boot: a reboot does not make a machine that never joined join.
+    if (target.reason === 'NoNode') return { done: true, outputs: { rebooted: false, skipped: 'The machine never became a node.' } };
+    if (target.reason === 'MachineGone') return { done: true, outputs: { rebooted: false, skipped: 'The machine is gone.' } };
     const rebootedAt = new Date().toISOString();
-    await services.inCluster(cluster).fleet.reboot(target.instanceId);
+    try {
+      await services.inCluster(cluster).fleet.reboot(target.instanceId);
+    } catch (error) {
+      // EC2 refuses to reboot a machine that is stopped or gone (a client error): it is for replacing, not rebooting.
+      const status = (error as { $metadata?: { httpStatusCode?: number } }).$metadata?.httpStatusCode;
+      if (status === undefined || status >= 500) throw error;
+      return { done: true, outputs: { rebooted: false, skipped: `EC2 did not reboot it: ${error instanceof Error ? error.message : String(error)}` } };
+    }
     await services.store.appendEvents(cluster.tenantId, [clusterEvent('node.rebooted', cluster.id, { ...target, operationId: operation.id })]);
     return { done: true, outputs: { rebooted: true, rebootedAt } };
   });
 }
 
 interface RecoverResult extends Record<string, unknown> {
+  /** The wait is over: the node came back, or the timeout passed (or there was nothing to wait for). */
   ready: boolean;
+  recovered: boolean;
   retryAfterSeconds: number;
 }
 
@@ -76,7 +94,7 @@ export async function recoverStep(services: RemediationServices, input: unknown)
     },
     { polling: true },
   );
-  return { ready: result.done, retryAfterSeconds: services.pollSeconds };
+  return { ready: result.done, recovered: result.done && result.outputs.recovered === true, retryAfterSeconds: services.pollSeconds };
 }
 
 /** Removes the operation from the cluster's remediations in flight. */
@@ -89,30 +107,26 @@ async function release(services: HealthPollServices, tenantId: string, clusterId
 }
 
 /**
- * Closes the remediation: succeeded when the node came back (an event says
- * so), failed when it stayed down, with the reason, and the cluster free for
- * the next change either way.
+ * Closes the remediation: succeeded when the node came back after its reboot
+ * (`node.recovered`) or was replaced (the retire step said so), failed
+ * otherwise, and the cluster free for the next change either way.
  */
 export async function finishRemediationStep(services: HealthPollServices, rawInput: unknown): Promise<void> {
   const { tenantId, clusterId, operationId } = WorkflowInput.parse(rawInput);
   const now = new Date().toISOString();
   const operation = await updateOperation(services, tenantId, operationId, (current) => {
     const recovered = (current.steps.recover?.outputs as { recovered?: boolean } | undefined)?.recovered === true;
-    return recovered
+    const retired = current.steps.retire?.state === 'succeeded';
+    return recovered || retired
       ? { ...current, state: 'succeeded', finishedAt: current.finishedAt ?? now }
       : {
           ...current,
           state: 'failed',
           finishedAt: current.finishedAt ?? now,
-          error: problemFor(
-            'provisioning_failed',
-            `The machine ${current.target?.instanceId ?? ''} stayed unhealthy after its reboot. Kiln does not replace machines yet: replace it through its Auto Scaling group.`,
-            [],
-            `/v1/operations/${operationId}`,
-          ),
+          error: problemFor('provisioning_failed', `The machine ${current.target?.instanceId ?? ''} was neither recovered nor replaced.`, [], `/v1/operations/${operationId}`),
         };
   });
-  if (operation.state === 'succeeded' && operation.target !== undefined) {
+  if (operation.state === 'succeeded' && operation.steps.retire === undefined && operation.target !== undefined) {
     await services.store.appendEvents(tenantId, [clusterEvent('node.recovered', clusterId, { ...operation.target, operationId })]);
   }
   await release(services, tenantId, clusterId, operationId);
@@ -127,6 +141,10 @@ export async function recordRemediationFailureStep(services: HealthPollServices,
   await updateOperation(services, tenantId, operationId, (current) => ({
     ...current,
     state: 'failed',
+    // The step that was running when the workflow caught the error is the one that failed.
+    steps: Object.fromEntries(
+      Object.entries(current.steps).map(([name, step]) => [name, step.state === 'running' ? { ...step, state: 'failed' as const, finishedAt: now } : step]),
+    ),
     finishedAt: now,
     error: problemFor('provisioning_failed', `Remediation failed: ${failureMessage(error)}`, [], `/v1/operations/${operationId}`),
   }));

@@ -458,9 +458,11 @@ function declareMachines(scope: Scope, network: Network, firewall: Firewall, key
     vpcZoneIdentifiers: network.privateSubnetIds,
     launchTemplate: { id: controlPlaneTemplate.id, version: controlPlaneTemplate.latestVersion.apply(String) },
     targetGroupArns: [apiTargets.arn],
-    // Kiln's node health decides when a control plane machine goes (it guards etcd quorum), not the group.
+    // The group replaces a machine EC2 reports impaired; Kiln's node health removes the dead etcd member and Node
+    // it leaves (a Node whose machine is gone) and mints the join token its replacement needs. Rebalancing stays off:
+    // it would terminate healthy members for zone balance alone.
     healthCheckType: 'EC2',
-    suspendedProcesses: ['AZRebalance', 'ReplaceUnhealthy'],
+    suspendedProcesses: ['AZRebalance'],
     tags: groupTags(controlPlaneName, { 'kiln:role': 'control-plane' }),
   });
 

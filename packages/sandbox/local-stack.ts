@@ -45,6 +45,10 @@ const LAMBDA_TASKS = {
   RotateEncryptionKey: { placeholder: 'RotateEncryptionKeyFunctionArn', name: 'rotate-encryption-key', module: 'rotate-encryption-key' },
   Reboot: { placeholder: 'RemediateRebootFunctionArn', name: 'remediate-reboot', module: 'remediate-reboot' },
   Recover: { placeholder: 'RemediateRecoverFunctionArn', name: 'remediate-recover', module: 'remediate-recover' },
+  Drain: { placeholder: 'RemediateDrainFunctionArn', name: 'remediate-drain', module: 'remediate-drain' },
+  Replace: { placeholder: 'RemediateReplaceFunctionArn', name: 'remediate-replace', module: 'remediate-replace' },
+  AwaitReplacement: { placeholder: 'RemediateAwaitReplacementFunctionArn', name: 'remediate-await-replacement', module: 'remediate-await-replacement' },
+  RetireNode: { placeholder: 'RemediateRetireFunctionArn', name: 'remediate-retire', module: 'remediate-retire' },
   FinishRemediation: { placeholder: 'RemediateFinishFunctionArn', name: 'remediate-finish', module: 'remediate-finish' },
   RecordRemediationFailure: { placeholder: 'RemediateFailureFunctionArn', name: 'remediate-failure', module: 'remediate-failure' },
 } as const;

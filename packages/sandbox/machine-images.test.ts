@@ -27,13 +27,19 @@ function resources(options: { workerActions: string[]; userData?: (role: 'contro
 describe('machines as EC2 boots them', () => {
   it('carry their provider ID and answer Run Command when the user data and the role say so', () => {
     expect(machineImagesOf(resources({ workerActions: SSM_CORE }))).toEqual({
-      controlPlane: { providerIdAtBoot: true, ssmManaged: true },
+      // kubeadm init on the first control plane machine makes the join token with the rendered TTL.
+      controlPlane: { providerIdAtBoot: true, ssmManaged: true, joinTokenTtlMs: 2 * 60 * 60_000 },
       pools: { general: { providerIdAtBoot: true, ssmManaged: true } },
     });
   });
 
   it('stay out of SSM when the role cannot register the agent', () => {
     expect(machineImagesOf(resources({ workerActions: ['ssm:GetParameter'] })).pools.general).toEqual({ providerIdAtBoot: true, ssmManaged: false });
+  });
+
+  it('make the join token with the TTL the InitConfiguration declares', () => {
+    const longer = (role: 'control-plane' | 'worker') => renderUserData('cls_images', spec, role, 'general').replace(/ttl: 2h$/m, 'ttl: 1h30m');
+    expect(machineImagesOf(resources({ workerActions: SSM_CORE, userData: longer })).controlPlane.joinTokenTtlMs).toBe(90 * 60_000);
   });
 
   it('have neither when the user data does not set them up', () => {

@@ -61,7 +61,11 @@ export function machineImagesOf(resources: readonly RecordedResource[]): { contr
   const imageOf = (template: RecordedResource, roleSuffix: string): MachineImage => {
     const behaviour = bootBehaviour(userDataOf(template));
     const policy = policyOf(roleSuffix);
-    return { providerIdAtBoot: behaviour.providerIdFromMetadata, ssmManaged: behaviour.ssmAgent && typeof policy === 'string' && allows(policy, SSM_AGENT_CALLS) };
+    return {
+      providerIdAtBoot: behaviour.providerIdFromMetadata,
+      ssmManaged: behaviour.ssmAgent && typeof policy === 'string' && allows(policy, SSM_AGENT_CALLS),
+      ...(behaviour.joinTokenTtlMs === undefined ? {} : { joinTokenTtlMs: behaviour.joinTokenTtlMs }),
+    };
   };
   const templates = resources.filter((resource) => resource.type === 'aws:ec2/launchTemplate:LaunchTemplate');
   const controlPlane = templates.find((template) => (template.inputs.tags as Record<string, string> | undefined)?.['kiln:role'] === 'control-plane');

@@ -1,7 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import { V1Secret } from '@kubernetes/client-node';
-import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { ENCRYPTION_CONFIG_SCRIPT, encryptionConfiguration, instanceIdOf, machineSecretPath, toYamlDocuments } from '#bootstrap';
+import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
+import { ENCRYPTION_CONFIG_SCRIPT, ETCD_MEMBER_SCRIPT, encryptionConfiguration, instanceIdOf, machineSecretPath, toYamlDocuments } from '#bootstrap';
 import { ClusterSpec } from '#core';
 import { type SandboxCluster, startSandboxCluster } from './kube/index.ts';
 import { clientsFor, manifest, waitUntil } from './kube/testing.ts';
@@ -10,6 +10,7 @@ import { BARE_MACHINE, SandboxMachines } from './machines.ts';
 const CLUSTER_ID = 'cl_machines';
 const CONFIG_PARAMETER = machineSecretPath(CLUSTER_ID, 'control-plane', 'encryption-config');
 const spec = ClusterSpec.parse({ name: 'machines', region: 'eu-central-1', nodePools: [{ name: 'default', size: 0 }], encryption: { atRest: { provider: 'aescbc' } } });
+const JOIN_TOKEN = 'abcdef.0123456789abcdef';
 const material = new Map(['key-1', 'key-2'].map((name) => [name, randomBytes(32).toString('base64')]));
 
 /** The account and region the machines boot in: Kiln's own account, the order's region. */
@@ -36,8 +37,8 @@ describe('sandbox machines', () => {
   beforeEach(async () => {
     cluster = await startSandboxCluster({ name: 'machines' });
     parameters = new Map([
-      [machineSecretPath(CLUSTER_ID, 'control-plane', 'join-token'), 'token'],
-      [machineSecretPath(CLUSTER_ID, 'worker', 'join-token'), 'token'],
+      [machineSecretPath(CLUSTER_ID, 'control-plane', 'join-token'), JOIN_TOKEN],
+      [machineSecretPath(CLUSTER_ID, 'worker', 'join-token'), JOIN_TOKEN],
       [CONFIG_PARAMETER, configYaml(['key-1'])],
     ]);
     machines = new SandboxMachines((_scope, name) => parameters.get(name), 0);
@@ -107,5 +108,118 @@ describe('sandbox machines', () => {
     } finally {
       await bare.close();
     }
+  });
+});
+
+describe('sandbox Auto Scaling groups, join tokens and etcd', () => {
+  const groupSpec = ClusterSpec.parse({ name: 'groups', region: 'eu-central-1', nodePools: [{ name: 'general', size: 2 }] });
+  const groups = { controlPlane: 'kiln-groups-cp', pools: { general: 'kiln-groups-general' } };
+  const image = { providerIdAtBoot: true, ssmManaged: true, joinTokenTtlMs: 2 * 60 * 60_000 };
+  let cluster: SandboxCluster;
+  let parameters: Map<string, string>;
+  let machines: SandboxMachines;
+
+  const nodeNames = () => cluster.objects({ kind: 'Node' }).map((node) => (node.metadata as { name: string }).name).sort();
+  const instanceOf = (nodeName: string) => machines.instancesOfCluster(CLUSTER_ID).find((instance) => instance.nodeName === nodeName && instance.state !== 'terminated');
+  const readyNode = (name: string) =>
+    cluster.objects({ kind: 'Node', name }).some((node) => (node.status as { conditions?: { type: string; status: string }[] } | undefined)?.conditions?.some((c) => c.type === 'Ready' && c.status === 'True'));
+  const removeMember = (on: string, member: string) => machines.run(SCOPE, instanceOf(on)?.instanceId ?? '', [`${ETCD_MEMBER_SCRIPT} remove ${member}`]);
+
+  beforeEach(async () => {
+    cluster = await startSandboxCluster({ name: 'groups' });
+    parameters = new Map([
+      [machineSecretPath(CLUSTER_ID, 'control-plane', 'join-token'), JOIN_TOKEN],
+      [machineSecretPath(CLUSTER_ID, 'worker', 'join-token'), JOIN_TOKEN],
+    ]);
+    machines = new SandboxMachines((_scope, name) => parameters.get(name), 0);
+    machines.boot(CLUSTER_ID, cluster, groupSpec, () => true, { controlPlane: image, pools: { general: image } }, groups);
+    await waitUntil('every machine to join', () => nodeNames().length === 5);
+  });
+
+  afterEach(async () => {
+    vi.useRealTimers();
+    await cluster.close();
+  });
+
+  it('stores the join token as kubeadm init does, with the TTL of the rendered configuration', () => {
+    const [secret] = cluster.objects({ kind: 'Secret', namespace: 'kube-system', name: 'bootstrap-token-abcdef' });
+    const data = (secret?.data ?? {}) as Record<string, string>;
+    const field = (key: string) => Buffer.from(data[key] ?? '', 'base64').toString();
+    expect(secret?.type).toBe('bootstrap.kubernetes.io/token');
+    expect(field('token-secret')).toBe('0123456789abcdef');
+    expect(Date.parse(field('expiration')) - Date.now()).toBeGreaterThan(119 * 60_000);
+    expect(Date.parse(field('expiration')) - Date.now()).toBeLessThanOrEqual(120 * 60_000);
+  });
+
+  it('launches a replacement in the same zone without lowering the desired capacity, and keeps the old Node', async () => {
+    const victim = instanceOf('general-0');
+    expect(machines.terminateInGroup(SCOPE, victim?.instanceId ?? '', false)?.state).toBe('terminated');
+    expect(machines.desiredCapacity(groups.pools.general)).toBe(2);
+    await waitUntil('the replacement to be Ready', () => readyNode('general-2'));
+    expect(instanceOf('general-2')?.zone).toBe(victim?.zone);
+    expect(instanceOf('general-2')?.instanceId).not.toBe(victim?.instanceId);
+    expect(machines.instancesOfGroups(SCOPE, [groups.pools.general])).toHaveLength(2);
+    // Nothing in a kubeadm cluster deletes the Node of a machine that is gone.
+    expect(nodeNames()).toContain('general-0');
+    expect(readyNode('general-0')).toBe(false);
+  });
+
+  it('lowers the desired capacity and launches nothing when asked to', async () => {
+    machines.terminateInGroup(SCOPE, instanceOf('general-1')?.instanceId ?? '', true);
+    await new Promise((resolve) => setTimeout(resolve, 200));
+    expect(machines.desiredCapacity(groups.pools.general)).toBe(1);
+    expect(machines.instancesOfGroups(SCOPE, [groups.pools.general])).toHaveLength(1);
+  });
+
+  it('refuses a machine the join token whose TTL has passed, and joins one with a fresh token the cluster holds', async () => {
+    vi.useFakeTimers({ toFake: ['Date'] });
+    vi.setSystemTime(Date.now() + 3 * 60 * 60_000);
+    machines.terminateInGroup(SCOPE, instanceOf('general-0')?.instanceId ?? '', false);
+    const refused = await (async () => {
+      await waitUntil('the replacement to give up', () => machines.instancesOfGroups(SCOPE, [groups.pools.general]).some((instance) => instance.bootError !== undefined));
+      return machines.instancesOfGroups(SCOPE, [groups.pools.general]).find((instance) => instance.bootError !== undefined);
+    })();
+    expect(refused?.bootError).toMatch(/token id "abcdef" is invalid for this cluster or it has expired/);
+    expect(nodeNames()).not.toContain('general-2');
+    // The token cleaner removed the expired token.
+    expect(cluster.objects({ kind: 'Secret', namespace: 'kube-system', name: 'bootstrap-token-abcdef' })).toEqual([]);
+
+    const expiration = new Date(Date.now() + 60 * 60_000).toISOString();
+    const stringData = { 'token-id': 'ghijkl', 'token-secret': 'fedcba9876543210', expiration, 'usage-bootstrap-authentication': 'true' };
+    await clientsFor(cluster).core.createNamespacedSecret({
+      namespace: 'kube-system',
+      body: manifest(V1Secret, { metadata: { name: 'bootstrap-token-ghijkl' }, type: 'bootstrap.kubernetes.io/token', stringData }),
+    });
+    parameters.set(machineSecretPath(CLUSTER_ID, 'worker', 'join-token'), 'ghijkl.fedcba9876543210');
+    machines.terminateInGroup(SCOPE, refused?.instanceId ?? '', false);
+    await waitUntil('the second replacement to be Ready', () => readyNode('general-3'));
+  });
+
+  it('removes a dead member through a live one, and refuses a removal once quorum is lost', async () => {
+    machines.powerOff(instanceOf('control-plane-0')?.instanceId ?? '');
+    expect(await removeMember('control-plane-1', 'control-plane-0')).toEqual({ ok: true, output: 'Member control-plane-0 removed from cluster' });
+    expect(await removeMember('control-plane-1', 'control-plane-0')).toEqual({ ok: true, output: 'control-plane-0 is not an etcd member' });
+    expect(machines.etcdOf(CLUSTER_ID).members).toEqual(['control-plane-1', 'control-plane-2']);
+
+    machines.powerOff(instanceOf('control-plane-1')?.instanceId ?? '');
+    expect(await removeMember('control-plane-2', 'control-plane-1')).toMatchObject({ ok: false, output: expect.stringContaining('no quorum') });
+    expect(machines.etcdOf(CLUSTER_ID).members).toEqual(['control-plane-1', 'control-plane-2']);
+    expect(machines.etcdOf(CLUSTER_ID).quorumViolations).toEqual([]);
+  });
+
+  it('refuses a removal that would leave the rest without quorum', async () => {
+    machines.powerOff(instanceOf('control-plane-0')?.instanceId ?? '');
+    // Removing a live member of three with one dead leaves one live of two.
+    expect(await removeMember('control-plane-1', 'control-plane-2')).toMatchObject({ ok: false, output: expect.stringContaining('not enough started members') });
+  });
+
+  it('records a control plane that joins while etcd has no quorum as a violation of whoever let it', async () => {
+    expect(machines.etcdOf(CLUSTER_ID).history.map((change) => `${change.change} ${change.member}`)).toEqual(['add control-plane-0', 'add control-plane-1', 'add control-plane-2']);
+    machines.powerOff(instanceOf('control-plane-0')?.instanceId ?? '');
+    machines.powerOff(instanceOf('control-plane-1')?.instanceId ?? '');
+    machines.terminateInGroup(SCOPE, instanceOf('control-plane-2')?.instanceId ?? '', false);
+    await waitUntil('the replacement to give up', () => machines.instancesOfGroups(SCOPE, [groups.controlPlane]).some((instance) => instance.bootError !== undefined));
+    expect(machines.instancesOfGroups(SCOPE, [groups.controlPlane]).find((instance) => instance.bootError !== undefined)?.bootError).toMatch(/no quorum/);
+    expect(machines.etcdOf(CLUSTER_ID).members).toHaveLength(3);
   });
 });

@@ -1,9 +1,10 @@
 import { randomBytes } from 'node:crypto';
 import { parse } from 'yaml';
-import { ENCRYPTION_CONFIG_SCRIPT, KMS_PLUGIN_ENDPOINT, machineSecretPath } from '#bootstrap';
+import { ENCRYPTION_CONFIG_SCRIPT, ETCD_MEMBER_SCRIPT, KMS_PLUGIN_ENDPOINT, machineSecretPath } from '#bootstrap';
 import { type ClusterSpec, isRecord } from '#core';
 import { type AwsScope, accountOfRole } from './iam.ts';
 import type { KmsPlugin, KubeObject, SandboxCluster } from './kube/index.ts';
+import type { NodeTaint } from './kube/nodes.ts';
 
 const JOIN_WAIT_MS = 30 * 60_000;
 
@@ -49,10 +50,15 @@ export interface MachineImage {
   providerIdAtBoot: boolean;
   /** The SSM agent is installed and running, and the instance role lets it register: Run Command reaches the machine. */
   ssmManaged: boolean;
+  /** How long the join token `kubeadm init` makes lives (its InitConfiguration's `bootstrapTokens[].ttl`); kubeadm's default is 24 h. */
+  joinTokenTtlMs?: number;
 }
 
 /** A machine with none of it, for callers that boot no rendered configuration. */
 export const BARE_MACHINE: MachineImage = { providerIdAtBoot: false, ssmManaged: false };
+
+/** kubeadm's bootstrap token TTL when the configuration names none. */
+const KUBEADM_DEFAULT_TOKEN_TTL_MS = 24 * 60 * 60_000;
 
 /** An EC2 instance of a cluster's Auto Scaling group, as EC2 and Auto Scaling describe it. */
 export interface SandboxInstance {
@@ -63,6 +69,8 @@ export interface SandboxInstance {
   zone: string;
   launchedAt: Date;
   state: 'pending' | 'running' | 'stopping' | 'stopped' | 'shutting-down' | 'terminated';
+  /** Why the machine's boot stopped short of joining (kubeadm's error), as its console log would show. */
+  bootError?: string;
 }
 
 interface Machine {
@@ -79,18 +87,91 @@ interface Machine {
   broken: boolean;
 }
 
+/** What an Auto Scaling group launches: its launch template's machine, with the names kubeadm gives its nodes. */
+interface LaunchConfiguration {
+  clusterId: string;
+  cluster: SandboxCluster;
+  scope: AwsScope;
+  group: string;
+  role: 'control-plane' | 'worker';
+  pool?: string;
+  labels?: Record<string, string>;
+  taints?: NodeTaint[];
+  image: MachineImage;
+  alive: () => boolean;
+  /** Instances launched so far; the next node is named after the count. */
+  launched: number;
+  /** The group's desired capacity. */
+  desired: number;
+}
+
+/** One change of a cluster's etcd membership, with what the members were after it. */
+export interface EtcdMemberChange {
+  at: string;
+  change: 'add' | 'remove';
+  member: string;
+  members: string[];
+  /** Members whose machine runs and answers, after the change. */
+  healthy: string[];
+}
+
+/** What the sandbox knows of a cluster's control plane beyond its API server. */
+interface ControlPlaneState {
+  /** `kubeadm init` ran: the API server answers and joins can be checked. */
+  initialised: boolean;
+  /** etcd members (named after their nodes, as kubeadm names them) and the instance each runs on. */
+  etcd: Map<string, string>;
+  etcdHistory: EtcdMemberChange[];
+  /** Member changes that left etcd without quorum: each is a failure of whoever made it. */
+  quorumViolations: string[];
+}
+
+const BOOTSTRAP_TOKEN = /^([a-z0-9]{6})\.([a-z0-9]{16})$/;
+
+function decoded(secret: KubeObject, key: string): string | undefined {
+  const data = secret.data as Record<string, unknown> | undefined;
+  const value = data?.[key];
+  return typeof value === 'string' ? Buffer.from(value, 'base64').toString('utf8') : undefined;
+}
+
+/** The Secret `kubeadm init` (and `kubeadm token create`) stores for a bootstrap token. */
+function bootstrapTokenSecret(id: string, secret: string, expiration: Date): KubeObject {
+  const data = {
+    'token-id': id,
+    'token-secret': secret,
+    expiration: expiration.toISOString().replace(/\.\d{3}Z$/, 'Z'),
+    'usage-bootstrap-authentication': 'true',
+    'usage-bootstrap-signing': 'true',
+    'auth-extra-groups': 'system:bootstrappers:kubeadm:default-node-token',
+  };
+  return {
+    apiVersion: 'v1',
+    kind: 'Secret',
+    metadata: { name: `bootstrap-token-${id}`, namespace: 'kube-system' },
+    type: 'bootstrap.kubernetes.io/token',
+    data: Object.fromEntries(Object.entries(data).map(([key, value]) => [key, Buffer.from(value).toString('base64')])),
+  };
+}
+
 /**
  * The sandbox's machines: what cloud-init, kubeadm and the SSM agent do on
- * each one. A machine waits for its join material in the secret store
- * (published by the bootstrap step); then the control plane comes up with the
- * EncryptionConfiguration from there and every kubelet registers its node,
- * which turns Ready once the kubelet is up. Run Commands sent to a machine
- * run its Kiln scripts here. The sandbox has one API server per cluster, so
- * restarting any control plane machine loads that machine's configuration.
+ * each one, and what Auto Scaling does with its groups. A machine waits for
+ * its join token in the secret store (published by the bootstrap step); the
+ * first control plane machine runs `kubeadm init`, which stores that token as
+ * a bootstrap token Secret with the TTL of the rendered configuration; every
+ * other machine joins only with a token the cluster holds and has not
+ * expired, as kubeadm's discovery checks, so a machine launched after the
+ * first token's TTL joins only if Kiln minted a fresh one. A control plane
+ * machine that joins becomes an etcd member; every member change is checked
+ * for quorum. Run Commands sent to a machine run its Kiln scripts here. The
+ * sandbox has one API server per cluster, so restarting any control plane
+ * machine loads that machine's configuration.
  */
 export class SandboxMachines {
   private readonly byInstance = new Map<string, Machine>();
   private readonly instances = new Map<string, SandboxInstance>();
+  private readonly groups = new Map<string, LaunchConfiguration>();
+  private readonly controlPlanes = new Map<string, ControlPlaneState>();
   private failingCommands: CommandFault[] = [];
 
   constructor(
@@ -113,6 +194,15 @@ export class SandboxMachines {
     return plugins;
   }
 
+  private controlPlaneOf(clusterId: string): ControlPlaneState {
+    let state = this.controlPlanes.get(clusterId);
+    if (state === undefined) {
+      state = { initialised: false, etcd: new Map(), etcdHistory: [], quorumViolations: [] };
+      this.controlPlanes.set(clusterId, state);
+    }
+    return state;
+  }
+
   boot(
     clusterId: string,
     cluster: SandboxCluster,
@@ -121,68 +211,189 @@ export class SandboxMachines {
     images: { controlPlane: MachineImage; pools: Readonly<Record<string, MachineImage>> },
     groups: { controlPlane: string; pools: Readonly<Record<string, string>> } = { controlPlane: `${clusterId}-cp`, pools: {} },
   ): void {
-    // Auto Scaling spreads each group over the plan's zones.
-    const zoneOf = (index: number) => `${spec.region}${['a', 'b', 'c'][index % 3] ?? 'a'}`;
     // The instances run in the cluster's region and, with `account`, in the tenant's account: they see only the parameters there.
     const scope: AwsScope = { accountId: (spec.account === undefined ? undefined : accountOfRole(spec.account.roleArn)) ?? this.homeAccountId, region: spec.region };
-    const machines = [
-      ...Array.from({ length: spec.controlPlane.replicas }, (_, index) => ({ name: `control-plane-${index}`, role: 'control-plane' as const, zone: zoneOf(index), image: images.controlPlane })),
-      ...spec.nodePools.flatMap((pool) =>
-        Array.from({ length: pool.size }, (_, index) => ({
-          name: `${pool.name}-${index}`,
-          role: 'worker' as const,
-          zone: zoneOf(index),
-          image: images.pools[pool.name] ?? BARE_MACHINE,
+    const launches: [LaunchConfiguration, number][] = [
+      [{ clusterId, cluster, scope, group: groups.controlPlane, role: 'control-plane', image: images.controlPlane, alive, launched: 0, desired: spec.controlPlane.replicas }, spec.controlPlane.replicas],
+      ...spec.nodePools.map((pool): [LaunchConfiguration, number] => [
+        {
+          clusterId,
+          cluster,
+          scope,
+          group: groups.pools[pool.name] ?? `${clusterId}-pool-${pool.name}`,
+          role: 'worker',
           pool: pool.name,
           labels: pool.labels,
           taints: pool.taints,
-        })),
-      ),
-    ].map((machine) => ({ ...machine, instanceId: `i-${randomBytes(9).toString('hex').slice(0, 17)}` }));
-    const launchedAt = new Date();
-    for (const machine of machines) {
-      const autoScalingGroup = machine.role === 'control-plane' ? groups.controlPlane : (groups.pools[machine.pool] ?? `${clusterId}-pool-${machine.pool}`);
-      this.instances.set(machine.instanceId, { instanceId: machine.instanceId, clusterId, scope, autoScalingGroup, zone: machine.zone, launchedAt, state: 'running' });
+          image: images.pools[pool.name] ?? BARE_MACHINE,
+          alive,
+          launched: 0,
+          desired: pool.size,
+        },
+        pool.size,
+      ]),
+    ];
+    for (const [launch, size] of launches) {
+      this.groups.set(launch.group, launch);
+      // Auto Scaling spreads each group over the plan's zones.
+      for (let index = 0; index < size; index += 1) this.launch(launch, `${spec.region}${['a', 'b', 'c'][index % 3] ?? 'a'}`);
     }
+  }
 
+  /** Auto Scaling launches an instance of the group; it boots, waits for its join token and joins (or fails to). */
+  private launch(launch: LaunchConfiguration, zone: string): SandboxInstance {
+    const instanceId = `i-${randomBytes(9).toString('hex').slice(0, 17)}`;
+    const name = `${launch.role === 'control-plane' ? 'control-plane' : (launch.pool ?? 'node')}-${launch.launched}`;
+    launch.launched += 1;
+    const instance: SandboxInstance = { instanceId, clusterId: launch.clusterId, scope: launch.scope, autoScalingGroup: launch.group, zone, launchedAt: new Date(), state: 'running' };
+    this.instances.set(instanceId, instance);
     const deadline = Date.now() + JOIN_WAIT_MS;
-    const waitForJoinMaterial = setInterval(() => {
-      if (Date.now() > deadline || !alive()) {
-        clearInterval(waitForJoinMaterial);
+    const boot = setInterval(() => {
+      if (!launch.alive() || instance.state === 'terminated') {
+        clearInterval(boot);
         return;
       }
-      const joinable = (['control-plane', 'worker'] as const).every((role) => this.readSecret(scope, machineSecretPath(clusterId, role, 'join-token')) !== undefined);
-      if (!joinable) return;
-      clearInterval(waitForJoinMaterial);
-      const encryptionConfig = this.readSecret(scope, machineSecretPath(clusterId, 'control-plane', 'encryption-config'));
+      if (instance.state !== 'running') return;
+      const outcome = this.tryJoin(launch, instance, name);
+      if (outcome === 'waiting' && Date.now() <= deadline) return;
+      clearInterval(boot);
+      if (outcome === 'waiting') instance.bootError = 'timed out waiting for the join material in the secret store';
+      else if (outcome !== 'joined') instance.bootError = outcome;
+    }, 50);
+    boot.unref();
+    return instance;
+  }
+
+  /** One attempt of the machine's boot script: 'joined', 'waiting' (for its join material or for the API server), or kubeadm's error. */
+  private tryJoin(launch: LaunchConfiguration, instance: SandboxInstance, name: string): string {
+    const { clusterId, cluster, scope, role } = launch;
+    const token = this.readSecret(scope, machineSecretPath(clusterId, role, 'join-token'));
+    if (token === undefined) return 'waiting';
+    const state = this.controlPlaneOf(clusterId);
+    const encryptionConfig = role === 'control-plane' ? this.readSecret(scope, machineSecretPath(clusterId, 'control-plane', 'encryption-config')) : undefined;
+    if (!state.initialised) {
+      // Joining machines retry discovery until the first control plane answers.
+      if (role !== 'control-plane') return 'waiting';
       if (encryptionConfig !== undefined) {
         try {
           cluster.setEncryptionConfiguration(parse(encryptionConfig) as KubeObject, this.pluginsOn(scope, clusterId));
-        } catch {
+        } catch (error) {
           // The API server does not start with a configuration it cannot load (a KMS plugin that is not there): no node joins.
-          return;
+          return `kube-apiserver did not start: ${error instanceof Error ? error.message : String(error)}`;
         }
       }
-      for (const { image, instanceId, zone, ...machine } of machines) {
-        this.byInstance.set(instanceId, {
-          clusterId,
-          ssmManaged: image.ssmManaged,
-          scope,
-          cluster,
-          name: machine.name,
-          role: machine.role,
-          broken: false,
-          ...(machine.role === 'control-plane' && encryptionConfig !== undefined ? { encryptionConfig } : {}),
-        });
-        // A kubelet knows its provider ID only when told; nothing else in a kubeadm cluster sets it.
-        cluster.registerNode({ ...machine, ...(image.providerIdAtBoot ? { providerID: `aws:///${zone}/${instanceId}` } : {}), ready: false });
-        setTimeout(() => {
-          // The machine may be gone already (cluster deleted while booting).
-          if (alive() && cluster.objects({ kind: 'Node', name: machine.name }).length > 0) cluster.setNodeReady(machine.name, 'True');
-        }, this.bootMs).unref();
+      const parts = BOOTSTRAP_TOKEN.exec(token);
+      if (parts === null) return `kubeadm init: the bootstrap token "${token.slice(0, 6)}…" is not of the form [a-z0-9]{6}.[a-z0-9]{16}`;
+      const ttl = launch.image.joinTokenTtlMs ?? KUBEADM_DEFAULT_TOKEN_TTL_MS;
+      cluster.writeObject(bootstrapTokenSecret(parts[1] ?? '', parts[2] ?? '', new Date(Date.now() + ttl)), 'kubeadm');
+      state.initialised = true;
+    } else {
+      const refused = this.refusedToken(cluster, token);
+      if (refused !== undefined) return `kubeadm join: ${refused}`;
+      if (role === 'control-plane' && encryptionConfig !== undefined) {
+        try {
+          cluster.setEncryptionConfiguration(parse(encryptionConfig) as KubeObject, this.pluginsOn(scope, clusterId));
+        } catch (error) {
+          return `kube-apiserver did not start: ${error instanceof Error ? error.message : String(error)}`;
+        }
       }
-    }, 50);
-    waitForJoinMaterial.unref();
+    }
+    // `kubeadm join --control-plane` adds the etcd member first; etcd refuses a member change without quorum.
+    if (role === 'control-plane' && state.etcd.size > 0 && !this.hasQuorum(clusterId, [...state.etcd.keys()])) {
+      return 'kubeadm join: etcdserver: unhealthy cluster (no quorum to add a member)';
+    }
+    this.byInstance.set(instance.instanceId, {
+      clusterId,
+      ssmManaged: launch.image.ssmManaged,
+      scope,
+      cluster,
+      name,
+      role,
+      broken: false,
+      ...(encryptionConfig === undefined ? {} : { encryptionConfig }),
+    });
+    if (role === 'control-plane') {
+      state.etcd.set(name, instance.instanceId);
+      this.recordMemberChange(clusterId, 'add', name);
+    }
+    // A kubelet knows its provider ID only when told; nothing else in a kubeadm cluster sets it.
+    cluster.registerNode({
+      name,
+      role,
+      ...(launch.pool === undefined ? {} : { pool: launch.pool }),
+      ...(launch.labels === undefined ? {} : { labels: launch.labels }),
+      ...(launch.taints === undefined ? {} : { taints: launch.taints }),
+      ...(launch.image.providerIdAtBoot ? { providerID: `aws:///${instance.zone}/${instance.instanceId}` } : {}),
+      ready: false,
+    });
+    setTimeout(() => {
+      // The machine may be gone already (cluster deleted while booting, instance terminated).
+      if (launch.alive() && this.byInstance.get(instance.instanceId)?.broken === false && cluster.objects({ kind: 'Node', name }).length > 0) cluster.setNodeReady(name, 'True');
+    }, this.bootMs).unref();
+    return 'joined';
+  }
+
+  /** Why the API server refuses a join token (as kubeadm's discovery reports it), or undefined when it accepts it. */
+  private refusedToken(cluster: SandboxCluster, token: string): string | undefined {
+    const parts = BOOTSTRAP_TOKEN.exec(token);
+    const invalid = `token id "${parts?.[1] ?? token.slice(0, 6)}" is invalid for this cluster or it has expired. Use "kubeadm token create" on the control-plane node to create a new valid token`;
+    if (parts === null) return invalid;
+    const [secret] = cluster.objects({ apiVersion: 'v1', kind: 'Secret', namespace: 'kube-system', name: `bootstrap-token-${parts[1] ?? ''}` });
+    if (secret === undefined || secret.type !== 'bootstrap.kubernetes.io/token') return invalid;
+    if (decoded(secret, 'token-secret') !== parts[2] || decoded(secret, 'usage-bootstrap-authentication') !== 'true') return invalid;
+    const expiration = decoded(secret, 'expiration');
+    if (expiration !== undefined && Date.parse(expiration) <= Date.now()) {
+      // The token cleaner of kube-controller-manager deletes expired tokens.
+      cluster.deleteObject({ apiVersion: 'v1', kind: 'Secret', namespace: 'kube-system', name: `bootstrap-token-${parts[1] ?? ''}` });
+      return invalid;
+    }
+    return undefined;
+  }
+
+  /** A member is healthy while its machine runs and is not broken. */
+  private healthyMembers(clusterId: string): string[] {
+    return [...this.controlPlaneOf(clusterId).etcd].filter(([, instanceId]) => this.instances.get(instanceId)?.state === 'running' && this.byInstance.get(instanceId)?.broken === false).map(([name]) => name);
+  }
+
+  private hasQuorum(clusterId: string, members: readonly string[]): boolean {
+    const healthy = this.healthyMembers(clusterId).filter((name) => members.includes(name));
+    return healthy.length > members.length / 2;
+  }
+
+  private recordMemberChange(clusterId: string, change: 'add' | 'remove', member: string): void {
+    const state = this.controlPlaneOf(clusterId);
+    const members = [...state.etcd.keys()];
+    const healthy = this.healthyMembers(clusterId);
+    state.etcdHistory.push({ at: new Date().toISOString(), change, member, members, healthy });
+    if (!this.hasQuorum(clusterId, members)) state.quorumViolations.push(`${change} ${member} left ${healthy.length} healthy of ${members.length} etcd members`);
+  }
+
+  /** The cluster's etcd membership history, and every change that left it without quorum. */
+  etcdOf(clusterId: string): { members: string[]; history: readonly EtcdMemberChange[]; quorumViolations: readonly string[] } {
+    const state = this.controlPlaneOf(clusterId);
+    return { members: [...state.etcd.keys()], history: state.etcdHistory, quorumViolations: state.quorumViolations };
+  }
+
+  /**
+   * Auto Scaling TerminateInstanceInAutoScalingGroup: the instance shuts down (its node stops reporting and stays in
+   * the API, as nothing in a kubeadm cluster deletes it; its etcd member stays a member until removed); unless the
+   * desired capacity is lowered with it, the group launches a replacement in the same zone.
+   */
+  terminateInGroup(scope: AwsScope, instanceId: string, decrementDesiredCapacity: boolean): SandboxInstance | undefined {
+    const instance = this.instances.get(instanceId);
+    if (instance === undefined || instance.scope.accountId !== scope.accountId || instance.scope.region !== scope.region || instance.state === 'terminated') return undefined;
+    instance.state = 'terminated';
+    const machine = this.byInstance.get(instanceId);
+    this.byInstance.delete(instanceId);
+    if (machine !== undefined && machine.cluster.objects({ kind: 'Node', name: machine.name }).length > 0) machine.cluster.setNodeReady(machine.name, 'Unknown');
+    const launch = this.groups.get(instance.autoScalingGroup);
+    if (launch !== undefined && decrementDesiredCapacity) launch.desired -= 1;
+    if (!decrementDesiredCapacity && launch !== undefined && launch.alive()) {
+      setTimeout(() => {
+        if (launch.alive()) this.launch(launch, instance.zone);
+      }, this.bootMs).unref();
+    }
+    return instance;
   }
 
   /**
@@ -211,6 +422,8 @@ export class SandboxMachines {
   forget(clusterId: string): void {
     for (const [id, instance] of this.instances) if (instance.clusterId === clusterId) this.instances.delete(id);
     for (const [instanceId, machine] of this.byInstance) if (machine.clusterId === clusterId) this.byInstance.delete(instanceId);
+    for (const [name, launch] of this.groups) if (launch.clusterId === clusterId) this.groups.delete(name);
+    this.controlPlanes.delete(clusterId);
   }
 
   /** The instance behind a cluster's node, as EC2 knows it. */
@@ -269,10 +482,14 @@ export class SandboxMachines {
     machine.cluster.setNodeReady(machine.name, 'False');
   }
 
-  /** EC2 RebootInstances: the machine restarts, and its kubelet reports Ready once it is up, unless the machine is broken. */
-  reboot(scope: AwsScope, instanceId: string): boolean {
+  /**
+   * EC2 RebootInstances: the machine restarts, and its kubelet reports Ready once it is up, unless the machine is
+   * broken. 'missing' for an instance EC2 does not have there, 'not-running' for one that is stopped or terminated.
+   */
+  reboot(scope: AwsScope, instanceId: string): 'rebooting' | 'missing' | 'not-running' {
     const instance = this.instances.get(instanceId);
-    if (instance === undefined || instance.scope.accountId !== scope.accountId || instance.scope.region !== scope.region || instance.state !== 'running') return false;
+    if (instance === undefined || instance.scope.accountId !== scope.accountId || instance.scope.region !== scope.region) return 'missing';
+    if (instance.state !== 'running') return 'not-running';
     const machine = this.byInstance.get(instanceId);
     if (machine !== undefined) {
       machine.cluster.setNodeReady(machine.name, 'Unknown');
@@ -280,7 +497,12 @@ export class SandboxMachines {
         if (!machine.broken && this.byInstance.get(instanceId) === machine) machine.cluster.setNodeReady(machine.name, 'True');
       }, this.bootMs).unref();
     }
-    return true;
+    return 'rebooting';
+  }
+
+  /** An Auto Scaling group's desired capacity, as DescribeAutoScalingGroups reports it. */
+  desiredCapacity(group: string): number | undefined {
+    return this.groups.get(group)?.desired;
   }
 
   /** The instances of Auto Scaling groups, in an account and region. */
@@ -304,6 +526,24 @@ export class SandboxMachines {
     return machine !== undefined && machine.ssmManaged && machine.scope.accountId === scope.accountId && machine.scope.region === scope.region;
   }
 
+  /** The etcd member script on a control plane machine: etcdctl through this machine's etcd, which strict reconfiguration guards. */
+  private etcdMemberCommand(instanceId: string, machine: Machine, verb: string | undefined, name: string | undefined): { ok: boolean; output: string } {
+    if (verb !== 'remove' || name === undefined) return { ok: false, output: `usage: ${ETCD_MEMBER_SCRIPT} remove <node name>` };
+    const state = this.controlPlaneOf(machine.clusterId);
+    const members = [...state.etcd.keys()];
+    const healthy = this.healthyMembers(machine.clusterId);
+    if (![...state.etcd.values()].includes(instanceId) || machine.broken) return { ok: false, output: 'etcd is not running on this machine' };
+    if (!state.etcd.has(name)) return { ok: true, output: `${name} is not an etcd member` };
+    if (!this.hasQuorum(machine.clusterId, members)) return { ok: false, output: 'Error: context deadline exceeded (etcdserver: request timed out: no quorum)' };
+    const remaining = members.filter((member) => member !== name);
+    if (healthy.filter((member) => remaining.includes(member)).length <= remaining.length / 2) {
+      return { ok: false, output: 'Error: etcdserver: re-configuration failed due to not enough started members' };
+    }
+    state.etcd.delete(name);
+    this.recordMemberChange(machine.clusterId, 'remove', name);
+    return { ok: true, output: `Member ${name} removed from cluster` };
+  }
+
   /** What the SSM agent on the instance does with an AWS-RunShellScript command. */
   run(scope: AwsScope, instanceId: string, commands: readonly string[]): Promise<{ ok: boolean; output: string }> {
     const machine = this.byInstance.get(instanceId);
@@ -311,6 +551,7 @@ export class SandboxMachines {
       return Promise.resolve({ ok: false, output: `instance ${instanceId} is not running in ${scope.accountId}/${scope.region}` });
     }
     const [script, verb, argument] = (commands[0] ?? '').split(' ');
+    if (script === ETCD_MEMBER_SCRIPT && machine.role === 'control-plane') return Promise.resolve(this.etcdMemberCommand(instanceId, machine, verb, argument));
     if (script !== ENCRYPTION_CONFIG_SCRIPT || machine.role !== 'control-plane') {
       return Promise.resolve({ ok: false, output: `${script ?? ''}: command not found` });
     }

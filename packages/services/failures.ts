@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { WORKFLOW_STEPS, WorkflowInput, problemFor } from '#core';
+import { WorkflowInput, problemFor, workflowStepOrder } from '#core';
 import { updateCluster, updateOperation, withCondition } from './mutations.ts';
 import type { KilnServices } from './context.ts';
 
@@ -41,7 +41,7 @@ export async function recordFailureStep(services: KilnServices, rawInput: unknow
     const steps = { ...operation.steps };
     // Steps run in order: the failure belongs to the running step, or to the
     // first pending one when the task failed before it could record its start.
-    const order = [...WORKFLOW_STEPS[operation.type], ...Object.keys(steps)];
+    const order = workflowStepOrder(operation.type);
     const culprit =
       order.find((name) => steps[name]?.state === 'running') ?? order.find((name) => steps[name]?.state === 'pending');
     const step = culprit === undefined ? undefined : steps[culprit];

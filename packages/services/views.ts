@@ -1,4 +1,4 @@
-import { type Cluster, type Operation, WORKFLOW_STEPS } from '#core';
+import { type Cluster, type Operation, workflowStepOrder } from '#core';
 import { ROTATION_PHASES, type RotationPhase } from '#encryption';
 import type { ClusterRecord, OperationRecord } from '#store';
 
@@ -41,8 +41,7 @@ export function clusterView(record: ClusterRecord): Cluster {
 }
 
 export function operationView(record: OperationRecord): Operation {
-  const order: readonly string[] = WORKFLOW_STEPS[record.type];
-  const names = [...order, ...Object.keys(record.steps).filter((name) => !order.includes(name))];
+  const names = workflowStepOrder(record.type);
   return {
     id: record.id,
     type: record.type,

@@ -2,11 +2,13 @@ import { randomBytes } from 'node:crypto';
 import {
   type ClusterPkiPem,
   type MachineRole,
+  bootstrapTokenId,
   caCertHash,
   controlPlanePkiFiles,
   encryptionConfiguration,
   firstServiceIp,
   generateClusterPki,
+  newBootstrapToken,
   pkiToPem,
   toYamlDocuments,
 } from '#bootstrap';
@@ -17,13 +19,7 @@ import { FIRST_AT_REST_KEY, atRestKeySealer, clusterKeyOf, nextRotation, sealedS
 import type { StepServices } from './context.ts';
 import { type StepContext, type StepResult, runStep } from './step-runner.ts';
 
-const TOKEN_ALPHABET = 'abcdefghijklmnopqrstuvwxyz0123456789';
 const BOOTSTRAP_TOKEN_TTL_MS = 2 * 60 * 60 * 1000;
-
-function tokenPart(length: number): string {
-  const bytes = randomBytes(length);
-  return Array.from(bytes, (byte) => TOKEN_ALPHABET[byte % TOKEN_ALPHABET.length]).join('');
-}
 
 /** The user-provided key, moved from its order-time seal (Kiln's key) to the cluster's key; the old copy is dropped. */
 async function adoptUserAtRestKey(services: StepServices, context: StepContext): Promise<string> {
@@ -52,7 +48,7 @@ export async function bootstrapStep(services: StepServices, input: unknown): Pro
         JSON.stringify(pkiToPem(await generateClusterPki({ clusterName: context.cluster.name, apiHost, serviceCidr: spec.network.serviceCidr }))),
       ),
     ) as ClusterPkiPem;
-    const token = await sealedSecret(services, context, 'bootstrapToken', () => `${tokenPart(6)}.${tokenPart(16)}`);
+    const token = await sealedSecret(services, context, 'bootstrapToken', () => newBootstrapToken());
     // A user-provided key was sealed when the order arrived; a generated one is made here; KMS needs none.
     const atRestKeys =
       spec.encryption.atRest.provider === 'kms'
@@ -104,7 +100,7 @@ export async function bootstrapStep(services: StepServices, input: unknown): Pro
     return {
       done: true,
       outputs: {
-        bootstrapTokenId: token.split('.')[0] ?? '',
+        bootstrapTokenId: bootstrapTokenId(token),
         bootstrapTokenExpiresAt: new Date(Date.now() + BOOTSTRAP_TOKEN_TTL_MS).toISOString(),
         caCertHash: caHash,
         apiServerNames: [apiHost, firstServiceIp(spec.network.serviceCidr)],

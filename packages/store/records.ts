@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { ClusterNode, ClusterSpec, ClusterStatus, OPERATION_STATES, OPERATION_TYPES, OperationStep, Problem, RemediationTarget, Tenant } from '#core';
+import { NodeObservation, ClusterSpec, ClusterStatus, OPERATION_STATES, OPERATION_TYPES, OperationStep, Problem, RemediationTarget, Tenant } from '#core';
 
 /**
  * What the store keeps, as zod codecs built from the core schemas: every item
@@ -41,7 +41,7 @@ export type ClusterRecord = z.infer<typeof ClusterRecord>;
 export const NodeHealthRecord = z.object({
   tenantId: z.string(),
   clusterId: z.string(),
-  nodes: z.array(ClusterNode),
+  nodes: z.array(NodeObservation),
   /** Why remediation holds, one sentence each. */
   holds: z.array(z.string()),
   observedAt: z.string(),

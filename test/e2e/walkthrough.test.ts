@@ -1,75 +1,22 @@
-import { CoreV1Api, KubeConfig, PatchStrategy, setHeaderOptions } from '@kubernetes/client-node';
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { PatchStrategy, setHeaderOptions } from '@kubernetes/client-node';
+import { beforeAll, describe, expect, it } from 'vitest';
 import { parse as parseYaml } from 'yaml';
 import { ClusterSpec, DEFAULT_KUBERNETES_VERSION, kubernetesReleaseOf, offeredKubernetesReleases, offeredKubernetesSentence, versionSupportConditions } from '#core';
 import { DEFAULT_REWRITE_PAGE_SIZE } from '#encryption';
 import { authenticate, orderCluster, recoverOperations, startDueRotations } from '#services';
 import { MAX_UNHEALTHY_RESTARTS } from '#steps';
-import { pollNodeHealth } from '#health';
-import { type LocalStack, type SandboxCluster, startLocalStack } from '#sandbox';
-import { type ApiCall, apiClient, eventually, expectProblem } from '../support/api.ts';
+import type { LocalStack } from '#sandbox';
+import { type ApiCall, eventually, expectProblem } from '../support/api.ts';
+import { type ClusterBody, type OperationBody, localSession, order } from '../support/local-session.ts';
 
+const session = localSession({ port: 0, logLevel: 'error', healthPollSeconds: 0 });
+const { newTenant, waitForPhase, sandboxOf } = session;
 let stack: LocalStack;
 let api: ApiCall;
-let tenantSeq = 0;
 
-beforeAll(async () => {
-  // The tests drive the health poller themselves, with the clock they need.
-  stack = await startLocalStack({ port: 0, logLevel: 'error', healthPollSeconds: 0 });
-  api = apiClient(stack.url);
+beforeAll(() => {
+  ({ stack, api } = session);
 });
-
-// Faults belong to the test that injected them, even when it fails before using them all.
-afterEach(() => {
-  stack.faults.clear();
-  stack.machines.clearCommandFaults();
-  stack.kms.clearFaults();
-});
-
-afterAll(async () => {
-  await stack.stop();
-});
-
-/** Each test gets a fresh tenant through the admin API, as a new customer would. */
-async function newTenant(): Promise<string> {
-  tenantSeq += 1;
-  const created = await api<{ apiKey: string }>('POST', '/v1/tenants', { token: stack.adminToken, body: { name: `tenant-${tenantSeq}` } });
-  expect(created.status).toBe(201);
-  return created.body.apiKey;
-}
-
-interface ClusterBody {
-  id: string;
-  name: string;
-  status: { phase: string; endpoint?: string; reason?: string; activeOperationId?: string; conditions: { type: string; status: string; reason: string }[] };
-}
-interface OperationBody {
-  id: string;
-  type: string;
-  target?: { instanceId: string; nodeName?: string; reason: string };
-  state: string;
-  steps: { name: string; state: string; startedAt?: string; finishedAt?: string; outputs?: Record<string, unknown> }[];
-  error?: { type: string; title: string; status: number; detail: string };
-}
-
-const order = (name: string) => ({ name, region: 'eu-central-1', nodePools: [{ name: 'default', size: 2 }] });
-
-async function waitForPhase(key: string, id: string, phase: string): Promise<ClusterBody> {
-  return eventually(`cluster ${id} to be ${phase}`, async () => {
-    const response = await api<ClusterBody>('GET', `/v1/clusters/${id}`, { token: key });
-    if (response.body.status.phase === 'Failed' && phase !== 'Failed') throw new Error(`cluster failed: ${response.body.status.reason ?? ''}`);
-    return response.body.status.phase === phase ? response.body : undefined;
-  });
-}
-
-/** The sandbox Kubernetes API of a cluster, and a CoreV1 client on it with the sandbox's admin kubeconfig. */
-function sandboxOf(clusterId: string): { sandbox: SandboxCluster; core: CoreV1Api } {
-  const sandbox = stack.clusters.get(clusterId);
-  if (sandbox === undefined) throw new Error(`no sandbox cluster for ${clusterId}`);
-  const kubeConfig = new KubeConfig();
-  kubeConfig.loadFromString(sandbox.kubeconfig());
-  return { sandbox, core: kubeConfig.makeApiClient(CoreV1Api) };
-}
 
 describe('the README walk-through', () => {
   // One cluster followed through its life; each test is one step of the walk-through, in order.
@@ -453,128 +400,6 @@ describe('recovery', () => {
     const operation = await api<OperationBody>('GET', `/v1/operations/${operationId}`, { token: key });
     expect(operation.body.state).toBe('succeeded');
     expect(operation.body.steps.every((step) => step.state === 'succeeded')).toBe(true);
-  });
-});
-
-describe('node health', () => {
-  interface NodeList {
-    items: { name?: string; instanceId?: string; role: string; pool?: string; zone?: string; kubeletVersion?: string; health: string; reason?: string; since?: string }[];
-    remediationPaused: string[];
-  }
-  const minutesFromNow = (minutes: number) => new Date(Date.now() + minutes * 60_000);
-
-  async function readyCluster(name: string, overrides: Record<string, unknown> = {}): Promise<{ key: string; id: string; sandbox: SandboxCluster }> {
-    const key = await newTenant();
-    const created = await api<ClusterBody>('POST', '/v1/clusters', { token: key, body: { ...order(name), ...overrides } });
-    await waitForPhase(key, created.body.id, 'Ready');
-    return { key, id: created.body.id, sandbox: sandboxOf(created.body.id).sandbox };
-  }
-
-  it('lists every machine of a Ready cluster with its instance, zone and kubelet, all Healthy', async () => {
-    const { key, id } = await readyCluster('health-ok');
-    await pollNodeHealth(stack.health);
-    const nodes = await api<NodeList>('GET', `/v1/clusters/${id}/nodes`, { token: key });
-    expect(nodes.status).toBe(200);
-    expect(nodes.body.items).toHaveLength(5);
-    expect(nodes.body.items.filter((node) => node.role === 'control-plane').map((node) => node.zone).sort()).toEqual(['eu-central-1a', 'eu-central-1b', 'eu-central-1c']);
-    for (const node of nodes.body.items) {
-      expect(node).toMatchObject({ health: 'Healthy', instanceId: expect.stringMatching(/^i-/), kubeletVersion: expect.stringMatching(/^v1\./) });
-    }
-    expect(nodes.body.remediationPaused).toEqual([]);
-  });
-
-  it('watches a worker whose kubelet stopped, then calls it unhealthy after unhealthyTimeoutMinutes, with an event', async () => {
-    const { key, id, sandbox } = await readyCluster('health-down');
-    await pollNodeHealth(stack.health);
-    sandbox.setNodeReady('default-0', 'False');
-    await pollNodeHealth(stack.health);
-    const watching = await api<NodeList>('GET', `/v1/clusters/${id}/nodes`, { token: key });
-    expect(watching.body.items.find((node) => node.name === 'default-0')).toMatchObject({ health: 'Watching', reason: 'NotReady' });
-
-    await pollNodeHealth(stack.health, minutesFromNow(6));
-    const unhealthy = await api<NodeList>('GET', `/v1/clusters/${id}/nodes`, { token: key });
-    expect(unhealthy.body.items.find((node) => node.name === 'default-0')).toMatchObject({ health: 'Unhealthy', reason: 'NotReady' });
-    const events = await api<{ items: { type: string; data: Record<string, unknown> }[] }>('GET', `/v1/clusters/${id}/events`, { token: key });
-    expect(events.body.items.filter((event) => event.type === 'node.unhealthy').map((event) => event.data.name)).toEqual(['default-0']);
-
-    // Nothing changed since: the next poll writes nothing and emits nothing.
-    await pollNodeHealth(stack.health, minutesFromNow(7));
-    const again = await api<{ items: { type: string }[] }>('GET', `/v1/clusters/${id}/events`, { token: key });
-    expect(again.body.items.filter((event) => event.type === 'node.unhealthy')).toHaveLength(1);
-  });
-
-  it('pauses remediation, visibly, with 3 of 5 workers down and maxUnhealthyPercent 40, and resumes when two come back', async () => {
-    const { key, id, sandbox } = await readyCluster('health-many', { nodePools: [{ name: 'default', size: 5 }], nodeHealth: { maxUnhealthyPercent: 40 } });
-    for (const name of ['default-0', 'default-1', 'default-2']) sandbox.setNodeReady(name, 'False');
-    await pollNodeHealth(stack.health, minutesFromNow(6));
-    const paused = await api<ClusterBody & { status: { conditions: { type: string; status: string; reason: string; message: string }[] } }>('GET', `/v1/clusters/${id}`, { token: key });
-    expect(paused.body.status.conditions).toContainEqual(expect.objectContaining({ type: 'RemediationPaused', status: 'True', reason: 'TooManyUnhealthy' }));
-    const nodes = await api<NodeList>('GET', `/v1/clusters/${id}/nodes`, { token: key });
-    expect(nodes.body.remediationPaused).toEqual([expect.stringContaining('3 of 5 machines of pool/default are unhealthy')]);
-
-    for (const name of ['default-0', 'default-1']) sandbox.setNodeReady(name, 'True');
-    await pollNodeHealth(stack.health, minutesFromNow(7));
-    const resumed = await api<ClusterBody & { status: { conditions: { type: string; status: string }[] } }>('GET', `/v1/clusters/${id}`, { token: key });
-    expect(resumed.body.status.conditions).toContainEqual(expect.objectContaining({ type: 'RemediationPaused', status: 'False' }));
-    const events = await api<{ items: { type: string }[] }>('GET', `/v1/clusters/${id}/events?limit=100`, { token: key });
-    expect(events.body.items.map((event) => event.type)).toEqual(expect.arrayContaining(['remediation.paused', 'remediation.resumed']));
-  });
-
-  it('reboots a worker whose kubelet stopped, once, and keeps the machine when its node comes back', async () => {
-    // One of two workers is 50% of the pool: allowed here, held at the default 40%.
-    const { key, id } = await readyCluster('health-reboot', { nodeHealth: { maxUnhealthyPercent: 50 } });
-    await pollNodeHealth(stack.health);
-    const machines = await api<{ items: { instanceId: string; nodeName?: string }[] }>('GET', `/v1/sandbox/clusters/${id}/machines`, { token: stack.adminToken });
-    const instanceId = machines.body.items.find((machine) => machine.nodeName === 'default-1')?.instanceId ?? '';
-    expect((await api('POST', `/v1/sandbox/clusters/${id}/machines/${instanceId}/stop-kubelet`, { token: stack.adminToken })).status).toBe(200);
-    await pollNodeHealth(stack.health, minutesFromNow(6));
-
-    const remediation = await eventually('the remediation to finish', async () => {
-      const operations = await api<{ items: OperationBody[] }>('GET', `/v1/clusters/${id}/operations`, { token: key });
-      const found = operations.body.items.find((item) => item.type === 'remediate-node');
-      return found !== undefined && found.state !== 'pending' && found.state !== 'running' ? found : undefined;
-    });
-    expect(remediation).toMatchObject({ state: 'succeeded', target: { instanceId, nodeName: 'default-1', reason: 'NotReady' } });
-    expect(remediation.steps.map((step) => [step.name, step.state])).toEqual([
-      ['reboot', 'succeeded'],
-      ['recover', 'succeeded'],
-    ]);
-    const events = await api<{ items: { type: string; data: Record<string, unknown> }[] }>('GET', `/v1/clusters/${id}/events?limit=100`, { token: key });
-    const nodeEvents = events.body.items.filter((event) => event.type.startsWith('node.')).reverse();
-    expect(nodeEvents.map((event) => event.type)).toEqual(['node.unhealthy', 'node.rebooted', 'node.recovered']);
-    expect(nodeEvents.every((event) => event.data.instanceId === instanceId)).toBe(true);
-
-    // The same machine is back: no replacement, and the cluster is free for other changes.
-    await pollNodeHealth(stack.health, minutesFromNow(8));
-    const nodes = await api<NodeList>('GET', `/v1/clusters/${id}/nodes`, { token: key });
-    expect(nodes.body.items.find((node) => node.instanceId === instanceId)).toMatchObject({ name: 'default-1', health: 'Healthy' });
-    const cluster = await api<ClusterBody & { status: { remediations?: string[] } }>('GET', `/v1/clusters/${id}`, { token: key });
-    expect(cluster.body.status.remediations).toBeUndefined();
-    expect(cluster.body.status.phase).toBe('Ready');
-  });
-
-  it('holds every remediation while the API server is unreachable', async () => {
-    const { key, id } = await readyCluster('health-api-down');
-    await pollNodeHealth(stack.health);
-    expect((await api('POST', `/v1/sandbox/clusters/${id}/api-server/unreachable`, { token: stack.adminToken })).status).toBe(200);
-    try {
-      await pollNodeHealth(stack.health, minutesFromNow(10));
-      const nodes = await api<NodeList>('GET', `/v1/clusters/${id}/nodes`, { token: key });
-      expect(nodes.body.remediationPaused).toEqual([expect.stringContaining('The API server does not answer')]);
-      // The last view of the nodes is kept while nothing new is known of them.
-      expect(nodes.body.items.every((node) => node.health === 'Healthy')).toBe(true);
-    } finally {
-      await api('POST', `/v1/sandbox/clusters/${id}/api-server/reachable`, { token: stack.adminToken });
-    }
-    await pollNodeHealth(stack.health, minutesFromNow(11));
-    expect((await api<NodeList>('GET', `/v1/clusters/${id}/nodes`, { token: key })).body.remediationPaused).toEqual([]);
-  });
-
-  it('takes chaos only from the admin, and only for machines that exist', async () => {
-    const { key, id } = await readyCluster('health-chaos');
-    expectProblem(await api('POST', `/v1/sandbox/clusters/${id}/api-server/unreachable`, { token: key }), 401, 'unauthorized');
-    expectProblem(await api('POST', `/v1/sandbox/clusters/${id}/machines/i-00000000000000000/power-off`, { token: stack.adminToken }), 404, 'not_found');
-    expectProblem(await api('POST', '/v1/sandbox/clusters/cls_missing/api-server/unreachable', { token: stack.adminToken }), 404, 'not_found');
   });
 });
 

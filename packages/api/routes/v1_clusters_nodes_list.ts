@@ -13,6 +13,7 @@ const route = createRoute({
   description:
     'Every machine of the control plane and the pools, as the health poller last saw it (about once a minute): its Node, instance, zone, kubelet version, and health ' +
     '(Healthy; Watching while not Ready for less than nodeHealth.unhealthyTimeoutMinutes, or not registered within nodeStartupTimeoutMinutes; Unhealthy after). ' +
+    'Each machine Kiln has remediated names its newest remediate-node operation in `lastRemediation`. ' +
     '`remediationPaused` says why unhealthy machines are left alone, if they are.',
   security: [{ bearer: [] }],
   request: { params: ClusterIdParam },

@@ -63,12 +63,28 @@ function bootScript(userData: string): string {
  * kubelet the provider ID from the instance metadata, and whether it installs
  * and starts the SSM agent.
  */
-export function bootBehaviour(userData: string): { providerIdFromMetadata: boolean; ssmAgent: boolean } {
+export function bootBehaviour(userData: string): { providerIdFromMetadata: boolean; ssmAgent: boolean; joinTokenTtlMs?: number } {
   const written = bootScript(userData);
+  const ttl = joinTokenTtl(written);
   const providerIdFromMetadata =
     /PROVIDER_ID="aws:\/\/\/\$\(cloud-init query v1\.availability_zone\)\/\$\(cloud-init query v1\.instance_id\)"/.test(written) &&
     /-e "s\|@KILN_PROVIDER_ID@\|\$PROVIDER_ID\|g"/.test(written) &&
     /name: provider-id\s*\n\s*value: "?@KILN_PROVIDER_ID@"?/.test(written);
   const ssmAgent = /dpkg -i \S*amazon-ssm-agent\.deb/.test(written) && /systemctl enable --now amazon-ssm-agent/.test(written);
-  return { providerIdFromMetadata, ssmAgent };
+  return { providerIdFromMetadata, ssmAgent, ...(ttl === undefined ? {} : { joinTokenTtlMs: ttl }) };
+}
+
+/** A Go duration as kubeadm reads one (`2h`, `1h30m`, `90s`), in milliseconds. */
+function durationMs(text: string): number | undefined {
+  const parts = [...text.matchAll(/(\d+(?:\.\d+)?)(h|m|s)/g)];
+  if (parts.length === 0 || parts.map((part) => part[0]).join('') !== text) return undefined;
+  const unit = { h: 3_600_000, m: 60_000, s: 1_000 } as const;
+  return parts.reduce((sum, part) => sum + Number(part[1]) * unit[part[2] as keyof typeof unit], 0);
+}
+
+/** The TTL of the bootstrap token an InitConfiguration in the written files declares. */
+function joinTokenTtl(written: string): number | undefined {
+  const init = written.split(/^---$/m).find((document) => /^\s*kind: InitConfiguration\s*$/m.test(document));
+  const ttl = init === undefined ? undefined : /^\s*bootstrapTokens:[\s\S]*?^\s*ttl: "?([0-9hms.]+)"?\s*$/m.exec(init)?.[1];
+  return ttl === undefined ? undefined : durationMs(ttl);
 }

@@ -7,7 +7,7 @@ import type { SandboxInstance, SandboxMachines } from '../machines.ts';
 /**
  * EC2 and Auto Scaling as their SDK clients speak to them (the Query
  * protocols: a form-encoded POST, an XML answer), for the calls Kiln makes:
- * DescribeAutoScalingGroups, DescribeInstances and RebootInstances. One endpoint serves both,
+ * DescribeAutoScalingGroups, TerminateInstanceInAutoScalingGroup, DescribeInstances and RebootInstances. One endpoint serves both,
  * told apart by `Action`; every answer is scoped to the caller's account and
  * region, as AWS's are.
  */
@@ -44,7 +44,8 @@ function describeAutoScalingGroups(machines: SandboxMachines, scope: AwsScope, f
             '<ProtectedFromScaleIn>false</ProtectedFromScaleIn></member>',
         )
         .join('');
-      return `<member><AutoScalingGroupName>${xml(name)}</AutoScalingGroupName><MinSize>0</MinSize><MaxSize>${members.length}</MaxSize><DesiredCapacity>${members.length}</DesiredCapacity><Instances>${memberXml}</Instances></member>`;
+      const desired = machines.desiredCapacity(name) ?? members.length;
+      return `<member><AutoScalingGroupName>${xml(name)}</AutoScalingGroupName><MinSize>0</MinSize><MaxSize>${Math.max(desired, members.length)}</MaxSize><DesiredCapacity>${desired}</DesiredCapacity><Instances>${memberXml}</Instances></member>`;
     })
     .join('');
   return (
@@ -72,9 +73,28 @@ function describeInstances(machines: SandboxMachines, scope: AwsScope, form: URL
 
 function rebootInstances(machines: SandboxMachines, scope: AwsScope, form: URLSearchParams): string {
   const ids = listParameter(form, 'InstanceId');
-  const missing = ids.filter((id) => !machines.reboot(scope, id));
+  const outcomes = ids.map((id) => [id, machines.reboot(scope, id)] as const);
+  const missing = outcomes.filter(([, outcome]) => outcome === 'missing').map(([id]) => id);
   if (missing.length > 0) throw new AwsServiceError('InvalidInstanceID.NotFound', `The instance IDs '${missing.join(', ')}' do not exist`);
+  const stopped = outcomes.find(([, outcome]) => outcome === 'not-running');
+  if (stopped !== undefined) throw new AwsServiceError('IncorrectInstanceState', `The instance '${stopped[0]}' is not in a state from which it can be rebooted.`);
   return `<RebootInstancesResponse xmlns="http://ec2.amazonaws.com/doc/2016-11-15/"><requestId>${randomUUID()}</requestId><return>true</return></RebootInstancesResponse>`;
+}
+
+function terminateInstanceInAutoScalingGroup(machines: SandboxMachines, scope: AwsScope, form: URLSearchParams): string {
+  const id = form.get('InstanceId') ?? '';
+  const decrement = form.get('ShouldDecrementDesiredCapacity');
+  if (decrement !== 'true' && decrement !== 'false') throw new AwsServiceError('ValidationError', 'ShouldDecrementDesiredCapacity is required.');
+  const instance = machines.terminateInGroup(scope, id, decrement === 'true');
+  if (instance === undefined) throw new AwsServiceError('ValidationError', `Instance Id not found - No managed instance found for instance ID: ${id}`);
+  const cause = decrement === 'true' ? 'shrinking the capacity from' : 'maintaining the capacity at';
+  return (
+    '<TerminateInstanceInAutoScalingGroupResponse xmlns="http://autoscaling.amazonaws.com/doc/2011-01-01/"><TerminateInstanceInAutoScalingGroupResult><Activity>' +
+    `<ActivityId>${randomUUID()}</ActivityId><AutoScalingGroupName>${xml(instance.autoScalingGroup)}</AutoScalingGroupName>` +
+    `<Description>Terminating EC2 instance: ${xml(id)}</Description><Cause>An instance was taken out of service in response to a user request, ${cause} the desired capacity.</Cause>` +
+    `<StartTime>${new Date().toISOString()}</StartTime><StatusCode>InProgress</StatusCode><Progress>0</Progress></Activity></TerminateInstanceInAutoScalingGroupResult>` +
+    `<ResponseMetadata><RequestId>${randomUUID()}</RequestId></ResponseMetadata></TerminateInstanceInAutoScalingGroupResponse>`
+  );
 }
 
 function fail(response: ServerResponse, action: string, error: AwsServiceError): void {
@@ -100,7 +120,9 @@ export async function startEc2Service(options: { machines: SandboxMachines; iam:
             ? describeInstances(options.machines, scope, form)
             : action === 'RebootInstances'
               ? rebootInstances(options.machines, scope, form)
-              : undefined;
+              : action === 'TerminateInstanceInAutoScalingGroup'
+                ? terminateInstanceInAutoScalingGroup(options.machines, scope, form)
+                : undefined;
       if (body === undefined) throw new AwsServiceError('InvalidAction', `The action ${action} is not valid for this web service.`);
       response.writeHead(200, { 'content-type': 'text/xml' });
       response.end(body);

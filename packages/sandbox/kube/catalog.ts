@@ -121,7 +121,7 @@ export class ResourceCatalog {
     return this.types.some((type) => type.group === group && type.version === version);
   }
 
-  /** An APIResourceList for one group version, subresources listed as `plural/status` the way discovery does. */
+  /** An APIResourceList for one group version, subresources listed as `plural/status` (and `pods/eviction`) the way discovery does. */
   resourceList(group: string, version: string): JsonObject {
     const resources: JsonObject[] = [];
     for (const type of this.types) {
@@ -137,6 +137,10 @@ export class ResourceCatalog {
       resources.push(resource);
       if (type.hasStatus) {
         resources.push({ name: `${type.plural}/status`, singularName: '', namespaced: type.namespaced, kind: type.kind, verbs: STATUS_VERBS });
+      }
+      // kubectl drain looks for this entry to decide whether it can evict rather than delete.
+      if (type.group === '' && type.plural === 'pods') {
+        resources.push({ name: 'pods/eviction', singularName: '', namespaced: true, group: 'policy', version: 'v1', kind: 'Eviction', verbs: ['create'] });
       }
     }
     return { kind: 'APIResourceList', apiVersion: 'v1', groupVersion: apiVersionOf({ group, version }), resources };

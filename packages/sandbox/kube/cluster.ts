@@ -2,9 +2,9 @@ import { type IncomingMessage, type ServerResponse, createServer } from 'node:ht
 import type { Socket } from 'node:net';
 import { stringify as toYaml } from 'yaml';
 import { DEFAULT_KUBERNETES_VERSION } from '#core';
-import { ResourceCatalog, apiVersionOf, typeKey } from './catalog.ts';
+import { ResourceCatalog, type ResourceType, apiVersionOf, typeKey } from './catalog.ts';
 import { KubeHttpApi, type KubeRequest, describeRequest, sendError } from './http.ts';
-import type { JsonObject } from './json.ts';
+import { type JsonObject, objectAt, stringAt } from './json.ts';
 import { type NodeConditionStatus, KubeletSimulator, type NodeRegistration } from './nodes.ts';
 import { parseLabelSelector } from './selectors.ts';
 import { KubeApiError, type StatusReason, reasonForCode } from './status.ts';
@@ -105,6 +105,13 @@ export interface SandboxCluster {
   setNodeReady(name: string, status: NodeConditionStatus): JsonObject;
   /** Deletes the Node, as when its machine is gone. Returns whether it existed. */
   removeNode(name: string): boolean;
+  /**
+   * A write made inside the cluster (kubeadm on a machine, a controller) rather than over HTTP: creates or replaces
+   * the object, by its apiVersion, kind, namespace and name. Returns it as stored.
+   */
+  writeObject(object: JsonObject, manager: string): JsonObject;
+  /** Deletes an object from inside the cluster (a controller's cleanup). Returns whether it existed. */
+  deleteObject(reference: { apiVersion: string; kind: string; namespace?: string; name: string }): boolean;
   /** Copies of stored objects, straight from the store (no HTTP, unaffected by faults). */
   objects(filter?: KubeObjectFilter): JsonObject[];
   /**
@@ -223,6 +230,11 @@ export async function startSandboxCluster(options: SandboxClusterOptions): Promi
     registry.writeInternal(namespaceType, '', namespace, 'kube-apiserver', 'main', () => ({ apiVersion: 'v1', kind: 'Namespace', metadata: { name: namespace } }));
   }
   const kubelets = new KubeletSimulator(registry, nodeType, () => version);
+  const typeOf = (apiVersion: string, kind: string): ResourceType => {
+    const type = catalog.all().find((candidate) => apiVersionOf(candidate) === apiVersion && candidate.kind === kind);
+    if (type === undefined) throw new Error(`the sandbox serves no ${apiVersion} ${kind}`);
+    return type;
+  };
 
   const record = (described: KubeRequest, status: number, mutated: boolean, fault?: KubeRequestRecord['fault']): void => {
     const entry: KubeRequestRecord = { ...described, at: registry.now(), status, mutated };
@@ -296,6 +308,13 @@ export async function startSandboxCluster(options: SandboxClusterOptions): Promi
       atRest.configure(config, kmsPlugins);
     },
     storedSecretKeys: () => store.storedSecretKeys(),
+    writeObject: (object, manager) => {
+      const type = typeOf(stringAt(object, 'apiVersion') ?? '', stringAt(object, 'kind') ?? '');
+      const metadata = objectAt(object, 'metadata');
+      const written = registry.writeInternal(type, stringAt(metadata, 'namespace') ?? '', stringAt(metadata, 'name') ?? '', manager, 'main', () => object);
+      return written.object;
+    },
+    deleteObject: (reference) => registry.removeInternal(typeOf(reference.apiVersion, reference.kind), reference.namespace ?? '', reference.name),
     objects: (filter = {}) => {
       const labelMatches = parseLabelSelector(filter.labelSelector);
       const seen = new Set<string>();

@@ -1,6 +1,7 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { parse as parseYaml } from 'yaml';
 import { type ResourceCatalog, type ResourceType, apiVersionOf, typeKey } from './catalog.ts';
+import { evictPod } from './eviction.ts';
 import { type Json, type JsonObject, arrayAt, isObject, toJson } from './json.ts';
 import { PATCH_TYPES, type ApiRegistry, type ListQuery, type WriteOptions } from './registry.ts';
 import { parseFieldSelector, parseLabelSelector } from './selectors.ts';
@@ -201,6 +202,7 @@ export class KubeHttpApi {
     const type = group === undefined || version === undefined || resource === undefined ? undefined : catalog.find(group, version, resource);
     if (type === undefined) throw pathNotFound();
     if (described.namespace !== undefined && !type.namespaced) throw pathNotFound();
+    if (described.subresource === 'eviction' && type.group === '' && type.plural === 'pods') return this.eviction(described, request, response);
     if (described.subresource !== undefined && (described.subresource !== 'status' || !type.hasStatus)) throw pathNotFound();
     if (described.name === undefined) return this.collection(type, described, request, response);
     return this.item(type, described, request, response);
@@ -271,6 +273,17 @@ export class KubeHttpApi {
       default:
         throw methodNotAllowed();
     }
+  }
+
+  /** POST pods/{name}/eviction: a Status either way, 201 when the pod was evicted. */
+  private async eviction(described: KubeRequest, request: IncomingMessage, response: ServerResponse): Promise<ServedRequest> {
+    if (described.namespace === undefined || described.name === undefined) throw pathNotFound();
+    if (described.method !== 'POST') throw methodNotAllowed();
+    const body = await this.objectBody(request, ['application/json', 'application/yaml', '']);
+    const { catalog, registry } = this.options;
+    const outcome = evictPod(registry, catalog, described.namespace, described.name, body, this.dryRun(described.query));
+    sendJson(response, outcome.code, outcome.status);
+    return { status: outcome.code, mutated: outcome.mutated };
   }
 
   private async objectBody(request: IncomingMessage, accepted: string[]): Promise<JsonObject> {

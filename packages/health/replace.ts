@@ -1,0 +1,217 @@
+import { applyObjects, cordonNode, deleteNode, drainNode, kubeConfigFor, listNodes } from '#addons';
+import { ETCD_MEMBER_SCRIPT, bootstrapTokenId, bootstrapTokenSecret, instanceIdOf, newBootstrapToken } from '#bootstrap';
+import { type ClusterSpec, type RemediationTarget, StepError, clusterEvent } from '#core';
+import { type StepContext, runStep } from '#steps';
+import type { ClusterRecord } from '#store';
+import type { MachineGroup } from './evaluate.ts';
+import type { RemediationServices } from './remediate.ts';
+
+/**
+ * How long a drain waits for evictions that PodDisruptionBudgets block. The
+ * machine is unhealthy already, so its pods serve nobody: after the deadline
+ * it is replaced anyway, and the step's outputs name the pods that blocked.
+ */
+export const DRAIN_TIMEOUT_MINUTES = 10;
+/** How long the control plane machine running `etcdctl member remove` has for it. */
+const ETCD_COMMAND_TIMEOUT_SECONDS = 120;
+
+/** A polling step's answer to the workflow: done, or look again after this many seconds. */
+export interface PollResult extends Record<string, unknown> {
+  ready: boolean;
+  retryAfterSeconds: number;
+}
+
+function targetOf(context: StepContext, step: string): RemediationTarget {
+  const target = context.operation.target;
+  if (target === undefined) throw new StepError(step, `Operation ${context.operation.id} names no machine.`, false);
+  return target;
+}
+
+function clusterApi(cluster: ClusterRecord, step: string) {
+  const endpoint = cluster.status.endpoint;
+  if (endpoint === undefined) throw new StepError(step, 'The cluster has no API endpoint.', false);
+  return kubeConfigFor(cluster.name, endpoint);
+}
+
+function sameGroup(a: MachineGroup, b: MachineGroup): boolean {
+  return a.role === b.role && (a.role === 'control-plane' || (b.role === 'worker' && a.pool === b.pool));
+}
+
+/**
+ * The join token a replacement boots with lives long enough for the machine
+ * to join (its startup timeout, twice over, and at least an hour) and no
+ * longer: a leaked token is worthless soon after.
+ */
+export function replacementTokenTtlMs(spec: Pick<ClusterSpec, 'nodeHealth'>): number {
+  return Math.max(60, 2 * spec.nodeHealth.nodeStartupTimeoutMinutes) * 60_000;
+}
+
+interface DrainOutputs extends Record<string, unknown> {
+  drained: boolean;
+  evicted: number;
+  blocked?: { pod: string; reason: string }[];
+  skipped?: string;
+}
+
+/**
+ * Cordons the machine's node and evicts its pods through the Eviction API,
+ * so PodDisruptionBudgets hold (DaemonSet and static pods stay, as with
+ * kubectl drain), one pass per call; blocked evictions are tried again on the
+ * next call until the drain deadline. A machine that is gone, or never
+ * became a node, has nothing to drain.
+ */
+export async function drainStep(services: RemediationServices, input: unknown): Promise<PollResult> {
+  const result = await runStep<DrainOutputs>(
+    services,
+    input,
+    'drain',
+    async (context) => {
+      const target = targetOf(context, 'drain');
+      if (target.nodeName === undefined) return { done: true, outputs: { drained: false, evicted: 0, skipped: 'The machine never became a node.' } };
+      if (target.reason === 'MachineGone') return { done: true, outputs: { drained: false, evicted: 0, skipped: 'The machine is gone; its pods went with it.' } };
+      const config = clusterApi(context.cluster, 'drain');
+      if (!(await cordonNode(config, target.nodeName))) return { done: true, outputs: { drained: false, evicted: 0, skipped: 'The node is gone.' } };
+      const earlier = (context.operation.steps.drain?.outputs ?? {}) as Partial<DrainOutputs>;
+      const pass = await drainNode(config, target.nodeName);
+      const evicted = (earlier.evicted ?? 0) + pass.evicted.length;
+      if (pass.remaining === 0) return { done: true, outputs: { drained: true, evicted } };
+      const startedAt = Date.parse(context.operation.steps.drain?.startedAt ?? new Date().toISOString());
+      if (Date.now() - startedAt >= DRAIN_TIMEOUT_MINUTES * 60_000) return { done: true, outputs: { drained: false, evicted, blocked: pass.blocked } };
+      return { done: false, progress: { drained: false, evicted, blocked: pass.blocked } };
+    },
+    { polling: true },
+  );
+  return { ready: result.done, retryAfterSeconds: services.pollSeconds };
+}
+
+interface ReplaceOutputs extends Record<string, unknown> {
+  etcdMemberRemoved: boolean;
+  terminated: boolean;
+  terminatedAt?: string;
+  previousInstanceIds?: string[];
+  joinTokenId?: string;
+  joinTokenExpiresAt?: string;
+}
+
+/**
+ * Removes a control plane machine's etcd member through a healthy control
+ * plane machine (etcd's strict reconfiguration check refuses a removal that
+ * would lose quorum, and the step fails with its answer).
+ */
+async function removeEtcdMember(services: RemediationServices, cluster: ClusterRecord, target: RemediationTarget & { nodeName: string }): Promise<void> {
+  const nodes = await listNodes(clusterApi(cluster, 'replace'));
+  const peer = nodes
+    .filter((node) => node.role === 'control-plane' && node.ready && node.name !== target.nodeName)
+    .map((node) => instanceIdOf(node.providerID))
+    .find((instanceId) => instanceId !== undefined && instanceId !== target.instanceId);
+  if (peer === undefined) throw new StepError('replace', `No healthy control plane machine is left to remove the etcd member of ${target.nodeName} through.`, false);
+  const removal = await services.inCluster(cluster).machineCommands.run(peer, [ETCD_MEMBER_SCRIPT, 'remove', target.nodeName], ETCD_COMMAND_TIMEOUT_SECONDS);
+  if (!removal.ok) throw new StepError('replace', `etcd did not remove the member of ${target.nodeName}: ${removal.output}`, false);
+}
+
+/**
+ * Replaces the machine: a control plane machine's etcd member goes first, so
+ * the replacement joins a healthy membership; then a fresh bootstrap token
+ * (the one from provisioning expired long ago) is stored in the cluster and
+ * published where the machines read it; then the machine is terminated
+ * through its Auto Scaling group, which launches the replacement at the same
+ * capacity. A machine that is gone needs only its etcd member removed.
+ */
+export async function replaceStep(services: RemediationServices, input: unknown): Promise<ReplaceOutputs> {
+  const result = await runStep<ReplaceOutputs>(services, input, 'replace', async (context) => {
+    const { cluster } = context;
+    const target = targetOf(context, 'replace');
+    const { nodeName } = target;
+    const etcdMemberRemoved = target.group.role === 'control-plane' && nodeName !== undefined;
+    if (etcdMemberRemoved) await removeEtcdMember(services, cluster, { ...target, nodeName });
+    if (target.reason === 'MachineGone') return { done: true, outputs: { etcdMemberRemoved, terminated: false } };
+
+    const groups = cluster.machineGroups;
+    if (groups === undefined) throw new StepError('replace', 'The cluster records no Auto Scaling groups.', false);
+    const { fleet, machineSecrets } = services.inCluster(cluster);
+    const token = newBootstrapToken();
+    const expiresAt = new Date(Date.now() + replacementTokenTtlMs(cluster.spec));
+    await applyObjects(clusterApi(cluster, 'replace'), [bootstrapTokenSecret(token, expiresAt, `Kiln: join token for the replacement of ${target.instanceId}`)]);
+    await machineSecrets.publish(cluster.id, target.group.role, 'join-token', token, cluster.clusterKeyArn);
+
+    const previousInstanceIds = (await fleet.machines(groups)).filter((machine) => sameGroup(machine.group, target.group)).map((machine) => machine.instanceId);
+    const terminatedAt = new Date().toISOString();
+    const terminated = await fleet.terminate(target.instanceId);
+    return {
+      done: true,
+      outputs: { etcdMemberRemoved, terminated, terminatedAt, previousInstanceIds, joinTokenId: bootstrapTokenId(token), joinTokenExpiresAt: expiresAt.toISOString() },
+    };
+  });
+  if (!result.done) throw new StepError('replace', 'The replacement did not finish.', true);
+  return result.outputs;
+}
+
+/**
+ * Waits for the Auto Scaling group's new machine to become a Ready node, up
+ * to the cluster's node startup timeout after the termination; a replacement
+ * that does not join fails the remediation with that reason.
+ */
+export async function awaitReplacementStep(services: RemediationServices, input: unknown): Promise<PollResult> {
+  const result = await runStep<Record<string, unknown>>(
+    services,
+    input,
+    'await-replacement',
+    async (context) => {
+      const { cluster } = context;
+      const target = targetOf(context, 'await-replacement');
+      const replaced = context.outputsOf('replace') as Partial<ReplaceOutputs>;
+      if (replaced.terminatedAt === undefined) return { done: true, outputs: { skipped: 'Nothing was terminated.' } };
+      const groups = cluster.machineGroups;
+      if (groups === undefined) throw new StepError('await-replacement', 'The cluster records no Auto Scaling groups.', false);
+      const previous = new Set(replaced.previousInstanceIds ?? []);
+      const launched = (await services.inCluster(cluster).fleet.machines(groups))
+        .filter((machine) => sameGroup(machine.group, target.group) && !previous.has(machine.instanceId))
+        .map((machine) => machine.instanceId);
+      const joined = (await listNodes(clusterApi(cluster, 'await-replacement'))).find((node) => {
+        const instanceId = instanceIdOf(node.providerID);
+        return node.ready && instanceId !== undefined && launched.includes(instanceId);
+      });
+      if (joined !== undefined) return { done: true, outputs: { instanceId: instanceIdOf(joined.providerID), nodeName: joined.name } };
+      const waitedMinutes = (Date.now() - Date.parse(replaced.terminatedAt)) / 60_000;
+      if (waitedMinutes >= cluster.spec.nodeHealth.nodeStartupTimeoutMinutes) {
+        const seen = launched.length === 0 ? 'The group launched no machine' : `Its new machine ${launched.join(', ')} did not become a Ready node`;
+        throw new StepError(
+          'await-replacement',
+          `${seen} within nodeStartupTimeoutMinutes (${cluster.spec.nodeHealth.nodeStartupTimeoutMinutes}) of terminating ${target.instanceId}.`,
+          false,
+        );
+      }
+      return { done: false, progress: { launched, waitedMinutes: Math.floor(waitedMinutes) } };
+    },
+    { polling: true },
+  );
+  return { ready: result.done, retryAfterSeconds: services.pollSeconds };
+}
+
+/**
+ * Deletes the old machine's Node (nothing else would: there is no cloud
+ * controller manager) and says what replaced it: `node.replaced`, or
+ * `node.removed` for a machine that was already gone.
+ */
+export async function retireNodeStep(services: RemediationServices, input: unknown): Promise<Record<string, unknown>> {
+  const result = await runStep<Record<string, unknown>>(services, input, 'retire', async (context) => {
+    const { cluster, operation } = context;
+    const target = targetOf(context, 'retire');
+    const replacement = context.outputsOf('await-replacement') as { instanceId?: string; nodeName?: string };
+    let nodeDeleted = false;
+    if (target.nodeName !== undefined) {
+      const config = clusterApi(cluster, 'retire');
+      const old = (await listNodes(config)).find((node) => node.name === target.nodeName);
+      // A Node that now belongs to another machine (a name reused) is not the old machine's any more.
+      const ownInstance = instanceIdOf(old?.providerID);
+      if (old !== undefined && (ownInstance === undefined || ownInstance === target.instanceId)) nodeDeleted = await deleteNode(config, target.nodeName);
+    }
+    const event =
+      replacement.instanceId === undefined
+        ? clusterEvent('node.removed', cluster.id, { ...target, operationId: operation.id, nodeDeleted })
+        : clusterEvent('node.replaced', cluster.id, { ...target, operationId: operation.id, replacement: { instanceId: replacement.instanceId, nodeName: replacement.nodeName } });
+    await services.store.appendEvents(cluster.tenantId, [event]);
+    return { done: true, outputs: { nodeDeleted, ...(replacement.instanceId === undefined ? {} : { replacedBy: replacement }) } };
+  });
+  return result.done ? result.outputs : {};
+}

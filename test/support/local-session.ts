@@ -1,0 +1,84 @@
+import { CoreV1Api, KubeConfig } from '@kubernetes/client-node';
+import { afterAll, afterEach, beforeAll, expect } from 'vitest';
+import { type LocalStack, type LocalStackOptions, type SandboxCluster, startLocalStack } from '#sandbox';
+import { type ApiCall, apiClient, eventually } from './api.ts';
+
+export interface ClusterBody {
+  id: string;
+  name: string;
+  status: { phase: string; endpoint?: string; reason?: string; activeOperationId?: string; conditions: { type: string; status: string; reason: string; message?: string }[] };
+}
+
+export interface OperationBody {
+  id: string;
+  type: string;
+  target?: { instanceId: string; nodeName?: string; reason: string };
+  state: string;
+  createdAt?: string;
+  finishedAt?: string;
+  steps: { name: string; state: string; startedAt?: string; finishedAt?: string; outputs?: Record<string, unknown> }[];
+  error?: { type: string; title: string; status: number; detail: string };
+}
+
+/** The smallest order: everything else takes Kiln's defaults. */
+export const order = (name: string) => ({ name, region: 'eu-central-1', nodePools: [{ name: 'default', size: 2 }] });
+
+/**
+ * One local stack for a test file, started before its tests and stopped
+ * after them, with what the tests do through it: tenants through the admin
+ * API, waiting for a phase, and each cluster's sandbox Kubernetes API.
+ */
+export function localSession(options: LocalStackOptions) {
+  let running: { stack: LocalStack; api: ApiCall } | undefined;
+  let tenantSeq = 0;
+  const current = () => {
+    if (running === undefined) throw new Error('the local stack is not running');
+    return running;
+  };
+
+  beforeAll(async () => {
+    const stack = await startLocalStack(options);
+    running = { stack, api: apiClient(stack.url) };
+  });
+  // Faults belong to the test that injected them, even when it fails before using them all.
+  afterEach(() => {
+    const { stack } = current();
+    stack.faults.clear();
+    stack.machines.clearCommandFaults();
+    stack.kms.clearFaults();
+  });
+  afterAll(async () => {
+    await running?.stack.stop();
+  });
+
+  const session = {
+    get stack(): LocalStack {
+      return current().stack;
+    },
+    get api(): ApiCall {
+      return current().api;
+    },
+    /** Each test gets a fresh tenant through the admin API, as a new customer would. */
+    newTenant: async (): Promise<string> => {
+      tenantSeq += 1;
+      const created = await session.api<{ apiKey: string }>('POST', '/v1/tenants', { token: session.stack.adminToken, body: { name: `tenant-${tenantSeq}` } });
+      expect(created.status).toBe(201);
+      return created.body.apiKey;
+    },
+    waitForPhase: async (key: string, id: string, phase: string): Promise<ClusterBody> =>
+      eventually(`cluster ${id} to be ${phase}`, async () => {
+        const response = await session.api<ClusterBody>('GET', `/v1/clusters/${id}`, { token: key });
+        if (response.body.status.phase === 'Failed' && phase !== 'Failed') throw new Error(`cluster failed: ${response.body.status.reason ?? ''}`);
+        return response.body.status.phase === phase ? response.body : undefined;
+      }),
+    /** The sandbox Kubernetes API of a cluster, and a CoreV1 client on it with the sandbox's admin kubeconfig. */
+    sandboxOf: (clusterId: string): { sandbox: SandboxCluster; core: CoreV1Api } => {
+      const sandbox = session.stack.clusters.get(clusterId);
+      if (sandbox === undefined) throw new Error(`no sandbox cluster for ${clusterId}`);
+      const kubeConfig = new KubeConfig();
+      kubeConfig.loadFromString(sandbox.kubeconfig());
+      return { sandbox, core: kubeConfig.makeApiClient(CoreV1Api) };
+    },
+  };
+  return session;
+}
