@@ -10,14 +10,15 @@ import { pathToFileURL } from 'node:url';
 import { performance } from 'node:perf_hooks';
 import { setFlagsFromString } from 'node:v8';
 import { runInNewContext } from 'node:vm';
-import { CoreV1Api, V1Namespace, V1Secret } from '@kubernetes/client-node';
-import { PLACEHOLDER_ISSUER_CA, installAddons, kubeConfigFor, removeAddons, renderAddons } from '#addons';
-import { encryptionConfiguration } from '#bootstrap';
+import { CoreV1Api, KubeConfig, V1Namespace, V1Secret } from '@kubernetes/client-node';
+import { PLACEHOLDER_ISSUER_CA, installAddons, removeAddons, renderAddons } from '#addons';
+import { encryptionConfiguration, generateClusterPki, machineSecretPath, newBootstrapToken, pkiToPem } from '#bootstrap';
 import { ClusterSpec, createLogger, newId, orderProblems } from '#core';
 import { rewriteSecretsPage } from '#encryption';
 import { AutoScalingClient } from '@aws-sdk/client-auto-scaling';
 import { EC2Client } from '@aws-sdk/client-ec2';
 import { AwsMachineFleet, pollNodeHealth } from '#health';
+import { CREDENTIAL_REUSE_MINUTES } from '#steps';
 import {
   type Ec2Service,
   type KubeObject,
@@ -103,7 +104,8 @@ interface InstallSample {
 
 /** What the provision workflow's add-ons step does, once: install, then remove what is no longer rendered. */
 async function addonsStep(cluster: SandboxCluster, spec: ClusterSpec): Promise<void> {
-  const config = kubeConfigFor(cluster.name, cluster.url);
+  const config = new KubeConfig();
+  config.loadFromString(cluster.kubeconfig());
   const addons = renderAddons('cls_bench', spec, { issuerCa: PLACEHOLDER_ISSUER_CA });
   // The step's own poll interval (the default), so the first run waits on CRDs and charts as production does.
   const { pending } = await installAddons(config, addons, { deadlineMs: 20_000 });
@@ -211,7 +213,9 @@ async function benchSecretRewrite(): Promise<BenchRow[]> {
   const keys: { name: string; secret: string }[] = [];
   const cluster = await startSandboxCluster({ name: 'bench-rotate' });
   try {
-    const core = kubeConfigFor(cluster.name, cluster.url).makeApiClient(CoreV1Api);
+    const kubeConfig = new KubeConfig();
+    kubeConfig.loadFromString(cluster.kubeconfig());
+    const core = kubeConfig.makeApiClient(CoreV1Api);
     /** What a rotation's restart loads: the new key writes, the older ones still read. */
     const rotateKey = (): void => {
       keys.unshift({ name: `key-${keys.length + 1}`, secret: randomBytes(32).toString('base64') });
@@ -368,9 +372,10 @@ async function benchOrderValidation(): Promise<BenchRow[]> {
  * "$0.625 per million write request units" (as reported by third parties; aws.amazon.com/dynamodb/pricing);
  * Step Functions Standard, $0.025 per 1,000 state transitions (aws.amazon.com/step-functions/pricing).
  */
-const PRICE = { lambdaGbSecond: 0.0000166667, lambdaRequest: 0.2 / 1e6, readUnit: 0.125 / 1e6, writeUnit: 0.625 / 1e6, stateTransition: 0.025 / 1000 };
+const PRICE = { lambdaGbSecond: 0.0000166667, lambdaRequest: 0.2 / 1e6, readUnit: 0.125 / 1e6, writeUnit: 0.625 / 1e6, stateTransition: 0.025 / 1000, kmsRequest: 0.03 / 10_000 };
 const POLLS_PER_MONTH = 60 * 24 * 30;
 const POLL_MEMORY_GB = 0.5;
+const API_HOST = 'bench-api.elb.eu-central-1.amazonaws.com';
 const POLLED_CLUSTERS = 12;
 const POLL_REPETITIONS = 5;
 const HEALTH_COST_TARGET = 0.05;
@@ -403,7 +408,18 @@ async function benchHealthPollCost(): Promise<BenchRow[]> {
     meter(dynamo.client, database);
     const store = new KilnStore(dynamo.client, tableName);
     const iam = new SandboxIam('000000000000', LOCAL_CREDENTIALS.accessKeyId);
-    const machines = new SandboxMachines((_scope, name) => (name.endsWith('/join-token') ? 'token' : undefined), 0);
+    // What the bootstrap step publishes for the machines: the join token, the API host and the cluster CA kubeadm init signs with.
+    const published = new Map<string, string>();
+    const machines = new SandboxMachines((_scope, name) => published.get(name), 0);
+    // Kiln's CA, sealed as the bootstrap step seals it; unsealing counts as KMS Decrypt calls.
+    const kms = { decrypts: 0 };
+    const sealer = {
+      seal: (plaintext: Uint8Array) => Promise.resolve(Buffer.from(plaintext).toString('base64')),
+      unseal: (sealed: string) => {
+        kms.decrypts += 1;
+        return Promise.resolve(Buffer.from(sealed, 'base64'));
+      },
+    };
     ec2 = await startEc2Service({ machines, iam });
     const clientOptions = { region: 'eu-central-1', endpoint: ec2.endpoint, credentials: LOCAL_CREDENTIALS };
     const autoScaling = new AutoScalingClient(clientOptions);
@@ -417,18 +433,24 @@ async function benchHealthPollCost(): Promise<BenchRow[]> {
       const spec = ClusterSpec.parse({ name: `poll-${index}`, region: 'eu-central-1', nodePools: [{ name: 'general', size: 3 }] });
       const id = newId('cluster');
       const groups = { controlPlane: `${id}-cp`, pools: { general: `${id}-pool-general` } };
-      const cluster = await startSandboxCluster({ name: id });
+      const cluster = await startSandboxCluster({ name: id, secure: true });
       clusters.push(cluster);
+      const pki = pkiToPem(await generateClusterPki({ clusterName: spec.name, apiHost: API_HOST, serviceCidr: spec.network.serviceCidr }));
+      const token = newBootstrapToken();
+      for (const role of ['control-plane', 'worker'] as const) published.set(machineSecretPath(id, role, 'join-token'), token);
+      published.set(machineSecretPath(id, 'control-plane', 'api-host'), API_HOST);
+      published.set(machineSecretPath(id, 'control-plane', 'pki/ca.crt'), pki.clusterCa.certificatePem);
+      published.set(machineSecretPath(id, 'control-plane', 'pki/ca.key'), pki.clusterCa.privateKeyPem);
       machines.boot(id, cluster, spec, () => true, { controlPlane: image, pools: { general: image } }, groups);
       const now = new Date().toISOString();
-      const record = { tenantId, id, name: spec.name, spec, status: { phase: 'Ready' as const, conditions: [], endpoint: cluster.url }, machineGroups: groups, createdAt: now, updatedAt: now, version: 1 };
+      const record = { tenantId, id, name: spec.name, spec, status: { phase: 'Ready' as const, conditions: [], endpoint: cluster.url }, machineGroups: groups, sealed: { pki: await sealer.seal(Buffer.from(JSON.stringify(pki))) }, createdAt: now, updatedAt: now, version: 1 };
       await store.createCluster(record, { tenantId, id: newId('operation'), type: 'provision', clusterId: id, state: 'succeeded', steps: {}, createdAt: now, updatedAt: now, version: 1 });
     }
     await Promise.all(clusters.map((cluster) => waitFor('the machines to join', () => Promise.resolve(cluster.objects({ kind: 'Node' }).length === 6 ? true : undefined), 30_000)));
     const services = {
       store,
       log: createLogger('silent', {}),
-      sealer: { seal: () => Promise.reject(new Error('unused')), unseal: () => Promise.reject(new Error('unused')) },
+      sealer,
       workflows: { start: () => Promise.reject(new Error('unused')), status: () => Promise.reject(new Error('unused')) },
       inCluster: () => ({ fleet }),
     };
@@ -436,6 +458,7 @@ async function benchHealthPollCost(): Promise<BenchRow[]> {
     await pollNodeHealth(services);
     for (const usage of [database, cloud]) Object.assign(usage, { calls: 0, readUnits: 0, writeUnits: 0 });
     const kubeCallsBefore = clusters.reduce((sum, cluster) => sum + cluster.requestLog.length, 0);
+    kms.decrypts = 0;
     const started = performance.now();
     for (let repetition = 0; repetition < POLL_REPETITIONS; repetition++) await pollNodeHealth(services);
     const elapsedMs = performance.now() - started;
@@ -448,14 +471,16 @@ async function benchHealthPollCost(): Promise<BenchRow[]> {
       duration: POLLS_PER_MONTH * (durationMs / 1000) * POLL_MEMORY_GB * PRICE.lambdaGbSecond,
       reads: POLLS_PER_MONTH * perClusterPoll(database.readUnits) * PRICE.readUnit,
       writes: POLLS_PER_MONTH * perClusterPoll(database.writeUnits) * PRICE.writeUnit,
+      // Kiln's client certificate for each cluster: the CA is unsealed once per reuse period by a warm poller.
+      kms: (POLLS_PER_MONTH / CREDENTIAL_REUSE_MINUTES) * PRICE.kmsRequest,
     };
-    const total = monthly.invocations + monthly.duration + monthly.reads + monthly.writes;
+    const total = monthly.invocations + monthly.duration + monthly.reads + monthly.writes + monthly.kms;
     const waitLoop = POLLS_PER_MONTH * 3 * PRICE.stateTransition;
     const dollars = (value: number) => `$${value.toFixed(4)}`;
     return [
       {
         benchmark: `health polling, ${POLLED_CLUSTERS} clusters of 6 machines, per cluster-month`,
-        measured: `${dollars(total)} (Lambda ${dollars(monthly.invocations + monthly.duration)}, DynamoDB ${dollars(monthly.reads + monthly.writes)})`,
+        measured: `${dollars(total)} (Lambda ${dollars(monthly.invocations + monthly.duration)}, DynamoDB ${dollars(monthly.reads + monthly.writes)}, KMS ${dollars(monthly.kms)})`,
         baseline: `Step Functions Wait loop ${dollars(waitLoop)}`,
         result: ratio(total / waitLoop),
         target: `<= $${HEALTH_COST_TARGET.toFixed(2)}`,
@@ -464,7 +489,7 @@ async function benchHealthPollCost(): Promise<BenchRow[]> {
       {
         benchmark: 'health polling, per cluster and poll',
         measured: `${ms(durationMs)} at ${POLL_MEMORY_GB * 1024} MB; DynamoDB ${perClusterPoll(database.calls).toFixed(2)} calls, ${perClusterPoll(database.readUnits).toFixed(2)} RRU, ${perClusterPoll(database.writeUnits).toFixed(2)} WRU`,
-        baseline: `Kubernetes ${perClusterPoll(kubeCalls).toFixed(1)} calls, Auto Scaling + EC2 ${perClusterPoll(cloud.calls).toFixed(1)} calls`,
+        baseline: `Kubernetes ${perClusterPoll(kubeCalls).toFixed(1)} calls, Auto Scaling + EC2 ${perClusterPoll(cloud.calls).toFixed(1)} calls, KMS ${perClusterPoll(kms.decrypts).toFixed(2)} Decrypts (the client certificate is reused)`,
         result: '-',
         target: 'info',
         pass: undefined,

@@ -5,7 +5,7 @@ export { CHART_JOB_IMAGE, CHART_READINESS_ANNOTATION, CHARTS, helmChart, type Ch
 export { ciliumObjects, ciliumValues, type ApiServerAddress } from './cilium.ts';
 export { HELM_CONTROLLER_IMAGE, helmControllerObjects } from './helm-controller.ts';
 export { addonDrift, AddonInstallTimeoutError, installAddons, liveForbiddenAdminBindings, REMOVABLE_KINDS, removeAddons, type InstallOptions, type InstallResult } from './install.ts';
-export { applyObjects, FIELD_MANAGER, kubeConfigFor, listNodes, readObject, type Manifest, type NodeSummary } from './kube.ts';
+export { applyObjects, type ClusterCredentials, FIELD_MANAGER, kubeConfigFor, listNodes, readObject, type Manifest, type NodeSummary } from './kube.ts';
 export { kyvernoObjects } from './kyverno.ts';
 export { forbiddenAdminBindings, rbacObjects, VIEWER_GROUP, VIEWER_ROLE } from './rbac.ts';
 export { renderAddons, type RenderAddonsOptions } from './render.ts';

@@ -2,18 +2,23 @@ import { CoreV1Api, KubeConfig, KubernetesObjectApi, type KubernetesObject, Patc
 
 export const FIELD_MANAGER = 'kiln';
 
+/** Who Kiln is to a cluster's API server: a client certificate, its key, and the cluster CA that signed the server's. */
+export interface ClusterCredentials {
+  caPem: string;
+  certificatePem: string;
+  privateKeyPem: string;
+}
+
 /**
- * A client configuration for one cluster's API endpoint. Credentials come
- * from the cluster's PKI once the bootstrap package issues them; the endpoint
- * alone is enough for the sandbox API server.
+ * A client configuration for one cluster's API endpoint, with Kiln's client
+ * certificate; the server's certificate is verified against the cluster CA.
  */
-export function kubeConfigFor(clusterName: string, endpoint: string): KubeConfig {
+export function kubeConfigFor(clusterName: string, endpoint: string, credentials: ClusterCredentials): KubeConfig {
   const config = new KubeConfig();
-  // client-node refuses plain http unless told there is no TLS to verify; https is always verified.
-  const plainHttp = new URL(endpoint).protocol === 'http:';
+  const base64 = (pem: string) => Buffer.from(pem).toString('base64');
   config.loadFromOptions({
-    clusters: [{ name: clusterName, server: endpoint, skipTLSVerify: plainHttp }],
-    users: [{ name: 'kiln' }],
+    clusters: [{ name: clusterName, server: endpoint, caData: base64(credentials.caPem), skipTLSVerify: false }],
+    users: [{ name: 'kiln', certData: base64(credentials.certificatePem), keyData: base64(credentials.privateKeyPem) }],
     contexts: [{ name: clusterName, cluster: clusterName, user: 'kiln' }],
     currentContext: clusterName,
   });

@@ -1,7 +1,6 @@
-import { CoreV1Api, type KubeConfig, PatchStrategy, PolicyV1Api, V1Namespace, V1Pod, V1PodDisruptionBudget, setHeaderOptions } from '@kubernetes/client-node';
+import { CoreV1Api, KubeConfig, PatchStrategy, PolicyV1Api, V1Namespace, V1Pod, V1PodDisruptionBudget, setHeaderOptions } from '@kubernetes/client-node';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { type SandboxCluster, startSandboxCluster } from '#sandbox';
-import { kubeConfigFor } from './kube.ts';
 import { cordonNode, deleteNode, drainNode } from './nodes.ts';
 
 interface PodOptions {
@@ -28,7 +27,8 @@ describe('cordon, drain and delete a node', () => {
     cluster = await startSandboxCluster({ name: 'nodes' });
     cluster.registerNode({ name: 'w-1', role: 'worker', pool: 'general' });
     cluster.registerNode({ name: 'w-2', role: 'worker', pool: 'general' });
-    config = kubeConfigFor(cluster.name, cluster.url);
+    config = new KubeConfig();
+    config.loadFromString(cluster.kubeconfig());
     core = config.makeApiClient(CoreV1Api);
   });
 

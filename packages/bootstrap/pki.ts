@@ -1,6 +1,7 @@
 // @peculiar/x509 resolves its services through tsyringe, which needs the Reflect metadata API loaded first.
 import 'reflect-metadata';
 import { X509Certificate, createHash, type webcrypto } from 'node:crypto';
+import { isIP } from 'node:net';
 import * as x509 from '@peculiar/x509';
 import { stringify } from 'yaml';
 import { cidrBlock, numberToIpv4 } from '#core';
@@ -158,9 +159,10 @@ export async function issueCertificate(ca: CertificateAuthority, request: Certif
 
 /** DNS names and IPs the API server answers to, inside and outside the cluster. */
 export function apiServerSubjectAltNames(apiHost: string, serviceCidr: string): { dnsNames: string[]; ipAddresses: string[] } {
+  const hostIsIp = isIP(apiHost) !== 0;
   return {
-    dnsNames: [apiHost, 'kubernetes', 'kubernetes.default', 'kubernetes.default.svc', 'kubernetes.default.svc.cluster.local'],
-    ipAddresses: [firstServiceIp(serviceCidr)],
+    dnsNames: [...(hostIsIp ? [] : [apiHost]), 'kubernetes', 'kubernetes.default', 'kubernetes.default.svc', 'kubernetes.default.svc.cluster.local'],
+    ipAddresses: [...(hostIsIp ? [apiHost] : []), firstServiceIp(serviceCidr)],
   };
 }
 
@@ -196,26 +198,47 @@ export interface AdminKubeconfigOptions {
   now?: Date;
 }
 
+/** A client identity for one cluster: a certificate the cluster CA signed, its key, and the CA to verify the API server with. */
+export interface ClientCredentials {
+  caPem: string;
+  certificatePem: string;
+  privateKeyPem: string;
+  expiresAt: Date;
+}
+
+/**
+ * A short-lived client certificate for `user` in `groups`, signed by the
+ * cluster CA: the API server (anonymous auth off) accepts it until it expires.
+ */
+export async function issueClientCredentials(
+  pki: Pick<ClusterPki, 'clusterCa'>,
+  options: { user: string; groups: readonly string[]; validityMinutes: number; now?: Date },
+): Promise<ClientCredentials> {
+  const now = options.now ?? new Date();
+  const expiresAt = new Date(now.getTime() + options.validityMinutes * 60_000);
+  const client = await issueCertificate(pki.clusterCa, {
+    commonName: options.user,
+    organizations: options.groups,
+    usages: 'client',
+    validity: { notBefore: new Date(now.getTime() - CLOCK_SKEW_MS), notAfter: expiresAt },
+  });
+  return { caPem: pki.clusterCa.certificatePem, ...client, expiresAt };
+}
+
 /**
  * A kubeconfig for a short-lived administrator: the client certificate expires
  * after `validityMinutes`, so a leaked file stops working on its own.
  */
 export async function issueAdminKubeconfig(pki: Pick<ClusterPki, 'clusterCa'>, options: AdminKubeconfigOptions): Promise<string> {
-  const now = options.now ?? new Date();
   const clusterName = options.clusterName ?? 'kubernetes';
   const user = 'kiln-admin';
-  const client = await issueCertificate(pki.clusterCa, {
-    commonName: user,
-    organizations: [ADMIN_GROUP],
-    usages: 'client',
-    validity: { notBefore: new Date(now.getTime() - CLOCK_SKEW_MS), notAfter: new Date(now.getTime() + options.validityMinutes * 60_000) },
-  });
+  const client = await issueClientCredentials(pki, { user, groups: [ADMIN_GROUP], validityMinutes: options.validityMinutes, ...(options.now === undefined ? {} : { now: options.now }) });
   const base64 = (pem: string) => Buffer.from(pem).toString('base64');
   const context = `${user}@${clusterName}`;
   return stringify({
     apiVersion: 'v1',
     kind: 'Config',
-    clusters: [{ name: clusterName, cluster: { server: options.endpoint, 'certificate-authority-data': base64(pki.clusterCa.certificatePem) } }],
+    clusters: [{ name: clusterName, cluster: { server: options.endpoint, 'certificate-authority-data': base64(client.caPem) } }],
     users: [{ name: user, user: { 'client-certificate-data': base64(client.certificatePem), 'client-key-data': base64(client.privateKeyPem) } }],
     contexts: [{ name: context, context: { cluster: clusterName, user } }],
     'current-context': context,

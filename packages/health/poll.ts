@@ -1,4 +1,5 @@
-import { type NodeSummary, kubeConfigFor, listNodes } from '#addons';
+import { type NodeSummary, listNodes } from '#addons';
+import { clusterApi } from '#steps';
 import { instanceIdOf } from '#bootstrap';
 import { type ClusterEvent, type NodeObservation, type ClusterSpec, KUBERNETES_RELEASES, clusterEvent } from '#core';
 import { type KilnServices, updateCluster, withCondition } from '#services';
@@ -130,10 +131,12 @@ export async function pollCluster(services: HealthPollServices, cluster: Cluster
   const endpoint = cluster.status.endpoint;
   const groups = cluster.machineGroups;
   if (endpoint === undefined || groups === undefined) throw new Error(`cluster ${cluster.id} has no endpoint or machine groups yet`);
+  // Kiln's credentials first: a failure to make them (KMS) is Kiln's problem, not the API server's.
+  const api = await clusterApi(services, cluster, 'health');
   let nodes: ObservedNode[] = [];
   let apiReachable = true;
   try {
-    nodes = observed(await withTimeout(listNodes(kubeConfigFor(cluster.name, endpoint)), API_TIMEOUT_MS), now);
+    nodes = observed(await withTimeout(listNodes(api), API_TIMEOUT_MS), now);
   } catch {
     apiReachable = false;
   }

@@ -1,9 +1,9 @@
 import { z } from 'zod';
-import { kubeConfigFor, listNodes } from '#addons';
+import { listNodes } from '#addons';
 import { type MachineCommands, type MachineSecretStore, instanceIdOf } from '#bootstrap';
 import { type ClusterSpec, type RemediationTarget, StepError, WorkflowInput, clusterEvent, problemFor } from '#core';
 import { failureMessage, launch, newOperation, updateCluster, updateOperation } from '#services';
-import { type StepResult, runStep } from '#steps';
+import { type StepResult, clusterApi, runStep } from '#steps';
 import type { ClusterRecord, OperationRecord } from '#store';
 import type { MachineHealth } from './evaluate.ts';
 import type { MachineFleet } from './fleet.ts';
@@ -84,9 +84,7 @@ export async function recoverStep(services: RemediationServices, input: unknown)
       const target = targetOf(operation);
       const reboot = context.outputsOf('reboot') as { rebooted?: boolean; rebootedAt?: string };
       if (reboot.rebooted !== true) return { done: true, outputs: { recovered: false } };
-      const endpoint = cluster.status.endpoint;
-      if (endpoint === undefined) throw new StepError('recover', 'The cluster has no API endpoint.', false);
-      const node = (await listNodes(kubeConfigFor(cluster.name, endpoint))).find((candidate) => instanceIdOf(candidate.providerID) === target.instanceId);
+      const node = (await listNodes(await clusterApi(services, cluster, 'recover'))).find((candidate) => instanceIdOf(candidate.providerID) === target.instanceId);
       if (node?.ready === true) return { done: true, outputs: { recovered: true, nodeName: node.name } };
       const waitedMinutes = (Date.now() - Date.parse(reboot.rebootedAt ?? new Date().toISOString())) / 60_000;
       if (waitedMinutes >= cluster.spec.nodeHealth.unhealthyTimeoutMinutes) return { done: true, outputs: { recovered: false } };

@@ -1,7 +1,7 @@
-import { applyObjects, cordonNode, deleteNode, drainNode, kubeConfigFor, listNodes } from '#addons';
+import { applyObjects, cordonNode, deleteNode, drainNode, listNodes } from '#addons';
 import { ETCD_MEMBER_SCRIPT, bootstrapTokenId, bootstrapTokenSecret, instanceIdOf, newBootstrapToken } from '#bootstrap';
 import { type ClusterSpec, type RemediationTarget, StepError, clusterEvent } from '#core';
-import { type StepContext, runStep } from '#steps';
+import { type StepContext, clusterApi, runStep } from '#steps';
 import type { ClusterRecord } from '#store';
 import type { MachineGroup } from './evaluate.ts';
 import type { RemediationServices } from './remediate.ts';
@@ -27,11 +27,6 @@ function targetOf(context: StepContext, step: string): RemediationTarget {
   return target;
 }
 
-function clusterApi(cluster: ClusterRecord, step: string) {
-  const endpoint = cluster.status.endpoint;
-  if (endpoint === undefined) throw new StepError(step, 'The cluster has no API endpoint.', false);
-  return kubeConfigFor(cluster.name, endpoint);
-}
 
 function sameGroup(a: MachineGroup, b: MachineGroup): boolean {
   return a.role === b.role && (a.role === 'control-plane' || (b.role === 'worker' && a.pool === b.pool));
@@ -69,7 +64,7 @@ export async function drainStep(services: RemediationServices, input: unknown): 
       const target = targetOf(context, 'drain');
       if (target.nodeName === undefined) return { done: true, outputs: { drained: false, evicted: 0, skipped: 'The machine never became a node.' } };
       if (target.reason === 'MachineGone') return { done: true, outputs: { drained: false, evicted: 0, skipped: 'The machine is gone; its pods went with it.' } };
-      const config = clusterApi(context.cluster, 'drain');
+      const config = await clusterApi(services, context.cluster, 'drain');
       if (!(await cordonNode(config, target.nodeName))) return { done: true, outputs: { drained: false, evicted: 0, skipped: 'The node is gone.' } };
       const earlier = (context.operation.steps.drain?.outputs ?? {}) as Partial<DrainOutputs>;
       const pass = await drainNode(config, target.nodeName);
@@ -99,7 +94,7 @@ interface ReplaceOutputs extends Record<string, unknown> {
  * would lose quorum, and the step fails with its answer).
  */
 async function removeEtcdMember(services: RemediationServices, cluster: ClusterRecord, target: RemediationTarget & { nodeName: string }): Promise<void> {
-  const nodes = await listNodes(clusterApi(cluster, 'replace'));
+  const nodes = await listNodes(await clusterApi(services, cluster, 'replace'));
   const peer = nodes
     .filter((node) => node.role === 'control-plane' && node.ready && node.name !== target.nodeName)
     .map((node) => instanceIdOf(node.providerID))
@@ -131,7 +126,7 @@ export async function replaceStep(services: RemediationServices, input: unknown)
     const { fleet, machineSecrets } = services.inCluster(cluster);
     const token = newBootstrapToken();
     const expiresAt = new Date(Date.now() + replacementTokenTtlMs(cluster.spec));
-    await applyObjects(clusterApi(cluster, 'replace'), [bootstrapTokenSecret(token, expiresAt, `Kiln: join token for the replacement of ${target.instanceId}`)]);
+    await applyObjects(await clusterApi(services, cluster, 'replace'), [bootstrapTokenSecret(token, expiresAt, `Kiln: join token for the replacement of ${target.instanceId}`)]);
     await machineSecrets.publish(cluster.id, target.group.role, 'join-token', token, cluster.clusterKeyArn);
 
     const previousInstanceIds = (await fleet.machines(groups)).filter((machine) => sameGroup(machine.group, target.group)).map((machine) => machine.instanceId);
@@ -167,7 +162,7 @@ export async function awaitReplacementStep(services: RemediationServices, input:
       const launched = (await services.inCluster(cluster).fleet.machines(groups))
         .filter((machine) => sameGroup(machine.group, target.group) && !previous.has(machine.instanceId))
         .map((machine) => machine.instanceId);
-      const joined = (await listNodes(clusterApi(cluster, 'await-replacement'))).find((node) => {
+      const joined = (await listNodes(await clusterApi(services, cluster, 'await-replacement'))).find((node) => {
         const instanceId = instanceIdOf(node.providerID);
         return node.ready && instanceId !== undefined && launched.includes(instanceId);
       });
@@ -200,7 +195,7 @@ export async function retireNodeStep(services: RemediationServices, input: unkno
     const replacement = context.outputsOf('await-replacement') as { instanceId?: string; nodeName?: string };
     let nodeDeleted = false;
     if (target.nodeName !== undefined) {
-      const config = clusterApi(cluster, 'retire');
+      const config = await clusterApi(services, cluster, 'retire');
       const old = (await listNodes(config)).find((node) => node.name === target.nodeName);
       // A Node that now belongs to another machine (a name reused) is not the old machine's any more.
       const ownInstance = instanceIdOf(old?.providerID);

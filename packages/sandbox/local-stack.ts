@@ -157,7 +157,8 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
       apiEndpointFor: async (clusterId) => {
         const existing = clusters.get(clusterId);
         if (existing !== undefined) return existing.url;
-        const started = await startSandboxCluster({ name: clusterId });
+        // As kubeadm's API server: TLS from kubeadm init on, client certificates the cluster CA signed, no anonymous access.
+        const started = await startSandboxCluster({ name: clusterId, secure: true });
         // The sandbox's helm-controller: installs each HelmChart's CRDs and workloads, as the chart's install Job would.
         const stopCharts = startChartRunner(started);
         clusters.set(clusterId, started);

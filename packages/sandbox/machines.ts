@@ -3,6 +3,7 @@ import { parse } from 'yaml';
 import { ENCRYPTION_CONFIG_SCRIPT, ETCD_MEMBER_SCRIPT, KMS_PLUGIN_ENDPOINT, machineSecretPath } from '#bootstrap';
 import { type ClusterSpec, isRecord } from '#core';
 import { type AwsScope, accountOfRole } from './iam.ts';
+import { kubeadmApiServerTls } from './api-server-tls.ts';
 import type { KmsPlugin, KubeObject, SandboxCluster } from './kube/index.ts';
 import type { NodeTaint } from './kube/nodes.ts';
 
@@ -92,6 +93,8 @@ interface LaunchConfiguration {
   clusterId: string;
   cluster: SandboxCluster;
   scope: AwsScope;
+  /** The service range kubeadm's networking.serviceSubnet names: the API server's certificate carries its first address. */
+  serviceCidr: string;
   group: string;
   role: 'control-plane' | 'worker';
   pool?: string;
@@ -119,6 +122,8 @@ export interface EtcdMemberChange {
 interface ControlPlaneState {
   /** `kubeadm init` ran: the API server answers and joins can be checked. */
   initialised: boolean;
+  /** kubeadm init's certificates for the API server: being made, made (it serves TLS), or why not. */
+  apiServer?: 'starting' | 'serving' | { error: string };
   /** etcd members (named after their nodes, as kubeadm names them) and the instance each runs on. */
   etcd: Map<string, string>;
   etcdHistory: EtcdMemberChange[];
@@ -214,12 +219,13 @@ export class SandboxMachines {
     // The instances run in the cluster's region and, with `account`, in the tenant's account: they see only the parameters there.
     const scope: AwsScope = { accountId: (spec.account === undefined ? undefined : accountOfRole(spec.account.roleArn)) ?? this.homeAccountId, region: spec.region };
     const launches: [LaunchConfiguration, number][] = [
-      [{ clusterId, cluster, scope, group: groups.controlPlane, role: 'control-plane', image: images.controlPlane, alive, launched: 0, desired: spec.controlPlane.replicas }, spec.controlPlane.replicas],
+      [{ clusterId, cluster, scope, serviceCidr: spec.network.serviceCidr, group: groups.controlPlane, role: 'control-plane', image: images.controlPlane, alive, launched: 0, desired: spec.controlPlane.replicas }, spec.controlPlane.replicas],
       ...spec.nodePools.map((pool): [LaunchConfiguration, number] => [
         {
           clusterId,
           cluster,
           scope,
+          serviceCidr: spec.network.serviceCidr,
           group: groups.pools[pool.name] ?? `${clusterId}-pool-${pool.name}`,
           role: 'worker',
           pool: pool.name,
@@ -264,6 +270,32 @@ export class SandboxMachines {
     return instance;
   }
 
+  /**
+   * kubeadm init's certificate phase, for a cluster whose API server is `secure`, from the CA Kiln published
+   * (/etc/kubernetes/pki/ca.{crt,key}). The machine's boot script waits for the CA as it waits for its join token.
+   */
+  private startApiServer(launch: LaunchConfiguration, state: ControlPlaneState, nodeName: string): 'starting' | 'serving' | { error: string } {
+    if (state.apiServer !== undefined) return state.apiServer;
+    const { cluster, clusterId, scope, serviceCidr } = launch;
+    if (!cluster.url.startsWith('https:')) return (state.apiServer = 'serving');
+    const at = (name: string) => this.readSecret(scope, machineSecretPath(clusterId, 'control-plane', name));
+    const caCertificate = at('pki/ca.crt');
+    const caKey = at('pki/ca.key');
+    const apiHost = at('api-host');
+    if (caCertificate === undefined || caKey === undefined || apiHost === undefined) return 'starting';
+    state.apiServer = 'starting';
+    kubeadmApiServerTls({ certificatePem: caCertificate, privateKeyPem: caKey }, { apiHost, serviceCidr, nodeName }).then(
+      (tls) => {
+        cluster.serveTls(tls);
+        state.apiServer = 'serving';
+      },
+      (error: unknown) => {
+        state.apiServer = { error: `kubeadm init: [certs] ${error instanceof Error ? error.message : String(error)}` };
+      },
+    );
+    return 'starting';
+  }
+
   /** One attempt of the machine's boot script: 'joined', 'waiting' (for its join material or for the API server), or kubeadm's error. */
   private tryJoin(launch: LaunchConfiguration, instance: SandboxInstance, name: string): string {
     const { clusterId, cluster, scope, role } = launch;
@@ -284,6 +316,9 @@ export class SandboxMachines {
       }
       const parts = BOOTSTRAP_TOKEN.exec(token);
       if (parts === null) return `kubeadm init: the bootstrap token "${token.slice(0, 6)}…" is not of the form [a-z0-9]{6}.[a-z0-9]{16}`;
+      const serving = this.startApiServer(launch, state, name);
+      if (serving === 'starting') return 'waiting';
+      if (serving !== 'serving') return serving.error;
       const ttl = launch.image.joinTokenTtlMs ?? KUBEADM_DEFAULT_TOKEN_TTL_MS;
       cluster.writeObject(bootstrapTokenSecret(parts[1] ?? '', parts[2] ?? '', new Date(Date.now() + ttl)), 'kubeadm');
       state.initialised = true;

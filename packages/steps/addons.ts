@@ -1,9 +1,9 @@
-import { installAddons, kubeConfigFor, removeAddons, renderAddons } from '#addons';
+import { installAddons, removeAddons, renderAddons } from '#addons';
 import { type ClusterPkiPem, generateClusterPki, pkiToPem } from '#bootstrap';
 import { sealedSecret } from './cluster-secrets.ts';
 import type { StepServices } from './context.ts';
 import { type StepContext, type StepResult, runStep } from './step-runner.ts';
-import { endpointOf } from './wait-for-nodes.ts';
+import { clusterApi } from './cluster-api.ts';
 
 /** The CA behind the in-cluster ClusterIssuer: its own, so certificates it signs are not trusted by the API server. */
 async function issuerCaOf(services: StepServices, context: StepContext) {
@@ -29,7 +29,7 @@ const ADDONS_DEADLINE_MS = 10 * 60_000;
 
 export async function addonsStep(services: StepServices, input: unknown): Promise<StepResult<Record<string, unknown>>> {
   return runStep(services, input, 'addons', async (context) => {
-    const config = kubeConfigFor(context.cluster.name, endpointOf(context));
+    const config = await clusterApi(services, context.cluster, 'addons');
     const addons = await renderAddonsFor(services, context);
     // Waits for each chart's CRDs and workloads, then applies what depends on them (issuers, policies).
     const { applied, pending } = await installAddons(config, addons, { deadlineMs: ADDONS_DEADLINE_MS });

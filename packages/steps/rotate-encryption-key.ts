@@ -1,6 +1,5 @@
 import { randomBytes } from 'node:crypto';
 import { CoreV1Api } from '@kubernetes/client-node';
-import { kubeConfigFor } from '#addons';
 import { ENCRYPTION_CONFIG_SCRIPT, encryptionConfiguration, instanceIdOf, machineSecretPath, toYamlDocuments } from '#bootstrap';
 import { StepError } from '#core';
 import {
@@ -16,6 +15,7 @@ import {
   startRotation,
 } from '#encryption';
 import { AT_REST_KEY, updateCluster } from '#services';
+import { clusterApi } from './cluster-api.ts';
 import { FIRST_AT_REST_KEY, atRestKeySealer, nextRotation, sealedSecret } from './cluster-secrets.ts';
 import type { StepServices } from './context.ts';
 import { type StepContext, type StepResult, runStep, toStepError } from './step-runner.ts';
@@ -73,7 +73,7 @@ async function rotateSlice(services: StepServices, context: StepContext): Promis
   if (endpoint === undefined || encryption === undefined) {
     throw new StepError('rotate', 'This cluster has no at-rest key Kiln manages (KMS clusters rotate in KMS).', false);
   }
-  const core = kubeConfigFor(cluster.name, endpoint).makeApiClient(CoreV1Api);
+  const core = (await clusterApi(services, cluster, 'rotate')).makeApiClient(CoreV1Api);
   const machines = await controlPlaneMachines(core);
   const instanceOf = new Map(machines.map((machine) => [machine.name, machine.instanceId]));
 

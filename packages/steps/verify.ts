@@ -1,13 +1,13 @@
-import { addonDrift, kubeConfigFor, listNodes, liveForbiddenAdminBindings, objectRef } from '#addons';
+import { addonDrift, listNodes, liveForbiddenAdminBindings, objectRef } from '#addons';
 import { StepError } from '#core';
 import { renderAddonsFor } from './addons.ts';
 import type { StepServices } from './context.ts';
 import { type StepResult, runStep } from './step-runner.ts';
-import { endpointOf } from './wait-for-nodes.ts';
+import { clusterApi } from './cluster-api.ts';
 
 export async function verifyStep(services: StepServices, input: unknown): Promise<StepResult<Record<string, unknown>>> {
   return runStep(services, input, 'verify', async (context) => {
-    const config = kubeConfigFor(context.cluster.name, endpointOf(context));
+    const config = await clusterApi(services, context.cluster, 'verify');
     // From the order, not a plan: verify also runs in update operations, which have no plan step.
     const { controlPlane, nodePools } = context.cluster.spec;
     const nodes = await listNodes(config);

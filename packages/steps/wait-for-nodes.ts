@@ -1,15 +1,9 @@
-import { kubeConfigFor, listNodes } from '#addons';
+import { listNodes } from '#addons';
 import { StepError } from '#core';
+import { clusterApi } from './cluster-api.ts';
 import type { StepServices } from './context.ts';
 import { planOf } from './plan.ts';
-import { type StepContext, runStep } from './step-runner.ts';
-
-/** The cluster's API endpoint, which the infrastructure step records. */
-export function endpointOf(context: StepContext): string {
-  const endpoint = context.cluster.status.endpoint;
-  if (endpoint === undefined) throw new StepError('infrastructure', 'The cluster has no API endpoint yet.', false);
-  return endpoint;
-}
+import { runStep } from './step-runner.ts';
 
 interface WaitResult extends Record<string, unknown> {
   ready: boolean;
@@ -29,7 +23,7 @@ async function waitForNodes(
       const plan = planOf(context);
       const expected = step === 'control-plane' ? plan.controlPlaneReplicas : plan.workerNodes;
       const role = step === 'control-plane' ? 'control-plane' : 'worker';
-      const nodes = (await listNodes(kubeConfigFor(context.cluster.name, endpointOf(context)))).filter((node) => node.role === role);
+      const nodes = (await listNodes(await clusterApi(services, context.cluster, step))).filter((node) => node.role === role);
       const ready = nodes.filter((node) => node.ready).length;
       if (ready >= expected) return { done: true, outputs: { expected, ready, nodes: nodes.map((node) => node.name) } };
 

@@ -1,4 +1,4 @@
-import { PatchStrategy, setHeaderOptions } from '@kubernetes/client-node';
+import { CoreV1Api, KubeConfig, PatchStrategy, setHeaderOptions } from '@kubernetes/client-node';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { parse as parseYaml } from 'yaml';
 import { ClusterSpec, DEFAULT_KUBERNETES_VERSION, kubernetesReleaseOf, offeredKubernetesReleases, offeredKubernetesSentence, versionSupportConditions } from '#core';
@@ -38,7 +38,7 @@ describe('the README walk-through', () => {
 
   it('provisions the cluster to Ready, with its endpoint', async () => {
     ready = await waitForPhase(key, clusterId, 'Ready');
-    expect(ready.status.endpoint).toMatch(/^http:\/\/127\.0\.0\.1:\d+$/);
+    expect(ready.status.endpoint).toMatch(/^https:\/\/127\.0\.0\.1:\d+$/);
     expect(ready.status.conditions).toContainEqual(expect.objectContaining({ type: 'Ready', status: 'True' }));
     expect(ready.status.activeOperationId).toBeUndefined();
     // The sandbox cluster really has the nodes and the hardening the steps applied.
@@ -63,6 +63,10 @@ describe('the README walk-through', () => {
     expect(kubeconfig.body.kubeconfig).toContain(`server: ${ready.status.endpoint ?? ''}`);
     expect(kubeconfig.body.kubeconfig).toContain('client-certificate-data');
     expect(Date.parse(kubeconfig.body.expiresAt) - Date.now()).toBeLessThanOrEqual(15 * 60_000);
+    // It works: the cluster's API server (TLS, anonymous access off) verifies the certificate, and the client the server.
+    const customer = new KubeConfig();
+    customer.loadFromString(kubeconfig.body.kubeconfig);
+    expect((await customer.makeApiClient(CoreV1Api).listNode()).items).toHaveLength(5);
     expectProblem(await api('GET', `/v1/clusters/${clusterId}/kubeconfig?validityMinutes=100000`, { token: key }), 400, 'validation_failed');
   });
 

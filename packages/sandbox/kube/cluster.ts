@@ -1,5 +1,8 @@
-import { type IncomingMessage, type ServerResponse, createServer } from 'node:http';
+import { X509Certificate } from 'node:crypto';
+import { type Server as HttpServer, type IncomingMessage, type ServerResponse, createServer } from 'node:http';
+import { type Server as HttpsServer, createServer as createHttpsServer } from 'node:https';
 import type { Socket } from 'node:net';
+import { TLSSocket } from 'node:tls';
 import { stringify as toYaml } from 'yaml';
 import { DEFAULT_KUBERNETES_VERSION } from '#core';
 import { ResourceCatalog, type ResourceType, apiVersionOf, typeKey } from './catalog.ts';
@@ -20,6 +23,20 @@ export interface SandboxClusterOptions {
   port?: number;
   /** The clock behind every timestamp the cluster writes, for tests that reason about durations. */
   now?: () => Date;
+  /**
+   * Serve as kubeadm's API server does: https only, and only to clients with a certificate the cluster CA signed
+   * (anonymous auth off: anything else gets 401). Nothing answers until `serveTls` hands it its certificates, as
+   * nothing listens before `kubeadm init`. Without it the server speaks plain http to anyone, for the sandbox's own tests.
+   */
+  secure?: boolean;
+}
+
+/** What `kubeadm init` leaves in /etc/kubernetes: the API server's serving certificate, the CA clients must chain to, and admin.conf's client certificate. */
+export interface ApiServerTls {
+  certificatePem: string;
+  privateKeyPem: string;
+  clientCaPem: string;
+  admin: { certificatePem: string; privateKeyPem: string };
 }
 
 export interface KubeFaultRule {
@@ -85,8 +102,10 @@ export interface KubeObjectFilter {
 
 export interface SandboxCluster {
   readonly name: string;
-  /** `http://127.0.0.1:PORT`, to be used with `skipTLSVerify` (client-node refuses plain http otherwise). */
+  /** `https://127.0.0.1:PORT` when `secure`; otherwise `http://127.0.0.1:PORT`, to be used with `skipTLSVerify` (client-node refuses plain http otherwise). */
   readonly url: string;
+  /** kubeadm init, for a `secure` cluster: from now on it serves TLS with these certificates and takes clients the CA signed. */
+  serveTls(tls: ApiServerTls): void;
   /** The `gitVersion` /version answers with, e.g. `v1.33.0`. */
   readonly kubernetesVersion: string;
   /** The cluster-wide resourceVersion counter as it stands now. */
@@ -123,7 +142,7 @@ export interface SandboxCluster {
   setEncryptionConfiguration(config: JsonObject | undefined, kmsPlugins?: ReadonlyMap<string, KmsPlugin>): void;
   /** Which provider and key each stored Secret is under, read from the stored prefix. */
   storedSecretKeys(): StoredSecretKey[];
-  /** A kubeconfig (YAML) whose only context points at this cluster. */
+  /** A kubeconfig (YAML) whose only context points at this cluster: admin.conf once a `secure` cluster serves TLS. */
   kubeconfig(): string;
   close(): Promise<void>;
 }
@@ -250,6 +269,12 @@ export async function startSandboxCluster(options: SandboxClusterOptions): Promi
       request.socket.destroy();
       return;
     }
+    // --anonymous-auth=false and x509 client certificates: a request without a certificate the CA signed (and still valid) is 401.
+    if (options.secure === true && !(request.socket instanceof TLSSocket && authenticated(request.socket))) {
+      request.resume();
+      record(described, sendError(response, new KubeApiError(401, 'Unauthorized', 'Unauthorized')), false);
+      return;
+    }
     const injected = faults.take(described);
     if (injected !== undefined) {
       request.resume();
@@ -266,8 +291,22 @@ export async function startSandboxCluster(options: SandboxClusterOptions): Promi
     );
   };
 
-  const server = createServer(handle);
-  server.on('connection', (socket) => {
+  // A secure server has no certificate until kubeadm init: every handshake fails before then.
+  const secureServer = options.secure === true ? createHttpsServer({ requestCert: true, rejectUnauthorized: false }, handle) : undefined;
+  const server: HttpServer | HttpsServer = secureServer ?? createServer(handle);
+  let tls: ApiServerTls | undefined;
+  let clientCa: X509Certificate | undefined;
+  /**
+   * The client certificate chains to the cluster CA and is valid now. Validity is checked against the sandbox's clock
+   * (tests move it), not OpenSSL's, so the handshake only asks for the certificate and this checks it.
+   */
+  const authenticated = (socket: TLSSocket): boolean => {
+    const peer = socket.getPeerX509Certificate();
+    if (peer === undefined || clientCa === undefined) return false;
+    const now = clock().getTime();
+    return peer.checkIssued(clientCa) && peer.verify(clientCa.publicKey) && Date.parse(peer.validFrom) <= now && now <= Date.parse(peer.validTo);
+  };
+  server.on('connection', (socket: Socket) => {
     sockets.add(socket);
     socket.on('close', () => sockets.delete(socket));
   });
@@ -281,7 +320,8 @@ export async function startSandboxCluster(options: SandboxClusterOptions): Promi
   const bound = server.address();
   const port = typeof bound === 'object' && bound !== null ? bound.port : 0;
   address = `127.0.0.1:${port}`;
-  const url = `http://${address}`;
+  const url = `${options.secure === true ? 'https' : 'http'}://${address}`;
+  const base64 = (pem: string) => Buffer.from(pem).toString('base64');
 
   return {
     name: options.name,
@@ -333,15 +373,28 @@ export async function startSandboxCluster(options: SandboxClusterOptions): Promi
       }
       return found;
     },
-    kubeconfig: () =>
-      toYaml({
+    serveTls: (served) => {
+      if (secureServer === undefined) throw new Error(`the sandbox cluster ${options.name} was not started secure`);
+      secureServer.setSecureContext({ key: served.privateKeyPem, cert: served.certificatePem, ca: served.clientCaPem });
+      clientCa = new X509Certificate(served.clientCaPem);
+      tls = served;
+    },
+    kubeconfig: () => {
+      if (options.secure === true && tls === undefined) throw new Error(`the sandbox cluster ${options.name} has no admin.conf before kubeadm init`);
+      return toYaml({
         apiVersion: 'v1',
         kind: 'Config',
-        clusters: [{ name: options.name, cluster: { server: url, 'insecure-skip-tls-verify': true } }],
-        users: [{ name: `${options.name}-admin`, user: { token: 'sandbox' } }],
+        clusters: [{ name: options.name, cluster: tls === undefined ? { server: url, 'insecure-skip-tls-verify': true } : { server: url, 'certificate-authority-data': base64(tls.clientCaPem) } }],
+        users: [
+          {
+            name: `${options.name}-admin`,
+            user: tls === undefined ? { token: 'sandbox' } : { 'client-certificate-data': base64(tls.admin.certificatePem), 'client-key-data': base64(tls.admin.privateKeyPem) },
+          },
+        ],
         contexts: [{ name: options.name, context: { cluster: options.name, user: `${options.name}-admin` } }],
         'current-context': options.name,
-      }),
+      });
+    },
     close: async () => {
       api.closeWatches();
       server.closeAllConnections();

@@ -46,8 +46,8 @@ function chartRunnerObjects(readiness: ChartReadiness): Manifest[] {
  * Job would. Field manager `helm`, as a real release would have.
  */
 export function startChartRunner(cluster: SandboxCluster): () => Promise<void> {
-  const config = new KubeConfig();
-  config.loadFromString(cluster.kubeconfig());
+  // Charts appear only once kubeadm init ran, so admin.conf exists by the first one.
+  let config: KubeConfig | undefined;
   const installed = new Set<string>();
   const state = { running: true };
   const loop = (async () => {
@@ -58,6 +58,10 @@ export function startChartRunner(cluster: SandboxCluster): () => Promise<void> {
         installed.add(metadata.name);
         const readiness = JSON.parse(metadata.annotations?.[CHART_READINESS_ANNOTATION] ?? '{"crds":[],"workloads":[]}') as ChartReadiness;
         const objects = chartRunnerObjects(readiness);
+        if (config === undefined) {
+          config = new KubeConfig();
+          config.loadFromString(cluster.kubeconfig());
+        }
         for (const object of objects) await KubernetesObjectApi.makeApiClient(config).patch(object, undefined, undefined, 'helm', true, PatchStrategy.ServerSideApply);
       }
       // A controller's reconcile interval, not a wait in the test: assertions wait on conditions.

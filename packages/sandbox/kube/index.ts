@@ -1,5 +1,6 @@
 export { startSandboxCluster, normalizeKubernetesVersion } from './cluster.ts';
 export type {
+  ApiServerTls,
   ContinueExpiryRule,
   KubeFaultHandle,
   KubeFaultRule,

@@ -1,0 +1,86 @@
+import { ApiException, CoreV1Api, KubeConfig } from '@kubernetes/client-node';
+import { afterEach, describe, expect, it } from 'vitest';
+import { type ClusterCredentials, kubeConfigFor } from '#addons';
+import { ADMIN_GROUP, type ClusterPki, generateClusterPki, issueClientCredentials } from '#bootstrap';
+import { kubeadmApiServerTls } from '../api-server-tls.ts';
+import { type SandboxCluster, startSandboxCluster } from './index.ts';
+
+const API_HOST = 'demo-api.elb.eu-central-1.amazonaws.com';
+const SERVICE_CIDR = '10.96.0.0/12';
+
+async function credentials(pki: ClusterPki, validityMinutes = 60): Promise<ClusterCredentials> {
+  return issueClientCredentials(pki, { user: 'kiln', groups: [ADMIN_GROUP], validityMinutes });
+}
+
+async function namespaces(config: KubeConfig): Promise<number> {
+  try {
+    return (await config.makeApiClient(CoreV1Api).listNamespace()).items.length;
+  } catch (error) {
+    if (error instanceof ApiException) return -error.code;
+    throw error;
+  }
+}
+
+describe('a secure sandbox cluster (as kubeadm serves it)', () => {
+  let cluster: SandboxCluster | undefined;
+  let now = new Date();
+
+  afterEach(async () => {
+    await cluster?.close();
+    cluster = undefined;
+  });
+
+  async function secureCluster(): Promise<{ cluster: SandboxCluster; pki: ClusterPki }> {
+    now = new Date();
+    const pki = await generateClusterPki({ clusterName: 'secure', apiHost: API_HOST, serviceCidr: SERVICE_CIDR });
+    cluster = await startSandboxCluster({ name: 'secure', secure: true, now: () => now });
+    return { cluster, pki };
+  }
+
+  it('answers nothing before kubeadm init gives it a certificate', async () => {
+    const { cluster, pki } = await secureCluster();
+    expect(cluster.url).toMatch(/^https:\/\/127\.0\.0\.1:\d+$/);
+    await expect(namespaces(kubeConfigFor('secure', cluster.url, await credentials(pki)))).rejects.toThrow();
+    expect(() => cluster.kubeconfig()).toThrow(/before kubeadm init/);
+  });
+
+  it('serves a client whose certificate the cluster CA signed, over TLS it verifies against the same CA', async () => {
+    const { cluster, pki } = await secureCluster();
+    cluster.serveTls(await kubeadmApiServerTls(pki.clusterCa, { apiHost: API_HOST, serviceCidr: SERVICE_CIDR }));
+    expect(await namespaces(kubeConfigFor('secure', cluster.url, await credentials(pki)))).toBeGreaterThan(0);
+    // admin.conf, as kubeadm leaves it on the machine.
+    const admin = new KubeConfig();
+    admin.loadFromString(cluster.kubeconfig());
+    expect(await namespaces(admin)).toBeGreaterThan(0);
+  });
+
+  it('answers 401 to anonymous requests, to certificates of another CA, and to expired ones (by the sandbox clock)', async () => {
+    const { cluster, pki } = await secureCluster();
+    cluster.serveTls(await kubeadmApiServerTls(pki.clusterCa, { apiHost: API_HOST, serviceCidr: SERVICE_CIDR }));
+
+    const anonymous = new KubeConfig();
+    anonymous.loadFromOptions({
+      clusters: [{ name: 'secure', server: cluster.url, caData: Buffer.from(pki.clusterCa.certificatePem).toString('base64') }],
+      users: [{ name: 'nobody' }],
+      contexts: [{ name: 'secure', cluster: 'secure', user: 'nobody' }],
+      currentContext: 'secure',
+    });
+    expect(await namespaces(anonymous)).toBe(-401);
+
+    const stranger = await generateClusterPki({ clusterName: 'other', apiHost: API_HOST, serviceCidr: SERVICE_CIDR });
+    const foreign = await credentials(stranger);
+    expect(await namespaces(kubeConfigFor('secure', cluster.url, { ...foreign, caPem: pki.clusterCa.certificatePem }))).toBe(-401);
+
+    const shortLived = await credentials(pki, 10);
+    expect(await namespaces(kubeConfigFor('secure', cluster.url, shortLived))).toBeGreaterThan(0);
+    now = new Date(Date.now() + 11 * 60_000);
+    expect(await namespaces(kubeConfigFor('secure', cluster.url, shortLived))).toBe(-401);
+  });
+
+  it('is refused by a client that expects another cluster CA', async () => {
+    const { cluster, pki } = await secureCluster();
+    cluster.serveTls(await kubeadmApiServerTls(pki.clusterCa, { apiHost: API_HOST, serviceCidr: SERVICE_CIDR }));
+    const stranger = await generateClusterPki({ clusterName: 'other', apiHost: API_HOST, serviceCidr: SERVICE_CIDR });
+    await expect(namespaces(kubeConfigFor('secure', cluster.url, { ...(await credentials(pki)), caPem: stranger.clusterCa.certificatePem }))).rejects.toThrow();
+  });
+});

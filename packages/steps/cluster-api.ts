@@ -1,0 +1,58 @@
+import type { KubeConfig } from '@kubernetes/client-node';
+import { type ClusterCredentials, kubeConfigFor } from '#addons';
+import { ADMIN_GROUP, type ClusterPkiPem, certificateAuthorityFromPem, issueClientCredentials } from '#bootstrap';
+import { StepError } from '#core';
+import type { KilnServices } from '#services';
+import type { ClusterRecord } from '#store';
+
+/** The user Kiln's client certificates name; its group is kubeadm's cluster-admins (add-ons install CRDs and RBAC). */
+export const KILN_CLUSTER_USER = 'kiln';
+/** How long one of Kiln's client certificates lives. */
+const CREDENTIAL_MINUTES = 60;
+/**
+ * How long a process reuses one: a cached certificate is replaced with a quarter of its life left, so no request
+ * goes out with one about to expire. Each replacement unseals the CA once (one KMS Decrypt).
+ */
+export const CREDENTIAL_REUSE_MINUTES = 45;
+
+interface CachedCredentials {
+  /** The sealed PKI the certificate was signed from: a cluster rebuilt under the same id gets a new one. */
+  sealedPki: string;
+  credentials: ClusterCredentials;
+  renewAt: number;
+}
+
+/**
+ * Certificates this process issued, per cluster: a warm function (the health
+ * poller runs every minute) unseals the cluster CA through KMS about once an
+ * hour per cluster, not at every look.
+ */
+const issued = new Map<string, CachedCredentials>();
+
+/**
+ * A client for a cluster's API server as Kiln: a short-lived client certificate
+ * signed by the cluster CA (unsealed only to sign it), and the CA to verify the
+ * server with. The API server has anonymous access off; nothing else gets in.
+ */
+export async function clusterApi(services: Pick<KilnServices, 'sealer'>, cluster: ClusterRecord, step: string): Promise<KubeConfig> {
+  const endpoint = cluster.status.endpoint;
+  if (endpoint === undefined) throw new StepError(step, 'The cluster has no API endpoint yet.', false);
+  return kubeConfigFor(cluster.name, endpoint, await credentialsFor(services, cluster, step));
+}
+
+async function credentialsFor(services: Pick<KilnServices, 'sealer'>, cluster: ClusterRecord, step: string): Promise<ClusterCredentials> {
+  const sealedPki = cluster.sealed?.pki;
+  if (sealedPki === undefined) throw new StepError(step, 'The cluster has no certificate authority yet: its bootstrap step has not run.', false);
+  const cached = issued.get(cluster.id);
+  if (cached !== undefined && cached.sealedPki === sealedPki && cached.renewAt > Date.now()) return cached.credentials;
+
+  const pki = JSON.parse(
+    Buffer.from(await services.sealer.unseal(sealedPki, { tenantId: cluster.tenantId, clusterId: cluster.id, purpose: 'pki' })).toString('utf8'),
+  ) as ClusterPkiPem;
+  const { expiresAt, ...credentials } = await issueClientCredentials(
+    { clusterCa: await certificateAuthorityFromPem(pki.clusterCa) },
+    { user: KILN_CLUSTER_USER, groups: [ADMIN_GROUP], validityMinutes: CREDENTIAL_MINUTES },
+  );
+  issued.set(cluster.id, { sealedPki, credentials, renewAt: Date.now() + CREDENTIAL_REUSE_MINUTES * 60_000 });
+  return credentials;
+}
