@@ -41,7 +41,8 @@ const REQUEST_CODE = [
 ];
 
 export default tseslint.config(
-  { ignores: ['node_modules/', 'out/', '.sst/', '.kiln/', 'coverage/', 'sst-env.d.ts'] },
+  // openapi/contract.check.ts is type-checked against generated types by npm run openapi:check.
+  { ignores: ['node_modules/', 'out/', '.sst/', '.kiln/', 'coverage/', 'sst-env.d.ts', 'openapi/contract.check.ts'] },
   js.configs.recommended,
   ...tseslint.configs.strictTypeChecked,
   {

@@ -3,7 +3,7 @@ import { Scalar } from '@scalar/hono-api-reference';
 import type { MiddlewareHandler } from 'hono';
 import { bodyLimit } from 'hono/body-limit';
 import { requestId } from 'hono/request-id';
-import { KilnError, UnauthorizedError, validationErrorOf } from '#core';
+import { IMMUTABLE_ORDER_FIELDS, KilnError, UnauthorizedError, validationErrorOf } from '#core';
 import { type KilnServices, authenticate } from '#services';
 import type { AppEnv } from './context.ts';
 import { problemResponse } from './problem.ts';
@@ -93,23 +93,81 @@ export function newApp(services: KilnServices): OpenAPIHono<AppEnv> {
   return app;
 }
 
-export function openApiDocument(app: OpenAPIHono<AppEnv>): ReturnType<OpenAPIHono<AppEnv>['getOpenAPI31Document']> {
-  return app.getOpenAPI31Document({
-    openapi: '3.1.0',
-    info: {
-      title: 'Kiln',
-      version: '1.0.0',
-      description: 'Order hardened Kubernetes clusters and follow them through their lifecycle.',
-      license: { name: 'Proprietary', url: 'https://kiln.dev/license' },
-      contact: { name: 'Kiln', url: 'https://kiln.dev' },
-    },
-    servers: [{ url: '/', description: 'The Kiln deployment serving this document' }],
-    tags: [
-      { name: 'Tenants', description: 'Tenants and their API keys (admin only).' },
-      { name: 'Clusters', description: 'Order, read and delete clusters.' },
-      { name: 'Operations', description: 'Long-running work on clusters.' },
-      { name: 'Kubernetes versions', description: 'The Kubernetes minors Kiln offers, with their end-of-life dates.' },
-    ],
-    security: [{ bearer: [] }],
-  });
+/** Fields of a response the server sets: `readOnly` in the document, so generators merging schemas make them computed. */
+const SERVER_SET_FIELDS: Readonly<Record<string, readonly string[]>> = {
+  Cluster: ['id', 'status', 'createdAt', 'updatedAt'],
+};
+
+type OpenApiDocument = ReturnType<OpenAPIHono<AppEnv>['getOpenAPI31Document']>;
+type SchemaObject = { properties?: Record<string, Record<string, unknown>>; description?: string };
+
+const SCHEMA_REF = '#/components/schemas/';
+
+/** A schema with every reference to a component replaced by the component itself (the order's schemas have no cycles). */
+function inlined(schema: unknown, schemas: Record<string, unknown>): unknown {
+  if (Array.isArray(schema)) return schema.map((item) => inlined(item, schemas));
+  if (schema === null || typeof schema !== 'object') return schema;
+  const { $ref, ...rest } = schema as Record<string, unknown>;
+  const own = Object.fromEntries(Object.entries(rest).map(([key, value]) => [key, inlined(value, schemas)]));
+  if (typeof $ref !== 'string' || !$ref.startsWith(SCHEMA_REF)) return $ref === undefined ? own : { $ref, ...own };
+  const target = schemas[$ref.slice(SCHEMA_REF.length)];
+  if (target === undefined) throw new Error(`the document has no component ${$ref}`);
+  return { ...(inlined(target, schemas) as Record<string, unknown>), ...own };
+}
+
+/**
+ * What zod cannot say beside a `$ref` (OpenAPI 3.1 allows siblings): order fields fixed at creation get
+ * `x-kiln-immutable: true` and a sentence saying so (a Terraform provider makes them requires-replace), and
+ * server-set fields get `readOnly: true`. The order a client sends is written out in the create operation
+ * itself: its defaults then mean "optional" to generators (openapi-typescript makes a defaulted property of a
+ * component required, which is right for what Kiln answers and wrong for what a client sends).
+ */
+function annotated(document: OpenApiDocument): OpenApiDocument {
+  const schemas = (document.components?.schemas ?? {}) as Record<string, SchemaObject>;
+  const properties = (name: string) => {
+    const found = schemas[name]?.properties;
+    if (found === undefined) throw new Error(`the document has no ${name} schema to annotate`);
+    return found;
+  };
+  for (const name of ['ClusterSpec', 'ClusterSpecView']) {
+    const spec = properties(name);
+    for (const field of IMMUTABLE_ORDER_FIELDS) {
+      const property = spec[field];
+      if (property === undefined) throw new Error(`${name} has no ${field} property`);
+      const description = typeof property.description === 'string' ? `${property.description} ` : '';
+      spec[field] = { ...property, 'x-kiln-immutable': true, description: `${description}Fixed at creation: changing it needs a new cluster.` };
+    }
+  }
+  for (const [name, fields] of Object.entries(SERVER_SET_FIELDS)) {
+    const schema = properties(name);
+    for (const field of fields) schema[field] = { ...schema[field], readOnly: true };
+  }
+  const create = document.paths?.['/v1/clusters']?.post?.requestBody as { content: Record<string, { schema: unknown }> } | undefined;
+  if (create === undefined) throw new Error('the document has no POST /v1/clusters body');
+  for (const media of Object.values(create.content)) media.schema = inlined(media.schema, schemas);
+  if (!JSON.stringify(document).includes(`"${SCHEMA_REF}ClusterSpec"`)) delete schemas.ClusterSpec;
+  return document;
+}
+
+export function openApiDocument(app: OpenAPIHono<AppEnv>): OpenApiDocument {
+  return annotated(
+    app.getOpenAPI31Document({
+      openapi: '3.1.0',
+      info: {
+        title: 'Kiln',
+        version: '1.0.0',
+        description: 'Order hardened Kubernetes clusters and follow them through their lifecycle.',
+        license: { name: 'Proprietary', url: 'https://kiln.dev/license' },
+        contact: { name: 'Kiln', url: 'https://kiln.dev' },
+      },
+      servers: [{ url: '/', description: 'The Kiln deployment serving this document' }],
+      tags: [
+        { name: 'Tenants', description: 'Tenants and their API keys (admin only).' },
+        { name: 'Clusters', description: 'Order, read and delete clusters.' },
+        { name: 'Operations', description: 'Long-running work on clusters.' },
+        { name: 'Kubernetes versions', description: 'The Kubernetes minors Kiln offers, with their end-of-life dates.' },
+      ],
+      security: [{ bearer: [] }],
+    }),
+  );
 }

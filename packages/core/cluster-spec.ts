@@ -21,6 +21,15 @@ const instanceType = z
 
 const cidr = z.cidrv4({ message: 'must be an IPv4 CIDR block such as 10.0.0.0/16' });
 
+/** A list used as a set: a repeated item is refused, and the document says `uniqueItems`. */
+function setOf<T extends z.ZodType>(item: T) {
+  return z
+    .array(item)
+    .refine((items) => new Set(items.map((value) => JSON.stringify(value))).size === items.length, 'must not repeat an item')
+    .meta({ uniqueItems: true });
+}
+
+
 const labelKey = z
   .string()
   .max(253)
@@ -68,8 +77,7 @@ export const NetworkSpec = z
     vpcCidr: cidr.default('10.0.0.0/16'),
     podCidr: cidr.default('10.244.0.0/16'),
     serviceCidr: cidr.default('10.96.0.0/12'),
-    apiAllowedCidrs: z
-      .array(cidr)
+    apiAllowedCidrs: setOf(cidr)
       .min(1)
       .max(50)
       .default(['0.0.0.0/0'])
@@ -95,7 +103,7 @@ export const AtRestEncryptionSpec = z
     key: z
       .base64()
       .optional()
-      .meta({ writeOnly: true, description: 'Base64 key material when keySource is user. Never returned.' }),
+      .meta({ writeOnly: true, format: 'password', description: 'Base64 key material when keySource is user. Never returned.' }),
     kmsKeyArn: z
       .string()
       .regex(/^arn:aws[a-z-]*:kms:[a-z0-9-]+:\d{12}:key\/[0-9a-f-]{36}$/, 'must be a KMS key ARN')
@@ -123,7 +131,7 @@ export const SshSpec = z
   .strictObject({
     mode: z.enum(['managed', 'self-managed']).default('managed'),
     publicKey: sshPublicKey.optional().describe('Required when mode is self-managed.'),
-    allowedCidrs: z.array(cidr).max(20).default([]).describe('Source ranges allowed to reach port 22; none by default.'),
+    allowedCidrs: setOf(cidr).max(20).default([]).describe('Source ranges allowed to reach port 22; none by default.'),
   })
   .meta({ id: 'SshSpec' });
 
@@ -171,7 +179,7 @@ export const MaintenanceSpec = z
   .strictObject({
     window: z
       .strictObject({
-        days: z.array(z.enum(WEEKDAYS)).min(1).max(7).default([...WEEKDAYS]),
+        days: setOf(z.enum(WEEKDAYS)).min(1).max(7).default([...WEEKDAYS]),
         start: z
           .string()
           .regex(/^([01]\d|2[0-3]):[0-5]\d$/, 'must be HH:MM (UTC)')
@@ -232,7 +240,7 @@ export const ClusterSpec = z
     controlPlane: ControlPlaneSpec.prefault({}),
     nodePools: z.array(NodePoolSpec).min(1).max(20),
     network: NetworkSpec.prefault({}),
-    encryption: EncryptionSpec.prefault({}),
+    encryption: EncryptionSpec.prefault({}).describe('Keys rotate through POST /v1/clusters/{id}/encryption-key-rotations.'),
     ssh: SshSpec.prefault({}),
     podSecurity: PodSecuritySpec.prefault({}),
     certManager: CertManagerSpec.prefault({}),

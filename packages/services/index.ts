@@ -25,6 +25,6 @@ export { recoverOperations, type RecoveryReport } from './recovery.ts';
 export { startDueRotations, startKeyRotation, type ScheduledRotations } from './rotations.ts';
 export { SSH_KEY_PURPOSE, downloadSshKey, fingerprintOf, type SshKeyDownload } from './ssh-keys.ts';
 export { authenticate, createTenant, type Principal } from './tenants.ts';
-export { MUTABLE_FIELDS, updateClusterSpec } from './updates.ts';
+export { updateClusterSpec } from './updates.ts';
 export { clusterView, operationView } from './views.ts';
 export { WorkflowLauncher, type ExecutionStatus, type WorkflowName, type Workflows } from './workflows.ts';

@@ -2,6 +2,7 @@ import {
   type Cluster,
   ClusterSpec,
   ConflictError,
+  MUTABLE_ORDER_FIELDS,
   UnprocessableError,
   applyMergePatch,
   assertOrderRules,
@@ -12,9 +13,6 @@ import type { ClusterRecord } from '#store';
 import { type IdempotentRequest, type Outcome, assertIdle, earlierResponse, findClusterMatching, launch, newOperation, settle } from './clusters.ts';
 import type { KilnServices } from './context.ts';
 import { clusterView, operationView } from './views.ts';
-
-/** The parts of an order a PATCH may change today: everything the add-ons step applies. */
-export const MUTABLE_FIELDS = ['podSecurity', 'certManager', 'extensions', 'maintenance', 'nodeHealth'] as const;
 
 function isEqual(a: unknown, b: unknown): boolean {
   return JSON.stringify(a) === JSON.stringify(b);
@@ -48,11 +46,11 @@ export async function updateClusterSpec(
   const spec = parsed.data;
   assertOrderRules(spec, { stored: true });
   const immutable = (Object.keys(spec) as (keyof ClusterSpec)[]).filter(
-    (field) => !(MUTABLE_FIELDS as readonly string[]).includes(field) && !isEqual(spec[field], cluster.spec[field]),
+    (field) => !(MUTABLE_ORDER_FIELDS as readonly string[]).includes(field) && !isEqual(spec[field], cluster.spec[field]),
   );
   if (immutable.length > 0) {
     throw new UnprocessableError(
-      `Only ${MUTABLE_FIELDS.join(', ')} can change after a cluster is created.`,
+      `Only ${MUTABLE_ORDER_FIELDS.join(', ')} can change after a cluster is created.`,
       immutable.map((field) => ({ pointer: `/${field}`, detail: 'cannot change after the cluster is created' })),
     );
   }

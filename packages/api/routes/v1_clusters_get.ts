@@ -11,6 +11,7 @@ const route = createRoute({
   operationId: 'getCluster',
   tags: ['Clusters'],
   summary: 'Get a cluster',
+  description: 'The cluster with its order (`spec`, secrets never included) and its `status`: phase, conditions, endpoint, the operation running on it. The ETag is its version, for If-Match on PATCH and DELETE.',
   security: [{ bearer: [] }],
   request: { params: ClusterIdParam },
   responses: {

@@ -1,18 +1,33 @@
-import { type OpenAPIHono, createRoute, z } from '@hono/zod-openapi';
-import { Cluster } from '#core';
+import { type OpenAPIHono, createRoute } from '@hono/zod-openapi';
+import type { ZodError } from 'zod';
+import { Cluster, ClusterPatch, IMMUTABLE_ORDER_FIELDS, MUTABLE_ORDER_FIELDS, UnprocessableError, isRecord, jsonPointer, validationErrorOf } from '#core';
 import { updateClusterSpec } from '#services';
 import { type AppEnv, tenantOf } from '../context.ts';
 import { parseIfMatch } from '../etag.ts';
 import { idempotentRequest, replayOf } from '../idempotency.ts';
 import { ClusterIdParam, changeHeaders, problems } from '../schemas.ts';
 
-const ClusterPatch = z
-  .record(z.string(), z.unknown())
-  .openapi('ClusterPatch', {
-    description:
-      'A JSON merge patch (RFC 7386) of the order. podSecurity, certManager, extensions, maintenance and nodeHealth can change; other fields are fixed at creation.',
-    example: { extensions: { intrusionDetection: { enabled: true } } },
-  });
+/** Where a patch sets something: each leaf member of its objects (a list or a scalar is one leaf). */
+function leafPaths(value: unknown, path: string[]): string[][] {
+  if (!isRecord(value) || Object.keys(value).length === 0) return [path];
+  return Object.entries(value).flatMap(([member, inner]) => leafPaths(inner, [...path, member]));
+}
+
+/**
+ * A patch naming only order fields fixed at creation is well-formed but cannot be done: 422 naming each member it
+ * tried to set (`/network/vpcCidr`, `/controlPlane/replicas`). Any other unknown or malformed member is the patch's
+ * shape: 400, as for an order.
+ */
+function patchProblem(error: ZodError, body: unknown): Error {
+  const issues = error.issues;
+  const fixed = issues.flatMap((issue) => (issue.code === 'unrecognized_keys' && issue.path.length === 0 ? issue.keys : []));
+  const onlyFixed = fixed.length > 0 && fixed.every((field) => IMMUTABLE_ORDER_FIELDS.includes(field)) && issues.every((issue) => issue.code === 'unrecognized_keys' && issue.path.length === 0);
+  if (!onlyFixed || !isRecord(body)) return validationErrorOf(error, 'json', 'The patch');
+  return new UnprocessableError(
+    `Only ${MUTABLE_ORDER_FIELDS.join(', ')} can change after a cluster is created.`,
+    fixed.flatMap((field) => leafPaths(body[field], [field])).map((path) => ({ pointer: jsonPointer(path), detail: 'cannot change after the cluster is created' })),
+  );
+}
 
 const route = createRoute({
   method: 'patch',
@@ -46,29 +61,38 @@ const route = createRoute({
 });
 
 export function registerV1ClustersUpdate(app: OpenAPIHono<AppEnv>): void {
-  app.openapi(route, async (c) => {
-    const { id } = c.req.valid('param');
-    const headers = c.req.valid('header');
-    const ifMatch = headers['if-match'];
-    const patch = c.req.valid('json');
-    const respond = (cluster: Cluster) => ({
-      status: 202,
-      headers: {
-        'content-type': 'application/json',
-        ...(cluster.status.activeOperationId === undefined ? {} : { location: `/v1/operations/${cluster.status.activeOperationId}` }),
-      },
-      body: JSON.stringify(cluster),
-    });
-    const request = idempotentRequest(headers['idempotency-key'], { method: 'PATCH', path: `/v1/clusters/${id}`, body: patch }, respond);
-    const outcome = await updateClusterSpec(c.get('services'), tenantOf(c), id, patch, {
-      ...(ifMatch === undefined ? {} : { ifMatchVersion: parseIfMatch(ifMatch) }),
-      ...(request === undefined ? {} : { request }),
-    });
-    if (outcome.kind === 'replay') {
-      const replayed = replayOf(outcome.response);
-      return c.json(replayed.cluster, 202, replayed.headers);
-    }
-    if (outcome.value.status.phase !== 'Updating') return c.json(outcome.value, 200);
-    return c.json(outcome.value, 202, respond(outcome.value).headers);
-  });
+  app.openapi(
+    route,
+    async (c) => {
+      const { id } = c.req.valid('param');
+      const headers = c.req.valid('header');
+      const ifMatch = headers['if-match'];
+      const patch = c.req.valid('json');
+      const respond = (cluster: Cluster) => ({
+        status: 202,
+        headers: {
+          'content-type': 'application/json',
+          ...(cluster.status.activeOperationId === undefined ? {} : { location: `/v1/operations/${cluster.status.activeOperationId}` }),
+        },
+        body: JSON.stringify(cluster),
+      });
+      const request = idempotentRequest(headers['idempotency-key'], { method: 'PATCH', path: `/v1/clusters/${id}`, body: patch }, respond);
+      const outcome = await updateClusterSpec(c.get('services'), tenantOf(c), id, patch, {
+        ...(ifMatch === undefined ? {} : { ifMatchVersion: parseIfMatch(ifMatch) }),
+        ...(request === undefined ? {} : { request }),
+      });
+      if (outcome.kind === 'replay') {
+        const replayed = replayOf(outcome.response);
+        return c.json(replayed.cluster, 202, replayed.headers);
+      }
+      if (outcome.value.status.phase !== 'Updating') return c.json(outcome.value, 200);
+      return c.json(outcome.value, 202, respond(outcome.value).headers);
+    },
+    (result) => {
+      if (result.success) return undefined;
+      // The validator hands the hook the body it failed to validate: it names what the patch tried to set.
+      if (result.target === 'json') throw patchProblem(result.error, (result as { data?: unknown }).data);
+      throw validationErrorOf(result.error, result.target === 'header' ? 'header' : 'parameter');
+    },
+  );
 }

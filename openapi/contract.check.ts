@@ -1,0 +1,22 @@
+// What a client generated from openapi.json with openapi-typescript's default options can write (npm run openapi:check
+// generates ../out/openapi/kiln.ts and type-checks this file against it).
+import type { components, operations } from '../out/openapi/kiln.ts';
+
+type Schemas = components['schemas'];
+type Order = operations['createCluster']['requestBody']['content']['application/json'];
+
+// The minimal order of the README.
+export const minimalOrder: Order = { name: 'demo', region: 'eu-central-1', nodePools: [{ name: 'default', size: 2 }] };
+
+// The order as an answer shows it, defaults applied.
+export const poolSizes = (cluster: Schemas['Cluster']): number[] => cluster.spec.nodePools.map((pool) => pool.size);
+
+// A change of the mutable parts, with null putting a member back to its default.
+export const patch: Schemas['ClusterPatch'] = { nodeHealth: { maxInFlight: 2, unhealthyTimeoutMinutes: null }, maintenance: { window: { days: ['sat', 'sun'] } } };
+
+// @ts-expect-error the region is fixed at creation: a patch cannot name it.
+export const fixedField: Schemas['ClusterPatch'] = { region: 'eu-west-1' };
+
+// What the API answers: the server-set fields are there to read.
+export const clusterId = (cluster: Schemas['Cluster']): string => cluster.id;
+export const phase = (cluster: Schemas['Cluster']): string => cluster.status.phase;

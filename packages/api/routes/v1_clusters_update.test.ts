@@ -1,0 +1,113 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { ClusterSpec, IMMUTABLE_ORDER_FIELDS, MUTABLE_ORDER_FIELDS, newId, type Problem } from '#core';
+import { expectProblem } from '../../../test/support/api.ts';
+import { type ApiHarness, startApiHarness } from '../../../test/support/api-harness.ts';
+import { newApp, openApiDocument } from '../index.ts';
+
+let api: ApiHarness;
+beforeAll(async () => {
+  api = await startApiHarness();
+});
+afterAll(async () => {
+  await api.close();
+});
+
+/** A Ready cluster as the provision workflow leaves it (the harness runs no workflows). */
+async function readyCluster(): Promise<{ apiKey: string; id: string }> {
+  const { id: tenantId, apiKey } = await api.newTenant();
+  const id = newId('cluster');
+  const now = new Date().toISOString();
+  const spec = ClusterSpec.parse({ name: 'patched', region: 'eu-central-1', nodePools: [{ name: 'default', size: 2 }] });
+  await api.services.store.createCluster(
+    { tenantId, id, name: spec.name, spec, status: { phase: 'Ready', conditions: [] }, createdAt: now, updatedAt: now, version: 1 },
+    { tenantId, id: newId('operation'), type: 'provision', clusterId: id, state: 'succeeded', steps: {}, createdAt: now, updatedAt: now, version: 1 },
+  );
+  return { apiKey, id };
+}
+
+interface ClusterBody {
+  spec: ClusterSpec;
+  status: { phase: string };
+}
+
+describe('PATCH /v1/clusters/{id}', () => {
+  it.each([
+    [{ region: 'eu-west-1' }, ['/region']],
+    [{ nodePools: [{ name: 'default', size: 4 }] }, ['/nodePools']],
+    [{ kubernetesVersion: '1.36' }, ['/kubernetesVersion']],
+    [{ network: { vpcCidr: '10.1.0.0/16' } }, ['/network/vpcCidr']],
+    [{ controlPlane: { replicas: 5 }, ssh: { allowedCidrs: ['10.0.0.0/8'] } }, ['/controlPlane/replicas', '/ssh/allowedCidrs']],
+  ])('refuses %j, fixed at creation, with 422 naming each member, and changes nothing', async (patch, pointers) => {
+    const { apiKey, id } = await readyCluster();
+    const before = await api.call<ClusterBody>('GET', `/v1/clusters/${id}`, { token: apiKey });
+    const response = await api.call<Problem>('PATCH', `/v1/clusters/${id}`, { token: apiKey, body: patch });
+
+    expectProblem(response, 422, 'unprocessable');
+    expect(response.body.detail).toBe(`Only ${MUTABLE_ORDER_FIELDS.join(', ')} can change after a cluster is created.`);
+    expect(response.body.errors).toEqual(pointers.map((pointer) => ({ pointer, detail: 'cannot change after the cluster is created' })));
+    const after = await api.call<ClusterBody>('GET', `/v1/clusters/${id}`, { token: apiKey });
+    expect(after.headers.get('etag')).toBe(before.headers.get('etag'));
+  });
+
+  it('answers a misspelled field with 400 naming it, even beside a field fixed at creation', async () => {
+    const { apiKey, id } = await readyCluster();
+    const response = await api.call<Problem>('PATCH', `/v1/clusters/${id}`, { token: apiKey, body: { region: 'eu-west-1', maintenanse: {} } });
+    expectProblem(response, 400, 'validation_failed');
+    expect(response.body.errors?.map((error) => error.pointer)).toContain('/maintenanse');
+  });
+
+  it('checks the members of a mutable part as an order does: unknown, out of range, repeated', async () => {
+    const { apiKey, id } = await readyCluster();
+    const pointers = async (body: unknown) => {
+      const response = await api.call<Problem>('PATCH', `/v1/clusters/${id}`, { token: apiKey, body });
+      expectProblem(response, 400, 'validation_failed');
+      return response.body.errors?.map((error) => [error.pointer, error.detail]);
+    };
+    expect(await pointers({ maintenance: { windw: {} } })).toEqual([['/maintenance/windw', 'is not a known field']]);
+    expect(await pointers({ nodeHealth: { maxInFlight: 0 } })).toEqual([['/nodeHealth/maxInFlight', expect.any(String)]]);
+    expect(await pointers({ maintenance: { window: { days: ['sun', 'sun'] } } })).toEqual([['/maintenance/window/days', 'must not repeat an item']]);
+  });
+
+  it('puts a member back to its default with null, and answers 200 when the patch changes nothing', async () => {
+    const { apiKey, id } = await readyCluster();
+    const unchanged = await api.call<ClusterBody>('PATCH', `/v1/clusters/${id}`, { token: apiKey, body: { nodeHealth: { maxInFlight: null }, maintenance: { autoUpdate: true } } });
+    expect(unchanged.status).toBe(200);
+    expect(unchanged.body.spec.nodeHealth.maxInFlight).toBe(1);
+    expect(unchanged.body.status.phase).toBe('Ready');
+  });
+});
+
+describe('the PATCH contract in the OpenAPI document', () => {
+  type Schemas = Record<string, { properties: Record<string, Record<string, unknown>>; additionalProperties?: boolean }>;
+  type Document = { components: { schemas: Schemas }; paths: Record<string, { post: { requestBody: { content: Record<string, { schema: unknown }> } } }> };
+  let document: Document;
+  let schemas: Schemas;
+  beforeAll(() => {
+    document = openApiDocument(newApp(api.services)) as unknown as Document;
+    schemas = document.components.schemas;
+  });
+
+  it('takes exactly the mutable order fields, and nothing else', () => {
+    expect(Object.keys(schemas.ClusterPatch?.properties ?? {}).sort()).toEqual([...MUTABLE_ORDER_FIELDS].sort());
+    expect(schemas.ClusterPatch?.additionalProperties).toBe(false);
+  });
+
+  it('marks every other order field x-kiln-immutable and says so, in the order sent and the order shown', () => {
+    const sent = (document.paths['/v1/clusters']?.post.requestBody.content['application/json']?.schema as { properties: Record<string, Record<string, unknown>> }).properties;
+    for (const spec of [sent, schemas.ClusterSpecView?.properties ?? {}]) {
+      expect(Object.keys(spec).sort()).toEqual([...MUTABLE_ORDER_FIELDS, ...IMMUTABLE_ORDER_FIELDS].sort());
+      for (const field of IMMUTABLE_ORDER_FIELDS) {
+        expect(spec[field]).toMatchObject({ 'x-kiln-immutable': true, description: expect.stringContaining('Fixed at creation') });
+      }
+      for (const field of MUTABLE_ORDER_FIELDS) expect(spec[field]?.['x-kiln-immutable']).toBeUndefined();
+    }
+  });
+
+  it('marks server-set fields readOnly, secrets writeOnly passwords, and set-like lists uniqueItems', () => {
+    for (const field of ['id', 'status', 'createdAt', 'updatedAt']) expect(schemas.Cluster?.properties[field]).toMatchObject({ readOnly: true });
+    expect(schemas.AtRestEncryptionSpec?.properties.key).toMatchObject({ writeOnly: true, format: 'password' });
+    expect(schemas.NetworkSpec?.properties.apiAllowedCidrs).toMatchObject({ uniqueItems: true });
+    expect(schemas.SshSpec?.properties.allowedCidrs).toMatchObject({ uniqueItems: true });
+    expect((schemas.MaintenanceSpec?.properties.window as { properties: Record<string, unknown> }).properties.days).toMatchObject({ uniqueItems: true });
+  });
+});
