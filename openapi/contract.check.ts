@@ -17,6 +17,11 @@ export const patch: Schemas['ClusterPatch'] = { nodeHealth: { maxInFlight: 2, un
 // @ts-expect-error the region is fixed at creation: a patch cannot name it.
 export const fixedField: Schemas['ClusterPatch'] = { region: 'eu-west-1' };
 
+// Of the network, only the API allow-list changes.
+export const allowList: Schemas['ClusterPatch'] = { network: { apiAllowedCidrs: ['203.0.113.0/24'] }, ssh: { allowedCidrs: [] } };
+// @ts-expect-error the VPC range is fixed at creation.
+export const fixedMember: Schemas['ClusterPatch'] = { network: { vpcCidr: '10.1.0.0/16' } };
+
 // What the API answers: the server-set fields are there to read.
 export const clusterId = (cluster: Schemas['Cluster']): string => cluster.id;
 export const phase = (cluster: Schemas['Cluster']): string => cluster.status.phase;

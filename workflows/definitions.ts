@@ -34,7 +34,7 @@ export const WORKFLOW_STEP_STATES = {
     verify: 'Verify',
   },
   deprovision: { destroy: 'Destroy' },
-  update: { addons: 'Addons', verify: 'Verify' },
+  update: { infrastructure: 'Infrastructure', addons: 'Addons', verify: 'Verify' },
   'rotate-encryption-key': { rotate: 'RotateEncryptionKey' },
   'remediate-node': { reboot: 'Reboot', recover: 'Recover', drain: 'Drain', replace: 'Replace', 'await-replacement': 'AwaitReplacement', retire: 'RetireNode' },
 } as const satisfies { [N in WorkflowName]: Record<(typeof WORKFLOW_STEPS)[N][number] | (typeof WORKFLOW_BRANCH_STEPS)[N][number], string> };

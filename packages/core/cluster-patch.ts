@@ -1,12 +1,36 @@
 import { z } from 'zod';
-import { CertManagerSpec, ClusterSpec, ExtensionsSpec, MaintenanceSpec, NodeHealthSpec, PodSecuritySpec } from './cluster-spec.ts';
+import { CertManagerSpec, ClusterSpec, ExtensionsSpec, MaintenanceSpec, NetworkSpec, NodeHealthSpec, PodSecuritySpec, SshSpec } from './cluster-spec.ts';
 
 /** The order fields a PATCH may change: everything the update workflow applies to a running cluster. */
 export const MUTABLE_ORDER_FIELDS = ['podSecurity', 'certManager', 'extensions', 'maintenance', 'nodeHealth'] as const;
 export type MutableOrderField = (typeof MUTABLE_ORDER_FIELDS)[number];
 
+/**
+ * Order parts of which some members can change, and those members. Each reaches the infrastructure (security group
+ * rules), so an update that changes one runs Pulumi again before the add-ons.
+ */
+export const MUTABLE_ORDER_MEMBERS = { network: ['apiAllowedCidrs'], ssh: ['allowedCidrs'] } as const satisfies Partial<Record<keyof ClusterSpec, readonly string[]>>;
+export type PartlyMutableField = keyof typeof MUTABLE_ORDER_MEMBERS;
+
+const PARTS: Record<PartlyMutableField, z.ZodObject> = { network: NetworkSpec, ssh: SshSpec };
+
 /** The order fields fixed at creation: a PATCH of one is a 422, and the document marks them `x-kiln-immutable`. */
-export const IMMUTABLE_ORDER_FIELDS = Object.keys(ClusterSpec.shape).filter((field) => !(MUTABLE_ORDER_FIELDS as readonly string[]).includes(field));
+export const IMMUTABLE_ORDER_FIELDS = Object.keys(ClusterSpec.shape).filter(
+  (field) => !(MUTABLE_ORDER_FIELDS as readonly string[]).includes(field) && !(field in MUTABLE_ORDER_MEMBERS),
+);
+
+/** What a 422 for a change of something fixed at creation says. */
+export const FIXED_AT_CREATION = `Only ${[...MUTABLE_ORDER_FIELDS, ...Object.entries(MUTABLE_ORDER_MEMBERS).flatMap(([part, members]) => members.map((member) => `${part}.${member}`))].join(', ')} can change after a cluster is created.`;
+
+/** The members of a partly mutable part that are fixed at creation (a PATCH of one is a 422 naming it). */
+export function immutableMembersOf(part: PartlyMutableField): string[] {
+  const mutable: readonly string[] = MUTABLE_ORDER_MEMBERS[part];
+  return Object.keys(PARTS[part].shape).filter((member) => !mutable.includes(member));
+}
+
+export function isPartlyMutable(field: string): field is PartlyMutableField {
+  return field in MUTABLE_ORDER_MEMBERS;
+}
 
 /** The schema without what only shapes a full order: defaults, prefaults and optionality. */
 function unwrapped(schema: z.ZodType): z.ZodType {
@@ -45,12 +69,15 @@ export const ClusterPatch = z
     extensions: mergePatchOf(ExtensionsSpec, 'ExtensionsPatch').nullable().optional(),
     maintenance: mergePatchOf(MaintenanceSpec, 'MaintenancePatch').nullable().optional(),
     nodeHealth: mergePatchOf(NodeHealthSpec, 'NodeHealthPatch').nullable().optional(),
-  } satisfies Record<MutableOrderField, z.ZodType>)
+    network: mergePatchOf(NetworkSpec.pick({ apiAllowedCidrs: true }), 'NetworkPatch').optional(),
+    ssh: mergePatchOf(SshSpec.pick({ allowedCidrs: true }), 'SshPatch').optional(),
+  } satisfies Record<MutableOrderField | PartlyMutableField, z.ZodType>)
   .meta({
     id: 'ClusterPatch',
     description:
-      'A JSON merge patch (RFC 7386) of the order: podSecurity, certManager, extensions, maintenance and nodeHealth can change; `null` puts a member back to its default. ' +
-      'Every other order field is fixed at creation (marked x-kiln-immutable in ClusterSpec): a patch naming one is refused with 422.',
+      'A JSON merge patch (RFC 7386) of the order: podSecurity, certManager, extensions, maintenance, nodeHealth, network.apiAllowedCidrs and ssh.allowedCidrs can change; `null` puts a member back to its default. ' +
+      'A change of an allow-list updates the security group rules in place (the update runs its infrastructure step first). ' +
+      'Every other order field is fixed at creation (marked x-kiln-immutable in the order): a patch naming one is refused with 422.',
     example: { extensions: { intrusionDetection: { enabled: true } } },
   });
 export type ClusterPatch = z.infer<typeof ClusterPatch>;

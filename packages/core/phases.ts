@@ -41,12 +41,21 @@ export const WORKFLOW_STEPS = {
 export const WORKFLOW_BRANCH_STEPS = {
   provision: [],
   deprovision: [],
-  update: [],
+  update: ['infrastructure'],
   'rotate-encryption-key': [],
   'remediate-node': ['drain', 'replace', 'await-replacement', 'retire'],
 } as const satisfies Record<OperationType, readonly string[]>;
 
-/** Every step an operation of this type may report, in order. */
+/** Every step an operation of this type may report, in the order the workflow takes them. */
+const WORKFLOW_STEP_ORDER: { readonly [T in OperationType]: readonly ((typeof WORKFLOW_STEPS)[T][number] | (typeof WORKFLOW_BRANCH_STEPS)[T][number])[] } = {
+  provision: WORKFLOW_STEPS.provision,
+  deprovision: WORKFLOW_STEPS.deprovision,
+  // A change of the allow-lists runs Pulumi again before the add-ons.
+  update: ['infrastructure', 'addons', 'verify'],
+  'rotate-encryption-key': WORKFLOW_STEPS['rotate-encryption-key'],
+  'remediate-node': ['reboot', 'recover', 'drain', 'replace', 'await-replacement', 'retire'],
+};
+
 export function workflowStepOrder(type: OperationType): readonly string[] {
-  return [...WORKFLOW_STEPS[type], ...WORKFLOW_BRANCH_STEPS[type]];
+  return WORKFLOW_STEP_ORDER[type];
 }

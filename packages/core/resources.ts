@@ -248,5 +248,7 @@ export const WorkflowInput = z.object({
   tenantId: z.string(),
   clusterId: z.string(),
   operationId: z.string(),
+  /** An update whose change reaches the infrastructure (allow-lists): the workflow runs Pulumi before the add-ons. */
+  infrastructure: z.boolean().optional(),
 });
 export type WorkflowInput = z.infer<typeof WorkflowInput>;

@@ -1,11 +1,12 @@
 import { describe, expect, it } from 'vitest';
-import { renderUserData } from '#bootstrap';
+import { ENCRYPTION_CONFIG_SCRIPT, ETCD_MEMBER_SCRIPT, renderUserData } from '#bootstrap';
 import { ClusterSpec } from '#core';
 import type { RecordedResource } from './cloud/index.ts';
 import { machineImagesOf } from './machine-images.ts';
 
 const spec = ClusterSpec.parse({ name: 'images', region: 'eu-central-1', nodePools: [{ name: 'general', size: 1 }] });
 const SSM_CORE = ['ssm:UpdateInstanceInformation', 'ssmmessages:*', 'ec2messages:*'];
+const BOOT_SCRIPT = '/usr/local/sbin/kiln-bootstrap';
 
 function resources(options: { workerActions: string[]; userData?: (role: 'control-plane' | 'worker') => string }): RecordedResource[] {
   const userData = options.userData ?? ((role) => (role === 'control-plane' ? renderUserData('cls_images', spec, 'control-plane') : renderUserData('cls_images', spec, 'worker', 'general')));
@@ -28,13 +29,14 @@ describe('machines as EC2 boots them', () => {
   it('carry their provider ID and answer Run Command when the user data and the role say so', () => {
     expect(machineImagesOf(resources({ workerActions: SSM_CORE }))).toEqual({
       // kubeadm init on the first control plane machine makes the join token with the rendered TTL.
-      controlPlane: { providerIdAtBoot: true, ssmManaged: true, joinTokenTtlMs: 2 * 60 * 60_000 },
-      pools: { general: { providerIdAtBoot: true, ssmManaged: true } },
+      // Run Command finds only the scripts the user data wrote.
+      controlPlane: { providerIdAtBoot: true, ssmManaged: true, joinTokenTtlMs: 2 * 60 * 60_000, scripts: [BOOT_SCRIPT, ENCRYPTION_CONFIG_SCRIPT, ETCD_MEMBER_SCRIPT] },
+      pools: { general: { providerIdAtBoot: true, ssmManaged: true, scripts: [BOOT_SCRIPT] } },
     });
   });
 
   it('stay out of SSM when the role cannot register the agent', () => {
-    expect(machineImagesOf(resources({ workerActions: ['ssm:GetParameter'] })).pools.general).toEqual({ providerIdAtBoot: true, ssmManaged: false });
+    expect(machineImagesOf(resources({ workerActions: ['ssm:GetParameter'] })).pools.general).toEqual({ providerIdAtBoot: true, ssmManaged: false, scripts: [BOOT_SCRIPT] });
   });
 
   it('make the join token with the TTL the InitConfiguration declares', () => {
@@ -45,8 +47,8 @@ describe('machines as EC2 boots them', () => {
   it('have neither when the user data does not set them up', () => {
     const plain = () => '#cloud-config\nwrite_files:\n  - path: /usr/local/sbin/kiln-bootstrap\n    content: "kubeadm join"\n';
     expect(machineImagesOf(resources({ workerActions: SSM_CORE, userData: plain }))).toEqual({
-      controlPlane: { providerIdAtBoot: false, ssmManaged: false },
-      pools: { general: { providerIdAtBoot: false, ssmManaged: false } },
+      controlPlane: { providerIdAtBoot: false, ssmManaged: false, scripts: [] },
+      pools: { general: { providerIdAtBoot: false, ssmManaged: false, scripts: [] } },
     });
   });
 });

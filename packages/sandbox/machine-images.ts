@@ -64,6 +64,7 @@ export function machineImagesOf(resources: readonly RecordedResource[]): { contr
     return {
       providerIdAtBoot: behaviour.providerIdFromMetadata,
       ssmManaged: behaviour.ssmAgent && typeof policy === 'string' && allows(policy, SSM_AGENT_CALLS),
+      scripts: behaviour.scripts,
       ...(behaviour.joinTokenTtlMs === undefined ? {} : { joinTokenTtlMs: behaviour.joinTokenTtlMs }),
     };
   };

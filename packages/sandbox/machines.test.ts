@@ -13,6 +13,9 @@ const spec = ClusterSpec.parse({ name: 'machines', region: 'eu-central-1', nodeP
 const JOIN_TOKEN = 'abcdef.0123456789abcdef';
 const material = new Map(['key-1', 'key-2'].map((name) => [name, randomBytes(32).toString('base64')]));
 
+/** A control plane machine from Kiln's user data: the provider ID, the SSM agent and the scripts Run Command runs. */
+const CONTROL_PLANE_IMAGE = { providerIdAtBoot: true, ssmManaged: true, scripts: [ENCRYPTION_CONFIG_SCRIPT, ETCD_MEMBER_SCRIPT] };
+
 /** The account and region the machines boot in: Kiln's own account, the order's region. */
 const SCOPE = { accountId: '000000000000', region: spec.region };
 
@@ -42,7 +45,7 @@ describe('sandbox machines', () => {
       [CONFIG_PARAMETER, configYaml(['key-1'])],
     ]);
     machines = new SandboxMachines((_scope, name) => parameters.get(name), 0);
-    machines.boot(CLUSTER_ID, cluster, spec, () => true, { controlPlane: { providerIdAtBoot: true, ssmManaged: true }, pools: {} });
+    machines.boot(CLUSTER_ID, cluster, spec, () => true, { controlPlane: CONTROL_PLANE_IMAGE, pools: {} });
     await waitUntil('the control plane machines to join', () => cluster.objects({ kind: 'Node' }).length === spec.controlPlane.replicas);
     const [first] = cluster.objects({ kind: 'Node', name: 'control-plane-0' });
     instanceId = instanceIdOf((first?.spec as { providerID?: string } | undefined)?.providerID) ?? '';
@@ -111,10 +114,28 @@ describe('sandbox machines', () => {
   });
 });
 
+describe('Run Command on a sandbox machine', () => {
+  it('runs only the scripts its user data wrote', async () => {
+    const cluster = await startSandboxCluster({ name: 'scriptless' });
+    const parameters = new Map([[machineSecretPath(CLUSTER_ID, 'control-plane', 'join-token'), JOIN_TOKEN]]);
+    try {
+      const machines = new SandboxMachines((_scope, name) => parameters.get(name), 0);
+      machines.boot(CLUSTER_ID, cluster, spec, () => true, { controlPlane: { providerIdAtBoot: true, ssmManaged: true, scripts: [ETCD_MEMBER_SCRIPT] }, pools: {} });
+      await waitUntil('the machines to join', () => cluster.objects({ kind: 'Node' }).length === spec.controlPlane.replicas);
+      const instanceId = instanceIdOf((cluster.objects({ kind: 'Node' })[0]?.spec as { providerID: string }).providerID) ?? '';
+      expect(await machines.run(SCOPE, instanceId, [`${ENCRYPTION_CONFIG_SCRIPT} restart`])).toEqual({ ok: false, output: `${ENCRYPTION_CONFIG_SCRIPT}: No such file or directory` });
+      // The script it has runs (and answers for itself).
+      expect((await machines.run(SCOPE, instanceId, [`${ETCD_MEMBER_SCRIPT} remove control-plane-9`])).output).not.toContain('No such file');
+    } finally {
+      await cluster.close();
+    }
+  });
+});
+
 describe('sandbox Auto Scaling groups, join tokens and etcd', () => {
   const groupSpec = ClusterSpec.parse({ name: 'groups', region: 'eu-central-1', nodePools: [{ name: 'general', size: 2 }] });
   const groups = { controlPlane: 'kiln-groups-cp', pools: { general: 'kiln-groups-general' } };
-  const image = { providerIdAtBoot: true, ssmManaged: true, joinTokenTtlMs: 2 * 60 * 60_000 };
+  const image = { ...CONTROL_PLANE_IMAGE, joinTokenTtlMs: 2 * 60 * 60_000 };
   let cluster: SandboxCluster;
   let parameters: Map<string, string>;
   let machines: SandboxMachines;

@@ -51,6 +51,8 @@ export interface MachineImage {
   providerIdAtBoot: boolean;
   /** The SSM agent is installed and running, and the instance role lets it register: Run Command reaches the machine. */
   ssmManaged: boolean;
+  /** Executable files its user data writes: what Run Command can run on it. */
+  scripts?: readonly string[];
   /** How long the join token `kubeadm init` makes lives (its InitConfiguration's `bootstrapTokens[].ttl`); kubeadm's default is 24 h. */
   joinTokenTtlMs?: number;
 }
@@ -84,6 +86,8 @@ interface Machine {
   role: 'control-plane' | 'worker';
   /** The EncryptionConfiguration on this machine's disk (control plane only). */
   encryptionConfig?: string;
+  /** Executable files its user data wrote. */
+  scripts: readonly string[];
   /** A fault that a reboot does not fix (failed disk, kernel that no longer boots). */
   broken: boolean;
 }
@@ -240,6 +244,13 @@ export class SandboxMachines {
       ]),
     ];
     for (const [launch, size] of launches) {
+      const existing = this.groups.get(launch.group);
+      if (existing !== undefined) {
+        // A stack update gives the group a new launch template version: later launches boot from it, running
+        // instances keep theirs, and Auto Scaling launches nothing while the desired capacity holds.
+        Object.assign(existing, { image: launch.image, labels: launch.labels, taints: launch.taints });
+        continue;
+      }
       this.groups.set(launch.group, launch);
       // Auto Scaling spreads each group over the plan's zones.
       for (let index = 0; index < size; index += 1) this.launch(launch, `${spec.region}${['a', 'b', 'c'][index % 3] ?? 'a'}`);
@@ -345,6 +356,7 @@ export class SandboxMachines {
       name,
       role,
       broken: false,
+      scripts: launch.image.scripts ?? [],
       ...(encryptionConfig === undefined ? {} : { encryptionConfig }),
     });
     if (role === 'control-plane') {
@@ -586,9 +598,11 @@ export class SandboxMachines {
       return Promise.resolve({ ok: false, output: `instance ${instanceId} is not running in ${scope.accountId}/${scope.region}` });
     }
     const [script, verb, argument] = (commands[0] ?? '').split(' ');
+    // A script the machine's user data never wrote is not there to run.
+    if (script === undefined || !machine.scripts.includes(script)) return Promise.resolve({ ok: false, output: `${script ?? ''}: No such file or directory` });
     if (script === ETCD_MEMBER_SCRIPT && machine.role === 'control-plane') return Promise.resolve(this.etcdMemberCommand(instanceId, machine, verb, argument));
     if (script !== ENCRYPTION_CONFIG_SCRIPT || machine.role !== 'control-plane') {
-      return Promise.resolve({ ok: false, output: `${script ?? ''}: command not found` });
+      return Promise.resolve({ ok: false, output: `${script}: command not found` });
     }
     const config = verb === 'write' && argument !== undefined ? this.readSecret(machine.scope, argument) : machine.encryptionConfig;
     const fault = this.failingCommands.find((candidate) => candidate.verb === verb && candidate.remaining > 0 && this.targets(candidate, config));

@@ -7,10 +7,12 @@ import {
   type Operation,
   type OperationType,
   WORKFLOW_STEPS,
+  type WorkflowInput,
   assertOrderRules,
   clusterEvent,
   newId,
   phaseChange,
+  workflowStepOrder,
 } from '#core';
 import type { ClusterRecord, OperationRecord, Page, StoredResponse, WriteOutcome } from '#store';
 import type { KilnServices } from './context.ts';
@@ -49,8 +51,10 @@ export function assertIdle(cluster: ClusterRecord, what: string): void {
   if (running !== undefined) throw new ConflictError(`Operation ${running} is still running on this cluster; ${what} once that operation finishes.`);
 }
 
-export function newOperation(tenantId: string, clusterId: string, type: OperationType, now: string): OperationRecord {
-  const steps = Object.fromEntries(WORKFLOW_STEPS[type].map((name) => [name, { state: 'pending' as const, attempts: 0 }]));
+/** A new operation with the steps it will take: every run's, and any of the optional ones (`also`) it takes this time. */
+export function newOperation(tenantId: string, clusterId: string, type: OperationType, now: string, also: readonly string[] = []): OperationRecord {
+  const taken = new Set([...WORKFLOW_STEPS[type], ...also]);
+  const steps = Object.fromEntries(workflowStepOrder(type).filter((name) => taken.has(name)).map((name) => [name, { state: 'pending' as const, attempts: 0 }]));
   return { tenantId, id: newId('operation'), type, clusterId, state: 'pending', steps, createdAt: now, updatedAt: now, version: 1 };
 }
 
@@ -75,9 +79,15 @@ export function settle(outcome: WriteOutcome, request: IdempotentRequest | undef
   return fresh().then((value) => ({ kind: 'fresh', value }));
 }
 
+/** What a workflow starts with: the operation, and for an update whether it runs the infrastructure step (it lists it). */
+export function workflowInputOf(operation: OperationRecord): WorkflowInput {
+  const input = { tenantId: operation.tenantId, clusterId: operation.clusterId, operationId: operation.id };
+  return operation.type === 'update' && operation.steps.infrastructure !== undefined ? { ...input, infrastructure: true } : input;
+}
+
 export async function launch(services: KilnServices, workflow: WorkflowName, operation: OperationRecord): Promise<void> {
   try {
-    await services.workflows.start(workflow, { tenantId: operation.tenantId, clusterId: operation.clusterId, operationId: operation.id });
+    await services.workflows.start(workflow, workflowInputOf(operation));
   } catch (error) {
     // The order is recorded; recovery starts the execution under the same name later.
     services.log.warn('workflow start deferred to recovery', {

@@ -1,6 +1,7 @@
 import { isWorkflowName } from '#workflows';
 import type { KilnServices } from './context.ts';
 import { recordFailureStep } from './failures.ts';
+import { workflowInputOf } from './clusters.ts';
 
 export interface RecoveryReport {
   checked: number;
@@ -32,7 +33,7 @@ export async function recoverOperations(services: KilnServices, options: { grace
     if (operation === undefined || !isWorkflowName(operation.type)) continue;
     const workflow = operation.type;
     report.checked++;
-    const input = { tenantId: operation.tenantId, clusterId: operation.clusterId, operationId: operation.id };
+    const input = workflowInputOf(operation);
     const status = await services.workflows.status(workflow, operation.id);
     if (status === 'MISSING') {
       await services.workflows.start(workflow, input);

@@ -2,7 +2,11 @@ import {
   type Cluster,
   ClusterSpec,
   ConflictError,
+  FIXED_AT_CREATION,
   MUTABLE_ORDER_FIELDS,
+  MUTABLE_ORDER_MEMBERS,
+  immutableMembersOf,
+  isPartlyMutable,
   UnprocessableError,
   applyMergePatch,
   assertOrderRules,
@@ -45,19 +49,26 @@ export async function updateClusterSpec(
   if (!parsed.success) throw validationErrorOf(parsed.error, 'json', 'The patched order');
   const spec = parsed.data;
   assertOrderRules(spec, { stored: true });
-  const immutable = (Object.keys(spec) as (keyof ClusterSpec)[]).filter(
-    (field) => !(MUTABLE_ORDER_FIELDS as readonly string[]).includes(field) && !isEqual(spec[field], cluster.spec[field]),
-  );
+  const immutable = (Object.keys(spec) as (keyof ClusterSpec)[]).flatMap((field): string[] => {
+    if (isPartlyMutable(field)) {
+      return immutableMembersOf(field)
+        .filter((member) => !isEqual((spec[field] as Record<string, unknown>)[member], (cluster.spec[field] as Record<string, unknown>)[member]))
+        .map((member) => `/${field}/${member}`);
+    }
+    return (MUTABLE_ORDER_FIELDS as readonly string[]).includes(field) || isEqual(spec[field], cluster.spec[field]) ? [] : [`/${field}`];
+  });
   if (immutable.length > 0) {
     throw new UnprocessableError(
-      `Only ${MUTABLE_ORDER_FIELDS.join(', ')} can change after a cluster is created.`,
-      immutable.map((field) => ({ pointer: `/${field}`, detail: 'cannot change after the cluster is created' })),
+      FIXED_AT_CREATION,
+      immutable.map((pointer) => ({ pointer, detail: 'cannot change after the cluster is created' })),
     );
   }
   if (isEqual(spec, cluster.spec)) return { kind: 'fresh', value: clusterView(cluster) };
 
+  // The allow-lists live in security group rules: their change runs the infrastructure step first.
+  const reachesInfrastructure = (Object.keys(MUTABLE_ORDER_MEMBERS) as (keyof typeof MUTABLE_ORDER_MEMBERS)[]).some((part) => !isEqual(spec[part], cluster.spec[part]));
   const now = new Date().toISOString();
-  const operation = newOperation(tenantId, clusterId, 'update', now);
+  const operation = newOperation(tenantId, clusterId, 'update', now, reachesInfrastructure ? ['infrastructure'] : []);
   const updating: ClusterRecord = {
     ...cluster,
     spec,

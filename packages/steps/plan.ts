@@ -1,4 +1,4 @@
-import { StepError, assertOrderRules } from '#core';
+import { type ClusterSpec, StepError, assertOrderRules } from '#core';
 import { updateCluster, withCondition } from '#services';
 import type { StepServices } from './context.ts';
 import { ensureSshKey } from './ssh-key.ts';
@@ -12,12 +12,23 @@ export interface ProvisionPlan extends Record<string, unknown> {
   pools: { name: string; size: number; instanceType: string }[];
 }
 
+/** The plan an order makes: the zones, and the machines of the control plane and each pool. */
+export function provisionPlan(spec: ClusterSpec): ProvisionPlan {
+  const pools = spec.nodePools.map((pool) => ({ name: pool.name, size: pool.size, instanceType: pool.instanceType }));
+  return {
+    availabilityZones: zonesFor(spec.region, 3),
+    controlPlaneReplicas: spec.controlPlane.replicas,
+    workerNodes: pools.reduce((sum, pool) => sum + pool.size, 0),
+    pools,
+  };
+}
+
+/** The plan the provisioning recorded; an update (which has no plan step) plans from the order as the provisioning did. */
 export function planOf(context: StepContext): ProvisionPlan {
   const plan = context.outputsOf('plan') as Partial<ProvisionPlan>;
-  if (plan.availabilityZones === undefined || plan.pools === undefined) {
-    throw new StepError('plan', 'The plan step has not recorded its outputs.', false);
-  }
-  return plan as ProvisionPlan;
+  if (plan.availabilityZones !== undefined && plan.pools !== undefined) return plan as ProvisionPlan;
+  if (context.operation.type === 'update') return provisionPlan(context.cluster.spec);
+  throw new StepError('plan', 'The plan step has not recorded its outputs.', false);
 }
 
 function zonesFor(region: string, count: number): string[] {
@@ -38,15 +49,6 @@ export async function planStep(services: StepServices, input: unknown): Promise<
         conditions: withCondition(current.status.conditions, { type: 'Ready', status: 'False', reason: 'Provisioning', message: 'Building infrastructure.' }, now),
       },
     }));
-    const pools = spec.nodePools.map((pool) => ({ name: pool.name, size: pool.size, instanceType: pool.instanceType }));
-    return {
-      done: true,
-      outputs: {
-        availabilityZones: zonesFor(spec.region, 3),
-        controlPlaneReplicas: spec.controlPlane.replicas,
-        workerNodes: pools.reduce((sum, pool) => sum + pool.size, 0),
-        pools,
-      },
-    };
+    return { done: true, outputs: provisionPlan(spec) };
   });
 }

@@ -1,5 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { ClusterSpec, IMMUTABLE_ORDER_FIELDS, MUTABLE_ORDER_FIELDS, newId, type Problem } from '#core';
+import { ClusterSpec, FIXED_AT_CREATION, IMMUTABLE_ORDER_FIELDS, MUTABLE_ORDER_FIELDS, MUTABLE_ORDER_MEMBERS, immutableMembersOf, newId, type Problem } from '#core';
 import { expectProblem } from '../../../test/support/api.ts';
 import { type ApiHarness, startApiHarness } from '../../../test/support/api-harness.ts';
 import { newApp, openApiDocument } from '../index.ts';
@@ -36,14 +36,16 @@ describe('PATCH /v1/clusters/{id}', () => {
     [{ nodePools: [{ name: 'default', size: 4 }] }, ['/nodePools']],
     [{ kubernetesVersion: '1.36' }, ['/kubernetesVersion']],
     [{ network: { vpcCidr: '10.1.0.0/16' } }, ['/network/vpcCidr']],
-    [{ controlPlane: { replicas: 5 }, ssh: { allowedCidrs: ['10.0.0.0/8'] } }, ['/controlPlane/replicas', '/ssh/allowedCidrs']],
+    [{ controlPlane: { replicas: 5 }, ssh: { mode: 'self-managed' } }, ['/controlPlane/replicas', '/ssh/mode']],
+    [{ network: { apiAllowedCidrs: ['10.0.0.0/8'], podCidr: '10.250.0.0/16' } }, ['/network/podCidr']],
   ])('refuses %j, fixed at creation, with 422 naming each member, and changes nothing', async (patch, pointers) => {
     const { apiKey, id } = await readyCluster();
     const before = await api.call<ClusterBody>('GET', `/v1/clusters/${id}`, { token: apiKey });
     const response = await api.call<Problem>('PATCH', `/v1/clusters/${id}`, { token: apiKey, body: patch });
 
     expectProblem(response, 422, 'unprocessable');
-    expect(response.body.detail).toBe(`Only ${MUTABLE_ORDER_FIELDS.join(', ')} can change after a cluster is created.`);
+    expect(response.body.detail).toBe(FIXED_AT_CREATION);
+    expect(response.body.detail).toContain('network.apiAllowedCidrs');
     expect(response.body.errors).toEqual(pointers.map((pointer) => ({ pointer, detail: 'cannot change after the cluster is created' })));
     const after = await api.call<ClusterBody>('GET', `/v1/clusters/${id}`, { token: apiKey });
     expect(after.headers.get('etag')).toBe(before.headers.get('etag'));
@@ -88,18 +90,26 @@ describe('the PATCH contract in the OpenAPI document', () => {
   });
 
   it('takes exactly the mutable order fields, and nothing else', () => {
-    expect(Object.keys(schemas.ClusterPatch?.properties ?? {}).sort()).toEqual([...MUTABLE_ORDER_FIELDS].sort());
+    expect(Object.keys(schemas.ClusterPatch?.properties ?? {}).sort()).toEqual([...MUTABLE_ORDER_FIELDS, ...Object.keys(MUTABLE_ORDER_MEMBERS)].sort());
+    expect(Object.keys(schemas.NetworkPatch?.properties ?? {})).toEqual(['apiAllowedCidrs']);
+    expect(Object.keys(schemas.SshPatch?.properties ?? {})).toEqual(['allowedCidrs']);
     expect(schemas.ClusterPatch?.additionalProperties).toBe(false);
   });
 
   it('marks every other order field x-kiln-immutable and says so, in the order sent and the order shown', () => {
     const sent = (document.paths['/v1/clusters']?.post.requestBody.content['application/json']?.schema as { properties: Record<string, Record<string, unknown>> }).properties;
     for (const spec of [sent, schemas.ClusterSpecView?.properties ?? {}]) {
-      expect(Object.keys(spec).sort()).toEqual([...MUTABLE_ORDER_FIELDS, ...IMMUTABLE_ORDER_FIELDS].sort());
+      expect(Object.keys(spec).sort()).toEqual([...MUTABLE_ORDER_FIELDS, ...Object.keys(MUTABLE_ORDER_MEMBERS), ...IMMUTABLE_ORDER_FIELDS].sort());
       for (const field of IMMUTABLE_ORDER_FIELDS) {
         expect(spec[field]).toMatchObject({ 'x-kiln-immutable': true, description: expect.stringContaining('Fixed at creation') });
       }
-      for (const field of MUTABLE_ORDER_FIELDS) expect(spec[field]?.['x-kiln-immutable']).toBeUndefined();
+      for (const field of [...MUTABLE_ORDER_FIELDS, ...Object.keys(MUTABLE_ORDER_MEMBERS)]) expect(spec[field]?.['x-kiln-immutable']).toBeUndefined();
+    }
+    // Of the parts that change only in part, each member fixed at creation is marked, the allow-lists are not.
+    for (const [name, part] of [['NetworkSpec', 'network'], ['SshSpec', 'ssh']] as const) {
+      const members = schemas[name]?.properties ?? {};
+      for (const member of immutableMembersOf(part)) expect(members[member]).toMatchObject({ 'x-kiln-immutable': true });
+      for (const member of MUTABLE_ORDER_MEMBERS[part]) expect(members[member]?.['x-kiln-immutable']).toBeUndefined();
     }
   });
 

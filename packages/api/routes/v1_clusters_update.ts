@@ -1,6 +1,6 @@
 import { type OpenAPIHono, createRoute } from '@hono/zod-openapi';
 import type { ZodError } from 'zod';
-import { Cluster, ClusterPatch, IMMUTABLE_ORDER_FIELDS, MUTABLE_ORDER_FIELDS, UnprocessableError, isRecord, jsonPointer, validationErrorOf } from '#core';
+import { Cluster, ClusterPatch, FIXED_AT_CREATION, IMMUTABLE_ORDER_FIELDS, UnprocessableError, immutableMembersOf, isPartlyMutable, isRecord, jsonPointer, validationErrorOf } from '#core';
 import { updateClusterSpec } from '#services';
 import { type AppEnv, tenantOf } from '../context.ts';
 import { parseIfMatch } from '../etag.ts';
@@ -19,13 +19,22 @@ function leafPaths(value: unknown, path: string[]): string[][] {
  * shape: 400, as for an order.
  */
 function patchProblem(error: ZodError, body: unknown): Error {
-  const issues = error.issues;
-  const fixed = issues.flatMap((issue) => (issue.code === 'unrecognized_keys' && issue.path.length === 0 ? issue.keys : []));
-  const onlyFixed = fixed.length > 0 && fixed.every((field) => IMMUTABLE_ORDER_FIELDS.includes(field)) && issues.every((issue) => issue.code === 'unrecognized_keys' && issue.path.length === 0);
-  if (!onlyFixed || !isRecord(body)) return validationErrorOf(error, 'json', 'The patch');
+  // Each member the schema did not know, with where it sits.
+  const unknown = error.issues.flatMap((issue) => (issue.code === 'unrecognized_keys' ? issue.keys.map((key) => [...issue.path.map(String), key]) : [[]]));
+  const fixedAtCreation = (path: string[]): boolean => {
+    const [field = '', member, ...deeper] = path;
+    if (member === undefined) return IMMUTABLE_ORDER_FIELDS.includes(field);
+    return deeper.length === 0 && isPartlyMutable(field) && immutableMembersOf(field).includes(member);
+  };
+  if (!isRecord(body) || !unknown.every((path) => path.length > 0 && fixedAtCreation(path))) return validationErrorOf(error, 'json', 'The patch');
+  const valueAt = (path: string[]): unknown => path.reduce<unknown>((value, key) => (isRecord(value) ? value[key] : undefined), body);
   return new UnprocessableError(
-    `Only ${MUTABLE_ORDER_FIELDS.join(', ')} can change after a cluster is created.`,
-    fixed.flatMap((field) => leafPaths(body[field], [field])).map((path) => ({ pointer: jsonPointer(path), detail: 'cannot change after the cluster is created' })),
+    FIXED_AT_CREATION,
+    unknown
+      .flatMap((path) => leafPaths(valueAt(path), path))
+      .map((path) => jsonPointer(path))
+      .sort()
+      .map((pointer) => ({ pointer, detail: 'cannot change after the cluster is created' })),
   );
 }
 
@@ -36,7 +45,7 @@ const route = createRoute({
   tags: ['Clusters'],
   summary: "Change a cluster's order",
   description:
-    'Merges the patch into the order, validates the result like a new order and starts the update workflow (add-ons re-applied, what was turned off removed). ' +
+    'Merges the patch into the order, validates the result like a new order and starts the update workflow: a change of network.apiAllowedCidrs or ssh.allowedCidrs first runs the infrastructure again (the security group rules change in place, nothing else is replaced), then the add-ons are re-applied (what was turned off removed) and verified. ' +
     'Replies 202 with the cluster in phase Updating, or 200 when the patch changes nothing. One operation runs per cluster at a time.',
   security: [{ bearer: [] }],
   request: {

@@ -1,5 +1,6 @@
 import AjvDraft04 from 'ajv-draft-04';
 import { parse } from 'yaml';
+import { isRecord } from '#core';
 import schema from './schema-cloud-config-v1.json' with { type: 'json' };
 
 /**
@@ -44,17 +45,25 @@ export function installedKubernetesRelease(userData: string): string | undefined
   return undefined;
 }
 
-/** The script cloud-init writes and runs: the boot procedure of a Kiln machine. */
-function bootScript(userData: string): string {
+/** The files cloud-init writes, with their path, content and mode. */
+function writtenFiles(userData: string): { path: string; content: string; permissions: string }[] {
   let document: unknown;
   try {
     document = parse(userData);
   } catch {
-    return '';
+    return [];
   }
   const files = typeof document === 'object' && document !== null && 'write_files' in document && Array.isArray(document.write_files) ? (document.write_files as unknown[]) : [];
-  return files
-    .map((file) => (typeof file === 'object' && file !== null && 'content' in file && typeof file.content === 'string' ? file.content : ''))
+  return files.map((file) => {
+    const field = (name: string) => (isRecord(file) && typeof file[name] === 'string' ? file[name] : '');
+    return { path: field('path'), content: field('content'), permissions: field('permissions') };
+  });
+}
+
+/** The script cloud-init writes and runs: the boot procedure of a Kiln machine. */
+function bootScript(userData: string): string {
+  return writtenFiles(userData)
+    .map((file) => file.content)
     .join('\n');
 }
 
@@ -63,7 +72,7 @@ function bootScript(userData: string): string {
  * kubelet the provider ID from the instance metadata, and whether it installs
  * and starts the SSM agent.
  */
-export function bootBehaviour(userData: string): { providerIdFromMetadata: boolean; ssmAgent: boolean; joinTokenTtlMs?: number } {
+export function bootBehaviour(userData: string): { providerIdFromMetadata: boolean; ssmAgent: boolean; scripts: string[]; joinTokenTtlMs?: number } {
   const written = bootScript(userData);
   const ttl = joinTokenTtl(written);
   const providerIdFromMetadata =
@@ -71,7 +80,11 @@ export function bootBehaviour(userData: string): { providerIdFromMetadata: boole
     /-e "s\|@KILN_PROVIDER_ID@\|\$PROVIDER_ID\|g"/.test(written) &&
     /name: provider-id\s*\n\s*value: "?@KILN_PROVIDER_ID@"?/.test(written);
   const ssmAgent = /dpkg -i \S*amazon-ssm-agent\.deb/.test(written) && /systemctl enable --now amazon-ssm-agent/.test(written);
-  return { providerIdFromMetadata, ssmAgent, ...(ttl === undefined ? {} : { joinTokenTtlMs: ttl }) };
+  // What Run Command can run later: the files written with an executable mode.
+  const scripts = writtenFiles(userData)
+    .filter((file) => file.path !== '' && /^[0-7]{3,4}$/.test(file.permissions) && (Number.parseInt(file.permissions, 8) & 0o111) !== 0)
+    .map((file) => file.path);
+  return { providerIdFromMetadata, ssmAgent, scripts, ...(ttl === undefined ? {} : { joinTokenTtlMs: ttl }) };
 }
 
 /** A Go duration as kubeadm reads one (`2h`, `1h30m`, `90s`), in milliseconds. */
