@@ -46,6 +46,15 @@ export const ClusterStatus = z
     reason: z.string().optional().describe('Why the cluster is Failed.'),
     activeOperationId: z.string().optional(),
     remediations: z.array(z.string()).optional().describe('The remediate-node operations in flight; no other change starts while one runs.'),
+    certificates: z
+      .object({
+        authorityExpiresAt: z.iso.datetime().describe('The cluster CA: ten years from creation. Kiln does not rotate it.'),
+        apiServerExpiresAt: z.iso.datetime().describe("The API server's serving certificate, as the API server presents it (kubeadm issues the machines' certificates for a year)."),
+        earliestExpiresAt: z.iso.datetime().describe('The earliest of them.'),
+        checkedAt: z.iso.datetime(),
+      })
+      .optional()
+      .describe('When the certificates Kiln can see expire, as the last verify step found them.'),
     encryption: z
       .object({
         provider: z.string(),

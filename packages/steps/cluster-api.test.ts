@@ -5,7 +5,7 @@ import { ADMIN_GROUP, generateClusterPki, pkiToPem } from '#bootstrap';
 import { ClusterSpec, StepError } from '#core';
 import { type SandboxCluster, kubeadmApiServerTls, startSandboxCluster } from '#sandbox';
 import type { ClusterRecord } from '#store';
-import { CREDENTIAL_REUSE_MINUTES, KILN_CLUSTER_USER, clusterApi } from './cluster-api.ts';
+import { CREDENTIAL_REUSE_MINUTES, KILN_CLUSTER_USER, apiServerCertificates, clusterApi } from './cluster-api.ts';
 
 const API_HOST = 'steps-api.elb.eu-central-1.amazonaws.com';
 
@@ -62,6 +62,18 @@ describe('clusterApi', () => {
     const certificate = new X509Certificate(Buffer.from(config.getCurrentUser()?.certData ?? '', 'base64'));
     expect(certificate.subject).toBe(`O=${ADMIN_GROUP}\nCN=${KILN_CLUSTER_USER}`);
     expect(Date.parse(certificate.validTo) - Date.now()).toBeLessThanOrEqual(60 * 60_000);
+  });
+
+  it('reads the serving certificate the API server presents, and refuses one the cluster CA did not sign', async () => {
+    const record = await readyCluster('cls_certs');
+    const { sealer } = countingSealer();
+    const { authority, apiServer } = await apiServerCertificates({ sealer }, record, 'verify');
+    expect(apiServer.checkIssued(authority)).toBe(true);
+    expect(Date.parse(apiServer.validTo) - Date.now()).toBeGreaterThan(364 * 24 * 60 * 60_000);
+
+    const stranger = await generateClusterPki({ clusterName: 'other', apiHost: API_HOST, serviceCidr: '10.96.0.0/12' });
+    const foreign = { ...record, id: 'cls_certs_foreign', sealed: { pki: Buffer.from(JSON.stringify(pkiToPem(stranger))).toString('base64') } };
+    await expect(apiServerCertificates({ sealer }, foreign, 'verify')).rejects.toThrow(/Could not read the API server's certificate/);
   });
 
   it('unseals the CA once per reuse period, not at every call', async () => {

@@ -1,3 +1,6 @@
+import { X509Certificate } from 'node:crypto';
+import { isIP } from 'node:net';
+import { connect } from 'node:tls';
 import type { KubeConfig } from '@kubernetes/client-node';
 import { type ClusterCredentials, kubeConfigFor } from '#addons';
 import { ADMIN_GROUP, type ClusterPkiPem, certificateAuthorityFromPem, issueClientCredentials } from '#bootstrap';
@@ -38,6 +41,33 @@ export async function clusterApi(services: Pick<KilnServices, 'sealer'>, cluster
   const endpoint = cluster.status.endpoint;
   if (endpoint === undefined) throw new StepError(step, 'The cluster has no API endpoint yet.', false);
   return kubeConfigFor(cluster.name, endpoint, await credentialsFor(services, cluster, step));
+}
+
+/**
+ * The certificates the API server stands on, as a client sees them: the cluster CA, and the serving certificate the
+ * API server presents in the TLS handshake (verified against that CA).
+ */
+export async function apiServerCertificates(services: Pick<KilnServices, 'sealer'>, cluster: ClusterRecord, step: string): Promise<{ authority: X509Certificate; apiServer: X509Certificate }> {
+  const endpoint = cluster.status.endpoint;
+  if (endpoint === undefined) throw new StepError(step, 'The cluster has no API endpoint yet.', false);
+  const credentials = await credentialsFor(services, cluster, step);
+  const url = new URL(endpoint);
+  const apiServer = await new Promise<X509Certificate>((resolve, reject) => {
+    const socket = connect(
+      { host: url.hostname, port: Number(url.port || 443), ca: credentials.caPem, cert: credentials.certificatePem, key: credentials.privateKeyPem, ...(isIP(url.hostname) === 0 ? { servername: url.hostname } : {}) },
+      () => {
+        const peer = socket.getPeerX509Certificate();
+        socket.end();
+        if (peer === undefined) reject(new StepError(step, 'The API server presented no certificate.', true));
+        else resolve(peer);
+      },
+    );
+    socket.setTimeout(10_000, () => socket.destroy(new Error('timed out')));
+    socket.once('error', (error: Error) => {
+      reject(new StepError(step, `Could not read the API server's certificate: ${error.message}`, true));
+    });
+  });
+  return { authority: new X509Certificate(credentials.caPem), apiServer };
 }
 
 async function credentialsFor(services: Pick<KilnServices, 'sealer'>, cluster: ClusterRecord, step: string): Promise<ClusterCredentials> {

@@ -3,7 +3,8 @@ import { StepError } from '#core';
 import { renderAddonsFor } from './addons.ts';
 import type { StepServices } from './context.ts';
 import { type StepResult, runStep } from './step-runner.ts';
-import { clusterApi } from './cluster-api.ts';
+import { apiServerCertificates, clusterApi } from './cluster-api.ts';
+import { updateCluster } from '#services';
 
 export async function verifyStep(services: StepServices, input: unknown): Promise<StepResult<Record<string, unknown>>> {
   return runStep(services, input, 'verify', async (context) => {
@@ -24,6 +25,19 @@ export async function verifyStep(services: StepServices, input: unknown): Promis
     const objects = (await renderAddonsFor(services, context)).flatMap((addon) => addon.objects).filter((object) => !pending.has(objectRef(object)));
     const problems = [...(await addonDrift(config, objects)), ...(await liveForbiddenAdminBindings(config))];
     if (problems.length > 0) throw new StepError('verify', `Hardening not in place: ${problems.join('; ')}.`, true);
-    return { done: true, outputs: { readyNodes: nodes.length, checked: ['nodes-ready', 'kubelets-on-ordered-minor', 'addon-objects-as-applied', 'no-cluster-admin-service-accounts'] } };
+    // When the certificates expire, as a client of the API server sees them.
+    const { authority, apiServer } = await apiServerCertificates(services, context.cluster, 'verify');
+    const iso = (date: string) => new Date(date).toISOString();
+    const certificates = {
+      authorityExpiresAt: iso(authority.validTo),
+      apiServerExpiresAt: iso(apiServer.validTo),
+      earliestExpiresAt: iso(Date.parse(authority.validTo) < Date.parse(apiServer.validTo) ? authority.validTo : apiServer.validTo),
+      checkedAt: new Date().toISOString(),
+    };
+    await updateCluster(services, context.input.tenantId, context.input.clusterId, (current) => ({ ...current, status: { ...current.status, certificates } }));
+    return {
+      done: true,
+      outputs: { readyNodes: nodes.length, certificates, checked: ['nodes-ready', 'kubelets-on-ordered-minor', 'addon-objects-as-applied', 'no-cluster-admin-service-accounts'] },
+    };
   });
 }

@@ -41,6 +41,13 @@ describe('the README walk-through', () => {
     expect(ready.status.endpoint).toMatch(/^https:\/\/127\.0\.0\.1:\d+$/);
     expect(ready.status.conditions).toContainEqual(expect.objectContaining({ type: 'Ready', status: 'True' }));
     expect(ready.status.activeOperationId).toBeUndefined();
+    // When its certificates expire, as the verify step read them: the CA in ten years, the API server's in one.
+    const certificates = (ready.status as { certificates?: Record<string, string> }).certificates ?? {};
+    const years = (field: string) => (Date.parse(certificates[field] ?? '') - Date.now()) / (365 * 24 * 60 * 60_000);
+    expect(years('authorityExpiresAt')).toBeGreaterThan(9.9);
+    expect(years('apiServerExpiresAt')).toBeGreaterThan(0.99);
+    expect(years('apiServerExpiresAt')).toBeLessThan(1.01);
+    expect(certificates.earliestExpiresAt).toBe(certificates.apiServerExpiresAt);
     // The sandbox cluster really has the nodes and the hardening the steps applied.
     expect(stack.clusters.get(clusterId)).toBeDefined();
   });
