@@ -1,4 +1,6 @@
+import { SSMClient } from '@aws-sdk/client-ssm';
 import { fromTemporaryCredentials } from '@aws-sdk/credential-providers';
+import { type MachineCommands, type MachineSecretStore, SsmMachineSecretStore, SsmRunCommand } from '#bootstrap';
 import type { ClusterSpec } from '#core';
 import type { KilnConfig } from './config.ts';
 import { endpointOf } from './services.ts';
@@ -10,7 +12,14 @@ const SESSION_SECONDS = 900;
  * Credentials for calls in a cluster's own account: none (Kiln's own) unless
  * the order names the tenant's role, which Kiln assumes with its external ID.
  */
-export function clusterCredentials(config: KilnConfig, { id, spec }: { id: string; spec: Pick<ClusterSpec, 'account' | 'region'> }) {
+type ClusterPlace = { id: string; spec: Pick<ClusterSpec, 'account' | 'region'> };
+
+/** One cache key per place a cluster's AWS lives: the cluster, its region, and the tenant role Kiln assumes there. */
+export function clusterPlaceKey({ id, spec }: ClusterPlace): string {
+  return [id, spec.region, spec.account?.roleArn ?? '', spec.account?.externalId ?? ''].join('\n');
+}
+
+export function clusterCredentials(config: KilnConfig, { id, spec }: ClusterPlace) {
   return spec.account === undefined
     ? {}
     : {
@@ -19,4 +28,10 @@ export function clusterCredentials(config: KilnConfig, { id, spec }: { id: strin
           clientConfig: { region: spec.region, ...endpointOf(config.KILN_STS_ENDPOINT) },
         }),
       };
+}
+
+/** The cluster's machines through SSM in its account and region: the parameters they read, and Run Command. */
+export function clusterMachines(config: KilnConfig, place: ClusterPlace): { machineSecrets: MachineSecretStore; machineCommands: MachineCommands } {
+  const ssm = new SSMClient({ region: place.spec.region, ...clusterCredentials(config, place), ...endpointOf(config.KILN_SSM_ENDPOINT) });
+  return { machineSecrets: new SsmMachineSecretStore(ssm), machineCommands: new SsmRunCommand(ssm, config.KILN_POLL_SECONDS * 1000) };
 }

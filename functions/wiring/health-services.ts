@@ -1,10 +1,9 @@
 import { AutoScalingClient } from '@aws-sdk/client-auto-scaling';
 import { EC2Client } from '@aws-sdk/client-ec2';
-import { SSMClient } from '@aws-sdk/client-ssm';
-import { type MachineCommands, type MachineSecretStore, SsmMachineSecretStore, SsmRunCommand } from '#bootstrap';
+import type { MachineCommands, MachineSecretStore } from '#bootstrap';
 import { AwsMachineFleet, type HealthPollServices, type MachineFleet, type RemediationServices } from '#health';
 import type { KilnConfig } from './config.ts';
-import { clusterCredentials } from './cluster-credentials.ts';
+import { clusterCredentials, clusterMachines, clusterPlaceKey } from './cluster-credentials.ts';
 import { createServices, endpointOf } from './services.ts';
 
 /** The health poller's services: the API's, plus each cluster's machines through Auto Scaling and EC2 in its own account and region. */
@@ -13,7 +12,7 @@ export function createHealthServices(config: KilnConfig): HealthPollServices {
   return {
     ...createServices(config),
     inCluster: ({ id, spec }) => {
-      const key = [id, spec.region, spec.account?.roleArn ?? '', spec.account?.externalId ?? ''].join('\n');
+      const key = clusterPlaceKey({ id, spec });
       const cached = fleets.get(key);
       if (cached !== undefined) return cached;
       const options = { region: spec.region, ...clusterCredentials(config, { id, spec }), ...endpointOf(config.KILN_EC2_ENDPOINT) };
@@ -36,12 +35,10 @@ export function createRemediationServices(config: KilnConfig): RemediationServic
     ...health,
     pollSeconds: config.KILN_POLL_SECONDS,
     inCluster: (cluster) => {
-      const { id, spec } = cluster;
-      const key = [id, spec.region, spec.account?.roleArn ?? '', spec.account?.externalId ?? ''].join('\n');
+      const key = clusterPlaceKey(cluster);
       let access = machines.get(key);
       if (access === undefined) {
-        const ssm = new SSMClient({ region: spec.region, ...clusterCredentials(config, { id, spec }), ...endpointOf(config.KILN_SSM_ENDPOINT) });
-        access = { machineSecrets: new SsmMachineSecretStore(ssm), machineCommands: new SsmRunCommand(ssm, config.KILN_POLL_SECONDS * 1000) };
+        access = clusterMachines(config, cluster);
         machines.set(key, access);
       }
       return { ...health.inCluster(cluster), ...access };

@@ -1,26 +1,22 @@
 import { KMSClient } from '@aws-sdk/client-kms';
-import { SSMClient } from '@aws-sdk/client-ssm';
-import { SsmMachineSecretStore, SsmRunCommand } from '#bootstrap';
 import { KmsSealer } from '#encryption';
 import type { ClusterAws, ClusterLocation, StepServices } from '#steps';
 import type { KilnConfig } from './config.ts';
-import { clusterCredentials } from './cluster-credentials.ts';
+import { clusterCredentials, clusterMachines, clusterPlaceKey } from './cluster-credentials.ts';
 import { createServices, endpointOf } from './services.ts';
 
 /** The workflow steps' services: the API's, plus each cluster's own AWS (its region, and its account through the tenant's role). */
 export function createStepServices(config: KilnConfig): StepServices {
   const clusterClients = new Map<string, ClusterAws>();
   const inCluster = ({ id, spec }: ClusterLocation): ClusterAws => {
-    const key = [id, spec.region, spec.account?.roleArn ?? '', spec.account?.externalId ?? ''].join('\n');
+    const key = clusterPlaceKey({ id, spec });
     const cached = clusterClients.get(key);
     if (cached !== undefined) return cached;
     const credentials = clusterCredentials(config, { id, spec });
-    const clusterSsm = new SSMClient({ region: spec.region, ...credentials, ...endpointOf(config.KILN_SSM_ENDPOINT) });
     const clusterKms = new KMSClient({ region: spec.region, ...credentials, ...endpointOf(config.KILN_KMS_ENDPOINT) });
     const access: ClusterAws = {
       sealer: (keyArn) => new KmsSealer(clusterKms, keyArn),
-      machineSecrets: new SsmMachineSecretStore(clusterSsm),
-      machineCommands: new SsmRunCommand(clusterSsm, config.KILN_POLL_SECONDS * 1000),
+      ...clusterMachines(config, { id, spec }),
     };
     clusterClients.set(key, access);
     return access;

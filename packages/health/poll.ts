@@ -56,14 +56,17 @@ function nodeView(machine: MachineHealth): NodeObservation {
 }
 
 function observed(nodes: readonly NodeSummary[], now: Date): ObservedNode[] {
-  return nodes.map((node) => ({
-    name: node.name,
-    ...(instanceIdOf(node.providerID) === undefined ? {} : { instanceId: instanceIdOf(node.providerID) }),
-    ready: node.readyStatus,
-    readySince: node.readySince ?? now.toISOString(),
-    kubeletVersion: node.kubeletVersion,
-    group: node.role === 'control-plane' ? { role: 'control-plane' } : { role: 'worker', pool: node.pool ?? 'unknown' },
-  }));
+  return nodes.map((node) => {
+    const instanceId = instanceIdOf(node.providerID);
+    return {
+      name: node.name,
+      ...(instanceId === undefined ? {} : { instanceId }),
+      ready: node.readyStatus,
+      readySince: node.readySince ?? now.toISOString(),
+      kubeletVersion: node.kubeletVersion,
+      group: node.role === 'control-plane' ? { role: 'control-plane' } : { role: 'worker', pool: node.pool ?? 'unknown' },
+    };
+  });
 }
 
 async function withTimeout<T>(work: Promise<T>, ms: number): Promise<T> {
@@ -157,7 +160,7 @@ export async function pollCluster(services: HealthPollServices, cluster: Cluster
     if (error instanceof VersionConflictError) return { changed: false, decision };
     throw error;
   }
-  if ((before.holds.length > 0) !== (view.holds.length > 0) || (view.holds.length > 0 && before.holds.join() !== view.holds.join())) {
+  if (JSON.stringify(before.holds) !== JSON.stringify(view.holds)) {
     const at = now.toISOString();
     await updateCluster(services, cluster.tenantId, cluster.id, (current) => ({
       ...current,

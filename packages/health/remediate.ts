@@ -19,8 +19,9 @@ export interface RemediationServices extends HealthPollServices {
   pollSeconds: number;
 }
 
-function targetOf(operation: OperationRecord): RemediationTarget {
-  if (operation.target === undefined) throw new StepError('remediate', `Operation ${operation.id} names no machine.`, false);
+/** The machine a remediate-node operation is about; every remediation step needs it. */
+export function targetOf(operation: OperationRecord, step: string): RemediationTarget {
+  if (operation.target === undefined) throw new StepError(step, `Operation ${operation.id} names no machine.`, false);
   return operation.target;
 }
 
@@ -47,7 +48,7 @@ export async function startRemediation(services: HealthPollServices, cluster: Cl
 /** First the gentle fix: reboot the machine through EC2, unless the order says to replace at once. */
 export async function rebootStep(services: RemediationServices, input: unknown): Promise<StepResult<Record<string, unknown>>> {
   return runStep<Record<string, unknown>>(services, input, 'reboot', async ({ cluster, operation }) => {
-    const target = targetOf(operation);
+    const target = targetOf(operation, 'reboot');
     if (!cluster.spec.nodeHealth.rebootBeforeReplace) return { done: true, outputs: { rebooted: false, skipped: 'rebootBeforeReplace is off.' } };
     // kubeadm join runs once, at first boot: a reboot does not make a machine that never joined join.
     if (target.reason === 'NoNode') return { done: true, outputs: { rebooted: false, skipped: 'The machine never became a node.' } };
@@ -81,7 +82,7 @@ export async function recoverStep(services: RemediationServices, input: unknown)
     'recover',
     async (context) => {
       const { cluster, operation } = context;
-      const target = targetOf(operation);
+      const target = targetOf(operation, 'recover');
       const reboot = context.outputsOf('reboot') as { rebooted?: boolean; rebootedAt?: string };
       if (reboot.rebooted !== true) return { done: true, outputs: { recovered: false } };
       const node = (await listNodes(await clusterApi(services, cluster, 'recover'))).find((candidate) => instanceIdOf(candidate.providerID) === target.instanceId);

@@ -1,10 +1,10 @@
 import { applyObjects, cordonNode, deleteNode, drainNode, listNodes } from '#addons';
 import { ETCD_MEMBER_SCRIPT, bootstrapTokenId, bootstrapTokenSecret, instanceIdOf, newBootstrapToken } from '#bootstrap';
 import { type ClusterSpec, type RemediationTarget, StepError, clusterEvent } from '#core';
-import { type StepContext, clusterApi, runStep } from '#steps';
+import { clusterApi, runStep } from '#steps';
 import type { ClusterRecord } from '#store';
-import type { MachineGroup } from './evaluate.ts';
-import type { RemediationServices } from './remediate.ts';
+import { groupKey } from './evaluate.ts';
+import { type RemediationServices, targetOf } from './remediate.ts';
 
 /**
  * How long a drain waits for evictions that PodDisruptionBudgets block. The
@@ -19,17 +19,6 @@ const ETCD_COMMAND_TIMEOUT_SECONDS = 120;
 export interface PollResult extends Record<string, unknown> {
   ready: boolean;
   retryAfterSeconds: number;
-}
-
-function targetOf(context: StepContext, step: string): RemediationTarget {
-  const target = context.operation.target;
-  if (target === undefined) throw new StepError(step, `Operation ${context.operation.id} names no machine.`, false);
-  return target;
-}
-
-
-function sameGroup(a: MachineGroup, b: MachineGroup): boolean {
-  return a.role === b.role && (a.role === 'control-plane' || (b.role === 'worker' && a.pool === b.pool));
 }
 
 /**
@@ -61,7 +50,7 @@ export async function drainStep(services: RemediationServices, input: unknown): 
     input,
     'drain',
     async (context) => {
-      const target = targetOf(context, 'drain');
+      const target = targetOf(context.operation, 'drain');
       if (target.nodeName === undefined) return { done: true, outputs: { drained: false, evicted: 0, skipped: 'The machine never became a node.' } };
       if (target.reason === 'MachineGone') return { done: true, outputs: { drained: false, evicted: 0, skipped: 'The machine is gone; its pods went with it.' } };
       const config = await clusterApi(services, context.cluster, 'drain');
@@ -115,7 +104,7 @@ async function removeEtcdMember(services: RemediationServices, cluster: ClusterR
 export async function replaceStep(services: RemediationServices, input: unknown): Promise<ReplaceOutputs> {
   const result = await runStep<ReplaceOutputs>(services, input, 'replace', async (context) => {
     const { cluster } = context;
-    const target = targetOf(context, 'replace');
+    const target = targetOf(context.operation, 'replace');
     const { nodeName } = target;
     const etcdMemberRemoved = target.group.role === 'control-plane' && nodeName !== undefined;
     if (etcdMemberRemoved) await removeEtcdMember(services, cluster, { ...target, nodeName });
@@ -129,7 +118,7 @@ export async function replaceStep(services: RemediationServices, input: unknown)
     await applyObjects(await clusterApi(services, cluster, 'replace'), [bootstrapTokenSecret(token, expiresAt, `Kiln: join token for the replacement of ${target.instanceId}`)]);
     await machineSecrets.publish(cluster.id, target.group.role, 'join-token', token, cluster.clusterKeyArn);
 
-    const previousInstanceIds = (await fleet.machines(groups)).filter((machine) => sameGroup(machine.group, target.group)).map((machine) => machine.instanceId);
+    const previousInstanceIds = (await fleet.machines(groups)).filter((machine) => groupKey(machine.group) === groupKey(target.group)).map((machine) => machine.instanceId);
     const terminatedAt = new Date().toISOString();
     const terminated = await fleet.terminate(target.instanceId);
     return {
@@ -153,14 +142,14 @@ export async function awaitReplacementStep(services: RemediationServices, input:
     'await-replacement',
     async (context) => {
       const { cluster } = context;
-      const target = targetOf(context, 'await-replacement');
+      const target = targetOf(context.operation, 'await-replacement');
       const replaced = context.outputsOf('replace') as Partial<ReplaceOutputs>;
       if (replaced.terminatedAt === undefined) return { done: true, outputs: { skipped: 'Nothing was terminated.' } };
       const groups = cluster.machineGroups;
       if (groups === undefined) throw new StepError('await-replacement', 'The cluster records no Auto Scaling groups.', false);
       const previous = new Set(replaced.previousInstanceIds ?? []);
       const launched = (await services.inCluster(cluster).fleet.machines(groups))
-        .filter((machine) => sameGroup(machine.group, target.group) && !previous.has(machine.instanceId))
+        .filter((machine) => groupKey(machine.group) === groupKey(target.group) && !previous.has(machine.instanceId))
         .map((machine) => machine.instanceId);
       const joined = (await listNodes(await clusterApi(services, cluster, 'await-replacement'))).find((node) => {
         const instanceId = instanceIdOf(node.providerID);
@@ -191,7 +180,7 @@ export async function awaitReplacementStep(services: RemediationServices, input:
 export async function retireNodeStep(services: RemediationServices, input: unknown): Promise<Record<string, unknown>> {
   const result = await runStep<Record<string, unknown>>(services, input, 'retire', async (context) => {
     const { cluster, operation } = context;
-    const target = targetOf(context, 'retire');
+    const target = targetOf(context.operation, 'retire');
     const replacement = context.outputsOf('await-replacement') as { instanceId?: string; nodeName?: string };
     let nodeDeleted = false;
     if (target.nodeName !== undefined) {

@@ -307,6 +307,20 @@ export class SandboxMachines {
     return 'starting';
   }
 
+  /**
+   * The control plane machine's kube-apiserver starts with the EncryptionConfiguration on its disk; it does not start
+   * with one it cannot load (a KMS plugin that is not there), and then no node joins. Returns why it did not start.
+   */
+  private loadEncryptionConfiguration(launch: LaunchConfiguration, encryptionConfig: string | undefined): string | undefined {
+    if (encryptionConfig === undefined) return undefined;
+    try {
+      launch.cluster.setEncryptionConfiguration(parse(encryptionConfig) as KubeObject, this.pluginsOn(launch.scope, launch.clusterId));
+      return undefined;
+    } catch (error) {
+      return `kube-apiserver did not start: ${error instanceof Error ? error.message : String(error)}`;
+    }
+  }
+
   /** One attempt of the machine's boot script: 'joined', 'waiting' (for its join material or for the API server), or kubeadm's error. */
   private tryJoin(launch: LaunchConfiguration, instance: SandboxInstance, name: string): string {
     const { clusterId, cluster, scope, role } = launch;
@@ -317,14 +331,8 @@ export class SandboxMachines {
     if (!state.initialised) {
       // Joining machines retry discovery until the first control plane answers.
       if (role !== 'control-plane') return 'waiting';
-      if (encryptionConfig !== undefined) {
-        try {
-          cluster.setEncryptionConfiguration(parse(encryptionConfig) as KubeObject, this.pluginsOn(scope, clusterId));
-        } catch (error) {
-          // The API server does not start with a configuration it cannot load (a KMS plugin that is not there): no node joins.
-          return `kube-apiserver did not start: ${error instanceof Error ? error.message : String(error)}`;
-        }
-      }
+      const notStarted = this.loadEncryptionConfiguration(launch, encryptionConfig);
+      if (notStarted !== undefined) return notStarted;
       const parts = BOOTSTRAP_TOKEN.exec(token);
       if (parts === null) return `kubeadm init: the bootstrap token "${token.slice(0, 6)}…" is not of the form [a-z0-9]{6}.[a-z0-9]{16}`;
       const serving = this.startApiServer(launch, state, name);
@@ -336,13 +344,8 @@ export class SandboxMachines {
     } else {
       const refused = this.refusedToken(cluster, token);
       if (refused !== undefined) return `kubeadm join: ${refused}`;
-      if (role === 'control-plane' && encryptionConfig !== undefined) {
-        try {
-          cluster.setEncryptionConfiguration(parse(encryptionConfig) as KubeObject, this.pluginsOn(scope, clusterId));
-        } catch (error) {
-          return `kube-apiserver did not start: ${error instanceof Error ? error.message : String(error)}`;
-        }
-      }
+      const notStarted = this.loadEncryptionConfiguration(launch, encryptionConfig);
+      if (notStarted !== undefined) return notStarted;
     }
     // `kubeadm join --control-plane` adds the etcd member first; etcd refuses a member change without quorum.
     if (role === 'control-plane' && state.etcd.size > 0 && !this.hasQuorum(clusterId, [...state.etcd.keys()])) {

@@ -38,9 +38,13 @@ const issued = new Map<string, CachedCredentials>();
  * server with. The API server has anonymous access off; nothing else gets in.
  */
 export async function clusterApi(services: Pick<KilnServices, 'sealer'>, cluster: ClusterRecord, step: string): Promise<KubeConfig> {
-  const endpoint = cluster.status.endpoint;
-  if (endpoint === undefined) throw new StepError(step, 'The cluster has no API endpoint yet.', false);
-  return kubeConfigFor(cluster.name, endpoint, await credentialsFor(services, cluster, step));
+  return kubeConfigFor(cluster.name, endpointOf(cluster, step), await credentialsFor(services, cluster, step));
+}
+
+/** The cluster's API endpoint, which the infrastructure step records. */
+function endpointOf(cluster: ClusterRecord, step: string): string {
+  if (cluster.status.endpoint === undefined) throw new StepError(step, 'The cluster has no API endpoint yet.', false);
+  return cluster.status.endpoint;
 }
 
 /**
@@ -48,10 +52,8 @@ export async function clusterApi(services: Pick<KilnServices, 'sealer'>, cluster
  * API server presents in the TLS handshake (verified against that CA).
  */
 export async function apiServerCertificates(services: Pick<KilnServices, 'sealer'>, cluster: ClusterRecord, step: string): Promise<{ authority: X509Certificate; apiServer: X509Certificate }> {
-  const endpoint = cluster.status.endpoint;
-  if (endpoint === undefined) throw new StepError(step, 'The cluster has no API endpoint yet.', false);
+  const url = new URL(endpointOf(cluster, step));
   const credentials = await credentialsFor(services, cluster, step);
-  const url = new URL(endpoint);
   const apiServer = await new Promise<X509Certificate>((resolve, reject) => {
     const socket = connect(
       { host: url.hostname, port: Number(url.port || 443), ca: credentials.caPem, cert: credentials.certificatePem, key: credentials.privateKeyPem, ...(isIP(url.hostname) === 0 ? { servername: url.hostname } : {}) },
