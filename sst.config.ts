@@ -69,9 +69,10 @@ export default $config({
       { actions: ['autoscaling:DescribeAutoScalingGroups', 'ec2:DescribeInstances'], resources: ['*'] },
       // Remediation reboots only machines of Kiln's clusters (the cluster program tags every instance with kiln:cluster-id).
       { actions: ['ec2:RebootInstances'], resources: ['*'], conditions: [{ test: 'StringLike', variable: 'aws:ResourceTag/kiln:cluster-id', values: ['*'] }] },
-      // Replacement terminates instances through their Auto Scaling group, only in Kiln's groups (tagged like their instances).
+      // Replacement and scale-in terminate instances through their Auto Scaling group, and scale-in lowers a group's
+      // minimum size first, only in Kiln's groups (tagged like their instances).
       {
-        actions: ['autoscaling:TerminateInstanceInAutoScalingGroup'],
+        actions: ['autoscaling:TerminateInstanceInAutoScalingGroup', 'autoscaling:UpdateAutoScalingGroup'],
         resources: ['*'],
         conditions: [{ test: 'StringLike', variable: 'autoscaling:ResourceTag/kiln:cluster-id', values: ['*'] }],
       },
@@ -86,9 +87,10 @@ export default $config({
       { actions: ['sts:AssumeRole'], resources: ['arn:aws:iam::*:role/*'] },
     ];
 
-    const task = (name: string, handler: string) =>
+    // A task's code is functions/tasks/<module>.ts; the machine steps share one module, each its own export.
+    const task = (name: string, module: string, exported = 'handler') =>
       new sst.aws.Function(name, {
-        handler: `functions/tasks/${handler}.handler`,
+        handler: `functions/tasks/${module}.${exported}`,
         runtime: 'nodejs20.x',
         nodejs,
         timeout: '5 minutes',
@@ -108,14 +110,18 @@ export default $config({
       MarkDeletedFunctionArn: task('TaskMarkDeleted', 'mark-deleted'),
       RecordFailureFunctionArn: task('TaskRecordFailure', 'record-failure'),
       RotateEncryptionKeyFunctionArn: task('TaskRotateEncryptionKey', 'rotate-encryption-key'),
-      RemediateRebootFunctionArn: task('TaskRemediateReboot', 'remediate-reboot'),
-      RemediateRecoverFunctionArn: task('TaskRemediateRecover', 'remediate-recover'),
-      RemediateDrainFunctionArn: task('TaskRemediateDrain', 'remediate-drain'),
-      RemediateReplaceFunctionArn: task('TaskRemediateReplace', 'remediate-replace'),
-      RemediateAwaitReplacementFunctionArn: task('TaskRemediateAwaitReplacement', 'remediate-await-replacement'),
-      RemediateRetireFunctionArn: task('TaskRemediateRetire', 'remediate-retire'),
-      RemediateFinishFunctionArn: task('TaskRemediateFinish', 'remediate-finish'),
-      RemediateFailureFunctionArn: task('TaskRemediateFailure', 'remediate-failure'),
+      RemediateRebootFunctionArn: task('TaskRemediateReboot', 'machines', 'reboot'),
+      RemediateRecoverFunctionArn: task('TaskRemediateRecover', 'machines', 'recover'),
+      RemediateDrainFunctionArn: task('TaskRemediateDrain', 'machines', 'drain'),
+      RemediateReplaceFunctionArn: task('TaskRemediateReplace', 'machines', 'replace'),
+      RemediateAwaitReplacementFunctionArn: task('TaskRemediateAwaitReplacement', 'machines', 'awaitReplacement'),
+      RemediateRetireFunctionArn: task('TaskRemediateRetire', 'machines', 'retire'),
+      RemediateFinishFunctionArn: task('TaskRemediateFinish', 'machines', 'finishRemediation'),
+      RemediateFailureFunctionArn: task('TaskRemediateFailure', 'machines', 'recordRemediationFailure'),
+      UpdateDrainNodesFunctionArn: task('TaskUpdateDrainNodes', 'machines', 'drainNodes'),
+      UpdateRemoveMachinesFunctionArn: task('TaskUpdateRemoveMachines', 'machines', 'removeMachines'),
+      UpdateJoinTokenFunctionArn: task('TaskUpdateJoinToken', 'machines', 'joinToken'),
+      UpdateAwaitNodesFunctionArn: task('TaskUpdateAwaitNodes', 'machines', 'awaitNodes'),
     };
 
     // Pulumi up can outlast Lambda's 15 minutes: the infrastructure step is a Fargate task.

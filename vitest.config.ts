@@ -1,12 +1,32 @@
 import { defineConfig } from 'vitest/config';
 
+/** Files that start a local stack or run many Pulumi programs: they take both cores, so they run one at a time, last. */
+const HEAVY = ['test/e2e/**/*.test.ts', 'test/hardening.test.ts', 'packages/sandbox/cloud/sandbox-cloud.test.ts'];
+
 export default defineConfig({
   test: {
-    include: ['packages/**/*.test.ts', 'functions/**/*.test.ts', 'test/**/*.test.ts', 'scripts/**/*.test.ts', 'workflows/**/*.test.ts'],
     setupFiles: ['./test/setup.ts'],
+    globalSetup: ['./test/global-setup.ts'],
     testTimeout: 60_000,
     hookTimeout: 120_000,
     pool: 'forks',
     env: { AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: 'true' },
+    projects: [
+      {
+        extends: true,
+        test: {
+          name: 'unit',
+          include: ['packages/**/*.test.ts', 'functions/**/*.test.ts', 'test/**/*.test.ts', 'scripts/**/*.test.ts', 'workflows/**/*.test.ts'],
+          exclude: HEAVY,
+          // Most of their time is loading modules, which two workers do side by side.
+          maxWorkers: 2,
+          sequence: { groupOrder: 0 },
+        },
+      },
+      {
+        extends: true,
+        test: { name: 'e2e', include: HEAVY, maxWorkers: 1, sequence: { groupOrder: 1 } },
+      },
+    ],
   },
 });

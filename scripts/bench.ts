@@ -27,6 +27,7 @@ import {
   SandboxMachines,
   type SandboxCluster,
   ensureTable,
+  groupsForOrder,
   startChartRunner,
   startEc2Service,
   startLocalDynamoDb,
@@ -441,7 +442,7 @@ async function benchHealthPollCost(): Promise<BenchRow[]> {
       published.set(machineSecretPath(id, 'control-plane', 'api-host'), API_HOST);
       published.set(machineSecretPath(id, 'control-plane', 'pki/ca.crt'), pki.clusterCa.certificatePem);
       published.set(machineSecretPath(id, 'control-plane', 'pki/ca.key'), pki.clusterCa.privateKeyPem);
-      machines.boot(id, cluster, spec, () => true, { controlPlane: image, pools: { general: image } }, groups);
+      machines.boot(id, cluster, spec, () => true, groupsForOrder(spec, { controlPlane: image, pools: { general: image } }, groups));
       const now = new Date().toISOString();
       const record = { tenantId, id, name: spec.name, spec, status: { phase: 'Ready' as const, conditions: [], endpoint: cluster.url }, machineGroups: groups, sealed: { pki: await sealer.seal(Buffer.from(JSON.stringify(pki))) }, createdAt: now, updatedAt: now, version: 1 };
       await store.createCluster(record, { tenantId, id: newId('operation'), type: 'provision', clusterId: id, state: 'succeeded', steps: {}, createdAt: now, updatedAt: now, version: 1 });

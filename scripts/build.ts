@@ -3,17 +3,22 @@
 // Pulumi, client-node, the add-on validators or the TypeScript compiler; any step with Pulumi).
 import { mkdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { LAMBDA_ENTRY_POINTS, type LambdaName } from '../functions/bundling.ts';
+import { FORBIDDEN_PACKAGES, LAMBDA_ENTRY_POINTS, type LambdaName } from '../functions/bundling.ts';
 import { type BundleReport, ROOT, bundleLambda } from './bundles.ts';
 
 const OUT = join(ROOT, 'out/build');
 const megabytes = (bytes: number) => `${(bytes / 1_000_000).toFixed(2)} MB`;
 
-// One at a time: esbuild already uses every core, and the infrastructure bundle is large.
-const reports: BundleReport[] = [];
-for (const [name, entry] of Object.entries(LAMBDA_ENTRY_POINTS) as [LambdaName, string][]) {
-  reports.push(await bundleLambda(name, entry, join(OUT, name)));
+// One at a time: esbuild already uses every core, and the infrastructure bundle is large. Functions with the same
+// code (the machine steps) are one bundle, checked against every one's forbidden packages.
+const entries = Object.entries(LAMBDA_ENTRY_POINTS) as [LambdaName, string][];
+const bundled = new Map<string, BundleReport>();
+for (const entry of new Set(entries.map(([, path]) => path))) {
+  const names = entries.filter(([, path]) => path === entry).map(([name]) => name);
+  const forbidden = [...new Set(names.flatMap((name) => FORBIDDEN_PACKAGES[name]))];
+  bundled.set(entry, await bundleLambda(names.join(', '), entry, join(OUT, names[0] ?? 'bundle'), forbidden));
 }
+const reports: BundleReport[] = entries.map(([name, entry]) => ({ ...(bundled.get(entry) as BundleReport), name }));
 await mkdir(OUT, { recursive: true });
 await writeFile(join(OUT, 'report.json'), `${JSON.stringify(reports, null, 2)}\n`);
 

@@ -34,7 +34,15 @@ export const WORKFLOW_STEP_STATES = {
     verify: 'Verify',
   },
   deprovision: { destroy: 'Destroy' },
-  update: { infrastructure: 'Infrastructure', addons: 'Addons', verify: 'Verify' },
+  update: {
+    'drain-nodes': 'DrainNodes',
+    'remove-machines': 'RemoveMachines',
+    'join-token': 'JoinToken',
+    infrastructure: 'Infrastructure',
+    'await-nodes': 'AwaitNodes',
+    addons: 'Addons',
+    verify: 'Verify',
+  },
   'rotate-encryption-key': { rotate: 'RotateEncryptionKey' },
   'remediate-node': { reboot: 'Reboot', recover: 'Recover', drain: 'Drain', replace: 'Replace', 'await-replacement': 'AwaitReplacement', retire: 'RetireNode' },
 } as const satisfies { [N in WorkflowName]: Record<(typeof WORKFLOW_STEPS)[N][number] | (typeof WORKFLOW_BRANCH_STEPS)[N][number], string> };

@@ -13,3 +13,4 @@ export { privilegeGainPolicy, tetragonObjects } from './tetragon.ts';
 export { kuredObjects, rebootWindow } from './kured.ts';
 export { ClusterPolicySchema, HelmChartSchema, InvalidAddonObjectError, TracingPolicySchema, validateObject } from './validate.ts';
 export { cordonNode, deleteNode, drainNode, type DrainProgress } from './nodes.ts';
+export { POOL_LABEL, poolNodePatch, reconcilePoolNodes } from './pool-nodes.ts';

@@ -1,4 +1,5 @@
 import { CoreV1Api, KubeConfig, KubernetesObjectApi, type KubernetesObject, PatchStrategy, type V1Node } from '@kubernetes/client-node';
+import { POOL_LABEL } from './pool-nodes.ts';
 
 export const FIELD_MANAGER = 'kiln';
 
@@ -48,7 +49,7 @@ export async function listNodes(config: KubeConfig): Promise<NodeSummary[]> {
   const nodes = await core.listNode({});
   return nodes.items.map((node) => {
     const labels = node.metadata?.labels ?? {};
-    const pool = labels['kiln.dev/pool'];
+    const pool = labels[POOL_LABEL];
     const ready = node.status?.conditions?.find((condition) => condition.type === 'Ready');
     const readyStatus = ready?.status === 'True' || ready?.status === 'False' ? ready.status : 'Unknown';
     const readySince = ready?.lastTransitionTime === undefined ? undefined : new Date(ready.lastTransitionTime).toISOString();

@@ -1,8 +1,8 @@
 import { z } from 'zod';
-import { CertManagerSpec, ClusterSpec, ExtensionsSpec, MaintenanceSpec, NetworkSpec, NodeHealthSpec, PodSecuritySpec, SshSpec } from './cluster-spec.ts';
+import { CertManagerSpec, ClusterSpec, ExtensionsSpec, MaintenanceSpec, NetworkSpec, NodeHealthSpec, NodePoolSpec, PodSecuritySpec, SshSpec } from './cluster-spec.ts';
 
 /** The order fields a PATCH may change: everything the update workflow applies to a running cluster. */
-export const MUTABLE_ORDER_FIELDS = ['podSecurity', 'certManager', 'extensions', 'maintenance', 'nodeHealth'] as const;
+export const MUTABLE_ORDER_FIELDS = ['podSecurity', 'certManager', 'extensions', 'maintenance', 'nodeHealth', 'nodePools'] as const;
 export type MutableOrderField = (typeof MUTABLE_ORDER_FIELDS)[number];
 
 /**
@@ -20,7 +20,42 @@ export const IMMUTABLE_ORDER_FIELDS = Object.keys(ClusterSpec.shape).filter(
 );
 
 /** What a 422 for a change of something fixed at creation says. */
-export const FIXED_AT_CREATION = `Only ${[...MUTABLE_ORDER_FIELDS, ...Object.entries(MUTABLE_ORDER_MEMBERS).flatMap(([part, members]) => members.map((member) => `${part}.${member}`))].join(', ')} can change after a cluster is created.`;
+export const FIXED_AT_CREATION = `Only ${[...MUTABLE_ORDER_FIELDS, ...Object.entries(MUTABLE_ORDER_MEMBERS).flatMap(([part, members]) => members.map((member) => `${part}.${member}`))].join(', ')} can change after a cluster is created, and a node pool keeps its instanceType (add a pool with the new type and remove the old one).`;
+
+/** The members of a node pool fixed when the pool is created: its name is who it is, and its instance type its machines. */
+export const IMMUTABLE_POOL_MEMBERS = ['instanceType'] as const satisfies readonly (keyof NodePoolSpec)[];
+
+/** What a change of the node pools does to the machines, which decides the steps of its update. */
+export interface NodePoolChanges {
+  /** A pool shrinks or goes: its leaving machines are drained and removed before Pulumi runs. */
+  removesMachines: boolean;
+  /** A pool grows or is added: its new machines need a fresh join token, and the update waits for them. */
+  joinsMachines: boolean;
+  /** Anything of the pools changed: their Auto Scaling groups and launch templates are declared again. */
+  changed: boolean;
+  /** Pointers to members fixed at creation of pools that stay (a 422 names each). */
+  immutable: string[];
+}
+
+function sameValue(a: unknown, b: unknown): boolean {
+  return JSON.stringify(a) === JSON.stringify(b);
+}
+
+/** Compares the pools by name: a name not there before is a new pool, a name gone is a removed one. */
+export function nodePoolChanges(before: readonly NodePoolSpec[], after: readonly NodePoolSpec[]): NodePoolChanges {
+  const earlier = new Map(before.map((pool) => [pool.name, pool]));
+  const later = new Map(after.map((pool) => [pool.name, pool]));
+  const immutable = after.flatMap((pool, index) => {
+    const old = earlier.get(pool.name);
+    return old === undefined ? [] : IMMUTABLE_POOL_MEMBERS.filter((member) => !sameValue(pool[member], old[member])).map((member) => `/nodePools/${index}/${member}`);
+  });
+  return {
+    removesMachines: before.some((pool) => pool.size > (later.get(pool.name)?.size ?? 0)),
+    joinsMachines: after.some((pool) => pool.size > (earlier.get(pool.name)?.size ?? 0)),
+    changed: !sameValue(before, after),
+    immutable,
+  };
+}
 
 /** The members of a partly mutable part that are fixed at creation (a PATCH of one is a 422 naming it). */
 export function immutableMembersOf(part: PartlyMutableField): string[] {
@@ -69,14 +104,24 @@ export const ClusterPatch = z
     extensions: mergePatchOf(ExtensionsSpec, 'ExtensionsPatch').nullable().optional(),
     maintenance: mergePatchOf(MaintenanceSpec, 'MaintenancePatch').nullable().optional(),
     nodeHealth: mergePatchOf(NodeHealthSpec, 'NodeHealthPatch').nullable().optional(),
+    // A list replaces the whole list in a merge patch: the pools as they should be, matched with today's by name.
+    nodePools: z
+      .array(NodePoolSpec)
+      .min(1)
+      .max(20)
+      .optional()
+      .describe(
+        'Every node pool as it should be (a merge patch replaces the list), matched by name: a new name adds a pool, a missing one removes it (its nodes are drained first), and size, min, max, labels and taints change in place. A pool keeps its instanceType.',
+      ),
     network: mergePatchOf(NetworkSpec.pick({ apiAllowedCidrs: true }), 'NetworkPatch').optional(),
     ssh: mergePatchOf(SshSpec.pick({ allowedCidrs: true }), 'SshPatch').optional(),
   } satisfies Record<MutableOrderField | PartlyMutableField, z.ZodType>)
   .meta({
     id: 'ClusterPatch',
     description:
-      'A JSON merge patch (RFC 7386) of the order: podSecurity, certManager, extensions, maintenance, nodeHealth, network.apiAllowedCidrs and ssh.allowedCidrs can change; `null` puts a member back to its default. ' +
+      'A JSON merge patch (RFC 7386) of the order: podSecurity, certManager, extensions, maintenance, nodeHealth, nodePools, network.apiAllowedCidrs and ssh.allowedCidrs can change; `null` puts a member back to its default. ' +
       'A change of an allow-list updates the security group rules in place (the update runs its infrastructure step first). ' +
+      'A change of the node pools drains and removes the machines that leave, runs the infrastructure step, and waits for the machines that join. ' +
       'Every other order field is fixed at creation (marked x-kiln-immutable in the order): a patch naming one is refused with 422.',
     example: { extensions: { intrusionDetection: { enabled: true } } },
   });

@@ -41,7 +41,7 @@ export const WORKFLOW_STEPS = {
 export const WORKFLOW_BRANCH_STEPS = {
   provision: [],
   deprovision: [],
-  update: ['infrastructure'],
+  update: ['drain-nodes', 'remove-machines', 'join-token', 'infrastructure', 'await-nodes'],
   'rotate-encryption-key': [],
   'remediate-node': ['drain', 'replace', 'await-replacement', 'retire'],
 } as const satisfies Record<OperationType, readonly string[]>;
@@ -50,8 +50,9 @@ export const WORKFLOW_BRANCH_STEPS = {
 const WORKFLOW_STEP_ORDER: { readonly [T in OperationType]: readonly ((typeof WORKFLOW_STEPS)[T][number] | (typeof WORKFLOW_BRANCH_STEPS)[T][number])[] } = {
   provision: WORKFLOW_STEPS.provision,
   deprovision: WORKFLOW_STEPS.deprovision,
-  // A change of the allow-lists runs Pulumi again before the add-ons.
-  update: ['infrastructure', 'addons', 'verify'],
+  // Machines leave (drained, then removed) before Pulumi runs, so Auto Scaling never picks which; machines that
+  // join get a fresh token first and are awaited after it.
+  update: ['drain-nodes', 'remove-machines', 'join-token', 'infrastructure', 'await-nodes', 'addons', 'verify'],
   'rotate-encryption-key': WORKFLOW_STEPS['rotate-encryption-key'],
   'remediate-node': ['reboot', 'recover', 'drain', 'replace', 'await-replacement', 'retire'],
 };

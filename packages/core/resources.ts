@@ -257,7 +257,11 @@ export const WorkflowInput = z.object({
   tenantId: z.string(),
   clusterId: z.string(),
   operationId: z.string(),
-  /** An update whose change reaches the infrastructure (allow-lists): the workflow runs Pulumi before the add-ons. */
+  /** An update whose change reaches the infrastructure (allow-lists, node pools): the workflow runs Pulumi before the add-ons. */
   infrastructure: z.boolean().optional(),
+  /** An update that removes machines (a pool shrinks or goes): they are drained and removed before Pulumi runs. */
+  removesMachines: z.boolean().optional(),
+  /** An update that adds machines (a pool grows or is added): they get a fresh join token and are awaited Ready. */
+  joinsMachines: z.boolean().optional(),
 });
 export type WorkflowInput = z.infer<typeof WorkflowInput>;

@@ -2,7 +2,7 @@ import { AutoScalingClient } from '@aws-sdk/client-auto-scaling';
 import { EC2Client } from '@aws-sdk/client-ec2';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ClusterSpec } from '#core';
-import { type Ec2Service, LOCAL_CREDENTIALS, SandboxIam, SandboxMachines, type SandboxCluster, startEc2Service, startSandboxCluster } from '#sandbox';
+import { type Ec2Service, LOCAL_CREDENTIALS, SandboxIam, SandboxMachines, type SandboxCluster, groupsForOrder, startEc2Service, startSandboxCluster } from '#sandbox';
 import { AwsMachineFleet } from './fleet.ts';
 
 const spec = ClusterSpec.parse({ name: 'fleet', region: 'eu-central-1', nodePools: [{ name: 'general', size: 2 }, { name: 'batch', size: 1 }] });
@@ -21,7 +21,7 @@ beforeAll(async () => {
   const iam = new SandboxIam('000000000000', LOCAL_CREDENTIALS.accessKeyId);
   const machines = new SandboxMachines(() => undefined, 0);
   cluster = await startSandboxCluster({ name: 'fleet' });
-  machines.boot('cls_fleet', cluster, spec, () => true, { controlPlane: image, pools: { general: image, batch: image } }, groups);
+  machines.boot('cls_fleet', cluster, spec, () => true, groupsForOrder(spec, { controlPlane: image, pools: { general: image, batch: image } }, groups));
   ec2 = await startEc2Service({ machines, iam });
   fleet = clients(spec.region);
 });
@@ -66,5 +66,24 @@ describe('terminating a machine through its Auto Scaling group', () => {
 
   it('answers false for an instance the group does not have', async () => {
     expect(await fleet.terminate('i-00000000000000000')).toBe(false);
+  });
+});
+
+describe('removing a machine for good', () => {
+  const general = async () => (await fleet.machines(groups)).filter((machine) => machine.group.role === 'worker' && machine.group.pool === 'general');
+
+  it('is refused below the group minimum, and lowers the desired capacity once the minimum is lowered', async () => {
+    const [first] = await general();
+    await expect(fleet.remove(first?.instanceId ?? '')).rejects.toThrow(/min size constraint/);
+    await fleet.setMinSize(groups.pools.general, 1);
+    expect(await fleet.remove(first?.instanceId ?? '')).toBe(true);
+    await new Promise((resolve) => setTimeout(resolve, 100));
+    // Nothing replaces it.
+    expect((await general()).map((machine) => machine.instanceId)).not.toContain(first?.instanceId);
+    expect(await general()).toHaveLength(1);
+  });
+
+  it('cannot lower the minimum of a group in another region', async () => {
+    await expect(clients('us-west-2').setMinSize(groups.pools.general, 0)).rejects.toThrow(/not found/);
   });
 });

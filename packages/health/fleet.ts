@@ -1,4 +1,4 @@
-import { type AutoScalingClient, DescribeAutoScalingGroupsCommand, TerminateInstanceInAutoScalingGroupCommand } from '@aws-sdk/client-auto-scaling';
+import { type AutoScalingClient, DescribeAutoScalingGroupsCommand, TerminateInstanceInAutoScalingGroupCommand, UpdateAutoScalingGroupCommand } from '@aws-sdk/client-auto-scaling';
 import { DescribeInstancesCommand, type EC2Client, RebootInstancesCommand } from '@aws-sdk/client-ec2';
 import type { MachineGroup, ObservedMachine } from './evaluate.ts';
 
@@ -21,6 +21,13 @@ export interface MachineFleet {
    * launches a replacement from its launch template. False when the group no longer has the instance.
    */
   terminate(instanceId: string): Promise<boolean>;
+  /**
+   * Terminates the instance and lowers its group's desired capacity with it, so nothing replaces it (a scale-in
+   * Kiln chose the machine for). False when the group no longer has the instance.
+   */
+  remove(instanceId: string): Promise<boolean>;
+  /** Sets a group's minimum size (Auto Scaling refuses to remove machines below it). */
+  setMinSize(group: string, minSize: number): Promise<void>;
 }
 
 const EC2_STATES: readonly string[] = ['pending', 'running', 'stopping', 'stopped', 'shutting-down', 'terminated'] satisfies ObservedMachine['state'][];
@@ -40,9 +47,21 @@ export class AwsMachineFleet implements MachineFleet {
     await this.ec2.send(new RebootInstancesCommand({ InstanceIds: [instanceId] }));
   }
 
-  async terminate(instanceId: string): Promise<boolean> {
+  terminate(instanceId: string): Promise<boolean> {
+    return this.terminateInGroup(instanceId, false);
+  }
+
+  remove(instanceId: string): Promise<boolean> {
+    return this.terminateInGroup(instanceId, true);
+  }
+
+  async setMinSize(group: string, minSize: number): Promise<void> {
+    await this.autoScaling.send(new UpdateAutoScalingGroupCommand({ AutoScalingGroupName: group, MinSize: minSize }));
+  }
+
+  private async terminateInGroup(instanceId: string, decrement: boolean): Promise<boolean> {
     try {
-      await this.autoScaling.send(new TerminateInstanceInAutoScalingGroupCommand({ InstanceId: instanceId, ShouldDecrementDesiredCapacity: false }));
+      await this.autoScaling.send(new TerminateInstanceInAutoScalingGroupCommand({ InstanceId: instanceId, ShouldDecrementDesiredCapacity: decrement }));
       return true;
     } catch (error) {
       // Auto Scaling's answer for an instance it does not manage (any more): already terminated, or never one of ours.

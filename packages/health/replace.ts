@@ -30,6 +30,24 @@ export function replacementTokenTtlMs(spec: Pick<ClusterSpec, 'nodeHealth'>): nu
   return Math.max(60, 2 * spec.nodeHealth.nodeStartupTimeoutMinutes) * 60_000;
 }
 
+/**
+ * Mints a bootstrap token, stores it in the cluster (as `kubeadm token create` would) and publishes it where the
+ * role's machines read their join token: machines launched from now on join with it until it expires.
+ */
+export async function publishJoinToken(
+  services: RemediationServices,
+  cluster: ClusterRecord,
+  role: 'control-plane' | 'worker',
+  expiresAt: Date,
+  description: string,
+  step: string,
+): Promise<{ joinTokenId: string; joinTokenExpiresAt: string }> {
+  const token = newBootstrapToken();
+  await applyObjects(await clusterApi(services, cluster, step), [bootstrapTokenSecret(token, expiresAt, description)]);
+  await services.inCluster(cluster).machineSecrets.publish(cluster.id, role, 'join-token', token, cluster.clusterKeyArn);
+  return { joinTokenId: bootstrapTokenId(token), joinTokenExpiresAt: expiresAt.toISOString() };
+}
+
 interface DrainOutputs extends Record<string, unknown> {
   drained: boolean;
   evicted: number;
@@ -112,18 +130,16 @@ export async function replaceStep(services: RemediationServices, input: unknown)
 
     const groups = cluster.machineGroups;
     if (groups === undefined) throw new StepError('replace', 'The cluster records no Auto Scaling groups.', false);
-    const { fleet, machineSecrets } = services.inCluster(cluster);
-    const token = newBootstrapToken();
+    const { fleet } = services.inCluster(cluster);
     const expiresAt = new Date(Date.now() + replacementTokenTtlMs(cluster.spec));
-    await applyObjects(await clusterApi(services, cluster, 'replace'), [bootstrapTokenSecret(token, expiresAt, `Kiln: join token for the replacement of ${target.instanceId}`)]);
-    await machineSecrets.publish(cluster.id, target.group.role, 'join-token', token, cluster.clusterKeyArn);
+    const { joinTokenId } = await publishJoinToken(services, cluster, target.group.role, expiresAt, `Kiln: join token for the replacement of ${target.instanceId}`, 'replace');
 
     const previousInstanceIds = (await fleet.machines(groups)).filter((machine) => groupKey(machine.group) === groupKey(target.group)).map((machine) => machine.instanceId);
     const terminatedAt = new Date().toISOString();
     const terminated = await fleet.terminate(target.instanceId);
     return {
       done: true,
-      outputs: { etcdMemberRemoved, terminated, terminatedAt, previousInstanceIds, joinTokenId: bootstrapTokenId(token), joinTokenExpiresAt: expiresAt.toISOString() },
+      outputs: { etcdMemberRemoved, terminated, terminatedAt, previousInstanceIds, joinTokenId, joinTokenExpiresAt: expiresAt.toISOString() },
     };
   });
   if (!result.done) throw new StepError('replace', 'The replacement did not finish.', true);

@@ -100,6 +100,22 @@ export async function startLocalDynamoDb(options: { dataDir?: string; port?: num
   };
 }
 
+/**
+ * A DynamoDB Local someone else started (a test run's shared one): the client only; closing it leaves the
+ * process running. Each user keeps to its own tables.
+ */
+export function connectLocalDynamoDb(endpoint: string): LocalDynamoDb {
+  const client = new DynamoDBClient({ endpoint, region: LOCAL_REGION, credentials: LOCAL_CREDENTIALS });
+  return {
+    endpoint,
+    client,
+    close: () => {
+      client.destroy();
+      return Promise.resolve();
+    },
+  };
+}
+
 export async function ensureTable(client: DynamoDBClient, tableName: string): Promise<void> {
   try {
     await client.send(new CreateTableCommand(tableDefinition(tableName)));

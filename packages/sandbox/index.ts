@@ -1,5 +1,5 @@
 export { createCloudMocks, SANDBOX_ACCOUNT_ID, SandboxCloud, type MockCloudContext, type ProvisionedCluster, type RecordedResource, type RunTiming, type SandboxCloudOptions } from './cloud/index.ts';
-export { ensureTable, freePort, LOCAL_CREDENTIALS, LOCAL_REGION, startLocalDynamoDb, waitFor, type LocalDynamoDb } from './dynamodb.ts';
+export { ensureTable, freePort, LOCAL_CREDENTIALS, LOCAL_REGION, connectLocalDynamoDb, startLocalDynamoDb, waitFor, type LocalDynamoDb } from './dynamodb.ts';
 export { FaultInjector, type TaskFaultRule } from './faults.ts';
 export { kmsV2Plugin, startKmsService, type KmsService, type KmsServiceOptions } from './kms/index.ts';
 export { kubeadmApiServerTls } from './api-server-tls.ts';
@@ -10,4 +10,4 @@ export { startStepFunctionsService, type EcsTaskHandler, type ExecutionHistoryEn
 export { startChartRunner } from './kube/helm-charts.ts';
 export { startEc2Service, type Ec2Service } from './ec2/index.ts';
 export { SandboxIam, type AwsScope } from './iam.ts';
-export { BARE_MACHINE, SandboxMachines, type MachineImage, type SandboxInstance } from './machines.ts';
+export { BARE_MACHINE, SandboxMachines, groupsForOrder, type MachineGroupShape, type MachineImage, type SandboxInstance } from './machines.ts';

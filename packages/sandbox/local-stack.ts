@@ -11,9 +11,9 @@ import { type StepServices, runInfrastructureContainer } from '#steps';
 import { type HealthPollServices, pollNodeHealth } from '#health';
 import { WORKFLOW_NAMES, renderWorkflow } from '#workflows';
 import { cloudConfigProblems, installedKubernetesRelease } from './cloud-init/validate.ts';
-import { machineImagesOf } from './machine-images.ts';
+import { machineGroupsOf } from './machine-images.ts';
 import { SandboxCloud } from './cloud/index.ts';
-import { LOCAL_CREDENTIALS, LOCAL_REGION, ensureTable, startLocalDynamoDb } from './dynamodb.ts';
+import { LOCAL_CREDENTIALS, LOCAL_REGION, connectLocalDynamoDb, ensureTable, startLocalDynamoDb } from './dynamodb.ts';
 import { FaultInjector } from './faults.ts';
 import { SandboxIam } from './iam.ts';
 import { type KmsService, kmsV2Plugin, startKmsService } from './kms/index.ts';
@@ -31,7 +31,7 @@ const ACCOUNT_ID = '000000000000';
 const functionArn = (name: string) => `arn:aws:lambda:${LOCAL_REGION}:${ACCOUNT_ID}:function:kiln-${name}`;
 const INFRASTRUCTURE_TASK_DEFINITION = `arn:aws:ecs:${LOCAL_REGION}:${ACCOUNT_ID}:task-definition/kiln-infrastructure:1`;
 
-/** Each Lambda-backed Task state, the function it invokes, and the module that handles it in production. */
+/** Each Lambda-backed Task state, the function it invokes, and the module (and its export, `handler` unless named) that handles it in production. */
 const LAMBDA_TASKS = {
   Plan: { placeholder: 'PlanFunctionArn', name: 'plan', module: 'plan' },
   Bootstrap: { placeholder: 'BootstrapFunctionArn', name: 'bootstrap', module: 'bootstrap' },
@@ -43,23 +43,29 @@ const LAMBDA_TASKS = {
   MarkDeleted: { placeholder: 'MarkDeletedFunctionArn', name: 'mark-deleted', module: 'mark-deleted' },
   RecordFailure: { placeholder: 'RecordFailureFunctionArn', name: 'record-failure', module: 'record-failure' },
   RotateEncryptionKey: { placeholder: 'RotateEncryptionKeyFunctionArn', name: 'rotate-encryption-key', module: 'rotate-encryption-key' },
-  Reboot: { placeholder: 'RemediateRebootFunctionArn', name: 'remediate-reboot', module: 'remediate-reboot' },
-  Recover: { placeholder: 'RemediateRecoverFunctionArn', name: 'remediate-recover', module: 'remediate-recover' },
-  Drain: { placeholder: 'RemediateDrainFunctionArn', name: 'remediate-drain', module: 'remediate-drain' },
-  Replace: { placeholder: 'RemediateReplaceFunctionArn', name: 'remediate-replace', module: 'remediate-replace' },
-  AwaitReplacement: { placeholder: 'RemediateAwaitReplacementFunctionArn', name: 'remediate-await-replacement', module: 'remediate-await-replacement' },
-  RetireNode: { placeholder: 'RemediateRetireFunctionArn', name: 'remediate-retire', module: 'remediate-retire' },
-  FinishRemediation: { placeholder: 'RemediateFinishFunctionArn', name: 'remediate-finish', module: 'remediate-finish' },
-  RecordRemediationFailure: { placeholder: 'RemediateFailureFunctionArn', name: 'remediate-failure', module: 'remediate-failure' },
+  Reboot: { placeholder: 'RemediateRebootFunctionArn', name: 'remediate-reboot', module: 'machines', exported: 'reboot' },
+  Recover: { placeholder: 'RemediateRecoverFunctionArn', name: 'remediate-recover', module: 'machines', exported: 'recover' },
+  Drain: { placeholder: 'RemediateDrainFunctionArn', name: 'remediate-drain', module: 'machines', exported: 'drain' },
+  Replace: { placeholder: 'RemediateReplaceFunctionArn', name: 'remediate-replace', module: 'machines', exported: 'replace' },
+  AwaitReplacement: { placeholder: 'RemediateAwaitReplacementFunctionArn', name: 'remediate-await-replacement', module: 'machines', exported: 'awaitReplacement' },
+  RetireNode: { placeholder: 'RemediateRetireFunctionArn', name: 'remediate-retire', module: 'machines', exported: 'retire' },
+  FinishRemediation: { placeholder: 'RemediateFinishFunctionArn', name: 'remediate-finish', module: 'machines', exported: 'finishRemediation' },
+  RecordRemediationFailure: { placeholder: 'RemediateFailureFunctionArn', name: 'remediate-failure', module: 'machines', exported: 'recordRemediationFailure' },
+  DrainNodes: { placeholder: 'UpdateDrainNodesFunctionArn', name: 'update-drain-nodes', module: 'machines', exported: 'drainNodes' },
+  RemoveMachines: { placeholder: 'UpdateRemoveMachinesFunctionArn', name: 'update-remove-machines', module: 'machines', exported: 'removeMachines' },
+  JoinToken: { placeholder: 'UpdateJoinTokenFunctionArn', name: 'update-join-token', module: 'machines', exported: 'joinToken' },
+  AwaitNodes: { placeholder: 'UpdateAwaitNodesFunctionArn', name: 'update-await-nodes', module: 'machines', exported: 'awaitNodes' },
 } as const;
 
-type TaskModule = { handler: (event: unknown) => Promise<unknown> };
+type TaskModule = Record<string, ((event: unknown) => Promise<unknown>) | undefined>;
 
 export interface LocalStackOptions {
   /** API port; 0 picks a free one. */
   port?: number;
   /** Keep DynamoDB's data here instead of in memory. */
   dataDir?: string;
+  /** Use this running DynamoDB Local (with its own table) instead of starting one: a test run shares one JVM. */
+  dynamoDbEndpoint?: string;
   adminToken?: string;
   /** Seconds between node polls while waiting for machines. */
   pollSeconds?: number;
@@ -110,9 +116,13 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
     }
   };
   try {
-    const dynamo = await startLocalDynamoDb(options.dataDir === undefined ? {} : { dataDir: join(options.dataDir, 'dynamodb') });
+    const dynamo =
+      options.dynamoDbEndpoint === undefined
+        ? await startLocalDynamoDb(options.dataDir === undefined ? {} : { dataDir: join(options.dataDir, 'dynamodb') })
+        : connectLocalDynamoDb(options.dynamoDbEndpoint);
     stoppers.push(() => dynamo.close());
-    const tableName = 'kiln';
+    // A DynamoDB Local of its own holds one table; a shared one a table per stack.
+    const tableName = options.dynamoDbEndpoint === undefined ? 'kiln' : `kiln-${randomBytes(4).toString('hex')}`;
     await ensureTable(dynamo.client, tableName);
 
     // Kiln's credentials act in Kiln's account; STS credentials in the account of the role they assumed.
@@ -189,10 +199,7 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
         const record = await servicesOf().store.getCluster(provisioned.tenantId, provisioned.clusterId);
         if (cluster !== undefined && record !== undefined) {
           cluster.setKubernetesVersion(release);
-          machines.boot(provisioned.clusterId, cluster, record.spec, () => clusters.get(provisioned.clusterId) === cluster, machineImagesOf(provisioned.resources), {
-            controlPlane: provisioned.outputs.controlPlane.asgName,
-            pools: Object.fromEntries(provisioned.outputs.nodePools.map((pool) => [pool.name, pool.asgName])),
-          });
+          machines.boot(provisioned.clusterId, cluster, record.spec, () => clusters.get(provisioned.clusterId) === cluster, machineGroupsOf(provisioned.resources));
         }
       },
       onDestroyed: async ({ clusterId, outputs }) => {
@@ -218,7 +225,9 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
         async (event: unknown) => {
           faults.check(task, await clusterName(event));
           const module = (await import(`../../functions/tasks/${binding.module}.ts`)) as TaskModule;
-          return module.handler(event);
+          const handler = module['exported' in binding ? binding.exported : 'handler'];
+          if (handler === undefined) throw new Error(`functions/tasks/${binding.module}.ts has no handler for ${task}`);
+          return handler(event);
         },
       ]),
     );

@@ -4,9 +4,16 @@ import { ClusterSpec } from '#core';
 import type { RecordedResource } from './cloud/index.ts';
 import { machineImagesOf } from './machine-images.ts';
 
-const spec = ClusterSpec.parse({ name: 'images', region: 'eu-central-1', nodePools: [{ name: 'general', size: 1 }] });
+const spec = ClusterSpec.parse({
+  name: 'images',
+  region: 'eu-central-1',
+  nodePools: [{ name: 'general', size: 1, labels: { team: 'data', 'node-role.kubernetes.io/data': '' }, taints: [{ key: 'dedicated', value: 'data', effect: 'NoSchedule' }] }],
+});
 const SSM_CORE = ['ssm:UpdateInstanceInformation', 'ssmmessages:*', 'ec2messages:*'];
 const BOOT_SCRIPT = '/usr/local/sbin/kiln-bootstrap';
+/** What the JoinConfigurations register: the kubelet sets only labels NodeRestriction lets it (the add-on step sets the others). */
+const CONTROL_PLANE_REGISTRATION = { labels: { 'kiln.dev/cluster': 'images' }, taints: [{ key: 'node-role.kubernetes.io/control-plane', effect: 'NoSchedule' }] };
+const GENERAL_REGISTRATION = { labels: { 'kiln.dev/cluster': 'images', team: 'data', 'kiln.dev/pool': 'general' }, taints: [{ key: 'dedicated', value: 'data', effect: 'NoSchedule' }] };
 
 function resources(options: { workerActions: string[]; userData?: (role: 'control-plane' | 'worker') => string }): RecordedResource[] {
   const userData = options.userData ?? ((role) => (role === 'control-plane' ? renderUserData('cls_images', spec, 'control-plane') : renderUserData('cls_images', spec, 'worker', 'general')));
@@ -30,13 +37,20 @@ describe('machines as EC2 boots them', () => {
     expect(machineImagesOf(resources({ workerActions: SSM_CORE }))).toEqual({
       // kubeadm init on the first control plane machine makes the join token with the rendered TTL.
       // Run Command finds only the scripts the user data wrote.
-      controlPlane: { providerIdAtBoot: true, ssmManaged: true, joinTokenTtlMs: 2 * 60 * 60_000, scripts: [BOOT_SCRIPT, ENCRYPTION_CONFIG_SCRIPT, ETCD_MEMBER_SCRIPT] },
-      pools: { general: { providerIdAtBoot: true, ssmManaged: true, scripts: [BOOT_SCRIPT] } },
+      // The kubelet registers with the labels and taints of its JoinConfiguration.
+      controlPlane: {
+        providerIdAtBoot: true,
+        ssmManaged: true,
+        joinTokenTtlMs: 2 * 60 * 60_000,
+        scripts: [BOOT_SCRIPT, ENCRYPTION_CONFIG_SCRIPT, ETCD_MEMBER_SCRIPT],
+        nodeRegistration: CONTROL_PLANE_REGISTRATION,
+      },
+      pools: { general: { providerIdAtBoot: true, ssmManaged: true, scripts: [BOOT_SCRIPT], nodeRegistration: GENERAL_REGISTRATION } },
     });
   });
 
   it('stay out of SSM when the role cannot register the agent', () => {
-    expect(machineImagesOf(resources({ workerActions: ['ssm:GetParameter'] })).pools.general).toEqual({ providerIdAtBoot: true, ssmManaged: false, scripts: [BOOT_SCRIPT] });
+    expect(machineImagesOf(resources({ workerActions: ['ssm:GetParameter'] })).pools.general).toEqual({ providerIdAtBoot: true, ssmManaged: false, scripts: [BOOT_SCRIPT], nodeRegistration: GENERAL_REGISTRATION });
   });
 
   it('make the join token with the TTL the InitConfiguration declares', () => {

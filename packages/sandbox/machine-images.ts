@@ -1,6 +1,6 @@
 import type { RecordedResource } from './cloud/index.ts';
 import { bootBehaviour } from './cloud-init/validate.ts';
-import type { MachineImage } from './machines.ts';
+import { BARE_MACHINE, type MachineGroupShape, type MachineImage } from './machines.ts';
 
 /**
  * What the SSM agent calls to register an instance and take commands, as AWS
@@ -66,6 +66,7 @@ export function machineImagesOf(resources: readonly RecordedResource[]): { contr
       ssmManaged: behaviour.ssmAgent && typeof policy === 'string' && allows(policy, SSM_AGENT_CALLS),
       scripts: behaviour.scripts,
       ...(behaviour.joinTokenTtlMs === undefined ? {} : { joinTokenTtlMs: behaviour.joinTokenTtlMs }),
+      ...(behaviour.nodeRegistration === undefined ? {} : { nodeRegistration: behaviour.nodeRegistration }),
     };
   };
   const templates = resources.filter((resource) => resource.type === 'aws:ec2/launchTemplate:LaunchTemplate');
@@ -77,4 +78,46 @@ export function machineImagesOf(resources: readonly RecordedResource[]): { contr
     }),
   );
   return { controlPlane: controlPlane === undefined ? { providerIdAtBoot: false, ssmManaged: false } : imageOf(controlPlane, '-cp'), pools };
+}
+
+function tagOf(resource: RecordedResource, key: string): string | undefined {
+  const tags = resource.inputs.tags;
+  if (Array.isArray(tags)) {
+    const tag = (tags as { key?: unknown; value?: unknown }[]).find((entry) => entry.key === key);
+    return typeof tag?.value === 'string' ? tag.value : undefined;
+  }
+  const value = (tags as Record<string, unknown> | undefined)?.[key];
+  return typeof value === 'string' ? value : undefined;
+}
+
+function count(value: unknown): number {
+  return typeof value === 'number' && Number.isInteger(value) && value >= 0 ? value : 0;
+}
+
+/**
+ * The stack's Auto Scaling groups as Auto Scaling would run them: each one's bounds and desired capacity as
+ * declared, and the machine its launch template boots (with the instance role's policy for its role).
+ */
+export function machineGroupsOf(resources: readonly RecordedResource[]): MachineGroupShape[] {
+  const images = machineImagesOf(resources);
+  const templates = resources.filter((resource) => resource.type === 'aws:ec2/launchTemplate:LaunchTemplate');
+  return resources
+    .filter((resource) => resource.type === 'aws:autoscaling/group:Group')
+    .map((group): MachineGroupShape => {
+      const role = tagOf(group, 'kiln:role') === 'control-plane' ? 'control-plane' : 'worker';
+      const pool = tagOf(group, 'kiln:node-pool');
+      const templateId = (group.inputs.launchTemplate as { id?: unknown } | undefined)?.id;
+      const template = templates.find((candidate) => candidate.id === templateId);
+      const poolOfTemplate = template === undefined ? undefined : /-pool-([a-z0-9-]+)$/.exec(template.name)?.[1];
+      const image = template === undefined ? BARE_MACHINE : role === 'control-plane' ? images.controlPlane : (images.pools[poolOfTemplate ?? ''] ?? BARE_MACHINE);
+      return {
+        name: group.id,
+        role,
+        ...(pool === undefined ? {} : { pool }),
+        min: count(group.inputs.minSize),
+        max: count(group.inputs.maxSize),
+        desired: count(group.inputs.desiredCapacity),
+        image,
+      };
+    });
 }

@@ -5,11 +5,12 @@ import { ENCRYPTION_CONFIG_SCRIPT, ETCD_MEMBER_SCRIPT, encryptionConfiguration, 
 import { ClusterSpec } from '#core';
 import { type SandboxCluster, startSandboxCluster } from './kube/index.ts';
 import { clientsFor, manifest, waitUntil } from './kube/testing.ts';
-import { BARE_MACHINE, SandboxMachines } from './machines.ts';
+import { BARE_MACHINE, type MachineImage, SandboxMachines, groupsForOrder } from './machines.ts';
 
 const CLUSTER_ID = 'cl_machines';
 const CONFIG_PARAMETER = machineSecretPath(CLUSTER_ID, 'control-plane', 'encryption-config');
 const spec = ClusterSpec.parse({ name: 'machines', region: 'eu-central-1', nodePools: [{ name: 'default', size: 0 }], encryption: { atRest: { provider: 'aescbc' } } });
+const GROUP_NAMES = { controlPlane: `${CLUSTER_ID}-cp`, pools: {} };
 const JOIN_TOKEN = 'abcdef.0123456789abcdef';
 const material = new Map(['key-1', 'key-2'].map((name) => [name, randomBytes(32).toString('base64')]));
 
@@ -45,7 +46,7 @@ describe('sandbox machines', () => {
       [CONFIG_PARAMETER, configYaml(['key-1'])],
     ]);
     machines = new SandboxMachines((_scope, name) => parameters.get(name), 0);
-    machines.boot(CLUSTER_ID, cluster, spec, () => true, { controlPlane: CONTROL_PLANE_IMAGE, pools: {} });
+    machines.boot(CLUSTER_ID, cluster, spec, () => true, groupsForOrder(spec, { controlPlane: CONTROL_PLANE_IMAGE }, GROUP_NAMES));
     await waitUntil('the control plane machines to join', () => cluster.objects({ kind: 'Node' }).length === spec.controlPlane.replicas);
     const [first] = cluster.objects({ kind: 'Node', name: 'control-plane-0' });
     instanceId = instanceIdOf((first?.spec as { providerID?: string } | undefined)?.providerID) ?? '';
@@ -103,7 +104,7 @@ describe('sandbox machines', () => {
     const bare = await startSandboxCluster({ name: 'bare' });
     try {
       const bareMachines = new SandboxMachines((_scope, name) => parameters.get(name), 0);
-      bareMachines.boot(CLUSTER_ID, bare, spec, () => true, { controlPlane: BARE_MACHINE, pools: {} });
+      bareMachines.boot(CLUSTER_ID, bare, spec, () => true, groupsForOrder(spec, { controlPlane: BARE_MACHINE }, GROUP_NAMES));
       await waitUntil('the bare machines to join', () => bare.objects({ kind: 'Node' }).length === spec.controlPlane.replicas);
       expect(bare.objects({ kind: 'Node' }).map((node) => (node.spec as { providerID?: string } | undefined)?.providerID)).toEqual([undefined, undefined, undefined]);
       expect(machines.managed(SCOPE, instanceId)).toBe(true);
@@ -120,7 +121,7 @@ describe('Run Command on a sandbox machine', () => {
     const parameters = new Map([[machineSecretPath(CLUSTER_ID, 'control-plane', 'join-token'), JOIN_TOKEN]]);
     try {
       const machines = new SandboxMachines((_scope, name) => parameters.get(name), 0);
-      machines.boot(CLUSTER_ID, cluster, spec, () => true, { controlPlane: { providerIdAtBoot: true, ssmManaged: true, scripts: [ETCD_MEMBER_SCRIPT] }, pools: {} });
+      machines.boot(CLUSTER_ID, cluster, spec, () => true, groupsForOrder(spec, { controlPlane: { providerIdAtBoot: true, ssmManaged: true, scripts: [ETCD_MEMBER_SCRIPT] } }, GROUP_NAMES));
       await waitUntil('the machines to join', () => cluster.objects({ kind: 'Node' }).length === spec.controlPlane.replicas);
       const instanceId = instanceIdOf((cluster.objects({ kind: 'Node' })[0]?.spec as { providerID: string }).providerID) ?? '';
       expect(await machines.run(SCOPE, instanceId, [`${ENCRYPTION_CONFIG_SCRIPT} restart`])).toEqual({ ok: false, output: `${ENCRYPTION_CONFIG_SCRIPT}: No such file or directory` });
@@ -133,7 +134,7 @@ describe('Run Command on a sandbox machine', () => {
 });
 
 describe('sandbox Auto Scaling groups, join tokens and etcd', () => {
-  const groupSpec = ClusterSpec.parse({ name: 'groups', region: 'eu-central-1', nodePools: [{ name: 'general', size: 2 }] });
+  const groupSpec = ClusterSpec.parse({ name: 'groups', region: 'eu-central-1', nodePools: [{ name: 'general', size: 2, min: 1 }] });
   const groups = { controlPlane: 'kiln-groups-cp', pools: { general: 'kiln-groups-general' } };
   const image = { ...CONTROL_PLANE_IMAGE, joinTokenTtlMs: 2 * 60 * 60_000 };
   let cluster: SandboxCluster;
@@ -153,7 +154,7 @@ describe('sandbox Auto Scaling groups, join tokens and etcd', () => {
       [machineSecretPath(CLUSTER_ID, 'worker', 'join-token'), JOIN_TOKEN],
     ]);
     machines = new SandboxMachines((_scope, name) => parameters.get(name), 0);
-    machines.boot(CLUSTER_ID, cluster, groupSpec, () => true, { controlPlane: image, pools: { general: image } }, groups);
+    machines.boot(CLUSTER_ID, cluster, groupSpec, () => true, groupsForOrder(groupSpec, { controlPlane: image, pools: { general: image } }, groups));
     await waitUntil('every machine to join', () => nodeNames().length === 5);
   });
 
@@ -174,8 +175,8 @@ describe('sandbox Auto Scaling groups, join tokens and etcd', () => {
 
   it('launches a replacement in the same zone without lowering the desired capacity, and keeps the old Node', async () => {
     const victim = instanceOf('general-0');
-    expect(machines.terminateInGroup(SCOPE, victim?.instanceId ?? '', false)?.state).toBe('terminated');
-    expect(machines.desiredCapacity(groups.pools.general)).toBe(2);
+    expect(machines.terminateInGroup(SCOPE, victim?.instanceId ?? '', false)).toMatchObject({ state: 'terminated' });
+    expect(machines.capacityOf(SCOPE, groups.pools.general)?.desired).toBe(2);
     await waitUntil('the replacement to be Ready', () => readyNode('general-2'));
     expect(instanceOf('general-2')?.zone).toBe(victim?.zone);
     expect(instanceOf('general-2')?.instanceId).not.toBe(victim?.instanceId);
@@ -188,8 +189,43 @@ describe('sandbox Auto Scaling groups, join tokens and etcd', () => {
   it('lowers the desired capacity and launches nothing when asked to', async () => {
     machines.terminateInGroup(SCOPE, instanceOf('general-1')?.instanceId ?? '', true);
     await new Promise((resolve) => setTimeout(resolve, 200));
-    expect(machines.desiredCapacity(groups.pools.general)).toBe(1);
+    expect(machines.capacityOf(SCOPE, groups.pools.general)?.desired).toBe(1);
     expect(machines.instancesOfGroups(SCOPE, [groups.pools.general])).toHaveLength(1);
+    // Not below the group's minimum size, as Auto Scaling refuses it.
+    expect(machines.terminateInGroup(SCOPE, instanceOf('general-0')?.instanceId ?? '', true)).toEqual({ refused: expect.stringMatching(/min size constraint/) });
+    expect(machines.updateGroup(SCOPE, groups.pools.general, { min: 0 })).toEqual({ ok: true });
+    expect(machines.terminateInGroup(SCOPE, instanceOf('general-0')?.instanceId ?? '', true)).toMatchObject({ state: 'terminated' });
+    expect(machines.capacityOf(SCOPE, groups.pools.general)).toEqual({ min: 0, max: 2, desired: 0 });
+  });
+
+  it('scales a group out and in as the stack declares it, terminating by its own policy, and deletes a group the stack dropped', async () => {
+    const declared = (general: number, extra?: number) =>
+      groupsForOrder(ClusterSpec.parse({ ...groupSpec, nodePools: [{ name: 'general', size: general }, ...(extra === undefined ? [] : [{ name: 'extra', size: extra }])] }), { controlPlane: image, pools: { general: image, extra: image } }, groups);
+    machines.boot(CLUSTER_ID, cluster, groupSpec, () => true, declared(4, 1));
+    await waitUntil('the new machines to be Ready', () => ['general-2', 'general-3', 'extra-0'].every(readyNode));
+    // Zones stay balanced: two groups of machines in a, one each in b and c.
+    expect(machines.instancesOfGroups(SCOPE, [groups.pools.general]).map((instance) => instance.zone).sort()).toEqual(['eu-central-1a', 'eu-central-1a', 'eu-central-1b', 'eu-central-1c']);
+
+    machines.boot(CLUSTER_ID, cluster, groupSpec, () => true, declared(3));
+    // Auto Scaling picks the oldest machine of the fullest zone, drained or not; the stack's dropped group goes with its machines.
+    expect(instanceOf('general-0')).toBeUndefined();
+    expect(machines.instancesOfGroups(SCOPE, [groups.pools.general])).toHaveLength(3);
+    expect(machines.instancesOfGroups(SCOPE, [`${groups.controlPlane}-pool-extra`])).toEqual([]);
+    expect(machines.capacityOf(SCOPE, `${groups.controlPlane}-pool-extra`)).toBeUndefined();
+    expect(readyNode('extra-0')).toBe(false);
+  });
+
+  it('registers each node with the labels and taints its join configuration gives the kubelet, and refuses labels the kubelet may not set', async () => {
+    const labelled: MachineImage = { ...image, nodeRegistration: { labels: { 'kiln.dev/pool': 'gpu', team: 'ml' }, taints: [{ key: 'gpu', value: 'true', effect: 'NoSchedule' }] } };
+    const forbidden: MachineImage = { ...image, nodeRegistration: { labels: { 'node-role.kubernetes.io/gpu': '' }, taints: [] } };
+    const order = ClusterSpec.parse({ ...groupSpec, nodePools: [...groupSpec.nodePools, { name: 'gpu', size: 1 }, { name: 'bad', size: 1 }] });
+    machines.boot(CLUSTER_ID, cluster, order, () => true, groupsForOrder(order, { controlPlane: image, pools: { general: image, gpu: labelled, bad: forbidden } }, groups));
+    await waitUntil('the gpu machine to be Ready', () => readyNode('gpu-0'));
+    const [node] = cluster.objects({ kind: 'Node', name: 'gpu-0' });
+    expect((node?.metadata as { labels: Record<string, string> }).labels).toMatchObject({ 'kiln.dev/pool': 'gpu', team: 'ml' });
+    expect((node?.spec as { taints: unknown[] }).taints).toContainEqual({ key: 'gpu', value: 'true', effect: 'NoSchedule' });
+    await waitUntil('the bad machine to give up', () => machines.instancesOfGroups(SCOPE, [`${groups.controlPlane}-pool-bad`]).some((instance) => instance.bootError !== undefined));
+    expect(machines.instancesOfGroups(SCOPE, [`${groups.controlPlane}-pool-bad`])[0]?.bootError).toMatch(/unknown 'kubernetes.io' or 'k8s.io' labels.*node-role.kubernetes.io\/gpu/);
   });
 
   it('refuses a machine the join token whose TTL has passed, and joins one with a fresh token the cluster holds', async () => {

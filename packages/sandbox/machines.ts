@@ -55,6 +55,74 @@ export interface MachineImage {
   scripts?: readonly string[];
   /** How long the join token `kubeadm init` makes lives (its InitConfiguration's `bootstrapTokens[].ttl`); kubeadm's default is 24 h. */
   joinTokenTtlMs?: number;
+  /** The labels (`--node-labels`) and taints its JoinConfiguration registers the kubelet with. */
+  nodeRegistration?: { labels: Readonly<Record<string, string>>; taints: readonly NodeTaint[] };
+}
+
+/** An Auto Scaling group as the stack declares it: its bounds, its desired capacity and its launch template's machine. */
+export interface MachineGroupShape {
+  name: string;
+  role: 'control-plane' | 'worker';
+  /** The node pool (the group's `kiln:node-pool` tag): the sandbox names its nodes `<pool>-<n>`. */
+  pool?: string;
+  min: number;
+  max: number;
+  desired: number;
+  image: MachineImage;
+}
+
+/**
+ * The groups the cluster program declares for an order (the control plane and one per pool, each at its size, with
+ * its bounds), for tests and benchmarks that boot machines without running the program. Local mode reads them from
+ * the stack instead (`machineGroupsOf`).
+ */
+export function groupsForOrder(
+  order: ClusterSpec,
+  images: { controlPlane: MachineImage; pools?: Readonly<Record<string, MachineImage>> },
+  names: { controlPlane: string; pools: Readonly<Record<string, string>> },
+): MachineGroupShape[] {
+  const replicas = order.controlPlane.replicas;
+  return [
+    { name: names.controlPlane, role: 'control-plane', min: replicas, max: replicas, desired: replicas, image: images.controlPlane },
+    ...order.nodePools.map(
+      (pool): MachineGroupShape => ({
+        name: names.pools[pool.name] ?? `${names.controlPlane}-pool-${pool.name}`,
+        role: 'worker',
+        pool: pool.name,
+        min: pool.min ?? pool.size,
+        max: pool.max ?? pool.size,
+        desired: pool.size,
+        image: images.pools?.[pool.name] ?? BARE_MACHINE,
+      }),
+    ),
+  ];
+}
+
+/**
+ * The labels a kubelet may give itself (kubelet's IsKubeletLabel, enforced with NodeRestriction): any outside the
+ * kubernetes.io and k8s.io namespaces, these, and the kubelet.kubernetes.io and node.kubernetes.io namespaces.
+ */
+const KUBELET_LABELS = new Set([
+  'kubernetes.io/hostname',
+  'kubernetes.io/arch',
+  'kubernetes.io/os',
+  'beta.kubernetes.io/arch',
+  'beta.kubernetes.io/os',
+  'beta.kubernetes.io/instance-type',
+  'node.kubernetes.io/instance-type',
+  'failure-domain.beta.kubernetes.io/region',
+  'failure-domain.beta.kubernetes.io/zone',
+  'topology.kubernetes.io/region',
+  'topology.kubernetes.io/zone',
+]);
+
+function isForbiddenKubeletLabel(key: string): boolean {
+  const slash = key.indexOf('/');
+  if (slash < 0) return false;
+  const namespace = key.slice(0, slash);
+  const restricted = /(^|\.)(kubernetes\.io|k8s\.io)$/.test(namespace);
+  if (!restricted || KUBELET_LABELS.has(key)) return false;
+  return !['kubelet.kubernetes.io', 'node.kubernetes.io'].some((allowed) => namespace === allowed || namespace.endsWith(`.${allowed}`));
 }
 
 /** A machine with none of it, for callers that boot no rendered configuration. */
@@ -102,15 +170,18 @@ interface LaunchConfiguration {
   group: string;
   role: 'control-plane' | 'worker';
   pool?: string;
-  labels?: Record<string, string>;
-  taints?: NodeTaint[];
   image: MachineImage;
   alive: () => boolean;
   /** Instances launched so far; the next node is named after the count. */
   launched: number;
-  /** The group's desired capacity. */
+  /** The group's bounds and desired capacity. */
+  min: number;
+  max: number;
   desired: number;
 }
+
+/** What Auto Scaling answers a change it refuses with (a ValidationError), or the group it changed. */
+export type GroupChange = { ok: true } | { ok: false; missing?: boolean; message: string };
 
 /** One change of a cluster's etcd membership, with what the members were after it. */
 export interface EtcdMemberChange {
@@ -212,48 +283,79 @@ export class SandboxMachines {
     return state;
   }
 
+  /**
+   * A stack update reaching Auto Scaling, as the stack declares the cluster's groups: a new group launches its
+   * desired capacity, spread over the zones; a group whose desired capacity rose launches the difference, and one
+   * whose desired capacity fell terminates the difference by Auto Scaling's default termination policy (the zone
+   * with the most instances, then the oldest instance), drained or not; a group the stack no longer declares is
+   * deleted with its instances. A new launch template version boots the later launches; running instances keep
+   * theirs.
+   */
   boot(
     clusterId: string,
     cluster: SandboxCluster,
-    spec: ClusterSpec,
+    spec: Pick<ClusterSpec, 'region' | 'account' | 'network'>,
     alive: () => boolean,
-    images: { controlPlane: MachineImage; pools: Readonly<Record<string, MachineImage>> },
-    groups: { controlPlane: string; pools: Readonly<Record<string, string>> } = { controlPlane: `${clusterId}-cp`, pools: {} },
+    shapes: readonly MachineGroupShape[],
   ): void {
     // The instances run in the cluster's region and, with `account`, in the tenant's account: they see only the parameters there.
     const scope: AwsScope = { accountId: (spec.account === undefined ? undefined : accountOfRole(spec.account.roleArn)) ?? this.homeAccountId, region: spec.region };
-    const launches: [LaunchConfiguration, number][] = [
-      [{ clusterId, cluster, scope, serviceCidr: spec.network.serviceCidr, group: groups.controlPlane, role: 'control-plane', image: images.controlPlane, alive, launched: 0, desired: spec.controlPlane.replicas }, spec.controlPlane.replicas],
-      ...spec.nodePools.map((pool): [LaunchConfiguration, number] => [
-        {
+    for (const shape of shapes) {
+      const existing = this.groups.get(shape.name);
+      if (existing === undefined) {
+        const launch: LaunchConfiguration = {
           clusterId,
           cluster,
           scope,
           serviceCidr: spec.network.serviceCidr,
-          group: groups.pools[pool.name] ?? `${clusterId}-pool-${pool.name}`,
-          role: 'worker',
-          pool: pool.name,
-          labels: pool.labels,
-          taints: pool.taints,
-          image: images.pools[pool.name] ?? BARE_MACHINE,
+          group: shape.name,
+          role: shape.role,
+          ...(shape.pool === undefined ? {} : { pool: shape.pool }),
+          image: shape.image,
           alive,
           launched: 0,
-          desired: pool.size,
-        },
-        pool.size,
-      ]),
-    ];
-    for (const [launch, size] of launches) {
-      const existing = this.groups.get(launch.group);
-      if (existing !== undefined) {
-        // A stack update gives the group a new launch template version: later launches boot from it, running
-        // instances keep theirs, and Auto Scaling launches nothing while the desired capacity holds.
-        Object.assign(existing, { image: launch.image, labels: launch.labels, taints: launch.taints });
+          min: shape.min,
+          max: shape.max,
+          desired: 0,
+        };
+        this.groups.set(shape.name, launch);
+        this.setDesired(launch, shape.desired);
         continue;
       }
-      this.groups.set(launch.group, launch);
-      // Auto Scaling spreads each group over the plan's zones.
-      for (let index = 0; index < size; index += 1) this.launch(launch, `${spec.region}${['a', 'b', 'c'][index % 3] ?? 'a'}`);
+      Object.assign(existing, { image: shape.image, min: shape.min, max: shape.max });
+      this.setDesired(existing, shape.desired);
+    }
+    const declared = new Set(shapes.map((shape) => shape.name));
+    for (const [name, launch] of this.groups) {
+      if (launch.clusterId !== clusterId || declared.has(name)) continue;
+      // Deleting a group terminates its instances; nothing replaces them.
+      for (const instance of this.liveInstancesOf(name)) this.shutDown(instance);
+      this.groups.delete(name);
+    }
+  }
+
+  /** Instances of a group that are not terminated. */
+  private liveInstancesOf(group: string): SandboxInstance[] {
+    return [...this.instances.values()].filter((instance) => instance.autoScalingGroup === group && instance.state !== 'terminated');
+  }
+
+  /** The zone of the group's next launch: the one with the fewest of its instances (Auto Scaling balances zones). */
+  private nextZone(launch: LaunchConfiguration): string {
+    const zones = ['a', 'b', 'c'].map((letter) => `${launch.scope.region}${letter}`);
+    const live = this.liveInstancesOf(launch.group);
+    return zones.reduce((best, zone) => (live.filter((instance) => instance.zone === zone).length < live.filter((instance) => instance.zone === best).length ? zone : best));
+  }
+
+  /** A change of desired capacity: Auto Scaling launches or terminates the difference. */
+  private setDesired(launch: LaunchConfiguration, desired: number): void {
+    const difference = desired - launch.desired;
+    launch.desired = desired;
+    for (let index = 0; index < difference; index += 1) this.launch(launch, this.nextZone(launch));
+    for (let index = 0; index < -difference; index += 1) {
+      const live = this.liveInstancesOf(launch.group);
+      const perZone = (zone: string) => live.filter((instance) => instance.zone === zone).length;
+      const victim = [...live].sort((a, b) => perZone(b.zone) - perZone(a.zone) || a.launchedAt.getTime() - b.launchedAt.getTime())[0];
+      if (victim !== undefined) this.shutDown(victim);
     }
   }
 
@@ -347,6 +449,9 @@ export class SandboxMachines {
       const notStarted = this.loadEncryptionConfiguration(launch, encryptionConfig);
       if (notStarted !== undefined) return notStarted;
     }
+    // The kubelet refuses to start with labels NodeRestriction would not let it set.
+    const forbidden = Object.keys(launch.image.nodeRegistration?.labels ?? {}).filter(isForbiddenKubeletLabel);
+    if (forbidden.length > 0) return `kubelet: unknown 'kubernetes.io' or 'k8s.io' labels specified with --node-labels: [${forbidden.join(' ')}]`;
     // `kubeadm join --control-plane` adds the etcd member first; etcd refuses a member change without quorum.
     if (role === 'control-plane' && state.etcd.size > 0 && !this.hasQuorum(clusterId, [...state.etcd.keys()])) {
       return 'kubeadm join: etcdserver: unhealthy cluster (no quorum to add a member)';
@@ -366,13 +471,13 @@ export class SandboxMachines {
       state.etcd.set(name, instance.instanceId);
       this.recordMemberChange(clusterId, 'add', name);
     }
-    // A kubelet knows its provider ID only when told; nothing else in a kubeadm cluster sets it.
+    // A kubelet knows its provider ID only when told; nothing else in a kubeadm cluster sets it. Its labels and
+    // taints are the ones its JoinConfiguration gives it.
+    const registration = launch.image.nodeRegistration;
     cluster.registerNode({
       name,
       role,
-      ...(launch.pool === undefined ? {} : { pool: launch.pool }),
-      ...(launch.labels === undefined ? {} : { labels: launch.labels }),
-      ...(launch.taints === undefined ? {} : { taints: launch.taints }),
+      ...(registration === undefined ? {} : { labels: { ...registration.labels }, taints: [...registration.taints] }),
       ...(launch.image.providerIdAtBoot ? { providerID: `aws:///${instance.zone}/${instance.instanceId}` } : {}),
       ready: false,
     });
@@ -424,19 +529,29 @@ export class SandboxMachines {
     return { members: [...state.etcd.keys()], history: state.etcdHistory, quorumViolations: state.quorumViolations };
   }
 
+  /** The instance shuts down: its node stops reporting and stays in the API (nothing in a kubeadm cluster deletes it). */
+  private shutDown(instance: SandboxInstance): void {
+    instance.state = 'terminated';
+    const machine = this.byInstance.get(instance.instanceId);
+    this.byInstance.delete(instance.instanceId);
+    if (machine !== undefined && machine.cluster.objects({ kind: 'Node', name: machine.name }).length > 0) machine.cluster.setNodeReady(machine.name, 'Unknown');
+  }
+
   /**
-   * Auto Scaling TerminateInstanceInAutoScalingGroup: the instance shuts down (its node stops reporting and stays in
-   * the API, as nothing in a kubeadm cluster deletes it; its etcd member stays a member until removed); unless the
-   * desired capacity is lowered with it, the group launches a replacement in the same zone.
+   * Auto Scaling TerminateInstanceInAutoScalingGroup: the instance shuts down (its etcd member stays a member until
+   * removed); unless the desired capacity is lowered with it, the group launches a replacement in the same zone.
+   * Lowering it below the group's minimum size is refused, as Auto Scaling refuses it.
    */
-  terminateInGroup(scope: AwsScope, instanceId: string, decrementDesiredCapacity: boolean): SandboxInstance | undefined {
+  terminateInGroup(scope: AwsScope, instanceId: string, decrementDesiredCapacity: boolean): SandboxInstance | { refused: string } | undefined {
     const instance = this.instances.get(instanceId);
     if (instance === undefined || instance.scope.accountId !== scope.accountId || instance.scope.region !== scope.region || instance.state === 'terminated') return undefined;
-    instance.state = 'terminated';
-    const machine = this.byInstance.get(instanceId);
-    this.byInstance.delete(instanceId);
-    if (machine !== undefined && machine.cluster.objects({ kind: 'Node', name: machine.name }).length > 0) machine.cluster.setNodeReady(machine.name, 'Unknown');
     const launch = this.groups.get(instance.autoScalingGroup);
+    if (launch !== undefined && decrementDesiredCapacity && launch.desired - 1 < launch.min) {
+      return {
+        refused: `Currently, desiredSize equals minSize (${launch.min}). Terminating instance without replacement will violate group's min size constraint. Either set shouldDecrementDesiredCapacity flag to false or lower group's min size.`,
+      };
+    }
+    this.shutDown(instance);
     if (launch !== undefined && decrementDesiredCapacity) launch.desired -= 1;
     if (!decrementDesiredCapacity && launch !== undefined && launch.alive()) {
       setTimeout(() => {
@@ -444,6 +559,27 @@ export class SandboxMachines {
       }, this.bootMs).unref();
     }
     return instance;
+  }
+
+  /**
+   * Auto Scaling UpdateAutoScalingGroup: new bounds and desired capacity. A minimum above the desired capacity raises
+   * it, a maximum below lowers it; an explicit desired capacity outside the bounds is refused.
+   */
+  updateGroup(scope: AwsScope, name: string, change: { min?: number; max?: number; desired?: number }): GroupChange {
+    const launch = this.groups.get(name);
+    if (launch === undefined || launch.scope.accountId !== scope.accountId || launch.scope.region !== scope.region) {
+      return { ok: false, missing: true, message: `AutoScalingGroup name not found - AutoScalingGroup ${name} not found` };
+    }
+    const min = change.min ?? launch.min;
+    const max = change.max ?? launch.max;
+    if (min > max) return { ok: false, message: `Max bound, ${max}, must be greater than or equal to min bound, ${min}` };
+    if (change.desired !== undefined && (change.desired < min || change.desired > max)) {
+      return { ok: false, message: `Desired capacity:${change.desired} must be between the specified min size:${min} and max size:${max}` };
+    }
+    launch.min = min;
+    launch.max = max;
+    this.setDesired(launch, Math.min(max, Math.max(min, change.desired ?? launch.desired)));
+    return { ok: true };
   }
 
   /**
@@ -550,9 +686,11 @@ export class SandboxMachines {
     return 'rebooting';
   }
 
-  /** An Auto Scaling group's desired capacity, as DescribeAutoScalingGroups reports it. */
-  desiredCapacity(group: string): number | undefined {
-    return this.groups.get(group)?.desired;
+  /** An Auto Scaling group's bounds and desired capacity, as DescribeAutoScalingGroups reports them. */
+  capacityOf(scope: AwsScope, group: string): { min: number; max: number; desired: number } | undefined {
+    const launch = this.groups.get(group);
+    if (launch === undefined || launch.scope.accountId !== scope.accountId || launch.scope.region !== scope.region) return undefined;
+    return { min: launch.min, max: launch.max, desired: launch.desired };
   }
 
   /** The instances of Auto Scaling groups, in an account and region. */

@@ -79,10 +79,17 @@ export function settle(outcome: WriteOutcome, request: IdempotentRequest | undef
   return fresh().then((value) => ({ kind: 'fresh', value }));
 }
 
-/** What a workflow starts with: the operation, and for an update whether it runs the infrastructure step (it lists it). */
+/** What a workflow starts with: the operation, and for an update which of its branches it takes (the steps it lists). */
 export function workflowInputOf(operation: OperationRecord): WorkflowInput {
   const input = { tenantId: operation.tenantId, clusterId: operation.clusterId, operationId: operation.id };
-  return operation.type === 'update' && operation.steps.infrastructure !== undefined ? { ...input, infrastructure: true } : input;
+  if (operation.type !== 'update') return input;
+  const lists = (step: string) => operation.steps[step] !== undefined;
+  return {
+    ...input,
+    ...(lists('infrastructure') ? { infrastructure: true } : {}),
+    ...(lists('drain-nodes') ? { removesMachines: true } : {}),
+    ...(lists('join-token') ? { joinsMachines: true } : {}),
+  };
 }
 
 export async function launch(services: KilnServices, workflow: WorkflowName, operation: OperationRecord): Promise<void> {

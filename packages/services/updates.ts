@@ -7,6 +7,7 @@ import {
   MUTABLE_ORDER_MEMBERS,
   immutableMembersOf,
   isPartlyMutable,
+  nodePoolChanges,
   UnprocessableError,
   applyMergePatch,
   assertOrderRules,
@@ -57,6 +58,8 @@ export async function updateClusterSpec(
     }
     return (MUTABLE_ORDER_FIELDS as readonly string[]).includes(field) || isEqual(spec[field], cluster.spec[field]) ? [] : [`/${field}`];
   });
+  const pools = nodePoolChanges(cluster.spec.nodePools, spec.nodePools);
+  immutable.push(...pools.immutable);
   if (immutable.length > 0) {
     throw new UnprocessableError(
       FIXED_AT_CREATION,
@@ -65,10 +68,17 @@ export async function updateClusterSpec(
   }
   if (isEqual(spec, cluster.spec)) return { kind: 'fresh', value: clusterView(cluster) };
 
-  // The allow-lists live in security group rules: their change runs the infrastructure step first.
-  const reachesInfrastructure = (Object.keys(MUTABLE_ORDER_MEMBERS) as (keyof typeof MUTABLE_ORDER_MEMBERS)[]).some((part) => !isEqual(spec[part], cluster.spec[part]));
+  // The allow-lists live in security group rules, the pools in Auto Scaling groups and launch templates: their change
+  // runs the infrastructure step first, with the machines that leave drained and removed before it and the ones that
+  // join awaited after it.
+  const reachesInfrastructure = pools.changed || (Object.keys(MUTABLE_ORDER_MEMBERS) as (keyof typeof MUTABLE_ORDER_MEMBERS)[]).some((part) => !isEqual(spec[part], cluster.spec[part]));
+  const branches = [
+    ...(pools.removesMachines ? ['drain-nodes', 'remove-machines'] : []),
+    ...(pools.joinsMachines ? ['join-token', 'await-nodes'] : []),
+    ...(reachesInfrastructure ? ['infrastructure'] : []),
+  ];
   const now = new Date().toISOString();
-  const operation = newOperation(tenantId, clusterId, 'update', now, reachesInfrastructure ? ['infrastructure'] : []);
+  const operation = newOperation(tenantId, clusterId, 'update', now, branches);
   const updating: ClusterRecord = {
     ...cluster,
     spec,

@@ -1,4 +1,4 @@
-import { installAddons, removeAddons, renderAddons } from '#addons';
+import { installAddons, reconcilePoolNodes, removeAddons, renderAddons } from '#addons';
 import { type ClusterPkiPem, generateClusterPki, pkiToPem } from '#bootstrap';
 import { sealedSecret } from './cluster-secrets.ts';
 import type { StepServices } from './context.ts';
@@ -34,6 +34,8 @@ export async function addonsStep(services: StepServices, input: unknown): Promis
     // Waits for each chart's CRDs and workloads, then applies what depends on them (issuers, policies).
     const { applied, pending } = await installAddons(config, addons, { deadlineMs: ADDONS_DEADLINE_MS });
     const removed = await removeAddons(config, addons);
-    return { done: true, outputs: { applied, pending, removed } };
+    // Every pool's nodes get the pool's labels and taints as the order says now (restricted labels only this way).
+    const relabelled = await reconcilePoolNodes(config, context.cluster.spec.nodePools, 'addons');
+    return { done: true, outputs: { applied, pending, removed, ...(relabelled.length === 0 ? {} : { relabelled }) } };
   });
 }

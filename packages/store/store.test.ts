@@ -1,8 +1,8 @@
 import { randomBytes } from 'node:crypto';
 import { DynamoDBDocumentClient, GetCommand } from '@aws-sdk/lib-dynamodb';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { ClusterSpec, ConflictError, ValidationError, clusterEvent, newId, sha256 } from '#core';
-import { type LocalDynamoDb, ensureTable, startLocalDynamoDb } from '#sandbox';
+import { type LocalDynamoDb, connectLocalDynamoDb, ensureTable } from '#sandbox';
 import type { ClusterRecord, OperationRecord } from './records.ts';
 import { KilnStore, VersionConflictError } from './store.ts';
 import { keys } from './table.ts';
@@ -13,7 +13,7 @@ let raw: DynamoDBDocumentClient;
 let tableName: string;
 
 beforeAll(async () => {
-  dynamo = await startLocalDynamoDb();
+  dynamo = connectLocalDynamoDb(inject('dynamoDbEndpoint'));
   tableName = `kiln-store-${randomBytes(4).toString('hex')}`;
   await ensureTable(dynamo.client, tableName);
   store = new KilnStore(dynamo.client, tableName);

@@ -1,10 +1,11 @@
 import { randomBytes } from 'node:crypto';
+import { inject } from 'vitest';
 import { newApp } from '#api';
 import { sha256 } from '#core';
 import { type KilnServices, createTenant } from '#services';
 import { loadConfig } from '../../functions/wiring/config.ts';
 import { createServices } from '../../functions/wiring/services.ts';
-import { LOCAL_CREDENTIALS, LOCAL_REGION, type LocalDynamoDb, ensureTable, startLocalDynamoDb } from '#sandbox';
+import { LOCAL_CREDENTIALS, LOCAL_REGION, type LocalDynamoDb, connectLocalDynamoDb, ensureTable } from '#sandbox';
 import type { ApiResponse } from './api.ts';
 
 /** Nothing listens here: a route that reaches for an AWS service it should not need fails at once. */
@@ -27,7 +28,7 @@ export interface ApiHarness {
  * the clusters are not there: routes that need them are tested end to end.
  */
 export async function startApiHarness(): Promise<ApiHarness> {
-  const dynamo: LocalDynamoDb = await startLocalDynamoDb();
+  const dynamo: LocalDynamoDb = connectLocalDynamoDb(inject('dynamoDbEndpoint'));
   const tableName = `kiln-routes-${randomBytes(4).toString('hex')}`;
   await ensureTable(dynamo.client, tableName);
   const adminToken = `kiln_admin_${randomBytes(24).toString('base64url')}`;

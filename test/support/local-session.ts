@@ -1,5 +1,5 @@
 import { CoreV1Api, KubeConfig } from '@kubernetes/client-node';
-import { afterAll, afterEach, beforeAll, expect } from 'vitest';
+import { afterAll, afterEach, beforeAll, expect, inject } from 'vitest';
 import { type LocalStack, type LocalStackOptions, type SandboxCluster, startLocalStack } from '#sandbox';
 import { type ApiCall, apiClient, eventually } from './api.ts';
 
@@ -37,7 +37,7 @@ export function localSession(options: LocalStackOptions) {
   };
 
   beforeAll(async () => {
-    const stack = await startLocalStack(options);
+    const stack = await startLocalStack({ dynamoDbEndpoint: inject('dynamoDbEndpoint'), ...options });
     running = { stack, api: apiClient(stack.url) };
   });
   // Faults belong to the test that injected them, even when it fails before using them all.

@@ -1,5 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { ClusterSpec, FIXED_AT_CREATION, IMMUTABLE_ORDER_FIELDS, MUTABLE_ORDER_FIELDS, MUTABLE_ORDER_MEMBERS, immutableMembersOf, newId, type Problem } from '#core';
+import { ClusterSpec, FIXED_AT_CREATION, IMMUTABLE_ORDER_FIELDS, IMMUTABLE_POOL_MEMBERS, MUTABLE_ORDER_FIELDS, MUTABLE_ORDER_MEMBERS, immutableMembersOf, newId, type Problem } from '#core';
 import { expectProblem } from '../../../test/support/api.ts';
 import { type ApiHarness, startApiHarness } from '../../../test/support/api-harness.ts';
 import { newApp, openApiDocument } from '../index.ts';
@@ -33,7 +33,7 @@ interface ClusterBody {
 describe('PATCH /v1/clusters/{id}', () => {
   it.each([
     [{ region: 'eu-west-1' }, ['/region']],
-    [{ nodePools: [{ name: 'default', size: 4 }] }, ['/nodePools']],
+    [{ nodePools: [{ name: 'default', size: 2, instanceType: 'm7i.xlarge' }] }, ['/nodePools/0/instanceType']],
     [{ kubernetesVersion: '1.36' }, ['/kubernetesVersion']],
     [{ network: { vpcCidr: '10.1.0.0/16' } }, ['/network/vpcCidr']],
     [{ controlPlane: { replicas: 5 }, ssh: { mode: 'self-managed' } }, ['/controlPlane/replicas', '/ssh/mode']],
@@ -70,6 +70,32 @@ describe('PATCH /v1/clusters/{id}', () => {
     expect(await pointers({ maintenance: { window: { days: ['sun', 'sun'] } } })).toEqual([['/maintenance/window/days', 'must not repeat an item']]);
   });
 
+  it.each([
+    ['grows a pool', [{ name: 'default', size: 4 }], ['join-token', 'infrastructure', 'await-nodes', 'addons', 'verify']],
+    ['shrinks a pool', [{ name: 'default', size: 1, min: 1 }], ['drain-nodes', 'remove-machines', 'infrastructure', 'addons', 'verify']],
+    [
+      'adds a pool and removes one',
+      [{ name: 'gpu', size: 1, labels: { accelerator: 'gpu' }, taints: [{ key: 'gpu', effect: 'NoSchedule' }] }],
+      ['drain-nodes', 'remove-machines', 'join-token', 'infrastructure', 'await-nodes', 'addons', 'verify'],
+    ],
+    ['relabels a pool', [{ name: 'default', size: 2, labels: { team: 'a' } }], ['infrastructure', 'addons', 'verify']],
+  ])('%s: answers 202 with an operation listing the steps the change takes', async (_change, nodePools, steps) => {
+    const { apiKey, id } = await readyCluster();
+    const response = await api.call<ClusterBody & { status: { activeOperationId?: string } }>('PATCH', `/v1/clusters/${id}`, { token: apiKey, body: { nodePools } });
+    expect(response.status).toBe(202);
+    expect(response.body.status.phase).toBe('Updating');
+    expect(response.body.spec.nodePools.map((pool) => pool.name)).toEqual(nodePools.map((pool) => pool.name));
+    const operation = await api.call<{ steps: { name: string; state: string }[] }>('GET', `/v1/operations/${response.body.status.activeOperationId ?? ''}`, { token: apiKey });
+    expect(operation.body.steps.map((step) => step.name)).toEqual(steps);
+  });
+
+  it('checks the pools of a patch as an order does', async () => {
+    const { apiKey, id } = await readyCluster();
+    const response = await api.call<Problem>('PATCH', `/v1/clusters/${id}`, { token: apiKey, body: { nodePools: [{ name: 'default', size: 0 }] } });
+    expectProblem(response, 422, 'unprocessable');
+    expect(response.body.errors?.map((error) => error.pointer)).toEqual(['/nodePools']);
+  });
+
   it('puts a member back to its default with null, and answers 200 when the patch changes nothing', async () => {
     const { apiKey, id } = await readyCluster();
     const unchanged = await api.call<ClusterBody>('PATCH', `/v1/clusters/${id}`, { token: apiKey, body: { nodeHealth: { maxInFlight: null }, maintenance: { autoUpdate: true } } });
@@ -94,6 +120,12 @@ describe('the PATCH contract in the OpenAPI document', () => {
     expect(Object.keys(schemas.NetworkPatch?.properties ?? {})).toEqual(['apiAllowedCidrs']);
     expect(Object.keys(schemas.SshPatch?.properties ?? {})).toEqual(['allowedCidrs']);
     expect(schemas.ClusterPatch?.additionalProperties).toBe(false);
+    expect(schemas.ClusterPatch?.properties.nodePools).toMatchObject({ type: 'array', items: { $ref: '#/components/schemas/NodePoolSpec' } });
+  });
+
+  it('marks what a node pool keeps while it exists x-kiln-immutable', () => {
+    for (const member of IMMUTABLE_POOL_MEMBERS) expect(schemas.NodePoolSpec?.properties[member]).toMatchObject({ 'x-kiln-immutable': true, description: expect.stringContaining('needs a new pool') });
+    for (const member of ['size', 'min', 'max', 'labels', 'taints']) expect(schemas.NodePoolSpec?.properties[member]?.['x-kiln-immutable']).toBeUndefined();
   });
 
   it('marks every other order field x-kiln-immutable and says so, in the order sent and the order shown', () => {

@@ -1,5 +1,5 @@
 import AjvDraft04 from 'ajv-draft-04';
-import { parse } from 'yaml';
+import { parse, parseAllDocuments } from 'yaml';
 import { isRecord } from '#core';
 import schema from './schema-cloud-config-v1.json' with { type: 'json' };
 
@@ -67,12 +67,53 @@ function bootScript(userData: string): string {
     .join('\n');
 }
 
+/** The labels and taints a kubelet registers its Node with, as kubeadm's JoinConfiguration tells it. */
+export interface NodeRegistrationOf {
+  labels: Record<string, string>;
+  taints: { key: string; value?: string; effect: string }[];
+}
+
+/**
+ * The `nodeRegistration` of the JoinConfiguration a machine's user data writes: its kubelet's `--node-labels`
+ * (`key=value,…`) and the taints it registers with. Undefined without one.
+ */
+function nodeRegistrationOf(userData: string): NodeRegistrationOf | undefined {
+  for (const file of writtenFiles(userData)) {
+    for (const document of parseAllDocuments(file.content)) {
+      const value: unknown = document.errors.length > 0 ? undefined : document.toJS();
+      if (!isRecord(value) || value.kind !== 'JoinConfiguration' || !isRecord(value.nodeRegistration)) continue;
+      const registration = value.nodeRegistration;
+      const extraArgs = Array.isArray(registration.kubeletExtraArgs) ? (registration.kubeletExtraArgs as unknown[]) : [];
+      const nodeLabels = extraArgs.find((arg): arg is { name: string; value: string } => isRecord(arg) && arg.name === 'node-labels' && typeof arg.value === 'string')?.value ?? '';
+      const labels = Object.fromEntries(
+        nodeLabels
+          .split(',')
+          .filter((pair) => pair.includes('='))
+          .map((pair) => [pair.slice(0, pair.indexOf('=')), pair.slice(pair.indexOf('=') + 1)]),
+      );
+      const taints = (Array.isArray(registration.taints) ? (registration.taints as unknown[]) : []).flatMap((taint) =>
+        isRecord(taint) && typeof taint.key === 'string' && typeof taint.effect === 'string'
+          ? [{ key: taint.key, effect: taint.effect, ...(typeof taint.value === 'string' ? { value: taint.value } : {}) }]
+          : [],
+      );
+      return { labels, taints };
+    }
+  }
+  return undefined;
+}
+
 /**
  * What a machine does at boot by its user data alone: whether it tells its
- * kubelet the provider ID from the instance metadata, and whether it installs
- * and starts the SSM agent.
+ * kubelet the provider ID from the instance metadata, whether it installs
+ * and starts the SSM agent, and the labels and taints its kubelet registers.
  */
-export function bootBehaviour(userData: string): { providerIdFromMetadata: boolean; ssmAgent: boolean; scripts: string[]; joinTokenTtlMs?: number } {
+export function bootBehaviour(userData: string): {
+  providerIdFromMetadata: boolean;
+  ssmAgent: boolean;
+  scripts: string[];
+  joinTokenTtlMs?: number;
+  nodeRegistration?: NodeRegistrationOf;
+} {
   const written = bootScript(userData);
   const ttl = joinTokenTtl(written);
   const providerIdFromMetadata =
@@ -84,7 +125,8 @@ export function bootBehaviour(userData: string): { providerIdFromMetadata: boole
   const scripts = writtenFiles(userData)
     .filter((file) => file.path !== '' && /^[0-7]{3,4}$/.test(file.permissions) && (Number.parseInt(file.permissions, 8) & 0o111) !== 0)
     .map((file) => file.path);
-  return { providerIdFromMetadata, ssmAgent, scripts, ...(ttl === undefined ? {} : { joinTokenTtlMs: ttl }) };
+  const nodeRegistration = nodeRegistrationOf(userData);
+  return { providerIdFromMetadata, ssmAgent, scripts, ...(ttl === undefined ? {} : { joinTokenTtlMs: ttl }), ...(nodeRegistration === undefined ? {} : { nodeRegistration }) };
 }
 
 /** A Go duration as kubeadm reads one (`2h`, `1h30m`, `90s`), in milliseconds. */

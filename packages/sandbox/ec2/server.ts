@@ -7,7 +7,7 @@ import type { SandboxInstance, SandboxMachines } from '../machines.ts';
 /**
  * EC2 and Auto Scaling as their SDK clients speak to them (the Query
  * protocols: a form-encoded POST, an XML answer), for the calls Kiln makes:
- * DescribeAutoScalingGroups, TerminateInstanceInAutoScalingGroup, DescribeInstances and RebootInstances. One endpoint serves both,
+ * DescribeAutoScalingGroups, UpdateAutoScalingGroup, TerminateInstanceInAutoScalingGroup, DescribeInstances and RebootInstances. One endpoint serves both,
  * told apart by `Action`; every answer is scoped to the caller's account and
  * region, as AWS's are.
  */
@@ -34,7 +34,9 @@ function describeAutoScalingGroups(machines: SandboxMachines, scope: AwsScope, f
   const names = listParameter(form, 'AutoScalingGroupNames');
   const instances = machines.instancesOfGroups(scope, names);
   const groups = names
-    .map((name) => {
+    .flatMap((name) => {
+      const capacity = machines.capacityOf(scope, name);
+      if (capacity === undefined) return [];
       const members = instances.filter((instance) => instance.autoScalingGroup === name);
       const memberXml = members
         .map(
@@ -44,8 +46,9 @@ function describeAutoScalingGroups(machines: SandboxMachines, scope: AwsScope, f
             '<ProtectedFromScaleIn>false</ProtectedFromScaleIn></member>',
         )
         .join('');
-      const desired = machines.desiredCapacity(name) ?? members.length;
-      return `<member><AutoScalingGroupName>${xml(name)}</AutoScalingGroupName><MinSize>0</MinSize><MaxSize>${Math.max(desired, members.length)}</MaxSize><DesiredCapacity>${desired}</DesiredCapacity><Instances>${memberXml}</Instances></member>`;
+      return [
+        `<member><AutoScalingGroupName>${xml(name)}</AutoScalingGroupName><MinSize>${capacity.min}</MinSize><MaxSize>${capacity.max}</MaxSize><DesiredCapacity>${capacity.desired}</DesiredCapacity><Instances>${memberXml}</Instances></member>`,
+      ];
     })
     .join('');
   return (
@@ -87,6 +90,7 @@ function terminateInstanceInAutoScalingGroup(machines: SandboxMachines, scope: A
   if (decrement !== 'true' && decrement !== 'false') throw new AwsServiceError('ValidationError', 'ShouldDecrementDesiredCapacity is required.');
   const instance = machines.terminateInGroup(scope, id, decrement === 'true');
   if (instance === undefined) throw new AwsServiceError('ValidationError', `Instance Id not found - No managed instance found for instance ID: ${id}`);
+  if ('refused' in instance) throw new AwsServiceError('ValidationError', instance.refused);
   const cause = decrement === 'true' ? 'shrinking the capacity from' : 'maintaining the capacity at';
   return (
     '<TerminateInstanceInAutoScalingGroupResponse xmlns="http://autoscaling.amazonaws.com/doc/2011-01-01/"><TerminateInstanceInAutoScalingGroupResult><Activity>' +
@@ -95,6 +99,23 @@ function terminateInstanceInAutoScalingGroup(machines: SandboxMachines, scope: A
     `<StartTime>${new Date().toISOString()}</StartTime><StatusCode>InProgress</StatusCode><Progress>0</Progress></Activity></TerminateInstanceInAutoScalingGroupResult>` +
     `<ResponseMetadata><RequestId>${randomUUID()}</RequestId></ResponseMetadata></TerminateInstanceInAutoScalingGroupResponse>`
   );
+}
+
+function sizeParameter(form: URLSearchParams, name: string): number | undefined {
+  const value = form.get(name);
+  if (value === null) return undefined;
+  if (!/^\d+$/.test(value)) throw new AwsServiceError('ValidationError', `${name} must be a non-negative integer.`);
+  return Number(value);
+}
+
+function updateAutoScalingGroup(machines: SandboxMachines, scope: AwsScope, form: URLSearchParams): string {
+  const name = form.get('AutoScalingGroupName') ?? '';
+  const min = sizeParameter(form, 'MinSize');
+  const max = sizeParameter(form, 'MaxSize');
+  const desired = sizeParameter(form, 'DesiredCapacity');
+  const change = machines.updateGroup(scope, name, { ...(min === undefined ? {} : { min }), ...(max === undefined ? {} : { max }), ...(desired === undefined ? {} : { desired }) });
+  if (!change.ok) throw new AwsServiceError('ValidationError', change.message);
+  return `<UpdateAutoScalingGroupResponse xmlns="http://autoscaling.amazonaws.com/doc/2011-01-01/"><ResponseMetadata><RequestId>${randomUUID()}</RequestId></ResponseMetadata></UpdateAutoScalingGroupResponse>`;
 }
 
 function fail(response: ServerResponse, action: string, error: AwsServiceError): void {
@@ -122,7 +143,9 @@ export async function startEc2Service(options: { machines: SandboxMachines; iam:
               ? rebootInstances(options.machines, scope, form)
               : action === 'TerminateInstanceInAutoScalingGroup'
                 ? terminateInstanceInAutoScalingGroup(options.machines, scope, form)
-                : undefined;
+                : action === 'UpdateAutoScalingGroup'
+                  ? updateAutoScalingGroup(options.machines, scope, form)
+                  : undefined;
       if (body === undefined) throw new AwsServiceError('InvalidAction', `The action ${action} is not valid for this web service.`);
       response.writeHead(200, { 'content-type': 'text/xml' });
       response.end(body);

@@ -1,4 +1,0 @@
-import { finishRemediationStep } from '#health';
-import { services } from './remediation-services.ts';
-
-export const handler = (event: unknown) => finishRemediationStep(services, event);

@@ -1,4 +1,0 @@
-import { recoverStep } from '#health';
-import { services } from './remediation-services.ts';
-
-export const handler = (event: unknown) => recoverStep(services, event);

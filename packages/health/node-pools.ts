@@ -1,0 +1,195 @@
+import { cordonNode, deleteNode, drainNode, listNodes } from '#addons';
+import { instanceIdOf } from '#bootstrap';
+import { StepError, clusterEvent } from '#core';
+import { clusterApi, runStep } from '#steps';
+import type { ClusterRecord } from '#store';
+import type { ObservedMachine } from './evaluate.ts';
+import type { RemediationServices } from './remediate.ts';
+import { DRAIN_TIMEOUT_MINUTES, type PollResult, publishJoinToken, replacementTokenTtlMs } from './replace.ts';
+
+/** A machine a pool change takes away, chosen when the change starts, and how far its drain got. */
+export interface LeavingMachine extends Record<string, unknown> {
+  instanceId: string;
+  nodeName?: string;
+  pool: string;
+  zone: string;
+  /** The pool shrinks, or goes altogether. */
+  reason: 'ScaledIn' | 'PoolRemoved';
+  drained: boolean;
+  evicted: number;
+  blocked?: { pod: string; reason: string }[];
+}
+
+interface DrainNodesOutputs extends Record<string, unknown> {
+  leaving: LeavingMachine[];
+  /** The drain deadline passed with evictions still refused: the machines leave anyway, and `blocked` says what stayed. */
+  timedOut?: boolean;
+}
+
+function groupsOf(cluster: ClusterRecord, step: string) {
+  if (cluster.machineGroups === undefined) throw new StepError(step, 'The cluster records no Auto Scaling groups.', false);
+  return cluster.machineGroups;
+}
+
+/**
+ * Which machines leave: every machine of a pool the order no longer has, and of a pool that shrinks the surplus,
+ * one at a time: a machine without a Ready node first (it serves nobody), then from the zone with the most of the
+ * pool's machines (so the rest stay spread), the oldest there first.
+ */
+async function chooseLeaving(services: RemediationServices, cluster: ClusterRecord): Promise<LeavingMachine[]> {
+  const groups = groupsOf(cluster, 'drain-nodes');
+  const machines = (await services.inCluster(cluster).fleet.machines(groups)).filter((machine) => machine.state !== 'terminated' && machine.state !== 'shutting-down');
+  const nodes = await listNodes(await clusterApi(services, cluster, 'drain-nodes'));
+  const nodeOf = (machine: ObservedMachine) => nodes.find((node) => instanceIdOf(node.providerID) === machine.instanceId);
+  const leaving: LeavingMachine[] = [];
+  for (const pool of Object.keys(groups.pools)) {
+    const members = machines.filter((machine) => machine.group.role === 'worker' && machine.group.pool === pool);
+    const wanted = cluster.spec.nodePools.find((candidate) => candidate.name === pool);
+    const reason = wanted === undefined ? 'PoolRemoved' : 'ScaledIn';
+    let staying = [...members];
+    for (let surplus = staying.length - (wanted?.size ?? 0); surplus > 0; surplus -= 1) {
+      const perZone = (zone: string) => staying.filter((machine) => machine.zone === zone).length;
+      const unready = (machine: ObservedMachine) => (nodeOf(machine)?.ready === true ? 1 : 0);
+      const [next] = [...staying].sort((a, b) => unready(a) - unready(b) || perZone(b.zone) - perZone(a.zone) || Date.parse(a.launchedAt) - Date.parse(b.launchedAt));
+      if (next === undefined) break;
+      staying = staying.filter((machine) => machine !== next);
+      const nodeName = nodeOf(next)?.name;
+      leaving.push({ instanceId: next.instanceId, ...(nodeName === undefined ? {} : { nodeName }), pool, zone: next.zone, reason, drained: false, evicted: 0 });
+    }
+  }
+  return leaving;
+}
+
+/**
+ * Chooses the machines a pool change takes away (once; later calls keep the choice), cordons their nodes and evicts
+ * their pods through the Eviction API, so PodDisruptionBudgets hold, one pass per call, until every node is empty
+ * or the drain deadline passes (then the blocked pods are named and the machines leave anyway: the order asked for
+ * the smaller pool).
+ */
+export async function drainNodesStep(services: RemediationServices, input: unknown): Promise<PollResult> {
+  const result = await runStep<DrainNodesOutputs>(
+    services,
+    input,
+    'drain-nodes',
+    async (context) => {
+      const { cluster } = context;
+      const earlier = (context.operation.steps['drain-nodes']?.outputs ?? {}) as Partial<DrainNodesOutputs>;
+      const leaving = earlier.leaving ?? (await chooseLeaving(services, cluster));
+      const config = await clusterApi(services, cluster, 'drain-nodes');
+      const passes = await Promise.all(
+        leaving.map(async (machine): Promise<LeavingMachine> => {
+          if (machine.drained || machine.nodeName === undefined) return { ...machine, drained: true };
+          if (!(await cordonNode(config, machine.nodeName))) return { ...machine, drained: true };
+          const pass = await drainNode(config, machine.nodeName);
+          const { blocked: _blocked, ...rest } = machine;
+          return { ...rest, evicted: machine.evicted + pass.evicted.length, drained: pass.remaining === 0, ...(pass.blocked.length === 0 ? {} : { blocked: pass.blocked }) };
+        }),
+      );
+      if (passes.every((machine) => machine.drained)) return { done: true, outputs: { leaving: passes } };
+      const startedAt = Date.parse(context.operation.steps['drain-nodes']?.startedAt ?? new Date().toISOString());
+      if (Date.now() - startedAt >= DRAIN_TIMEOUT_MINUTES * 60_000) return { done: true, outputs: { leaving: passes, timedOut: true } };
+      return { done: false, progress: { leaving: passes } };
+    },
+    { polling: true },
+  );
+  return { ready: result.done, retryAfterSeconds: services.pollSeconds };
+}
+
+/**
+ * Removes the drained machines: each group's minimum size comes down to the new order's (0 for a pool that goes),
+ * then each machine is terminated with its group's desired capacity lowered, so Auto Scaling replaces none and
+ * picks none of its own; its Node is deleted (nothing else would: there is no cloud controller manager), with a
+ * `node.removed` event. The infrastructure step then declares the groups as the order says.
+ */
+export async function removeMachinesStep(services: RemediationServices, input: unknown): Promise<Record<string, unknown>> {
+  const result = await runStep<Record<string, unknown>>(services, input, 'remove-machines', async (context) => {
+    const { cluster, operation } = context;
+    const groups = groupsOf(cluster, 'remove-machines');
+    const { leaving = [] } = context.outputsOf('drain-nodes') as Partial<DrainNodesOutputs>;
+    const { fleet } = services.inCluster(cluster);
+    for (const pool of new Set(leaving.map((machine) => machine.pool))) {
+      const group = groups.pools[pool];
+      const wanted = cluster.spec.nodePools.find((candidate) => candidate.name === pool);
+      if (group !== undefined) await fleet.setMinSize(group, wanted === undefined ? 0 : (wanted.min ?? wanted.size));
+    }
+    const config = await clusterApi(services, cluster, 'remove-machines');
+    const nodes = await listNodes(config);
+    const removed: { instanceId: string; nodeName?: string; pool: string; terminated: boolean; nodeDeleted: boolean }[] = [];
+    for (const machine of leaving) {
+      const terminated = await fleet.remove(machine.instanceId);
+      const node = machine.nodeName === undefined ? undefined : nodes.find((candidate) => candidate.name === machine.nodeName);
+      // A Node that now belongs to another machine (a name reused) is not this machine's any more.
+      const own = node !== undefined && (instanceIdOf(node.providerID) ?? machine.instanceId) === machine.instanceId;
+      const nodeDeleted = own && machine.nodeName !== undefined ? await deleteNode(config, machine.nodeName) : false;
+      removed.push({ instanceId: machine.instanceId, ...(machine.nodeName === undefined ? {} : { nodeName: machine.nodeName }), pool: machine.pool, terminated, nodeDeleted });
+    }
+    await services.store.appendEvents(
+      cluster.tenantId,
+      leaving.map((machine) =>
+        clusterEvent('node.removed', cluster.id, {
+          instanceId: machine.instanceId,
+          ...(machine.nodeName === undefined ? {} : { nodeName: machine.nodeName }),
+          group: { role: 'worker', pool: machine.pool },
+          reason: machine.reason,
+          drained: machine.drained,
+          operationId: operation.id,
+        }),
+      ),
+    );
+    return { done: true, outputs: { removed } };
+  });
+  return result.done ? result.outputs : {};
+}
+
+/**
+ * A fresh bootstrap token for the machines a pool change adds (the one from provisioning expired long ago), stored
+ * in the cluster and published where worker machines read it, before Pulumi raises the groups.
+ */
+export async function joinTokenStep(services: RemediationServices, input: unknown): Promise<Record<string, unknown>> {
+  const result = await runStep<Record<string, unknown>>(services, input, 'join-token', async ({ cluster, operation }) => {
+    const published = await publishJoinToken(services, cluster, 'worker', new Date(Date.now() + replacementTokenTtlMs(cluster.spec)), `Kiln: join token for the node pool change ${operation.id}`, 'join-token');
+    return { done: true, outputs: published };
+  });
+  return result.done ? result.outputs : {};
+}
+
+interface PoolProgress extends Record<string, unknown> {
+  pool: string;
+  size: number;
+  ready: number;
+  /** Machines of the group that have no Ready node yet. */
+  joining: string[];
+}
+
+/**
+ * Waits until every pool has exactly its size of running machines, each a Ready node, up to the cluster's node
+ * startup timeout after the infrastructure step; a machine that does not join fails the update with that reason.
+ */
+export async function awaitNodesStep(services: RemediationServices, input: unknown): Promise<PollResult> {
+  const result = await runStep<Record<string, unknown>>(
+    services,
+    input,
+    'await-nodes',
+    async (context) => {
+      const { cluster } = context;
+      const groups = groupsOf(cluster, 'await-nodes');
+      const machines = (await services.inCluster(cluster).fleet.machines(groups)).filter((machine) => machine.state === 'running' || machine.state === 'pending');
+      const nodes = await listNodes(await clusterApi(services, cluster, 'await-nodes'));
+      const pools = cluster.spec.nodePools.map((pool): PoolProgress => {
+        const members = machines.filter((machine) => machine.group.role === 'worker' && machine.group.pool === pool.name);
+        const ready = members.filter((machine) => nodes.some((node) => node.ready && instanceIdOf(node.providerID) === machine.instanceId));
+        return { pool: pool.name, size: pool.size, ready: ready.length, joining: members.filter((machine) => !ready.includes(machine)).map((machine) => machine.instanceId) };
+      });
+      if (pools.every((pool) => pool.ready === pool.size && pool.joining.length === 0)) return { done: true, outputs: { pools } };
+      const since = context.operation.steps.infrastructure?.finishedAt ?? context.operation.steps['await-nodes']?.startedAt ?? new Date().toISOString();
+      const waitedMinutes = (Date.now() - Date.parse(since)) / 60_000;
+      if (waitedMinutes >= cluster.spec.nodeHealth.nodeStartupTimeoutMinutes) {
+        const short = pools.filter((pool) => pool.ready !== pool.size || pool.joining.length > 0).map((pool) => `${pool.pool} has ${pool.ready} of ${pool.size} Ready (${pool.joining.length} not joined: ${pool.joining.join(', ') || 'none launched'})`);
+        throw new StepError('await-nodes', `The node pools did not reach their size within nodeStartupTimeoutMinutes (${cluster.spec.nodeHealth.nodeStartupTimeoutMinutes}): ${short.join('; ')}.`, false);
+      }
+      return { done: false, progress: { pools, waitedMinutes: Math.floor(waitedMinutes) } };
+    },
+    { polling: true },
+  );
+  return { ready: result.done, retryAfterSeconds: services.pollSeconds };
+}

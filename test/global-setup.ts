@@ -1,0 +1,24 @@
+import type { TestProject } from 'vitest/node';
+import { type LocalDynamoDb, startLocalDynamoDb } from '#sandbox';
+
+declare module 'vitest' {
+  export interface ProvidedContext {
+    /** The run's one DynamoDB Local: each test file keeps to tables of its own. */
+    dynamoDbEndpoint: string;
+  }
+}
+
+/**
+ * One DynamoDB Local JVM for the whole run instead of one per test file: each start costs several CPU-seconds and
+ * its JIT needs load before writes reach full speed, on a machine with two cores.
+ */
+let dynamo: LocalDynamoDb | undefined;
+
+export async function setup(project: TestProject): Promise<void> {
+  dynamo = await startLocalDynamoDb();
+  project.provide('dynamoDbEndpoint', dynamo.endpoint);
+}
+
+export async function teardown(): Promise<void> {
+  await dynamo?.close();
+}
