@@ -122,6 +122,7 @@ export default $config({
       UpdateRemoveMachinesFunctionArn: task('TaskUpdateRemoveMachines', 'machines', 'removeMachines'),
       UpdateJoinTokenFunctionArn: task('TaskUpdateJoinToken', 'machines', 'joinToken'),
       UpdateAwaitNodesFunctionArn: task('TaskUpdateAwaitNodes', 'machines', 'awaitNodes'),
+      UpdateRollMachinesFunctionArn: task('TaskUpdateRollMachines', 'machines', 'rollMachines'),
     };
 
     // Pulumi up can outlast Lambda's 15 minutes: the infrastructure step is a Fargate task.

@@ -63,6 +63,7 @@ export const LAMBDA_ENTRY_POINTS = {
   TaskUpdateRemoveMachines: 'functions/tasks/machines.ts',
   TaskUpdateJoinToken: 'functions/tasks/machines.ts',
   TaskUpdateAwaitNodes: 'functions/tasks/machines.ts',
+  TaskUpdateRollMachines: 'functions/tasks/machines.ts',
   // The Fargate task's entry: bundled the same way for the size report, though it ships in a container image.
   Infrastructure: 'functions/tasks/infrastructure.ts',
 } as const;
@@ -107,5 +108,6 @@ export const FORBIDDEN_PACKAGES: Readonly<Record<LambdaName, readonly string[]>>
   TaskUpdateRemoveMachines: NOT_FOR_STEPS,
   TaskUpdateJoinToken: NOT_FOR_STEPS,
   TaskUpdateAwaitNodes: NOT_FOR_STEPS,
+  TaskUpdateRollMachines: NOT_FOR_STEPS,
   Infrastructure: [],
 };

@@ -40,6 +40,7 @@ export const WORKFLOW_STEP_STATES = {
     'join-token': 'JoinToken',
     infrastructure: 'Infrastructure',
     'await-nodes': 'AwaitNodes',
+    'roll-machines': 'RollMachines',
     addons: 'Addons',
     verify: 'Verify',
   },

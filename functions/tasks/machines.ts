@@ -11,6 +11,7 @@ import {
   removeMachinesStep,
   replaceStep,
   retireNodeStep,
+  rollMachinesStep,
 } from '#health';
 import { loadConfig } from '../wiring/config.ts';
 import { createRemediationServices } from '../wiring/health-services.ts';
@@ -36,3 +37,4 @@ export const drainNodes = (event: unknown) => drainNodesStep(services, event);
 export const removeMachines = (event: unknown) => removeMachinesStep(services, event);
 export const joinToken = (event: unknown) => joinTokenStep(services, event);
 export const awaitNodes = (event: unknown) => awaitNodesStep(services, event);
+export const rollMachines = (event: unknown) => rollMachinesStep(services, event);

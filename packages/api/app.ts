@@ -3,7 +3,7 @@ import { Scalar } from '@scalar/hono-api-reference';
 import type { MiddlewareHandler } from 'hono';
 import { bodyLimit } from 'hono/body-limit';
 import { requestId } from 'hono/request-id';
-import { IMMUTABLE_ORDER_FIELDS, IMMUTABLE_POOL_MEMBERS, KilnError, UnauthorizedError, immutableMembersOf, validationErrorOf } from '#core';
+import { IMMUTABLE_ORDER_FIELDS, KilnError, UnauthorizedError, immutableMembersOf, validationErrorOf } from '#core';
 import { type KilnServices, authenticate } from '#services';
 import type { AppEnv } from './context.ts';
 import { problemResponse } from './problem.ts';
@@ -129,20 +129,18 @@ function annotated(document: OpenApiDocument): OpenApiDocument {
     if (found === undefined) throw new Error(`the document has no ${name} schema to annotate`);
     return found;
   };
-  const fixed = (schema: Record<string, Record<string, unknown>>, fields: readonly string[], name: string, sentence = 'Fixed at creation: changing it needs a new cluster.') => {
+  const fixed = (schema: Record<string, Record<string, unknown>>, fields: readonly string[], name: string) => {
     for (const field of fields) {
       const property = schema[field];
       if (property === undefined) throw new Error(`${name} has no ${field} property`);
       const description = typeof property.description === 'string' ? `${property.description} ` : '';
-      schema[field] = { ...property, 'x-kiln-immutable': true, description: `${description}${sentence}` };
+      schema[field] = { ...property, 'x-kiln-immutable': true, description: `${description}Fixed at creation: changing it needs a new cluster.` };
     }
   };
   for (const name of ['ClusterSpec', 'ClusterSpecView']) fixed(properties(name), IMMUTABLE_ORDER_FIELDS, name);
   // Parts of which only some members can change (the allow-lists): the others are marked one by one.
   fixed(properties('NetworkSpec'), immutableMembersOf('network'), 'NetworkSpec');
   fixed(properties('SshSpec'), immutableMembersOf('ssh'), 'SshSpec');
-  // A pool is matched by name; what its machines are stays as long as the pool does.
-  fixed(properties('NodePoolSpec'), IMMUTABLE_POOL_MEMBERS, 'NodePoolSpec', 'Fixed when the pool is created: changing it needs a new pool (add one, then remove this one).');
   for (const [name, fields] of Object.entries(SERVER_SET_FIELDS)) {
     const schema = properties(name);
     for (const field of fields) schema[field] = { ...schema[field], readOnly: true };

@@ -20,10 +20,7 @@ export const IMMUTABLE_ORDER_FIELDS = Object.keys(ClusterSpec.shape).filter(
 );
 
 /** What a 422 for a change of something fixed at creation says. */
-export const FIXED_AT_CREATION = `Only ${[...MUTABLE_ORDER_FIELDS, ...Object.entries(MUTABLE_ORDER_MEMBERS).flatMap(([part, members]) => members.map((member) => `${part}.${member}`))].join(', ')} can change after a cluster is created, and a node pool keeps its instanceType (add a pool with the new type and remove the old one).`;
-
-/** The members of a node pool fixed when the pool is created: its name is who it is, and its instance type its machines. */
-export const IMMUTABLE_POOL_MEMBERS = ['instanceType'] as const satisfies readonly (keyof NodePoolSpec)[];
+export const FIXED_AT_CREATION = `Only ${[...MUTABLE_ORDER_FIELDS, ...Object.entries(MUTABLE_ORDER_MEMBERS).flatMap(([part, members]) => members.map((member) => `${part}.${member}`))].join(', ')} can change after a cluster is created.`;
 
 /** What a change of the node pools does to the machines, which decides the steps of its update. */
 export interface NodePoolChanges {
@@ -31,10 +28,10 @@ export interface NodePoolChanges {
   removesMachines: boolean;
   /** A pool grows or is added: its new machines need a fresh join token, and the update waits for them. */
   joinsMachines: boolean;
+  /** A pool's machines change what they are (its instance type): each is replaced, a new one Ready before the old goes. */
+  rollsMachines: boolean;
   /** Anything of the pools changed: their Auto Scaling groups and launch templates are declared again. */
   changed: boolean;
-  /** Pointers to members fixed at creation of pools that stay (a 422 names each). */
-  immutable: string[];
 }
 
 function sameValue(a: unknown, b: unknown): boolean {
@@ -45,15 +42,14 @@ function sameValue(a: unknown, b: unknown): boolean {
 export function nodePoolChanges(before: readonly NodePoolSpec[], after: readonly NodePoolSpec[]): NodePoolChanges {
   const earlier = new Map(before.map((pool) => [pool.name, pool]));
   const later = new Map(after.map((pool) => [pool.name, pool]));
-  const immutable = after.flatMap((pool, index) => {
-    const old = earlier.get(pool.name);
-    return old === undefined ? [] : IMMUTABLE_POOL_MEMBERS.filter((member) => !sameValue(pool[member], old[member])).map((member) => `/nodePools/${index}/${member}`);
-  });
   return {
     removesMachines: before.some((pool) => pool.size > (later.get(pool.name)?.size ?? 0)),
     joinsMachines: after.some((pool) => pool.size > (earlier.get(pool.name)?.size ?? 0)),
+    rollsMachines: after.some((pool) => {
+      const old = earlier.get(pool.name);
+      return old !== undefined && old.size > 0 && pool.size > 0 && old.instanceType !== pool.instanceType;
+    }),
     changed: !sameValue(before, after),
-    immutable,
   };
 }
 
@@ -111,7 +107,7 @@ export const ClusterPatch = z
       .max(20)
       .optional()
       .describe(
-        'Every node pool as it should be (a merge patch replaces the list), matched by name: a new name adds a pool, a missing one removes it (its nodes are drained first), and size, min, max, labels and taints change in place. A pool keeps its instanceType.',
+        'Every node pool as it should be (a merge patch replaces the list), matched by name: a new name adds a pool, a missing one removes it (its nodes are drained first), size, min, max, labels and taints change in place, and a new instanceType replaces the pool\'s machines one at a time (a new one Ready before an old one is drained and removed).',
       ),
     network: mergePatchOf(NetworkSpec.pick({ apiAllowedCidrs: true }), 'NetworkPatch').optional(),
     ssh: mergePatchOf(SshSpec.pick({ allowedCidrs: true }), 'SshPatch').optional(),
@@ -121,7 +117,7 @@ export const ClusterPatch = z
     description:
       'A JSON merge patch (RFC 7386) of the order: podSecurity, certManager, extensions, maintenance, nodeHealth, nodePools, network.apiAllowedCidrs and ssh.allowedCidrs can change; `null` puts a member back to its default. ' +
       'A change of an allow-list updates the security group rules in place (the update runs its infrastructure step first). ' +
-      'A change of the node pools drains and removes the machines that leave, runs the infrastructure step, and waits for the machines that join. ' +
+      'A change of the node pools drains and removes the machines that leave, runs the infrastructure step, waits for the machines that join, and replaces the machines of a pool whose instance type changed. ' +
       'Every other order field is fixed at creation (marked x-kiln-immutable in the order): a patch naming one is refused with 422.',
     example: { extensions: { intrusionDetection: { enabled: true } } },
   });

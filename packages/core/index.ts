@@ -1,4 +1,4 @@
-export { ClusterPatch, FIXED_AT_CREATION, IMMUTABLE_ORDER_FIELDS, IMMUTABLE_POOL_MEMBERS, nodePoolChanges, type NodePoolChanges, immutableMembersOf, isPartlyMutable, MUTABLE_ORDER_FIELDS, MUTABLE_ORDER_MEMBERS, type MutableOrderField, type PartlyMutableField } from './cluster-patch.ts';
+export { ClusterPatch, FIXED_AT_CREATION, IMMUTABLE_ORDER_FIELDS, nodePoolChanges, type NodePoolChanges, immutableMembersOf, isPartlyMutable, MUTABLE_ORDER_FIELDS, MUTABLE_ORDER_MEMBERS, type MutableOrderField, type PartlyMutableField } from './cluster-patch.ts';
 export { AccountSpec, AcmeIssuerSpec, AT_REST_PROVIDERS, AtRestEncryptionSpec, CertManagerSpec, ClusterSpec, ControlPlaneSpec, EncryptionSpec, ExtensionsSpec, MaintenanceSpec, NetworkSpec, NodeHealthSpec, NodePoolSpec, PodSecuritySpec, PSA_LEVELS, PSA_MODES, SshSpec, Taint, TransparentEncryptionSpec, WEEKDAYS, type ClusterOrder } from './cluster-spec.ts';
 export {
   ADDON_RELEASES,

@@ -41,7 +41,7 @@ export const WORKFLOW_STEPS = {
 export const WORKFLOW_BRANCH_STEPS = {
   provision: [],
   deprovision: [],
-  update: ['drain-nodes', 'remove-machines', 'join-token', 'infrastructure', 'await-nodes'],
+  update: ['drain-nodes', 'remove-machines', 'join-token', 'infrastructure', 'await-nodes', 'roll-machines'],
   'rotate-encryption-key': [],
   'remediate-node': ['drain', 'replace', 'await-replacement', 'retire'],
 } as const satisfies Record<OperationType, readonly string[]>;
@@ -51,8 +51,8 @@ const WORKFLOW_STEP_ORDER: { readonly [T in OperationType]: readonly ((typeof WO
   provision: WORKFLOW_STEPS.provision,
   deprovision: WORKFLOW_STEPS.deprovision,
   // Machines leave (drained, then removed) before Pulumi runs, so Auto Scaling never picks which; machines that
-  // join get a fresh token first and are awaited after it.
-  update: ['drain-nodes', 'remove-machines', 'join-token', 'infrastructure', 'await-nodes', 'addons', 'verify'],
+  // join get a fresh token first and are awaited after it; machines whose launch template changed roll after that.
+  update: ['drain-nodes', 'remove-machines', 'join-token', 'infrastructure', 'await-nodes', 'roll-machines', 'addons', 'verify'],
   'rotate-encryption-key': WORKFLOW_STEPS['rotate-encryption-key'],
   'remediate-node': ['reboot', 'recover', 'drain', 'replace', 'await-replacement', 'retire'],
 };

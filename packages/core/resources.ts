@@ -261,7 +261,11 @@ export const WorkflowInput = z.object({
   infrastructure: z.boolean().optional(),
   /** An update that removes machines (a pool shrinks or goes): they are drained and removed before Pulumi runs. */
   removesMachines: z.boolean().optional(),
-  /** An update that adds machines (a pool grows or is added): they get a fresh join token and are awaited Ready. */
+  /** An update that adds or replaces machines: they get a fresh join token first. */
   joinsMachines: z.boolean().optional(),
+  /** An update that adds machines (a pool grows or is added): they are awaited Ready after the infrastructure step. */
+  awaitsNodes: z.boolean().optional(),
+  /** An update that replaces a pool's machines (its instance type changed), one at a time with a surge machine. */
+  rollsMachines: z.boolean().optional(),
 });
 export type WorkflowInput = z.infer<typeof WorkflowInput>;

@@ -29,6 +29,8 @@ export interface ObservedMachine {
   zone: string;
   state: 'pending' | 'running' | 'stopping' | 'stopped' | 'shutting-down' | 'terminated';
   launchedAt: string;
+  /** As EC2 describes it (absent when it does not say). */
+  instanceType?: string;
 }
 
 export type HealthVerdict =

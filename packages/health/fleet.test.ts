@@ -75,7 +75,7 @@ describe('removing a machine for good', () => {
   it('is refused below the group minimum, and lowers the desired capacity once the minimum is lowered', async () => {
     const [first] = await general();
     await expect(fleet.remove(first?.instanceId ?? '')).rejects.toThrow(/min size constraint/);
-    await fleet.setMinSize(groups.pools.general, 1);
+    await fleet.resize(groups.pools.general, { min: 1 });
     expect(await fleet.remove(first?.instanceId ?? '')).toBe(true);
     await new Promise((resolve) => setTimeout(resolve, 100));
     // Nothing replaces it.
@@ -84,6 +84,6 @@ describe('removing a machine for good', () => {
   });
 
   it('cannot lower the minimum of a group in another region', async () => {
-    await expect(clients('us-west-2').setMinSize(groups.pools.general, 0)).rejects.toThrow(/not found/);
+    await expect(clients('us-west-2').resize(groups.pools.general, { min: 0 })).rejects.toThrow(/not found/);
   });
 });

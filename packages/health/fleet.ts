@@ -26,8 +26,8 @@ export interface MachineFleet {
    * Kiln chose the machine for). False when the group no longer has the instance.
    */
   remove(instanceId: string): Promise<boolean>;
-  /** Sets a group's minimum size (Auto Scaling refuses to remove machines below it). */
-  setMinSize(group: string, minSize: number): Promise<void>;
+  /** Sets a group's bounds and desired capacity (Auto Scaling refuses to remove machines below the minimum). */
+  resize(group: string, capacity: { min?: number; max?: number; desired?: number }): Promise<void>;
 }
 
 const EC2_STATES: readonly string[] = ['pending', 'running', 'stopping', 'stopped', 'shutting-down', 'terminated'] satisfies ObservedMachine['state'][];
@@ -55,8 +55,8 @@ export class AwsMachineFleet implements MachineFleet {
     return this.terminateInGroup(instanceId, true);
   }
 
-  async setMinSize(group: string, minSize: number): Promise<void> {
-    await this.autoScaling.send(new UpdateAutoScalingGroupCommand({ AutoScalingGroupName: group, MinSize: minSize }));
+  async resize(group: string, capacity: { min?: number; max?: number; desired?: number }): Promise<void> {
+    await this.autoScaling.send(new UpdateAutoScalingGroupCommand({ AutoScalingGroupName: group, MinSize: capacity.min, MaxSize: capacity.max, DesiredCapacity: capacity.desired }));
   }
 
   private async terminateInGroup(instanceId: string, decrement: boolean): Promise<boolean> {
@@ -94,6 +94,7 @@ export class AwsMachineFleet implements MachineFleet {
         ...member,
         state: isState(state) ? state : 'terminated',
         launchedAt: (instance?.LaunchTime ?? new Date(0)).toISOString(),
+        ...(instance?.InstanceType === undefined ? {} : { instanceType: instance.InstanceType }),
       };
     });
   }

@@ -25,4 +25,4 @@ export {
   type RemediationServices,
 } from './remediate.ts';
 export { DRAIN_TIMEOUT_MINUTES, awaitReplacementStep, drainStep, replaceStep, replacementTokenTtlMs, retireNodeStep, type PollResult } from './replace.ts';
-export { awaitNodesStep, drainNodesStep, joinTokenStep, removeMachinesStep, type LeavingMachine } from './node-pools.ts';
+export { awaitNodesStep, drainNodesStep, joinTokenStep, removeMachinesStep, rollMachinesStep, type LeavingMachine } from './node-pools.ts';

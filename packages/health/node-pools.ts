@@ -110,7 +110,7 @@ export async function removeMachinesStep(services: RemediationServices, input: u
     for (const pool of new Set(leaving.map((machine) => machine.pool))) {
       const group = groups.pools[pool];
       const wanted = cluster.spec.nodePools.find((candidate) => candidate.name === pool);
-      if (group !== undefined) await fleet.setMinSize(group, wanted === undefined ? 0 : (wanted.min ?? wanted.size));
+      if (group !== undefined) await fleet.resize(group, { min: wanted === undefined ? 0 : (wanted.min ?? wanted.size) });
     }
     const config = await clusterApi(services, cluster, 'remove-machines');
     const nodes = await listNodes(config);
@@ -188,6 +188,113 @@ export async function awaitNodesStep(services: RemediationServices, input: unkno
         throw new StepError('await-nodes', `The node pools did not reach their size within nodeStartupTimeoutMinutes (${cluster.spec.nodeHealth.nodeStartupTimeoutMinutes}): ${short.join('; ')}.`, false);
       }
       return { done: false, progress: { pools, waitedMinutes: Math.floor(waitedMinutes) } };
+    },
+    { polling: true },
+  );
+  return { ready: result.done, retryAfterSeconds: services.pollSeconds };
+}
+
+/** One machine of a pool whose launch template changed, and how far its replacement got. */
+interface RollingMachine extends Record<string, unknown> {
+  instanceId: string;
+  pool: string;
+  nodeName?: string;
+  state: 'waiting' | 'surging' | 'draining' | 'replaced';
+  /** The group's machines when the surge began: the replacement is the one not among them. */
+  before?: string[];
+  surgedAt?: string;
+  replacement?: { instanceId: string; nodeName: string; readyAt: string };
+  drainStartedAt?: string;
+  evicted?: number;
+  blocked?: { pod: string; reason: string }[];
+}
+
+interface RollOutputs extends Record<string, unknown> {
+  machines: RollingMachine[];
+}
+
+/**
+ * Replaces, one at a time, every machine of a pool that runs another instance type than the pool's (its launch
+ * template changed): the group grows by one (its maximum too, for the surge), the new machine joins from the new
+ * template and is Ready, then the old one is cordoned and drained (PodDisruptionBudgets, the drain deadline) and
+ * removed with the desired capacity lowered, the group's maximum back to the order's. The pool never has fewer
+ * Ready nodes than its size. A surge machine that does not join within the node startup timeout fails the update.
+ */
+export async function rollMachinesStep(services: RemediationServices, input: unknown): Promise<PollResult> {
+  const result = await runStep<RollOutputs>(
+    services,
+    input,
+    'roll-machines',
+    async (context) => {
+      const { cluster, operation } = context;
+      const groups = groupsOf(cluster, 'roll-machines');
+      const { fleet } = services.inCluster(cluster);
+      const live = (await fleet.machines(groups)).filter((machine) => machine.state === 'running' || machine.state === 'pending');
+      const nodes = await listNodes(await clusterApi(services, cluster, 'roll-machines'));
+      const nodeOf = (instanceId: string) => nodes.find((node) => instanceIdOf(node.providerID) === instanceId);
+      const earlier = (context.operation.steps['roll-machines']?.outputs ?? {}) as Partial<RollOutputs>;
+      const machines: RollingMachine[] =
+        earlier.machines ??
+        live.flatMap((machine) => {
+          const { group } = machine;
+          const pool = group.role === 'worker' ? cluster.spec.nodePools.find((candidate) => candidate.name === group.pool) : undefined;
+          if (pool === undefined || machine.instanceType === undefined || machine.instanceType === pool.instanceType) return [];
+          const nodeName = nodeOf(machine.instanceId)?.name;
+          return [{ instanceId: machine.instanceId, pool: pool.name, ...(nodeName === undefined ? {} : { nodeName }), state: 'waiting' as const }];
+        });
+      const current = machines.find((machine) => machine.state !== 'replaced');
+      if (current === undefined) return { done: true, outputs: { machines } };
+      const pool = cluster.spec.nodePools.find((candidate) => candidate.name === current.pool);
+      const group = groups.pools[current.pool];
+      if (pool === undefined || group === undefined) throw new StepError('roll-machines', `The pool ${current.pool} is gone from the order.`, false);
+      const members = live.filter((machine) => machine.group.role === 'worker' && machine.group.pool === current.pool);
+      const now = new Date().toISOString();
+      const next = (changed: RollingMachine): RollOutputs => ({ machines: machines.map((machine) => (machine.instanceId === changed.instanceId ? changed : machine)) });
+
+      if (current.state === 'waiting') {
+        await fleet.resize(group, { max: (pool.max ?? pool.size) + 1, desired: members.length + 1 });
+        return { done: false, progress: next({ ...current, state: 'surging', before: members.map((machine) => machine.instanceId), surgedAt: now }) };
+      }
+      if (current.state === 'surging') {
+        const joined = members.find((machine) => !(current.before ?? []).includes(machine.instanceId) && nodeOf(machine.instanceId)?.ready === true);
+        const joinedNode = joined === undefined ? undefined : nodeOf(joined.instanceId);
+        if (joined !== undefined && joinedNode !== undefined) {
+          return { done: false, progress: next({ ...current, state: 'draining', replacement: { instanceId: joined.instanceId, nodeName: joinedNode.name, readyAt: now }, drainStartedAt: now, evicted: 0 }) };
+        }
+        const waitedMinutes = (Date.now() - Date.parse(current.surgedAt ?? now)) / 60_000;
+        if (waitedMinutes >= cluster.spec.nodeHealth.nodeStartupTimeoutMinutes) {
+          throw new StepError('roll-machines', `The replacement of ${current.instanceId} did not become a Ready node within nodeStartupTimeoutMinutes (${cluster.spec.nodeHealth.nodeStartupTimeoutMinutes}).`, false);
+        }
+        return { done: false, progress: { machines } };
+      }
+      // Draining: the replacement is Ready; empty the old node, then remove its machine.
+      const config = await clusterApi(services, cluster, 'roll-machines');
+      let drained = true;
+      let pass: { evicted: string[]; blocked: { pod: string; reason: string }[] } = { evicted: [], blocked: [] };
+      if (current.nodeName !== undefined && (await cordonNode(config, current.nodeName))) {
+        const progress = await drainNode(config, current.nodeName);
+        pass = progress;
+        drained = progress.remaining === 0 || Date.now() - Date.parse(current.drainStartedAt ?? now) >= DRAIN_TIMEOUT_MINUTES * 60_000;
+      }
+      const evicted = (current.evicted ?? 0) + pass.evicted.length;
+      if (!drained) return { done: false, progress: next({ ...current, evicted, blocked: pass.blocked }) };
+      await fleet.remove(current.instanceId);
+      await fleet.resize(group, { max: pool.max ?? pool.size });
+      const nodeDeleted = current.nodeName === undefined ? false : await deleteNode(config, current.nodeName);
+      await services.store.appendEvents(cluster.tenantId, [
+        clusterEvent('node.replaced', cluster.id, {
+          instanceId: current.instanceId,
+          ...(current.nodeName === undefined ? {} : { nodeName: current.nodeName }),
+          group: { role: 'worker', pool: current.pool },
+          reason: 'InstanceTypeChanged',
+          operationId: operation.id,
+          nodeDeleted,
+          replacement: current.replacement,
+        }),
+      ]);
+      const { blocked: _blocked, ...rest } = current;
+      const replaced = next({ ...rest, state: 'replaced', evicted, ...(pass.blocked.length === 0 ? {} : { blocked: pass.blocked }) });
+      return replaced.machines.every((machine) => machine.state === 'replaced') ? { done: true, outputs: replaced } : { done: false, progress: replaced };
     },
     { polling: true },
   );

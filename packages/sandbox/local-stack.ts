@@ -55,6 +55,7 @@ const LAMBDA_TASKS = {
   RemoveMachines: { placeholder: 'UpdateRemoveMachinesFunctionArn', name: 'update-remove-machines', module: 'machines', exported: 'removeMachines' },
   JoinToken: { placeholder: 'UpdateJoinTokenFunctionArn', name: 'update-join-token', module: 'machines', exported: 'joinToken' },
   AwaitNodes: { placeholder: 'UpdateAwaitNodesFunctionArn', name: 'update-await-nodes', module: 'machines', exported: 'awaitNodes' },
+  RollMachines: { placeholder: 'UpdateRollMachinesFunctionArn', name: 'update-roll-machines', module: 'machines', exported: 'rollMachines' },
 } as const;
 
 type TaskModule = Record<string, ((event: unknown) => Promise<unknown>) | undefined>;

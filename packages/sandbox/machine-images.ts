@@ -67,6 +67,7 @@ export function machineImagesOf(resources: readonly RecordedResource[]): { contr
       scripts: behaviour.scripts,
       ...(behaviour.joinTokenTtlMs === undefined ? {} : { joinTokenTtlMs: behaviour.joinTokenTtlMs }),
       ...(behaviour.nodeRegistration === undefined ? {} : { nodeRegistration: behaviour.nodeRegistration }),
+      ...(typeof template.inputs.instanceType === 'string' ? { instanceType: template.inputs.instanceType } : {}),
     };
   };
   const templates = resources.filter((resource) => resource.type === 'aws:ec2/launchTemplate:LaunchTemplate');

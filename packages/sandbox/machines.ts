@@ -57,6 +57,8 @@ export interface MachineImage {
   joinTokenTtlMs?: number;
   /** The labels (`--node-labels`) and taints its JoinConfiguration registers the kubelet with. */
   nodeRegistration?: { labels: Readonly<Record<string, string>>; taints: readonly NodeTaint[] };
+  /** The launch template's instance type. */
+  instanceType?: string;
 }
 
 /** An Auto Scaling group as the stack declares it: its bounds, its desired capacity and its launch template's machine. */
@@ -138,6 +140,8 @@ export interface SandboxInstance {
   scope: AwsScope;
   autoScalingGroup: string;
   zone: string;
+  /** What its launch template said when it launched: a later template version does not change a running instance. */
+  instanceType: string;
   launchedAt: Date;
   state: 'pending' | 'running' | 'stopping' | 'stopped' | 'shutting-down' | 'terminated';
   /** Why the machine's boot stopped short of joining (kubeadm's error), as its console log would show. */
@@ -364,7 +368,16 @@ export class SandboxMachines {
     const instanceId = `i-${randomBytes(9).toString('hex').slice(0, 17)}`;
     const name = `${launch.role === 'control-plane' ? 'control-plane' : (launch.pool ?? 'node')}-${launch.launched}`;
     launch.launched += 1;
-    const instance: SandboxInstance = { instanceId, clusterId: launch.clusterId, scope: launch.scope, autoScalingGroup: launch.group, zone, launchedAt: new Date(), state: 'running' };
+    const instance: SandboxInstance = {
+      instanceId,
+      clusterId: launch.clusterId,
+      scope: launch.scope,
+      autoScalingGroup: launch.group,
+      zone,
+      instanceType: launch.image.instanceType ?? 'm7i.large',
+      launchedAt: new Date(),
+      state: 'running',
+    };
     this.instances.set(instanceId, instance);
     const deadline = Date.now() + JOIN_WAIT_MS;
     const boot = setInterval(() => {

@@ -89,6 +89,8 @@ export function workflowInputOf(operation: OperationRecord): WorkflowInput {
     ...(lists('infrastructure') ? { infrastructure: true } : {}),
     ...(lists('drain-nodes') ? { removesMachines: true } : {}),
     ...(lists('join-token') ? { joinsMachines: true } : {}),
+    ...(lists('await-nodes') ? { awaitsNodes: true } : {}),
+    ...(lists('roll-machines') ? { rollsMachines: true } : {}),
   };
 }
 

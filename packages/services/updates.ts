@@ -59,7 +59,6 @@ export async function updateClusterSpec(
     return (MUTABLE_ORDER_FIELDS as readonly string[]).includes(field) || isEqual(spec[field], cluster.spec[field]) ? [] : [`/${field}`];
   });
   const pools = nodePoolChanges(cluster.spec.nodePools, spec.nodePools);
-  immutable.push(...pools.immutable);
   if (immutable.length > 0) {
     throw new UnprocessableError(
       FIXED_AT_CREATION,
@@ -70,11 +69,13 @@ export async function updateClusterSpec(
 
   // The allow-lists live in security group rules, the pools in Auto Scaling groups and launch templates: their change
   // runs the infrastructure step first, with the machines that leave drained and removed before it and the ones that
-  // join awaited after it.
+  // join awaited after it, and the machines of a pool whose instance type changed replaced one at a time.
   const reachesInfrastructure = pools.changed || (Object.keys(MUTABLE_ORDER_MEMBERS) as (keyof typeof MUTABLE_ORDER_MEMBERS)[]).some((part) => !isEqual(spec[part], cluster.spec[part]));
   const branches = [
     ...(pools.removesMachines ? ['drain-nodes', 'remove-machines'] : []),
-    ...(pools.joinsMachines ? ['join-token', 'await-nodes'] : []),
+    ...(pools.joinsMachines || pools.rollsMachines ? ['join-token'] : []),
+    ...(pools.joinsMachines ? ['await-nodes'] : []),
+    ...(pools.rollsMachines ? ['roll-machines'] : []),
     ...(reachesInfrastructure ? ['infrastructure'] : []),
   ];
   const now = new Date().toISOString();

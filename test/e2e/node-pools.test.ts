@@ -127,3 +127,61 @@ describe('node pools of a running cluster', () => {
     expect(poolNodes('default').map((node) => node.metadata?.name)).toEqual([kept?.metadata?.name]);
   });
 });
+
+describe('a new instance type for a pool', () => {
+  it('replaces its machines one at a time, each after its replacement is a Ready node, never below the pool size', async () => {
+    const token = await newTenant();
+    const created = await api<ClusterBody>('POST', '/v1/clusters', { token, body: order('rolling') });
+    const id = created.body.id;
+    await waitForPhase(token, id, 'Ready');
+    const { sandbox } = sandboxOf(id);
+    const poolMachines = async () => {
+      const machines = await api<{ items: { instanceId: string; state: string; autoScalingGroup: string; instanceType: string }[] }>('GET', `/v1/sandbox/clusters/${id}/machines`, {
+        token: session.stack.adminToken,
+      });
+      return machines.body.items.filter((machine) => machine.state === 'running' && machine.autoScalingGroup.includes('-pool-default'));
+    };
+    const before = await poolMachines();
+    expect(before.map((machine) => machine.instanceType)).toEqual(['m7i.large', 'm7i.large']);
+
+    // Watch the pool while it rolls: Ready nodes that take pods (not cordoned).
+    const serving = () =>
+      (sandbox.objects({ kind: 'Node' }) as (NodeObject & { status?: { conditions?: { type: string; status: string }[] } })[]).filter(
+        (node) =>
+          node.metadata?.labels?.['kiln.dev/pool'] === 'default' &&
+          node.spec?.unschedulable !== true &&
+          node.status?.conditions?.some((condition) => condition.type === 'Ready' && condition.status === 'True') === true,
+      ).length;
+    let fewest = serving();
+    const watch = setInterval(() => {
+      fewest = Math.min(fewest, serving());
+    }, 20);
+    const patched = await api<ClusterBody>('PATCH', `/v1/clusters/${id}`, { token, body: { nodePools: [{ name: 'default', size: 2, instanceType: 'm7i.xlarge' }] } });
+    expect(patched.status).toBe(202);
+    try {
+      await waitForPhase(token, id, 'Ready');
+    } finally {
+      clearInterval(watch);
+    }
+    expect(fewest).toBe(2);
+
+    const operation = await api<OperationBody>('GET', `/v1/operations/${patched.body.status.activeOperationId ?? ''}`, { token });
+    expect(operation.body.state).toBe('succeeded');
+    expect(operation.body.steps.map((step) => step.name)).toEqual(['join-token', 'infrastructure', 'roll-machines', 'addons', 'verify']);
+    const rolled = (operation.body.steps.find((step) => step.name === 'roll-machines')?.outputs as { machines: { instanceId: string; state: string; replacement: { instanceId: string } }[] }).machines;
+    expect(rolled.map((machine) => machine.instanceId).sort()).toEqual(before.map((machine) => machine.instanceId).sort());
+    for (const machine of rolled) expect(machine.state).toBe('replaced');
+
+    const after = await poolMachines();
+    expect(after.map((machine) => machine.instanceType)).toEqual(['m7i.xlarge', 'm7i.xlarge']);
+    expect(after.map((machine) => machine.instanceId).sort()).toEqual(rolled.map((machine) => machine.replacement.instanceId).sort());
+    await pollNodeHealth(session.stack.health);
+    const nodes = await api<NodeList>('GET', `/v1/clusters/${id}/nodes`, { token });
+    expect(nodes.body.items.filter((node) => node.pool === 'default').map((node) => [node.instanceId, node.health])).toEqual(
+      expect.arrayContaining(after.map((machine) => [machine.instanceId, 'Healthy'])),
+    );
+    expect(nodes.body.items.filter((node) => node.pool === 'default')).toHaveLength(2);
+    const events = await api<{ items: { type: string; data: { reason?: string } }[] }>('GET', `/v1/clusters/${id}/events`, { token });
+    expect(events.body.items.filter((event) => event.type === 'node.replaced' && event.data.reason === 'InstanceTypeChanged')).toHaveLength(2);
+  });
+});

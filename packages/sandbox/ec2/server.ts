@@ -66,7 +66,7 @@ function describeInstances(machines: SandboxMachines, scope: AwsScope, form: URL
   const items = found
     .map(
       (instance) =>
-        `<item><reservationId>r-${instance.instanceId.slice(2)}</reservationId><instancesSet><item><instanceId>${xml(instance.instanceId)}</instanceId>` +
+        `<item><reservationId>r-${instance.instanceId.slice(2)}</reservationId><instancesSet><item><instanceId>${xml(instance.instanceId)}</instanceId><instanceType>${xml(instance.instanceType)}</instanceType>` +
         `<instanceState><code>${EC2_STATE_CODES[instance.state]}</code><name>${instance.state}</name></instanceState>` +
         `<launchTime>${instance.launchedAt.toISOString()}</launchTime><placement><availabilityZone>${xml(instance.zone)}</availabilityZone></placement></item></instancesSet></item>`,
     )
