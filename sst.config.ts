@@ -87,8 +87,8 @@ export default $config({
       { actions: ['sts:AssumeRole'], resources: ['arn:aws:iam::*:role/*'] },
     ];
 
-    // A task's code is functions/tasks/<module>.ts; the machine steps share one module, each its own export.
-    const task = (name: string, module: string, exported = 'handler') =>
+    // A task's code is an export of functions/tasks/<module>.ts: steps with the same clients share a module (one bundle).
+    const task = (name: string, module: string, exported: string) =>
       new sst.aws.Function(name, {
         handler: `functions/tasks/${module}.${exported}`,
         runtime: 'nodejs20.x',
@@ -100,16 +100,16 @@ export default $config({
         vpc,
       });
     const tasks = {
-      PlanFunctionArn: task('TaskPlan', 'plan'),
-      BootstrapFunctionArn: task('TaskBootstrap', 'bootstrap'),
-      WaitForControlPlaneFunctionArn: task('TaskWaitForControlPlane', 'wait-for-control-plane'),
-      WaitForWorkersFunctionArn: task('TaskWaitForWorkers', 'wait-for-workers'),
-      AddonsFunctionArn: task('TaskAddons', 'addons'),
-      VerifyFunctionArn: task('TaskVerify', 'verify'),
-      MarkReadyFunctionArn: task('TaskMarkReady', 'mark-ready'),
-      MarkDeletedFunctionArn: task('TaskMarkDeleted', 'mark-deleted'),
-      RecordFailureFunctionArn: task('TaskRecordFailure', 'record-failure'),
-      RotateEncryptionKeyFunctionArn: task('TaskRotateEncryptionKey', 'rotate-encryption-key'),
+      PlanFunctionArn: task('TaskPlan', 'bookkeeping', 'plan'),
+      BootstrapFunctionArn: task('TaskBootstrap', 'bookkeeping', 'bootstrap'),
+      WaitForControlPlaneFunctionArn: task('TaskWaitForControlPlane', 'cluster-api', 'waitForControlPlane'),
+      WaitForWorkersFunctionArn: task('TaskWaitForWorkers', 'cluster-api', 'waitForWorkers'),
+      AddonsFunctionArn: task('TaskAddons', 'addons', 'addons'),
+      VerifyFunctionArn: task('TaskVerify', 'addons', 'verify'),
+      MarkReadyFunctionArn: task('TaskMarkReady', 'bookkeeping', 'markReady'),
+      MarkDeletedFunctionArn: task('TaskMarkDeleted', 'bookkeeping', 'markDeleted'),
+      RecordFailureFunctionArn: task('TaskRecordFailure', 'bookkeeping', 'recordFailure'),
+      RotateEncryptionKeyFunctionArn: task('TaskRotateEncryptionKey', 'cluster-api', 'rotateEncryptionKey'),
       RemediateRebootFunctionArn: task('TaskRemediateReboot', 'machines', 'reboot'),
       RemediateRecoverFunctionArn: task('TaskRemediateRecover', 'machines', 'recover'),
       RemediateDrainFunctionArn: task('TaskRemediateDrain', 'machines', 'drain'),

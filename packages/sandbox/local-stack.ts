@@ -31,18 +31,18 @@ const ACCOUNT_ID = '000000000000';
 const functionArn = (name: string) => `arn:aws:lambda:${LOCAL_REGION}:${ACCOUNT_ID}:function:kiln-${name}`;
 const INFRASTRUCTURE_TASK_DEFINITION = `arn:aws:ecs:${LOCAL_REGION}:${ACCOUNT_ID}:task-definition/kiln-infrastructure:1`;
 
-/** Each Lambda-backed Task state, the function it invokes, and the module (and its export, `handler` unless named) that handles it in production. */
+/** Each Lambda-backed Task state, the function it invokes, and the module and export that handle it in production. */
 const LAMBDA_TASKS = {
-  Plan: { placeholder: 'PlanFunctionArn', name: 'plan', module: 'plan' },
-  Bootstrap: { placeholder: 'BootstrapFunctionArn', name: 'bootstrap', module: 'bootstrap' },
-  WaitForControlPlane: { placeholder: 'WaitForControlPlaneFunctionArn', name: 'wait-for-control-plane', module: 'wait-for-control-plane' },
-  WaitForWorkers: { placeholder: 'WaitForWorkersFunctionArn', name: 'wait-for-workers', module: 'wait-for-workers' },
-  Addons: { placeholder: 'AddonsFunctionArn', name: 'addons', module: 'addons' },
-  Verify: { placeholder: 'VerifyFunctionArn', name: 'verify', module: 'verify' },
-  MarkReady: { placeholder: 'MarkReadyFunctionArn', name: 'mark-ready', module: 'mark-ready' },
-  MarkDeleted: { placeholder: 'MarkDeletedFunctionArn', name: 'mark-deleted', module: 'mark-deleted' },
-  RecordFailure: { placeholder: 'RecordFailureFunctionArn', name: 'record-failure', module: 'record-failure' },
-  RotateEncryptionKey: { placeholder: 'RotateEncryptionKeyFunctionArn', name: 'rotate-encryption-key', module: 'rotate-encryption-key' },
+  Plan: { placeholder: 'PlanFunctionArn', name: 'plan', module: 'bookkeeping', exported: 'plan' },
+  Bootstrap: { placeholder: 'BootstrapFunctionArn', name: 'bootstrap', module: 'bookkeeping', exported: 'bootstrap' },
+  WaitForControlPlane: { placeholder: 'WaitForControlPlaneFunctionArn', name: 'wait-for-control-plane', module: 'cluster-api', exported: 'waitForControlPlane' },
+  WaitForWorkers: { placeholder: 'WaitForWorkersFunctionArn', name: 'wait-for-workers', module: 'cluster-api', exported: 'waitForWorkers' },
+  Addons: { placeholder: 'AddonsFunctionArn', name: 'addons', module: 'addons', exported: 'addons' },
+  Verify: { placeholder: 'VerifyFunctionArn', name: 'verify', module: 'addons', exported: 'verify' },
+  MarkReady: { placeholder: 'MarkReadyFunctionArn', name: 'mark-ready', module: 'bookkeeping', exported: 'markReady' },
+  MarkDeleted: { placeholder: 'MarkDeletedFunctionArn', name: 'mark-deleted', module: 'bookkeeping', exported: 'markDeleted' },
+  RecordFailure: { placeholder: 'RecordFailureFunctionArn', name: 'record-failure', module: 'bookkeeping', exported: 'recordFailure' },
+  RotateEncryptionKey: { placeholder: 'RotateEncryptionKeyFunctionArn', name: 'rotate-encryption-key', module: 'cluster-api', exported: 'rotateEncryptionKey' },
   Reboot: { placeholder: 'RemediateRebootFunctionArn', name: 'remediate-reboot', module: 'machines', exported: 'reboot' },
   Recover: { placeholder: 'RemediateRecoverFunctionArn', name: 'remediate-recover', module: 'machines', exported: 'recover' },
   Drain: { placeholder: 'RemediateDrainFunctionArn', name: 'remediate-drain', module: 'machines', exported: 'drain' },
@@ -226,7 +226,7 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
         async (event: unknown) => {
           faults.check(task, await clusterName(event));
           const module = (await import(`../../functions/tasks/${binding.module}.ts`)) as TaskModule;
-          const handler = module['exported' in binding ? binding.exported : 'handler'];
+          const handler = module[binding.exported];
           if (handler === undefined) throw new Error(`functions/tasks/${binding.module}.ts has no handler for ${task}`);
           return handler(event);
         },

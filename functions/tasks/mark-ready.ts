@@ -1,4 +1,0 @@
-import { markReadyStep } from '#steps';
-import { services } from './services.ts';
-
-export const handler = (event: unknown) => markReadyStep(services, event);

@@ -1,4 +1,0 @@
-import { waitForControlPlaneStep } from '#steps';
-import { services } from './services.ts';
-
-export const handler = (event: unknown) => waitForControlPlaneStep(services, event);
