@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { sameJson } from './values.ts';
 import { CertManagerSpec, ClusterSpec, ExtensionsSpec, MaintenanceSpec, NetworkSpec, NodeHealthSpec, NodePoolSpec, PodSecuritySpec, SshSpec } from './cluster-spec.ts';
 
 /** The order fields a PATCH may change: everything the update workflow applies to a running cluster. */
@@ -34,10 +35,6 @@ export interface NodePoolChanges {
   changed: boolean;
 }
 
-function sameValue(a: unknown, b: unknown): boolean {
-  return JSON.stringify(a) === JSON.stringify(b);
-}
-
 /** Compares the pools by name: a name not there before is a new pool, a name gone is a removed one. */
 export function nodePoolChanges(before: readonly NodePoolSpec[], after: readonly NodePoolSpec[]): NodePoolChanges {
   const earlier = new Map(before.map((pool) => [pool.name, pool]));
@@ -49,7 +46,7 @@ export function nodePoolChanges(before: readonly NodePoolSpec[], after: readonly
       const old = earlier.get(pool.name);
       return old !== undefined && old.size > 0 && pool.size > 0 && old.instanceType !== pool.instanceType;
     }),
-    changed: !sameValue(before, after),
+    changed: !sameJson(before, after),
   };
 }
 

@@ -32,4 +32,4 @@ export { createLogger, type LogFields, type Logger, type LogLevel } from './log.
 export { problemFor, problemType } from './problem.ts';
 export { applyMergePatch } from './merge-patch.ts';
 export { cidrBlock, ipv4ToNumber, numberToIpv4, type Ipv4Block } from './ipv4.ts';
-export { isRecord, sha256 } from './values.ts';
+export { isRecord, sameJson, sha256 } from './values.ts';

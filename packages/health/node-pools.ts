@@ -1,11 +1,11 @@
-import { cordonNode, deleteNode, drainNode, listNodes } from '#addons';
+import { listNodes } from '#addons';
 import { instanceIdOf } from '#bootstrap';
 import { StepError, clusterEvent } from '#core';
 import { clusterApi, runStep } from '#steps';
 import type { ClusterRecord } from '#store';
 import type { ObservedMachine } from './evaluate.ts';
 import type { RemediationServices } from './remediate.ts';
-import { DRAIN_TIMEOUT_MINUTES, type PollResult, publishJoinToken, replacementTokenTtlMs } from './replace.ts';
+import { type DrainPass, type PollResult, deleteNodeOfMachine, drainPass, machineGroupsOf, publishJoinToken, replacementTokenTtlMs } from './replace.ts';
 
 /** A machine a pool change takes away, chosen when the change starts, and how far its drain got. */
 export interface LeavingMachine extends Record<string, unknown> {
@@ -26,18 +26,13 @@ interface DrainNodesOutputs extends Record<string, unknown> {
   timedOut?: boolean;
 }
 
-function groupsOf(cluster: ClusterRecord, step: string) {
-  if (cluster.machineGroups === undefined) throw new StepError(step, 'The cluster records no Auto Scaling groups.', false);
-  return cluster.machineGroups;
-}
-
 /**
  * Which machines leave: every machine of a pool the order no longer has, and of a pool that shrinks the surplus,
  * one at a time: a machine without a Ready node first (it serves nobody), then from the zone with the most of the
  * pool's machines (so the rest stay spread), the oldest there first.
  */
 async function chooseLeaving(services: RemediationServices, cluster: ClusterRecord): Promise<LeavingMachine[]> {
-  const groups = groupsOf(cluster, 'drain-nodes');
+  const groups = machineGroupsOf(cluster, 'drain-nodes');
   const machines = (await services.inCluster(cluster).fleet.machines(groups)).filter((machine) => machine.state !== 'terminated' && machine.state !== 'shutting-down');
   const nodes = await listNodes(await clusterApi(services, cluster, 'drain-nodes'));
   const nodeOf = (machine: ObservedMachine) => nodes.find((node) => instanceIdOf(node.providerID) === machine.instanceId);
@@ -76,18 +71,20 @@ export async function drainNodesStep(services: RemediationServices, input: unkno
       const earlier = (context.operation.steps['drain-nodes']?.outputs ?? {}) as Partial<DrainNodesOutputs>;
       const leaving = earlier.leaving ?? (await chooseLeaving(services, cluster));
       const config = await clusterApi(services, cluster, 'drain-nodes');
-      const passes = await Promise.all(
-        leaving.map(async (machine): Promise<LeavingMachine> => {
-          if (machine.drained || machine.nodeName === undefined) return { ...machine, drained: true };
-          if (!(await cordonNode(config, machine.nodeName))) return { ...machine, drained: true };
-          const pass = await drainNode(config, machine.nodeName);
+      const startedAt = context.operation.steps['drain-nodes']?.startedAt ?? new Date().toISOString();
+      const results = await Promise.all(
+        leaving.map(async (machine): Promise<{ machine: LeavingMachine; timedOut: boolean }> => {
+          if (machine.drained || machine.nodeName === undefined) return { machine: { ...machine, drained: true }, timedOut: false };
+          const pass = await drainPass(config, machine.nodeName, startedAt);
+          if (pass.gone) return { machine: { ...machine, drained: true }, timedOut: false };
           const { blocked: _blocked, ...rest } = machine;
-          return { ...rest, evicted: machine.evicted + pass.evicted.length, drained: pass.remaining === 0, ...(pass.blocked.length === 0 ? {} : { blocked: pass.blocked }) };
+          const evicted = machine.evicted + pass.evicted;
+          return { machine: { ...rest, evicted, drained: pass.empty, ...(pass.blocked.length === 0 ? {} : { blocked: pass.blocked }) }, timedOut: pass.timedOut };
         }),
       );
+      const passes = results.map((result) => result.machine);
       if (passes.every((machine) => machine.drained)) return { done: true, outputs: { leaving: passes } };
-      const startedAt = Date.parse(context.operation.steps['drain-nodes']?.startedAt ?? new Date().toISOString());
-      if (Date.now() - startedAt >= DRAIN_TIMEOUT_MINUTES * 60_000) return { done: true, outputs: { leaving: passes, timedOut: true } };
+      if (results.some((result) => result.timedOut)) return { done: true, outputs: { leaving: passes, timedOut: true } };
       return { done: false, progress: { leaving: passes } };
     },
     { polling: true },
@@ -104,7 +101,7 @@ export async function drainNodesStep(services: RemediationServices, input: unkno
 export async function removeMachinesStep(services: RemediationServices, input: unknown): Promise<Record<string, unknown>> {
   const result = await runStep<Record<string, unknown>>(services, input, 'remove-machines', async (context) => {
     const { cluster, operation } = context;
-    const groups = groupsOf(cluster, 'remove-machines');
+    const groups = machineGroupsOf(cluster, 'remove-machines');
     const { leaving = [] } = context.outputsOf('drain-nodes') as Partial<DrainNodesOutputs>;
     const { fleet } = services.inCluster(cluster);
     for (const pool of new Set(leaving.map((machine) => machine.pool))) {
@@ -117,10 +114,7 @@ export async function removeMachinesStep(services: RemediationServices, input: u
     const removed: { instanceId: string; nodeName?: string; pool: string; terminated: boolean; nodeDeleted: boolean }[] = [];
     for (const machine of leaving) {
       const terminated = await fleet.remove(machine.instanceId);
-      const node = machine.nodeName === undefined ? undefined : nodes.find((candidate) => candidate.name === machine.nodeName);
-      // A Node that now belongs to another machine (a name reused) is not this machine's any more.
-      const own = node !== undefined && (instanceIdOf(node.providerID) ?? machine.instanceId) === machine.instanceId;
-      const nodeDeleted = own && machine.nodeName !== undefined ? await deleteNode(config, machine.nodeName) : false;
+      const nodeDeleted = machine.nodeName === undefined ? false : await deleteNodeOfMachine(config, nodes, machine.nodeName, machine.instanceId);
       removed.push({ instanceId: machine.instanceId, ...(machine.nodeName === undefined ? {} : { nodeName: machine.nodeName }), pool: machine.pool, terminated, nodeDeleted });
     }
     await services.store.appendEvents(
@@ -172,7 +166,7 @@ export async function awaitNodesStep(services: RemediationServices, input: unkno
     'await-nodes',
     async (context) => {
       const { cluster } = context;
-      const groups = groupsOf(cluster, 'await-nodes');
+      const groups = machineGroupsOf(cluster, 'await-nodes');
       const machines = (await services.inCluster(cluster).fleet.machines(groups)).filter((machine) => machine.state === 'running' || machine.state === 'pending');
       const nodes = await listNodes(await clusterApi(services, cluster, 'await-nodes'));
       const pools = cluster.spec.nodePools.map((pool): PoolProgress => {
@@ -227,10 +221,11 @@ export async function rollMachinesStep(services: RemediationServices, input: unk
     'roll-machines',
     async (context) => {
       const { cluster, operation } = context;
-      const groups = groupsOf(cluster, 'roll-machines');
+      const groups = machineGroupsOf(cluster, 'roll-machines');
       const { fleet } = services.inCluster(cluster);
       const live = (await fleet.machines(groups)).filter((machine) => machine.state === 'running' || machine.state === 'pending');
-      const nodes = await listNodes(await clusterApi(services, cluster, 'roll-machines'));
+      const config = await clusterApi(services, cluster, 'roll-machines');
+      const nodes = await listNodes(config);
       const nodeOf = (instanceId: string) => nodes.find((node) => instanceIdOf(node.providerID) === instanceId);
       const earlier = (context.operation.steps['roll-machines']?.outputs ?? {}) as Partial<RollOutputs>;
       const machines: RollingMachine[] =
@@ -267,20 +262,14 @@ export async function rollMachinesStep(services: RemediationServices, input: unk
         }
         return { done: false, progress: { machines } };
       }
-      // Draining: the replacement is Ready; empty the old node, then remove its machine.
-      const config = await clusterApi(services, cluster, 'roll-machines');
-      let drained = true;
-      let pass: { evicted: string[]; blocked: { pod: string; reason: string }[] } = { evicted: [], blocked: [] };
-      if (current.nodeName !== undefined && (await cordonNode(config, current.nodeName))) {
-        const progress = await drainNode(config, current.nodeName);
-        pass = progress;
-        drained = progress.remaining === 0 || Date.now() - Date.parse(current.drainStartedAt ?? now) >= DRAIN_TIMEOUT_MINUTES * 60_000;
-      }
-      const evicted = (current.evicted ?? 0) + pass.evicted.length;
-      if (!drained) return { done: false, progress: next({ ...current, evicted, blocked: pass.blocked }) };
+      // Draining: the replacement is Ready; empty the old node (or wait out the drain deadline), then remove its machine.
+      const pass: DrainPass = current.nodeName === undefined ? { gone: true } : await drainPass(config, current.nodeName, current.drainStartedAt ?? now);
+      const evicted = (current.evicted ?? 0) + (pass.gone ? 0 : pass.evicted);
+      const blocked = pass.gone ? [] : pass.blocked;
+      if (!pass.gone && !pass.empty && !pass.timedOut) return { done: false, progress: next({ ...current, evicted, blocked }) };
       await fleet.remove(current.instanceId);
       await fleet.resize(group, { max: pool.max ?? pool.size });
-      const nodeDeleted = current.nodeName === undefined ? false : await deleteNode(config, current.nodeName);
+      const nodeDeleted = current.nodeName === undefined ? false : await deleteNodeOfMachine(config, nodes, current.nodeName, current.instanceId);
       await services.store.appendEvents(cluster.tenantId, [
         clusterEvent('node.replaced', cluster.id, {
           instanceId: current.instanceId,
@@ -293,7 +282,7 @@ export async function rollMachinesStep(services: RemediationServices, input: unk
         }),
       ]);
       const { blocked: _blocked, ...rest } = current;
-      const replaced = next({ ...rest, state: 'replaced', evicted, ...(pass.blocked.length === 0 ? {} : { blocked: pass.blocked }) });
+      const replaced = next({ ...rest, state: 'replaced', evicted, ...(blocked.length === 0 ? {} : { blocked }) });
       return replaced.machines.every((machine) => machine.state === 'replaced') ? { done: true, outputs: replaced } : { done: false, progress: replaced };
     },
     { polling: true },

@@ -1,4 +1,5 @@
-import { applyObjects, cordonNode, deleteNode, drainNode, listNodes } from '#addons';
+import type { KubeConfig } from '@kubernetes/client-node';
+import { type NodeSummary, applyObjects, cordonNode, deleteNode, drainNode, listNodes } from '#addons';
 import { ETCD_MEMBER_SCRIPT, bootstrapTokenId, bootstrapTokenSecret, instanceIdOf, newBootstrapToken } from '#bootstrap';
 import { type ClusterSpec, type RemediationTarget, StepError, clusterEvent } from '#core';
 import { clusterApi, runStep } from '#steps';
@@ -14,6 +15,40 @@ import { type RemediationServices, targetOf } from './remediate.ts';
 export const DRAIN_TIMEOUT_MINUTES = 10;
 /** How long the control plane machine running `etcdctl member remove` has for it. */
 const ETCD_COMMAND_TIMEOUT_SECONDS = 120;
+
+/** The Auto Scaling groups the infrastructure step recorded for the cluster; a step that needs them fails without. */
+export function machineGroupsOf(cluster: ClusterRecord, step: string): NonNullable<ClusterRecord['machineGroups']> {
+  if (cluster.machineGroups === undefined) throw new StepError(step, 'The cluster records no Auto Scaling groups.', false);
+  return cluster.machineGroups;
+}
+
+/** Where one drain pass left a node: gone (nothing to drain), or what it evicted and whether to stop waiting. */
+export type DrainPass =
+  | { gone: true }
+  | { gone: false; empty: boolean; timedOut: boolean; evicted: number; blocked: { pod: string; reason: string }[] };
+
+/**
+ * Cordons the node and evicts its pods through the Eviction API, so PodDisruptionBudgets hold (DaemonSet and static
+ * pods stay, as with kubectl drain), one pass; `timedOut` once the drain deadline after `startedAt` has passed with
+ * pods still there. A node that does not exist is `gone`.
+ */
+export async function drainPass(config: KubeConfig, nodeName: string, startedAt: string): Promise<DrainPass> {
+  if (!(await cordonNode(config, nodeName))) return { gone: true };
+  const pass = await drainNode(config, nodeName);
+  const empty = pass.remaining === 0;
+  return { gone: false, empty, timedOut: !empty && Date.now() - Date.parse(startedAt) >= DRAIN_TIMEOUT_MINUTES * 60_000, evicted: pass.evicted.length, blocked: pass.blocked };
+}
+
+/**
+ * Deletes a machine's Node (nothing else would: there is no cloud controller manager), unless the name now belongs to
+ * another machine (a name reused). False when there was none of its own to delete.
+ */
+export async function deleteNodeOfMachine(config: KubeConfig, nodes: readonly NodeSummary[], nodeName: string, instanceId: string): Promise<boolean> {
+  const node = nodes.find((candidate) => candidate.name === nodeName);
+  const owner = instanceIdOf(node?.providerID);
+  if (node === undefined || (owner !== undefined && owner !== instanceId)) return false;
+  return deleteNode(config, nodeName);
+}
 
 /** A polling step's answer to the workflow: done, or look again after this many seconds. */
 export interface PollResult extends Record<string, unknown> {
@@ -72,13 +107,12 @@ export async function drainStep(services: RemediationServices, input: unknown): 
       if (target.nodeName === undefined) return { done: true, outputs: { drained: false, evicted: 0, skipped: 'The machine never became a node.' } };
       if (target.reason === 'MachineGone') return { done: true, outputs: { drained: false, evicted: 0, skipped: 'The machine is gone; its pods went with it.' } };
       const config = await clusterApi(services, context.cluster, 'drain');
-      if (!(await cordonNode(config, target.nodeName))) return { done: true, outputs: { drained: false, evicted: 0, skipped: 'The node is gone.' } };
+      const pass = await drainPass(config, target.nodeName, context.operation.steps.drain?.startedAt ?? new Date().toISOString());
+      if (pass.gone) return { done: true, outputs: { drained: false, evicted: 0, skipped: 'The node is gone.' } };
       const earlier = (context.operation.steps.drain?.outputs ?? {}) as Partial<DrainOutputs>;
-      const pass = await drainNode(config, target.nodeName);
-      const evicted = (earlier.evicted ?? 0) + pass.evicted.length;
-      if (pass.remaining === 0) return { done: true, outputs: { drained: true, evicted } };
-      const startedAt = Date.parse(context.operation.steps.drain?.startedAt ?? new Date().toISOString());
-      if (Date.now() - startedAt >= DRAIN_TIMEOUT_MINUTES * 60_000) return { done: true, outputs: { drained: false, evicted, blocked: pass.blocked } };
+      const evicted = (earlier.evicted ?? 0) + pass.evicted;
+      if (pass.empty) return { done: true, outputs: { drained: true, evicted } };
+      if (pass.timedOut) return { done: true, outputs: { drained: false, evicted, blocked: pass.blocked } };
       return { done: false, progress: { drained: false, evicted, blocked: pass.blocked } };
     },
     { polling: true },
@@ -128,8 +162,7 @@ export async function replaceStep(services: RemediationServices, input: unknown)
     if (etcdMemberRemoved) await removeEtcdMember(services, cluster, { ...target, nodeName });
     if (target.reason === 'MachineGone') return { done: true, outputs: { etcdMemberRemoved, terminated: false } };
 
-    const groups = cluster.machineGroups;
-    if (groups === undefined) throw new StepError('replace', 'The cluster records no Auto Scaling groups.', false);
+    const groups = machineGroupsOf(cluster, 'replace');
     const { fleet } = services.inCluster(cluster);
     const expiresAt = new Date(Date.now() + replacementTokenTtlMs(cluster.spec));
     const { joinTokenId } = await publishJoinToken(services, cluster, target.group.role, expiresAt, `Kiln: join token for the replacement of ${target.instanceId}`, 'replace');
@@ -161,8 +194,7 @@ export async function awaitReplacementStep(services: RemediationServices, input:
       const target = targetOf(context.operation, 'await-replacement');
       const replaced = context.outputsOf('replace') as Partial<ReplaceOutputs>;
       if (replaced.terminatedAt === undefined) return { done: true, outputs: { skipped: 'Nothing was terminated.' } };
-      const groups = cluster.machineGroups;
-      if (groups === undefined) throw new StepError('await-replacement', 'The cluster records no Auto Scaling groups.', false);
+      const groups = machineGroupsOf(cluster, 'await-replacement');
       const previous = new Set(replaced.previousInstanceIds ?? []);
       const launched = (await services.inCluster(cluster).fleet.machines(groups))
         .filter((machine) => groupKey(machine.group) === groupKey(target.group) && !previous.has(machine.instanceId))
@@ -201,10 +233,7 @@ export async function retireNodeStep(services: RemediationServices, input: unkno
     let nodeDeleted = false;
     if (target.nodeName !== undefined) {
       const config = await clusterApi(services, cluster, 'retire');
-      const old = (await listNodes(config)).find((node) => node.name === target.nodeName);
-      // A Node that now belongs to another machine (a name reused) is not the old machine's any more.
-      const ownInstance = instanceIdOf(old?.providerID);
-      if (old !== undefined && (ownInstance === undefined || ownInstance === target.instanceId)) nodeDeleted = await deleteNode(config, target.nodeName);
+      nodeDeleted = await deleteNodeOfMachine(config, await listNodes(config), target.nodeName, target.instanceId);
     }
     const event =
       replacement.instanceId === undefined

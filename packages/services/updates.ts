@@ -12,16 +12,13 @@ import {
   applyMergePatch,
   assertOrderRules,
   phaseChange,
+  sameJson,
   validationErrorOf,
 } from '#core';
 import type { ClusterRecord } from '#store';
 import { type IdempotentRequest, type Outcome, assertIdle, earlierResponse, findClusterMatching, launch, newOperation, settle } from './clusters.ts';
 import type { KilnServices } from './context.ts';
 import { clusterView, operationView } from './views.ts';
-
-function isEqual(a: unknown, b: unknown): boolean {
-  return JSON.stringify(a) === JSON.stringify(b);
-}
 
 /**
  * Applies a JSON merge patch to a cluster's order and starts the update
@@ -53,10 +50,10 @@ export async function updateClusterSpec(
   const immutable = (Object.keys(spec) as (keyof ClusterSpec)[]).flatMap((field): string[] => {
     if (isPartlyMutable(field)) {
       return immutableMembersOf(field)
-        .filter((member) => !isEqual((spec[field] as Record<string, unknown>)[member], (cluster.spec[field] as Record<string, unknown>)[member]))
+        .filter((member) => !sameJson((spec[field] as Record<string, unknown>)[member], (cluster.spec[field] as Record<string, unknown>)[member]))
         .map((member) => `/${field}/${member}`);
     }
-    return (MUTABLE_ORDER_FIELDS as readonly string[]).includes(field) || isEqual(spec[field], cluster.spec[field]) ? [] : [`/${field}`];
+    return (MUTABLE_ORDER_FIELDS as readonly string[]).includes(field) || sameJson(spec[field], cluster.spec[field]) ? [] : [`/${field}`];
   });
   const pools = nodePoolChanges(cluster.spec.nodePools, spec.nodePools);
   if (immutable.length > 0) {
@@ -65,12 +62,12 @@ export async function updateClusterSpec(
       immutable.map((pointer) => ({ pointer, detail: 'cannot change after the cluster is created' })),
     );
   }
-  if (isEqual(spec, cluster.spec)) return { kind: 'fresh', value: clusterView(cluster) };
+  if (sameJson(spec, cluster.spec)) return { kind: 'fresh', value: clusterView(cluster) };
 
   // The allow-lists live in security group rules, the pools in Auto Scaling groups and launch templates: their change
   // runs the infrastructure step first, with the machines that leave drained and removed before it and the ones that
   // join awaited after it, and the machines of a pool whose instance type changed replaced one at a time.
-  const reachesInfrastructure = pools.changed || (Object.keys(MUTABLE_ORDER_MEMBERS) as (keyof typeof MUTABLE_ORDER_MEMBERS)[]).some((part) => !isEqual(spec[part], cluster.spec[part]));
+  const reachesInfrastructure = pools.changed || (Object.keys(MUTABLE_ORDER_MEMBERS) as (keyof typeof MUTABLE_ORDER_MEMBERS)[]).some((part) => !sameJson(spec[part], cluster.spec[part]));
   const branches = [
     ...(pools.removesMachines ? ['drain-nodes', 'remove-machines'] : []),
     ...(pools.joinsMachines || pools.rollsMachines ? ['join-token'] : []),

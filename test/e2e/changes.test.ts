@@ -11,14 +11,8 @@ const api: typeof session.api = (...args) => session.api(...args);
 const isAllowListRule = (resource: RecordedResource): boolean => /-api-lb-in-\d+$/.test(resource.name) || /-in-ssh-\d+$/.test(resource.name);
 const key = (resource: RecordedResource) => `${resource.type} ${resource.name}`;
 
-interface SandboxMachine {
-  instanceId: string;
-  state: string;
-}
-
 async function runningMachines(id: string): Promise<string[]> {
-  const machines = await api<{ items: SandboxMachine[] }>('GET', `/v1/sandbox/clusters/${id}/machines`, { token: session.stack.adminToken });
-  return machines.body.items.filter((machine) => machine.state === 'running').map((machine) => machine.instanceId).sort();
+  return (await session.machinesOf(id)).filter((machine) => machine.state === 'running').map((machine) => machine.instanceId).sort();
 }
 
 describe('changing the allow-lists of a running cluster', () => {

@@ -6,7 +6,7 @@ import { type ClusterBody, type OperationBody, localSession, order } from '../su
 
 // The tests drive the health poller themselves, with the clock they need.
 const session = localSession({ port: 0, logLevel: 'error', healthPollSeconds: 0 });
-const { newTenant, waitForPhase, sandboxOf } = session;
+const { newTenant, waitForPhase, sandboxOf, machinesOf } = session;
 const api: typeof session.api = (...args) => session.api(...args);
 
 const HOUR = 60 * 60_000;
@@ -14,12 +14,6 @@ const HOUR = 60 * 60_000;
 interface NodeList {
   items: { name?: string; instanceId?: string; role: string; pool?: string; zone?: string; kubeletVersion?: string; health: string; reason?: string; since?: string; lastRemediation?: { operationId: string; state: string; lastStep?: string } }[];
   remediationPaused: string[];
-}
-interface SandboxMachine {
-  instanceId: string;
-  nodeName?: string;
-  state: string;
-  autoScalingGroup: string;
 }
 interface EventList {
   items: { type: string; occurredAt: string; data: Record<string, unknown> }[];
@@ -34,10 +28,6 @@ async function readyCluster(name: string, overrides: Record<string, unknown> = {
   return { key, id: created.body.id, sandbox: sandboxOf(created.body.id).sandbox };
 }
 
-/** The cluster's machines as the chaos controls list them. */
-async function machinesOf(id: string): Promise<SandboxMachine[]> {
-  return (await api<{ items: SandboxMachine[] }>('GET', `/v1/sandbox/clusters/${id}/machines`, { token: session.stack.adminToken })).body.items;
-}
 
 async function instanceOf(id: string, nodeName: string): Promise<string> {
   const machine = (await machinesOf(id)).find((candidate) => candidate.nodeName === nodeName && candidate.state !== 'terminated');

@@ -49,10 +49,7 @@ describe('node pools of a running cluster', () => {
     };
     const nodeObjects = () => sandbox.objects({ kind: 'Node' }) as NodeObject[];
     const poolNodes = (pool: string) => nodeObjects().filter((node) => node.metadata?.labels?.['kiln.dev/pool'] === pool);
-    const runningMachines = async () => {
-      const machines = await api<{ items: { instanceId: string; state: string; autoScalingGroup: string }[] }>('GET', `/v1/sandbox/clusters/${id}/machines`, { token: session.stack.adminToken });
-      return machines.body.items.filter((machine) => machine.state === 'running');
-    };
+    const runningMachines = async () => (await session.machinesOf(id)).filter((machine) => machine.state === 'running');
 
     expect(await healthyByPool()).toEqual({ default: 2 });
 
@@ -135,12 +132,7 @@ describe('a new instance type for a pool', () => {
     const id = created.body.id;
     await waitForPhase(token, id, 'Ready');
     const { sandbox } = sandboxOf(id);
-    const poolMachines = async () => {
-      const machines = await api<{ items: { instanceId: string; state: string; autoScalingGroup: string; instanceType: string }[] }>('GET', `/v1/sandbox/clusters/${id}/machines`, {
-        token: session.stack.adminToken,
-      });
-      return machines.body.items.filter((machine) => machine.state === 'running' && machine.autoScalingGroup.includes('-pool-default'));
-    };
+    const poolMachines = async () => (await session.machinesOf(id)).filter((machine) => machine.state === 'running' && machine.autoScalingGroup.includes('-pool-default'));
     const before = await poolMachines();
     expect(before.map((machine) => machine.instanceType)).toEqual(['m7i.large', 'm7i.large']);
 

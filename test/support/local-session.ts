@@ -21,6 +21,16 @@ export interface OperationBody {
 }
 
 /** The smallest order: everything else takes Kiln's defaults. */
+/** A machine of a cluster as the sandbox's chaos controls list it. */
+export interface SandboxMachine {
+  instanceId: string;
+  nodeName?: string;
+  state: string;
+  autoScalingGroup: string;
+  instanceType: string;
+  zone: string;
+}
+
 export const order = (name: string) => ({ name, region: 'eu-central-1', nodePools: [{ name: 'default', size: 2 }] });
 
 /**
@@ -71,6 +81,9 @@ export function localSession(options: LocalStackOptions) {
         if (response.body.status.phase === 'Failed' && phase !== 'Failed') throw new Error(`cluster failed: ${response.body.status.reason ?? ''}`);
         return response.body.status.phase === phase ? response.body : undefined;
       }),
+    /** Every machine of a cluster, terminated ones included, through the sandbox's admin API. */
+    machinesOf: async (clusterId: string): Promise<SandboxMachine[]> =>
+      (await session.api<{ items: SandboxMachine[] }>('GET', `/v1/sandbox/clusters/${clusterId}/machines`, { token: session.stack.adminToken })).body.items,
     /** The sandbox Kubernetes API of a cluster, and a CoreV1 client on it with the sandbox's admin kubeconfig. */
     sandboxOf: (clusterId: string): { sandbox: SandboxCluster; core: CoreV1Api } => {
       const sandbox = session.stack.clusters.get(clusterId);
