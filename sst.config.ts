@@ -123,6 +123,7 @@ export default $config({
       UpdateJoinTokenFunctionArn: task('TaskUpdateJoinToken', 'machines', 'joinToken'),
       UpdateAwaitNodesFunctionArn: task('TaskUpdateAwaitNodes', 'machines', 'awaitNodes'),
       UpdateRollMachinesFunctionArn: task('TaskUpdateRollMachines', 'machines', 'rollMachines'),
+      UpdateRollControlPlaneFunctionArn: task('TaskUpdateRollControlPlane', 'machines', 'rollControlPlane'),
     };
 
     // Pulumi up can outlast Lambda's 15 minutes: the infrastructure step is a Fargate task.
@@ -180,6 +181,15 @@ export default $config({
     new sst.aws.CronV2('KubernetesVersionSupport', {
       schedule: 'rate(1 day)',
       function: { handler: 'functions/version-support.handler', runtime: 'nodejs20.x', nodejs, link: [table], environment, permissions },
+    });
+    new sst.aws.CronV2('KubernetesUpgrades', {
+      // Every 15 minutes, so no maintenance window (30 minutes at least) is missed; it reads only minors past end of life.
+      schedule: 'rate(15 minutes)',
+      function: { handler: 'functions/kubernetes-upgrades.handler', runtime: 'nodejs20.x', nodejs, link: [table], environment, permissions },
+    });
+    new sst.aws.CronV2('CertificateRenewals', {
+      schedule: 'rate(1 day)',
+      function: { handler: 'functions/certificate-renewals.handler', runtime: 'nodejs20.x', nodejs, link: [table], environment, permissions },
     });
     new sst.aws.CronV2('Health', {
       schedule: 'rate(1 minute)',

@@ -40,6 +40,8 @@ export const LAMBDA_ENTRY_POINTS = {
   Recovery: 'functions/recover.ts',
   RotationSchedule: 'functions/rotation-schedule.ts',
   KubernetesVersionSupport: 'functions/version-support.ts',
+  CertificateRenewals: 'functions/certificate-renewals.ts',
+  KubernetesUpgrades: 'functions/kubernetes-upgrades.ts',
   Health: 'functions/health.ts',
   TaskPlan: 'functions/tasks/bookkeeping.ts',
   TaskBootstrap: 'functions/tasks/bookkeeping.ts',
@@ -64,6 +66,7 @@ export const LAMBDA_ENTRY_POINTS = {
   TaskUpdateJoinToken: 'functions/tasks/machines.ts',
   TaskUpdateAwaitNodes: 'functions/tasks/machines.ts',
   TaskUpdateRollMachines: 'functions/tasks/machines.ts',
+  TaskUpdateRollControlPlane: 'functions/tasks/machines.ts',
   // The Fargate task's entry: bundled the same way for the size report, though it ships in a container image.
   Infrastructure: 'functions/tasks/infrastructure.ts',
 } as const;
@@ -84,6 +87,8 @@ export const FORBIDDEN_PACKAGES: Readonly<Record<LambdaName, readonly string[]>>
   Recovery: NOT_FOR_REQUESTS,
   RotationSchedule: NOT_FOR_REQUESTS,
   KubernetesVersionSupport: NOT_FOR_REQUESTS,
+  CertificateRenewals: NOT_FOR_REQUESTS,
+  KubernetesUpgrades: NOT_FOR_REQUESTS,
   // It reads Nodes, so it carries client-node; like a step, never Pulumi.
   Health: NOT_FOR_STEPS,
   TaskPlan: NOT_FOR_STEPS,
@@ -109,5 +114,6 @@ export const FORBIDDEN_PACKAGES: Readonly<Record<LambdaName, readonly string[]>>
   TaskUpdateJoinToken: NOT_FOR_STEPS,
   TaskUpdateAwaitNodes: NOT_FOR_STEPS,
   TaskUpdateRollMachines: NOT_FOR_STEPS,
+  TaskUpdateRollControlPlane: NOT_FOR_STEPS,
   Infrastructure: [],
 };

@@ -1,5 +1,5 @@
 import { createRequire } from 'node:module';
-import type { OperationType, WORKFLOW_BRANCH_STEPS, WORKFLOW_STEPS } from '#core';
+import type { WORKFLOW_BRANCH_STEPS, WORKFLOW_STEPS, WorkflowOf } from '#core';
 import deprovisionDefinition from './deprovision.asl.json' with { type: 'json' };
 import provisionDefinition from './provision.asl.json' with { type: 'json' };
 import remediateNodeDefinition from './remediate-node.asl.json' with { type: 'json' };
@@ -11,7 +11,7 @@ import updateDefinition from './update.asl.json' with { type: 'json' };
  * beside this module. Deployment-specific values are `${Placeholder}` strings:
  * sst.config.ts fills them with real ARNs, the sandbox with local ones.
  */
-export const WORKFLOW_NAMES = ['provision', 'deprovision', 'update', 'rotate-encryption-key', 'remediate-node'] as const satisfies readonly OperationType[];
+export const WORKFLOW_NAMES = ['provision', 'deprovision', 'update', 'rotate-encryption-key', 'remediate-node'] as const satisfies readonly WorkflowOf[];
 export type WorkflowName = (typeof WORKFLOW_NAMES)[number];
 
 const DEFINITIONS: Record<WorkflowName, Readonly<Record<string, unknown>>> = {
@@ -39,6 +39,7 @@ export const WORKFLOW_STEP_STATES = {
     'remove-machines': 'RemoveMachines',
     'join-token': 'JoinToken',
     infrastructure: 'Infrastructure',
+    'roll-control-plane': 'RollControlPlane',
     'await-nodes': 'AwaitNodes',
     'roll-machines': 'RollMachines',
     addons: 'Addons',

@@ -11,6 +11,7 @@ import {
   removeMachinesStep,
   replaceStep,
   retireNodeStep,
+  rollControlPlaneStep,
   rollMachinesStep,
 } from '#health';
 import { loadConfig } from '../wiring/config.ts';
@@ -38,3 +39,4 @@ export const removeMachines = (event: unknown) => removeMachinesStep(services, e
 export const joinToken = (event: unknown) => joinTokenStep(services, event);
 export const awaitNodes = (event: unknown) => awaitNodesStep(services, event);
 export const rollMachines = (event: unknown) => rollMachinesStep(services, event);
+export const rollControlPlane = (event: unknown) => rollControlPlaneStep(services, event);

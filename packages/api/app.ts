@@ -10,6 +10,7 @@ import { problemResponse } from './problem.ts';
 import { registerV1ClustersCreate } from './routes/v1_clusters_create.ts';
 import { registerV1ClustersDelete } from './routes/v1_clusters_delete.ts';
 import { registerV1ClustersEncryptionKeyRotationsCreate } from './routes/v1_clusters_encryption_key_rotations_create.ts';
+import { registerV1ClustersCertificateRenewalsCreate } from './routes/v1_clusters_certificate_renewals_create.ts';
 import { registerV1ClustersEventsList } from './routes/v1_clusters_events_list.ts';
 import { registerV1ClustersGet } from './routes/v1_clusters_get.ts';
 import { registerV1ClustersKubeconfigGet } from './routes/v1_clusters_kubeconfig_get.ts';
@@ -83,6 +84,7 @@ export function newApp(services: KilnServices): OpenAPIHono<AppEnv> {
   registerV1ClustersNodesList(app);
   registerV1ClustersEventsList(app);
   registerV1ClustersEncryptionKeyRotationsCreate(app);
+  registerV1ClustersCertificateRenewalsCreate(app);
   registerV1ClustersSshKeyGet(app);
   registerV1ClustersKubeconfigGet(app);
   registerV1OperationsGet(app);

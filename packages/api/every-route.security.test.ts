@@ -34,6 +34,7 @@ const ROUTES: Record<string, RouteCase> = {
   listClusterNodes: { caller: 'tenant' },
   listClusterEvents: { caller: 'tenant' },
   createEncryptionKeyRotation: { caller: 'tenant' },
+  createCertificateRenewal: { caller: 'tenant' },
   downloadClusterSshKey: { caller: 'tenant' },
   getClusterKubeconfig: { caller: 'tenant', query: '?validityMinutes=15' },
   getOperation: { caller: 'tenant' },

@@ -3,7 +3,7 @@ import { sameJson } from './values.ts';
 import { CertManagerSpec, ClusterSpec, ExtensionsSpec, MaintenanceSpec, NetworkSpec, NodeHealthSpec, NodePoolSpec, PodSecuritySpec, SshSpec } from './cluster-spec.ts';
 
 /** The order fields a PATCH may change: everything the update workflow applies to a running cluster. */
-export const MUTABLE_ORDER_FIELDS = ['podSecurity', 'certManager', 'extensions', 'maintenance', 'nodeHealth', 'nodePools'] as const;
+export const MUTABLE_ORDER_FIELDS = ['kubernetesVersion', 'podSecurity', 'certManager', 'extensions', 'maintenance', 'nodeHealth', 'nodePools'] as const;
 export type MutableOrderField = (typeof MUTABLE_ORDER_FIELDS)[number];
 
 /**
@@ -92,6 +92,12 @@ function mergePatchOf(schema: z.ZodType, id?: string): z.ZodType {
  */
 export const ClusterPatch = z
   .strictObject({
+    kubernetesVersion: unwrapped(ClusterSpec.shape.kubernetesVersion)
+      .optional()
+      .describe(
+        'The Kubernetes minor to run: the next minor (one at a time; a skip or going back is refused with 422, as is a minor Kiln does not offer today), or the same minor to take the patch release Kiln installs today. ' +
+          'The control plane machines are replaced first, one at a time (a new one joins before an old one leaves, so etcd keeps its quorum and the API stays reachable), then each pool\'s, a new machine Ready before an old one is drained and removed.',
+      ),
     podSecurity: mergePatchOf(PodSecuritySpec, 'PodSecurityPatch').nullable().optional(),
     certManager: mergePatchOf(CertManagerSpec, 'CertManagerPatch').nullable().optional(),
     extensions: mergePatchOf(ExtensionsSpec, 'ExtensionsPatch').nullable().optional(),
@@ -112,7 +118,8 @@ export const ClusterPatch = z
   .meta({
     id: 'ClusterPatch',
     description:
-      'A JSON merge patch (RFC 7386) of the order: podSecurity, certManager, extensions, maintenance, nodeHealth, nodePools, network.apiAllowedCidrs and ssh.allowedCidrs can change; `null` puts a member back to its default. ' +
+      'A JSON merge patch (RFC 7386) of the order: kubernetesVersion, podSecurity, certManager, extensions, maintenance, nodeHealth, nodePools, network.apiAllowedCidrs and ssh.allowedCidrs can change; `null` puts a member back to its default. ' +
+      'A new kubernetesVersion upgrades the control plane machines first, then the pools, by rolling replacement. ' +
       'A change of an allow-list updates the security group rules in place (the update runs its infrastructure step first). ' +
       'A change of the node pools drains and removes the machines that leave, runs the infrastructure step, waits for the machines that join, and replaces the machines of a pool whose instance type changed. ' +
       'Every other order field is fixed at creation (marked x-kiln-immutable in the order): a patch naming one is refused with 422.',

@@ -187,7 +187,12 @@ export const MaintenanceSpec = z
         durationMinutes: z.int().min(30).max(720).default(240),
       })
       .prefault({}),
-    autoUpdate: z.boolean().default(true).describe('Unattended security upgrades inside the window; kured reboots the nodes that need it there, one at a time, drained first.'),
+    autoUpdate: z
+      .boolean()
+      .default(true)
+      .describe(
+        'Unattended security upgrades inside the window; kured reboots the nodes that need it there, one at a time, drained first. When the cluster\'s Kubernetes minor is past its end of life, Kiln upgrades it to the next minor inside the window (a cluster.kubernetes_upgrade_starting event first).',
+      ),
   })
   .meta({ id: 'MaintenanceSpec' });
 

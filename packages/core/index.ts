@@ -9,7 +9,9 @@ export {
   addonsBehind,
   kubernetesReleaseOf,
   kubernetesSupport,
+  kubernetesUpgradeProblem,
   kubernetesVersionProblem,
+  nextKubernetesMinor,
   offeredKubernetesReleases,
   offeredKubernetesSentence,
   versionSupportConditions,
@@ -26,7 +28,7 @@ export {
 export { ConflictError, ERROR_CODES, fieldProblemsOf, jsonPointer, KilnError, NotFoundError, StepError, UnauthorizedError, UnprocessableError, ValidationError, validationErrorOf, type ErrorCode, type FieldProblem, type InputTarget } from './errors.ts';
 export { ID_PREFIXES, idPattern, newId, type IdKind } from './ids.ts';
 export { assertOrderRules, cidrsOverlap, orderProblems, type OrderProblem, type OrderRuleOptions } from './order-rules.ts';
-export { canTransition, CLUSTER_PHASES, OPERATION_STATES, OPERATION_TYPES, STEP_STATES, WORKFLOW_BRANCH_STEPS, WORKFLOW_STEPS, workflowStepOrder, type ClusterPhase, type OperationState, type OperationType, type StepState } from './phases.ts';
+export { canTransition, CLUSTER_PHASES, OPERATION_STATES, OPERATION_TYPES, STEP_STATES, WORKFLOW_BRANCH_STEPS, WORKFLOW_STEPS, workflowOf, workflowStepOrder, type ClusterPhase, type WorkflowOf, type OperationState, type OperationType, type StepState } from './phases.ts';
 export { Cluster, CLUSTER_EVENT_TYPES, ClusterNode, ClusterNodeList, NodeObservation, NodeRemediation, RemediationTarget, clusterEvent, ClusterEvent, ClusterSpecView, ClusterStatus, Condition, KubernetesVersion, KubernetesVersionList, Operation, OperationStep, phaseChange, Problem, Tenant, TenantCreated, TenantOrder, WorkflowInput } from './resources.ts';
 export { createLogger, type LogFields, type Logger, type LogLevel } from './log.ts';
 export { problemFor, problemType } from './problem.ts';

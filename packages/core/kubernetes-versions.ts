@@ -267,6 +267,27 @@ export function kubernetesVersionProblem(minor: string, now: Date): string | und
   }
 }
 
+/** The minor after this one (`1.35` -> `1.36`). */
+export function nextKubernetesMinor(minor: string): KubernetesMinor {
+  return `1.${minorNumber(minor) + 1}`;
+}
+
+/**
+ * Why a running cluster may not move from one minor to another on a given day, or undefined when it may: the same
+ * minor, or the next one while Kiln offers it (upstream maintains it and every pinned add-on supports it).
+ */
+export function kubernetesUpgradeProblem(from: string, to: string, now: Date): string | undefined {
+  if (from === to) return undefined;
+  if (minorNumber(to) < minorNumber(from)) {
+    return `Kubernetes cannot go back from ${from} to ${to}: the API servers have stored objects as ${from} writes them, and kubeadm does not downgrade. Order a new cluster on ${to} instead.`;
+  }
+  if (minorNumber(to) > minorNumber(from) + 1) {
+    return `Kubernetes upgrades one minor at a time (kubeadm and the version skew policy allow no skipped minor): upgrade from ${from} to ${nextKubernetesMinor(from)} first, then to ${to}.`;
+  }
+  const problem = kubernetesVersionProblem(to, now);
+  return problem === undefined ? undefined : `This cluster cannot upgrade from ${from} to ${to} today. ${problem}`;
+}
+
 export interface VersionSupportCondition {
   type: 'KubernetesVersionEndOfLifeSoon' | 'KubernetesVersionUnsupported';
   status: 'True' | 'False';

@@ -46,6 +46,10 @@ export const ClusterStatus = z
     reason: z.string().optional().describe('Why the cluster is Failed.'),
     activeOperationId: z.string().optional(),
     remediations: z.array(z.string()).optional().describe('The remediate-node operations in flight; no other change starts while one runs.'),
+    kubernetesRelease: z
+      .string()
+      .optional()
+      .describe('The Kubernetes patch release every node runs (e.g. v1.35.9), as the last verify step found it; a PATCH naming the same kubernetesVersion rolls the machines to the release Kiln installs today when it differs.'),
     certificates: z
       .object({
         authorityExpiresAt: z.iso.datetime().describe('The cluster CA: ten years from creation. Kiln does not rotate it.'),
@@ -164,6 +168,7 @@ export const CLUSTER_EVENT_TYPES = [
   'cluster.ssh_key_downloaded',
   'cluster.kubernetes_version_end_of_life_soon',
   'cluster.kubernetes_version_unsupported',
+  'cluster.kubernetes_upgrade_starting',
   'node.unhealthy',
   'node.rebooted',
   'node.recovered',
@@ -267,5 +272,7 @@ export const WorkflowInput = z.object({
   awaitsNodes: z.boolean().optional(),
   /** An update that replaces a pool's machines (its instance type changed), one at a time with a surge machine. */
   rollsMachines: z.boolean().optional(),
+  /** An update or certificate renewal that replaces the control plane machines, one at a time with a surge machine. */
+  rollsControlPlane: z.boolean().optional(),
 });
 export type WorkflowInput = z.infer<typeof WorkflowInput>;

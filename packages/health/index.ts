@@ -26,3 +26,4 @@ export {
 } from './remediate.ts';
 export { DRAIN_TIMEOUT_MINUTES, awaitReplacementStep, drainStep, replaceStep, replacementTokenTtlMs, retireNodeStep, type PollResult } from './replace.ts';
 export { awaitNodesStep, drainNodesStep, joinTokenStep, removeMachinesStep, rollMachinesStep, type LeavingMachine } from './node-pools.ts';
+export { rollControlPlaneStep, type ControlPlaneRollReason, type RollingControlPlaneMachine } from './control-plane.ts';

@@ -1,6 +1,6 @@
 import { listNodes } from '#addons';
 import { instanceIdOf } from '#bootstrap';
-import { StepError, clusterEvent } from '#core';
+import { StepError, clusterEvent, kubernetesReleaseOf } from '#core';
 import { clusterApi, runStep } from '#steps';
 import type { ClusterRecord } from '#store';
 import type { ObservedMachine } from './evaluate.ts';
@@ -136,13 +136,19 @@ export async function removeMachinesStep(services: RemediationServices, input: u
 }
 
 /**
- * A fresh bootstrap token for the machines a pool change adds (the one from provisioning expired long ago), stored
- * in the cluster and published where worker machines read it, before Pulumi raises the groups.
+ * A fresh bootstrap token for the machines an operation adds (the one from provisioning expired long ago), stored in
+ * the cluster and published where the machines read it, before Pulumi raises the groups: for workers when pools grow
+ * or roll, for control plane machines too when the control plane rolls.
  */
 export async function joinTokenStep(services: RemediationServices, input: unknown): Promise<Record<string, unknown>> {
   const result = await runStep<Record<string, unknown>>(services, input, 'join-token', async ({ cluster, operation }) => {
-    const published = await publishJoinToken(services, cluster, 'worker', new Date(Date.now() + replacementTokenTtlMs(cluster.spec)), `Kiln: join token for the node pool change ${operation.id}`, 'join-token');
-    return { done: true, outputs: published };
+    const expiresAt = new Date(Date.now() + replacementTokenTtlMs(cluster.spec));
+    const workers = operation.steps['await-nodes'] !== undefined || operation.steps['roll-machines'] !== undefined;
+    const controlPlane = operation.steps['roll-control-plane'] !== undefined;
+    const outputs: Record<string, unknown> = {};
+    if (workers) outputs.worker = await publishJoinToken(services, cluster, 'worker', expiresAt, `Kiln: join token for ${operation.type} ${operation.id}`, 'join-token');
+    if (controlPlane) outputs.controlPlane = await publishJoinToken(services, cluster, 'control-plane', expiresAt, `Kiln: control plane join token for ${operation.type} ${operation.id}`, 'join-token');
+    return { done: true, outputs };
   });
   return result.done ? result.outputs : {};
 }
@@ -193,6 +199,8 @@ interface RollingMachine extends Record<string, unknown> {
   instanceId: string;
   pool: string;
   nodeName?: string;
+  /** What changed: the pool's instance type, or the Kubernetes release (its kubelet runs another). */
+  reason: 'InstanceTypeChanged' | 'KubernetesUpgrade';
   state: 'waiting' | 'surging' | 'draining' | 'replaced';
   /** The group's machines when the surge began: the replacement is the one not among them. */
   before?: string[];
@@ -208,8 +216,8 @@ interface RollOutputs extends Record<string, unknown> {
 }
 
 /**
- * Replaces, one at a time, every machine of a pool that runs another instance type than the pool's (its launch
- * template changed): the group grows by one (its maximum too, for the surge), the new machine joins from the new
+ * Replaces, one at a time, every machine of a pool that runs another instance type than the pool's, or whose kubelet
+ * is not the release the order's minor installs (its launch template changed; the control plane rolled first): the group grows by one (its maximum too, for the surge), the new machine joins from the new
  * template and is Ready, then the old one is cordoned and drained (PodDisruptionBudgets, the drain deadline) and
  * removed with the desired capacity lowered, the group's maximum back to the order's. The pool never has fewer
  * Ready nodes than its size. A surge machine that does not join within the node startup timeout fails the update.
@@ -228,14 +236,22 @@ export async function rollMachinesStep(services: RemediationServices, input: unk
       const nodes = await listNodes(config);
       const nodeOf = (instanceId: string) => nodes.find((node) => instanceIdOf(node.providerID) === instanceId);
       const earlier = (context.operation.steps['roll-machines']?.outputs ?? {}) as Partial<RollOutputs>;
+      const release = kubernetesReleaseOf(cluster.spec.kubernetesVersion)?.patch;
       const machines: RollingMachine[] =
         earlier.machines ??
         live.flatMap((machine) => {
           const { group } = machine;
           const pool = group.role === 'worker' ? cluster.spec.nodePools.find((candidate) => candidate.name === group.pool) : undefined;
-          if (pool === undefined || machine.instanceType === undefined || machine.instanceType === pool.instanceType) return [];
-          const nodeName = nodeOf(machine.instanceId)?.name;
-          return [{ instanceId: machine.instanceId, pool: pool.name, ...(nodeName === undefined ? {} : { nodeName }), state: 'waiting' as const }];
+          if (pool === undefined) return [];
+          const node = nodeOf(machine.instanceId);
+          const reason =
+            machine.instanceType !== undefined && machine.instanceType !== pool.instanceType
+              ? 'InstanceTypeChanged'
+              : node !== undefined && release !== undefined && node.kubeletVersion !== release
+                ? 'KubernetesUpgrade'
+                : undefined;
+          if (reason === undefined) return [];
+          return [{ instanceId: machine.instanceId, pool: pool.name, ...(node === undefined ? {} : { nodeName: node.name }), reason, state: 'waiting' as const }];
         });
       const current = machines.find((machine) => machine.state !== 'replaced');
       if (current === undefined) return { done: true, outputs: { machines } };
@@ -275,7 +291,7 @@ export async function rollMachinesStep(services: RemediationServices, input: unk
           instanceId: current.instanceId,
           ...(current.nodeName === undefined ? {} : { nodeName: current.nodeName }),
           group: { role: 'worker', pool: current.pool },
-          reason: 'InstanceTypeChanged',
+          reason: current.reason,
           operationId: operation.id,
           nodeDeleted,
           replacement: current.replacement,

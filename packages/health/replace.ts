@@ -1,7 +1,7 @@
 import type { KubeConfig } from '@kubernetes/client-node';
 import { type NodeSummary, applyObjects, cordonNode, deleteNode, drainNode, listNodes } from '#addons';
 import { ETCD_MEMBER_SCRIPT, bootstrapTokenId, bootstrapTokenSecret, instanceIdOf, newBootstrapToken } from '#bootstrap';
-import { type ClusterSpec, type RemediationTarget, StepError, clusterEvent } from '#core';
+import { type ClusterSpec, StepError, clusterEvent } from '#core';
 import { clusterApi, runStep } from '#steps';
 import type { ClusterRecord } from '#store';
 import { groupKey } from './evaluate.ts';
@@ -130,19 +130,18 @@ interface ReplaceOutputs extends Record<string, unknown> {
 }
 
 /**
- * Removes a control plane machine's etcd member through a healthy control
- * plane machine (etcd's strict reconfiguration check refuses a removal that
- * would lose quorum, and the step fails with its answer).
+ * Removes a control plane machine's etcd member through another control plane machine with a Ready node (etcd's
+ * strict reconfiguration check refuses a removal that would lose quorum, and the step fails with its answer).
  */
-async function removeEtcdMember(services: RemediationServices, cluster: ClusterRecord, target: RemediationTarget & { nodeName: string }): Promise<void> {
-  const nodes = await listNodes(await clusterApi(services, cluster, 'replace'));
+export async function removeEtcdMember(services: RemediationServices, cluster: ClusterRecord, target: { instanceId: string; nodeName: string }, step: string): Promise<void> {
+  const nodes = await listNodes(await clusterApi(services, cluster, step));
   const peer = nodes
     .filter((node) => node.role === 'control-plane' && node.ready && node.name !== target.nodeName)
     .map((node) => instanceIdOf(node.providerID))
     .find((instanceId) => instanceId !== undefined && instanceId !== target.instanceId);
-  if (peer === undefined) throw new StepError('replace', `No healthy control plane machine is left to remove the etcd member of ${target.nodeName} through.`, false);
+  if (peer === undefined) throw new StepError(step, `No healthy control plane machine is left to remove the etcd member of ${target.nodeName} through.`, false);
   const removal = await services.inCluster(cluster).machineCommands.run(peer, [ETCD_MEMBER_SCRIPT, 'remove', target.nodeName], ETCD_COMMAND_TIMEOUT_SECONDS);
-  if (!removal.ok) throw new StepError('replace', `etcd did not remove the member of ${target.nodeName}: ${removal.output}`, false);
+  if (!removal.ok) throw new StepError(step, `etcd did not remove the member of ${target.nodeName}: ${removal.output}`, false);
 }
 
 /**
@@ -159,7 +158,7 @@ export async function replaceStep(services: RemediationServices, input: unknown)
     const target = targetOf(context.operation, 'replace');
     const { nodeName } = target;
     const etcdMemberRemoved = target.group.role === 'control-plane' && nodeName !== undefined;
-    if (etcdMemberRemoved) await removeEtcdMember(services, cluster, { ...target, nodeName });
+    if (etcdMemberRemoved) await removeEtcdMember(services, cluster, { instanceId: target.instanceId, nodeName }, 'replace');
     if (target.reason === 'MachineGone') return { done: true, outputs: { etcdMemberRemoved, terminated: false } };
 
     const groups = machineGroupsOf(cluster, 'replace');

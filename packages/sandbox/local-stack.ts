@@ -6,7 +6,7 @@ import { join } from 'node:path';
 import { CreateKeyCommand, KMSClient } from '@aws-sdk/client-kms';
 import { serve } from '@hono/node-server';
 import { type LogLevel, StepError, createLogger, sha256 } from '#core';
-import { type KilnServices, checkKubernetesVersionSupport, createTenant, recoverOperations, startDueRotations } from '#services';
+import { type KilnServices, checkKubernetesVersionSupport, createTenant, recoverOperations, startDueCertificateRenewals, startDueKubernetesUpgrades, startDueRotations } from '#services';
 import { type StepServices, runInfrastructureContainer } from '#steps';
 import { type HealthPollServices, pollNodeHealth } from '#health';
 import { WORKFLOW_NAMES, renderWorkflow } from '#workflows';
@@ -56,6 +56,7 @@ const LAMBDA_TASKS = {
   JoinToken: { placeholder: 'UpdateJoinTokenFunctionArn', name: 'update-join-token', module: 'machines', exported: 'joinToken' },
   AwaitNodes: { placeholder: 'UpdateAwaitNodesFunctionArn', name: 'update-await-nodes', module: 'machines', exported: 'awaitNodes' },
   RollMachines: { placeholder: 'UpdateRollMachinesFunctionArn', name: 'update-roll-machines', module: 'machines', exported: 'rollMachines' },
+  RollControlPlane: { placeholder: 'UpdateRollControlPlaneFunctionArn', name: 'update-roll-control-plane', module: 'machines', exported: 'rollControlPlane' },
 } as const;
 
 type TaskModule = Record<string, ((event: unknown) => Promise<unknown>) | undefined>;
@@ -199,7 +200,6 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
         const cluster = clusters.get(provisioned.clusterId);
         const record = await servicesOf().store.getCluster(provisioned.tenantId, provisioned.clusterId);
         if (cluster !== undefined && record !== undefined) {
-          cluster.setKubernetesVersion(release);
           machines.boot(provisioned.clusterId, cluster, record.spec, () => clusters.get(provisioned.clusterId) === cluster, machineGroupsOf(provisioned.resources));
         }
       },
@@ -325,7 +325,7 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
 
     // Executions live in memory: after a restart, operations still active have none, and recovery restarts them.
     await recoverOperations(services, { graceMs: 0 });
-    // What the scheduled functions do in production: recovery every 15 s here, due key rotations every minute, version support hourly.
+    // What the scheduled functions do in production: recovery every 15 s here, due key rotations and end-of-life upgrades every minute, version support and certificate renewals hourly.
     const recovery = setInterval(() => {
       recoverOperations(servicesOf()).catch((error: unknown) => {
         log.warn('recovery pass failed', { error });
@@ -335,11 +335,18 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
       startDueRotations(servicesOf()).catch((error: unknown) => {
         log.warn('rotation schedule pass failed', { error });
       });
+      startDueKubernetesUpgrades(servicesOf()).catch((error: unknown) => {
+        log.warn('kubernetes upgrade schedule pass failed', { error });
+      });
     }, 60_000);
-    // Daily in production; at start and hourly here, so clusters kept in KILN_DATA_DIR learn of an end of life the day it comes.
+    // Daily in production; at start and hourly here, so clusters kept in KILN_DATA_DIR learn of an end of life the day
+    // it comes, and renew their certificates before they expire.
     const checkVersionSupport = () => {
       checkKubernetesVersionSupport(servicesOf()).catch((error: unknown) => {
         log.warn('kubernetes version support pass failed', { error });
+      });
+      startDueCertificateRenewals(servicesOf()).catch((error: unknown) => {
+        log.warn('certificate renewal pass failed', { error });
       });
     };
     checkVersionSupport();

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { ENCRYPTION_CONFIG_SCRIPT, ETCD_MEMBER_SCRIPT, renderUserData } from '#bootstrap';
-import { ClusterSpec } from '#core';
+import { ClusterSpec, kubernetesReleaseOf } from '#core';
 import type { RecordedResource } from './cloud/index.ts';
 import { machineImagesOf } from './machine-images.ts';
 
@@ -9,6 +9,7 @@ const spec = ClusterSpec.parse({
   region: 'eu-central-1',
   nodePools: [{ name: 'general', size: 1, labels: { team: 'data', 'node-role.kubernetes.io/data': '' }, taints: [{ key: 'dedicated', value: 'data', effect: 'NoSchedule' }] }],
 });
+const RELEASE = kubernetesReleaseOf(spec.kubernetesVersion)?.patch;
 const SSM_CORE = ['ssm:UpdateInstanceInformation', 'ssmmessages:*', 'ec2messages:*'];
 const BOOT_SCRIPT = '/usr/local/sbin/kiln-bootstrap';
 /** What the JoinConfigurations register: the kubelet sets only labels NodeRestriction lets it (the add-on step sets the others). */
@@ -37,20 +38,21 @@ describe('machines as EC2 boots them', () => {
     expect(machineImagesOf(resources({ workerActions: SSM_CORE }))).toEqual({
       // kubeadm init on the first control plane machine makes the join token with the rendered TTL.
       // Run Command finds only the scripts the user data wrote.
-      // The kubelet registers with the labels and taints of its JoinConfiguration.
+      // The kubelet registers with the labels and taints of its JoinConfiguration, and is the release the user data installs.
       controlPlane: {
         providerIdAtBoot: true,
         ssmManaged: true,
         joinTokenTtlMs: 2 * 60 * 60_000,
         scripts: [BOOT_SCRIPT, ENCRYPTION_CONFIG_SCRIPT, ETCD_MEMBER_SCRIPT],
         nodeRegistration: CONTROL_PLANE_REGISTRATION,
+        kubeletVersion: RELEASE,
       },
-      pools: { general: { providerIdAtBoot: true, ssmManaged: true, scripts: [BOOT_SCRIPT], nodeRegistration: GENERAL_REGISTRATION } },
+      pools: { general: { providerIdAtBoot: true, ssmManaged: true, scripts: [BOOT_SCRIPT], nodeRegistration: GENERAL_REGISTRATION, kubeletVersion: RELEASE } },
     });
   });
 
   it('stay out of SSM when the role cannot register the agent', () => {
-    expect(machineImagesOf(resources({ workerActions: ['ssm:GetParameter'] })).pools.general).toEqual({ providerIdAtBoot: true, ssmManaged: false, scripts: [BOOT_SCRIPT], nodeRegistration: GENERAL_REGISTRATION });
+    expect(machineImagesOf(resources({ workerActions: ['ssm:GetParameter'] })).pools.general).toEqual({ providerIdAtBoot: true, ssmManaged: false, scripts: [BOOT_SCRIPT], nodeRegistration: GENERAL_REGISTRATION, kubeletVersion: RELEASE });
   });
 
   it('make the join token with the TTL the InitConfiguration declares', () => {

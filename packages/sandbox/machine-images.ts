@@ -1,5 +1,5 @@
 import type { RecordedResource } from './cloud/index.ts';
-import { bootBehaviour } from './cloud-init/validate.ts';
+import { bootBehaviour, installedKubernetesRelease } from './cloud-init/validate.ts';
 import { BARE_MACHINE, type MachineGroupShape, type MachineImage } from './machines.ts';
 
 /**
@@ -60,6 +60,7 @@ export function machineImagesOf(resources: readonly RecordedResource[]): { contr
     resources.find((resource) => resource.type === 'aws:iam/rolePolicy:RolePolicy' && resource.name.endsWith(suffix))?.inputs.policy;
   const imageOf = (template: RecordedResource, roleSuffix: string): MachineImage => {
     const behaviour = bootBehaviour(userDataOf(template));
+    const release = installedKubernetesRelease(userDataOf(template));
     const policy = policyOf(roleSuffix);
     return {
       providerIdAtBoot: behaviour.providerIdFromMetadata,
@@ -68,6 +69,7 @@ export function machineImagesOf(resources: readonly RecordedResource[]): { contr
       ...(behaviour.joinTokenTtlMs === undefined ? {} : { joinTokenTtlMs: behaviour.joinTokenTtlMs }),
       ...(behaviour.nodeRegistration === undefined ? {} : { nodeRegistration: behaviour.nodeRegistration }),
       ...(typeof template.inputs.instanceType === 'string' ? { instanceType: template.inputs.instanceType } : {}),
+      ...(release === undefined ? {} : { kubeletVersion: release }),
     };
   };
   const templates = resources.filter((resource) => resource.type === 'aws:ec2/launchTemplate:LaunchTemplate');

@@ -279,4 +279,33 @@ describe('sandbox Auto Scaling groups, join tokens and etcd', () => {
     expect(machines.instancesOfGroups(SCOPE, [groups.controlPlane]).find((instance) => instance.bootError !== undefined)?.bootError).toMatch(/no quorum/);
     expect(machines.etcdOf(CLUSTER_ID).members).toHaveLength(3);
   });
+
+  it('joins no kubelet newer than the control plane kubeadm-config names, and a control plane machine deploys that release', async () => {
+    const [config] = cluster.objects({ kind: 'ConfigMap', namespace: 'kube-system', name: 'kubeadm-config' });
+    expect(String((config?.data as Record<string, string>).ClusterConfiguration)).toContain(`kubernetesVersion: ${cluster.kubernetesVersion}`);
+    const newer = 'v1.36.4';
+    const shapes = groupsForOrder(groupSpec, { controlPlane: { ...image, kubeletVersion: newer }, pools: { general: image } }, groups);
+    const pool = { name: `${CLUSTER_ID}-pool-next`, role: 'worker' as const, pool: 'next', min: 1, max: 1, desired: 1, image: { ...BARE_MACHINE, kubeletVersion: newer } };
+    machines.boot(CLUSTER_ID, cluster, groupSpec, () => true, [...shapes, pool]);
+    await waitUntil('the newer kubelet to give up', () => machines.instancesOfCluster(CLUSTER_ID).some((instance) => instance.bootError !== undefined));
+    const [refused] = machines.instancesOfCluster(CLUSTER_ID).filter((instance) => instance.autoScalingGroup === pool.name);
+    expect(refused?.bootError).toContain(`the kubelet version is higher than the control plane version. This is not a supported version skew and may lead to a malfunctional cluster. Kubelet version: "${newer}" Control plane version: "${cluster.kubernetesVersion}"`);
+
+    // With kubeadm-config at the new release, a control plane machine of that release joins, runs it, and so does the next kubelet;
+    // /version reports the oldest API server until every old one is gone.
+    const older = cluster.kubernetesVersion;
+    cluster.writeObject({ apiVersion: 'v1', kind: 'ConfigMap', metadata: { name: 'kubeadm-config', namespace: 'kube-system' }, data: { ClusterConfiguration: `kind: ClusterConfiguration\nkubernetesVersion: ${newer}\n` } }, 'test');
+    expect(machines.updateGroup(SCOPE, groups.controlPlane, { max: 4, desired: 4 })).toEqual({ ok: true });
+    await waitUntil('the new control plane machine to join', () => cluster.objects({ kind: 'Node' }).some((node) => (node.status as { nodeInfo?: { kubeletVersion?: string } } | undefined)?.nodeInfo?.kubeletVersion === newer));
+    expect(cluster.kubernetesVersion).toBe(older);
+    expect(machines.updateGroup(SCOPE, groups.controlPlane, { min: 1, desired: 1 })).toEqual({ ok: true });
+    expect(cluster.kubernetesVersion).toBe(newer);
+  });
+
+  it('drops every request once no control plane machine runs an API server', async () => {
+    await clientsFor(cluster).core.listNode();
+    expect(machines.updateGroup(SCOPE, groups.controlPlane, { min: 0, desired: 0 })).toEqual({ ok: true });
+    await expect(clientsFor(cluster).core.listNode()).rejects.toThrow();
+    expect(cluster.requestLog.at(-1)).toMatchObject({ status: 0, fault: 'noApiServer' });
+  });
 });

@@ -1,10 +1,11 @@
 import { randomBytes } from 'node:crypto';
-import { parse } from 'yaml';
+import { X509Certificate } from 'node:crypto';
+import { parse, stringify } from 'yaml';
 import { ENCRYPTION_CONFIG_SCRIPT, ETCD_MEMBER_SCRIPT, KMS_PLUGIN_ENDPOINT, machineSecretPath } from '#bootstrap';
 import { type ClusterSpec, isRecord } from '#core';
 import { type AwsScope, accountOfRole } from './iam.ts';
 import { kubeadmApiServerTls } from './api-server-tls.ts';
-import type { KmsPlugin, KubeObject, SandboxCluster } from './kube/index.ts';
+import { type ApiServerTls, type KmsPlugin, type KubeObject, normalizeKubernetesVersion, type SandboxCluster } from './kube/index.ts';
 import type { NodeTaint } from './kube/nodes.ts';
 
 const JOIN_WAIT_MS = 30 * 60_000;
@@ -59,6 +60,8 @@ export interface MachineImage {
   nodeRegistration?: { labels: Readonly<Record<string, string>>; taints: readonly NodeTaint[] };
   /** The launch template's instance type. */
   instanceType?: string;
+  /** The Kubernetes release its user data installs (kubeadm, kubelet), e.g. `v1.35.9`; the cluster's when not known. */
+  kubeletVersion?: string;
 }
 
 /** An Auto Scaling group as the stack declares it: its bounds, its desired capacity and its launch template's machine. */
@@ -162,7 +165,41 @@ interface Machine {
   scripts: readonly string[];
   /** A fault that a reboot does not fix (failed disk, kernel that no longer boots). */
   broken: boolean;
+  /** The kubelet's release. */
+  kubeletVersion: string;
+  /** Control plane only: the release of its static pods (kubeadm-config's kubernetesVersion when it joined). */
+  controlPlaneVersion?: string;
+  /** Control plane only: the serving certificate its kube-apiserver presents, made by kubeadm on this machine. */
+  tls?: ApiServerTls;
 }
+
+/** `v1.35.9` -> 35. */
+function minorOf(version: string): number {
+  return Number(version.replace(/^v/, '').split('.')[1] ?? Number.NaN);
+}
+
+function compareVersions(a: string, b: string): number {
+  const parts = (version: string) => version.replace(/^v/, '').split('.').map(Number);
+  const [left, right] = [parts(a), parts(b)];
+  for (let index = 0; index < 3; index += 1) {
+    const difference = (left[index] ?? 0) - (right[index] ?? 0);
+    if (difference !== 0) return difference;
+  }
+  return 0;
+}
+
+/** The kubeadm-config ConfigMap `kubeadm init` uploads: the ClusterConfiguration every later join reads. */
+function kubeadmConfigMap(kubernetesVersion: string): KubeObject {
+  return {
+    apiVersion: 'v1',
+    kind: 'ConfigMap',
+    metadata: { name: 'kubeadm-config', namespace: 'kube-system' },
+    data: { ClusterConfiguration: stringify({ apiVersion: 'kubeadm.k8s.io/v1beta4', kind: 'ClusterConfiguration', kubernetesVersion }) },
+  };
+}
+
+/** kubeadm's certificate phase on one control plane machine: under way, done, or why it failed. */
+type CertificatePhase = 'starting' | { tls: ApiServerTls } | { error: string };
 
 /** What an Auto Scaling group launches: its launch template's machine, with the names kubeadm gives its nodes. */
 interface LaunchConfiguration {
@@ -201,8 +238,8 @@ export interface EtcdMemberChange {
 interface ControlPlaneState {
   /** `kubeadm init` ran: the API server answers and joins can be checked. */
   initialised: boolean;
-  /** kubeadm init's certificates for the API server: being made, made (it serves TLS), or why not. */
-  apiServer?: 'starting' | 'serving' | { error: string };
+  /** The serving certificate the load balancer's API servers present (the one expiring first). */
+  served?: ApiServerTls;
   /** etcd members (named after their nodes, as kubeadm names them) and the instance each runs on. */
   etcd: Map<string, string>;
   etcdHistory: EtcdMemberChange[];
@@ -256,6 +293,8 @@ export class SandboxMachines {
   private readonly instances = new Map<string, SandboxInstance>();
   private readonly groups = new Map<string, LaunchConfiguration>();
   private readonly controlPlanes = new Map<string, ControlPlaneState>();
+  /** kubeadm's certificate phase on each control plane machine, by instance. */
+  private readonly certificates = new Map<string, CertificatePhase>();
   private failingCommands: CommandFault[] = [];
 
   constructor(
@@ -397,29 +436,56 @@ export class SandboxMachines {
   }
 
   /**
-   * kubeadm init's certificate phase, for a cluster whose API server is `secure`, from the CA Kiln published
-   * (/etc/kubernetes/pki/ca.{crt,key}). The machine's boot script waits for the CA as it waits for its join token.
+   * kubeadm's certificate phase on a control plane machine (init, or join --control-plane), for a cluster whose API
+   * server is `secure`: the machine makes its own serving certificate from the cluster CA Kiln published
+   * (/etc/kubernetes/pki/ca.{crt,key}), valid for a year from now. Its boot script waits for the CA as it waits for its
+   * join token. Undefined for a cluster that serves no TLS.
    */
-  private startApiServer(launch: LaunchConfiguration, state: ControlPlaneState, nodeName: string): 'starting' | 'serving' | { error: string } {
-    if (state.apiServer !== undefined) return state.apiServer;
+  private certificatePhase(launch: LaunchConfiguration, instanceId: string, nodeName: string): CertificatePhase | undefined {
     const { cluster, clusterId, scope, serviceCidr } = launch;
-    if (!cluster.url.startsWith('https:')) return (state.apiServer = 'serving');
+    if (!cluster.url.startsWith('https:')) return undefined;
+    const existing = this.certificates.get(instanceId);
+    if (existing !== undefined) return existing;
     const at = (name: string) => this.readSecret(scope, machineSecretPath(clusterId, 'control-plane', name));
     const caCertificate = at('pki/ca.crt');
     const caKey = at('pki/ca.key');
     const apiHost = at('api-host');
     if (caCertificate === undefined || caKey === undefined || apiHost === undefined) return 'starting';
-    state.apiServer = 'starting';
+    this.certificates.set(instanceId, 'starting');
     kubeadmApiServerTls({ certificatePem: caCertificate, privateKeyPem: caKey }, { apiHost, serviceCidr, nodeName }).then(
-      (tls) => {
-        cluster.serveTls(tls);
-        state.apiServer = 'serving';
-      },
-      (error: unknown) => {
-        state.apiServer = { error: `kubeadm init: [certs] ${error instanceof Error ? error.message : String(error)}` };
-      },
+      (tls) => this.certificates.set(instanceId, { tls }),
+      (error: unknown) => this.certificates.set(instanceId, { error: `kubeadm: [certs] ${error instanceof Error ? error.message : String(error)}` }),
     );
     return 'starting';
+  }
+
+  /**
+   * What the cluster's load balancer has behind it: the API servers of the control plane machines that run. The
+   * sandbox has one API server per cluster, so it presents the serving certificate that expires first (a client may
+   * reach any of them) and reports the oldest control plane release (during an upgrade some still run it).
+   */
+  private serveControlPlane(clusterId: string, cluster: SandboxCluster): void {
+    const running = [...this.byInstance]
+      .filter(([instanceId, machine]) => machine.clusterId === clusterId && machine.role === 'control-plane' && this.instances.get(instanceId)?.state !== 'terminated')
+      .map(([, machine]) => machine);
+    cluster.setApiServers(running.length);
+    const state = this.controlPlaneOf(clusterId);
+    const expiry = (tls: ApiServerTls) => Date.parse(new X509Certificate(tls.certificatePem).validTo);
+    const [first] = running.flatMap((machine) => (machine.tls === undefined ? [] : [machine.tls])).sort((a, b) => expiry(a) - expiry(b));
+    if (first !== undefined && first !== state.served) {
+      cluster.serveTls(first);
+      state.served = first;
+    }
+    const [oldest] = running.flatMap((machine) => (machine.controlPlaneVersion === undefined ? [] : [machine.controlPlaneVersion])).sort(compareVersions);
+    if (oldest !== undefined) cluster.setKubernetesVersion(oldest);
+  }
+
+  /** The kubernetesVersion of the ClusterConfiguration in kubeadm-config, as a joining kubeadm downloads it. */
+  private clusterConfigurationVersion(cluster: SandboxCluster): string | undefined {
+    const [config] = cluster.objects({ apiVersion: 'v1', kind: 'ConfigMap', namespace: 'kube-system', name: 'kubeadm-config' });
+    const text = (config?.data as Record<string, unknown> | undefined)?.ClusterConfiguration;
+    const parsed: unknown = typeof text === 'string' ? parse(text) : undefined;
+    return isRecord(parsed) && typeof parsed.kubernetesVersion === 'string' ? parsed.kubernetesVersion : undefined;
   }
 
   /**
@@ -443,6 +509,8 @@ export class SandboxMachines {
     if (token === undefined) return 'waiting';
     const state = this.controlPlaneOf(clusterId);
     const encryptionConfig = role === 'control-plane' ? this.readSecret(scope, machineSecretPath(clusterId, 'control-plane', 'encryption-config')) : undefined;
+    const kubeletVersion = normalizeKubernetesVersion(launch.image.kubeletVersion ?? cluster.kubernetesVersion);
+    let controlPlaneVersion: string | undefined;
     if (!state.initialised) {
       // Joining machines retry discovery until the first control plane answers.
       if (role !== 'control-plane') return 'waiting';
@@ -450,18 +518,39 @@ export class SandboxMachines {
       if (notStarted !== undefined) return notStarted;
       const parts = BOOTSTRAP_TOKEN.exec(token);
       if (parts === null) return `kubeadm init: the bootstrap token "${token.slice(0, 6)}…" is not of the form [a-z0-9]{6}.[a-z0-9]{16}`;
-      const serving = this.startApiServer(launch, state, name);
-      if (serving === 'starting') return 'waiting';
-      if (serving !== 'serving') return serving.error;
+      const certificates = this.certificatePhase(launch, instance.instanceId, name);
+      if (certificates === 'starting') return 'waiting';
+      if (certificates !== undefined && 'error' in certificates) return `kubeadm init: ${certificates.error}`;
       const ttl = launch.image.joinTokenTtlMs ?? KUBEADM_DEFAULT_TOKEN_TTL_MS;
       cluster.writeObject(bootstrapTokenSecret(parts[1] ?? '', parts[2] ?? '', new Date(Date.now() + ttl)), 'kubeadm');
+      // kubeadm init deploys the control plane of its own release and uploads that ClusterConfiguration.
+      cluster.writeObject(kubeadmConfigMap(kubeletVersion), 'kubeadm');
+      controlPlaneVersion = kubeletVersion;
       state.initialised = true;
     } else {
       const refused = this.refusedToken(cluster, token);
       if (refused !== undefined) return `kubeadm join: ${refused}`;
+      // kubeadm join's preflight: the kubelet may not be newer than the control plane the ClusterConfiguration names;
+      // a control plane machine deploys that release, which may be at most one minor from the oldest API server's.
+      const configured = this.clusterConfigurationVersion(cluster);
+      if (configured === undefined) return 'kubeadm join: unable to fetch the kubeadm-config ConfigMap';
+      if (minorOf(kubeletVersion) > minorOf(configured)) {
+        return `kubeadm join: [preflight] the kubelet version is higher than the control plane version. This is not a supported version skew and may lead to a malfunctional cluster. Kubelet version: "${kubeletVersion}" Control plane version: "${configured}"`;
+      }
+      if (role === 'control-plane') {
+        if (minorOf(configured) - minorOf(cluster.kubernetesVersion) > 1) {
+          return `kubeadm join: [preflight] the control plane version "${configured}" is more than one minor newer than the running API servers' "${cluster.kubernetesVersion}"`;
+        }
+        const certificates = this.certificatePhase(launch, instance.instanceId, name);
+        if (certificates === 'starting') return 'waiting';
+        if (certificates !== undefined && 'error' in certificates) return `kubeadm join: ${certificates.error}`;
+        controlPlaneVersion = normalizeKubernetesVersion(configured);
+      }
       const notStarted = this.loadEncryptionConfiguration(launch, encryptionConfig);
       if (notStarted !== undefined) return notStarted;
     }
+    const issued = this.certificates.get(instance.instanceId);
+    const tls = issued !== undefined && issued !== 'starting' && 'tls' in issued ? issued.tls : undefined;
     // The kubelet refuses to start with labels NodeRestriction would not let it set.
     const forbidden = Object.keys(launch.image.nodeRegistration?.labels ?? {}).filter(isForbiddenKubeletLabel);
     if (forbidden.length > 0) return `kubelet: unknown 'kubernetes.io' or 'k8s.io' labels specified with --node-labels: [${forbidden.join(' ')}]`;
@@ -478,11 +567,15 @@ export class SandboxMachines {
       role,
       broken: false,
       scripts: launch.image.scripts ?? [],
+      kubeletVersion,
+      ...(controlPlaneVersion === undefined ? {} : { controlPlaneVersion }),
+      ...(tls === undefined ? {} : { tls }),
       ...(encryptionConfig === undefined ? {} : { encryptionConfig }),
     });
     if (role === 'control-plane') {
       state.etcd.set(name, instance.instanceId);
       this.recordMemberChange(clusterId, 'add', name);
+      this.serveControlPlane(clusterId, cluster);
     }
     // A kubelet knows its provider ID only when told; nothing else in a kubeadm cluster sets it. Its labels and
     // taints are the ones its JoinConfiguration gives it.
@@ -492,6 +585,7 @@ export class SandboxMachines {
       role,
       ...(registration === undefined ? {} : { labels: { ...registration.labels }, taints: [...registration.taints] }),
       ...(launch.image.providerIdAtBoot ? { providerID: `aws:///${instance.zone}/${instance.instanceId}` } : {}),
+      kubeletVersion,
       ready: false,
     });
     setTimeout(() => {
@@ -547,7 +641,10 @@ export class SandboxMachines {
     instance.state = 'terminated';
     const machine = this.byInstance.get(instance.instanceId);
     this.byInstance.delete(instance.instanceId);
-    if (machine !== undefined && machine.cluster.objects({ kind: 'Node', name: machine.name }).length > 0) machine.cluster.setNodeReady(machine.name, 'Unknown');
+    this.certificates.delete(instance.instanceId);
+    if (machine === undefined) return;
+    if (machine.cluster.objects({ kind: 'Node', name: machine.name }).length > 0) machine.cluster.setNodeReady(machine.name, 'Unknown');
+    if (machine.role === 'control-plane') this.serveControlPlane(machine.clusterId, machine.cluster);
   }
 
   /**
@@ -620,7 +717,11 @@ export class SandboxMachines {
 
   forget(clusterId: string): void {
     for (const [id, instance] of this.instances) if (instance.clusterId === clusterId) this.instances.delete(id);
-    for (const [instanceId, machine] of this.byInstance) if (machine.clusterId === clusterId) this.byInstance.delete(instanceId);
+    for (const [instanceId, machine] of this.byInstance) {
+      if (machine.clusterId !== clusterId) continue;
+      this.byInstance.delete(instanceId);
+      this.certificates.delete(instanceId);
+    }
     for (const [name, launch] of this.groups) if (launch.clusterId === clusterId) this.groups.delete(name);
     this.controlPlanes.delete(clusterId);
   }

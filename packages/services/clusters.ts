@@ -12,6 +12,7 @@ import {
   clusterEvent,
   newId,
   phaseChange,
+  workflowOf,
   workflowStepOrder,
 } from '#core';
 import type { ClusterRecord, OperationRecord, Page, StoredResponse, WriteOutcome } from '#store';
@@ -82,7 +83,7 @@ export function settle(outcome: WriteOutcome, request: IdempotentRequest | undef
 /** What a workflow starts with: the operation, and for an update which of its branches it takes (the steps it lists). */
 export function workflowInputOf(operation: OperationRecord): WorkflowInput {
   const input = { tenantId: operation.tenantId, clusterId: operation.clusterId, operationId: operation.id };
-  if (operation.type !== 'update') return input;
+  if (workflowOf(operation.type) !== 'update') return input;
   const lists = (step: string) => operation.steps[step] !== undefined;
   return {
     ...input,
@@ -91,6 +92,7 @@ export function workflowInputOf(operation: OperationRecord): WorkflowInput {
     ...(lists('join-token') ? { joinsMachines: true } : {}),
     ...(lists('await-nodes') ? { awaitsNodes: true } : {}),
     ...(lists('roll-machines') ? { rollsMachines: true } : {}),
+    ...(lists('roll-control-plane') ? { rollsControlPlane: true } : {}),
   };
 }
 

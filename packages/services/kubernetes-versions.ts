@@ -65,6 +65,19 @@ export interface VersionSupportReport {
 const PAGE_SIZE = 100;
 
 /**
+ * Every live cluster on a minor, across tenants, read a page at a time from the `KUBERNETES#<minor>` index: for the
+ * scheduled checks (end of life, certificate renewal, upgrades), never for a request.
+ */
+export async function* clustersOnKubernetesMinor(services: KilnServices, minor: string): AsyncGenerator<ClusterRecord> {
+  let after: string | undefined;
+  do {
+    const page = await services.store.listClustersOnKubernetesMinor(minor, { limit: PAGE_SIZE, ...(after === undefined ? {} : { after }) });
+    yield* page.items;
+    after = page.next;
+  } while (after !== undefined);
+}
+
+/**
  * The scheduled end-of-life check: for each minor within its notice period
  * or past its end of life, every live cluster on it gets the conditions (and
  * events) that say so. Reads one index partition per such minor, writes only
@@ -75,26 +88,21 @@ export async function checkKubernetesVersionSupport(services: KilnServices, now 
   const report: VersionSupportReport = { updated: [], deferred: [] };
   const nearEnd = KUBERNETES_RELEASES.filter((release) => versionSupportConditions(release.minor, now).some((condition) => condition.status === 'True'));
   for (const release of nearEnd) {
-    let after: string | undefined;
-    do {
-      const page = await services.store.listClustersOnKubernetesMinor(release.minor, { limit: PAGE_SIZE, ...(after === undefined ? {} : { after }) });
-      for (const cluster of page.items) {
-        const next = withVersionSupport(cluster, now);
-        if (next === undefined) continue;
-        if (cluster.status.activeOperationId !== undefined || (cluster.status.remediations?.length ?? 0) > 0 || (cluster.status.phase !== 'Ready' && cluster.status.phase !== 'Failed')) {
-          report.deferred.push(cluster.id);
-          continue;
-        }
-        try {
-          await services.store.saveCluster(next, cluster.version, now, versionSupportEvents(cluster, next, now));
-          report.updated.push(cluster.id);
-        } catch (error) {
-          if (!(error instanceof VersionConflictError)) throw error;
-          report.deferred.push(cluster.id);
-        }
+    for await (const cluster of clustersOnKubernetesMinor(services, release.minor)) {
+      const next = withVersionSupport(cluster, now);
+      if (next === undefined) continue;
+      if (cluster.status.activeOperationId !== undefined || (cluster.status.remediations?.length ?? 0) > 0 || (cluster.status.phase !== 'Ready' && cluster.status.phase !== 'Failed')) {
+        report.deferred.push(cluster.id);
+        continue;
       }
-      after = page.next;
-    } while (after !== undefined);
+      try {
+        await services.store.saveCluster(next, cluster.version, now, versionSupportEvents(cluster, next, now));
+        report.updated.push(cluster.id);
+      } catch (error) {
+        if (!(error instanceof VersionConflictError)) throw error;
+        report.deferred.push(cluster.id);
+      }
+    }
   }
   if (report.updated.length + report.deferred.length > 0) services.log.info('kubernetes version support checked', { ...report });
   return report;

@@ -1,4 +1,4 @@
-import { isWorkflowName } from '#workflows';
+import { workflowOf } from '#core';
 import type { KilnServices } from './context.ts';
 import { recordFailureStep } from './failures.ts';
 import { workflowInputOf } from './clusters.ts';
@@ -29,9 +29,8 @@ export async function recoverOperations(services: KilnServices, options: { grace
   for (const active of await services.store.listActiveOperations()) {
     if (now.getTime() - Date.parse(active.createdAt) < graceMs) continue;
     const operation = await services.store.getOperation(active.tenantId, active.operationId);
-    // Operation types without a workflow of their own (remediate-node, so far) have nothing to restart.
-    if (operation === undefined || !isWorkflowName(operation.type)) continue;
-    const workflow = operation.type;
+    if (operation === undefined) continue;
+    const workflow = workflowOf(operation.type);
     report.checked++;
     const input = workflowInputOf(operation);
     const status = await services.workflows.status(workflow, operation.id);

@@ -7,6 +7,8 @@ import {
   MUTABLE_ORDER_MEMBERS,
   immutableMembersOf,
   isPartlyMutable,
+  kubernetesReleaseOf,
+  kubernetesUpgradeProblem,
   nodePoolChanges,
   UnprocessableError,
   applyMergePatch,
@@ -55,26 +57,50 @@ export async function updateClusterSpec(
     }
     return (MUTABLE_ORDER_FIELDS as readonly string[]).includes(field) || sameJson(spec[field], cluster.spec[field]) ? [] : [`/${field}`];
   });
-  const pools = nodePoolChanges(cluster.spec.nodePools, spec.nodePools);
   if (immutable.length > 0) {
     throw new UnprocessableError(
       FIXED_AT_CREATION,
       immutable.map((pointer) => ({ pointer, detail: 'cannot change after the cluster is created' })),
     );
   }
-  if (sameJson(spec, cluster.spec)) return { kind: 'fresh', value: clusterView(cluster) };
+  const upgradeProblem = kubernetesUpgradeProblem(cluster.spec.kubernetesVersion, spec.kubernetesVersion, new Date());
+  if (upgradeProblem !== undefined) throw new UnprocessableError(upgradeProblem, [{ pointer: '/kubernetesVersion', detail: upgradeProblem }]);
+  // The same minor named again takes the patch release Kiln installs today, when the machines run another.
+  const branches = updateBranches(cluster, spec, 'kubernetesVersion' in patch);
+  if (branches === undefined) return { kind: 'fresh', value: clusterView(cluster) };
+  return beginUpdate(services, cluster, spec, branches, options.request);
+}
 
-  // The allow-lists live in security group rules, the pools in Auto Scaling groups and launch templates: their change
-  // runs the infrastructure step first, with the machines that leave drained and removed before it and the ones that
-  // join awaited after it, and the machines of a pool whose instance type changed replaced one at a time.
-  const reachesInfrastructure = pools.changed || (Object.keys(MUTABLE_ORDER_MEMBERS) as (keyof typeof MUTABLE_ORDER_MEMBERS)[]).some((part) => !sameJson(spec[part], cluster.spec[part]));
-  const branches = [
+/**
+ * The optional steps an update of the cluster to this order takes, or undefined when it changes nothing. The
+ * allow-lists live in security group rules, the pools in Auto Scaling groups and launch templates: their change runs
+ * the infrastructure step first, with the machines that leave drained and removed before it and the ones that join
+ * awaited after it, and the machines of a pool whose instance type changed replaced one at a time. An upgrade gives
+ * every launch template the new release and replaces the machines that run another: the control plane's first (a
+ * kubelet may not be newer than the API servers), then the pools'. Naming the same minor again (`namesVersion`)
+ * takes the patch release Kiln installs today, when the machines run another.
+ */
+export function updateBranches(cluster: ClusterRecord, spec: ClusterSpec, namesVersion: boolean): string[] | undefined {
+  const pools = nodePoolChanges(cluster.spec.nodePools, spec.nodePools);
+  const release = kubernetesReleaseOf(spec.kubernetesVersion)?.patch;
+  const upgrades =
+    spec.kubernetesVersion !== cluster.spec.kubernetesVersion || (namesVersion && cluster.status.kubernetesRelease !== undefined && cluster.status.kubernetesRelease !== release);
+  if (sameJson(spec, cluster.spec) && !upgrades) return undefined;
+  const reachesInfrastructure =
+    upgrades || pools.changed || (Object.keys(MUTABLE_ORDER_MEMBERS) as (keyof typeof MUTABLE_ORDER_MEMBERS)[]).some((part) => !sameJson(spec[part], cluster.spec[part]));
+  return [
     ...(pools.removesMachines ? ['drain-nodes', 'remove-machines'] : []),
-    ...(pools.joinsMachines || pools.rollsMachines ? ['join-token'] : []),
+    ...(pools.joinsMachines || pools.rollsMachines || upgrades ? ['join-token'] : []),
     ...(pools.joinsMachines ? ['await-nodes'] : []),
-    ...(pools.rollsMachines ? ['roll-machines'] : []),
+    ...(pools.rollsMachines || upgrades ? ['roll-machines'] : []),
+    ...(upgrades ? ['roll-control-plane'] : []),
     ...(reachesInfrastructure ? ['infrastructure'] : []),
   ];
+}
+
+/** Records the cluster Updating to the new order with its update operation, and starts the update workflow. */
+export async function beginUpdate(services: KilnServices, cluster: ClusterRecord, spec: ClusterSpec, branches: readonly string[], request?: IdempotentRequest): Promise<Outcome<Cluster>> {
+  const { tenantId, id: clusterId } = cluster;
   const now = new Date().toISOString();
   const operation = newOperation(tenantId, clusterId, 'update', now, branches);
   const updating: ClusterRecord = {
@@ -83,10 +109,9 @@ export async function updateClusterSpec(
     status: { ...cluster.status, phase: 'Updating', activeOperationId: operation.id },
   };
   const view = clusterView({ ...updating, version: cluster.version + 1, updatedAt: now });
-  const claim =
-    options.request === undefined ? undefined : { ...options.request, response: options.request.respond(view, operationView(operation)) };
+  const claim = request === undefined ? undefined : { ...request, response: request.respond(view, operationView(operation)) };
   const outcome = await services.store.beginOperation(updating, cluster.version, operation, claim, phaseChange(clusterId, cluster.status.phase, 'Updating'));
-  return settle(outcome, options.request, async () => {
+  return settle(outcome, request, async () => {
     await launch(services, 'update', operation);
     return view;
   });

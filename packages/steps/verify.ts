@@ -34,10 +34,16 @@ export async function verifyStep(services: StepServices, input: unknown): Promis
       earliestExpiresAt: iso(Date.parse(authority.validTo) < Date.parse(apiServer.validTo) ? authority.validTo : apiServer.validTo),
       checkedAt: new Date().toISOString(),
     };
-    await updateCluster(services, context.input.tenantId, context.input.clusterId, (current) => ({ ...current, status: { ...current.status, certificates } }));
+    // The patch release the machines run, when they all run one (an upgrade within the minor compares it with Kiln's).
+    const releases = [...new Set(nodes.map((node) => node.kubeletVersion))];
+    const kubernetesRelease = releases.length === 1 ? releases[0] : undefined;
+    await updateCluster(services, context.input.tenantId, context.input.clusterId, (current) => {
+      const { kubernetesRelease: _earlier, ...status } = current.status;
+      return { ...current, status: { ...status, certificates, ...(kubernetesRelease === undefined ? {} : { kubernetesRelease }) } };
+    });
     return {
       done: true,
-      outputs: { readyNodes: nodes.length, certificates, checked: ['nodes-ready', 'kubelets-on-ordered-minor', 'addon-objects-as-applied', 'no-cluster-admin-service-accounts'] },
+      outputs: { readyNodes: nodes.length, certificates, ...(kubernetesRelease === undefined ? {} : { kubernetesRelease }), checked: ['nodes-ready', 'kubelets-on-ordered-minor', 'addon-objects-as-applied', 'no-cluster-admin-service-accounts'] },
     };
   });
 }

@@ -89,7 +89,7 @@ export interface KubeRequestRecord extends KubeRequest {
   status: number;
   /** Whether the request stored anything: false for reads, failures, dry runs and writes that changed nothing. */
   mutated: boolean;
-  fault?: 'apiDown' | 'injected';
+  fault?: 'apiDown' | 'noApiServer' | 'injected';
 }
 
 export interface KubeObjectFilter {
@@ -118,6 +118,11 @@ export interface SandboxCluster {
   mutatingRequests(match?: (record: KubeRequestRecord) => boolean): KubeRequestRecord[];
   /** Changes what /version reports, as after a control-plane upgrade. */
   setKubernetesVersion(version: string): void;
+  /**
+   * How many API servers stand behind the cluster's load balancer. Once machines run the control plane the count
+   * decides: with none left, every request has its connection dropped (as `apiDown`, recorded as `noApiServer`).
+   */
+  setApiServers(count: number): void;
   /** What a kubelet does when it joins. Returns the Node as stored. */
   registerNode(node: NodeRegistration): JsonObject;
   /** Sets the Ready condition; False and Unknown also add the node lifecycle controller's taints. */
@@ -236,6 +241,8 @@ export async function startSandboxCluster(options: SandboxClusterOptions): Promi
   const sockets = new Set<Socket>();
   const requestLog: KubeRequestRecord[] = [];
   let address = '127.0.0.1:0';
+  /** Undefined until machines report their API servers: the sandbox's own tests serve without machines. */
+  let apiServers: number | undefined;
 
   const api = new KubeHttpApi({ catalog, store, registry, version: () => version, address: () => address });
   const faults = new KubeFaultInjector(() => {
@@ -264,8 +271,8 @@ export async function startSandboxCluster(options: SandboxClusterOptions): Promi
 
   const handle = (request: IncomingMessage, response: ServerResponse): void => {
     const described = describeRequest(request.method ?? 'GET', request.url ?? '/', request.headers['content-type']);
-    if (faults.apiDown) {
-      record(described, 0, false, 'apiDown');
+    if (faults.apiDown || apiServers === 0) {
+      record(described, 0, false, faults.apiDown ? 'apiDown' : 'noApiServer');
       request.socket.destroy();
       return;
     }
@@ -340,6 +347,14 @@ export async function startSandboxCluster(options: SandboxClusterOptions): Promi
     mutatingRequests: (match) => requestLog.filter((entry) => entry.mutated && (match === undefined || match(entry))),
     setKubernetesVersion: (next) => {
       version = normalizeKubernetesVersion(next);
+    },
+    setApiServers: (count) => {
+      const wasServing = apiServers !== 0;
+      apiServers = count;
+      if (count === 0 && wasServing) {
+        api.closeWatches();
+        for (const socket of sockets) socket.destroy();
+      }
     },
     registerNode: (node) => kubelets.register(node),
     setNodeReady: (name, status) => kubelets.setReady(name, status),
