@@ -60,6 +60,8 @@ export default $config({
       KILN_PULUMI_BACKEND_URL: $interpolate`s3://${pulumiState.name}`,
       KILN_PULUMI_SECRETS_PROVIDER: $interpolate`awskms://${pulumiSecretsKey.id}?region=${region}`,
       AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: 'true',
+      // The portals' origins, from the deploying shell (none unless set).
+      KILN_CORS_ORIGINS: process.env.KILN_CORS_ORIGINS ?? '',
     };
     const permissions = [
       { actions: ['kms:Encrypt', 'kms:Decrypt', 'kms:GenerateDataKey'], resources: [sealingKey.arn] },

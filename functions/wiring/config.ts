@@ -31,6 +31,12 @@ export const KilnConfig = z.object({
   KILN_PULUMI_BACKEND_URL: z.string().startsWith('s3://').optional().describe('Pulumi state backend (production infrastructure runner).'),
   KILN_PULUMI_SECRETS_PROVIDER: z.string().startsWith('awskms://').optional().describe('Pulumi secrets provider for stack state.'),
   KILN_LOG_LEVEL: z.enum(['debug', 'info', 'warn', 'error', 'silent']).default('info'),
+  KILN_CORS_ORIGINS: z
+    .string()
+    .default('')
+    .transform((value) => value.split(',').map((origin) => origin.trim()).filter((origin) => origin !== ''))
+    .pipe(z.array(z.string().regex(/^https?:\/\/[a-z0-9.-]+(:\d{1,5})?$/, 'must be an origin such as https://portal.example.com (scheme, host, optional port)')))
+    .describe('Comma-separated browser origins allowed to call the API (CORS); none by default.'),
 });
 export type KilnConfig = z.infer<typeof KilnConfig>;
 

@@ -2,6 +2,7 @@ import { OpenAPIHono } from '@hono/zod-openapi';
 import { Scalar } from '@scalar/hono-api-reference';
 import type { MiddlewareHandler } from 'hono';
 import { bodyLimit } from 'hono/body-limit';
+import { cors } from 'hono/cors';
 import { requestId } from 'hono/request-id';
 import { IMMUTABLE_ORDER_FIELDS, KilnError, UnauthorizedError, immutableMembersOf, validationErrorOf } from '#core';
 import { type KilnServices, authenticate } from '#services';
@@ -10,6 +11,7 @@ import { problemResponse } from './problem.ts';
 import { registerV1ClustersCreate } from './routes/v1_clusters_create.ts';
 import { registerV1ClustersDelete } from './routes/v1_clusters_delete.ts';
 import { registerV1ClustersEncryptionKeyRotationsCreate } from './routes/v1_clusters_encryption_key_rotations_create.ts';
+import { registerV1ApiKeys } from './routes/v1_api_keys.ts';
 import { registerV1ClustersCertificateRenewalsCreate } from './routes/v1_clusters_certificate_renewals_create.ts';
 import { registerV1ClustersEventsList } from './routes/v1_clusters_events_list.ts';
 import { registerV1ClustersGet } from './routes/v1_clusters_get.ts';
@@ -24,6 +26,9 @@ import { registerV1OperationsGet } from './routes/v1_operations_get.ts';
 import { registerV1TenantsCreate } from './routes/v1_tenants_create.ts';
 
 const MAX_BODY_BYTES = 256 * 1024;
+
+/** Response headers a portal's script may read. */
+export const CORS_EXPOSED_HEADERS = ['ETag', 'Location', 'x-request-id', 'Idempotent-Replayed'];
 
 function authentication(): MiddlewareHandler<AppEnv> {
   return async (c, next) => {
@@ -48,6 +53,18 @@ export function newApp(services: KilnServices): OpenAPIHono<AppEnv> {
   });
 
   app.use('*', requestId({ headerName: 'x-request-id' }));
+  // Browser portals: preflights are answered here, before authentication; only the deployment's origins are allowed.
+  const origins = new Set(services.corsOrigins ?? []);
+  app.use(
+    '*',
+    cors({
+      origin: (origin) => (origins.has(origin) ? origin : null),
+      allowMethods: ['GET', 'POST', 'PATCH', 'DELETE'],
+      allowHeaders: ['authorization', 'content-type', 'if-match', 'idempotency-key'],
+      exposeHeaders: CORS_EXPOSED_HEADERS,
+      maxAge: 600,
+    }),
+  );
   app.use('*', async (c, next) => {
     c.set('services', services);
     await next();
@@ -85,6 +102,7 @@ export function newApp(services: KilnServices): OpenAPIHono<AppEnv> {
   registerV1ClustersEventsList(app);
   registerV1ClustersEncryptionKeyRotationsCreate(app);
   registerV1ClustersCertificateRenewalsCreate(app);
+  registerV1ApiKeys(app);
   registerV1ClustersSshKeyGet(app);
   registerV1ClustersKubeconfigGet(app);
   registerV1OperationsGet(app);

@@ -1,6 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ClusterSpec, ERROR_CODES, Problem, newId } from '#core';
-import { newOperation } from '#services';
+import { listApiKeys, newOperation } from '#services';
 import type { ClusterRecord } from '#store';
 import type { ApiResponse } from '../../test/support/api.ts';
 import { type ApiHarness, startApiHarness } from '../../test/support/api-harness.ts';
@@ -35,6 +35,9 @@ const ROUTES: Record<string, RouteCase> = {
   listClusterEvents: { caller: 'tenant' },
   createEncryptionKeyRotation: { caller: 'tenant' },
   createCertificateRenewal: { caller: 'tenant' },
+  listApiKeys: { caller: 'tenant' },
+  createApiKey: { caller: 'tenant', body: { description: 'suite' } },
+  revokeApiKey: { caller: 'tenant' },
   downloadClusterSshKey: { caller: 'tenant' },
   getClusterKubeconfig: { caller: 'tenant', query: '?validityMinutes=15' },
   getOperation: { caller: 'tenant' },
@@ -53,7 +56,7 @@ interface Operation {
 let api: ApiHarness;
 let operations: Operation[];
 /** A tenant that owns a cluster and an operation; another tenant asks for them. */
-let owner: { apiKey: string; clusterId: string; operationId: string };
+let owner: { apiKey: string; clusterId: string; operationId: string; apiKeyId: string };
 let stranger: { apiKey: string };
 
 beforeAll(async () => {
@@ -82,7 +85,8 @@ beforeAll(async () => {
   };
   const operation = newOperation(tenant.id, clusterId, 'provision', now);
   await api.services.store.createCluster(cluster, operation);
-  owner = { apiKey: tenant.apiKey, clusterId, operationId: operation.id };
+  const [ownKey] = await listApiKeys(api.services, tenant.id);
+  owner = { apiKey: tenant.apiKey, clusterId, operationId: operation.id, apiKeyId: ownKey?.id ?? '' };
   stranger = await api.newTenant();
 });
 
@@ -90,15 +94,18 @@ afterAll(async () => {
   await api.close();
 });
 
+type Ids = { cluster: string; operation: string; apiKey: string };
+
 /** The concrete URL of an operation: its id parameter filled with an id of the kind the path names. */
-function urlOf(operation: Operation, ids: { cluster: string; operation: string }): string {
-  const id = operation.path.startsWith('/v1/operations/') ? ids.operation : ids.cluster;
+function urlOf(operation: Operation, ids: Ids): string {
+  const id = operation.path.startsWith('/v1/operations/') ? ids.operation : operation.path.startsWith('/v1/api-keys/') ? ids.apiKey : ids.cluster;
   return `${operation.path.replace('{id}', id)}${ROUTES[operation.operationId]?.query ?? ''}`;
 }
 
-const someIds = () => ({ cluster: newId('cluster'), operation: newId('operation') });
+const someIds = (): Ids => ({ cluster: newId('cluster'), operation: newId('operation'), apiKey: newId('apiKey') });
+const ownerIds = (): Ids => ({ cluster: owner.clusterId, operation: owner.operationId, apiKey: owner.apiKeyId });
 
-function send(operation: Operation, options: { token?: string; ids?: { cluster: string; operation: string }; rawBody?: string; body?: unknown } = {}) {
+function send(operation: Operation, options: { token?: string; ids?: Ids; rawBody?: string; body?: unknown } = {}) {
   const body = options.rawBody ?? (options.body === undefined ? undefined : JSON.stringify(options.body));
   return api.callRaw(operation.method.toUpperCase(), urlOf(operation, options.ids ?? someIds()), { ...(options.token === undefined ? {} : { token: options.token }), ...(body === undefined ? {} : { body }) });
 }
@@ -151,14 +158,14 @@ describe('every route in the OpenAPI document', () => {
   it("answers another tenant's id exactly as an id that does not exist", async () => {
     for (const operation of each((candidate) => candidate.path.includes('{id}'))()) {
       const body = ROUTES[operation.operationId]?.body;
-      const foreign = await send(operation, { token: stranger.apiKey, ids: { cluster: owner.clusterId, operation: owner.operationId }, body });
+      const foreign = await send(operation, { token: stranger.apiKey, ids: ownerIds(), body });
       const missingIds = someIds();
       const missing = await send(operation, { token: stranger.apiKey, ids: missingIds, body });
       expectProblem(foreign, 404, 'not_found');
       expectProblem(missing, 404, 'not_found');
       const detail = (response: ApiResponse, ids: Record<string, string>) =>
-        String(response.body.detail).replace(ids.cluster ?? '', '<id>').replace(ids.operation ?? '', '<id>');
-      expect(detail(foreign, { cluster: owner.clusterId, operation: owner.operationId }), operation.operationId).toBe(detail(missing, missingIds));
+        String(response.body.detail).replace(ids.cluster ?? '', '<id>').replace(ids.operation ?? '', '<id>').replace(ids.apiKey ?? '', '<id>');
+      expect(detail(foreign, ownerIds()), operation.operationId).toBe(detail(missing, missingIds));
     }
     // The owner still sees them: the 404 above was about the caller, not the data.
     const own = await api.call('GET', `/v1/clusters/${owner.clusterId}`, { token: owner.apiKey });
@@ -168,7 +175,7 @@ describe('every route in the OpenAPI document', () => {
   it('answers a body that is not JSON with 400', async () => {
     for (const operation of each((candidate) => candidate.hasBody)()) {
       const token = ROUTES[operation.operationId]?.caller === 'admin' ? api.adminToken : stranger.apiKey;
-      expectProblem(await send(operation, { token, ids: { cluster: owner.clusterId, operation: owner.operationId }, rawBody: '{"name":' }), 400, 'malformed_request');
+      expectProblem(await send(operation, { token, ids: ownerIds(), rawBody: '{"name":' }), 400, 'malformed_request');
     }
   });
 
@@ -176,7 +183,7 @@ describe('every route in the OpenAPI document', () => {
     for (const operation of each((candidate) => candidate.hasBody)()) {
       const token = ROUTES[operation.operationId]?.caller === 'admin' ? api.adminToken : owner.apiKey;
       const body = { ...ROUTES[operation.operationId]?.body, colour: 'blue' };
-      const response = await send(operation, { token, ids: { cluster: owner.clusterId, operation: owner.operationId }, body });
+      const response = await send(operation, { token, ids: ownerIds(), body });
       expectProblem(response, 400, 'validation_failed');
       expect(response.body.errors, operation.operationId).toContainEqual({ pointer: '/colour', detail: 'is not a known field' });
     }

@@ -9,6 +9,10 @@ export const OperationIdParam = z.object({
   id: z.string().regex(idPattern('operation'), 'must be an operation id (op_...)').openapi({ param: { name: 'id', in: 'path' }, example: 'op_01jd8x7t5k3m4n5p6q7r8s9t0v' }),
 });
 
+export const ApiKeyIdParam = z.object({
+  id: z.string().regex(idPattern('apiKey'), 'must be an API key id (key_...)').openapi({ param: { name: 'id', in: 'path' }, example: 'key_01jd8x7t5k3m4n5p6q7r8s9t0v' }),
+});
+
 export const PageQuery = z.object({
   limit: z.coerce.number().int().min(1).max(100).default(20).openapi({ param: { name: 'limit', in: 'query' }, description: 'Items per page (1-100).' }),
   cursor: z.string().max(1024).optional().openapi({ param: { name: 'cursor', in: 'query' }, description: 'The nextCursor of the previous page.' }),

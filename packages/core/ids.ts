@@ -6,6 +6,7 @@ export const ID_PREFIXES = {
   cluster: 'cls',
   operation: 'op',
   event: 'evt',
+  apiKey: 'key',
 } as const;
 
 export type IdKind = keyof typeof ID_PREFIXES;

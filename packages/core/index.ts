@@ -29,7 +29,7 @@ export { ConflictError, ERROR_CODES, fieldProblemsOf, jsonPointer, KilnError, No
 export { ID_PREFIXES, idPattern, newId, type IdKind } from './ids.ts';
 export { assertOrderRules, cidrsOverlap, orderProblems, type OrderProblem, type OrderRuleOptions } from './order-rules.ts';
 export { canTransition, CLUSTER_PHASES, OPERATION_STATES, OPERATION_TYPES, STEP_STATES, WORKFLOW_BRANCH_STEPS, WORKFLOW_STEPS, workflowOf, workflowStepOrder, type ClusterPhase, type WorkflowOf, type OperationState, type OperationType, type StepState } from './phases.ts';
-export { Cluster, CLUSTER_EVENT_TYPES, ClusterNode, ClusterNodeList, NodeObservation, NodeRemediation, RemediationTarget, clusterEvent, ClusterEvent, ClusterSpecView, ClusterStatus, Condition, KubernetesVersion, KubernetesVersionList, Operation, OperationStep, phaseChange, Problem, Tenant, TenantCreated, TenantOrder, WorkflowInput } from './resources.ts';
+export { Cluster, CLUSTER_EVENT_TYPES, ClusterNode, ClusterNodeList, NodeObservation, NodeRemediation, RemediationTarget, clusterEvent, ClusterEvent, ClusterSpecView, ClusterStatus, Condition, KubernetesVersion, KubernetesVersionList, Operation, OperationStep, phaseChange, PlannedMachine, ApiKey, ApiKeyCreated, ApiKeyList, ApiKeyOrder, Problem, Tenant, TenantCreated, TenantOrder, WorkflowInput } from './resources.ts';
 export { createLogger, type LogFields, type Logger, type LogLevel } from './log.ts';
 export { problemFor, problemType } from './problem.ts';
 export { applyMergePatch } from './merge-patch.ts';

@@ -99,6 +99,19 @@ export const Cluster = z
   .meta({ id: 'Cluster' });
 export type Cluster = z.infer<typeof Cluster>;
 
+/** A machine an operation's step will replace or remove, as planned when the operation started. */
+export const PlannedMachine = z
+  .object({
+    instanceId: z.string().optional(),
+    nodeName: z.string().optional(),
+    role: z.enum(['control-plane', 'worker']),
+    pool: z.string().optional(),
+    action: z.enum(['replace', 'remove']),
+    reason: z.enum(['KubernetesUpgrade', 'CertificateRenewal', 'InstanceTypeChanged', 'PoolRemoved']),
+  })
+  .meta({ id: 'PlannedMachine' });
+export type PlannedMachine = z.infer<typeof PlannedMachine>;
+
 export const OperationStep = z
   .object({
     name: z.string(),
@@ -106,6 +119,12 @@ export const OperationStep = z
     startedAt: z.iso.datetime().optional(),
     finishedAt: z.iso.datetime().optional(),
     attempts: z.int().describe('How many times the step has started.'),
+    planned: z
+      .array(PlannedMachine)
+      .optional()
+      .describe(
+        "The machines the step will replace or remove, planned when the operation started from the health poller's last look at the cluster (machines that leave a shrinking pool are chosen when the drain starts). The step looks again when it runs; its outputs show its progress on each machine.",
+      ),
     outputs: z.record(z.string(), z.unknown()).optional().describe('What the step produced (no secrets).'),
   })
   .meta({ id: 'OperationStep' });
@@ -150,6 +169,30 @@ export type Tenant = z.infer<typeof Tenant>;
 export const TenantCreated = Tenant.extend({
   apiKey: z.string().describe('Shown once; Kiln keeps only its hash.'),
 }).meta({ id: 'TenantCreated' });
+
+export const ApiKey = z
+  .object({
+    id: z.string().readonly(),
+    prefix: z.string().describe('The first characters of the key, to tell keys apart; the rest is never shown again.').readonly(),
+    description: z.string().optional(),
+    createdAt: z.iso.datetime().readonly(),
+    lastUsedAt: z.iso.datetime().optional().describe('When a request last authenticated with it (to within 15 minutes).').readonly(),
+  })
+  .meta({ id: 'ApiKey' });
+export type ApiKey = z.infer<typeof ApiKey>;
+
+export const ApiKeyCreated = ApiKey.extend({
+  apiKey: z.string().describe('Shown once; Kiln keeps only its hash.').meta({ format: 'password' }),
+}).meta({ id: 'ApiKeyCreated' });
+export type ApiKeyCreated = z.infer<typeof ApiKeyCreated>;
+
+export const ApiKeyList = z.object({ items: z.array(ApiKey) }).meta({ id: 'ApiKeyList' });
+
+export const ApiKeyOrder = z
+  .strictObject({
+    description: z.string().min(1).max(200).optional().describe('What the key is for, e.g. "billing portal".'),
+  })
+  .meta({ id: 'ApiKeyOrder' });
 
 export const TenantOrder = z
   .strictObject({

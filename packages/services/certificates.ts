@@ -1,8 +1,9 @@
-import { ConflictError, KUBERNETES_RELEASES, type Operation, phaseChange, workflowOf } from '#core';
+import { ConflictError, KUBERNETES_RELEASES, type Operation, WORKFLOW_STEPS, phaseChange, workflowOf } from '#core';
 import type { ClusterRecord } from '#store';
 import { assertIdle, findCluster, launch, newOperation } from './clusters.ts';
 import type { KilnServices } from './context.ts';
 import { clustersOnKubernetesMinor } from './kubernetes-versions.ts';
+import { plannedMachines } from './plan.ts';
 import { operationView } from './views.ts';
 
 /**
@@ -29,7 +30,8 @@ export async function renewCertificates(services: KilnServices, tenantId: string
   }
   if (cluster.machineGroups === undefined) throw new ConflictError('The cluster has no machines yet: its certificates are made when they join.');
   const now = new Date().toISOString();
-  const operation = newOperation(tenantId, clusterId, 'renew-certificates', now);
+  const steps = WORKFLOW_STEPS['renew-certificates'];
+  const operation = newOperation(tenantId, clusterId, 'renew-certificates', now, [], await plannedMachines(services, cluster, cluster.spec, 'renew-certificates', steps));
   const renewing: ClusterRecord = { ...cluster, status: { ...cluster.status, phase: 'Updating', activeOperationId: operation.id } };
   await services.store.beginOperation(renewing, cluster.version, operation, undefined, phaseChange(clusterId, cluster.status.phase, 'Updating'));
   await launch(services, workflowOf('renew-certificates'), operation);

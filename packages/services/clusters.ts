@@ -6,6 +6,7 @@ import {
   NotFoundError,
   type Operation,
   type OperationType,
+  type PlannedMachine,
   WORKFLOW_STEPS,
   type WorkflowInput,
   assertOrderRules,
@@ -52,10 +53,27 @@ export function assertIdle(cluster: ClusterRecord, what: string): void {
   if (running !== undefined) throw new ConflictError(`Operation ${running} is still running on this cluster; ${what} once that operation finishes.`);
 }
 
-/** A new operation with the steps it will take: every run's, and any of the optional ones (`also`) it takes this time. */
-export function newOperation(tenantId: string, clusterId: string, type: OperationType, now: string, also: readonly string[] = []): OperationRecord {
+/**
+ * A new operation with the steps it will take: every run's, and any of the optional ones (`also`) it takes this time,
+ * each with the machines it plans to replace or remove (`planned`, by step).
+ */
+export function newOperation(
+  tenantId: string,
+  clusterId: string,
+  type: OperationType,
+  now: string,
+  also: readonly string[] = [],
+  planned: Readonly<Record<string, PlannedMachine[]>> = {},
+): OperationRecord {
   const taken = new Set([...WORKFLOW_STEPS[type], ...also]);
-  const steps = Object.fromEntries(workflowStepOrder(type).filter((name) => taken.has(name)).map((name) => [name, { state: 'pending' as const, attempts: 0 }]));
+  const steps = Object.fromEntries(
+    workflowStepOrder(type)
+      .filter((name) => taken.has(name))
+      .map((name) => {
+        const machines = planned[name];
+        return [name, { state: 'pending' as const, attempts: 0, ...(machines === undefined ? {} : { planned: machines }) }];
+      }),
+  );
   return { tenantId, id: newId('operation'), type, clusterId, state: 'pending', steps, createdAt: now, updatedAt: now, version: 1 };
 }
 

@@ -10,6 +10,8 @@ import type { Workflows } from './workflows.ts';
 export interface KilnServices {
   /** SHA-256 of the admin token; without it the admin API is closed. */
   adminTokenSha256?: string;
+  /** Browser origins allowed to call the API (CORS); none when empty or absent. */
+  corsOrigins?: readonly string[];
   store: KilnStore;
   workflows: Workflows;
   /** Wraps what Kiln keeps for tenants (PKI, tokens, SSH keys) under Kiln's own sealing key. */

@@ -1,14 +1,58 @@
 import { randomBytes, timingSafeEqual } from 'node:crypto';
-import { type Tenant, newId, sha256 } from '#core';
+import { type ApiKey, type ApiKeyCreated, ConflictError, NotFoundError, type Tenant, newId, sha256 } from '#core';
+import type { ApiKeyRecord } from '#store';
 import type { KilnServices } from './context.ts';
 
 const API_KEY_PREFIX = 'kiln_';
+/** How much of a key its owner sees again: `kiln_` and eight characters of its 43. */
+const SHOWN_CHARACTERS = API_KEY_PREFIX.length + 8;
+/** A key's lastUsedAt is written at most this often (a write per request would double the API's DynamoDB cost). */
+const LAST_USED_RESOLUTION_MS = 15 * 60_000;
+
+/** A new random key and what Kiln keeps of it. */
+function newApiKey(tenantId: string, description: string | undefined, now: string): { apiKey: string; record: ApiKeyRecord } {
+  const apiKey = `${API_KEY_PREFIX}${randomBytes(32).toString('base64url')}`;
+  return {
+    apiKey,
+    record: { tenantId, id: newId('apiKey'), prefix: apiKey.slice(0, SHOWN_CHARACTERS), ...(description === undefined ? {} : { description }), apiKeyHash: sha256(apiKey), createdAt: now },
+  };
+}
+
+function apiKeyView(record: ApiKeyRecord & { lastUsedAt?: string }): ApiKey {
+  return {
+    id: record.id,
+    prefix: record.prefix,
+    ...(record.description === undefined ? {} : { description: record.description }),
+    createdAt: record.createdAt,
+    ...(record.lastUsedAt === undefined ? {} : { lastUsedAt: record.lastUsedAt }),
+  };
+}
 
 export async function createTenant(services: KilnServices, name: string): Promise<Tenant & { apiKey: string }> {
-  const apiKey = `${API_KEY_PREFIX}${randomBytes(32).toString('base64url')}`;
   const tenant: Tenant = { id: newId('tenant'), name, createdAt: new Date().toISOString() };
-  await services.store.createTenant({ ...tenant, apiKeyHash: sha256(apiKey) });
+  const { apiKey, record } = newApiKey(tenant.id, 'created with the tenant', tenant.createdAt);
+  await services.store.createTenant(tenant, record);
   return { ...tenant, apiKey };
+}
+
+/** A further API key for the tenant (to rotate: create, switch, revoke the old one); the key is shown once. */
+export async function createApiKey(services: KilnServices, tenantId: string, description?: string): Promise<ApiKeyCreated> {
+  const tenant = await services.store.getTenant(tenantId);
+  if (tenant === undefined) throw new NotFoundError('tenant', tenantId);
+  const { apiKey, record } = newApiKey(tenantId, description, new Date().toISOString());
+  await services.store.createApiKey(tenant, record);
+  return { ...apiKeyView(record), apiKey };
+}
+
+export async function listApiKeys(services: KilnServices, tenantId: string): Promise<ApiKey[]> {
+  return (await services.store.listApiKeys(tenantId)).map(apiKeyView);
+}
+
+/** Revokes a key: the next request with it gets 401. The tenant's last key cannot go (its owner would be locked out). */
+export async function revokeApiKey(services: KilnServices, tenantId: string, keyId: string): Promise<void> {
+  const outcome = await services.store.revokeApiKey(tenantId, keyId);
+  if (outcome === 'missing') throw new NotFoundError('API key', keyId);
+  if (outcome === 'last') throw new ConflictError('This is the tenant\'s last API key: create another one first, then revoke this one.');
 }
 
 export type Principal = { kind: 'admin' } | { kind: 'tenant'; tenantId: string; tenantName: string };
@@ -22,5 +66,8 @@ export async function authenticate(services: KilnServices, token: string): Promi
   }
   if (!token.startsWith(API_KEY_PREFIX)) return undefined;
   const tenant = await services.store.findTenantByApiKeyHash(digest);
-  return tenant === undefined ? undefined : { kind: 'tenant', tenantId: tenant.id, tenantName: tenant.name };
+  if (tenant === undefined) return undefined;
+  const now = Date.now();
+  if (tenant.lastUsedAt === undefined || now - Date.parse(tenant.lastUsedAt) >= LAST_USED_RESOLUTION_MS) await services.store.touchApiKey(digest, new Date(now).toISOString());
+  return { kind: 'tenant', tenantId: tenant.id, tenantName: tenant.name };
 }

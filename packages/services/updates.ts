@@ -20,6 +20,7 @@ import {
 import type { ClusterRecord } from '#store';
 import { type IdempotentRequest, type Outcome, assertIdle, earlierResponse, findClusterMatching, launch, newOperation, settle } from './clusters.ts';
 import type { KilnServices } from './context.ts';
+import { plannedMachines } from './plan.ts';
 import { clusterView, operationView } from './views.ts';
 
 /**
@@ -102,7 +103,7 @@ export function updateBranches(cluster: ClusterRecord, spec: ClusterSpec, namesV
 export async function beginUpdate(services: KilnServices, cluster: ClusterRecord, spec: ClusterSpec, branches: readonly string[], request?: IdempotentRequest): Promise<Outcome<Cluster>> {
   const { tenantId, id: clusterId } = cluster;
   const now = new Date().toISOString();
-  const operation = newOperation(tenantId, clusterId, 'update', now, branches);
+  const operation = newOperation(tenantId, clusterId, 'update', now, branches, await plannedMachines(services, cluster, spec, 'update', branches));
   const updating: ClusterRecord = {
     ...cluster,
     spec,

@@ -68,7 +68,18 @@ export const OperationRecord = z.object({
 });
 export type OperationRecord = z.infer<typeof OperationRecord>;
 
-export const TenantRecord = Tenant.extend({ apiKeyHash: z.string() });
+export const TenantRecord = Tenant;
+
+/** A tenant's API key as stored: only its hash, never the key. */
+export const ApiKeyRecord = z.object({
+  tenantId: z.string(),
+  id: z.string(),
+  prefix: z.string(),
+  description: z.string().optional(),
+  apiKeyHash: z.string(),
+  createdAt: z.string(),
+});
+export type ApiKeyRecord = z.infer<typeof ApiKeyRecord>;
 export type TenantRecord = z.infer<typeof TenantRecord>;
 
 export const StoredResponse = z.object({

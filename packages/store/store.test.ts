@@ -27,7 +27,8 @@ afterAll(async () => {
 /** A fresh tenant for each test, as a new customer. */
 async function newTenant(): Promise<string> {
   const id = newId('tenant');
-  await store.createTenant({ id, name: `t-${id.slice(-6).toLowerCase()}`, createdAt: new Date().toISOString(), apiKeyHash: sha256(`key-${id}`) });
+  const createdAt = new Date().toISOString();
+  await store.createTenant({ id, name: `t-${id.slice(-6).toLowerCase()}`, createdAt }, { tenantId: id, id: newId('apiKey'), prefix: 'kiln_test', apiKeyHash: sha256(`key-${id}`), createdAt });
   return id;
 }
 
@@ -51,8 +52,12 @@ const nowSeconds = () => Math.floor(Date.now() / 1000);
 describe('tenants', () => {
   it('never gives one API key hash to two tenants', async () => {
     const hash = sha256(`shared-${randomBytes(4).toString('hex')}`);
-    await store.createTenant({ id: newId('tenant'), name: 'first', createdAt: new Date().toISOString(), apiKeyHash: hash });
-    await expect(store.createTenant({ id: newId('tenant'), name: 'second', createdAt: new Date().toISOString(), apiKeyHash: hash })).rejects.toThrow();
+    const tenant = (name: string) => ({ id: newId('tenant'), name, createdAt: new Date().toISOString() });
+    const key = (tenantId: string) => ({ tenantId, id: newId('apiKey'), prefix: 'kiln_test', apiKeyHash: hash, createdAt: new Date().toISOString() });
+    const first = tenant('first');
+    await store.createTenant(first, key(first.id));
+    const second = tenant('second');
+    await expect(store.createTenant(second, key(second.id))).rejects.toThrow();
     expect((await store.findTenantByApiKeyHash(hash))?.name).toBe('first');
   });
 });

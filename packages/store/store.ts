@@ -14,6 +14,7 @@ import {
 } from '@aws-sdk/lib-dynamodb';
 import { ClusterEvent, ConflictError, KilnError, type OperationState, ValidationError, sha256 } from '#core';
 import {
+  ApiKeyRecord,
   ClusterRecord,
   IdempotencyRecord,
   NodeHealthRecord,
@@ -21,7 +22,7 @@ import {
   type Page,
   type StepRecord,
   type StoredResponse,
-  type TenantRecord,
+  TenantRecord,
 } from './records.ts';
 import { TABLE_KEYS, keys } from './table.ts';
 
@@ -110,34 +111,148 @@ export class KilnStore {
 
   // Tenants ---------------------------------------------------------------
 
-  async createTenant(tenant: TenantRecord): Promise<void> {
+  /** The lookup authentication reads (by the key's hash) and the item its owner lists, written together. */
+  private apiKeyPuts(tenant: TenantRecord, key: ApiKeyRecord): NonNullable<TransactWriteCommandInput['TransactItems']> {
+    return [
+      {
+        Put: {
+          TableName: this.tableName,
+          Item: { ...keys.apiKey(key.apiKeyHash), entity: 'apiKey', tenantId: tenant.id, name: tenant.name, keyId: key.id, createdAt: key.createdAt },
+          ConditionExpression: 'attribute_not_exists(PK)',
+        },
+      },
+      { Put: { TableName: this.tableName, Item: { ...keys.apiKeyOfTenant(tenant.id, key.id), entity: 'apiKeyOfTenant', ...key }, ConditionExpression: 'attribute_not_exists(PK)' } },
+    ];
+  }
+
+  /** A tenant with its first API key; the tenant item counts its keys, so the last one cannot be revoked. */
+  async createTenant(tenant: TenantRecord, key: ApiKeyRecord): Promise<void> {
     await this.documents.send(
       new TransactWriteCommand({
         TransactItems: [
           {
             Put: {
               TableName: this.tableName,
-              Item: { ...keys.tenant(tenant.id), entity: 'tenant', ...tenant },
+              Item: { ...keys.tenant(tenant.id), entity: 'tenant', ...tenant, apiKeyCount: 1 },
               ConditionExpression: 'attribute_not_exists(PK)',
             },
           },
-          {
-            Put: {
-              TableName: this.tableName,
-              Item: { ...keys.apiKey(tenant.apiKeyHash), entity: 'apiKey', tenantId: tenant.id, name: tenant.name, createdAt: tenant.createdAt },
-              ConditionExpression: 'attribute_not_exists(PK)',
-            },
-          },
+          ...this.apiKeyPuts(tenant, key),
         ],
       }),
     );
   }
 
-  async findTenantByApiKeyHash(apiKeyHash: string): Promise<{ id: string; name: string } | undefined> {
-    const result = await this.documents.send(new GetCommand({ TableName: this.tableName, Key: keys.apiKey(apiKeyHash) }));
+  /** Another API key for a tenant. */
+  async createApiKey(tenant: TenantRecord, key: ApiKeyRecord): Promise<void> {
+    await this.documents.send(
+      new TransactWriteCommand({
+        TransactItems: [
+          {
+            Update: {
+              TableName: this.tableName,
+              Key: keys.tenant(tenant.id),
+              UpdateExpression: 'ADD apiKeyCount :one',
+              ConditionExpression: 'attribute_exists(PK)',
+              ExpressionAttributeValues: { ':one': 1 },
+            },
+          },
+          ...this.apiKeyPuts(tenant, key),
+        ],
+      }),
+    );
+  }
+
+  async getTenant(tenantId: string): Promise<TenantRecord | undefined> {
+    const result = await this.documents.send(new GetCommand({ TableName: this.tableName, Key: keys.tenant(tenantId), ConsistentRead: true }));
+    return result.Item === undefined ? undefined : TenantRecord.parse(result.Item);
+  }
+
+  /** A tenant's keys, oldest first, with when each was last used. */
+  async listApiKeys(tenantId: string): Promise<(ApiKeyRecord & { lastUsedAt?: string })[]> {
+    const listed = await this.documents.send(
+      new QueryCommand({
+        TableName: this.tableName,
+        KeyConditionExpression: 'PK = :pk AND begins_with(SK, :prefix)',
+        ExpressionAttributeValues: { ':pk': keys.tenant(tenantId).PK, ':prefix': 'APIKEYID#' },
+        ConsistentRead: true,
+      }),
+    );
+    const records = (listed.Items ?? []).map((item) => ApiKeyRecord.parse(item));
+    const lookups = await Promise.all(
+      records.map((record) => this.documents.send(new GetCommand({ TableName: this.tableName, Key: keys.apiKey(record.apiKeyHash), ProjectionExpression: 'lastUsedAt' }))),
+    );
+    return records
+      .map((record, index) => {
+        const lastUsedAt: unknown = lookups[index]?.Item?.lastUsedAt;
+        return typeof lastUsedAt === 'string' ? { ...record, lastUsedAt } : record;
+      })
+      .sort((a, b) => a.createdAt.localeCompare(b.createdAt));
+  }
+
+  /**
+   * Deletes the key's lookup and its listing together, so the next request with it is refused; refused for the
+   * tenant's last key (its owner would be locked out). 'missing' when the tenant has no such key.
+   */
+  async revokeApiKey(tenantId: string, keyId: string): Promise<'revoked' | 'missing' | 'last'> {
+    const listed = await this.documents.send(new GetCommand({ TableName: this.tableName, Key: keys.apiKeyOfTenant(tenantId, keyId), ConsistentRead: true }));
+    if (listed.Item === undefined) return 'missing';
+    const record = ApiKeyRecord.parse(listed.Item);
+    try {
+      await this.documents.send(
+        new TransactWriteCommand({
+          TransactItems: [
+            {
+              Update: {
+                TableName: this.tableName,
+                Key: keys.tenant(tenantId),
+                UpdateExpression: 'ADD apiKeyCount :less',
+                ConditionExpression: 'apiKeyCount > :one',
+                ExpressionAttributeValues: { ':less': -1, ':one': 1 },
+              },
+            },
+            { Delete: { TableName: this.tableName, Key: keys.apiKeyOfTenant(tenantId, keyId), ConditionExpression: 'attribute_exists(PK)' } },
+            { Delete: { TableName: this.tableName, Key: keys.apiKey(record.apiKeyHash) } },
+          ],
+        }),
+      );
+      return 'revoked';
+    } catch (error) {
+      const reasons = error instanceof TransactionCanceledException ? (error.CancellationReasons ?? []) : [];
+      if (reasons[0]?.Code === 'ConditionalCheckFailed') return 'last';
+      if (reasons[1]?.Code === 'ConditionalCheckFailed') return 'missing';
+      throw error;
+    }
+  }
+
+  /** The tenant and key a hash belongs to, read strongly (a revoked key is refused at once). */
+  async findTenantByApiKeyHash(apiKeyHash: string): Promise<{ id: string; name: string; keyId?: string; lastUsedAt?: string } | undefined> {
+    const result = await this.documents.send(new GetCommand({ TableName: this.tableName, Key: keys.apiKey(apiKeyHash), ConsistentRead: true }));
     const item = result.Item;
     if (item === undefined) return undefined;
-    return { id: String(item.tenantId), name: String(item.name) };
+    return {
+      id: String(item.tenantId),
+      name: String(item.name),
+      ...(typeof item.keyId === 'string' ? { keyId: item.keyId } : {}),
+      ...(typeof item.lastUsedAt === 'string' ? { lastUsedAt: item.lastUsedAt } : {}),
+    };
+  }
+
+  /** Records that a key was used; a key revoked meanwhile stays gone. */
+  async touchApiKey(apiKeyHash: string, usedAt: string): Promise<void> {
+    try {
+      await this.documents.send(
+        new UpdateCommand({
+          TableName: this.tableName,
+          Key: keys.apiKey(apiKeyHash),
+          UpdateExpression: 'SET lastUsedAt = :usedAt',
+          ConditionExpression: 'attribute_exists(PK)',
+          ExpressionAttributeValues: { ':usedAt': usedAt },
+        }),
+      );
+    } catch (error) {
+      if (!(error instanceof ConditionalCheckFailedException)) throw error;
+    }
   }
 
   // Idempotency -----------------------------------------------------------

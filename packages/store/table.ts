@@ -54,6 +54,8 @@ export function tableDefinition(tableName: string): CreateTableCommandInput {
 export const keys = {
   tenant: (tenantId: string) => ({ PK: `TENANT#${tenantId}`, SK: 'TENANT' }),
   apiKey: (apiKeyHash: string) => ({ PK: `APIKEY#${apiKeyHash}`, SK: 'APIKEY' }),
+  /** A tenant's key as its owner lists it (the lookup item above is what authentication reads). */
+  apiKeyOfTenant: (tenantId: string, keyId: string) => ({ PK: `TENANT#${tenantId}`, SK: `APIKEYID#${keyId}` }),
   cluster: (tenantId: string, clusterId: string) => ({ PK: `TENANT#${tenantId}`, SK: `CLUSTER#${clusterId}` }),
   clusterName: (tenantId: string, name: string) => ({ PK: `TENANT#${tenantId}`, SK: `CLUSTERNAME#${name}` }),
   operation: (tenantId: string, operationId: string) => ({ PK: `TENANT#${tenantId}`, SK: `OP#${operationId}` }),

@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { kubernetesReleaseOf } from '#core';
+import { pollNodeHealth } from '#health';
 import { CERTIFICATE_RENEWAL_DAYS, authenticate, beginUpdate, startDueCertificateRenewals, updateBranches } from '#services';
 import { expectProblem } from '../support/api.ts';
 import { pollApiServer } from '../support/api-server-poller.ts';
@@ -64,6 +65,8 @@ describe('the control plane of a running cluster', () => {
     const spec = { ...record.spec, kubernetesVersion: '1.36' };
     const branches = updateBranches(record, spec, true) ?? [];
     expect(branches.sort()).toEqual(['infrastructure', 'join-token', 'roll-control-plane', 'roll-machines']);
+    // The health poller's look at the machines is what the operation plans with.
+    await pollNodeHealth(session.stack.health);
     const poller = pollApiServer(ready.status.endpoint ?? '');
     await beginUpdate(session.stack.services, record, spec, branches);
     const upgraded = await waitForPhase(token, id, 'Ready');
@@ -93,6 +96,12 @@ describe('the control plane of a running cluster', () => {
     if (update === undefined) throw new Error('no update operation');
     expect(update.state).toBe('succeeded');
     expect(update.steps.map((step) => step.name)).toEqual(['join-token', 'infrastructure', 'roll-control-plane', 'roll-machines', 'addons', 'verify']);
+    // The operation named the machines it would replace before it started: every one of them.
+    const planned = (name: string) => (update.steps.find((step) => step.name === name) as { planned?: { nodeName?: string; reason: string }[] } | undefined)?.planned;
+    expect(planned('roll-control-plane')?.map((machine) => `${machine.nodeName ?? ''} ${machine.reason}`).sort()).toEqual(
+      before.filter((node) => node.role === 'control-plane').map((node) => `${node.name} KubernetesUpgrade`).sort(),
+    );
+    expect(planned('roll-machines')?.map((machine) => machine.nodeName).sort()).toEqual(before.filter((node) => node.role === 'worker').map((node) => node.name).sort());
     const workers = update.steps.find((step) => step.name === 'roll-machines')?.outputs as { machines: { reason: string; state: string }[] };
     expect(workers.machines.map((machine) => [machine.reason, machine.state])).toEqual([
       ['KubernetesUpgrade', 'replaced'],
@@ -113,6 +122,7 @@ describe('the control plane of a running cluster', () => {
 
     // The daily check, on the sandbox clock: nothing to do today; once the earliest certificate is within the threshold, it renews.
     expect((await startDueCertificateRenewals(session.stack.services, new Date())).started).not.toContain(id);
+    await pollNodeHealth(session.stack.health);
     const poller = pollApiServer(ready.status.endpoint ?? '');
     const report = await startDueCertificateRenewals(session.stack.services, new Date(earliest - (CERTIFICATE_RENEWAL_DAYS - 1) * 86_400_000));
     expect(report.started).toContain(id);
@@ -134,6 +144,8 @@ describe('the control plane of a running cluster', () => {
     expect(operation.body.steps.map((step) => step.name)).toEqual(['join-token', 'roll-control-plane', 'addons', 'verify']);
     const roll = operation.body.steps.find((step) => step.name === 'roll-control-plane')?.outputs as { reason: string; machines: { nodeName: string; state: string; etcdMemberRemoved: boolean }[] };
     expect(roll.reason).toBe('CertificateRenewal');
+    const planned = (operation.body.steps.find((step) => step.name === 'roll-control-plane') as { planned?: { nodeName?: string }[] } | undefined)?.planned;
+    expect(planned?.map((machine) => machine.nodeName).sort()).toEqual(oldControlPlane);
     expect(roll.machines.map((machine) => [machine.nodeName, machine.state, machine.etcdMemberRemoved])).toEqual(oldControlPlane.map((name) => [name, 'replaced', true]));
 
     // Every control plane machine is new, etcd never lost quorum, and each old member left only after its replacement joined.
