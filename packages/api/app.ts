@@ -12,6 +12,7 @@ import { registerV1ClustersCreate } from './routes/v1_clusters_create.ts';
 import { registerV1ClustersDelete } from './routes/v1_clusters_delete.ts';
 import { registerV1ClustersEncryptionKeyRotationsCreate } from './routes/v1_clusters_encryption_key_rotations_create.ts';
 import { registerV1ApiKeys } from './routes/v1_api_keys.ts';
+import { registerV1EventsList } from './routes/v1_events_list.ts';
 import { registerV1ClustersCertificateRenewalsCreate } from './routes/v1_clusters_certificate_renewals_create.ts';
 import { registerV1ClustersEventsList } from './routes/v1_clusters_events_list.ts';
 import { registerV1ClustersGet } from './routes/v1_clusters_get.ts';
@@ -103,6 +104,7 @@ export function newApp(services: KilnServices): OpenAPIHono<AppEnv> {
   registerV1ClustersEncryptionKeyRotationsCreate(app);
   registerV1ClustersCertificateRenewalsCreate(app);
   registerV1ApiKeys(app);
+  registerV1EventsList(app);
   registerV1ClustersSshKeyGet(app);
   registerV1ClustersKubeconfigGet(app);
   registerV1OperationsGet(app);
@@ -189,6 +191,8 @@ export function openApiDocument(app: OpenAPIHono<AppEnv>): OpenApiDocument {
         { name: 'Clusters', description: 'Order, read and delete clusters.' },
         { name: 'Operations', description: 'Long-running work on clusters.' },
         { name: 'Kubernetes versions', description: 'The Kubernetes minors Kiln offers, with their end-of-life dates.' },
+        { name: 'API keys', description: "A tenant's API keys: list, create, revoke." },
+        { name: 'Events', description: "The tenant's events, for integrators who pull." },
       ],
       security: [{ bearer: [] }],
     }),

@@ -36,6 +36,7 @@ const ROUTES: Record<string, RouteCase> = {
   createEncryptionKeyRotation: { caller: 'tenant' },
   createCertificateRenewal: { caller: 'tenant' },
   listApiKeys: { caller: 'tenant' },
+  listEvents: { caller: 'tenant' },
   createApiKey: { caller: 'tenant', body: { description: 'suite' } },
   revokeApiKey: { caller: 'tenant' },
   downloadClusterSshKey: { caller: 'tenant' },

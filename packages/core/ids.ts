@@ -1,4 +1,4 @@
-import { monotonicFactory } from 'ulid';
+import { encodeTime, monotonicFactory } from 'ulid';
 
 /** Prefixed, time-ordered ids: the prefix says what it is, the ULID sorts by creation. */
 export const ID_PREFIXES = {
@@ -15,6 +15,11 @@ const nextUlid = monotonicFactory();
 
 export function newId(kind: IdKind): string {
   return `${ID_PREFIXES[kind]}_${nextUlid().toLowerCase()}`;
+}
+
+/** The smallest id of a kind made at `at`: every id made later sorts after it. */
+export function firstIdAt(kind: IdKind, at: Date): string {
+  return `${ID_PREFIXES[kind]}_${encodeTime(at.getTime(), 10).toLowerCase()}${'0'.repeat(16)}`;
 }
 
 export function idPattern(kind: IdKind): RegExp {

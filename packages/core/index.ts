@@ -26,12 +26,13 @@ export {
   type VersionSupportCondition,
 } from './kubernetes-versions.ts';
 export { ConflictError, ERROR_CODES, fieldProblemsOf, jsonPointer, KilnError, NotFoundError, StepError, UnauthorizedError, UnprocessableError, ValidationError, validationErrorOf, type ErrorCode, type FieldProblem, type InputTarget } from './errors.ts';
-export { ID_PREFIXES, idPattern, newId, type IdKind } from './ids.ts';
+export { firstIdAt, ID_PREFIXES, idPattern, newId, type IdKind } from './ids.ts';
 export { assertOrderRules, cidrsOverlap, orderProblems, type OrderProblem, type OrderRuleOptions } from './order-rules.ts';
 export { canTransition, CLUSTER_PHASES, OPERATION_STATES, OPERATION_TYPES, STEP_STATES, WORKFLOW_BRANCH_STEPS, WORKFLOW_STEPS, workflowOf, workflowStepOrder, type ClusterPhase, type WorkflowOf, type OperationState, type OperationType, type StepState } from './phases.ts';
-export { Cluster, CLUSTER_EVENT_TYPES, ClusterNode, ClusterNodeList, NodeObservation, NodeRemediation, RemediationTarget, clusterEvent, ClusterEvent, ClusterSpecView, ClusterStatus, Condition, KubernetesVersion, KubernetesVersionList, Operation, OperationStep, phaseChange, PlannedMachine, ApiKey, ApiKeyCreated, ApiKeyList, ApiKeyOrder, Problem, Tenant, TenantCreated, TenantOrder, WorkflowInput } from './resources.ts';
+export { Cluster, CLUSTER_EVENT_TYPES, ClusterNode, ClusterNodeList, NodeObservation, NodeRemediation, RemediationTarget, clusterEvent, ClusterEvent, ClusterSpecView, ClusterStatus, Condition, KubernetesVersion, KubernetesVersionList, Operation, OperationStep, phaseChange, operationEvent, PlannedMachine, ApiKey, ApiKeyCreated, ApiKeyList, ApiKeyOrder, EventFeedPage, TenantEvent, Problem, Tenant, TenantCreated, TenantOrder, WorkflowInput } from './resources.ts';
 export { createLogger, type LogFields, type Logger, type LogLevel } from './log.ts';
 export { problemFor, problemType } from './problem.ts';
 export { applyMergePatch } from './merge-patch.ts';
 export { cidrBlock, ipv4ToNumber, numberToIpv4, type Ipv4Block } from './ipv4.ts';
 export { isRecord, sameJson, sha256 } from './values.ts';
+export { EVENT_DATA_V1, TypedTenantEvent } from './event-data.ts';

@@ -206,7 +206,15 @@ export const TenantOrder = z
 
 export const CLUSTER_EVENT_TYPES = [
   'cluster.created',
+  'cluster.updated',
+  'cluster.ready',
+  'cluster.failed',
+  'cluster.deleted',
   'cluster.phase_changed',
+  'operation.started',
+  'operation.succeeded',
+  'operation.failed',
+  'encryption_key.rotated',
   'cluster.kubeconfig_issued',
   'cluster.ssh_key_downloaded',
   'cluster.kubernetes_version_end_of_life_soon',
@@ -233,13 +241,41 @@ export const ClusterEvent = z
   .meta({ id: 'ClusterEvent' });
 export type ClusterEvent = z.infer<typeof ClusterEvent>;
 
+/** An event in the tenant-wide feed: the cluster's event, with its tenant. */
+export const TenantEvent = ClusterEvent.extend({ tenantId: z.string() }).meta({ id: 'TenantEvent' });
+export type TenantEvent = z.infer<typeof TenantEvent>;
+
+export const EventFeedPage = z
+  .object({
+    items: z.array(TenantEvent),
+    nextCursor: z.string().nullable().describe('Pass as `after` to read on (the last event of this page, or the cursor given when the page is empty); null before the first event.'),
+    more: z.boolean().describe('Whether another page is ready now.'),
+  })
+  .meta({ id: 'EventFeedPage' });
+export type EventFeedPage = z.infer<typeof EventFeedPage>;
+
 export function clusterEvent(type: ClusterEvent['type'], clusterId: string, data: Record<string, unknown>, occurredAt = new Date()): ClusterEvent {
   return { id: newId('event'), type, clusterId, occurredAt: occurredAt.toISOString(), data };
 }
 
-/** The event a phase change emits, if the phase changed. */
+/** What each phase a cluster reaches means to an integrator, beside the phase change itself. */
+const PHASE_EVENTS: Partial<Record<string, ClusterEvent['type']>> = { Ready: 'cluster.ready', Failed: 'cluster.failed', Deleted: 'cluster.deleted' };
+
+/** The events a phase change emits, if the phase changed: the change, and cluster.ready, .failed or .deleted. */
 export function phaseChange(clusterId: string, from: string, to: string, reason?: string): ClusterEvent[] {
-  return from === to ? [] : [clusterEvent('cluster.phase_changed', clusterId, { from, to, ...(reason === undefined ? {} : { reason }) })];
+  if (from === to) return [];
+  const data = { from, to, ...(reason === undefined ? {} : { reason }) };
+  const lifecycle = PHASE_EVENTS[to];
+  return [clusterEvent('cluster.phase_changed', clusterId, data), ...(lifecycle === undefined ? [] : [clusterEvent(lifecycle, clusterId, data)])];
+}
+
+/** The event of an operation that starts, succeeds or fails. */
+export function operationEvent(
+  operation: { id: string; type: string; clusterId: string; state: string; error?: { code?: string; detail?: string } },
+  type: 'operation.started' | 'operation.succeeded' | 'operation.failed',
+): ClusterEvent {
+  const error = type === 'operation.failed' && operation.error !== undefined ? { error: { code: operation.error.code, detail: operation.error.detail } } : {};
+  return clusterEvent(type, operation.clusterId, { operationId: operation.id, operationType: operation.type, state: operation.state, ...error });
 }
 
 export const KubernetesVersion = z

@@ -14,7 +14,7 @@ export {
   type Outcome,
 } from './clusters.ts';
 export type { KilnServices } from './context.ts';
-export { listClusterEvents } from './events.ts';
+export { EVENT_FEED_SETTLE_SECONDS, listClusterEvents, listTenantEvents } from './events.ts';
 export { listClusterNodes } from './nodes.ts';
 export { failureMessage, recordFailureStep } from './failures.ts';
 export { issueKubeconfig, type IssuedKubeconfig } from './kubeconfig.ts';

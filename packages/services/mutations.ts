@@ -1,4 +1,4 @@
-import { type ClusterEvent, type Condition, KilnError, NotFoundError, canTransition, phaseChange } from '#core';
+import { type ClusterEvent, type Condition, KilnError, NotFoundError, canTransition, operationEvent, phaseChange } from '#core';
 import { type ClusterRecord, type OperationRecord, VersionConflictError } from '#store';
 import type { KilnServices } from './context.ts';
 
@@ -46,7 +46,12 @@ export function updateOperation(
 ): Promise<OperationRecord> {
   return readModifyWrite(
     async () => (await services.store.getOperation(tenantId, operationId)) ?? Promise.reject(new NotFoundError('operation', operationId)),
-    (current) => services.store.saveOperation(mutate(current), current.version),
+    (current) => {
+      const next = mutate(current);
+      // An operation that finishes says so, with the change.
+      const finished = next.state !== current.state && (next.state === 'succeeded' || next.state === 'failed') ? [operationEvent(next, next.state === 'succeeded' ? 'operation.succeeded' : 'operation.failed')] : [];
+      return services.store.saveOperation(next, current.version, new Date(), finished);
+    },
   );
 }
 

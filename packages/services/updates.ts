@@ -13,6 +13,7 @@ import {
   UnprocessableError,
   applyMergePatch,
   assertOrderRules,
+  clusterEvent,
   phaseChange,
   sameJson,
   validationErrorOf,
@@ -111,7 +112,10 @@ export async function beginUpdate(services: KilnServices, cluster: ClusterRecord
   };
   const view = clusterView({ ...updating, version: cluster.version + 1, updatedAt: now });
   const claim = request === undefined ? undefined : { ...request, response: request.respond(view, operationView(operation)) };
-  const outcome = await services.store.beginOperation(updating, cluster.version, operation, claim, phaseChange(clusterId, cluster.status.phase, 'Updating'));
+  // What changed, by order field (the new order is in the cluster itself).
+  const changed = (Object.keys(spec) as (keyof ClusterSpec)[]).filter((field) => !sameJson(spec[field], cluster.spec[field]));
+  const events = [...phaseChange(clusterId, cluster.status.phase, 'Updating'), clusterEvent('cluster.updated', clusterId, { operationId: operation.id, changed })];
+  const outcome = await services.store.beginOperation(updating, cluster.version, operation, claim, events);
   return settle(outcome, request, async () => {
     await launch(services, 'update', operation);
     return view;

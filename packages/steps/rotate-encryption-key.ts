@@ -1,7 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import { CoreV1Api } from '@kubernetes/client-node';
 import { ENCRYPTION_CONFIG_SCRIPT, encryptionConfiguration, instanceIdOf, machineSecretPath, toYamlDocuments } from '#bootstrap';
-import { StepError } from '#core';
+import { StepError, clusterEvent } from '#core';
 import {
   ROTATION_PHASES,
   type ConfigVersion,
@@ -64,7 +64,7 @@ export async function rotateEncryptionKeyStep(services: StepServices, input: unk
 }
 
 async function rotateSlice(services: StepServices, context: StepContext): Promise<StepResult<Record<string, unknown>>> {
-  const { tenantId, clusterId } = context.input;
+  const { tenantId, clusterId, operationId } = context.input;
   const cluster = context.cluster;
   const { machineCommands: commands, machineSecrets } = services.inCluster(cluster);
   const sealer = atRestKeySealer(services, cluster, 'rotate');
@@ -131,16 +131,23 @@ async function rotateSlice(services: StepServices, context: StepContext): Promis
     if (action.type === 'done') {
       const finished = state;
       const now = new Date().toISOString();
-      await updateCluster(services, tenantId, clusterId, (current) => ({
-        ...current,
-        encryption: {
-          activeKeyId: finished.newKey,
-          keys: [finished.newKey],
-          lastInitiatedAt: current.encryption?.lastInitiatedAt,
-          lastCompletedAt: now,
-          ...nextRotation(current.spec, new Date(now)),
-        },
-      }));
+      await updateCluster(
+        services,
+        tenantId,
+        clusterId,
+        (current) => ({
+          ...current,
+          encryption: {
+            activeKeyId: finished.newKey,
+            keys: [finished.newKey],
+            lastInitiatedAt: current.encryption?.lastInitiatedAt,
+            lastCompletedAt: now,
+            ...nextRotation(current.spec, new Date(now)),
+          },
+        }),
+        // Key ids only: the key material never leaves the sealed record.
+        () => [clusterEvent('encryption_key.rotated', clusterId, { operationId, previousKeyId: finished.oldKey, activeKeyId: finished.newKey, secretsRewritten: finished.rewrite.rewritten })],
+      );
       return { done: true, outputs: { oldKey: finished.oldKey, newKey: finished.newKey, phases: finished.phaseEnteredAt, secretsRewritten: finished.rewrite.rewritten } };
     }
     let result: RotationResult;

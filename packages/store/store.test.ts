@@ -115,12 +115,16 @@ describe('versioned writes', () => {
   it('write a state change and its events together, or neither', async () => {
     const tenantId = await newTenant();
     const cluster = clusterOf(tenantId, 'evented');
-    await store.createCluster(cluster, operationOf(cluster));
+    const operation = operationOf(cluster);
+    await store.createCluster(cluster, operation);
+    // The operation's start is written with it.
+    const started = (await store.listClusterEvents(tenantId, cluster.id, { limit: 10 })).items;
+    expect(started.map((stored) => [stored.type, stored.data.operationId])).toEqual([['operation.started', operation.id]]);
     const event = clusterEvent('cluster.phase_changed', cluster.id, { from: 'Pending', to: 'Provisioning' });
     await expect(store.saveCluster(cluster, 7, new Date(), [event])).rejects.toThrow(VersionConflictError);
-    expect((await store.listClusterEvents(tenantId, cluster.id, { limit: 10 })).items).toEqual([]);
+    expect((await store.listClusterEvents(tenantId, cluster.id, { limit: 10 })).items).toEqual(started);
     await store.saveCluster(cluster, 1, new Date(), [event]);
-    expect((await store.listClusterEvents(tenantId, cluster.id, { limit: 10 })).items.map((stored) => stored.id)).toEqual([event.id]);
+    expect((await store.listClusterEvents(tenantId, cluster.id, { limit: 10 })).items.map((stored) => stored.id)).toEqual([event.id, ...started.map((stored) => stored.id)]);
   });
 });
 

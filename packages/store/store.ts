@@ -12,7 +12,7 @@ import {
   type TransactWriteCommandInput,
   UpdateCommand,
 } from '@aws-sdk/lib-dynamodb';
-import { ClusterEvent, ConflictError, KilnError, type OperationState, ValidationError, sha256 } from '#core';
+import { ClusterEvent, ConflictError, KilnError, type OperationState, TenantEvent, ValidationError, operationEvent, sha256 } from '#core';
 import {
   ApiKeyRecord,
   ClusterRecord,
@@ -347,7 +347,7 @@ export class KilnStore {
         },
       },
       this.operationPut(operation),
-      ...events.map((event) => this.eventPut(cluster.tenantId, event)),
+      ...[...events, operationEvent(operation, 'operation.started')].map((event) => this.eventPut(cluster.tenantId, event)),
     ];
     return this.transact(cluster.tenantId, items, claim, (index) =>
       index === 0 ? new ConflictError(`A cluster named '${cluster.name}' already exists.`) : undefined,
@@ -515,6 +515,8 @@ export class KilnStore {
           ...keys.clusterEvent(tenantId, event.clusterId, event.id),
           entity: 'event',
           tenantId,
+          GSI1PK: keys.tenantEvents(tenantId),
+          GSI1SK: event.id,
           ...event,
           [TABLE_KEYS.ttl]: Math.floor(Date.parse(event.occurredAt) / 1000) + EVENT_TTL_SECONDS,
         },
@@ -527,6 +529,38 @@ export class KilnStore {
   async appendEvents(tenantId: string, events: readonly ClusterEvent[]): Promise<void> {
     if (events.length === 0) return;
     await this.documents.send(new TransactWriteCommand({ TransactItems: events.map((event) => this.eventPut(tenantId, event)) }));
+  }
+
+  /**
+   * The tenant's events in id order (the time they were made), after `after` and before `before` (both ids), only of
+   * `types` when some are named: up to `limit`, and whether more are there.
+   */
+  async listTenantEvents(tenantId: string, query: { after?: string; before: string; types: readonly string[]; limit: number }): Promise<{ items: TenantEvent[]; more: boolean }> {
+    const items: TenantEvent[] = [];
+    const filter = query.types.length === 0 ? undefined : `#type IN (${query.types.map((_, index) => `:type${index}`).join(', ')})`;
+    let start: Record<string, unknown> | undefined;
+    do {
+      const result = await this.documents.send(
+        new QueryCommand({
+          TableName: this.tableName,
+          IndexName: TABLE_KEYS.byCluster.name,
+          // Every event id starts with evt_; `after` itself is left out below.
+          KeyConditionExpression: 'GSI1PK = :pk AND GSI1SK BETWEEN :after AND :before',
+          ExpressionAttributeValues: {
+            ':pk': keys.tenantEvents(tenantId),
+            ':after': query.after ?? 'evt_',
+            ':before': query.before,
+            ...Object.fromEntries(query.types.map((type, index) => [`:type${index}`, type])),
+          },
+          ...(filter === undefined ? {} : { FilterExpression: filter, ExpressionAttributeNames: { '#type': 'type' } }),
+          Limit: query.limit + 1,
+          ExclusiveStartKey: start,
+        }),
+      );
+      for (const item of result.Items ?? []) if (item.GSI1SK !== query.after && item.GSI1SK !== query.before) items.push(TenantEvent.parse(item));
+      start = result.LastEvaluatedKey;
+    } while (items.length <= query.limit && start !== undefined);
+    return { items: items.slice(0, query.limit), more: items.length > query.limit };
   }
 
   async listClusterEvents(tenantId: string, clusterId: string, page: { limit: number; cursor?: string }): Promise<Page<ClusterEvent>> {
@@ -572,7 +606,7 @@ export class KilnStore {
         },
       },
       this.operationPut(operation),
-      ...events.map((event) => this.eventPut(cluster.tenantId, event)),
+      ...[...events, operationEvent(operation, 'operation.started')].map((event) => this.eventPut(cluster.tenantId, event)),
     ];
     return this.transact(cluster.tenantId, items, claim, (index) =>
       index === 0 ? new VersionConflictError('cluster', cluster.id) : undefined,
@@ -656,19 +690,27 @@ export class KilnStore {
     return { items, nextCursor: last === undefined ? undefined : encodeCursor(tenantId, String(last.GSI1SK)) };
   }
 
-  async saveOperation(operation: OperationRecord, expectedVersion: number, now = new Date()): Promise<OperationRecord> {
+  /** Saves the operation with the version guard, and the events its change emits in the same transaction. */
+  async saveOperation(operation: OperationRecord, expectedVersion: number, now = new Date(), events: readonly ClusterEvent[] = []): Promise<OperationRecord> {
     const next: OperationRecord = { ...operation, version: expectedVersion + 1, updatedAt: now.toISOString() };
     try {
       await this.documents.send(
-        new PutCommand({
-          TableName: this.tableName,
-          Item: this.operationItem(next),
-          ConditionExpression: 'version = :expected',
-          ExpressionAttributeValues: { ':expected': expectedVersion },
+        new TransactWriteCommand({
+          TransactItems: [
+            {
+              Put: {
+                TableName: this.tableName,
+                Item: this.operationItem(next),
+                ConditionExpression: 'version = :expected',
+                ExpressionAttributeValues: { ':expected': expectedVersion },
+              },
+            },
+            ...events.map((event) => this.eventPut(operation.tenantId, event)),
+          ],
         }),
       );
     } catch (error) {
-      if (error instanceof ConditionalCheckFailedException) throw new VersionConflictError('operation', operation.id);
+      if (error instanceof TransactionCanceledException && error.CancellationReasons?.[0]?.Code === 'ConditionalCheckFailed') throw new VersionConflictError('operation', operation.id);
       throw error;
     }
     return next;

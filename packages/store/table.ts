@@ -63,6 +63,8 @@ export const keys = {
   idempotency: (tenantId: string, keyHash: string) => ({ PK: `TENANT#${tenantId}`, SK: `IDEM#${keyHash}` }),
   nodeHealth: (tenantId: string, clusterId: string) => ({ PK: `TENANT#${tenantId}`, SK: `NODEHEALTH#${clusterId}` }),
   clusterEvent: (tenantId: string, clusterId: string, eventId: string) => ({ PK: `TENANT#${tenantId}`, SK: `EVENT#${clusterId}#${eventId}` }),
+  /** Every event of a tenant in id (time) order, for the tenant-wide feed (GSI1). */
+  tenantEvents: (tenantId: string) => `TENANT#${tenantId}#EVENTS`,
   /** Live clusters by the Kubernetes minor they run, for the end-of-life check (GSI1). */
   clustersOnKubernetesMinor: (minor: string) => `KUBERNETES#${minor}`,
   activeOperationsPartition: 'ACTIVE_OPERATIONS',

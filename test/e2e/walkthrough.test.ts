@@ -115,12 +115,18 @@ describe('the README walk-through', () => {
     const lifecycleEvents = events.body.items.filter((event) => !event.type.startsWith('cluster.kubernetes_version_'));
     expect(lifecycleEvents.map((event) => (event.type === 'cluster.phase_changed' ? `${String(event.data.from)}->${String(event.data.to)}` : event.type)).reverse()).toEqual([
       'cluster.created',
+      'operation.started',
       'Pending->Provisioning',
+      'operation.succeeded',
       'Provisioning->Ready',
+      'cluster.ready',
       'cluster.kubeconfig_issued',
       'cluster.ssh_key_downloaded',
       'Ready->Deleting',
+      'operation.started',
+      'operation.succeeded',
       'Deleting->Deleted',
+      'cluster.deleted',
     ]);
     expect(JSON.stringify(events.body)).not.toContain('PRIVATE KEY');
   });
