@@ -189,6 +189,11 @@ export default $config({
       schedule: 'rate(15 minutes)',
       function: { handler: 'functions/kubernetes-upgrades.handler', runtime: 'nodejs20.x', nodejs, link: [table], environment, permissions },
     });
+    new sst.aws.CronV2('WebhookDelivery', {
+      // Reaches the tenants' receivers on the internet, never Kiln's own network (the address guard checks each connection).
+      schedule: 'rate(1 minute)',
+      function: { handler: 'functions/webhook-delivery.handler', runtime: 'nodejs20.x', nodejs, timeout: '55 seconds', link: [table], environment, permissions },
+    });
     new sst.aws.CronV2('CertificateRenewals', {
       schedule: 'rate(1 day)',
       function: { handler: 'functions/certificate-renewals.handler', runtime: 'nodejs20.x', nodejs, link: [table], environment, permissions },

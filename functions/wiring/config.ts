@@ -31,6 +31,11 @@ export const KilnConfig = z.object({
   KILN_PULUMI_BACKEND_URL: z.string().startsWith('s3://').optional().describe('Pulumi state backend (production infrastructure runner).'),
   KILN_PULUMI_SECRETS_PROVIDER: z.string().startsWith('awskms://').optional().describe('Pulumi secrets provider for stack state.'),
   KILN_LOG_LEVEL: z.enum(['debug', 'info', 'warn', 'error', 'silent']).default('info'),
+  KILN_WEBHOOK_ALLOW_LOOPBACK: z
+    .enum(['true', 'false'])
+    .default('false')
+    .transform((value) => value === 'true')
+    .describe('Local mode only: deliver webhooks to receivers on 127.0.0.1 or ::1 (never the metadata address).'),
   KILN_CORS_ORIGINS: z
     .string()
     .default('')

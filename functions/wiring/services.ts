@@ -16,6 +16,7 @@ export function createServices(config: KilnConfig): KilnServices {
   return {
     ...(config.KILN_ADMIN_TOKEN_SHA256 === undefined ? {} : { adminTokenSha256: config.KILN_ADMIN_TOKEN_SHA256 }),
     corsOrigins: config.KILN_CORS_ORIGINS,
+    webhooks: { allowLoopback: config.KILN_WEBHOOK_ALLOW_LOOPBACK },
     store: createStore({ tableName: config.KILN_TABLE_NAME, region, ...endpointOf(config.KILN_DYNAMODB_ENDPOINT) }),
     workflows: new WorkflowLauncher(sfn, {
       provision: config.KILN_PROVISION_STATE_MACHINE_ARN,

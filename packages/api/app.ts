@@ -13,6 +13,7 @@ import { registerV1ClustersDelete } from './routes/v1_clusters_delete.ts';
 import { registerV1ClustersEncryptionKeyRotationsCreate } from './routes/v1_clusters_encryption_key_rotations_create.ts';
 import { registerV1ApiKeys } from './routes/v1_api_keys.ts';
 import { registerV1EventsList } from './routes/v1_events_list.ts';
+import { registerV1WebhookEndpoints } from './routes/v1_webhook_endpoints.ts';
 import { registerV1ClustersCertificateRenewalsCreate } from './routes/v1_clusters_certificate_renewals_create.ts';
 import { registerV1ClustersEventsList } from './routes/v1_clusters_events_list.ts';
 import { registerV1ClustersGet } from './routes/v1_clusters_get.ts';
@@ -105,6 +106,7 @@ export function newApp(services: KilnServices): OpenAPIHono<AppEnv> {
   registerV1ClustersCertificateRenewalsCreate(app);
   registerV1ApiKeys(app);
   registerV1EventsList(app);
+  registerV1WebhookEndpoints(app);
   registerV1ClustersSshKeyGet(app);
   registerV1ClustersKubeconfigGet(app);
   registerV1OperationsGet(app);
@@ -193,6 +195,7 @@ export function openApiDocument(app: OpenAPIHono<AppEnv>): OpenApiDocument {
         { name: 'Kubernetes versions', description: 'The Kubernetes minors Kiln offers, with their end-of-life dates.' },
         { name: 'API keys', description: "A tenant's API keys: list, create, revoke." },
         { name: 'Events', description: "The tenant's events, for integrators who pull." },
+        { name: 'Webhooks', description: 'Endpoints Kiln pushes the events to, signed (Standard Webhooks), with their delivery log.' },
       ],
       security: [{ bearer: [] }],
     }),

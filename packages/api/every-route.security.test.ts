@@ -37,6 +37,11 @@ const ROUTES: Record<string, RouteCase> = {
   createCertificateRenewal: { caller: 'tenant' },
   listApiKeys: { caller: 'tenant' },
   listEvents: { caller: 'tenant' },
+  createWebhookEndpoint: { caller: 'tenant', body: { url: 'https://203.0.113.10/hooks' } },
+  listWebhookEndpoints: { caller: 'tenant' },
+  getWebhookEndpoint: { caller: 'tenant' },
+  deleteWebhookEndpoint: { caller: 'tenant' },
+  listWebhookDeliveries: { caller: 'tenant' },
   createApiKey: { caller: 'tenant', body: { description: 'suite' } },
   revokeApiKey: { caller: 'tenant' },
   downloadClusterSshKey: { caller: 'tenant' },
@@ -57,7 +62,7 @@ interface Operation {
 let api: ApiHarness;
 let operations: Operation[];
 /** A tenant that owns a cluster and an operation; another tenant asks for them. */
-let owner: { apiKey: string; clusterId: string; operationId: string; apiKeyId: string };
+let owner: { apiKey: string; clusterId: string; operationId: string; apiKeyId: string; webhookEndpointId: string };
 let stranger: { apiKey: string };
 
 beforeAll(async () => {
@@ -87,7 +92,21 @@ beforeAll(async () => {
   const operation = newOperation(tenant.id, clusterId, 'provision', now);
   await api.services.store.createCluster(cluster, operation);
   const [ownKey] = await listApiKeys(api.services, tenant.id);
-  owner = { apiKey: tenant.apiKey, clusterId, operationId: operation.id, apiKeyId: ownKey?.id ?? '' };
+  // The harness has no KMS to seal a secret with: the owner's endpoint is written as the service would.
+  const webhookEndpointId = newId('webhookEndpoint');
+  await api.services.store.createWebhookEndpoint({
+    tenantId: tenant.id,
+    id: webhookEndpointId,
+    url: 'https://203.0.113.10/hooks',
+    eventTypes: [],
+    enabled: true,
+    secrets: [{ sealed: 'sealed' }],
+    cursor: 'evt_',
+    createdAt: now,
+    updatedAt: now,
+    version: 1,
+  });
+  owner = { apiKey: tenant.apiKey, clusterId, operationId: operation.id, apiKeyId: ownKey?.id ?? '', webhookEndpointId };
   stranger = await api.newTenant();
 });
 
@@ -95,16 +114,22 @@ afterAll(async () => {
   await api.close();
 });
 
-type Ids = { cluster: string; operation: string; apiKey: string };
+type Ids = { cluster: string; operation: string; apiKey: string; webhookEndpoint: string };
 
 /** The concrete URL of an operation: its id parameter filled with an id of the kind the path names. */
 function urlOf(operation: Operation, ids: Ids): string {
-  const id = operation.path.startsWith('/v1/operations/') ? ids.operation : operation.path.startsWith('/v1/api-keys/') ? ids.apiKey : ids.cluster;
+  const id = operation.path.startsWith('/v1/operations/')
+    ? ids.operation
+    : operation.path.startsWith('/v1/api-keys/')
+      ? ids.apiKey
+      : operation.path.startsWith('/v1/webhook-endpoints/')
+        ? ids.webhookEndpoint
+        : ids.cluster;
   return `${operation.path.replace('{id}', id)}${ROUTES[operation.operationId]?.query ?? ''}`;
 }
 
-const someIds = (): Ids => ({ cluster: newId('cluster'), operation: newId('operation'), apiKey: newId('apiKey') });
-const ownerIds = (): Ids => ({ cluster: owner.clusterId, operation: owner.operationId, apiKey: owner.apiKeyId });
+const someIds = (): Ids => ({ cluster: newId('cluster'), operation: newId('operation'), apiKey: newId('apiKey'), webhookEndpoint: newId('webhookEndpoint') });
+const ownerIds = (): Ids => ({ cluster: owner.clusterId, operation: owner.operationId, apiKey: owner.apiKeyId, webhookEndpoint: owner.webhookEndpointId });
 
 function send(operation: Operation, options: { token?: string; ids?: Ids; rawBody?: string; body?: unknown } = {}) {
   const body = options.rawBody ?? (options.body === undefined ? undefined : JSON.stringify(options.body));
@@ -165,7 +190,7 @@ describe('every route in the OpenAPI document', () => {
       expectProblem(foreign, 404, 'not_found');
       expectProblem(missing, 404, 'not_found');
       const detail = (response: ApiResponse, ids: Record<string, string>) =>
-        String(response.body.detail).replace(ids.cluster ?? '', '<id>').replace(ids.operation ?? '', '<id>').replace(ids.apiKey ?? '', '<id>');
+        String(response.body.detail).replace(ids.cluster ?? '', '<id>').replace(ids.operation ?? '', '<id>').replace(ids.apiKey ?? '', '<id>').replace(ids.webhookEndpoint ?? '', '<id>');
       expect(detail(foreign, ownerIds()), operation.operationId).toBe(detail(missing, missingIds));
     }
     // The owner still sees them: the 404 above was about the caller, not the data.

@@ -22,7 +22,7 @@ const instanceType = z
 const cidr = z.cidrv4({ message: 'must be an IPv4 CIDR block such as 10.0.0.0/16' });
 
 /** A list used as a set: a repeated item is refused, and the document says `uniqueItems`. */
-function setOf<T extends z.ZodType>(item: T) {
+export function setOf<T extends z.ZodType>(item: T) {
   return z
     .array(item)
     .refine((items) => new Set(items.map((value) => JSON.stringify(value))).size === items.length, 'must not repeat an item')

@@ -7,6 +7,7 @@ export const ID_PREFIXES = {
   operation: 'op',
   event: 'evt',
   apiKey: 'key',
+  webhookEndpoint: 'whk',
 } as const;
 
 export type IdKind = keyof typeof ID_PREFIXES;

@@ -36,3 +36,4 @@ export { applyMergePatch } from './merge-patch.ts';
 export { cidrBlock, ipv4ToNumber, numberToIpv4, type Ipv4Block } from './ipv4.ts';
 export { isRecord, sameJson, sha256 } from './values.ts';
 export { EVENT_DATA_V1, TypedTenantEvent } from './event-data.ts';
+export { WebhookDelivery, WebhookEndpoint, WebhookEndpointCreated, WebhookEndpointOrder } from './webhooks.ts';

@@ -9,6 +9,7 @@ import { type LogLevel, StepError, createLogger, sha256 } from '#core';
 import { type KilnServices, checkKubernetesVersionSupport, createTenant, recoverOperations, startDueCertificateRenewals, startDueKubernetesUpgrades, startDueRotations } from '#services';
 import { type StepServices, runInfrastructureContainer } from '#steps';
 import { type HealthPollServices, pollNodeHealth } from '#health';
+import { deliverWebhooks } from '#webhooks';
 import { WORKFLOW_NAMES, renderWorkflow } from '#workflows';
 import { cloudConfigProblems, installedKubernetesRelease } from './cloud-init/validate.ts';
 import { machineGroupsOf } from './machine-images.ts';
@@ -75,6 +76,8 @@ export interface LocalStackOptions {
   waitTimeScale?: number;
   /** How often the health poller runs (production: every minute); 0 leaves polling to the caller, as tests that move the clock do. */
   healthPollSeconds?: number;
+  /** How often the webhook delivery worker runs (production: every minute); 0 leaves it to the caller. */
+  webhookDeliverySeconds?: number;
   /** Milliseconds a sandbox machine takes from launch to a Ready node. */
   machineBootMs?: number;
   logLevel?: LogLevel;
@@ -281,6 +284,8 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
       KILN_ADMIN_TOKEN_SHA256: sha256(adminToken),
       KILN_POLL_SECONDS: String(options.pollSeconds ?? 1),
       KILN_LOG_LEVEL: options.logLevel ?? 'info',
+      // So a customer can test with a receiver on this machine; the metadata address stays refused.
+      KILN_WEBHOOK_ALLOW_LOOPBACK: 'true',
     });
     const entry = await import('../../functions/api.ts');
     const { services } = await import('../../functions/tasks/services.ts');
@@ -362,6 +367,17 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
           }, healthPollSeconds * 1000)
         : undefined;
     healthPolls?.unref();
+    // Every minute in production; every 2 s here unless told otherwise.
+    const webhookDeliverySeconds = options.webhookDeliverySeconds ?? 2;
+    const webhookDeliveries =
+      webhookDeliverySeconds > 0
+        ? setInterval(() => {
+            deliverWebhooks(servicesOf()).catch((error: unknown) => {
+              log.warn('webhook delivery pass failed', { error });
+            });
+          }, webhookDeliverySeconds * 1000)
+        : undefined;
+    webhookDeliveries?.unref();
     rotations.unref();
     recovery.unref();
     versionSupport.unref();
@@ -370,6 +386,7 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
       clearInterval(rotations);
       clearInterval(versionSupport);
       clearInterval(healthPolls);
+      clearInterval(webhookDeliveries);
       return Promise.resolve();
     });
 

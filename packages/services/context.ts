@@ -12,6 +12,8 @@ export interface KilnServices {
   adminTokenSha256?: string;
   /** Browser origins allowed to call the API (CORS); none when empty or absent. */
   corsOrigins?: readonly string[];
+  /** Where webhooks may go: local mode lets a receiver on loopback take them (never the metadata address). */
+  webhooks?: { allowLoopback: boolean };
   store: KilnStore;
   workflows: Workflows;
   /** Wraps what Kiln keeps for tenants (PKI, tokens, SSH keys) under Kiln's own sealing key. */

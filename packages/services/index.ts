@@ -30,3 +30,5 @@ export { beginUpdate, updateBranches, updateClusterSpec } from './updates.ts';
 export { insideMaintenanceWindow, startDueKubernetesUpgrades, type ScheduledUpgrades } from './kubernetes-upgrades.ts';
 export { clusterView, operationView } from './views.ts';
 export { WorkflowLauncher, type ExecutionStatus, type WorkflowName, type Workflows } from './workflows.ts';
+export { addressRefusal, resolveAllowed, urlRefusal, type AddressPolicy } from './webhook-address.ts';
+export { createWebhookEndpoint, deleteWebhookEndpoint, getWebhookEndpoint, listWebhookDeliveries, listWebhookEndpoints, webhookSecretContext } from './webhooks.ts';

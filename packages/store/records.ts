@@ -102,3 +102,45 @@ export interface Page<T> {
   items: T[];
   nextCursor?: string;
 }
+
+/** A tenant's webhook endpoint as stored: its signing secrets only sealed under Kiln's key. */
+export const WebhookEndpointRecord = z.object({
+  tenantId: z.string(),
+  id: z.string(),
+  url: z.string(),
+  eventTypes: z.array(z.string()),
+  description: z.string().optional(),
+  enabled: z.boolean(),
+  disabledReason: z.string().optional(),
+  /** Sealed `whsec_` secrets, newest first; an older one keeps signing until its `expiresAt`. */
+  secrets: z.array(z.object({ sealed: z.string(), expiresAt: z.string().optional() })),
+  /** The last event of the feed that has a delivery for this endpoint. */
+  cursor: z.string(),
+  createdAt: z.string(),
+  updatedAt: z.string(),
+  version: z.int(),
+});
+export type WebhookEndpointRecord = z.infer<typeof WebhookEndpointRecord>;
+
+export const WebhookAttempt = z.object({
+  at: z.string(),
+  status: z.int().optional(),
+  latencyMs: z.number(),
+  response: z.string(),
+  ok: z.boolean(),
+});
+
+/** One event for one endpoint, with every attempt to deliver it. */
+export const WebhookDeliveryRecord = z.object({
+  tenantId: z.string(),
+  endpointId: z.string(),
+  eventId: z.string(),
+  eventType: z.string(),
+  /** The body every attempt sends: the event as the feed shows it. */
+  payload: z.string(),
+  state: z.enum(['pending', 'succeeded', 'failed']),
+  attempts: z.array(WebhookAttempt),
+  nextAttemptAt: z.string().optional(),
+  createdAt: z.string(),
+});
+export type WebhookDeliveryRecord = z.infer<typeof WebhookDeliveryRecord>;

@@ -4,6 +4,7 @@ import {
   TransactionCanceledException,
 } from '@aws-sdk/client-dynamodb';
 import {
+  DeleteCommand,
   DynamoDBDocumentClient,
   GetCommand,
   PutCommand,
@@ -15,6 +16,8 @@ import {
 import { ClusterEvent, ConflictError, KilnError, type OperationState, TenantEvent, ValidationError, operationEvent, sha256 } from '#core';
 import {
   ApiKeyRecord,
+  WebhookDeliveryRecord,
+  WebhookEndpointRecord,
   ClusterRecord,
   IdempotencyRecord,
   NodeHealthRecord,
@@ -29,6 +32,8 @@ import { TABLE_KEYS, keys } from './table.ts';
 const IDEMPOTENCY_TTL_SECONDS = 24 * 60 * 60;
 const DELETED_CLUSTER_TTL_SECONDS = 7 * 24 * 60 * 60;
 const EVENT_TTL_SECONDS = 90 * 24 * 60 * 60;
+/** Webhook deliveries (with their attempts) are kept a month. */
+const WEBHOOK_DELIVERY_TTL_SECONDS = 30 * 24 * 60 * 60;
 const TRANSACTION_ATTEMPTS = 4;
 
 type TransactItem = NonNullable<TransactWriteCommandInput['TransactItems']>[number];
@@ -253,6 +258,147 @@ export class KilnStore {
     } catch (error) {
       if (!(error instanceof ConditionalCheckFailedException)) throw error;
     }
+  }
+
+  // Webhooks --------------------------------------------------------------
+
+  /** An endpoint; an enabled one sits in the sparse index the delivery worker reads (GSI2). */
+  private webhookEndpointItem(record: WebhookEndpointRecord): Record<string, unknown> {
+    return {
+      ...keys.webhookEndpoint(record.tenantId, record.id),
+      entity: 'webhookEndpoint',
+      ...record,
+      ...(record.enabled ? { GSI2PK: keys.webhookEndpointsPartition, GSI2SK: `${record.tenantId}#${record.id}` } : {}),
+    };
+  }
+
+  async createWebhookEndpoint(record: WebhookEndpointRecord): Promise<void> {
+    await this.documents.send(new PutCommand({ TableName: this.tableName, Item: this.webhookEndpointItem(record), ConditionExpression: 'attribute_not_exists(PK)' }));
+  }
+
+  async getWebhookEndpoint(tenantId: string, id: string): Promise<WebhookEndpointRecord | undefined> {
+    const result = await this.documents.send(new GetCommand({ TableName: this.tableName, Key: keys.webhookEndpoint(tenantId, id), ConsistentRead: true }));
+    return result.Item === undefined ? undefined : WebhookEndpointRecord.parse(result.Item);
+  }
+
+  async listWebhookEndpoints(tenantId: string): Promise<WebhookEndpointRecord[]> {
+    const result = await this.documents.send(
+      new QueryCommand({
+        TableName: this.tableName,
+        KeyConditionExpression: 'PK = :pk AND begins_with(SK, :prefix)',
+        ExpressionAttributeValues: { ':pk': keys.tenant(tenantId).PK, ':prefix': 'WEBHOOK#' },
+      }),
+    );
+    return (result.Items ?? []).map((item) => WebhookEndpointRecord.parse(item));
+  }
+
+  /** Saves the endpoint with the version guard (the worker moves its cursor, disables it; the owner deletes it). */
+  async saveWebhookEndpoint(record: WebhookEndpointRecord, expectedVersion: number, deliveries: readonly WebhookDeliveryRecord[] = []): Promise<WebhookEndpointRecord> {
+    const next: WebhookEndpointRecord = { ...record, version: expectedVersion + 1, updatedAt: new Date().toISOString() };
+    try {
+      await this.documents.send(
+        new TransactWriteCommand({
+          TransactItems: [
+            {
+              Put: {
+                TableName: this.tableName,
+                Item: this.webhookEndpointItem(next),
+                ConditionExpression: 'version = :expected',
+                ExpressionAttributeValues: { ':expected': expectedVersion },
+              },
+            },
+            ...deliveries.map((delivery) => ({ Put: { TableName: this.tableName, Item: this.webhookDeliveryItem(delivery) } })),
+          ],
+        }),
+      );
+    } catch (error) {
+      if (error instanceof TransactionCanceledException && error.CancellationReasons?.[0]?.Code === 'ConditionalCheckFailed') throw new VersionConflictError('webhook endpoint', record.id);
+      throw error;
+    }
+    return next;
+  }
+
+  async deleteWebhookEndpoint(tenantId: string, id: string): Promise<boolean> {
+    try {
+      await this.documents.send(new DeleteCommand({ TableName: this.tableName, Key: keys.webhookEndpoint(tenantId, id), ConditionExpression: 'attribute_exists(PK)' }));
+      return true;
+    } catch (error) {
+      if (error instanceof ConditionalCheckFailedException) return false;
+      throw error;
+    }
+  }
+
+  /** Every enabled endpoint of every tenant, for the delivery worker. */
+  async listEnabledWebhookEndpoints(): Promise<{ tenantId: string; id: string }[]> {
+    const found: { tenantId: string; id: string }[] = [];
+    let start: Record<string, unknown> | undefined;
+    do {
+      const result = await this.documents.send(
+        new QueryCommand({
+          TableName: this.tableName,
+          IndexName: TABLE_KEYS.activeOperations.name,
+          KeyConditionExpression: 'GSI2PK = :pk',
+          ExpressionAttributeValues: { ':pk': keys.webhookEndpointsPartition },
+          ExclusiveStartKey: start,
+        }),
+      );
+      for (const item of result.Items ?? []) {
+        const [tenantId = '', id = ''] = String(item.GSI2SK).split('#');
+        found.push({ tenantId, id });
+      }
+      start = result.LastEvaluatedKey;
+    } while (start !== undefined);
+    return found;
+  }
+
+  private webhookDeliveryItem(record: WebhookDeliveryRecord): Record<string, unknown> {
+    return {
+      ...keys.webhookDelivery(record.tenantId, record.endpointId, record.eventId),
+      entity: 'webhookDelivery',
+      ...record,
+      [TABLE_KEYS.ttl]: Math.floor(Date.parse(record.createdAt) / 1000) + WEBHOOK_DELIVERY_TTL_SECONDS,
+    };
+  }
+
+  async saveWebhookDelivery(record: WebhookDeliveryRecord): Promise<void> {
+    await this.documents.send(new PutCommand({ TableName: this.tableName, Item: this.webhookDeliveryItem(record) }));
+  }
+
+  /** The endpoint's deliveries, newest event first (up to `limit`). */
+  async listWebhookDeliveries(tenantId: string, endpointId: string, limit = 100): Promise<WebhookDeliveryRecord[]> {
+    const result = await this.documents.send(
+      new QueryCommand({
+        TableName: this.tableName,
+        KeyConditionExpression: 'PK = :pk AND begins_with(SK, :prefix)',
+        ExpressionAttributeValues: { ':pk': keys.tenant(tenantId).PK, ':prefix': `DELIVERY#${endpointId}#` },
+        ScanIndexForward: false,
+        Limit: limit,
+        ConsistentRead: true,
+      }),
+    );
+    return (result.Items ?? []).map((item) => WebhookDeliveryRecord.parse(item));
+  }
+
+  /** The endpoint's deliveries still to attempt whose time has come, oldest event first. */
+  async listDueWebhookDeliveries(tenantId: string, endpointId: string, now: Date): Promise<WebhookDeliveryRecord[]> {
+    const due: WebhookDeliveryRecord[] = [];
+    let start: Record<string, unknown> | undefined;
+    do {
+      const result = await this.documents.send(
+        new QueryCommand({
+          TableName: this.tableName,
+          KeyConditionExpression: 'PK = :pk AND begins_with(SK, :prefix)',
+          FilterExpression: '#state = :pending AND nextAttemptAt <= :now',
+          ExpressionAttributeNames: { '#state': 'state' },
+          ExpressionAttributeValues: { ':pk': keys.tenant(tenantId).PK, ':prefix': `DELIVERY#${endpointId}#`, ':pending': 'pending', ':now': now.toISOString() },
+          ConsistentRead: true,
+          ExclusiveStartKey: start,
+        }),
+      );
+      due.push(...(result.Items ?? []).map((item) => WebhookDeliveryRecord.parse(item)));
+      start = result.LastEvaluatedKey;
+    } while (start !== undefined);
+    return due;
   }
 
   // Idempotency -----------------------------------------------------------

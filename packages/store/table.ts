@@ -63,6 +63,10 @@ export const keys = {
   idempotency: (tenantId: string, keyHash: string) => ({ PK: `TENANT#${tenantId}`, SK: `IDEM#${keyHash}` }),
   nodeHealth: (tenantId: string, clusterId: string) => ({ PK: `TENANT#${tenantId}`, SK: `NODEHEALTH#${clusterId}` }),
   clusterEvent: (tenantId: string, clusterId: string, eventId: string) => ({ PK: `TENANT#${tenantId}`, SK: `EVENT#${clusterId}#${eventId}` }),
+  webhookEndpoint: (tenantId: string, id: string) => ({ PK: `TENANT#${tenantId}`, SK: `WEBHOOK#${id}` }),
+  webhookDelivery: (tenantId: string, endpointId: string, eventId: string) => ({ PK: `TENANT#${tenantId}`, SK: `DELIVERY#${endpointId}#${eventId}` }),
+  /** Enabled webhook endpoints of every tenant, for the delivery worker (GSI2, sparse). */
+  webhookEndpointsPartition: 'WEBHOOK_ENDPOINTS',
   /** Every event of a tenant in id (time) order, for the tenant-wide feed (GSI1). */
   tenantEvents: (tenantId: string) => `TENANT#${tenantId}#EVENTS`,
   /** Live clusters by the Kubernetes minor they run, for the end-of-life check (GSI1). */

@@ -1,0 +1,107 @@
+import { type OpenAPIHono, createRoute, z } from '@hono/zod-openapi';
+import { WebhookDelivery, WebhookEndpoint, WebhookEndpointCreated, WebhookEndpointOrder, idPattern } from '#core';
+import { createWebhookEndpoint, deleteWebhookEndpoint, getWebhookEndpoint, listWebhookDeliveries, listWebhookEndpoints } from '#services';
+import { type AppEnv, tenantOf } from '../context.ts';
+import { problems } from '../schemas.ts';
+
+const EndpointIdParam = z.object({
+  id: z
+    .string()
+    .regex(idPattern('webhookEndpoint'), 'must be a webhook endpoint id (whk_...)')
+    .openapi({ param: { name: 'id', in: 'path' }, example: 'whk_01jd8x7t5k3m4n5p6q7r8s9t0v' }),
+});
+
+const TAGS = ['Webhooks'];
+
+const create = createRoute({
+  method: 'post',
+  path: '/v1/webhook-endpoints',
+  operationId: 'createWebhookEndpoint',
+  tags: TAGS,
+  summary: 'Create a webhook endpoint',
+  description:
+    'Kiln POSTs every event of the tenant (or of the types named) that happens from now on to the URL, signed as Standard Webhooks describes (`webhook-id`, `webhook-timestamp`, `webhook-signature`; verify with the `standardwebhooks` package and the `secret`, shown once). ' +
+    'Delivery is at least once, with the same `webhook-id` for an event every time; order is not promised. A failed attempt is retried after 5 s, 5 min, 30 min, 2 h, 5 h, 10 h and 10 h; an answer of 410 disables the endpoint. ' +
+    'The URL must be https and resolve to a public address (no private, loopback, link-local or metadata address, checked again at every delivery; redirects are not followed): 422 otherwise.',
+  security: [{ bearer: [] }],
+  request: { body: { required: true, content: { 'application/json': { schema: WebhookEndpointOrder } } } },
+  responses: {
+    201: {
+      description: 'The endpoint, with its signing secret shown this once.',
+      headers: { Location: { description: 'The endpoint.', schema: { type: 'string' } } },
+      content: { 'application/json': { schema: WebhookEndpointCreated } },
+    },
+    ...problems(400, 401, 403, 422),
+  },
+});
+
+const list = createRoute({
+  method: 'get',
+  path: '/v1/webhook-endpoints',
+  operationId: 'listWebhookEndpoints',
+  tags: TAGS,
+  summary: "List the tenant's webhook endpoints",
+  security: [{ bearer: [] }],
+  responses: {
+    200: { description: 'The endpoints (never their secrets).', content: { 'application/json': { schema: z.object({ items: z.array(WebhookEndpoint) }) } } },
+    ...problems(401, 403),
+  },
+});
+
+const get = createRoute({
+  method: 'get',
+  path: '/v1/webhook-endpoints/{id}',
+  operationId: 'getWebhookEndpoint',
+  tags: TAGS,
+  summary: 'Get a webhook endpoint',
+  security: [{ bearer: [] }],
+  request: { params: EndpointIdParam },
+  responses: {
+    200: { description: 'The endpoint; `disabledReason` says why Kiln stopped delivering, if it did.', content: { 'application/json': { schema: WebhookEndpoint } } },
+    ...problems(400, 401, 403, 404),
+  },
+});
+
+const remove = createRoute({
+  method: 'delete',
+  path: '/v1/webhook-endpoints/{id}',
+  operationId: 'deleteWebhookEndpoint',
+  tags: TAGS,
+  summary: 'Delete a webhook endpoint',
+  description: 'Nothing more is delivered to it.',
+  security: [{ bearer: [] }],
+  request: { params: EndpointIdParam },
+  responses: {
+    204: { description: 'Deleted.' },
+    ...problems(400, 401, 403, 404),
+  },
+});
+
+const deliveries = createRoute({
+  method: 'get',
+  path: '/v1/webhook-endpoints/{id}/deliveries',
+  operationId: 'listWebhookDeliveries',
+  tags: TAGS,
+  summary: "List an endpoint's deliveries",
+  description: 'The newest 100 deliveries, each with every attempt: when, the status, the latency and the first kilobyte of the answer.',
+  security: [{ bearer: [] }],
+  request: { params: EndpointIdParam },
+  responses: {
+    200: { description: 'The deliveries.', content: { 'application/json': { schema: z.object({ items: z.array(WebhookDelivery) }) } } },
+    ...problems(400, 401, 403, 404),
+  },
+});
+
+export function registerV1WebhookEndpoints(app: OpenAPIHono<AppEnv>): void {
+  app.openapi(create, async (c) => {
+    const created = await createWebhookEndpoint(c.get('services'), tenantOf(c), c.req.valid('json'));
+    return c.json(created, 201, { location: `/v1/webhook-endpoints/${created.id}`, 'cache-control': 'no-store' });
+  });
+  app.openapi(list, async (c) => c.json({ items: await listWebhookEndpoints(c.get('services'), tenantOf(c)) }, 200));
+  app.openapi(get, async (c) => c.json(await getWebhookEndpoint(c.get('services'), tenantOf(c), c.req.valid('param').id), 200));
+  app.openapi(remove, async (c) => {
+    await deleteWebhookEndpoint(c.get('services'), tenantOf(c), c.req.valid('param').id);
+    return c.body(null, 204);
+  });
+  app.openapi(deliveries, async (c) => c.json({ items: await listWebhookDeliveries(c.get('services'), tenantOf(c), c.req.valid('param').id) }, 200));
+}
