@@ -31,4 +31,15 @@ export { insideMaintenanceWindow, startDueKubernetesUpgrades, type ScheduledUpgr
 export { clusterView, operationView } from './views.ts';
 export { WorkflowLauncher, type ExecutionStatus, type WorkflowName, type Workflows } from './workflows.ts';
 export { addressRefusal, resolveAllowed, urlRefusal, type AddressPolicy } from './webhook-address.ts';
-export { createWebhookEndpoint, deleteWebhookEndpoint, getWebhookEndpoint, listWebhookDeliveries, listWebhookEndpoints, webhookSecretContext } from './webhooks.ts';
+export {
+  createWebhookEndpoint,
+  deleteWebhookEndpoint,
+  getWebhookEndpoint,
+  listWebhookDeliveries,
+  listWebhookEndpoints,
+  replayWebhookDeliveries,
+  rotateWebhookSecret,
+  SECRET_OVERLAP_HOURS,
+  sendTestWebhook,
+  webhookSecretContext,
+} from './webhooks.ts';

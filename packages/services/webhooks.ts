@@ -9,6 +9,11 @@ export function webhookSecretContext(endpoint: Pick<WebhookEndpointRecord, 'tena
   return { tenantId: endpoint.tenantId, webhookEndpointId: endpoint.id, purpose: 'webhook-secret' };
 }
 
+/** A Standard Webhooks secret: `whsec_` and 24 random bytes in base64. */
+function newSecret(): string {
+  return `whsec_${randomBytes(24).toString('base64')}`;
+}
+
 function endpointView(record: WebhookEndpointRecord): WebhookEndpoint {
   return {
     id: record.id,
@@ -45,7 +50,7 @@ export async function createWebhookEndpoint(services: KilnServices, tenantId: st
   if ('refused' in resolved) throw new UnprocessableError(`Kiln does not deliver there: ${resolved.refused}.`, [{ pointer: '/url', detail: resolved.refused }]);
   const now = new Date();
   const id = newId('webhookEndpoint');
-  const secret = `whsec_${randomBytes(24).toString('base64')}`;
+  const secret = newSecret();
   const record: WebhookEndpointRecord = {
     tenantId,
     id,
@@ -85,4 +90,63 @@ export async function deleteWebhookEndpoint(services: KilnServices, tenantId: st
 export async function listWebhookDeliveries(services: KilnServices, tenantId: string, id: string): Promise<WebhookDelivery[]> {
   await findEndpoint(services, tenantId, id);
   return (await services.store.listWebhookDeliveries(tenantId, id)).map(deliveryView);
+}
+
+/** How long the secrets a rotation replaces keep signing, so receivers can move to the new one. */
+export const SECRET_OVERLAP_HOURS = 24;
+
+/**
+ * A new signing secret, shown once. The secrets it replaces keep signing beside it for SECRET_OVERLAP_HOURS (every
+ * delivery carries one signature per active secret), so a receiver verifies with either while it moves.
+ */
+export async function rotateWebhookSecret(services: KilnServices, tenantId: string, id: string): Promise<{ secret: string; previousSecretsExpireAt: string }> {
+  const record = await findEndpoint(services, tenantId, id);
+  const now = new Date();
+  const previousSecretsExpireAt = new Date(now.getTime() + SECRET_OVERLAP_HOURS * 3600_000).toISOString();
+  const secret = newSecret();
+  const kept = record.secrets
+    .filter((entry) => entry.expiresAt === undefined || Date.parse(entry.expiresAt) > now.getTime())
+    .map((entry) => ({ sealed: entry.sealed, expiresAt: entry.expiresAt !== undefined && entry.expiresAt < previousSecretsExpireAt ? entry.expiresAt : previousSecretsExpireAt }));
+  await services.store.saveWebhookEndpoint({ ...record, secrets: [{ sealed: await services.sealer.seal(Buffer.from(secret), webhookSecretContext(record)) }, ...kept] }, record.version);
+  return { secret, previousSecretsExpireAt };
+}
+
+/**
+ * Delivers the endpoint's events again with the same webhook-id each: one event, or every event in a time range
+ * (by when it happened). The deliveries go back to pending, due now, keeping their earlier attempts.
+ */
+export async function replayWebhookDeliveries(services: KilnServices, tenantId: string, id: string, which: { eventId: string } | { from: string; to: string }): Promise<WebhookDelivery[]> {
+  await findEndpoint(services, tenantId, id);
+  const now = new Date().toISOString();
+  const chosen =
+    'eventId' in which
+      ? (await services.store.listWebhookDeliveriesBetween(tenantId, id, which.eventId, `${which.eventId}~`))
+      : await services.store.listWebhookDeliveriesBetween(tenantId, id, firstIdAt('event', new Date(which.from)), firstIdAt('event', new Date(which.to)));
+  if ('eventId' in which && chosen.length === 0) throw new NotFoundError('delivery of event', which.eventId);
+  const replayed = chosen.map((delivery): WebhookDeliveryRecord => ({ ...delivery, state: 'pending', nextAttemptAt: now }));
+  for (const delivery of replayed) await services.store.saveWebhookDelivery(delivery);
+  return replayed.map(deliveryView);
+}
+
+/**
+ * A test delivery for the endpoint (type `webhook.test`, signed like every other), attempted by the worker's next run
+ * like any other delivery, so the receiver can be checked end to end.
+ */
+export async function sendTestWebhook(services: KilnServices, tenantId: string, id: string): Promise<WebhookDelivery> {
+  const endpoint = await findEndpoint(services, tenantId, id);
+  const now = new Date().toISOString();
+  const eventId = newId('event');
+  const delivery: WebhookDeliveryRecord = {
+    tenantId,
+    endpointId: endpoint.id,
+    eventId,
+    eventType: 'webhook.test',
+    payload: JSON.stringify({ id: eventId, type: 'webhook.test', tenantId, occurredAt: now, data: { endpointId: endpoint.id } }),
+    state: 'pending',
+    attempts: [],
+    nextAttemptAt: now,
+    createdAt: now,
+  };
+  await services.store.saveWebhookDelivery(delivery);
+  return deliveryView(delivery);
 }

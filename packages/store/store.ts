@@ -379,6 +379,26 @@ export class KilnStore {
     return (result.Items ?? []).map((item) => WebhookDeliveryRecord.parse(item));
   }
 
+  /** The endpoint's deliveries of the events with ids from `fromEventId` up to `toEventId`, oldest first. */
+  async listWebhookDeliveriesBetween(tenantId: string, endpointId: string, fromEventId: string, toEventId: string): Promise<WebhookDeliveryRecord[]> {
+    const found: WebhookDeliveryRecord[] = [];
+    let start: Record<string, unknown> | undefined;
+    do {
+      const result = await this.documents.send(
+        new QueryCommand({
+          TableName: this.tableName,
+          KeyConditionExpression: 'PK = :pk AND SK BETWEEN :from AND :to',
+          ExpressionAttributeValues: { ':pk': keys.tenant(tenantId).PK, ':from': `DELIVERY#${endpointId}#${fromEventId}`, ':to': `DELIVERY#${endpointId}#${toEventId}` },
+          ConsistentRead: true,
+          ExclusiveStartKey: start,
+        }),
+      );
+      found.push(...(result.Items ?? []).map((item) => WebhookDeliveryRecord.parse(item)));
+      start = result.LastEvaluatedKey;
+    } while (start !== undefined);
+    return found;
+  }
+
   /** The endpoint's deliveries still to attempt whose time has come, oldest event first. */
   async listDueWebhookDeliveries(tenantId: string, endpointId: string, now: Date): Promise<WebhookDeliveryRecord[]> {
     const due: WebhookDeliveryRecord[] = [];

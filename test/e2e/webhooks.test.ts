@@ -107,6 +107,45 @@ describe('webhooks', () => {
     expect((await runAt(25 + 300 + 1800 + 5)).attempted).toBe(0);
   });
 
+  it('replays a time range with the same webhook-ids, and signs with the old and the new secret while a rotation overlaps', async () => {
+    const token = await newTenant();
+    const hook = await receiver();
+    const created = await api<{ id: string; secret: string }>('POST', '/v1/webhook-endpoints', { token, body: { url: hook.url } });
+    const from = new Date().toISOString();
+    const events = [0, 1, 2].map((index) => clusterEvent('cluster.kubeconfig_issued', newId('cluster'), { validUntil: from, group: `g${index}` }));
+    await session.stack.services.store.appendEvents(await tenantIdOf(token), events);
+    await runAt(20);
+    expect(hook.received.map((message) => message.headers['webhook-id'])).toEqual(events.map((event) => event.id));
+
+    const replayed = await api<{ items: { eventId: string; state: string }[] }>('POST', `/v1/webhook-endpoints/${created.body.id}/replays`, { token, body: { from, to: new Date(Date.now() + 1000).toISOString() } });
+    expect(replayed.status).toBe(202);
+    expect(replayed.body.items.map((delivery) => [delivery.eventId, delivery.state])).toEqual(events.map((event) => [event.id, 'pending']));
+    await runAt(21);
+    expect(hook.received.slice(3).map((message) => message.headers['webhook-id'])).toEqual(events.map((event) => event.id));
+    expectProblem(await api('POST', `/v1/webhook-endpoints/${created.body.id}/replays`, { token, body: { from } }), 400, 'validation_failed');
+
+    const rotated = await api<{ secret: string; previousSecretsExpireAt: string }>('POST', `/v1/webhook-endpoints/${created.body.id}/secret-rotations`, { token });
+    expect(rotated.status).toBe(201);
+    expect(rotated.body.secret).not.toBe(created.body.secret);
+    const test = await api<{ eventId: string; eventType: string }>('POST', `/v1/webhook-endpoints/${created.body.id}/test-events`, { token });
+    expect(test.status).toBe(202);
+    await runAt(22);
+    const last = hook.received.at(-1);
+    if (last === undefined) throw new Error('the test event was not delivered');
+    expect(last.headers['webhook-id']).toBe(test.body.eventId);
+    for (const secret of [created.body.secret, rotated.body.secret]) expect(new Webhook(secret).verify(last.body, signed(last))).toMatchObject({ type: 'webhook.test' });
+    // Once the overlap is over, only the new secret signs.
+    await api('POST', `/v1/webhook-endpoints/${created.body.id}/test-events`, { token });
+    await deliverWebhooks(session.stack.services, new Date(Date.parse(rotated.body.previousSecretsExpireAt) + 1000));
+    const after = hook.received.at(-1);
+    if (after === undefined || after === last) throw new Error('the second test event was not delivered');
+    // (Its timestamp is a day ahead of this machine's clock, which verify() would refuse: compare the signatures.)
+    const signature = (secret: string, message: Received) =>
+      new Webhook(secret).sign(String(message.headers['webhook-id']), new Date(Number(message.headers['webhook-timestamp']) * 1000), message.body);
+    expect(String(after.headers['webhook-signature']).split(' ')).toEqual([signature(rotated.body.secret, after)]);
+    expect(String(last.headers['webhook-signature']).split(' ')).toEqual([signature(rotated.body.secret, last), signature(created.body.secret, last)]);
+  });
+
   it('disables an endpoint that answers 410, saying why', async () => {
     const token = await newTenant();
     const hook = await receiver([410]);

@@ -1,6 +1,16 @@
 import { type OpenAPIHono, createRoute, z } from '@hono/zod-openapi';
 import { WebhookDelivery, WebhookEndpoint, WebhookEndpointCreated, WebhookEndpointOrder, idPattern } from '#core';
-import { createWebhookEndpoint, deleteWebhookEndpoint, getWebhookEndpoint, listWebhookDeliveries, listWebhookEndpoints } from '#services';
+import {
+  SECRET_OVERLAP_HOURS,
+  createWebhookEndpoint,
+  deleteWebhookEndpoint,
+  getWebhookEndpoint,
+  listWebhookDeliveries,
+  listWebhookEndpoints,
+  replayWebhookDeliveries,
+  rotateWebhookSecret,
+  sendTestWebhook,
+} from '#services';
 import { type AppEnv, tenantOf } from '../context.ts';
 import { problems } from '../schemas.ts';
 
@@ -92,6 +102,75 @@ const deliveries = createRoute({
   },
 });
 
+const rotate = createRoute({
+  method: 'post',
+  path: '/v1/webhook-endpoints/{id}/secret-rotations',
+  operationId: 'rotateWebhookSecret',
+  tags: TAGS,
+  summary: "Rotate an endpoint's signing secret",
+  description: `A new secret, shown once. The one it replaces keeps signing beside it for ${SECRET_OVERLAP_HOURS} hours (each delivery carries a signature per active secret), so the receiver verifies with either while it moves to the new one.`,
+  security: [{ bearer: [] }],
+  request: { params: EndpointIdParam },
+  responses: {
+    201: {
+      description: 'The new secret, shown this once.',
+      content: {
+        'application/json': {
+          schema: z.object({
+            secret: z.string().meta({ format: 'password' }),
+            previousSecretsExpireAt: z.iso.datetime().describe('Until then the earlier secrets sign too.'),
+          }),
+        },
+      },
+    },
+    ...problems(400, 401, 403, 404, 409),
+  },
+});
+
+const ReplayOrder = z
+  .strictObject({
+    eventId: z.string().regex(idPattern('event'), 'must be an event id (evt_...)').optional(),
+    from: z.iso.datetime().optional(),
+    to: z.iso.datetime().optional(),
+  })
+  .superRefine((order, context) => {
+    const range = order.from !== undefined || order.to !== undefined;
+    if (order.eventId !== undefined && range) context.addIssue({ code: 'custom', path: ['eventId'], message: 'name one event or a time range, not both' });
+    else if (order.eventId === undefined && (order.from === undefined || order.to === undefined)) context.addIssue({ code: 'custom', path: [order.from === undefined ? 'from' : 'to'], message: 'is required: name one event (eventId) or a time range (from and to)' });
+    else if (order.from !== undefined && order.to !== undefined && order.from >= order.to) context.addIssue({ code: 'custom', path: ['to'], message: 'must be after from' });
+  })
+  .openapi('WebhookReplayOrder', { description: 'One event (`eventId`), or every event that happened in [from, to).' });
+
+const replay = createRoute({
+  method: 'post',
+  path: '/v1/webhook-endpoints/{id}/replays',
+  operationId: 'replayWebhookDeliveries',
+  tags: TAGS,
+  summary: 'Deliver events again',
+  description: 'Puts the deliveries of one event, or of every event in a time range, back to be delivered at once, each with the same `webhook-id` as before; their earlier attempts stay in the log.',
+  security: [{ bearer: [] }],
+  request: { params: EndpointIdParam, body: { required: true, content: { 'application/json': { schema: ReplayOrder } } } },
+  responses: {
+    202: { description: 'The deliveries, due now.', content: { 'application/json': { schema: z.object({ items: z.array(WebhookDelivery) }) } } },
+    ...problems(400, 401, 403, 404),
+  },
+});
+
+const test = createRoute({
+  method: 'post',
+  path: '/v1/webhook-endpoints/{id}/test-events',
+  operationId: 'sendTestWebhook',
+  tags: TAGS,
+  summary: 'Send a test event',
+  description: 'A `webhook.test` event for this endpoint only, signed like every other and delivered on the next run, to check a receiver end to end.',
+  security: [{ bearer: [] }],
+  request: { params: EndpointIdParam },
+  responses: {
+    202: { description: 'The test delivery, due now.', content: { 'application/json': { schema: WebhookDelivery } } },
+    ...problems(400, 401, 403, 404),
+  },
+});
+
 export function registerV1WebhookEndpoints(app: OpenAPIHono<AppEnv>): void {
   app.openapi(create, async (c) => {
     const created = await createWebhookEndpoint(c.get('services'), tenantOf(c), c.req.valid('json'));
@@ -103,5 +182,12 @@ export function registerV1WebhookEndpoints(app: OpenAPIHono<AppEnv>): void {
     await deleteWebhookEndpoint(c.get('services'), tenantOf(c), c.req.valid('param').id);
     return c.body(null, 204);
   });
+  app.openapi(rotate, async (c) => c.json(await rotateWebhookSecret(c.get('services'), tenantOf(c), c.req.valid('param').id), 201, { 'cache-control': 'no-store' }));
+  app.openapi(replay, async (c) => {
+    const order = c.req.valid('json');
+    const which = order.eventId !== undefined ? { eventId: order.eventId } : { from: order.from ?? '', to: order.to ?? '' };
+    return c.json({ items: await replayWebhookDeliveries(c.get('services'), tenantOf(c), c.req.valid('param').id, which) }, 202);
+  });
+  app.openapi(test, async (c) => c.json(await sendTestWebhook(c.get('services'), tenantOf(c), c.req.valid('param').id), 202));
   app.openapi(deliveries, async (c) => c.json({ items: await listWebhookDeliveries(c.get('services'), tenantOf(c), c.req.valid('param').id) }, 200));
 }
