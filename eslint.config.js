@@ -126,12 +126,12 @@ export default tseslint.config(
     },
   },
   {
-    files: ['**/*.js'],
+    files: ['**/*.js', '**/*.mjs'],
     ...tseslint.configs.disableTypeChecked,
   },
   {
     // Tool configuration files are loaded through their default export.
-    files: ['eslint.config.js', 'vitest.config.ts', 'sst.config.ts'],
+    files: ['eslint.config.js', 'vitest.config.ts', 'sst.config.ts', 'functions/esbuild-plugins.mjs'],
     rules: { 'no-restricted-syntax': 'off' },
   },
   {

@@ -12,6 +12,8 @@ export const LAMBDA_NODEJS = {
   // Routes that need a heavy library (kubeconfig signing) load it on their first call, not at cold start.
   splitting: true,
   esbuild: { target: 'node20' },
+  // esbuild plugins, as a file SST loads (relative to sst.config.ts): zod's error messages in English only.
+  plugins: './functions/esbuild-plugins.mjs',
 } as const;
 
 /** SST's own esbuild options for an ESM function (createRequire banner, keepNames, module-first resolution). */

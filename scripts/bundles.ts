@@ -1,6 +1,7 @@
 import { rm } from 'node:fs/promises';
 import { join } from 'node:path';
-import { type Metafile, build } from 'esbuild';
+import { pathToFileURL } from 'node:url';
+import { type Metafile, type Plugin, build } from 'esbuild';
 import { FORBIDDEN_PACKAGES, LAMBDA_NODEJS, type LambdaName, SST_ESBUILD_OPTIONS } from '../functions/bundling.ts';
 
 export const ROOT = join(import.meta.dirname, '..');
@@ -73,6 +74,8 @@ export function forbiddenIn(metafile: Metafile, entry: string, forbidden: readon
 export async function bundleLambda(name: string, entry: string, outdir: string, forbidden: readonly string[] = FORBIDDEN_PACKAGES[name as LambdaName]): Promise<BundleReport> {
   await rm(outdir, { recursive: true, force: true });
   const { esbuild: extra, splitting, minify } = LAMBDA_NODEJS;
+  // The plugins SST loads from the same file (LAMBDA_NODEJS.plugins, relative to the repository root).
+  const { default: plugins } = (await import(pathToFileURL(join(ROOT, LAMBDA_NODEJS.plugins)).href)) as { default: Plugin[] };
   const result = await build({
     ...SST_ESBUILD_OPTIONS,
     mainFields: [...SST_ESBUILD_OPTIONS.mainFields],
@@ -87,6 +90,7 @@ export async function bundleLambda(name: string, entry: string, outdir: string, 
     target: extra.target,
     metafile: true,
     logLevel: 'error',
+    plugins,
   });
   const metafile = result.metafile;
   const outputs = Object.entries(metafile.outputs).filter(([file]) => file.endsWith('.mjs'));
