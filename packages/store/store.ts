@@ -9,6 +9,7 @@ import {
   GetCommand,
   PutCommand,
   QueryCommand,
+  type QueryCommandInput,
   TransactWriteCommand,
   type TransactWriteCommandInput,
   UpdateCommand,
@@ -328,27 +329,29 @@ export class KilnStore {
     }
   }
 
-  /** Every enabled endpoint of every tenant, for the delivery worker. */
-  async listEnabledWebhookEndpoints(): Promise<{ tenantId: string; id: string }[]> {
-    const found: { tenantId: string; id: string }[] = [];
+  /** Every item a query matches, page after page. */
+  private async queryAll(query: Omit<QueryCommandInput, 'TableName' | 'ExclusiveStartKey'>): Promise<Record<string, unknown>[]> {
+    const found: Record<string, unknown>[] = [];
     let start: Record<string, unknown> | undefined;
     do {
-      const result = await this.documents.send(
-        new QueryCommand({
-          TableName: this.tableName,
-          IndexName: TABLE_KEYS.activeOperations.name,
-          KeyConditionExpression: 'GSI2PK = :pk',
-          ExpressionAttributeValues: { ':pk': keys.webhookEndpointsPartition },
-          ExclusiveStartKey: start,
-        }),
-      );
-      for (const item of result.Items ?? []) {
-        const [tenantId = '', id = ''] = String(item.GSI2SK).split('#');
-        found.push({ tenantId, id });
-      }
+      const result = await this.documents.send(new QueryCommand({ ...query, TableName: this.tableName, ExclusiveStartKey: start }));
+      found.push(...(result.Items ?? []));
       start = result.LastEvaluatedKey;
     } while (start !== undefined);
     return found;
+  }
+
+  /** Every enabled endpoint of every tenant, for the delivery worker. */
+  async listEnabledWebhookEndpoints(): Promise<{ tenantId: string; id: string }[]> {
+    const items = await this.queryAll({
+      IndexName: TABLE_KEYS.activeOperations.name,
+      KeyConditionExpression: 'GSI2PK = :pk',
+      ExpressionAttributeValues: { ':pk': keys.webhookEndpointsPartition },
+    });
+    return items.map((item) => {
+      const [tenantId = '', id = ''] = String(item.GSI2SK).split('#');
+      return { tenantId, id };
+    });
   }
 
   private webhookDeliveryItem(record: WebhookDeliveryRecord): Record<string, unknown> {
@@ -381,44 +384,24 @@ export class KilnStore {
 
   /** The endpoint's deliveries of the events with ids from `fromEventId` up to `toEventId`, oldest first. */
   async listWebhookDeliveriesBetween(tenantId: string, endpointId: string, fromEventId: string, toEventId: string): Promise<WebhookDeliveryRecord[]> {
-    const found: WebhookDeliveryRecord[] = [];
-    let start: Record<string, unknown> | undefined;
-    do {
-      const result = await this.documents.send(
-        new QueryCommand({
-          TableName: this.tableName,
-          KeyConditionExpression: 'PK = :pk AND SK BETWEEN :from AND :to',
-          ExpressionAttributeValues: { ':pk': keys.tenant(tenantId).PK, ':from': `DELIVERY#${endpointId}#${fromEventId}`, ':to': `DELIVERY#${endpointId}#${toEventId}` },
-          ConsistentRead: true,
-          ExclusiveStartKey: start,
-        }),
-      );
-      found.push(...(result.Items ?? []).map((item) => WebhookDeliveryRecord.parse(item)));
-      start = result.LastEvaluatedKey;
-    } while (start !== undefined);
-    return found;
+    const items = await this.queryAll({
+      KeyConditionExpression: 'PK = :pk AND SK BETWEEN :from AND :to',
+      ExpressionAttributeValues: { ':pk': keys.tenant(tenantId).PK, ':from': `DELIVERY#${endpointId}#${fromEventId}`, ':to': `DELIVERY#${endpointId}#${toEventId}` },
+      ConsistentRead: true,
+    });
+    return items.map((item) => WebhookDeliveryRecord.parse(item));
   }
 
   /** The endpoint's deliveries still to attempt whose time has come, oldest event first. */
   async listDueWebhookDeliveries(tenantId: string, endpointId: string, now: Date): Promise<WebhookDeliveryRecord[]> {
-    const due: WebhookDeliveryRecord[] = [];
-    let start: Record<string, unknown> | undefined;
-    do {
-      const result = await this.documents.send(
-        new QueryCommand({
-          TableName: this.tableName,
-          KeyConditionExpression: 'PK = :pk AND begins_with(SK, :prefix)',
-          FilterExpression: '#state = :pending AND nextAttemptAt <= :now',
-          ExpressionAttributeNames: { '#state': 'state' },
-          ExpressionAttributeValues: { ':pk': keys.tenant(tenantId).PK, ':prefix': `DELIVERY#${endpointId}#`, ':pending': 'pending', ':now': now.toISOString() },
-          ConsistentRead: true,
-          ExclusiveStartKey: start,
-        }),
-      );
-      due.push(...(result.Items ?? []).map((item) => WebhookDeliveryRecord.parse(item)));
-      start = result.LastEvaluatedKey;
-    } while (start !== undefined);
-    return due;
+    const items = await this.queryAll({
+      KeyConditionExpression: 'PK = :pk AND begins_with(SK, :prefix)',
+      FilterExpression: '#state = :pending AND nextAttemptAt <= :now',
+      ExpressionAttributeNames: { '#state': 'state' },
+      ExpressionAttributeValues: { ':pk': keys.tenant(tenantId).PK, ':prefix': `DELIVERY#${endpointId}#`, ':pending': 'pending', ':now': now.toISOString() },
+      ConsistentRead: true,
+    });
+    return items.map((item) => WebhookDeliveryRecord.parse(item));
   }
 
   // Idempotency -----------------------------------------------------------
