@@ -14,6 +14,7 @@ import { registerV1ClustersEncryptionKeyRotationsCreate } from './routes/v1_clus
 import { registerV1ApiKeys } from './routes/v1_api_keys.ts';
 import { registerV1EventsList } from './routes/v1_events_list.ts';
 import { registerV1WebhookEndpoints } from './routes/v1_webhook_endpoints.ts';
+import { registerWebhookEvents } from './routes/webhook_events.ts';
 import { registerV1ClustersCertificateRenewalsCreate } from './routes/v1_clusters_certificate_renewals_create.ts';
 import { registerV1ClustersEventsList } from './routes/v1_clusters_events_list.ts';
 import { registerV1ClustersGet } from './routes/v1_clusters_get.ts';
@@ -107,6 +108,7 @@ export function newApp(services: KilnServices): OpenAPIHono<AppEnv> {
   registerV1ApiKeys(app);
   registerV1EventsList(app);
   registerV1WebhookEndpoints(app);
+  registerWebhookEvents(app);
   registerV1ClustersSshKeyGet(app);
   registerV1ClustersKubeconfigGet(app);
   registerV1OperationsGet(app);

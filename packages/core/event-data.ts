@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import type { ClusterEvent } from './resources.ts';
+import { TENANT_EVENT_TYPES, type EventType } from './resources.ts';
 
 /**
  * What each event type's `data` holds, version 1. A field may be added to a type's data; anything else (a field
@@ -28,6 +28,19 @@ const Machine = z
   .meta({ id: 'NodeEventData' });
 const Open = z.record(z.string(), z.unknown());
 
+/** Node-seconds of one kind of machine in one cluster, over a period. */
+export const UsageRow = z
+  .object({
+    clusterId: z.string(),
+    role: z.enum(['control-plane', 'worker']),
+    pool: z.string().optional().describe('The node pool (workers only).'),
+    instanceType: z.string(),
+    nodeSeconds: z.int().describe('Seconds of machine time, summed over the machines: exact, and what billing should add up.'),
+    nodeHours: z.number().describe('nodeSeconds / 3600, rounded to 6 decimals (for display).'),
+  })
+  .meta({ id: 'UsageRow' });
+export type UsageRow = z.infer<typeof UsageRow>;
+
 export const EVENT_DATA_V1 = {
   'cluster.created': z.object({ name: z.string(), region: z.string(), operationId: z.string() }).meta({ id: 'ClusterCreatedEventData' }),
   'cluster.updated': z.object({ operationId: z.string(), changed: z.array(z.string()).describe('The order fields the change touched.') }).meta({ id: 'ClusterUpdatedEventData' }),
@@ -55,29 +68,47 @@ export const EVENT_DATA_V1 = {
   'node.removed': Machine,
   'remediation.paused': z.object({ reasons: z.array(z.string()) }).meta({ id: 'RemediationPausedEventData' }),
   'remediation.resumed': Open,
-} as const satisfies Record<ClusterEvent['type'], z.ZodType>;
+  'usage.reported': z
+    .object({
+      from: z.iso.datetime().describe('The start of the hour reported.'),
+      to: z.iso.datetime().describe('Its end: the hour is [from, to).'),
+      items: z.array(UsageRow),
+      nodeSeconds: z.int().describe('The sum of the items: GET /v1/usage gives the same figures for this hour.'),
+    })
+    .meta({ id: 'UsageReportedEventData' }),
+  'webhook_endpoint.disabled': z
+    .object({
+      endpointId: z.string(),
+      url: z.string(),
+      reason: z.string().describe('Also the endpoint\'s disabledReason.'),
+      failingSince: z.iso.datetime().optional().describe('When its attempts started failing, if that is why.'),
+    })
+    .meta({ id: 'WebhookEndpointDisabledEventData' }),
+} as const satisfies Record<EventType, z.ZodType>;
 
 const pascal = (type: string) => type.split(/[._]/).map((part) => `${part.charAt(0).toUpperCase()}${part.slice(1)}`).join('');
 
+/** Each event type's schema with its data (version 1), as webhooks deliver it and the feed lists it. */
+export const TYPED_EVENTS = Object.fromEntries(
+  (Object.entries(EVENT_DATA_V1) as [EventType, z.ZodType][]).map(([type, data]) => [
+    type,
+    z
+      .object({
+        id: z.string().describe('Stable: the same event always has this id (webhook deliveries carry it as webhook-id).'),
+        type: z.literal(type),
+        tenantId: z.string(),
+        ...((TENANT_EVENT_TYPES as readonly string[]).includes(type) ? {} : { clusterId: z.string() }),
+        occurredAt: z.iso.datetime(),
+        data,
+      })
+      .meta({ id: `${pascal(type)}Event` }),
+  ]),
+) as unknown as Record<EventType, z.ZodObject>;
+
 /**
- * The tenant-wide feed's events as the document describes them: one schema per type, with its data (version 1),
- * told apart by `type`. Stored events are read with the generic shape, so an event written before a field was
- * added still reads.
+ * The tenant-wide feed's events as the document describes them: one schema per type, told apart by `type`. Stored
+ * events are read with the generic shape, so an event written before a field was added still reads.
  */
 export const TypedTenantEvent = z
-  .discriminatedUnion(
-    'type',
-    (Object.entries(EVENT_DATA_V1) as [ClusterEvent['type'], z.ZodType][]).map(([type, data]) =>
-      z
-        .object({
-          id: z.string().describe('Stable: the same event always has this id (webhook deliveries carry it as webhook-id).'),
-          type: z.literal(type),
-          tenantId: z.string(),
-          clusterId: z.string(),
-          occurredAt: z.iso.datetime(),
-          data,
-        })
-        .meta({ id: `${pascal(type)}Event` }),
-    ) as unknown as [z.ZodObject, ...z.ZodObject[]],
-  )
+  .discriminatedUnion('type', Object.values(TYPED_EVENTS) as unknown as [z.ZodObject, ...z.ZodObject[]])
   .meta({ id: 'TenantEventV1' });

@@ -241,8 +241,32 @@ export const ClusterEvent = z
   .meta({ id: 'ClusterEvent' });
 export type ClusterEvent = z.infer<typeof ClusterEvent>;
 
-/** An event in the tenant-wide feed: the cluster's event, with its tenant. */
-export const TenantEvent = ClusterEvent.extend({ tenantId: z.string() }).meta({ id: 'TenantEvent' });
+/** Events about the tenant as a whole rather than one cluster. */
+export const TENANT_EVENT_TYPES = ['usage.reported', 'webhook_endpoint.disabled'] as const;
+/** Every event type of the tenant-wide feed and of webhooks. */
+export const EVENT_TYPES = [...CLUSTER_EVENT_TYPES, ...TENANT_EVENT_TYPES] as const;
+export type EventType = (typeof EVENT_TYPES)[number];
+
+/** An event about the tenant as a whole (usage, its webhook endpoints): in the feed, under no cluster. */
+export const TenantWideEvent = z.object({
+  id: z.string(),
+  type: z.enum(TENANT_EVENT_TYPES),
+  occurredAt: z.iso.datetime(),
+  data: z.record(z.string(), z.unknown()),
+});
+export type TenantWideEvent = z.infer<typeof TenantWideEvent>;
+
+/** An event in the tenant-wide feed: a cluster's event or a tenant-wide one, with its tenant. */
+export const TenantEvent = z
+  .object({
+    id: z.string(),
+    type: z.enum(EVENT_TYPES),
+    tenantId: z.string(),
+    clusterId: z.string().optional().describe('The cluster it happened to; absent for tenant-wide events (usage.reported, webhook_endpoint.disabled).'),
+    occurredAt: z.iso.datetime(),
+    data: z.record(z.string(), z.unknown()),
+  })
+  .meta({ id: 'TenantEvent' });
 export type TenantEvent = z.infer<typeof TenantEvent>;
 
 export const EventFeedPage = z
@@ -256,6 +280,10 @@ export type EventFeedPage = z.infer<typeof EventFeedPage>;
 
 export function clusterEvent(type: ClusterEvent['type'], clusterId: string, data: Record<string, unknown>, occurredAt = new Date()): ClusterEvent {
   return { id: newId('event'), type, clusterId, occurredAt: occurredAt.toISOString(), data };
+}
+
+export function tenantWideEvent(type: TenantWideEvent['type'], data: Record<string, unknown>, occurredAt = new Date()): TenantWideEvent {
+  return { id: newId('event'), type, occurredAt: occurredAt.toISOString(), data };
 }
 
 /** What each phase a cluster reaches means to an integrator, beside the phase change itself. */

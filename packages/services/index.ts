@@ -41,5 +41,6 @@ export {
   rotateWebhookSecret,
   SECRET_OVERLAP_HOURS,
   sendTestWebhook,
+  updateWebhookEndpoint,
   webhookSecretContext,
 } from './webhooks.ts';

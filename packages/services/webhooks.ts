@@ -1,5 +1,5 @@
 import { randomBytes } from 'node:crypto';
-import { NotFoundError, UnprocessableError, type WebhookDelivery, type WebhookEndpoint, type WebhookEndpointCreated, type WebhookEndpointOrder, firstIdAt, newId } from '#core';
+import { NotFoundError, UnprocessableError, type WebhookDelivery, type WebhookEndpoint, type WebhookEndpointCreated, type WebhookEndpointOrder, type WebhookEndpointUpdate, firstIdAt, newId } from '#core';
 import type { WebhookDeliveryRecord, WebhookEndpointRecord } from '#store';
 import { resolveAllowed, urlRefusal } from './webhook-address.ts';
 import type { KilnServices } from './context.ts';
@@ -22,6 +22,7 @@ function endpointView(record: WebhookEndpointRecord): WebhookEndpoint {
     ...(record.description === undefined ? {} : { description: record.description }),
     enabled: record.enabled,
     ...(record.disabledReason === undefined ? {} : { disabledReason: record.disabledReason }),
+    ...(record.failingSince === undefined ? {} : { failingSince: record.failingSince }),
     createdAt: record.createdAt,
     updatedAt: record.updatedAt,
   };
@@ -38,16 +39,21 @@ function deliveryView(record: WebhookDeliveryRecord): WebhookDelivery {
   };
 }
 
+/** 422 unless Kiln would deliver to the URL now (it checks again at every attempt). */
+async function checkDeliverable(services: KilnServices, url: string): Promise<void> {
+  const policy = { allowLoopback: services.webhooks?.allowLoopback ?? false };
+  const refused = urlRefusal(url, policy);
+  const resolved = refused === undefined ? await resolveAllowed(new URL(url).hostname, policy) : { refused: `the URL ${refused}` };
+  if ('refused' in resolved) throw new UnprocessableError(`Kiln does not deliver there: ${resolved.refused}.`, [{ pointer: '/url', detail: resolved.refused }]);
+}
+
 /**
  * A webhook endpoint for the tenant: the URL must be https (http to loopback only where local mode allows it) and
  * resolve to no private, loopback, link-local or metadata address (checked again at every delivery). Its `whsec_`
  * signing secret is shown once and kept only sealed. It receives the events that happen from now on.
  */
 export async function createWebhookEndpoint(services: KilnServices, tenantId: string, order: WebhookEndpointOrder): Promise<WebhookEndpointCreated> {
-  const policy = { allowLoopback: services.webhooks?.allowLoopback ?? false };
-  const refused = urlRefusal(order.url, policy);
-  const resolved = refused === undefined ? await resolveAllowed(new URL(order.url).hostname, policy) : { refused: `the URL ${refused}` };
-  if ('refused' in resolved) throw new UnprocessableError(`Kiln does not deliver there: ${resolved.refused}.`, [{ pointer: '/url', detail: resolved.refused }]);
+  await checkDeliverable(services, order.url);
   const now = new Date();
   const id = newId('webhookEndpoint');
   const secret = newSecret();
@@ -57,7 +63,8 @@ export async function createWebhookEndpoint(services: KilnServices, tenantId: st
     url: order.url,
     eventTypes: order.eventTypes ?? [],
     ...(order.description === undefined ? {} : { description: order.description }),
-    enabled: true,
+    enabled: order.enabled ?? true,
+    ...(order.enabled === false ? { disabledReason: `Created paused at ${now.toISOString()}.` } : {}),
     secrets: [{ sealed: await services.sealer.seal(Buffer.from(secret), webhookSecretContext({ tenantId, id })) }],
     cursor: firstIdAt('event', now),
     createdAt: now.toISOString(),
@@ -80,6 +87,31 @@ async function findEndpoint(services: KilnServices, tenantId: string, id: string
 
 export async function getWebhookEndpoint(services: KilnServices, tenantId: string, id: string): Promise<WebhookEndpoint> {
   return endpointView(await findEndpoint(services, tenantId, id));
+}
+
+/**
+ * Changes the endpoint's URL (checked as at creation), event types, description, or whether it is enabled. Enabling
+ * clears why it was disabled and its failing streak; its cursor stayed where deliveries stopped, so the events since
+ * then are delivered.
+ */
+export async function updateWebhookEndpoint(services: KilnServices, tenantId: string, id: string, change: WebhookEndpointUpdate): Promise<WebhookEndpoint> {
+  const record = await findEndpoint(services, tenantId, id);
+  if (change.url !== undefined) await checkDeliverable(services, change.url);
+  const { description: _description, disabledReason: _reason, failingSince: _failing, ...rest } = record;
+  const description = change.description === null ? undefined : (change.description ?? record.description);
+  const enabled = change.enabled ?? record.enabled;
+  const kept = enabled === record.enabled ? { disabledReason: record.disabledReason, failingSince: record.failingSince } : {};
+  const disabledReason = enabled ? undefined : (kept.disabledReason ?? `Paused by the tenant at ${new Date().toISOString()}.`);
+  const next: WebhookEndpointRecord = {
+    ...rest,
+    ...(change.url === undefined ? {} : { url: change.url }),
+    ...(change.eventTypes === undefined ? {} : { eventTypes: change.eventTypes }),
+    ...(description === undefined ? {} : { description }),
+    enabled,
+    ...(disabledReason === undefined ? {} : { disabledReason }),
+    ...(kept.failingSince === undefined ? {} : { failingSince: kept.failingSince }),
+  };
+  return endpointView(await services.store.saveWebhookEndpoint(next, record.version));
 }
 
 export async function deleteWebhookEndpoint(services: KilnServices, tenantId: string, id: string): Promise<void> {

@@ -112,6 +112,8 @@ export const WebhookEndpointRecord = z.object({
   description: z.string().optional(),
   enabled: z.boolean(),
   disabledReason: z.string().optional(),
+  /** When the attempts started failing without one success since (a day of that disables the endpoint). */
+  failingSince: z.string().optional(),
   /** Sealed `whsec_` secrets, newest first; an older one keeps signing until its `expiresAt`. */
   secrets: z.array(z.object({ sealed: z.string(), expiresAt: z.string().optional() })),
   /** The last event of the feed that has a delivery for this endpoint. */

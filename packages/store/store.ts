@@ -14,7 +14,7 @@ import {
   type TransactWriteCommandInput,
   UpdateCommand,
 } from '@aws-sdk/lib-dynamodb';
-import { ClusterEvent, ConflictError, KilnError, type OperationState, TenantEvent, ValidationError, operationEvent, sha256 } from '#core';
+import { ClusterEvent, ConflictError, KilnError, type OperationState, TenantEvent, type TenantWideEvent, ValidationError, operationEvent, sha256 } from '#core';
 import {
   ApiKeyRecord,
   WebhookDeliveryRecord,
@@ -294,7 +294,11 @@ export class KilnStore {
   }
 
   /** Saves the endpoint with the version guard (the worker moves its cursor, disables it; the owner deletes it). */
-  async saveWebhookEndpoint(record: WebhookEndpointRecord, expectedVersion: number, deliveries: readonly WebhookDeliveryRecord[] = []): Promise<WebhookEndpointRecord> {
+  async saveWebhookEndpoint(
+    record: WebhookEndpointRecord,
+    expectedVersion: number,
+    also: { deliveries?: readonly WebhookDeliveryRecord[]; events?: readonly TenantWideEvent[] } = {},
+  ): Promise<WebhookEndpointRecord> {
     const next: WebhookEndpointRecord = { ...record, version: expectedVersion + 1, updatedAt: new Date().toISOString() };
     try {
       await this.documents.send(
@@ -308,7 +312,8 @@ export class KilnStore {
                 ExpressionAttributeValues: { ':expected': expectedVersion },
               },
             },
-            ...deliveries.map((delivery) => ({ Put: { TableName: this.tableName, Item: this.webhookDeliveryItem(delivery) } })),
+            ...(also.deliveries ?? []).map((delivery) => ({ Put: { TableName: this.tableName, Item: this.webhookDeliveryItem(delivery) } })),
+            ...(also.events ?? []).map((event) => this.eventPut(record.tenantId, event)),
           ],
         }),
       );
@@ -656,12 +661,12 @@ export class KilnStore {
 
   // Events ----------------------------------------------------------------
 
-  private eventPut(tenantId: string, event: ClusterEvent): TransactItem {
+  private eventPut(tenantId: string, event: ClusterEvent | TenantWideEvent): TransactItem {
     return {
       Put: {
         TableName: this.tableName,
         Item: {
-          ...keys.clusterEvent(tenantId, event.clusterId, event.id),
+          ...('clusterId' in event ? keys.clusterEvent(tenantId, event.clusterId, event.id) : keys.tenantWideEvent(tenantId, event.id)),
           entity: 'event',
           tenantId,
           GSI1PK: keys.tenantEvents(tenantId),
@@ -675,7 +680,7 @@ export class KilnStore {
   }
 
   /** Events that change no state of their own (an audit trail: a kubeconfig issued, a key handed out). */
-  async appendEvents(tenantId: string, events: readonly ClusterEvent[]): Promise<void> {
+  async appendEvents(tenantId: string, events: readonly (ClusterEvent | TenantWideEvent)[]): Promise<void> {
     if (events.length === 0) return;
     await this.documents.send(new TransactWriteCommand({ TransactItems: events.map((event) => this.eventPut(tenantId, event)) }));
   }

@@ -63,6 +63,8 @@ export const keys = {
   idempotency: (tenantId: string, keyHash: string) => ({ PK: `TENANT#${tenantId}`, SK: `IDEM#${keyHash}` }),
   nodeHealth: (tenantId: string, clusterId: string) => ({ PK: `TENANT#${tenantId}`, SK: `NODEHEALTH#${clusterId}` }),
   clusterEvent: (tenantId: string, clusterId: string, eventId: string) => ({ PK: `TENANT#${tenantId}`, SK: `EVENT#${clusterId}#${eventId}` }),
+  /** An event about the tenant as a whole (no cluster). */
+  tenantWideEvent: (tenantId: string, eventId: string) => ({ PK: `TENANT#${tenantId}`, SK: `TENANTEVENT#${eventId}` }),
   webhookEndpoint: (tenantId: string, id: string) => ({ PK: `TENANT#${tenantId}`, SK: `WEBHOOK#${id}` }),
   webhookDelivery: (tenantId: string, endpointId: string, eventId: string) => ({ PK: `TENANT#${tenantId}`, SK: `DELIVERY#${endpointId}#${eventId}` }),
   /** Enabled webhook endpoints of every tenant, for the delivery worker (GSI2, sparse). */

@@ -1,6 +1,7 @@
+import { tenantWideEvent } from '#core';
 import { type KilnServices, listTenantEvents, webhookSecretContext } from '#services';
 import { VersionConflictError, type WebhookDeliveryRecord, type WebhookEndpointRecord } from '#store';
-import { attemptDelivery } from './deliver.ts';
+import { type AttemptResult, attemptDelivery } from './deliver.ts';
 
 /**
  * When the next attempt comes after a failed one: the first goes at once, then 5 s, 5 min, 30 min, 2 h, 5 h, 10 h and
@@ -17,7 +18,7 @@ export interface DeliveryReport {
   attempted: number;
   succeeded: number;
   failed: number;
-  /** Endpoints disabled by this run (a 410 answer). */
+  /** Endpoints disabled by this run (a 410 answer, or a day of failures). */
   disabled: string[];
 }
 
@@ -44,7 +45,7 @@ async function enqueue(services: KilnServices, endpoint: WebhookEndpointRecord, 
       createdAt: now.toISOString(),
     }));
     try {
-      current = await services.store.saveWebhookEndpoint({ ...current, cursor: page.nextCursor ?? current.cursor }, current.version, deliveries);
+      current = await services.store.saveWebhookEndpoint({ ...current, cursor: page.nextCursor ?? current.cursor }, current.version, { deliveries });
     } catch (error) {
       if (error instanceof VersionConflictError) return { endpoint: current, enqueued };
       throw error;
@@ -54,10 +55,60 @@ async function enqueue(services: KilnServices, endpoint: WebhookEndpointRecord, 
   }
 }
 
+/** How long every attempt to an endpoint may fail, with no success between, before Kiln disables it. */
+export const DISABLE_AFTER_FAILING_HOURS = 24;
+
+/** What one run's attempts to an endpoint came to. */
+interface RunOutcome {
+  /** Whether any attempt of the run succeeded: the receiver is alive, and earlier failures no longer count. */
+  succeeded: boolean;
+  /** The first failure after the run's last success (or of the run, if none succeeded). */
+  failingSince?: string;
+  last?: AttemptResult;
+  gone?: AttemptResult;
+}
+
+function lastAnswer(attempt: AttemptResult): string {
+  return attempt.status === undefined ? attempt.response : `${attempt.status}${attempt.response === '' ? '' : ` ${JSON.stringify(attempt.response.slice(0, 100))}`}`;
+}
+
+/**
+ * Records what the run learned about the endpoint: a success clears its failing streak; a streak of a day, or a 410,
+ * disables it with a reason and a webhook_endpoint.disabled event in the same write. Lost races (the owner changed
+ * the endpoint meanwhile) are read again and decided again.
+ */
+async function settleEndpoint(services: KilnServices, tenantId: string, id: string, outcome: RunOutcome, now: Date): Promise<boolean> {
+  for (let attempt = 0; attempt < 3; attempt += 1) {
+    const latest = await services.store.getWebhookEndpoint(tenantId, id);
+    if (latest?.enabled !== true) return false;
+    const failingSince = outcome.succeeded ? outcome.failingSince : (latest.failingSince ?? outcome.failingSince);
+    const longFailing = failingSince !== undefined && now.getTime() - Date.parse(failingSince) >= DISABLE_AFTER_FAILING_HOURS * 3600_000;
+    const reason =
+      outcome.gone !== undefined
+        ? `The endpoint answered 410 Gone at ${outcome.gone.at}: Kiln stopped delivering to it.`
+        : longFailing && outcome.last !== undefined
+          ? `Every delivery attempt failed for ${DISABLE_AFTER_FAILING_HOURS} hours, since ${failingSince} (the last, at ${outcome.last.at}: ${lastAnswer(outcome.last)}): Kiln stopped delivering to it. Fix the receiver, enable the endpoint again (PATCH {"enabled": true}) and replay what it missed.`
+          : undefined;
+    const { failingSince: _previous, ...rest } = latest;
+    if (reason === undefined && failingSince === latest.failingSince) return false;
+    const next: WebhookEndpointRecord = reason === undefined ? { ...rest, ...(failingSince === undefined ? {} : { failingSince }) } : { ...rest, enabled: false, disabledReason: reason, ...(failingSince === undefined ? {} : { failingSince }) };
+    const events =
+      reason === undefined ? [] : [tenantWideEvent('webhook_endpoint.disabled', { endpointId: id, url: latest.url, reason, ...(failingSince === undefined ? {} : { failingSince }) }, now)];
+    try {
+      await services.store.saveWebhookEndpoint(next, latest.version, { events });
+      return reason !== undefined;
+    } catch (error) {
+      if (!(error instanceof VersionConflictError)) throw error;
+    }
+  }
+  return false;
+}
+
 /**
  * One run of the delivery worker: for every enabled endpoint, new events become deliveries and the deliveries due are
  * attempted (at least once: an attempt whose result was not recorded is made again, with the same webhook-id). A 2xx
- * answer delivers; 410 disables the endpoint with its reason; anything else is tried again on the schedule.
+ * answer delivers; anything else is tried again on the schedule. A 410 answer, or a day in which every attempt
+ * failed, disables the endpoint with its reason (and an event); its events wait in the feed until it is enabled again.
  */
 export async function deliverWebhooks(services: KilnServices, now = new Date()): Promise<DeliveryReport> {
   const policy = services.webhooks ?? { allowLoopback: false };
@@ -71,6 +122,7 @@ export async function deliverWebhooks(services: KilnServices, now = new Date()):
     if (due.length === 0) continue;
     const active = endpoint.secrets.filter((secret) => secret.expiresAt === undefined || Date.parse(secret.expiresAt) > now.getTime());
     const secrets = await Promise.all(active.map(async (secret) => Buffer.from(await services.sealer.unseal(secret.sealed, webhookSecretContext(endpoint))).toString('utf8')));
+    const outcome: RunOutcome = { succeeded: false };
     for (const delivery of due) {
       const result = await attemptDelivery({ url: endpoint.url, secrets }, { id: delivery.eventId, payload: delivery.payload }, policy, now);
       report.attempted += 1;
@@ -79,24 +131,25 @@ export async function deliverWebhooks(services: KilnServices, now = new Date()):
       if (result.ok) {
         await services.store.saveWebhookDelivery({ ...rest, attempts, state: 'succeeded' });
         report.succeeded += 1;
+        outcome.succeeded = true;
+        delete outcome.failingSince;
         continue;
       }
-      if (result.status === 410) {
-        await services.store.saveWebhookDelivery({ ...rest, attempts, state: 'failed' });
-        const latest = (await services.store.getWebhookEndpoint(tenantId, id)) ?? endpoint;
-        await services.store.saveWebhookEndpoint({ ...latest, enabled: false, disabledReason: `The endpoint answered 410 Gone at ${result.at}: Kiln stopped delivering to it.` }, latest.version);
-        report.disabled.push(id);
-        report.failed += 1;
-        break;
-      }
+      outcome.failingSince ??= result.at;
+      outcome.last = result;
       const wait = RETRY_SCHEDULE_SECONDS[attempts.length - 1];
-      if (wait === undefined) {
+      if (result.status === 410 || wait === undefined) {
         await services.store.saveWebhookDelivery({ ...rest, attempts, state: 'failed' });
         report.failed += 1;
       } else {
         await services.store.saveWebhookDelivery({ ...rest, attempts, nextAttemptAt: new Date(now.getTime() + wait * 1000).toISOString() });
       }
+      if (result.status === 410) {
+        outcome.gone = result;
+        break;
+      }
     }
+    if (await settleEndpoint(services, tenantId, id, outcome, now)) report.disabled.push(id);
   }
   return report;
 }

@@ -1,9 +1,10 @@
+import { spawn } from 'node:child_process';
 import { createServer, type IncomingHttpHeaders, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { Webhook } from 'standardwebhooks';
 import { afterAll, describe, expect, it } from 'vitest';
 import { clusterEvent, newId } from '#core';
-import { authenticate } from '#services';
+import { authenticate, listTenantEvents } from '#services';
 import { deliverWebhooks } from '#webhooks';
 import { expectProblem } from '../support/api.ts';
 import { type ClusterBody, localSession, order } from '../support/local-session.ts';
@@ -18,8 +19,11 @@ interface Received {
   body: string;
 }
 
-/** A receiver on loopback that answers with the statuses given, one per request (the last one from then on). */
-async function receiver(statuses: number[] = [200]): Promise<{ url: string; received: Received[]; server: Server }> {
+/**
+ * A receiver on loopback that answers with the statuses given, one per request (the last one from then on),
+ * `delayMs` after each request arrived.
+ */
+async function receiver(statuses: number[] = [200], delayMs = 0): Promise<{ url: string; received: Received[]; server: Server }> {
   const received: Received[] = [];
   const server = createServer((request, response) => {
     const chunks: Buffer[] = [];
@@ -27,7 +31,7 @@ async function receiver(statuses: number[] = [200]): Promise<{ url: string; rece
     request.on('end', () => {
       received.push({ headers: request.headers, body: Buffer.concat(chunks).toString('utf8') });
       response.statusCode = statuses[Math.min(received.length - 1, statuses.length - 1)] ?? 200;
-      response.end(response.statusCode >= 400 ? 'not now' : 'ok');
+      setTimeout(() => response.end(response.statusCode >= 400 ? 'not now' : 'ok'), delayMs);
     });
   });
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
@@ -146,15 +150,101 @@ describe('webhooks', () => {
     expect(String(last.headers['webhook-signature']).split(' ')).toEqual([signature(rotated.body.secret, last), signature(created.body.secret, last)]);
   });
 
-  it('disables an endpoint that answers 410, saying why', async () => {
+  it('loses nothing while the receiver is down for a day: disabled with why, enabled again it gets what waited, and the rest replays with the same webhook-ids', async () => {
     const token = await newTenant();
-    const hook = await receiver([410]);
+    const tenantId = await tenantIdOf(token);
+    const hook = await receiver();
+    const port = Number(new URL(hook.url).port);
     const created = await api<{ id: string }>('POST', '/v1/webhook-endpoints', { token, body: { url: hook.url } });
-    await session.stack.services.store.appendEvents(await tenantIdOf(token), [clusterEvent('cluster.ssh_key_downloaded', newId('cluster'), {})]);
-    const report = await runAt(20);
-    expect(report.disabled).toContain(created.body.id);
-    const endpoint = await api<{ enabled: boolean; disabledReason?: string }>('GET', `/v1/webhook-endpoints/${created.body.id}`, { token });
-    expect(endpoint.body).toMatchObject({ enabled: false, disabledReason: expect.stringContaining('410 Gone') });
+    // The receiver goes away: nothing listens on its port.
+    const closed = new Promise((resolve) => hook.server.close(resolve));
+    hook.server.closeAllConnections();
+    await closed;
+    const from = new Date().toISOString();
+
+    // A day on the sandbox clock: two events every three hours, the worker running every hour.
+    const written: string[] = [];
+    let disabledBy: number | undefined;
+    for (let hour = 0; hour <= 24; hour += 1) {
+      if (hour % 3 === 0) {
+        const batch = [0, 1].map((index) => clusterEvent('cluster.kubeconfig_issued', newId('cluster'), { validUntil: from, group: `h${hour}-${index}` }));
+        await session.stack.services.store.appendEvents(tenantId, batch);
+        written.push(...batch.map((event) => event.id));
+      }
+      const report = await runAt(20 + hour * 3600);
+      if (report.disabled.includes(created.body.id)) disabledBy ??= hour;
+    }
+    // A day after the first failed attempt, Kiln disabled the endpoint, said why, and wrote an event.
+    expect(disabledBy).toBe(24);
+    const endpoint = await api<{ enabled: boolean; disabledReason: string }>('GET', `/v1/webhook-endpoints/${created.body.id}`, { token });
+    expect(endpoint.body.enabled).toBe(false);
+    expect(endpoint.body.disabledReason).toMatch(/Every delivery attempt failed for 24 hours, since .*ECONNREFUSED/);
+    const disabledEvents = await listTenantEvents(session.stack.services, tenantId, { types: ['webhook_endpoint.disabled'], limit: 10 }, new Date(Date.now() + 20_000));
+    expect(disabledEvents.items.map((event) => event.data.endpointId)).toEqual([created.body.id]);
+    // That event too goes to the endpoint once it is enabled again.
+    written.push(...disabledEvents.items.map((event) => event.id));
+
+    // Two more events while it is disabled; then the receiver is back and the tenant enables the endpoint.
+    const meanwhile = [0, 1].map((index) => clusterEvent('cluster.kubeconfig_issued', newId('cluster'), { validUntil: from, group: `later-${index}` }));
+    await session.stack.services.store.appendEvents(tenantId, meanwhile);
+    await new Promise<void>((resolve) => hook.server.listen(port, '127.0.0.1', resolve));
+    const enabled = await api<{ enabled: boolean }>('PATCH', `/v1/webhook-endpoints/${created.body.id}`, { token, body: { enabled: true } });
+    expect(enabled.body.enabled).toBe(true);
+    await runAt(20 + 25 * 3600);
+    const ids = (messages: Received[]) => messages.map((message) => String(message.headers['webhook-id']));
+    expect(ids(hook.received)).toEqual(expect.arrayContaining(meanwhile.map((event) => event.id)));
+
+    // Every event of the day is in the delivery log, delivered or still to be tried: none was lost.
+    const log = await api<{ items: { eventId: string; state: string; attempts: unknown[]; nextAttemptAt?: string }[] }>('GET', `/v1/webhook-endpoints/${created.body.id}/deliveries`, { token });
+    expect(log.body.items.map((delivery) => delivery.eventId).sort()).toEqual([...written, ...meanwhile.map((event) => event.id)].sort());
+    for (const delivery of log.body.items) {
+      if (delivery.state === 'pending') expect(delivery.nextAttemptAt).toBeDefined();
+      else expect(delivery.state).toBe('succeeded');
+    }
+    // Replaying the day delivers every one of its events now, each with its own webhook-id.
+    const replayed = await api<{ items: unknown[] }>('POST', `/v1/webhook-endpoints/${created.body.id}/replays`, { token, body: { from, to: new Date(Date.now() + 1000).toISOString() } });
+    expect(replayed.body.items).toHaveLength(written.length + meanwhile.length);
+    const before = hook.received.length;
+    await runAt(20 + 25 * 3600 + 60);
+    expect(ids(hook.received.slice(before)).sort()).toEqual([...written, ...meanwhile.map((event) => event.id)].sort());
+  });
+
+  it('loses no event of a burst of 200 when the worker is killed in the middle, and repeats only with the same webhook-id', async () => {
+    const token = await newTenant();
+    const tenantId = await tenantIdOf(token);
+    // A receiver that takes a little while per request, so the kill lands mid-burst.
+    const { url, received } = await receiver([200], 10);
+    const created = await api<{ id: string }>('POST', '/v1/webhook-endpoints', { token, body: { url } });
+    const burst = Array.from({ length: 200 }, (_, index) => clusterEvent('cluster.kubeconfig_issued', newId('cluster'), { validUntil: new Date().toISOString(), group: `b${index}` }));
+    for (let index = 0; index < burst.length; index += 25) await session.stack.services.store.appendEvents(tenantId, burst.slice(index, index + 25));
+
+    // The worker as its own process (built from the environment, as the Lambda is), killed with SIGKILL mid-burst.
+    // (node itself with tsx's loader: the tsx command would run the worker in a grandchild the kill does not reach.)
+    const worker = spawn(process.execPath, ['--import', 'tsx', 'test/support/webhook-worker-process.ts'], {
+      env: { ...process.env, KILN_TEST_CLOCK_AHEAD_MS: '20000', KILN_LOG_LEVEL: 'error' },
+      stdio: ['ignore', 'pipe', 'inherit'],
+    });
+    const exited = new Promise((resolve) => worker.once('exit', resolve));
+    await expect.poll(() => received.length, { timeout: 60_000, interval: 20 }).toBeGreaterThanOrEqual(60);
+    worker.kill('SIGKILL');
+    await exited;
+    const atKill = received.length;
+    expect(atKill).toBeLessThan(200);
+
+    // Another worker picks up where it stopped.
+    for (let run = 0; run < 10 && new Set(received.map((message) => message.headers['webhook-id'])).size < 200; run += 1) await runAt(20);
+    const ids = received.map((message) => String(message.headers['webhook-id']));
+    expect(new Set(ids)).toEqual(new Set(burst.map((event) => event.id)));
+    // A repeat is the attempt in flight when the worker died: the same event, with the same webhook-id and body.
+    const repeats = ids.length - new Set(ids).size;
+    expect(repeats).toBeLessThanOrEqual(1);
+    for (const message of received) {
+      const event = JSON.parse(message.body) as { id: string };
+      expect(event.id).toBe(message.headers['webhook-id']);
+    }
+    const log = await session.stack.services.store.listWebhookDeliveriesBetween(tenantId, created.body.id, 'evt_', 'evt_~');
+    expect(log).toHaveLength(200);
+    expect(log.every((delivery) => delivery.state === 'succeeded')).toBe(true);
   });
 
   it('refuses URLs that point inside, at creation', async () => {

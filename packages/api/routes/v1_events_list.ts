@@ -1,5 +1,5 @@
 import { type OpenAPIHono, createRoute, z } from '@hono/zod-openapi';
-import { CLUSTER_EVENT_TYPES, EventFeedPage, TypedTenantEvent, idPattern } from '#core';
+import { EVENT_TYPES, EventFeedPage, TypedTenantEvent, idPattern } from '#core';
 import { EVENT_FEED_SETTLE_SECONDS, listTenantEvents } from '#services';
 import { type AppEnv, tenantOf } from '../context.ts';
 import { problems } from '../schemas.ts';
@@ -15,8 +15,8 @@ const EventFeedQuery = z.object({
     .optional()
     .transform((value, context) => {
       const types = value === undefined ? [] : value.split(',').map((type) => type.trim()).filter((type) => type !== '');
-      const unknown = types.filter((type) => !(CLUSTER_EVENT_TYPES as readonly string[]).includes(type));
-      if (unknown.length > 0) context.addIssue({ code: 'custom', message: `${unknown.join(', ')}: not an event type (${CLUSTER_EVENT_TYPES.join(', ')})` });
+      const unknown = types.filter((type) => !(EVENT_TYPES as readonly string[]).includes(type));
+      if (unknown.length > 0) context.addIssue({ code: 'custom', message: `${unknown.join(', ')}: not an event type (${EVENT_TYPES.join(', ')})` });
       return types;
     })
     .openapi({ type: 'string', description: 'Only these event types, comma-separated.', example: 'cluster.phase_changed,node.replaced' }),

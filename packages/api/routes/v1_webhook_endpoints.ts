@@ -1,5 +1,5 @@
 import { type OpenAPIHono, createRoute, z } from '@hono/zod-openapi';
-import { WebhookDelivery, WebhookEndpoint, WebhookEndpointCreated, WebhookEndpointOrder, idPattern } from '#core';
+import { WebhookDelivery, WebhookEndpoint, WebhookEndpointCreated, WebhookEndpointOrder, WebhookEndpointUpdate, idPattern } from '#core';
 import {
   SECRET_OVERLAP_HOURS,
   createWebhookEndpoint,
@@ -10,6 +10,7 @@ import {
   replayWebhookDeliveries,
   rotateWebhookSecret,
   sendTestWebhook,
+  updateWebhookEndpoint,
 } from '#services';
 import { type AppEnv, tenantOf } from '../context.ts';
 import { problems } from '../schemas.ts';
@@ -31,7 +32,7 @@ const create = createRoute({
   summary: 'Create a webhook endpoint',
   description:
     'Kiln POSTs every event of the tenant (or of the types named) that happens from now on to the URL, signed as Standard Webhooks describes (`webhook-id`, `webhook-timestamp`, `webhook-signature`; verify with the `standardwebhooks` package and the `secret`, shown once). ' +
-    'Delivery is at least once, with the same `webhook-id` for an event every time; order is not promised. A failed attempt is retried after 5 s, 5 min, 30 min, 2 h, 5 h, 10 h and 10 h; an answer of 410 disables the endpoint. ' +
+    'Delivery is at least once, with the same `webhook-id` for an event every time; order is not promised. A failed attempt is retried after 5 s, 5 min, 30 min, 2 h, 5 h, 10 h and 10 h; an answer of 410, or a day in which every attempt failed, disables the endpoint (with a `webhook_endpoint.disabled` event and its `disabledReason`). ' +
     'The URL must be https and resolve to a public address (no private, loopback, link-local or metadata address, checked again at every delivery; redirects are not followed): 422 otherwise.',
   security: [{ bearer: [] }],
   request: { body: { required: true, content: { 'application/json': { schema: WebhookEndpointOrder } } } },
@@ -69,6 +70,23 @@ const get = createRoute({
   responses: {
     200: { description: 'The endpoint; `disabledReason` says why Kiln stopped delivering, if it did.', content: { 'application/json': { schema: WebhookEndpoint } } },
     ...problems(400, 401, 403, 404),
+  },
+});
+
+const update = createRoute({
+  method: 'patch',
+  path: '/v1/webhook-endpoints/{id}',
+  operationId: 'updateWebhookEndpoint',
+  tags: TAGS,
+  summary: 'Change a webhook endpoint',
+  description:
+    'Changes the URL (checked as at creation: 422 if Kiln would not deliver there), the event types, the description, or `enabled`. ' +
+    '`{"enabled": true}` starts deliveries again after a pause or after Kiln disabled the endpoint: the events that happened meanwhile are delivered then; replay the deliveries that failed before.',
+  security: [{ bearer: [] }],
+  request: { params: EndpointIdParam, body: { required: true, content: { 'application/json': { schema: WebhookEndpointUpdate } } } },
+  responses: {
+    200: { description: 'The endpoint as it is now.', content: { 'application/json': { schema: WebhookEndpoint } } },
+    ...problems(400, 401, 403, 404, 409, 422),
   },
 });
 
@@ -178,6 +196,7 @@ export function registerV1WebhookEndpoints(app: OpenAPIHono<AppEnv>): void {
   });
   app.openapi(list, async (c) => c.json({ items: await listWebhookEndpoints(c.get('services'), tenantOf(c)) }, 200));
   app.openapi(get, async (c) => c.json(await getWebhookEndpoint(c.get('services'), tenantOf(c), c.req.valid('param').id), 200));
+  app.openapi(update, async (c) => c.json(await updateWebhookEndpoint(c.get('services'), tenantOf(c), c.req.valid('param').id, c.req.valid('json')), 200));
   app.openapi(remove, async (c) => {
     await deleteWebhookEndpoint(c.get('services'), tenantOf(c), c.req.valid('param').id);
     return c.body(null, 204);
