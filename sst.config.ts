@@ -194,6 +194,11 @@ export default $config({
       schedule: 'rate(1 minute)',
       function: { handler: 'functions/webhook-delivery.handler', runtime: 'nodejs20.x', nodejs, timeout: '55 seconds', link: [table], environment, permissions },
     });
+    new sst.aws.CronV2('UsageReports', {
+      // Each hour is reported 15 minutes after it ended; a run that finds nothing due does nothing.
+      schedule: 'rate(15 minutes)',
+      function: { handler: 'functions/usage-reports.handler', runtime: 'nodejs20.x', nodejs, link: [table], environment, permissions },
+    });
     new sst.aws.CronV2('CertificateRenewals', {
       schedule: 'rate(1 day)',
       function: { handler: 'functions/certificate-renewals.handler', runtime: 'nodejs20.x', nodejs, link: [table], environment, permissions },

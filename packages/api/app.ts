@@ -15,6 +15,7 @@ import { registerV1ApiKeys } from './routes/v1_api_keys.ts';
 import { registerV1EventsList } from './routes/v1_events_list.ts';
 import { registerV1WebhookEndpoints } from './routes/v1_webhook_endpoints.ts';
 import { registerWebhookEvents } from './routes/webhook_events.ts';
+import { registerV1UsageGet } from './routes/v1_usage_get.ts';
 import { registerV1ClustersCertificateRenewalsCreate } from './routes/v1_clusters_certificate_renewals_create.ts';
 import { registerV1ClustersEventsList } from './routes/v1_clusters_events_list.ts';
 import { registerV1ClustersGet } from './routes/v1_clusters_get.ts';
@@ -107,6 +108,7 @@ export function newApp(services: KilnServices): OpenAPIHono<AppEnv> {
   registerV1ClustersCertificateRenewalsCreate(app);
   registerV1ApiKeys(app);
   registerV1EventsList(app);
+  registerV1UsageGet(app);
   registerV1WebhookEndpoints(app);
   registerWebhookEvents(app);
   registerV1ClustersSshKeyGet(app);
@@ -197,6 +199,7 @@ export function openApiDocument(app: OpenAPIHono<AppEnv>): OpenApiDocument {
         { name: 'Kubernetes versions', description: 'The Kubernetes minors Kiln offers, with their end-of-life dates.' },
         { name: 'API keys', description: "A tenant's API keys: list, create, revoke." },
         { name: 'Events', description: "The tenant's events, for integrators who pull." },
+        { name: 'Usage', description: 'Machine time per cluster, pool and instance type, for billing.' },
         { name: 'Webhooks', description: 'Endpoints Kiln pushes the events to, signed (Standard Webhooks), with their delivery log.' },
       ],
       security: [{ bearer: [] }],

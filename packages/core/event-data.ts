@@ -41,6 +41,17 @@ export const UsageRow = z
   .meta({ id: 'UsageRow' });
 export type UsageRow = z.infer<typeof UsageRow>;
 
+/** A period's usage: what a usage.reported event says for its hour, and each period of GET /v1/usage. */
+export const UsagePeriod = z
+  .object({
+    from: z.iso.datetime(),
+    to: z.iso.datetime().describe('The period is [from, to).'),
+    items: z.array(UsageRow).describe('Per cluster, role, pool and instance type; empty when nothing ran.'),
+    nodeSeconds: z.int().describe('The sum of the items: GET /v1/usage and the usage.reported events give the same figures for the same hours.'),
+  })
+  .meta({ id: 'UsagePeriod' });
+export type UsagePeriod = z.infer<typeof UsagePeriod>;
+
 export const EVENT_DATA_V1 = {
   'cluster.created': z.object({ name: z.string(), region: z.string(), operationId: z.string() }).meta({ id: 'ClusterCreatedEventData' }),
   'cluster.updated': z.object({ operationId: z.string(), changed: z.array(z.string()).describe('The order fields the change touched.') }).meta({ id: 'ClusterUpdatedEventData' }),
@@ -68,14 +79,7 @@ export const EVENT_DATA_V1 = {
   'node.removed': Machine,
   'remediation.paused': z.object({ reasons: z.array(z.string()) }).meta({ id: 'RemediationPausedEventData' }),
   'remediation.resumed': Open,
-  'usage.reported': z
-    .object({
-      from: z.iso.datetime().describe('The start of the hour reported.'),
-      to: z.iso.datetime().describe('Its end: the hour is [from, to).'),
-      items: z.array(UsageRow),
-      nodeSeconds: z.int().describe('The sum of the items: GET /v1/usage gives the same figures for this hour.'),
-    })
-    .meta({ id: 'UsageReportedEventData' }),
+  'usage.reported': UsagePeriod,
   'webhook_endpoint.disabled': z
     .object({
       endpointId: z.string(),

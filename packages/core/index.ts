@@ -35,5 +35,6 @@ export { problemFor, problemType } from './problem.ts';
 export { applyMergePatch } from './merge-patch.ts';
 export { cidrBlock, ipv4ToNumber, numberToIpv4, type Ipv4Block } from './ipv4.ts';
 export { isRecord, sameJson, sha256 } from './values.ts';
-export { EVENT_DATA_V1, TYPED_EVENTS, TypedTenantEvent, UsageRow } from './event-data.ts';
+export { EVENT_DATA_V1, TYPED_EVENTS, TypedTenantEvent, UsagePeriod, UsageRow } from './event-data.ts';
+export { USAGE_GRANULARITIES, UsageReport } from './usage.ts';
 export { WebhookDelivery, WebhookEndpoint, WebhookEndpointCreated, WebhookEndpointOrder, WebhookEndpointUpdate } from './webhooks.ts';

@@ -2,9 +2,9 @@ import { type NodeSummary, listNodes } from '#addons';
 import { clusterApi } from '#steps';
 import { instanceIdOf } from '#bootstrap';
 import { type ClusterEvent, type NodeObservation, type ClusterSpec, KUBERNETES_RELEASES, clusterEvent } from '#core';
-import { type KilnServices, updateCluster, withCondition } from '#services';
+import { type KilnServices, meterCluster, updateCluster, withCondition } from '#services';
 import { type ClusterRecord, type KilnStore, VersionConflictError } from '#store';
-import { type HealthDecision, type HoldReason, type MachineHealth, type ObservedNode, type RemediationRecord, decide, groupKey } from './evaluate.ts';
+import { type HealthDecision, type HoldReason, type MachineHealth, type ObservedMachine, type ObservedNode, type RemediationRecord, decide, groupKey } from './evaluate.ts';
 import type { MachineFleet } from './fleet.ts';
 import { startRemediation } from './remediate.ts';
 
@@ -25,7 +25,7 @@ const API_TIMEOUT_MS = 5_000;
 const PAGE_SIZE = 100;
 const CONCURRENCY = 8;
 
-/** Phases whose machines the poller looks after; a cluster being built or deleted has its own workflow watching it. */
+/** Phases whose machines the poller looks after (all are metered); a cluster being built or deleted has its own workflow watching it. */
 const POLLED_PHASES: ReadonlySet<string> = new Set(['Ready', 'Updating']);
 
 function holdSentence(hold: HoldReason): string {
@@ -130,10 +130,8 @@ async function remediate(services: HealthPollServices, cluster: ClusterRecord, d
  * events) only when what it saw changed, and sets the cluster's
  * RemediationPaused condition when holds start or end.
  */
-export async function pollCluster(services: HealthPollServices, cluster: ClusterRecord, now: Date): Promise<{ changed: boolean; decision: HealthDecision }> {
-  const endpoint = cluster.status.endpoint;
-  const groups = cluster.machineGroups;
-  if (endpoint === undefined || groups === undefined) throw new Error(`cluster ${cluster.id} has no endpoint or machine groups yet`);
+export async function pollCluster(services: HealthPollServices, cluster: ClusterRecord, now: Date, machines: readonly ObservedMachine[]): Promise<{ changed: boolean; decision: HealthDecision }> {
+  if (cluster.status.endpoint === undefined) throw new Error(`cluster ${cluster.id} has no endpoint yet`);
   // Kiln's credentials first: a failure to make them (KMS) is Kiln's problem, not the API server's.
   const api = await clusterApi(services, cluster, 'health');
   let nodes: ObservedNode[] = [];
@@ -143,7 +141,6 @@ export async function pollCluster(services: HealthPollServices, cluster: Cluster
   } catch {
     apiReachable = false;
   }
-  const machines = await services.inCluster(cluster).fleet.machines(groups);
   const decision = decide({ policy: cluster.spec.nodeHealth, apiReachable, nodes, machines, remediations: await remediationsOf(services.store, cluster, now), now });
 
   await remediate(services, cluster, decision, now);
@@ -190,13 +187,19 @@ export async function pollNodeHealth(services: HealthPollServices, now = new Dat
     let after: string | undefined;
     do {
       const page = await services.store.listClustersOnKubernetesMinor(release.minor, { limit: PAGE_SIZE, ...(after === undefined ? {} : { after }) });
-      const due = page.items.filter((cluster) => POLLED_PHASES.has(cluster.status.phase) && cluster.machineGroups !== undefined && cluster.status.endpoint !== undefined);
+      // Every cluster with machines is metered; those Ready or Updating are looked after too.
+      const due = page.items.filter((cluster) => cluster.machineGroups !== undefined && cluster.status.phase !== 'Deleted');
       for (let start = 0; start < due.length; start += CONCURRENCY) {
         await Promise.all(
           due.slice(start, start + CONCURRENCY).map(async (cluster) => {
             report.polled += 1;
             try {
-              if ((await pollCluster(services, cluster, now)).changed) report.changed.push(cluster.id);
+              const machines = await services.inCluster(cluster).fleet.machines(cluster.machineGroups ?? { controlPlane: '', pools: {} });
+              await meterCluster(services, cluster, machines, now).catch((error: unknown) => {
+                // Another poll metered the cluster meanwhile; the next one sees what it wrote.
+                if (!(error instanceof VersionConflictError)) throw error;
+              });
+              if (POLLED_PHASES.has(cluster.status.phase) && cluster.status.endpoint !== undefined && (await pollCluster(services, cluster, now, machines)).changed) report.changed.push(cluster.id);
             } catch (error) {
               report.failed.push(cluster.id);
               services.log.warn('node health poll failed', { tenantId: cluster.tenantId, clusterId: cluster.id, error });

@@ -6,7 +6,7 @@ import { join } from 'node:path';
 import { CreateKeyCommand, KMSClient } from '@aws-sdk/client-kms';
 import { serve } from '@hono/node-server';
 import { type LogLevel, StepError, createLogger, sha256 } from '#core';
-import { type KilnServices, checkKubernetesVersionSupport, createTenant, recoverOperations, startDueCertificateRenewals, startDueKubernetesUpgrades, startDueRotations } from '#services';
+import { type KilnServices, checkKubernetesVersionSupport, createTenant, recoverOperations, reportUsage, startDueCertificateRenewals, startDueKubernetesUpgrades, startDueRotations } from '#services';
 import { type StepServices, runInfrastructureContainer } from '#steps';
 import { type HealthPollServices, pollNodeHealth } from '#health';
 import { deliverWebhooks } from '#webhooks';
@@ -330,7 +330,7 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
 
     // Executions live in memory: after a restart, operations still active have none, and recovery restarts them.
     await recoverOperations(services, { graceMs: 0 });
-    // What the scheduled functions do in production: recovery every 15 s here, due key rotations and end-of-life upgrades every minute, version support and certificate renewals hourly.
+    // What the scheduled functions do in production: recovery every 15 s here, due key rotations, end-of-life upgrades and usage reports every minute, version support and certificate renewals hourly.
     const recovery = setInterval(() => {
       recoverOperations(servicesOf()).catch((error: unknown) => {
         log.warn('recovery pass failed', { error });
@@ -342,6 +342,9 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
       });
       startDueKubernetesUpgrades(servicesOf()).catch((error: unknown) => {
         log.warn('kubernetes upgrade schedule pass failed', { error });
+      });
+      reportUsage(servicesOf()).catch((error: unknown) => {
+        log.warn('usage report pass failed', { error });
       });
     }, 60_000);
     // Daily in production; at start and hourly here, so clusters kept in KILN_DATA_DIR learn of an end of life the day

@@ -44,3 +44,4 @@ export {
   updateWebhookEndpoint,
   webhookSecretContext,
 } from './webhooks.ts';
+export { USAGE_SETTLE_MINUTES, endClusterUsage, getUsage, meterCluster, reportUsage, usageOfHour, type MeteredMachine } from './usage.ts';

@@ -1,5 +1,5 @@
 import { WorkflowInput } from '#core';
-import { updateCluster, updateOperation, withCondition } from '#services';
+import { endClusterUsage, updateCluster, updateOperation, withCondition } from '#services';
 import type { StepServices } from './context.ts';
 
 export async function markDeletedStep(services: StepServices, rawInput: unknown): Promise<void> {
@@ -20,5 +20,7 @@ export async function markDeletedStep(services: StepServices, rawInput: unknown)
     };
   });
   await services.store.releaseClusterName(tenantId, cluster.name, clusterId);
+  // Its machines are destroyed: their usage ends now, whatever the last health poll saw.
+  await endClusterUsage(services, tenantId, clusterId, new Date());
   services.log.info('cluster deleted', { tenantId, clusterId, operationId });
 }

@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { NodeObservation, ClusterSpec, ClusterStatus, OPERATION_STATES, OPERATION_TYPES, OperationStep, Problem, RemediationTarget, Tenant } from '#core';
+import { NodeObservation, ClusterSpec, ClusterStatus, OPERATION_STATES, OPERATION_TYPES, OperationStep, Problem, RemediationTarget, Tenant, UsageRow } from '#core';
 
 /**
  * What the store keeps, as zod codecs built from the core schemas: every item
@@ -146,3 +146,39 @@ export const WebhookDeliveryRecord = z.object({
   createdAt: z.string(),
 });
 export type WebhookDeliveryRecord = z.infer<typeof WebhookDeliveryRecord>;
+
+/**
+ * One machine's time in a cluster, for billing: from the health poll that first saw it running to the one that no
+ * longer did (or the cluster's deletion). Open while `endedAt` is absent.
+ */
+export const MachineUsageRecord = z.object({
+  tenantId: z.string(),
+  clusterId: z.string(),
+  instanceId: z.string(),
+  role: z.enum(['control-plane', 'worker']),
+  pool: z.string().optional(),
+  instanceType: z.string(),
+  startedAt: z.string(),
+  endedAt: z.string().optional(),
+});
+export type MachineUsageRecord = z.infer<typeof MachineUsageRecord>;
+
+/** One reported hour of a tenant's usage: what its usage.reported event said, and what GET /v1/usage adds up. */
+export const UsageHourRecord = z.object({
+  tenantId: z.string(),
+  from: z.string(),
+  to: z.string(),
+  items: z.array(UsageRow),
+  nodeSeconds: z.int(),
+  /** The usage.reported event written with it (absent for an hour in which nothing ran: no event). */
+  eventId: z.string().optional(),
+});
+export type UsageHourRecord = z.infer<typeof UsageHourRecord>;
+
+/** Where a tenant's usage reports have got to: every hour before `reportedThrough` is reported. */
+export const UsageLedgerRecord = z.object({
+  tenantId: z.string(),
+  reportedThrough: z.string(),
+  version: z.int(),
+});
+export type UsageLedgerRecord = z.infer<typeof UsageLedgerRecord>;

@@ -21,6 +21,9 @@ import {
   WebhookEndpointRecord,
   ClusterRecord,
   IdempotencyRecord,
+  MachineUsageRecord,
+  UsageHourRecord,
+  UsageLedgerRecord,
   NodeHealthRecord,
   OperationRecord,
   type Page,
@@ -33,6 +36,9 @@ import { TABLE_KEYS, keys } from './table.ts';
 const IDEMPOTENCY_TTL_SECONDS = 24 * 60 * 60;
 const DELETED_CLUSTER_TTL_SECONDS = 7 * 24 * 60 * 60;
 const EVENT_TTL_SECONDS = 90 * 24 * 60 * 60;
+/** Closed machine usage is kept past any report it counts in; reported hours for a little more than a year. */
+const MACHINE_USAGE_TTL_SECONDS = 35 * 24 * 60 * 60;
+const USAGE_HOUR_TTL_SECONDS = 400 * 24 * 60 * 60;
 /** Webhook deliveries (with their attempts) are kept a month. */
 const WEBHOOK_DELIVERY_TTL_SECONDS = 30 * 24 * 60 * 60;
 const TRANSACTION_ATTEMPTS = 4;
@@ -300,27 +306,21 @@ export class KilnStore {
     also: { deliveries?: readonly WebhookDeliveryRecord[]; events?: readonly TenantWideEvent[] } = {},
   ): Promise<WebhookEndpointRecord> {
     const next: WebhookEndpointRecord = { ...record, version: expectedVersion + 1, updatedAt: new Date().toISOString() };
-    try {
-      await this.documents.send(
-        new TransactWriteCommand({
-          TransactItems: [
-            {
-              Put: {
-                TableName: this.tableName,
-                Item: this.webhookEndpointItem(next),
-                ConditionExpression: 'version = :expected',
-                ExpressionAttributeValues: { ':expected': expectedVersion },
-              },
-            },
-            ...(also.deliveries ?? []).map((delivery) => ({ Put: { TableName: this.tableName, Item: this.webhookDeliveryItem(delivery) } })),
-            ...(also.events ?? []).map((event) => this.eventPut(record.tenantId, event)),
-          ],
-        }),
-      );
-    } catch (error) {
-      if (error instanceof TransactionCanceledException && error.CancellationReasons?.[0]?.Code === 'ConditionalCheckFailed') throw new VersionConflictError('webhook endpoint', record.id);
-      throw error;
-    }
+    await this.transactOrConflict(
+      [
+        {
+          Put: {
+            TableName: this.tableName,
+            Item: this.webhookEndpointItem(next),
+            ConditionExpression: 'version = :expected',
+            ExpressionAttributeValues: { ':expected': expectedVersion },
+          },
+        },
+        ...(also.deliveries ?? []).map((delivery) => ({ Put: { TableName: this.tableName, Item: this.webhookDeliveryItem(delivery) } })),
+        ...(also.events ?? []).map((event) => this.eventPut(record.tenantId, event)),
+      ],
+      () => new VersionConflictError('webhook endpoint', record.id),
+    );
     return next;
   }
 
@@ -346,6 +346,16 @@ export class KilnStore {
     return found;
   }
 
+  /** One transaction; when it is cancelled for one of `codes` (a failed condition by default), `conflict()` is thrown instead. */
+  private async transactOrConflict(items: TransactItem[], conflict: () => Error, codes: readonly string[] = ['ConditionalCheckFailed']): Promise<void> {
+    try {
+      await this.documents.send(new TransactWriteCommand({ TransactItems: items }));
+    } catch (error) {
+      if (error instanceof TransactionCanceledException && error.CancellationReasons?.some((reason) => codes.includes(reason.Code ?? ''))) throw conflict();
+      throw error;
+    }
+  }
+
   /** Every enabled endpoint of every tenant, for the delivery worker. */
   async listEnabledWebhookEndpoints(): Promise<{ tenantId: string; id: string }[]> {
     const items = await this.queryAll({
@@ -357,6 +367,129 @@ export class KilnStore {
       const [tenantId = '', id = ''] = String(item.GSI2SK).split('#');
       return { tenantId, id };
     });
+  }
+
+  // Usage -----------------------------------------------------------------
+
+  /** The tenant's machine usage (of one cluster when named), open and closed. */
+  async listMachineUsage(tenantId: string, clusterId?: string): Promise<MachineUsageRecord[]> {
+    const items = await this.queryAll({
+      KeyConditionExpression: 'PK = :pk AND begins_with(SK, :prefix)',
+      ExpressionAttributeValues: { ':pk': keys.tenant(tenantId).PK, ':prefix': clusterId === undefined ? 'METER#' : `METER#${clusterId}#` },
+      ConsistentRead: true,
+    });
+    return items.map((item) => MachineUsageRecord.parse(item));
+  }
+
+  /** The version of the cluster's metering (0 before its first): a poll writes usage only against the one it read. */
+  async getMeterVersion(tenantId: string, clusterId: string): Promise<number> {
+    const result = await this.documents.send(new GetCommand({ TableName: this.tableName, Key: keys.meter(tenantId, clusterId), ConsistentRead: true }));
+    return typeof result.Item?.version === 'number' ? result.Item.version : 0;
+  }
+
+  /**
+   * Opens and closes machine usage of a cluster in one transaction guarded by the cluster's metering version (a poll
+   * racing another loses and changes nothing), and makes the tenant one the hourly report visits, from the hour of
+   * its first usage on. Closed usage is kept 35 days, well past the report of its last hour.
+   */
+  async saveMachineUsage(tenantId: string, clusterId: string, expectedVersion: number, change: { opened: readonly MachineUsageRecord[]; closed: readonly MachineUsageRecord[] }): Promise<void> {
+    const firstHour = [...change.opened, ...change.closed].map((record) => record.startedAt).sort()[0];
+    if (firstHour === undefined) return;
+    const items: TransactItem[] = [
+      {
+        Update: {
+          TableName: this.tableName,
+          Key: keys.meter(tenantId, clusterId),
+          UpdateExpression: 'SET version = :next, entity = :entity',
+          ConditionExpression: expectedVersion === 0 ? 'attribute_not_exists(PK)' : 'version = :expected',
+          ExpressionAttributeValues: { ':next': expectedVersion + 1, ':entity': 'meter', ...(expectedVersion === 0 ? {} : { ':expected': expectedVersion }) },
+        },
+      },
+      {
+        Update: {
+          TableName: this.tableName,
+          Key: keys.usageLedger(tenantId),
+          UpdateExpression: 'SET tenantId = :tenant, reportedThrough = if_not_exists(reportedThrough, :hour), version = if_not_exists(version, :zero), GSI2PK = :metered, GSI2SK = :tenant, entity = :entity',
+          ExpressionAttributeValues: { ':tenant': tenantId, ':hour': `${firstHour.slice(0, 13)}:00:00.000Z`, ':zero': 0, ':metered': keys.meteredTenantsPartition, ':entity': 'usageLedger' },
+        },
+      },
+      ...[...change.opened, ...change.closed].map((record): TransactItem => ({
+        Put: {
+          TableName: this.tableName,
+          Item: {
+            ...keys.machineUsage(tenantId, clusterId, `${record.instanceId}#${record.startedAt}`),
+            entity: 'machineUsage',
+            ...record,
+            ...(record.endedAt === undefined ? {} : { [TABLE_KEYS.ttl]: epochSeconds(new Date(record.endedAt)) + MACHINE_USAGE_TTL_SECONDS }),
+          },
+        },
+      })),
+    ];
+    // More than one transaction takes (a first look at a large cluster): the guard goes with the first part only.
+    for (let start = 0; start < items.length; start += 100) {
+      await this.transactOrConflict(items.slice(start, start + 100), () => new VersionConflictError('metering of cluster', clusterId));
+    }
+  }
+
+  /** Every tenant Kiln has metered machines of, for the hourly usage report. */
+  async listMeteredTenants(): Promise<string[]> {
+    const items = await this.queryAll({
+      IndexName: TABLE_KEYS.activeOperations.name,
+      KeyConditionExpression: 'GSI2PK = :pk',
+      ExpressionAttributeValues: { ':pk': keys.meteredTenantsPartition },
+    });
+    return items.map((item) => String(item.GSI2SK));
+  }
+
+  async getUsageLedger(tenantId: string): Promise<UsageLedgerRecord | undefined> {
+    const result = await this.documents.send(new GetCommand({ TableName: this.tableName, Key: keys.usageLedger(tenantId), ConsistentRead: true }));
+    return result.Item === undefined ? undefined : UsageLedgerRecord.parse(result.Item);
+  }
+
+  /**
+   * One reported hour (or a run of idle ones), its usage.reported event and the ledger moved past it, all or
+   * nothing: a second reporter racing for the same hour loses the version check and writes nothing.
+   */
+  async saveUsageHour(ledger: UsageLedgerRecord, hour: UsageHourRecord, events: readonly TenantWideEvent[]): Promise<void> {
+    await this.transactOrConflict(
+      [
+        {
+          Update: {
+            TableName: this.tableName,
+            Key: keys.usageLedger(ledger.tenantId),
+            UpdateExpression: 'SET reportedThrough = :to, version = :next',
+            ConditionExpression: 'version = :expected AND reportedThrough = :from',
+            ExpressionAttributeValues: { ':to': hour.to, ':next': ledger.version + 1, ':expected': ledger.version, ':from': hour.from },
+          },
+        },
+        // Hours in which nothing ran have no record: the ledger alone says they are reported.
+        ...(hour.items.length === 0
+          ? []
+          : [
+              {
+                Put: {
+                  TableName: this.tableName,
+                  Item: { ...keys.usageHour(ledger.tenantId, hour.from), entity: 'usageHour', ...hour, [TABLE_KEYS.ttl]: epochSeconds(new Date(hour.to)) + USAGE_HOUR_TTL_SECONDS },
+                  ConditionExpression: 'attribute_not_exists(PK)',
+                },
+              },
+            ]),
+        ...events.map((event) => this.eventPut(ledger.tenantId, event)),
+      ],
+      () => new VersionConflictError('usage ledger of tenant', ledger.tenantId),
+      // A failed condition, or another reporter's transaction on the ledger under way: either way that one reports the hour.
+      ['ConditionalCheckFailed', 'TransactionConflict'],
+    );
+  }
+
+  /** The tenant's reported hours that start in [from, to), in order. */
+  async listUsageHours(tenantId: string, from: string, to: string): Promise<UsageHourRecord[]> {
+    const items = await this.queryAll({
+      KeyConditionExpression: 'PK = :pk AND SK BETWEEN :from AND :to',
+      ExpressionAttributeValues: { ':pk': keys.tenant(tenantId).PK, ':from': `USAGEHOUR#${from}`, ':to': `USAGEHOUR#${to}` },
+      ConsistentRead: true,
+    });
+    return items.map((item) => UsageHourRecord.parse(item)).filter((hour) => hour.from < to);
   }
 
   private webhookDeliveryItem(record: WebhookDeliveryRecord): Record<string, unknown> {

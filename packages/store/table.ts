@@ -67,6 +67,13 @@ export const keys = {
   tenantWideEvent: (tenantId: string, eventId: string) => ({ PK: `TENANT#${tenantId}`, SK: `TENANTEVENT#${eventId}` }),
   webhookEndpoint: (tenantId: string, id: string) => ({ PK: `TENANT#${tenantId}`, SK: `WEBHOOK#${id}` }),
   webhookDelivery: (tenantId: string, endpointId: string, eventId: string) => ({ PK: `TENANT#${tenantId}`, SK: `DELIVERY#${endpointId}#${eventId}` }),
+  meter: (tenantId: string, clusterId: string) => ({ PK: `TENANT#${tenantId}`, SK: `METERSTATE#${clusterId}` }),
+  /** One machine's usage from when it started: a machine seen again after a gap has a second one. */
+  machineUsage: (tenantId: string, clusterId: string, machine: string) => ({ PK: `TENANT#${tenantId}`, SK: `METER#${clusterId}#${machine}` }),
+  usageHour: (tenantId: string, from: string) => ({ PK: `TENANT#${tenantId}`, SK: `USAGEHOUR#${from}` }),
+  usageLedger: (tenantId: string) => ({ PK: `TENANT#${tenantId}`, SK: 'USAGELEDGER' }),
+  /** Tenants whose machines Kiln has metered, for the hourly usage report (GSI2, one item per tenant). */
+  meteredTenantsPartition: 'METERED_TENANTS',
   /** Enabled webhook endpoints of every tenant, for the delivery worker (GSI2, sparse). */
   webhookEndpointsPartition: 'WEBHOOK_ENDPOINTS',
   /** Every event of a tenant in id (time) order, for the tenant-wide feed (GSI1). */

@@ -1,6 +1,8 @@
 import { V1Pod } from '@kubernetes/client-node';
 import { describe, expect, it } from 'vitest';
+import type { UsagePeriod } from '#core';
 import { pollNodeHealth } from '#health';
+import { authenticate, listTenantEvents, reportUsage } from '#services';
 import { type ClusterBody, type OperationBody, localSession, order } from '../support/local-session.ts';
 
 // The tests look at node health themselves, after each change.
@@ -122,6 +124,27 @@ describe('node pools of a running cluster', () => {
     expect(await healthyByPool()).toEqual({ default: 1 });
     expect((await runningMachines()).filter((machine) => machine.autoScalingGroup.includes('-pool-gpu'))).toEqual([]);
     expect(poolNodes('default').map((node) => node.metadata?.name)).toEqual([kept?.metadata?.name]);
+
+    // Usage followed the machines the polls saw: every join opened one, every removal closed one.
+    const principal = await authenticate(session.stack.services, token);
+    const tenantId = principal?.kind === 'tenant' ? principal.tenantId : '';
+    const usage = await session.stack.services.store.listMachineUsage(tenantId, id);
+    const byGroup = (pool: string | undefined) => usage.filter((record) => record.pool === pool).map((record) => (record.endedAt === undefined ? 'open' : 'closed')).sort();
+    expect(byGroup(undefined)).toEqual(['open', 'open', 'open']);
+    expect(byGroup('default')).toEqual(['closed', 'closed', 'closed', 'open']);
+    expect(byGroup('gpu')).toEqual(['closed', 'closed']);
+    expect(new Set(usage.map((record) => record.instanceType))).toEqual(new Set(['m7i.large']));
+    // Reported (here two hours early on the sandbox clock), the usage.reported events and GET /v1/usage agree to the second.
+    await reportUsage(session.stack.services, new Date(Date.now() + 2 * 3600_000));
+    const reported = await listTenantEvents(session.stack.services, tenantId, { types: ['usage.reported'], limit: 100 }, new Date(Date.now() + 60_000));
+    const hours = reported.items.map((event) => event.data as UsagePeriod);
+    expect(hours.length).toBeGreaterThan(0);
+    const from = hours[0]?.from ?? '';
+    const to = hours.at(-1)?.to ?? '';
+    const billed = await api<{ periods: UsagePeriod[] }>('GET', `/v1/usage?from=${from}&to=${to}`, { token });
+    expect(billed.status).toBe(200);
+    expect(billed.body.periods.filter((period) => period.nodeSeconds > 0)).toEqual(hours);
+    expect(hours.flatMap((hour) => hour.items).every((row) => row.clusterId === id)).toBe(true);
   });
 });
 

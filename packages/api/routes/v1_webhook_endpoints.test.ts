@@ -105,6 +105,6 @@ describe('the document\'s webhooks section', () => {
       // Tenant-wide events have no cluster.
       expect(schema?.required.includes('clusterId'), type).toBe(!['usage.reported', 'webhook_endpoint.disabled'].includes(type));
     }
-    expect(document.components.schemas.UsageReportedEventData?.properties).toHaveProperty('items');
+    expect(document.components.schemas.UsagePeriod?.properties).toHaveProperty('items');
   });
 });
