@@ -189,10 +189,28 @@ export default $config({
       schedule: 'rate(15 minutes)',
       function: { handler: 'functions/kubernetes-upgrades.handler', runtime: 'nodejs20.x', nodejs, link: [table], environment, permissions },
     });
-    new sst.aws.CronV2('WebhookDelivery', {
+    // Webhooks: the dispatcher (every minute) turns events into deliveries and puts the due ones on an SQS queue; the
+    // senders take batches of 5 (partial batch responses), so a slow receiver holds up only its own batch. A message
+    // a sender takes and drops is back after the visibility timeout (the dispatcher's lease, 6 minutes, six times the
+    // sender's timeout), and after 5 receives it goes to the dead-letter queue, kept 14 days for an operator.
+    const webhookDeadLetters = new sst.aws.Queue('WebhookDeliveriesDlq', { transform: { queue: { messageRetentionSeconds: 14 * 24 * 3600 } } });
+    const webhookQueue = new sst.aws.Queue('WebhookDeliveries', { visibilityTimeout: '6 minutes', dlq: { queue: webhookDeadLetters.arn, retry: 5 } });
+    webhookQueue.subscribe(
       // Reaches the tenants' receivers on the internet, never Kiln's own network (the address guard checks each connection).
+      { handler: 'functions/webhook-sender.handler', runtime: 'nodejs20.x', nodejs, timeout: '60 seconds', link: [table], environment, permissions },
+      { batch: { size: 5, partialResponses: true } },
+    );
+    new sst.aws.CronV2('WebhookDelivery', {
       schedule: 'rate(1 minute)',
-      function: { handler: 'functions/webhook-delivery.handler', runtime: 'nodejs20.x', nodejs, timeout: '55 seconds', link: [table], environment, permissions },
+      function: {
+        handler: 'functions/webhook-delivery.handler',
+        runtime: 'nodejs20.x',
+        nodejs,
+        timeout: '55 seconds',
+        link: [table, webhookQueue],
+        environment: { ...environment, KILN_WEBHOOK_QUEUE_URL: webhookQueue.url },
+        permissions,
+      },
     });
     new sst.aws.CronV2('UsageReports', {
       // Each hour is reported 15 minutes after it ended; a run that finds nothing due does nothing.

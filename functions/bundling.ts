@@ -45,6 +45,7 @@ export const LAMBDA_ENTRY_POINTS = {
   CertificateRenewals: 'functions/certificate-renewals.ts',
   KubernetesUpgrades: 'functions/kubernetes-upgrades.ts',
   WebhookDelivery: 'functions/webhook-delivery.ts',
+  WebhookSender: 'functions/webhook-sender.ts',
   UsageReports: 'functions/usage-reports.ts',
   Health: 'functions/health.ts',
   TaskPlan: 'functions/tasks/bookkeeping.ts',
@@ -94,6 +95,7 @@ export const FORBIDDEN_PACKAGES: Readonly<Record<LambdaName, readonly string[]>>
   CertificateRenewals: NOT_FOR_REQUESTS,
   KubernetesUpgrades: NOT_FOR_REQUESTS,
   WebhookDelivery: NOT_FOR_REQUESTS,
+  WebhookSender: NOT_FOR_REQUESTS,
   UsageReports: NOT_FOR_REQUESTS,
   // It reads Nodes, so it carries client-node; like a step, never Pulumi.
   Health: NOT_FOR_STEPS,

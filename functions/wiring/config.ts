@@ -15,6 +15,8 @@ export const KilnConfig = z.object({
   KILN_STS_ENDPOINT: z.url().optional(),
   /** EC2 and Auto Scaling (local mode serves both on one endpoint). */
   KILN_EC2_ENDPOINT: z.url().optional(),
+  KILN_SQS_ENDPOINT: z.url().optional(),
+  KILN_WEBHOOK_QUEUE_URL: z.url().optional().describe('The SQS queue the webhook dispatcher puts due deliveries on (the dispatcher only).'),
   KILN_PROVISION_STATE_MACHINE_ARN: z.string().min(1),
   KILN_DEPROVISION_STATE_MACHINE_ARN: z.string().min(1),
   KILN_UPDATE_STATE_MACHINE_ARN: z.string().min(1),

@@ -11,3 +11,4 @@ export { startChartRunner } from './kube/helm-charts.ts';
 export { startEc2Service, type Ec2Service } from './ec2/index.ts';
 export { SandboxIam, type AwsScope } from './iam.ts';
 export { BARE_MACHINE, SandboxMachines, groupsForOrder, type MachineGroupShape, type MachineImage, type SandboxInstance } from './machines.ts';
+export { runEventSource, startSqsService, type EventSourceOptions, type SqsBatchHandler, type SqsQueueOptions, type SqsService } from './sqs/index.ts';

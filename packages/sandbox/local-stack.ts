@@ -9,7 +9,8 @@ import { type LogLevel, StepError, createLogger, sha256 } from '#core';
 import { type KilnServices, checkKubernetesVersionSupport, createTenant, recoverOperations, reportUsage, startDueCertificateRenewals, startDueKubernetesUpgrades, startDueRotations } from '#services';
 import { type StepServices, runInfrastructureContainer } from '#steps';
 import { type HealthPollServices, pollNodeHealth } from '#health';
-import { deliverWebhooks } from '#webhooks';
+import { type DispatchReport, type SendReport, SqsWebhookQueue, dispatchWebhooks, handleWebhookBatch } from '#webhooks';
+import { SQSClient } from '@aws-sdk/client-sqs';
 import { WORKFLOW_NAMES, renderWorkflow } from '#workflows';
 import { cloudConfigProblems, installedKubernetesRelease } from './cloud-init/validate.ts';
 import { machineGroupsOf } from './machine-images.ts';
@@ -22,6 +23,7 @@ import { type SandboxCluster, startSandboxCluster } from './kube/index.ts';
 import { startChartRunner } from './kube/helm-charts.ts';
 import { SandboxMachines } from './machines.ts';
 import { startSsmService } from './ssm/index.ts';
+import { type SqsService, runEventSource, startSqsService } from './sqs/index.ts';
 import { startEc2Service } from './ec2/index.ts';
 import { chaosRoutes } from './chaos.ts';
 import { Hono } from 'hono';
@@ -76,7 +78,10 @@ export interface LocalStackOptions {
   waitTimeScale?: number;
   /** How often the health poller runs (production: every minute); 0 leaves polling to the caller, as tests that move the clock do. */
   healthPollSeconds?: number;
-  /** How often the webhook delivery worker runs (production: every minute); 0 leaves it to the caller. */
+  /**
+   * How often the webhook dispatcher runs (production: every minute), with the senders taking from the queue as SQS
+   * triggers them; 0 runs neither, and leaves webhooks to the caller (`webhooks.run`).
+   */
   webhookDeliverySeconds?: number;
   /** Milliseconds a sandbox machine takes from launch to a Ready node. */
   machineBootMs?: number;
@@ -103,8 +108,23 @@ export interface LocalStack {
   machines: SandboxMachines;
   /** The sandbox Kubernetes API of each provisioned cluster, by cluster id. */
   clusters: Map<string, SandboxCluster>;
+  /** The webhook queue (SQS stand-in) and, for tests on a clock of their own, one dispatch and drain. */
+  webhooks: {
+    sqs: SqsService;
+    queueUrl: string;
+    deadLetterQueueUrl: string;
+    /** Dispatches what is due at `now`, then sends from the queue until it is empty, on the same clock. */
+    run(now?: Date): Promise<DispatchReport & SendReport>;
+  };
   stop(): Promise<void>;
 }
+
+/** The webhook queue's names, and how often a message may be received before it goes to the dead-letter queue (as in sst.config.ts). */
+const WEBHOOK_QUEUE = 'kiln-webhook-deliveries';
+const WEBHOOK_DEAD_LETTER_QUEUE = 'kiln-webhook-deliveries-dlq';
+const WEBHOOK_MAX_RECEIVES = 5;
+/** Locally a message a sender took and dropped is back after 10 s (production: 6 minutes, the dispatcher's lease). */
+const WEBHOOK_VISIBILITY_SECONDS = 10;
 
 /**
  * Kiln's production code against local stand-ins: DynamoDB Local, a Step
@@ -149,6 +169,14 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
     ssm.onCommand((scope, instanceId, commands) => machines.run(scope, instanceId, commands), (scope, instanceId) => machines.managed(scope, instanceId));
     const ec2 = await startEc2Service({ machines, iam });
     stoppers.push(() => ec2.close());
+    const sqs = await startSqsService({ accountId: ACCOUNT_ID, region: LOCAL_REGION });
+    stoppers.push(() => sqs.close());
+    const deadLetterQueueUrl = sqs.createQueue({ name: WEBHOOK_DEAD_LETTER_QUEUE, visibilityTimeoutSeconds: WEBHOOK_VISIBILITY_SECONDS });
+    const webhookQueueUrl = sqs.createQueue({
+      name: WEBHOOK_QUEUE,
+      visibilityTimeoutSeconds: WEBHOOK_VISIBILITY_SECONDS,
+      deadLetter: { queueName: WEBHOOK_DEAD_LETTER_QUEUE, maxReceiveCount: WEBHOOK_MAX_RECEIVES },
+    });
 
     const faults = new FaultInjector();
     const clusters = new Map<string, SandboxCluster>();
@@ -275,6 +303,8 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
       KILN_SSM_ENDPOINT: ssm.endpoint,
       KILN_STS_ENDPOINT: sts.endpoint,
       KILN_EC2_ENDPOINT: ec2.endpoint,
+      KILN_SQS_ENDPOINT: sqs.endpoint,
+      KILN_WEBHOOK_QUEUE_URL: webhookQueueUrl,
       KILN_PROVISION_STATE_MACHINE_ARN: stepFunctions.stateMachineArn('kiln-provision'),
       KILN_DEPROVISION_STATE_MACHINE_ARN: stepFunctions.stateMachineArn('kiln-deprovision'),
       KILN_UPDATE_STATE_MACHINE_ARN: stepFunctions.stateMachineArn('kiln-update'),
@@ -370,17 +400,41 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
           }, healthPollSeconds * 1000)
         : undefined;
     healthPolls?.unref();
-    // Every minute in production; every 2 s here unless told otherwise.
+    // The dispatcher every minute in production, every 2 s here unless told otherwise; the senders as SQS triggers them.
+    const sqsClient = new SQSClient({ region: LOCAL_REGION, endpoint: sqs.endpoint, credentials: LOCAL_CREDENTIALS });
+    stoppers.push(() => {
+      sqsClient.destroy();
+      return Promise.resolve();
+    });
     const webhookDeliverySeconds = options.webhookDeliverySeconds ?? 2;
-    const webhookDeliveries =
-      webhookDeliverySeconds > 0
-        ? setInterval(() => {
-            deliverWebhooks(servicesOf()).catch((error: unknown) => {
-              log.warn('webhook delivery pass failed', { error });
-            });
-          }, webhookDeliverySeconds * 1000)
-        : undefined;
-    webhookDeliveries?.unref();
+    let webhookDispatches: NodeJS.Timeout | undefined;
+    if (webhookDeliverySeconds > 0) {
+      const dispatcher = await import('../../functions/webhook-delivery.ts');
+      const sender = await import('../../functions/webhook-sender.ts');
+      webhookDispatches = setInterval(() => {
+        dispatcher.handler().catch((error: unknown) => {
+          log.warn('webhook dispatch failed', { error });
+        });
+      }, webhookDeliverySeconds * 1000);
+      webhookDispatches.unref();
+      const senders = runEventSource({ sqs: sqsClient, queueUrl: webhookQueueUrl, handler: sender.handler, batchSize: 10 });
+      senders.done.catch((error: unknown) => {
+        log.warn('webhook senders stopped', { error });
+      });
+      stoppers.push(() => senders.stop());
+    }
+    const webhookQueue = new SqsWebhookQueue(sqsClient, webhookQueueUrl);
+    const webhooks: LocalStack['webhooks'] = {
+      sqs,
+      queueUrl: webhookQueueUrl,
+      deadLetterQueueUrl,
+      run: async (now = new Date()) => {
+        const dispatched = await dispatchWebhooks(servicesOf(), webhookQueue, now);
+        const sent: SendReport = { attempted: 0, succeeded: 0, failed: 0, skipped: 0, disabled: [] };
+        await runEventSource({ sqs: sqsClient, queueUrl: webhookQueueUrl, handler: (event) => handleWebhookBatch(servicesOf(), event, now, sent), untilEmpty: true }).done;
+        return { ...dispatched, ...sent };
+      },
+    };
     rotations.unref();
     recovery.unref();
     versionSupport.unref();
@@ -389,11 +443,11 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
       clearInterval(rotations);
       clearInterval(versionSupport);
       clearInterval(healthPolls);
-      clearInterval(webhookDeliveries);
+      clearInterval(webhookDispatches);
       return Promise.resolve();
     });
 
-    return { url, adminToken, devTenant, services, health, faults, kms, sts, cloud, machines, clusters, stop };
+    return { url, adminToken, devTenant, services, health, faults, kms, sts, cloud, machines, clusters, webhooks, stop };
   } catch (error) {
     await stop();
     throw error;

@@ -501,6 +501,31 @@ export class KilnStore {
     };
   }
 
+  async getWebhookDelivery(tenantId: string, endpointId: string, eventId: string): Promise<WebhookDeliveryRecord | undefined> {
+    const result = await this.documents.send(new GetCommand({ TableName: this.tableName, Key: keys.webhookDelivery(tenantId, endpointId, eventId), ConsistentRead: true }));
+    return result.Item === undefined ? undefined : WebhookDeliveryRecord.parse(result.Item);
+  }
+
+  /** Moves a pending delivery's next attempt to `until` if it is still as read; false when someone changed it first. */
+  async leaseWebhookDelivery(record: WebhookDeliveryRecord, until: string): Promise<boolean> {
+    try {
+      await this.documents.send(
+        new UpdateCommand({
+          TableName: this.tableName,
+          Key: keys.webhookDelivery(record.tenantId, record.endpointId, record.eventId),
+          UpdateExpression: 'SET nextAttemptAt = :until',
+          ConditionExpression: '#state = :pending AND nextAttemptAt = :due',
+          ExpressionAttributeNames: { '#state': 'state' },
+          ExpressionAttributeValues: { ':until': until, ':pending': 'pending', ':due': record.nextAttemptAt ?? '' },
+        }),
+      );
+      return true;
+    } catch (error) {
+      if (error instanceof ConditionalCheckFailedException) return false;
+      throw error;
+    }
+  }
+
   async saveWebhookDelivery(record: WebhookDeliveryRecord): Promise<void> {
     await this.documents.send(new PutCommand({ TableName: this.tableName, Item: this.webhookDeliveryItem(record) }));
   }

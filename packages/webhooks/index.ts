@@ -1,2 +1,4 @@
 export { ATTEMPT_TIMEOUT_MS, attemptDelivery, RESPONSE_BYTES_KEPT, type AttemptResult } from './deliver.ts';
-export { deliverWebhooks, RETRY_SCHEDULE_SECONDS, type DeliveryReport } from './worker.ts';
+export { DISPATCH_LEASE_SECONDS, dispatchWebhooks, type DispatchReport } from './dispatch.ts';
+export { SqsWebhookQueue, type SqsBatchResponse, type SqsEvent, type WebhookMessage, type WebhookQueue } from './queue.ts';
+export { DISABLE_AFTER_FAILING_HOURS, handleWebhookBatch, RETRY_SCHEDULE_SECONDS, sendWebhooks, type SendReport } from './send.ts';

@@ -5,7 +5,9 @@ import { clusterEvent, firstIdAt, newId } from '#core';
 import { type KilnServices, listTenantEvents, updateWebhookEndpoint } from '#services';
 import type { SecretSealer } from '#encryption';
 import { type ApiHarness, startApiHarness } from '../../test/support/api-harness.ts';
-import { DISABLE_AFTER_FAILING_HOURS, deliverWebhooks } from './worker.ts';
+import { DISPATCH_LEASE_SECONDS, dispatchWebhooks } from './dispatch.ts';
+import type { WebhookMessage, WebhookQueue } from './queue.ts';
+import { DISABLE_AFTER_FAILING_HOURS, handleWebhookBatch, sendWebhooks } from './send.ts';
 
 /** Seals by encoding only: these tests are about the worker, not KMS (the e2e tests use the KMS stand-in). */
 const encodingSealer: SecretSealer = {
@@ -62,9 +64,23 @@ async function endpointFor(tenantId: string): Promise<string> {
   return id;
 }
 
+/** A queue in memory: what the dispatcher sent, for the sender to take. */
+const queued: WebhookMessage[] = [];
+const memoryQueue: WebhookQueue = {
+  send: (messages) => {
+    queued.push(...messages);
+    return Promise.resolve();
+  },
+};
+/** One dispatch and one send of everything it queued, both at `now`. */
+async function deliverWebhooks(kiln: KilnServices, now: Date) {
+  await dispatchWebhooks(kiln, memoryQueue, now);
+  return sendWebhooks(kiln, queued.splice(0), now);
+}
+
 const event = () => clusterEvent('cluster.kubeconfig_issued', newId('cluster'), { validUntil: new Date().toISOString(), group: 'g' });
 
-describe('the webhook delivery worker', () => {
+describe('the webhook dispatcher and sender', () => {
   it(`disables an endpoint after ${DISABLE_AFTER_FAILING_HOURS} hours in which every attempt failed, with a reason and an event; enabled again, it delivers what waited`, async () => {
     const tenant = await api.newTenant();
     const id = await endpointFor(tenant.id);
@@ -141,5 +157,37 @@ describe('the webhook delivery worker', () => {
     expect((await services.store.listWebhookDeliveries(tenant.id, id)).map((delivery) => [delivery.eventId, delivery.state])).toEqual([[gone.id, 'failed']]);
     const feed = await listTenantEvents(services, tenant.id, { types: ['webhook_endpoint.disabled'], limit: 10 }, at(1));
     expect(feed.items.map((item) => item.data.endpointId)).toEqual([id]);
+  });
+
+  it('dispatches a due delivery once while its lease lasts, and again after it, if no sender finished it', async () => {
+    const tenant = await api.newTenant();
+    const id = await endpointFor(tenant.id);
+    const waiting = event();
+    await services.store.appendEvents(tenant.id, [waiting]);
+    expect(await dispatchWebhooks(services, memoryQueue, at(0))).toEqual({ enqueued: 1, dispatched: 1 });
+    expect(queued.splice(0)).toEqual([{ tenantId: tenant.id, endpointId: id, eventId: waiting.id }]);
+    // A second dispatcher (or the next run) within the lease sends nothing.
+    expect(await dispatchWebhooks(services, memoryQueue, at(0))).toEqual({ enqueued: 0, dispatched: 0 });
+    // The sender never finished it: when the lease ends it goes out again, the same delivery.
+    expect(await dispatchWebhooks(services, memoryQueue, new Date(at(0).getTime() + (DISPATCH_LEASE_SECONDS + 1) * 1000))).toEqual({ enqueued: 0, dispatched: 1 });
+    expect(queued.splice(0)).toEqual([{ tenantId: tenant.id, endpointId: id, eventId: waiting.id }]);
+  });
+
+  it('answers SQS with the messages to keep: one that is not a delivery message, and none that were done', async () => {
+    const tenant = await api.newTenant();
+    const id = await endpointFor(tenant.id);
+    receiver.status = 200;
+    const done = event();
+    await services.store.appendEvents(tenant.id, [done]);
+    await dispatchWebhooks(services, memoryQueue, at(0));
+    const [message] = queued.splice(0);
+    const body = JSON.stringify(message);
+    const first = await handleWebhookBatch(services, { Records: [{ messageId: 'm-1', body }, { messageId: 'm-2', body: '{"not":"ours"}' }] }, at(0));
+    expect(first).toEqual({ batchItemFailures: [{ itemIdentifier: 'm-2' }] });
+    // SQS delivered it twice: the second is skipped, nothing is sent again.
+    const seen = receiver.seen.length;
+    expect(await handleWebhookBatch(services, { Records: [{ messageId: 'm-3', body }] }, at(0))).toEqual({ batchItemFailures: [] });
+    expect(receiver.seen).toHaveLength(seen);
+    expect((await services.store.getWebhookDelivery(tenant.id, id, done.id))?.state).toBe('succeeded');
   });
 });

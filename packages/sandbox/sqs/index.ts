@@ -1,0 +1,2 @@
+export { startSqsService, type SqsQueueOptions, type SqsService } from './server.ts';
+export { runEventSource, type EventSourceOptions, type SqsBatchHandler } from './event-source.ts';
