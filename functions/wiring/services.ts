@@ -1,5 +1,3 @@
-import { KMSClient } from '@aws-sdk/client-kms';
-import { SFNClient } from '@aws-sdk/client-sfn';
 import { createLogger } from '#core';
 import { KmsSealer } from '#encryption';
 import { type KilnServices, WorkflowLauncher } from '#services';
@@ -8,11 +6,18 @@ import type { KilnConfig } from './config.ts';
 
 export const endpointOf = (url: string | undefined) => (url === undefined ? {} : { endpoint: url });
 
+/** The value `load` gives, made on first use and kept. */
+function once<T>(load: () => Promise<T>): () => Promise<T> {
+  let made: Promise<T> | undefined;
+  return () => (made ??= load());
+}
+
 /** The API's and the schedulers' services: the table, the workflows, Kiln's sealing key. */
 export function createServices(config: KilnConfig): KilnServices {
   const region = config.AWS_REGION;
-  const sfn = new SFNClient({ region, ...endpointOf(config.KILN_STEPFUNCTIONS_ENDPOINT) });
-  const kms = new KMSClient({ region, ...endpointOf(config.KILN_KMS_ENDPOINT) });
+  // Loaded on first use, so a cold start that only reads carries neither client.
+  const sfn = once(async () => new (await import('@aws-sdk/client-sfn')).SFNClient({ region, ...endpointOf(config.KILN_STEPFUNCTIONS_ENDPOINT) }));
+  const kms = once(async () => new (await import('@aws-sdk/client-kms')).KMSClient({ region, ...endpointOf(config.KILN_KMS_ENDPOINT) }));
   return {
     ...(config.KILN_ADMIN_TOKEN_SHA256 === undefined ? {} : { adminTokenSha256: config.KILN_ADMIN_TOKEN_SHA256 }),
     corsOrigins: config.KILN_CORS_ORIGINS,

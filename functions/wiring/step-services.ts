@@ -15,7 +15,7 @@ export function createStepServices(config: KilnConfig): StepServices {
     const credentials = clusterCredentials(config, { id, spec });
     const clusterKms = new KMSClient({ region: spec.region, ...credentials, ...endpointOf(config.KILN_KMS_ENDPOINT) });
     const access: ClusterAws = {
-      sealer: (keyArn) => new KmsSealer(clusterKms, keyArn),
+      sealer: (keyArn) => new KmsSealer(() => Promise.resolve(clusterKms), keyArn),
       ...clusterMachines(config, { id, spec }),
     };
     clusterClients.set(key, access);

@@ -4,9 +4,11 @@ import type { MiddlewareHandler } from 'hono';
 import { bodyLimit } from 'hono/body-limit';
 import { cors } from 'hono/cors';
 import { requestId } from 'hono/request-id';
+import { secureHeaders } from 'hono/secure-headers';
 import { IMMUTABLE_ORDER_FIELDS, KilnError, UnauthorizedError, immutableMembersOf, validationErrorOf } from '#core';
 import { type KilnServices, authenticate } from '#services';
 import type { AppEnv } from './context.ts';
+import { jsonDepthLimit } from './json-depth.ts';
 import { problemResponse } from './problem.ts';
 import { registerV1ClustersCreate } from './routes/v1_clusters_create.ts';
 import { registerV1ClustersDelete } from './routes/v1_clusters_delete.ts';
@@ -57,6 +59,24 @@ export function newApp(services: KilnServices): OpenAPIHono<AppEnv> {
   });
 
   app.use('*', requestId({ headerName: 'x-request-id' }));
+  // On every answer, errors included: no sniffing, HTTPS only, never framed, and (outside the reference page) no
+  // content that could run: the API answers JSON only.
+  app.use(
+    '*',
+    secureHeaders({
+      strictTransportSecurity: 'max-age=63072000; includeSubDomains',
+      xFrameOptions: 'DENY',
+      referrerPolicy: 'no-referrer',
+      crossOriginResourcePolicy: 'same-origin',
+    }),
+  );
+  app.use('*', async (c, next) => {
+    await next();
+    if (!c.req.path.startsWith('/docs')) c.res.headers.set('content-security-policy', "default-src 'none'; frame-ancestors 'none'");
+    // Answers are per tenant: never kept by shared caches; a read may be kept by its client and revalidated with its
+    // ETag (If-None-Match), everything else not kept at all.
+    if (!c.res.headers.has('cache-control')) c.res.headers.set('cache-control', c.req.method === 'GET' && c.res.status < 300 ? 'private, no-cache' : 'no-store');
+  });
   // Browser portals: preflights are answered here, before authentication; only the deployment's origins are allowed.
   const origins = new Set(services.corsOrigins ?? []);
   app.use(
@@ -83,9 +103,17 @@ export function newApp(services: KilnServices): OpenAPIHono<AppEnv> {
     }),
   );
   app.use('/v1/*', authentication());
+  app.use('/v1/*', jsonDepthLimit());
 
   app.onError((error, c) => problemResponse(c, error, services.log));
-  app.notFound((c) => problemResponse(c, new KilnError('not_found', `No route for ${c.req.method} ${c.req.path}.`), services.log));
+  app.notFound((c) => {
+    // A path the API serves with other methods is a 405 that says which (Allow), not a 404.
+    const allowed = methodsServing(app, c.req.path);
+    if (allowed.length === 0) return problemResponse(c, new KilnError('not_found', `No route for ${c.req.method} ${c.req.path}.`), services.log);
+    const response = problemResponse(c, new KilnError('method_not_allowed', `${c.req.method} is not allowed on ${c.req.path}; it takes ${allowed.join(', ')}.`), services.log);
+    response.headers.set('allow', allowed.join(', '));
+    return response;
+  });
 
   app.openAPIRegistry.registerComponent('securitySchemes', 'bearer', {
     type: 'http',
@@ -119,6 +147,16 @@ export function newApp(services: KilnServices): OpenAPIHono<AppEnv> {
   app.get('/openapi.json', (c) => c.json(openApiDocument(app)));
   app.get('/docs', Scalar({ url: '/openapi.json', pageTitle: 'Kiln API' }));
   return app;
+}
+
+/** The methods the app serves a path with, from its routes (path templates such as /v1/clusters/{id}). */
+function methodsServing(app: OpenAPIHono<AppEnv>, path: string): string[] {
+  const methods = app.openAPIRegistry.definitions.flatMap((definition) => {
+    if (definition.type !== 'route') return [];
+    const pattern = new RegExp(`^${definition.route.path.replace(/[.*+?^$()|[\]\\]/g, '\\$&').replace(/\{[^}]+\}/g, '[^/]+')}$`);
+    return pattern.test(path) ? [definition.route.method.toUpperCase()] : [];
+  });
+  return [...new Set(methods)].sort();
 }
 
 /** Fields of a response the server sets: `readOnly` in the document, so generators merging schemas make them computed. */

@@ -12,7 +12,7 @@ beforeAll(async () => {
   kms = await startKmsService();
   client = new KMSClient({ endpoint: kms.endpoint, region: 'us-east-1', credentials: { accessKeyId: 'test', secretAccessKey: 'test' } });
   const key = await client.send(new CreateKeyCommand({}));
-  sealer = new KmsSealer(client, key.KeyMetadata?.KeyId ?? '');
+  sealer = new KmsSealer(() => Promise.resolve(client), key.KeyMetadata?.KeyId ?? '');
 });
 
 afterAll(async () => {

@@ -1,5 +1,5 @@
 import { createCipheriv, createDecipheriv, randomBytes } from 'node:crypto';
-import { DecryptCommand, GenerateDataKeyCommand, type KMSClient } from '@aws-sdk/client-kms';
+import type { KMSClient } from '@aws-sdk/client-kms';
 
 /**
  * Wraps secrets (data keys, tokens, private keys, PKI bundles) with a KMS
@@ -20,13 +20,18 @@ const IV_BYTES = 12;
  * so secrets of any size work and KMS only ever sees 32-byte keys.
  */
 export class KmsSealer implements SecretSealer {
+  /**
+   * `kms` gives the client when first needed: the KMS client's code is loaded only then (most API requests seal
+   * nothing, so their Lambda's cold start does not carry it).
+   */
   constructor(
-    private readonly kms: KMSClient,
+    private readonly kms: () => Promise<Pick<KMSClient, 'send'>>,
     private readonly keyId: string,
   ) {}
 
   async seal(plaintext: Uint8Array, context: Record<string, string>): Promise<string> {
-    const dataKey = await this.kms.send(new GenerateDataKeyCommand({ KeyId: this.keyId, KeySpec: 'AES_256', EncryptionContext: context }));
+    const { GenerateDataKeyCommand } = await import('@aws-sdk/client-kms');
+    const dataKey = await (await this.kms()).send(new GenerateDataKeyCommand({ KeyId: this.keyId, KeySpec: 'AES_256', EncryptionContext: context }));
     if (dataKey.Plaintext === undefined || dataKey.CiphertextBlob === undefined) throw new Error('KMS returned no data key');
     const iv = randomBytes(IV_BYTES);
     const cipher = createCipheriv('aes-256-gcm', dataKey.Plaintext, iv);
@@ -45,7 +50,8 @@ export class KmsSealer implements SecretSealer {
     if (wrappedKey === undefined || iv === undefined || tag === undefined || ciphertext === undefined) {
       throw new Error('The sealed secret is truncated');
     }
-    const dataKey = await this.kms.send(new DecryptCommand({ KeyId: this.keyId, CiphertextBlob: wrappedKey, EncryptionContext: context }));
+    const { DecryptCommand } = await import('@aws-sdk/client-kms');
+    const dataKey = await (await this.kms()).send(new DecryptCommand({ KeyId: this.keyId, CiphertextBlob: wrappedKey, EncryptionContext: context }));
     if (dataKey.Plaintext === undefined) throw new Error('KMS returned no plaintext');
     const decipher = createDecipheriv('aes-256-gcm', dataKey.Plaintext, iv);
     decipher.setAuthTag(tag);

@@ -16,7 +16,7 @@ import {
   workflowOf,
   workflowStepOrder,
 } from '#core';
-import type { ClusterRecord, OperationRecord, Page, StoredResponse, WriteOutcome } from '#store';
+import { type ClusterRecord, type OperationRecord, type Page, type StoredResponse, VersionConflictError, type WriteOutcome } from '#store';
 import type { KilnServices } from './context.ts';
 import type { WorkflowName } from './workflows.ts';
 import { clusterView, operationView } from './views.ts';
@@ -183,11 +183,26 @@ export async function findCluster(services: KilnServices, tenantId: string, clus
   return record;
 }
 
+const STALE_IF_MATCH = 'The cluster changed since the ETag in If-Match was issued.';
+
+/**
+ * Runs a change that read the cluster: a race lost to another change is a 409 (retry) for a client that named no
+ * version, and a 412 for one whose If-Match named the version it had read.
+ */
+export async function ifMatching<T>(ifMatchVersion: number | undefined, change: () => Promise<T>): Promise<T> {
+  try {
+    return await change();
+  } catch (error) {
+    if (ifMatchVersion !== undefined && error instanceof VersionConflictError) throw new KilnError('precondition_failed', STALE_IF_MATCH);
+    throw error;
+  }
+}
+
 /** The cluster a change is about, if it still has the version an If-Match named (else 412). */
 export async function findClusterMatching(services: KilnServices, tenantId: string, clusterId: string, ifMatchVersion: number | undefined): Promise<ClusterRecord> {
   const cluster = await findCluster(services, tenantId, clusterId);
   if (ifMatchVersion !== undefined && ifMatchVersion !== cluster.version) {
-    throw new KilnError('precondition_failed', 'The cluster changed since the ETag in If-Match was issued.');
+    throw new KilnError('precondition_failed', STALE_IF_MATCH);
   }
   return cluster;
 }
@@ -210,31 +225,33 @@ export async function deleteCluster(
   const earlier = await earlierResponse(services, tenantId, options.request);
   if (earlier !== undefined) return { kind: 'replay', response: earlier };
 
-  const cluster = await findClusterMatching(services, tenantId, clusterId, options.ifMatchVersion);
-  if (cluster.status.phase === 'Deleting' || cluster.status.phase === 'Deleted') {
-    return { kind: 'fresh', value: clusterView(cluster) };
-  }
-  assertIdle(cluster, 'delete it');
+  return ifMatching(options.ifMatchVersion, async () => {
+    const cluster = await findClusterMatching(services, tenantId, clusterId, options.ifMatchVersion);
+    if (cluster.status.phase === 'Deleting' || cluster.status.phase === 'Deleted') {
+      return { kind: 'fresh', value: clusterView(cluster) };
+    }
+    assertIdle(cluster, 'delete it');
 
-  const now = new Date().toISOString();
-  const operation = newOperation(tenantId, clusterId, 'deprovision', now);
-  const deleting: ClusterRecord = {
-    ...cluster,
-    status: {
-      ...cluster.status,
-      phase: 'Deleting',
-      activeOperationId: operation.id,
-      conditions: [
-        { type: 'Ready', status: 'False', reason: 'Deleting', message: 'The cluster is being deprovisioned.', lastTransitionTime: now },
-      ],
-    },
-  };
-  const view = clusterView({ ...deleting, version: cluster.version + 1, updatedAt: now });
-  const claim =
-    options.request === undefined ? undefined : { ...options.request, response: options.request.respond(view, operationView(operation)) };
-  const outcome = await services.store.beginOperation(deleting, cluster.version, operation, claim, phaseChange(clusterId, cluster.status.phase, 'Deleting'));
-  return settle(outcome, options.request, async () => {
-    await launch(services, 'deprovision', operation);
-    return view;
+    const now = new Date().toISOString();
+    const operation = newOperation(tenantId, clusterId, 'deprovision', now);
+    const deleting: ClusterRecord = {
+      ...cluster,
+      status: {
+        ...cluster.status,
+        phase: 'Deleting',
+        activeOperationId: operation.id,
+        conditions: [
+          { type: 'Ready', status: 'False', reason: 'Deleting', message: 'The cluster is being deprovisioned.', lastTransitionTime: now },
+        ],
+      },
+    };
+    const view = clusterView({ ...deleting, version: cluster.version + 1, updatedAt: now });
+    const claim =
+      options.request === undefined ? undefined : { ...options.request, response: options.request.respond(view, operationView(operation)) };
+    const outcome = await services.store.beginOperation(deleting, cluster.version, operation, claim, phaseChange(clusterId, cluster.status.phase, 'Deleting'));
+    return settle(outcome, options.request, async () => {
+      await launch(services, 'deprovision', operation);
+      return view;
+    });
   });
 }

@@ -19,7 +19,7 @@ import {
   validationErrorOf,
 } from '#core';
 import type { ClusterRecord } from '#store';
-import { type IdempotentRequest, type Outcome, assertIdle, earlierResponse, findClusterMatching, launch, newOperation, settle } from './clusters.ts';
+import { type IdempotentRequest, type Outcome, assertIdle, earlierResponse, findClusterMatching, ifMatching, launch, newOperation, settle } from './clusters.ts';
 import type { KilnServices } from './context.ts';
 import { plannedMachines } from './plan.ts';
 import { clusterView, operationView } from './views.ts';
@@ -40,37 +40,39 @@ export async function updateClusterSpec(
   const earlier = await earlierResponse(services, tenantId, options.request);
   if (earlier !== undefined) return { kind: 'replay', response: earlier };
 
-  const cluster = await findClusterMatching(services, tenantId, clusterId, options.ifMatchVersion);
-  assertIdle(cluster, 'change it');
-  if (cluster.status.phase !== 'Ready' && cluster.status.phase !== 'Failed') {
-    throw new ConflictError(`A cluster can be changed when it is Ready or Failed; it is ${cluster.status.phase}.`);
-  }
-
-  const parsed = ClusterSpec.safeParse(applyMergePatch(cluster.spec, patch));
-  // A shape error in the patched order is the patch's: the same 400, with the same pointers, as an order's.
-  if (!parsed.success) throw validationErrorOf(parsed.error, 'json', 'The patched order');
-  const spec = parsed.data;
-  assertOrderRules(spec, { stored: true });
-  const immutable = (Object.keys(spec) as (keyof ClusterSpec)[]).flatMap((field): string[] => {
-    if (isPartlyMutable(field)) {
-      return immutableMembersOf(field)
-        .filter((member) => !sameJson((spec[field] as Record<string, unknown>)[member], (cluster.spec[field] as Record<string, unknown>)[member]))
-        .map((member) => `/${field}/${member}`);
+  return ifMatching(options.ifMatchVersion, async () => {
+    const cluster = await findClusterMatching(services, tenantId, clusterId, options.ifMatchVersion);
+    assertIdle(cluster, 'change it');
+    if (cluster.status.phase !== 'Ready' && cluster.status.phase !== 'Failed') {
+      throw new ConflictError(`A cluster can be changed when it is Ready or Failed; it is ${cluster.status.phase}.`);
     }
-    return (MUTABLE_ORDER_FIELDS as readonly string[]).includes(field) || sameJson(spec[field], cluster.spec[field]) ? [] : [`/${field}`];
+
+    const parsed = ClusterSpec.safeParse(applyMergePatch(cluster.spec, patch));
+    // A shape error in the patched order is the patch's: the same 400, with the same pointers, as an order's.
+    if (!parsed.success) throw validationErrorOf(parsed.error, 'json', 'The patched order');
+    const spec = parsed.data;
+    assertOrderRules(spec, { stored: true });
+    const immutable = (Object.keys(spec) as (keyof ClusterSpec)[]).flatMap((field): string[] => {
+      if (isPartlyMutable(field)) {
+        return immutableMembersOf(field)
+          .filter((member) => !sameJson((spec[field] as Record<string, unknown>)[member], (cluster.spec[field] as Record<string, unknown>)[member]))
+          .map((member) => `/${field}/${member}`);
+      }
+      return (MUTABLE_ORDER_FIELDS as readonly string[]).includes(field) || sameJson(spec[field], cluster.spec[field]) ? [] : [`/${field}`];
+    });
+    if (immutable.length > 0) {
+      throw new UnprocessableError(
+        FIXED_AT_CREATION,
+        immutable.map((pointer) => ({ pointer, detail: 'cannot change after the cluster is created' })),
+      );
+    }
+    const upgradeProblem = kubernetesUpgradeProblem(cluster.spec.kubernetesVersion, spec.kubernetesVersion, new Date());
+    if (upgradeProblem !== undefined) throw new UnprocessableError(upgradeProblem, [{ pointer: '/kubernetesVersion', detail: upgradeProblem }]);
+    // The same minor named again takes the patch release Kiln installs today, when the machines run another.
+    const branches = updateBranches(cluster, spec, 'kubernetesVersion' in patch);
+    if (branches === undefined) return { kind: 'fresh', value: clusterView(cluster) };
+    return beginUpdate(services, cluster, spec, branches, options.request);
   });
-  if (immutable.length > 0) {
-    throw new UnprocessableError(
-      FIXED_AT_CREATION,
-      immutable.map((pointer) => ({ pointer, detail: 'cannot change after the cluster is created' })),
-    );
-  }
-  const upgradeProblem = kubernetesUpgradeProblem(cluster.spec.kubernetesVersion, spec.kubernetesVersion, new Date());
-  if (upgradeProblem !== undefined) throw new UnprocessableError(upgradeProblem, [{ pointer: '/kubernetesVersion', detail: upgradeProblem }]);
-  // The same minor named again takes the patch release Kiln installs today, when the machines run another.
-  const branches = updateBranches(cluster, spec, 'kubernetesVersion' in patch);
-  if (branches === undefined) return { kind: 'fresh', value: clusterView(cluster) };
-  return beginUpdate(services, cluster, spec, branches, options.request);
 }
 
 /**

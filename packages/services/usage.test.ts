@@ -106,7 +106,7 @@ describe('usage', () => {
     const clusterId = newId('cluster');
     await meterCluster(api.services, { tenantId: tenant.id, id: clusterId, spec }, [machine('i-9', cp)], new Date(H));
     const stale = { tenantId: tenant.id, clusterId, instanceId: 'i-10', role: 'control-plane' as const, instanceType: 'm7i.large', startedAt: new Date(H + MINUTE).toISOString() };
-    await expect(api.services.store.saveMachineUsage(tenant.id, clusterId, 0, { opened: [stale], closed: [] })).rejects.toThrow(VersionConflictError);
+    await expect(api.services.store.saveMachineUsage(tenant.id, clusterId, 0, { open: [stale], closed: [] })).rejects.toThrow(VersionConflictError);
     expect((await api.services.store.listMachineUsage(tenant.id, clusterId)).map((usage) => usage.instanceId)).toEqual(['i-9']);
   });
 });

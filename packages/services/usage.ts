@@ -45,8 +45,7 @@ export async function meterCluster(
   machines: readonly MeteredMachine[],
   now: Date,
 ): Promise<{ opened: number; closed: number }> {
-  const version = await services.store.getMeterVersion(cluster.tenantId, cluster.id);
-  const open = (await services.store.listMachineUsage(cluster.tenantId, cluster.id)).filter((usage) => usage.endedAt === undefined);
+  const { version, open } = await services.store.getMeter(cluster.tenantId, cluster.id);
   const running = machines.filter((machine) => METERED_STATES.has(machine.state));
   const openIds = new Set(open.map((usage) => usage.instanceId));
   const runningIds = new Set(running.map((machine) => machine.instanceId));
@@ -65,7 +64,9 @@ export async function meterCluster(
       }),
     );
   const closed = open.filter((usage) => !runningIds.has(usage.instanceId)).map((usage) => ({ ...usage, endedAt: at }));
-  if (opened.length + closed.length > 0) await services.store.saveMachineUsage(cluster.tenantId, cluster.id, version, { opened, closed });
+  if (opened.length + closed.length > 0) {
+    await services.store.saveMachineUsage(cluster.tenantId, cluster.id, version, { open: [...open.filter((usage) => runningIds.has(usage.instanceId)), ...opened], closed });
+  }
   return { opened: opened.length, closed: closed.length };
 }
 

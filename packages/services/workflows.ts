@@ -1,10 +1,4 @@
-import {
-  DescribeExecutionCommand,
-  ExecutionAlreadyExists,
-  ExecutionDoesNotExist,
-  type SFNClient,
-  StartExecutionCommand,
-} from '@aws-sdk/client-sfn';
+import type { SFNClient } from '@aws-sdk/client-sfn';
 import type { WorkflowInput } from '#core';
 import type { WorkflowName } from '#workflows';
 
@@ -23,14 +17,16 @@ export interface Workflows {
  * recovered start of the same operation can never run it twice.
  */
 export class WorkflowLauncher implements Workflows {
+  /** `sfn` gives the client when first needed: the Step Functions client's code is loaded only then (reads never start a workflow). */
   constructor(
-    private readonly sfn: SFNClient,
+    private readonly sfn: () => Promise<Pick<SFNClient, 'send'>>,
     private readonly stateMachines: Record<WorkflowName, string>,
   ) {}
 
   async start(workflow: WorkflowName, input: WorkflowInput): Promise<void> {
+    const { ExecutionAlreadyExists, StartExecutionCommand } = await import('@aws-sdk/client-sfn');
     try {
-      await this.sfn.send(
+      await (await this.sfn()).send(
         new StartExecutionCommand({
           stateMachineArn: this.stateMachines[workflow],
           name: input.operationId,
@@ -48,8 +44,9 @@ export class WorkflowLauncher implements Workflows {
   }
 
   async status(workflow: WorkflowName, operationId: string): Promise<ExecutionStatus> {
+    const { DescribeExecutionCommand, ExecutionDoesNotExist } = await import('@aws-sdk/client-sfn');
     try {
-      const result = await this.sfn.send(new DescribeExecutionCommand({ executionArn: this.executionArn(workflow, operationId) }));
+      const result = await (await this.sfn()).send(new DescribeExecutionCommand({ executionArn: this.executionArn(workflow, operationId) }));
       return result.status ?? 'MISSING';
     } catch (error) {
       if (error instanceof ExecutionDoesNotExist) return 'MISSING';

@@ -45,10 +45,13 @@ const TRANSACTION_ATTEMPTS = 4;
 
 type TransactItem = NonNullable<TransactWriteCommandInput['TransactItems']>[number];
 
-/** An optimistic-concurrency miss: someone else changed the item first. */
+/**
+ * An optimistic-concurrency miss: someone else changed the item first. A client that named no version (no If-Match)
+ * gets a 409 and retries; the services turn it into 412 for one that did.
+ */
 export class VersionConflictError extends KilnError {
   constructor(kind: string, id: string) {
-    super('precondition_failed', `The ${kind} '${id}' changed since it was read.`);
+    super('conflict', `The ${kind} '${id}' changed while this request was being processed: read it again and retry.`);
     this.name = 'VersionConflictError';
   }
 }
@@ -371,61 +374,75 @@ export class KilnStore {
 
   // Usage -----------------------------------------------------------------
 
-  /** The tenant's machine usage (of one cluster when named), open and closed. */
+  /**
+   * The tenant's machine usage (of one cluster when named): the closed usage items, and the open usage each
+   * cluster's metering item holds.
+   */
   async listMachineUsage(tenantId: string, clusterId?: string): Promise<MachineUsageRecord[]> {
-    const items = await this.queryAll({
-      KeyConditionExpression: 'PK = :pk AND begins_with(SK, :prefix)',
-      ExpressionAttributeValues: { ':pk': keys.tenant(tenantId).PK, ':prefix': clusterId === undefined ? 'METER#' : `METER#${clusterId}#` },
-      ConsistentRead: true,
-    });
-    return items.map((item) => MachineUsageRecord.parse(item));
-  }
-
-  /** The version of the cluster's metering (0 before its first): a poll writes usage only against the one it read. */
-  async getMeterVersion(tenantId: string, clusterId: string): Promise<number> {
-    const result = await this.documents.send(new GetCommand({ TableName: this.tableName, Key: keys.meter(tenantId, clusterId), ConsistentRead: true }));
-    return typeof result.Item?.version === 'number' ? result.Item.version : 0;
+    const query = (prefix: string) =>
+      this.queryAll({
+        KeyConditionExpression: 'PK = :pk AND begins_with(SK, :prefix)',
+        ExpressionAttributeValues: { ':pk': keys.tenant(tenantId).PK, ':prefix': prefix },
+        ConsistentRead: true,
+      });
+    const [closed, meters] = await Promise.all([
+      query(clusterId === undefined ? 'METER#' : `METER#${clusterId}#`),
+      clusterId === undefined ? query('METERSTATE#') : this.getMeter(tenantId, clusterId).then((meter) => [{ open: meter.open }]),
+    ]);
+    return [...closed.map((item) => MachineUsageRecord.parse(item)), ...meters.flatMap((item) => MachineUsageRecord.array().parse(item.open ?? []))];
   }
 
   /**
-   * Opens and closes machine usage of a cluster in one transaction guarded by the cluster's metering version (a poll
-   * racing another loses and changes nothing), and makes the tenant one the hourly report visits, from the hour of
-   * its first usage on. Closed usage is kept 35 days, well past the report of its last hour.
+   * A cluster's metering: the usage of the machines running at its last look, and its version (0 before the first),
+   * against which the next change is written. One strongly consistent read: what every health poll pays.
    */
-  async saveMachineUsage(tenantId: string, clusterId: string, expectedVersion: number, change: { opened: readonly MachineUsageRecord[]; closed: readonly MachineUsageRecord[] }): Promise<void> {
-    const firstHour = [...change.opened, ...change.closed].map((record) => record.startedAt).sort()[0];
-    if (firstHour === undefined) return;
+  async getMeter(tenantId: string, clusterId: string): Promise<{ version: number; open: MachineUsageRecord[] }> {
+    const result = await this.documents.send(new GetCommand({ TableName: this.tableName, Key: keys.meter(tenantId, clusterId), ConsistentRead: true }));
+    if (result.Item === undefined) return { version: 0, open: [] };
+    return { version: Number(result.Item.version), open: MachineUsageRecord.array().parse(result.Item.open ?? []) };
+  }
+
+  /**
+   * The cluster's open usage as it is now, and the usage that ended, in one transaction guarded by the metering's
+   * version (a poll racing another loses and changes nothing); makes the tenant one the hourly report visits, from
+   * the hour of its first usage on. Ended usage is kept 35 days, well past the report of its last hour.
+   */
+  async saveMachineUsage(tenantId: string, clusterId: string, expectedVersion: number, change: { open: readonly MachineUsageRecord[]; closed: readonly MachineUsageRecord[] }): Promise<void> {
+    const firstHour = [...change.open, ...change.closed].map((record) => record.startedAt).sort()[0];
     const items: TransactItem[] = [
       {
-        Update: {
+        Put: {
           TableName: this.tableName,
-          Key: keys.meter(tenantId, clusterId),
-          UpdateExpression: 'SET version = :next, entity = :entity',
+          Item: { ...keys.meter(tenantId, clusterId), entity: 'meter', tenantId, clusterId, open: change.open, version: expectedVersion + 1 },
           ConditionExpression: expectedVersion === 0 ? 'attribute_not_exists(PK)' : 'version = :expected',
-          ExpressionAttributeValues: { ':next': expectedVersion + 1, ':entity': 'meter', ...(expectedVersion === 0 ? {} : { ':expected': expectedVersion }) },
+          ...(expectedVersion === 0 ? {} : { ExpressionAttributeValues: { ':expected': expectedVersion } }),
         },
       },
-      {
-        Update: {
-          TableName: this.tableName,
-          Key: keys.usageLedger(tenantId),
-          UpdateExpression: 'SET tenantId = :tenant, reportedThrough = if_not_exists(reportedThrough, :hour), version = if_not_exists(version, :zero), GSI2PK = :metered, GSI2SK = :tenant, entity = :entity',
-          ExpressionAttributeValues: { ':tenant': tenantId, ':hour': `${firstHour.slice(0, 13)}:00:00.000Z`, ':zero': 0, ':metered': keys.meteredTenantsPartition, ':entity': 'usageLedger' },
-        },
-      },
-      ...[...change.opened, ...change.closed].map((record): TransactItem => ({
+      ...(firstHour === undefined
+        ? []
+        : [
+            {
+              Update: {
+                TableName: this.tableName,
+                Key: keys.usageLedger(tenantId),
+                UpdateExpression: 'SET tenantId = :tenant, reportedThrough = if_not_exists(reportedThrough, :hour), version = if_not_exists(version, :zero), GSI2PK = :metered, GSI2SK = :tenant, entity = :entity',
+                ExpressionAttributeValues: { ':tenant': tenantId, ':hour': `${firstHour.slice(0, 13)}:00:00.000Z`, ':zero': 0, ':metered': keys.meteredTenantsPartition, ':entity': 'usageLedger' },
+              },
+            },
+          ]),
+      ...change.closed.map((record): TransactItem => ({
         Put: {
           TableName: this.tableName,
           Item: {
             ...keys.machineUsage(tenantId, clusterId, `${record.instanceId}#${record.startedAt}`),
             entity: 'machineUsage',
             ...record,
-            ...(record.endedAt === undefined ? {} : { [TABLE_KEYS.ttl]: epochSeconds(new Date(record.endedAt)) + MACHINE_USAGE_TTL_SECONDS }),
+            [TABLE_KEYS.ttl]: epochSeconds(new Date(record.endedAt ?? record.startedAt)) + MACHINE_USAGE_TTL_SECONDS,
           },
         },
       })),
     ];
-    // More than one transaction takes (a first look at a large cluster): the guard goes with the first part only.
+    // More than one transaction takes (many machines gone at once): the guard goes with the first part only.
     for (let start = 0; start < items.length; start += 100) {
       await this.transactOrConflict(items.slice(start, start + 100), () => new VersionConflictError('metering of cluster', clusterId));
     }

@@ -18,7 +18,7 @@ export interface ApiHarness {
   newTenant(): Promise<{ id: string; apiKey: string }>;
   call<T = Record<string, unknown>>(method: string, path: string, options?: { token?: string; body?: unknown }): Promise<ApiResponse<T>>;
   /** As `call`, with the body sent exactly as given (to send what is not JSON). */
-  callRaw(method: string, path: string, options?: { token?: string; body?: string }): Promise<ApiResponse>;
+  callRaw(method: string, path: string, options?: { token?: string; body?: string; headers?: Record<string, string> }): Promise<ApiResponse>;
   close(): Promise<void>;
 }
 
@@ -53,10 +53,11 @@ export async function startApiHarness(): Promise<ApiHarness> {
     }),
   );
   const app = newApp(services);
-  const callRaw = async (method: string, path: string, options: { token?: string; body?: string } = {}): Promise<ApiResponse> => {
+  const callRaw = async (method: string, path: string, options: { token?: string; body?: string; headers?: Record<string, string> } = {}): Promise<ApiResponse> => {
     const headers: Record<string, string> = {};
     if (options.token !== undefined) headers.authorization = `Bearer ${options.token}`;
     if (options.body !== undefined) headers['content-type'] = 'application/json';
+    Object.assign(headers, options.headers);
     const response = await app.request(path, { method, headers, ...(options.body === undefined ? {} : { body: options.body }) });
     const text = await response.text();
     let body: unknown;
