@@ -1,9 +1,9 @@
 import './polyfills.ts';
 import { randomBytes } from 'node:crypto';
-import { existsSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
-import { CreateKeyCommand, KMSClient } from '@aws-sdk/client-kms';
+import { CreateAliasCommand, CreateKeyCommand, DescribeKeyCommand, KMSClient, NotFoundException } from '@aws-sdk/client-kms';
 import { serve } from '@hono/node-server';
 import { type LogLevel, StepError, createLogger, sha256 } from '#core';
 import { type KilnServices, checkKubernetesVersionSupport, createTenant, recoverOperations, reportUsage, startDueCertificateRenewals, startDueKubernetesUpgrades, startDueRotations } from '#services';
@@ -31,6 +31,7 @@ import { startStepFunctionsService } from './stepfunctions/index.ts';
 import { type StsService, startStsService } from './sts/index.ts';
 
 const ACCOUNT_ID = '000000000000';
+const SEALING_KEY_ALIAS = 'alias/kiln-local-sealing';
 const functionArn = (name: string) => `arn:aws:lambda:${LOCAL_REGION}:${ACCOUNT_ID}:function:kiln-${name}`;
 const INFRASTRUCTURE_TASK_DEFINITION = `arn:aws:ecs:${LOCAL_REGION}:${ACCOUNT_ID}:task-definition/kiln-infrastructure:1`;
 
@@ -141,6 +142,7 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
     }
   };
   try {
+    if (options.dataDir !== undefined) mkdirSync(options.dataDir, { recursive: true });
     const dynamo =
       options.dynamoDbEndpoint === undefined
         ? await startLocalDynamoDb(options.dataDir === undefined ? {} : { dataDir: join(options.dataDir, 'dynamodb') })
@@ -154,12 +156,22 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
     const iam = new SandboxIam(ACCOUNT_ID, LOCAL_CREDENTIALS.accessKeyId);
     const sts = await startStsService(iam);
     stoppers.push(() => sts.close());
-    const kms = await startKmsService({ iam });
+    // With a data directory the keys are kept there, so what they sealed (kubeconfig material, SSH keys, webhook
+    // secrets) still opens after a restart; the sealing key is found again by its alias.
+    const kms = await startKmsService({ iam, ...(options.dataDir === undefined ? {} : { keyFile: join(options.dataDir, 'kms-keys.json') }) });
     stoppers.push(() => kms.close());
     const kmsClient = new KMSClient({ endpoint: kms.endpoint, region: LOCAL_REGION, credentials: LOCAL_CREDENTIALS });
-    const sealingKey = await kmsClient.send(new CreateKeyCommand({ Description: 'Kiln local sealing key' }));
+    const sealingKeyId = await kmsClient
+      .send(new DescribeKeyCommand({ KeyId: SEALING_KEY_ALIAS }))
+      .then((described) => described.KeyMetadata?.KeyId ?? '')
+      .catch(async (error: unknown) => {
+        if (!(error instanceof NotFoundException)) throw error;
+        const created = await kmsClient.send(new CreateKeyCommand({ Description: 'Kiln local sealing key' }));
+        const keyId = created.KeyMetadata?.KeyId ?? '';
+        await kmsClient.send(new CreateAliasCommand({ AliasName: SEALING_KEY_ALIAS, TargetKeyId: keyId }));
+        return keyId;
+      });
     kmsClient.destroy();
-    const sealingKeyId = sealingKey.KeyMetadata?.KeyId ?? '';
 
     const ssm = await startSsmService({ iam, kmsKeys: kms.keys });
     stoppers.push(() => ssm.close());
@@ -290,7 +302,7 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
     });
     stoppers.push(() => stepFunctions.close());
 
-    const adminToken = options.adminToken ?? `kiln_admin_${randomBytes(24).toString('base64url')}`;
+    const adminToken = options.adminToken ?? keptAdminToken(options.dataDir);
     Object.assign(process.env, {
       AWS_REGION: LOCAL_REGION,
       AWS_ACCESS_KEY_ID: LOCAL_CREDENTIALS.accessKeyId,
@@ -452,6 +464,15 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
     await stop();
     throw error;
   }
+}
+
+/** A new admin token; with a data directory the first one is kept there and used again, so a restart keeps it. */
+function keptAdminToken(dataDir: string | undefined): string {
+  const saved = dataDir === undefined ? undefined : join(dataDir, 'admin-token');
+  if (saved !== undefined && existsSync(saved)) return readFileSync(saved, 'utf8').trim();
+  const token = `kiln_admin_${randomBytes(24).toString('base64url')}`;
+  if (saved !== undefined) writeFileSync(saved, token, { mode: 0o600 });
+  return token;
 }
 
 /** The `dev` tenant; with a data directory its key is kept there, because Kiln itself keeps only the hash. */

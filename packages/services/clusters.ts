@@ -207,7 +207,13 @@ export async function findClusterMatching(services: KilnServices, tenantId: stri
   return cluster;
 }
 
-export async function listClusters(services: KilnServices, tenantId: string, page: { limit: number; cursor?: string }): Promise<Page<Cluster>> {
+export async function listClusters(services: KilnServices, tenantId: string, page: { limit: number; cursor?: string; name?: string }): Promise<Page<Cluster>> {
+  if (page.name !== undefined) {
+    // Names are unique in a tenant: the one cluster that has it, or none (a data source by name reads one item).
+    const clusterId = await services.store.findClusterIdByName(tenantId, page.name);
+    const record = clusterId === undefined ? undefined : await services.store.getCluster(tenantId, clusterId);
+    return { items: record === undefined ? [] : [clusterView(record)] };
+  }
   const result = await services.store.listClusters(tenantId, page);
   return { items: result.items.map(clusterView), ...(result.nextCursor === undefined ? {} : { nextCursor: result.nextCursor }) };
 }

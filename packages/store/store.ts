@@ -754,6 +754,12 @@ export class KilnStore {
     return result.Item === undefined ? undefined : ClusterRecord.parse(result.Item);
   }
 
+  /** The cluster that holds a name in the tenant (names are unique per tenant while their cluster lives). */
+  async findClusterIdByName(tenantId: string, name: string): Promise<string | undefined> {
+    const result = await this.documents.send(new GetCommand({ TableName: this.tableName, Key: keys.clusterName(tenantId, name), ConsistentRead: true }));
+    return typeof result.Item?.clusterId === 'string' ? result.Item.clusterId : undefined;
+  }
+
   async listClusters(tenantId: string, page: { limit: number; cursor?: string }): Promise<Page<ClusterRecord>> {
     const partition = keys.tenant(tenantId).PK;
     const start = page.cursor === undefined ? undefined : decodeCursor(tenantId, page.cursor, 'CLUSTER#');

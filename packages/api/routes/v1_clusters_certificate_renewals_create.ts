@@ -1,6 +1,7 @@
 import { type OpenAPIHono, createRoute } from '@hono/zod-openapi';
 import { Operation } from '#core';
 import { CERTIFICATE_RENEWAL_DAYS, renewCertificates } from '#services';
+import { OPERATION_RETRY_AFTER_SECONDS } from '../etag.ts';
 import { type AppEnv, tenantOf } from '../context.ts';
 import { ClusterIdParam, problems } from '../schemas.ts';
 
@@ -35,6 +36,6 @@ const route = createRoute({
 export function registerV1ClustersCertificateRenewalsCreate(app: OpenAPIHono<AppEnv>): void {
   app.openapi(route, async (c) => {
     const { operation, started } = await renewCertificates(c.get('services'), tenantOf(c), c.req.valid('param').id);
-    return c.json(operation, started ? 202 : 200, { location: `/v1/operations/${operation.id}` });
+    return c.json(operation, started ? 202 : 200, { location: `/v1/operations/${operation.id}`, ...(started ? { 'retry-after': String(OPERATION_RETRY_AFTER_SECONDS) } : {}) });
   });
 }

@@ -2,7 +2,7 @@ import { type OpenAPIHono, createRoute } from '@hono/zod-openapi';
 import { Cluster, ClusterSpec } from '#core';
 import { orderCluster } from '#services';
 import { type AppEnv, tenantOf } from '../context.ts';
-import { etagOf } from '../etag.ts';
+import { OPERATION_RETRY_AFTER_SECONDS, etagOf } from '../etag.ts';
 import { idempotentRequest, replayOf } from '../idempotency.ts';
 import { IdempotencyHeaders, problems } from '../schemas.ts';
 
@@ -24,8 +24,10 @@ const route = createRoute({
     202: {
       description: 'Accepted; provisioning has started.',
       headers: {
-        Location: { description: 'The URL of the new cluster.', schema: { type: 'string' } },
-        ETag: { description: 'The cluster version.', schema: { type: 'string' } },
+        Location: { description: 'The URL of the new cluster.', required: true, schema: { type: 'string' } },
+        ETag: { description: 'The cluster version.', required: true, schema: { type: 'string' } },
+        'Operation-Location': { description: 'The provision operation, to follow its steps.', required: true, schema: { type: 'string' } },
+        'Retry-After': { description: 'Seconds to wait before looking at the operation.', required: true, schema: { type: 'integer' } },
       },
       content: { 'application/json': { schema: Cluster } },
     },
@@ -40,7 +42,13 @@ export function registerV1ClustersCreate(app: OpenAPIHono<AppEnv>): void {
     const raw: unknown = await c.req.json();
     const respond = (cluster: Cluster) => ({
       status: 202,
-      headers: { 'content-type': 'application/json', location: `/v1/clusters/${cluster.id}`, etag: etagOf(1) },
+      headers: {
+        'content-type': 'application/json',
+        location: `/v1/clusters/${cluster.id}`,
+        etag: etagOf(1),
+        ...(cluster.status.activeOperationId === undefined ? {} : { 'operation-location': `/v1/operations/${cluster.status.activeOperationId}` }),
+        'retry-after': String(OPERATION_RETRY_AFTER_SECONDS),
+      },
       body: JSON.stringify(cluster),
     });
     const request = idempotentRequest(c.req.valid('header')['idempotency-key'], { method: 'POST', path: '/v1/clusters', body: raw }, respond);

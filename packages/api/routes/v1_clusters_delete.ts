@@ -2,7 +2,7 @@ import { type OpenAPIHono, createRoute } from '@hono/zod-openapi';
 import { Cluster } from '#core';
 import { deleteCluster } from '#services';
 import { type AppEnv, tenantOf } from '../context.ts';
-import { parseIfMatch } from '../etag.ts';
+import { OPERATION_RETRY_AFTER_SECONDS, ifMatchOption } from '../etag.ts';
 import { idempotentRequest, replayOf } from '../idempotency.ts';
 import { ClusterIdParam, changeHeaders, problems } from '../schemas.ts';
 
@@ -23,7 +23,11 @@ const route = createRoute({
   responses: {
     202: {
       description: 'Deprovisioning has started.',
-      headers: { Location: { description: 'The deprovision operation.', schema: { type: 'string' } } },
+      headers: {
+        Location: { description: 'The deprovision operation (absent when the cluster was already being deleted).', schema: { type: 'string' } },
+        'Operation-Location': { description: 'The same operation, as long-running-operation clients look for it.', schema: { type: 'string' } },
+        'Retry-After': { description: 'Seconds to wait before looking again.', required: true, schema: { type: 'integer' } },
+      },
       content: { 'application/json': { schema: Cluster } },
     },
     ...problems(400, 401, 403, 404, 409, 412, 422),
@@ -41,14 +45,15 @@ export function registerV1ClustersDelete(app: OpenAPIHono<AppEnv>): void {
         status: 202,
         headers: {
           'content-type': 'application/json',
-          ...(operationId === undefined ? {} : { location: `/v1/operations/${operationId}` }),
+          ...(operationId === undefined ? {} : { location: `/v1/operations/${operationId}`, 'operation-location': `/v1/operations/${operationId}` }),
+          'retry-after': String(OPERATION_RETRY_AFTER_SECONDS),
         },
         body: JSON.stringify(cluster),
       };
     };
     const request = idempotentRequest(headers['idempotency-key'], { method: 'DELETE', path: `/v1/clusters/${id}` }, respond);
     const outcome = await deleteCluster(c.get('services'), tenantOf(c), id, {
-      ...(ifMatch === undefined ? {} : { ifMatchVersion: parseIfMatch(ifMatch) }),
+      ...ifMatchOption(ifMatch),
       ...(request === undefined ? {} : { request }),
     });
     if (outcome.kind === 'replay') {

@@ -1,6 +1,7 @@
 import { type OpenAPIHono, createRoute } from '@hono/zod-openapi';
 import { Operation } from '#core';
 import { startKeyRotation } from '#services';
+import { OPERATION_RETRY_AFTER_SECONDS } from '../etag.ts';
 import { type AppEnv, tenantOf } from '../context.ts';
 import { ClusterIdParam, problems } from '../schemas.ts';
 
@@ -29,6 +30,6 @@ const route = createRoute({
 export function registerV1ClustersEncryptionKeyRotationsCreate(app: OpenAPIHono<AppEnv>): void {
   app.openapi(route, async (c) => {
     const operation = await startKeyRotation(c.get('services'), tenantOf(c), c.req.valid('param').id);
-    return c.json(operation, 202, { location: `/v1/operations/${operation.id}` });
+    return c.json(operation, 202, { location: `/v1/operations/${operation.id}`, 'retry-after': String(OPERATION_RETRY_AFTER_SECONDS) });
   });
 }

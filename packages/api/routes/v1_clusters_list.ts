@@ -1,4 +1,4 @@
-import { type OpenAPIHono, createRoute } from '@hono/zod-openapi';
+import { type OpenAPIHono, createRoute, z } from '@hono/zod-openapi';
 import { Cluster } from '#core';
 import { listClusters } from '#services';
 import { type AppEnv, tenantOf } from '../context.ts';
@@ -12,7 +12,15 @@ const route = createRoute({
   summary: 'List clusters',
   description: 'Oldest first. Deleted clusters stay listed with phase Deleted for 7 days.',
   security: [{ bearer: [] }],
-  request: { query: PageQuery },
+  request: {
+    query: PageQuery.extend({
+      name: z
+        .string()
+        .max(63)
+        .optional()
+        .openapi({ param: { name: 'name', in: 'query' }, description: 'Only the cluster with this name (names are unique in a tenant): a list of one, or none.' }),
+    }),
+  },
   responses: {
     200: { description: 'A page of clusters.', content: { 'application/json': { schema: pageOf(Cluster, 'ClusterPage') } } },
     ...problems(400, 401, 403),
@@ -21,8 +29,8 @@ const route = createRoute({
 
 export function registerV1ClustersList(app: OpenAPIHono<AppEnv>): void {
   app.openapi(route, async (c) => {
-    const { limit, cursor } = c.req.valid('query');
-    const page = await listClusters(c.get('services'), tenantOf(c), { limit, ...(cursor === undefined ? {} : { cursor }) });
+    const { limit, cursor, name } = c.req.valid('query');
+    const page = await listClusters(c.get('services'), tenantOf(c), { limit, ...(cursor === undefined ? {} : { cursor }), ...(name === undefined ? {} : { name }) });
     return c.json(page, 200);
   });
 }

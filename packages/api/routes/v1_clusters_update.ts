@@ -3,7 +3,7 @@ import type { ZodError } from 'zod';
 import { Cluster, ClusterPatch, FIXED_AT_CREATION, IMMUTABLE_ORDER_FIELDS, UnprocessableError, immutableMembersOf, isPartlyMutable, isRecord, jsonPointer, validationErrorOf } from '#core';
 import { updateClusterSpec } from '#services';
 import { type AppEnv, tenantOf } from '../context.ts';
-import { parseIfMatch } from '../etag.ts';
+import { OPERATION_RETRY_AFTER_SECONDS, ifMatchOption } from '../etag.ts';
 import { idempotentRequest, replayOf } from '../idempotency.ts';
 import { ClusterIdParam, changeHeaders, problems } from '../schemas.ts';
 
@@ -61,7 +61,9 @@ const route = createRoute({
     202: {
       description: 'The update has started.',
       headers: {
-        Location: { description: 'The update operation.', schema: { type: 'string' } },
+        Location: { description: 'The update operation.', required: true, schema: { type: 'string' } },
+        'Operation-Location': { description: 'The same operation, as long-running-operation clients look for it.', required: true, schema: { type: 'string' } },
+        'Retry-After': { description: 'Seconds to wait before looking at the operation.', required: true, schema: { type: 'integer' } },
       },
       content: { 'application/json': { schema: Cluster } },
     },
@@ -81,13 +83,16 @@ export function registerV1ClustersUpdate(app: OpenAPIHono<AppEnv>): void {
         status: 202,
         headers: {
           'content-type': 'application/json',
-          ...(cluster.status.activeOperationId === undefined ? {} : { location: `/v1/operations/${cluster.status.activeOperationId}` }),
+          ...(cluster.status.activeOperationId === undefined
+            ? {}
+            : { location: `/v1/operations/${cluster.status.activeOperationId}`, 'operation-location': `/v1/operations/${cluster.status.activeOperationId}` }),
+          'retry-after': String(OPERATION_RETRY_AFTER_SECONDS),
         },
         body: JSON.stringify(cluster),
       });
       const request = idempotentRequest(headers['idempotency-key'], { method: 'PATCH', path: `/v1/clusters/${id}`, body: patch }, respond);
       const outcome = await updateClusterSpec(c.get('services'), tenantOf(c), id, patch, {
-        ...(ifMatch === undefined ? {} : { ifMatchVersion: parseIfMatch(ifMatch) }),
+        ...ifMatchOption(ifMatch),
         ...(request === undefined ? {} : { request }),
       });
       if (outcome.kind === 'replay') {

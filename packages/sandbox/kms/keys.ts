@@ -1,4 +1,5 @@
 import { createCipheriv, createDecipheriv, randomBytes, randomUUID } from 'node:crypto';
+import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { AwsServiceError } from '../aws-json.ts';
 import type { AwsScope } from '../iam.ts';
 
@@ -60,6 +61,33 @@ export class KmsKeyStore {
   /** By `<account>/<region>/<alias name>`. */
   private readonly aliases = new Map<string, string>();
 
+  /**
+   * With a file, the keys (their material too: these are the sandbox's own keys, on the developer's disk) outlive a
+   * restart, as AWS's do: local mode with KILN_DATA_DIR keeps them beside its data, so what they sealed still opens.
+   */
+  constructor(private readonly file?: string) {
+    if (file === undefined || !existsSync(file)) return;
+    const saved = JSON.parse(readFileSync(file, 'utf8')) as {
+      keys: { metadata: KeyMetadata & { CreationDate: string; DeletionDate?: string }; material: string; scope: AwsScope }[];
+      aliases: [string, string][];
+    };
+    for (const key of saved.keys) {
+      const { CreationDate, DeletionDate, ...metadata } = key.metadata;
+      this.keys.set(metadata.KeyId, {
+        metadata: { ...metadata, CreationDate: new Date(CreationDate), ...(DeletionDate === undefined ? {} : { DeletionDate: new Date(DeletionDate) }) },
+        material: Buffer.from(key.material, 'base64'),
+        scope: key.scope,
+      });
+    }
+    for (const [name, keyId] of saved.aliases) this.aliases.set(name, keyId);
+  }
+
+  private persist(): void {
+    if (this.file === undefined) return;
+    const keys = [...this.keys.values()].map((key) => ({ metadata: key.metadata, material: key.material.toString('base64'), scope: key.scope }));
+    writeFileSync(this.file, JSON.stringify({ keys, aliases: [...this.aliases.entries()] }), { mode: 0o600 });
+  }
+
   createKey(scope: AwsScope, description = '', keyId: string = randomUUID()): KeyMetadata {
     const metadata: KeyMetadata = {
       AWSAccountId: scope.accountId,
@@ -78,6 +106,7 @@ export class KmsKeyStore {
       MultiRegion: false,
     };
     this.keys.set(keyId, { metadata, material: randomBytes(32), scope: { ...scope } });
+    this.persist();
     return metadata;
   }
 
@@ -97,6 +126,7 @@ export class KmsKeyStore {
     const key = id === undefined ? undefined : this.keys.get(id);
     if (key === undefined) return;
     key.metadata = { ...key.metadata, Enabled: false, KeyState: 'PendingDeletion', DeletionDate: new Date(Date.now() + pendingWindowInDays * 86_400_000) };
+    this.persist();
   }
 
   createAlias(scope: AwsScope, aliasName: string, targetKeyId: string): void {
@@ -108,6 +138,7 @@ export class KmsKeyStore {
       throw new AwsServiceError('AlreadyExistsException', `An alias with the name ${aliasArn(scope, aliasName)} already exists`);
     }
     this.aliases.set(name, this.key(scope, targetKeyId).metadata.KeyId);
+    this.persist();
   }
 
   describeKey(scope: AwsScope, keyId: string): KeyMetadata {

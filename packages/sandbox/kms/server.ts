@@ -9,6 +9,8 @@ export interface KmsServiceOptions {
   /** Resolves each caller's account; without it every caller acts in `accountId`. */
   iam?: SandboxIam;
   accountId?: string;
+  /** Keep the keys in this file (and load them from it), so they outlive a restart. */
+  keyFile?: string;
 }
 
 export interface KmsService {
@@ -31,7 +33,7 @@ export interface KmsService {
  * in memory and die with the service; nothing is logged.
  */
 export async function startKmsService(options: KmsServiceOptions = {}): Promise<KmsService> {
-  const keys = new KmsKeyStore();
+  const keys = new KmsKeyStore(options.keyFile);
   const scopeOf = (caller: AwsCaller): AwsScope => options.iam?.scopeOf(caller) ?? { accountId: options.accountId ?? '123456789012', region: caller.region };
   const faults: { operation: string; remaining: number; error: AwsServiceError }[] = [];
   const operations: Record<string, (request: Record<string, unknown>, scope: AwsScope) => unknown> = {
