@@ -177,7 +177,15 @@ export async function orderCluster(
   });
 }
 
+/** A live cluster: one whose deletion finished answers 404, as one that never existed (a provider drops it from state). */
 export async function findCluster(services: KilnServices, tenantId: string, clusterId: string): Promise<ClusterRecord> {
+  const record = await findClusterRecord(services, tenantId, clusterId);
+  if (record.status.phase === 'Deleted') throw new NotFoundError('cluster', clusterId);
+  return record;
+}
+
+/** A cluster, deleted or not: its events and operations stay readable after its deletion (for 7 days). */
+export async function findClusterRecord(services: KilnServices, tenantId: string, clusterId: string): Promise<ClusterRecord> {
   const record = await services.store.getCluster(tenantId, clusterId);
   if (record === undefined) throw new NotFoundError('cluster', clusterId);
   return record;
@@ -212,7 +220,7 @@ export async function listClusters(services: KilnServices, tenantId: string, pag
     // Names are unique in a tenant: the one cluster that has it, or none (a data source by name reads one item).
     const clusterId = await services.store.findClusterIdByName(tenantId, page.name);
     const record = clusterId === undefined ? undefined : await services.store.getCluster(tenantId, clusterId);
-    return { items: record === undefined ? [] : [clusterView(record)] };
+    return { items: record === undefined || record.status.phase === 'Deleted' ? [] : [clusterView(record)] };
   }
   const result = await services.store.listClusters(tenantId, page);
   return { items: result.items.map(clusterView), ...(result.nextCursor === undefined ? {} : { nextCursor: result.nextCursor }) };
@@ -233,7 +241,7 @@ export async function deleteCluster(
 
   return ifMatching(options.ifMatchVersion, async () => {
     const cluster = await findClusterMatching(services, tenantId, clusterId, options.ifMatchVersion);
-    if (cluster.status.phase === 'Deleting' || cluster.status.phase === 'Deleted') {
+    if (cluster.status.phase === 'Deleting') {
       return { kind: 'fresh', value: clusterView(cluster) };
     }
     assertIdle(cluster, 'delete it');

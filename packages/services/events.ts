@@ -1,6 +1,6 @@
 import { type ClusterEvent, type EventFeedPage, firstIdAt } from '#core';
 import type { Page } from '#store';
-import { findCluster } from './clusters.ts';
+import { findClusterRecord } from './clusters.ts';
 import type { KilnServices } from './context.ts';
 
 export async function listClusterEvents(
@@ -9,7 +9,7 @@ export async function listClusterEvents(
   clusterId: string,
   page: { limit: number; cursor?: string },
 ): Promise<Page<ClusterEvent>> {
-  await findCluster(services, tenantId, clusterId);
+  await findClusterRecord(services, tenantId, clusterId);
   const result = await services.store.listClusterEvents(tenantId, clusterId, page);
   return { items: result.items, ...(result.nextCursor === undefined ? {} : { nextCursor: result.nextCursor }) };
 }

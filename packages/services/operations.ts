@@ -1,6 +1,6 @@
 import { NotFoundError, type Operation } from '#core';
 import type { Page } from '#store';
-import { findCluster } from './clusters.ts';
+import { findClusterRecord } from './clusters.ts';
 import type { KilnServices } from './context.ts';
 import { operationView } from './views.ts';
 
@@ -16,7 +16,7 @@ export async function listClusterOperations(
   clusterId: string,
   page: { limit: number; cursor?: string },
 ): Promise<Page<Operation>> {
-  await findCluster(services, tenantId, clusterId);
+  await findClusterRecord(services, tenantId, clusterId);
   const result = await services.store.listClusterOperations(tenantId, clusterId, page);
   return { items: result.items.map(operationView), ...(result.nextCursor === undefined ? {} : { nextCursor: result.nextCursor }) };
 }

@@ -767,7 +767,10 @@ export class KilnStore {
       new QueryCommand({
         TableName: this.tableName,
         KeyConditionExpression: 'PK = :pk AND begins_with(SK, :prefix)',
-        ExpressionAttributeValues: { ':pk': partition, ':prefix': 'CLUSTER#' },
+        // A cluster whose deletion finished is not listed (its item stays 7 days, for its events and operations).
+        FilterExpression: '#status.#phase <> :deleted',
+        ExpressionAttributeNames: { '#status': 'status', '#phase': 'phase' },
+        ExpressionAttributeValues: { ':pk': partition, ':prefix': 'CLUSTER#', ':deleted': 'Deleted' },
         Limit: page.limit,
         ExclusiveStartKey: start === undefined ? undefined : ({ PK: partition, SK: start } satisfies CursorPosition),
       }),

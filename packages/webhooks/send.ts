@@ -9,6 +9,7 @@ import type { SqsBatchResponse, SqsEvent, WebhookMessage } from './queue.ts';
  * 10 h later, about a day and a quarter in all; a delivery whose eighth attempt fails is failed (and replayable).
  */
 export const RETRY_SCHEDULE_SECONDS = [5, 5 * 60, 30 * 60, 2 * 3600, 5 * 3600, 10 * 3600, 10 * 3600] as const;
+
 export interface SendReport {
   attempted: number;
   succeeded: number;
@@ -157,12 +158,14 @@ function messageOf(body: string): WebhookMessage | undefined {
  * response). `into` adds up what it did, for callers that report.
  */
 export async function handleWebhookBatch(services: KilnServices, event: SqsEvent, now = new Date(), into?: SendReport): Promise<SqsBatchResponse> {
-  const messages = event.Records.flatMap((record) => {
-    const message = messageOf(record.body);
-    return message === undefined ? [] : [{ ...message, messageId: record.messageId }];
-  });
+  const messages: (WebhookMessage & { messageId: string })[] = [];
   // A message that is not one of ours stays failed, and goes to the dead-letter queue after its receives.
-  const malformed = event.Records.filter((record) => messageOf(record.body) === undefined).map((record) => record.messageId);
+  const malformed: string[] = [];
+  for (const record of event.Records) {
+    const message = messageOf(record.body);
+    if (message === undefined) malformed.push(record.messageId);
+    else messages.push({ ...message, messageId: record.messageId });
+  }
   const { unprocessed, ...report } = await sendWebhooks(services, messages, now);
   if (into !== undefined) {
     for (const key of ['attempted', 'succeeded', 'failed', 'skipped'] as const) into[key] += report[key];

@@ -10,7 +10,7 @@ import { type ApiCall, eventually, expectProblem } from '../support/api.ts';
 import { type ClusterBody, type OperationBody, localSession, order } from '../support/local-session.ts';
 
 const session = localSession({ port: 0, logLevel: 'error', healthPollSeconds: 0 });
-const { newTenant, waitForPhase, sandboxOf } = session;
+const { newTenant, waitForPhase, waitForDeletion, sandboxOf } = session;
 let stack: LocalStack;
 let api: ApiCall;
 
@@ -95,8 +95,12 @@ describe('the README walk-through', () => {
     expect(deleted.status).toBe(202);
     expect(deleted.body.status.phase).toBe('Deleting');
     expect(deleted.headers.get('location')).toMatch(/^\/v1\/operations\/op_/);
-    await waitForPhase(key, clusterId, 'Deleted');
+    await waitForDeletion(key, clusterId);
     expect(stack.clusters.has(clusterId)).toBe(false);
+    // Gone from the API as from the cloud: 404 to read or delete again, not listed; its operations and events stay.
+    expectProblem(await api('GET', `/v1/clusters/${clusterId}`, { token: key }), 404, 'not_found');
+    expectProblem(await api('DELETE', `/v1/clusters/${clusterId}`, { token: key }), 404, 'not_found');
+    expect((await api<{ items: ClusterBody[] }>('GET', '/v1/clusters', { token: key })).body.items.map((cluster) => cluster.id)).not.toContain(clusterId);
     const operations = await api<{ items: OperationBody[] }>('GET', `/v1/clusters/${clusterId}/operations`, { token: key });
     expect(operations.body.items.map((item) => [item.type, item.state])).toEqual([
       ['deprovision', 'succeeded'],
@@ -386,7 +390,7 @@ describe('a failing provisioning step', () => {
     expect(states).toMatchObject({ plan: 'succeeded', infrastructure: 'succeeded', addons: 'failed', verify: 'pending' });
 
     expect((await api('DELETE', `/v1/clusters/${created.body.id}`, { token: key })).status).toBe(202);
-    await waitForPhase(key, created.body.id, 'Deleted');
+    await waitForDeletion(key, created.body.id);
   });
 });
 
@@ -669,7 +673,7 @@ describe("clusters in the tenant's own account", () => {
 
     // Deleting the cluster schedules its key's deletion: what it wrapped can no longer be opened.
     expect((await api('DELETE', `/v1/clusters/${created.body.id}`, { token: key })).status).toBe(202);
-    await waitForPhase(key, created.body.id, 'Deleted');
+    await waitForDeletion(key, created.body.id);
     expect(stack.kms.keys.ensureKey(stored.clusterKeyArn).KeyState).toBe('PendingDeletion');
   });
 
@@ -712,7 +716,7 @@ describe('Secrets encrypted through KMS v2', () => {
 
     // Once the cluster is deleted its key waits out its deletion window, and nothing it sealed opens any more.
     expect((await api('DELETE', `/v1/clusters/${created.body.id}`, { token: key })).status).toBe(202);
-    await waitForPhase(key, created.body.id, 'Deleted');
+    await waitForDeletion(key, created.body.id);
     expect(stack.kms.keys.ensureKey(stored?.clusterKeyArn ?? '').KeyState).toBe('PendingDeletion');
   });
 });

@@ -75,6 +75,14 @@ export function localSession(options: LocalStackOptions) {
       expect(created.status).toBe(201);
       return created.body.apiKey;
     },
+    /** Until GET answers 404: a cluster whose deletion finished is gone from the API (its events and operations stay). */
+    waitForDeletion: (key: string, id: string): Promise<true> =>
+      eventually(`cluster ${id} to be deleted`, async () => {
+        const response = await session.api<ClusterBody>('GET', `/v1/clusters/${id}`, { token: key });
+        if (response.status === 404) return true;
+        if (response.body.status.phase === 'Failed') throw new Error(`cluster failed: ${response.body.status.reason ?? ''}`);
+        return undefined;
+      }),
     waitForPhase: async (key: string, id: string, phase: string): Promise<ClusterBody> =>
       eventually(`cluster ${id} to be ${phase}`, async () => {
         const response = await session.api<ClusterBody>('GET', `/v1/clusters/${id}`, { token: key });

@@ -14,7 +14,7 @@ const route = createRoute({
   summary: 'Delete a cluster',
   description:
     'Starts deprovisioning and replies 202 with the cluster in phase Deleting; `Location` points at the deprovision operation. ' +
-    'Deleting a cluster that is already Deleting or Deleted answers 202 with its current state. A cluster with another operation running answers 409.',
+    'Deleting a cluster that is already Deleting answers 202 with its current state; once its deletion finished it answers 404. A cluster with another operation running answers 409.',
   security: [{ bearer: [] }],
   request: {
     params: ClusterIdParam,

@@ -12,12 +12,12 @@ afterAll(async () => {
 });
 
 /** A Ready cluster as provisioning leaves it (creating one through the API starts a workflow, which the harness has not). */
-async function readyCluster(tenantId: string, name: string): Promise<string> {
+async function readyCluster(tenantId: string, name: string, phase: 'Ready' | 'Deleted' = 'Ready'): Promise<string> {
   const id = newId('cluster');
   const now = new Date().toISOString();
   const spec = ClusterSpec.parse({ name, region: 'eu-central-1', nodePools: [{ name: 'default', size: 1 }] });
   await api.services.store.createCluster(
-    { tenantId, id, name, spec, status: { phase: 'Ready', conditions: [] }, createdAt: now, updatedAt: now, version: 1 },
+    { tenantId, id, name, spec, status: { phase, conditions: [] }, createdAt: now, updatedAt: now, version: 1 },
     { tenantId, id: newId('operation'), type: 'provision', clusterId: id, state: 'succeeded', steps: {}, createdAt: now, updatedAt: now, finishedAt: now, version: 1 },
   );
   return id;
@@ -74,5 +74,21 @@ describe('If-Match on DELETE', () => {
     // The operation to follow, and when to look (the workflow starts later here: the harness has no Step Functions).
     expect(deleted.headers.get('operation-location')).toMatch(/^\/v1\/operations\/op_/);
     expect(deleted.headers.get('retry-after')).toBe('10');
+  });
+});
+
+describe('a cluster whose deletion finished', () => {
+  it('answers 404 and is not listed, while its operations and events stay readable', async () => {
+    const tenant = await api.newTenant();
+    const live = await readyCluster(tenant.id, 'live');
+    const deleted = await readyCluster(tenant.id, 'gone', 'Deleted');
+    expectProblem(await api.call<Problem>('GET', `/v1/clusters/${deleted}`, { token: tenant.apiKey }), 404, 'not_found');
+    expectProblem(await api.call<Problem>('DELETE', `/v1/clusters/${deleted}`, { token: tenant.apiKey }), 404, 'not_found');
+    expectProblem(await api.call<Problem>('PATCH', `/v1/clusters/${deleted}`, { token: tenant.apiKey, body: { nodeHealth: null } }), 404, 'not_found');
+    const listed = await api.call<{ items: Cluster[] }>('GET', '/v1/clusters', { token: tenant.apiKey });
+    expect(listed.body.items.map((cluster) => cluster.id)).toEqual([live]);
+    expect((await api.call<{ items: Cluster[] }>('GET', '/v1/clusters?name=gone', { token: tenant.apiKey })).body.items).toEqual([]);
+    expect((await api.call('GET', `/v1/clusters/${deleted}/operations`, { token: tenant.apiKey })).status).toBe(200);
+    expect((await api.call('GET', `/v1/clusters/${deleted}/events`, { token: tenant.apiKey })).status).toBe(200);
   });
 });

@@ -11,7 +11,9 @@ const route = createRoute({
   operationId: 'getCluster',
   tags: ['Clusters'],
   summary: 'Get a cluster',
-  description: 'The cluster with its order (`spec`, secrets never included) and its `status`: phase, conditions, endpoint, the operation running on it. The ETag is its version, for If-Match on PATCH and DELETE.',
+  description:
+    'The cluster with its order (`spec`, secrets never included) and its `status`: phase, conditions, endpoint, the operation running on it. The ETag is its version, for If-Match on PATCH and DELETE. ' +
+    'Once its deletion finished the cluster answers 404 here and is no longer listed; its events and operations stay readable for 7 days.',
   security: [{ bearer: [] }],
   request: {
     params: ClusterIdParam,

@@ -10,7 +10,7 @@ const route = createRoute({
   operationId: 'listClusters',
   tags: ['Clusters'],
   summary: 'List clusters',
-  description: 'Oldest first. Deleted clusters stay listed with phase Deleted for 7 days.',
+  description: 'Oldest first; a cluster whose deletion finished is not listed. A page may hold fewer than `limit` clusters while `nextCursor` says there are more.',
   security: [{ bearer: [] }],
   request: {
     query: PageQuery.extend({
