@@ -69,8 +69,25 @@ const PROBLEM_DESCRIPTIONS = {
   422: 'The order breaks a rule spanning fields, or an Idempotency-Key was reused with another body.',
 } as const;
 
+/** Every answer carries the request id (errors too), the one to quote when reporting a problem. */
+const REQUEST_ID = { 'x-request-id': { description: 'The request id, also in the problem as requestId.', required: true, schema: { type: 'string' } } } as const;
+
+/** What any operation may answer besides its own problems: Kiln's own fault, or a dependency's that passes. */
+const ALWAYS = {
+  500: { description: 'Kiln could not complete the request (the problem carries the request id to quote).', headers: REQUEST_ID, content: problemContent },
+  503: {
+    description: 'A service Kiln depends on throttled, faulted or did not answer: retry after Retry-After seconds.',
+    headers: { ...REQUEST_ID, 'Retry-After': { description: 'Seconds to wait before retrying.', required: true, schema: { type: 'integer' } } },
+    content: problemContent,
+  },
+} as const;
+
 export function problems(...statuses: (keyof typeof PROBLEM_DESCRIPTIONS)[]) {
-  return Object.fromEntries(
-    statuses.map((status) => [status, { description: PROBLEM_DESCRIPTIONS[status], content: problemContent }]),
-  ) as Record<(typeof statuses)[number], { description: string; content: typeof problemContent }>;
+  return {
+    ...(Object.fromEntries(statuses.map((status) => [status, { description: PROBLEM_DESCRIPTIONS[status], headers: REQUEST_ID, content: problemContent }])) as Record<
+      (typeof statuses)[number],
+      { description: string; headers: typeof REQUEST_ID; content: typeof problemContent }
+    >),
+    ...ALWAYS,
+  };
 }

@@ -1,5 +1,6 @@
 import { z } from 'zod';
 import { ClusterSpec } from './cluster-spec.ts';
+import { ERROR_CODES, type ErrorCode } from './errors.ts';
 import { newId } from './ids.ts';
 import { CLUSTER_PHASES, OPERATION_STATES, OPERATION_TYPES, STEP_STATES } from './phases.ts';
 
@@ -11,7 +12,7 @@ export const Problem = z
     status: z.int(),
     detail: z.string(),
     instance: z.string().optional(),
-    code: z.string().describe('Stable machine-readable code from a closed list.'),
+    code: z.enum(Object.keys(ERROR_CODES) as [ErrorCode, ...ErrorCode[]]).describe('Stable machine-readable code from a closed list.'),
     requestId: z.string().optional(),
     errors: z
       .array(

@@ -24,7 +24,7 @@ const route = createRoute({
   request: { params: ClusterIdParam },
   responses: {
     200: { description: 'The key pair.', content: { 'application/json': { schema: SshKey } } },
-    410: { description: 'Already downloaded.', content: problems(404)[404].content },
+    410: { ...problems(404)[404], description: 'Already downloaded.' },
     ...problems(400, 401, 403, 404, 409),
   },
 });

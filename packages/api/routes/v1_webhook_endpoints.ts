@@ -52,6 +52,7 @@ const list = createRoute({
   operationId: 'listWebhookEndpoints',
   tags: TAGS,
   summary: "List the tenant's webhook endpoints",
+  description: 'Every endpoint of the tenant, enabled or not, with why deliveries stopped if they did; never a signing secret.',
   security: [{ bearer: [] }],
   responses: {
     200: { description: 'The endpoints (never their secrets).', content: { 'application/json': { schema: z.object({ items: z.array(WebhookEndpoint) }) } } },
@@ -65,6 +66,7 @@ const get = createRoute({
   operationId: 'getWebhookEndpoint',
   tags: TAGS,
   summary: 'Get a webhook endpoint',
+  description: 'The endpoint, with `disabledReason` and `failingSince` when they apply; never its signing secret.',
   security: [{ bearer: [] }],
   request: { params: EndpointIdParam },
   responses: {
