@@ -21,7 +21,7 @@ export function canonicalJson(value: unknown): string {
 export function idempotentRequest(
   key: string | undefined,
   request: { method: string; path: string; body?: unknown },
-  respond: (cluster: Cluster, operation: Operation) => { status: number; headers: Record<string, string>; body: string },
+  respond: (cluster: Cluster, operation: Operation, version: number) => { status: number; headers: Record<string, string>; body: string },
 ): IdempotentRequest | undefined {
   if (key === undefined) return undefined;
   return {

@@ -38,11 +38,12 @@ export const PENDING_USER_AT_REST_KEY = 'pendingUserAtRestKey';
 export interface IdempotentRequest {
   keyHash: string;
   requestHash: string;
-  /** Builds the HTTP response to store with the write, so replays answer byte for byte the same. */
-  respond: (cluster: Cluster, operation: Operation) => StoredResponse;
+  /** Builds the HTTP response to store with the write (with the cluster's new version), so replays answer byte for byte the same. */
+  respond: (cluster: Cluster, operation: Operation, version: number) => StoredResponse;
 }
 
-export type Outcome<T> = { kind: 'fresh'; value: T } | { kind: 'replay'; response: StoredResponse };
+/** What a change came to: the cluster and its version (for the ETag), or the stored answer to replay. */
+export type Outcome<T> = { kind: 'fresh'; value: T; version: number } | { kind: 'replay'; response: StoredResponse };
 
 /**
  * One change at a time: an operation, or a node remediation, running on the
@@ -88,14 +89,14 @@ export async function earlierResponse(services: KilnServices, tenantId: string, 
   return record.response;
 }
 
-export function settle(outcome: WriteOutcome, request: IdempotentRequest | undefined, fresh: () => Promise<Cluster>): Promise<Outcome<Cluster>> {
+export function settle(outcome: WriteOutcome, request: IdempotentRequest | undefined, version: number, fresh: () => Promise<Cluster>): Promise<Outcome<Cluster>> {
   if (outcome.kind === 'replay') {
     if (request !== undefined && outcome.record.requestHash !== request.requestHash) {
       throw new KilnError('idempotency_key_reused', 'This Idempotency-Key was already used with a different request.');
     }
     return Promise.resolve({ kind: 'replay', response: outcome.record.response });
   }
-  return fresh().then((value) => ({ kind: 'fresh', value }));
+  return fresh().then((value) => ({ kind: 'fresh', value, version }));
 }
 
 /** What a workflow starts with: the operation, and for an update which of its branches it takes (the steps it lists). */
@@ -166,12 +167,12 @@ export async function orderCluster(
     ...(sealed === undefined ? {} : { sealed }),
   };
   const view = clusterView(cluster);
-  const claim = request === undefined ? undefined : { ...request, response: request.respond(view, operationView(operation)) };
+  const claim = request === undefined ? undefined : { ...request, response: request.respond(view, operationView(operation), 1) };
 
   const outcome = await services.store.createCluster(cluster, operation, claim, [
     clusterEvent('cluster.created', clusterId, { name: cluster.name, region: spec.region, operationId: operation.id }),
   ]);
-  return settle(outcome, request, async () => {
+  return settle(outcome, request, 1, async () => {
     await launch(services, 'provision', operation);
     return view;
   });
@@ -242,7 +243,7 @@ export async function deleteCluster(
   return ifMatching(options.ifMatchVersion, async () => {
     const cluster = await findClusterMatching(services, tenantId, clusterId, options.ifMatchVersion);
     if (cluster.status.phase === 'Deleting') {
-      return { kind: 'fresh', value: clusterView(cluster) };
+      return { kind: 'fresh', value: clusterView(cluster), version: cluster.version };
     }
     assertIdle(cluster, 'delete it');
 
@@ -261,9 +262,9 @@ export async function deleteCluster(
     };
     const view = clusterView({ ...deleting, version: cluster.version + 1, updatedAt: now });
     const claim =
-      options.request === undefined ? undefined : { ...options.request, response: options.request.respond(view, operationView(operation)) };
+      options.request === undefined ? undefined : { ...options.request, response: options.request.respond(view, operationView(operation), cluster.version + 1) };
     const outcome = await services.store.beginOperation(deleting, cluster.version, operation, claim, phaseChange(clusterId, cluster.status.phase, 'Deleting'));
-    return settle(outcome, options.request, async () => {
+    return settle(outcome, options.request, cluster.version + 1, async () => {
       await launch(services, 'deprovision', operation);
       return view;
     });

@@ -70,7 +70,7 @@ export async function updateClusterSpec(
     if (upgradeProblem !== undefined) throw new UnprocessableError(upgradeProblem, [{ pointer: '/kubernetesVersion', detail: upgradeProblem }]);
     // The same minor named again takes the patch release Kiln installs today, when the machines run another.
     const branches = updateBranches(cluster, spec, 'kubernetesVersion' in patch);
-    if (branches === undefined) return { kind: 'fresh', value: clusterView(cluster) };
+    if (branches === undefined) return { kind: 'fresh', value: clusterView(cluster), version: cluster.version };
     return beginUpdate(services, cluster, spec, branches, options.request);
   });
 }
@@ -113,12 +113,12 @@ export async function beginUpdate(services: KilnServices, cluster: ClusterRecord
     status: { ...cluster.status, phase: 'Updating', activeOperationId: operation.id },
   };
   const view = clusterView({ ...updating, version: cluster.version + 1, updatedAt: now });
-  const claim = request === undefined ? undefined : { ...request, response: request.respond(view, operationView(operation)) };
+  const claim = request === undefined ? undefined : { ...request, response: request.respond(view, operationView(operation), cluster.version + 1) };
   // What changed, by order field (the new order is in the cluster itself).
   const changed = (Object.keys(spec) as (keyof ClusterSpec)[]).filter((field) => !sameJson(spec[field], cluster.spec[field]));
   const events = [...phaseChange(clusterId, cluster.status.phase, 'Updating'), clusterEvent('cluster.updated', clusterId, { operationId: operation.id, changed })];
   const outcome = await services.store.beginOperation(updating, cluster.version, operation, claim, events);
-  return settle(outcome, request, async () => {
+  return settle(outcome, request, cluster.version + 1, async () => {
     await launch(services, 'update', operation);
     return view;
   });

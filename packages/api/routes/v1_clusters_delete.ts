@@ -2,7 +2,7 @@ import { type OpenAPIHono, createRoute } from '@hono/zod-openapi';
 import { Cluster } from '#core';
 import { deleteCluster } from '#services';
 import { type AppEnv, tenantOf } from '../context.ts';
-import { OPERATION_RETRY_AFTER_SECONDS, ifMatchOption } from '../etag.ts';
+import { OPERATION_RETRY_AFTER_SECONDS, etagOf, ifMatchOption } from '../etag.ts';
 import { idempotentRequest, replayOf } from '../idempotency.ts';
 import { ClusterIdParam, changeHeaders, problems } from '../schemas.ts';
 
@@ -25,6 +25,7 @@ const route = createRoute({
       description: 'Deprovisioning has started.',
       headers: {
         Location: { description: 'The deprovision operation (absent when the cluster was already being deleted).', schema: { type: 'string' } },
+        ETag: { description: 'The cluster version after this change.', required: true, schema: { type: 'string' } },
         'Operation-Location': { description: 'The same operation, as long-running-operation clients look for it.', schema: { type: 'string' } },
         'Retry-After': { description: 'Seconds to wait before looking again.', required: true, schema: { type: 'integer' } },
       },
@@ -39,12 +40,13 @@ export function registerV1ClustersDelete(app: OpenAPIHono<AppEnv>): void {
     const { id } = c.req.valid('param');
     const headers = c.req.valid('header');
     const ifMatch = headers['if-match'];
-    const respond = (cluster: Cluster) => {
+    const respond = (cluster: Cluster, _operation: unknown, version: number) => {
       const operationId = cluster.status.activeOperationId;
       return {
         status: 202,
         headers: {
           'content-type': 'application/json',
+          etag: etagOf(version),
           ...(operationId === undefined ? {} : { location: `/v1/operations/${operationId}`, 'operation-location': `/v1/operations/${operationId}` }),
           'retry-after': String(OPERATION_RETRY_AFTER_SECONDS),
         },
@@ -60,7 +62,7 @@ export function registerV1ClustersDelete(app: OpenAPIHono<AppEnv>): void {
       const replayed = replayOf(outcome.response);
       return c.json(replayed.cluster, 202, replayed.headers);
     }
-    return c.json(outcome.value, 202, respond(outcome.value).headers);
+    return c.json(outcome.value, 202, respond(outcome.value, undefined, outcome.version).headers);
   });
 }
 

@@ -74,6 +74,24 @@ describe('If-Match on DELETE', () => {
     // The operation to follow, and when to look (the workflow starts later here: the harness has no Step Functions).
     expect(deleted.headers.get('operation-location')).toMatch(/^\/v1\/operations\/op_/);
     expect(deleted.headers.get('retry-after')).toBe('10');
+    // The answer's ETag is the version the change wrote, ready for the next If-Match.
+    expect(deleted.headers.get('etag')).toBe('"v2"');
+    expect((await api.call('GET', `/v1/clusters/${id}`, { token: tenant.apiKey })).headers.get('etag')).toBe('"v2"');
+  });
+
+  it('gives PATCH answers the ETag of the version they leave: unchanged (200) or the update it started (202)', async () => {
+    const tenant = await api.newTenant();
+    const id = await readyCluster(tenant.id, 'patched');
+    const unchanged = await api.callRaw('PATCH', `/v1/clusters/${id}`, { token: tenant.apiKey, body: '{}', headers: { 'content-type': 'application/merge-patch+json' } });
+    expect(unchanged.status).toBe(200);
+    expect(unchanged.headers.get('etag')).toBe('"v1"');
+    const changed = await api.callRaw('PATCH', `/v1/clusters/${id}`, {
+      token: tenant.apiKey,
+      body: JSON.stringify({ maintenance: { autoUpdate: false } }),
+      headers: { 'content-type': 'application/merge-patch+json', 'if-match': '"v1"' },
+    });
+    expect(changed.status).toBe(202);
+    expect(changed.headers.get('etag')).toBe('"v2"');
   });
 });
 

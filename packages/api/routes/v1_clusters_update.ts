@@ -3,7 +3,7 @@ import type { ZodError } from 'zod';
 import { Cluster, ClusterPatch, FIXED_AT_CREATION, IMMUTABLE_ORDER_FIELDS, UnprocessableError, immutableMembersOf, isPartlyMutable, isRecord, jsonPointer, validationErrorOf } from '#core';
 import { updateClusterSpec } from '#services';
 import { type AppEnv, tenantOf } from '../context.ts';
-import { OPERATION_RETRY_AFTER_SECONDS, ifMatchOption } from '../etag.ts';
+import { OPERATION_RETRY_AFTER_SECONDS, etagOf, ifMatchOption } from '../etag.ts';
 import { idempotentRequest, replayOf } from '../idempotency.ts';
 import { ClusterIdParam, changeHeaders, problems } from '../schemas.ts';
 
@@ -57,11 +57,16 @@ const route = createRoute({
     },
   },
   responses: {
-    200: { description: 'Nothing to change.', content: { 'application/json': { schema: Cluster } } },
+    200: {
+      description: 'Nothing to change.',
+      headers: { ETag: { description: 'The cluster version.', required: true, schema: { type: 'string' } } },
+      content: { 'application/json': { schema: Cluster } },
+    },
     202: {
       description: 'The update has started.',
       headers: {
         Location: { description: 'The update operation.', required: true, schema: { type: 'string' } },
+        ETag: { description: 'The cluster version after this change, for the next If-Match.', required: true, schema: { type: 'string' } },
         'Operation-Location': { description: 'The same operation, as long-running-operation clients look for it.', required: true, schema: { type: 'string' } },
         'Retry-After': { description: 'Seconds to wait before looking at the operation.', required: true, schema: { type: 'integer' } },
       },
@@ -79,10 +84,11 @@ export function registerV1ClustersUpdate(app: OpenAPIHono<AppEnv>): void {
       const headers = c.req.valid('header');
       const ifMatch = headers['if-match'];
       const patch = c.req.valid('json');
-      const respond = (cluster: Cluster) => ({
+      const respond = (cluster: Cluster, _operation: unknown, version: number) => ({
         status: 202,
         headers: {
           'content-type': 'application/json',
+          etag: etagOf(version),
           ...(cluster.status.activeOperationId === undefined
             ? {}
             : { location: `/v1/operations/${cluster.status.activeOperationId}`, 'operation-location': `/v1/operations/${cluster.status.activeOperationId}` }),
@@ -99,8 +105,8 @@ export function registerV1ClustersUpdate(app: OpenAPIHono<AppEnv>): void {
         const replayed = replayOf(outcome.response);
         return c.json(replayed.cluster, 202, replayed.headers);
       }
-      if (outcome.value.status.phase !== 'Updating') return c.json(outcome.value, 200);
-      return c.json(outcome.value, 202, respond(outcome.value).headers);
+      if (outcome.value.status.phase !== 'Updating') return c.json(outcome.value, 200, { etag: etagOf(outcome.version) });
+      return c.json(outcome.value, 202, respond(outcome.value, undefined, outcome.version).headers);
     },
     (result) => {
       if (result.success) return undefined;
