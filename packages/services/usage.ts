@@ -73,8 +73,10 @@ export async function meterCluster(
 /** Ends the usage of every machine of a deleted cluster (its infrastructure is destroyed). */
 export async function endClusterUsage(services: KilnServices, tenantId: string, clusterId: string, now: Date): Promise<void> {
   for (let attempt = 0; ; attempt += 1) {
+    const { version, open } = await services.store.getMeter(tenantId, clusterId);
+    if (open.length === 0) return;
     try {
-      await meterCluster(services, { tenantId, id: clusterId, spec: { controlPlane: { replicas: 1, instanceType: 'unknown' }, nodePools: [] } }, [], now);
+      await services.store.saveMachineUsage(tenantId, clusterId, version, { open: [], closed: open.map((usage) => ({ ...usage, endedAt: now.toISOString() })) });
       return;
     } catch (error) {
       if (!(error instanceof VersionConflictError) || attempt >= 3) throw error;

@@ -349,12 +349,15 @@ export class KilnStore {
     return found;
   }
 
-  /** One transaction; when it is cancelled for one of `codes` (a failed condition by default), `conflict()` is thrown instead. */
+  /**
+   * One version-checked transaction: its first item is the guard. When the transaction is cancelled because of the
+   * guard (its condition failed, by default, or another of `codes`), `conflict()` is thrown instead.
+   */
   private async transactOrConflict(items: TransactItem[], conflict: () => Error, codes: readonly string[] = ['ConditionalCheckFailed']): Promise<void> {
     try {
       await this.documents.send(new TransactWriteCommand({ TransactItems: items }));
     } catch (error) {
-      if (error instanceof TransactionCanceledException && error.CancellationReasons?.some((reason) => codes.includes(reason.Code ?? ''))) throw conflict();
+      if (error instanceof TransactionCanceledException && codes.includes(error.CancellationReasons?.[0]?.Code ?? '')) throw conflict();
       throw error;
     }
   }
@@ -385,11 +388,13 @@ export class KilnStore {
         ExpressionAttributeValues: { ':pk': keys.tenant(tenantId).PK, ':prefix': prefix },
         ConsistentRead: true,
       });
-    const [closed, meters] = await Promise.all([
+    const [closed, open] = await Promise.all([
       query(clusterId === undefined ? 'METER#' : `METER#${clusterId}#`),
-      clusterId === undefined ? query('METERSTATE#') : this.getMeter(tenantId, clusterId).then((meter) => [{ open: meter.open }]),
+      clusterId === undefined
+        ? query('METERSTATE#').then((meters) => meters.flatMap((meter) => MachineUsageRecord.array().parse(meter.open ?? [])))
+        : this.getMeter(tenantId, clusterId).then((meter) => meter.open),
     ]);
-    return [...closed.map((item) => MachineUsageRecord.parse(item)), ...meters.flatMap((item) => MachineUsageRecord.array().parse(item.open ?? []))];
+    return [...closed.map((item) => MachineUsageRecord.parse(item)), ...open];
   }
 
   /**
@@ -832,14 +837,7 @@ export class KilnStore {
           : { ConditionExpression: 'version = :expected', ExpressionAttributeValues: { ':expected': expectedVersion } }),
       },
     };
-    try {
-      await this.documents.send(new TransactWriteCommand({ TransactItems: [put, ...events.map((event) => this.eventPut(record.tenantId, event))] }));
-    } catch (error) {
-      if (error instanceof TransactionCanceledException && error.CancellationReasons?.[0]?.Code === 'ConditionalCheckFailed') {
-        throw new VersionConflictError('node health', record.clusterId);
-      }
-      throw error;
-    }
+    await this.transactOrConflict([put, ...events.map((event) => this.eventPut(record.tenantId, event))], () => new VersionConflictError('node health', record.clusterId));
     return next;
   }
 
@@ -1031,26 +1029,20 @@ export class KilnStore {
   /** Saves the operation with the version guard, and the events its change emits in the same transaction. */
   async saveOperation(operation: OperationRecord, expectedVersion: number, now = new Date(), events: readonly ClusterEvent[] = []): Promise<OperationRecord> {
     const next: OperationRecord = { ...operation, version: expectedVersion + 1, updatedAt: now.toISOString() };
-    try {
-      await this.documents.send(
-        new TransactWriteCommand({
-          TransactItems: [
-            {
-              Put: {
-                TableName: this.tableName,
-                Item: this.operationItem(next),
-                ConditionExpression: 'version = :expected',
-                ExpressionAttributeValues: { ':expected': expectedVersion },
-              },
-            },
-            ...events.map((event) => this.eventPut(operation.tenantId, event)),
-          ],
-        }),
-      );
-    } catch (error) {
-      if (error instanceof TransactionCanceledException && error.CancellationReasons?.[0]?.Code === 'ConditionalCheckFailed') throw new VersionConflictError('operation', operation.id);
-      throw error;
-    }
+    await this.transactOrConflict(
+      [
+        {
+          Put: {
+            TableName: this.tableName,
+            Item: this.operationItem(next),
+            ConditionExpression: 'version = :expected',
+            ExpressionAttributeValues: { ':expected': expectedVersion },
+          },
+        },
+        ...events.map((event) => this.eventPut(operation.tenantId, event)),
+      ],
+      () => new VersionConflictError('operation', operation.id),
+    );
     return next;
   }
 

@@ -56,7 +56,11 @@ async function settleEndpoint(services: KilnServices, tenantId: string, id: stri
           : undefined;
     const { failingSince: _previous, ...rest } = latest;
     if (reason === undefined && failingSince === latest.failingSince) return false;
-    const next: WebhookEndpointRecord = reason === undefined ? { ...rest, ...(failingSince === undefined ? {} : { failingSince }) } : { ...rest, enabled: false, disabledReason: reason, ...(failingSince === undefined ? {} : { failingSince }) };
+    const next: WebhookEndpointRecord = {
+      ...rest,
+      ...(failingSince === undefined ? {} : { failingSince }),
+      ...(reason === undefined ? {} : { enabled: false, disabledReason: reason }),
+    };
     const events =
       reason === undefined ? [] : [tenantWideEvent('webhook_endpoint.disabled', { endpointId: id, url: latest.url, reason, ...(failingSince === undefined ? {} : { failingSince }) }, now)];
     try {
