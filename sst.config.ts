@@ -19,7 +19,7 @@ export default $config({
   async run() {
     const { renderWorkflow } = await import('./workflows/definitions.ts');
     // The same bundling `npm run build` reports on and checks (ESM, minified, Node 20, source maps, lazy chunks).
-    const { LAMBDA_NODEJS: nodejs } = await import('./functions/bundling.ts');
+    const { LAMBDA_NODEJS: nodejs, REFERENCE_SCRIPT_FILE } = await import('./functions/bundling.ts');
 
     const sealingKey = new aws.kms.Key('SealingKey', {
       description: 'Kiln: wraps tenant secrets (data keys, bootstrap tokens, SSH keys)',
@@ -171,6 +171,8 @@ export default $config({
       handler: 'functions/api.handler',
       runtime: 'nodejs20.x',
       nodejs,
+      // The reference page's script, served at /docs/scalar.js (functions/api.ts reads it from this path).
+      copyFiles: [{ from: REFERENCE_SCRIPT_FILE, to: REFERENCE_SCRIPT_FILE }],
       url: true,
       link: [table],
       environment,

@@ -125,3 +125,10 @@ export const FORBIDDEN_PACKAGES: Readonly<Record<LambdaName, readonly string[]>>
   TaskUpdateRollControlPlane: NOT_FOR_STEPS,
   Infrastructure: [],
 };
+
+/**
+ * The reference page's script (Scalar's standalone build, from the pinned `@scalar/api-reference`), at the same
+ * path relative to the project root in the repository and in the API's Lambda package, where sst.config.ts copies
+ * it (`copyFiles`): functions/api.ts reads it from there in both.
+ */
+export const REFERENCE_SCRIPT_FILE = 'node_modules/@scalar/api-reference/dist/browser/standalone.js';

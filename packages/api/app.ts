@@ -1,5 +1,4 @@
 import { OpenAPIHono } from '@hono/zod-openapi';
-import { Scalar } from '@scalar/hono-api-reference';
 import type { MiddlewareHandler } from 'hono';
 import { bodyLimit } from 'hono/body-limit';
 import { cors } from 'hono/cors';
@@ -10,6 +9,7 @@ import { type KilnServices, authenticate } from '#services';
 import type { AppEnv } from './context.ts';
 import { jsonDepthLimit } from './json-depth.ts';
 import { problemResponse } from './problem.ts';
+import { registerReference } from './reference.ts';
 import { registerV1ClustersCreate } from './routes/v1_clusters_create.ts';
 import { registerV1ClustersDelete } from './routes/v1_clusters_delete.ts';
 import { registerV1ClustersEncryptionKeyRotationsCreate } from './routes/v1_clusters_encryption_key_rotations_create.ts';
@@ -49,8 +49,14 @@ function authentication(): MiddlewareHandler<AppEnv> {
   };
 }
 
+/** What the app serves besides the API. */
+export interface AppOptions {
+  /** Reads Scalar's standalone script for the reference page at /docs (see functions/api.ts); without it, no /docs. */
+  referenceScript?: () => Promise<string>;
+}
+
 /** The whole HTTP API; the Lambda handler and the local server both serve this app. */
-export function newApp(services: KilnServices): OpenAPIHono<AppEnv> {
+export function newApp(services: KilnServices, options: AppOptions = {}): OpenAPIHono<AppEnv> {
   const app = new OpenAPIHono<AppEnv>({
     defaultHook: (result) => {
       if (!result.success) throw validationErrorOf(result.error, result.target === 'json' ? 'json' : result.target === 'header' ? 'header' : 'parameter');
@@ -72,7 +78,7 @@ export function newApp(services: KilnServices): OpenAPIHono<AppEnv> {
   );
   app.use('*', async (c, next) => {
     await next();
-    if (!c.req.path.startsWith('/docs')) c.res.headers.set('content-security-policy', "default-src 'none'; frame-ancestors 'none'");
+    if (!c.res.headers.has('content-security-policy')) c.res.headers.set('content-security-policy', "default-src 'none'; frame-ancestors 'none'");
     // Answers are per tenant: never kept by shared caches; a read may be kept by its client and revalidated with its
     // ETag (If-None-Match), everything else not kept at all.
     if (!c.res.headers.has('cache-control')) c.res.headers.set('cache-control', c.req.method === 'GET' && c.res.status < 300 ? 'private, no-cache' : 'no-store');
@@ -145,7 +151,7 @@ export function newApp(services: KilnServices): OpenAPIHono<AppEnv> {
   registerV1KubernetesVersionsList(app);
 
   app.get('/openapi.json', (c) => c.json(openApiDocument(app)));
-  app.get('/docs', Scalar({ url: '/openapi.json', pageTitle: 'Kiln API' }));
+  if (options.referenceScript !== undefined) registerReference(app, options.referenceScript);
   return app;
 }
 
