@@ -21,6 +21,30 @@ export default $config({
     // The same bundling `npm run build` reports on and checks (ESM, minified, Node 20, source maps, lazy chunks).
     const { LAMBDA_NODEJS: nodejs, REFERENCE_SCRIPT_FILE } = await import('./functions/bundling.ts');
 
+    // Every function is traced with X-Ray (active tracing), as are the workflows below.
+    $transform(sst.aws.Function, (args) => {
+      const own = args.transform?.function;
+      args.transform = {
+        ...args.transform,
+        function: (fn, options, name) => {
+          if (typeof own === 'function') own(fn, options, name);
+          else if (own !== undefined) Object.assign(fn, own);
+          fn.tracingConfig = { mode: 'Active' };
+        },
+      };
+    });
+    // Alarms go to this topic; an operator subscribes to it (email, chat, paging).
+    const alarms = new sst.aws.SnsTopic('Alarms');
+    const alarm = (name: string, args: Omit<aws.cloudwatch.MetricAlarmArgs, 'alarmActions' | 'okActions' | 'evaluationPeriods' | 'comparisonOperator'> & { evaluationPeriods?: number }) =>
+      new aws.cloudwatch.MetricAlarm(name, {
+        comparisonOperator: 'GreaterThanOrEqualToThreshold',
+        evaluationPeriods: 1,
+        treatMissingData: 'notBreaching',
+        alarmActions: [alarms.arn],
+        okActions: [alarms.arn],
+        ...args,
+      });
+
     const sealingKey = new aws.kms.Key('SealingKey', {
       description: 'Kiln: wraps tenant secrets (data keys, bootstrap tokens, SSH keys)',
       enableKeyRotation: true,
@@ -148,6 +172,22 @@ export default $config({
           { Effect: 'Allow', Action: ['lambda:InvokeFunction'], Resource: Object.values(tasks).map((fn) => fn.arn) },
           { Effect: 'Allow', Action: ['ecs:RunTask', 'ecs:StopTask', 'ecs:DescribeTasks', 'iam:PassRole'], Resource: '*' },
           { Effect: 'Allow', Action: ['events:PutTargets', 'events:PutRule', 'events:DescribeRule'], Resource: '*' },
+          // Execution logs to CloudWatch Logs (log delivery takes no resource scoping) and traces to X-Ray.
+          {
+            Effect: 'Allow',
+            Action: [
+              'logs:CreateLogDelivery',
+              'logs:GetLogDelivery',
+              'logs:UpdateLogDelivery',
+              'logs:DeleteLogDelivery',
+              'logs:ListLogDeliveries',
+              'logs:PutResourcePolicy',
+              'logs:DescribeResourcePolicies',
+              'logs:DescribeLogGroups',
+            ],
+            Resource: '*',
+          },
+          { Effect: 'Allow', Action: ['xray:PutTraceSegments', 'xray:PutTelemetryRecords', 'xray:GetSamplingRules', 'xray:GetSamplingTargets'], Resource: '*' },
         ],
       }),
     });
@@ -159,24 +199,78 @@ export default $config({
       RunnerSubnetId: vpc.privateSubnets.apply((subnets) => subnets[0] ?? ''),
       RunnerSecurityGroupId: vpc.securityGroups.apply((groups) => groups[0] ?? ''),
     });
+    // Every execution logs its failures and state transitions' errors (without execution data: inputs and outputs
+    // never reach the logs) and is traced with X-Ray; a failed, timed-out or aborted execution raises an alarm.
+    const workflowLogs = new aws.cloudwatch.LogGroup('WorkflowLogs', { name: `/aws/vendedlogs/states/${$app.name}-${$app.stage}`, retentionInDays: 90 });
     for (const name of ['provision', 'deprovision', 'update', 'rotate-encryption-key', 'remediate-node'] as const) {
-      new aws.sfn.StateMachine(`Workflow${name}`, {
+      const machine = new aws.sfn.StateMachine(`Workflow${name}`, {
         name: `${$app.name}-${$app.stage}-${name}`,
         roleArn: workflowRole.arn,
         definition: substitutions.apply((values) => JSON.stringify(renderWorkflow(name, values as Record<string, string>))),
+        loggingConfiguration: { logDestination: $interpolate`${workflowLogs.arn}:*`, includeExecutionData: false, level: 'ERROR' },
+        tracingConfiguration: { enabled: true },
       });
+      for (const metric of ['ExecutionsFailed', 'ExecutionsTimedOut', 'ExecutionsAborted']) {
+        alarm(`Workflow${name}${metric}`, {
+          alarmDescription: `Kiln: a ${name} workflow execution ended ${metric.slice('Executions'.length).toLowerCase()}; its operation says why.`,
+          namespace: 'AWS/States',
+          metricName: metric,
+          dimensions: { StateMachineArn: machine.arn },
+          statistic: 'Sum',
+          period: 300,
+          threshold: 1,
+        });
+      }
     }
 
-    const api = new sst.aws.Function('Api', {
+    // The API: an HTTP API in front of the function (not a bare function URL), throttled per stage as a whole (the
+    // tenants' own limits are Kiln's token buckets in DynamoDB, which hold across instances: see the README), with an
+    // access log of every request.
+    const apiFunction = new sst.aws.Function('Api', {
       handler: 'functions/api.handler',
       runtime: 'nodejs20.x',
       nodejs,
       // The reference page's script, served at /docs/scalar.js (functions/api.ts reads it from this path).
       copyFiles: [{ from: REFERENCE_SCRIPT_FILE, to: REFERENCE_SCRIPT_FILE }],
-      url: true,
       link: [table],
       environment,
       permissions,
+    });
+    const api = new sst.aws.ApiGatewayV2('HttpApi', {
+      accessLog: { retention: '3 months' },
+      transform: {
+        stage: (args) => {
+          args.defaultRouteSettings = { throttlingRateLimit: 500, throttlingBurstLimit: 1000, detailedMetricsEnabled: true };
+        },
+      },
+    });
+    api.route('$default', apiFunction.arn);
+    alarm('Api5xx', {
+      alarmDescription: 'Kiln: the API answered 5xx (every answer Kiln means to give a client is 4xx); the access log and the function logs carry the request id.',
+      namespace: 'AWS/ApiGateway',
+      metricName: '5xx',
+      dimensions: { ApiId: api.nodes.api.id, Stage: '$default' },
+      statistic: 'Sum',
+      period: 300,
+      threshold: 5,
+    });
+    alarm('ApiThrottles', {
+      alarmDescription: 'Kiln: the API function was throttled by Lambda (its concurrency is exhausted).',
+      namespace: 'AWS/Lambda',
+      metricName: 'Throttles',
+      dimensions: { FunctionName: apiFunction.name },
+      statistic: 'Sum',
+      period: 300,
+      threshold: 1,
+    });
+    alarm('ApiRateLimited', {
+      alarmDescription: "Kiln: tenants' requests are being refused with 429 in numbers (a runaway client, or limits set too low).",
+      namespace: 'Kiln',
+      metricName: 'RateLimited',
+      dimensions: { service: 'api' },
+      statistic: 'Sum',
+      period: 300,
+      threshold: 100,
     });
     new sst.aws.CronV2('RotationSchedule', {
       schedule: 'rate(1 hour)',
@@ -233,6 +327,6 @@ export default $config({
       function: { handler: 'functions/recover.handler', runtime: 'nodejs20.x', nodejs, link: [table], environment, permissions },
     });
 
-    return { api: api.url };
+    return { api: api.url, alarms: alarms.arn };
   },
 });

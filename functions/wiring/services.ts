@@ -21,8 +21,14 @@ export function createServices(config: KilnConfig): KilnServices {
   return {
     ...(config.KILN_ADMIN_TOKEN_SHA256 === undefined ? {} : { adminTokenSha256: config.KILN_ADMIN_TOKEN_SHA256 }),
     corsOrigins: config.KILN_CORS_ORIGINS,
+    rateLimit: { perSecond: config.KILN_RATE_LIMIT_PER_SECOND, burst: config.KILN_RATE_LIMIT_BURST },
     webhooks: { allowLoopback: config.KILN_WEBHOOK_ALLOW_LOOPBACK },
-    store: createStore({ tableName: config.KILN_TABLE_NAME, region, ...endpointOf(config.KILN_DYNAMODB_ENDPOINT) }),
+    store: createStore({
+      tableName: config.KILN_TABLE_NAME,
+      region,
+      ...endpointOf(config.KILN_DYNAMODB_ENDPOINT),
+      defaultQuotas: { clusters: config.KILN_QUOTA_CLUSTERS, nodes: config.KILN_QUOTA_NODES },
+    }),
     workflows: new WorkflowLauncher(sfn, {
       provision: config.KILN_PROVISION_STATE_MACHINE_ARN,
       deprovision: config.KILN_DEPROVISION_STATE_MACHINE_ARN,

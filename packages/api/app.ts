@@ -5,10 +5,11 @@ import { cors } from 'hono/cors';
 import { requestId } from 'hono/request-id';
 import { secureHeaders } from 'hono/secure-headers';
 import { IMMUTABLE_ORDER_FIELDS, KilnError, UnauthorizedError, immutableMembersOf, validationErrorOf } from '#core';
-import { type KilnServices, authenticate } from '#services';
+import { ADMIN_BUCKET, type KilnServices, authenticate, takeRequestToken } from '#services';
 import type { AppEnv } from './context.ts';
 import { jsonDepthLimit } from './json-depth.ts';
 import { problemResponse } from './problem.ts';
+import { RATE_LIMIT_HEADERS, REQUEST_ID_HEADER } from './schemas.ts';
 import { registerReference } from './reference.ts';
 import { registerV1ClustersCreate } from './routes/v1_clusters_create.ts';
 import { registerV1ClustersDelete } from './routes/v1_clusters_delete.ts';
@@ -18,6 +19,7 @@ import { registerV1EventsList } from './routes/v1_events_list.ts';
 import { registerV1WebhookEndpoints } from './routes/v1_webhook_endpoints.ts';
 import { registerWebhookEvents } from './routes/webhook_events.ts';
 import { registerV1UsageGet } from './routes/v1_usage_get.ts';
+import { registerV1QuotasGet } from './routes/v1_quotas_get.ts';
 import { registerV1ClustersCertificateRenewalsCreate } from './routes/v1_clusters_certificate_renewals_create.ts';
 import { registerV1ClustersEventsList } from './routes/v1_clusters_events_list.ts';
 import { registerV1ClustersGet } from './routes/v1_clusters_get.ts';
@@ -34,7 +36,7 @@ import { registerV1TenantsCreate } from './routes/v1_tenants_create.ts';
 const MAX_BODY_BYTES = 256 * 1024;
 
 /** Response headers a portal's script may read. */
-export const CORS_EXPOSED_HEADERS = ['ETag', 'Location', 'x-request-id', 'Idempotent-Replayed'];
+export const CORS_EXPOSED_HEADERS = ['ETag', 'Location', 'x-request-id', 'Idempotent-Replayed', 'Retry-After', 'RateLimit', 'RateLimit-Policy', 'Operation-Location'];
 
 function authentication(): MiddlewareHandler<AppEnv> {
   return async (c, next) => {
@@ -46,6 +48,19 @@ function authentication(): MiddlewareHandler<AppEnv> {
     if (principal === undefined) throw new UnauthorizedError('The bearer token is not valid.');
     c.set('principal', principal);
     await next();
+  };
+}
+
+/**
+ * Per-tenant rate limiting (the admin has a bucket of its own): a request the tenant's bucket has no token for is
+ * a 429 with Retry-After before anything runs; every answer carries the RateLimit fields.
+ */
+function rateLimiting(): MiddlewareHandler<AppEnv> {
+  return async (c, next) => {
+    const principal = c.get('principal');
+    const headers = await takeRequestToken(c.get('services'), principal.kind === 'admin' ? ADMIN_BUCKET : principal.tenantId);
+    await next();
+    for (const [name, value] of Object.entries(headers)) c.res.headers.set(name, value);
   };
 }
 
@@ -109,6 +124,7 @@ export function newApp(services: KilnServices, options: AppOptions = {}): OpenAP
     }),
   );
   app.use('/v1/*', authentication());
+  app.use('/v1/*', rateLimiting());
   app.use('/v1/*', jsonDepthLimit());
 
   app.onError((error, c) => problemResponse(c, error, services.log));
@@ -143,6 +159,7 @@ export function newApp(services: KilnServices, options: AppOptions = {}): OpenAP
   registerV1ApiKeys(app);
   registerV1EventsList(app);
   registerV1UsageGet(app);
+  registerV1QuotasGet(app);
   registerV1WebhookEndpoints(app);
   registerWebhookEvents(app);
   registerV1ClustersSshKeyGet(app);
@@ -221,6 +238,15 @@ function annotated(document: OpenApiDocument): OpenApiDocument {
   if (create === undefined) throw new Error('the document has no POST /v1/clusters body');
   for (const media of Object.values(create.content)) media.schema = inlined(media.schema, schemas);
   if (!JSON.stringify(document).includes(`"${SCHEMA_REF}ClusterSpec"`)) delete schemas.ClusterSpec;
+  // Every /v1 answer carries the request id, and every one after authentication the RateLimit fields.
+  for (const [path, operations] of Object.entries(document.paths ?? {})) {
+    if (!path.startsWith('/v1/')) continue;
+    for (const operation of Object.values(operations as Record<string, { responses?: Record<string, { headers?: Record<string, unknown> }> }>)) {
+      for (const [status, response] of Object.entries(operation.responses ?? {})) {
+        response.headers = { ...REQUEST_ID_HEADER, ...(status === '401' ? {} : RATE_LIMIT_HEADERS), ...response.headers };
+      }
+    }
+  }
   return document;
 }
 

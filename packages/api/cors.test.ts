@@ -33,7 +33,7 @@ describe('CORS for browser portals', () => {
     expect(listed.status).toBe(200);
     expect(listed.headers.get('access-control-allow-origin')).toBe(PORTAL);
     expect(listed.headers.get('access-control-expose-headers')?.split(',').map((header) => header.trim())).toEqual(CORS_EXPOSED_HEADERS);
-    expect(CORS_EXPOSED_HEADERS).toEqual(['ETag', 'Location', 'x-request-id', 'Idempotent-Replayed']);
+    expect(CORS_EXPOSED_HEADERS).toEqual(['ETag', 'Location', 'x-request-id', 'Idempotent-Replayed', 'Retry-After', 'RateLimit', 'RateLimit-Policy', 'Operation-Location']);
     // An answer without a valid key is still a problem document, and still readable by the portal.
     const refused = await app.request('/v1/clusters', { headers: { origin: PORTAL } });
     expect(refused.status).toBe(401);

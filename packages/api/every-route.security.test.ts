@@ -38,6 +38,7 @@ const ROUTES: Record<string, RouteCase> = {
   listApiKeys: { caller: 'tenant' },
   listEvents: { caller: 'tenant' },
   getUsage: { caller: 'tenant', query: '?from=2026-11-01T00:00:00Z&to=2026-11-02T00:00:00Z' },
+  getQuotas: { caller: 'tenant' },
   createWebhookEndpoint: { caller: 'tenant', body: { url: 'https://203.0.113.10/hooks' } },
   listWebhookEndpoints: { caller: 'tenant' },
   getWebhookEndpoint: { caller: 'tenant' },

@@ -77,5 +77,6 @@ export function problemResponse(c: Context, error: unknown, log: Logger): Respon
   const headers: Record<string, string> = { 'content-type': PROBLEM_CONTENT_TYPE, ...(requestId === undefined ? {} : { 'x-request-id': requestId }) };
   if (problem.status === 401) headers['www-authenticate'] = 'Bearer realm="kiln"';
   if (problem.status === 503) headers['retry-after'] = String(RETRY_AFTER_SECONDS);
+  if (error instanceof KilnError) Object.assign(headers, error.headers);
   return new Response(JSON.stringify(problem), { status: problem.status, headers });
 }

@@ -61,7 +61,7 @@ const problemContent = {
 const PROBLEM_DESCRIPTIONS = {
   400: 'Malformed JSON or a field of the wrong shape (problem+json with errors[]).',
   401: 'Missing or unknown bearer token.',
-  403: 'The token may not call this endpoint.',
+  403: 'The token may not call this endpoint, or (quota_exceeded) the change would take the tenant past its quota.',
   404: 'No such resource for this tenant.',
   409: 'Conflicts with the current state (a name taken, an operation running).',
   412: 'If-Match does not match the current ETag.',
@@ -70,10 +70,30 @@ const PROBLEM_DESCRIPTIONS = {
 } as const;
 
 /** Every answer carries the request id (errors too), the one to quote when reporting a problem. */
-const REQUEST_ID = { 'x-request-id': { description: 'The request id, also in the problem as requestId.', required: true, schema: { type: 'string' } } } as const;
+export const REQUEST_ID_HEADER = { 'x-request-id': { description: 'The request id (in a problem, also its requestId): quote it when reporting a problem.', required: true, schema: { type: 'string' } } } as const;
+const REQUEST_ID = REQUEST_ID_HEADER;
+
+/** The RateLimit fields (draft-ietf-httpapi-ratelimit-headers-10) every /v1 answer carries. */
+export const RATE_LIMIT_HEADERS = {
+  RateLimit: {
+    description: 'What is left of the caller\'s request bucket: `"tenant";r=<requests left>;t=<seconds until it is full again>`.',
+    required: true,
+    schema: { type: 'string', example: '"tenant";r=99;t=1' },
+  },
+  'RateLimit-Policy': {
+    description: 'The caller\'s request bucket: `"tenant";q=<requests at once>;w=<seconds to refill>`.',
+    required: true,
+    schema: { type: 'string', example: '"tenant";q=100;w=5' },
+  },
+} as const;
 
 /** What any operation may answer besides its own problems: Kiln's own fault, or a dependency's that passes. */
 const ALWAYS = {
+  429: {
+    description: "The caller's requests came faster than its rate limit (per tenant): retry after Retry-After seconds.",
+    headers: { ...REQUEST_ID, ...RATE_LIMIT_HEADERS, 'Retry-After': { description: 'Seconds until the next request is granted.', required: true, schema: { type: 'integer' } } },
+    content: problemContent,
+  },
   500: { description: 'Kiln could not complete the request (the problem carries the request id to quote).', headers: REQUEST_ID, content: problemContent },
   503: {
     description: 'A service Kiln depends on throttled, faulted or did not answer: retry after Retry-After seconds.',

@@ -10,6 +10,7 @@ export const ERROR_CODES = {
   validation_failed: { status: 400, title: 'Validation failed' },
   unauthorized: { status: 401, title: 'Unauthorized' },
   forbidden: { status: 403, title: 'Forbidden' },
+  quota_exceeded: { status: 403, title: 'Quota exceeded' },
   not_found: { status: 404, title: 'Not found' },
   method_not_allowed: { status: 405, title: 'Method not allowed' },
   conflict: { status: 409, title: 'Conflict' },
@@ -20,6 +21,7 @@ export const ERROR_CODES = {
   unsupported_media_type: { status: 415, title: 'Unsupported media type' },
   unprocessable: { status: 422, title: 'Unprocessable order' },
   idempotency_key_reused: { status: 422, title: 'Idempotency key reused' },
+  rate_limited: { status: 429, title: 'Too many requests' },
   provisioning_failed: { status: 500, title: 'Provisioning step failed' },
   internal: { status: 500, title: 'Internal error' },
   unavailable: { status: 503, title: 'Service unavailable' },
@@ -38,13 +40,16 @@ export class KilnError extends Error {
   readonly code: ErrorCode;
   readonly detail: string;
   readonly errors: readonly FieldProblem[];
+  /** Response headers the answer carries (Retry-After, RateLimit). */
+  readonly headers: Readonly<Record<string, string>>;
 
-  constructor(code: ErrorCode, detail: string, errors: readonly FieldProblem[] = []) {
+  constructor(code: ErrorCode, detail: string, errors: readonly FieldProblem[] = [], headers: Readonly<Record<string, string>> = {}) {
     super(detail);
     this.name = 'KilnError';
     this.code = code;
     this.detail = detail;
     this.errors = errors;
+    this.headers = headers;
   }
 
   get status(): number {
@@ -77,6 +82,14 @@ export class ConflictError extends KilnError {
   constructor(detail: string) {
     super('conflict', detail);
     this.name = 'ConflictError';
+  }
+}
+
+/** A tenant's quota (clusters or nodes) would be exceeded; nothing was changed. */
+export class QuotaExceededError extends KilnError {
+  constructor(detail: string) {
+    super('quota_exceeded', detail);
+    this.name = 'QuotaExceededError';
   }
 }
 

@@ -25,7 +25,7 @@ export {
   type KubernetesSupport,
   type VersionSupportCondition,
 } from './kubernetes-versions.ts';
-export { ConflictError, ERROR_CODES, fieldProblemsOf, jsonPointer, KilnError, NotFoundError, StepError, UnauthorizedError, UnprocessableError, ValidationError, validationErrorOf, type ErrorCode, type FieldProblem, type InputTarget } from './errors.ts';
+export { ConflictError, ERROR_CODES, fieldProblemsOf, jsonPointer, KilnError, NotFoundError, QuotaExceededError, StepError, UnauthorizedError, UnprocessableError, ValidationError, validationErrorOf, type ErrorCode, type FieldProblem, type InputTarget } from './errors.ts';
 export { firstIdAt, ID_PREFIXES, idPattern, newId, type IdKind } from './ids.ts';
 export { assertOrderRules, cidrsOverlap, orderProblems, type OrderProblem, type OrderRuleOptions } from './order-rules.ts';
 export { canTransition, CLUSTER_PHASES, OPERATION_STATES, OPERATION_TYPES, STEP_STATES, WORKFLOW_BRANCH_STEPS, WORKFLOW_STEPS, workflowOf, workflowStepOrder, type ClusterPhase, type WorkflowOf, type OperationState, type OperationType, type StepState } from './phases.ts';
@@ -38,3 +38,4 @@ export { isRecord, sameJson, sha256 } from './values.ts';
 export { EVENT_DATA_V1, TYPED_EVENTS, TypedTenantEvent, UsagePeriod, UsageRow } from './event-data.ts';
 export { USAGE_GRANULARITIES, UsageReport } from './usage.ts';
 export { WebhookDelivery, WebhookEndpoint, WebhookEndpointCreated, WebhookEndpointOrder, WebhookEndpointUpdate } from './webhooks.ts';
+export { DEFAULT_QUOTAS, DEFAULT_RATE_POLICY, QuotaUsage, Quotas, countedNodes, type RateDecision, type RatePolicy } from './limits.ts';

@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { Quotas } from './limits.ts';
 import { ClusterSpec } from './cluster-spec.ts';
 import { ERROR_CODES, type ErrorCode } from './errors.ts';
 import { newId } from './ids.ts';
@@ -169,7 +170,9 @@ export type Tenant = z.infer<typeof Tenant>;
 
 export const TenantCreated = Tenant.extend({
   apiKey: z.string().describe('Shown once; Kiln keeps only its hash.'),
+  quotas: Quotas.describe("The tenant's quotas: what the order gave, or the deployment's defaults."),
 }).meta({ id: 'TenantCreated' });
+export type TenantCreated = z.infer<typeof TenantCreated>;
 
 export const ApiKey = z
   .object({
@@ -202,6 +205,7 @@ export const TenantOrder = z
       .min(1)
       .max(63)
       .regex(/^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/, 'must be lower-case letters, digits and "-"'),
+    quotas: Quotas.optional().describe("What the tenant may hold at once; the deployment's defaults (KILN_QUOTA_CLUSTERS, KILN_QUOTA_NODES) when absent."),
   })
   .meta({ id: 'TenantOrder' });
 

@@ -15,7 +15,9 @@ import {
   phaseChange,
   workflowOf,
   workflowStepOrder,
+  countedNodes,
 } from '#core';
+import { withinQuota } from './limits.ts';
 import { type ClusterRecord, type OperationRecord, type Page, type StoredResponse, VersionConflictError, type WriteOutcome } from '#store';
 import type { KilnServices } from './context.ts';
 import type { WorkflowName } from './workflows.ts';
@@ -169,9 +171,11 @@ export async function orderCluster(
   const view = clusterView(cluster);
   const claim = request === undefined ? undefined : { ...request, response: request.respond(view, operationView(operation), 1) };
 
-  const outcome = await services.store.createCluster(cluster, operation, claim, [
-    clusterEvent('cluster.created', clusterId, { name: cluster.name, region: spec.region, operationId: operation.id }),
-  ]);
+  const outcome = await withinQuota(services, tenantId, { clusters: 1, nodes: countedNodes(cluster.spec) }, () =>
+    services.store.createCluster(cluster, operation, claim, [
+      clusterEvent('cluster.created', clusterId, { name: cluster.name, region: spec.region, operationId: operation.id }),
+    ]),
+  );
   return settle(outcome, request, 1, async () => {
     await launch(services, 'provision', operation);
     return view;

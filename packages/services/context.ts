@@ -1,4 +1,4 @@
-import type { Logger } from '#core';
+import type { Logger, RatePolicy } from '#core';
 import type { SecretSealer } from '#encryption';
 import type { KilnStore } from '#store';
 import type { Workflows } from './workflows.ts';
@@ -14,6 +14,8 @@ export interface KilnServices {
   corsOrigins?: readonly string[];
   /** Where webhooks may go: local mode lets a receiver on loopback take them (never the metadata address). */
   webhooks?: { allowLoopback: boolean };
+  /** Requests per tenant (and for the admin); DEFAULT_RATE_POLICY when absent. */
+  rateLimit?: RatePolicy;
   store: KilnStore;
   workflows: Workflows;
   /** Wraps what Kiln keeps for tenants (PKI, tokens, SSH keys) under Kiln's own sealing key. */

@@ -45,3 +45,4 @@ export {
   webhookSecretContext,
 } from './webhooks.ts';
 export { USAGE_SETTLE_MINUTES, endClusterUsage, getUsage, meterCluster, reportUsage, usageOfHour, type MeteredMachine } from './usage.ts';
+export { ADMIN_BUCKET, getQuotaUsage, ratePolicy, rateLimitHeaders, takeRequestToken, withinQuota } from './limits.ts';

@@ -1,5 +1,5 @@
 import { randomBytes, timingSafeEqual } from 'node:crypto';
-import { type ApiKey, type ApiKeyCreated, ConflictError, NotFoundError, type Tenant, newId, sha256 } from '#core';
+import { type ApiKey, type ApiKeyCreated, ConflictError, NotFoundError, type Quotas, type Tenant, type TenantCreated, newId, sha256 } from '#core';
 import type { ApiKeyRecord } from '#store';
 import type { KilnServices } from './context.ts';
 
@@ -28,11 +28,11 @@ function apiKeyView(record: ApiKeyRecord & { lastUsedAt?: string }): ApiKey {
   };
 }
 
-export async function createTenant(services: KilnServices, name: string): Promise<Tenant & { apiKey: string }> {
+export async function createTenant(services: KilnServices, name: string, quotas: Quotas = services.store.defaultQuotas): Promise<TenantCreated> {
   const tenant: Tenant = { id: newId('tenant'), name, createdAt: new Date().toISOString() };
   const { apiKey, record } = newApiKey(tenant.id, 'created with the tenant', tenant.createdAt);
-  await services.store.createTenant(tenant, record);
-  return { ...tenant, apiKey };
+  await services.store.createTenant(tenant, record, quotas);
+  return { ...tenant, apiKey, quotas };
 }
 
 /** A further API key for the tenant (to rotate: create, switch, revoke the old one); the key is shown once. */

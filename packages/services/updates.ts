@@ -17,7 +17,9 @@ import {
   phaseChange,
   sameJson,
   validationErrorOf,
+  countedNodes,
 } from '#core';
+import { withinQuota } from './limits.ts';
 import type { ClusterRecord } from '#store';
 import { type IdempotentRequest, type Outcome, assertIdle, earlierResponse, findClusterMatching, ifMatching, launch, newOperation, settle } from './clusters.ts';
 import type { KilnServices } from './context.ts';
@@ -117,7 +119,8 @@ export async function beginUpdate(services: KilnServices, cluster: ClusterRecord
   // What changed, by order field (the new order is in the cluster itself).
   const changed = (Object.keys(spec) as (keyof ClusterSpec)[]).filter((field) => !sameJson(spec[field], cluster.spec[field]));
   const events = [...phaseChange(clusterId, cluster.status.phase, 'Updating'), clusterEvent('cluster.updated', clusterId, { operationId: operation.id, changed })];
-  const outcome = await services.store.beginOperation(updating, cluster.version, operation, claim, events);
+  const grows = { clusters: 0, nodes: countedNodes(spec) - countedNodes(cluster.spec) };
+  const outcome = await withinQuota(services, tenantId, grows, () => services.store.beginOperation(updating, cluster.version, operation, claim, events));
   return settle(outcome, request, cluster.version + 1, async () => {
     await launch(services, 'update', operation);
     return view;

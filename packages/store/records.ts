@@ -34,6 +34,11 @@ export const ClusterRecord = z.object({
   machineGroups: z.object({ controlPlane: z.string(), pools: z.record(z.string(), z.string()) }).optional(),
   /** Secret material wrapped by KMS; never returned by the API. */
   sealed: z.record(z.string(), z.string()).optional(),
+  /**
+   * The nodes this cluster holds of its tenant's quota (countedNodes of its spec; 0 once Deleted). The store moves
+   * the tenant's quota item by the difference whenever a save changes it, in the same transaction.
+   */
+  quotaNodes: z.int().optional(),
 });
 export type ClusterRecord = z.infer<typeof ClusterRecord>;
 

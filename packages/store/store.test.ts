@@ -1,7 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import { DynamoDBDocumentClient, GetCommand } from '@aws-sdk/lib-dynamodb';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
-import { ClusterSpec, ConflictError, ValidationError, clusterEvent, newId, sha256 } from '#core';
+import { ClusterSpec, ConflictError, KilnError, QuotaExceededError, ValidationError, clusterEvent, newId, sha256 } from '#core';
 import { type LocalDynamoDb, connectLocalDynamoDb, ensureTable } from '#sandbox';
 import type { ClusterRecord, OperationRecord } from './records.ts';
 import { KilnStore, VersionConflictError } from './store.ts';
@@ -215,5 +215,112 @@ describe('pages', () => {
     } while (after !== undefined);
     expect(ids).toContain(live.id);
     expect(ids).not.toContain(deleted.id);
+  });
+});
+
+describe('quotas', () => {
+  async function tenantWithQuotas(quotas: { clusters: number; nodes: number }): Promise<string> {
+    const id = newId('tenant');
+    const createdAt = new Date().toISOString();
+    await store.createTenant({ id, name: `q-${id.slice(-6).toLowerCase()}`, createdAt }, { tenantId: id, id: newId('apiKey'), prefix: 'kiln_test', apiKeyHash: sha256(`key-${id}`), createdAt }, quotas);
+    return id;
+  }
+  const sized = (tenantId: string, name: string, size: number) => {
+    const cluster = clusterOf(tenantId, name);
+    return { ...cluster, spec: { ...cluster.spec, nodePools: [{ ...cluster.spec.nodePools[0], name: 'default', size }] } } as ClusterRecord;
+  };
+
+  it('counts each cluster and its control plane and pools at their max, and refuses what would go past them, writing nothing', async () => {
+    const tenantId = await tenantWithQuotas({ clusters: 2, nodes: 10 });
+    expect(await store.getQuotaUsage(tenantId)).toEqual({ clusters: { limit: 2, used: 0 }, nodes: { limit: 10, used: 0 } });
+    const first = sized(tenantId, 'first', 2); // 3 control-plane replicas + 2
+    await store.createCluster(first, operationOf(first));
+    expect(await store.getQuotaUsage(tenantId)).toEqual({ clusters: { limit: 2, used: 1 }, nodes: { limit: 10, used: 5 } });
+    expect((await store.getCluster(tenantId, first.id))?.quotaNodes).toBe(5);
+
+    const tooBig = sized(tenantId, 'too-big', 3); // 6 nodes, 5 left
+    await expect(store.createCluster(tooBig, operationOf(tooBig))).rejects.toThrow(QuotaExceededError);
+    expect(await store.getCluster(tenantId, tooBig.id)).toBeUndefined();
+    expect(await store.findClusterIdByName(tenantId, 'too-big')).toBeUndefined();
+
+    const second = sized(tenantId, 'second', 2);
+    await store.createCluster(second, operationOf(second));
+    const third = sized(tenantId, 'third', 0);
+    await expect(store.createCluster(third, operationOf(third))).rejects.toThrow(QuotaExceededError);
+    expect(await store.getQuotaUsage(tenantId)).toEqual({ clusters: { limit: 2, used: 2 }, nodes: { limit: 10, used: 10 } });
+  });
+
+  it('follows a change of the spec and frees everything when the cluster is Deleted', async () => {
+    const tenantId = await tenantWithQuotas({ clusters: 5, nodes: 12 });
+    const cluster = sized(tenantId, 'grows', 2);
+    await store.createCluster(cluster, operationOf(cluster));
+    const stored = (await store.getCluster(tenantId, cluster.id)) as ClusterRecord;
+    const grow = (size: number, from: ClusterRecord) => ({ ...from, spec: { ...from.spec, nodePools: [{ ...from.spec.nodePools[0], name: 'default', size, max: size }] } }) as ClusterRecord;
+
+    const grown = await store.saveCluster(grow(9, stored), stored.version);
+    expect(grown.quotaNodes).toBe(12);
+    await expect(store.saveCluster(grow(10, grown), grown.version)).rejects.toThrow(QuotaExceededError);
+    expect((await store.getCluster(tenantId, cluster.id))?.version).toBe(grown.version);
+    const operation = operationOf(cluster);
+    await expect(store.beginOperation(grow(10, grown), grown.version, { ...operation, type: 'update' })).rejects.toThrow(QuotaExceededError);
+    expect(await store.getOperation(tenantId, operation.id)).toBeUndefined();
+
+    const shrunk = await store.saveCluster(grow(1, grown), grown.version);
+    expect(await store.getQuotaUsage(tenantId)).toEqual({ clusters: { limit: 5, used: 1 }, nodes: { limit: 12, used: 4 } });
+    await store.saveCluster({ ...shrunk, status: { ...shrunk.status, phase: 'Deleted' } }, shrunk.version);
+    expect(await store.getQuotaUsage(tenantId)).toEqual({ clusters: { limit: 5, used: 0 }, nodes: { limit: 12, used: 0 } });
+  });
+
+  it('holds under concurrent orders: exactly as many as fit are written', async () => {
+    const tenantId = await tenantWithQuotas({ clusters: 3, nodes: 100 });
+    const orders = Array.from({ length: 8 }, (_, index) => sized(tenantId, `c${String(index)}`, 1));
+    const results = await Promise.allSettled(orders.map((order) => store.createCluster(order, operationOf(order))));
+    expect(results.filter((result) => result.status === 'fulfilled')).toHaveLength(3);
+    for (const result of results) if (result.status === 'rejected') expect(result.reason).toBeInstanceOf(KilnError);
+    expect(await store.getQuotaUsage(tenantId)).toEqual({ clusters: { limit: 3, used: 3 }, nodes: { limit: 100, used: 12 } });
+  });
+
+  it("starts a tenant stored before quotas were kept from the store's defaults", async () => {
+    const small = new KilnStore(dynamo.client, tableName, { clusters: 1, nodes: 4 });
+    const tenantId = newId('tenant'); // no quota item, as a tenant created before quotas existed
+    expect(await small.getQuotaUsage(tenantId)).toEqual({ clusters: { limit: 1, used: 0 }, nodes: { limit: 4, used: 0 } });
+    const tooBig = sized(tenantId, 'too-big', 2);
+    await expect(small.createCluster(tooBig, operationOf(tooBig))).rejects.toThrow(QuotaExceededError);
+    const fits = sized(tenantId, 'fits', 1);
+    await small.createCluster(fits, operationOf(fits));
+    expect(await small.getQuotaUsage(tenantId)).toEqual({ clusters: { limit: 1, used: 1 }, nodes: { limit: 4, used: 4 } });
+  });
+});
+
+describe('request rate', () => {
+  const policy = { perSecond: 2, burst: 3 };
+
+  it('grants a burst, refuses the next with when to retry, and refills at the rate', async () => {
+    const tenantId = newId('tenant');
+    const start = Date.now();
+    const decisions = [];
+    for (let index = 0; index < 4; index++) decisions.push(await store.takeRequestToken(tenantId, start, policy));
+    expect(decisions.map((decision) => [decision.granted, decision.remaining])).toEqual([
+      [true, 2],
+      [true, 1],
+      [true, 0],
+      [false, 0],
+    ]);
+    expect(decisions[3]?.retryAfterSeconds).toBe(1);
+    // Half a second later one token is back (2 a second), and only one.
+    expect((await store.takeRequestToken(tenantId, start + 500, policy)).granted).toBe(true);
+    expect((await store.takeRequestToken(tenantId, start + 500, policy)).granted).toBe(false);
+    // After a quiet spell the bucket is full again.
+    expect(await store.takeRequestToken(tenantId, start + 60_000, policy)).toMatchObject({ granted: true, remaining: 2 });
+    // Another tenant has a bucket of its own.
+    expect((await store.takeRequestToken(newId('tenant'), start, policy)).granted).toBe(true);
+  });
+
+  it('holds across instances: of 12 requests at once through three clients, exactly the burst is granted', async () => {
+    const tenantId = newId('tenant');
+    const instances = [store, new KilnStore(dynamo.client, tableName), new KilnStore(dynamo.client, tableName)];
+    const now = Date.now();
+    const decisions = await Promise.all(Array.from({ length: 12 }, (_, index) => (instances[index % 3] as KilnStore).takeRequestToken(tenantId, now, { perSecond: 1, burst: 5 })));
+    expect(decisions.filter((decision) => decision.granted)).toHaveLength(5);
   });
 });

@@ -14,7 +14,7 @@ import {
   type TransactWriteCommandInput,
   UpdateCommand,
 } from '@aws-sdk/lib-dynamodb';
-import { ClusterEvent, ConflictError, KilnError, type OperationState, TenantEvent, type TenantWideEvent, ValidationError, operationEvent, sha256 } from '#core';
+import { ClusterEvent, ConflictError, KilnError, type OperationState, DEFAULT_QUOTAS, QuotaExceededError, type QuotaUsage, type Quotas, type RateDecision, type RatePolicy, TenantEvent, type TenantWideEvent, ValidationError, countedNodes, operationEvent, sha256 } from '#core';
 import {
   ApiKeyRecord,
   WebhookDeliveryRecord,
@@ -118,6 +118,8 @@ export class KilnStore {
   constructor(
     client: DynamoDBClient,
     readonly tableName: string,
+    /** The quotas of a tenant the admin gave none. */
+    readonly defaultQuotas: Quotas = DEFAULT_QUOTAS,
   ) {
     this.documents = DynamoDBDocumentClient.from(client, {
       marshallOptions: { removeUndefinedValues: true, convertClassInstanceToMap: false },
@@ -140,8 +142,11 @@ export class KilnStore {
     ];
   }
 
-  /** A tenant with its first API key; the tenant item counts its keys, so the last one cannot be revoked. */
-  async createTenant(tenant: TenantRecord, key: ApiKeyRecord): Promise<void> {
+  /**
+   * A tenant with its first API key and its quotas (the deployment's defaults unless given); the tenant item counts
+   * its keys, so the last one cannot be revoked.
+   */
+  async createTenant(tenant: TenantRecord, key: ApiKeyRecord, quotas: Quotas = this.defaultQuotas): Promise<void> {
     await this.documents.send(
       new TransactWriteCommand({
         TransactItems: [
@@ -153,9 +158,119 @@ export class KilnStore {
             },
           },
           ...this.apiKeyPuts(tenant, key),
+          {
+            Put: {
+              TableName: this.tableName,
+              Item: { ...keys.quota(tenant.id), entity: 'quota', clusterLimit: quotas.clusters, nodeLimit: quotas.nodes, clustersFree: quotas.clusters, nodesFree: quotas.nodes },
+            },
+          },
         ],
       }),
     );
+  }
+
+  // Limits ----------------------------------------------------------------
+
+  /**
+   * A tenant's quotas and what its clusters hold of them (the deployment's defaults for a tenant created before
+   * quotas were kept, until its next cluster writes them).
+   */
+  async getQuotaUsage(tenantId: string): Promise<QuotaUsage> {
+    const defaults = this.defaultQuotas;
+    const result = await this.documents.send(new GetCommand({ TableName: this.tableName, Key: keys.quota(tenantId), ConsistentRead: true }));
+    const item = result.Item;
+    if (item === undefined) return { clusters: { limit: defaults.clusters, used: 0 }, nodes: { limit: defaults.nodes, used: 0 } };
+    const [clusterLimit, nodeLimit] = [Number(item.clusterLimit), Number(item.nodeLimit)];
+    return {
+      clusters: { limit: clusterLimit, used: clusterLimit - Number(item.clustersFree) },
+      nodes: { limit: nodeLimit, used: nodeLimit - Number(item.nodesFree) },
+    };
+  }
+
+  /**
+   * The quota item's change for a cluster that takes `clusters` more clusters and `nodes` more nodes (either may be
+   * negative, to free them). Taking needs enough left; a missing item starts from `defaults` (a tenant's first
+   * cluster). Freeing never fails.
+   */
+  private quotaUpdate(tenantId: string, change: { clusters: number; nodes: number }, defaults?: Quotas): TransactItem {
+    const taking = change.clusters > 0 || change.nodes > 0;
+    const start = defaults ?? { clusters: 0, nodes: 0 };
+    const needs: string[] = [];
+    if (change.clusters > 0) needs.push('clustersFree >= :clusters');
+    if (change.nodes > 0) needs.push('nodesFree >= :nodes');
+    // A missing item starts from the defaults, which must hold the change themselves.
+    const startFits = defaults !== undefined && change.clusters <= defaults.clusters && change.nodes <= defaults.nodes;
+    return {
+      Update: {
+        TableName: this.tableName,
+        Key: keys.quota(tenantId),
+        UpdateExpression:
+          'SET entity = :entity, clusterLimit = if_not_exists(clusterLimit, :clusterLimit), nodeLimit = if_not_exists(nodeLimit, :nodeLimit), ' +
+          'clustersFree = if_not_exists(clustersFree, :clusterLimit) - :clusters, nodesFree = if_not_exists(nodesFree, :nodeLimit) - :nodes',
+        ...(taking ? { ConditionExpression: startFits ? `attribute_not_exists(PK) OR (${needs.join(' AND ')})` : needs.join(' AND ') } : {}),
+        ExpressionAttributeValues: { ':entity': 'quota', ':clusterLimit': start.clusters, ':nodeLimit': start.nodes, ':clusters': change.clusters, ':nodes': change.nodes },
+      },
+    };
+  }
+
+  /**
+   * Takes one request from the tenant's bucket. The bucket is a token bucket kept as one number (GCRA): `tat`, the
+   * time (ms) at which the bucket would be full again. A request is granted when that is at most burst - 1 intervals
+   * ahead of now, and moves it one interval on. Every Lambda instance writes the same item with a condition, so the
+   * limit holds across all of them. One write per request while the tenant is busy, two after a quiet spell.
+   */
+  async takeRequestToken(tenantId: string, nowMs: number, policy: RatePolicy): Promise<RateDecision> {
+    const interval = 1000 / policy.perSecond;
+    const latest = nowMs + interval * (policy.burst - 1);
+    const expires = (tat: number) => Math.ceil(tat / 1000) + 60;
+    const granted = (tat: number): RateDecision => ({
+      granted: true,
+      remaining: Math.max(0, Math.floor((nowMs + interval * policy.burst - tat) / interval)),
+      resetSeconds: Math.max(0, Math.ceil((tat - nowMs) / 1000)),
+      retryAfterSeconds: 0,
+    });
+    for (let attempt = 1; attempt <= 3; attempt++) {
+      try {
+        // The bucket is in use and has room: the next request's time moves one interval on.
+        const result = await this.documents.send(
+          new UpdateCommand({
+            TableName: this.tableName,
+            Key: keys.requestBucket(tenantId),
+            UpdateExpression: 'SET tat = tat + :interval, #ttl = :expires',
+            ConditionExpression: 'tat BETWEEN :now AND :latest',
+            ExpressionAttributeNames: { '#ttl': TABLE_KEYS.ttl },
+            ExpressionAttributeValues: { ':interval': interval, ':now': nowMs, ':latest': latest, ':expires': expires(latest + interval) },
+            ReturnValues: 'UPDATED_NEW',
+          }),
+        );
+        return granted(Number(result.Attributes?.tat));
+      } catch (error) {
+        if (!(error instanceof ConditionalCheckFailedException)) throw error;
+      }
+      try {
+        // The bucket is full (quiet since, or new): it starts again from now.
+        await this.documents.send(
+          new UpdateCommand({
+            TableName: this.tableName,
+            Key: keys.requestBucket(tenantId),
+            UpdateExpression: 'SET tat = :next, #ttl = :expires',
+            ConditionExpression: 'attribute_not_exists(tat) OR tat < :now',
+            ExpressionAttributeNames: { '#ttl': TABLE_KEYS.ttl },
+            ExpressionAttributeValues: { ':next': nowMs + interval, ':now': nowMs, ':expires': expires(nowMs + interval) },
+            ReturnValuesOnConditionCheckFailure: 'ALL_OLD',
+          }),
+        );
+        return granted(nowMs + interval);
+      } catch (error) {
+        if (!(error instanceof ConditionalCheckFailedException)) throw error;
+        const tat = Number(error.Item?.tat?.N);
+        // Neither: the bucket is empty. (Else another request moved it between the two writes: try again.)
+        if (tat > latest) {
+          return { granted: false, remaining: 0, resetSeconds: Math.ceil((tat - nowMs) / 1000), retryAfterSeconds: Math.max(1, Math.ceil((tat - latest) / 1000)) };
+        }
+      }
+    }
+    throw new KilnError('unavailable', 'The request rate limiter is contended; retry in a moment.');
   }
 
   /** Another API key for a tenant. */
@@ -663,8 +778,12 @@ export class KilnStore {
 
   // Clusters --------------------------------------------------------------
 
-  /** Cluster, its name claim, its first operation and the idempotency record, all or nothing. */
+  /**
+   * Cluster, its name claim, its first operation, its share of the tenant's quota (from the deployment's default
+   * quotas when the tenant has no quota item yet) and the idempotency record, all or nothing.
+   */
   async createCluster(cluster: ClusterRecord, operation: OperationRecord, claim?: IdempotencyClaim, events: readonly ClusterEvent[] = []): Promise<WriteOutcome> {
+    const counted: ClusterRecord = { ...cluster, quotaNodes: countedNodes(cluster.spec) };
     const items: TransactItem[] = [
       {
         Put: {
@@ -676,16 +795,19 @@ export class KilnStore {
       {
         Put: {
           TableName: this.tableName,
-          Item: this.clusterItem(cluster, new Date()),
+          Item: this.clusterItem(counted, new Date()),
           ConditionExpression: 'attribute_not_exists(PK)',
         },
       },
+      this.quotaUpdate(cluster.tenantId, { clusters: 1, nodes: counted.quotaNodes ?? 0 }, this.defaultQuotas),
       this.operationPut(operation),
       ...[...events, operationEvent(operation, 'operation.started')].map((event) => this.eventPut(cluster.tenantId, event)),
     ];
-    return this.transact(cluster.tenantId, items, claim, (index) =>
-      index === 0 ? new ConflictError(`A cluster named '${cluster.name}' already exists.`) : undefined,
-    );
+    return this.transact(cluster.tenantId, items, claim, (index) => {
+      if (index === 0) return new ConflictError(`A cluster named '${cluster.name}' already exists.`);
+      if (index === 2) return new QuotaExceededError(`The tenant's quota has no room for another cluster of ${String(counted.quotaNodes)} nodes.`);
+      return undefined;
+    });
   }
 
   /**
@@ -789,8 +911,23 @@ export class KilnStore {
    * Conditional update on the version attribute. `update` receives the
    * current record and returns the next one; the version is bumped here.
    */
+  /**
+   * What saving `record` moves in its tenant's quota: the nodes it holds follow its spec, and are all freed with the
+   * cluster itself once it is Deleted. (A cluster stored before quotas were kept holds nothing and is not counted.)
+   */
+  private quotaFollowing(record: ClusterRecord): { held: { quotaNodes?: number }; items: TransactItem[]; exceeded: () => QuotaExceededError } {
+    const exceeded = (nodes: number) => () => new QuotaExceededError(`The tenant's quota has no room for ${String(nodes)} more nodes.`);
+    if (record.quotaNodes === undefined) return { held: {}, items: [], exceeded: exceeded(0) };
+    const deleted = record.status.phase === 'Deleted';
+    const holds = deleted ? 0 : countedNodes(record.spec);
+    const nodes = holds - record.quotaNodes;
+    const change = { clusters: deleted ? -1 : 0, nodes };
+    return { held: { quotaNodes: holds }, items: nodes === 0 && !deleted ? [] : [this.quotaUpdate(record.tenantId, change)], exceeded: exceeded(nodes) };
+  }
+
   async saveCluster(record: ClusterRecord, expectedVersion: number, now = new Date(), events: readonly ClusterEvent[] = []): Promise<ClusterRecord> {
-    const next: ClusterRecord = { ...record, version: expectedVersion + 1, updatedAt: now.toISOString() };
+    const quota = this.quotaFollowing(record);
+    const next: ClusterRecord = { ...record, ...quota.held, version: expectedVersion + 1, updatedAt: now.toISOString() };
     const put = {
       TableName: this.tableName,
       Item: this.clusterItem(next, now),
@@ -798,16 +935,21 @@ export class KilnStore {
       ExpressionAttributeValues: { ':expected': expectedVersion },
     };
     try {
-      if (events.length === 0) {
+      if (events.length === 0 && quota.items.length === 0) {
         await this.documents.send(new PutCommand(put));
       } else {
-        // The state change and its events commit together: an event is never lost, nor emitted for a change that did not happen.
-        await this.documents.send(new TransactWriteCommand({ TransactItems: [{ Put: put }, ...events.map((event) => this.eventPut(record.tenantId, event))] }));
+        // The state change, its events and its quota change commit together: an event is never lost, nor emitted for
+        // a change that did not happen.
+        await this.documents.send(
+          new TransactWriteCommand({ TransactItems: [{ Put: put }, ...quota.items, ...events.map((event) => this.eventPut(record.tenantId, event))] }),
+        );
       }
     } catch (error) {
       if (error instanceof ConditionalCheckFailedException) throw new VersionConflictError('cluster', record.id);
-      if (error instanceof TransactionCanceledException && error.CancellationReasons?.[0]?.Code === 'ConditionalCheckFailed') {
-        throw new VersionConflictError('cluster', record.id);
+      if (error instanceof TransactionCanceledException) {
+        const reasons = error.CancellationReasons ?? [];
+        if (reasons[0]?.Code === 'ConditionalCheckFailed') throw new VersionConflictError('cluster', record.id);
+        if (quota.items.length > 0 && reasons[1]?.Code === 'ConditionalCheckFailed') throw quota.exceeded();
       }
       throw error;
     }
@@ -931,7 +1073,8 @@ export class KilnStore {
     events: readonly ClusterEvent[] = [],
   ): Promise<WriteOutcome> {
     const now = new Date().toISOString();
-    const next: ClusterRecord = { ...cluster, version: expectedVersion + 1, updatedAt: now };
+    const quota = this.quotaFollowing(cluster);
+    const next: ClusterRecord = { ...cluster, ...quota.held, version: expectedVersion + 1, updatedAt: now };
     const items: TransactItem[] = [
       {
         Put: {
@@ -943,10 +1086,14 @@ export class KilnStore {
       },
       this.operationPut(operation),
       ...[...events, operationEvent(operation, 'operation.started')].map((event) => this.eventPut(cluster.tenantId, event)),
+      // Last, so the indexes above stay put: a change that grows the cluster takes its nodes of the quota with it.
+      ...quota.items,
     ];
-    return this.transact(cluster.tenantId, items, claim, (index) =>
-      index === 0 ? new VersionConflictError('cluster', cluster.id) : undefined,
-    );
+    return this.transact(cluster.tenantId, items, claim, (index) => {
+      if (index === 0) return new VersionConflictError('cluster', cluster.id);
+      if (quota.items.length > 0 && index === items.length - 1) return quota.exceeded();
+      return undefined;
+    });
   }
 
   /** Frees the cluster's name once it is Deleted, so it can be ordered again. */
@@ -1084,7 +1231,7 @@ export class KilnStore {
 }
 
 /** Builds the store with its own client; `endpoint` points it at DynamoDB Local. */
-export function createStore(options: { tableName: string; region: string; endpoint?: string }): KilnStore {
+export function createStore(options: { tableName: string; region: string; endpoint?: string; defaultQuotas?: Quotas }): KilnStore {
   const client = new DynamoDBClient({ region: options.region, ...(options.endpoint === undefined ? {} : { endpoint: options.endpoint }) });
-  return new KilnStore(client, options.tableName);
+  return new KilnStore(client, options.tableName, options.defaultQuotas);
 }

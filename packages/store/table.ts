@@ -72,6 +72,10 @@ export const keys = {
   machineUsage: (tenantId: string, clusterId: string, machine: string) => ({ PK: `TENANT#${tenantId}`, SK: `METER#${clusterId}#${machine}` }),
   usageHour: (tenantId: string, from: string) => ({ PK: `TENANT#${tenantId}`, SK: `USAGEHOUR#${from}` }),
   usageLedger: (tenantId: string) => ({ PK: `TENANT#${tenantId}`, SK: 'USAGELEDGER' }),
+  /** What the tenant may hold (its limits) and what is left of it, changed with every cluster that takes or frees some. */
+  quota: (tenantId: string) => ({ PK: `TENANT#${tenantId}`, SK: 'QUOTA' }),
+  /** The tenant's request bucket: a partition of its own, written on every request, away from the tenant's items. */
+  requestBucket: (tenantId: string) => ({ PK: `RATE#${tenantId}`, SK: 'RATE' }),
   /** Tenants whose machines Kiln has metered, for the hourly usage report (GSI2, one item per tenant). */
   meteredTenantsPartition: 'METERED_TENANTS',
   /** Enabled webhook endpoints of every tenant, for the delivery worker (GSI2, sparse). */

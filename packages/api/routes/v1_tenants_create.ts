@@ -22,7 +22,8 @@ const route = createRoute({
 export function registerV1TenantsCreate(app: OpenAPIHono<AppEnv>): void {
   app.openapi(route, async (c) => {
     if (c.get('principal').kind !== 'admin') throw new KilnError('forbidden', 'Only the admin token may create tenants.');
-    const tenant = await createTenant(c.get('services'), c.req.valid('json').name);
+    const order = c.req.valid('json');
+    const tenant = await createTenant(c.get('services'), order.name, order.quotas);
     return c.json(tenant, 201, { 'cache-control': 'no-store' });
   });
 }
