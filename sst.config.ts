@@ -267,7 +267,7 @@ export default $config({
       alarmDescription: "Kiln: tenants' requests are being refused with 429 in numbers (a runaway client, or limits set too low).",
       namespace: 'Kiln',
       metricName: 'RateLimited',
-      dimensions: { service: 'api' },
+      dimensions: { service: 'kiln' },
       statistic: 'Sum',
       period: 300,
       threshold: 100,

@@ -13,9 +13,11 @@ import {
   retireNodeStep,
   rollControlPlaneStep,
   rollMachinesStep,
+  type RemediationServices,
 } from '#health';
 import { loadConfig } from '../wiring/config.ts';
 import { createRemediationServices } from '../wiring/health-services.ts';
+import { createObservability, stepHandler } from '../wiring/observability.ts';
 
 /**
  * The steps that work on a cluster's machines: remediation and node pool changes. Each is its own Lambda function
@@ -24,19 +26,23 @@ import { createRemediationServices } from '../wiring/health-services.ts';
  */
 
 /** Built once per Lambda container (module scope), shared by every invocation. */
-const services = createRemediationServices(loadConfig());
+const config = loadConfig();
+const observability = createObservability(config);
+const services = createRemediationServices(config, observability);
+/** A step's handler: its log lines carry the invocation's context and the operation's ids (the request id among them). */
+const step = <R>(run: (services: RemediationServices, event: unknown) => Promise<R>) => stepHandler(services, observability, run);
 
-export const reboot = (event: unknown) => rebootStep(services, event);
-export const recover = (event: unknown) => recoverStep(services, event);
-export const drain = (event: unknown) => drainStep(services, event);
-export const replace = (event: unknown) => replaceStep(services, event);
-export const awaitReplacement = (event: unknown) => awaitReplacementStep(services, event);
-export const retire = (event: unknown) => retireNodeStep(services, event);
-export const finishRemediation = (event: unknown) => finishRemediationStep(services, event);
-export const recordRemediationFailure = (event: unknown) => recordRemediationFailureStep(services, event);
-export const drainNodes = (event: unknown) => drainNodesStep(services, event);
-export const removeMachines = (event: unknown) => removeMachinesStep(services, event);
-export const joinToken = (event: unknown) => joinTokenStep(services, event);
-export const awaitNodes = (event: unknown) => awaitNodesStep(services, event);
-export const rollMachines = (event: unknown) => rollMachinesStep(services, event);
-export const rollControlPlane = (event: unknown) => rollControlPlaneStep(services, event);
+export const reboot = step(rebootStep);
+export const recover = step(recoverStep);
+export const drain = step(drainStep);
+export const replace = step(replaceStep);
+export const awaitReplacement = step(awaitReplacementStep);
+export const retire = step(retireNodeStep);
+export const finishRemediation = step(finishRemediationStep);
+export const recordRemediationFailure = step(recordRemediationFailureStep);
+export const drainNodes = step(drainNodesStep);
+export const removeMachines = step(removeMachinesStep);
+export const joinToken = step(joinTokenStep);
+export const awaitNodes = step(awaitNodesStep);
+export const rollMachines = step(rollMachinesStep);
+export const rollControlPlane = step(rollControlPlaneStep);

@@ -4,13 +4,14 @@ import type { MachineCommands, MachineSecretStore } from '#bootstrap';
 import { AwsMachineFleet, type HealthPollServices, type MachineFleet, type RemediationServices } from '#health';
 import type { KilnConfig } from './config.ts';
 import { clusterCredentials, clusterMachines, clusterPlaceKey } from './cluster-credentials.ts';
+import { type Observability, createObservability } from './observability.ts';
 import { createServices, endpointOf } from './services.ts';
 
 /** The health poller's services: the API's, plus each cluster's machines through Auto Scaling and EC2 in its own account and region. */
-export function createHealthServices(config: KilnConfig): HealthPollServices {
+export function createHealthServices(config: KilnConfig, observability: Observability = createObservability(config)): HealthPollServices {
   const fleets = new Map<string, { fleet: MachineFleet }>();
   return {
-    ...createServices(config),
+    ...createServices(config, observability),
     inCluster: ({ id, spec }) => {
       const key = clusterPlaceKey({ id, spec });
       const cached = fleets.get(key);
@@ -28,8 +29,8 @@ export function createHealthServices(config: KilnConfig): HealthPollServices {
  * secrets and Run Command through SSM (fresh join tokens, etcd membership),
  * and how often they look again.
  */
-export function createRemediationServices(config: KilnConfig): RemediationServices {
-  const health = createHealthServices(config);
+export function createRemediationServices(config: KilnConfig, observability: Observability = createObservability(config)): RemediationServices {
+  const health = createHealthServices(config, observability);
   const machines = new Map<string, { machineSecrets: MachineSecretStore; machineCommands: MachineCommands }>();
   return {
     ...health,

@@ -1,8 +1,8 @@
-import { createLogger } from '#core';
 import { KmsSealer } from '#encryption';
 import { type KilnServices, WorkflowLauncher } from '#services';
 import { createStore } from '#store';
 import type { KilnConfig } from './config.ts';
+import { type Observability, createObservability } from './observability.ts';
 
 export const endpointOf = (url: string | undefined) => (url === undefined ? {} : { endpoint: url });
 
@@ -13,11 +13,11 @@ function once<T>(load: () => Promise<T>): () => Promise<T> {
 }
 
 /** The API's and the schedulers' services: the table, the workflows, Kiln's sealing key. */
-export function createServices(config: KilnConfig): KilnServices {
+export function createServices(config: KilnConfig, observability: Observability = createObservability(config)): KilnServices {
   const region = config.AWS_REGION;
   // Loaded on first use, so a cold start that only reads carries neither client.
-  const sfn = once(async () => new (await import('@aws-sdk/client-sfn')).SFNClient({ region, ...endpointOf(config.KILN_STEPFUNCTIONS_ENDPOINT) }));
-  const kms = once(async () => new (await import('@aws-sdk/client-kms')).KMSClient({ region, ...endpointOf(config.KILN_KMS_ENDPOINT) }));
+  const sfn = once(async () => observability.traced(new (await import('@aws-sdk/client-sfn')).SFNClient({ region, ...endpointOf(config.KILN_STEPFUNCTIONS_ENDPOINT) })));
+  const kms = once(async () => observability.traced(new (await import('@aws-sdk/client-kms')).KMSClient({ region, ...endpointOf(config.KILN_KMS_ENDPOINT) })));
   return {
     ...(config.KILN_ADMIN_TOKEN_SHA256 === undefined ? {} : { adminTokenSha256: config.KILN_ADMIN_TOKEN_SHA256 }),
     corsOrigins: config.KILN_CORS_ORIGINS,
@@ -28,6 +28,7 @@ export function createServices(config: KilnConfig): KilnServices {
       region,
       ...endpointOf(config.KILN_DYNAMODB_ENDPOINT),
       defaultQuotas: { clusters: config.KILN_QUOTA_CLUSTERS, nodes: config.KILN_QUOTA_NODES },
+      traced: observability.traced,
     }),
     workflows: new WorkflowLauncher(sfn, {
       provision: config.KILN_PROVISION_STATE_MACHINE_ARN,
@@ -37,6 +38,7 @@ export function createServices(config: KilnConfig): KilnServices {
       'remediate-node': config.KILN_REMEDIATE_NODE_STATE_MACHINE_ARN,
     }),
     sealer: new KmsSealer(kms, config.KILN_SEALING_KEY_ID),
-    log: createLogger(config.KILN_LOG_LEVEL, { service: 'kiln' }),
+    log: observability.log,
+    metrics: observability.emf,
   };
 }

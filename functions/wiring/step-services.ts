@@ -3,10 +3,11 @@ import { KmsSealer } from '#encryption';
 import type { ClusterAws, ClusterLocation, StepServices } from '#steps';
 import type { KilnConfig } from './config.ts';
 import { clusterCredentials, clusterMachines, clusterPlaceKey } from './cluster-credentials.ts';
+import { type Observability, createObservability } from './observability.ts';
 import { createServices, endpointOf } from './services.ts';
 
 /** The workflow steps' services: the API's, plus each cluster's own AWS (its region, and its account through the tenant's role). */
-export function createStepServices(config: KilnConfig): StepServices {
+export function createStepServices(config: KilnConfig, observability: Observability = createObservability(config)): StepServices {
   const clusterClients = new Map<string, ClusterAws>();
   const inCluster = ({ id, spec }: ClusterLocation): ClusterAws => {
     const key = clusterPlaceKey({ id, spec });
@@ -21,5 +22,5 @@ export function createStepServices(config: KilnConfig): StepServices {
     clusterClients.set(key, access);
     return access;
   };
-  return { ...createServices(config), inCluster, pollSeconds: config.KILN_POLL_SECONDS };
+  return { ...createServices(config, observability), inCluster, pollSeconds: config.KILN_POLL_SECONDS };
 }

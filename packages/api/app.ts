@@ -4,8 +4,8 @@ import { bodyLimit } from 'hono/body-limit';
 import { cors } from 'hono/cors';
 import { requestId } from 'hono/request-id';
 import { secureHeaders } from 'hono/secure-headers';
-import { IMMUTABLE_ORDER_FIELDS, KilnError, UnauthorizedError, immutableMembersOf, validationErrorOf } from '#core';
-import { ADMIN_BUCKET, type KilnServices, authenticate, takeRequestToken } from '#services';
+import { IMMUTABLE_ORDER_FIELDS, KilnError, NO_METRICS, UnauthorizedError, immutableMembersOf, validationErrorOf } from '#core';
+import { ADMIN_BUCKET, type KilnServices, type Principal, authenticate, takeRequestToken } from '#services';
 import type { AppEnv } from './context.ts';
 import { jsonDepthLimit } from './json-depth.ts';
 import { problemResponse } from './problem.ts';
@@ -80,6 +80,29 @@ export function newApp(services: KilnServices, options: AppOptions = {}): OpenAP
   });
 
   app.use('*', requestId({ headerName: 'x-request-id' }));
+  // One access-log line per request, with its metrics: never a header, a query or a body (they may hold secrets).
+  app.use('*', async (c, next) => {
+    const started = performance.now();
+    await next();
+    const durationMs = Math.round((performance.now() - started) * 10) / 10;
+    const principal = c.get('principal') as Principal | undefined;
+    const status = c.res.status;
+    services.log.info('request', {
+      requestId: c.get('requestId'),
+      method: c.req.method,
+      path: c.req.path,
+      status,
+      durationMs,
+      ...(principal === undefined ? {} : principal.kind === 'admin' ? { caller: 'admin' } : { caller: 'tenant', tenantId: principal.tenantId }),
+    });
+    const metrics = services.metrics ?? NO_METRICS;
+    metrics.count('Requests');
+    if (status >= 500) metrics.count('ServerErrors');
+    else if (status >= 400) metrics.count('ClientErrors');
+    if (status === 429) metrics.count('RateLimited');
+    metrics.milliseconds('Latency', durationMs);
+    metrics.flush();
+  });
   // On every answer, errors included: no sniffing, HTTPS only, never framed, and (outside the reference page) no
   // content that could run: the API answers JSON only.
   app.use(
@@ -110,8 +133,10 @@ export function newApp(services: KilnServices, options: AppOptions = {}): OpenAP
       maxAge: 600,
     }),
   );
+  // The request's own services: its log lines carry its id, and the operations it starts carry it into their workflows.
   app.use('*', async (c, next) => {
-    c.set('services', services);
+    const id = c.get('requestId');
+    c.set('services', { ...services, requestId: id, log: services.log.child({ requestId: id }) });
     await next();
   });
   app.use(

@@ -30,7 +30,7 @@ export { firstIdAt, ID_PREFIXES, idPattern, newId, type IdKind } from './ids.ts'
 export { assertOrderRules, cidrsOverlap, orderProblems, type OrderProblem, type OrderRuleOptions } from './order-rules.ts';
 export { canTransition, CLUSTER_PHASES, OPERATION_STATES, OPERATION_TYPES, STEP_STATES, WORKFLOW_BRANCH_STEPS, WORKFLOW_STEPS, workflowOf, workflowStepOrder, type ClusterPhase, type WorkflowOf, type OperationState, type OperationType, type StepState } from './phases.ts';
 export { Cluster, CLUSTER_EVENT_TYPES, ClusterNode, ClusterNodeList, NodeObservation, NodeRemediation, RemediationTarget, clusterEvent, tenantWideEvent, TenantWideEvent, TENANT_EVENT_TYPES, EVENT_TYPES, type EventType, ClusterEvent, ClusterSpecView, ClusterStatus, Condition, KubernetesVersion, KubernetesVersionList, Operation, OperationStep, phaseChange, operationEvent, PlannedMachine, ApiKey, ApiKeyCreated, ApiKeyList, ApiKeyOrder, EventFeedPage, TenantEvent, Problem, Tenant, TenantCreated, TenantOrder, WorkflowInput } from './resources.ts';
-export { createLogger, type LogFields, type Logger, type LogLevel } from './log.ts';
+export { createLogger, NO_METRICS, redact, type LogFields, type Logger, type LogLevel, type Metrics } from './log.ts';
 export { problemFor, problemType } from './problem.ts';
 export { applyMergePatch } from './merge-patch.ts';
 export { cidrBlock, ipv4ToNumber, numberToIpv4, type Ipv4Block } from './ipv4.ts';

@@ -8,7 +8,8 @@ export type LogFields = Record<string, unknown>;
 const ORDER: Record<LogLevel, number> = { debug: 10, info: 20, warn: 30, error: 40, silent: 100 };
 const SECRET_FIELD = /(secret|token|password|passphrase|apikey|api_key|authorization|cookie|kubeconfig|private|plaintext|credential)/i;
 
-function redact(value: unknown, depth = 0): unknown {
+/** A log line's fields with every secret-looking field dropped (and errors as their name and message). */
+export function redact(value: unknown, depth = 0): unknown {
   if (depth > 6 || value === null || typeof value !== 'object') return value;
   if (value instanceof Error) return { name: value.name, message: value.message };
   if (Array.isArray(value)) return value.map((item) => redact(item, depth + 1));
@@ -50,3 +51,14 @@ export function createLogger(
     },
   };
 }
+
+/** Counters and timings for dashboards and alarms (CloudWatch metrics in EMF in production). */
+export interface Metrics {
+  count(name: string, value?: number): void;
+  milliseconds(name: string, value: number): void;
+  /** Writes what was recorded since the last flush (once per request or invocation). */
+  flush(): void;
+}
+
+/** Records nothing. */
+export const NO_METRICS: Metrics = { count: () => undefined, milliseconds: () => undefined, flush: () => undefined };

@@ -152,6 +152,7 @@ export const Operation = z
     state: z.enum(OPERATION_STATES),
     steps: z.array(OperationStep),
     error: Problem.optional(),
+    requestId: z.string().optional().describe('The x-request-id of the API request that started it (absent when a schedule did): every log line of its workflow carries it.'),
     createdAt: z.iso.datetime(),
     updatedAt: z.iso.datetime(),
     finishedAt: z.iso.datetime().optional(),
@@ -374,6 +375,11 @@ export const WorkflowInput = z.object({
   tenantId: z.string(),
   clusterId: z.string(),
   operationId: z.string(),
+  /**
+   * The API request that started the operation (its x-request-id; the operation's id when a schedule started it):
+   * every step's Parameters pass it on, and every step's log lines carry it.
+   */
+  requestId: z.string().optional(),
   /** An update whose change reaches the infrastructure (allow-lists, node pools): the workflow runs Pulumi before the add-ons. */
   infrastructure: z.boolean().optional(),
   /** An update that removes machines (a pool shrinks or goes): they are drained and removed before Pulumi runs. */

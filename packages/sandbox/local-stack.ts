@@ -328,6 +328,8 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
       KILN_LOG_LEVEL: options.logLevel ?? 'info',
       // So a customer can test with a receiver on this machine; the metadata address stays refused.
       KILN_WEBHOOK_ALLOW_LOOPBACK: 'true',
+      // CloudWatch metrics (EMF lines on stdout) only when asked for: locally no one collects them.
+      POWERTOOLS_METRICS_DISABLED: process.env.POWERTOOLS_METRICS_DISABLED ?? 'true',
     });
     const entry = await import('../../functions/api.ts');
     const { services } = await import('../../functions/tasks/services.ts');

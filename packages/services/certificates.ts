@@ -31,7 +31,7 @@ export async function renewCertificates(services: KilnServices, tenantId: string
   if (cluster.machineGroups === undefined) throw new ConflictError('The cluster has no machines yet: its certificates are made when they join.');
   const now = new Date().toISOString();
   const steps = WORKFLOW_STEPS['renew-certificates'];
-  const operation = newOperation(tenantId, clusterId, 'renew-certificates', now, [], await plannedMachines(services, cluster, cluster.spec, 'renew-certificates', steps));
+  const operation = newOperation(tenantId, clusterId, 'renew-certificates', now, [], await plannedMachines(services, cluster, cluster.spec, 'renew-certificates', steps), services.requestId);
   const renewing: ClusterRecord = { ...cluster, status: { ...cluster.status, phase: 'Updating', activeOperationId: operation.id } };
   await services.store.beginOperation(renewing, cluster.version, operation, undefined, phaseChange(clusterId, cluster.status.phase, 'Updating'));
   await launch(services, workflowOf('renew-certificates'), operation);

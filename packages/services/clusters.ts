@@ -67,6 +67,8 @@ export function newOperation(
   now: string,
   also: readonly string[] = [],
   planned: Readonly<Record<string, PlannedMachine[]>> = {},
+  /** The API request starting it (KilnServices.requestId), if one does. */
+  requestId?: string,
 ): OperationRecord {
   const taken = new Set([...WORKFLOW_STEPS[type], ...also]);
   const steps = Object.fromEntries(
@@ -77,7 +79,7 @@ export function newOperation(
         return [name, { state: 'pending' as const, attempts: 0, ...(machines === undefined ? {} : { planned: machines }) }];
       }),
   );
-  return { tenantId, id: newId('operation'), type, clusterId, state: 'pending', steps, createdAt: now, updatedAt: now, version: 1 };
+  return { tenantId, id: newId('operation'), type, clusterId, state: 'pending', steps, ...(requestId === undefined ? {} : { requestId }), createdAt: now, updatedAt: now, version: 1 };
 }
 
 /** Looks up an earlier request with the same key: replay it, or refuse a different request under the same key. */
@@ -103,7 +105,8 @@ export function settle(outcome: WriteOutcome, request: IdempotentRequest | undef
 
 /** What a workflow starts with: the operation, and for an update which of its branches it takes (the steps it lists). */
 export function workflowInputOf(operation: OperationRecord): WorkflowInput {
-  const input = { tenantId: operation.tenantId, clusterId: operation.clusterId, operationId: operation.id };
+  // Every step's Parameters name the request id, so a scheduled operation (no request) passes its own id.
+  const input = { tenantId: operation.tenantId, clusterId: operation.clusterId, operationId: operation.id, requestId: operation.requestId ?? operation.id };
   if (workflowOf(operation.type) !== 'update') return input;
   const lists = (step: string) => operation.steps[step] !== undefined;
   return {
@@ -142,7 +145,7 @@ export async function orderCluster(
   assertOrderRules(spec);
   const now = new Date().toISOString();
   const clusterId = newId('cluster');
-  const operation = newOperation(tenantId, clusterId, 'provision', now);
+  const operation = newOperation(tenantId, clusterId, 'provision', now, [], {}, services.requestId);
 
   const { key, ...atRest } = spec.encryption.atRest;
   // Sealed as its base64 text under the name (and encryption-context purpose) the bootstrap step reads.
@@ -252,7 +255,7 @@ export async function deleteCluster(
     assertIdle(cluster, 'delete it');
 
     const now = new Date().toISOString();
-    const operation = newOperation(tenantId, clusterId, 'deprovision', now);
+    const operation = newOperation(tenantId, clusterId, 'deprovision', now, [], {}, services.requestId);
     const deleting: ClusterRecord = {
       ...cluster,
       status: {

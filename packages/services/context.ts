@@ -1,4 +1,4 @@
-import type { Logger, RatePolicy } from '#core';
+import type { Logger, Metrics, RatePolicy } from '#core';
 import type { SecretSealer } from '#encryption';
 import type { KilnStore } from '#store';
 import type { Workflows } from './workflows.ts';
@@ -21,4 +21,8 @@ export interface KilnServices {
   /** Wraps what Kiln keeps for tenants (PKI, tokens, SSH keys) under Kiln's own sealing key. */
   sealer: SecretSealer;
   log: Logger;
+  /** Counters and timings (CloudWatch metrics in EMF in production); none when absent. */
+  metrics?: Metrics;
+  /** The API request being served (its x-request-id): operations it starts carry it into their workflows. */
+  requestId?: string;
 }

@@ -20,7 +20,7 @@ export async function startKeyRotation(services: KilnServices, tenantId: string,
     throw new ConflictError('This cluster encrypts Secrets with KMS v2, whose key KMS rotates itself; there is no Kiln-held key to rotate.');
   }
   const now = new Date().toISOString();
-  const operation = newOperation(tenantId, clusterId, 'rotate-encryption-key', now);
+  const operation = newOperation(tenantId, clusterId, 'rotate-encryption-key', now, [], {}, services.requestId);
   // Off the schedule while it runs; a completed rotation sets the next due time.
   const { nextRotationAt: _due, ...encryption } = cluster.encryption;
   const rotating: ClusterRecord = { ...cluster, encryption, status: { ...cluster.status, phase: 'Updating', activeOperationId: operation.id } };

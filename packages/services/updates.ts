@@ -108,7 +108,7 @@ export function updateBranches(cluster: ClusterRecord, spec: ClusterSpec, namesV
 export async function beginUpdate(services: KilnServices, cluster: ClusterRecord, spec: ClusterSpec, branches: readonly string[], request?: IdempotentRequest): Promise<Outcome<Cluster>> {
   const { tenantId, id: clusterId } = cluster;
   const now = new Date().toISOString();
-  const operation = newOperation(tenantId, clusterId, 'update', now, branches, await plannedMachines(services, cluster, spec, 'update', branches));
+  const operation = newOperation(tenantId, clusterId, 'update', now, branches, await plannedMachines(services, cluster, spec, 'update', branches), services.requestId);
   const updating: ClusterRecord = {
     ...cluster,
     spec,

@@ -53,6 +53,7 @@ export function operationView(record: OperationRecord): Operation {
       return step === undefined ? [] : [{ name, ...step }];
     }),
     ...(record.error === undefined ? {} : { error: record.error }),
+    ...(record.requestId === undefined ? {} : { requestId: record.requestId }),
     createdAt: record.createdAt,
     updatedAt: record.updatedAt,
     ...(record.finishedAt === undefined ? {} : { finishedAt: record.finishedAt }),

@@ -66,6 +66,8 @@ export const OperationRecord = z.object({
   state: z.enum(OPERATION_STATES),
   steps: z.record(z.string(), StepRecord),
   error: Problem.optional(),
+  /** The API request that started it (its x-request-id); absent when a schedule did. */
+  requestId: z.string().optional(),
   createdAt: z.string(),
   updatedAt: z.string(),
   finishedAt: z.string().optional(),

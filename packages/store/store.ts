@@ -1231,7 +1231,15 @@ export class KilnStore {
 }
 
 /** Builds the store with its own client; `endpoint` points it at DynamoDB Local. */
-export function createStore(options: { tableName: string; region: string; endpoint?: string; defaultQuotas?: Quotas }): KilnStore {
-  const client = new DynamoDBClient({ region: options.region, ...(options.endpoint === undefined ? {} : { endpoint: options.endpoint }) });
+export function createStore(options: {
+  tableName: string;
+  region: string;
+  endpoint?: string;
+  defaultQuotas?: Quotas;
+  /** Wraps the DynamoDB client, for tracing (X-Ray) in production. */
+  traced?: (client: DynamoDBClient) => DynamoDBClient;
+}): KilnStore {
+  const made = new DynamoDBClient({ region: options.region, ...(options.endpoint === undefined ? {} : { endpoint: options.endpoint }) });
+  const client = options.traced === undefined ? made : options.traced(made);
   return new KilnStore(client, options.tableName, options.defaultQuotas);
 }

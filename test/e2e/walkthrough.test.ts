@@ -415,7 +415,8 @@ describe('recovery', () => {
     // A second pass while it runs, and a duplicate start, change nothing.
     const again = await recoverOperations(stack.services, { graceMs: 0 });
     expect(again.started).not.toContain(operationId);
-    await stack.services.workflows.start('provision', { tenantId: principal.tenantId, clusterId: cluster.id, operationId });
+    const { requestId } = (await api<OperationBody & { requestId: string }>('GET', `/v1/operations/${operationId}`, { token: key })).body;
+    await stack.services.workflows.start('provision', { tenantId: principal.tenantId, clusterId: cluster.id, operationId, requestId });
 
     await waitForPhase(key, cluster.id, 'Ready');
     const operation = await api<OperationBody>('GET', `/v1/operations/${operationId}`, { token: key });

@@ -42,7 +42,7 @@ function readyAfter(times: number, retryAfterSeconds: number): LambdaHandler {
   };
 }
 
-const input: WorkflowInput = { tenantId: 'ten_1', clusterId: 'cls_1', operationId: 'op_1' };
+const input: WorkflowInput = { tenantId: 'ten_1', clusterId: 'cls_1', operationId: 'op_1', requestId: 'req_1' };
 
 let service: StepFunctionsService | undefined;
 let client: SFNClient | undefined;

@@ -1,0 +1,111 @@
+import { Logger as PowertoolsLogger } from '@aws-lambda-powertools/logger';
+import { Metrics as PowertoolsMetrics, MetricUnit } from '@aws-lambda-powertools/metrics';
+import type { Tracer } from '@aws-lambda-powertools/tracer';
+import type { Context } from 'aws-lambda';
+import { type LogFields, type LogLevel, type Logger, type Metrics, redact } from '#core';
+import type { KilnConfig } from './config.ts';
+
+const LEVELS = { debug: 'DEBUG', info: 'INFO', warn: 'WARN', error: 'ERROR', silent: 'SILENT' } as const satisfies Record<LogLevel, string>;
+
+/** Kiln's Logger on Powertools' (JSON, with the Lambda request id and cold start once a handler adds its context). */
+export function powertoolsLog(logger: PowertoolsLogger): Logger {
+  // Fields are redacted before Powertools sees them: a careless call cannot leak a key, token or kubeconfig.
+  const fieldsOf = (fields: LogFields | undefined) => (fields === undefined ? [] : [redact(fields) as LogFields]);
+  return {
+    child: (fields) => powertoolsLog(logger.createChild({ persistentKeys: redact(fields) as LogFields })),
+    debug: (message, fields) => {
+      logger.debug(message, ...fieldsOf(fields));
+    },
+    info: (message, fields) => {
+      logger.info(message, ...fieldsOf(fields));
+    },
+    warn: (message, fields) => {
+      logger.warn(message, ...fieldsOf(fields));
+    },
+    error: (message, fields) => {
+      logger.error(message, ...fieldsOf(fields));
+    },
+  };
+}
+
+/** Kiln's Metrics as CloudWatch metrics in the embedded metric format, in the namespace `Kiln`. */
+export function emfMetrics(metrics: PowertoolsMetrics): Metrics {
+  return {
+    count: (name, value = 1) => {
+      metrics.addMetric(name, MetricUnit.Count, value);
+    },
+    milliseconds: (name, value) => {
+      metrics.addMetric(name, MetricUnit.Milliseconds, value);
+    },
+    flush: () => {
+      metrics.publishStoredMetrics();
+    },
+  };
+}
+
+/** A process's logger, metrics and tracer, made once (Lambda module scope); CloudWatch tells the functions apart. */
+export interface Observability {
+  logger: PowertoolsLogger;
+  metrics: PowertoolsMetrics;
+  /** An AWS SDK client whose calls are traced with X-Ray, as subsegments of the invocation's trace (in Lambda). */
+  traced: <T>(client: T) => T;
+  log: Logger;
+  emf: Metrics;
+  /**
+   * For a handler, before it does anything: waits until the tracer is ready (the first invocation only), and adds
+   * the invocation's request id and cold start to every log line that follows.
+   */
+  invoked(context: Context | undefined): Promise<void>;
+}
+
+export function createObservability(config: KilnConfig): Observability {
+  const logger = new PowertoolsLogger({ serviceName: 'kiln', logLevel: LEVELS[config.KILN_LOG_LEVEL] });
+  const metrics = new PowertoolsMetrics({ namespace: 'Kiln', serviceName: 'kiln' });
+  // Powertools traces only inside Lambda (its Tracer turns itself off elsewhere), so the X-Ray SDK, about 20 ms to
+  // load, is loaded only there: started at module scope, awaited by the first invocation. Clients made before it is
+  // ready are captured when it is, before any invocation runs.
+  const waiting: unknown[] = [];
+  let tracer: Tracer | undefined;
+  const ready =
+    process.env.AWS_LAMBDA_FUNCTION_NAME === undefined
+      ? Promise.resolve()
+      : import('@aws-lambda-powertools/tracer').then(({ Tracer: PowertoolsTracer }) => {
+          tracer = new PowertoolsTracer({ serviceName: 'kiln' });
+          for (const client of waiting.splice(0)) tracer.captureAWSv3Client(client);
+        });
+  return {
+    logger,
+    metrics,
+    traced: (client) => {
+      if (tracer !== undefined) return tracer.captureAWSv3Client(client);
+      waiting.push(client);
+      return client;
+    },
+    log: powertoolsLog(logger),
+    emf: emfMetrics(metrics),
+    invoked: async (context) => {
+      await ready;
+      if (context !== undefined) logger.addContext(context);
+    },
+  };
+}
+
+/** The ids a workflow step's input carries (WorkflowInput), for its log lines. */
+const CORRELATION_FIELDS = ['requestId', 'operationId', 'tenantId', 'clusterId'] as const;
+
+function correlationOf(event: unknown): LogFields {
+  if (typeof event !== 'object' || event === null) return {};
+  const fields = event as Record<string, unknown>;
+  return Object.fromEntries(CORRELATION_FIELDS.flatMap((name) => (typeof fields[name] === 'string' ? [[name, fields[name]]] : [])));
+}
+
+/**
+ * A workflow step's Lambda handler: every log line of the invocation carries its Lambda request id and cold start,
+ * and the ids of the work it does, the API request that started it among them.
+ */
+export function stepHandler<S extends { log: Logger }, R>(services: S, observability: Observability, step: (services: S, event: unknown) => Promise<R>) {
+  return async (event: unknown, context?: Context): Promise<R> => {
+    await observability.invoked(context);
+    return step({ ...services, log: services.log.child(correlationOf(event)) }, event);
+  };
+}
