@@ -42,7 +42,7 @@ const REQUEST_CODE = [
 
 export default tseslint.config(
   // openapi/contract.check.ts is type-checked against generated types by npm run openapi:check.
-  { ignores: ['node_modules/', 'out/', '.sst/', '.kiln/', 'coverage/', 'sst-env.d.ts', 'openapi/contract.check.ts'] },
+  { ignores: ['node_modules/', 'out/', '.sst/', '.kiln/', 'coverage/', 'sst-env.d.ts', 'openapi/contract.check.ts', 'openapi/kiln.ts'] },
   js.configs.recommended,
   ...tseslint.configs.strictTypeChecked,
   {

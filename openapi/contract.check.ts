@@ -1,6 +1,6 @@
-// What a client generated from openapi.json with openapi-typescript's default options can write (npm run openapi:check
-// generates ../out/openapi/kiln.ts and type-checks this file against it).
-import type { components, operations } from '../out/openapi/kiln.ts';
+// What a client generated from openapi.json with openapi-typescript's default options can write (npm run openapi
+// generates ./kiln.ts; npm run openapi:check checks it is current and type-checks this file against it).
+import type { components, operations } from './kiln.ts';
 
 type Schemas = components['schemas'];
 type Order = operations['createCluster']['requestBody']['content']['application/json'];
@@ -9,7 +9,7 @@ type Order = operations['createCluster']['requestBody']['content']['application/
 export const minimalOrder: Order = { name: 'demo', region: 'eu-central-1', nodePools: [{ name: 'default', size: 2 }] };
 
 // The order as an answer shows it, defaults applied.
-export const poolSizes = (cluster: Schemas['Cluster']): number[] => cluster.spec.nodePools.map((pool) => pool.size);
+export const poolSizes = (cluster: Schemas['Cluster']): number[] => cluster.nodePools.map((pool) => pool.size);
 
 // A change of the mutable parts, with null putting a member back to its default.
 export const patch: Schemas['ClusterPatch'] = { nodeHealth: { maxInFlight: 2, unhealthyTimeoutMinutes: null }, maintenance: { window: { days: ['sat', 'sun'] } } };

@@ -4,7 +4,7 @@ import { bodyLimit } from 'hono/body-limit';
 import { cors } from 'hono/cors';
 import { requestId } from 'hono/request-id';
 import { secureHeaders } from 'hono/secure-headers';
-import { IMMUTABLE_ORDER_FIELDS, KilnError, NO_METRICS, UnauthorizedError, immutableMembersOf, validationErrorOf } from '#core';
+import { Cluster, IMMUTABLE_ORDER_FIELDS, KilnError, NO_METRICS, UnauthorizedError, immutableMembersOf, validationErrorOf } from '#core';
 import { ADMIN_BUCKET, type KilnServices, type Principal, authenticate, takeRequestToken } from '#services';
 import type { AppEnv } from './context.ts';
 import { jsonDepthLimit } from './json-depth.ts';
@@ -251,10 +251,16 @@ function annotated(document: OpenApiDocument): OpenApiDocument {
       schema[field] = { ...property, 'x-kiln-immutable': true, description: `${description}Fixed at creation: changing it needs a new cluster.` };
     }
   };
-  for (const name of ['ClusterSpec', 'ClusterSpecView']) fixed(properties(name), IMMUTABLE_ORDER_FIELDS, name);
+  for (const name of ['ClusterSpec', 'Cluster']) fixed(properties(name), IMMUTABLE_ORDER_FIELDS, name);
   // Parts of which only some members can change (the allow-lists): the others are marked one by one.
   fixed(properties('NetworkSpec'), immutableMembersOf('network'), 'NetworkSpec');
   fixed(properties('SshSpec'), immutableMembersOf('ssh'), 'SshSpec');
+  // Kiln answers a cluster in full, its defaults applied: every field its output type does not make optional is
+  // required (zod writes the component for input, where a defaulted field may be left out).
+  const cluster = schemas.Cluster as SchemaObject & { required?: string[] };
+  cluster.required = Object.entries(Cluster.shape)
+    .filter(([, field]) => (field as { _zod: { optout?: string } })._zod.optout !== 'optional')
+    .map(([name]) => name);
   for (const [name, fields] of Object.entries(SERVER_SET_FIELDS)) {
     const schema = properties(name);
     for (const field of fields) schema[field] = { ...schema[field], readOnly: true };

@@ -86,19 +86,18 @@ export const ClusterStatus = z
   .meta({ id: 'ClusterStatus' });
 export type ClusterStatus = z.infer<typeof ClusterStatus>;
 
-/** The spec as it leaves the API: write-only secrets are gone. */
-export const ClusterSpecView = ClusterSpec.meta({ id: 'ClusterSpecView' });
-
-export const Cluster = z
-  .object({
-    id: z.string().meta({ example: 'cls_01jd8x7t5k3m4n5p6q7r8s9t0v' }),
-    name: z.string(),
-    spec: ClusterSpecView,
-    status: ClusterStatus,
-    createdAt: z.iso.datetime(),
-    updatedAt: z.iso.datetime(),
-  })
-  .meta({ id: 'Cluster' });
+/**
+ * A cluster as every answer gives it: one shape with the order (POST) and its changes (PATCH), the order's fields
+ * at the top level (write-only secrets left out), beside the fields Kiln sets (readOnly in the document). A
+ * generator that merges the create body and the read answer by property name (terraform-plugin-codegen-openapi
+ * does) gets one attribute per field, and the server-set ones computed.
+ */
+export const Cluster = ClusterSpec.extend({
+  id: z.string().meta({ example: 'cls_01jd8x7t5k3m4n5p6q7r8s9t0v' }),
+  status: ClusterStatus,
+  createdAt: z.iso.datetime(),
+  updatedAt: z.iso.datetime(),
+}).meta({ id: 'Cluster' });
 export type Cluster = z.infer<typeof Cluster>;
 
 /** A machine an operation's step will replace or remove, as planned when the operation started. */

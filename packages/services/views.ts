@@ -14,9 +14,9 @@ export function clusterView(record: ClusterRecord): Cluster {
   const atRest = { ...record.spec.encryption.atRest };
   delete atRest.key;
   return {
+    ...record.spec,
+    encryption: { ...record.spec.encryption, atRest },
     id: record.id,
-    name: record.name,
-    spec: { ...record.spec, encryption: { ...record.spec.encryption, atRest } },
     status: {
       ...record.status,
       ...(record.encryption === undefined

@@ -324,3 +324,15 @@ describe('request rate', () => {
     expect(decisions.filter((decision) => decision.granted)).toHaveLength(5);
   });
 });
+
+describe("the tenant's event feed", () => {
+  it('reads nothing, and does not fail, after a cursor at or past the bound (a reader within the settle time)', async () => {
+    const tenantId = await newTenant();
+    const earlier = clusterEvent('cluster.created', newId('cluster'), {}, new Date(Date.now() - 60_000));
+    const later = clusterEvent('cluster.created', newId('cluster'), {});
+    await store.appendEvents(tenantId, [earlier, later]);
+    expect((await store.listTenantEvents(tenantId, { before: later.id, types: [], limit: 10 })).items.map((event) => event.id)).toEqual([earlier.id]);
+    expect(await store.listTenantEvents(tenantId, { after: later.id, before: earlier.id, types: [], limit: 10 })).toEqual({ items: [], more: false });
+    expect(await store.listTenantEvents(tenantId, { after: earlier.id, before: earlier.id, types: [], limit: 10 })).toEqual({ items: [], more: false });
+  });
+});

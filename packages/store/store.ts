@@ -1014,6 +1014,9 @@ export class KilnStore {
    * `types` when some are named: up to `limit`, and whether more are there.
    */
   async listTenantEvents(tenantId: string, query: { after?: string; before: string; types: readonly string[]; limit: number }): Promise<{ items: TenantEvent[]; more: boolean }> {
+    // A cursor at or past the bound (an endpoint created, or a reader caught up, within the settle time) has nothing
+    // to read yet; DynamoDB refuses a BETWEEN whose bounds are the wrong way round.
+    if (query.after !== undefined && query.after >= query.before) return { items: [], more: false };
     const items: TenantEvent[] = [];
     const filter = query.types.length === 0 ? undefined : `#type IN (${query.types.map((_, index) => `:type${index}`).join(', ')})`;
     let start: Record<string, unknown> | undefined;

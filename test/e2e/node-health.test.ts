@@ -280,7 +280,7 @@ describe('machine replacement', () => {
     await pollNodeHealth(session.stack.health, minutesFromNow(7));
     const other = await finished(key, id, one.target?.instanceId === first ? second : first);
     expect([one.state, other.state]).toEqual(['succeeded', 'succeeded']);
-    expect(Date.parse(other.createdAt ?? '')).toBeGreaterThanOrEqual(Date.parse(one.finishedAt ?? ''));
+    expect(Date.parse(other.createdAt)).toBeGreaterThanOrEqual(Date.parse(one.finishedAt ?? ''));
     expect((await nodeEvents(key, id)).filter((event) => event.type === 'node.rebooted')).toHaveLength(2);
   });
 

@@ -154,7 +154,7 @@ describe('Kubernetes versions', () => {
     const body = { ...order(`k8s-${minor.replace('.', '-')}`), ...(named ? { kubernetesVersion: minor } : {}) };
     const created = await api<ClusterBody & { spec: { kubernetesVersion: string } }>('POST', '/v1/clusters', { token: key, body });
     expect(created.status).toBe(202);
-    expect(created.body.spec.kubernetesVersion).toBe(minor);
+    expect(created.body.kubernetesVersion).toBe(minor);
     const ready = await waitForPhase(key, created.body.id, 'Ready');
 
     const patch = kubernetesReleaseOf(minor)?.patch;
@@ -276,12 +276,12 @@ describe('secrets in the order', () => {
   it("keeps a user-provided at-rest key sealed, and moves it under the cluster's own KMS key once there is one", async () => {
     const key = await newTenant();
     const material = Buffer.alloc(32, 7).toString('base64');
-    const created = await api<ClusterBody & { spec: { encryption: { atRest: Record<string, unknown> } } }>('POST', '/v1/clusters', {
+    const created = await api<ClusterBody>('POST', '/v1/clusters', {
       token: key,
       body: { ...order('sealed'), encryption: { atRest: { provider: 'secretbox', keySource: 'user', key: material } } },
     });
     expect(created.status).toBe(202);
-    expect(created.body.spec.encryption.atRest).toEqual({ provider: 'secretbox', keySource: 'user' });
+    expect(created.body.encryption.atRest).toEqual({ provider: 'secretbox', keySource: 'user' });
     expect(created.text).not.toContain(material);
 
     const principal = await authenticate(stack.services, key);
@@ -480,7 +480,7 @@ describe('changing a cluster', () => {
     });
     expect(accepted.status).toBe(202);
     expect(accepted.body.status.phase).toBe('Updating');
-    expect(accepted.body.spec.extensions.intrusionDetection.enabled).toBe(true);
+    expect(accepted.body.extensions.intrusionDetection.enabled).toBe(true);
     const operationId = accepted.body.status.activeOperationId ?? '';
     expect(accepted.headers.get('location')).toBe(`/v1/operations/${operationId}`);
 

@@ -1,24 +1,12 @@
 import { CoreV1Api, KubeConfig } from '@kubernetes/client-node';
 import { afterAll, afterEach, beforeAll, expect, inject } from 'vitest';
 import { type LocalStack, type LocalStackOptions, type SandboxCluster, startLocalStack } from '#sandbox';
+import type { components } from '../../openapi/kiln.ts';
 import { type ApiCall, apiClient, eventually } from './api.ts';
 
-export interface ClusterBody {
-  id: string;
-  name: string;
-  status: { phase: string; endpoint?: string; reason?: string; activeOperationId?: string; conditions: { type: string; status: string; reason: string; message?: string }[] };
-}
-
-export interface OperationBody {
-  id: string;
-  type: string;
-  target?: { instanceId: string; nodeName?: string; reason: string };
-  state: string;
-  createdAt?: string;
-  finishedAt?: string;
-  steps: { name: string; state: string; startedAt?: string; finishedAt?: string; outputs?: Record<string, unknown> }[];
-  error?: { type: string; title: string; status: number; detail: string };
-}
+/** A cluster and an operation as the API answers them: the types openapi-typescript generates from the document. */
+export type ClusterBody = components['schemas']['Cluster'];
+export type OperationBody = components['schemas']['Operation'];
 
 /** The smallest order: everything else takes Kiln's defaults. */
 /** A machine of a cluster as the sandbox's chaos controls list it. */
