@@ -2,6 +2,8 @@ import { defineConfig } from 'vitest/config';
 
 /** Files that start a local stack or run many Pulumi programs: they take both cores, so they run one at a time, last. */
 const HEAVY = ['test/e2e/**/*.test.ts', 'test/hardening.test.ts', 'packages/sandbox/cloud/sandbox-cloud.test.ts'];
+/** The long reliability runs: only `npm run test:soak` (KILN_SOAK=1) runs them. */
+const SOAK = process.env.KILN_SOAK === '1' ? [] : ['**/*.soak.test.ts'];
 
 export default defineConfig({
   test: {
@@ -18,7 +20,7 @@ export default defineConfig({
         test: {
           name: 'unit',
           include: ['packages/**/*.test.ts', 'functions/**/*.test.ts', 'test/**/*.test.ts', 'scripts/**/*.test.ts', 'workflows/**/*.test.ts'],
-          exclude: HEAVY,
+          exclude: [...HEAVY, ...SOAK],
           // Most of their time is loading modules, which two workers do side by side.
           maxWorkers: 2,
           sequence: { groupOrder: 0 },
@@ -26,7 +28,7 @@ export default defineConfig({
       },
       {
         extends: true,
-        test: { name: 'e2e', include: HEAVY, maxWorkers: 1, sequence: { groupOrder: 1 } },
+        test: { name: 'e2e', include: HEAVY, exclude: SOAK, maxWorkers: 1, sequence: { groupOrder: 1 } },
       },
     ],
   },

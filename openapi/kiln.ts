@@ -2307,6 +2307,17 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
+            /** @description The body is larger than 262144 bytes. */
+            413: {
+                headers: {
+                    /** @description The request id (in a problem, also its requestId): quote it when reporting a problem. */
+                    "x-request-id": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
             /** @description The body is not application/json. */
             415: {
                 headers: {
@@ -2846,6 +2857,17 @@ export interface operations {
                     RateLimit: string;
                     /** @description The caller's request bucket: `"tenant";q=<requests at once>;w=<seconds to refill>`. */
                     "RateLimit-Policy": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The body is larger than 262144 bytes. */
+            413: {
+                headers: {
+                    /** @description The request id (in a problem, also its requestId): quote it when reporting a problem. */
+                    "x-request-id": string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -3418,6 +3440,17 @@ export interface operations {
                     RateLimit: string;
                     /** @description The caller's request bucket: `"tenant";q=<requests at once>;w=<seconds to refill>`. */
                     "RateLimit-Policy": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The body is larger than 262144 bytes. */
+            413: {
+                headers: {
+                    /** @description The request id (in a problem, also its requestId): quote it when reporting a problem. */
+                    "x-request-id": string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -4403,6 +4436,17 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
+            /** @description The body is larger than 262144 bytes. */
+            413: {
+                headers: {
+                    /** @description The request id (in a problem, also its requestId): quote it when reporting a problem. */
+                    "x-request-id": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
             /** @description The caller's requests came faster than its rate limit (per tenant): retry after Retry-After seconds. */
             429: {
                 headers: {
@@ -5127,6 +5171,17 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
+            /** @description The body is larger than 262144 bytes. */
+            413: {
+                headers: {
+                    /** @description The request id (in a problem, also its requestId): quote it when reporting a problem. */
+                    "x-request-id": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
             /** @description The order breaks a rule spanning fields, or an Idempotency-Key was reused with another body. */
             422: {
                 headers: {
@@ -5558,6 +5613,17 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
+            /** @description The body is larger than 262144 bytes. */
+            413: {
+                headers: {
+                    /** @description The request id (in a problem, also its requestId): quote it when reporting a problem. */
+                    "x-request-id": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
             /** @description The order breaks a rule spanning fields, or an Idempotency-Key was reused with another body. */
             422: {
                 headers: {
@@ -5862,6 +5928,17 @@ export interface operations {
                     RateLimit: string;
                     /** @description The caller's request bucket: `"tenant";q=<requests at once>;w=<seconds to refill>`. */
                     "RateLimit-Policy": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The body is larger than 262144 bytes. */
+            413: {
+                headers: {
+                    /** @description The request id (in a problem, also its requestId): quote it when reporting a problem. */
+                    "x-request-id": string;
                     [name: string]: unknown;
                 };
                 content: {

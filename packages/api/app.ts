@@ -269,12 +269,20 @@ function annotated(document: OpenApiDocument): OpenApiDocument {
   if (create === undefined) throw new Error('the document has no POST /v1/clusters body');
   for (const media of Object.values(create.content)) media.schema = inlined(media.schema, schemas);
   if (!JSON.stringify(document).includes(`"${SCHEMA_REF}ClusterSpec"`)) delete schemas.ClusterSpec;
-  // Every /v1 answer carries the request id, and every one after authentication the RateLimit fields.
+  // An operation that takes a body may answer 413 (before authentication). Every /v1 answer carries the request id,
+  // and every one after authentication the RateLimit fields.
   for (const [path, operations] of Object.entries(document.paths ?? {})) {
     if (!path.startsWith('/v1/')) continue;
-    for (const operation of Object.values(operations as Record<string, { responses?: Record<string, { headers?: Record<string, unknown> }> }>)) {
-      for (const [status, response] of Object.entries(operation.responses ?? {})) {
-        response.headers = { ...REQUEST_ID_HEADER, ...(status === '401' ? {} : RATE_LIMIT_HEADERS), ...response.headers };
+    for (const operation of Object.values(operations as Record<string, { requestBody?: unknown; responses?: Record<string, { headers?: Record<string, unknown> }> }>)) {
+      const responses = (operation.responses ??= {});
+      if (operation.requestBody !== undefined) {
+        responses['413'] = {
+          description: `The body is larger than ${String(MAX_BODY_BYTES)} bytes.`,
+          content: { 'application/problem+json': { schema: { $ref: `${SCHEMA_REF}Problem` } } },
+        } as (typeof responses)[string];
+      }
+      for (const [status, response] of Object.entries(responses)) {
+        response.headers = { ...REQUEST_ID_HEADER, ...(status === '401' || status === '413' ? {} : RATE_LIMIT_HEADERS), ...response.headers };
       }
     }
   }

@@ -36,4 +36,29 @@ describe('the OpenAPI document', () => {
       }
     }
   });
+
+  it('documents, on every /v1 operation, the request id and RateLimit fields of its answers, the 429, and the 413 where it takes a body', async () => {
+    const document = openApiDocument(newApp(api.services)) as unknown as {
+      paths: Record<string, Record<string, { requestBody?: unknown; responses: Record<string, Response> }>>;
+    };
+    for (const [path, operations] of Object.entries(document.paths)) {
+      if (!path.startsWith('/v1/')) continue;
+      for (const [method, { requestBody, responses }] of Object.entries(operations)) {
+        const where = `${method.toUpperCase()} ${path}`;
+        expect(responses['429']?.headers?.['Retry-After']?.required, where).toBe(true);
+        expect(Object.keys(responses).includes('413'), where).toBe(requestBody !== undefined);
+        for (const [status, response] of Object.entries(responses)) {
+          expect(response.headers?.['x-request-id']?.required, `${where} ${status}`).toBe(true);
+          // Answers after authentication carry the caller's rate limit; a 401 or a 413 comes before it.
+          const limited = status !== '401' && status !== '413';
+          expect(response.headers?.RateLimit?.required === true && response.headers['RateLimit-Policy']?.required === true, `${where} ${status}`).toBe(limited);
+        }
+      }
+    }
+    // What the document says about 413 is what a too-large body gets.
+    const { apiKey } = await api.newTenant();
+    const tooLarge = await api.callRaw('POST', '/v1/clusters', { token: apiKey, body: JSON.stringify({ name: 'x'.repeat(300_000) }) });
+    expect(tooLarge.status).toBe(413);
+    expect(tooLarge.headers.get('content-type')).toBe('application/problem+json');
+  });
 });
