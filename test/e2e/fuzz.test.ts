@@ -56,7 +56,7 @@ function requestOf(operation: Operation, as: () => string = () => key): fc.Arbit
   const pathValue = fc.oneof(fc.constantFrom(...ids), valueOf({ type: 'string', pattern: '^[a-z]{2,3}_[0-9a-z]{26}$' }, document), fc.string({ maxLength: 30 }));
   const pathParams = fc.record(Object.fromEntries(parameters.filter((parameter) => parameter.in === 'path').map((parameter) => [parameter.name, pathValue])));
   const queryParams = fc.record(
-    Object.fromEntries(parameters.filter((parameter) => parameter.in === 'query').map((parameter) => [parameter.name, fc.oneof(valueOf(parameter.schema, document), garbage).map(String)])),
+    Object.fromEntries(parameters.filter((parameter) => parameter.in === 'query').map((parameter) => [parameter.name, fc.oneof(valueOf(parameter.schema, document), garbage).map((value) => (typeof value === 'string' ? value : JSON.stringify(value)))])),
     { requiredKeys: [] },
   );
   const headers = fc.record(
@@ -140,10 +140,13 @@ describe('tenant isolation, fuzzed', () => {
         if (sent.headers.authorization !== `Bearer ${stranger}` || foreign.length === 0) return;
         // The same request with ids of the same kinds that no tenant has (and its own Idempotency-Key, if any).
         const missing = foreign.map((id) => `${id.slice(0, id.indexOf('_') + 1)}${'0'.repeat(26)}`);
+        // A valid Idempotency-Key gets a twin of its own (one key never names two requests); an invalid one stays as it is.
+        const idempotencyKey = sent.headers['idempotency-key'];
+        const twinKey: Record<string, string> = idempotencyKey !== undefined && /^[\x21-\x7e]{1,250}$/.test(idempotencyKey) ? { 'idempotency-key': `${idempotencyKey}-twin` } : {};
         const twin: Sent = {
           ...sent,
           path: foreign.reduce((path, id, index) => path.replaceAll(id, missing[index] ?? ''), sent.path),
-          headers: { ...sent.headers, ...(sent.headers['idempotency-key'] === undefined ? {} : { 'idempotency-key': `${sent.headers['idempotency-key']}-twin` }) },
+          headers: { ...sent.headers, ...twinKey },
         };
         const [theirs, nobodys] = [await answerTo(sent, foreign), await answerTo(twin, missing)];
         const where = `${sent.method} ${sent.path}`;
