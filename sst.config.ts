@@ -21,8 +21,11 @@ export default $config({
     // The same bundling `npm run build` reports on and checks (ESM, minified, Node 20, source maps, lazy chunks).
     const { LAMBDA_NODEJS: nodejs, REFERENCE_SCRIPT_FILE } = await import('./functions/bundling.ts');
 
-    // Every function is traced with X-Ray (active tracing), as are the workflows below.
+    // Every function is traced with X-Ray (active tracing), as are the workflows below. Lambda refuses active tracing
+    // for a role that may not write traces (the console adds the permission; infrastructure code must), so it comes
+    // with it.
     $transform(sst.aws.Function, (args) => {
+      args.permissions = $output(args.permissions ?? []).apply((granted) => [...granted, { actions: ['xray:PutTraceSegments', 'xray:PutTelemetryRecords'], resources: ['*'] }]);
       const own = args.transform?.function;
       args.transform = {
         ...args.transform,

@@ -1,11 +1,10 @@
 import { readFile } from 'node:fs/promises';
 import { REFERENCE_SCRIPT_FILE } from './bundling.ts';
-
-let script: Promise<string> | undefined;
+import { once } from './wiring/services.ts';
 
 /**
  * Scalar's standalone script for /docs, read once. This file is in functions/ in the repository, and bundled into
  * functions/api.mjs in the Lambda package: one folder below the root in both, where the script sits at the same path
  * (sst.config.ts copies it there).
  */
-export const loadReferenceScript = (): Promise<string> => (script ??= readFile(new URL(`../${REFERENCE_SCRIPT_FILE}`, import.meta.url), 'utf8'));
+export const loadReferenceScript = once(() => readFile(new URL(`../${REFERENCE_SCRIPT_FILE}`, import.meta.url), 'utf8'));

@@ -7,7 +7,7 @@ import { type Observability, createObservability } from './observability.ts';
 export const endpointOf = (url: string | undefined) => (url === undefined ? {} : { endpoint: url });
 
 /** The value `load` gives, made on first use and kept. */
-function once<T>(load: () => Promise<T>): () => Promise<T> {
+export function once<T>(load: () => Promise<T>): () => Promise<T> {
   let made: Promise<T> | undefined;
   return () => (made ??= load());
 }

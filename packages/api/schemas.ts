@@ -69,9 +69,11 @@ const PROBLEM_DESCRIPTIONS = {
   422: 'The order breaks a rule spanning fields, or an Idempotency-Key was reused with another body.',
 } as const;
 
-/** Every answer carries the request id (errors too), the one to quote when reporting a problem. */
+/**
+ * Every answer carries the request id (errors too), the one to quote when reporting a problem. The document adds it,
+ * and the RateLimit fields below, to every /v1 answer in one place (annotated() in app.ts).
+ */
 export const REQUEST_ID_HEADER = { 'x-request-id': { description: 'The request id (in a problem, also its requestId): quote it when reporting a problem.', required: true, schema: { type: 'string' } } } as const;
-const REQUEST_ID = REQUEST_ID_HEADER;
 
 /** The RateLimit fields (draft-ietf-httpapi-ratelimit-headers-10) every /v1 answer carries. */
 export const RATE_LIMIT_HEADERS = {
@@ -91,22 +93,22 @@ export const RATE_LIMIT_HEADERS = {
 const ALWAYS = {
   429: {
     description: "The caller's requests came faster than its rate limit (per tenant): retry after Retry-After seconds.",
-    headers: { ...REQUEST_ID, ...RATE_LIMIT_HEADERS, 'Retry-After': { description: 'Seconds until the next request is granted.', required: true, schema: { type: 'integer' } } },
+    headers: { 'Retry-After': { description: 'Seconds until the next request is granted.', required: true, schema: { type: 'integer' } } },
     content: problemContent,
   },
-  500: { description: 'Kiln could not complete the request (the problem carries the request id to quote).', headers: REQUEST_ID, content: problemContent },
+  500: { description: 'Kiln could not complete the request (the problem carries the request id to quote).', content: problemContent },
   503: {
     description: 'A service Kiln depends on throttled, faulted or did not answer: retry after Retry-After seconds.',
-    headers: { ...REQUEST_ID, 'Retry-After': { description: 'Seconds to wait before retrying.', required: true, schema: { type: 'integer' } } },
+    headers: { 'Retry-After': { description: 'Seconds to wait before retrying.', required: true, schema: { type: 'integer' } } },
     content: problemContent,
   },
 } as const;
 
 export function problems(...statuses: (keyof typeof PROBLEM_DESCRIPTIONS)[]) {
   return {
-    ...(Object.fromEntries(statuses.map((status) => [status, { description: PROBLEM_DESCRIPTIONS[status], headers: REQUEST_ID, content: problemContent }])) as Record<
+    ...(Object.fromEntries(statuses.map((status) => [status, { description: PROBLEM_DESCRIPTIONS[status], content: problemContent }])) as Record<
       (typeof statuses)[number],
-      { description: string; headers: typeof REQUEST_ID; content: typeof problemContent }
+      { description: string; content: typeof problemContent }
     >),
     ...ALWAYS,
   };

@@ -783,7 +783,8 @@ export class KilnStore {
    * quotas when the tenant has no quota item yet) and the idempotency record, all or nothing.
    */
   async createCluster(cluster: ClusterRecord, operation: OperationRecord, claim?: IdempotencyClaim, events: readonly ClusterEvent[] = []): Promise<WriteOutcome> {
-    const counted: ClusterRecord = { ...cluster, quotaNodes: countedNodes(cluster.spec) };
+    const nodes = countedNodes(cluster.spec);
+    const counted: ClusterRecord = { ...cluster, quotaNodes: nodes };
     const items: TransactItem[] = [
       {
         Put: {
@@ -799,13 +800,13 @@ export class KilnStore {
           ConditionExpression: 'attribute_not_exists(PK)',
         },
       },
-      this.quotaUpdate(cluster.tenantId, { clusters: 1, nodes: counted.quotaNodes ?? 0 }, this.defaultQuotas),
+      this.quotaUpdate(cluster.tenantId, { clusters: 1, nodes }, this.defaultQuotas),
       this.operationPut(operation),
       ...[...events, operationEvent(operation, 'operation.started')].map((event) => this.eventPut(cluster.tenantId, event)),
     ];
     return this.transact(cluster.tenantId, items, claim, (index) => {
       if (index === 0) return new ConflictError(`A cluster named '${cluster.name}' already exists.`);
-      if (index === 2) return new QuotaExceededError(`The tenant's quota has no room for another cluster of ${String(counted.quotaNodes)} nodes.`);
+      if (index === 2) return new QuotaExceededError(`The tenant's quota has no room for another cluster of ${String(nodes)} nodes.`);
       return undefined;
     });
   }
@@ -908,10 +909,6 @@ export class KilnStore {
   }
 
   /**
-   * Conditional update on the version attribute. `update` receives the
-   * current record and returns the next one; the version is bumped here.
-   */
-  /**
    * What saving `record` moves in its tenant's quota: the nodes it holds follow its spec, and are all freed with the
    * cluster itself once it is Deleted. (A cluster stored before quotas were kept holds nothing and is not counted.)
    */
@@ -925,6 +922,10 @@ export class KilnStore {
     return { held: { quotaNodes: holds }, items: nodes === 0 && !deleted ? [] : [this.quotaUpdate(record.tenantId, change)], exceeded: exceeded(nodes) };
   }
 
+  /**
+   * Conditional update on the version attribute. `update` receives the
+   * current record and returns the next one; the version is bumped here.
+   */
   async saveCluster(record: ClusterRecord, expectedVersion: number, now = new Date(), events: readonly ClusterEvent[] = []): Promise<ClusterRecord> {
     const quota = this.quotaFollowing(record);
     const next: ClusterRecord = { ...record, ...quota.held, version: expectedVersion + 1, updatedAt: now.toISOString() };
