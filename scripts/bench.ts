@@ -1,6 +1,6 @@
 // Speed and memory benchmarks. Each one times production code against a baseline measured in the same run and
 // checks the ratio, so the targets hold on any machine; tests never assert on wall-clock time.
-// Usage: npm run bench. Exits 1 when a target is missed.
+// Usage: npm run bench [-- names]. Exits 1 when a target is missed.
 import { spawnSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { mkdtemp, readFile } from 'node:fs/promises';
@@ -36,35 +36,12 @@ import {
 } from '#sandbox';
 import { KilnStore } from '#store';
 import { LAMBDA_ENTRY_POINTS } from '../functions/bundling.ts';
-import { ROOT, bundleLambda } from './bundles.ts';
+import { type BundleReport, ROOT, bundleLambda } from './bundles.ts';
+import { benchApiRequests } from './bench/api-requests.ts';
+import { type BenchRow, median, ms, perSecond, ratio, timed } from './bench/report.ts';
 
 const REFERENCE_ORDER = join(import.meta.dirname, '../packages/bootstrap/examples/full-order.json');
 
-/** One line of the report; `pass` is undefined for figures reported without a target. */
-interface BenchRow {
-  benchmark: string;
-  measured: string;
-  baseline: string;
-  result: string;
-  target: string;
-  pass: boolean | undefined;
-}
-
-function median(values: readonly number[]): number {
-  const sorted = [...values].sort((a, b) => a - b);
-  const middle = Math.floor(sorted.length / 2);
-  return sorted.length % 2 === 1 ? (sorted[middle] ?? 0) : ((sorted[middle - 1] ?? 0) + (sorted[middle] ?? 0)) / 2;
-}
-
-async function timed(run: () => Promise<unknown>): Promise<number> {
-  const start = performance.now();
-  await run();
-  return performance.now() - start;
-}
-
-const ms = (value: number): string => `${value.toFixed(1)} ms`;
-const ratio = (value: number): string => value.toFixed(2);
-const perSecond = (count: number, elapsedMs: number): string => `${Math.round((count * 1000) / elapsedMs).toLocaleString('en-US')}/s`;
 const mebibytes = (bytes: number): string => `${(bytes / 2 ** 20).toFixed(2)} MiB`;
 
 /**
@@ -533,10 +510,21 @@ function loadTime(file: string): number {
   return Number(run.stdout.trim());
 }
 
+/** The API's Lambda bundle and the bare handler's, built once for the benchmarks that load or run them. */
+let bundles: Promise<{ api: BundleReport; bare: BundleReport }> | undefined;
+function apiBundles(): Promise<{ api: BundleReport; bare: BundleReport }> {
+  bundles ??= (async () => {
+    const out = await mkdtemp(join(tmpdir(), 'kiln-bench-bundles-'));
+    return {
+      api: await bundleLambda('Api', LAMBDA_ENTRY_POINTS.Api, join(out, 'api')),
+      bare: await bundleLambda('bare Hono handler', 'scripts/bench/bare-handler.ts', join(out, 'bare'), []),
+    };
+  })();
+  return bundles;
+}
+
 async function benchColdStart(): Promise<BenchRow[]> {
-  const out = await mkdtemp(join(tmpdir(), 'kiln-bench-bundles-'));
-  const api = await bundleLambda('Api', LAMBDA_ENTRY_POINTS.Api, join(out, 'api'));
-  const bare = await bundleLambda('bare Hono handler', 'scripts/bench/bare-handler.ts', join(out, 'bare'), []);
+  const { api, bare } = await apiBundles();
   const apiMs: number[] = [];
   const bareMs: number[] = [];
   // Interleaved, so a slow stretch of the machine hits both sides alike.
@@ -582,11 +570,20 @@ const benchmarks: { name: string; run: () => Promise<BenchRow[]> }[] = [
   { name: 'secret rewrite', run: benchSecretRewrite },
   { name: 'order validation', run: benchOrderValidation },
   { name: 'cold start', run: benchColdStart },
+  {
+    name: 'API requests',
+    run: async () => {
+      const { api, bare } = await apiBundles();
+      return benchApiRequests({ api: join(ROOT, api.entryFile), bare: join(ROOT, bare.entryFile) });
+    },
+  },
   { name: 'health polling cost', run: benchHealthPollCost },
 ];
 
+// `npm run bench -- <words>` runs only the benchmarks whose names contain one of them (to iterate on one).
+const only = process.argv.slice(2);
 const rows: BenchRow[] = [];
-for (const { name, run } of benchmarks) {
+for (const { name, run } of benchmarks.filter(({ name }) => only.length === 0 || only.some((word) => name.includes(word)))) {
   const started = performance.now();
   try {
     rows.push(...(await run()));

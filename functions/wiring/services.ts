@@ -1,5 +1,5 @@
 import { KmsSealer } from '#encryption';
-import { type KilnServices, WorkflowLauncher } from '#services';
+import { type KilnServices, RequestAdmission, WorkflowLauncher } from '#services';
 import { createStore } from '#store';
 import type { KilnConfig } from './config.ts';
 import { type Observability, createObservability } from './observability.ts';
@@ -22,6 +22,7 @@ export function createServices(config: KilnConfig, observability: Observability 
     ...(config.KILN_ADMIN_TOKEN_SHA256 === undefined ? {} : { adminTokenSha256: config.KILN_ADMIN_TOKEN_SHA256 }),
     corsOrigins: config.KILN_CORS_ORIGINS,
     rateLimit: { perSecond: config.KILN_RATE_LIMIT_PER_SECOND, burst: config.KILN_RATE_LIMIT_BURST },
+    admission: new RequestAdmission(),
     webhooks: { allowLoopback: config.KILN_WEBHOOK_ALLOW_LOOPBACK },
     store: createStore({
       tableName: config.KILN_TABLE_NAME,

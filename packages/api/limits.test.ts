@@ -2,6 +2,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Problem } from '#core';
 import { expectProblem } from '../../test/support/api.ts';
 import { type ApiHarness, startApiHarness } from '../../test/support/api-harness.ts';
+import { RequestAdmission } from '#services';
 import { newApp } from './app.ts';
 
 let api: ApiHarness;
@@ -50,6 +51,45 @@ describe('per-tenant rate limiting', () => {
     for (let index = 0; index < 5; index++) statuses.push((await get(busy.apiKey)).status);
     expect(statuses).toEqual([200, 200, 429, 429, 429]);
     expect((await get(quiet.apiKey)).status).toBe(200);
+  });
+
+  it('holds across instances that take requests ahead: never more than the bucket holds, and one instance alone gets all of it', async () => {
+    const policy = { perSecond: 0.01, burst: 30 };
+    const instance = () => newApp({ ...api.services, rateLimit: policy, admission: new RequestAdmission() });
+    const get = async (app: ReturnType<typeof newApp>, apiKey: string): Promise<number> => (await app.request('/v1/clusters', { headers: { authorization: `Bearer ${apiKey}` } })).status;
+
+    const alone = await api.newTenant();
+    // A lease long enough that a slow machine cannot let one lapse between two requests.
+    const app = newApp({ ...api.services, rateLimit: policy, admission: new RequestAdmission({ keyTtlMs: 30_000, leaseMs: 60_000, maxLease: 10, maxEntries: 100 }) });
+    const statuses: number[] = [];
+    for (let index = 0; index < 32; index++) statuses.push(await get(app, alone.apiKey));
+    expect(statuses).toEqual([...Array<number>(30).fill(200), 429, 429]);
+
+    // Three instances at once: some requests taken ahead may go unused, none is granted twice.
+    const shared = await api.newTenant();
+    const apps = [instance(), instance(), instance()];
+    const answers = await Promise.all(Array.from({ length: 45 }, (_, index) => get(apps[index % 3] as ReturnType<typeof newApp>, shared.apiKey)));
+    const granted = answers.filter((status) => status === 200).length;
+    expect(answers.filter((status) => status !== 200 && status !== 429)).toEqual([]);
+    expect(granted).toBeLessThanOrEqual(30);
+    expect(granted).toBeGreaterThanOrEqual(30 - 3 * 5);
+  });
+
+  it('refuses a revoked key at once on the instance that revoked it, and on the others once they read the key again', async () => {
+    const keyTtlMs = 300;
+    const [revoking, other] = [0, 1].map(() => newApp({ ...api.services, admission: new RequestAdmission({ keyTtlMs, leaseMs: 1_000, maxLease: 10, maxEntries: 100 }) })) as [ReturnType<typeof newApp>, ReturnType<typeof newApp>];
+    const { apiKey } = await api.newTenant();
+    const call = (app: ReturnType<typeof newApp>, method: string, path: string, body?: unknown) =>
+      app.request(path, { method, headers: { authorization: `Bearer ${apiKey}`, 'content-type': 'application/json' }, ...(body === undefined ? {} : { body: JSON.stringify(body) }) });
+    const second = (await (await call(revoking, 'POST', '/v1/api-keys', { description: 'rotation' })).json()) as { apiKey: string };
+    const keys = (await (await call(other, 'GET', '/v1/api-keys')).json()) as { items: { id: string; description?: string }[] };
+    const first = keys.items.find((key) => key.description !== 'rotation');
+    expect(first).toBeDefined();
+    expect((await revoking.request(`/v1/api-keys/${first?.id ?? ''}`, { method: 'DELETE', headers: { authorization: `Bearer ${second.apiKey}` } })).status).toBe(204);
+    expect((await call(revoking, 'GET', '/v1/clusters')).status).toBe(401);
+    // The other instance verified the key a moment ago: it trusts it until the TTL has passed since it read it.
+    await new Promise((resolve) => setTimeout(resolve, keyTtlMs));
+    expect((await call(other, 'GET', '/v1/clusters')).status).toBe(401);
   });
 
   it('does not count a request whose token is not valid (it never reaches a bucket)', async () => {

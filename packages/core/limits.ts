@@ -49,6 +49,8 @@ export const DEFAULT_RATE_POLICY: RatePolicy = { perSecond: 20, burst: 100 };
 /** What one request's token left: granted or not, and what the RateLimit header fields say. */
 export interface RateDecision {
   granted: boolean;
+  /** Requests taken from the bucket (the one asking, and any an instance keeps for its next ones); 0 when refused. */
+  taken: number;
   /** Requests the tenant may still send at once. */
   remaining: number;
   /** Seconds until the bucket is full again. */

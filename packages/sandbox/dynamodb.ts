@@ -14,6 +14,13 @@ export interface LocalDynamoDb {
 /** Fixed credentials: DynamoDB Local with -sharedDb ignores them, the SDK still wants some. */
 export const LOCAL_CREDENTIALS = { accessKeyId: 'kilnlocal', secretAccessKey: 'kilnlocal' } as const;
 export const LOCAL_REGION = 'us-east-1';
+/** The AWS environment of a Kiln function in local mode: the local region and credentials, and no Node version warning. */
+export const LOCAL_AWS_ENVIRONMENT = {
+  AWS_REGION: LOCAL_REGION,
+  AWS_ACCESS_KEY_ID: LOCAL_CREDENTIALS.accessKeyId,
+  AWS_SECRET_ACCESS_KEY: LOCAL_CREDENTIALS.secretAccessKey,
+  AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: 'true',
+} as const;
 
 export async function freePort(): Promise<number> {
   return new Promise((resolve, reject) => {

@@ -1,5 +1,5 @@
 export { createCloudMocks, SANDBOX_ACCOUNT_ID, SandboxCloud, type MockCloudContext, type ProvisionedCluster, type RecordedResource, type RunTiming, type SandboxCloudOptions } from './cloud/index.ts';
-export { ensureTable, freePort, LOCAL_CREDENTIALS, LOCAL_REGION, connectLocalDynamoDb, startLocalDynamoDb, waitFor, type LocalDynamoDb } from './dynamodb.ts';
+export { ensureTable, freePort, LOCAL_AWS_ENVIRONMENT, LOCAL_CREDENTIALS, LOCAL_REGION, connectLocalDynamoDb, startLocalDynamoDb, waitFor, type LocalDynamoDb } from './dynamodb.ts';
 export { FaultInjector, type TaskFaultRule } from './faults.ts';
 export { kmsV2Plugin, startKmsService, type KmsService, type KmsServiceOptions } from './kms/index.ts';
 export { kubeadmApiServerTls } from './api-server-tls.ts';

@@ -15,7 +15,7 @@ import { WORKFLOW_NAMES, renderWorkflow } from '#workflows';
 import { cloudConfigProblems, installedKubernetesRelease } from './cloud-init/validate.ts';
 import { machineGroupsOf } from './machine-images.ts';
 import { SandboxCloud } from './cloud/index.ts';
-import { LOCAL_CREDENTIALS, LOCAL_REGION, connectLocalDynamoDb, ensureTable, startLocalDynamoDb } from './dynamodb.ts';
+import { LOCAL_AWS_ENVIRONMENT, LOCAL_CREDENTIALS, LOCAL_REGION, connectLocalDynamoDb, ensureTable, startLocalDynamoDb } from './dynamodb.ts';
 import { FaultInjector } from './faults.ts';
 import { SandboxIam } from './iam.ts';
 import { type KmsService, kmsV2Plugin, startKmsService } from './kms/index.ts';
@@ -304,10 +304,7 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
 
     const adminToken = options.adminToken ?? keptAdminToken(options.dataDir);
     Object.assign(process.env, {
-      AWS_REGION: LOCAL_REGION,
-      AWS_ACCESS_KEY_ID: LOCAL_CREDENTIALS.accessKeyId,
-      AWS_SECRET_ACCESS_KEY: LOCAL_CREDENTIALS.secretAccessKey,
-      AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: 'true',
+      ...LOCAL_AWS_ENVIRONMENT,
       KILN_TABLE_NAME: tableName,
       KILN_DYNAMODB_ENDPOINT: dynamo.endpoint,
       KILN_STEPFUNCTIONS_ENDPOINT: stepFunctions.endpoint,

@@ -139,9 +139,8 @@ export async function orderCluster(
   spec: ClusterSpec,
   request?: IdempotentRequest,
 ): Promise<Outcome<Cluster>> {
-  const earlier = await earlierResponse(services, tenantId, request);
-  if (earlier !== undefined) return { kind: 'replay', response: earlier };
-
+  // A retry is found by the write itself (its Idempotency-Key record is part of the transaction), so a first order
+  // makes no read before it.
   assertOrderRules(spec);
   const now = new Date().toISOString();
   const clusterId = newId('cluster');

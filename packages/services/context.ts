@@ -1,6 +1,7 @@
 import type { Logger, Metrics, RatePolicy } from '#core';
 import type { SecretSealer } from '#encryption';
 import type { KilnStore } from '#store';
+import type { RequestAdmission } from './admission.ts';
 import type { Workflows } from './workflows.ts';
 
 /**
@@ -16,6 +17,8 @@ export interface KilnServices {
   webhooks?: { allowLoopback: boolean };
   /** Requests per tenant (and for the admin); DEFAULT_RATE_POLICY when absent. */
   rateLimit?: RatePolicy;
+  /** What the API instance remembers between requests (verified keys, requests taken ahead); without it every request reads its key and takes from its bucket. */
+  admission?: RequestAdmission;
   store: KilnStore;
   workflows: Workflows;
   /** Wraps what Kiln keeps for tenants (PKI, tokens, SSH keys) under Kiln's own sealing key. */

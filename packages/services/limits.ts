@@ -18,12 +18,17 @@ export function rateLimitHeaders(policy: RatePolicy, decision: RateDecision): Re
 }
 
 /**
- * Takes a request from the bucket of `bucket` (a tenant id, or ADMIN_BUCKET). When it is empty, a 429 with
- * Retry-After and the RateLimit fields; otherwise the fields for the answer.
+ * Takes a request from the bucket of `bucket` (a tenant id, or ADMIN_BUCKET), from the instance's lease on it when it
+ * has one (see RequestAdmission). When it is empty, a 429 with Retry-After and the RateLimit fields; otherwise the
+ * fields for the answer.
  */
 export async function takeRequestToken(services: KilnServices, bucket: string, now = Date.now()): Promise<Record<string, string>> {
   const policy = ratePolicy(services);
-  const decision = await services.store.takeRequestToken(bucket, now, policy);
+  const admission = services.admission;
+  const decision =
+    admission === undefined
+      ? await services.store.takeRequestToken(bucket, now, policy)
+      : await admission.admit(bucket, policy, now, (wanted) => services.store.takeRequestToken(bucket, now, policy, wanted));
   const headers = rateLimitHeaders(policy, decision);
   if (decision.granted) return headers;
   throw new KilnError(

@@ -1,6 +1,7 @@
 import { randomBytes, timingSafeEqual } from 'node:crypto';
 import { type ApiKey, type ApiKeyCreated, ConflictError, NotFoundError, type Quotas, type Tenant, type TenantCreated, newId, sha256 } from '#core';
 import type { ApiKeyRecord } from '#store';
+import type { TenantPrincipal } from './admission.ts';
 import type { KilnServices } from './context.ts';
 
 const API_KEY_PREFIX = 'kiln_';
@@ -51,11 +52,12 @@ export async function listApiKeys(services: KilnServices, tenantId: string): Pro
 /** Revokes a key: the next request with it gets 401. The tenant's last key cannot go (its owner would be locked out). */
 export async function revokeApiKey(services: KilnServices, tenantId: string, keyId: string): Promise<void> {
   const outcome = await services.store.revokeApiKey(tenantId, keyId);
+  services.admission?.forgetTenant(tenantId);
   if (outcome === 'missing') throw new NotFoundError('API key', keyId);
   if (outcome === 'last') throw new ConflictError('This is the tenant\'s last API key: create another one first, then revoke this one.');
 }
 
-export type Principal = { kind: 'admin' } | { kind: 'tenant'; tenantId: string; tenantName: string };
+export type Principal = { kind: 'admin' } | TenantPrincipal;
 
 /** Resolves a bearer token to the admin or a tenant; unknown tokens resolve to nothing. */
 export async function authenticate(services: KilnServices, token: string): Promise<Principal | undefined> {
@@ -65,9 +67,17 @@ export async function authenticate(services: KilnServices, token: string): Promi
     return { kind: 'admin' };
   }
   if (!token.startsWith(API_KEY_PREFIX)) return undefined;
-  const tenant = await services.store.findTenantByApiKeyHash(digest);
-  if (tenant === undefined) return undefined;
   const now = Date.now();
-  if (tenant.lastUsedAt === undefined || now - Date.parse(tenant.lastUsedAt) >= LAST_USED_RESOLUTION_MS) await services.store.touchApiKey(digest, new Date(now).toISOString());
-  return { kind: 'tenant', tenantId: tenant.id, tenantName: tenant.name };
+  const known = services.admission?.knownKey(digest, now);
+  const found = known ?? (await services.store.findTenantByApiKeyHash(digest).then((tenant) => tenant && { principal: { kind: 'tenant' as const, tenantId: tenant.id, tenantName: tenant.name }, lastUsedAt: tenant.lastUsedAt === undefined ? undefined : Date.parse(tenant.lastUsedAt) }));
+  if (found === undefined) return undefined;
+  let lastUsedAt = found.lastUsedAt;
+  if (lastUsedAt === undefined || now - lastUsedAt >= LAST_USED_RESOLUTION_MS) {
+    await services.store.touchApiKey(digest, new Date(now).toISOString());
+    lastUsedAt = now;
+  }
+  // Remembered from when it was read (a hit does not extend it), so a revocation elsewhere is seen within the TTL.
+  if (known === undefined) services.admission?.rememberKey(digest, found.principal, lastUsedAt, now);
+  else known.lastUsedAt = lastUsedAt;
+  return found.principal;
 }

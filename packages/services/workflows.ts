@@ -1,3 +1,4 @@
+import type * as StepFunctionsModule from '@aws-sdk/client-sfn';
 import type { SFNClient } from '@aws-sdk/client-sfn';
 import type { WorkflowInput } from '#core';
 import type { WorkflowName } from '#workflows';
@@ -23,8 +24,14 @@ export class WorkflowLauncher implements Workflows {
     private readonly stateMachines: Record<WorkflowName, string>,
   ) {}
 
+  /** The Step Functions client's module, imported on first use (a dynamic import costs a trip through the module loader each time). */
+  private module: Promise<typeof StepFunctionsModule> | undefined;
+  private sfnModule(): Promise<typeof StepFunctionsModule> {
+    return (this.module ??= import('@aws-sdk/client-sfn'));
+  }
+
   async start(workflow: WorkflowName, input: WorkflowInput): Promise<void> {
-    const { ExecutionAlreadyExists, StartExecutionCommand } = await import('@aws-sdk/client-sfn');
+    const { ExecutionAlreadyExists, StartExecutionCommand } = await this.sfnModule();
     try {
       await (await this.sfn()).send(
         new StartExecutionCommand({
@@ -44,7 +51,7 @@ export class WorkflowLauncher implements Workflows {
   }
 
   async status(workflow: WorkflowName, operationId: string): Promise<ExecutionStatus> {
-    const { DescribeExecutionCommand, ExecutionDoesNotExist } = await import('@aws-sdk/client-sfn');
+    const { DescribeExecutionCommand, ExecutionDoesNotExist } = await this.sfnModule();
     try {
       const result = await (await this.sfn()).send(new DescribeExecutionCommand({ executionArn: this.executionArn(workflow, operationId) }));
       return result.status ?? 'MISSING';

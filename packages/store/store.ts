@@ -214,36 +214,39 @@ export class KilnStore {
   }
 
   /**
-   * Takes one request from the tenant's bucket. The bucket is a token bucket kept as one number (GCRA): `tat`, the
-   * time (ms) at which the bucket would be full again. A request is granted when that is at most burst - 1 intervals
-   * ahead of now, and moves it one interval on. Every Lambda instance writes the same item with a condition, so the
-   * limit holds across all of them. One write per request while the tenant is busy, two after a quiet spell.
+   * Takes requests from the tenant's bucket: `wanted` of them, or as many as it holds when that is fewer (at least
+   * one, or the request is refused). The bucket is a token bucket kept as one number (GCRA): `tat`, the time (ms) at
+   * which the bucket would be full again. Taking k requests is granted when that is at most burst - k intervals ahead
+   * of now, and moves it k intervals on. Every Lambda instance writes the same item with a condition, so the limit
+   * holds across all of them. One write while the tenant is busy, two after a quiet spell.
    */
-  async takeRequestToken(tenantId: string, nowMs: number, policy: RatePolicy): Promise<RateDecision> {
+  async takeRequestToken(tenantId: string, nowMs: number, policy: RatePolicy, wanted = 1): Promise<RateDecision> {
     const interval = 1000 / policy.perSecond;
-    const latest = nowMs + interval * (policy.burst - 1);
+    const latestFor = (count: number) => nowMs + interval * (policy.burst - count);
     const expires = (tat: number) => Math.ceil(tat / 1000) + 60;
-    const granted = (tat: number): RateDecision => ({
+    const granted = (tat: number, count: number): RateDecision => ({
       granted: true,
+      taken: count,
       remaining: Math.max(0, Math.floor((nowMs + interval * policy.burst - tat) / interval)),
       resetSeconds: Math.max(0, Math.ceil((tat - nowMs) / 1000)),
       retryAfterSeconds: 0,
     });
+    let count = Math.max(1, Math.min(Math.floor(wanted), policy.burst));
     for (let attempt = 1; attempt <= 3; attempt++) {
       try {
-        // The bucket is in use and has room: the next request's time moves one interval on.
+        // The bucket is in use and has room: the next request's time moves on by the requests taken.
         const result = await this.documents.send(
           new UpdateCommand({
             TableName: this.tableName,
             Key: keys.requestBucket(tenantId),
-            UpdateExpression: 'SET tat = tat + :interval, #ttl = :expires',
+            UpdateExpression: 'SET tat = tat + :taken, #ttl = :expires',
             ConditionExpression: 'tat BETWEEN :now AND :latest',
             ExpressionAttributeNames: { '#ttl': TABLE_KEYS.ttl },
-            ExpressionAttributeValues: { ':interval': interval, ':now': nowMs, ':latest': latest, ':expires': expires(latest + interval) },
+            ExpressionAttributeValues: { ':taken': interval * count, ':now': nowMs, ':latest': latestFor(count), ':expires': expires(latestFor(0)) },
             ReturnValues: 'UPDATED_NEW',
           }),
         );
-        return granted(Number(result.Attributes?.tat));
+        return granted(Number(result.Attributes?.tat), count);
       } catch (error) {
         if (!(error instanceof ConditionalCheckFailedException)) throw error;
       }
@@ -256,18 +259,21 @@ export class KilnStore {
             UpdateExpression: 'SET tat = :next, #ttl = :expires',
             ConditionExpression: 'attribute_not_exists(tat) OR tat < :now',
             ExpressionAttributeNames: { '#ttl': TABLE_KEYS.ttl },
-            ExpressionAttributeValues: { ':next': nowMs + interval, ':now': nowMs, ':expires': expires(nowMs + interval) },
+            ExpressionAttributeValues: { ':next': nowMs + interval * count, ':now': nowMs, ':expires': expires(nowMs + interval * count) },
             ReturnValuesOnConditionCheckFailure: 'ALL_OLD',
           }),
         );
-        return granted(nowMs + interval);
+        return granted(nowMs + interval * count, count);
       } catch (error) {
         if (!(error instanceof ConditionalCheckFailedException)) throw error;
         const tat = Number(error.Item?.tat?.N);
-        // Neither: the bucket is empty. (Else another request moved it between the two writes: try again.)
-        if (tat > latest) {
-          return { granted: false, remaining: 0, resetSeconds: Math.ceil((tat - nowMs) / 1000), retryAfterSeconds: Math.max(1, Math.ceil((tat - latest) / 1000)) };
+        const room = Math.floor((nowMs + interval * policy.burst - tat) / interval);
+        // Neither: the bucket is empty. (Else it holds fewer than asked for, or another request moved it between the
+        // two writes: try again.)
+        if (room < 1) {
+          return { granted: false, taken: 0, remaining: 0, resetSeconds: Math.ceil((tat - nowMs) / 1000), retryAfterSeconds: Math.max(1, Math.ceil((tat - latestFor(1)) / 1000)) };
         }
+        count = Math.min(count, room);
       }
     }
     throw new KilnError('unavailable', 'The request rate limiter is contended; retry in a moment.');

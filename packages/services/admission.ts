@@ -1,0 +1,134 @@
+import type { RateDecision, RatePolicy } from '#core';
+
+/** A tenant's principal as a verified API key gives it. */
+export interface TenantPrincipal {
+  kind: 'tenant';
+  tenantId: string;
+  tenantName: string;
+}
+
+export interface AdmissionOptions {
+  /** How long an instance trusts a key it verified before it reads the key again (and so sees a revocation made elsewhere). */
+  keyTtlMs: number;
+  /** How long requests an instance took ahead from a bucket stay usable; unused ones are dropped (the tenant already paid for them). */
+  leaseMs: number;
+  /** At most this many requests taken from a bucket in one write. */
+  maxLease: number;
+  /** Keys and buckets remembered at most; the oldest go first. */
+  maxEntries: number;
+}
+
+export const DEFAULT_ADMISSION: AdmissionOptions = { keyTtlMs: 30_000, leaseMs: 1_000, maxLease: 10, maxEntries: 10_000 };
+
+interface KnownKey {
+  principal: TenantPrincipal;
+  /** When the key's lastUsedAt was last written (ms), as far as this instance knows. */
+  lastUsedAt: number | undefined;
+  expiresAt: number;
+}
+
+interface Lease {
+  /** Requests taken and not yet spent. */
+  tokens: number;
+  expiresAt: number;
+  /** The bucket's fields when the requests were taken. */
+  remaining: number;
+  resetAt: number;
+}
+
+/** A Map that forgets its oldest entry when it grows past `max`. */
+function remember<K, V>(map: Map<K, V>, key: K, value: V, max: number): void {
+  map.delete(key);
+  map.set(key, value);
+  if (map.size > max) {
+    const oldest = map.keys().next();
+    if (oldest.done !== true) map.delete(oldest.value);
+  }
+}
+
+/**
+ * What one API instance (a Lambda execution environment) remembers between requests, so that most requests make no
+ * DynamoDB call before their own work: the API keys it verified (for `keyTtlMs`), and requests taken ahead from each
+ * bucket (a lease of up to `maxLease`, for `leaseMs`).
+ *
+ * The limit still holds across instances: every request spent was taken from the shared bucket first. A lease is as
+ * large as a fifth of what the bucket held at the last take, so a tenant near its limit takes one request at a time
+ * and is limited exactly; at most `maxLease - 1` requests per instance are taken and go unused. A revoked key is
+ * refused at once by the instance that revoked it and within `keyTtlMs` by the others.
+ */
+export class RequestAdmission {
+  private readonly keys = new Map<string, KnownKey>();
+  private readonly leases = new Map<string, Lease>();
+  /** What each bucket held at the last take, which sizes the next lease. */
+  private readonly lastRemaining = new Map<string, number>();
+  /** The take under way for each bucket. */
+  private readonly pending = new Map<string, Promise<RateDecision>>();
+
+  constructor(readonly options: AdmissionOptions = DEFAULT_ADMISSION) {}
+
+  /** The principal of a key verified less than `keyTtlMs` ago, by its SHA-256. */
+  knownKey(digest: string, now: number): { principal: TenantPrincipal; lastUsedAt: number | undefined } | undefined {
+    const known = this.keys.get(digest);
+    if (known === undefined) return undefined;
+    if (known.expiresAt <= now) {
+      this.keys.delete(digest);
+      return undefined;
+    }
+    return known;
+  }
+
+  rememberKey(digest: string, principal: TenantPrincipal, lastUsedAt: number | undefined, now: number): void {
+    remember(this.keys, digest, { principal, lastUsedAt, expiresAt: now + this.options.keyTtlMs }, this.options.maxEntries);
+  }
+
+  /** Forgets every key of a tenant (one was revoked here: the next request with it reads it again). */
+  forgetTenant(tenantId: string): void {
+    for (const [digest, known] of this.keys) if (known.principal.tenantId === tenantId) this.keys.delete(digest);
+  }
+
+  /**
+   * One request from the bucket: from the instance's lease when it holds one, else taken (with the next ones) by
+   * `take`. Requests that arrive while a take is under way wait for it and share what it brought, so an instance has
+   * at most one take per bucket in flight.
+   */
+  async admit(bucket: string, policy: RatePolicy, now: number, take: (wanted: number) => Promise<RateDecision>): Promise<RateDecision> {
+    for (;;) {
+      const spent = this.spend(bucket, now);
+      if (spent !== undefined) return spent;
+      const pending = this.pending.get(bucket);
+      if (pending === undefined) break;
+      await pending.catch(() => undefined);
+    }
+    const taking = take(this.wanted(bucket, policy)).then((decision) => this.took(bucket, decision, now));
+    this.pending.set(bucket, taking);
+    try {
+      return await taking;
+    } finally {
+      this.pending.delete(bucket);
+    }
+  }
+
+  private spend(bucket: string, now: number): RateDecision | undefined {
+    const lease = this.leases.get(bucket);
+    if (lease === undefined || lease.tokens < 1 || lease.expiresAt <= now) return undefined;
+    lease.tokens -= 1;
+    return { granted: true, taken: 1, remaining: lease.remaining + lease.tokens, resetSeconds: Math.max(0, Math.ceil((lease.resetAt - now) / 1000)), retryAfterSeconds: 0 };
+  }
+
+  /** A fifth of what the bucket held at the last take, within 1..maxLease. */
+  private wanted(bucket: string, policy: RatePolicy): number {
+    const held = this.lastRemaining.get(bucket) ?? policy.burst;
+    return Math.max(1, Math.min(this.options.maxLease, Math.floor(held / 5)));
+  }
+
+  /** Keeps what a take brought beyond the request that asked; returns that request's decision. */
+  private took(bucket: string, decision: RateDecision, now: number): RateDecision {
+    remember(this.lastRemaining, bucket, decision.remaining, this.options.maxEntries);
+    if (!decision.granted) return decision;
+    const spare = decision.taken - 1;
+    if (spare > 0) {
+      remember(this.leases, bucket, { tokens: spare, expiresAt: now + this.options.leaseMs, remaining: decision.remaining, resetAt: now + decision.resetSeconds * 1000 }, this.options.maxEntries);
+    }
+    return { ...decision, remaining: decision.remaining + spare };
+  }
+}
