@@ -38,6 +38,7 @@ import { KilnStore } from '#store';
 import { LAMBDA_ENTRY_POINTS } from '../functions/bundling.ts';
 import { type BundleReport, ROOT, bundleLambda } from './bundles.ts';
 import { benchApiRequests } from './bench/api-requests.ts';
+import { benchOrderBurst } from './bench/order-burst.ts';
 import { type BenchRow, median, ms, perSecond, ratio, timed } from './bench/report.ts';
 
 const REFERENCE_ORDER = join(import.meta.dirname, '../packages/bootstrap/examples/full-order.json');
@@ -577,6 +578,8 @@ const benchmarks: { name: string; run: () => Promise<BenchRow[]> }[] = [
       return benchApiRequests({ api: join(ROOT, api.entryFile), bare: join(ROOT, bare.entryFile) });
     },
   },
+  // Last: it starts local mode in this process (whose Lambda modules read their configuration once).
+  { name: 'order burst', run: benchOrderBurst },
   { name: 'health polling cost', run: benchHealthPollCost },
 ];
 

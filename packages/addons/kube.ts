@@ -1,4 +1,4 @@
-import { CoreV1Api, KubeConfig, KubernetesObjectApi, type KubernetesObject, PatchStrategy, type V1Node } from '@kubernetes/client-node';
+import { CoreV1Api, KubeConfig, KubernetesObjectApi, type KubernetesObject, PatchStrategy, type RequestContext, type V1Node } from '@kubernetes/client-node';
 import { POOL_LABEL } from './pool-nodes.ts';
 
 export const FIELD_MANAGER = 'kiln';
@@ -14,8 +14,26 @@ export interface ClusterCredentials {
  * A client configuration for one cluster's API endpoint, with Kiln's client
  * certificate; the server's certificate is verified against the cluster CA.
  */
+/**
+ * A KubeConfig whose requests share one connection pool. client-node 2.0.1 gives every request an undici Agent of
+ * its own, so no request reuses a connection and each pays a TLS handshake with client authentication: two round
+ * trips to the cluster's load balancer and the API server's CPU. This keeps the first request's Agent and hands it to
+ * every later one (the Agents made meanwhile have opened nothing and are dropped).
+ */
+class PooledKubeConfig extends KubeConfig {
+  private dispatcher: ReturnType<RequestContext['getDispatcher']>;
+
+  override async applySecurityAuthentication(context: RequestContext): Promise<void> {
+    await super.applySecurityAuthentication(context);
+    const made = context.getDispatcher();
+    if (made === undefined) return;
+    this.dispatcher ??= made;
+    context.setDispatcher(this.dispatcher);
+  }
+}
+
 export function kubeConfigFor(clusterName: string, endpoint: string, credentials: ClusterCredentials): KubeConfig {
-  const config = new KubeConfig();
+  const config = new PooledKubeConfig();
   const base64 = (pem: string) => Buffer.from(pem).toString('base64');
   config.loadFromOptions({
     clusters: [{ name: clusterName, server: endpoint, caData: base64(credentials.caPem), skipTLSVerify: false }],

@@ -39,7 +39,7 @@ function recording() {
 }
 
 describe('the access log and the request metrics', () => {
-  it('writes one line per request, without the query or any header, and flushes its metrics once', async () => {
+  it('writes one line per request, without the query or any header, and no metric API Gateway already has', async () => {
     const { lines, flushed, log, metrics } = recording();
     const app = newApp({ ...api.services, log, metrics });
     const { id: tenantId, apiKey } = await api.newTenant();
@@ -56,11 +56,8 @@ describe('the access log and the request metrics', () => {
     ]);
     expect(JSON.stringify(lines)).not.toContain(apiKey);
     expect(JSON.stringify(lines)).not.toContain('secret-ish');
-    expect(flushed).toEqual([
-      { Requests: 1, Latency: expect.any(Number) },
-      { Requests: 1, ClientErrors: 1, Latency: expect.any(Number) },
-      { Requests: 1, ClientErrors: 1, Latency: expect.any(Number) },
-    ]);
+    // API Gateway's own metrics count these; Kiln writes none for them.
+    expect(flushed).toEqual([]);
   });
 
   it('counts a refusal past the rate limit', async () => {
@@ -69,7 +66,7 @@ describe('the access log and the request metrics', () => {
     const { apiKey } = await api.newTenant();
     await app.request('/v1/clusters', { headers: { authorization: `Bearer ${apiKey}` } });
     await app.request('/v1/clusters', { headers: { authorization: `Bearer ${apiKey}` } });
-    expect(flushed[1]).toMatchObject({ Requests: 1, ClientErrors: 1, RateLimited: 1 });
+    expect(flushed).toEqual([{ RateLimited: 1 }]);
   });
 
   it("gives the request's log lines its id, and the operation it starts too, so its workflow's steps log it", async () => {

@@ -95,13 +95,13 @@ export function newApp(services: KilnServices, options: AppOptions = {}): OpenAP
       durationMs,
       ...(principal === undefined ? {} : principal.kind === 'admin' ? { caller: 'admin' } : { caller: 'tenant', tenantId: principal.tenantId }),
     });
-    const metrics = services.metrics ?? NO_METRICS;
-    metrics.count('Requests');
-    if (status >= 500) metrics.count('ServerErrors');
-    else if (status >= 400) metrics.count('ClientErrors');
-    if (status === 429) metrics.count('RateLimited');
-    metrics.milliseconds('Latency', durationMs);
-    metrics.flush();
+    // API Gateway counts every request, its latency and its 4xx and 5xx per route; Kiln adds what only it knows:
+    // the requests its per-tenant limit refused, and the answers it made a 5xx itself. A plain request writes no metric.
+    if (status === 429 || status >= 500) {
+      const metrics = services.metrics ?? NO_METRICS;
+      metrics.count(status === 429 ? 'RateLimited' : 'ServerErrors');
+      metrics.flush();
+    }
   });
   // On every answer, errors included: no sniffing, HTTPS only, never framed, and (outside the reference page) no
   // content that could run: the API answers JSON only.

@@ -12,15 +12,32 @@ import schema from './schema-cloud-config-v1.json' with { type: 'json' };
 const ajv = new AjvDraft04({ allErrors: true, strict: false, logger: false });
 const validateSchema = ajv.compile(schema);
 
+/**
+ * User data as YAML, parsed once: every machine of a group boots from the same text, and each boot reads it several
+ * times (its schema, its Kubernetes release, its files). The documents are only read, never changed.
+ */
+const parsedUserData = new Map<string, { document: unknown } | { error: string }>();
+const PARSED_KEPT = 256;
+
+function parseUserData(userData: string): { document: unknown } | { error: string } {
+  let parsed = parsedUserData.get(userData);
+  if (parsed === undefined) {
+    try {
+      parsed = { document: parse(userData) as unknown };
+    } catch (error) {
+      parsed = { error: error instanceof Error ? error.message : String(error) };
+    }
+    if (parsedUserData.size >= PARSED_KEPT) parsedUserData.delete(parsedUserData.keys().next().value ?? '');
+    parsedUserData.set(userData, parsed);
+  }
+  return parsed;
+}
+
 export function cloudConfigProblems(userData: string): string[] {
   if (!userData.startsWith('#cloud-config\n')) return ['user data does not start with #cloud-config'];
-  let document: unknown;
-  try {
-    document = parse(userData);
-  } catch (error) {
-    return [`user data is not YAML: ${error instanceof Error ? error.message : String(error)}`];
-  }
-  if (validateSchema(document)) return [];
+  const parsed = parseUserData(userData);
+  if ('error' in parsed) return [`user data is not YAML: ${parsed.error}`];
+  if (validateSchema(parsed.document)) return [];
   return (validateSchema.errors ?? []).map((error) => `${error.instancePath || '/'} ${error.message ?? 'is invalid'}`);
 }
 
@@ -30,12 +47,9 @@ export function cloudConfigProblems(userData: string): string[] {
  * what the machine would run, whatever the order said.
  */
 export function installedKubernetesRelease(userData: string): string | undefined {
-  let document: unknown;
-  try {
-    document = parse(userData);
-  } catch {
-    return undefined;
-  }
+  const parsed = parseUserData(userData);
+  if ('error' in parsed) return undefined;
+  const document = parsed.document;
   const files = typeof document === 'object' && document !== null && 'write_files' in document && Array.isArray(document.write_files) ? (document.write_files as unknown[]) : [];
   for (const file of files) {
     const content = typeof file === 'object' && file !== null && 'content' in file && typeof file.content === 'string' ? file.content : '';
@@ -47,12 +61,9 @@ export function installedKubernetesRelease(userData: string): string | undefined
 
 /** The files cloud-init writes, with their path, content and mode. */
 function writtenFiles(userData: string): { path: string; content: string; permissions: string }[] {
-  let document: unknown;
-  try {
-    document = parse(userData);
-  } catch {
-    return [];
-  }
+  const parsed = parseUserData(userData);
+  if ('error' in parsed) return [];
+  const document = parsed.document;
   const files = typeof document === 'object' && document !== null && 'write_files' in document && Array.isArray(document.write_files) ? (document.write_files as unknown[]) : [];
   return files.map((file) => {
     const field = (name: string) => (isRecord(file) && typeof file[name] === 'string' ? file[name] : '');
@@ -107,13 +118,27 @@ function nodeRegistrationOf(userData: string): NodeRegistrationOf | undefined {
  * kubelet the provider ID from the instance metadata, whether it installs
  * and starts the SSM agent, and the labels and taints its kubelet registers.
  */
-export function bootBehaviour(userData: string): {
+export interface BootBehaviour {
   providerIdFromMetadata: boolean;
   ssmAgent: boolean;
   scripts: string[];
   joinTokenTtlMs?: number;
   nodeRegistration?: NodeRegistrationOf;
-} {
+}
+
+const behaviours = new Map<string, BootBehaviour>();
+
+export function bootBehaviour(userData: string): BootBehaviour {
+  let behaviour = behaviours.get(userData);
+  if (behaviour === undefined) {
+    behaviour = readBootBehaviour(userData);
+    if (behaviours.size >= PARSED_KEPT) behaviours.delete(behaviours.keys().next().value ?? '');
+    behaviours.set(userData, behaviour);
+  }
+  return behaviour;
+}
+
+function readBootBehaviour(userData: string): BootBehaviour {
   const written = bootScript(userData);
   const ttl = joinTokenTtl(written);
   const providerIdFromMetadata =
