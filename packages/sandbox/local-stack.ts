@@ -84,6 +84,8 @@ export interface LocalStackOptions {
    * triggers them; 0 runs neither, and leaves webhooks to the caller (`webhooks.run`).
    */
   webhookDeliverySeconds?: number;
+  /** Infrastructure tasks (Fargate) that may run at once, as the account's quota allows; 16 by default. */
+  infrastructureTaskLimit?: number;
   /** Milliseconds a sandbox machine takes from launch to a Ready node. */
   machineBootMs?: number;
   logLevel?: LogLevel;
@@ -295,6 +297,8 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
           await runInfrastructureContainer(servicesOf(), cloud, environment);
         },
       },
+      // An account's Fargate capacity is finite: past it RunTask is refused, and the workflows wait their turn.
+      ecsTaskLimit: options.infrastructureTaskLimit ?? 16,
       waitTimeScale: options.waitTimeScale ?? 0.25,
       log: (entry) => {
         log.debug('execution finished', entry);

@@ -15,6 +15,11 @@ export interface StepFunctionsServiceOptions {
   lambdas: Record<string, LambdaHandler>;
   /** What an `ecs:runTask.sync` Task with this TaskDefinition runs. */
   ecsTasks: Record<string, EcsTaskHandler>;
+  /**
+   * ECS tasks that may run at once, as an account's Fargate vCPU quota allows: RunTask past it fails with
+   * ECS.AmazonECSException, as ECS refuses it. Unlimited when absent.
+   */
+  ecsTaskLimit?: number;
   /** Multiplies Wait durations and Retry intervals; 0.001 turns seconds into milliseconds. Default 1. */
   waitTimeScale?: number;
   /** Receives one structured entry per finished execution (names and status only). */
@@ -50,7 +55,7 @@ export async function startStepFunctionsService(options: StepFunctionsServiceOpt
     region,
     accountId,
     stateMachines: options.stateMachines,
-    bindings: { lambdas: options.lambdas, ecsTasks: options.ecsTasks, region, accountId },
+    bindings: { lambdas: options.lambdas, ecsTasks: options.ecsTasks, region, accountId, ecsCapacity: { limit: options.ecsTaskLimit ?? Number.POSITIVE_INFINITY, running: 0 } },
     waitTimeScale,
     ...(options.log ? { log: options.log } : {}),
   });

@@ -28,6 +28,8 @@ export interface TaskBindings {
   ecsTasks: Record<string, EcsTaskHandler>;
   region: string;
   accountId: string;
+  /** ECS tasks that may run at once, and how many do (shared by every execution of the service). */
+  ecsCapacity?: { limit: number; running: number };
 }
 
 /** The emulator reports it under `name`; a Catch receives the message as Cause. */
@@ -217,6 +219,12 @@ async function runEcsTask(stateName: string, input: JsonValue, bindings: TaskBin
   for (const container of parameters.Overrides?.ContainerOverrides ?? []) {
     for (const variable of container.Environment ?? []) environment[variable.Name] = variable.Value;
   }
+  const capacity = bindings.ecsCapacity ?? { limit: Number.POSITIVE_INFINITY, running: 0 };
+  if (capacity.running >= capacity.limit) {
+    // What ECS answers RunTask when the account's Fargate vCPU quota is taken; Step Functions names it so.
+    throw new TaskFailure('ECS.AmazonECSException', "You've reached the limit on the number of vCPUs you can run concurrently (Service: AmazonECS; Status Code: 400; Error Code: LimitExceededException)");
+  }
+  capacity.running += 1;
   const startedAt = Date.now();
   try {
     await run(environment);
@@ -225,6 +233,8 @@ async function runEcsTask(stateName: string, input: JsonValue, bindings: TaskBin
     const description = ecsTaskDescription(parameters, bindings, startedAt, { exitCode: exitCodeOf(error), reason });
     // A .sync task that stops badly fails as States.TaskFailed with the task description as Cause.
     throw new TaskFailure('States.TaskFailed', JSON.stringify(description));
+  } finally {
+    capacity.running -= 1;
   }
   return toJson(ecsTaskDescription(parameters, bindings, startedAt, { exitCode: 0 }));
 }

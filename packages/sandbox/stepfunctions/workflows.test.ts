@@ -177,6 +177,37 @@ describe('the provision workflow in the sandbox', () => {
     expect(finished).toMatchObject({ status: 'FAILED', error: 'Kiln.ProvisioningFailed' });
   });
 
+  it("waits its turn when RunTask is refused for capacity (the account's Fargate quota) instead of failing the order", async () => {
+    const calls: Call[] = [];
+    let running = 0;
+    let mostAtOnce = 0;
+    service = await startStepFunctionsService({
+      stateMachines: { provision: renderWorkflow('provision', substitutions) },
+      lambdas: fakeLambdas(calls),
+      ecsTasks: {
+        [INFRASTRUCTURE_TASK]: async () => {
+          running += 1;
+          mostAtOnce = Math.max(mostAtOnce, running);
+          await new Promise((resolve) => setTimeout(resolve, 50));
+          running -= 1;
+        },
+      },
+      ecsTaskLimit: 1,
+      waitTimeScale: 0.001,
+    });
+    const sfn = sfnClient(service.endpoint);
+    client = sfn;
+    const started = await Promise.all(
+      ['op_a', 'op_b', 'op_c'].map((operationId) =>
+        sfn.send(new StartExecutionCommand({ stateMachineArn: service?.stateMachineArn('provision'), name: operationId, input: JSON.stringify({ ...input, operationId }) })),
+      ),
+    );
+    const finished = await Promise.all(started.map(({ executionArn = '' }) => waitForFinish(sfn, executionArn)));
+    expect(finished.map((execution) => execution.status)).toEqual(['SUCCEEDED', 'SUCCEEDED', 'SUCCEEDED']);
+    expect(mostAtOnce).toBe(1);
+    expect(calls.filter((call) => call.step === 'RecordFailure')).toEqual([]);
+  });
+
   it('records the failure when the control plane poll gives up at its deadline', async () => {
     const calls: Call[] = [];
     let polls = 0;
