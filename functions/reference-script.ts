@@ -1,6 +1,6 @@
 import { readFile } from 'node:fs/promises';
 import { REFERENCE_SCRIPT_FILE } from './bundling.ts';
-import { once } from './wiring/services.ts';
+import { once } from './wiring/once.ts';
 
 /**
  * Scalar's standalone script for /docs, read once. This file is in functions/ in the repository, and bundled into

@@ -77,13 +77,11 @@ describe("Kiln's logger on Powertools", () => {
 describe("Kiln's metrics on Powertools", () => {
   it('writes them in the embedded metric format, in the Kiln namespace, on flush', async () => {
     vi.stubEnv('POWERTOOLS_METRICS_DISABLED', 'false');
-    const metrics = emfMetrics(new PowertoolsMetrics({ namespace: 'Kiln', serviceName: 'kiln' }));
-    const [line] = await written(() => {
-      metrics.count('Requests');
-      metrics.count('RateLimited');
-      metrics.milliseconds('Latency', 12.5);
-      metrics.flush();
-    });
+    const metrics = emfMetrics(() => Promise.resolve(new PowertoolsMetrics({ namespace: 'Kiln', serviceName: 'kiln' })));
+    metrics.count('Requests');
+    metrics.count('RateLimited');
+    metrics.milliseconds('Latency', 12.5);
+    const [line] = await written(() => metrics.flush());
     expect(line).toMatchObject({ Requests: 1, RateLimited: 1, Latency: 12.5, service: 'kiln' });
     const directive = (line?._aws as { CloudWatchMetrics: { Namespace: string; Metrics: { Name: string; Unit: string }[] }[] }).CloudWatchMetrics[0];
     expect(directive?.Namespace).toBe('Kiln');

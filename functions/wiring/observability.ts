@@ -1,9 +1,10 @@
 import { Logger as PowertoolsLogger } from '@aws-lambda-powertools/logger';
-import { Metrics as PowertoolsMetrics, MetricUnit } from '@aws-lambda-powertools/metrics';
+import type { Metrics as PowertoolsMetrics } from '@aws-lambda-powertools/metrics';
 import type { Tracer } from '@aws-lambda-powertools/tracer';
 import type { Context } from 'aws-lambda';
 import { type LogFields, type LogLevel, type Logger, type Metrics, redact } from '#core';
 import type { KilnConfig } from './config.ts';
+import { once } from './once.ts';
 
 const LEVELS = { debug: 'DEBUG', info: 'INFO', warn: 'WARN', error: 'ERROR', silent: 'SILENT' } as const satisfies Record<LogLevel, string>;
 
@@ -48,16 +49,26 @@ export function powertoolsLog(logger: PowertoolsLogger): Logger {
   };
 }
 
-/** Kiln's Metrics as CloudWatch metrics in the embedded metric format, in the namespace `Kiln`. */
-export function emfMetrics(metrics: PowertoolsMetrics): Metrics {
+/**
+ * Kiln's Metrics as CloudWatch metrics in the embedded metric format, in the namespace `Kiln`. Powertools' Metrics is
+ * loaded on the first flush (the API writes metrics only for rare answers, so most cold starts never load it); what is
+ * counted before waits here.
+ */
+export function emfMetrics(load: () => Promise<PowertoolsMetrics>): Metrics {
+  const recorded: { name: string; unit: 'Count' | 'Milliseconds'; value: number }[] = [];
   return {
     count: (name, value = 1) => {
-      metrics.addMetric(name, MetricUnit.Count, value);
+      recorded.push({ name, unit: 'Count', value });
     },
     milliseconds: (name, value) => {
-      metrics.addMetric(name, MetricUnit.Milliseconds, value);
+      recorded.push({ name, unit: 'Milliseconds', value });
     },
-    flush: () => {
+    flush: async () => {
+      // Taken before the wait, so two flushes at once (local mode serves requests side by side) write each once.
+      const taken = recorded.splice(0);
+      if (taken.length === 0) return;
+      const metrics = await load();
+      for (const { name, unit, value } of taken) metrics.addMetric(name, unit, value);
       metrics.publishStoredMetrics();
     },
   };
@@ -66,7 +77,6 @@ export function emfMetrics(metrics: PowertoolsMetrics): Metrics {
 /** A process's logger, metrics and tracer, made once (Lambda module scope); CloudWatch tells the functions apart. */
 export interface Observability {
   logger: PowertoolsLogger;
-  metrics: PowertoolsMetrics;
   /** An AWS SDK client whose calls are traced with X-Ray, as subsegments of the invocation's trace (in Lambda). */
   traced: <T>(client: T) => T;
   log: Logger;
@@ -80,7 +90,7 @@ export interface Observability {
 
 export function createObservability(config: KilnConfig): Observability {
   const logger = new PowertoolsLogger({ serviceName: 'kiln', logLevel: LEVELS[config.KILN_LOG_LEVEL] });
-  const metrics = new PowertoolsMetrics({ namespace: 'Kiln', serviceName: 'kiln' });
+  const metrics = once(async () => new (await import('@aws-lambda-powertools/metrics')).Metrics({ namespace: 'Kiln', serviceName: 'kiln' }));
   // Powertools traces only inside Lambda (its Tracer turns itself off elsewhere), so the X-Ray SDK, about 20 ms to
   // load, is loaded only there: started at module scope, awaited by the first invocation. Clients made before it is
   // ready are captured when it is, before any invocation runs.
@@ -95,7 +105,6 @@ export function createObservability(config: KilnConfig): Observability {
         });
   return {
     logger,
-    metrics,
     traced: (client) => {
       if (tracer !== undefined) return tracer.captureAWSv3Client(client);
       waiting.push(client);

@@ -3,14 +3,10 @@ import { type KilnServices, RequestAdmission, WorkflowLauncher } from '#services
 import { createStore } from '#store';
 import type { KilnConfig } from './config.ts';
 import { type Observability, createObservability } from './observability.ts';
+import { once } from './once.ts';
 
 export const endpointOf = (url: string | undefined) => (url === undefined ? {} : { endpoint: url });
 
-/** The value `load` gives, made on first use and kept. */
-export function once<T>(load: () => Promise<T>): () => Promise<T> {
-  let made: Promise<T> | undefined;
-  return () => (made ??= load());
-}
 
 /** The API's and the schedulers' services: the table, the workflows, Kiln's sealing key. */
 export function createServices(config: KilnConfig, observability: Observability = createObservability(config)): KilnServices {

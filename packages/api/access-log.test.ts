@@ -33,6 +33,7 @@ function recording() {
     flush: () => {
       flushed.push(pending);
       pending = {};
+      return Promise.resolve();
     },
   };
   return { lines, flushed, log: logger({}), metrics };

@@ -100,7 +100,7 @@ export function newApp(services: KilnServices, options: AppOptions = {}): OpenAP
     if (status === 429 || status >= 500) {
       const metrics = services.metrics ?? NO_METRICS;
       metrics.count(status === 429 ? 'RateLimited' : 'ServerErrors');
-      metrics.flush();
+      await metrics.flush();
     }
   });
   // On every answer, errors included: no sniffing, HTTPS only, never framed, and (outside the reference page) no

@@ -57,8 +57,8 @@ export interface Metrics {
   count(name: string, value?: number): void;
   milliseconds(name: string, value: number): void;
   /** Writes what was recorded since the last flush (once per request or invocation). */
-  flush(): void;
+  flush(): Promise<void>;
 }
 
 /** Records nothing. */
-export const NO_METRICS: Metrics = { count: () => undefined, milliseconds: () => undefined, flush: () => undefined };
+export const NO_METRICS: Metrics = { count: () => undefined, milliseconds: () => undefined, flush: () => Promise.resolve() };

@@ -240,7 +240,7 @@ export class LocalStepFunctions {
       waitTimeScale: this.options.waitTimeScale,
     });
     const run = machine.emulator.run(parsedInput, {
-      overrides: { taskResourceLocalHandlers: handlers, retryIntervalOverrides: machine.prepared.retryIntervalOverrides },
+      overrides: { taskResourceLocalHandlers: handlers },
       context,
     });
     let resolveFinished = (): void => undefined;

@@ -64,7 +64,6 @@ export interface PreparedDefinition {
   /** What the emulator runs: the definition with the sandbox's adjustments. */
   definition: Record<string, unknown>;
   tasks: ReadonlyMap<string, TaskSpec>;
-  retryIntervalOverrides: Record<string, number[]>;
 }
 
 // AWS lets a Task run for 99999999 s unless told otherwise; the emulator
@@ -76,12 +75,13 @@ const SCALED_WAIT_RESOURCE = 'arn:aws:states:::kiln-sandbox:wait';
  * Adjusts a definition for the emulator without touching the original. With a
  * `waitTimeScale` other than 1, Wait states become Tasks the sandbox times
  * itself (the emulator cannot scale a SecondsPath wait), and Retry intervals
- * are scaled (without backoff or jitter, which the emulator's override drops).
+ * and caps are scaled in the definition, so the emulator applies backoff and
+ * jitter to them as AWS does (its interval override would drop both: a retry
+ * that waits for capacity for hours in AWS would give up in minutes here).
  */
 export function prepareDefinition(definition: Record<string, unknown>, waitTimeScale: number): PreparedDefinition {
   const copy = structuredClone(definition);
   const tasks = new Map<string, TaskSpec>();
-  const retryIntervalOverrides: Record<string, number[]> = {};
   forEachState(copy, (name, state) => {
     if (state.Type === 'Wait' && waitTimeScale !== 1) {
       tasks.set(name, { kind: 'scaled-wait', wait: waitSpec(state) });
@@ -96,13 +96,15 @@ export function prepareDefinition(definition: Record<string, unknown>, waitTimeS
       }
     }
     if (waitTimeScale !== 1 && Array.isArray(state.Retry)) {
-      retryIntervalOverrides[name] = state.Retry.map((retrier) => {
-        const interval = isRecord(retrier) && typeof retrier.IntervalSeconds === 'number' ? retrier.IntervalSeconds : 1;
-        return interval * 1000 * waitTimeScale;
-      });
+      // Scaled in the definition the emulator runs, so its backoff, cap and jitter apply as AWS applies them.
+      for (const retrier of state.Retry) {
+        if (!isRecord(retrier)) continue;
+        retrier.IntervalSeconds = (typeof retrier.IntervalSeconds === 'number' ? retrier.IntervalSeconds : 1) * waitTimeScale;
+        if (typeof retrier.MaxDelaySeconds === 'number') retrier.MaxDelaySeconds *= waitTimeScale;
+      }
     }
   });
-  return { definition: copy, tasks, retryIntervalOverrides };
+  return { definition: copy, tasks };
 }
 
 export interface ExecutionScope {
