@@ -7,7 +7,6 @@ import { once } from './once.ts';
 
 export const endpointOf = (url: string | undefined) => (url === undefined ? {} : { endpoint: url });
 
-
 /** The API's and the schedulers' services: the table, the workflows, Kiln's sealing key. */
 export function createServices(config: KilnConfig, observability: Observability = createObservability(config)): KilnServices {
   const region = config.AWS_REGION;

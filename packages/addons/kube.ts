@@ -11,10 +11,6 @@ export interface ClusterCredentials {
 }
 
 /**
- * A client configuration for one cluster's API endpoint, with Kiln's client
- * certificate; the server's certificate is verified against the cluster CA.
- */
-/**
  * A KubeConfig whose requests share one connection pool. client-node 2.0.1 gives every request an undici Agent of
  * its own, so no request reuses a connection and each pays a TLS handshake with client authentication: two round
  * trips to the cluster's load balancer and the API server's CPU. This keeps the first request's Agent and hands it to
@@ -32,6 +28,10 @@ class PooledKubeConfig extends KubeConfig {
   }
 }
 
+/**
+ * A client configuration for one cluster's API endpoint, with Kiln's client
+ * certificate; the server's certificate is verified against the cluster CA.
+ */
 export function kubeConfigFor(clusterName: string, endpoint: string, credentials: ClusterCredentials): KubeConfig {
   const config = new PooledKubeConfig();
   const base64 = (pem: string) => Buffer.from(pem).toString('base64');

@@ -9,19 +9,19 @@ const grant = (taken: number, remaining: number): RateDecision => ({ granted: tr
 describe('RequestAdmission', () => {
   it('trusts a verified key for its TTL from when it was read, and forgets a tenant’s keys on revocation', () => {
     const admission = new RequestAdmission({ keyTtlMs: 1_000, leaseMs: 1_000, maxLease: 10, maxEntries: 100 });
-    admission.rememberKey('digest-1', principal, undefined, 0);
-    admission.rememberKey('digest-2', { ...principal, tenantId: 'tenant_b' }, undefined, 0);
-    expect(admission.knownKey('digest-1', 999)?.principal).toEqual(principal);
+    admission.rememberKey('digest-1', principal, 0);
+    admission.rememberKey('digest-2', { ...principal, tenantId: 'tenant_b' }, 0);
+    expect(admission.knownKey('digest-1', 999)).toEqual(principal);
     expect(admission.knownKey('digest-1', 1_000)).toBeUndefined();
-    admission.rememberKey('digest-1', principal, undefined, 2_000);
+    admission.rememberKey('digest-1', principal, 2_000);
     admission.forgetTenant('tenant_a');
     expect(admission.knownKey('digest-1', 2_001)).toBeUndefined();
-    expect(admission.knownKey('digest-2', 500)?.principal.tenantId).toBe('tenant_b');
+    expect(admission.knownKey('digest-2', 500)?.tenantId).toBe('tenant_b');
   });
 
   it('remembers at most maxEntries keys, dropping the oldest', () => {
     const admission = new RequestAdmission({ keyTtlMs: 1_000, leaseMs: 1_000, maxLease: 10, maxEntries: 2 });
-    for (const digest of ['one', 'two', 'three']) admission.rememberKey(digest, principal, undefined, 0);
+    for (const digest of ['one', 'two', 'three']) admission.rememberKey(digest, principal, 0);
     expect(['one', 'two', 'three'].map((digest) => admission.knownKey(digest, 1) !== undefined)).toEqual([false, true, true]);
   });
 

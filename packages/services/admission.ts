@@ -22,8 +22,6 @@ export const DEFAULT_ADMISSION: AdmissionOptions = { keyTtlMs: 30_000, leaseMs: 
 
 interface KnownKey {
   principal: TenantPrincipal;
-  /** When the key's lastUsedAt was last written (ms), as far as this instance knows. */
-  lastUsedAt: number | undefined;
   expiresAt: number;
 }
 
@@ -67,18 +65,18 @@ export class RequestAdmission {
   constructor(readonly options: AdmissionOptions = DEFAULT_ADMISSION) {}
 
   /** The principal of a key verified less than `keyTtlMs` ago, by its SHA-256. */
-  knownKey(digest: string, now: number): { principal: TenantPrincipal; lastUsedAt: number | undefined } | undefined {
+  knownKey(digest: string, now: number): TenantPrincipal | undefined {
     const known = this.keys.get(digest);
     if (known === undefined) return undefined;
     if (known.expiresAt <= now) {
       this.keys.delete(digest);
       return undefined;
     }
-    return known;
+    return known.principal;
   }
 
-  rememberKey(digest: string, principal: TenantPrincipal, lastUsedAt: number | undefined, now: number): void {
-    remember(this.keys, digest, { principal, lastUsedAt, expiresAt: now + this.options.keyTtlMs }, this.options.maxEntries);
+  rememberKey(digest: string, principal: TenantPrincipal, now: number): void {
+    remember(this.keys, digest, { principal, expiresAt: now + this.options.keyTtlMs }, this.options.maxEntries);
   }
 
   /** Forgets every key of a tenant (one was revoked here: the next request with it reads it again). */

@@ -25,7 +25,7 @@ export { recoverOperations, type RecoveryReport } from './recovery.ts';
 export { startDueRotations, startKeyRotation, type ScheduledRotations } from './rotations.ts';
 export { CERTIFICATE_RENEWAL_DAYS, certificatesDue, renewCertificates, startDueCertificateRenewals, type ScheduledRenewals } from './certificates.ts';
 export { SSH_KEY_PURPOSE, downloadSshKey, fingerprintOf, type SshKeyDownload } from './ssh-keys.ts';
-export { DEFAULT_ADMISSION, RequestAdmission, type AdmissionOptions, type TenantPrincipal } from './admission.ts';
+export { RequestAdmission, type TenantPrincipal } from './admission.ts';
 export { authenticate, createApiKey, createTenant, listApiKeys, revokeApiKey, type Principal } from './tenants.ts';
 export { beginUpdate, updateBranches, updateClusterSpec } from './updates.ts';
 export { insideMaintenanceWindow, startDueKubernetesUpgrades, type ScheduledUpgrades } from './kubernetes-upgrades.ts';

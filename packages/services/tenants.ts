@@ -49,7 +49,10 @@ export async function listApiKeys(services: KilnServices, tenantId: string): Pro
   return (await services.store.listApiKeys(tenantId)).map(apiKeyView);
 }
 
-/** Revokes a key: the next request with it gets 401. The tenant's last key cannot go (its owner would be locked out). */
+/**
+ * Revokes a key: the next request with it gets 401 (on other API instances that verified it just before, within their
+ * key TTL; see RequestAdmission). The tenant's last key cannot go (its owner would be locked out).
+ */
 export async function revokeApiKey(services: KilnServices, tenantId: string, keyId: string): Promise<void> {
   const outcome = await services.store.revokeApiKey(tenantId, keyId);
   services.admission?.forgetTenant(tenantId);
@@ -69,15 +72,13 @@ export async function authenticate(services: KilnServices, token: string): Promi
   if (!token.startsWith(API_KEY_PREFIX)) return undefined;
   const now = Date.now();
   const known = services.admission?.knownKey(digest, now);
-  const found = known ?? (await services.store.findTenantByApiKeyHash(digest).then((tenant) => tenant && { principal: { kind: 'tenant' as const, tenantId: tenant.id, tenantName: tenant.name }, lastUsedAt: tenant.lastUsedAt === undefined ? undefined : Date.parse(tenant.lastUsedAt) }));
-  if (found === undefined) return undefined;
-  let lastUsedAt = found.lastUsedAt;
-  if (lastUsedAt === undefined || now - lastUsedAt >= LAST_USED_RESOLUTION_MS) {
-    await services.store.touchApiKey(digest, new Date(now).toISOString());
-    lastUsedAt = now;
-  }
+  if (known !== undefined) return known;
+  const tenant = await services.store.findTenantByApiKeyHash(digest);
+  if (tenant === undefined) return undefined;
+  // lastUsedAt is written when the key is read, at most every 15 minutes; a key in use is read every keyTtlMs.
+  if (tenant.lastUsedAt === undefined || now - Date.parse(tenant.lastUsedAt) >= LAST_USED_RESOLUTION_MS) await services.store.touchApiKey(digest, new Date(now).toISOString());
+  const principal: TenantPrincipal = { kind: 'tenant', tenantId: tenant.id, tenantName: tenant.name };
   // Remembered from when it was read (a hit does not extend it), so a revocation elsewhere is seen within the TTL.
-  if (known === undefined) services.admission?.rememberKey(digest, found.principal, lastUsedAt, now);
-  else known.lastUsedAt = lastUsedAt;
-  return found.principal;
+  services.admission?.rememberKey(digest, principal, now);
+  return principal;
 }

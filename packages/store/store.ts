@@ -224,10 +224,12 @@ export class KilnStore {
     const interval = 1000 / policy.perSecond;
     const latestFor = (count: number) => nowMs + interval * (policy.burst - count);
     const expires = (tat: number) => Math.ceil(tat / 1000) + 60;
+    /** Requests the bucket holds when it would be full again at `tat`. */
+    const roomAt = (tat: number) => Math.floor((latestFor(0) - tat) / interval);
     const granted = (tat: number, count: number): RateDecision => ({
       granted: true,
       taken: count,
-      remaining: Math.max(0, Math.floor((nowMs + interval * policy.burst - tat) / interval)),
+      remaining: Math.max(0, roomAt(tat)),
       resetSeconds: Math.max(0, Math.ceil((tat - nowMs) / 1000)),
       retryAfterSeconds: 0,
     });
@@ -267,7 +269,7 @@ export class KilnStore {
       } catch (error) {
         if (!(error instanceof ConditionalCheckFailedException)) throw error;
         const tat = Number(error.Item?.tat?.N);
-        const room = Math.floor((nowMs + interval * policy.burst - tat) / interval);
+        const room = roomAt(tat);
         // Neither: the bucket is empty. (Else it holds fewer than asked for, or another request moved it between the
         // two writes: try again.)
         if (room < 1) {

@@ -117,20 +117,20 @@ export async function benchApiRequests(bundles: ApiBundles): Promise<BenchRow[]>
     // Kiln's workflows, their Lambda functions failing at once: what is measured ends at StartExecution.
     const substitutions = exampleSubstitutions([...new Set(WORKFLOW_NAMES.flatMap((name) => workflowPlaceholders(name)))], { region: LOCAL_REGION });
     const notHere = () => Promise.reject(new Error('not part of this benchmark'));
-    stepFunctions = await startStepFunctionsService({
+    const service = await startStepFunctionsService({
       region: LOCAL_REGION,
       stateMachines: Object.fromEntries(WORKFLOW_NAMES.map((name) => [`kiln-${name}`, renderWorkflow(name, substitutions)])),
       lambdas: Object.fromEntries(Object.values(substitutions).filter((value) => value.startsWith('arn:aws:lambda:')).map((arn) => [arn, notHere])),
       ecsTasks: Object.fromEntries(Object.values(substitutions).filter((value) => value.includes(':task-definition/')).map((arn) => [arn, notHere])),
     });
+    stepFunctions = service;
     const adminToken = randomUUID();
-    const machines = stepFunctions;
     const environment = {
       ...LOCAL_AWS_ENVIRONMENT,
       KILN_TABLE_NAME: tableName,
       KILN_DYNAMODB_ENDPOINT: dynamo.endpoint,
-      KILN_STEPFUNCTIONS_ENDPOINT: stepFunctions.endpoint,
-      ...Object.fromEntries(WORKFLOW_NAMES.map((name) => [`KILN_${name.toUpperCase().replaceAll('-', '_')}_STATE_MACHINE_ARN`, machines.stateMachineArn(`kiln-${name}`)])),
+      KILN_STEPFUNCTIONS_ENDPOINT: service.endpoint,
+      ...Object.fromEntries(WORKFLOW_NAMES.map((name) => [`KILN_${name.toUpperCase().replaceAll('-', '_')}_STATE_MACHINE_ARN`, service.stateMachineArn(`kiln-${name}`)])),
       KILN_SEALING_KEY_ID: 'alias/kiln-bench',
       KILN_ADMIN_TOKEN_SHA256: sha256(adminToken),
       // The benchmark sends far more than a tenant's default 20 a second; the bucket is still taken from on every request.

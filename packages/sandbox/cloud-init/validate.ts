@@ -12,26 +12,29 @@ import schema from './schema-cloud-config-v1.json' with { type: 'json' };
 const ajv = new AjvDraft04({ allErrors: true, strict: false, logger: false });
 const validateSchema = ajv.compile(schema);
 
+/** `read`, answered from the last 256 texts it read: its results are only read, never changed. */
+function byUserData<T>(read: (userData: string) => T): (userData: string) => T {
+  const kept = new Map<string, T>();
+  return (userData) => {
+    if (kept.has(userData)) return kept.get(userData) as T;
+    const result = read(userData);
+    if (kept.size >= 256) kept.delete(kept.keys().next().value ?? '');
+    kept.set(userData, result);
+    return result;
+  };
+}
+
 /**
  * User data as YAML, parsed once: every machine of a group boots from the same text, and each boot reads it several
- * times (its schema, its Kubernetes release, its files). The documents are only read, never changed.
+ * times (its schema, its Kubernetes release, its files).
  */
-const parsedUserData = new Map<string, { document: unknown } | { error: string }>();
-const PARSED_KEPT = 256;
-
-function parseUserData(userData: string): { document: unknown } | { error: string } {
-  let parsed = parsedUserData.get(userData);
-  if (parsed === undefined) {
-    try {
-      parsed = { document: parse(userData) as unknown };
-    } catch (error) {
-      parsed = { error: error instanceof Error ? error.message : String(error) };
-    }
-    if (parsedUserData.size >= PARSED_KEPT) parsedUserData.delete(parsedUserData.keys().next().value ?? '');
-    parsedUserData.set(userData, parsed);
+const parseUserData = byUserData((userData): { document: unknown } | { error: string } => {
+  try {
+    return { document: parse(userData) as unknown };
+  } catch (error) {
+    return { error: error instanceof Error ? error.message : String(error) };
   }
-  return parsed;
-}
+});
 
 export function cloudConfigProblems(userData: string): string[] {
   if (!userData.startsWith('#cloud-config\n')) return ['user data does not start with #cloud-config'];
@@ -113,11 +116,6 @@ function nodeRegistrationOf(userData: string): NodeRegistrationOf | undefined {
   return undefined;
 }
 
-/**
- * What a machine does at boot by its user data alone: whether it tells its
- * kubelet the provider ID from the instance metadata, whether it installs
- * and starts the SSM agent, and the labels and taints its kubelet registers.
- */
 export interface BootBehaviour {
   providerIdFromMetadata: boolean;
   ssmAgent: boolean;
@@ -126,17 +124,12 @@ export interface BootBehaviour {
   nodeRegistration?: NodeRegistrationOf;
 }
 
-const behaviours = new Map<string, BootBehaviour>();
-
-export function bootBehaviour(userData: string): BootBehaviour {
-  let behaviour = behaviours.get(userData);
-  if (behaviour === undefined) {
-    behaviour = readBootBehaviour(userData);
-    if (behaviours.size >= PARSED_KEPT) behaviours.delete(behaviours.keys().next().value ?? '');
-    behaviours.set(userData, behaviour);
-  }
-  return behaviour;
-}
+/**
+ * What a machine does at boot by its user data alone: whether it tells its
+ * kubelet the provider ID from the instance metadata, whether it installs
+ * and starts the SSM agent, and the labels and taints its kubelet registers.
+ */
+export const bootBehaviour = byUserData(readBootBehaviour);
 
 function readBootBehaviour(userData: string): BootBehaviour {
   const written = bootScript(userData);
