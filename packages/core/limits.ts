@@ -57,4 +57,6 @@ export interface RateDecision {
   resetSeconds: number;
   /** When refused: seconds until the next request would be granted. */
   retryAfterSeconds: number;
+  /** When the bucket would be full again (epoch ms): a take after it finds the bucket full. */
+  fullAt: number;
 }

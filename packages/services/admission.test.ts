@@ -4,7 +4,7 @@ import { RequestAdmission } from './admission.ts';
 
 const policy = { perSecond: 20, burst: 100 };
 const principal = { kind: 'tenant' as const, tenantId: 'tenant_a', tenantName: 'a' };
-const grant = (taken: number, remaining: number): RateDecision => ({ granted: true, taken, remaining, resetSeconds: 5, retryAfterSeconds: 0 });
+const grant = (taken: number, remaining: number, fullAt = 5_000): RateDecision => ({ granted: true, taken, remaining, resetSeconds: 5, retryAfterSeconds: 0, fullAt });
 
 describe('RequestAdmission', () => {
   it('trusts a verified key for its TTL from when it was read, and forgets a tenant’s keys on revocation', () => {
@@ -28,10 +28,13 @@ describe('RequestAdmission', () => {
   /** A bucket stand-in: answers each take from a script, and counts the takes. */
   function bucket(...answers: RateDecision[]) {
     const asked: number[] = [];
+    const expectedFull: boolean[] = [];
     return {
       asked,
-      take: (wanted: number) => {
+      expectedFull,
+      take: (wanted: number, expectFull: boolean) => {
         asked.push(wanted);
+        expectedFull.push(expectFull);
         const answer = answers.shift();
         return answer === undefined ? Promise.reject(new Error('no more answers')) : Promise.resolve(answer);
       },
@@ -63,12 +66,20 @@ describe('RequestAdmission', () => {
 
   it('takes a fifth of what the bucket held last, so a tenant near its limit takes one request at a time', async () => {
     const admission = new RequestAdmission({ keyTtlMs: 1_000, leaseMs: 0, maxLease: 10, maxEntries: 100 });
-    const refused: RateDecision = { granted: false, taken: 0, remaining: 0, resetSeconds: 5, retryAfterSeconds: 1 };
+    const refused: RateDecision = { granted: false, taken: 0, remaining: 0, resetSeconds: 5, retryAfterSeconds: 1, fullAt: 5_000 };
     const tenantA = bucket(grant(10, 30), grant(6, 4), grant(1, 0), refused, refused);
     for (let request = 0; request < 5; request++) await admission.admit('tenant_a', policy, request, tenantA.take);
     expect(tenantA.asked).toEqual([10, 6, 1, 1, 1]);
     const small = bucket(grant(1, 4));
     await admission.admit('tenant_b', { perSecond: 1, burst: 5 }, 0, small.take);
     expect(small.asked).toEqual([1]);
+  });
+
+  it('tells the store whether the bucket is likely full by now: unknown or past the time it said, so the right write goes first', async () => {
+    const admission = new RequestAdmission({ keyTtlMs: 1_000, leaseMs: 0, maxLease: 10, maxEntries: 100 });
+    const tenantA = bucket(grant(10, 90, 500), grant(10, 80, 900), grant(10, 90, 3_000));
+    for (const now of [0, 100, 1_000]) await admission.admit('tenant_a', policy, now, tenantA.take);
+    // Never seen here: full (a quiet tenant's is); then in use until 500 ms; at 1000 ms, past the 900 ms it said, full again.
+    expect(tenantA.expectedFull).toEqual([true, false, true]);
   });
 });

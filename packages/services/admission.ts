@@ -31,7 +31,7 @@ interface Lease {
   expiresAt: number;
   /** The bucket's fields when the requests were taken. */
   remaining: number;
-  resetAt: number;
+  fullAt: number;
 }
 
 /** A Map that forgets its oldest entry when it grows past `max`. */
@@ -57,8 +57,8 @@ function remember<K, V>(map: Map<K, V>, key: K, value: V, max: number): void {
 export class RequestAdmission {
   private readonly keys = new Map<string, KnownKey>();
   private readonly leases = new Map<string, Lease>();
-  /** What each bucket held at the last take, which sizes the next lease. */
-  private readonly lastRemaining = new Map<string, number>();
+  /** What each bucket held at the last take, which sizes the next lease, and when it would be full again. */
+  private readonly lastTake = new Map<string, { remaining: number; fullAt: number }>();
   /** The take under way for each bucket. */
   private readonly pending = new Map<string, Promise<RateDecision>>();
 
@@ -86,10 +86,12 @@ export class RequestAdmission {
 
   /**
    * One request from the bucket: from the instance's lease when it holds one, else taken (with the next ones) by
-   * `take`. Requests that arrive while a take is under way wait for it and share what it brought, so an instance has
-   * at most one take per bucket in flight.
+   * `take`, told how many to take and whether the bucket is likely full by now (so the store tries the right write
+   * first; a bucket this instance has not seen is taken as full, which a quiet tenant's is). Requests that arrive
+   * while a take is under way wait for it and share what it brought, so an instance has at most one take per bucket
+   * in flight.
    */
-  async admit(bucket: string, policy: RatePolicy, now: number, take: (wanted: number) => Promise<RateDecision>): Promise<RateDecision> {
+  async admit(bucket: string, policy: RatePolicy, now: number, take: (wanted: number, expectFull: boolean) => Promise<RateDecision>): Promise<RateDecision> {
     for (;;) {
       const spent = this.spend(bucket, now);
       if (spent !== undefined) return spent;
@@ -97,7 +99,8 @@ export class RequestAdmission {
       if (pending === undefined) break;
       await pending.catch(() => undefined);
     }
-    const taking = take(this.wanted(bucket, policy)).then((decision) => this.took(bucket, decision, now));
+    const last = this.lastTake.get(bucket);
+    const taking = take(this.wanted(last, policy), last === undefined || last.fullAt < now).then((decision) => this.took(bucket, decision, now));
     this.pending.set(bucket, taking);
     try {
       return await taking;
@@ -110,22 +113,22 @@ export class RequestAdmission {
     const lease = this.leases.get(bucket);
     if (lease === undefined || lease.tokens < 1 || lease.expiresAt <= now) return undefined;
     lease.tokens -= 1;
-    return { granted: true, taken: 1, remaining: lease.remaining + lease.tokens, resetSeconds: Math.max(0, Math.ceil((lease.resetAt - now) / 1000)), retryAfterSeconds: 0 };
+    return { granted: true, taken: 1, remaining: lease.remaining + lease.tokens, resetSeconds: Math.max(0, Math.ceil((lease.fullAt - now) / 1000)), retryAfterSeconds: 0, fullAt: lease.fullAt };
   }
 
   /** A fifth of what the bucket held at the last take, within 1..maxLease. */
-  private wanted(bucket: string, policy: RatePolicy): number {
-    const held = this.lastRemaining.get(bucket) ?? policy.burst;
+  private wanted(last: { remaining: number } | undefined, policy: RatePolicy): number {
+    const held = last?.remaining ?? policy.burst;
     return Math.max(1, Math.min(this.options.maxLease, Math.floor(held / 5)));
   }
 
   /** Keeps what a take brought beyond the request that asked; returns that request's decision. */
   private took(bucket: string, decision: RateDecision, now: number): RateDecision {
-    remember(this.lastRemaining, bucket, decision.remaining, this.options.maxEntries);
+    remember(this.lastTake, bucket, { remaining: decision.remaining, fullAt: decision.fullAt }, this.options.maxEntries);
     if (!decision.granted) return decision;
     const spare = decision.taken - 1;
     if (spare > 0) {
-      remember(this.leases, bucket, { tokens: spare, expiresAt: now + this.options.leaseMs, remaining: decision.remaining, resetAt: now + decision.resetSeconds * 1000 }, this.options.maxEntries);
+      remember(this.leases, bucket, { tokens: spare, expiresAt: now + this.options.leaseMs, remaining: decision.remaining, fullAt: decision.fullAt }, this.options.maxEntries);
     }
     return { ...decision, remaining: decision.remaining + spare };
   }

@@ -28,7 +28,7 @@ export async function takeRequestToken(services: KilnServices, bucket: string, n
   const decision =
     admission === undefined
       ? await services.store.takeRequestToken(bucket, now, policy)
-      : await admission.admit(bucket, policy, now, (wanted) => services.store.takeRequestToken(bucket, now, policy, wanted));
+      : await admission.admit(bucket, policy, now, (wanted, expectFull) => services.store.takeRequestToken(bucket, now, policy, wanted, expectFull));
   const headers = rateLimitHeaders(policy, decision);
   if (decision.granted) return headers;
   throw new KilnError(

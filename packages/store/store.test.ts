@@ -295,11 +295,12 @@ describe('quotas', () => {
 describe('request rate', () => {
   const policy = { perSecond: 2, burst: 3 };
 
-  it('grants a burst, refuses the next with when to retry, and refills at the rate', async () => {
+  // Whichever write the caller guesses first (bucket in use, or full), the answers are the same.
+  it.each([false, true])('grants a burst, refuses the next with when to retry, and refills at the rate (expecting a full bucket: %s)', async (expectFull) => {
     const tenantId = newId('tenant');
     const start = Date.now();
     const decisions = [];
-    for (let index = 0; index < 4; index++) decisions.push(await store.takeRequestToken(tenantId, start, policy));
+    for (let index = 0; index < 4; index++) decisions.push(await store.takeRequestToken(tenantId, start, policy, 1, expectFull));
     expect(decisions.map((decision) => [decision.granted, decision.remaining])).toEqual([
       [true, 2],
       [true, 1],
@@ -308,10 +309,12 @@ describe('request rate', () => {
     ]);
     expect(decisions[3]?.retryAfterSeconds).toBe(1);
     // Half a second later one token is back (2 a second), and only one.
-    expect((await store.takeRequestToken(tenantId, start + 500, policy)).granted).toBe(true);
-    expect((await store.takeRequestToken(tenantId, start + 500, policy)).granted).toBe(false);
-    // After a quiet spell the bucket is full again.
-    expect(await store.takeRequestToken(tenantId, start + 60_000, policy)).toMatchObject({ granted: true, remaining: 2 });
+    expect((await store.takeRequestToken(tenantId, start + 500, policy, 1, expectFull)).granted).toBe(true);
+    expect((await store.takeRequestToken(tenantId, start + 500, policy, 1, expectFull)).granted).toBe(false);
+    // After a quiet spell the bucket is full again; it says when it will be full after this take.
+    expect(await store.takeRequestToken(tenantId, start + 60_000, policy, 1, !expectFull)).toMatchObject({ granted: true, remaining: 2, fullAt: start + 60_500 });
+    // Taking more than it holds takes what it holds.
+    expect(await store.takeRequestToken(tenantId, start + 60_000, policy, 5, expectFull)).toMatchObject({ granted: true, taken: 2, remaining: 0 });
     // Another tenant has a bucket of its own.
     expect((await store.takeRequestToken(newId('tenant'), start, policy)).granted).toBe(true);
   });

@@ -218,9 +218,13 @@ export class KilnStore {
    * one, or the request is refused). The bucket is a token bucket kept as one number (GCRA): `tat`, the time (ms) at
    * which the bucket would be full again. Taking k requests is granted when that is at most burst - k intervals ahead
    * of now, and moves it k intervals on. Every Lambda instance writes the same item with a condition, so the limit
-   * holds across all of them. One write while the tenant is busy, two after a quiet spell.
+   * holds across all of them.
+   *
+   * A write that is in use and one that is full (quiet since, or new) take different writes; `expectFull` says which
+   * to try first (the caller's guess from the last take it saw). A wrong guess costs a second write, which the first
+   * one's refusal (it returns the bucket's `tat`) makes exact: one write when the guess was right, two when not.
    */
-  async takeRequestToken(tenantId: string, nowMs: number, policy: RatePolicy, wanted = 1): Promise<RateDecision> {
+  async takeRequestToken(tenantId: string, nowMs: number, policy: RatePolicy, wanted = 1, expectFull = false): Promise<RateDecision> {
     const interval = 1000 / policy.perSecond;
     const latestFor = (count: number) => nowMs + interval * (policy.burst - count);
     const expires = (tat: number) => Math.ceil(tat / 1000) + 60;
@@ -232,10 +236,29 @@ export class KilnStore {
       remaining: Math.max(0, roomAt(tat)),
       resetSeconds: Math.max(0, Math.ceil((tat - nowMs) / 1000)),
       retryAfterSeconds: 0,
+      fullAt: tat,
     });
     let count = Math.max(1, Math.min(Math.floor(wanted), policy.burst));
+    let full = expectFull;
     for (let attempt = 1; attempt <= 3; attempt++) {
+      let tat: number;
       try {
+        if (full) {
+          // The bucket is full: it starts again from now.
+          const next = nowMs + interval * count;
+          await this.documents.send(
+            new UpdateCommand({
+              TableName: this.tableName,
+              Key: keys.requestBucket(tenantId),
+              UpdateExpression: 'SET tat = :next, #ttl = :expires',
+              ConditionExpression: 'attribute_not_exists(tat) OR tat < :now',
+              ExpressionAttributeNames: { '#ttl': TABLE_KEYS.ttl },
+              ExpressionAttributeValues: { ':next': next, ':now': nowMs, ':expires': expires(next) },
+              ReturnValuesOnConditionCheckFailure: 'ALL_OLD',
+            }),
+          );
+          return granted(next, count);
+        }
         // The bucket is in use and has room: the next request's time moves on by the requests taken.
         const result = await this.documents.send(
           new UpdateCommand({
@@ -246,37 +269,22 @@ export class KilnStore {
             ExpressionAttributeNames: { '#ttl': TABLE_KEYS.ttl },
             ExpressionAttributeValues: { ':taken': interval * count, ':now': nowMs, ':latest': latestFor(count), ':expires': expires(latestFor(0)) },
             ReturnValues: 'UPDATED_NEW',
+            ReturnValuesOnConditionCheckFailure: 'ALL_OLD',
           }),
         );
         return granted(Number(result.Attributes?.tat), count);
       } catch (error) {
         if (!(error instanceof ConditionalCheckFailedException)) throw error;
+        tat = Number(error.Item?.tat?.N);
       }
-      try {
-        // The bucket is full (quiet since, or new): it starts again from now.
-        await this.documents.send(
-          new UpdateCommand({
-            TableName: this.tableName,
-            Key: keys.requestBucket(tenantId),
-            UpdateExpression: 'SET tat = :next, #ttl = :expires',
-            ConditionExpression: 'attribute_not_exists(tat) OR tat < :now',
-            ExpressionAttributeNames: { '#ttl': TABLE_KEYS.ttl },
-            ExpressionAttributeValues: { ':next': nowMs + interval * count, ':now': nowMs, ':expires': expires(nowMs + interval * count) },
-            ReturnValuesOnConditionCheckFailure: 'ALL_OLD',
-          }),
-        );
-        return granted(nowMs + interval * count, count);
-      } catch (error) {
-        if (!(error instanceof ConditionalCheckFailedException)) throw error;
-        const tat = Number(error.Item?.tat?.N);
-        const room = roomAt(tat);
-        // Neither: the bucket is empty. (Else it holds fewer than asked for, or another request moved it between the
-        // two writes: try again.)
-        if (room < 1) {
-          return { granted: false, taken: 0, remaining: 0, resetSeconds: Math.ceil((tat - nowMs) / 1000), retryAfterSeconds: Math.max(1, Math.ceil((tat - latestFor(1)) / 1000)) };
-        }
-        count = Math.min(count, room);
+      // Refused: the bucket as it is now says which write fits (another request may still move it before that one).
+      full = Number.isNaN(tat) || tat < nowMs;
+      if (full) continue;
+      const room = roomAt(tat);
+      if (room < 1) {
+        return { granted: false, taken: 0, remaining: 0, resetSeconds: Math.ceil((tat - nowMs) / 1000), retryAfterSeconds: Math.max(1, Math.ceil((tat - latestFor(1)) / 1000)), fullAt: tat };
       }
+      count = Math.min(count, room);
     }
     throw new KilnError('unavailable', 'The request rate limiter is contended; retry in a moment.');
   }
