@@ -92,7 +92,8 @@ export default $config({
     };
     const permissions = [
       { actions: ['kms:Encrypt', 'kms:Decrypt', 'kms:GenerateDataKey'], resources: [sealingKey.arn] },
-      { actions: ['states:StartExecution', 'states:DescribeExecution'], resources: ['*'] },
+      // SendTaskSuccess: the infrastructure slots' queue lets a waiting workflow go on.
+      { actions: ['states:StartExecution', 'states:DescribeExecution', 'states:SendTaskSuccess'], resources: ['*'] },
       { actions: ['ssm:PutParameter', 'ssm:GetParametersByPath', 'ssm:DeleteParameters', 'ssm:SendCommand', 'ssm:GetCommandInvocation'], resources: ['*'] },
       // The health poller reads the clusters' machines (neither call takes resource-level scoping).
       { actions: ['autoscaling:DescribeAutoScalingGroups', 'ec2:DescribeInstances'], resources: ['*'] },
@@ -138,6 +139,8 @@ export default $config({
       MarkReadyFunctionArn: task('TaskMarkReady', 'bookkeeping', 'markReady'),
       MarkDeletedFunctionArn: task('TaskMarkDeleted', 'bookkeeping', 'markDeleted'),
       RecordFailureFunctionArn: task('TaskRecordFailure', 'bookkeeping', 'recordFailure'),
+      AwaitInfrastructureSlotFunctionArn: task('TaskAwaitInfrastructureSlot', 'bookkeeping', 'awaitInfrastructureSlot'),
+      ReleaseInfrastructureSlotFunctionArn: task('TaskReleaseInfrastructureSlot', 'bookkeeping', 'releaseInfrastructureSlot'),
       RotateEncryptionKeyFunctionArn: task('TaskRotateEncryptionKey', 'cluster-api', 'rotateEncryptionKey'),
       RemediateRebootFunctionArn: task('TaskRemediateReboot', 'machines', 'reboot'),
       RemediateRecoverFunctionArn: task('TaskRemediateRecover', 'machines', 'recover'),

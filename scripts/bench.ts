@@ -430,7 +430,7 @@ async function benchHealthPollCost(): Promise<BenchRow[]> {
       store,
       log: createLogger('silent', {}),
       sealer,
-      workflows: { start: () => Promise.reject(new Error('unused')), status: () => Promise.reject(new Error('unused')) },
+      workflows: { start: () => Promise.reject(new Error('unused')), status: () => Promise.reject(new Error('unused')), completeTask: () => Promise.reject(new Error('unused')) },
       inCluster: () => ({ fleet }),
     };
     // The first poll of a cluster writes what it saw; later ones, with nothing changed, only read.

@@ -20,6 +20,9 @@ const TRANSIENT_ERRORS = [
 
 type State = Record<string, unknown>;
 
+/** The states that run while an operation may hold an infrastructure slot (waiting for it, or running Pulumi). */
+const SLOT_HOLDING_STATES = ['AwaitInfrastructureSlot', 'Infrastructure', 'Destroy'];
+
 function rendered(name: (typeof WORKFLOW_NAMES)[number]): Record<string, unknown> {
   return renderWorkflow(name, exampleSubstitutions(workflowPlaceholders(name)));
 }
@@ -86,6 +89,13 @@ describe.each(WORKFLOW_NAMES)('the %s workflow', (name) => {
       if (stateName === 'RecordFailure') {
         expect(state.Catch, stateName).toBeUndefined();
         expect(states[state.Next as string]?.Type).toBe('Fail');
+      } else if (stateName === 'ReleaseInfrastructureSlotAfterFailure') {
+        // On the way to RecordFailure already: its own failure must not replace the error being recorded.
+        expect(state.Catch, stateName).toEqual([{ ErrorEquals: ['States.ALL'], ResultPath: null, Next: 'RecordFailure' }]);
+        expect(state.Next).toBe('RecordFailure');
+      } else if (SLOT_HOLDING_STATES.includes(stateName)) {
+        // A state that may hold an infrastructure slot gives it back before the failure is recorded.
+        expect(state.Catch, stateName).toEqual([{ ErrorEquals: ['States.ALL'], ResultPath: '$.error', Next: 'ReleaseInfrastructureSlotAfterFailure' }]);
       } else {
         expect(state.Catch, stateName).toEqual([{ ErrorEquals: ['States.ALL'], ResultPath: '$.error', Next: 'RecordFailure' }]);
       }

@@ -49,11 +49,11 @@ export const WORKFLOW_STEP_STATES = {
   'remediate-node': { reboot: 'Reboot', recover: 'Recover', drain: 'Drain', replace: 'Replace', 'await-replacement': 'AwaitReplacement', retire: 'RetireNode' },
 } as const satisfies { [N in WorkflowName]: Record<(typeof WORKFLOW_STEPS)[N][number] | (typeof WORKFLOW_BRANCH_STEPS)[N][number], string> };
 
-/** Task states that only keep the books (no step of their own). */
+/** Task states that only keep the books (no step of their own): the infrastructure slot's queue among them. */
 export const WORKFLOW_BOOKKEEPING_STATES = {
-  provision: ['MarkReady', 'RecordFailure'],
-  deprovision: ['MarkDeleted', 'RecordFailure'],
-  update: ['MarkReady', 'RecordFailure'],
+  provision: ['AwaitInfrastructureSlot', 'ReleaseInfrastructureSlot', 'ReleaseInfrastructureSlotAfterFailure', 'MarkReady', 'RecordFailure'],
+  deprovision: ['AwaitInfrastructureSlot', 'ReleaseInfrastructureSlot', 'ReleaseInfrastructureSlotAfterFailure', 'MarkDeleted', 'RecordFailure'],
+  update: ['AwaitInfrastructureSlot', 'ReleaseInfrastructureSlot', 'ReleaseInfrastructureSlotAfterFailure', 'MarkReady', 'RecordFailure'],
   'rotate-encryption-key': ['MarkReady', 'RecordFailure'],
   'remediate-node': ['FinishRemediation', 'RecordFailure'],
 } as const satisfies Record<WorkflowName, readonly string[]>;

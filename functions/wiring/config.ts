@@ -1,5 +1,6 @@
 import { z } from 'zod';
 import { DEFAULT_QUOTAS, DEFAULT_RATE_POLICY } from '#core';
+import { DEFAULT_INFRASTRUCTURE_CONCURRENCY } from '#services';
 
 /**
  * Everything Kiln reads from its environment, in one place. Production and
@@ -41,6 +42,13 @@ export const KilnConfig = z.object({
     .describe('Local mode only: deliver webhooks to receivers on 127.0.0.1 or ::1 (never the metadata address).'),
   KILN_RATE_LIMIT_PER_SECOND: z.coerce.number().min(0.01).max(10_000).default(DEFAULT_RATE_POLICY.perSecond).describe('Requests a tenant may send a second on average.'),
   KILN_RATE_LIMIT_BURST: z.coerce.number().int().min(1).max(100_000).default(DEFAULT_RATE_POLICY.burst).describe('Requests a tenant may send at once after a quiet spell.'),
+  KILN_INFRASTRUCTURE_CONCURRENCY: z.coerce
+    .number()
+    .int()
+    .min(1)
+    .max(1000)
+    .default(DEFAULT_INFRASTRUCTURE_CONCURRENCY)
+    .describe("Infrastructure runs (Fargate tasks) at once across all tenants, within the account's Fargate quota; more orders wait their turn, fairly across tenants."),
   KILN_QUOTA_CLUSTERS: z.coerce.number().int().min(0).default(DEFAULT_QUOTAS.clusters).describe('Clusters a tenant may hold, unless the admin gave it its own quotas.'),
   KILN_QUOTA_NODES: z.coerce.number().int().min(0).default(DEFAULT_QUOTAS.nodes).describe("Nodes a tenant's clusters may grow to, unless the admin gave it its own quotas."),
   KILN_CORS_ORIGINS: z

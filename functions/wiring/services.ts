@@ -18,6 +18,7 @@ export function createServices(config: KilnConfig, observability: Observability 
     corsOrigins: config.KILN_CORS_ORIGINS,
     rateLimit: { perSecond: config.KILN_RATE_LIMIT_PER_SECOND, burst: config.KILN_RATE_LIMIT_BURST },
     admission: new RequestAdmission(),
+    infrastructureConcurrency: config.KILN_INFRASTRUCTURE_CONCURRENCY,
     webhooks: { allowLoopback: config.KILN_WEBHOOK_ALLOW_LOOPBACK },
     store: createStore({
       tableName: config.KILN_TABLE_NAME,

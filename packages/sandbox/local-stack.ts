@@ -46,6 +46,8 @@ const LAMBDA_TASKS = {
   MarkReady: { placeholder: 'MarkReadyFunctionArn', name: 'mark-ready', module: 'bookkeeping', exported: 'markReady' },
   MarkDeleted: { placeholder: 'MarkDeletedFunctionArn', name: 'mark-deleted', module: 'bookkeeping', exported: 'markDeleted' },
   RecordFailure: { placeholder: 'RecordFailureFunctionArn', name: 'record-failure', module: 'bookkeeping', exported: 'recordFailure' },
+  AwaitInfrastructureSlot: { placeholder: 'AwaitInfrastructureSlotFunctionArn', name: 'await-infrastructure-slot', module: 'bookkeeping', exported: 'awaitInfrastructureSlot' },
+  ReleaseInfrastructureSlot: { placeholder: 'ReleaseInfrastructureSlotFunctionArn', name: 'release-infrastructure-slot', module: 'bookkeeping', exported: 'releaseInfrastructureSlot' },
   RotateEncryptionKey: { placeholder: 'RotateEncryptionKeyFunctionArn', name: 'rotate-encryption-key', module: 'cluster-api', exported: 'rotateEncryptionKey' },
   Reboot: { placeholder: 'RemediateRebootFunctionArn', name: 'remediate-reboot', module: 'machines', exported: 'reboot' },
   Recover: { placeholder: 'RemediateRecoverFunctionArn', name: 'remediate-recover', module: 'machines', exported: 'recover' },
@@ -326,6 +328,8 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
       KILN_SEALING_KEY_ID: sealingKeyId,
       KILN_ADMIN_TOKEN_SHA256: sha256(adminToken),
       KILN_POLL_SECONDS: String(options.pollSeconds ?? 1),
+      // Within the sandbox's Fargate capacity, as a deployment sets it within its account's quota.
+      KILN_INFRASTRUCTURE_CONCURRENCY: String(options.infrastructureTaskLimit ?? 16),
       KILN_LOG_LEVEL: options.logLevel ?? 'info',
       // So a customer can test with a receiver on this machine; the metadata address stays refused.
       KILN_WEBHOOK_ALLOW_LOOPBACK: 'true',

@@ -11,6 +11,8 @@ export type ExecutionStatus = 'RUNNING' | 'SUCCEEDED' | 'FAILED' | 'TIMED_OUT' |
 export interface Workflows {
   start(workflow: WorkflowName, input: WorkflowInput): Promise<void>;
   status(workflow: WorkflowName, operationId: string): Promise<ExecutionStatus>;
+  /** Ends a task that waits for its token (`.waitForTaskToken`) with `output`; false when that task is no longer waiting. */
+  completeTask(taskToken: string, output: Record<string, unknown>): Promise<boolean>;
 }
 
 /**
@@ -57,6 +59,18 @@ export class WorkflowLauncher implements Workflows {
       return result.status ?? 'MISSING';
     } catch (error) {
       if (error instanceof ExecutionDoesNotExist) return 'MISSING';
+      throw error;
+    }
+  }
+
+  async completeTask(taskToken: string, output: Record<string, unknown>): Promise<boolean> {
+    const { SendTaskSuccessCommand } = await this.sfnModule();
+    try {
+      await (await this.sfn()).send(new SendTaskSuccessCommand({ taskToken, output: JSON.stringify(output) }));
+      return true;
+    } catch (error) {
+      // The task ended meanwhile: its execution stopped, timed out, or took the token already.
+      if (error instanceof Error && ['TaskTimedOut', 'TaskDoesNotExist', 'InvalidToken'].includes(error.name)) return false;
       throw error;
     }
   }

@@ -31,6 +31,7 @@ import {
   type StoredResponse,
   TenantRecord,
 } from './records.ts';
+import { InfrastructureSlots } from './infrastructure-slots.ts';
 import { TABLE_KEYS, keys } from './table.ts';
 
 const IDEMPOTENCY_TTL_SECONDS = 24 * 60 * 60;
@@ -124,7 +125,11 @@ export class KilnStore {
     this.documents = DynamoDBDocumentClient.from(client, {
       marshallOptions: { removeUndefinedValues: true, convertClassInstanceToMap: false },
     });
+    this.infrastructureSlots = new InfrastructureSlots(this.documents, tableName);
   }
+
+  /** The fair queue in front of the infrastructure runs. */
+  readonly infrastructureSlots: InfrastructureSlots;
 
   // Tenants ---------------------------------------------------------------
 

@@ -85,5 +85,12 @@ export const keys = {
   /** Live clusters by the Kubernetes minor they run, for the end-of-life check (GSI1). */
   clustersOnKubernetesMinor: (minor: string) => `KUBERNETES#${minor}`,
   activeOperationsPartition: 'ACTIVE_OPERATIONS',
+  /** The infrastructure runs in progress (how many, which operations, each tenant's share): one partition for all tenants. */
+  infrastructureSlots: { PK: 'INFRASTRUCTURE_SLOTS', SK: 'SLOTS' },
+  infrastructureSlotTenant: (tenantId: string) => ({ PK: 'INFRASTRUCTURE_SLOTS', SK: `TENANT#${tenantId}` }),
+  infrastructureSlotHolder: (operationId: string) => ({ PK: 'INFRASTRUCTURE_SLOTS', SK: `HOLDER#${operationId}` }),
+  /** A tenant's operations waiting for an infrastructure run, oldest first (operation ids sort by time). */
+  infrastructureWaiters: (tenantId: string) => `INFRASTRUCTURE_WAITERS#${tenantId}`,
+  infrastructureWaiter: (tenantId: string, operationId: string) => ({ PK: `INFRASTRUCTURE_WAITERS#${tenantId}`, SK: `WAITER#${operationId}` }),
   rotationSchedulePartition: 'ROTATIONS_DUE',
 } as const;

@@ -402,7 +402,7 @@ describe('recovery', () => {
     // The write commits, then the process "dies" before the execution starts.
     const crashing = {
       ...stack.services,
-      workflows: { start: () => Promise.reject(new Error('process died')), status: stack.services.workflows.status.bind(stack.services.workflows) },
+      workflows: { start: () => Promise.reject(new Error('process died')), status: stack.services.workflows.status.bind(stack.services.workflows), completeTask: stack.services.workflows.completeTask.bind(stack.services.workflows) },
     };
     const outcome = await orderCluster(crashing, principal.tenantId, ClusterSpec.parse(order('orphan')));
     if (outcome.kind !== 'fresh') throw new Error('expected a fresh order');

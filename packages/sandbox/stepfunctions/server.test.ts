@@ -8,6 +8,8 @@ import {
   ListExecutionsCommand,
   ListStateMachinesCommand,
   type SFNClient,
+  SendTaskFailureCommand,
+  SendTaskSuccessCommand,
   StartExecutionCommand,
   StateMachineDoesNotExist,
   StopExecutionCommand,
@@ -280,5 +282,59 @@ describe('the Step Functions sandbox', () => {
         ecsTasks: {},
       }),
     ).rejects.toThrow(/broken/);
+  });
+
+  it('waits on a waitForTaskToken task until its token is sent, with a token of its own per run; a spent or stopped token is refused', async () => {
+    const tokens: string[] = [];
+    const machine = {
+      StartAt: 'Queue',
+      States: {
+        Queue: {
+          Type: 'Task',
+          Resource: 'arn:aws:states:::lambda:invoke.waitForTaskToken',
+          Parameters: { FunctionName: lambdaArn('queue'), Payload: { 'value.$': '$.value', 'taskToken.$': '$$.Task.Token' } },
+          ResultPath: '$.granted',
+          Catch: [{ ErrorEquals: ['Kiln.Refused'], ResultPath: '$.error', Next: 'Refused' }],
+          End: true,
+        },
+        Refused: { Type: 'Pass', End: true },
+      },
+    };
+    const { sfn, client } = await start({
+      stateMachines: { queue: machine },
+      lambdas: {
+        [lambdaArn('queue')]: (event) => {
+          tokens.push((event as { taskToken: string }).taskToken);
+          return Promise.resolve({ queued: true });
+        },
+      },
+    });
+    const run = async (name: string) => {
+      const before = tokens.length;
+      const { executionArn = '' } = await client.send(new StartExecutionCommand({ stateMachineArn: sfn.stateMachineArn('queue'), name, input: '{"value":1}' }));
+      await waitUntil(() => tokens.length > before, `the ${name} task has its token`);
+      return { executionArn, token: tokens.at(-1) ?? '' };
+    };
+
+    const granted = await run('granted');
+    // Still waiting: the function's own answer does not end the task.
+    expect((await client.send(new DescribeExecutionCommand({ executionArn: granted.executionArn }))).status).toBe('RUNNING');
+    await client.send(new SendTaskSuccessCommand({ taskToken: granted.token, output: '{"slot":3}' }));
+    expect(JSON.parse((await waitForFinish(client, granted.executionArn)).output ?? '{}')).toEqual({ value: 1, granted: { slot: 3 } });
+    await expect(client.send(new SendTaskSuccessCommand({ taskToken: granted.token, output: '{}' }))).rejects.toMatchObject({ name: 'TaskTimedOut' });
+
+    const refused = await run('refused');
+    expect(refused.token).not.toBe(granted.token);
+    await client.send(new SendTaskFailureCommand({ taskToken: refused.token, error: 'Kiln.Refused', cause: 'no room' }));
+    const failed = await waitForFinish(client, refused.executionArn);
+    expect(failed.status).toBe('SUCCEEDED');
+    expect(JSON.parse(failed.output ?? '{}')).toMatchObject({ error: { Error: 'Kiln.Refused', Cause: 'no room' } });
+
+    const stopped = await run('stopped');
+    await client.send(new StopExecutionCommand({ executionArn: stopped.executionArn }));
+    await expect(client.send(new SendTaskSuccessCommand({ taskToken: stopped.token, output: '{}' }))).rejects.toMatchObject({ name: 'TaskTimedOut' });
+    await expect(client.send(new SendTaskSuccessCommand({ taskToken: 'not-a-token', output: '{}' }))).rejects.toMatchObject({ name: 'InvalidToken' });
+    const open = await run('open');
+    await expect(client.send(new SendTaskSuccessCommand({ taskToken: open.token, output: '{not json' }))).rejects.toMatchObject({ name: 'InvalidOutput' });
   });
 });

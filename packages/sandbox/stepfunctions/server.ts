@@ -3,6 +3,7 @@ import { z } from 'zod';
 import { epochSeconds, parseRequest, serveAwsJson } from '../aws-json.ts';
 import { EXECUTION_STATUSES, type ExecutionView, LocalStepFunctions, type StateMachineView } from './executions.ts';
 import type { EcsTaskHandler, LambdaHandler } from './task-bindings.ts';
+import { TaskTokens } from './task-tokens.ts';
 
 export interface StepFunctionsServiceOptions {
   /** 0 or absent picks a free port. */
@@ -41,8 +42,9 @@ export interface StepFunctionsService {
 
 /**
  * A local Step Functions service: the AWS JSON 1.0 API (StartExecution,
- * DescribeExecution, StopExecution, ListExecutions, DescribeStateMachine,
- * ListStateMachines) over HTTP, so `@aws-sdk/client-sfn` works unchanged.
+ * DescribeExecution, StopExecution, ListExecutions, SendTaskSuccess,
+ * SendTaskFailure, SendTaskHeartbeat, DescribeStateMachine, ListStateMachines)
+ * over HTTP, so `@aws-sdk/client-sfn` works unchanged.
  */
 export async function startStepFunctionsService(options: StepFunctionsServiceOptions): Promise<StepFunctionsService> {
   const region = options.region ?? 'us-east-1';
@@ -51,11 +53,12 @@ export async function startStepFunctionsService(options: StepFunctionsServiceOpt
   if (!Number.isFinite(waitTimeScale) || waitTimeScale <= 0) {
     throw new Error(`waitTimeScale must be a positive number, not ${waitTimeScale}`);
   }
+  const taskTokens = new TaskTokens();
   const engine = new LocalStepFunctions({
     region,
     accountId,
     stateMachines: options.stateMachines,
-    bindings: { lambdas: options.lambdas, ecsTasks: options.ecsTasks, region, accountId, ecsCapacity: { limit: options.ecsTaskLimit ?? Number.POSITIVE_INFINITY, running: 0 } },
+    bindings: { lambdas: options.lambdas, ecsTasks: options.ecsTasks, region, accountId, ecsCapacity: { limit: options.ecsTaskLimit ?? Number.POSITIVE_INFINITY, running: 0 }, taskTokens },
     waitTimeScale,
     ...(options.log ? { log: options.log } : {}),
   });
@@ -77,6 +80,20 @@ export async function startStepFunctionsService(options: StepFunctionsServiceOpt
       ListExecutions: (request) => {
         const page = engine.listExecutions(parseRequest(ListExecutionsRequest, request));
         return { executions: page.items.map(listedExecution), ...(page.nextToken ? { nextToken: page.nextToken } : {}) };
+      },
+      SendTaskSuccess: (request) => {
+        const { taskToken, output } = parseRequest(SendTaskSuccessRequest, request);
+        taskTokens.succeed(taskToken, output);
+        return {};
+      },
+      SendTaskFailure: (request) => {
+        const { taskToken, error, cause } = parseRequest(SendTaskFailureRequest, request);
+        taskTokens.fail(taskToken, error, cause);
+        return {};
+      },
+      SendTaskHeartbeat: (request) => {
+        taskTokens.heartbeat(parseRequest(TaskTokenRequest, request).taskToken);
+        return {};
       },
       DescribeStateMachine: (request) =>
         describedStateMachine(engine.describeStateMachine(parseRequest(StateMachineRequest, request).stateMachineArn)),
@@ -127,6 +144,9 @@ const ListExecutionsRequest = z.object({
   nextToken: z.string().optional(),
 });
 const StateMachineRequest = z.object({ stateMachineArn: z.string() });
+const TaskTokenRequest = z.object({ taskToken: z.string().min(1).max(2048) });
+const SendTaskSuccessRequest = TaskTokenRequest.extend({ output: z.string().max(256 * 1024) });
+const SendTaskFailureRequest = TaskTokenRequest.extend({ error: z.string().max(256).optional(), cause: z.string().max(32768).optional() });
 const ListStateMachinesRequest = z.object({ maxResults: z.number().optional(), nextToken: z.string().optional() });
 
 

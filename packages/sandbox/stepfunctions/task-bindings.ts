@@ -2,11 +2,14 @@ import { randomBytes, randomUUID } from 'node:crypto';
 import type { RunOptions } from 'aws-local-stepfunctions';
 import { z } from 'zod';
 import { isRecord } from '#core';
+import { type TaskTokens, withToken, withTokenPlaceholder } from './task-tokens.ts';
 
 /**
  * Binds Task states to local functions the way Step Functions binds them to
  * AWS services: a Lambda ARN (or `lambda:invoke`) calls the function bound to
- * that ARN, `ecs:runTask.sync` runs the function bound to the task definition.
+ * that ARN, `ecs:runTask.sync` runs the function bound to the task definition,
+ * and `lambda:invoke.waitForTaskToken` calls the function with a task token and
+ * waits until SendTaskSuccess or SendTaskFailure names it.
  * Failures carry the names and causes the real services produce, so Retry and
  * Catch behave as they do in AWS.
  */
@@ -30,6 +33,8 @@ export interface TaskBindings {
   accountId: string;
   /** ECS tasks that may run at once, and how many do (shared by every execution of the service). */
   ecsCapacity?: { limit: number; running: number };
+  /** The open task tokens of the service (waitForTaskToken tasks wait for them). */
+  taskTokens?: TaskTokens;
 }
 
 /** The emulator reports it under `name`; a Catch receives the message as Cause. */
@@ -91,6 +96,8 @@ export function prepareDefinition(definition: Record<string, unknown>, waitTimeS
       state.TimeoutSeconds = UNBOUNDED_TASK_SECONDS;
     } else if (state.Type === 'Task') {
       tasks.set(name, { kind: 'resource', resource: typeof state.Resource === 'string' ? state.Resource : '' });
+      // The emulator's Context Object is one for the whole execution; each run of the task gets a token of its own.
+      if (typeof state.Resource === 'string' && state.Resource.endsWith('.waitForTaskToken')) state.Parameters = withTokenPlaceholder(state.Parameters);
       if (state.TimeoutSeconds === undefined && state.TimeoutSecondsPath === undefined) {
         state.TimeoutSeconds = UNBOUNDED_TASK_SECONDS;
       }
@@ -153,7 +160,17 @@ async function runTask(
   if (/^arn:[^:]+:states:::ecs:runTask\.sync$/.test(resource)) {
     return runEcsTask(stateName, input, bindings);
   }
-  throw unbound(stateName, resource, 'the sandbox binds Lambda ARNs, lambda:invoke and ecs:runTask.sync only');
+  if (/^arn:[^:]+:states:::lambda:invoke\.waitForTaskToken$/.test(resource) && bindings.taskTokens !== undefined) {
+    const parameters = LambdaInvokeParameters.safeParse(input);
+    if (!parameters.success) {
+      throw new TaskFailure('Lambda.InvalidRequestContentException', `Invalid lambda:invoke parameters: ${z.prettifyError(parameters.error)}`);
+    }
+    const { token, result } = bindings.taskTokens.issue(scope.signal);
+    // The function's own answer is dropped; its failure fails the task. The task's result is what the token is sent with.
+    await invokeLambda(requireLambda(bindings, parameters.data.FunctionName, stateName), withToken(toJson(parameters.data.Payload), token));
+    return result;
+  }
+  throw unbound(stateName, resource, 'the sandbox binds Lambda ARNs, lambda:invoke, lambda:invoke.waitForTaskToken and ecs:runTask.sync only');
 }
 
 const LambdaInvokeParameters = z.object({ FunctionName: z.string(), Payload: z.unknown().optional() });

@@ -1,4 +1,4 @@
-import { type SFNClient, StartExecutionCommand } from '@aws-sdk/client-sfn';
+import { type SFNClient, SendTaskSuccessCommand, StartExecutionCommand } from '@aws-sdk/client-sfn';
 import { StepError, type WorkflowInput } from '#core';
 import { afterEach, describe, expect, it } from 'vitest';
 import { type WorkflowName, exampleSubstitutions, renderWorkflow, workflowPlaceholders } from '#workflows';
@@ -19,7 +19,7 @@ interface Call {
 
 /** Every Lambda of both workflows, recording its calls; `overrides` replaces single steps. */
 function fakeLambdas(calls: Call[], overrides: Record<string, LambdaHandler> = {}): Record<string, LambdaHandler> {
-  const steps = ['Plan', 'Bootstrap', 'WaitForControlPlane', 'WaitForWorkers', 'Addons', 'Verify', 'MarkReady', 'MarkDeleted', 'RecordFailure'];
+  const steps = ['Plan', 'AwaitInfrastructureSlot', 'ReleaseInfrastructureSlot', 'Bootstrap', 'WaitForControlPlane', 'WaitForWorkers', 'Addons', 'Verify', 'MarkReady', 'MarkDeleted', 'RecordFailure'];
   return Object.fromEntries(
     steps.map((step): [string, LambdaHandler] => [
       arnOf(`${step}FunctionArn`),
@@ -27,6 +27,8 @@ function fakeLambdas(calls: Call[], overrides: Record<string, LambdaHandler> = {
         calls.push({ step, event });
         const override = overrides[step];
         if (override) return override(event);
+        // A free slot at once: the queue sends the workflow its token.
+        if (step === 'AwaitInfrastructureSlot') await client?.send(new SendTaskSuccessCommand({ taskToken: (event as { taskToken: string }).taskToken, output: '{"granted":true}' }));
         return step.startsWith('WaitFor') ? { ready: true, retryAfterSeconds: 0 } : null;
       },
     ]),
@@ -89,7 +91,9 @@ describe('the provision workflow in the sandbox', () => {
     expect(finished.status).toBe('SUCCEEDED');
     expect(calls.map((call) => call.step)).toEqual([
       'Plan',
+      'AwaitInfrastructureSlot',
       'Infrastructure',
+      'ReleaseInfrastructureSlot',
       'Bootstrap',
       'WaitForControlPlane',
       'WaitForControlPlane',
@@ -100,9 +104,11 @@ describe('the provision workflow in the sandbox', () => {
       'Verify',
       'MarkReady',
     ]);
-    for (const call of calls.filter((entry) => entry.step !== 'Infrastructure')) {
+    for (const call of calls.filter((entry) => !['Infrastructure', 'AwaitInfrastructureSlot'].includes(entry.step))) {
       expect(call.event, call.step).toEqual(input);
     }
+    // The queue gets the workflow input and the task token its grant sends back.
+    expect(calls.find((entry) => entry.step === 'AwaitInfrastructureSlot')?.event).toEqual({ ...input, taskToken: expect.stringMatching(/^AQ/) });
     expect(environments).toHaveLength(1);
     expect(environments[0]?.KILN_STEP_ACTION).toBe('up');
     expect(JSON.parse(environments[0]?.KILN_STEP_INPUT ?? 'null')).toEqual(input);
@@ -145,7 +151,7 @@ describe('the provision workflow in the sandbox', () => {
 
     const cause = JSON.stringify({ errorType: 'Kiln.Permanent', errorMessage: 'the PKI cannot be built' });
     expect(bootstrapAttempts).toBe(2);
-    expect(calls.map((call) => call.step)).toEqual(['Plan', 'Bootstrap', 'Bootstrap', 'RecordFailure']);
+    expect(calls.map((call) => call.step)).toEqual(['Plan', 'AwaitInfrastructureSlot', 'ReleaseInfrastructureSlot', 'Bootstrap', 'Bootstrap', 'RecordFailure']);
     expect(calls.at(-1)?.event).toEqual({ ...input, error: { Error: 'Kiln.Permanent', Cause: cause } });
     expect(finished).toMatchObject({ status: 'FAILED', error: 'Kiln.ProvisioningFailed', cause });
   });
@@ -164,6 +170,8 @@ describe('the provision workflow in the sandbox', () => {
     });
 
     expect(attempts).toBe(3);
+    // The slot goes back before the failure is recorded, and the error reaches RecordFailure unchanged.
+    expect(calls.slice(-2).map((call) => call.step)).toEqual(['ReleaseInfrastructureSlot', 'RecordFailure']);
     const recorded = calls.at(-1);
     expect(recorded?.step).toBe('RecordFailure');
     const { error } = recorded?.event as { error: { Error: string; Cause: string } };
@@ -242,8 +250,8 @@ describe('the deprovision workflow in the sandbox', () => {
     });
 
     expect(finished.status).toBe('SUCCEEDED');
-    expect(calls.map((call) => call.step)).toEqual(['Destroy', 'MarkDeleted']);
-    expect(calls[0]?.event).toEqual({ KILN_STEP_ACTION: 'destroy', KILN_STEP_INPUT: JSON.stringify(input) });
-    expect(calls[1]?.event).toEqual(input);
+    expect(calls.map((call) => call.step)).toEqual(['AwaitInfrastructureSlot', 'Destroy', 'ReleaseInfrastructureSlot', 'MarkDeleted']);
+    expect(calls[1]?.event).toEqual({ KILN_STEP_ACTION: 'destroy', KILN_STEP_INPUT: JSON.stringify(input) });
+    expect(calls[3]?.event).toEqual(input);
   });
 });

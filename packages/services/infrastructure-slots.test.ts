@@ -1,0 +1,47 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { newId } from '#core';
+import { type ApiHarness, startApiHarness } from '../../test/support/api-harness.ts';
+import type { KilnServices } from './context.ts';
+import { awaitInfrastructureSlot, releaseInfrastructureSlot } from './infrastructure-slots.ts';
+
+let api: ApiHarness;
+beforeAll(async () => {
+  api = await startApiHarness();
+});
+afterAll(async () => {
+  await api.close();
+});
+
+describe('the infrastructure slot steps', () => {
+  it('send waiting workflows their tokens while slots are free, pass a grant nobody takes on, and hand a released slot to the next', async () => {
+    const sent: string[] = [];
+    const services: KilnServices = {
+      ...api.services,
+      infrastructureConcurrency: 2,
+      workflows: {
+        ...api.services.workflows,
+        // A workflow stopped while it waited no longer takes its token.
+        completeTask: (taskToken) => {
+          if (taskToken.startsWith('stopped')) return Promise.resolve(false);
+          sent.push(taskToken);
+          return Promise.resolve(true);
+        },
+      },
+    };
+    const [busy, other] = [newId('tenant'), newId('tenant')];
+    const order = (tenantId: string, taskToken: string) => ({ tenantId, clusterId: newId('cluster'), operationId: newId('operation'), requestId: 'req', taskToken });
+    const first = order(busy, 'token-first');
+    await awaitInfrastructureSlot(services, first);
+    await awaitInfrastructureSlot(services, order(other, 'stopped-token'));
+    await awaitInfrastructureSlot(services, order(busy, 'token-second'));
+    await awaitInfrastructureSlot(services, order(busy, 'token-third'));
+    // Two slots: the first and the second go on; the stopped workflow's grant went to the second; the third waits.
+    expect(sent).toEqual(['token-first', 'token-second']);
+    expect(await services.store.infrastructureSlots.usage()).toMatchObject({ held: 2, waiting: 1 });
+
+    await releaseInfrastructureSlot(services, { ...first, taskToken: undefined });
+    expect(sent).toEqual(['token-first', 'token-second', 'token-third']);
+    expect(await services.store.infrastructureSlots.usage()).toMatchObject({ held: 2, waiting: 0 });
+    await expect(awaitInfrastructureSlot(services, { tenantId: busy })).rejects.toThrow(/operationId/);
+  });
+});

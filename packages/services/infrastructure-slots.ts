@@ -1,0 +1,51 @@
+import { z } from 'zod';
+import type { KilnServices } from './context.ts';
+
+/** Infrastructure runs (Fargate tasks) at once unless the deployment sets another number (KILN_INFRASTRUCTURE_CONCURRENCY). */
+export const DEFAULT_INFRASTRUCTURE_CONCURRENCY = 16;
+/**
+ * How long a slot stays held when its workflow never gives it back (stopped from outside): longer than the
+ * infrastructure state can run (its capacity retries, about five hours, and three runs of up to two hours).
+ */
+const SLOT_HOLD_MS = 12 * 60 * 60 * 1000;
+
+const SlotRequest = z.object({ tenantId: z.string().min(1), operationId: z.string().min(1), taskToken: z.string().min(1) });
+const SlotRelease = z.object({ operationId: z.string().min(1) });
+
+/**
+ * The workflow's AwaitInfrastructureSlot step (a `.waitForTaskToken` task): queues the operation for an
+ * infrastructure run and hands out whatever slots are free. The workflow goes on when its token is sent.
+ */
+export async function awaitInfrastructureSlot(services: KilnServices, event: unknown, now = new Date()): Promise<void> {
+  const request = SlotRequest.parse(event);
+  const queued = await services.store.infrastructureSlots.wait(request, now);
+  if (!queued) services.log.info('infrastructure slot already held', { operationId: request.operationId });
+  await dispatchInfrastructureSlots(services, now);
+}
+
+/** The workflow's ReleaseInfrastructureSlot steps (after the run, and on the way to recording a failure). */
+export async function releaseInfrastructureSlot(services: KilnServices, event: unknown, now = new Date()): Promise<void> {
+  const { operationId } = SlotRelease.parse(event);
+  await services.store.infrastructureSlots.release(operationId);
+  await dispatchInfrastructureSlots(services, now);
+}
+
+/**
+ * Grants free slots in fair order until none is free or nobody waits, sending each granted workflow its token. A
+ * grant whose workflow no longer waits (stopped, or timed out) is given back and goes to the next. Returns how many
+ * workflows went on.
+ */
+export async function dispatchInfrastructureSlots(services: KilnServices, now = new Date()): Promise<number> {
+  const slots = services.store.infrastructureSlots;
+  const limit = services.infrastructureConcurrency ?? DEFAULT_INFRASTRUCTURE_CONCURRENCY;
+  let granted = 0;
+  for (let next = await slots.grantNext(limit, now, SLOT_HOLD_MS); next !== undefined; next = await slots.grantNext(limit, now, SLOT_HOLD_MS)) {
+    if (await services.workflows.completeTask(next.taskToken, { granted: true })) {
+      granted += 1;
+      services.log.info('infrastructure slot granted', { tenantId: next.tenantId, operationId: next.operationId });
+    } else {
+      await slots.release(next.operationId, next.taskToken);
+    }
+  }
+  return granted;
+}

@@ -1,0 +1,249 @@
+import { TransactionCanceledException } from '@aws-sdk/client-dynamodb';
+import { DeleteCommand, type DynamoDBDocumentClient, GetCommand, PutCommand, QueryCommand, TransactWriteCommand } from '@aws-sdk/lib-dynamodb';
+import { sha256 } from '#core';
+import { keys } from './table.ts';
+
+/** An operation waiting for an infrastructure run, with the task token its workflow waits on. */
+export interface SlotWaiter {
+  tenantId: string;
+  operationId: string;
+  /** The workflow's task token: the grant sends it back (Step Functions' SendTaskSuccess). */
+  taskToken: string;
+}
+
+/** Tries of a grant that lost a race to another dispatcher before it gives up for this call (the next release tries again). */
+const GRANT_ATTEMPTS = 5;
+
+/**
+ * A fair queue in front of the infrastructure runs (Pulumi in Fargate), across every tenant and Lambda instance: at
+ * most `limit` operations hold a slot at once; a free slot goes to a waiting operation of the tenant that holds the
+ * fewest slots, the one granted longest ago among equals, and within a tenant to its oldest operation. A burst of one
+ * tenant's orders therefore takes turns with another tenant's single order instead of running ahead of it.
+ *
+ * Items: one counter of slots held, one entry per tenant with waiters or slots (its share), one item per holder (so a
+ * holder whose workflow vanished is reclaimed after `heldUntil`), and the waiters under each tenant's own partition.
+ */
+export class InfrastructureSlots {
+  constructor(
+    private readonly documents: DynamoDBDocumentClient,
+    private readonly tableName: string,
+  ) {}
+
+  /**
+   * Queues an operation. Idempotent: queued again (a retried call, or a new run of the state), it keeps its place
+   * with the newest token; an operation that already holds a slot is not queued (returns false).
+   */
+  async wait(waiter: SlotWaiter, now: Date): Promise<boolean> {
+    const item = { ...keys.infrastructureWaiter(waiter.tenantId, waiter.operationId), entity: 'slotWaiter', ...waiter, queuedAt: now.toISOString() };
+    try {
+      await this.documents.send(
+        new TransactWriteCommand({
+          TransactItems: [
+            { Put: { TableName: this.tableName, Item: item, ConditionExpression: 'attribute_not_exists(PK)' } },
+            { ConditionCheck: { TableName: this.tableName, Key: keys.infrastructureSlotHolder(waiter.operationId), ConditionExpression: 'attribute_not_exists(PK)' } },
+            {
+              Update: {
+                TableName: this.tableName,
+                Key: keys.infrastructureSlotTenant(waiter.tenantId),
+                UpdateExpression: 'SET entity = :entity, tenantId = :tenantId, held = if_not_exists(held, :zero) ADD waiting :one',
+                ExpressionAttributeValues: { ':entity': 'slotTenant', ':tenantId': waiter.tenantId, ':zero': 0, ':one': 1 },
+              },
+            },
+          ],
+        }),
+      );
+      return true;
+    } catch (error) {
+      const [queued, holding] = reasonsOf(error);
+      if (holding === 'ConditionalCheckFailed') return false;
+      if (queued !== 'ConditionalCheckFailed') throw error;
+    }
+    // Already queued: the newest token is the one its workflow waits on.
+    await this.documents.send(
+      new PutCommand({ TableName: this.tableName, Item: item, ConditionExpression: 'attribute_exists(PK)' }),
+    );
+    return true;
+  }
+
+  /**
+   * Grants a free slot to the next waiter in fair order and returns it, or undefined when every slot is held or
+   * nobody waits. The waiter becomes a holder until `release` (or until `heldUntil`, when its workflow never releases).
+   */
+  async grantNext(limit: number, now: Date, holdMs: number): Promise<SlotWaiter | undefined> {
+    for (let attempt = 1; attempt <= GRANT_ATTEMPTS; attempt++) {
+      const held = await this.heldCount();
+      if (held >= limit && (await this.reclaimExpired(now)) === 0) return undefined;
+      const next = await this.nextWaiter();
+      if (next === undefined) return undefined;
+      try {
+        await this.documents.send(
+          new TransactWriteCommand({
+            TransactItems: [
+              {
+                Update: {
+                  TableName: this.tableName,
+                  Key: keys.infrastructureSlots,
+                  UpdateExpression: 'SET entity = :entity, held = if_not_exists(held, :zero) + :one',
+                  ConditionExpression: 'attribute_not_exists(held) OR held < :limit',
+                  ExpressionAttributeValues: { ':entity': 'slots', ':zero': 0, ':one': 1, ':limit': limit },
+                },
+              },
+              {
+                Update: {
+                  TableName: this.tableName,
+                  Key: keys.infrastructureSlotTenant(next.tenantId),
+                  UpdateExpression: 'SET grantedAt = :now ADD held :one, waiting :minusOne',
+                  ConditionExpression: 'waiting >= :one',
+                  ExpressionAttributeValues: { ':now': now.toISOString(), ':one': 1, ':minusOne': -1 },
+                },
+              },
+              {
+                Delete: {
+                  TableName: this.tableName,
+                  Key: keys.infrastructureWaiter(next.tenantId, next.operationId),
+                  ConditionExpression: 'taskToken = :token',
+                  ExpressionAttributeValues: { ':token': next.taskToken },
+                },
+              },
+              {
+                Put: {
+                  TableName: this.tableName,
+                  Item: {
+                    ...keys.infrastructureSlotHolder(next.operationId),
+                    entity: 'slotHolder',
+                    tenantId: next.tenantId,
+                    operationId: next.operationId,
+                    // Which grant this is (a digest of the token it was sent with), so undoing a grant nobody took frees only that one.
+                    grantDigest: sha256(next.taskToken),
+                    grantedAt: now.toISOString(),
+                    heldUntil: now.getTime() + holdMs,
+                  },
+                  ConditionExpression: 'attribute_not_exists(PK)',
+                },
+              },
+            ],
+          }),
+        );
+        return next;
+      } catch (error) {
+        // Another dispatcher took the slot or the waiter first, or the waiter's token changed: look again.
+        if (!(error instanceof TransactionCanceledException)) throw error;
+      }
+    }
+    return undefined;
+  }
+
+  /**
+   * Frees the slot an operation holds (when `grantOf` is given, only if it is that grant). False when it held none.
+   */
+  async release(operationId: string, grantOf?: string): Promise<boolean> {
+    const holder = (await this.documents.send(new GetCommand({ TableName: this.tableName, Key: keys.infrastructureSlotHolder(operationId), ConsistentRead: true }))).Item;
+    if (holder === undefined || (grantOf !== undefined && holder.grantDigest !== sha256(grantOf))) return false;
+    const tenantId = String(holder.tenantId);
+    const grantDigest = String(holder.grantDigest);
+    try {
+      await this.documents.send(
+        new TransactWriteCommand({
+          TransactItems: [
+            { Delete: { TableName: this.tableName, Key: keys.infrastructureSlotHolder(operationId), ConditionExpression: 'grantDigest = :grant', ExpressionAttributeValues: { ':grant': grantDigest } } },
+            { Update: { TableName: this.tableName, Key: keys.infrastructureSlots, UpdateExpression: 'ADD held :minusOne', ExpressionAttributeValues: { ':minusOne': -1 } } },
+            { Update: { TableName: this.tableName, Key: keys.infrastructureSlotTenant(tenantId), UpdateExpression: 'ADD held :minusOne', ExpressionAttributeValues: { ':minusOne': -1 } } },
+          ],
+        }),
+      );
+    } catch (error) {
+      // Released meanwhile by another call.
+      if (error instanceof TransactionCanceledException) return false;
+      throw error;
+    }
+    // A tenant with nothing held and nobody waiting leaves the fair order (a wait that comes meanwhile keeps it).
+    await this.documents
+      .send(
+        new DeleteCommand({
+          TableName: this.tableName,
+          Key: keys.infrastructureSlotTenant(tenantId),
+          ConditionExpression: 'held <= :zero AND waiting <= :zero',
+          ExpressionAttributeValues: { ':zero': 0 },
+        }),
+      )
+      .catch((error: unknown) => {
+        if (!(error instanceof Error && error.name === 'ConditionalCheckFailedException')) throw error;
+      });
+    return true;
+  }
+
+  /** Slots held now, and the operations waiting, for reports. */
+  async usage(): Promise<{ held: number; waiting: number; tenants: { tenantId: string; held: number; waiting: number }[] }> {
+    const tenants = await this.tenantEntries();
+    return { held: await this.heldCount(), waiting: tenants.reduce((sum, tenant) => sum + tenant.waiting, 0), tenants };
+  }
+
+  private async heldCount(): Promise<number> {
+    const item = (await this.documents.send(new GetCommand({ TableName: this.tableName, Key: keys.infrastructureSlots, ConsistentRead: true }))).Item;
+    return Number(item?.held ?? 0);
+  }
+
+  private async tenantEntries(): Promise<{ tenantId: string; held: number; waiting: number; grantedAt: string }[]> {
+    const entries: { tenantId: string; held: number; waiting: number; grantedAt: string }[] = [];
+    let start: Record<string, unknown> | undefined;
+    do {
+      const page = await this.documents.send(
+        new QueryCommand({
+          TableName: this.tableName,
+          KeyConditionExpression: 'PK = :pk AND begins_with(SK, :prefix)',
+          ExpressionAttributeValues: { ':pk': keys.infrastructureSlots.PK, ':prefix': 'TENANT#' },
+          ConsistentRead: true,
+          ExclusiveStartKey: start,
+        }),
+      );
+      for (const item of page.Items ?? []) {
+        entries.push({ tenantId: String(item.tenantId), held: Number(item.held ?? 0), waiting: Number(item.waiting ?? 0), grantedAt: String(item.grantedAt ?? '') });
+      }
+      start = page.LastEvaluatedKey;
+    } while (start !== undefined);
+    return entries;
+  }
+
+  /** The fair order's head: the oldest waiter of the waiting tenant with the fewest slots, granted longest ago. */
+  private async nextWaiter(): Promise<SlotWaiter | undefined> {
+    const waiting = (await this.tenantEntries())
+      .filter((tenant) => tenant.waiting > 0)
+      .sort((a, b) => a.held - b.held || a.grantedAt.localeCompare(b.grantedAt) || a.tenantId.localeCompare(b.tenantId));
+    for (const tenant of waiting) {
+      const page = await this.documents.send(
+        new QueryCommand({
+          TableName: this.tableName,
+          KeyConditionExpression: 'PK = :pk',
+          ExpressionAttributeValues: { ':pk': keys.infrastructureWaiters(tenant.tenantId) },
+          ConsistentRead: true,
+          Limit: 1,
+        }),
+      );
+      const item = page.Items?.[0];
+      if (item !== undefined) return { tenantId: tenant.tenantId, operationId: String(item.operationId), taskToken: String(item.taskToken) };
+    }
+    return undefined;
+  }
+
+  /** Frees the slots of holders past `heldUntil` (their workflow ended without releasing); how many. */
+  private async reclaimExpired(now: Date): Promise<number> {
+    const page = await this.documents.send(
+      new QueryCommand({
+        TableName: this.tableName,
+        KeyConditionExpression: 'PK = :pk AND begins_with(SK, :prefix)',
+        FilterExpression: 'heldUntil < :now',
+        ExpressionAttributeValues: { ':pk': keys.infrastructureSlots.PK, ':prefix': 'HOLDER#', ':now': now.getTime() },
+        ConsistentRead: true,
+      }),
+    );
+    let reclaimed = 0;
+    for (const item of page.Items ?? []) if (await this.release(String(item.operationId))) reclaimed += 1;
+    return reclaimed;
+  }
+}
+
+/** The cancellation reason of each item of a cancelled transaction (none for other errors). */
+function reasonsOf(error: unknown): (string | undefined)[] {
+  if (!(error instanceof TransactionCanceledException)) throw error;
+  return (error.CancellationReasons ?? []).map((reason) => reason.Code);
+}
