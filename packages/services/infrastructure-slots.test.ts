@@ -42,6 +42,25 @@ describe('the infrastructure slot steps', () => {
     await releaseInfrastructureSlot(services, { ...first, taskToken: undefined });
     expect(sent).toEqual(['token-first', 'token-second', 'token-third']);
     expect(await services.store.infrastructureSlots.usage()).toMatchObject({ held: 2, waiting: 0 });
+
+    // A new execution of an operation that holds a slot (its first execution was lost) goes on with that slot.
+    const [holding] = await heldOperations(services);
+    await awaitInfrastructureSlot(services, { ...order(busy, 'token-of-the-new-execution'), operationId: holding });
+    expect(sent.at(-1)).toBe('token-of-the-new-execution');
+    // One that stopped waiting before it got a slot leaves the queue, and takes no slot later.
+    const waiting = order(other, 'token-never-sent');
+    await awaitInfrastructureSlot(services, waiting);
+    await releaseInfrastructureSlot(services, { ...waiting, taskToken: undefined });
+    const usage = await services.store.infrastructureSlots.usage();
+    expect(usage).toMatchObject({ held: 2, waiting: 0 });
+    // A tenant with nothing held or waiting leaves the fair order.
+    expect(usage.tenants.map((tenant) => tenant.tenantId)).toEqual([busy]);
     await expect(awaitInfrastructureSlot(services, { tenantId: busy })).rejects.toThrow(/operationId/);
   });
 });
+
+/** The operations holding a slot now. */
+async function heldOperations(services: KilnServices): Promise<string[]> {
+  const held = await services.store.infrastructureSlots.holders();
+  return held.map((holder) => holder.operationId);
+}

@@ -10,7 +10,7 @@ export const DEFAULT_INFRASTRUCTURE_CONCURRENCY = 16;
 const SLOT_HOLD_MS = 12 * 60 * 60 * 1000;
 
 const SlotRequest = z.object({ tenantId: z.string().min(1), operationId: z.string().min(1), taskToken: z.string().min(1) });
-const SlotRelease = z.object({ operationId: z.string().min(1) });
+const SlotRelease = z.object({ tenantId: z.string().min(1), operationId: z.string().min(1) });
 
 /**
  * The workflow's AwaitInfrastructureSlot step (a `.waitForTaskToken` task): queues the operation for an
@@ -18,14 +18,21 @@ const SlotRelease = z.object({ operationId: z.string().min(1) });
  */
 export async function awaitInfrastructureSlot(services: KilnServices, event: unknown, now = new Date()): Promise<void> {
   const request = SlotRequest.parse(event);
-  const queued = await services.store.infrastructureSlots.wait(request, now);
-  if (!queued) services.log.info('infrastructure slot already held', { operationId: request.operationId });
+  if (!(await services.store.infrastructureSlots.wait(request, now))) {
+    // It holds one already: a new execution of the operation (recovery restarted one whose execution was lost) goes on with it.
+    await services.workflows.completeTask(request.taskToken, { granted: true });
+    return;
+  }
   await dispatchInfrastructureSlots(services, now);
 }
 
-/** The workflow's ReleaseInfrastructureSlot steps (after the run, and on the way to recording a failure). */
+/**
+ * The workflow's ReleaseInfrastructureSlot steps (after the run, and on the way to recording a failure): gives the
+ * slot back, or leaves the queue when the workflow stopped waiting before it got one.
+ */
 export async function releaseInfrastructureSlot(services: KilnServices, event: unknown, now = new Date()): Promise<void> {
-  const { operationId } = SlotRelease.parse(event);
+  const { tenantId, operationId } = SlotRelease.parse(event);
+  await services.store.infrastructureSlots.withdraw(tenantId, operationId);
   await services.store.infrastructureSlots.release(operationId);
   await dispatchInfrastructureSlots(services, now);
 }

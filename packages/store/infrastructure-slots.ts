@@ -133,6 +133,25 @@ export class InfrastructureSlots {
     return undefined;
   }
 
+  /** Takes an operation out of the queue (its workflow stopped waiting); false when it was not queued. */
+  async withdraw(tenantId: string, operationId: string): Promise<boolean> {
+    try {
+      await this.documents.send(
+        new TransactWriteCommand({
+          TransactItems: [
+            { Delete: { TableName: this.tableName, Key: keys.infrastructureWaiter(tenantId, operationId), ConditionExpression: 'attribute_exists(PK)' } },
+            { Update: { TableName: this.tableName, Key: keys.infrastructureSlotTenant(tenantId), UpdateExpression: 'ADD waiting :minusOne', ExpressionAttributeValues: { ':minusOne': -1 } } },
+          ],
+        }),
+      );
+    } catch (error) {
+      if (error instanceof TransactionCanceledException) return false;
+      throw error;
+    }
+    await this.forgetIdleTenant(tenantId);
+    return true;
+  }
+
   /**
    * Frees the slot an operation holds (when `grantOf` is given, only if it is that grant). False when it held none.
    */
@@ -156,7 +175,12 @@ export class InfrastructureSlots {
       if (error instanceof TransactionCanceledException) return false;
       throw error;
     }
-    // A tenant with nothing held and nobody waiting leaves the fair order (a wait that comes meanwhile keeps it).
+    await this.forgetIdleTenant(tenantId);
+    return true;
+  }
+
+  /** A tenant with nothing held and nobody waiting leaves the fair order (a wait that comes meanwhile keeps it). */
+  private async forgetIdleTenant(tenantId: string): Promise<void> {
     await this.documents
       .send(
         new DeleteCommand({
@@ -169,13 +193,25 @@ export class InfrastructureSlots {
       .catch((error: unknown) => {
         if (!(error instanceof Error && error.name === 'ConditionalCheckFailedException')) throw error;
       });
-    return true;
   }
 
   /** Slots held now, and the operations waiting, for reports. */
   async usage(): Promise<{ held: number; waiting: number; tenants: { tenantId: string; held: number; waiting: number }[] }> {
     const tenants = await this.tenantEntries();
     return { held: await this.heldCount(), waiting: tenants.reduce((sum, tenant) => sum + tenant.waiting, 0), tenants };
+  }
+
+  /** The operations holding a slot, with when they got it. */
+  async holders(): Promise<{ tenantId: string; operationId: string; grantedAt: string }[]> {
+    const page = await this.documents.send(
+      new QueryCommand({
+        TableName: this.tableName,
+        KeyConditionExpression: 'PK = :pk AND begins_with(SK, :prefix)',
+        ExpressionAttributeValues: { ':pk': keys.infrastructureSlots.PK, ':prefix': 'HOLDER#' },
+        ConsistentRead: true,
+      }),
+    );
+    return (page.Items ?? []).map((item) => ({ tenantId: String(item.tenantId), operationId: String(item.operationId), grantedAt: String(item.grantedAt) }));
   }
 
   private async heldCount(): Promise<number> {
