@@ -3,6 +3,7 @@ import { newId } from '#core';
 import { type ApiHarness, startApiHarness } from '../../test/support/api-harness.ts';
 import type { KilnServices } from './context.ts';
 import { awaitInfrastructureSlot, releaseInfrastructureSlot } from './infrastructure-slots.ts';
+import { recoverOperations } from './recovery.ts';
 
 let api: ApiHarness;
 beforeAll(async () => {
@@ -56,6 +57,28 @@ describe('the infrastructure slot steps', () => {
     // A tenant with nothing held or waiting leaves the fair order.
     expect(usage.tenants.map((tenant) => tenant.tenantId)).toEqual([busy]);
     await expect(awaitInfrastructureSlot(services, { tenantId: busy })).rejects.toThrow(/operationId/);
+  });
+});
+
+describe('recovery', () => {
+  it('hands out a free slot an operation waits for, should every grant for it have lost its race', async () => {
+    const sent: string[] = [];
+    const services: KilnServices = {
+      ...api.services,
+      // One more than the slots the test above left held.
+      infrastructureConcurrency: 3,
+      workflows: {
+        ...api.services.workflows,
+        completeTask: (taskToken) => {
+          sent.push(taskToken);
+          return Promise.resolve(true);
+        },
+      },
+    };
+    // Queued, and no grant made for it (as when every grant lost its race).
+    await services.store.infrastructureSlots.wait({ tenantId: newId('tenant'), operationId: newId('operation'), taskToken: 'token-left-waiting' }, new Date());
+    expect(await recoverOperations(services, { graceMs: 0 })).toMatchObject({ slotsGranted: 1 });
+    expect(sent).toEqual(['token-left-waiting']);
   });
 });
 

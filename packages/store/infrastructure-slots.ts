@@ -1,3 +1,4 @@
+import { setTimeout } from 'node:timers/promises';
 import { TransactionCanceledException } from '@aws-sdk/client-dynamodb';
 import { DeleteCommand, type DynamoDBDocumentClient, GetCommand, PutCommand, QueryCommand, TransactWriteCommand } from '@aws-sdk/lib-dynamodb';
 import { sha256 } from '#core';
@@ -11,8 +12,13 @@ export interface SlotWaiter {
   taskToken: string;
 }
 
-/** Tries of a grant that lost a race to another dispatcher before it gives up for this call (the next release tries again). */
-const GRANT_ATTEMPTS = 5;
+/**
+ * Tries of a grant that lost a race before it gives up for this call: DynamoDB cancels both of two transactions on
+ * the same item at once (TransactionConflict), so many dispatchers at once back off a random while and try again.
+ * A call that gives up leaves the slot to the next release, or to recovery's pass (dispatchInfrastructureSlots).
+ */
+const GRANT_ATTEMPTS = 20;
+const GRANT_BACKOFF_MS = 50;
 
 /**
  * A fair queue in front of the infrastructure runs (Pulumi in Fargate), across every tenant and Lambda instance: at
@@ -128,6 +134,7 @@ export class InfrastructureSlots {
       } catch (error) {
         // Another dispatcher took the slot or the waiter first, or the waiter's token changed: look again.
         if (!(error instanceof TransactionCanceledException)) throw error;
+        await setTimeout(Math.random() * GRANT_BACKOFF_MS * Math.min(attempt, 5));
       }
     }
     return undefined;
