@@ -2355,10 +2355,10 @@ export interface operations {
                 headers: {
                     /** @description The request id (in a problem, also its requestId): quote it when reporting a problem. */
                     "x-request-id": string;
-                    /** @description What is left of the caller's request bucket: `"tenant";r=<requests left>;t=<seconds until it is full again>`. */
-                    RateLimit: string;
-                    /** @description The caller's request bucket: `"tenant";q=<requests at once>;w=<seconds to refill>`. */
-                    "RateLimit-Policy": string;
+                    /** @description What is left of the caller's request bucket: `"tenant";r=<requests left>;t=<seconds until it is full again>`. Absent when the failure came before the rate limiter. */
+                    RateLimit?: string;
+                    /** @description The caller's request bucket: `"tenant";q=<requests at once>;w=<seconds to refill>`. Absent when the failure came before the rate limiter. */
+                    "RateLimit-Policy"?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -2370,10 +2370,10 @@ export interface operations {
                 headers: {
                     /** @description The request id (in a problem, also its requestId): quote it when reporting a problem. */
                     "x-request-id": string;
-                    /** @description What is left of the caller's request bucket: `"tenant";r=<requests left>;t=<seconds until it is full again>`. */
-                    RateLimit: string;
-                    /** @description The caller's request bucket: `"tenant";q=<requests at once>;w=<seconds to refill>`. */
-                    "RateLimit-Policy": string;
+                    /** @description What is left of the caller's request bucket: `"tenant";r=<requests left>;t=<seconds until it is full again>`. Absent when the failure came before the rate limiter. */
+                    RateLimit?: string;
+                    /** @description The caller's request bucket: `"tenant";q=<requests at once>;w=<seconds to refill>`. Absent when the failure came before the rate limiter. */
+                    "RateLimit-Policy"?: string;
                     /** @description Seconds to wait before retrying. */
                     "Retry-After": number;
                     [name: string]: unknown;
@@ -2478,10 +2478,10 @@ export interface operations {
                 headers: {
                     /** @description The request id (in a problem, also its requestId): quote it when reporting a problem. */
                     "x-request-id": string;
-                    /** @description What is left of the caller's request bucket: `"tenant";r=<requests left>;t=<seconds until it is full again>`. */
-                    RateLimit: string;
-                    /** @description The caller's request bucket: `"tenant";q=<requests at once>;w=<seconds to refill>`. */
-                    "RateLimit-Policy": string;
+                    /** @description What is left of the caller's request bucket: `"tenant";r=<requests left>;t=<seconds until it is full again>`. Absent when the failure came before the rate limiter. */
+                    RateLimit?: string;
+                    /** @description The caller's request bucket: `"tenant";q=<requests at once>;w=<seconds to refill>`. Absent when the failure came before the rate limiter. */
+                    "RateLimit-Policy"?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -2493,10 +2493,10 @@ export interface operations {
                 headers: {
                     /** @description The request id (in a problem, also its requestId): quote it when reporting a problem. */
                     "x-request-id": string;
-                    /** @description What is left of the caller's request bucket: `"tenant";r=<requests left>;t=<seconds until it is full again>`. */
-                    RateLimit: string;
-                    /** @description The caller's request bucket: `"tenant";q=<requests at once>;w=<seconds to refill>`. */
-                    "RateLimit-Policy": string;
+                    /** @description What is left of the caller's request bucket: `"tenant";r=<requests left>;t=<seconds until it is full again>`. Absent when the failure came before the rate limiter. */
+                    RateLimit?: string;
+                    /** @description The caller's request bucket: `"tenant";q=<requests at once>;w=<seconds to refill>`. Absent when the failure came before the rate limiter. */
+                    "RateLimit-Policy"?: string;
                     /** @description Seconds to wait before retrying. */
                     "Retry-After": number;
                     [name: string]: unknown;
@@ -2926,10 +2926,10 @@ export interface operations {
                 headers: {
                     /** @description The request id (in a problem, also its requestId): quote it when reporting a problem. */
                     "x-request-id": string;
-                    /** @description What is left of the caller's request bucket: `"tenant";r=<requests left>;t=<seconds until it is full again>`. */
-                    RateLimit: string;
-                    /** @description The caller's request bucket: `"tenant";q=<requests at once>;w=<seconds to refill>`. */
-                    "RateLimit-Policy": string;
+                    /** @description What is left of the caller's request bucket: `"tenant";r=<requests left>;t=<seconds until it is full again>`. Absent when the failure came before the rate limiter. */
+                    RateLimit?: string;
+                    /** @description The caller's request bucket: `"tenant";q=<requests at once>;w=<seconds to refill>`. Absent when the failure came before the rate limiter. */
+                    "RateLimit-Policy"?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -2941,10 +2941,10 @@ export interface operations {
                 headers: {
                     /** @description The request id (in a problem, also its requestId): quote it when reporting a problem. */
                     "x-request-id": string;
-                    /** @description What is left of the caller's request bucket: `"tenant";r=<requests left>;t=<seconds until it is full again>`. */
-                    RateLimit: string;
-                    /** @description The caller's request bucket: `"tenant";q=<requests at once>;w=<seconds to refill>`. */
-                    "RateLimit-Policy": string;
+                    /** @description What is left of the caller's request bucket: `"tenant";r=<requests left>;t=<seconds until it is full again>`. Absent when the failure came before the rate limiter. */
+                    RateLimit?: string;
+                    /** @description The caller's request bucket: `"tenant";q=<requests at once>;w=<seconds to refill>`. Absent when the failure came before the rate limiter. */
+                    "RateLimit-Policy"?: string;
                     /** @description Seconds to wait before retrying. */
                     "Retry-After": number;
                     [name: string]: unknown;
@@ -3079,10 +3079,10 @@ export interface operations {
                 headers: {
                     /** @description The request id (in a problem, also its requestId): quote it when reporting a problem. */
                     "x-request-id": string;
-                    /** @description What is left of the caller's request bucket: `"tenant";r=<requests left>;t=<seconds until it is full again>`. */
-                    RateLimit: string;
-                    /** @description The caller's request bucket: `"tenant";q=<requests at once>;w=<seconds to refill>`. */
-                    "RateLimit-Policy": string;
+                    /** @description What is left of the caller's request bucket: `"tenant";r=<requests left>;t=<seconds until it is full again>`. Absent when the failure came before the rate limiter. */
+                    RateLimit?: string;
+                    /** @description The caller's request bucket: `"tenant";q=<requests at once>;w=<seconds to refill>`. Absent when the failure came before the rate limiter. */
+                    "RateLimit-Policy"?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -3094,10 +3094,10 @@ export interface operations {
                 headers: {
                     /** @description The request id (in a problem, also its requestId): quote it when reporting a problem. */
                     "x-request-id": string;
-                    /** @description What is left of the caller's request bucket: `"tenant";r=<requests left>;t=<seconds until it is full again>`. */
-                    RateLimit: string;
-                    /** @description The caller's request bucket: `"tenant";q=<requests at once>;w=<seconds to refill>`. */
-                    "RateLimit-Policy": string;
+                    /** @description What is left of the caller's request bucket: `"tenant";r=<requests left>;t=<seconds until it is full again>`. Absent when the failure came before the rate limiter. */
+                    RateLimit?: string;
+                    /** @description The caller's request bucket: `"tenant";q=<requests at once>;w=<seconds to refill>`. Absent when the failure came before the rate limiter. */
+                    "RateLimit-Policy"?: string;
                     /** @description Seconds to wait before retrying. */
                     "Retry-After": number;
                     [name: string]: unknown;
@@ -3270,10 +3270,10 @@ export interface operations {
                 headers: {
                     /** @description The request id (in a problem, also its requestId): quote it when reporting a problem. */
                     "x-request-id": string;
-                    /** @description What is left of the caller's request bucket: `"tenant";r=<requests left>;t=<seconds until it is full again>`. */
-                    RateLimit: string;
-                    /** @description The caller's request bucket: `"tenant";q=<requests at once>;w=<seconds to refill>`. */
-                    "RateLimit-Policy": string;
+                    /** @description What is left of the caller's request bucket: `"tenant";r=<requests left>;t=<seconds until it is full again>`. Absent when the failure came before the rate limiter. */
+                    RateLimit?: string;
+                    /** @description The caller's request bucket: `"tenant";q=<requests at once>;w=<seconds to refill>`. Absent when the failure came before the rate limiter. */
+                    "RateLimit-Policy"?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -3285,10 +3285,10 @@ export interface operations {
                 headers: {
                     /** @description The request id (in a problem, also its requestId): quote it when reporting a problem. */
                     "x-request-id": string;
-                    /** @description What is left of the caller's request bucket: `"tenant";r=<requests left>;t=<seconds until it is full again>`. */
-                    RateLimit: string;
-                    /** @description The caller's request bucket: `"tenant";q=<requests at once>;w=<seconds to refill>`. */
-                    "RateLimit-Policy": string;
+                    /** @description What is left of the caller's request bucket: `"tenant";r=<requests left>;t=<seconds until it is full again>`. Absent when the failure came before the rate limiter. */
+                    RateLimit?: string;
+                    /** @description The caller's request bucket: `"tenant";q=<requests at once>;w=<seconds to refill>`. Absent when the failure came before the rate limiter. */
+                    "RateLimit-Policy"?: string;
                     /** @description Seconds to wait before retrying. */
                     "Retry-After": number;
                     [name: string]: unknown;
@@ -3509,10 +3509,10 @@ export interface operations {
                 headers: {
                     /** @description The request id (in a problem, also its requestId): quote it when reporting a problem. */
                     "x-request-id": string;
-                    /** @description What is left of the caller's request bucket: `"tenant";r=<requests left>;t=<seconds until it is full again>`. */
-                    RateLimit: string;
-                    /** @description The caller's request bucket: `"tenant";q=<requests at once>;w=<seconds to refill>`. */
-                    "RateLimit-Policy": string;
+                    /** @description What is left of the caller's request bucket: `"tenant";r=<requests left>;t=<seconds until it is full again>`. Absent when the failure came before the rate limiter. */
+                    RateLimit?: string;
+                    /** @description The caller's request bucket: `"tenant";q=<requests at once>;w=<seconds to refill>`. Absent when the failure came before the rate limiter. */
+                    "RateLimit-Policy"?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -3524,10 +3524,10 @@ export interface operations {
                 headers: {
                     /** @description The request id (in a problem, also its requestId): quote it when reporting a problem. */
                     "x-request-id": string;
-                    /** @description What is left of the caller's request bucket: `"tenant";r=<requests left>;t=<seconds until it is full again>`. */
-                    RateLimit: string;
-                    /** @description The caller's request bucket: `"tenant";q=<requests at once>;w=<seconds to refill>`. */
-                    "RateLimit-Policy": string;
+                    /** @description What is left of the caller's request bucket: `"tenant";r=<requests left>;t=<seconds until it is full again>`. Absent when the failure came before the rate limiter. */
+                    RateLimit?: string;
+                    /** @description The caller's request bucket: `"tenant";q=<requests at once>;w=<seconds to refill>`. Absent when the failure came before the rate limiter. */
+                    "RateLimit-Policy"?: string;
                     /** @description Seconds to wait before retrying. */
                     "Retry-After": number;
                     [name: string]: unknown;
@@ -3647,10 +3647,10 @@ export interface operations {
                 headers: {
                     /** @description The request id (in a problem, also its requestId): quote it when reporting a problem. */
                     "x-request-id": string;
-                    /** @description What is left of the caller's request bucket: `"tenant";r=<requests left>;t=<seconds until it is full again>`. */
-                    RateLimit: string;
-                    /** @description The caller's request bucket: `"tenant";q=<requests at once>;w=<seconds to refill>`. */
-                    "RateLimit-Policy": string;
+                    /** @description What is left of the caller's request bucket: `"tenant";r=<requests left>;t=<seconds until it is full again>`. Absent when the failure came before the rate limiter. */
+                    RateLimit?: string;
+                    /** @description The caller's request bucket: `"tenant";q=<requests at once>;w=<seconds to refill>`. Absent when the failure came before the rate limiter. */
+                    "RateLimit-Policy"?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -3662,10 +3662,10 @@ export interface operations {
                 headers: {
                     /** @description The request id (in a problem, also its requestId): quote it when reporting a problem. */
                     "x-request-id": string;
-                    /** @description What is left of the caller's request bucket: `"tenant";r=<requests left>;t=<seconds until it is full again>`. */
-                    RateLimit: string;
-                    /** @description The caller's request bucket: `"tenant";q=<requests at once>;w=<seconds to refill>`. */
-                    "RateLimit-Policy": string;
+                    /** @description What is left of the caller's request bucket: `"tenant";r=<requests left>;t=<seconds until it is full again>`. Absent when the failure came before the rate limiter. */
+                    RateLimit?: string;
+                    /** @description The caller's request bucket: `"tenant";q=<requests at once>;w=<seconds to refill>`. Absent when the failure came before the rate limiter. */
+                    "RateLimit-Policy"?: string;
                     /** @description Seconds to wait before retrying. */
                     "Retry-After": number;
                     [name: string]: unknown;
@@ -3780,10 +3780,10 @@ export interface operations {
                 headers: {
                     /** @description The request id (in a problem, also its requestId): quote it when reporting a problem. */
                     "x-request-id": string;
-                    /** @description What is left of the caller's request bucket: `"tenant";r=<requests left>;t=<seconds until it is full again>`. */
-                    RateLimit: string;
-                    /** @description The caller's request bucket: `"tenant";q=<requests at once>;w=<seconds to refill>`. */
-                    "RateLimit-Policy": string;
+                    /** @description What is left of the caller's request bucket: `"tenant";r=<requests left>;t=<seconds until it is full again>`. Absent when the failure came before the rate limiter. */
+                    RateLimit?: string;
+                    /** @description The caller's request bucket: `"tenant";q=<requests at once>;w=<seconds to refill>`. Absent when the failure came before the rate limiter. */
+                    "RateLimit-Policy"?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -3795,10 +3795,10 @@ export interface operations {
                 headers: {
                     /** @description The request id (in a problem, also its requestId): quote it when reporting a problem. */
                     "x-request-id": string;
-                    /** @description What is left of the caller's request bucket: `"tenant";r=<requests left>;t=<seconds until it is full again>`. */
-                    RateLimit: string;
-                    /** @description The caller's request bucket: `"tenant";q=<requests at once>;w=<seconds to refill>`. */
-                    "RateLimit-Policy": string;
+                    /** @description What is left of the caller's request bucket: `"tenant";r=<requests left>;t=<seconds until it is full again>`. Absent when the failure came before the rate limiter. */
+                    RateLimit?: string;
+                    /** @description The caller's request bucket: `"tenant";q=<requests at once>;w=<seconds to refill>`. Absent when the failure came before the rate limiter. */
+                    "RateLimit-Policy"?: string;
                     /** @description Seconds to wait before retrying. */
                     "Retry-After": number;
                     [name: string]: unknown;
@@ -3918,10 +3918,10 @@ export interface operations {
                 headers: {
                     /** @description The request id (in a problem, also its requestId): quote it when reporting a problem. */
                     "x-request-id": string;
-                    /** @description What is left of the caller's request bucket: `"tenant";r=<requests left>;t=<seconds until it is full again>`. */
-                    RateLimit: string;
-                    /** @description The caller's request bucket: `"tenant";q=<requests at once>;w=<seconds to refill>`. */
-                    "RateLimit-Policy": string;
+                    /** @description What is left of the caller's request bucket: `"tenant";r=<requests left>;t=<seconds until it is full again>`. Absent when the failure came before the rate limiter. */
+                    RateLimit?: string;
+                    /** @description The caller's request bucket: `"tenant";q=<requests at once>;w=<seconds to refill>`. Absent when the failure came before the rate limiter. */
+                    "RateLimit-Policy"?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -3933,10 +3933,10 @@ export interface operations {
                 headers: {
                     /** @description The request id (in a problem, also its requestId): quote it when reporting a problem. */
                     "x-request-id": string;
-                    /** @description What is left of the caller's request bucket: `"tenant";r=<requests left>;t=<seconds until it is full again>`. */
-                    RateLimit: string;
-                    /** @description The caller's request bucket: `"tenant";q=<requests at once>;w=<seconds to refill>`. */
-                    "RateLimit-Policy": string;
+                    /** @description What is left of the caller's request bucket: `"tenant";r=<requests left>;t=<seconds until it is full again>`. Absent when the failure came before the rate limiter. */
+                    RateLimit?: string;
+                    /** @description The caller's request bucket: `"tenant";q=<requests at once>;w=<seconds to refill>`. Absent when the failure came before the rate limiter. */
+                    "RateLimit-Policy"?: string;
                     /** @description Seconds to wait before retrying. */
                     "Retry-After": number;
                     [name: string]: unknown;
@@ -4068,10 +4068,10 @@ export interface operations {
                 headers: {
                     /** @description The request id (in a problem, also its requestId): quote it when reporting a problem. */
                     "x-request-id": string;
-                    /** @description What is left of the caller's request bucket: `"tenant";r=<requests left>;t=<seconds until it is full again>`. */
-                    RateLimit: string;
-                    /** @description The caller's request bucket: `"tenant";q=<requests at once>;w=<seconds to refill>`. */
-                    "RateLimit-Policy": string;
+                    /** @description What is left of the caller's request bucket: `"tenant";r=<requests left>;t=<seconds until it is full again>`. Absent when the failure came before the rate limiter. */
+                    RateLimit?: string;
+                    /** @description The caller's request bucket: `"tenant";q=<requests at once>;w=<seconds to refill>`. Absent when the failure came before the rate limiter. */
+                    "RateLimit-Policy"?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -4083,10 +4083,10 @@ export interface operations {
                 headers: {
                     /** @description The request id (in a problem, also its requestId): quote it when reporting a problem. */
                     "x-request-id": string;
-                    /** @description What is left of the caller's request bucket: `"tenant";r=<requests left>;t=<seconds until it is full again>`. */
-                    RateLimit: string;
-                    /** @description The caller's request bucket: `"tenant";q=<requests at once>;w=<seconds to refill>`. */
-                    "RateLimit-Policy": string;
+                    /** @description What is left of the caller's request bucket: `"tenant";r=<requests left>;t=<seconds until it is full again>`. Absent when the failure came before the rate limiter. */
+                    RateLimit?: string;
+                    /** @description The caller's request bucket: `"tenant";q=<requests at once>;w=<seconds to refill>`. Absent when the failure came before the rate limiter. */
+                    "RateLimit-Policy"?: string;
                     /** @description Seconds to wait before retrying. */
                     "Retry-After": number;
                     [name: string]: unknown;
@@ -4235,10 +4235,10 @@ export interface operations {
                 headers: {
                     /** @description The request id (in a problem, also its requestId): quote it when reporting a problem. */
                     "x-request-id": string;
-                    /** @description What is left of the caller's request bucket: `"tenant";r=<requests left>;t=<seconds until it is full again>`. */
-                    RateLimit: string;
-                    /** @description The caller's request bucket: `"tenant";q=<requests at once>;w=<seconds to refill>`. */
-                    "RateLimit-Policy": string;
+                    /** @description What is left of the caller's request bucket: `"tenant";r=<requests left>;t=<seconds until it is full again>`. Absent when the failure came before the rate limiter. */
+                    RateLimit?: string;
+                    /** @description The caller's request bucket: `"tenant";q=<requests at once>;w=<seconds to refill>`. Absent when the failure came before the rate limiter. */
+                    "RateLimit-Policy"?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -4250,10 +4250,10 @@ export interface operations {
                 headers: {
                     /** @description The request id (in a problem, also its requestId): quote it when reporting a problem. */
                     "x-request-id": string;
-                    /** @description What is left of the caller's request bucket: `"tenant";r=<requests left>;t=<seconds until it is full again>`. */
-                    RateLimit: string;
-                    /** @description The caller's request bucket: `"tenant";q=<requests at once>;w=<seconds to refill>`. */
-                    "RateLimit-Policy": string;
+                    /** @description What is left of the caller's request bucket: `"tenant";r=<requests left>;t=<seconds until it is full again>`. Absent when the failure came before the rate limiter. */
+                    RateLimit?: string;
+                    /** @description The caller's request bucket: `"tenant";q=<requests at once>;w=<seconds to refill>`. Absent when the failure came before the rate limiter. */
+                    "RateLimit-Policy"?: string;
                     /** @description Seconds to wait before retrying. */
                     "Retry-After": number;
                     [name: string]: unknown;
@@ -4336,10 +4336,10 @@ export interface operations {
                 headers: {
                     /** @description The request id (in a problem, also its requestId): quote it when reporting a problem. */
                     "x-request-id": string;
-                    /** @description What is left of the caller's request bucket: `"tenant";r=<requests left>;t=<seconds until it is full again>`. */
-                    RateLimit: string;
-                    /** @description The caller's request bucket: `"tenant";q=<requests at once>;w=<seconds to refill>`. */
-                    "RateLimit-Policy": string;
+                    /** @description What is left of the caller's request bucket: `"tenant";r=<requests left>;t=<seconds until it is full again>`. Absent when the failure came before the rate limiter. */
+                    RateLimit?: string;
+                    /** @description The caller's request bucket: `"tenant";q=<requests at once>;w=<seconds to refill>`. Absent when the failure came before the rate limiter. */
+                    "RateLimit-Policy"?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -4351,10 +4351,10 @@ export interface operations {
                 headers: {
                     /** @description The request id (in a problem, also its requestId): quote it when reporting a problem. */
                     "x-request-id": string;
-                    /** @description What is left of the caller's request bucket: `"tenant";r=<requests left>;t=<seconds until it is full again>`. */
-                    RateLimit: string;
-                    /** @description The caller's request bucket: `"tenant";q=<requests at once>;w=<seconds to refill>`. */
-                    "RateLimit-Policy": string;
+                    /** @description What is left of the caller's request bucket: `"tenant";r=<requests left>;t=<seconds until it is full again>`. Absent when the failure came before the rate limiter. */
+                    RateLimit?: string;
+                    /** @description The caller's request bucket: `"tenant";q=<requests at once>;w=<seconds to refill>`. Absent when the failure came before the rate limiter. */
+                    "RateLimit-Policy"?: string;
                     /** @description Seconds to wait before retrying. */
                     "Retry-After": number;
                     [name: string]: unknown;
@@ -4469,10 +4469,10 @@ export interface operations {
                 headers: {
                     /** @description The request id (in a problem, also its requestId): quote it when reporting a problem. */
                     "x-request-id": string;
-                    /** @description What is left of the caller's request bucket: `"tenant";r=<requests left>;t=<seconds until it is full again>`. */
-                    RateLimit: string;
-                    /** @description The caller's request bucket: `"tenant";q=<requests at once>;w=<seconds to refill>`. */
-                    "RateLimit-Policy": string;
+                    /** @description What is left of the caller's request bucket: `"tenant";r=<requests left>;t=<seconds until it is full again>`. Absent when the failure came before the rate limiter. */
+                    RateLimit?: string;
+                    /** @description The caller's request bucket: `"tenant";q=<requests at once>;w=<seconds to refill>`. Absent when the failure came before the rate limiter. */
+                    "RateLimit-Policy"?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -4484,10 +4484,10 @@ export interface operations {
                 headers: {
                     /** @description The request id (in a problem, also its requestId): quote it when reporting a problem. */
                     "x-request-id": string;
-                    /** @description What is left of the caller's request bucket: `"tenant";r=<requests left>;t=<seconds until it is full again>`. */
-                    RateLimit: string;
-                    /** @description The caller's request bucket: `"tenant";q=<requests at once>;w=<seconds to refill>`. */
-                    "RateLimit-Policy": string;
+                    /** @description What is left of the caller's request bucket: `"tenant";r=<requests left>;t=<seconds until it is full again>`. Absent when the failure came before the rate limiter. */
+                    RateLimit?: string;
+                    /** @description The caller's request bucket: `"tenant";q=<requests at once>;w=<seconds to refill>`. Absent when the failure came before the rate limiter. */
+                    "RateLimit-Policy"?: string;
                     /** @description Seconds to wait before retrying. */
                     "Retry-After": number;
                     [name: string]: unknown;
@@ -4615,10 +4615,10 @@ export interface operations {
                 headers: {
                     /** @description The request id (in a problem, also its requestId): quote it when reporting a problem. */
                     "x-request-id": string;
-                    /** @description What is left of the caller's request bucket: `"tenant";r=<requests left>;t=<seconds until it is full again>`. */
-                    RateLimit: string;
-                    /** @description The caller's request bucket: `"tenant";q=<requests at once>;w=<seconds to refill>`. */
-                    "RateLimit-Policy": string;
+                    /** @description What is left of the caller's request bucket: `"tenant";r=<requests left>;t=<seconds until it is full again>`. Absent when the failure came before the rate limiter. */
+                    RateLimit?: string;
+                    /** @description The caller's request bucket: `"tenant";q=<requests at once>;w=<seconds to refill>`. Absent when the failure came before the rate limiter. */
+                    "RateLimit-Policy"?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -4630,10 +4630,10 @@ export interface operations {
                 headers: {
                     /** @description The request id (in a problem, also its requestId): quote it when reporting a problem. */
                     "x-request-id": string;
-                    /** @description What is left of the caller's request bucket: `"tenant";r=<requests left>;t=<seconds until it is full again>`. */
-                    RateLimit: string;
-                    /** @description The caller's request bucket: `"tenant";q=<requests at once>;w=<seconds to refill>`. */
-                    "RateLimit-Policy": string;
+                    /** @description What is left of the caller's request bucket: `"tenant";r=<requests left>;t=<seconds until it is full again>`. Absent when the failure came before the rate limiter. */
+                    RateLimit?: string;
+                    /** @description The caller's request bucket: `"tenant";q=<requests at once>;w=<seconds to refill>`. Absent when the failure came before the rate limiter. */
+                    "RateLimit-Policy"?: string;
                     /** @description Seconds to wait before retrying. */
                     "Retry-After": number;
                     [name: string]: unknown;
@@ -4744,10 +4744,10 @@ export interface operations {
                 headers: {
                     /** @description The request id (in a problem, also its requestId): quote it when reporting a problem. */
                     "x-request-id": string;
-                    /** @description What is left of the caller's request bucket: `"tenant";r=<requests left>;t=<seconds until it is full again>`. */
-                    RateLimit: string;
-                    /** @description The caller's request bucket: `"tenant";q=<requests at once>;w=<seconds to refill>`. */
-                    "RateLimit-Policy": string;
+                    /** @description What is left of the caller's request bucket: `"tenant";r=<requests left>;t=<seconds until it is full again>`. Absent when the failure came before the rate limiter. */
+                    RateLimit?: string;
+                    /** @description The caller's request bucket: `"tenant";q=<requests at once>;w=<seconds to refill>`. Absent when the failure came before the rate limiter. */
+                    "RateLimit-Policy"?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -4759,10 +4759,10 @@ export interface operations {
                 headers: {
                     /** @description The request id (in a problem, also its requestId): quote it when reporting a problem. */
                     "x-request-id": string;
-                    /** @description What is left of the caller's request bucket: `"tenant";r=<requests left>;t=<seconds until it is full again>`. */
-                    RateLimit: string;
-                    /** @description The caller's request bucket: `"tenant";q=<requests at once>;w=<seconds to refill>`. */
-                    "RateLimit-Policy": string;
+                    /** @description What is left of the caller's request bucket: `"tenant";r=<requests left>;t=<seconds until it is full again>`. Absent when the failure came before the rate limiter. */
+                    RateLimit?: string;
+                    /** @description The caller's request bucket: `"tenant";q=<requests at once>;w=<seconds to refill>`. Absent when the failure came before the rate limiter. */
+                    "RateLimit-Policy"?: string;
                     /** @description Seconds to wait before retrying. */
                     "Retry-After": number;
                     [name: string]: unknown;
@@ -4867,10 +4867,10 @@ export interface operations {
                 headers: {
                     /** @description The request id (in a problem, also its requestId): quote it when reporting a problem. */
                     "x-request-id": string;
-                    /** @description What is left of the caller's request bucket: `"tenant";r=<requests left>;t=<seconds until it is full again>`. */
-                    RateLimit: string;
-                    /** @description The caller's request bucket: `"tenant";q=<requests at once>;w=<seconds to refill>`. */
-                    "RateLimit-Policy": string;
+                    /** @description What is left of the caller's request bucket: `"tenant";r=<requests left>;t=<seconds until it is full again>`. Absent when the failure came before the rate limiter. */
+                    RateLimit?: string;
+                    /** @description The caller's request bucket: `"tenant";q=<requests at once>;w=<seconds to refill>`. Absent when the failure came before the rate limiter. */
+                    "RateLimit-Policy"?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -4882,10 +4882,10 @@ export interface operations {
                 headers: {
                     /** @description The request id (in a problem, also its requestId): quote it when reporting a problem. */
                     "x-request-id": string;
-                    /** @description What is left of the caller's request bucket: `"tenant";r=<requests left>;t=<seconds until it is full again>`. */
-                    RateLimit: string;
-                    /** @description The caller's request bucket: `"tenant";q=<requests at once>;w=<seconds to refill>`. */
-                    "RateLimit-Policy": string;
+                    /** @description What is left of the caller's request bucket: `"tenant";r=<requests left>;t=<seconds until it is full again>`. Absent when the failure came before the rate limiter. */
+                    RateLimit?: string;
+                    /** @description The caller's request bucket: `"tenant";q=<requests at once>;w=<seconds to refill>`. Absent when the failure came before the rate limiter. */
+                    "RateLimit-Policy"?: string;
                     /** @description Seconds to wait before retrying. */
                     "Retry-After": number;
                     [name: string]: unknown;
@@ -4968,10 +4968,10 @@ export interface operations {
                 headers: {
                     /** @description The request id (in a problem, also its requestId): quote it when reporting a problem. */
                     "x-request-id": string;
-                    /** @description What is left of the caller's request bucket: `"tenant";r=<requests left>;t=<seconds until it is full again>`. */
-                    RateLimit: string;
-                    /** @description The caller's request bucket: `"tenant";q=<requests at once>;w=<seconds to refill>`. */
-                    "RateLimit-Policy": string;
+                    /** @description What is left of the caller's request bucket: `"tenant";r=<requests left>;t=<seconds until it is full again>`. Absent when the failure came before the rate limiter. */
+                    RateLimit?: string;
+                    /** @description The caller's request bucket: `"tenant";q=<requests at once>;w=<seconds to refill>`. Absent when the failure came before the rate limiter. */
+                    "RateLimit-Policy"?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -4983,10 +4983,10 @@ export interface operations {
                 headers: {
                     /** @description The request id (in a problem, also its requestId): quote it when reporting a problem. */
                     "x-request-id": string;
-                    /** @description What is left of the caller's request bucket: `"tenant";r=<requests left>;t=<seconds until it is full again>`. */
-                    RateLimit: string;
-                    /** @description The caller's request bucket: `"tenant";q=<requests at once>;w=<seconds to refill>`. */
-                    "RateLimit-Policy": string;
+                    /** @description What is left of the caller's request bucket: `"tenant";r=<requests left>;t=<seconds until it is full again>`. Absent when the failure came before the rate limiter. */
+                    RateLimit?: string;
+                    /** @description The caller's request bucket: `"tenant";q=<requests at once>;w=<seconds to refill>`. Absent when the failure came before the rate limiter. */
+                    "RateLimit-Policy"?: string;
                     /** @description Seconds to wait before retrying. */
                     "Retry-After": number;
                     [name: string]: unknown;
@@ -5071,10 +5071,10 @@ export interface operations {
                 headers: {
                     /** @description The request id (in a problem, also its requestId): quote it when reporting a problem. */
                     "x-request-id": string;
-                    /** @description What is left of the caller's request bucket: `"tenant";r=<requests left>;t=<seconds until it is full again>`. */
-                    RateLimit: string;
-                    /** @description The caller's request bucket: `"tenant";q=<requests at once>;w=<seconds to refill>`. */
-                    "RateLimit-Policy": string;
+                    /** @description What is left of the caller's request bucket: `"tenant";r=<requests left>;t=<seconds until it is full again>`. Absent when the failure came before the rate limiter. */
+                    RateLimit?: string;
+                    /** @description The caller's request bucket: `"tenant";q=<requests at once>;w=<seconds to refill>`. Absent when the failure came before the rate limiter. */
+                    "RateLimit-Policy"?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -5086,10 +5086,10 @@ export interface operations {
                 headers: {
                     /** @description The request id (in a problem, also its requestId): quote it when reporting a problem. */
                     "x-request-id": string;
-                    /** @description What is left of the caller's request bucket: `"tenant";r=<requests left>;t=<seconds until it is full again>`. */
-                    RateLimit: string;
-                    /** @description The caller's request bucket: `"tenant";q=<requests at once>;w=<seconds to refill>`. */
-                    "RateLimit-Policy": string;
+                    /** @description What is left of the caller's request bucket: `"tenant";r=<requests left>;t=<seconds until it is full again>`. Absent when the failure came before the rate limiter. */
+                    RateLimit?: string;
+                    /** @description The caller's request bucket: `"tenant";q=<requests at once>;w=<seconds to refill>`. Absent when the failure came before the rate limiter. */
+                    "RateLimit-Policy"?: string;
                     /** @description Seconds to wait before retrying. */
                     "Retry-After": number;
                     [name: string]: unknown;
@@ -5219,10 +5219,10 @@ export interface operations {
                 headers: {
                     /** @description The request id (in a problem, also its requestId): quote it when reporting a problem. */
                     "x-request-id": string;
-                    /** @description What is left of the caller's request bucket: `"tenant";r=<requests left>;t=<seconds until it is full again>`. */
-                    RateLimit: string;
-                    /** @description The caller's request bucket: `"tenant";q=<requests at once>;w=<seconds to refill>`. */
-                    "RateLimit-Policy": string;
+                    /** @description What is left of the caller's request bucket: `"tenant";r=<requests left>;t=<seconds until it is full again>`. Absent when the failure came before the rate limiter. */
+                    RateLimit?: string;
+                    /** @description The caller's request bucket: `"tenant";q=<requests at once>;w=<seconds to refill>`. Absent when the failure came before the rate limiter. */
+                    "RateLimit-Policy"?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -5234,10 +5234,10 @@ export interface operations {
                 headers: {
                     /** @description The request id (in a problem, also its requestId): quote it when reporting a problem. */
                     "x-request-id": string;
-                    /** @description What is left of the caller's request bucket: `"tenant";r=<requests left>;t=<seconds until it is full again>`. */
-                    RateLimit: string;
-                    /** @description The caller's request bucket: `"tenant";q=<requests at once>;w=<seconds to refill>`. */
-                    "RateLimit-Policy": string;
+                    /** @description What is left of the caller's request bucket: `"tenant";r=<requests left>;t=<seconds until it is full again>`. Absent when the failure came before the rate limiter. */
+                    RateLimit?: string;
+                    /** @description The caller's request bucket: `"tenant";q=<requests at once>;w=<seconds to refill>`. Absent when the failure came before the rate limiter. */
+                    "RateLimit-Policy"?: string;
                     /** @description Seconds to wait before retrying. */
                     "Retry-After": number;
                     [name: string]: unknown;
@@ -5352,10 +5352,10 @@ export interface operations {
                 headers: {
                     /** @description The request id (in a problem, also its requestId): quote it when reporting a problem. */
                     "x-request-id": string;
-                    /** @description What is left of the caller's request bucket: `"tenant";r=<requests left>;t=<seconds until it is full again>`. */
-                    RateLimit: string;
-                    /** @description The caller's request bucket: `"tenant";q=<requests at once>;w=<seconds to refill>`. */
-                    "RateLimit-Policy": string;
+                    /** @description What is left of the caller's request bucket: `"tenant";r=<requests left>;t=<seconds until it is full again>`. Absent when the failure came before the rate limiter. */
+                    RateLimit?: string;
+                    /** @description The caller's request bucket: `"tenant";q=<requests at once>;w=<seconds to refill>`. Absent when the failure came before the rate limiter. */
+                    "RateLimit-Policy"?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -5367,10 +5367,10 @@ export interface operations {
                 headers: {
                     /** @description The request id (in a problem, also its requestId): quote it when reporting a problem. */
                     "x-request-id": string;
-                    /** @description What is left of the caller's request bucket: `"tenant";r=<requests left>;t=<seconds until it is full again>`. */
-                    RateLimit: string;
-                    /** @description The caller's request bucket: `"tenant";q=<requests at once>;w=<seconds to refill>`. */
-                    "RateLimit-Policy": string;
+                    /** @description What is left of the caller's request bucket: `"tenant";r=<requests left>;t=<seconds until it is full again>`. Absent when the failure came before the rate limiter. */
+                    RateLimit?: string;
+                    /** @description The caller's request bucket: `"tenant";q=<requests at once>;w=<seconds to refill>`. Absent when the failure came before the rate limiter. */
+                    "RateLimit-Policy"?: string;
                     /** @description Seconds to wait before retrying. */
                     "Retry-After": number;
                     [name: string]: unknown;
@@ -5483,10 +5483,10 @@ export interface operations {
                 headers: {
                     /** @description The request id (in a problem, also its requestId): quote it when reporting a problem. */
                     "x-request-id": string;
-                    /** @description What is left of the caller's request bucket: `"tenant";r=<requests left>;t=<seconds until it is full again>`. */
-                    RateLimit: string;
-                    /** @description The caller's request bucket: `"tenant";q=<requests at once>;w=<seconds to refill>`. */
-                    "RateLimit-Policy": string;
+                    /** @description What is left of the caller's request bucket: `"tenant";r=<requests left>;t=<seconds until it is full again>`. Absent when the failure came before the rate limiter. */
+                    RateLimit?: string;
+                    /** @description The caller's request bucket: `"tenant";q=<requests at once>;w=<seconds to refill>`. Absent when the failure came before the rate limiter. */
+                    "RateLimit-Policy"?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -5498,10 +5498,10 @@ export interface operations {
                 headers: {
                     /** @description The request id (in a problem, also its requestId): quote it when reporting a problem. */
                     "x-request-id": string;
-                    /** @description What is left of the caller's request bucket: `"tenant";r=<requests left>;t=<seconds until it is full again>`. */
-                    RateLimit: string;
-                    /** @description The caller's request bucket: `"tenant";q=<requests at once>;w=<seconds to refill>`. */
-                    "RateLimit-Policy": string;
+                    /** @description What is left of the caller's request bucket: `"tenant";r=<requests left>;t=<seconds until it is full again>`. Absent when the failure came before the rate limiter. */
+                    RateLimit?: string;
+                    /** @description The caller's request bucket: `"tenant";q=<requests at once>;w=<seconds to refill>`. Absent when the failure came before the rate limiter. */
+                    "RateLimit-Policy"?: string;
                     /** @description Seconds to wait before retrying. */
                     "Retry-After": number;
                     [name: string]: unknown;
@@ -5661,10 +5661,10 @@ export interface operations {
                 headers: {
                     /** @description The request id (in a problem, also its requestId): quote it when reporting a problem. */
                     "x-request-id": string;
-                    /** @description What is left of the caller's request bucket: `"tenant";r=<requests left>;t=<seconds until it is full again>`. */
-                    RateLimit: string;
-                    /** @description The caller's request bucket: `"tenant";q=<requests at once>;w=<seconds to refill>`. */
-                    "RateLimit-Policy": string;
+                    /** @description What is left of the caller's request bucket: `"tenant";r=<requests left>;t=<seconds until it is full again>`. Absent when the failure came before the rate limiter. */
+                    RateLimit?: string;
+                    /** @description The caller's request bucket: `"tenant";q=<requests at once>;w=<seconds to refill>`. Absent when the failure came before the rate limiter. */
+                    "RateLimit-Policy"?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -5676,10 +5676,10 @@ export interface operations {
                 headers: {
                     /** @description The request id (in a problem, also its requestId): quote it when reporting a problem. */
                     "x-request-id": string;
-                    /** @description What is left of the caller's request bucket: `"tenant";r=<requests left>;t=<seconds until it is full again>`. */
-                    RateLimit: string;
-                    /** @description The caller's request bucket: `"tenant";q=<requests at once>;w=<seconds to refill>`. */
-                    "RateLimit-Policy": string;
+                    /** @description What is left of the caller's request bucket: `"tenant";r=<requests left>;t=<seconds until it is full again>`. Absent when the failure came before the rate limiter. */
+                    RateLimit?: string;
+                    /** @description The caller's request bucket: `"tenant";q=<requests at once>;w=<seconds to refill>`. Absent when the failure came before the rate limiter. */
+                    "RateLimit-Policy"?: string;
                     /** @description Seconds to wait before retrying. */
                     "Retry-After": number;
                     [name: string]: unknown;
@@ -5817,10 +5817,10 @@ export interface operations {
                 headers: {
                     /** @description The request id (in a problem, also its requestId): quote it when reporting a problem. */
                     "x-request-id": string;
-                    /** @description What is left of the caller's request bucket: `"tenant";r=<requests left>;t=<seconds until it is full again>`. */
-                    RateLimit: string;
-                    /** @description The caller's request bucket: `"tenant";q=<requests at once>;w=<seconds to refill>`. */
-                    "RateLimit-Policy": string;
+                    /** @description What is left of the caller's request bucket: `"tenant";r=<requests left>;t=<seconds until it is full again>`. Absent when the failure came before the rate limiter. */
+                    RateLimit?: string;
+                    /** @description The caller's request bucket: `"tenant";q=<requests at once>;w=<seconds to refill>`. Absent when the failure came before the rate limiter. */
+                    "RateLimit-Policy"?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -5832,10 +5832,10 @@ export interface operations {
                 headers: {
                     /** @description The request id (in a problem, also its requestId): quote it when reporting a problem. */
                     "x-request-id": string;
-                    /** @description What is left of the caller's request bucket: `"tenant";r=<requests left>;t=<seconds until it is full again>`. */
-                    RateLimit: string;
-                    /** @description The caller's request bucket: `"tenant";q=<requests at once>;w=<seconds to refill>`. */
-                    "RateLimit-Policy": string;
+                    /** @description What is left of the caller's request bucket: `"tenant";r=<requests left>;t=<seconds until it is full again>`. Absent when the failure came before the rate limiter. */
+                    RateLimit?: string;
+                    /** @description The caller's request bucket: `"tenant";q=<requests at once>;w=<seconds to refill>`. Absent when the failure came before the rate limiter. */
+                    "RateLimit-Policy"?: string;
                     /** @description Seconds to wait before retrying. */
                     "Retry-After": number;
                     [name: string]: unknown;
@@ -5967,10 +5967,10 @@ export interface operations {
                 headers: {
                     /** @description The request id (in a problem, also its requestId): quote it when reporting a problem. */
                     "x-request-id": string;
-                    /** @description What is left of the caller's request bucket: `"tenant";r=<requests left>;t=<seconds until it is full again>`. */
-                    RateLimit: string;
-                    /** @description The caller's request bucket: `"tenant";q=<requests at once>;w=<seconds to refill>`. */
-                    "RateLimit-Policy": string;
+                    /** @description What is left of the caller's request bucket: `"tenant";r=<requests left>;t=<seconds until it is full again>`. Absent when the failure came before the rate limiter. */
+                    RateLimit?: string;
+                    /** @description The caller's request bucket: `"tenant";q=<requests at once>;w=<seconds to refill>`. Absent when the failure came before the rate limiter. */
+                    "RateLimit-Policy"?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -5982,10 +5982,10 @@ export interface operations {
                 headers: {
                     /** @description The request id (in a problem, also its requestId): quote it when reporting a problem. */
                     "x-request-id": string;
-                    /** @description What is left of the caller's request bucket: `"tenant";r=<requests left>;t=<seconds until it is full again>`. */
-                    RateLimit: string;
-                    /** @description The caller's request bucket: `"tenant";q=<requests at once>;w=<seconds to refill>`. */
-                    "RateLimit-Policy": string;
+                    /** @description What is left of the caller's request bucket: `"tenant";r=<requests left>;t=<seconds until it is full again>`. Absent when the failure came before the rate limiter. */
+                    RateLimit?: string;
+                    /** @description The caller's request bucket: `"tenant";q=<requests at once>;w=<seconds to refill>`. Absent when the failure came before the rate limiter. */
+                    "RateLimit-Policy"?: string;
                     /** @description Seconds to wait before retrying. */
                     "Retry-After": number;
                     [name: string]: unknown;
@@ -6100,10 +6100,10 @@ export interface operations {
                 headers: {
                     /** @description The request id (in a problem, also its requestId): quote it when reporting a problem. */
                     "x-request-id": string;
-                    /** @description What is left of the caller's request bucket: `"tenant";r=<requests left>;t=<seconds until it is full again>`. */
-                    RateLimit: string;
-                    /** @description The caller's request bucket: `"tenant";q=<requests at once>;w=<seconds to refill>`. */
-                    "RateLimit-Policy": string;
+                    /** @description What is left of the caller's request bucket: `"tenant";r=<requests left>;t=<seconds until it is full again>`. Absent when the failure came before the rate limiter. */
+                    RateLimit?: string;
+                    /** @description The caller's request bucket: `"tenant";q=<requests at once>;w=<seconds to refill>`. Absent when the failure came before the rate limiter. */
+                    "RateLimit-Policy"?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -6115,10 +6115,10 @@ export interface operations {
                 headers: {
                     /** @description The request id (in a problem, also its requestId): quote it when reporting a problem. */
                     "x-request-id": string;
-                    /** @description What is left of the caller's request bucket: `"tenant";r=<requests left>;t=<seconds until it is full again>`. */
-                    RateLimit: string;
-                    /** @description The caller's request bucket: `"tenant";q=<requests at once>;w=<seconds to refill>`. */
-                    "RateLimit-Policy": string;
+                    /** @description What is left of the caller's request bucket: `"tenant";r=<requests left>;t=<seconds until it is full again>`. Absent when the failure came before the rate limiter. */
+                    RateLimit?: string;
+                    /** @description The caller's request bucket: `"tenant";q=<requests at once>;w=<seconds to refill>`. Absent when the failure came before the rate limiter. */
+                    "RateLimit-Policy"?: string;
                     /** @description Seconds to wait before retrying. */
                     "Retry-After": number;
                     [name: string]: unknown;
@@ -6235,10 +6235,10 @@ export interface operations {
                 headers: {
                     /** @description The request id (in a problem, also its requestId): quote it when reporting a problem. */
                     "x-request-id": string;
-                    /** @description What is left of the caller's request bucket: `"tenant";r=<requests left>;t=<seconds until it is full again>`. */
-                    RateLimit: string;
-                    /** @description The caller's request bucket: `"tenant";q=<requests at once>;w=<seconds to refill>`. */
-                    "RateLimit-Policy": string;
+                    /** @description What is left of the caller's request bucket: `"tenant";r=<requests left>;t=<seconds until it is full again>`. Absent when the failure came before the rate limiter. */
+                    RateLimit?: string;
+                    /** @description The caller's request bucket: `"tenant";q=<requests at once>;w=<seconds to refill>`. Absent when the failure came before the rate limiter. */
+                    "RateLimit-Policy"?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -6250,10 +6250,10 @@ export interface operations {
                 headers: {
                     /** @description The request id (in a problem, also its requestId): quote it when reporting a problem. */
                     "x-request-id": string;
-                    /** @description What is left of the caller's request bucket: `"tenant";r=<requests left>;t=<seconds until it is full again>`. */
-                    RateLimit: string;
-                    /** @description The caller's request bucket: `"tenant";q=<requests at once>;w=<seconds to refill>`. */
-                    "RateLimit-Policy": string;
+                    /** @description What is left of the caller's request bucket: `"tenant";r=<requests left>;t=<seconds until it is full again>`. Absent when the failure came before the rate limiter. */
+                    RateLimit?: string;
+                    /** @description The caller's request bucket: `"tenant";q=<requests at once>;w=<seconds to refill>`. Absent when the failure came before the rate limiter. */
+                    "RateLimit-Policy"?: string;
                     /** @description Seconds to wait before retrying. */
                     "Retry-After": number;
                     [name: string]: unknown;
@@ -6398,10 +6398,10 @@ export interface operations {
                 headers: {
                     /** @description The request id (in a problem, also its requestId): quote it when reporting a problem. */
                     "x-request-id": string;
-                    /** @description What is left of the caller's request bucket: `"tenant";r=<requests left>;t=<seconds until it is full again>`. */
-                    RateLimit: string;
-                    /** @description The caller's request bucket: `"tenant";q=<requests at once>;w=<seconds to refill>`. */
-                    "RateLimit-Policy": string;
+                    /** @description What is left of the caller's request bucket: `"tenant";r=<requests left>;t=<seconds until it is full again>`. Absent when the failure came before the rate limiter. */
+                    RateLimit?: string;
+                    /** @description The caller's request bucket: `"tenant";q=<requests at once>;w=<seconds to refill>`. Absent when the failure came before the rate limiter. */
+                    "RateLimit-Policy"?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -6413,10 +6413,10 @@ export interface operations {
                 headers: {
                     /** @description The request id (in a problem, also its requestId): quote it when reporting a problem. */
                     "x-request-id": string;
-                    /** @description What is left of the caller's request bucket: `"tenant";r=<requests left>;t=<seconds until it is full again>`. */
-                    RateLimit: string;
-                    /** @description The caller's request bucket: `"tenant";q=<requests at once>;w=<seconds to refill>`. */
-                    "RateLimit-Policy": string;
+                    /** @description What is left of the caller's request bucket: `"tenant";r=<requests left>;t=<seconds until it is full again>`. Absent when the failure came before the rate limiter. */
+                    RateLimit?: string;
+                    /** @description The caller's request bucket: `"tenant";q=<requests at once>;w=<seconds to refill>`. Absent when the failure came before the rate limiter. */
+                    "RateLimit-Policy"?: string;
                     /** @description Seconds to wait before retrying. */
                     "Retry-After": number;
                     [name: string]: unknown;
@@ -6549,10 +6549,10 @@ export interface operations {
                 headers: {
                     /** @description The request id (in a problem, also its requestId): quote it when reporting a problem. */
                     "x-request-id": string;
-                    /** @description What is left of the caller's request bucket: `"tenant";r=<requests left>;t=<seconds until it is full again>`. */
-                    RateLimit: string;
-                    /** @description The caller's request bucket: `"tenant";q=<requests at once>;w=<seconds to refill>`. */
-                    "RateLimit-Policy": string;
+                    /** @description What is left of the caller's request bucket: `"tenant";r=<requests left>;t=<seconds until it is full again>`. Absent when the failure came before the rate limiter. */
+                    RateLimit?: string;
+                    /** @description The caller's request bucket: `"tenant";q=<requests at once>;w=<seconds to refill>`. Absent when the failure came before the rate limiter. */
+                    "RateLimit-Policy"?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -6564,10 +6564,10 @@ export interface operations {
                 headers: {
                     /** @description The request id (in a problem, also its requestId): quote it when reporting a problem. */
                     "x-request-id": string;
-                    /** @description What is left of the caller's request bucket: `"tenant";r=<requests left>;t=<seconds until it is full again>`. */
-                    RateLimit: string;
-                    /** @description The caller's request bucket: `"tenant";q=<requests at once>;w=<seconds to refill>`. */
-                    "RateLimit-Policy": string;
+                    /** @description What is left of the caller's request bucket: `"tenant";r=<requests left>;t=<seconds until it is full again>`. Absent when the failure came before the rate limiter. */
+                    RateLimit?: string;
+                    /** @description The caller's request bucket: `"tenant";q=<requests at once>;w=<seconds to refill>`. Absent when the failure came before the rate limiter. */
+                    "RateLimit-Policy"?: string;
                     /** @description Seconds to wait before retrying. */
                     "Retry-After": number;
                     [name: string]: unknown;
@@ -6682,10 +6682,10 @@ export interface operations {
                 headers: {
                     /** @description The request id (in a problem, also its requestId): quote it when reporting a problem. */
                     "x-request-id": string;
-                    /** @description What is left of the caller's request bucket: `"tenant";r=<requests left>;t=<seconds until it is full again>`. */
-                    RateLimit: string;
-                    /** @description The caller's request bucket: `"tenant";q=<requests at once>;w=<seconds to refill>`. */
-                    "RateLimit-Policy": string;
+                    /** @description What is left of the caller's request bucket: `"tenant";r=<requests left>;t=<seconds until it is full again>`. Absent when the failure came before the rate limiter. */
+                    RateLimit?: string;
+                    /** @description The caller's request bucket: `"tenant";q=<requests at once>;w=<seconds to refill>`. Absent when the failure came before the rate limiter. */
+                    "RateLimit-Policy"?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -6697,10 +6697,10 @@ export interface operations {
                 headers: {
                     /** @description The request id (in a problem, also its requestId): quote it when reporting a problem. */
                     "x-request-id": string;
-                    /** @description What is left of the caller's request bucket: `"tenant";r=<requests left>;t=<seconds until it is full again>`. */
-                    RateLimit: string;
-                    /** @description The caller's request bucket: `"tenant";q=<requests at once>;w=<seconds to refill>`. */
-                    "RateLimit-Policy": string;
+                    /** @description What is left of the caller's request bucket: `"tenant";r=<requests left>;t=<seconds until it is full again>`. Absent when the failure came before the rate limiter. */
+                    RateLimit?: string;
+                    /** @description The caller's request bucket: `"tenant";q=<requests at once>;w=<seconds to refill>`. Absent when the failure came before the rate limiter. */
+                    "RateLimit-Policy"?: string;
                     /** @description Seconds to wait before retrying. */
                     "Retry-After": number;
                     [name: string]: unknown;
@@ -6770,10 +6770,10 @@ export interface operations {
                 headers: {
                     /** @description The request id (in a problem, also its requestId): quote it when reporting a problem. */
                     "x-request-id": string;
-                    /** @description What is left of the caller's request bucket: `"tenant";r=<requests left>;t=<seconds until it is full again>`. */
-                    RateLimit: string;
-                    /** @description The caller's request bucket: `"tenant";q=<requests at once>;w=<seconds to refill>`. */
-                    "RateLimit-Policy": string;
+                    /** @description What is left of the caller's request bucket: `"tenant";r=<requests left>;t=<seconds until it is full again>`. Absent when the failure came before the rate limiter. */
+                    RateLimit?: string;
+                    /** @description The caller's request bucket: `"tenant";q=<requests at once>;w=<seconds to refill>`. Absent when the failure came before the rate limiter. */
+                    "RateLimit-Policy"?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -6785,10 +6785,10 @@ export interface operations {
                 headers: {
                     /** @description The request id (in a problem, also its requestId): quote it when reporting a problem. */
                     "x-request-id": string;
-                    /** @description What is left of the caller's request bucket: `"tenant";r=<requests left>;t=<seconds until it is full again>`. */
-                    RateLimit: string;
-                    /** @description The caller's request bucket: `"tenant";q=<requests at once>;w=<seconds to refill>`. */
-                    "RateLimit-Policy": string;
+                    /** @description What is left of the caller's request bucket: `"tenant";r=<requests left>;t=<seconds until it is full again>`. Absent when the failure came before the rate limiter. */
+                    RateLimit?: string;
+                    /** @description The caller's request bucket: `"tenant";q=<requests at once>;w=<seconds to refill>`. Absent when the failure came before the rate limiter. */
+                    "RateLimit-Policy"?: string;
                     /** @description Seconds to wait before retrying. */
                     "Retry-After": number;
                     [name: string]: unknown;

@@ -9,7 +9,7 @@ import { ADMIN_BUCKET, type KilnServices, type Principal, authenticate, takeRequ
 import type { AppEnv } from './context.ts';
 import { jsonDepthLimit } from './json-depth.ts';
 import { problemResponse } from './problem.ts';
-import { RATE_LIMIT_HEADERS, REQUEST_ID_HEADER } from './schemas.ts';
+import { RATE_LIMIT_HEADERS, RATE_LIMIT_HEADERS_IF_ADMITTED, REQUEST_ID_HEADER } from './schemas.ts';
 import { registerReference } from './reference.ts';
 import { registerV1ClustersCreate } from './routes/v1_clusters_create.ts';
 import { registerV1ClustersDelete } from './routes/v1_clusters_delete.ts';
@@ -270,7 +270,8 @@ function annotated(document: OpenApiDocument): OpenApiDocument {
   for (const media of Object.values(create.content)) media.schema = inlined(media.schema, schemas);
   if (!JSON.stringify(document).includes(`"${SCHEMA_REF}ClusterSpec"`)) delete schemas.ClusterSpec;
   // An operation that takes a body may answer 413 (before authentication). Every /v1 answer carries the request id,
-  // and every one after authentication the RateLimit fields.
+  // and every one after the rate limiter the RateLimit fields: a 500 or 503 may come before it (authentication or the
+  // limiter itself failing), so there they are documented but not required.
   for (const [path, operations] of Object.entries(document.paths ?? {})) {
     if (!path.startsWith('/v1/')) continue;
     for (const operation of Object.values(operations as Record<string, { requestBody?: unknown; responses?: Record<string, { headers?: Record<string, unknown> }> }>)) {
@@ -282,7 +283,8 @@ function annotated(document: OpenApiDocument): OpenApiDocument {
         } as (typeof responses)[string];
       }
       for (const [status, response] of Object.entries(responses)) {
-        response.headers = { ...REQUEST_ID_HEADER, ...(status === '401' || status === '413' ? {} : RATE_LIMIT_HEADERS), ...response.headers };
+        const rateLimit = status === '401' || status === '413' ? {} : status === '500' || status === '503' ? RATE_LIMIT_HEADERS_IF_ADMITTED : RATE_LIMIT_HEADERS;
+        response.headers = { ...REQUEST_ID_HEADER, ...rateLimit, ...response.headers };
       }
     }
   }

@@ -89,6 +89,12 @@ export const RATE_LIMIT_HEADERS = {
   },
 } as const;
 
+/** The RateLimit fields on an answer that may come before the rate limiter ran (a 500 or 503 in authentication or in the limiter). */
+export const RATE_LIMIT_HEADERS_IF_ADMITTED = {
+  RateLimit: { ...RATE_LIMIT_HEADERS.RateLimit, required: false, description: `${RATE_LIMIT_HEADERS.RateLimit.description} Absent when the failure came before the rate limiter.` },
+  'RateLimit-Policy': { ...RATE_LIMIT_HEADERS['RateLimit-Policy'], required: false, description: `${RATE_LIMIT_HEADERS['RateLimit-Policy'].description} Absent when the failure came before the rate limiter.` },
+} as const;
+
 /** What any operation may answer besides its own problems: Kiln's own fault, or a dependency's that passes. */
 const ALWAYS = {
   429: {
