@@ -2,7 +2,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { newId } from '#core';
 import { type ApiHarness, startApiHarness } from '../../test/support/api-harness.ts';
 import type { KilnServices } from './context.ts';
-import { awaitInfrastructureSlot, releaseInfrastructureSlot } from './infrastructure-slots.ts';
+import { awaitInfrastructureSlot, dispatchInfrastructureSlots, releaseInfrastructureSlot } from './infrastructure-slots.ts';
 import { recoverOperations } from './recovery.ts';
 
 let api: ApiHarness;
@@ -79,6 +79,31 @@ describe('recovery', () => {
     await services.store.infrastructureSlots.wait({ tenantId: newId('tenant'), operationId: newId('operation'), taskToken: 'token-left-waiting' }, new Date());
     expect(await recoverOperations(services, { graceMs: 0 })).toMatchObject({ slotsGranted: 1 });
     expect(sent).toEqual(['token-left-waiting']);
+  });
+});
+
+describe('one dispatch', () => {
+  it('grants at most as many slots as there are, however fast others come free meanwhile', async () => {
+    const sent: string[] = [];
+    const waiters = Array.from({ length: 6 }, (_, index) => ({ tenantId: newId('tenant'), operationId: newId('operation'), taskToken: `token-${String(index)}` }));
+    const services: KilnServices = {
+      ...api.services,
+      // One more than the tests above left held.
+      infrastructureConcurrency: 4,
+      workflows: {
+        ...api.services.workflows,
+        // Each run ends the moment it starts, so a slot is always free again.
+        completeTask: async (taskToken) => {
+          sent.push(taskToken);
+          const waiter = waiters.find((candidate) => candidate.taskToken === taskToken);
+          if (waiter !== undefined) await api.services.store.infrastructureSlots.release(waiter.operationId);
+          return true;
+        },
+      },
+    };
+    for (const waiter of waiters) await services.store.infrastructureSlots.wait(waiter, new Date());
+    expect(await dispatchInfrastructureSlots(services)).toBe(4);
+    expect(sent).toHaveLength(4);
   });
 });
 

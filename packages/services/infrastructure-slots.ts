@@ -38,15 +38,18 @@ export async function releaseInfrastructureSlot(services: KilnServices, event: u
 }
 
 /**
- * Grants free slots in fair order until none is free or nobody waits, sending each granted workflow its token. A
- * grant whose workflow no longer waits (stopped, or timed out) is given back and goes to the next. Returns how many
- * workflows went on.
+ * Grants free slots in fair order until none is free or nobody waits, sending each granted workflow its token, at
+ * most `limit` grants in one call: on a busy queue slots keep coming free, and each release dispatches for its own
+ * (one call must not go on granting for everyone's). A grant whose workflow no longer waits (stopped, or timed out)
+ * is given back and goes to the next. Returns how many workflows went on.
  */
 export async function dispatchInfrastructureSlots(services: KilnServices, now = new Date()): Promise<number> {
   const slots = services.store.infrastructureSlots;
   const limit = services.infrastructureConcurrency ?? DEFAULT_INFRASTRUCTURE_CONCURRENCY;
   let granted = 0;
-  for (let next = await slots.grantNext(limit, now, SLOT_HOLD_MS); next !== undefined; next = await slots.grantNext(limit, now, SLOT_HOLD_MS)) {
+  for (let tries = 0; tries < limit; tries++) {
+    const next = await slots.grantNext(limit, now, SLOT_HOLD_MS);
+    if (next === undefined) break;
     if (await services.workflows.completeTask(next.taskToken, { granted: true })) {
       granted += 1;
       services.log.info('infrastructure slot granted', { tenantId: next.tenantId, operationId: next.operationId });
