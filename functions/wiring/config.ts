@@ -1,6 +1,5 @@
 import { z } from 'zod';
-import { DEFAULT_QUOTAS, DEFAULT_RATE_POLICY } from '#core';
-import { DEFAULT_INFRASTRUCTURE_CONCURRENCY } from '#services';
+import { DEFAULT_INFRASTRUCTURE_CONCURRENCY, DEFAULT_QUOTAS, DEFAULT_RATE_POLICY } from '#core';
 
 /**
  * Everything Kiln reads from its environment, in one place. Production and

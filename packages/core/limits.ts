@@ -46,6 +46,9 @@ export interface RatePolicy {
 /** Requests per tenant unless the deployment sets others (KILN_RATE_LIMIT_PER_SECOND, KILN_RATE_LIMIT_BURST). */
 export const DEFAULT_RATE_POLICY: RatePolicy = { perSecond: 20, burst: 100 };
 
+/** Infrastructure runs (Fargate tasks) at once unless the deployment sets another number (KILN_INFRASTRUCTURE_CONCURRENCY). */
+export const DEFAULT_INFRASTRUCTURE_CONCURRENCY = 16;
+
 /** What one request's token left: granted or not, and what the RateLimit header fields say. */
 export interface RateDecision {
   granted: boolean;
@@ -53,10 +56,8 @@ export interface RateDecision {
   taken: number;
   /** Requests the tenant may still send at once. */
   remaining: number;
-  /** Seconds until the bucket is full again. */
-  resetSeconds: number;
   /** When refused: seconds until the next request would be granted. */
   retryAfterSeconds: number;
-  /** When the bucket would be full again (epoch ms): a take after it finds the bucket full. */
+  /** When the bucket would be full again (epoch ms): a take after it finds the bucket full; RateLimit's `t` counts down to it. */
   fullAt: number;
 }

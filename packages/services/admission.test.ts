@@ -4,7 +4,7 @@ import { RequestAdmission } from './admission.ts';
 
 const policy = { perSecond: 20, burst: 100 };
 const principal = { kind: 'tenant' as const, tenantId: 'tenant_a', tenantName: 'a' };
-const grant = (taken: number, remaining: number, fullAt = 5_000): RateDecision => ({ granted: true, taken, remaining, resetSeconds: 5, retryAfterSeconds: 0, fullAt });
+const grant = (taken: number, remaining: number, fullAt = 5_000): RateDecision => ({ granted: true, taken, remaining, retryAfterSeconds: 0, fullAt });
 
 describe('RequestAdmission', () => {
   it('trusts a verified key for its TTL from when it was read, and forgets a tenant’s keys on revocation', () => {
@@ -66,7 +66,7 @@ describe('RequestAdmission', () => {
 
   it('takes a fifth of what the bucket held last, so a tenant near its limit takes one request at a time', async () => {
     const admission = new RequestAdmission({ keyTtlMs: 1_000, leaseMs: 0, maxLease: 10, maxEntries: 100 });
-    const refused: RateDecision = { granted: false, taken: 0, remaining: 0, resetSeconds: 5, retryAfterSeconds: 1, fullAt: 5_000 };
+    const refused: RateDecision = { granted: false, taken: 0, remaining: 0, retryAfterSeconds: 1, fullAt: 5_000 };
     const tenantA = bucket(grant(10, 30), grant(6, 4), grant(1, 0), refused, refused);
     for (let request = 0; request < 5; request++) await admission.admit('tenant_a', policy, request, tenantA.take);
     expect(tenantA.asked).toEqual([10, 6, 1, 1, 1]);

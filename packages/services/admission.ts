@@ -113,7 +113,7 @@ export class RequestAdmission {
     const lease = this.leases.get(bucket);
     if (lease === undefined || lease.tokens < 1 || lease.expiresAt <= now) return undefined;
     lease.tokens -= 1;
-    return { granted: true, taken: 1, remaining: lease.remaining + lease.tokens, resetSeconds: Math.max(0, Math.ceil((lease.fullAt - now) / 1000)), retryAfterSeconds: 0, fullAt: lease.fullAt };
+    return { granted: true, taken: 1, remaining: lease.remaining + lease.tokens, retryAfterSeconds: 0, fullAt: lease.fullAt };
   }
 
   /** A fifth of what the bucket held at the last take, within 1..maxLease. */

@@ -19,7 +19,7 @@ export interface KilnServices {
   rateLimit?: RatePolicy;
   /** What the API instance remembers between requests (verified keys, requests taken ahead); without it every request reads its key and takes from its bucket. */
   admission?: RequestAdmission;
-  /** Infrastructure runs at once across every tenant (a fair queue hands them out); DEFAULT_INFRASTRUCTURE_CONCURRENCY when absent. */
+  /** Infrastructure runs at once across every tenant (a fair queue hands them out); DEFAULT_INFRASTRUCTURE_CONCURRENCY (core) when absent. */
   infrastructureConcurrency?: number;
   store: KilnStore;
   workflows: Workflows;

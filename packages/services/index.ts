@@ -17,7 +17,7 @@ export type { KilnServices } from './context.ts';
 export { EVENT_FEED_SETTLE_SECONDS, listClusterEvents, listTenantEvents } from './events.ts';
 export { listClusterNodes } from './nodes.ts';
 export { failureMessage, recordFailureStep } from './failures.ts';
-export { DEFAULT_INFRASTRUCTURE_CONCURRENCY, awaitInfrastructureSlot, dispatchInfrastructureSlots, releaseInfrastructureSlot } from './infrastructure-slots.ts';
+export { awaitInfrastructureSlot, dispatchInfrastructureSlots, releaseInfrastructureSlot } from './infrastructure-slots.ts';
 export { issueKubeconfig, type IssuedKubeconfig } from './kubeconfig.ts';
 export { checkKubernetesVersionSupport, listKubernetesVersions, versionSupportEvents, withVersionSupport, type VersionSupportReport } from './kubernetes-versions.ts';
 export { updateCluster, updateOperation, withCondition } from './mutations.ts';

@@ -4,6 +4,7 @@ import { type ApiHarness, startApiHarness } from '../../test/support/api-harness
 import type { KilnServices } from './context.ts';
 import { awaitInfrastructureSlot, dispatchInfrastructureSlots, releaseInfrastructureSlot } from './infrastructure-slots.ts';
 import { recoverOperations } from './recovery.ts';
+import type { Workflows } from './workflows.ts';
 
 let api: ApiHarness;
 beforeAll(async () => {
@@ -13,22 +14,20 @@ afterAll(async () => {
   await api.close();
 });
 
+/** The harness's services with `limit` slots, and workflows whose waiting tasks `completeTask` answers. */
+function withSlots(limit: number, completeTask: Workflows['completeTask']): KilnServices {
+  return { ...api.services, infrastructureConcurrency: limit, workflows: { ...api.services.workflows, completeTask } };
+}
+
 describe('the infrastructure slot steps', () => {
   it('send waiting workflows their tokens while slots are free, pass a grant nobody takes on, and hand a released slot to the next', async () => {
     const sent: string[] = [];
-    const services: KilnServices = {
-      ...api.services,
-      infrastructureConcurrency: 2,
-      workflows: {
-        ...api.services.workflows,
-        // A workflow stopped while it waited no longer takes its token.
-        completeTask: (taskToken) => {
-          if (taskToken.startsWith('stopped')) return Promise.resolve(false);
-          sent.push(taskToken);
-          return Promise.resolve(true);
-        },
-      },
-    };
+    // A workflow stopped while it waited no longer takes its token.
+    const services = withSlots(2, (taskToken) => {
+      if (taskToken.startsWith('stopped')) return Promise.resolve(false);
+      sent.push(taskToken);
+      return Promise.resolve(true);
+    });
     const [busy, other] = [newId('tenant'), newId('tenant')];
     const order = (tenantId: string, taskToken: string) => ({ tenantId, clusterId: newId('cluster'), operationId: newId('operation'), requestId: 'req', taskToken });
     const first = order(busy, 'token-first');
@@ -63,18 +62,11 @@ describe('the infrastructure slot steps', () => {
 describe('recovery', () => {
   it('hands out a free slot an operation waits for, should every grant for it have lost its race', async () => {
     const sent: string[] = [];
-    const services: KilnServices = {
-      ...api.services,
-      // One more than the slots the test above left held.
-      infrastructureConcurrency: 3,
-      workflows: {
-        ...api.services.workflows,
-        completeTask: (taskToken) => {
-          sent.push(taskToken);
-          return Promise.resolve(true);
-        },
-      },
-    };
+    // One more than the slots the test above left held.
+    const services = withSlots(3, (taskToken) => {
+      sent.push(taskToken);
+      return Promise.resolve(true);
+    });
     // Queued, and no grant made for it (as when every grant lost its race).
     await services.store.infrastructureSlots.wait({ tenantId: newId('tenant'), operationId: newId('operation'), taskToken: 'token-left-waiting' }, new Date());
     expect(await recoverOperations(services, { graceMs: 0 })).toMatchObject({ slotsGranted: 1 });
@@ -86,21 +78,13 @@ describe('one dispatch', () => {
   it('grants at most as many slots as there are, however fast others come free meanwhile', async () => {
     const sent: string[] = [];
     const waiters = Array.from({ length: 6 }, (_, index) => ({ tenantId: newId('tenant'), operationId: newId('operation'), taskToken: `token-${String(index)}` }));
-    const services: KilnServices = {
-      ...api.services,
-      // One more than the tests above left held.
-      infrastructureConcurrency: 4,
-      workflows: {
-        ...api.services.workflows,
-        // Each run ends the moment it starts, so a slot is always free again.
-        completeTask: async (taskToken) => {
-          sent.push(taskToken);
-          const waiter = waiters.find((candidate) => candidate.taskToken === taskToken);
-          if (waiter !== undefined) await api.services.store.infrastructureSlots.release(waiter.operationId);
-          return true;
-        },
-      },
-    };
+    // One more than the tests above left held. Each run ends the moment it starts, so a slot is always free again.
+    const services = withSlots(4, async (taskToken) => {
+      sent.push(taskToken);
+      const waiter = waiters.find((candidate) => candidate.taskToken === taskToken);
+      if (waiter !== undefined) await api.services.store.infrastructureSlots.release(waiter.operationId);
+      return true;
+    });
     for (const waiter of waiters) await services.store.infrastructureSlots.wait(waiter, new Date());
     expect(await dispatchInfrastructureSlots(services)).toBe(4);
     expect(sent).toHaveLength(4);

@@ -1,8 +1,7 @@
 import { z } from 'zod';
+import { DEFAULT_INFRASTRUCTURE_CONCURRENCY } from '#core';
 import type { KilnServices } from './context.ts';
 
-/** Infrastructure runs (Fargate tasks) at once unless the deployment sets another number (KILN_INFRASTRUCTURE_CONCURRENCY). */
-export const DEFAULT_INFRASTRUCTURE_CONCURRENCY = 16;
 /**
  * How long a slot stays held when its workflow never gives it back (stopped from outside): longer than the
  * infrastructure state can run (its capacity retries, about five hours, and three runs of up to two hours).

@@ -9,11 +9,11 @@ export function ratePolicy(services: KilnServices): RatePolicy {
 }
 
 /** The RateLimit and RateLimit-Policy fields (draft-ietf-httpapi-ratelimit-headers-10) for a decision. */
-export function rateLimitHeaders(policy: RatePolicy, decision: RateDecision): Record<string, string> {
+export function rateLimitHeaders(policy: RatePolicy, decision: RateDecision, now: number): Record<string, string> {
   const window = Math.ceil(policy.burst / policy.perSecond);
   return {
     'ratelimit-policy': `"tenant";q=${String(policy.burst)};w=${String(window)}`,
-    ratelimit: `"tenant";r=${String(decision.remaining)};t=${String(decision.resetSeconds)}`,
+    ratelimit: `"tenant";r=${String(decision.remaining)};t=${String(Math.max(0, Math.ceil((decision.fullAt - now) / 1000)))}`,
   };
 }
 
@@ -29,7 +29,7 @@ export async function takeRequestToken(services: KilnServices, bucket: string, n
     admission === undefined
       ? await services.store.takeRequestToken(bucket, now, policy)
       : await admission.admit(bucket, policy, now, (wanted, expectFull) => services.store.takeRequestToken(bucket, now, policy, wanted, expectFull));
-  const headers = rateLimitHeaders(policy, decision);
+  const headers = rateLimitHeaders(policy, decision, now);
   if (decision.granted) return headers;
   throw new KilnError(
     'rate_limited',

@@ -1,8 +1,11 @@
 import { setTimeout } from 'node:timers/promises';
-import { TransactionCanceledException } from '@aws-sdk/client-dynamodb';
-import { DeleteCommand, type DynamoDBDocumentClient, GetCommand, PutCommand, QueryCommand, TransactWriteCommand } from '@aws-sdk/lib-dynamodb';
+import { ConditionalCheckFailedException, TransactionCanceledException } from '@aws-sdk/client-dynamodb';
+import { DeleteCommand, type DynamoDBDocumentClient, GetCommand, PutCommand, QueryCommand, TransactWriteCommand, type TransactWriteCommandInput } from '@aws-sdk/lib-dynamodb';
 import { sha256 } from '#core';
+import { queryAll } from './query.ts';
 import { keys } from './table.ts';
+
+type TransactItems = NonNullable<TransactWriteCommandInput['TransactItems']>;
 
 /** An operation waiting for an infrastructure run, with the task token its workflow waits on. */
 export interface SlotWaiter {
@@ -60,9 +63,9 @@ export class InfrastructureSlots {
       );
       return true;
     } catch (error) {
-      const [queued, holding] = reasonsOf(error);
-      if (holding === 'ConditionalCheckFailed') return false;
-      if (queued !== 'ConditionalCheckFailed') throw error;
+      const [queued, holding] = error instanceof TransactionCanceledException ? (error.CancellationReasons ?? []) : [];
+      if (holding?.Code === 'ConditionalCheckFailed') return false;
+      if (queued?.Code !== 'ConditionalCheckFailed') throw error;
     }
     // Already queued: the newest token is the one its workflow waits on.
     await this.documents.send(
@@ -142,21 +145,12 @@ export class InfrastructureSlots {
 
   /** Takes an operation out of the queue (its workflow stopped waiting); false when it was not queued. */
   async withdraw(tenantId: string, operationId: string): Promise<boolean> {
-    try {
-      await this.documents.send(
-        new TransactWriteCommand({
-          TransactItems: [
-            { Delete: { TableName: this.tableName, Key: keys.infrastructureWaiter(tenantId, operationId), ConditionExpression: 'attribute_exists(PK)' } },
-            { Update: { TableName: this.tableName, Key: keys.infrastructureSlotTenant(tenantId), UpdateExpression: 'ADD waiting :minusOne', ExpressionAttributeValues: { ':minusOne': -1 } } },
-          ],
-        }),
-      );
-    } catch (error) {
-      if (error instanceof TransactionCanceledException) return false;
-      throw error;
-    }
-    await this.forgetIdleTenant(tenantId);
-    return true;
+    const withdrawn = await this.transacted([
+      { Delete: { TableName: this.tableName, Key: keys.infrastructureWaiter(tenantId, operationId), ConditionExpression: 'attribute_exists(PK)' } },
+      { Update: { TableName: this.tableName, Key: keys.infrastructureSlotTenant(tenantId), UpdateExpression: 'ADD waiting :minusOne', ExpressionAttributeValues: { ':minusOne': -1 } } },
+    ]);
+    if (withdrawn) await this.forgetIdleTenant(tenantId);
+    return withdrawn;
   }
 
   /**
@@ -167,23 +161,25 @@ export class InfrastructureSlots {
     if (holder === undefined || (grantOf !== undefined && holder.grantDigest !== sha256(grantOf))) return false;
     const tenantId = String(holder.tenantId);
     const grantDigest = String(holder.grantDigest);
+    // False when another call released it meanwhile.
+    const released = await this.transacted([
+      { Delete: { TableName: this.tableName, Key: keys.infrastructureSlotHolder(operationId), ConditionExpression: 'grantDigest = :grant', ExpressionAttributeValues: { ':grant': grantDigest } } },
+      { Update: { TableName: this.tableName, Key: keys.infrastructureSlots, UpdateExpression: 'ADD held :minusOne', ExpressionAttributeValues: { ':minusOne': -1 } } },
+      { Update: { TableName: this.tableName, Key: keys.infrastructureSlotTenant(tenantId), UpdateExpression: 'ADD held :minusOne', ExpressionAttributeValues: { ':minusOne': -1 } } },
+    ]);
+    if (released) await this.forgetIdleTenant(tenantId);
+    return released;
+  }
+
+  /** Writes a transaction whose conditions may fail: false when it was cancelled. */
+  private async transacted(items: TransactItems): Promise<boolean> {
     try {
-      await this.documents.send(
-        new TransactWriteCommand({
-          TransactItems: [
-            { Delete: { TableName: this.tableName, Key: keys.infrastructureSlotHolder(operationId), ConditionExpression: 'grantDigest = :grant', ExpressionAttributeValues: { ':grant': grantDigest } } },
-            { Update: { TableName: this.tableName, Key: keys.infrastructureSlots, UpdateExpression: 'ADD held :minusOne', ExpressionAttributeValues: { ':minusOne': -1 } } },
-            { Update: { TableName: this.tableName, Key: keys.infrastructureSlotTenant(tenantId), UpdateExpression: 'ADD held :minusOne', ExpressionAttributeValues: { ':minusOne': -1 } } },
-          ],
-        }),
-      );
+      await this.documents.send(new TransactWriteCommand({ TransactItems: items }));
+      return true;
     } catch (error) {
-      // Released meanwhile by another call.
       if (error instanceof TransactionCanceledException) return false;
       throw error;
     }
-    await this.forgetIdleTenant(tenantId);
-    return true;
   }
 
   /** A tenant with nothing held and nobody waiting leaves the fair order (a wait that comes meanwhile keeps it). */
@@ -198,7 +194,7 @@ export class InfrastructureSlots {
         }),
       )
       .catch((error: unknown) => {
-        if (!(error instanceof Error && error.name === 'ConditionalCheckFailedException')) throw error;
+        if (!(error instanceof ConditionalCheckFailedException)) throw error;
       });
   }
 
@@ -208,17 +204,19 @@ export class InfrastructureSlots {
     return { held: await this.heldCount(), waiting: tenants.reduce((sum, tenant) => sum + tenant.waiting, 0), tenants };
   }
 
-  /** The operations holding a slot, with when they got it. */
-  async holders(): Promise<{ tenantId: string; operationId: string; grantedAt: string }[]> {
-    const page = await this.documents.send(
-      new QueryCommand({
-        TableName: this.tableName,
-        KeyConditionExpression: 'PK = :pk AND begins_with(SK, :prefix)',
-        ExpressionAttributeValues: { ':pk': keys.infrastructureSlots.PK, ':prefix': 'HOLDER#' },
-        ConsistentRead: true,
-      }),
-    );
-    return (page.Items ?? []).map((item) => ({ tenantId: String(item.tenantId), operationId: String(item.operationId), grantedAt: String(item.grantedAt) }));
+  /** The operations holding a slot, with when they got it and until when they may keep it unreleased. */
+  async holders(): Promise<{ tenantId: string; operationId: string; grantedAt: string; heldUntil: number }[]> {
+    const items = await this.slotItems('HOLDER#');
+    return items.map((item) => ({ tenantId: String(item.tenantId), operationId: String(item.operationId), grantedAt: String(item.grantedAt), heldUntil: Number(item.heldUntil) }));
+  }
+
+  /** The queue partition's items of one kind (`TENANT#`, `HOLDER#`). */
+  private slotItems(prefix: string): Promise<Record<string, unknown>[]> {
+    return queryAll(this.documents, this.tableName, {
+      KeyConditionExpression: 'PK = :pk AND begins_with(SK, :prefix)',
+      ExpressionAttributeValues: { ':pk': keys.infrastructureSlots.PK, ':prefix': prefix },
+      ConsistentRead: true,
+    });
   }
 
   private async heldCount(): Promise<number> {
@@ -227,24 +225,8 @@ export class InfrastructureSlots {
   }
 
   private async tenantEntries(): Promise<{ tenantId: string; held: number; waiting: number; grantedAt: string }[]> {
-    const entries: { tenantId: string; held: number; waiting: number; grantedAt: string }[] = [];
-    let start: Record<string, unknown> | undefined;
-    do {
-      const page = await this.documents.send(
-        new QueryCommand({
-          TableName: this.tableName,
-          KeyConditionExpression: 'PK = :pk AND begins_with(SK, :prefix)',
-          ExpressionAttributeValues: { ':pk': keys.infrastructureSlots.PK, ':prefix': 'TENANT#' },
-          ConsistentRead: true,
-          ExclusiveStartKey: start,
-        }),
-      );
-      for (const item of page.Items ?? []) {
-        entries.push({ tenantId: String(item.tenantId), held: Number(item.held ?? 0), waiting: Number(item.waiting ?? 0), grantedAt: String(item.grantedAt ?? '') });
-      }
-      start = page.LastEvaluatedKey;
-    } while (start !== undefined);
-    return entries;
+    const items = await this.slotItems('TENANT#');
+    return items.map((item) => ({ tenantId: String(item.tenantId), held: Number(item.held ?? 0), waiting: Number(item.waiting ?? 0), grantedAt: typeof item.grantedAt === 'string' ? item.grantedAt : '' }));
   }
 
   /** The fair order's head: the oldest waiter of the waiting tenant with the fewest slots, granted longest ago. */
@@ -270,23 +252,10 @@ export class InfrastructureSlots {
 
   /** Frees the slots of holders past `heldUntil` (their workflow ended without releasing); how many. */
   private async reclaimExpired(now: Date): Promise<number> {
-    const page = await this.documents.send(
-      new QueryCommand({
-        TableName: this.tableName,
-        KeyConditionExpression: 'PK = :pk AND begins_with(SK, :prefix)',
-        FilterExpression: 'heldUntil < :now',
-        ExpressionAttributeValues: { ':pk': keys.infrastructureSlots.PK, ':prefix': 'HOLDER#', ':now': now.getTime() },
-        ConsistentRead: true,
-      }),
-    );
     let reclaimed = 0;
-    for (const item of page.Items ?? []) if (await this.release(String(item.operationId))) reclaimed += 1;
+    for (const holder of await this.holders()) {
+      if (holder.heldUntil < now.getTime() && (await this.release(holder.operationId))) reclaimed += 1;
+    }
     return reclaimed;
   }
-}
-
-/** The cancellation reason of each item of a cancelled transaction (none for other errors). */
-function reasonsOf(error: unknown): (string | undefined)[] {
-  if (!(error instanceof TransactionCanceledException)) throw error;
-  return (error.CancellationReasons ?? []).map((reason) => reason.Code);
 }

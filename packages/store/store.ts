@@ -32,6 +32,7 @@ import {
   TenantRecord,
 } from './records.ts';
 import { InfrastructureSlots } from './infrastructure-slots.ts';
+import { queryAll } from './query.ts';
 import { TABLE_KEYS, keys } from './table.ts';
 
 const IDEMPOTENCY_TTL_SECONDS = 24 * 60 * 60;
@@ -239,7 +240,6 @@ export class KilnStore {
       granted: true,
       taken: count,
       remaining: Math.max(0, roomAt(tat)),
-      resetSeconds: Math.max(0, Math.ceil((tat - nowMs) / 1000)),
       retryAfterSeconds: 0,
       fullAt: tat,
     });
@@ -287,7 +287,7 @@ export class KilnStore {
       if (full) continue;
       const room = roomAt(tat);
       if (room < 1) {
-        return { granted: false, taken: 0, remaining: 0, resetSeconds: Math.ceil((tat - nowMs) / 1000), retryAfterSeconds: Math.max(1, Math.ceil((tat - latestFor(1)) / 1000)), fullAt: tat };
+        return { granted: false, taken: 0, remaining: 0, retryAfterSeconds: Math.max(1, Math.ceil((tat - latestFor(1)) / 1000)), fullAt: tat };
       }
       count = Math.min(count, room);
     }
@@ -474,15 +474,8 @@ export class KilnStore {
   }
 
   /** Every item a query matches, page after page. */
-  private async queryAll(query: Omit<QueryCommandInput, 'TableName' | 'ExclusiveStartKey'>): Promise<Record<string, unknown>[]> {
-    const found: Record<string, unknown>[] = [];
-    let start: Record<string, unknown> | undefined;
-    do {
-      const result = await this.documents.send(new QueryCommand({ ...query, TableName: this.tableName, ExclusiveStartKey: start }));
-      found.push(...(result.Items ?? []));
-      start = result.LastEvaluatedKey;
-    } while (start !== undefined);
-    return found;
+  private queryAll(query: Omit<QueryCommandInput, 'TableName' | 'ExclusiveStartKey'>): Promise<Record<string, unknown>[]> {
+    return queryAll(this.documents, this.tableName, query);
   }
 
   /**

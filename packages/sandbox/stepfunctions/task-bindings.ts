@@ -38,7 +38,7 @@ export interface TaskBindings {
 }
 
 /** The emulator reports it under `name`; a Catch receives the message as Cause. */
-class TaskFailure extends Error {
+export class TaskFailure extends Error {
   constructor(name: string, cause: string) {
     super(cause);
     this.name = name;

@@ -1,6 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import { AwsServiceError } from '../aws-json.ts';
-import type { JsonValue } from './task-bindings.ts';
+import { type JsonValue, TaskFailure } from './task-bindings.ts';
 
 /** What the sandbox puts where a definition reads `$$.Task.Token`; each task run replaces it with a token of its own. */
 export const TASK_TOKEN_PLACEHOLDER = 'kiln-sandbox:task-token';
@@ -8,14 +8,6 @@ export const TASK_TOKEN_PLACEHOLDER = 'kiln-sandbox:task-token';
 interface OpenTask {
   resolve: (output: JsonValue) => void;
   reject: (error: Error) => void;
-}
-
-/** The failure SendTaskFailure reports, under the error name it gave (a Catch or Retry matches it). */
-class SentTaskFailure extends Error {
-  constructor(name: string, cause: string) {
-    super(cause);
-    this.name = name;
-  }
 }
 
 /**
@@ -56,7 +48,8 @@ export class TaskTokens {
   }
 
   fail(token: string, error = '', cause = ''): void {
-    this.take(token).reject(new SentTaskFailure(error, cause));
+    // Under the error name it was sent with, so a Catch or Retry matches it.
+    this.take(token).reject(new TaskFailure(error, cause));
   }
 
   /** A heartbeat for an open task (the sandbox does not time heartbeats). */
