@@ -4,6 +4,8 @@ import { defineConfig } from 'vitest/config';
 const HEAVY = ['test/e2e/**/*.test.ts', 'test/hardening.test.ts', 'packages/sandbox/cloud/sandbox-cloud.test.ts'];
 /** The long reliability runs: only `npm run test:soak` (KILN_SOAK=1) runs them. */
 const SOAK = process.env.KILN_SOAK === '1' ? [] : ['**/*.soak.test.ts'];
+/** Files that replace a module with vi.mock: they need a module graph of their own. */
+const MOCKING = ['packages/infra/automation-driver.test.ts'];
 
 export default defineConfig({
   test: {
@@ -20,11 +22,17 @@ export default defineConfig({
         test: {
           name: 'unit',
           include: ['packages/**/*.test.ts', 'functions/**/*.test.ts', 'test/**/*.test.ts', 'scripts/**/*.test.ts', 'workflows/**/*.test.ts'],
-          exclude: [...HEAVY, ...SOAK],
-          // Most of their time is loading modules, which two workers do side by side.
+          exclude: [...HEAVY, ...SOAK, ...MOCKING],
+          // Most of their time was loading modules: each file loaded the barrels again. They share a worker's modules
+          // instead (no test file relies on module state of its own), and two workers run side by side.
+          isolate: false,
           maxWorkers: 2,
           sequence: { groupOrder: 0 },
         },
+      },
+      {
+        extends: true,
+        test: { name: 'mocking', include: MOCKING, maxWorkers: 1, sequence: { groupOrder: 0 } },
       },
       {
         extends: true,

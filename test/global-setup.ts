@@ -1,5 +1,6 @@
 import type { TestProject } from 'vitest/node';
-import { type LocalDynamoDb, startLocalDynamoDb } from '#sandbox';
+// Its own entry point: the #sandbox barrel loads Pulumi and client-node, seconds before any test can start.
+import { type LocalDynamoDb, startLocalDynamoDb } from '#sandbox/dynamodb';
 
 declare module 'vitest' {
   export interface ProvidedContext {

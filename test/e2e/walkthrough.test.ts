@@ -143,10 +143,13 @@ describe('the README walk-through', () => {
 
 describe('Kubernetes versions', () => {
   const offered = offeredKubernetesReleases(new Date()).map((release) => release.minor);
-  // The default (ordered by naming no version), then the oldest and newest offered minors where they differ from it.
+  // The default (ordered by naming no version), then the oldest and newest offered minors, named, where they differ
+  // from it (a build of the default again would differ only in the order's text).
   const cases = [
     { label: `the default (${DEFAULT_KUBERNETES_VERSION}) when the order names none`, minor: DEFAULT_KUBERNETES_VERSION, named: false },
-    ...[...new Set([offered[0], offered.at(-1)])].flatMap((minor) => (minor === undefined ? [] : [{ label: `${minor}, the ${minor === offered[0] ? 'oldest' : 'newest'} offered`, minor, named: true }])),
+    ...[...new Set([offered[0], offered.at(-1)])].flatMap((minor) =>
+      minor === undefined || minor === DEFAULT_KUBERNETES_VERSION ? [] : [{ label: `${minor}, the ${minor === offered[0] ? 'oldest' : 'newest'} offered`, minor, named: true }],
+    ),
   ];
 
   it.each(cases)('builds $label: every node runs its pinned release, and the cluster says how long it is maintained', async ({ minor, named }) => {
