@@ -330,7 +330,8 @@ export default $config({
     });
     new sst.aws.CronV2('Recovery', {
       schedule: 'rate(1 minute)',
-      function: { handler: 'functions/recover.handler', runtime: 'nodejs20.x', nodejs, link: [table], environment, permissions },
+      // Under the minute between runs: its slot dispatch alone may take 30 s (DISPATCH_BUDGET_MS) after the operations.
+      function: { handler: 'functions/recover.handler', runtime: 'nodejs20.x', nodejs, timeout: '55 seconds', link: [table], environment, permissions },
     });
 
     return { api: api.url, alarms: alarms.arn };

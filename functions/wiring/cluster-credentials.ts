@@ -3,7 +3,7 @@ import { fromTemporaryCredentials } from '@aws-sdk/credential-providers';
 import { type MachineCommands, type MachineSecretStore, SsmMachineSecretStore, SsmRunCommand } from '#bootstrap';
 import type { ClusterSpec } from '#core';
 import type { KilnConfig } from './config.ts';
-import { endpointOf } from './services.ts';
+import { awsClientOptions } from './services.ts';
 
 /** STS sessions are short; the SDK refreshes them before they expire. */
 const SESSION_SECONDS = 900;
@@ -25,13 +25,13 @@ export function clusterCredentials(config: KilnConfig, { id, spec }: ClusterPlac
     : {
         credentials: fromTemporaryCredentials({
           params: { RoleArn: spec.account.roleArn, ExternalId: spec.account.externalId, RoleSessionName: `kiln-${id}`, DurationSeconds: SESSION_SECONDS },
-          clientConfig: { region: spec.region, ...endpointOf(config.KILN_STS_ENDPOINT) },
+          clientConfig: { region: spec.region, ...awsClientOptions(config.KILN_STS_ENDPOINT) },
         }),
       };
 }
 
 /** The cluster's machines through SSM in its account and region: the parameters they read, and Run Command. */
 export function clusterMachines(config: KilnConfig, place: ClusterPlace): { machineSecrets: MachineSecretStore; machineCommands: MachineCommands } {
-  const ssm = new SSMClient({ region: place.spec.region, ...clusterCredentials(config, place), ...endpointOf(config.KILN_SSM_ENDPOINT) });
+  const ssm = new SSMClient({ region: place.spec.region, ...clusterCredentials(config, place), ...awsClientOptions(config.KILN_SSM_ENDPOINT) });
   return { machineSecrets: new SsmMachineSecretStore(ssm), machineCommands: new SsmRunCommand(ssm, config.KILN_POLL_SECONDS * 1000) };
 }

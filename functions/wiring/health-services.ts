@@ -5,7 +5,7 @@ import { AwsMachineFleet, type HealthPollServices, type MachineFleet, type Remed
 import type { KilnConfig } from './config.ts';
 import { clusterCredentials, clusterMachines, clusterPlaceKey } from './cluster-credentials.ts';
 import { type Observability, createObservability } from './observability.ts';
-import { createServices, endpointOf } from './services.ts';
+import { createServices, awsClientOptions } from './services.ts';
 
 /** The health poller's services: the API's, plus each cluster's machines through Auto Scaling and EC2 in its own account and region. */
 export function createHealthServices(config: KilnConfig, observability: Observability = createObservability(config)): HealthPollServices {
@@ -16,7 +16,7 @@ export function createHealthServices(config: KilnConfig, observability: Observab
       const key = clusterPlaceKey({ id, spec });
       const cached = fleets.get(key);
       if (cached !== undefined) return cached;
-      const options = { region: spec.region, ...clusterCredentials(config, { id, spec }), ...endpointOf(config.KILN_EC2_ENDPOINT) };
+      const options = { region: spec.region, ...clusterCredentials(config, { id, spec }), ...awsClientOptions(config.KILN_EC2_ENDPOINT) };
       const access = { fleet: new AwsMachineFleet(new AutoScalingClient(options), new EC2Client(options)) };
       fleets.set(key, access);
       return access;

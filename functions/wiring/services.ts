@@ -5,14 +5,23 @@ import type { KilnConfig } from './config.ts';
 import { type Observability, createObservability } from './observability.ts';
 import { once } from './once.ts';
 
-export const endpointOf = (url: string | undefined) => (url === undefined ? {} : { endpoint: url });
+/**
+ * How every AWS client connects: to `url` when given (local mode's stand-ins), and never waiting on a silent connection
+ * until its Lambda function times out (a connect takes at most 3 s; a socket that stays silent 15 s fails the call, which
+ * the SDK retries). Not a whole-request timeout: that would also count the time a call queues for one of the client's
+ * sockets, which a busy process sees under load.
+ */
+export const awsClientOptions = (url: string | undefined) => ({
+  ...(url === undefined ? {} : { endpoint: url }),
+  requestHandler: { connectionTimeout: 3_000, socketTimeout: 15_000 },
+});
 
 /** The API's and the schedulers' services: the table, the workflows, Kiln's sealing key. */
 export function createServices(config: KilnConfig, observability: Observability = createObservability(config)): KilnServices {
   const region = config.AWS_REGION;
   // Loaded on first use, so a cold start that only reads carries neither client.
-  const sfn = once(async () => observability.traced(new (await import('@aws-sdk/client-sfn')).SFNClient({ region, ...endpointOf(config.KILN_STEPFUNCTIONS_ENDPOINT) })));
-  const kms = once(async () => observability.traced(new (await import('@aws-sdk/client-kms')).KMSClient({ region, ...endpointOf(config.KILN_KMS_ENDPOINT) })));
+  const sfn = once(async () => observability.traced(new (await import('@aws-sdk/client-sfn')).SFNClient({ region, ...awsClientOptions(config.KILN_STEPFUNCTIONS_ENDPOINT) })));
+  const kms = once(async () => observability.traced(new (await import('@aws-sdk/client-kms')).KMSClient({ region, ...awsClientOptions(config.KILN_KMS_ENDPOINT) })));
   return {
     ...(config.KILN_ADMIN_TOKEN_SHA256 === undefined ? {} : { adminTokenSha256: config.KILN_ADMIN_TOKEN_SHA256 }),
     corsOrigins: config.KILN_CORS_ORIGINS,
@@ -23,7 +32,7 @@ export function createServices(config: KilnConfig, observability: Observability 
     store: createStore({
       tableName: config.KILN_TABLE_NAME,
       region,
-      ...endpointOf(config.KILN_DYNAMODB_ENDPOINT),
+      ...awsClientOptions(config.KILN_DYNAMODB_ENDPOINT),
       defaultQuotas: { clusters: config.KILN_QUOTA_CLUSTERS, nodes: config.KILN_QUOTA_NODES },
       traced: observability.traced,
     }),

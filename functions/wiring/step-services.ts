@@ -4,7 +4,7 @@ import type { ClusterAws, ClusterLocation, StepServices } from '#steps';
 import type { KilnConfig } from './config.ts';
 import { clusterCredentials, clusterMachines, clusterPlaceKey } from './cluster-credentials.ts';
 import { type Observability, createObservability } from './observability.ts';
-import { createServices, endpointOf } from './services.ts';
+import { createServices, awsClientOptions } from './services.ts';
 
 /** The workflow steps' services: the API's, plus each cluster's own AWS (its region, and its account through the tenant's role). */
 export function createStepServices(config: KilnConfig, observability: Observability = createObservability(config)): StepServices {
@@ -14,7 +14,7 @@ export function createStepServices(config: KilnConfig, observability: Observabil
     const cached = clusterClients.get(key);
     if (cached !== undefined) return cached;
     const credentials = clusterCredentials(config, { id, spec });
-    const clusterKms = new KMSClient({ region: spec.region, ...credentials, ...endpointOf(config.KILN_KMS_ENDPOINT) });
+    const clusterKms = new KMSClient({ region: spec.region, ...credentials, ...awsClientOptions(config.KILN_KMS_ENDPOINT) });
     const access: ClusterAws = {
       sealer: (keyArn) => new KmsSealer(() => Promise.resolve(clusterKms), keyArn),
       ...clusterMachines(config, { id, spec }),

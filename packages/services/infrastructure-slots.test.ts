@@ -91,6 +91,55 @@ describe('one dispatch', () => {
   });
 });
 
+describe('the dispatch a slot step does for others', () => {
+  it('never fails the step: a grant whose token cannot be sent is given back, and a spent time budget starts no grant', async () => {
+    const own = await startApiHarness();
+    try {
+      let stepFunctionsDown = true;
+      const sent: string[] = [];
+      const services: KilnServices = {
+        ...own.services,
+        infrastructureConcurrency: 1,
+        workflows: {
+          ...own.services.workflows,
+          completeTask: (taskToken) => {
+            if (stepFunctionsDown) return Promise.reject(Object.assign(new Error('Rate exceeded'), { name: 'ThrottlingException' }));
+            sent.push(taskToken);
+            return Promise.resolve(true);
+          },
+        },
+      };
+      const order = (taskToken: string) => ({ tenantId: newId('tenant'), clusterId: newId('cluster'), operationId: newId('operation'), requestId: 'req', taskToken });
+      const usage = () => services.store.infrastructureSlots.usage();
+
+      // The step queues its operation and succeeds; the grant it made but could not send is undone.
+      const first = order('token-first');
+      await awaitInfrastructureSlot(services, first);
+      expect(await usage()).toMatchObject({ held: 0, waiting: 1 });
+      // Recovery's pass, which dispatches and nothing else, says it could not.
+      await expect(dispatchInfrastructureSlots(services)).rejects.toThrow('Rate exceeded');
+      expect(await usage()).toMatchObject({ held: 0, waiting: 1 });
+
+      stepFunctionsDown = false;
+      expect(await dispatchInfrastructureSlots(services, new Date(), 0)).toBe(0);
+      expect(sent).toEqual([]);
+      expect(await dispatchInfrastructureSlots(services)).toBe(1);
+      expect(sent).toEqual(['token-first']);
+
+      // A release while Step Functions is down frees the slot all the same, and the next waiter keeps its place.
+      stepFunctionsDown = true;
+      await awaitInfrastructureSlot(services, order('token-second'));
+      await releaseInfrastructureSlot(services, { ...first, taskToken: undefined });
+      expect(await usage()).toMatchObject({ held: 0, waiting: 1 });
+      stepFunctionsDown = false;
+      expect(await dispatchInfrastructureSlots(services)).toBe(1);
+      expect(sent).toEqual(['token-first', 'token-second']);
+    } finally {
+      await own.close();
+    }
+  });
+});
+
 /** The operations holding a slot now. */
 async function heldOperations(services: KilnServices): Promise<string[]> {
   const held = await services.store.infrastructureSlots.holders();

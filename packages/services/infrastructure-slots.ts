@@ -8,6 +8,13 @@ import type { KilnServices } from './context.ts';
  */
 const SLOT_HOLD_MS = 12 * 60 * 60 * 1000;
 
+/**
+ * How long one dispatch may go on granting: far inside the slot steps' Lambda timeout (5 minutes) and their states'
+ * TimeoutSeconds. Under a burst every step dispatches at once and each grant contends for the same items; without
+ * a bound, the 1000-order burst had a release step dispatch until its state timed out, failing a Ready-bound cluster.
+ */
+export const DISPATCH_BUDGET_MS = 30_000;
+
 const SlotRequest = z.object({ tenantId: z.string().min(1), operationId: z.string().min(1), taskToken: z.string().min(1) });
 const SlotRelease = z.object({ tenantId: z.string().min(1), operationId: z.string().min(1) });
 
@@ -22,7 +29,7 @@ export async function awaitInfrastructureSlot(services: KilnServices, event: unk
     await services.workflows.completeTask(request.taskToken, { granted: true });
     return;
   }
-  await dispatchInfrastructureSlots(services, now);
+  await dispatchOnTheWay(services, now);
 }
 
 /**
@@ -33,23 +40,47 @@ export async function releaseInfrastructureSlot(services: KilnServices, event: u
   const { tenantId, operationId } = SlotRelease.parse(event);
   await services.store.infrastructureSlots.withdraw(tenantId, operationId);
   await services.store.infrastructureSlots.release(operationId);
-  await dispatchInfrastructureSlots(services, now);
+  await dispatchOnTheWay(services, now);
+}
+
+/**
+ * The dispatch a step does for the queue on its way: it serves other workflows, so it never fails or holds up the
+ * step's own (its operation is queued or released already, and recovery's pass dispatches what it left).
+ */
+async function dispatchOnTheWay(services: KilnServices, now: Date): Promise<void> {
+  try {
+    await dispatchInfrastructureSlots(services, now);
+  } catch (error) {
+    services.log.warn('infrastructure slots not dispatched; the next release or recovery pass will', { error: error instanceof Error ? error.name : String(error) });
+  }
 }
 
 /**
  * Grants free slots in fair order until none is free or nobody waits, sending each granted workflow its token, at
- * most `limit` grants in one call: on a busy queue slots keep coming free, and each release dispatches for its own
- * (one call must not go on granting for everyone's). A grant whose workflow no longer waits (stopped, or timed out)
- * is given back and goes to the next. Returns how many workflows went on.
+ * most `limit` grants and `budgetMs` of time in one call: on a busy queue slots keep coming free and dispatchers
+ * contend for them, and each release dispatches for its own (one call must not go on granting for everyone's, nor
+ * outlive its Lambda function or its state's timeout). A grant whose workflow no longer waits (stopped, or timed out)
+ * is given back and goes to the next; one whose token could not be sent is given back and its waiter queued again (the
+ * error is thrown on). Returns how many workflows went on.
  */
-export async function dispatchInfrastructureSlots(services: KilnServices, now = new Date()): Promise<number> {
+export async function dispatchInfrastructureSlots(services: KilnServices, now = new Date(), budgetMs = DISPATCH_BUDGET_MS): Promise<number> {
   const slots = services.store.infrastructureSlots;
   const limit = services.infrastructureConcurrency ?? DEFAULT_INFRASTRUCTURE_CONCURRENCY;
+  const deadline = Date.now() + budgetMs;
   let granted = 0;
-  for (let tries = 0; tries < limit; tries++) {
-    const next = await slots.grantNext(limit, now, SLOT_HOLD_MS);
+  for (let tries = 0; tries < limit && Date.now() < deadline; tries++) {
+    const next = await slots.grantNext(limit, now, SLOT_HOLD_MS, deadline);
     if (next === undefined) break;
-    if (await services.workflows.completeTask(next.taskToken, { granted: true })) {
+    let taken: boolean;
+    try {
+      taken = await services.workflows.completeTask(next.taskToken, { granted: true });
+    } catch (error) {
+      // Its workflow still waits: back into the queue (its place within its tenant is its operation id's).
+      await slots.release(next.operationId, next.taskToken);
+      await slots.wait(next, now);
+      throw error;
+    }
+    if (taken) {
       granted += 1;
       services.log.info('infrastructure slot granted', { tenantId: next.tenantId, operationId: next.operationId });
     } else {

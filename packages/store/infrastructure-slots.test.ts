@@ -112,4 +112,12 @@ describe('the infrastructure slots', () => {
     expect(new Set(granted.map((one) => one.operationId)).size).toBe(4);
     expect(await slots.usage()).toMatchObject({ held: 4, waiting: 5 });
   });
+
+  it('starts no try after its deadline, and leaves the queue as it was', async () => {
+    const queued = waiter(newId('tenant'));
+    await queue(queued);
+    expect(await slots.grantNext(1, new Date(), HOUR, Date.now() - 1)).toBeUndefined();
+    expect(await slots.usage()).toMatchObject({ held: 0, waiting: 1 });
+    expect(await slots.grantNext(1, new Date(), HOUR, Date.now() + HOUR)).toEqual(queued);
+  });
 });

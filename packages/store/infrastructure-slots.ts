@@ -76,10 +76,11 @@ export class InfrastructureSlots {
 
   /**
    * Grants a free slot to the next waiter in fair order and returns it, or undefined when every slot is held or
-   * nobody waits. The waiter becomes a holder until `release` (or until `heldUntil`, when its workflow never releases).
+   * nobody waits, or when it lost every race until `deadline` (epoch milliseconds; no new try starts after it). The
+   * waiter becomes a holder until `release` (or until `heldUntil`, when its workflow never releases).
    */
-  async grantNext(limit: number, now: Date, holdMs: number): Promise<SlotWaiter | undefined> {
-    for (let attempt = 1; attempt <= GRANT_ATTEMPTS; attempt++) {
+  async grantNext(limit: number, now: Date, holdMs: number, deadline = Number.POSITIVE_INFINITY): Promise<SlotWaiter | undefined> {
+    for (let attempt = 1; attempt <= GRANT_ATTEMPTS && Date.now() < deadline; attempt++) {
       const held = await this.heldCount();
       if (held >= limit && (await this.reclaimExpired(now)) === 0) return undefined;
       const next = await this.nextWaiter();

@@ -2,6 +2,7 @@ import {
   ConditionalCheckFailedException,
   DynamoDBClient,
   TransactionCanceledException,
+  type DynamoDBClientConfig,
 } from '@aws-sdk/client-dynamodb';
 import {
   DeleteCommand,
@@ -1253,11 +1254,17 @@ export function createStore(options: {
   tableName: string;
   region: string;
   endpoint?: string;
+  /** How the client connects (its timeouts). */
+  requestHandler?: DynamoDBClientConfig['requestHandler'];
   defaultQuotas?: Quotas;
   /** Wraps the DynamoDB client, for tracing (X-Ray) in production. */
   traced?: (client: DynamoDBClient) => DynamoDBClient;
 }): KilnStore {
-  const made = new DynamoDBClient({ region: options.region, ...(options.endpoint === undefined ? {} : { endpoint: options.endpoint }) });
+  const made = new DynamoDBClient({
+    region: options.region,
+    ...(options.endpoint === undefined ? {} : { endpoint: options.endpoint }),
+    ...(options.requestHandler === undefined ? {} : { requestHandler: options.requestHandler }),
+  });
   const client = options.traced === undefined ? made : options.traced(made);
   return new KilnStore(client, options.tableName, options.defaultQuotas);
 }
