@@ -27,7 +27,7 @@ import { type SqsService, runEventSource, startSqsService } from './sqs/index.ts
 import { startEc2Service } from './ec2/index.ts';
 import { chaosRoutes } from './chaos.ts';
 import { Hono } from 'hono';
-import { startStepFunctionsService } from './stepfunctions/index.ts';
+import { type ExecutionView, startStepFunctionsService } from './stepfunctions/index.ts';
 import { type StsService, startStsService } from './sts/index.ts';
 
 const ACCOUNT_ID = '000000000000';
@@ -113,6 +113,8 @@ export interface LocalStack {
   machines: SandboxMachines;
   /** The sandbox Kubernetes API of each provisioned cluster, by cluster id. */
   clusters: Map<string, SandboxCluster>;
+  /** Every workflow execution so far, oldest first, with the states it went through (the Step Functions stand-in's). */
+  executions(): ExecutionView[];
   /** The webhook queue (SQS stand-in) and, for tests on a clock of their own, one dispatch and drain. */
   webhooks: {
     sqs: SqsService;
@@ -466,7 +468,7 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
       return Promise.resolve();
     });
 
-    return { url, adminToken, devTenant, services, health, faults, kms, sts, cloud, machines, clusters, webhooks, stop };
+    return { url, adminToken, devTenant, services, health, faults, kms, sts, cloud, machines, clusters, executions: () => stepFunctions.executions(), webhooks, stop };
   } catch (error) {
     await stop();
     throw error;

@@ -4,7 +4,7 @@
 // while the others burst.
 import { randomUUID } from 'node:crypto';
 import { performance } from 'node:perf_hooks';
-import { startLocalStack } from '#sandbox';
+import { type LocalStack, startLocalStack } from '#sandbox';
 import { type BenchRow, median, quantile } from './report.ts';
 
 /** `orders/tenants`; the issue's burst by default. `KILN_BENCH_BURST=100/10 npm run bench -- burst` for a short run. */
@@ -149,6 +149,7 @@ export async function benchOrderBurst(): Promise<BenchRow[]> {
       if (settled.size < orderCount) await new Promise((resolve) => setTimeout(resolve, POLL_MS));
     }
     const allMs = performance.now() - started;
+    reportFailures(stack, settled);
 
     const serverErrors = [...counts.statuses].filter(([status]) => status >= 500).reduce((sum, [, count]) => sum + count, 0);
     const accepted = orders.filter((item) => item.ids.length > 0);
@@ -177,6 +178,25 @@ export async function benchOrderBurst(): Promise<BenchRow[]> {
     ];
   } finally {
     await stack.stop();
+  }
+}
+
+/**
+ * Why each Failed cluster failed, on stderr: its workflow executions' error and the last states they went through
+ * (a timeout names the state that ran out of time only there).
+ */
+function reportFailures(stack: LocalStack, settled: Map<string, { phase: string }>): void {
+  const failed = new Set([...settled].filter(([, cluster]) => cluster.phase === 'Failed').map(([id]) => id));
+  if (failed.size === 0) return;
+  const time = (date: Date) => date.toISOString().slice(11, 23);
+  for (const execution of stack.executions()) {
+    const clusterId = (JSON.parse(execution.input) as { clusterId?: string }).clusterId;
+    if (clusterId === undefined || !failed.has(clusterId)) continue;
+    const states = execution.history
+      .filter((entry) => entry.stateName !== undefined || entry.error !== undefined)
+      .slice(-12)
+      .map((entry) => `${time(entry.timestamp)} ${entry.type}${entry.stateName === undefined ? '' : ` ${entry.stateName}`}${entry.error === undefined ? '' : ` (${entry.error})`}`);
+    process.stderr.write(`burst: cluster ${clusterId} execution ${execution.name} ${execution.status}${execution.error === undefined ? '' : ` ${execution.error}`}; its last states:\n  ${states.join('\n  ')}\n`);
   }
 }
 
