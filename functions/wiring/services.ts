@@ -6,14 +6,15 @@ import { type Observability, createObservability } from './observability.ts';
 import { once } from './once.ts';
 
 /**
- * How every AWS client connects: to `url` when given (local mode's stand-ins), and never waiting on a silent connection
- * until its Lambda function times out (a connect takes at most 3 s; a socket that stays silent 15 s fails the call, which
- * the SDK retries). Not a whole-request timeout: that would also count the time a call queues for one of the client's
- * sockets, which a busy process sees under load.
+ * How every AWS client connects: to `url` when given (local mode's stand-ins), and never waiting on a dead connection
+ * until its Lambda function times out: a socket silent for 60 s, connecting included, fails the call, which the SDK
+ * and the step's retries try again. No whole-request timeout: it would count the time a call queues for one of the
+ * client's sockets. No tighter connect timeout: in the 1000-order burst (local mode runs every function in one busy
+ * process) a 3 s one failed calls to a local server that was up, because the process saw the connection late.
  */
 export const awsClientOptions = (url: string | undefined) => ({
   ...(url === undefined ? {} : { endpoint: url }),
-  requestHandler: { connectionTimeout: 3_000, socketTimeout: 15_000 },
+  requestHandler: { socketTimeout: 60_000 },
 });
 
 /** The API's and the schedulers' services: the table, the workflows, Kiln's sealing key. */

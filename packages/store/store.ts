@@ -33,6 +33,7 @@ import {
   TenantRecord,
 } from './records.ts';
 import { InfrastructureSlots } from './infrastructure-slots.ts';
+import { ParsedByVersion } from './parsed-by-version.ts';
 import { queryAll } from './query.ts';
 import { TABLE_KEYS, keys } from './table.ts';
 
@@ -132,6 +133,9 @@ export class KilnStore {
 
   /** The fair queue in front of the infrastructure runs. */
   readonly infrastructureSlots: InfrastructureSlots;
+
+  /** Cluster items parsed before, by version: a cluster read again unchanged (a client polling it) is not parsed again. */
+  private readonly parsedClusters = new ParsedByVersion(ClusterRecord, 1_000);
 
   // Tenants ---------------------------------------------------------------
 
@@ -868,7 +872,7 @@ export class KilnStore {
         ExclusiveStartKey: start,
       }),
     );
-    const items = (result.Items ?? []).map((item) => ClusterRecord.parse(item));
+    const items = (result.Items ?? []).map((item) => this.parsedClusters.parse(item));
     const last = result.LastEvaluatedKey;
     return { items, ...(last === undefined ? {} : { next: String(last.GSI1SK) }) };
   }
@@ -894,7 +898,7 @@ export class KilnStore {
     const result = await this.documents.send(
       new GetCommand({ TableName: this.tableName, Key: keys.cluster(tenantId, clusterId), ConsistentRead: true }),
     );
-    return result.Item === undefined ? undefined : ClusterRecord.parse(result.Item);
+    return result.Item === undefined ? undefined : this.parsedClusters.parse(result.Item);
   }
 
   /** The cluster that holds a name in the tenant (names are unique per tenant while their cluster lives). */
@@ -918,7 +922,7 @@ export class KilnStore {
         ExclusiveStartKey: start === undefined ? undefined : ({ PK: partition, SK: start } satisfies CursorPosition),
       }),
     );
-    const items = (result.Items ?? []).map((item) => ClusterRecord.parse(item));
+    const items = (result.Items ?? []).map((item) => this.parsedClusters.parse(item));
     const last = result.LastEvaluatedKey;
     return { items, nextCursor: last === undefined ? undefined : encodeCursor(tenantId, String(last.SK)) };
   }
