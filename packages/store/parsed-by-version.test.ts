@@ -36,7 +36,7 @@ describe('records parsed by version', () => {
     expect(Object.isFrozen(record)).toBe(true);
     expect(Object.isFrozen(record.spec)).toBe(true);
     expect(() => {
-      (record.spec as { size: number }).size = 3;
+      record.spec.size = 3;
     }).toThrow(TypeError);
   });
 
