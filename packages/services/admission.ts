@@ -1,4 +1,4 @@
-import type { RateDecision, RatePolicy } from '#core';
+import { type RateDecision, type RatePolicy, remember } from '#core';
 
 /** A tenant's principal as a verified API key gives it. */
 export interface TenantPrincipal {
@@ -34,15 +34,6 @@ interface Lease {
   fullAt: number;
 }
 
-/** A Map that forgets its oldest entry when it grows past `max`. */
-function remember<K, V>(map: Map<K, V>, key: K, value: V, max: number): void {
-  map.delete(key);
-  map.set(key, value);
-  if (map.size > max) {
-    const oldest = map.keys().next();
-    if (oldest.done !== true) map.delete(oldest.value);
-  }
-}
 
 /**
  * What one API instance (a Lambda execution environment) remembers between requests, so that most requests make no

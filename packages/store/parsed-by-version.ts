@@ -1,4 +1,5 @@
 import type { z } from 'zod';
+import { remember } from '#core';
 
 /** Freezes a parsed record and everything in it: a record one reader changed in place would change for every reader. */
 function deepFreeze<T>(value: T): T {
@@ -25,17 +26,8 @@ export class ParsedByVersion<S extends z.ZodType<{ version: number; updatedAt: s
   parse(item: Record<string, unknown>): z.output<S> {
     const key = `${String(item.PK)}\u0000${String(item.SK)}`;
     const known = this.parsed.get(key);
-    this.parsed.delete(key);
-    if (known !== undefined && known.version === item.version && known.updatedAt === item.updatedAt) {
-      this.parsed.set(key, known);
-      return known;
-    }
-    const record = deepFreeze(this.schema.parse(item));
-    this.parsed.set(key, record);
-    if (this.parsed.size > this.max) {
-      const oldest = this.parsed.keys().next();
-      if (oldest.done !== true) this.parsed.delete(oldest.value);
-    }
+    const record = known !== undefined && known.version === item.version && known.updatedAt === item.updatedAt ? known : deepFreeze(this.schema.parse(item));
+    remember(this.parsed, key, record, this.max);
     return record;
   }
 }
