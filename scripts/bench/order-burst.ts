@@ -3,6 +3,7 @@
 // customer sees: server errors, duplicates, the time from order to Ready, and how a quiet tenant's single order fares
 // while the others burst.
 import { randomUUID } from 'node:crypto';
+import { loadavg } from 'node:os';
 import { performance } from 'node:perf_hooks';
 import { type LocalStack, startLocalStack } from '#sandbox';
 import { type BenchRow, median, quantile } from './report.ts';
@@ -15,6 +16,8 @@ const RETRY_EVERY = 10;
 const IN_FLIGHT = 64;
 const POLL_MS = 5_000;
 const DEADLINE_MS = 3 * 3_600_000;
+/** How often the infrastructure queue is sampled: are slots left free while operations wait? */
+const SLOT_SAMPLE_MS = 2_000;
 
 interface Answer {
   status: number;
@@ -124,11 +127,15 @@ export async function benchOrderBurst(): Promise<BenchRow[]> {
       acceptedMs = performance.now() - started;
     });
     // The quiet tenant orders once more while the others burst.
-    const [, duringMs] = await Promise.all([burst, orderAndWait(quiet, 'during-burst')]);
+    const during = orderAndWait(quiet, 'during-burst');
+    const slots = sampleSlots(stack);
+    await burst;
 
-    // Every tenant's clusters, until each is Ready or Failed (or the deadline passes).
+    // Every tenant's clusters, until each is Ready or Failed (or the deadline passes), while the quiet order goes on.
     const settled = new Map<string, { phase: string; readyMs?: number; tenant: number; name: string }>();
     const deadline = Date.now() + DEADLINE_MS;
+    let cpu = process.cpuUsage();
+    let sampledAt = performance.now();
     while (settled.size < orderCount && Date.now() < deadline) {
       for (const [tenant, apiKey] of keys.entries()) {
         let cursor: string | undefined;
@@ -145,10 +152,19 @@ export async function benchOrderBurst(): Promise<BenchRow[]> {
       }
       const failed = [...settled.values()].filter((cluster) => cluster.phase === 'Failed').length;
       // Progress on stderr, so a run stopped early still says how far it got.
-      process.stderr.write(`burst: ${String(settled.size - failed)} Ready, ${String(failed)} Failed of ${String(orderCount)} after ${((performance.now() - started) / 1000).toFixed(0)} s\n`);
+      // What held the run back: the queue (slots held of the limit, operations waiting), the machine's load, and this process's CPU (the API, the workflows and the sandbox, but not its Pulumi runners).
+      const used = process.cpuUsage(cpu);
+      const busy = ((used.user + used.system) / 1000 / (performance.now() - sampledAt)) * 100;
+      [cpu, sampledAt] = [process.cpuUsage(), performance.now()];
+      const queue = slots.last === undefined ? '' : `; slots ${String(slots.last.held)} held, ${String(slots.last.waiting)} waiting`;
+      process.stderr.write(
+        `burst: ${String(settled.size - failed)} Ready, ${String(failed)} Failed of ${String(orderCount)} after ${((performance.now() - started) / 1000).toFixed(0)} s${queue}; load ${(loadavg()[0] ?? 0).toFixed(1)}, process CPU ${busy.toFixed(0)}%\n`,
+      );
       if (settled.size < orderCount) await new Promise((resolve) => setTimeout(resolve, POLL_MS));
     }
     const allMs = performance.now() - started;
+    const duringMs = await during;
+    slots.stop();
     reportFailures(stack, settled);
 
     const serverErrors = [...counts.statuses].filter(([status]) => status >= 500).reduce((sum, [, count]) => sum + count, 0);
@@ -174,11 +190,45 @@ export async function benchOrderBurst(): Promise<BenchRow[]> {
         target: 'info',
         pass: undefined,
       },
+      {
+        benchmark: `${benchmark}, infrastructure slots`,
+        measured: `${String(slots.samples)} samples every ${String(SLOT_SAMPLE_MS / 1000)} s: ${String(slots.idleWhileWaiting)} had a slot free while operations waited`,
+        baseline: '-',
+        result: slots.samples === 0 ? '-' : `${((slots.idleWhileWaiting / slots.samples) * 100).toFixed(0)}%`,
+        target: 'info',
+        pass: undefined,
+      },
       { benchmark: `${benchmark}, a quiet tenant's one order meanwhile`, measured: seconds(duringMs), baseline: `idle ${seconds(idleMs)}`, result: (duringMs / idleMs).toFixed(2), target: 'info', pass: undefined },
     ];
   } finally {
     await stack.stop();
   }
+}
+
+/**
+ * Samples the infrastructure queue until stopped: how often a slot stood free while operations waited for one (each
+ * release and recovery pass dispatches; a dispatch that lost every race leaves its slot to the next).
+ */
+function sampleSlots(stack: LocalStack): { last?: { held: number; waiting: number }; samples: number; idleWhileWaiting: number; stop(): void } {
+  const limit = stack.services.infrastructureConcurrency ?? 16;
+  const sampler: { last?: { held: number; waiting: number }; samples: number; idleWhileWaiting: number; stop(): void } = { samples: 0, idleWhileWaiting: 0, stop: () => clearInterval(timer) };
+  let sampling = false;
+  const timer = setInterval(() => {
+    if (sampling) return;
+    sampling = true;
+    stack.services.store.infrastructureSlots
+      .usage()
+      .then(({ held, waiting }) => {
+        sampler.last = { held, waiting };
+        sampler.samples += 1;
+        if (held < limit && waiting > 0) sampler.idleWhileWaiting += 1;
+      })
+      .catch(() => undefined)
+      .finally(() => {
+        sampling = false;
+      });
+  }, SLOT_SAMPLE_MS);
+  return sampler;
 }
 
 /**
