@@ -250,10 +250,10 @@ export function offeredKubernetesSentence(now: Date): string {
 /** Why a new cluster may not run a minor, or undefined when it may. */
 export function kubernetesVersionProblem(minor: string, now: Date): string | undefined {
   const support = kubernetesSupport(minor, now);
+  if (support.kind === 'offered') return undefined;
+  // Only a refusal names the alternatives (every order that passes would compute them for nothing).
   const offered = offeredKubernetesSentence(now);
   switch (support.kind) {
-    case 'offered':
-      return undefined;
     case 'unknown':
       return `Kubernetes ${minor} is not a version Kiln knows. ${offered}`;
     case 'unreleased':

@@ -380,12 +380,20 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
     }
 
     // Executions live in memory: after a restart, operations still active have none, and recovery restarts them.
-    await recoverOperations(services, { graceMs: 0 });
+    await recoverOperations(services, { graceMs: 0, sweep: true });
     // What the scheduled functions do in production: recovery every 15 s here, due key rotations, end-of-life upgrades and usage reports every minute, version support and certificate renewals hourly.
+    // A recovery pass still going when the next is due (a busy stack) is not joined by a second one.
+    let recovering = false;
     const recovery = setInterval(() => {
-      recoverOperations(servicesOf()).catch((error: unknown) => {
-        log.warn('recovery pass failed', { error });
-      });
+      if (recovering) return;
+      recovering = true;
+      recoverOperations(servicesOf())
+        .catch((error: unknown) => {
+          log.warn('recovery pass failed', { error });
+        })
+        .finally(() => {
+          recovering = false;
+        });
     }, 15_000);
     const rotations = setInterval(() => {
       startDueRotations(servicesOf()).catch((error: unknown) => {

@@ -168,6 +168,36 @@ describe('expiry of what is no longer needed', () => {
   });
 });
 
+describe('active operations', () => {
+  it('come oldest first in pages that each say where the next begins, until the list ends', async () => {
+    const tenantId = await newTenant();
+    const created: string[] = [];
+    for (const name of ['o1', 'o2', 'o3']) {
+      const cluster = clusterOf(tenantId, name);
+      const operation = operationOf(cluster);
+      await store.createCluster(cluster, operation);
+      created.push(operation.id);
+    }
+    // Other tests' operations share the index: the walk finds these three in order, each once.
+    const seen: string[] = [];
+    let after: string | undefined;
+    do {
+      const page = await store.listActiveOperations({ limit: 2, after });
+      expect(page.items.length).toBeLessThanOrEqual(2);
+      seen.push(...page.items.map((active) => active.operationId));
+      after = page.next;
+    } while (after !== undefined);
+    expect(seen.filter((operationId) => created.includes(operationId))).toEqual(created);
+    expect(new Set(seen).size).toBe(seen.length);
+    expect(await store.listActiveOperations({ limit: 2, after: '9999' })).toEqual({ items: [] });
+
+    await store.setRecoveryCursor('2026-01-01T00:00:00.000Z#t#o');
+    expect(await store.recoveryCursor()).toBe('2026-01-01T00:00:00.000Z#t#o');
+    await store.setRecoveryCursor(undefined);
+    expect(await store.recoveryCursor()).toBeUndefined();
+  });
+});
+
 describe('pages', () => {
   it("walk a tenant's clusters without gaps or repeats, and refuse a cursor handed to another tenant", async () => {
     const [owner, other] = [await newTenant(), await newTenant()];

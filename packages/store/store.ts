@@ -66,6 +66,13 @@ export interface IdempotencyClaim {
   response: StoredResponse;
 }
 
+/** An operation still pending or running, as the sparse index of active operations names it. */
+export interface ActiveOperation {
+  tenantId: string;
+  operationId: string;
+  createdAt: string;
+}
+
 export type WriteOutcome = { kind: 'written' } | { kind: 'replay'; record: IdempotencyRecord };
 
 function epochSeconds(date: Date): number {
@@ -1235,21 +1242,39 @@ export class KilnStore {
     );
   }
 
-  /** Operations still pending or running, oldest first, from the sparse index. */
-  async listActiveOperations(limit = 100): Promise<{ tenantId: string; operationId: string; createdAt: string }[]> {
+  /**
+   * Operations still pending or running, oldest first, from the sparse index: at most `limit` after the position
+   * `after` (a page's `next`). `next` is where the page ended, when more may follow.
+   */
+  async listActiveOperations(options: { limit?: number; after?: string } = {}): Promise<{ items: ActiveOperation[]; next?: string }> {
+    const limit = options.limit ?? 100;
     const result = await this.documents.send(
       new QueryCommand({
         TableName: this.tableName,
         IndexName: TABLE_KEYS.activeOperations.name,
-        KeyConditionExpression: 'GSI2PK = :pk',
-        ExpressionAttributeValues: { ':pk': keys.activeOperationsPartition },
+        KeyConditionExpression: options.after === undefined ? 'GSI2PK = :pk' : 'GSI2PK = :pk AND GSI2SK > :after',
+        ExpressionAttributeValues: { ':pk': keys.activeOperationsPartition, ...(options.after === undefined ? {} : { ':after': options.after }) },
         Limit: limit,
       }),
     );
-    return (result.Items ?? []).map((item) => {
-      const [createdAt = '', tenantId = '', operationId = ''] = String(item.GSI2SK).split('#');
+    const positions = (result.Items ?? []).map((item) => String(item.GSI2SK));
+    const items = positions.map((position) => {
+      const [createdAt = '', tenantId = '', operationId = ''] = position.split('#');
       return { tenantId, operationId, createdAt };
     });
+    const last = positions.at(-1);
+    return result.LastEvaluatedKey === undefined || last === undefined ? { items } : { items, next: last };
+  }
+
+  /** Where recovery's last pass stopped in the active operations (a page's `next`), or undefined to start at the oldest. */
+  async recoveryCursor(): Promise<string | undefined> {
+    const item = (await this.documents.send(new GetCommand({ TableName: this.tableName, Key: keys.recoveryCursor }))).Item;
+    return typeof item?.after === 'string' ? item.after : undefined;
+  }
+
+  async setRecoveryCursor(after: string | undefined): Promise<void> {
+    if (after === undefined) await this.documents.send(new DeleteCommand({ TableName: this.tableName, Key: keys.recoveryCursor }));
+    else await this.documents.send(new PutCommand({ TableName: this.tableName, Item: { ...keys.recoveryCursor, entity: 'recoveryCursor', after } }));
   }
 }
 

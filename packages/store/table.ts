@@ -85,6 +85,8 @@ export const keys = {
   /** Live clusters by the Kubernetes minor they run, for the end-of-life check (GSI1). */
   clustersOnKubernetesMinor: (minor: string) => `KUBERNETES#${minor}`,
   activeOperationsPartition: 'ACTIVE_OPERATIONS',
+  /** Where recovery's passes have got to in the active operations (each pass checks one page of them). */
+  recoveryCursor: { PK: 'RECOVERY', SK: 'CURSOR' },
   /** The infrastructure runs in progress (how many, which operations, each tenant's share): one partition for all tenants. */
   infrastructureSlots: { PK: 'INFRASTRUCTURE_SLOTS', SK: 'SLOTS' },
   infrastructureSlotTenant: (tenantId: string) => ({ PK: 'INFRASTRUCTURE_SLOTS', SK: `TENANT#${tenantId}` }),

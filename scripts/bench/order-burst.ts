@@ -205,13 +205,28 @@ export async function benchOrderBurst(): Promise<BenchRow[]> {
   }
 }
 
+interface SlotSampler {
+  /** The latest sample: slots held, operations waiting. */
+  last?: { held: number; waiting: number };
+  samples: number;
+  /** Samples with a slot free while operations waited. */
+  idleWhileWaiting: number;
+  stop(): void;
+}
+
 /**
  * Samples the infrastructure queue until stopped: how often a slot stood free while operations waited for one (each
  * release and recovery pass dispatches; a dispatch that lost every race leaves its slot to the next).
  */
-function sampleSlots(stack: LocalStack): { last?: { held: number; waiting: number }; samples: number; idleWhileWaiting: number; stop(): void } {
+function sampleSlots(stack: LocalStack): SlotSampler {
   const limit = stack.services.infrastructureConcurrency ?? 16;
-  const sampler: { last?: { held: number; waiting: number }; samples: number; idleWhileWaiting: number; stop(): void } = { samples: 0, idleWhileWaiting: 0, stop: () => clearInterval(timer) };
+  const sampler: SlotSampler = {
+    samples: 0,
+    idleWhileWaiting: 0,
+    stop: () => {
+      clearInterval(timer);
+    },
+  };
   let sampling = false;
   const timer = setInterval(() => {
     if (sampling) return;

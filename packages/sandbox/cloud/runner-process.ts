@@ -1,5 +1,6 @@
 import { fork, type ChildProcess } from 'node:child_process';
 import { Socket } from 'node:net';
+import { setPriority } from 'node:os';
 import { fileURLToPath } from 'node:url';
 import { StepError } from '#core';
 import { INFRASTRUCTURE_STEP } from '#infra';
@@ -9,6 +10,13 @@ import { isRunnerMessage, type RunRequest } from './protocol.ts';
 const RUNNER_MODULE = fileURLToPath(new URL('./runner.ts', import.meta.url));
 const REPO_ROOT = fileURLToPath(new URL('../../../', import.meta.url));
 const STDERR_TAIL = 2_000;
+/**
+ * The runners' niceness. In production each run is a Fargate task on a machine of its own, beside DynamoDB and Step
+ * Functions rather than on them; here they share this machine's cores with DynamoDB Local and the process that plays
+ * the Lambda functions. At the same priority, sixteen runners starved both (the 1000-order burst had DynamoDB Local at
+ * 15% of a core and 800 calls queued for a connection), so granting the next run and every other step crawled.
+ */
+const RUNNER_NICENESS = 10;
 const MESSAGE_LIMIT = 500;
 
 export interface RunResult {
@@ -39,6 +47,13 @@ export class RunnerProcess {
       execArgv: ['--import', 'tsx'],
       stdio: ['ignore', 'ignore', 'pipe', 'ipc'],
     });
+    if (this.child.pid !== undefined) {
+      try {
+        setPriority(this.child.pid, RUNNER_NICENESS);
+      } catch {
+        // Only the sharing of cores changes: a system that refuses leaves the runner at the parent's priority.
+      }
+    }
     this.child.stderr?.setEncoding('utf8');
     this.child.stderr?.on('data', (chunk: string) => {
       this.stderr = (this.stderr + chunk).slice(-STDERR_TAIL);
@@ -71,6 +86,11 @@ export class RunnerProcess {
     // A spare that dies unused is simply replaced; nobody waits on it yet.
     this.ready.catch(() => undefined);
     this.setHeld(false);
+  }
+
+  /** The child's process id (undefined when it could not be started). */
+  get pid(): number | undefined {
+    return this.child.pid;
   }
 
   /** Alive and not yet used. */
