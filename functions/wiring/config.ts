@@ -60,7 +60,8 @@ export const KilnConfig = z.object({
 export type KilnConfig = z.infer<typeof KilnConfig>;
 
 export function loadConfig(environment: Record<string, string | undefined> = process.env): KilnConfig {
-  const parsed = KilnConfig.safeParse(environment);
+  // Parsed once per cold start: zod's compiled fast path would cost more to build than it saves.
+  const parsed = KilnConfig.safeParse(environment, { jitless: true });
   if (!parsed.success) {
     const fields = parsed.error.issues.map((issue) => `${issue.path.join('.')}: ${issue.message}`).join('; ');
     throw new Error(`Kiln is misconfigured: ${fields}`);
