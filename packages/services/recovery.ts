@@ -42,7 +42,8 @@ export async function recoverOperations(services: KilnServices, options: { grace
   const now = options.now ?? new Date();
   const limit = options.pageSize ?? RECOVERY_PAGE;
   const report: RecoveryReport = { checked: 0, started: [], failed: [], slotsGranted: 0 };
-  let after = options.sweep === true ? undefined : await services.store.recoveryCursor();
+  const cursor = options.sweep === true ? undefined : await services.store.recoveryCursor();
+  let after = cursor;
   for (;;) {
     let page = await services.store.listActiveOperations({ limit, after });
     // Past the newest: the operations after the cursor finished meanwhile, so this pass starts again at the oldest.
@@ -50,7 +51,8 @@ export async function recoverOperations(services: KilnServices, options: { grace
     for (const active of page.items) await recoverOne(services, active, now, graceMs, report);
     after = page.next;
     if (options.sweep !== true) {
-      await services.store.setRecoveryCursor(after);
+      // Written only when it moved: with fewer active operations than a page, most passes leave it as it was.
+      if (after !== cursor) await services.store.setRecoveryCursor(after);
       break;
     }
     if (after === undefined) break;

@@ -5,6 +5,7 @@
 import { randomUUID } from 'node:crypto';
 import { loadavg } from 'node:os';
 import { performance } from 'node:perf_hooks';
+import { DEFAULT_INFRASTRUCTURE_CONCURRENCY } from '#core';
 import { type LocalStack, startLocalStack } from '#sandbox';
 import { type BenchRow, median, quantile } from './report.ts';
 
@@ -219,7 +220,7 @@ interface SlotSampler {
  * release and recovery pass dispatches; a dispatch that lost every race leaves its slot to the next).
  */
 function sampleSlots(stack: LocalStack): SlotSampler {
-  const limit = stack.services.infrastructureConcurrency ?? 16;
+  const limit = stack.services.infrastructureConcurrency ?? DEFAULT_INFRASTRUCTURE_CONCURRENCY;
   const sampler: SlotSampler = {
     samples: 0,
     idleWhileWaiting: 0,
