@@ -6,8 +6,8 @@ import { StepError } from '#core';
 import { INFRASTRUCTURE_STEP } from '#infra';
 import type { RecordedResource } from './mocks.ts';
 import { isRunnerMessage, type RunRequest } from './protocol.ts';
+import { runnerModule } from './runner-module.ts';
 
-const RUNNER_MODULE = fileURLToPath(new URL('./runner.ts', import.meta.url));
 const REPO_ROOT = fileURLToPath(new URL('../../../', import.meta.url));
 const STDERR_TAIL = 2_000;
 /**
@@ -42,9 +42,9 @@ export class RunnerProcess {
   private isReady = false;
 
   constructor() {
-    this.child = fork(RUNNER_MODULE, [], {
+    this.child = fork(runnerModule(), [], {
       cwd: REPO_ROOT,
-      execArgv: ['--import', 'tsx'],
+      execArgv: [],
       stdio: ['ignore', 'ignore', 'pipe', 'ipc'],
     });
     if (this.child.pid !== undefined) {

@@ -139,6 +139,11 @@ export interface SandboxCluster {
   /** Copies of stored objects, straight from the store (no HTTP, unaffected by faults). */
   objects(filter?: KubeObjectFilter): JsonObject[];
   /**
+   * Calls `listener` after each stored change to an object of the matching resources, as a controller's informer hears
+   * of it; returns the function that stops it.
+   */
+  onChange(filter: Pick<KubeObjectFilter, 'apiVersion' | 'kind'>, listener: () => void): () => void;
+  /**
    * Stores Secrets encrypted as an API server started with this EncryptionConfiguration would: new writes under the
    * first provider, reads with any configured key, and a 500 for a Secret under a key no longer configured.
    * Undefined stores them in plain text again (identity only). A kms provider needs its plugin among `kmsPlugins`
@@ -388,6 +393,13 @@ export async function startSandboxCluster(options: SandboxClusterOptions): Promi
       }
       return found;
     },
+    onChange: (filter, listener) =>
+      store.subscribe((event) => {
+        const matches = catalog
+          .all()
+          .some((type) => typeKey(type) === event.resource && (filter.kind === undefined || type.kind === filter.kind) && (filter.apiVersion === undefined || apiVersionOf(type) === filter.apiVersion));
+        if (matches) listener();
+      }),
     serveTls: (served) => {
       if (secureServer === undefined) throw new Error(`the sandbox cluster ${options.name} was not started secure`);
       secureServer.setSecureContext({ key: served.privateKeyPem, cert: served.certificatePem, ca: served.clientCaPem });
