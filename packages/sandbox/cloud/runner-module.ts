@@ -28,7 +28,8 @@ export function runnerModule(): string {
     write: false,
     logLevel: 'silent',
   });
-  const code = outputFiles[0]?.contents ?? new Uint8Array();
+  const code = outputFiles[0]?.contents;
+  if (code === undefined) throw new Error(`esbuild wrote nothing for ${SOURCE}`);
   const file = join(CACHE, `runner-${createHash('sha256').update(code).digest('hex').slice(0, 16)}.mjs`);
   if (!existsSync(file)) {
     mkdirSync(CACHE, { recursive: true });

@@ -58,9 +58,11 @@ export function startChartRunner(cluster: SandboxCluster): () => Promise<void> {
   });
   const loop = (async () => {
     while (state.running) {
-      if (!state.changed) await new Promise<void>((resolve) => {
+      if (!state.changed) {
+        await new Promise<void>((resolve) => {
           wake = resolve;
         });
+      }
       state.changed = false;
       for (const chart of cluster.objects({ kind: 'HelmChart' })) {
         const metadata = chart.metadata as { name: string; annotations?: Record<string, string> };
