@@ -100,6 +100,11 @@ export interface KubeObjectFilter {
   labelSelector?: string;
 }
 
+/** Whether a resource type is one the filter's apiVersion and kind (either may be left out) name. */
+function typeMatches(type: ResourceType, filter: Pick<KubeObjectFilter, 'apiVersion' | 'kind'>): boolean {
+  return (filter.apiVersion === undefined || apiVersionOf(type) === filter.apiVersion) && (filter.kind === undefined || type.kind === filter.kind);
+}
+
 export interface SandboxCluster {
   readonly name: string;
   /** `https://127.0.0.1:PORT` when `secure`; otherwise `http://127.0.0.1:PORT`, to be used with `skipTLSVerify` (client-node refuses plain http otherwise). */
@@ -380,8 +385,7 @@ export async function startSandboxCluster(options: SandboxClusterOptions): Promi
       const seen = new Set<string>();
       const found: JsonObject[] = [];
       for (const type of catalog.all()) {
-        if (filter.apiVersion !== undefined && apiVersionOf(type) !== filter.apiVersion) continue;
-        if (filter.kind !== undefined && type.kind !== filter.kind) continue;
+        if (!typeMatches(type, filter)) continue;
         if (seen.has(typeKey(type))) continue;
         seen.add(typeKey(type));
         for (const object of store.list(type)) {
@@ -395,10 +399,7 @@ export async function startSandboxCluster(options: SandboxClusterOptions): Promi
     },
     onChange: (filter, listener) =>
       store.subscribe((event) => {
-        const matches = catalog
-          .all()
-          .some((type) => typeKey(type) === event.resource && (filter.kind === undefined || type.kind === filter.kind) && (filter.apiVersion === undefined || apiVersionOf(type) === filter.apiVersion));
-        if (matches) listener();
+        if (catalog.all().some((type) => typeKey(type) === event.resource && typeMatches(type, filter))) listener();
       }),
     serveTls: (served) => {
       if (secureServer === undefined) throw new Error(`the sandbox cluster ${options.name} was not started secure`);
