@@ -1,22 +1,35 @@
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { CreateKeyCommand, KMSClient } from '@aws-sdk/client-kms';
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { newId } from '#core';
+import { KmsSealer, type SecretSealer } from '#encryption';
+import { type KmsService, LOCAL_CREDENTIALS, LOCAL_REGION, startKmsService } from '#sandbox';
 import { type ApiHarness, startApiHarness } from '../../test/support/api-harness.ts';
 import type { KilnServices } from './context.ts';
-import { awaitInfrastructureSlot, dispatchInfrastructureSlots, releaseInfrastructureSlot } from './infrastructure-slots.ts';
+import { awaitInfrastructureSlot, dispatchInfrastructureSlots, releaseInfrastructureSlot, slotWaiter } from './infrastructure-slots.ts';
 import { recoverOperations } from './recovery.ts';
 import type { Workflows } from './workflows.ts';
 
 let api: ApiHarness;
+let kms: KmsService;
+let kmsClient: KMSClient;
+/** Seals with a key of the KMS stand-in: the harness's own KMS endpoint is unreachable. */
+let sealer: SecretSealer;
 beforeAll(async () => {
   api = await startApiHarness();
+  kms = await startKmsService();
+  kmsClient = new KMSClient({ endpoint: kms.endpoint, region: LOCAL_REGION, credentials: LOCAL_CREDENTIALS });
+  const key = await kmsClient.send(new CreateKeyCommand({}));
+  sealer = new KmsSealer(() => Promise.resolve(kmsClient), key.KeyMetadata?.KeyId ?? '');
 });
 afterAll(async () => {
+  kmsClient.destroy();
+  await kms.close();
   await api.close();
 });
 
 /** The harness's services with `limit` slots, and workflows whose waiting tasks `completeTask` answers. */
 function withSlots(limit: number, completeTask: Workflows['completeTask']): KilnServices {
-  return { ...api.services, infrastructureConcurrency: limit, workflows: { ...api.services.workflows, completeTask } };
+  return { ...api.services, sealer, infrastructureConcurrency: limit, workflows: { ...api.services.workflows, completeTask } };
 }
 
 describe('the infrastructure slot steps', () => {
@@ -68,7 +81,7 @@ describe('recovery', () => {
       return Promise.resolve(true);
     });
     // Queued, and no grant made for it (as when every grant lost its race).
-    await services.store.infrastructureSlots.wait({ tenantId: newId('tenant'), operationId: newId('operation'), taskToken: 'token-left-waiting' }, new Date());
+    await services.store.infrastructureSlots.wait(await slotWaiter(services, { tenantId: newId('tenant'), operationId: newId('operation'), taskToken: 'token-left-waiting' }), new Date());
     expect(await recoverOperations(services, { graceMs: 0 })).toMatchObject({ slotsGranted: 1 });
     expect(sent).toEqual(['token-left-waiting']);
   });
@@ -85,7 +98,7 @@ describe('one dispatch', () => {
       if (waiter !== undefined) await api.services.store.infrastructureSlots.release(waiter.operationId);
       return true;
     });
-    for (const waiter of waiters) await services.store.infrastructureSlots.wait(waiter, new Date());
+    for (const waiter of waiters) await services.store.infrastructureSlots.wait(await slotWaiter(services, waiter), new Date());
     expect(await dispatchInfrastructureSlots(services)).toBe(4);
     expect(sent).toHaveLength(4);
   });
@@ -99,6 +112,7 @@ describe('the dispatch a slot step does for others', () => {
       const sent: string[] = [];
       const services: KilnServices = {
         ...own.services,
+        sealer,
         infrastructureConcurrency: 1,
         workflows: {
           ...own.services.workflows,
@@ -113,9 +127,13 @@ describe('the dispatch a slot step does for others', () => {
       const usage = () => services.store.infrastructureSlots.usage();
 
       // The step queues its operation and succeeds; the grant it made but could not send is undone.
+      const queued = vi.spyOn(services.store.infrastructureSlots, 'wait');
       const first = order('token-first');
       await awaitInfrastructureSlot(services, first);
       expect(await usage()).toMatchObject({ held: 0, waiting: 1 });
+      // The queue is given the token sealed, never as it is.
+      expect(JSON.stringify(queued.mock.calls)).not.toContain('token-first');
+      queued.mockRestore();
       // Recovery's pass, which dispatches and nothing else, says it could not.
       await expect(dispatchInfrastructureSlots(services)).rejects.toThrow('Rate exceeded');
       expect(await usage()).toMatchObject({ held: 0, waiting: 1 });
@@ -145,3 +163,36 @@ async function heldOperations(services: KilnServices): Promise<string[]> {
   const held = await services.store.infrastructureSlots.holders();
   return held.map((holder) => holder.operationId);
 }
+
+describe('a grant whose token KMS cannot unseal', () => {
+  it('is given back, and its waiter keeps its place until KMS answers again', async () => {
+    const own = await startApiHarness();
+    try {
+      let kmsDown = true;
+      const sent: string[] = [];
+      const services: KilnServices = {
+        ...own.services,
+        sealer: {
+          seal: (plaintext, context) => sealer.seal(plaintext, context),
+          unseal: (sealed, context) => (kmsDown ? Promise.reject(Object.assign(new Error('KMS is unavailable'), { name: 'KMSInternalException' })) : sealer.unseal(sealed, context)),
+        },
+        infrastructureConcurrency: 1,
+        workflows: {
+          ...own.services.workflows,
+          completeTask: (taskToken) => {
+            sent.push(taskToken);
+            return Promise.resolve(true);
+          },
+        },
+      };
+      await awaitInfrastructureSlot(services, { tenantId: newId('tenant'), clusterId: newId('cluster'), operationId: newId('operation'), requestId: 'req', taskToken: 'token-kms-down' });
+      await expect(dispatchInfrastructureSlots(services)).rejects.toThrow('KMS is unavailable');
+      expect(await services.store.infrastructureSlots.usage()).toMatchObject({ held: 0, waiting: 1 });
+      kmsDown = false;
+      expect(await dispatchInfrastructureSlots(services)).toBe(1);
+      expect(sent).toEqual(['token-kms-down']);
+    } finally {
+      await own.close();
+    }
+  });
+});

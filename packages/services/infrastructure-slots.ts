@@ -1,5 +1,6 @@
 import { z } from 'zod';
 import { DEFAULT_INFRASTRUCTURE_CONCURRENCY } from '#core';
+import type { SlotWaiter } from '#store';
 import type { KilnServices } from './context.ts';
 
 /**
@@ -18,13 +19,22 @@ export const DISPATCH_BUDGET_MS = 30_000;
 const SlotRequest = z.object({ tenantId: z.string().min(1), operationId: z.string().min(1), taskToken: z.string().min(1) });
 const SlotRelease = z.object({ tenantId: z.string().min(1), operationId: z.string().min(1) });
 
+/** The KMS encryption context of a waiter's task token: it unseals for that operation's slot and nothing else. */
+const tokenContext = (waiter: { tenantId: string; operationId: string }) => ({ tenantId: waiter.tenantId, operationId: waiter.operationId, purpose: 'infrastructure-slot-task-token' });
+
+/** The queue's entry for a waiting workflow: its task token sealed, so the table never holds it in plaintext. */
+export async function slotWaiter(services: KilnServices, request: { tenantId: string; operationId: string; taskToken: string }): Promise<SlotWaiter> {
+  const sealedTaskToken = await services.sealer.seal(Buffer.from(request.taskToken, 'utf8'), tokenContext(request));
+  return { tenantId: request.tenantId, operationId: request.operationId, sealedTaskToken };
+}
+
 /**
  * The workflow's AwaitInfrastructureSlot step (a `.waitForTaskToken` task): queues the operation for an
  * infrastructure run and hands out whatever slots are free. The workflow goes on when its token is sent.
  */
 export async function awaitInfrastructureSlot(services: KilnServices, event: unknown, now = new Date()): Promise<void> {
   const request = SlotRequest.parse(event);
-  if (!(await services.store.infrastructureSlots.wait(request, now))) {
+  if (!(await services.store.infrastructureSlots.wait(await slotWaiter(services, request), now))) {
     // It holds one already: a new execution of the operation (recovery restarted one whose execution was lost) goes on with it.
     await services.workflows.completeTask(request.taskToken, { granted: true });
     return;
@@ -60,8 +70,8 @@ async function dispatchOnTheWay(services: KilnServices, now: Date): Promise<void
  * most `limit` grants and `budgetMs` of time in one call: on a busy queue slots keep coming free and dispatchers
  * contend for them, and each release dispatches for its own (one call must not go on granting for everyone's, nor
  * outlive its Lambda function or its state's timeout). A grant whose workflow no longer waits (stopped, or timed out)
- * is given back and goes to the next; one whose token could not be sent is given back and its waiter queued again (the
- * error is thrown on). Returns how many workflows went on.
+ * is given back and goes to the next; one whose token could not be unsealed or sent is given back and its waiter
+ * queued again (the error is thrown on). Returns how many workflows went on.
  */
 export async function dispatchInfrastructureSlots(services: KilnServices, now = new Date(), budgetMs = DISPATCH_BUDGET_MS): Promise<number> {
   const slots = services.store.infrastructureSlots;
@@ -73,10 +83,11 @@ export async function dispatchInfrastructureSlots(services: KilnServices, now = 
     if (next === undefined) break;
     let taken: boolean;
     try {
-      taken = await services.workflows.completeTask(next.taskToken, { granted: true });
+      const taskToken = Buffer.from(await services.sealer.unseal(next.sealedTaskToken, tokenContext(next))).toString('utf8');
+      taken = await services.workflows.completeTask(taskToken, { granted: true });
     } catch (error) {
-      // Its workflow still waits: back into the queue (its place within its tenant is its operation id's).
-      await slots.release(next.operationId, next.taskToken);
+      // Its workflow still waits (KMS or Step Functions failed): back into the queue (its place within its tenant is its operation id's).
+      await slots.release(next.operationId, next.sealedTaskToken);
       await slots.wait(next, now);
       throw error;
     }
@@ -84,7 +95,7 @@ export async function dispatchInfrastructureSlots(services: KilnServices, now = 
       granted += 1;
       services.log.info('infrastructure slot granted', { tenantId: next.tenantId, operationId: next.operationId });
     } else {
-      await slots.release(next.operationId, next.taskToken);
+      await slots.release(next.operationId, next.sealedTaskToken);
     }
   }
   return granted;

@@ -22,7 +22,7 @@ afterAll(async () => {
 });
 
 function waiter(tenantId: string): SlotWaiter {
-  return { tenantId, operationId: newId('operation'), taskToken: `token-${randomBytes(8).toString('hex')}` };
+  return { tenantId, operationId: newId('operation'), sealedTaskToken: `sealed-token-${randomBytes(8).toString('hex')}` };
 }
 
 /** Queues the waiters one after another (operation ids sort by time, so this is their order within a tenant). */
@@ -77,7 +77,7 @@ describe('the infrastructure slots', () => {
     const first = waiter(tenant);
     const later = waiter(tenant);
     await queue(first, later);
-    const retried = { ...first, taskToken: 'token-of-the-new-run' };
+    const retried = { ...first, sealedTaskToken: 'sealed-token-of-the-new-run' };
     expect(await slots.wait(retried, new Date())).toBe(true);
     expect(await slots.usage()).toMatchObject({ waiting: 2 });
     expect(await slots.grantNext(1, new Date(), HOUR)).toEqual(retried);

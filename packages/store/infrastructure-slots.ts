@@ -11,8 +11,11 @@ type TransactItems = NonNullable<TransactWriteCommandInput['TransactItems']>;
 export interface SlotWaiter {
   tenantId: string;
   operationId: string;
-  /** The workflow's task token: the grant sends it back (Step Functions' SendTaskSuccess). */
-  taskToken: string;
+  /**
+   * The workflow's task token (the grant sends it back with Step Functions' SendTaskSuccess), sealed by the caller:
+   * anyone allowed SendTaskSuccess could move the workflow on with it, and AWS's own model marks it sensitive.
+   */
+  sealedTaskToken: string;
 }
 
 /**
@@ -111,8 +114,8 @@ export class InfrastructureSlots {
                 Delete: {
                   TableName: this.tableName,
                   Key: keys.infrastructureWaiter(next.tenantId, next.operationId),
-                  ConditionExpression: 'taskToken = :token',
-                  ExpressionAttributeValues: { ':token': next.taskToken },
+                  ConditionExpression: 'sealedTaskToken = :token',
+                  ExpressionAttributeValues: { ':token': next.sealedTaskToken },
                 },
               },
               {
@@ -124,7 +127,7 @@ export class InfrastructureSlots {
                     tenantId: next.tenantId,
                     operationId: next.operationId,
                     // Which grant this is (a digest of the token it was sent with), so undoing a grant nobody took frees only that one.
-                    grantDigest: sha256(next.taskToken),
+                    grantDigest: sha256(next.sealedTaskToken),
                     grantedAt: now.toISOString(),
                     heldUntil: now.getTime() + holdMs,
                   },
@@ -155,7 +158,8 @@ export class InfrastructureSlots {
   }
 
   /**
-   * Frees the slot an operation holds (when `grantOf` is given, only if it is that grant). False when it held none.
+   * Frees the slot an operation holds (when `grantOf`, the sealed token it was granted with, is given: only if it is
+   * that grant). False when it held none.
    */
   async release(operationId: string, grantOf?: string): Promise<boolean> {
     const holder = (await this.documents.send(new GetCommand({ TableName: this.tableName, Key: keys.infrastructureSlotHolder(operationId), ConsistentRead: true }))).Item;
@@ -246,7 +250,7 @@ export class InfrastructureSlots {
         }),
       );
       const item = page.Items?.[0];
-      if (item !== undefined) return { tenantId: tenant.tenantId, operationId: String(item.operationId), taskToken: String(item.taskToken) };
+      if (item !== undefined) return { tenantId: tenant.tenantId, operationId: String(item.operationId), sealedTaskToken: String(item.sealedTaskToken) };
     }
     return undefined;
   }
