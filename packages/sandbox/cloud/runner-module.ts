@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto';
-import { existsSync, mkdirSync, renameSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { buildSync } from 'esbuild';
@@ -7,6 +7,9 @@ import { buildSync } from 'esbuild';
 const SOURCE = fileURLToPath(new URL('./runner.ts', import.meta.url));
 /** Inside node_modules, so the compiled file resolves Pulumi and zod from the project's own dependencies. */
 const CACHE = fileURLToPath(new URL('../../../node_modules/.cache/kiln-sandbox/', import.meta.url));
+
+/** A compiled runner of other code, older than this, is removed: no process that could still fork it runs so long. */
+const STALE_MS = 24 * 60 * 60 * 1000;
 
 let compiled: string | undefined;
 
@@ -36,7 +39,21 @@ export function runnerModule(): string {
     const partial = `${file}.${process.pid}.partial`;
     writeFileSync(partial, code);
     renameSync(partial, file);
+    removeStaleRunners(CACHE, file);
   }
   compiled = file;
   return file;
+}
+
+/** Each change to the runner's code compiles a new file (about 46 KB); the old ones would pile up until `npm ci`. */
+export function removeStaleRunners(directory: string, current: string, now = Date.now()): void {
+  for (const name of readdirSync(directory)) {
+    const path = join(directory, name);
+    if (path === current || !name.startsWith('runner-')) continue;
+    try {
+      if (now - statSync(path).mtimeMs > STALE_MS) rmSync(path, { force: true });
+    } catch {
+      // Removed by another process meanwhile.
+    }
+  }
 }
