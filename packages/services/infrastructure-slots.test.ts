@@ -27,9 +27,9 @@ afterAll(async () => {
   await api.close();
 });
 
-/** The harness's services with `limit` slots, and workflows whose waiting tasks `completeTask` answers. */
-function withSlots(limit: number, completeTask: Workflows['completeTask']): KilnServices {
-  return { ...api.services, sealer, infrastructureConcurrency: limit, workflows: { ...api.services.workflows, completeTask } };
+/** A harness's services (the shared one unless given) with `limit` slots, and workflows whose waiting tasks `completeTask` answers. */
+function withSlots(limit: number, completeTask: Workflows['completeTask'], base: KilnServices = api.services): KilnServices {
+  return { ...base, sealer, infrastructureConcurrency: limit, workflows: { ...base.workflows, completeTask } };
 }
 
 describe('the infrastructure slot steps', () => {
@@ -110,19 +110,15 @@ describe('the dispatch a slot step does for others', () => {
     try {
       let stepFunctionsDown = true;
       const sent: string[] = [];
-      const services: KilnServices = {
-        ...own.services,
-        sealer,
-        infrastructureConcurrency: 1,
-        workflows: {
-          ...own.services.workflows,
-          completeTask: (taskToken) => {
-            if (stepFunctionsDown) return Promise.reject(Object.assign(new Error('Rate exceeded'), { name: 'ThrottlingException' }));
-            sent.push(taskToken);
-            return Promise.resolve(true);
-          },
+      const services = withSlots(
+        1,
+        (taskToken) => {
+          if (stepFunctionsDown) return Promise.reject(Object.assign(new Error('Rate exceeded'), { name: 'ThrottlingException' }));
+          sent.push(taskToken);
+          return Promise.resolve(true);
         },
-      };
+        own.services,
+      );
       const order = (taskToken: string) => ({ tenantId: newId('tenant'), clusterId: newId('cluster'), operationId: newId('operation'), requestId: 'req', taskToken });
       const usage = () => services.store.infrastructureSlots.usage();
 
@@ -171,18 +167,17 @@ describe('a grant whose token KMS cannot unseal', () => {
       let kmsDown = true;
       const sent: string[] = [];
       const services: KilnServices = {
-        ...own.services,
-        sealer: {
-          seal: (plaintext, context) => sealer.seal(plaintext, context),
-          unseal: (sealed, context) => (kmsDown ? Promise.reject(Object.assign(new Error('KMS is unavailable'), { name: 'KMSInternalException' })) : sealer.unseal(sealed, context)),
-        },
-        infrastructureConcurrency: 1,
-        workflows: {
-          ...own.services.workflows,
-          completeTask: (taskToken) => {
+        ...withSlots(
+          1,
+          (taskToken) => {
             sent.push(taskToken);
             return Promise.resolve(true);
           },
+          own.services,
+        ),
+        sealer: {
+          seal: (plaintext, context) => sealer.seal(plaintext, context),
+          unseal: (sealed, context) => (kmsDown ? Promise.reject(Object.assign(new Error('KMS is unavailable'), { name: 'KMSInternalException' })) : sealer.unseal(sealed, context)),
         },
       };
       await awaitInfrastructureSlot(services, { tenantId: newId('tenant'), clusterId: newId('cluster'), operationId: newId('operation'), requestId: 'req', taskToken: 'token-kms-down' });
