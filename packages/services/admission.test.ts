@@ -41,19 +41,54 @@ describe('RequestAdmission', () => {
     };
   }
 
+  /** A bucket stand-in that holds `held` requests and gives what is asked while it has them, counting the takes. */
+  function liveBucket(held: number) {
+    const asked: number[] = [];
+    return {
+      asked,
+      take: (wanted: number) => {
+        asked.push(wanted);
+        const taken = Math.min(wanted, held);
+        held -= taken;
+        return Promise.resolve(taken > 0 ? grant(taken, held) : refusal);
+      },
+    };
+  }
+  const refusal: RateDecision = { granted: false, taken: 0, remaining: 0, retryAfterSeconds: 1, fullAt: 5_000 };
+
   it('spends the requests a take brought beyond the first, within the lease time, and reports what the tenant has left', async () => {
     const admission = new RequestAdmission({ keyTtlMs: 1_000, leaseMs: 1_000, maxLease: 10, maxEntries: 100 });
-    const tenantA = bucket(grant(4, 90), grant(2, 80), grant(1, 79));
-    // Four taken at once, 90 left in the bucket: the asking request is answered with 93 left (90 + 3 held here).
-    expect(await admission.admit('tenant_a', policy, 0, tenantA.take)).toMatchObject({ granted: true, remaining: 93 });
+    const tenantA = bucket(grant(1, 99), grant(2, 97), grant(4, 93), grant(1, 92));
+    for (const now of [0, 1]) await admission.admit('tenant_a', policy, now, tenantA.take);
+    // The third request spends what the second took ahead; the fourth takes four, 93 left in the bucket: it is
+    // answered with 96 left (93 + 3 held here), and the requests after it spend those.
+    expect((await admission.admit('tenant_a', policy, 2, tenantA.take)).remaining).toBe(97);
+    expect(await admission.admit('tenant_a', policy, 3, tenantA.take)).toMatchObject({ granted: true, remaining: 96 });
     const spent = [];
-    for (const now of [1, 2, 3]) spent.push((await admission.admit('tenant_a', policy, now, tenantA.take)).remaining);
-    expect(spent).toEqual([92, 91, 90]);
-    expect(tenantA.asked).toEqual([10]);
-    await admission.admit('tenant_a', policy, 4, tenantA.take);
-    // Unused past the lease time: dropped (the tenant already paid for it), so the next request takes again.
-    await admission.admit('tenant_a', policy, 1_004, tenantA.take);
-    expect(tenantA.asked).toEqual([10, 10, 10]);
+    for (const now of [4, 5]) spent.push((await admission.admit('tenant_a', policy, now, tenantA.take)).remaining);
+    expect(spent).toEqual([95, 94]);
+    expect(tenantA.asked).toEqual([1, 2, 4]);
+    // The one left unused past the lease time is dropped (the tenant already paid for it), so the next request takes
+    // again, as many as the 6 admitted in the last period.
+    const late = bucket(grant(4, 90), grant(1, 89));
+    await admission.admit('tenant_a', policy, 1_100, late.take);
+    expect(late.asked).toEqual([6]);
+  });
+
+  it('takes ahead as many requests as the instance admitted in one lease period, so a busy instance writes once for many and a quiet one takes one at a time', async () => {
+    const admission = new RequestAdmission({ keyTtlMs: 1_000, leaseMs: 1_000, maxLease: 10, maxEntries: 100 });
+    const busy = liveBucket(10_000);
+    for (let now = 0; now < 30; now++) await admission.admit('tenant_a', policy, now, busy.take);
+    // Doubling while the demand grows, up to maxLease: 6 writes for 30 requests.
+    expect(busy.asked).toEqual([1, 2, 4, 8, 10, 10]);
+    // The next lease period starts from the last one's demand (30, so maxLease).
+    await admission.admit('tenant_a', policy, 1_500, busy.take);
+    expect(busy.asked.at(-1)).toBe(10);
+
+    // A request now and then (a tenant spread over many instances): one at a time, nothing taken that goes unused.
+    const quiet = liveBucket(100);
+    for (const now of [0, 2_000, 4_000, 6_000]) expect((await admission.admit('tenant_b', policy, now, quiet.take)).granted).toBe(true);
+    expect(quiet.asked).toEqual([1, 1, 1, 1]);
   });
 
   it('lets requests that arrive during a take wait for it and share what it brought', async () => {
@@ -64,15 +99,16 @@ describe('RequestAdmission', () => {
     expect(tenantA.asked).toHaveLength(2);
   });
 
-  it('takes a fifth of what the bucket held last, so a tenant near its limit takes one request at a time', async () => {
-    const admission = new RequestAdmission({ keyTtlMs: 1_000, leaseMs: 0, maxLease: 10, maxEntries: 100 });
-    const refused: RateDecision = { granted: false, taken: 0, remaining: 0, retryAfterSeconds: 1, fullAt: 5_000 };
-    const tenantA = bucket(grant(10, 30), grant(6, 4), grant(1, 0), refused, refused);
-    for (let request = 0; request < 5; request++) await admission.admit('tenant_a', policy, request, tenantA.take);
-    expect(tenantA.asked).toEqual([10, 6, 1, 1, 1]);
-    const small = bucket(grant(1, 4));
-    await admission.admit('tenant_b', { perSecond: 1, burst: 5 }, 0, small.take);
-    expect(small.asked).toEqual([1]);
+  it('takes no more than a fifth of what the bucket held last, so a tenant near its limit takes one request at a time', async () => {
+    const admission = new RequestAdmission({ keyTtlMs: 1_000, leaseMs: 1_000, maxLease: 10, maxEntries: 100 });
+    const tenantA = liveBucket(60);
+    const granted = [];
+    for (let now = 0; now < 70; now++) granted.push((await admission.admit('tenant_a', policy, now, tenantA.take)).granted);
+    // The demand asks for more; what the bucket held caps it: 45 left after the first four takes, so 9, and so on.
+    expect(tenantA.asked.slice(0, 6)).toEqual([1, 2, 4, 8, 9, 7]);
+    expect(tenantA.asked.slice(-12)).toEqual(Array.from({ length: 12 }, () => 1));
+    // Exactly what the bucket held, no more.
+    expect(granted.filter(Boolean)).toHaveLength(60);
   });
 
   it('tells the store whether the bucket is likely full by now: unknown or past the time it said, so the right write goes first', async () => {

@@ -18,7 +18,7 @@ export interface AdmissionOptions {
   maxEntries: number;
 }
 
-export const DEFAULT_ADMISSION: AdmissionOptions = { keyTtlMs: 30_000, leaseMs: 1_000, maxLease: 10, maxEntries: 10_000 };
+export const DEFAULT_ADMISSION: AdmissionOptions = { keyTtlMs: 30_000, leaseMs: 1_000, maxLease: 100, maxEntries: 10_000 };
 
 interface KnownKey {
   principal: TenantPrincipal;
@@ -34,16 +34,26 @@ interface Lease {
   fullAt: number;
 }
 
+/** The requests an instance admitted from a bucket: in the lease period that began at `since`, and in the one before. */
+interface Demand {
+  since: number;
+  admitted: number;
+  before: number;
+}
+
 
 /**
  * What one API instance (a Lambda execution environment) remembers between requests, so that most requests make no
  * DynamoDB call before their own work: the API keys it verified (for `keyTtlMs`), and requests taken ahead from each
- * bucket (a lease of up to `maxLease`, for `leaseMs`).
+ * bucket (a lease, usable for `leaseMs`).
  *
  * The limit still holds across instances: every request spent was taken from the shared bucket first. A lease is as
- * large as a fifth of what the bucket held at the last take, so a tenant near its limit takes one request at a time
- * and is limited exactly; at most `maxLease - 1` requests per instance are taken and go unused. A revoked key is
- * refused at once by the instance that revoked it and within `keyTtlMs` by the others.
+ * large as the instance's own demand (the most requests it admitted from the bucket in one lease period, this one or
+ * the last), so an instance that sees a tenant's request now and then takes one at a time and leaves the rest of the
+ * bucket to the instances that need it, while a busy one makes one write for many requests. It is never more than a
+ * fifth of what the bucket held at the last take, so a tenant near its limit takes one request at a time and is
+ * limited exactly, nor more than `maxLease`. What goes unused is what the demand fell short of its last period's. A
+ * revoked key is refused at once by the instance that revoked it and within `keyTtlMs` by the others.
  */
 export class RequestAdmission {
   private readonly keys = new Map<string, KnownKey>();
@@ -52,6 +62,7 @@ export class RequestAdmission {
   private readonly lastTake = new Map<string, { remaining: number; fullAt: number }>();
   /** The take under way for each bucket. */
   private readonly pending = new Map<string, Promise<RateDecision>>();
+  private readonly demand = new Map<string, Demand>();
 
   constructor(readonly options: AdmissionOptions = DEFAULT_ADMISSION) {}
 
@@ -83,6 +94,7 @@ export class RequestAdmission {
    * in flight.
    */
   async admit(bucket: string, policy: RatePolicy, now: number, take: (wanted: number, expectFull: boolean) => Promise<RateDecision>): Promise<RateDecision> {
+    const demand = this.demanded(bucket, now);
     for (;;) {
       const spent = this.spend(bucket, now);
       if (spent !== undefined) return spent;
@@ -91,7 +103,7 @@ export class RequestAdmission {
       await pending.catch(() => undefined);
     }
     const last = this.lastTake.get(bucket);
-    const taking = take(this.wanted(last, policy), last === undefined || last.fullAt < now).then((decision) => this.took(bucket, decision, now));
+    const taking = take(this.wanted(last, policy, demand), last === undefined || last.fullAt < now).then((decision) => this.took(bucket, decision, now));
     this.pending.set(bucket, taking);
     try {
       return await taking;
@@ -107,10 +119,24 @@ export class RequestAdmission {
     return { granted: true, taken: 1, remaining: lease.remaining + lease.tokens, retryAfterSeconds: 0, fullAt: lease.fullAt };
   }
 
-  /** A fifth of what the bucket held at the last take, within 1..maxLease. */
-  private wanted(last: { remaining: number } | undefined, policy: RatePolicy): number {
+  /** The instance's demand, but no more than a fifth of what the bucket held at the last take, within 1..maxLease. */
+  private wanted(last: { remaining: number } | undefined, policy: RatePolicy, demand: number): number {
     const held = last?.remaining ?? policy.burst;
-    return Math.max(1, Math.min(this.options.maxLease, Math.floor(held / 5)));
+    return Math.max(1, Math.min(this.options.maxLease, Math.floor(held / 5), demand));
+  }
+
+  /** Counts a request for the bucket; the most requests admitted from it in one lease period, this one or the last. */
+  private demanded(bucket: string, now: number): number {
+    const known = this.demand.get(bucket);
+    const period = this.options.leaseMs;
+    if (known !== undefined && now - known.since < period) {
+      known.admitted += 1;
+      return Math.max(known.admitted, known.before);
+    }
+    // A new period: the one before counts only if it just ended (a quiet spell in between is no demand).
+    const before = known !== undefined && now - known.since < 2 * period ? known.admitted : 0;
+    remember(this.demand, bucket, { since: now, admitted: 1, before }, this.options.maxEntries);
+    return Math.max(1, before);
   }
 
   /** Keeps what a take brought beyond the request that asked; returns that request's decision. */
