@@ -18,13 +18,14 @@ export default $config({
   },
   async run() {
     const { renderWorkflow } = await import('./workflows/definitions.ts');
-    // The same bundling `npm run build` reports on and checks (ESM, minified, Node 20, source maps, lazy chunks).
-    const { LAMBDA_NODEJS: nodejs, REFERENCE_SCRIPT_FILE } = await import('./functions/bundling.ts');
+    // The same bundling `npm run build` reports on and checks (ESM, minified, Node 20 syntax, source maps, lazy chunks).
+    const { LAMBDA_NODEJS: nodejs, LAMBDA_RUNTIME, REFERENCE_SCRIPT_FILE } = await import('./functions/bundling.ts');
 
-    // Every function is traced with X-Ray (active tracing), as are the workflows below. Lambda refuses active tracing
-    // for a role that may not write traces (the console adds the permission; infrastructure code must), so it comes
-    // with it.
+    // Every function runs on one runtime (functions/bundling.ts says until when AWS keeps it) and is traced with X-Ray
+    // (active tracing), as are the workflows below. Lambda refuses active tracing for a role that may not write traces
+    // (the console adds the permission; infrastructure code must), so it comes with it.
     $transform(sst.aws.Function, (args) => {
+      args.runtime = LAMBDA_RUNTIME.identifier;
       args.permissions = $output(args.permissions ?? []).apply((granted) => [...granted, { actions: ['xray:PutTraceSegments', 'xray:PutTelemetryRecords'], resources: ['*'] }]);
       const own = args.transform?.function;
       args.transform = {
@@ -121,7 +122,6 @@ export default $config({
     const task = (name: string, module: string, exported: string) =>
       new sst.aws.Function(name, {
         handler: `functions/tasks/${module}.${exported}`,
-        runtime: 'nodejs20.x',
         nodejs,
         timeout: '5 minutes',
         link: [table],
@@ -234,7 +234,6 @@ export default $config({
     // access log of every request.
     const apiFunction = new sst.aws.Function('Api', {
       handler: 'functions/api.handler',
-      runtime: 'nodejs20.x',
       nodejs,
       // The reference page's script, served at /docs/scalar.js (functions/api.ts reads it from this path).
       copyFiles: [{ from: REFERENCE_SCRIPT_FILE, to: REFERENCE_SCRIPT_FILE }],
@@ -280,16 +279,16 @@ export default $config({
     });
     new sst.aws.CronV2('RotationSchedule', {
       schedule: 'rate(1 hour)',
-      function: { handler: 'functions/rotation-schedule.handler', runtime: 'nodejs20.x', nodejs, link: [table], environment, permissions },
+      function: { handler: 'functions/rotation-schedule.handler', nodejs, link: [table], environment, permissions },
     });
     new sst.aws.CronV2('KubernetesVersionSupport', {
       schedule: 'rate(1 day)',
-      function: { handler: 'functions/version-support.handler', runtime: 'nodejs20.x', nodejs, link: [table], environment, permissions },
+      function: { handler: 'functions/version-support.handler', nodejs, link: [table], environment, permissions },
     });
     new sst.aws.CronV2('KubernetesUpgrades', {
       // Every 15 minutes, so no maintenance window (30 minutes at least) is missed; it reads only minors past end of life.
       schedule: 'rate(15 minutes)',
-      function: { handler: 'functions/kubernetes-upgrades.handler', runtime: 'nodejs20.x', nodejs, link: [table], environment, permissions },
+      function: { handler: 'functions/kubernetes-upgrades.handler', nodejs, link: [table], environment, permissions },
     });
     // Webhooks: the dispatcher (every minute) turns events into deliveries and puts the due ones on an SQS queue; the
     // senders take batches of 5 (partial batch responses), so a slow receiver holds up only its own batch. A message
@@ -299,14 +298,13 @@ export default $config({
     const webhookQueue = new sst.aws.Queue('WebhookDeliveries', { visibilityTimeout: '6 minutes', dlq: { queue: webhookDeadLetters.arn, retry: 5 } });
     webhookQueue.subscribe(
       // Reaches the tenants' receivers on the internet, never Kiln's own network (the address guard checks each connection).
-      { handler: 'functions/webhook-sender.handler', runtime: 'nodejs20.x', nodejs, timeout: '60 seconds', link: [table], environment, permissions },
+      { handler: 'functions/webhook-sender.handler', nodejs, timeout: '60 seconds', link: [table], environment, permissions },
       { batch: { size: 5, partialResponses: true } },
     );
     new sst.aws.CronV2('WebhookDelivery', {
       schedule: 'rate(1 minute)',
       function: {
         handler: 'functions/webhook-delivery.handler',
-        runtime: 'nodejs20.x',
         nodejs,
         timeout: '55 seconds',
         link: [table, webhookQueue],
@@ -317,21 +315,21 @@ export default $config({
     new sst.aws.CronV2('UsageReports', {
       // Each hour is reported 15 minutes after it ended; a run that finds nothing due does nothing.
       schedule: 'rate(15 minutes)',
-      function: { handler: 'functions/usage-reports.handler', runtime: 'nodejs20.x', nodejs, link: [table], environment, permissions },
+      function: { handler: 'functions/usage-reports.handler', nodejs, link: [table], environment, permissions },
     });
     new sst.aws.CronV2('CertificateRenewals', {
       schedule: 'rate(1 day)',
-      function: { handler: 'functions/certificate-renewals.handler', runtime: 'nodejs20.x', nodejs, link: [table], environment, permissions },
+      function: { handler: 'functions/certificate-renewals.handler', nodejs, link: [table], environment, permissions },
     });
     new sst.aws.CronV2('Health', {
       schedule: 'rate(1 minute)',
       // Like the steps, it reaches the clusters' API servers and their machines.
-      function: { handler: 'functions/health.handler', runtime: 'nodejs20.x', nodejs, timeout: '50 seconds', link: [table], environment, permissions, vpc },
+      function: { handler: 'functions/health.handler', nodejs, timeout: '50 seconds', link: [table], environment, permissions, vpc },
     });
     new sst.aws.CronV2('Recovery', {
       schedule: 'rate(1 minute)',
       // Under the minute between runs: its slot dispatch alone may take 30 s (DISPATCH_BUDGET_MS) after the operations.
-      function: { handler: 'functions/recover.handler', runtime: 'nodejs20.x', nodejs, timeout: '55 seconds', link: [table], environment, permissions },
+      function: { handler: 'functions/recover.handler', nodejs, timeout: '55 seconds', link: [table], environment, permissions },
     });
 
     return { api: api.url, alarms: alarms.arn };

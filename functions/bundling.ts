@@ -5,12 +5,23 @@
  * `npm run bench` bundle with both, so they measure what production deploys.
  */
 
+/**
+ * The Lambda runtime every function runs on, with the dates AWS ends it, from the runtimes table of
+ * https://docs.aws.amazon.com/lambda/latest/dg/lambda-nodejs.html (nodejs24.x, Amazon Linux 2023). After
+ * `blockFunctionCreate` a deployment cannot create a function on it, after `blockFunctionUpdate` not change one:
+ * nodejs20.x, which Kiln used before, was blocked on 2026-08-31 and 2026-09-30. Node.js 24 takes only async handlers
+ * (no callback argument); every handler here is one.
+ */
+export const LAMBDA_RUNTIME = { identifier: 'nodejs24.x', deprecation: '2028-04-30', blockFunctionCreate: '2028-06-01', blockFunctionUpdate: '2028-07-01' } as const;
+
 export const LAMBDA_NODEJS = {
   format: 'esm',
   minify: true,
   sourcemap: true,
   // Routes that need a heavy library (kubeconfig signing) load it on their first call, not at cold start.
   splitting: true,
+  // The oldest Node the bundles run on: Lambda's (LAMBDA_RUNTIME) is newer, local mode, the tests and the benchmarks
+  // run them on this machine's Node 20.
   esbuild: { target: 'node20' },
   // esbuild plugins, as a file SST loads (relative to sst.config.ts): zod's error messages in English only.
   plugins: './functions/esbuild-plugins.mjs',

@@ -3,7 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { FORBIDDEN_PACKAGES, LAMBDA_ENTRY_POINTS } from '../functions/bundling.ts';
-import { ROOT, bundleLambda, packageOf } from './bundles.ts';
+import { ROOT, bundleLambda, exportedFunctions, lambdaNode, packageOf } from './bundles.ts';
 
 const cleanups: string[] = [];
 afterEach(async () => {
@@ -40,5 +40,18 @@ describe('the Lambda bundles', () => {
     expect(packageOf('node_modules/undici/lib/index.js')).toBe('undici');
     expect(packageOf('node_modules/@kubernetes/client-node/node_modules/undici/index.js')).toBe('undici');
     expect(packageOf('packages/api/app.ts')).toBeUndefined();
+  });
+
+  it("are loaded on the Node of Lambda's runtime, which names a handler taking a callback and an error thrown at load", async () => {
+    const node = await lambdaNode();
+    const dir = await outdir();
+    await writeFile(join(dir, 'callback.mjs'), 'export const handler = (event, context, callback) => callback(null, event);\nexport const step = async (event) => event;\nexport const version = 1;\n');
+    expect(await exportedFunctions(node, join(dir, 'callback.mjs'), {})).toEqual([
+      { name: 'handler', parameters: 3 },
+      { name: 'step', parameters: 1 },
+    ]);
+    await writeFile(join(dir, 'misconfigured.mjs'), "if (process.env.KILN_TABLE_NAME === undefined) throw new Error('KILN_TABLE_NAME is required');\nexport const handler = async () => 'ok';\n");
+    await expect(exportedFunctions(node, join(dir, 'misconfigured.mjs'), {})).rejects.toThrow(/^Error: KILN_TABLE_NAME is required$/);
+    expect(await exportedFunctions(node, join(dir, 'misconfigured.mjs'), { KILN_TABLE_NAME: 'kiln' })).toEqual([{ name: 'handler', parameters: 0 }]);
   });
 });

@@ -1,10 +1,49 @@
-import { rm } from 'node:fs/promises';
+import { execFile } from 'node:child_process';
+import { access, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
+import { promisify } from 'node:util';
 import { type Metafile, type Plugin, build } from 'esbuild';
 import { FORBIDDEN_PACKAGES, LAMBDA_NODEJS, type LambdaName, SST_ESBUILD_OPTIONS } from '../functions/bundling.ts';
 
 export const ROOT = join(import.meta.dirname, '..');
+
+/** The Node of Lambda's runtime (LAMBDA_RUNTIME in functions/bundling.ts), where scripts/install-tools.sh puts it. */
+export const LAMBDA_NODE = join(ROOT, '.tools/lambda-node/bin/node');
+
+/** Lambda's Node, or an error that says how to get it. */
+export async function lambdaNode(): Promise<string> {
+  try {
+    await access(LAMBDA_NODE);
+  } catch {
+    throw new Error(`${LAMBDA_NODE} is missing: \`bash scripts/install-tools.sh\` installs the Node of Lambda's runtime there`);
+  }
+  return LAMBDA_NODE;
+}
+
+/** A function a bundle exports, as a Node loading it sees it. */
+export interface ExportedFunction {
+  name: string;
+  /** The parameters it declares: Lambda's Node.js 24 runtime refuses a handler that takes a callback (a third). */
+  parameters: number;
+}
+
+/** Loads a bundle on the Node given, as Lambda does at a cold start, and lists the functions it exports. */
+export async function exportedFunctions(node: string, file: string, environment: Record<string, string>): Promise<ExportedFunction[]> {
+  const script = [
+    `const loaded = await import(${JSON.stringify(pathToFileURL(file).href)});`,
+    "const found = Object.entries(loaded).filter(([, value]) => typeof value === 'function').map(([name, value]) => ({ name, parameters: value.length }));",
+    "process.stdout.write('\\n' + JSON.stringify(found) + '\\n', () => process.exit(0));",
+  ].join('\n');
+  try {
+    const { stdout } = await promisify(execFile)(node, ['--input-type=module', '--eval', script], { env: { PATH: process.env.PATH, ...environment }, timeout: 60_000 });
+    return JSON.parse(stdout.trim().split('\n').at(-1) ?? '[]') as ExportedFunction[];
+  } catch (error) {
+    // The error Node printed (its name and message), not the whole minified line it points at.
+    const stderr = (error as { stderr?: string }).stderr ?? '';
+    throw new Error(/^\w*Error\b.*$/m.exec(stderr)?.[0] ?? (error instanceof Error ? error.message : String(error)));
+  }
+}
 
 export interface BundleReport {
   name: string;

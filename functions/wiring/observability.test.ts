@@ -97,7 +97,7 @@ describe("Kiln's metrics on Powertools", () => {
 describe('tracing', () => {
   it('in Lambda, captures the AWS SDK clients with X-Ray, also one made before the tracer was ready', async () => {
     vi.stubEnv('AWS_LAMBDA_FUNCTION_NAME', 'kiln-prod-Api');
-    vi.stubEnv('AWS_EXECUTION_ENV', 'AWS_Lambda_nodejs20.x');
+    vi.stubEnv('AWS_EXECUTION_ENV', 'AWS_Lambda_nodejs24.x');
     const observability = createObservability(loadConfig({ KILN_PROVISION_STATE_MACHINE_ARN: 'a', KILN_DEPROVISION_STATE_MACHINE_ARN: 'a', KILN_UPDATE_STATE_MACHINE_ARN: 'a', KILN_ROTATE_ENCRYPTION_KEY_STATE_MACHINE_ARN: 'a', KILN_REMEDIATE_NODE_STATE_MACHINE_ARN: 'a', KILN_SEALING_KEY_ID: 'k', KILN_LOG_LEVEL: 'silent' }));
     const early = observability.traced(new KMSClient({ region: 'eu-central-1' }));
     await observability.invoked(undefined);

@@ -2,17 +2,12 @@
 // invoked in a process of its own (scripts/bench/lambda-runner.ts), on the same DynamoDB Local and the same Step
 // Functions stand-in running Kiln's provision workflow: the time to order a cluster and to read one at concurrency
 // 1, and the CPU each request costs the Lambda.
-import { type ChildProcess, spawn } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
-import { mkdtemp, readFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
-import { build } from 'esbuild';
-import { sha256 } from '#core';
-import { LOCAL_AWS_ENVIRONMENT, LOCAL_REGION, ensureTable, startLocalDynamoDb, startStepFunctionsService } from '#sandbox';
-import { WORKFLOW_NAMES, exampleSubstitutions, renderWorkflow, workflowPlaceholders } from '#workflows';
-import type { BatchResult, BenchRequest } from './lambda-runner.ts';
+import { startLocalDynamoDb } from '#sandbox';
+import { type BenchRequest, type Instance, compiledRunner, startApiDependencies, startInstance } from '../lambda-instance.ts';
 import { type BenchRow, median, ms, quantile, ratio } from './report.ts';
 
 /** The targets: Kiln's p50 over the baseline's, per request type, and the CPU a request costs over the baseline's. */
@@ -25,66 +20,11 @@ const ROUNDS = 40;
 const REQUESTS_PER_ROUND = 10;
 
 const REFERENCE_ORDER = join(import.meta.dirname, '../../packages/bootstrap/examples/full-order.json');
-const RUNNER = join(import.meta.dirname, 'lambda-runner.ts');
 
 /** The bundles to compare, as `npm run bench` built them. */
 export interface ApiBundles {
   api: string;
   bare: string;
-}
-
-/** A Lambda instance of one bundle: sends it a batch of requests and waits for the answers. */
-interface Instance {
-  run(requests: BenchRequest[], expect: number, keepBodies?: boolean): Promise<BatchResult>;
-  close(): Promise<void>;
-}
-
-/** The runner as plain JavaScript, so no TypeScript loader sits in the instances' module loading (the API's lazy chunks go through it). */
-async function compiledRunner(): Promise<string> {
-  const outfile = join(await mkdtemp(join(tmpdir(), 'kiln-bench-runner-')), 'lambda-runner.mjs');
-  await build({ entryPoints: [RUNNER], outfile, format: 'esm', platform: 'node', target: 'node20', logLevel: 'error' });
-  return outfile;
-}
-
-async function startInstance(runner: string, bundle: string, environment: Record<string, string>): Promise<Instance> {
-  // Log lines go where Lambda's go, out of the way: writing them is part of the cost measured.
-  // KILN_BENCH_PROFILE=<directory> keeps a CPU profile of each instance there (open it in Chrome's DevTools).
-  const profile = process.env.KILN_BENCH_PROFILE === undefined ? [] : ['--cpu-prof', '--cpu-prof-dir', process.env.KILN_BENCH_PROFILE];
-  const child: ChildProcess = spawn(process.execPath, [...profile, runner, bundle], { env: { PATH: process.env.PATH, ...environment }, stdio: ['ignore', 'ignore', 'pipe', 'ipc'] });
-  let stderr = '';
-  child.stderr?.on('data', (chunk: Buffer) => {
-    stderr = (stderr + chunk.toString('utf8')).slice(-2000);
-  });
-  const next = () =>
-    new Promise<unknown>((resolve, reject) => {
-      const onExit = (code: number | null) => {
-        reject(new Error(`the Lambda runner for ${bundle} exited (${String(code)}): ${stderr}`));
-      };
-      child.once('exit', onExit);
-      child.once('message', (message) => {
-        child.off('exit', onExit);
-        resolve(message);
-      });
-    });
-  await next();
-  return {
-    run: async (requests, expect, keepBodies = false) => {
-      const answer = next();
-      child.send({ requests, expect, keepBodies });
-      return (await answer) as BatchResult;
-    },
-    close: () =>
-      new Promise<void>((resolve) => {
-        if (child.exitCode !== null) {
-          resolve();
-          return;
-        }
-        child.once('exit', () => {
-          resolve();
-        });
-        child.send({ exit: true });
-      }),
-  };
 }
 
 /** The reference order, with a generated at-rest key (a key of the customer's own would be a KMS call the baseline does not make). */
@@ -110,36 +50,19 @@ interface Side {
 export async function benchApiRequests(bundles: ApiBundles): Promise<BenchRow[]> {
   const dynamo = await startLocalDynamoDb();
   const instances: Instance[] = [];
-  let stepFunctions: Awaited<ReturnType<typeof startStepFunctionsService>> | undefined;
+  let dependencies: Awaited<ReturnType<typeof startApiDependencies>> | undefined;
   try {
-    const tableName = `kiln-bench-${randomUUID().slice(0, 8)}`;
-    await ensureTable(dynamo.client, tableName);
-    // Kiln's workflows, their Lambda functions failing at once: what is measured ends at StartExecution.
-    const substitutions = exampleSubstitutions([...new Set(WORKFLOW_NAMES.flatMap((name) => workflowPlaceholders(name)))], { region: LOCAL_REGION });
-    const notHere = () => Promise.reject(new Error('not part of this benchmark'));
-    const service = await startStepFunctionsService({
-      region: LOCAL_REGION,
-      stateMachines: Object.fromEntries(WORKFLOW_NAMES.map((name) => [`kiln-${name}`, renderWorkflow(name, substitutions)])),
-      lambdas: Object.fromEntries(Object.values(substitutions).filter((value) => value.startsWith('arn:aws:lambda:')).map((arn) => [arn, notHere])),
-      ecsTasks: Object.fromEntries(Object.values(substitutions).filter((value) => value.includes(':task-definition/')).map((arn) => [arn, notHere])),
-    });
-    stepFunctions = service;
-    const adminToken = randomUUID();
-    const environment = {
-      ...LOCAL_AWS_ENVIRONMENT,
-      KILN_TABLE_NAME: tableName,
-      KILN_DYNAMODB_ENDPOINT: dynamo.endpoint,
-      KILN_STEPFUNCTIONS_ENDPOINT: service.endpoint,
-      ...Object.fromEntries(WORKFLOW_NAMES.map((name) => [`KILN_${name.toUpperCase().replaceAll('-', '_')}_STATE_MACHINE_ARN`, service.stateMachineArn(`kiln-${name}`)])),
-      KILN_SEALING_KEY_ID: 'alias/kiln-bench',
-      KILN_ADMIN_TOKEN_SHA256: sha256(adminToken),
+    dependencies = await startApiDependencies(dynamo, {
       // The benchmark sends far more than a tenant's default 20 a second; the bucket is still taken from on every request.
       KILN_RATE_LIMIT_PER_SECOND: '10000',
       KILN_RATE_LIMIT_BURST: '100000',
       KILN_LOG_LEVEL: 'info',
-    };
+    });
+    const { environment, adminToken } = dependencies;
     const runner = await compiledRunner();
-    const [kiln, bare] = await Promise.all([startInstance(runner, bundles.api, environment), startInstance(runner, bundles.bare, environment)]);
+    // KILN_BENCH_PROFILE=<directory> keeps a CPU profile of each instance there (open it in Chrome's DevTools).
+    const profile = process.env.KILN_BENCH_PROFILE === undefined ? {} : { nodeArguments: ['--cpu-prof', '--cpu-prof-dir', process.env.KILN_BENCH_PROFILE] };
+    const [kiln, bare] = await Promise.all([startInstance(runner, bundles.api, environment, profile), startInstance(runner, bundles.bare, environment, profile)]);
     instances.push(kiln, bare);
 
     const tenant = await kiln.run(
@@ -212,7 +135,7 @@ export async function benchApiRequests(bundles: ApiBundles): Promise<BenchRow[]>
     ];
   } finally {
     await Promise.all(instances.map((instance) => instance.close()));
-    await stepFunctions?.close();
+    await dependencies?.close();
     await dynamo.close();
   }
 }
