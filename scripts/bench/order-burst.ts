@@ -146,6 +146,8 @@ export async function benchOrderBurst(): Promise<BenchRow[]> {
             const phase = String((cluster.status as { phase?: string } | undefined)?.phase);
             if (phase !== 'Ready' && phase !== 'Failed') continue;
             const readyMs = readyAfter(cluster);
+            // Why, as soon as it is seen: a run stopped before the end still says what failed.
+            if (phase === 'Failed' && !settled.has(String(cluster.id))) process.stderr.write(`burst: ${String(cluster.name)} (${String(cluster.id)}) Failed: ${String((cluster.status as { reason?: string }).reason)}\n`);
             settled.set(String(cluster.id), { phase, tenant, name: String(cluster.name), ...(readyMs === undefined ? {} : { readyMs }) });
           }
           cursor = typeof page.body.nextCursor === 'string' ? page.body.nextCursor : undefined;
