@@ -298,7 +298,10 @@ export function openApiDocument(app: OpenAPIHono<AppEnv>): OpenApiDocument {
       info: {
         title: 'Kiln',
         version: '1.0.0',
-        description: 'Order hardened Kubernetes clusters and follow them through their lifecycle.',
+        description:
+          'Order hardened Kubernetes clusters and follow them through their lifecycle.\n\n' +
+          // OpenAPI describes only the operations a path has, so the answer to any other method is said here.
+          'A method that a path does not list answers `405` with a problem document (`code: method_not_allowed`) and an `Allow` header naming the methods the path takes.',
         license: { name: 'Proprietary', url: 'https://kiln.dev/license' },
         contact: { name: 'Kiln', url: 'https://kiln.dev' },
       },
