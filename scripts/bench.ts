@@ -36,7 +36,7 @@ import {
 } from '#sandbox';
 import { KilnStore } from '#store';
 import { LAMBDA_ENTRY_POINTS } from '../functions/bundling.ts';
-import { type BundleReport, ROOT, bundleLambda } from './bundles.ts';
+import { type BundleReport, LAMBDA_LOAD_ENVIRONMENT, ROOT, bundleLambda } from './bundles.ts';
 import { benchApiRequests } from './bench/api-requests.ts';
 import { benchOrderBurst } from './bench/order-burst.ts';
 import { type BenchRow, median, ms, perSecond, ratio, timed } from './bench/report.ts';
@@ -492,25 +492,10 @@ const API_MAX_COLD_START_BYTES = 1_500_000;
 const API_LOAD_TARGET_RATIO = 2;
 const LOAD_REPETITIONS = 21;
 
-/** The configuration a Lambda reads at load; nothing is called during the measurement. */
-const LAMBDA_ENVIRONMENT = {
-  AWS_REGION: 'us-east-1',
-  AWS_ACCESS_KEY_ID: 'bench',
-  AWS_SECRET_ACCESS_KEY: 'bench',
-  AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: 'true',
-  KILN_TABLE_NAME: 'kiln-bench',
-  KILN_PROVISION_STATE_MACHINE_ARN: 'arn:aws:states:us-east-1:000000000000:stateMachine:kiln-provision',
-  KILN_DEPROVISION_STATE_MACHINE_ARN: 'arn:aws:states:us-east-1:000000000000:stateMachine:kiln-deprovision',
-  KILN_UPDATE_STATE_MACHINE_ARN: 'arn:aws:states:us-east-1:000000000000:stateMachine:kiln-update',
-  KILN_ROTATE_ENCRYPTION_KEY_STATE_MACHINE_ARN: 'arn:aws:states:us-east-1:000000000000:stateMachine:kiln-rotate-encryption-key',
-  KILN_REMEDIATE_NODE_STATE_MACHINE_ARN: 'arn:aws:states:us-east-1:000000000000:stateMachine:kiln-remediate-node',
-  KILN_SEALING_KEY_ID: 'alias/kiln-bench',
-};
-
 /** Milliseconds a fresh Node process takes to import a bundle and evaluate it, as Lambda's init phase does. */
 function loadTime(file: string): number {
   const script = `const t = performance.now(); await import(${JSON.stringify(pathToFileURL(file).href)}); console.log(performance.now() - t);`;
-  const run = spawnSync(process.execPath, ['--input-type=module', '-e', script], { env: { PATH: process.env.PATH, ...LAMBDA_ENVIRONMENT }, encoding: 'utf8' });
+  const run = spawnSync(process.execPath, ['--input-type=module', '-e', script], { env: { PATH: process.env.PATH, ...LAMBDA_LOAD_ENVIRONMENT }, encoding: 'utf8' });
   if (run.status !== 0) throw new Error(`loading ${file} failed: ${run.stderr.slice(0, 500)}`);
   return Number(run.stdout.trim());
 }

@@ -5,8 +5,7 @@
 import { mkdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { FORBIDDEN_PACKAGES, LAMBDA_ENTRY_POINTS, LAMBDA_RUNTIME, type LambdaName } from '../functions/bundling.ts';
-import { WORKFLOW_NAMES } from '../workflows/definitions.ts';
-import { type BundleReport, ROOT, bundleLambda, exportedFunctions, lambdaNode } from './bundles.ts';
+import { type BundleReport, LAMBDA_LOAD_ENVIRONMENT, ROOT, bundleLambda, exportedFunctions, lambdaNode } from './bundles.ts';
 
 const OUT = join(ROOT, 'out/build');
 const megabytes = (bytes: number) => `${(bytes / 1_000_000).toFixed(2)} MB`;
@@ -38,28 +37,23 @@ for (const violation of violations) {
   console.error(`\n${violation.name} must not contain ${violation.package}; it comes in through:\n  ${violation.chain.join('\n  -> ')}`);
 }
 
-// Each Lambda bundle loaded on the Node of Lambda's runtime, with a configuration as complete as production's (the
-// Fargate task's bundle runs in its container image, on Pulumi's Node).
+// Each Lambda bundle loaded on the Node of Lambda's runtime, side by side, with a configuration as complete as
+// production's (the Fargate task's bundle runs in its container image, on Pulumi's Node).
 const node = await lambdaNode();
-const environment = {
-  AWS_REGION: 'us-east-1',
-  AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: 'true',
-  KILN_SEALING_KEY_ID: 'alias/kiln-build',
-  KILN_WEBHOOK_QUEUE_URL: 'https://sqs.us-east-1.amazonaws.com/123456789012/kiln-webhook-deliveries',
-  ...Object.fromEntries(WORKFLOW_NAMES.map((name) => [`KILN_${name.toUpperCase().replaceAll('-', '_')}_STATE_MACHINE_ARN`, `arn:aws:states:us-east-1:123456789012:stateMachine:kiln-${name}`])),
-};
-const refused: string[] = [];
-for (const [entry, report] of bundled) {
-  if (entry === LAMBDA_ENTRY_POINTS.Infrastructure) continue;
-  try {
-    const exported = await exportedFunctions(node, join(ROOT, report.entryFile), environment);
-    if (exported.length === 0) refused.push(`${entry} exports no handler`);
-    for (const handler of exported.filter(({ parameters }) => parameters > 2)) refused.push(`${entry}: ${handler.name} takes a callback (${String(handler.parameters)} parameters), which ${LAMBDA_RUNTIME.identifier} refuses`);
-  } catch (error) {
-    refused.push(`${entry} does not load on ${LAMBDA_RUNTIME.identifier}'s Node: ${error instanceof Error ? error.message : String(error)}`);
-  }
-}
+const loads = [...bundled].filter(([entry]) => entry !== LAMBDA_ENTRY_POINTS.Infrastructure);
+const refusals = await Promise.all(
+  loads.map(async ([entry, report]): Promise<string[]> => {
+    try {
+      const exported = await exportedFunctions(node, join(ROOT, report.entryFile), LAMBDA_LOAD_ENVIRONMENT);
+      if (exported.length === 0) return [`${entry} exports no handler`];
+      return exported.filter(({ parameters }) => parameters > 2).map((handler) => `${entry}: ${handler.name} takes a callback (${String(handler.parameters)} parameters), which ${LAMBDA_RUNTIME.identifier} refuses`);
+    } catch (error) {
+      return [`${entry} does not load on ${LAMBDA_RUNTIME.identifier}'s Node: ${error instanceof Error ? error.message : String(error)}`];
+    }
+  }),
+);
+const refused = refusals.flat();
 for (const problem of refused) console.error(`\n${problem}`);
-console.log(`\nLoaded ${String(bundled.size - 1)} Lambda bundles on ${LAMBDA_RUNTIME.identifier}'s Node (${node}).`);
+console.log(`\nLoaded ${String(refusals.filter((problems) => problems.length === 0).length)} of ${String(loads.length)} Lambda bundles on ${LAMBDA_RUNTIME.identifier}'s Node (${node}).`);
 console.log(`Wrote ${join('out/build', 'report.json')}.`);
 if (violations.length > 0 || refused.length > 0) process.exitCode = 1;

@@ -5,6 +5,7 @@ import { pathToFileURL } from 'node:url';
 import { promisify } from 'node:util';
 import { type Metafile, type Plugin, build } from 'esbuild';
 import { FORBIDDEN_PACKAGES, LAMBDA_NODEJS, type LambdaName, SST_ESBUILD_OPTIONS } from '../functions/bundling.ts';
+import { WORKFLOW_NAMES, type WorkflowName } from '../workflows/definitions.ts';
 
 export const ROOT = join(import.meta.dirname, '..');
 
@@ -20,6 +21,23 @@ export async function lambdaNode(): Promise<string> {
   }
   return LAMBDA_NODE;
 }
+
+/** The variables that hand a function each workflow's state machine (KILN_PROVISION_STATE_MACHINE_ARN, ...). */
+export function stateMachineVariables(arnOf: (name: WorkflowName) => string): Record<string, string> {
+  return Object.fromEntries(WORKFLOW_NAMES.map((name) => [`KILN_${name.toUpperCase().replaceAll('-', '_')}_STATE_MACHINE_ARN`, arnOf(name)]));
+}
+
+/** The configuration the Lambda functions read at load, as complete as production's; nothing is called with it. */
+export const LAMBDA_LOAD_ENVIRONMENT: Record<string, string> = {
+  AWS_REGION: 'us-east-1',
+  AWS_ACCESS_KEY_ID: 'load',
+  AWS_SECRET_ACCESS_KEY: 'load',
+  AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: 'true',
+  KILN_TABLE_NAME: 'kiln-load',
+  ...stateMachineVariables((name) => `arn:aws:states:us-east-1:000000000000:stateMachine:kiln-${name}`),
+  KILN_SEALING_KEY_ID: 'alias/kiln-load',
+  KILN_WEBHOOK_QUEUE_URL: 'https://sqs.us-east-1.amazonaws.com/000000000000/kiln-webhook-deliveries',
+};
 
 /** A function a bundle exports, as a Node loading it sees it. */
 export interface ExportedFunction {

@@ -12,6 +12,7 @@ import { sha256 } from '#core';
 import { LOCAL_AWS_ENVIRONMENT, LOCAL_REGION, type LocalDynamoDb, ensureTable, startStepFunctionsService } from '#sandbox';
 import { WORKFLOW_NAMES, exampleSubstitutions, renderWorkflow, workflowPlaceholders } from '#workflows';
 import type { BatchResult, BenchRequest } from './bench/lambda-runner.ts';
+import { stateMachineVariables } from './bundles.ts';
 
 export type { BatchResult, BenchRequest };
 
@@ -110,7 +111,7 @@ export async function startApiDependencies(dynamo: LocalDynamoDb, extra: Record<
       KILN_TABLE_NAME: tableName,
       KILN_DYNAMODB_ENDPOINT: dynamo.endpoint,
       KILN_STEPFUNCTIONS_ENDPOINT: service.endpoint,
-      ...Object.fromEntries(WORKFLOW_NAMES.map((name) => [`KILN_${name.toUpperCase().replaceAll('-', '_')}_STATE_MACHINE_ARN`, service.stateMachineArn(`kiln-${name}`)])),
+      ...stateMachineVariables((name) => service.stateMachineArn(`kiln-${name}`)),
       KILN_SEALING_KEY_ID: 'alias/kiln-local',
       KILN_ADMIN_TOKEN_SHA256: sha256(adminToken),
       ...extra,
