@@ -132,6 +132,7 @@ export default $config({
     const tasks = {
       PlanFunctionArn: task('TaskPlan', 'bookkeeping', 'plan'),
       BootstrapFunctionArn: task('TaskBootstrap', 'bookkeeping', 'bootstrap'),
+      NetworkFunctionArn: task('TaskNetwork', 'addons', 'network'),
       WaitForControlPlaneFunctionArn: task('TaskWaitForControlPlane', 'cluster-api', 'waitForControlPlane'),
       WaitForWorkersFunctionArn: task('TaskWaitForWorkers', 'cluster-api', 'waitForWorkers'),
       AddonsFunctionArn: task('TaskAddons', 'addons', 'addons'),

@@ -28,6 +28,7 @@ export const WORKFLOW_STEP_STATES = {
     plan: 'Plan',
     infrastructure: 'Infrastructure',
     bootstrap: 'Bootstrap',
+    network: 'Network',
     'control-plane': 'WaitForControlPlane',
     workers: 'WaitForWorkers',
     addons: 'Addons',

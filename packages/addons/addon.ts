@@ -4,6 +4,12 @@ import type { Manifest } from './kube.ts';
 export const ADDON_NAMES = ['baseline', 'rbac', 'helm-controller', 'cilium', 'kubelet-serving', 'cert-manager', 'kyverno', 'tetragon', 'kured'] as const;
 export type AddonName = (typeof ADDON_NAMES)[number];
 
+/**
+ * The add-ons a node needs before it can be Ready: the CNI, and the chart controller that installs it on the host
+ * network. The network step installs only these, as soon as the first API server answers.
+ */
+const NETWORK_ADDONS: readonly AddonName[] = ['helm-controller', 'cilium'];
+
 /** Marks objects Kiln owns, so the ones an order no longer renders can be found and removed. */
 export const ADDON_LABEL = 'kiln.dev/addon';
 
@@ -21,6 +27,11 @@ export function labelled(name: AddonName, objects: readonly Manifest[]): Addon {
       metadata: { ...object.metadata, labels: { ...object.metadata.labels, [ADDON_LABEL]: name } },
     })),
   };
+}
+
+/** The network add-ons among `addons`, in install order. */
+export function networkAddons(addons: readonly Addon[]): Addon[] {
+  return addons.filter((addon) => NETWORK_ADDONS.includes(addon.name));
 }
 
 export function objectRef(object: Pick<Manifest, 'kind' | 'metadata'>): string {

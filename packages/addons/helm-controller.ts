@@ -107,8 +107,8 @@ export function helmControllerObjects(): Manifest[] {
             nodeSelector: { 'node-role.kubernetes.io/control-plane': '' },
             tolerations: [
               { key: 'node-role.kubernetes.io/control-plane', operator: 'Exists', effect: 'NoSchedule' },
-              // No CNI yet means every node is not-ready; the controller is what installs the CNI.
-              { key: 'node.kubernetes.io/not-ready', operator: 'Exists', effect: 'NoSchedule' },
+              // No CNI yet means every node is not-ready; the controller is what installs the CNI, so it stays.
+              { key: 'node.kubernetes.io/not-ready', operator: 'Exists' },
               { key: 'node.cilium.io/agent-not-ready', operator: 'Exists' },
             ],
             securityContext: { runAsNonRoot: true, runAsUser: 65534, runAsGroup: 65534, seccompProfile: { type: 'RuntimeDefault' } },

@@ -1,4 +1,4 @@
-export { ADDON_LABEL, ADDON_NAMES, labelled, objectRef, RESTRICTED_CONTAINER_SECURITY, type Addon, type AddonName } from './addon.ts';
+export { ADDON_LABEL, ADDON_NAMES, labelled, networkAddons, objectRef, RESTRICTED_CONTAINER_SECURITY, type Addon, type AddonName } from './addon.ts';
 export { baselineObjects, psaLabels, SYSTEM_NAMESPACES } from './baseline.ts';
 export { CA_ISSUER_NAME, CA_ISSUER_SECRET, CERT_MANAGER_NAMESPACE, certManagerObjects, PLACEHOLDER_ISSUER_CA, type IssuerCa } from './cert-manager.ts';
 export { CHART_JOB_IMAGE, CHART_READINESS_ANNOTATION, CHARTS, helmChart, type ChartReadiness, type ChartSource } from './charts.ts';

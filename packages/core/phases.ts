@@ -30,7 +30,7 @@ export type StepState = (typeof STEP_STATES)[number];
 
 /** The steps each workflow reports, in order; the ASL files name their Task states after these. */
 export const WORKFLOW_STEPS = {
-  provision: ['plan', 'infrastructure', 'bootstrap', 'control-plane', 'workers', 'addons', 'verify'],
+  provision: ['plan', 'infrastructure', 'bootstrap', 'network', 'control-plane', 'workers', 'addons', 'verify'],
   deprovision: ['destroy'],
   update: ['addons', 'verify'],
   'rotate-encryption-key': ['rotate'],

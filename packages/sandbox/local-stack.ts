@@ -39,6 +39,7 @@ const INFRASTRUCTURE_TASK_DEFINITION = `arn:aws:ecs:${LOCAL_REGION}:${ACCOUNT_ID
 const LAMBDA_TASKS = {
   Plan: { placeholder: 'PlanFunctionArn', name: 'plan', module: 'bookkeeping', exported: 'plan' },
   Bootstrap: { placeholder: 'BootstrapFunctionArn', name: 'bootstrap', module: 'bookkeeping', exported: 'bootstrap' },
+  Network: { placeholder: 'NetworkFunctionArn', name: 'network', module: 'addons', exported: 'network' },
   WaitForControlPlane: { placeholder: 'WaitForControlPlaneFunctionArn', name: 'wait-for-control-plane', module: 'cluster-api', exported: 'waitForControlPlane' },
   WaitForWorkers: { placeholder: 'WaitForWorkersFunctionArn', name: 'wait-for-workers', module: 'cluster-api', exported: 'waitForWorkers' },
   Addons: { placeholder: 'AddonsFunctionArn', name: 'addons', module: 'addons', exported: 'addons' },

@@ -4,7 +4,7 @@ import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { ENCRYPTION_CONFIG_SCRIPT, ETCD_MEMBER_SCRIPT, encryptionConfiguration, instanceIdOf, machineSecretPath, toYamlDocuments } from '#bootstrap';
 import { ClusterSpec } from '#core';
 import { type SandboxCluster, startSandboxCluster } from './kube/index.ts';
-import { clientsFor, manifest, waitUntil } from './kube/testing.ts';
+import { clientsFor, manifest, runCniAgent, waitUntil } from './kube/testing.ts';
 import { BARE_MACHINE, type MachineImage, SandboxMachines, groupsForOrder } from './machines.ts';
 
 const CLUSTER_ID = 'cl_machines';
@@ -158,6 +158,18 @@ describe('sandbox Auto Scaling groups, join tokens and etcd', () => {
     await waitUntil('every machine to join', () => nodeNames().length === 5);
   });
 
+  it('keeps a joined node NotReady, tainted not-ready, until a CNI agent runs on it; then every node turns Ready', async () => {
+    const readyCondition = (name: string) =>
+      (cluster.objects({ kind: 'Node', name })[0]?.status as { conditions?: { type: string; status: string; message: string }[] } | undefined)?.conditions?.find((c) => c.type === 'Ready');
+    await new Promise((resolve) => setTimeout(resolve, 100));
+    expect(nodeNames().filter(readyNode)).toEqual([]);
+    expect(readyCondition('general-0')).toMatchObject({ status: 'False', message: expect.stringMatching(/NetworkReady=false.*cni plugin not initialized/) });
+    expect((cluster.objects({ kind: 'Node', name: 'general-0' })[0]?.spec as { taints?: { key: string }[] }).taints).toContainEqual(expect.objectContaining({ key: 'node.kubernetes.io/not-ready', effect: 'NoSchedule' }));
+
+    runCniAgent(cluster);
+    await waitUntil('every node to be Ready', () => nodeNames().every(readyNode));
+  });
+
   afterEach(async () => {
     vi.useRealTimers();
     await cluster.close();
@@ -174,6 +186,7 @@ describe('sandbox Auto Scaling groups, join tokens and etcd', () => {
   });
 
   it('launches a replacement in the same zone without lowering the desired capacity, and keeps the old Node', async () => {
+    runCniAgent(cluster);
     const victim = instanceOf('general-0');
     expect(machines.terminateInGroup(SCOPE, victim?.instanceId ?? '', false)).toMatchObject({ state: 'terminated' });
     expect(machines.capacityOf(SCOPE, groups.pools.general)?.desired).toBe(2);
@@ -199,6 +212,7 @@ describe('sandbox Auto Scaling groups, join tokens and etcd', () => {
   });
 
   it('scales a group out and in as the stack declares it, terminating by its own policy, and deletes a group the stack dropped', async () => {
+    runCniAgent(cluster);
     const declared = (general: number, extra?: number) =>
       groupsForOrder(ClusterSpec.parse({ ...groupSpec, nodePools: [{ name: 'general', size: general }, ...(extra === undefined ? [] : [{ name: 'extra', size: extra }])] }), { controlPlane: image, pools: { general: image, extra: image } }, groups);
     machines.boot(CLUSTER_ID, cluster, groupSpec, () => true, declared(4, 1));
@@ -216,6 +230,7 @@ describe('sandbox Auto Scaling groups, join tokens and etcd', () => {
   });
 
   it('registers each node with the labels and taints its join configuration gives the kubelet, and refuses labels the kubelet may not set', async () => {
+    runCniAgent(cluster);
     const labelled: MachineImage = { ...image, nodeRegistration: { labels: { 'kiln.dev/pool': 'gpu', team: 'ml' }, taints: [{ key: 'gpu', value: 'true', effect: 'NoSchedule' }] } };
     const forbidden: MachineImage = { ...image, nodeRegistration: { labels: { 'node-role.kubernetes.io/gpu': '' }, taints: [] } };
     const order = ClusterSpec.parse({ ...groupSpec, nodePools: [...groupSpec.nodePools, { name: 'gpu', size: 1 }, { name: 'bad', size: 1 }] });
@@ -229,6 +244,7 @@ describe('sandbox Auto Scaling groups, join tokens and etcd', () => {
   });
 
   it('refuses a machine the join token whose TTL has passed, and joins one with a fresh token the cluster holds', async () => {
+    runCniAgent(cluster);
     vi.useFakeTimers({ toFake: ['Date'] });
     vi.setSystemTime(Date.now() + 3 * 60 * 60_000);
     machines.terminateInGroup(SCOPE, instanceOf('general-0')?.instanceId ?? '', false);

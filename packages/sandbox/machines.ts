@@ -587,6 +587,8 @@ export class SandboxMachines {
       ...(launch.image.providerIdAtBoot ? { providerID: `aws:///${instance.zone}/${instance.instanceId}` } : {}),
       kubeletVersion,
       ready: false,
+      // A fresh machine has no CNI configuration: its node stays NotReady until a CNI agent runs on it.
+      cni: false,
     });
     setTimeout(() => {
       // The machine may be gone already (cluster deleted while booting, instance terminated).

@@ -7,6 +7,7 @@ export type { ClusterAws, ClusterLocation, StepServices } from './context.ts';
 export { destroyStep, infrastructureStep, runInfrastructureContainer } from './infrastructure.ts';
 export { markDeletedStep } from './mark-deleted.ts';
 export { markReadyStep } from './mark-ready.ts';
+export { networkStep } from './network.ts';
 export { planStep, type ProvisionPlan } from './plan.ts';
 export { MAX_UNHEALTHY_RESTARTS, rotateEncryptionKeyStep } from './rotate-encryption-key.ts';
 export { ensureSshKey } from './ssh-key.ts';

@@ -28,11 +28,19 @@ async function waitForNodes(
       if (ready >= expected) return { done: true, outputs: { expected, ready, nodes: nodes.map((node) => node.name) } };
 
       const startedAt = Date.parse(context.operation.steps[step]?.startedAt ?? new Date().toISOString());
-      const timeoutMs = context.cluster.spec.nodeHealth.nodeStartupTimeoutMinutes * 60_000;
-      if (Date.now() - startedAt > timeoutMs) {
-        throw new StepError(step, `Only ${ready} of ${expected} ${role} nodes became Ready within ${context.cluster.spec.nodeHealth.nodeStartupTimeoutMinutes} minutes.`, false);
+      const minutes = context.cluster.spec.nodeHealth.nodeStartupTimeoutMinutes;
+      if (Date.now() - startedAt > minutes * 60_000) {
+        // Machines that never registered did not join; registered nodes that stay NotReady have a kubelet or network problem.
+        const registered = nodes.length;
+        throw new StepError(
+          step,
+          registered < expected
+            ? `Only ${registered} of ${expected} ${role} machines joined the cluster within ${minutes} minutes (${ready} Ready).`
+            : `All ${expected} ${role} nodes joined, but only ${ready} became Ready within ${minutes} minutes.`,
+          false,
+        );
       }
-      return { done: false, progress: { expected, ready } };
+      return { done: false, progress: { expected, registered: nodes.length, ready } };
     },
     { polling: true },
   );

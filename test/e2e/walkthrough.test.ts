@@ -55,7 +55,7 @@ describe('the README walk-through', () => {
   it('records every provision step in order, with times and outputs', async () => {
     const operation = await api<OperationBody>('GET', `/v1/operations/${provisionId ?? ''}`, { token: key });
     expect(operation.body).toMatchObject({ type: 'provision', state: 'succeeded' });
-    expect(operation.body.steps.map((step) => step.name)).toEqual(['plan', 'infrastructure', 'bootstrap', 'control-plane', 'workers', 'addons', 'verify']);
+    expect(operation.body.steps.map((step) => step.name)).toEqual(['plan', 'infrastructure', 'bootstrap', 'network', 'control-plane', 'workers', 'addons', 'verify']);
     for (const step of operation.body.steps) {
       expect(step.state).toBe('succeeded');
       expect(Date.parse(step.finishedAt ?? '')).toBeGreaterThanOrEqual(Date.parse(step.startedAt ?? ''));

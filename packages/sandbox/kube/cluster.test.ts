@@ -1,7 +1,7 @@
 import { ApiException, ApisApi, CoreV1Api, KubeConfig, PatchStrategy, V1ConfigMap, V1DaemonSet, V1Deployment, V1Secret, VersionApi } from '@kubernetes/client-node';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { CONTROL_PLANE_LABEL, POOL_LABEL, type SandboxCluster, startSandboxCluster } from './index.ts';
-import { clientsFor, failureOf, manifest, statusOf } from './testing.ts';
+import { clientsFor, failureOf, manifest, runCniAgent, statusOf, waitUntil } from './testing.ts';
 
 describe('sandbox cluster', () => {
   let cluster: SandboxCluster;
@@ -118,11 +118,41 @@ describe('sandbox cluster', () => {
     expect((await daemonSet()).status).toMatchObject({ desiredNumberScheduled: 2, numberReady: 2, numberAvailable: 2 });
     expect((await deployment()).status).toMatchObject({ readyReplicas: 2, availableReplicas: 2 });
 
+    // A NotReady node carries not-ready:NoSchedule, which the DaemonSet controller does not tolerate for its pods.
     cluster.setNodeReady('worker-2', 'False');
-    expect((await daemonSet()).status).toMatchObject({ desiredNumberScheduled: 2, numberReady: 1, numberUnavailable: 1 });
+    expect((await daemonSet()).status).toMatchObject({ desiredNumberScheduled: 1, numberReady: 1 });
 
     cluster.removeNode('worker-2');
     expect((await daemonSet()).status).toMatchObject({ desiredNumberScheduled: 1, numberReady: 1 });
+  });
+
+  it('starts only host-network pods on a node without a CNI, and turns it Ready once a CNI agent runs there', async () => {
+    const { objects } = clientsFor(cluster);
+    const pod = (hostNetwork: boolean) => ({
+      metadata: { labels: { app: hostNetwork ? 'host' : 'pods' } },
+      spec: { hostNetwork, tolerations: [{ key: 'node.kubernetes.io/not-ready', operator: 'Exists' }], containers: [{ name: 'app', image: 'app:1' }] },
+    });
+    for (const [name, hostNetwork] of [['host', true], ['pods', false]] as const) {
+      await objects.patch(
+        manifest(V1Deployment, { apiVersion: 'apps/v1', kind: 'Deployment', metadata: { name, namespace: 'default' }, spec: { replicas: 1, selector: { matchLabels: { app: name } }, template: pod(hostNetwork) } }),
+        undefined,
+        undefined,
+        'kiln',
+        true,
+        PatchStrategy.ServerSideApply,
+      );
+    }
+    const available = async (name: string) =>
+      (await objects.read<V1Deployment>({ apiVersion: 'apps/v1', kind: 'Deployment', metadata: { name, namespace: 'default' } })).status?.conditions?.find((c) => c.type === 'Available')?.status;
+    cluster.registerNode({ name: 'fresh', role: 'worker', cni: false });
+    const ready = () => cluster.objects({ kind: 'Node', name: 'fresh' })[0]?.status as { conditions: { type: string; status: string }[] };
+    expect(ready().conditions.find((c) => c.type === 'Ready')?.status).toBe('False');
+    expect(await available('host')).toBe('True');
+    expect(await available('pods')).toBe('False');
+
+    runCniAgent(cluster);
+    await waitUntil('the node to be Ready', () => ready().conditions.find((c) => c.type === 'Ready')?.status === 'True');
+    expect(await available('pods')).toBe('True');
   });
 
   it('refuses every request while the API is down and serves again afterwards', async () => {

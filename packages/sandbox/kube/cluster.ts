@@ -9,6 +9,7 @@ import { ResourceCatalog, type ResourceType, apiVersionOf, typeKey } from './cat
 import { KubeHttpApi, type KubeRequest, describeRequest, sendError } from './http.ts';
 import { type JsonObject, objectAt, stringAt } from './json.ts';
 import { type NodeConditionStatus, KubeletSimulator, type NodeRegistration } from './nodes.ts';
+import { cniAgents } from './cni.ts';
 import { parseLabelSelector } from './selectors.ts';
 import { KubeApiError, type StatusReason, reasonForCode } from './status.ts';
 import { ObjectStore, nameOf, namespaceOf } from './store.ts';
@@ -266,6 +267,18 @@ export async function startSandboxCluster(options: SandboxClusterOptions): Promi
     registry.writeInternal(namespaceType, '', namespace, 'kube-apiserver', 'main', () => ({ apiVersion: 'v1', kind: 'Namespace', metadata: { name: namespace } }));
   }
   const kubelets = new KubeletSimulator(registry, nodeType, () => version);
+  const daemonSetType = catalog.find('apps', 'v1', 'daemonsets');
+  const configureCni = cniAgents({
+    awaitingCni: () => kubelets.awaitingCni(),
+    node: (name) => kubelets.find(name),
+    daemonSet: (namespace, name) => (daemonSetType === undefined ? undefined : store.get(daemonSetType, namespace, name)),
+    installCni: (name) => {
+      kubelets.installCni(name);
+    },
+  });
+  store.subscribe((event) => {
+    if (event.resource === typeKey(nodeType) || (daemonSetType !== undefined && event.resource === typeKey(daemonSetType))) configureCni();
+  });
   const typeOf = (apiVersion: string, kind: string): ResourceType => {
     const type = catalog.all().find((candidate) => apiVersionOf(candidate) === apiVersion && candidate.kind === kind);
     if (type === undefined) throw new Error(`the sandbox serves no ${apiVersion} ${kind}`);

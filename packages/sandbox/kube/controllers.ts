@@ -1,6 +1,7 @@
 import { createHash } from 'node:crypto';
 import type { ResourceType } from './catalog.ts';
 import { type Json, type JsonObject, arrayAt, isObject, numberAt, objectAt, stringAt, stringMap } from './json.ts';
+import { onlyNetworkNotReady } from './nodes.ts';
 import { nameOf } from './store.ts';
 
 /** What the stand-in controllers need to know about a node to decide where pods would run. */
@@ -9,20 +10,32 @@ export interface NodeView {
   labels: Record<string, string>;
   taints: JsonObject[];
   ready: boolean;
+  /** NotReady only because no CNI is configured yet: its kubelet runs host-network pods and no others. */
+  awaitingNetwork: boolean;
   unschedulable: boolean;
 }
 
 export function nodeView(node: JsonObject): NodeView {
   const spec = objectAt(node, 'spec');
   const status = objectAt(node, 'status');
-  const ready = arrayAt(status, 'conditions').some((condition) => isObject(condition) && condition.type === 'Ready' && condition.status === 'True');
+  const readyCondition = arrayAt(status, 'conditions').find((condition): condition is JsonObject => isObject(condition) && condition.type === 'Ready');
   return {
     name: nameOf(node),
     labels: stringMap(objectAt(node, 'metadata')?.labels),
     taints: arrayAt(spec, 'taints').filter(isObject),
-    ready,
+    ready: readyCondition?.status === 'True',
+    awaitingNetwork: onlyNetworkNotReady(readyCondition),
     unschedulable: spec?.unschedulable === true,
   };
+}
+
+/**
+ * Whether the node's kubelet starts a pod of this template: on a Ready node any pod; while the network plugin is
+ * not ready, only host-network pods (kubernetes/kubernetes@v1.35.9 pkg/kubelet/kubelet.go SyncPod: "network is not
+ * ready" unless `kubecontainer.IsHostNetworkPod(pod)`).
+ */
+function runsOn(podSpec: JsonObject | undefined, node: NodeView): boolean {
+  return node.ready || (node.awaitingNetwork && podSpec?.hostNetwork === true);
 }
 
 const BLOCKING_EFFECTS = ['NoSchedule', 'NoExecute'];
@@ -41,22 +54,55 @@ function podSpecOf(workload: JsonObject): JsonObject | undefined {
   return objectAt(objectAt(objectAt(workload, 'spec') ?? {}, 'template') ?? {}, 'spec');
 }
 
+/**
+ * The tolerations the DaemonSet controller adds to every daemon pod (kubernetes/kubernetes@v1.35.9
+ * pkg/controller/daemon/util/daemonset_util.go AddOrUpdateDaemonPodTolerations): not `not-ready:NoSchedule`, so a
+ * daemon that must run before the node is Ready (a CNI agent) has to tolerate it itself.
+ */
+function daemonPodTolerations(podSpec: JsonObject | undefined): JsonObject[] {
+  const added: JsonObject[] = [
+    { key: 'node.kubernetes.io/not-ready', operator: 'Exists', effect: 'NoExecute' },
+    { key: 'node.kubernetes.io/unreachable', operator: 'Exists', effect: 'NoExecute' },
+    { key: 'node.kubernetes.io/disk-pressure', operator: 'Exists', effect: 'NoSchedule' },
+    { key: 'node.kubernetes.io/memory-pressure', operator: 'Exists', effect: 'NoSchedule' },
+    { key: 'node.kubernetes.io/pid-pressure', operator: 'Exists', effect: 'NoSchedule' },
+    { key: 'node.kubernetes.io/unschedulable', operator: 'Exists', effect: 'NoSchedule' },
+  ];
+  if (podSpec?.hostNetwork === true) added.push({ key: 'node.kubernetes.io/network-unavailable', operator: 'Exists', effect: 'NoSchedule' });
+  return added;
+}
+
+/**
+ * The tolerations the DefaultTolerationSeconds admission plugin (on by default) gives every pod that has none of its
+ * own for these taints: not-ready and unreachable NoExecute for 300 s (kubernetes/kubernetes@v1.35.9
+ * plugin/pkg/admission/defaulttolerationseconds/admission.go). They let a pod be placed on a NotReady node; the
+ * eviction after 300 s is not played (nor is it upstream while every node is NotReady: the node lifecycle controller's
+ * full-disruption mode stops it).
+ */
+function defaultTolerations(tolerations: readonly JsonObject[]): JsonObject[] {
+  return ['node.kubernetes.io/not-ready', 'node.kubernetes.io/unreachable']
+    .filter((key) => !tolerations.some((toleration) => stringAt(toleration, 'key') === key && (stringAt(toleration, 'effect') ?? 'NoExecute') === 'NoExecute'))
+    .map((key) => ({ key, operator: 'Exists', effect: 'NoExecute', tolerationSeconds: 300 }));
+}
+
 /** Whether a pod of this template could be placed on the node: node selector and NoSchedule/NoExecute taints only. */
-function fits(podSpec: JsonObject | undefined, node: NodeView, ignoreNodeConditionTaints: boolean): boolean {
+function fits(podSpec: JsonObject | undefined, node: NodeView, daemon: boolean): boolean {
   const selector = stringMap(podSpec?.nodeSelector);
   if (Object.entries(selector).some(([key, value]) => node.labels[key] !== value)) return false;
-  const tolerations = arrayAt(podSpec, 'tolerations').filter(isObject);
-  return node.taints.every((taint) => {
-    if (!BLOCKING_EFFECTS.includes(stringAt(taint, 'effect') ?? '')) return true;
-    // The DaemonSet controller adds tolerations for the node-condition taints to every daemon pod.
-    if (ignoreNodeConditionTaints && (stringAt(taint, 'key') ?? '').startsWith('node.kubernetes.io/')) return true;
-    return tolerates(tolerations, taint);
-  });
+  const own = [...arrayAt(podSpec, 'tolerations').filter(isObject), ...(daemon ? daemonPodTolerations(podSpec) : [])];
+  const tolerations = [...own, ...defaultTolerations(own)];
+  return node.taints.every((taint) => !BLOCKING_EFFECTS.includes(stringAt(taint, 'effect') ?? '') || tolerates(tolerations, taint));
 }
 
 function schedulableFor(workload: JsonObject, nodes: readonly NodeView[]): NodeView[] {
   const podSpec = podSpecOf(workload);
-  return nodes.filter((node) => node.ready && !node.unschedulable && fits(podSpec, node, false));
+  return nodes.filter((node) => runsOn(podSpec, node) && !node.unschedulable && fits(podSpec, node, false));
+}
+
+/** Whether a daemon pod of this DaemonSet runs on the node (placed there and started by its kubelet). */
+export function daemonRunsOn(daemonSet: JsonObject, node: NodeView): boolean {
+  const podSpec = podSpecOf(daemonSet);
+  return fits(podSpec, node, true) && runsOn(podSpec, node);
 }
 
 interface ConditionInput {
@@ -140,7 +186,7 @@ function statefulSetStatus(statefulSet: JsonObject, nodes: readonly NodeView[]):
 function daemonSetStatus(daemonSet: JsonObject, nodes: readonly NodeView[]): JsonObject {
   const podSpec = podSpecOf(daemonSet);
   const desired = nodes.filter((node) => fits(podSpec, node, true));
-  const ready = desired.filter((node) => node.ready).length;
+  const ready = desired.filter((node) => runsOn(podSpec, node)).length;
   return {
     observedGeneration: generationOf(daemonSet),
     currentNumberScheduled: desired.length,

@@ -10,7 +10,15 @@ const CHART_CRDS: Record<string, { group: string; version: string; kind: string;
   'tracingpolicies.cilium.io': { group: 'cilium.io', version: 'v1alpha1', kind: 'TracingPolicy', plural: 'tracingpolicies', scope: 'Cluster' },
 };
 
-function chartRunnerObjects(readiness: ChartReadiness): Manifest[] {
+/**
+ * Workloads the real charts run on the host network, which is what lets them start before any CNI is configured:
+ * Cilium's agent DaemonSet and its operator (cilium/charts@009b5e95 cilium-1.20.0.tgz templates/cilium-agent/
+ * daemonset.yaml and templates/cilium-operator/deployment.yaml: `hostNetwork: true`; values.yaml tolerations
+ * `- operator: Exists` for both). Every other chart's pods need the pod network.
+ */
+const HOST_NETWORK_WORKLOADS = new Set(['cilium/cilium', 'cilium/cilium-operator']);
+
+function chartRunnerObjects(chart: string, readiness: ChartReadiness): Manifest[] {
   const crds = readiness.crds.map((name): Manifest => {
     const crd = CHART_CRDS[name];
     if (crd === undefined) throw new Error(`no stand-in for ${name}`);
@@ -28,7 +36,11 @@ function chartRunnerObjects(readiness: ChartReadiness): Manifest[] {
   });
   const workloads = readiness.workloads.map((workload): Manifest => {
     const labels = { app: workload.name };
-    const template = { metadata: { labels }, spec: { tolerations: [{ operator: 'Exists' }], containers: [{ name: workload.name, image: `example/${workload.name}:1.0.0` }] } };
+    const hostNetwork = HOST_NETWORK_WORKLOADS.has(`${chart}/${workload.name}`);
+    const template = {
+      metadata: { labels },
+      spec: { ...(hostNetwork ? { hostNetwork } : {}), tolerations: [{ operator: 'Exists' }], containers: [{ name: workload.name, image: `example/${workload.name}:1.0.0` }] },
+    };
     return {
       apiVersion: 'apps/v1',
       kind: workload.kind,
@@ -69,7 +81,7 @@ export function startChartRunner(cluster: SandboxCluster): () => Promise<void> {
         if (installed.has(metadata.name)) continue;
         installed.add(metadata.name);
         const readiness = JSON.parse(metadata.annotations?.[CHART_READINESS_ANNOTATION] ?? '{"crds":[],"workloads":[]}') as ChartReadiness;
-        const objects = chartRunnerObjects(readiness);
+        const objects = chartRunnerObjects((chart.spec as { chart?: string } | undefined)?.chart ?? metadata.name, readiness);
         if (config === undefined) {
           config = new KubeConfig();
           config.loadFromString(cluster.kubeconfig());

@@ -21,8 +21,13 @@ export interface NodeRegistration {
   labels?: Record<string, string>;
   /** Defaults to the kubeadm control-plane taint for control-plane nodes and to none for workers. */
   taints?: NodeTaint[];
-  /** Whether the node reports Ready=True at once (default true); false starts it NotReady, as before a CNI runs. */
+  /** Whether the kubelet reports itself healthy at once (default true); false starts the node NotReady. */
   ready?: boolean;
+  /**
+   * Whether a CNI configuration is already on the machine (default true, for tests that register networked nodes).
+   * Without one the kubelet reports NotReady however healthy it is, until `installCni` (see KubeletSimulator).
+   */
+  cni?: boolean;
   /** Defaults to the cluster's Kubernetes version. */
   kubeletVersion?: string;
   internalIP?: string;
@@ -48,20 +53,40 @@ const HEALTHY: Record<string, ConditionSpec & { status: NodeConditionStatus }> =
   PIDPressure: { status: 'False', reason: 'KubeletHasSufficientPID', message: 'kubelet has sufficient PID available' },
   Ready: { status: 'True', reason: 'KubeletReady', message: 'kubelet is posting ready status' },
 };
-const NOT_READY: ConditionSpec = {
+/**
+ * What a kubelet reports while no CNI configuration is on its machine: kubernetes/kubernetes@v1.35.9
+ * pkg/kubelet/kubelet.go (`runtimeState.networkErrors` -> "container runtime network not ready: NetworkReady=false
+ * reason:NetworkPluginNotReady message:Network plugin returns error: cni plugin not initialized", from containerd's
+ * CRI status) and pkg/kubelet/nodestatus/setters.go ReadyCondition.
+ */
+const NETWORK_NOT_READY: ConditionSpec = {
   reason: 'KubeletNotReady',
   message: 'container runtime network not ready: NetworkReady=false reason:NetworkPluginNotReady message:Network plugin returns error: cni plugin not initialized',
 };
+/** What it reports when its container runtime is not healthy (the sandbox's chaos "kubelet stopped"). */
+const RUNTIME_NOT_READY: ConditionSpec = {
+  reason: 'KubeletNotReady',
+  message: 'container runtime is down',
+};
+
+/** Whether a Ready condition says only that the network plugin is not ready: the kubelet runs, and starts host-network pods. */
+export function onlyNetworkNotReady(condition: JsonObject | undefined): boolean {
+  return condition?.status === 'False' && condition.message === NETWORK_NOT_READY.message;
+}
+
+/** What the kubelet itself would report, and why: its own health, then its network. */
+type Reported = { status: NodeConditionStatus; notReady?: ConditionSpec };
 const UNKNOWN: ConditionSpec = { reason: 'NodeStatusUnknown', message: 'Kubelet stopped posting node status.' };
 
-function conditionsFor(previous: JsonObject[], ready: NodeConditionStatus, now: string): JsonObject[] {
+function conditionsFor(previous: JsonObject[], reported: Reported, now: string): JsonObject[] {
+  const ready = reported.status;
   return Object.entries(HEALTHY).map(([type, healthy]) => {
     const before = previous.find((condition) => condition.type === type);
     let status: NodeConditionStatus = healthy.status;
     let spec: ConditionSpec = healthy;
     if (type === 'Ready' && ready === 'False') {
       status = 'False';
-      spec = NOT_READY;
+      spec = reported.notReady ?? RUNTIME_NOT_READY;
     }
     // The node lifecycle controller marks every kubelet-owned condition Unknown once heartbeats stop.
     if (ready === 'Unknown' && type !== 'NetworkUnavailable') {
@@ -105,6 +130,8 @@ export class KubeletSimulator {
   private readonly nodeType: ResourceType;
   private readonly clusterVersion: () => string;
   private nextAddress = 10;
+  /** Per node: what its kubelet last said of its own health, and whether a CNI configuration is on its machine. */
+  private readonly machines = new Map<string, { kubelet: NodeConditionStatus; cni: boolean }>();
 
   constructor(registry: ApiRegistry, nodeType: ResourceType, clusterVersion: () => string) {
     this.registry = registry;
@@ -115,7 +142,9 @@ export class KubeletSimulator {
   /** What a kubelet does on joining: create (or, for a known name, refresh) its Node, then report status. */
   register(registration: NodeRegistration): JsonObject {
     const now = this.registry.now();
-    const ready: NodeConditionStatus = registration.ready === false ? 'False' : 'True';
+    this.machines.set(registration.name, { kubelet: registration.ready === false ? 'False' : 'True', cni: registration.cni ?? true });
+    const reported = this.reported(registration.name);
+    const ready = reported.status;
     const labels: Record<string, string> = {
       'beta.kubernetes.io/arch': 'amd64',
       'beta.kubernetes.io/os': 'linux',
@@ -153,7 +182,7 @@ export class KubeletSimulator {
       if (registration.providerID !== undefined) spec.providerID = registration.providerID;
       return node;
     });
-    return this.reportStatus(registration.name, ready, (status) => {
+    return this.reportStatus(registration.name, reported, (status) => {
       status.addresses = [
         { type: 'InternalIP', address },
         { type: 'Hostname', address: registration.name },
@@ -177,9 +206,44 @@ export class KubeletSimulator {
     });
   }
 
-  /** Flips the Ready condition the way a kubelet (True, False) or the node lifecycle controller (Unknown) would. */
-  setReady(name: string, ready: NodeConditionStatus): JsonObject {
+  /**
+   * The kubelet's own health (True, False) or the node lifecycle controller's verdict when it stops posting (Unknown).
+   * A healthy kubelet still reports NotReady while its machine has no CNI configuration.
+   */
+  setReady(name: string, kubelet: NodeConditionStatus): JsonObject {
     if (this.find(name) === undefined) throw new Error(`sandbox node ${name} is not registered`);
+    const machine = this.machines.get(name) ?? { kubelet, cni: true };
+    this.machines.set(name, { ...machine, kubelet });
+    return this.report(name);
+  }
+
+  /**
+   * A CNI plugin wrote its configuration into the machine's /etc/cni/net.d: the kubelet's next status sync finds
+   * the network ready (kubernetes/kubernetes@v1.35.9 pkg/kubelet/kubelet.go updateRuntimeUp, from containerd's CRI
+   * status). The file stays on disk across reboots.
+   */
+  installCni(name: string): JsonObject | undefined {
+    const machine = this.machines.get(name);
+    if (machine === undefined || machine.cni || this.find(name) === undefined) return undefined;
+    machine.cni = true;
+    return this.report(name);
+  }
+
+  /** Nodes whose kubelet runs (it posts status) on a machine without a CNI configuration yet. */
+  awaitingCni(): string[] {
+    return [...this.machines].filter(([name, machine]) => !machine.cni && machine.kubelet !== 'Unknown' && this.find(name) !== undefined).map(([name]) => name);
+  }
+
+  private reported(name: string): Reported {
+    const machine = this.machines.get(name);
+    if (machine === undefined) return { status: 'True' };
+    if (machine.kubelet === 'True' && !machine.cni) return { status: 'False', notReady: NETWORK_NOT_READY };
+    return { status: machine.kubelet };
+  }
+
+  private report(name: string): JsonObject {
+    const reported = this.reported(name);
+    const ready = reported.status;
     const now = this.registry.now();
     this.registry.writeInternal(this.nodeType, '', name, 'kube-controller-manager', 'main', (current) => {
       const node = current ?? {};
@@ -190,10 +254,11 @@ export class KubeletSimulator {
       else spec.taints = taints;
       return node;
     });
-    return this.reportStatus(name, ready, () => undefined);
+    return this.reportStatus(name, reported, () => undefined);
   }
 
   remove(name: string): boolean {
+    this.machines.delete(name);
     return this.registry.removeInternal(this.nodeType, '', name);
   }
 
@@ -205,13 +270,13 @@ export class KubeletSimulator {
     }
   }
 
-  private reportStatus(name: string, ready: NodeConditionStatus, fill: (status: JsonObject) => void): JsonObject {
+  private reportStatus(name: string, reported: Reported, fill: (status: JsonObject) => void): JsonObject {
     const now = this.registry.now();
-    const manager = ready === 'Unknown' ? 'kube-controller-manager' : 'kubelet';
+    const manager = reported.status === 'Unknown' ? 'kube-controller-manager' : 'kubelet';
     return this.registry.writeInternal(this.nodeType, '', name, manager, 'status', (current) => {
       const node = current ?? {};
       const status = ensureObject(node, 'status');
-      status.conditions = conditionsFor(arrayAt(status, 'conditions').filter(isObject), ready, now);
+      status.conditions = conditionsFor(arrayAt(status, 'conditions').filter(isObject), reported, now);
       fill(status);
       return node;
     }).object;

@@ -62,3 +62,23 @@ export async function waitUntil(what: string, condition: () => boolean, timeoutM
     await new Promise((resolve) => setTimeout(resolve, 10));
   }
 }
+
+/**
+ * The Cilium agent's DaemonSet as its chart deploys it (cilium/cilium@v1.20.2 install/kubernetes/cilium: host network,
+ * values.yaml `tolerations: [{operator: Exists}]`), for tests that need nodes to turn Ready without running the chart.
+ */
+export function runCniAgent(cluster: SandboxCluster): void {
+  const labels = { 'k8s-app': 'cilium' };
+  cluster.writeObject(
+    {
+      apiVersion: 'apps/v1',
+      kind: 'DaemonSet',
+      metadata: { name: 'cilium', namespace: 'kube-system', labels },
+      spec: {
+        selector: { matchLabels: labels },
+        template: { metadata: { labels }, spec: { hostNetwork: true, tolerations: [{ operator: 'Exists' }], containers: [{ name: 'cilium-agent', image: 'quay.io/cilium/cilium:v1.20.2' }] } },
+      },
+    },
+    'helm',
+  );
+}

@@ -19,7 +19,7 @@ interface Call {
 
 /** Every Lambda of both workflows, recording its calls; `overrides` replaces single steps. */
 function fakeLambdas(calls: Call[], overrides: Record<string, LambdaHandler> = {}): Record<string, LambdaHandler> {
-  const steps = ['Plan', 'AwaitInfrastructureSlot', 'ReleaseInfrastructureSlot', 'Bootstrap', 'WaitForControlPlane', 'WaitForWorkers', 'Addons', 'Verify', 'MarkReady', 'MarkDeleted', 'RecordFailure'];
+  const steps = ['Plan', 'AwaitInfrastructureSlot', 'ReleaseInfrastructureSlot', 'Bootstrap', 'Network', 'WaitForControlPlane', 'WaitForWorkers', 'Addons', 'Verify', 'MarkReady', 'MarkDeleted', 'RecordFailure'];
   return Object.fromEntries(
     steps.map((step): [string, LambdaHandler] => [
       arnOf(`${step}FunctionArn`),
@@ -29,7 +29,7 @@ function fakeLambdas(calls: Call[], overrides: Record<string, LambdaHandler> = {
         if (override) return override(event);
         // A free slot at once: the queue sends the workflow its token.
         if (step === 'AwaitInfrastructureSlot') await client?.send(new SendTaskSuccessCommand({ taskToken: (event as { taskToken: string }).taskToken, output: '{"granted":true}' }));
-        return step.startsWith('WaitFor') ? { ready: true, retryAfterSeconds: 0 } : null;
+        return step.startsWith('WaitFor') || step === 'Network' ? { ready: true, retryAfterSeconds: 0 } : null;
       },
     ]),
   );
@@ -78,7 +78,7 @@ describe('the provision workflow in the sandbox', () => {
     const calls: Call[] = [];
     const environments: Record<string, string>[] = [];
     const finished = await run('provision', {
-      lambdas: fakeLambdas(calls, { WaitForControlPlane: readyAfter(2, 5), WaitForWorkers: readyAfter(1, 30) }),
+      lambdas: fakeLambdas(calls, { Network: readyAfter(1, 10), WaitForControlPlane: readyAfter(2, 5), WaitForWorkers: readyAfter(1, 30) }),
       ecsTasks: {
         [INFRASTRUCTURE_TASK]: (environment) => {
           environments.push(environment);
@@ -95,6 +95,8 @@ describe('the provision workflow in the sandbox', () => {
       'Infrastructure',
       'ReleaseInfrastructureSlot',
       'Bootstrap',
+      'Network',
+      'Network',
       'WaitForControlPlane',
       'WaitForControlPlane',
       'WaitForControlPlane',
@@ -115,6 +117,7 @@ describe('the provision workflow in the sandbox', () => {
     // The poll loops overwrite their result instead of piling it up.
     expect(JSON.parse(finished.output ?? 'null')).toEqual({
       ...input,
+      network: { ready: true, retryAfterSeconds: 10 },
       controlPlane: { ready: true, retryAfterSeconds: 5 },
       workers: { ready: true, retryAfterSeconds: 30 },
     });
