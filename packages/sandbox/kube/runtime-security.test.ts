@@ -1,9 +1,8 @@
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { privilegeGainPolicy } from '#addons';
 import { type SandboxCluster, startSandboxCluster } from './cluster.ts';
 import type { JsonObject } from './json.ts';
-import { ETCDCTL_IN_ETCD, RUNC_BINARY, RUNC_INIT_BINARY, STATIC_POD_CONTAINERS, type ContainerProcess, loadedPolicies, playSteps, refusedContainerStart, runcInitSteps } from './runtime-security.ts';
-import { HOST_NAMESPACE, NAMESPACE_KINDS, type NamespaceKind, type TracedTask, loadTracingPolicy } from './tetragon.ts';
+import { ETCDCTL_IN_ETCD, RUNC_BINARY, RUNC_INIT_BINARY, STATIC_POD_CONTAINERS, type ContainerProcess, loadedPolicies, refusedContainerStart, runcInitSteps } from './runtime-security.ts';
+import { loadTracingPolicy } from './tetragon.ts';
 
 const TRACING_POLICY_CRD: JsonObject = {
   apiVersion: 'apiextensions.k8s.io/v1',
@@ -32,11 +31,6 @@ const KILL_SETUID_ROOT = tracingPolicy('kill-setuid-root', [
 ]);
 
 const APP: ContainerProcess = { name: 'default/app', user: { uid: 0, gid: 0 }, executable: '/app' };
-
-function inContainer(task: Partial<TracedTask>): TracedTask {
-  const namespaces = Object.fromEntries(NAMESPACE_KINDS.map((kind) => [kind, kind === 'User' ? HOST_NAMESPACE : 'default/app'])) as Record<NamespaceKind, string>;
-  return { binary: '/usr/bin/python3', namespaces, cred: { uid: 1000, euid: 1000, gid: 1000, egid: 1000 }, capabilities: [], ...task };
-}
 
 describe('runc container starts under the TracingPolicies a cluster holds', () => {
   let cluster: SandboxCluster;
@@ -86,28 +80,5 @@ describe('runc container starts under the TracingPolicies a cluster holds', () =
   it("refuses to guess what a policy does to runc's init when it hooks a call the sandbox does not play", () => {
     cluster.writeObject(tracingPolicy('capset', [{ call: 'sys_capset', syscall: true, selectors: [{ matchActions: [{ action: 'Sigkill' }] }] }]), 'kubectl');
     expect(refusedContainerStart(cluster, APP, 'create')).toContain("TracingPolicy capset: the sandbox does not play sys_capset in runc's init");
-  });
-
-  it("lets Kiln's policy start root containers, static pods and crictl exec, and kills a real privilege gain", () => {
-    cluster.writeObject(privilegeGainPolicy() as unknown as JsonObject, 'kiln');
-    expect(loadedPolicies(cluster).map((policy) => policy.name)).toEqual(['kiln-kill-privilege-gain']);
-    for (const container of [APP, { ...APP, user: { uid: 1000, gid: 1000 } }, ...Object.values(STATIC_POD_CONTAINERS)]) {
-      expect(refusedContainerStart(cluster, container, 'create'), container.name).toBeUndefined();
-    }
-    expect(refusedContainerStart(cluster, ETCDCTL_IN_ETCD, 'exec')).toBeUndefined();
-
-    const policies = loadedPolicies(cluster);
-    const nonRoot = inContainer({});
-    // An unprivileged process asking for root.
-    const setuid = playSteps(policies, [{ task: nonRoot, call: { call: 'sys_setuid', syscall: true, args: [0] }, where: 'app' }]);
-    expect(setuid).toMatchObject({ ran: false, enforcement: { policy: 'kiln-kill-privilege-gain', action: 'Sigkill' } });
-    // An unprivileged process executing a set-user-ID-root binary without no_new_privs: the kernel makes its euid 0.
-    const suidRoot = { ...nonRoot, binary: '/usr/bin/su', cred: { ...nonRoot.cred, euid: 0 } };
-    const exec = playSteps(policies, [{ task: suidRoot, call: { call: 'security_bprm_committed_creds', syscall: false, args: ['/usr/bin/su'] }, where: 'app' }]);
-    expect(exec).toMatchObject({ ran: false, enforcement: { policy: 'kiln-kill-privilege-gain', action: 'Sigkill', call: 'security_bprm_committed_creds' } });
-    // A root process dropping to a user, and a host process, are no gain.
-    expect(playSteps(policies, [{ task: inContainer({ cred: { uid: 0, euid: 0, gid: 0, egid: 0 } }), call: { call: 'sys_setuid', syscall: true, args: [1000] }, where: 'app' }])).toEqual({ ran: true });
-    const onHost = { ...nonRoot, namespaces: Object.fromEntries(NAMESPACE_KINDS.map((kind) => [kind, HOST_NAMESPACE])) as Record<NamespaceKind, string> };
-    expect(playSteps(policies, [{ task: onHost, call: { call: 'sys_setuid', syscall: true, args: [0] }, where: 'sudo on the host' }])).toEqual({ ran: true });
   });
 });

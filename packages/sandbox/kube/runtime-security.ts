@@ -108,7 +108,7 @@ function namespaces(overrides: Partial<Record<NamespaceKind, NamespaceId>>): Rec
   return { ...host, ...overrides };
 }
 
-const ROOT = { uid: 0, euid: 0, gid: 0, egid: 0 };
+const ROOT = { uid: 0, euid: 0, gid: 0, egid: 0, userNamespaceLevel: 0 };
 
 /**
  * The kernel calls for one container process, in runc v1.1.15's order:
@@ -129,8 +129,10 @@ export function runcInitSteps(process: ContainerProcess, verb: 'create' | 'exec'
     Ipc: container,
     Cgroup: container,
     ...(process.hostNetwork === true ? {} : { Net: container }),
-    ...(process.userNamespaceRoot === undefined ? {} : { User: container }),
   };
+  // Until it execs, runc's init keeps the mm it was started with, so Tetragon's User namespace stays the host's even
+  // once its credentials are in the container's user namespace (cred->user_ns).
+  const userNamespaceLevel = process.userNamespaceRoot === undefined ? 0 : 1;
   const host: TracedTask = { binary: '/usr/bin/containerd-shim-runc-v2', namespaces: namespaces({}), cred: ROOT, capabilities: ALL_CAPABILITIES };
   const runc: TracedTask = { ...host, binary: RUNC_BINARY };
   const runcInit: TracedTask = { ...host, binary: RUNC_INIT_BINARY };
@@ -140,10 +142,10 @@ export function runcInitSteps(process: ContainerProcess, verb: 'create' | 'exec'
     ...execSteps(runc, runcInit, '/dev/fd/3', 'runc init re-executing its memfd copy (nsenter/cloned_binary.c)', 'execveat'),
   ];
   // Stage 1 stays in the host's PID namespace (a task never changes its own); it may be in the container's user namespace.
-  const stage1: TracedTask = { ...runcInit, namespaces: namespaces({ ...inContainer, PidForChildren: process.hostPid === true ? HOST_NAMESPACE : container }) };
+  const stage1: TracedTask = { ...runcInit, namespaces: namespaces({ ...inContainer, PidForChildren: process.hostPid === true ? HOST_NAMESPACE : container }), cred: { ...ROOT, userNamespaceLevel } };
   // After setresuid(0, 0, 0) in a new user namespace the task's ids are its root's, mapped to an unprivileged host uid.
   const mappedRoot = process.userNamespaceRoot ?? 0;
-  const inUserNamespace = { uid: mappedRoot, euid: mappedRoot, gid: mappedRoot, egid: mappedRoot };
+  const inUserNamespace = { uid: mappedRoot, euid: mappedRoot, gid: mappedRoot, egid: mappedRoot, userNamespaceLevel };
   if (process.userNamespaceRoot !== undefined) {
     steps.push(...idCall('setresuid', [0, 0, 0]).map((call) => ({ task: stage1, call, where: 'runc init stage 1 becoming root in the new user namespace (nsenter/nsexec.c)' })));
   }
@@ -159,11 +161,16 @@ export function runcInitSteps(process: ContainerProcess, verb: 'create' | 'exec'
   steps.push(...idCall('setgroups', [0]).map((call) => ({ task: stage2, call, where: 'runc init setupUser (libcontainer/init_linux.go)' })));
   steps.push(...idCall('setgid', [gid]).map((call) => ({ task: stage2, call, where: 'runc init setupUser (libcontainer/init_linux.go)' })));
   steps.push(...idCall('setuid', [uid]).map((call) => ({ task: afterGid, call, where: 'runc init setupUser (libcontainer/init_linux.go)' })));
-  const user = { uid: hostUid, euid: hostUid, gid: hostGid, egid: hostGid };
+  const user = { uid: hostUid, euid: hostUid, gid: hostGid, egid: hostGid, userNamespaceLevel };
   // ApplyCaps leaves the container's capabilities; the exec keeps them for root and clears them for another user
   // (no ambient or file capabilities: capabilities(7) "Transformation of capabilities during execve()").
   const asUser: TracedTask = { ...stage2, cred: user, capabilities: CONTAINERD_DEFAULT_CAPABILITIES };
-  const running: TracedTask = { ...asUser, binary: process.executable, capabilities: uid === 0 ? CONTAINERD_DEFAULT_CAPABILITIES : [] };
+  const running: TracedTask = {
+    ...asUser,
+    binary: process.executable,
+    namespaces: { ...asUser.namespaces, ...(process.userNamespaceRoot === undefined ? {} : { User: container }) },
+    capabilities: uid === 0 ? CONTAINERD_DEFAULT_CAPABILITIES : [],
+  };
   steps.push(...execSteps(asUser, running, process.executable, `runc init executing ${process.executable} (standard_init_linux.go / setns_init_linux.go)`));
   return steps;
 }

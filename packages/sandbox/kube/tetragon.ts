@@ -22,6 +22,8 @@ export interface TaskCredentials {
   euid: number;
   gid: number;
   egid: number;
+  /** cred->user_ns->level: 0 in the initial user namespace, where uid 0 is the host's root. */
+  userNamespaceLevel: number;
 }
 
 /** A task as Tetragon sees it when one of its hooks fires. */
@@ -31,6 +33,10 @@ export interface TracedTask {
    * of mm->exe_file, bpf/lib/process.h read_exe), not the name it was started with.
    */
   binary: string;
+  /**
+   * Tetragon's namespaces of the task (bpf/process/bpf_process_event.h get_namespaces): Pid is the task's active PID
+   * namespace, User the one of its mm (fixed at exec), not of its credentials.
+   */
   namespaces: Readonly<Record<NamespaceKind, NamespaceId>>;
   cred: TaskCredentials;
   /** Effective capabilities, as `CAP_SETUID` etc. */
@@ -110,6 +116,14 @@ function loadError(hook: Hook): string | undefined {
   for (const selector of hook.selectors) {
     const filters = arrayAt(selector, 'matchArgs').length + arrayAt(selector, 'matchData').length;
     if (filters > MAX_MATCH_ARGS_AND_DATA) return `parseMatchArgs: supports up to ${MAX_MATCH_ARGS_AND_DATA} filters (${filters} provided)`;
+    // pkg/selectors/kernel.go argIndexType, dataIndexType: matchArgs names an argument by its index in the function,
+    // matchData a data field by its position in the hook's data list.
+    for (const filter of arrayAt(selector, 'matchArgs')) {
+      if (!Array.isArray(filter.args) && !hook.args.some((arg) => Number(arg.index) === Number(filter.index))) return 'argFilter for unknown index';
+    }
+    for (const filter of arrayAt(selector, 'matchData')) {
+      if (Number(filter.index) >= hook.data.length) return `matchData index out of bonds (0,${hook.data.length})`;
+    }
     for (const filter of [...arrayAt(selector, 'matchArgs'), ...arrayAt(selector, 'matchData')]) {
       const values = stringsAt(filter, 'values');
       if (['Equal', 'NotEqual', 'InRange', 'NotInRange'].includes(text(filter.operator)) && values.length > MAX_MATCH_VALUES) {
@@ -214,6 +228,7 @@ function argumentValue(spec: JsonObject, call: KernelCall): number | string {
 /** `data` from `current_task` (docs/content/en/docs/concepts/tracing-policy/hooks.md "Data"): the task's credentials. */
 function currentTaskValue(spec: JsonObject, task: TracedTask): number {
   const resolve = text(spec.resolve);
+  if (/^(?:real_)?cred\.user_ns\.level$/.test(resolve)) return task.cred.userNamespaceLevel;
   const match = /^(?:real_)?cred\.(uid|euid|gid|egid)\.val$/.exec(resolve);
   const field = match?.[1];
   if (field !== 'uid' && field !== 'euid' && field !== 'gid' && field !== 'egid') throw new NotModelled(`data resolve ${resolve}`);
@@ -231,7 +246,7 @@ function selectorMatches(selector: JsonObject, hook: Hook, task: TracedTask, cal
     if (!operatorMatches(text(filter.operator), argumentValue(spec, call), stringsAt(filter, 'values'))) return false;
   }
   for (const filter of arrayAt(selector, 'matchData')) {
-    const spec = hook.data.find((data) => Number(data.index) === Number(filter.index));
+    const spec = hook.data[Number(filter.index)];
     if (spec === undefined) throw new NotModelled(`matchData index ${text(filter.index)} names no data field of the hook`);
     if (!operatorMatches(text(filter.operator), currentTaskValue(spec, task), stringsAt(filter, 'values'))) return false;
   }
