@@ -62,19 +62,32 @@ describe('renderAddons', () => {
     expect(tetragon.every((object) => object.metadata.labels?.[ADDON_LABEL] === 'tetragon')).toBe(true);
   });
 
-  it('backs the order pod security level with Kyverno and kills uid-0 setuid calls outside the host', () => {
+  it('backs the order pod security level with Kyverno and kills a container process that makes itself root, not its runtime', () => {
     const spec = order({ extensions: { policyEngine: { enabled: true }, intrusionDetection: { enabled: true } } });
     expect(find(spec, 'ClusterPolicy', 'kiln-pod-security').spec).toMatchObject({
       rules: [{ validate: { failureAction: 'Enforce', podSecurity: { level: 'restricted', version: 'latest' } }, exclude: { any: [{ resources: { namespaces: expect.arrayContaining(['kube-system']) as unknown } }] } }],
     });
-    expect(find(spec, 'TracingPolicy', 'kiln-kill-privilege-gain').spec).toMatchObject({
-      kprobes: expect.arrayContaining([
-        expect.objectContaining({
-          call: 'sys_setuid',
-          selectors: [{ matchArgs: [{ index: 0, operator: 'Equal', values: ['0'] }], matchNamespaces: [{ namespace: 'Pid', operator: 'NotIn', values: ['host_ns'] }], matchActions: [{ action: 'Sigkill' }] }],
-        }),
-      ]) as unknown,
+    const kprobes = (find(spec, 'TracingPolicy', 'kiln-kill-privilege-gain').spec as { kprobes: { call: string; selectors: unknown[] }[] }).kprobes;
+    expect(kprobes.map((kprobe) => kprobe.call)).toEqual(['sys_setuid', 'sys_setreuid', 'sys_setresuid', 'sys_setfsuid', 'security_bprm_committed_creds']);
+    // setuid(0) is killed only for a caller that is not root (runc's init is) in the host's user namespace.
+    expect(kprobes[0]).toMatchObject({
+      data: [
+        { source: 'current_task', resolve: 'cred.euid.val' },
+        { source: 'current_task', resolve: 'cred.user_ns.level' },
+      ],
+      selectors: [
+        {
+          matchArgs: [{ index: 0, operator: 'Equal', values: ['0'] }],
+          matchData: [
+            { index: 0, operator: 'NotEqual', values: ['0'] },
+            { index: 1, operator: 'Equal', values: ['0'] },
+          ],
+          matchNamespaces: [{ namespace: 'Pid', operator: 'NotIn', values: ['host_ns'] }],
+          matchActions: [{ action: 'Sigkill' }],
+        },
+      ],
     });
+    expect(kprobes.every((kprobe) => kprobe.selectors.length <= 5)).toBe(true);
   });
 
   it('renders the CA and ACME issuers of the order', () => {

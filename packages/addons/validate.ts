@@ -85,11 +85,15 @@ export const ClusterPolicySchema = z.strictObject({
   }),
 });
 
+/** Tetragon's matchArgs/matchData entry: an argument (or data field) by index, an operator and at most 4 values (pkg/selectors/kernel.go). */
+const tracingArgFilter = z.strictObject({ index: z.int().min(0), operator: z.enum(['Equal', 'NotEqual', 'Prefix', 'NotPrefix', 'Postfix', 'NotPostfix', 'GT', 'LT', 'Mask']), values: z.array(z.string()).min(1).max(4) });
+
 const tracingSelector = z.strictObject({
-  matchArgs: z.array(z.strictObject({ index: z.int().min(0), operator: z.string(), values: z.array(z.string()).min(1) })).optional(),
-  matchNamespaces: z.array(z.strictObject({ namespace: z.enum(['Uts', 'Ipc', 'Mnt', 'Pid', 'PidForChildren', 'Net', 'Time', 'TimeForChildren', 'Cgroup', 'User']), operator: z.enum(['In', 'NotIn']), values: z.array(z.string()).min(1) })).optional(),
+  matchArgs: z.array(tracingArgFilter).optional(),
+  matchData: z.array(tracingArgFilter).optional(),
+  matchNamespaces: z.array(z.strictObject({ namespace: z.enum(['Uts', 'Ipc', 'Mnt', 'Pid', 'PidForChildren', 'Net', 'Time', 'TimeForChildren', 'Cgroup', 'User']), operator: z.enum(['In', 'NotIn']), values: z.array(z.string()).min(1).max(4) })).optional(),
   matchActions: z.array(z.strictObject({ action: z.enum(['Sigkill', 'Post', 'Override', 'Signal']) })).min(1),
-});
+}).refine((selector) => (selector.matchArgs?.length ?? 0) + (selector.matchData?.length ?? 0) <= 5, 'Tetragon takes at most 5 matchArgs and matchData filters per selector');
 
 export const TracingPolicySchema = z.strictObject({
   apiVersion: z.literal('cilium.io/v1alpha1'),
@@ -98,12 +102,17 @@ export const TracingPolicySchema = z.strictObject({
   spec: z.strictObject({
     kprobes: z
       .array(
-        z.strictObject({
-          call: z.string().min(1),
-          syscall: z.boolean(),
-          args: z.array(z.strictObject({ index: z.int().min(0), type: z.string() })),
-          selectors: z.array(tracingSelector).min(1),
-        }),
+        z
+          .strictObject({
+            call: z.string().min(1),
+            syscall: z.boolean(),
+            args: z.array(z.strictObject({ index: z.int().min(0).max(4), type: z.string() })),
+            // Fields of the current task, read at the hook (the only source Tetragon has for data).
+            data: z.array(z.strictObject({ index: z.int().min(0), type: z.string(), source: z.literal('current_task'), resolve: z.string().min(1) })).optional(),
+            // Tetragon loads at most 5 selectors per hook.
+            selectors: z.array(tracingSelector).min(1).max(5),
+          })
+          .refine((kprobe) => kprobe.args.length + (kprobe.data?.length ?? 0) <= 5, 'Tetragon takes at most 5 args and data per hook'),
       )
       .min(1),
   }),

@@ -4,6 +4,27 @@ export { FaultInjector, type TaskFaultRule } from './faults.ts';
 export { kmsV2Plugin, startKmsService, type KmsService, type KmsServiceOptions } from './kms/index.ts';
 export { kubeadmApiServerTls } from './api-server-tls.ts';
 export { CONTROL_PLANE_LABEL, normalizeKubernetesVersion, POOL_LABEL, startSandboxCluster, type ApiServerTls, type AtRestProviderType, type ContinueExpiryRule, type KmsPlugin, type KubeFaultHandle, type KubeFaultRule, type KubeObject, type KubeObjectFilter, type KubeRequest, type KubeRequestRecord, type KubeStatusReason, type NodeConditionStatus, type NodeRegistration, type NodeRole, type NodeTaint, type SandboxCluster, type SandboxClusterFaults, type SandboxClusterOptions, type StoredSecretKey } from './kube/index.ts';
+export {
+  ETCDCTL_IN_ETCD,
+  HOST_NAMESPACE,
+  NAMESPACE_KINDS,
+  RUNC_BINARY,
+  RUNC_INIT_BINARY,
+  STATIC_POD_CONTAINERS,
+  loadTracingPolicy,
+  loadedPolicies,
+  playSteps,
+  refusedContainerStart,
+  runcInitSteps,
+  type ContainerProcess,
+  type KernelCall,
+  type LoadedPolicy,
+  type NamespaceKind,
+  type PolicyLoad,
+  type ProcessOutcome,
+  type ProcessStep,
+  type TracedTask,
+} from './kube/index.ts';
 export { startLocalStack, type LocalStack, type LocalStackOptions } from './local-stack.ts';
 export { startSsmService, type MachineCommandHandler, type SsmService, type SsmServiceOptions } from './ssm/index.ts';
 export { startStepFunctionsService, type EcsTaskHandler, type ExecutionHistoryEntry, type ExecutionStatus, type ExecutionView, type LambdaHandler, type StepFunctionsService, type StepFunctionsServiceOptions } from './stepfunctions/index.ts';

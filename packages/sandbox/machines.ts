@@ -6,6 +6,8 @@ import { type ClusterSpec, isRecord } from '#core';
 import { type AwsScope, accountOfRole } from './iam.ts';
 import { kubeadmApiServerTls } from './api-server-tls.ts';
 import { type ApiServerTls, type KmsPlugin, type KubeObject, normalizeKubernetesVersion, type SandboxCluster } from './kube/index.ts';
+// Container starts under the cluster's TracingPolicies: runc's init against Tetragon (kube/runtime-security.ts).
+import { ETCDCTL_IN_ETCD, STATIC_POD_CONTAINERS, refusedContainerStart, refusedStaticPods } from './kube/runtime-security.ts';
 import type { NodeTaint } from './kube/nodes.ts';
 
 const JOIN_WAIT_MS = 30 * 60_000;
@@ -171,6 +173,8 @@ interface Machine {
   controlPlaneVersion?: string;
   /** Control plane only: the serving certificate its kube-apiserver presents, made by kubeadm on this machine. */
   tls?: ApiServerTls;
+  /** Control plane only: why runc cannot start its kube-apiserver container again (kube/runtime-security.ts), while it cannot. */
+  apiServerStopped?: string;
 }
 
 /** `v1.35.9` -> 35. */
@@ -466,7 +470,7 @@ export class SandboxMachines {
    */
   private serveControlPlane(clusterId: string, cluster: SandboxCluster): void {
     const running = [...this.byInstance]
-      .filter(([instanceId, machine]) => machine.clusterId === clusterId && machine.role === 'control-plane' && this.instances.get(instanceId)?.state !== 'terminated')
+      .filter(([instanceId, machine]) => machine.clusterId === clusterId && machine.role === 'control-plane' && this.instances.get(instanceId)?.state !== 'terminated' && machine.apiServerStopped === undefined)
       .map(([, machine]) => machine);
     cluster.setApiServers(running.length);
     const state = this.controlPlaneOf(clusterId);
@@ -558,6 +562,12 @@ export class SandboxMachines {
     if (role === 'control-plane' && state.etcd.size > 0 && !this.hasQuorum(clusterId, [...state.etcd.keys()])) {
       return 'kubeadm join: etcdserver: unhealthy cluster (no quorum to add a member)';
     }
+    // The kubelet starts the control plane's static pods through runc, under the TracingPolicies the cluster holds.
+    // kubeadm join adds the member as a learner and promotes it only once it runs (kubernetes/kubernetes
+    // cmd/kubeadm/app/phases/etcd/local.go CreateStackedEtcdStaticPodManifestFile): a learner never votes, so etcd's
+    // quorum is as before.
+    const staticPods = role === 'control-plane' ? refusedStaticPods(cluster) : undefined;
+    if (staticPods !== undefined) return `kubeadm: the control plane's static pods did not start: ${staticPods}`;
     this.byInstance.set(instance.instanceId, {
       clusterId,
       ssmManaged: launch.image.ssmManaged,
@@ -837,6 +847,9 @@ export class SandboxMachines {
     const members = [...state.etcd.keys()];
     const healthy = this.healthyMembers(machine.clusterId);
     if (![...state.etcd.values()].includes(instanceId) || machine.broken) return { ok: false, output: 'etcd is not running on this machine' };
+    // etcdctl runs in the etcd container through `crictl exec`, which is `runc exec`: runc's init again.
+    const execRefused = refusedContainerStart(machine.cluster, ETCDCTL_IN_ETCD, 'exec');
+    if (execRefused !== undefined) return { ok: false, output: `crictl exec: ${execRefused}` };
     if (!state.etcd.has(name)) return { ok: true, output: `${name} is not an etcd member` };
     if (!this.hasQuorum(machine.clusterId, members)) return { ok: false, output: 'Error: context deadline exceeded (etcdserver: request timed out: no quorum)' };
     const remaining = members.filter((member) => member !== name);
@@ -873,6 +886,10 @@ export class SandboxMachines {
       return Promise.resolve({ ok: true, output: '' });
     }
     if (verb === 'restart') {
+      // The kubelet starts the kube-apiserver static pod again through runc; if runc's init dies, it stays down.
+      machine.apiServerStopped = refusedContainerStart(machine.cluster, STATIC_POD_CONTAINERS.kubeApiServer, 'create');
+      this.serveControlPlane(machine.clusterId, machine.cluster);
+      if (machine.apiServerStopped !== undefined) return Promise.resolve({ ok: false, output: `kube-apiserver did not become ready: ${machine.apiServerStopped}` });
       if (machine.encryptionConfig !== undefined) {
         try {
           machine.cluster.setEncryptionConfiguration(parse(machine.encryptionConfig) as KubeObject, this.pluginsOn(machine.scope, machine.clusterId));
