@@ -420,3 +420,28 @@ describe('SandboxCloud options', () => {
     await expect(closed.up(clusterInput())).rejects.toThrow(/closed/);
   });
 });
+
+describe('SandboxCloud accounts', () => {
+  const autoScalingRoles = (roles: string[]) => roles.filter((arn) => arn.includes(':role/aws-service-role/autoscaling.amazonaws.com/'));
+
+  it('builds the first cluster of a fresh account, a second one beside it, and each again after the other is gone', async () => {
+    // No Auto Scaling group has ever run in this account, so not even Auto Scaling's default role exists.
+    const fresh = new SandboxCloud({ warmSpare: false, accountId: '444455556666' });
+    try {
+      const first = clusterInput();
+      const second = clusterInput();
+      await expect(fresh.up(first)).resolves.toMatchObject({ kmsKeyArn: expect.stringMatching(/^arn:aws:kms:eu-central-1:444455556666:key\//) as unknown });
+      await expect(fresh.up(second)).resolves.toMatchObject({ controlPlane: { replicas: 3 } });
+      // A second `up` of a stack updates what it holds.
+      await expect(fresh.up(first)).resolves.toMatchObject({ controlPlane: { replicas: 3 } });
+      const roles = autoScalingRoles(fresh.iamRoles());
+
+      await fresh.destroy({ tenantId: first.tenantId, clusterId: first.clusterId });
+      await expect(fresh.up(second)).resolves.toMatchObject({ controlPlane: { replicas: 3 } });
+      await expect(fresh.up(first)).resolves.toMatchObject({ controlPlane: { replicas: 3 } });
+      expect(autoScalingRoles(fresh.iamRoles()).sort()).toEqual([...roles].sort());
+    } finally {
+      await fresh.close();
+    }
+  });
+});
