@@ -93,6 +93,7 @@ for (const loaded of [
   aws.autoscaling.Group,
   aws.kms.Key,
   aws.iam.Role,
+  aws.iam.ServiceLinkedRole,
   aws.getCallerIdentityOutput,
   aws.getPartitionOutput,
 ]) {

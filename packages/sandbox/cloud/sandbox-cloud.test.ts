@@ -277,6 +277,22 @@ describe('SandboxCloud.up', () => {
     expect(controlPlanePolicy.Statement[0]?.Resource).toMatch(new RegExp(`/kiln/${input.clusterId}/control-plane/\\*$`));
   });
 
+  it("lets only the cluster's own Auto Scaling role use its key, and launches every group with that role", async () => {
+    const input = clusterInput();
+    await cloud.up(input);
+    const resources = cloud.resources(input.clusterId);
+    const role = only(resources, 'aws:iam/serviceLinkedRole:ServiceLinkedRole');
+    expect(role.inputs).toMatchObject({ awsServiceName: 'autoscaling.amazonaws.com' });
+    expect(role.id).toMatch(/:role\/aws-service-role\/autoscaling\.amazonaws\.com\/AWSServiceRoleForAutoScaling_kiln-[0-9a-f]{10}$/);
+
+    type Statement = { Sid: string; Principal: { AWS: string } };
+    const statements = (JSON.parse(only(resources, T.kmsKey).inputs.policy as string) as { Statement: Statement[] }).Statement;
+    expect(statements.filter((statement) => statement.Sid.startsWith('AutoScaling')).map((statement) => statement.Principal.AWS)).toEqual([role.id, role.id]);
+    const groups = ofType(resources, T.asg);
+    expect(groups).toHaveLength(1 + input.spec.nodePools.length);
+    expect(groups.map((group) => group.inputs.serviceLinkedRoleArn)).toEqual(groups.map(() => role.id));
+  });
+
   it('spreads three control plane machines over three private subnets behind the load balancer, and sizes pools from the spec', async () => {
     const input = clusterInput();
     const outputs = await cloud.up(input);
