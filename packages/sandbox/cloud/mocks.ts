@@ -1,6 +1,7 @@
 import { createHash } from 'node:crypto';
 import type * as pulumi from '@pulumi/pulumi';
 import type { AccountRole } from './account-roles.ts';
+import { findImage, type ImageQuery } from './public-images.ts';
 import { AUTO_SCALING_SERVICE, keyPolicyError, missingServiceLinkedRole, roleName, serviceLinkedRoleArn, serviceLinkedRoleTaken } from './iam-rules.ts';
 
 /** One resource the program declared, as the engine would have received it. */
@@ -69,18 +70,8 @@ export function createCloudMocks(context: MockCloudContext, hooks: CloudMockHook
         case 'aws:index/getRegion:getRegion':
           return { id: region, name: region, region, endpoint: `ec2.${region}.amazonaws.com` };
         case 'aws:ec2/getAmi:getAmi': {
-          const filters = (args.inputs as { filters?: { name: string; values: string[] }[] }).filters ?? [];
-          const architecture = filters.find((filter) => filter.name === 'architecture')?.values[0] ?? 'x86_64';
-          const imageId = `ami-${digest('ami', architecture).slice(0, 17)}`;
-          return {
-            id: imageId,
-            imageId,
-            architecture,
-            name: `debian-12-${architecture === 'arm64' ? 'arm64' : 'amd64'}-20250101-0000`,
-            rootDeviceName: '/dev/xvda',
-            rootDeviceType: 'ebs',
-            virtualizationType: 'hvm',
-          };
+          const image = findImage(args.inputs as ImageQuery);
+          return { id: image.imageId, ...image };
         }
         default:
           // A new data source in the program must get a mock on purpose, not a silent empty answer.

@@ -1,7 +1,8 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { ClusterSpec, StepError, newId, type ClusterOrder } from '#core';
+import { ClusterSpec, StepError, machineOsReleaseOf, newId, type ClusterOrder } from '#core';
 import { CLUSTER_TAG, InfrastructureOutputs, SSM_AGENT_ACTIONS, TENANT_TAG, type ClusterProgramInput, type ClusterRef } from '#infra';
 import type { RecordedResource } from './mocks.ts';
+import { PUBLIC_IMAGES } from './public-images.ts';
 import { SandboxCloud, type ProvisionedCluster } from './sandbox-cloud.ts';
 
 const T = {
@@ -245,6 +246,8 @@ describe('SandboxCloud.up', () => {
     const [cp, general, batch] = [template('-cp'), template('-pool-general'), template('-pool-batch')];
     expect(cp.inputs.imageId).toBe(general.inputs.imageId);
     expect(batch.inputs.imageId).not.toBe(general.inputs.imageId);
+    const imageOf = (launchTemplate: RecordedResource) => PUBLIC_IMAGES.find((image) => image.imageId === launchTemplate.inputs.imageId);
+    expect([imageOf(general)?.architecture, imageOf(batch)?.architecture]).toEqual(['x86_64', 'arm64']);
 
     const profiles = ofType(resources, 'aws:iam/instanceProfile:InstanceProfile');
     expect(profiles).toHaveLength(2);
@@ -275,6 +278,21 @@ describe('SandboxCloud.up', () => {
       ['kms:Encrypt', 'kms:Decrypt', 'kms:DescribeKey'],
     ]);
     expect(controlPlanePolicy.Statement[0]?.Resource).toMatch(new RegExp(`/kiln/${input.clusterId}/control-plane/\\*$`));
+  });
+
+  it("boots every machine from Debian's newest image of the release in regular security support today", async () => {
+    const input = clusterInput();
+    await cloud.up(input);
+    const os = machineOsReleaseOf(new Date());
+    expect(os, 'no machine OS in regular security support today: review MACHINE_OS_RELEASES').toBeDefined();
+    for (const template of ofType(cloud.resources(input.clusterId), T.launchTemplate)) {
+      const image = PUBLIC_IMAGES.find((candidate) => candidate.imageId === template.inputs.imageId);
+      const newest = PUBLIC_IMAGES.filter((candidate) => candidate.architecture === image?.architecture && candidate.name.startsWith(`debian-${os?.version ?? ''}-`))
+        .map((candidate) => candidate.name)
+        .sort()
+        .at(-1);
+      expect({ template: template.name, image: image?.name }).toEqual({ template: template.name, image: newest });
+    }
   });
 
   it("lets only the cluster's own Auto Scaling role use its key, and launches every group with that role", async () => {
