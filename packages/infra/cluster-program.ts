@@ -1,7 +1,7 @@
 import { createHash } from 'node:crypto';
 import * as aws from '@pulumi/aws';
 import * as pulumi from '@pulumi/pulumi';
-import type { ClusterSpec } from '#core';
+import { type ClusterSpec, type MachineOsRelease, machineOsReleaseByVersion } from '#core';
 import type { InfrastructureOutputs } from './outputs.ts';
 import { ClusterProgramInput } from './program-input.ts';
 import { planSubnets, type SubnetPlan } from './subnets.ts';
@@ -17,8 +17,6 @@ export const CILIUM_HEALTH_PORT = 4240;
 export const TENANT_TAG = 'kiln:tenant-id';
 export const CLUSTER_TAG = 'kiln:cluster-id';
 
-/** Debian's AWS account, which publishes the official Debian 12 images. */
-const DEBIAN_IMAGE_OWNER = '136693071363';
 const ROOT_DEVICE = '/dev/xvda';
 const ROOT_VOLUME_GIB = 50;
 
@@ -421,16 +419,18 @@ interface MachineRole {
  */
 function declareMachines(scope: Scope, network: Network, firewall: Firewall, key: aws.kms.Key, autoScalingRole: aws.iam.ServiceLinkedRole, apiTargets: aws.lb.TargetGroup) {
   const { input, spec, prefix, tags } = scope;
+  const os = machineOsOf(input);
   const images = new Map<string, pulumi.Output<string>>();
   const imageFor = (instanceType: string) => {
     const architecture = architectureOf(instanceType);
+    // Debian's official images of the release the step chose, the newest build (`debian-<release>-<arch>-<build>`).
     const image =
       images.get(architecture) ??
       aws.ec2.getAmiOutput({
-        owners: [DEBIAN_IMAGE_OWNER],
+        owners: [os.image.owner],
         mostRecent: true,
         filters: [
-          { name: 'name', values: [`debian-12-${architecture === 'arm64' ? 'arm64' : 'amd64'}-*`] },
+          { name: 'name', values: [`${os.image.namePrefix}-${architecture === 'arm64' ? 'arm64' : 'amd64'}-*`] },
           { name: 'architecture', values: [architecture] },
           { name: 'root-device-type', values: ['ebs'] },
           { name: 'virtualization-type', values: ['hvm'] },
@@ -517,6 +517,12 @@ function declareMachines(scope: Scope, network: Network, firewall: Firewall, key
   });
 
   return { controlPlane, pools };
+}
+
+function machineOsOf(input: ClusterProgramInput): MachineOsRelease {
+  const os = machineOsReleaseByVersion(input.machineOs);
+  if (os === undefined) throw new Error(`machine OS ${input.machineOs} is not in the version table`);
+  return os;
 }
 
 function poolUserData(input: ClusterProgramInput, poolName: string): string {

@@ -52,6 +52,13 @@ afterAll(async () => {
   await cloud.close();
 });
 
+/** The release the infrastructure step gives machines today. */
+function todaysMachineOs(): string {
+  const os = machineOsReleaseOf(new Date());
+  if (os === undefined) throw new Error('no machine OS in regular security support today: review MACHINE_OS_RELEASES');
+  return os.version;
+}
+
 function clusterInput(order: Partial<ClusterOrder> = {}): ClusterProgramInput {
   const spec = ClusterSpec.parse({
     name: 'demo',
@@ -67,6 +74,7 @@ function clusterInput(order: Partial<ClusterOrder> = {}): ClusterProgramInput {
     clusterId: newId('cluster'),
     spec,
     availabilityZones: ['eu-central-1a', 'eu-central-1b', 'eu-central-1c'],
+    machineOs: todaysMachineOs(),
     userData: {
       controlPlane: '#cloud-config\nhostname: control-plane\n',
       pools: Object.fromEntries(spec.nodePools.map((pool) => [pool.name, `#cloud-config\nhostname: ${pool.name}\n`])),
@@ -284,7 +292,6 @@ describe('SandboxCloud.up', () => {
     const input = clusterInput();
     await cloud.up(input);
     const os = machineOsReleaseOf(new Date());
-    expect(os, 'no machine OS in regular security support today: review MACHINE_OS_RELEASES').toBeDefined();
     for (const template of ofType(cloud.resources(input.clusterId), T.launchTemplate)) {
       const image = PUBLIC_IMAGES.find((candidate) => candidate.imageId === template.inputs.imageId);
       const newest = PUBLIC_IMAGES.filter((candidate) => candidate.architecture === image?.architecture && candidate.name.startsWith(`debian-${os?.version ?? ''}-`))
@@ -383,6 +390,14 @@ describe('SandboxCloud.up', () => {
     expect(results.map((result) => result.status).sort()).toEqual(['fulfilled', 'rejected']);
     const rejected = results.find((result) => result.status === 'rejected');
     expect(rejected?.reason).toMatchObject({ retriable: true, name: 'Kiln.Transient' });
+  });
+
+  it('rejects a machine OS the version table does not know before running anything', async () => {
+    const input = clusterInput();
+    await expect(cloud.up({ ...input, machineOs: '11' })).rejects.toMatchObject({
+      name: 'Kiln.Permanent',
+      message: expect.stringContaining('machineOs: is not a machine OS release Kiln knows') as unknown,
+    });
   });
 
   it('rejects input without user data for a pool before running anything', async () => {
