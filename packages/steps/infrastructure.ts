@@ -1,7 +1,7 @@
 import { z } from 'zod';
 import { renderUserData } from '#bootstrap';
 import { StepError, machineOsProblem, machineOsReleaseOf } from '#core';
-import { type InfrastructureDriver, InfrastructureOutputs } from '#infra';
+import { INFRASTRUCTURE_STEP, type InfrastructureDriver, InfrastructureOutputs } from '#infra';
 import { updateCluster } from '#services';
 import type { StepServices } from './context.ts';
 import { planOf } from './plan.ts';
@@ -24,7 +24,7 @@ export async function infrastructureStep(services: StepServices, driver: Infrast
     // Every run boots new machines (a first build, a scale-up, a replacement): they get the OS supported today.
     const now = new Date();
     const os = machineOsReleaseOf(now);
-    if (os === undefined) throw new StepError('infrastructure', machineOsProblem(now) ?? 'Kiln has no machine operating system in support today.', false);
+    if (os === undefined) throw new StepError(INFRASTRUCTURE_STEP, machineOsProblem(now) ?? 'Kiln has no machine operating system in support today.', false);
     const outputs = await driver.up({
       tenantId,
       clusterId,
