@@ -18,7 +18,7 @@ import {
   renderUserData,
   toYamlDocuments,
 } from '#bootstrap';
-import { ClusterSpec, KilnError, type Problem, assertOrderRules, problemFor, validationErrorOf } from '#core';
+import { ClusterSpec, KilnError, type Problem, assertOrderRules, machineOsProblem, machineOsReleaseOf, problemFor, validationErrorOf } from '#core';
 import { SandboxCloud } from '#sandbox';
 
 /**
@@ -55,6 +55,14 @@ export function validateOrder(order: unknown): { spec: ClusterSpec } | { problem
   return { spec: parsed.data };
 }
 
+/** The OS the infrastructure step gives machines today (the order rules refuse every order on a day with none). */
+function machineOsToday(): string {
+  const now = new Date();
+  const os = machineOsReleaseOf(now);
+  if (os === undefined) throw new Error(machineOsProblem(now));
+  return os.version;
+}
+
 async function infrastructureResources(spec: ClusterSpec, userData: { controlPlane: string; pools: Record<string, string> }) {
   const cloud = new SandboxCloud({ warmSpare: false });
   try {
@@ -63,6 +71,7 @@ async function infrastructureResources(spec: ClusterSpec, userData: { controlPla
       clusterId: RENDER_CLUSTER_ID,
       spec,
       availabilityZones: ['a', 'b', 'c'].map((zone) => `${spec.region}${zone}`),
+      machineOs: machineOsToday(),
       userData,
     });
     const resources = cloud.resources(RENDER_CLUSTER_ID).map(({ type, name, inputs }) => ({ type, name, inputs }));

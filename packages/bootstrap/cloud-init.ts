@@ -226,6 +226,10 @@ function unattendedUpgradeFiles(spec: ClusterSpec): WriteFile[] {
   ];
 }
 
+/**
+ * Config version 2, which the containerd Debian 13 ships (1.7.24) reads natively (containerd/containerd@v1.7.24
+ * docs/cri/config.md); containerd 2.x would read it through its migration to version 3.
+ */
 function containerdConfig(spec: ClusterSpec): string {
   return [
     'version = 2',

@@ -4,7 +4,7 @@ export const SSHD_DROP_IN_PATH = '/etc/ssh/sshd_config.d/50-kiln.conf';
 /** The one login account on every machine; root and passwords stay off. */
 export const OPERATOR_USER = 'kiln';
 
-/** Modern AEAD/ETM algorithms only; all are supported by Debian 12's OpenSSH 9.2. */
+/** Modern AEAD/ETM algorithms only; all are in OpenSSH 9.2 and in Debian 13's 10.0 (openssh/openssh-portable@V_10_0_P1 cipher.c, mac.c, kex-names.c). */
 const CIPHERS = ['chacha20-poly1305@openssh.com', 'aes256-gcm@openssh.com', 'aes128-gcm@openssh.com', 'aes256-ctr', 'aes192-ctr', 'aes128-ctr'];
 const MACS = ['hmac-sha2-512-etm@openssh.com', 'hmac-sha2-256-etm@openssh.com', 'umac-128-etm@openssh.com'];
 const KEX = ['sntrup761x25519-sha512@openssh.com', 'curve25519-sha256', 'curve25519-sha256@libssh.org', 'diffie-hellman-group16-sha512', 'diffie-hellman-group18-sha512'];

@@ -36,7 +36,7 @@ function withScratch<T>(work: (dir: string) => T): T {
   }
 }
 
-/** `cloud-init schema --config-file`, as Debian 12's cloud-init validates user data. */
+/** `cloud-init schema --config-file`, as the Debian cloud-init installed here validates user data (the machines run Debian 13's). */
 export function validateCloudConfig(userData: string): ValidatorResult {
   const cloudInit = locate('cloud-init', ['/usr/bin/cloud-init', '/usr/local/bin/cloud-init']);
   return withScratch((dir) => {

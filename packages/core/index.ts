@@ -6,11 +6,15 @@ export {
   DEFAULT_KUBERNETES_VERSION,
   END_OF_LIFE_NOTICE_DAYS,
   KUBERNETES_RELEASES,
+  MACHINE_OS_RELEASES,
   addonsBehind,
   kubernetesReleaseOf,
   kubernetesSupport,
   kubernetesUpgradeProblem,
   kubernetesVersionProblem,
+  machineOsProblem,
+  machineOsReleaseByVersion,
+  machineOsReleaseOf,
   nextKubernetesMinor,
   offeredKubernetesReleases,
   offeredKubernetesSentence,
@@ -23,6 +27,7 @@ export {
   type KubernetesRange,
   type KubernetesRelease,
   type KubernetesSupport,
+  type MachineOsRelease,
   type VersionSupportCondition,
 } from './kubernetes-versions.ts';
 export { ConflictError, ERROR_CODES, fieldProblemsOf, jsonPointer, KilnError, NotFoundError, QuotaExceededError, StepError, UnauthorizedError, UnprocessableError, ValidationError, validationErrorOf, type ErrorCode, type FieldProblem, type InputTarget } from './errors.ts';

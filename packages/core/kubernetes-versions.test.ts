@@ -5,9 +5,13 @@ import {
   DEFAULT_KUBERNETES_VERSION,
   END_OF_LIFE_NOTICE_DAYS,
   KUBERNETES_RELEASES,
+  MACHINE_OS_RELEASES,
   addonsBehind,
+  kubernetesReleaseOf,
   kubernetesSupport,
   kubernetesVersionProblem,
+  machineOsProblem,
+  machineOsReleaseOf,
   offeredKubernetesReleases,
   versionSupportConditions,
 } from './kubernetes-versions.ts';
@@ -95,8 +99,52 @@ describe('the Kubernetes version table', () => {
     expect(versionSupportConditions('1.99', REVIEWED)).toEqual([]);
   });
 
+  it('holds a minor back when the containerd of the machines\' OS does not run it', () => {
+    const support = kubernetesSupport('1.36', REVIEWED);
+    expect(support.kind === 'addonsBehind' ? support.addons.map((component) => component.name) : []).toContain('containerd (Debian 13)');
+    expect(kubernetesVersionProblem('1.37', REVIEWED)).toContain('containerd (Debian 13) 1.7.24~ds1 (1.26 to 1.35)');
+    expect(kubernetesSupport('1.35', REVIEWED).kind).toBe('offered');
+  });
+
   // Fails the day Kiln would have nothing to build: the table needs a review against upstream.
   it('offers at least one Kubernetes minor today', () => {
     expect(offeredKubernetesReleases(new Date()).length, 'every offered minor is past its end of life: update the version table and the add-on pins').toBeGreaterThan(0);
+  });
+});
+
+describe("the machines' OS releases", () => {
+  it('dates every release in order and names its own Debian images', () => {
+    for (const release of MACHINE_OS_RELEASES) {
+      expect(release.released < release.securitySupportEnds && release.securitySupportEnds < release.ltsEnds, release.codename).toBe(true);
+      expect(release.image.namePrefix).toBe(`debian-${release.version}`);
+      expect(release.prettyName).toBe(`Debian GNU/Linux ${release.version} (${release.codename})`);
+    }
+  });
+
+  it('builds on the newest release in regular security support, never on one past it', () => {
+    expect(machineOsReleaseOf(day('2025-08-08'))?.codename).toBe('bookworm');
+    expect(machineOsReleaseOf(day('2025-08-09'))?.codename).toBe('trixie');
+    expect(machineOsReleaseOf(REVIEWED)?.codename).toBe('trixie');
+    expect(machineOsReleaseOf(day('2028-08-09'))?.codename).toBe('trixie');
+    // Debian 12 is still in LTS on 2026-12-07, which is not enough.
+    expect(MACHINE_OS_RELEASES.find((release) => release.codename === 'bookworm')?.ltsEnds).toBe('2028-06-30');
+    expect(machineOsReleaseOf(day('2028-08-10'))).toBeUndefined();
+  });
+
+  it('says why nothing can be built once no release has regular security support', () => {
+    expect(machineOsProblem(REVIEWED)).toBeUndefined();
+    expect(machineOsProblem(day('2028-08-10'))).toBe(
+      'Kiln has no machine operating system in regular security support today (Debian 13 "trixie" had it until 2028-08-09), so it builds no new machine until its version table names a supported release.',
+    );
+  });
+
+  // Fails the day Kiln could build no machine: the OS table needs a review against Debian.
+  it('has a release in regular security support today, whose containerd runs the default minor', () => {
+    const os = machineOsReleaseOf(new Date());
+    expect(os, 'no Debian release in regular security support: add the next one to MACHINE_OS_RELEASES').toBeDefined();
+    const range = os?.containerd.kubernetes;
+    const minor = Number(kubernetesReleaseOf(DEFAULT_KUBERNETES_VERSION)?.minor.split('.')[1]);
+    expect(minor).toBeGreaterThanOrEqual(Number(range?.oldest.split('.')[1]));
+    expect(minor).toBeLessThanOrEqual(Number(range?.newest?.split('.')[1] ?? Number.POSITIVE_INFINITY));
   });
 });

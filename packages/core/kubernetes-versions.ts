@@ -169,6 +169,101 @@ export const ADDON_RELEASES = {
 
 export type AddonKey = keyof typeof ADDON_RELEASES;
 
+/** A release of the machines' operating system. */
+export interface MachineOsRelease {
+  /** As /etc/os-release's VERSION_ID and Debian's image names say it. */
+  version: string;
+  codename: string;
+  /** /etc/os-release's PRETTY_NAME, which the kubelet reports as the node's OS image. */
+  prettyName: string;
+  released: string;
+  /** The last day Debian's security team supports the whole release: no new machine boots it after. */
+  securitySupportEnds: string;
+  /** The last day Debian LTS covers a subset of its packages; Kiln builds nothing on LTS alone. */
+  ltsEnds: string;
+  /** Debian's official EC2 images of the release: their owner and the name before `-<arch>-<build>`. */
+  image: { owner: string; namePrefix: string };
+  /** The containerd the release ships (the `containerd` package the machines install), and the minors it runs. */
+  containerd: { version: string; kubernetes: KubernetesRange };
+}
+
+/**
+ * Debian's AWS account, which publishes its official images (wiki.debian.org/Cloud/AmazonEC2Image, not reachable
+ * here; the owner Kiln has always used). Image names follow Debian's debian-cloud-images ImagePublicType.release:
+ * `debian-{release_id}-{arch}-{version}` (src/debian_cloud_images/images/publicinfo.py, read in the
+ * GoCarrot/debian-cloud-images mirror @04b41d7d), daily and development builds being named apart.
+ */
+const DEBIAN_IMAGE_OWNER = '136693071363';
+
+/**
+ * containerd 1.x runs Kubernetes 1.26 (CRI v1 only, which containerd 1.6.15+ and 1.7.0+ serve: containerd RELEASES.md
+ * "Deprecated containerd and kubernetes versions") up to 1.35: "While Kubernetes v1.35 still supports containerd 1.7
+ * and other LTS releases, this is the final version with such support ... before upgrading to the next Kubernetes
+ * version, you must switch to containerd 2.0 or later" (kubernetes/website content/en/blog/_posts/
+ * 2025-12-17-kubernetes-v1-35-release.md, "Final call for containerd v1.X"). containerd's own matrix
+ * (containerd/containerd@301026e5 RELEASES.md, "Kubernetes Support") recommends 1.7.28+ for 1.34 and 1.35 and lists
+ * no 1.x for 1.36.
+ */
+const CONTAINERD_1_X: KubernetesRange = { oldest: '1.26', newest: '1.35', basis: 'Kubernetes 1.35 is the last minor to support containerd 1.x' };
+
+/**
+ * Dates: endoflife-date/endoflife.date@a70eca33 products/debian.md (its `eol` is the end of Debian security support,
+ * `eoes` of Debian LTS; 12's `eol` follows wiki.debian.org/DebianReleases, 2026-07-11, where Debian's 2024
+ * announcement had planned 2026-06-10). containerd: the `containerd` package of each release's Packages index
+ * (deb.debian.org dists/<codename>/main/binary-amd64, trixie's read 2026-12-07 under a verified InRelease; the same
+ * version is in trixie-security). Machines report the upstream part of it, set by debian/rules
+ * (`-X …/version.Version=$(DEB_VERSION_UPSTREAM)`); Debian's 1.7.24 answers the kubelet's RuntimeConfig call with
+ * Unimplemented (debian/patches/0012-stub-cri-api-RuntimeConfig.patch), so the kubelet keeps kubeadm's systemd
+ * cgroup driver.
+ */
+export const MACHINE_OS_RELEASES = [
+  {
+    version: '12',
+    codename: 'bookworm',
+    prettyName: 'Debian GNU/Linux 12 (bookworm)',
+    released: '2023-06-10',
+    securitySupportEnds: '2026-07-11',
+    ltsEnds: '2028-06-30',
+    image: { owner: DEBIAN_IMAGE_OWNER, namePrefix: 'debian-12' },
+    containerd: { version: '1.6.20~ds1', kubernetes: CONTAINERD_1_X },
+  },
+  {
+    version: '13',
+    codename: 'trixie',
+    prettyName: 'Debian GNU/Linux 13 (trixie)',
+    released: '2025-08-09',
+    securitySupportEnds: '2028-08-09',
+    ltsEnds: '2030-06-30',
+    image: { owner: DEBIAN_IMAGE_OWNER, namePrefix: 'debian-13' },
+    containerd: { version: '1.7.24~ds1', kubernetes: CONTAINERD_1_X },
+  },
+] as const satisfies readonly MachineOsRelease[];
+
+export function machineOsReleaseByVersion(version: string): MachineOsRelease | undefined {
+  return MACHINE_OS_RELEASES.find((release) => release.version === version);
+}
+
+/** The OS new machines boot on a given day: the newest release in regular security support, or none. */
+export function machineOsReleaseOf(now: Date): MachineOsRelease | undefined {
+  const today = dayOf(now);
+  return MACHINE_OS_RELEASES.filter((release) => release.released <= today && today <= release.securitySupportEnds).at(-1);
+}
+
+/** Why no new machine can be built on a given day, or undefined when one can. */
+export function machineOsProblem(now: Date): string | undefined {
+  if (machineOsReleaseOf(now) !== undefined) return undefined;
+  const newest = MACHINE_OS_RELEASES.at(-1);
+  const ended = newest === undefined ? '' : ` (Debian ${newest.version} "${newest.codename}" had it until ${newest.securitySupportEnds})`;
+  return `Kiln has no machine operating system in regular security support today${ended}, so it builds no new machine until its version table names a supported release.`;
+}
+
+/** The machines' container runtime as a component with a Kubernetes range, when it does not run a minor. */
+function runtimeBehind(minor: string, now: Date): AddonRelease[] {
+  const os = machineOsReleaseOf(now);
+  if (os === undefined || inRange(minor, os.containerd.kubernetes)) return [];
+  return [{ name: `containerd (Debian ${os.version})`, version: os.containerd.version, kubernetes: os.containerd.kubernetes }];
+}
+
 /** How many days before end of life a running cluster is told to upgrade. */
 export const END_OF_LIFE_NOTICE_DAYS = 60;
 
@@ -211,6 +306,7 @@ export type KubernetesSupport =
   | { kind: 'unknown' }
   | { kind: 'unreleased'; release: KubernetesRelease }
   | { kind: 'endOfLife'; release: KubernetesRelease }
+  /** Pinned add-ons, or the container runtime of the machines' OS, that do not support the minor. */
   | { kind: 'addonsBehind'; release: KubernetesRelease; addons: AddonRelease[] };
 
 /** Whether a new cluster may run a minor on a given day, and if not, why. */
@@ -220,7 +316,7 @@ export function kubernetesSupport(minor: string, now: Date): KubernetesSupport {
   const today = dayOf(now);
   if (today < release.released) return { kind: 'unreleased', release };
   if (today > release.endOfLife) return { kind: 'endOfLife', release };
-  const behind = addonsBehind(minor);
+  const behind = [...addonsBehind(minor), ...runtimeBehind(minor, now)];
   if (behind.length > 0) return { kind: 'addonsBehind', release, addons: behind };
   return { kind: 'offered', release };
 }

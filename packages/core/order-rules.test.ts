@@ -74,6 +74,16 @@ describe('cross-field rules', () => {
     expect(problems.map((problem) => ('pointer' in problem ? problem.pointer : ''))).toEqual(['/nodePools/0/min', '/nodePools/0/max', '/ssh/publicKey']);
   });
 
+  it('refuses every new order on a day no machine OS has regular security support, but not a stored spec', () => {
+    const spec = ClusterSpec.parse(smallest);
+    const afterTrixie = { now: new Date('2028-08-10T12:00:00Z') };
+    expect(orderProblems(spec, afterTrixie)).toContainEqual({ pointer: '', detail: expect.stringMatching(/^Kiln has no machine operating system in regular security support today/) as unknown });
+    expect(() => {
+      assertOrderRules(spec, afterTrixie);
+    }).toThrow(/^The order cannot be built: Kiln has no machine operating system/);
+    expect(orderProblems(spec, { ...afterTrixie, stored: true })).toEqual([]);
+  });
+
   it('throws one UnprocessableError carrying every problem', () => {
     const spec = ClusterSpec.parse({ ...smallest, controlPlane: { replicas: 4 }, nodePools: [{ name: 'a', size: 0 }] });
     expect(() => {

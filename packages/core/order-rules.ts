@@ -1,7 +1,7 @@
 import type { ClusterSpec } from './cluster-spec.ts';
 import { type FieldProblem, UnprocessableError } from './errors.ts';
 import { cidrBlock } from './ipv4.ts';
-import { kubernetesVersionProblem } from './kubernetes-versions.ts';
+import { kubernetesVersionProblem, machineOsProblem } from './kubernetes-versions.ts';
 
 /** Key lengths (bytes) each at-rest provider accepts for a user-provided key. */
 const KEY_LENGTHS: Record<'aescbc' | 'aesgcm' | 'secretbox', readonly number[]> = {
@@ -39,7 +39,11 @@ export function orderProblems(spec: ClusterSpec, options: OrderRuleOptions = {})
 
   // A stored spec was accepted on its day; running clusters learn about end of life through their conditions.
   if (options.stored !== true) {
-    const versionProblem = kubernetesVersionProblem(spec.kubernetesVersion, options.now ?? new Date());
+    const now = options.now ?? new Date();
+    // The order names no OS, Kiln picks it: with none in support, the whole order cannot be built.
+    const osProblem = machineOsProblem(now);
+    if (osProblem !== undefined) problems.push({ pointer: '', detail: osProblem });
+    const versionProblem = kubernetesVersionProblem(spec.kubernetesVersion, now);
     if (versionProblem !== undefined) problems.push({ pointer: '/kubernetesVersion', detail: versionProblem });
   }
 
@@ -135,6 +139,7 @@ export function assertOrderRules(spec: ClusterSpec, options: OrderRuleOptions = 
   const [first, ...rest] = problems;
   if (first !== undefined) {
     const more = rest.length === 0 ? '' : ` (and ${rest.length} more problem${rest.length === 1 ? '' : 's'}, see errors)`;
-    throw new UnprocessableError(`The order cannot be built: ${first.pointer} ${first.detail}${more}`, problems);
+    const where = first.pointer === '' ? '' : `${first.pointer} `;
+    throw new UnprocessableError(`The order cannot be built: ${where}${first.detail}${more}`, problems);
   }
 }

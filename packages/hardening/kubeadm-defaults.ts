@@ -191,7 +191,7 @@ const root = (mode: number, source: string, directory = false): FileState => ({
 /** Files the Debian kubelet package from pkgs.k8s.io installs on every node. */
 export function packageFiles(): Map<string, FileState> {
   const files = new Map<string, FileState>();
-  // Debian 12 has merged /usr, so the unit is also visible under /lib.
+  // Debian 12 and 13 have merged /usr, so the unit is also visible under /lib.
   for (const prefix of ['/usr/lib', '/lib']) {
     files.set(`${prefix}/systemd/system/kubelet.service`, root(0o644, 'kubelet .deb'));
     files.set(`${prefix}/systemd/system/kubelet.service.d/10-kubeadm.conf`, root(0o644, 'kubelet .deb'));

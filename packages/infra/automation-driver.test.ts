@@ -34,6 +34,7 @@ function clusterInput(): ClusterProgramInput {
     clusterId: newId('cluster'),
     spec: ClusterSpec.parse({ name: 'demo', region: 'eu-central-1', nodePools: [{ name: 'default', size: 2 }] }),
     availabilityZones: ['eu-central-1a', 'eu-central-1b', 'eu-central-1c'],
+    machineOs: '13',
     userData: { controlPlane: '#cloud-config\n', pools: { default: '#cloud-config\n' } },
   };
 }
@@ -164,6 +165,7 @@ describe('AutomationDriver error mapping', () => {
     'error: reading KMS Key: dial tcp: lookup kms.eu-central-1.amazonaws.com: no such host',
     'error: read tcp 10.0.0.1:443: connection reset by peer',
     'error: creating EC2 Instance: InsufficientInstanceCapacity: We currently do not have sufficient m7i.large capacity',
+    'error: creating Auto Scaling Group (kiln-cp): operation error Auto Scaling: CreateAutoScalingGroup, https response error StatusCode: 400, api error ValidationError: ARN specified for Service-Linked Role does not exist.',
   ])('retries a transient engine failure: %s', async (message) => {
     const error = await upFailingWith(new automation.CommandError(`code: 255\n stdout: Updating...\n stderr: ${message}\n`));
     expect(error).toMatchObject({ retriable: true, name: 'Kiln.Transient' });

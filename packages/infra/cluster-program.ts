@@ -1,7 +1,7 @@
 import { createHash } from 'node:crypto';
 import * as aws from '@pulumi/aws';
 import * as pulumi from '@pulumi/pulumi';
-import type { ClusterSpec } from '#core';
+import { type ClusterSpec, type MachineOsRelease, machineOsReleaseByVersion } from '#core';
 import type { InfrastructureOutputs } from './outputs.ts';
 import { ClusterProgramInput } from './program-input.ts';
 import { planSubnets, type SubnetPlan } from './subnets.ts';
@@ -17,8 +17,6 @@ export const CILIUM_HEALTH_PORT = 4240;
 export const TENANT_TAG = 'kiln:tenant-id';
 export const CLUSTER_TAG = 'kiln:cluster-id';
 
-/** Debian's AWS account, which publishes the official Debian 12 images. */
-const DEBIAN_IMAGE_OWNER = '136693071363';
 const ROOT_DEVICE = '/dev/xvda';
 const ROOT_VOLUME_GIB = 50;
 
@@ -62,9 +60,10 @@ function declareCluster(input: ClusterProgramInput, subnets: SubnetPlan): Cluste
   };
   const network = declareNetwork(scope, subnets);
   const firewall = declareFirewall(scope, network);
-  const key = declareClusterKey(scope);
+  const autoScalingRole = declareAutoScalingRole(scope);
+  const key = declareClusterKey(scope, autoScalingRole);
   const api = declareApiLoadBalancer(scope, network, firewall.loadBalancer);
-  const machines = declareMachines(scope, network, firewall, key, api.targetGroup);
+  const machines = declareMachines(scope, network, firewall, key, autoScalingRole, api.targetGroup);
 
   return {
     vpcId: network.vpc.id,
@@ -280,11 +279,30 @@ function declareFirewall({ spec, prefix, tags }: Scope, network: Network) {
 }
 
 /**
- * The cluster key encrypts machine disks and the machines' SSM parameters, and wraps the cluster's at-rest data keys
- * (or, with the KMS provider and no key named in the order, Secrets' data keys through the plugin); the Auto Scaling
- * service role must be able to use it to launch machines.
+ * The service-linked role the cluster's Auto Scaling groups launch machines with, the cluster's own
+ * (AWSServiceRoleForAutoScaling_<prefix>). Auto Scaling's default role does not exist in an account until its first
+ * group, and KMS refuses a key policy naming a principal that does not exist; the default role cannot be declared by
+ * each cluster either, since the second one would find its name taken. A custom-suffix role, which Auto Scaling
+ * documents for exactly this ("You can specify either role when you edit your AWS KMS key policies", Amazon EC2 Auto
+ * Scaling User Guide, "Service-linked roles"), is created before the key names it and goes with the cluster, and the
+ * key admits only this cluster's groups rather than every group in the account.
  */
-function declareClusterKey({ input, prefix, tags }: Scope) {
+function declareAutoScalingRole({ input, prefix, tags }: Scope) {
+  const name = `${prefix}-autoscaling`;
+  return new aws.iam.ServiceLinkedRole(name, {
+    awsServiceName: 'autoscaling.amazonaws.com',
+    customSuffix: prefix,
+    description: `Auto Scaling of Kiln cluster ${input.clusterId}`,
+    tags: tags(name),
+  });
+}
+
+/**
+ * The cluster key encrypts machine disks and the machines' SSM parameters, and wraps the cluster's at-rest data keys
+ * (or, with the KMS provider and no key named in the order, Secrets' data keys through the plugin); the cluster's Auto
+ * Scaling role must be able to use it to launch machines.
+ */
+function declareClusterKey({ input, prefix, tags }: Scope, autoScalingRole: aws.iam.ServiceLinkedRole) {
   const identity = aws.getCallerIdentityOutput();
   const partition = aws.getPartitionOutput();
   const name = `${prefix}-key`;
@@ -292,15 +310,18 @@ function declareClusterKey({ input, prefix, tags }: Scope) {
     description: `Kiln cluster ${input.clusterId} disks`,
     enableKeyRotation: true,
     deletionWindowInDays: 30,
-    policy: pulumi.all([identity.accountId, partition.partition]).apply(([accountId, awsPartition]) => keyPolicy(accountId, awsPartition)),
+    // Naming the role's output makes the key depend on it: the engine creates the key only once the role exists.
+    policy: pulumi
+      .all([identity.accountId, partition.partition, autoScalingRole.arn])
+      .apply(([accountId, awsPartition, autoScalingRoleArn]) => keyPolicy(accountId, awsPartition, autoScalingRoleArn)),
     tags: tags(name),
   });
   new aws.kms.Alias(name, { name: `alias/kiln/${input.clusterId}`, targetKeyId: key.keyId });
   return key;
 }
 
-function keyPolicy(accountId: string, partition: string): string {
-  const autoScalingRole = `arn:${partition}:iam::${accountId}:role/aws-service-role/autoscaling.amazonaws.com/AWSServiceRoleForAutoScaling`;
+/** The statements Auto Scaling's key policy example gives (Amazon EC2 Auto Scaling User Guide, "Required AWS KMS key policy for use with encrypted volumes", Example 1). */
+function keyPolicy(accountId: string, partition: string, autoScalingRole: string): string {
   return JSON.stringify({
     Version: '2012-10-17',
     Statement: [
@@ -396,18 +417,20 @@ interface MachineRole {
  * The control plane as one Auto Scaling group spread over every private
  * subnet and registered with the API target group; one group per node pool.
  */
-function declareMachines(scope: Scope, network: Network, firewall: Firewall, key: aws.kms.Key, apiTargets: aws.lb.TargetGroup) {
+function declareMachines(scope: Scope, network: Network, firewall: Firewall, key: aws.kms.Key, autoScalingRole: aws.iam.ServiceLinkedRole, apiTargets: aws.lb.TargetGroup) {
   const { input, spec, prefix, tags } = scope;
+  const os = machineOsOf(input);
   const images = new Map<string, pulumi.Output<string>>();
   const imageFor = (instanceType: string) => {
     const architecture = architectureOf(instanceType);
+    // Debian's official images of the release the step chose, the newest build (`debian-<release>-<arch>-<build>`).
     const image =
       images.get(architecture) ??
       aws.ec2.getAmiOutput({
-        owners: [DEBIAN_IMAGE_OWNER],
+        owners: [os.image.owner],
         mostRecent: true,
         filters: [
-          { name: 'name', values: [`debian-12-${architecture === 'arm64' ? 'arm64' : 'amd64'}-*`] },
+          { name: 'name', values: [`${os.image.namePrefix}-${architecture === 'arm64' ? 'arm64' : 'amd64'}-*`] },
           { name: 'architecture', values: [architecture] },
           { name: 'root-device-type', values: ['ebs'] },
           { name: 'virtualization-type', values: ['hvm'] },
@@ -458,6 +481,7 @@ function declareMachines(scope: Scope, network: Network, firewall: Firewall, key
     vpcZoneIdentifiers: network.privateSubnetIds,
     launchTemplate: { id: controlPlaneTemplate.id, version: controlPlaneTemplate.latestVersion.apply(String) },
     targetGroupArns: [apiTargets.arn],
+    serviceLinkedRoleArn: autoScalingRole.arn,
     // The group replaces a machine EC2 reports impaired; Kiln's node health removes the dead etcd member and Node
     // it leaves (a Node whose machine is gone) and mints the join token its replacement needs. Rebalancing stays off:
     // it would terminate healthy members for zone balance alone.
@@ -483,6 +507,7 @@ function declareMachines(scope: Scope, network: Network, firewall: Firewall, key
       desiredCapacity: pool.size,
       vpcZoneIdentifiers: network.privateSubnetIds,
       launchTemplate: { id: template.id, version: template.latestVersion.apply(String) },
+      serviceLinkedRoleArn: autoScalingRole.arn,
       healthCheckType: 'EC2',
       // Rebalancing would terminate workers without draining them.
       suspendedProcesses: ['AZRebalance'],
@@ -492,6 +517,12 @@ function declareMachines(scope: Scope, network: Network, firewall: Firewall, key
   });
 
   return { controlPlane, pools };
+}
+
+function machineOsOf(input: ClusterProgramInput): MachineOsRelease {
+  const os = machineOsReleaseByVersion(input.machineOs);
+  if (os === undefined) throw new Error(`machine OS ${input.machineOs} is not in the version table`);
+  return os;
 }
 
 function poolUserData(input: ClusterProgramInput, poolName: string): string {

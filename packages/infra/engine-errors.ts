@@ -24,6 +24,10 @@ const TRANSIENT = [
   /i\/o timeout/i,
   /network (is )?unreachable|network error|NetworkingError/i,
   /the stack is currently locked/i,
+  // A role IAM has just created may not be visible to Auto Scaling yet (terraform-aws-modules/terraform-aws-autoscaling
+  // examples: "Creating the service-linked role within the same terraform run might fail with the following error ...
+  // Re-running terraform apply again will work"); the cluster program creates its own.
+  /ARN specified for Service-Linked Role does not exist/,
 ];
 
 /** Whatever could be a credential or key material is cut before a message is stored or shown. */

@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { ClusterSpec } from '#core';
+import { ClusterSpec, machineOsReleaseByVersion } from '#core';
 import { MAX_AVAILABILITY_ZONES } from './subnets.ts';
 
 /**
@@ -12,6 +12,8 @@ export const ClusterProgramInput = z
     clusterId: z.string().min(1).max(64),
     spec: ClusterSpec,
     availabilityZones: z.array(z.string().min(1)).min(1).max(MAX_AVAILABILITY_ZONES),
+    /** The Debian release the machines boot (a MACHINE_OS_RELEASES version), chosen by the step on its day. */
+    machineOs: z.string().refine((version) => machineOsReleaseByVersion(version) !== undefined, 'is not a machine OS release Kiln knows'),
     userData: z.strictObject({
       controlPlane: z.string().min(1),
       pools: z.record(z.string(), z.string().min(1)),

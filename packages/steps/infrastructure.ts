@@ -1,6 +1,7 @@
 import { z } from 'zod';
 import { renderUserData } from '#bootstrap';
-import { type InfrastructureDriver, InfrastructureOutputs } from '#infra';
+import { StepError, machineOsProblem, machineOsReleaseOf } from '#core';
+import { INFRASTRUCTURE_STEP, type InfrastructureDriver, InfrastructureOutputs } from '#infra';
 import { updateCluster } from '#services';
 import type { StepServices } from './context.ts';
 import { planOf } from './plan.ts';
@@ -20,11 +21,16 @@ export async function infrastructureStep(services: StepServices, driver: Infrast
     // Public keys are no secret: the machines authorize the cluster's key from their user data.
     const authorizedKey = cluster.status.ssh?.publicKey;
     const userDataOptions = authorizedKey === undefined ? {} : { authorizedKey };
+    // Every run boots new machines (a first build, a scale-up, a replacement): they get the OS supported today.
+    const now = new Date();
+    const os = machineOsReleaseOf(now);
+    if (os === undefined) throw new StepError(INFRASTRUCTURE_STEP, machineOsProblem(now) ?? 'Kiln has no machine operating system in support today.', false);
     const outputs = await driver.up({
       tenantId,
       clusterId,
       spec: cluster.spec,
       availabilityZones: plan.availabilityZones,
+      machineOs: os.version,
       userData: {
         controlPlane: renderUserData(clusterId, cluster.spec, 'control-plane', undefined, userDataOptions),
         pools: Object.fromEntries(

@@ -34,6 +34,11 @@ describe("the sandbox's cloud-config check", () => {
     expect(cloudConfigProblems(documents.missingPath)).toEqual(["/write_files/0 must have required property 'path'"]);
   });
 
+  it('refuses a top-level key cloud-init does not know, as the machines\' cloud-init 25.1 does', () => {
+    // Its schema sets additionalProperties false at the top (Debian 12's 22.4 accepted unknown keys).
+    expect(cloudConfigProblems('#cloud-config\ncolour: blue\n')).toEqual(['/ must NOT have additional properties']);
+  });
+
   it('refuses user data that is not cloud-config at all', () => {
     expect(cloudConfigProblems('#!/bin/sh\necho hi\n')).toEqual(['user data does not start with #cloud-config']);
     expect(cloudConfigProblems('#cloud-config\n: [\n')[0]).toMatch(/not YAML/);

@@ -6,8 +6,9 @@ import schema from './schema-cloud-config-v1.json' with { type: 'json' };
 /**
  * What a sandbox machine checks before it "boots": its user data must be a
  * #cloud-config that cloud-init's own JSON schema accepts. The schema is the
- * one Debian 12's cloud-init ships, so `npm start` needs no Python; the tests
- * also run the real `cloud-init schema`.
+ * one the machines' cloud-init ships (Debian 13's 25.1.4, see NOTICE), so
+ * `npm start` needs no Python; the tests also run the real `cloud-init schema`
+ * installed here.
  */
 const ajv = new AjvDraft04({ allErrors: true, strict: false, logger: false });
 const validateSchema = ajv.compile(schema);

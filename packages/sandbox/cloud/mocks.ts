@@ -1,5 +1,8 @@
 import { createHash } from 'node:crypto';
 import type * as pulumi from '@pulumi/pulumi';
+import type { AccountRole } from './account-roles.ts';
+import { findImage, type ImageQuery } from './public-images.ts';
+import { AUTO_SCALING_SERVICE, keyPolicyError, missingServiceLinkedRole, roleName, serviceLinkedRoleArn, serviceLinkedRoleTaken } from './iam-rules.ts';
 
 /** One resource the program declared, as the engine would have received it. */
 export interface RecordedResource {
@@ -15,6 +18,21 @@ export interface MockCloudContext {
   accountId: string;
   /** What the API load balancer's DNS name resolves to in the sandbox. */
   apiHost: string;
+  /** The stack the program runs as: the roles it declares are its own. */
+  stack: string;
+  /** The IAM roles that exist, in every account, when the run starts. */
+  roles: readonly AccountRole[];
+}
+
+export interface CloudMockHooks {
+  /**
+   * The resources (`<type>::<name>`) a resource directly depends on, as its registration tells the engine. The engine
+   * creates a resource only once those exist, and unrelated ones in parallel: a role counts as existing for a resource
+   * only when it existed before the run or one of those dependencies created it.
+   */
+  dependenciesOf?: (type: string, name: string) => readonly string[];
+  /** Told of every role as IAM creates it, so it outlives a run that fails afterwards, as in AWS. */
+  onRoleCreated?: (role: AccountRole) => void;
 }
 
 /** Types whose physical name the AWS provider would generate from the logical name. */
@@ -35,9 +53,10 @@ const AUTONAMED_TYPES = new Set([
  * so running the same program twice yields the same ids, as a second `up` on
  * a real stack would.
  */
-export function createCloudMocks(context: MockCloudContext): { mocks: pulumi.runtime.Mocks; resources: RecordedResource[] } {
+export function createCloudMocks(context: MockCloudContext, hooks: CloudMockHooks = {}): { mocks: pulumi.runtime.Mocks; resources: RecordedResource[] } {
   const resources: RecordedResource[] = [];
   const { region, accountId } = context;
+  const roles = rolesOfRun(context, hooks);
   const digest = (...parts: string[]) => createHash('sha256').update([context.clusterId, ...parts].join('/')).digest('hex');
   const arn = (service: string, resource: string) => `arn:aws:${service}:${region}:${accountId}:${resource}`;
 
@@ -51,18 +70,8 @@ export function createCloudMocks(context: MockCloudContext): { mocks: pulumi.run
         case 'aws:index/getRegion:getRegion':
           return { id: region, name: region, region, endpoint: `ec2.${region}.amazonaws.com` };
         case 'aws:ec2/getAmi:getAmi': {
-          const filters = (args.inputs as { filters?: { name: string; values: string[] }[] }).filters ?? [];
-          const architecture = filters.find((filter) => filter.name === 'architecture')?.values[0] ?? 'x86_64';
-          const imageId = `ami-${digest('ami', architecture).slice(0, 17)}`;
-          return {
-            id: imageId,
-            imageId,
-            architecture,
-            name: `debian-12-${architecture === 'arm64' ? 'arm64' : 'amd64'}-20250101-0000`,
-            rootDeviceName: '/dev/xvda',
-            rootDeviceType: 'ebs',
-            virtualizationType: 'hvm',
-          };
+          const image = findImage(args.inputs as ImageQuery);
+          return { id: image.imageId, ...image };
         }
         default:
           // A new data source in the program must get a mock on purpose, not a silent empty answer.
@@ -74,6 +83,7 @@ export function createCloudMocks(context: MockCloudContext): { mocks: pulumi.run
       const inputs = args.inputs as Record<string, unknown>;
       const hash = digest(args.type, args.name);
       const name = typeof inputs.name === 'string' ? inputs.name : `${args.name}-${hash.slice(0, 7)}`;
+      roles.create(args.type, args.name, name, inputs);
       const { id, state } = mockState(args.type, { inputs, hash, name, arn, region, accountId, apiHost: context.apiHost });
       const withName = AUTONAMED_TYPES.has(args.type) ? { name } : {};
       resources.push({ type: args.type, name: args.name, id, inputs });
@@ -81,6 +91,77 @@ export function createCloudMocks(context: MockCloudContext): { mocks: pulumi.run
     },
   };
   return { mocks, resources };
+}
+
+/**
+ * The account's roles as one run sees them: what existed before it, and what the resources it has created so far
+ * brought into being, each visible only to the resources that depend on its creator.
+ */
+function rolesOfRun(context: MockCloudContext, hooks: CloudMockHooks) {
+  const before = new Set(context.roles.map((role) => role.arn));
+  const ownBefore = new Set(context.roles.filter((role) => role.stack === context.stack).map((role) => role.arn));
+  const createdBy = new Map<string, string[]>();
+  const dependencies = new Map<string, readonly string[]>();
+
+  const existingFor = (key: string): Set<string> => {
+    const existing = new Set(before);
+    const seen = new Set<string>();
+    const pending = [...(dependencies.get(key) ?? [])];
+    for (let next = pending.pop(); next !== undefined; next = pending.pop()) {
+      if (seen.has(next)) continue;
+      seen.add(next);
+      for (const arn of createdBy.get(next) ?? []) existing.add(arn);
+      pending.push(...(dependencies.get(next) ?? []));
+    }
+    return existing;
+  };
+  /** Whatever exists by now, whichever resource created it: a name is taken as soon as anything holds it. */
+  const anywhere = (): Set<string> => new Set([...before, ...[...createdBy.values()].flat()]);
+  const record = (key: string, arn: string, declared: boolean) => {
+    createdBy.set(key, [...(createdBy.get(key) ?? []), arn]);
+    if (!before.has(arn)) hooks.onRoleCreated?.({ arn, ...(declared ? { stack: context.stack } : {}) });
+  };
+
+  return {
+    /** Refuses what AWS refuses, then records the roles the resource creates. */
+    create(type: string, logicalName: string, physicalName: string, inputs: Record<string, unknown>): void {
+      const key = `${type}::${logicalName}`;
+      dependencies.set(key, hooks.dependenciesOf?.(type, logicalName) ?? []);
+      switch (type) {
+        case 'aws:kms/key:Key': {
+          const existing = existingFor(key);
+          const error = keyPolicyError(inputs.policy, (arn) => existing.has(arn));
+          if (error) throw error;
+          return;
+        }
+        case 'aws:iam/serviceLinkedRole:ServiceLinkedRole': {
+          const service = String(inputs.awsServiceName);
+          const arn = serviceLinkedRoleArn(context.accountId, service, typeof inputs.customSuffix === 'string' ? inputs.customSuffix : undefined);
+          // The stack's own role from an earlier run is in its state: the engine updates it rather than creating it.
+          if (anywhere().has(arn) && !ownBefore.has(arn)) throw serviceLinkedRoleTaken(service, arn);
+          record(key, arn, true);
+          return;
+        }
+        case 'aws:iam/role:Role':
+          record(key, `arn:aws:iam::${context.accountId}:role/${physicalName}`, true);
+          return;
+        case 'aws:autoscaling/group:Group': {
+          const named = inputs.serviceLinkedRoleArn;
+          if (typeof named === 'string' && named !== '') {
+            if (!existingFor(key).has(named)) throw missingServiceLinkedRole(physicalName);
+            return;
+          }
+          // "By default, Amazon EC2 Auto Scaling uses a service-linked role named AWSServiceRoleForAutoScaling, which it
+          // creates if it does not exist." (Auto Scaling API Reference, CreateAutoScalingGroup, ServiceLinkedRoleARN)
+          const defaultRole = serviceLinkedRoleArn(context.accountId, AUTO_SCALING_SERVICE);
+          if (!anywhere().has(defaultRole)) record(key, defaultRole, false);
+          return;
+        }
+        default:
+          return;
+      }
+    },
+  };
 }
 
 interface StateContext {
@@ -170,6 +251,12 @@ function mockState(type: string, c: StateContext): { id: string; state: Record<s
     }
     case 'aws:iam/rolePolicy:RolePolicy':
       return { id: `${String(c.inputs.role)}:${c.name}`, state: {} };
+    case 'aws:iam/serviceLinkedRole:ServiceLinkedRole': {
+      const service = String(c.inputs.awsServiceName);
+      const arn = serviceLinkedRoleArn(c.accountId, service, typeof c.inputs.customSuffix === 'string' ? c.inputs.customSuffix : undefined);
+      // The provider keeps the role's ARN as its id (terraform-provider-aws resourceServiceLinkedRoleCreate).
+      return { id: arn, state: { arn, name: roleName(arn), path: `/aws-service-role/${service}/`, uniqueId: `AROA${c.hash.slice(0, 17).toUpperCase()}` } };
+    }
     default:
       return { id: `${c.name}-${c.hash.slice(0, 8)}`, state: {} };
   }

@@ -4,6 +4,7 @@ import { setPriority } from 'node:os';
 import { fileURLToPath } from 'node:url';
 import { StepError } from '#core';
 import { INFRASTRUCTURE_STEP } from '#infra';
+import type { AccountRole } from './account-roles.ts';
 import type { RecordedResource } from './mocks.ts';
 import { isRunnerMessage, type RunRequest } from './protocol.ts';
 import { runnerModule } from './runner-module.ts';
@@ -102,7 +103,8 @@ export class RunnerProcess {
     return this.isReady && this.usable;
   }
 
-  run(request: RunRequest, timeoutMs: number): Promise<RunResult> {
+  /** `onRole` hears of every IAM role the program's resources create, as they are created. */
+  run(request: RunRequest, timeoutMs: number, onRole: (role: AccountRole) => void = () => undefined): Promise<RunResult> {
     this.setHeld(true);
     return new Promise<RunResult>((resolve, reject) => {
       const cleanup = () => {
@@ -116,7 +118,9 @@ export class RunnerProcess {
       }, timeoutMs);
       const onMessage = (message: unknown) => {
         if (!isRunnerMessage(message)) return;
-        if (message.kind === 'result') {
+        if (message.kind === 'role') {
+          onRole(message.role);
+        } else if (message.kind === 'result') {
           cleanup();
           this.release();
           resolve({ outputs: message.outputs, resources: message.resources });

@@ -30,9 +30,44 @@ function resolved<T>(output: pulumi.Output<T>): Promise<T> {
   });
 }
 
+interface RegisterRequest {
+  getType(): string;
+  getName(): string;
+  getDependenciesList(): string[];
+}
+
+/** `urn:pulumi:<stack>::<project>::<parent$type>::<name>` as `<type>::<name>`, the key the mocks use. */
+function resourceKeyOf(urn: string): string {
+  const [, , qualifiedType = '', ...name] = urn.split('::');
+  return `${qualifiedType.slice(qualifiedType.lastIndexOf('$') + 1)}::${name.join('::')}`;
+}
+
+/**
+ * The dependencies each registration declares, which the engine orders creation by (pulumi/pulumi@v3.248.0
+ * sdk/nodejs/runtime/resource.ts registerResource: `req.setDependenciesList(allDirectDependencyURNs)`, explicit and
+ * property dependencies alike). Its mocks (sdk/nodejs/runtime/mocks.ts MockMonitor.registerResource) pass the mock only
+ * type, name, inputs, provider, custom and id, so the sandbox reads them off the request on its way to the mock monitor,
+ * before the mock's newResource sees the resource.
+ */
+function recordDependencies(monitor: unknown, dependencies: Map<string, string[]>): void {
+  const target = monitor as { registerResource: (request: RegisterRequest, ...rest: unknown[]) => unknown };
+  const register = target.registerResource.bind(target);
+  target.registerResource = (request, ...rest) => {
+    dependencies.set(`${request.getType()}::${request.getName()}`, request.getDependenciesList().map(resourceKeyOf));
+    return register(request, ...rest);
+  };
+}
+
 async function run(request: RunRequest): Promise<RunnerMessage> {
-  const { mocks, resources } = createCloudMocks(request.context);
+  const dependencies = new Map<string, string[]>();
+  const { mocks, resources } = createCloudMocks(request.context, {
+    dependenciesOf: (type, name) => dependencies.get(`${type}::${name}`) ?? [],
+    onRoleCreated: (role) => {
+      reply({ kind: 'role', role });
+    },
+  });
   await pulumi.runtime.setMocks(mocks, request.project, request.stack, false);
+  recordDependencies(pulumi.runtime.getMonitor(), dependencies);
   const outputs = await resolved(pulumi.output(await clusterProgram(request.input)()));
   // Resources nothing exported depends on may still be registering.
   await pulumi.runtime.disconnect();
@@ -58,15 +93,18 @@ for (const loaded of [
   aws.autoscaling.Group,
   aws.kms.Key,
   aws.iam.Role,
+  aws.iam.ServiceLinkedRole,
   aws.getCallerIdentityOutput,
   aws.getPartitionOutput,
 ]) {
   if (typeof loaded !== 'function') throw new Error('the AWS provider SDK did not load');
 }
 
-// A rejected resource registration surfaces here rather than in the program's outputs.
+// A rejected resource registration surfaces here rather than in the program's outputs, behind one "error serializing
+// property" per output it flowed through; the engine would report the resource's own error, so that is what is kept.
 const reportFailure = (error: unknown) => {
-  reply({ kind: 'failed', message: error instanceof Error ? error.message : String(error) });
+  const message = error instanceof Error ? error.message : String(error);
+  reply({ kind: 'failed', message: message.replace(/^(error serializing property "[^"]*": )+/, '') });
 };
 process.on('unhandledRejection', reportFailure);
 process.on('uncaughtException', reportFailure);

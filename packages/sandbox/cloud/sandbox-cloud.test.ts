@@ -1,7 +1,8 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { ClusterSpec, StepError, newId, type ClusterOrder } from '#core';
+import { ClusterSpec, StepError, machineOsReleaseOf, newId, type ClusterOrder } from '#core';
 import { CLUSTER_TAG, InfrastructureOutputs, SSM_AGENT_ACTIONS, TENANT_TAG, type ClusterProgramInput, type ClusterRef } from '#infra';
 import type { RecordedResource } from './mocks.ts';
+import { PUBLIC_IMAGES } from './public-images.ts';
 import { SandboxCloud, type ProvisionedCluster } from './sandbox-cloud.ts';
 
 const T = {
@@ -51,6 +52,13 @@ afterAll(async () => {
   await cloud.close();
 });
 
+/** The release the infrastructure step gives machines today. */
+function todaysMachineOs(): string {
+  const os = machineOsReleaseOf(new Date());
+  if (os === undefined) throw new Error('no machine OS in regular security support today: review MACHINE_OS_RELEASES');
+  return os.version;
+}
+
 function clusterInput(order: Partial<ClusterOrder> = {}): ClusterProgramInput {
   const spec = ClusterSpec.parse({
     name: 'demo',
@@ -66,6 +74,7 @@ function clusterInput(order: Partial<ClusterOrder> = {}): ClusterProgramInput {
     clusterId: newId('cluster'),
     spec,
     availabilityZones: ['eu-central-1a', 'eu-central-1b', 'eu-central-1c'],
+    machineOs: todaysMachineOs(),
     userData: {
       controlPlane: '#cloud-config\nhostname: control-plane\n',
       pools: Object.fromEntries(spec.nodePools.map((pool) => [pool.name, `#cloud-config\nhostname: ${pool.name}\n`])),
@@ -245,6 +254,8 @@ describe('SandboxCloud.up', () => {
     const [cp, general, batch] = [template('-cp'), template('-pool-general'), template('-pool-batch')];
     expect(cp.inputs.imageId).toBe(general.inputs.imageId);
     expect(batch.inputs.imageId).not.toBe(general.inputs.imageId);
+    const imageOf = (launchTemplate: RecordedResource) => PUBLIC_IMAGES.find((image) => image.imageId === launchTemplate.inputs.imageId);
+    expect([imageOf(general)?.architecture, imageOf(batch)?.architecture]).toEqual(['x86_64', 'arm64']);
 
     const profiles = ofType(resources, 'aws:iam/instanceProfile:InstanceProfile');
     expect(profiles).toHaveLength(2);
@@ -275,6 +286,36 @@ describe('SandboxCloud.up', () => {
       ['kms:Encrypt', 'kms:Decrypt', 'kms:DescribeKey'],
     ]);
     expect(controlPlanePolicy.Statement[0]?.Resource).toMatch(new RegExp(`/kiln/${input.clusterId}/control-plane/\\*$`));
+  });
+
+  it("boots every machine from Debian's newest image of the release in regular security support today", async () => {
+    const input = clusterInput();
+    await cloud.up(input);
+    const os = machineOsReleaseOf(new Date());
+    for (const template of ofType(cloud.resources(input.clusterId), T.launchTemplate)) {
+      const image = PUBLIC_IMAGES.find((candidate) => candidate.imageId === template.inputs.imageId);
+      const newest = PUBLIC_IMAGES.filter((candidate) => candidate.architecture === image?.architecture && candidate.name.startsWith(`debian-${os?.version ?? ''}-`))
+        .map((candidate) => candidate.name)
+        .sort()
+        .at(-1);
+      expect({ template: template.name, image: image?.name }).toEqual({ template: template.name, image: newest });
+    }
+  });
+
+  it("lets only the cluster's own Auto Scaling role use its key, and launches every group with that role", async () => {
+    const input = clusterInput();
+    await cloud.up(input);
+    const resources = cloud.resources(input.clusterId);
+    const role = only(resources, 'aws:iam/serviceLinkedRole:ServiceLinkedRole');
+    expect(role.inputs).toMatchObject({ awsServiceName: 'autoscaling.amazonaws.com' });
+    expect(role.id).toMatch(/:role\/aws-service-role\/autoscaling\.amazonaws\.com\/AWSServiceRoleForAutoScaling_kiln-[0-9a-f]{10}$/);
+
+    type Statement = { Sid: string; Principal: { AWS: string } };
+    const statements = (JSON.parse(only(resources, T.kmsKey).inputs.policy as string) as { Statement: Statement[] }).Statement;
+    expect(statements.filter((statement) => statement.Sid.startsWith('AutoScaling')).map((statement) => statement.Principal.AWS)).toEqual([role.id, role.id]);
+    const groups = ofType(resources, T.asg);
+    expect(groups).toHaveLength(1 + input.spec.nodePools.length);
+    expect(groups.map((group) => group.inputs.serviceLinkedRoleArn)).toEqual(groups.map(() => role.id));
   });
 
   it('spreads three control plane machines over three private subnets behind the load balancer, and sizes pools from the spec', async () => {
@@ -351,6 +392,14 @@ describe('SandboxCloud.up', () => {
     expect(rejected?.reason).toMatchObject({ retriable: true, name: 'Kiln.Transient' });
   });
 
+  it('rejects a machine OS the version table does not know before running anything', async () => {
+    const input = clusterInput();
+    await expect(cloud.up({ ...input, machineOs: '11' })).rejects.toMatchObject({
+      name: 'Kiln.Permanent',
+      message: expect.stringContaining('machineOs: is not a machine OS release Kiln knows') as unknown,
+    });
+  });
+
   it('rejects input without user data for a pool before running anything', async () => {
     const input = clusterInput();
     await expect(cloud.up({ ...input, userData: { ...input.userData, pools: {} } })).rejects.toMatchObject({
@@ -418,5 +467,30 @@ describe('SandboxCloud options', () => {
     const closed = new SandboxCloud();
     await closed.close();
     await expect(closed.up(clusterInput())).rejects.toThrow(/closed/);
+  });
+});
+
+describe('SandboxCloud accounts', () => {
+  const autoScalingRoles = (roles: string[]) => roles.filter((arn) => arn.includes(':role/aws-service-role/autoscaling.amazonaws.com/'));
+
+  it('builds the first cluster of a fresh account, a second one beside it, and each again after the other is gone', async () => {
+    // No Auto Scaling group has ever run in this account, so not even Auto Scaling's default role exists.
+    const fresh = new SandboxCloud({ warmSpare: false, accountId: '444455556666' });
+    try {
+      const first = clusterInput();
+      const second = clusterInput();
+      await expect(fresh.up(first)).resolves.toMatchObject({ kmsKeyArn: expect.stringMatching(/^arn:aws:kms:eu-central-1:444455556666:key\//) as unknown });
+      await expect(fresh.up(second)).resolves.toMatchObject({ controlPlane: { replicas: 3 } });
+      // A second `up` of a stack updates what it holds.
+      await expect(fresh.up(first)).resolves.toMatchObject({ controlPlane: { replicas: 3 } });
+      const roles = autoScalingRoles(fresh.iamRoles());
+
+      await fresh.destroy({ tenantId: first.tenantId, clusterId: first.clusterId });
+      await expect(fresh.up(second)).resolves.toMatchObject({ controlPlane: { replicas: 3 } });
+      await expect(fresh.up(first)).resolves.toMatchObject({ controlPlane: { replicas: 3 } });
+      expect(autoScalingRoles(fresh.iamRoles()).sort()).toEqual([...roles].sort());
+    } finally {
+      await fresh.close();
+    }
   });
 });

@@ -10,6 +10,7 @@ import {
   type InfrastructureDriver,
 } from '#infra';
 import { accountOfRole } from '../iam.ts';
+import { SandboxAccountRoles } from './account-roles.ts';
 import type { RecordedResource } from './mocks.ts';
 import { RunnerProcess } from './runner-process.ts';
 
@@ -39,6 +40,11 @@ export interface SandboxCloudOptions {
   onDestroyed?: (ref: ClusterRef & { outputs?: InfrastructureOutputs }) => Promise<void> | void;
   /** Kiln's own account, where clusters without `account` are built. */
   accountId?: string;
+  /**
+   * IAM roles (ARNs, any account) that exist before Kiln's first run, besides Kiln's provisioner role and the tenants'
+   * roles Kiln assumes. Default: none, a fresh account, where even Auto Scaling's service-linked role does not exist yet.
+   */
+  existingRoles?: readonly string[];
   /** Upper bound for one program run, cold start included. */
   runTimeoutMs?: number;
   /** Keep one runner process loaded ahead of the next run (default true). */
@@ -64,12 +70,16 @@ export class SandboxCloud implements InfrastructureDriver {
   private readonly inFlight = new Set<string>();
   private readonly running = new Set<RunnerProcess>();
   private readonly faults: { operation: Operation; retriable: boolean; message: string }[] = [];
+  /** IAM's roles outlive any one run: a role one cluster's run creates exists for every later run in its account. */
+  private readonly roles: SandboxAccountRoles;
   private spare: RunnerProcess | undefined;
   private closed = false;
   private lastTiming: RunTiming | undefined;
 
   constructor(options: SandboxCloudOptions = {}) {
     this.options = options;
+    // getCallerIdentity in the mocks answers as this role: the program runs as it in Kiln's account.
+    this.roles = new SandboxAccountRoles([`arn:aws:iam::${options.accountId ?? SANDBOX_ACCOUNT_ID}:role/kiln-provisioner`, ...(options.existingRoles ?? [])]);
     this.replenish();
   }
 
@@ -81,6 +91,8 @@ export class SandboxCloud implements InfrastructureDriver {
     }
     const input = parsed.data;
     const stack = stackName(input);
+    // A tenant's role exists: Kiln assumes it to run the program in the tenant's account.
+    if (input.spec.account !== undefined) this.roles.add({ arn: input.spec.account.roleArn });
     return this.exclusive(input.clusterId, 'up', async () => {
       const apiHost = await (this.options.apiHostFor ?? defaultApiHost(input.spec.region))(input.clusterId);
       const runner = this.takeRunner();
@@ -94,9 +106,12 @@ export class SandboxCloud implements InfrastructureDriver {
             project: DEFAULT_PROJECT_NAME,
             stack,
             // As the production driver does, the program runs in the tenant's account when the order names one.
-            context: { clusterId: input.clusterId, region: input.spec.region, accountId: this.accountOf(input.spec), apiHost },
+            context: { clusterId: input.clusterId, region: input.spec.region, accountId: this.accountOf(input.spec), apiHost, stack, roles: this.roles.all() },
           },
           this.options.runTimeoutMs ?? 120_000,
+          (role) => {
+            this.roles.add(role);
+          },
         )
         .finally(() => this.running.delete(runner));
       this.lastTiming = { clusterId: input.clusterId, warm, durationMs: performance.now() - started };
@@ -122,8 +137,15 @@ export class SandboxCloud implements InfrastructureDriver {
       const existing = this.clusters.get(ref.clusterId);
       const destroyed = existing?.tenantId === ref.tenantId ? existing : undefined;
       if (destroyed !== undefined) this.clusters.delete(ref.clusterId);
+      // Destroying a stack deletes the roles it declared (and nothing AWS created on its own); another tenant's id names another stack.
+      this.roles.deleteDeclaredBy(stackName(ref));
       await this.options.onDestroyed?.({ tenantId: ref.tenantId, clusterId: ref.clusterId, ...(destroyed === undefined ? {} : { outputs: destroyed.outputs }) });
     });
+  }
+
+  /** The IAM roles that exist now, in every account. */
+  iamRoles(): string[] {
+    return this.roles.all().map((role) => role.arn);
   }
 
   /** Every resource the cluster's last `up` declared; empty once destroyed. */

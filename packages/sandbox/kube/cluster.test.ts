@@ -1,5 +1,6 @@
 import { ApiException, ApisApi, CoreV1Api, KubeConfig, PatchStrategy, V1ConfigMap, V1DaemonSet, V1Deployment, V1Secret, VersionApi } from '@kubernetes/client-node';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { machineOsReleaseOf } from '#core';
 import { CONTROL_PLANE_LABEL, POOL_LABEL, type SandboxCluster, startSandboxCluster } from './index.ts';
 import { clientsFor, failureOf, manifest, runCniAgent, statusOf, waitUntil } from './testing.ts';
 
@@ -49,6 +50,9 @@ describe('sandbox cluster', () => {
     expect(worker?.metadata?.labels).toMatchObject({ [POOL_LABEL]: 'general', team: 'a', 'kubernetes.io/hostname': 'worker-1' });
     expect(worker?.metadata?.labels?.[CONTROL_PLANE_LABEL]).toBeUndefined();
     expect(worker?.status?.nodeInfo?.kubeletVersion).toBe('v1.33.0');
+    // What a machine Kiln builds today runs: the supported Debian release and the containerd it ships.
+    const os = machineOsReleaseOf(new Date());
+    expect(worker?.status?.nodeInfo).toMatchObject({ osImage: os?.prettyName, containerRuntimeVersion: `containerd://${os?.containerd.version ?? ''}` });
     const conditions = worker?.status?.conditions ?? [];
     expect(conditions.map((condition) => condition.type).sort()).toEqual(['DiskPressure', 'MemoryPressure', 'NetworkUnavailable', 'PIDPressure', 'Ready']);
     const ready = conditions.find((condition) => condition.type === 'Ready');

@@ -1,4 +1,5 @@
 import { randomBytes } from 'node:crypto';
+import { MACHINE_OS_RELEASES, type MachineOsRelease, machineOsReleaseOf } from '#core';
 import type { ResourceType } from './catalog.ts';
 import { type JsonObject, arrayAt, ensureObject, isObject, stringAt } from './json.ts';
 import type { ApiRegistry } from './registry.ts';
@@ -32,6 +33,23 @@ export interface NodeRegistration {
   kubeletVersion?: string;
   internalIP?: string;
   providerID?: string;
+}
+
+/**
+ * The cloud kernel each release's images boot (`uname -r` of linux-image-cloud-amd64: trixie's Packages index, 13.8,
+ * has 6.12.117-1 depending on linux-image-6.12.117+deb13-cloud-amd64).
+ */
+const CLOUD_KERNELS: Readonly<Record<string, string>> = { bookworm: '6.1.0-28-cloud-amd64', trixie: '6.12.117+deb13-cloud-amd64' };
+
+/**
+ * What a machine built on a given day runs: the release the infrastructure step gives machines that day (the
+ * supported-versions table), the containerd it ships as the CRI Version call reports it, the kernel its image boots.
+ */
+function machineOsOn(now: string): { os: MachineOsRelease; kernel: string } {
+  // No machine is built on a day without one; a node registered then (a test's clock) runs the newest there is.
+  const os = machineOsReleaseOf(new Date(now)) ?? MACHINE_OS_RELEASES.at(-1);
+  if (os === undefined) throw new Error('the supported-versions table names no machine OS release');
+  return { os, kernel: CLOUD_KERNELS[os.codename] ?? 'unknown' };
 }
 
 export const POOL_LABEL = 'kiln.dev/pool';
@@ -166,6 +184,7 @@ export class KubeletSimulator {
     const address = registration.internalIP ?? `10.0.${Math.floor(this.nextAddress / 250)}.${(this.nextAddress % 250) + 4}`;
     this.nextAddress++;
     const kubeletVersion = registration.kubeletVersion ?? this.clusterVersion();
+    const machine = machineOsOn(now);
 
     this.registry.writeInternal(this.nodeType, '', registration.name, 'kubelet', 'main', (current) => {
       const node: JsonObject = current ?? { apiVersion: 'v1', kind: 'Node', metadata: { name: registration.name } };
@@ -195,9 +214,9 @@ export class KubeletSimulator {
         machineID: randomBytes(16).toString('hex'),
         systemUUID: randomBytes(16).toString('hex'),
         bootID: randomBytes(16).toString('hex'),
-        kernelVersion: '6.1.0-28-cloud-amd64',
-        osImage: 'Debian GNU/Linux 12 (bookworm)',
-        containerRuntimeVersion: 'containerd://1.7.24',
+        kernelVersion: machine.kernel,
+        osImage: machine.os.prettyName,
+        containerRuntimeVersion: `containerd://${machine.os.containerd.version}`,
         kubeletVersion,
         kubeProxyVersion: kubeletVersion,
         operatingSystem: 'linux',
