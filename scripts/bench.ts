@@ -28,7 +28,7 @@ import {
   type SandboxCluster,
   ensureTable,
   groupsForOrder,
-  startChartRunner,
+  startHelmController,
   startEc2Service,
   startLocalDynamoDb,
   startSandboxCluster,
@@ -98,9 +98,9 @@ async function installTwice(spec: ClusterSpec): Promise<InstallSample> {
   try {
     cluster.registerNode({ name: 'cp-1', role: 'control-plane' });
     for (const pool of spec.nodePools) cluster.registerNode({ name: `${pool.name}-1`, role: 'worker', pool: pool.name });
-    // The chart runner plays helm-controller for the first run only, as in the install tests: it never writes a
-    // chart's objects twice, and stopping it keeps the second run's request log to what the installer did.
-    stopRunner = startChartRunner(cluster);
+    // The sandbox's helm-controller runs for the first run only, as in the install tests: it never writes a chart's
+    // objects twice, and stopping it keeps the second run's request log to what the installer did.
+    stopRunner = startHelmController(cluster).stop;
     const firstMs = await timed(() => addonsStep(cluster, spec));
     await stopRunner();
     stopRunner = undefined;

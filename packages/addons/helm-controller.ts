@@ -1,3 +1,4 @@
+import { API_SERVER_PORT } from '#bootstrap';
 import { ADDON_RELEASES } from '#core';
 import { RESTRICTED_CONTAINER_SECURITY } from './addon.ts';
 import type { Manifest } from './kube.ts';
@@ -7,37 +8,6 @@ export const HELM_CONTROLLER_IMAGE = `docker.io/rancher/helm-controller:${ADDON_
 const NAMESPACE = 'kube-system';
 const NAME = 'helm-controller';
 
-function crd(kind: 'HelmChart' | 'HelmChartConfig', plural: string): Manifest {
-  return {
-    apiVersion: 'apiextensions.k8s.io/v1',
-    kind: 'CustomResourceDefinition',
-    metadata: { name: `${plural}.helm.cattle.io` },
-    spec: {
-      group: 'helm.cattle.io',
-      scope: 'Namespaced',
-      names: { kind, listKind: `${kind}List`, plural, singular: kind.toLowerCase() },
-      versions: [
-        {
-          name: 'v1',
-          served: true,
-          storage: true,
-          subresources: { status: {} },
-          schema: {
-            openAPIV3Schema: {
-              type: 'object',
-              properties: {
-                // The controller owns the full field list; Kiln's own schema check (validate.ts) is the strict one.
-                spec: { type: 'object', 'x-kubernetes-preserve-unknown-fields': true },
-                status: { type: 'object', 'x-kubernetes-preserve-unknown-fields': true },
-              },
-            },
-          },
-        },
-      ],
-    },
-  };
-}
-
 /**
  * k3s-io/helm-controller, run as a Deployment because kubeadm clusters do not
  * embed it. It must start before any pod network exists (it installs the CNI),
@@ -46,20 +16,18 @@ function crd(kind: 'HelmChart' | 'HelmChartConfig', plural: string): Manifest {
 export function helmControllerObjects(): Manifest[] {
   const labels = { 'app.kubernetes.io/name': NAME };
   return [
-    crd('HelmChart', 'helmcharts'),
-    crd('HelmChartConfig', 'helmchartconfigs'),
     { apiVersion: 'v1', kind: 'ServiceAccount', metadata: { name: NAME, namespace: NAMESPACE }, automountServiceAccountToken: true },
     {
-      // Everything the controller touches lives in kube-system (it watches only there), so most of its rights are a Role.
+      // What it writes, all in kube-system: each chart's install Job, its ServiceAccount, values Secret and content
+      // ConfigMap (wrangler apply: create, patch, delete), the chart's status and finalizer, its lease and events.
       apiVersion: 'rbac.authorization.k8s.io/v1',
       kind: 'Role',
       metadata: { name: 'kiln:helm-controller', namespace: NAMESPACE },
       rules: [
-        { apiGroups: ['helm.cattle.io'], resources: ['helmcharts', 'helmchartconfigs'], verbs: ['get', 'list', 'watch', 'update', 'patch'] },
-        { apiGroups: ['helm.cattle.io'], resources: ['helmcharts/status', 'helmcharts/finalizers'], verbs: ['get', 'update', 'patch'] },
-        // Each chart is installed by a Job running as its own ServiceAccount, with its values in a Secret/ConfigMap.
-        { apiGroups: ['batch'], resources: ['jobs'], verbs: ['get', 'list', 'watch', 'create', 'update', 'patch', 'delete'] },
-        { apiGroups: [''], resources: ['serviceaccounts', 'configmaps', 'secrets'], verbs: ['get', 'list', 'watch', 'create', 'update', 'patch', 'delete'] },
+        { apiGroups: ['helm.cattle.io'], resources: ['helmcharts'], verbs: ['get', 'update'] },
+        { apiGroups: ['helm.cattle.io'], resources: ['helmcharts/status'], verbs: ['update'] },
+        { apiGroups: ['batch'], resources: ['jobs'], verbs: ['get', 'create', 'patch', 'delete'] },
+        { apiGroups: [''], resources: ['serviceaccounts', 'configmaps', 'secrets'], verbs: ['get', 'create', 'patch', 'delete'] },
         { apiGroups: [''], resources: ['events'], verbs: ['create', 'patch'] },
         { apiGroups: ['coordination.k8s.io'], resources: ['leases'], verbs: ['get', 'create', 'update'] },
       ],
@@ -76,9 +44,17 @@ export function helmControllerObjects(): Manifest[] {
       kind: 'ClusterRole',
       metadata: { name: 'kiln:helm-controller' },
       rules: [
-        // The install Jobs need cluster-admin (charts create CRDs and ClusterRoles), bound per chart by the controller.
-        // `bind` on that one role is what allows it; it is the controller's only cluster-wide power.
-        { apiGroups: ['rbac.authorization.k8s.io'], resources: ['clusterrolebindings'], verbs: ['get', 'list', 'watch', 'create', 'update', 'patch', 'delete'] },
+        // It creates or updates its own CRDs at every start (pkg/cmd/cmd.go, wrangler v3.3.3 pkg/crd/crd.go).
+        { apiGroups: ['apiextensions.k8s.io'], resources: ['customresourcedefinitions'], verbs: ['get', 'list', 'create', 'update'] },
+        // Its informers list and watch at cluster scope whatever --namespace says (controllers.go builds its cache
+        // with no namespace); --namespace only filters which charts it acts on. Helm's release Secrets are read in
+        // each chart's target namespace.
+        { apiGroups: ['helm.cattle.io'], resources: ['helmcharts', 'helmchartconfigs'], verbs: ['list', 'watch'] },
+        { apiGroups: ['batch'], resources: ['jobs'], verbs: ['list', 'watch'] },
+        { apiGroups: [''], resources: ['serviceaccounts', 'configmaps', 'secrets'], verbs: ['list', 'watch'] },
+        // Each install Job runs as its own ServiceAccount bound to cluster-admin (charts create CRDs and
+        // ClusterRoles); `bind` on that one role is what lets the controller make those bindings.
+        { apiGroups: ['rbac.authorization.k8s.io'], resources: ['clusterrolebindings'], verbs: ['get', 'list', 'watch', 'create', 'patch', 'delete'] },
         { apiGroups: ['rbac.authorization.k8s.io'], resources: ['clusterroles'], resourceNames: ['cluster-admin'], verbs: ['bind'] },
       ],
     },
@@ -104,7 +80,14 @@ export function helmControllerObjects(): Manifest[] {
             serviceAccountName: NAME,
             hostNetwork: true,
             priorityClassName: 'system-cluster-critical',
-            nodeSelector: { 'node-role.kubernetes.io/control-plane': '' },
+            // By the label's presence: Kiln sets its value to "true" for bootstrap charts, kubeadm leaves it empty.
+            affinity: {
+              nodeAffinity: {
+                requiredDuringSchedulingIgnoredDuringExecution: {
+                  nodeSelectorTerms: [{ matchExpressions: [{ key: 'node-role.kubernetes.io/control-plane', operator: 'Exists' }] }],
+                },
+              },
+            },
             tolerations: [
               { key: 'node-role.kubernetes.io/control-plane', operator: 'Exists', effect: 'NoSchedule' },
               // No CNI yet means every node is not-ready; the controller is what installs the CNI, so it stays.
@@ -117,8 +100,17 @@ export function helmControllerObjects(): Manifest[] {
                 name: NAME,
                 image: HELM_CONTROLLER_IMAGE,
                 imagePullPolicy: 'IfNotPresent',
+                // The image has no ENTRYPOINT, only CMD ["helm-controller"] (its Dockerfile): args alone would replace
+                // the CMD and the runtime would try to run "--namespace".
+                command: ['helm-controller'],
                 args: ['--namespace', NAMESPACE],
-                env: [{ name: 'NODE_NAME', valueFrom: { fieldRef: { fieldPath: 'spec.nodeName' } } }],
+                env: [
+                  { name: 'NODE_NAME', valueFrom: { fieldRef: { fieldPath: 'spec.nodeName' } } },
+                  // This node's own API server, on the host network: the kubernetes Service's address needs kube-proxy or
+                  // Cilium, and Cilium is what this controller installs. Its certificate names 127.0.0.1 (kubeadm.ts).
+                  { name: 'KUBERNETES_SERVICE_HOST', value: '127.0.0.1' },
+                  { name: 'KUBERNETES_SERVICE_PORT', value: String(API_SERVER_PORT) },
+                ],
                 resources: { requests: { cpu: '50m', memory: '64Mi' }, limits: { memory: '256Mi' } },
                 securityContext: RESTRICTED_CONTAINER_SECURITY,
               },

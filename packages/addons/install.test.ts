@@ -1,7 +1,7 @@
 import { KubeConfig, KubernetesObjectApi, PatchStrategy } from '@kubernetes/client-node';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { ClusterSpec, DEFAULT_KUBERNETES_VERSION } from '#core';
-import { type SandboxCluster, startChartRunner, startSandboxCluster } from '#sandbox';
+import { type SandboxCluster, helmControllerCrds, startHelmController, startSandboxCluster } from '#sandbox';
 import { PLACEHOLDER_ISSUER_CA } from './cert-manager.ts';
 import { addonDrift, installAddons, liveForbiddenAdminBindings, removeAddons } from './install.ts';
 import { applyObjects } from './kube.ts';
@@ -19,6 +19,14 @@ describe('installAddons against the sandbox', () => {
   let cluster: SandboxCluster;
   let config: KubeConfig;
   let stopRunner: (() => Promise<void>) | undefined;
+  /** helm-controller as upstream runs it, from the Deployment the installer applies. */
+  const runHelmController = () => {
+    stopRunner = startHelmController(cluster).stop;
+  };
+  /** What helm-controller leaves when it starts (its CRDs), for tests where no chart should run. */
+  const serveHelmCharts = () => {
+    for (const crd of helmControllerCrds()) cluster.writeObject(crd, 'helm-controller');
+  };
 
   beforeEach(async () => {
     cluster = await startSandboxCluster({ name: 'addons', kubernetesVersion: DEFAULT_KUBERNETES_VERSION });
@@ -37,17 +45,15 @@ describe('installAddons against the sandbox', () => {
   const render = (order: Record<string, unknown>) => renderAddons('cls_test', ClusterSpec.parse(order), { issuerCa: PLACEHOLDER_ISSUER_CA });
 
   it('installs everything in order, then a second run changes nothing', async () => {
-    stopRunner = startChartRunner(cluster);
+    runHelmController();
     const addons = render(FULL_ORDER);
     const result = await installAddons(config, addons, { deadlineMs: 20_000, pollMs: 20 });
 
     expect(result.pending).toEqual([]);
     expect(cluster.objects({ kind: 'ClusterIssuer' }).map((issuer) => (issuer.metadata as { name: string }).name).sort()).toEqual(['kiln-cluster-issuer', 'letsencrypt']);
     expect(cluster.objects({ kind: 'TracingPolicy' })).toHaveLength(1);
-    // client-node would drop this key on its own; without it a real API server prunes every HelmChart's spec.
-    expect(cluster.objects({ kind: 'CustomResourceDefinition', name: 'helmcharts.helm.cattle.io' })[0]).toMatchObject({
-      spec: { versions: [{ schema: { openAPIV3Schema: { properties: { spec: { 'x-kubernetes-preserve-unknown-fields': true } } } } }] },
-    });
+    // The control plane node carries the label value helm-controller's bootstrap Jobs select (Cilium's).
+    expect((cluster.objects({ kind: 'Node', name: 'cp-1' })[0]?.metadata as { labels: Record<string, string> }).labels['node-role.kubernetes.io/control-plane']).toBe('true');
     expect(await addonDrift(config, addons.flatMap((addon) => addon.objects))).toEqual([]);
     expect(await liveForbiddenAdminBindings(config)).toEqual([]);
     // ClusterIssuers are applied only after their CRD was served, which the chart runner did after the HelmChart.
@@ -57,7 +63,7 @@ describe('installAddons against the sandbox', () => {
     expect(chartIndex).toBeGreaterThanOrEqual(0);
     expect(issuerIndex).toBeGreaterThan(chartIndex);
 
-    await stopRunner();
+    await stopRunner?.();
     stopRunner = undefined;
     cluster.clearRequestLog();
     await installAddons(config, addons, { deadlineMs: 20_000, pollMs: 20 });
@@ -66,6 +72,7 @@ describe('installAddons against the sandbox', () => {
   });
 
   it('puts back a field another manager changed', async () => {
+    serveHelmCharts();
     const addons = render({ ...FULL_ORDER, extensions: {} });
     const { pending } = await installAddons(config, addons, { deadlineMs: 20_000, pollMs: 20, waitForCharts: false });
     const objects = KubernetesObjectApi.makeApiClient(config);
@@ -78,7 +85,7 @@ describe('installAddons against the sandbox', () => {
       { apiVersion: 'apps/v1', kind: 'Deployment', metadata: { name: 'helm-controller', namespace: 'kube-system' }, spec: { replicas: 3 } },
       undefined, undefined, 'intruder', undefined, PatchStrategy.MergePatch,
     );
-    // Without a chart runner the ClusterIssuers stay pending; everything else must be as applied.
+    // With no helm-controller running, the ClusterIssuers stay pending; everything else must be as applied.
     const all = addons.flatMap((addon) => addon.objects).filter((object) => !pending.includes(`${object.kind}/${object.metadata.name}`));
     expect(await addonDrift(config, all)).toEqual(expect.arrayContaining([expect.stringContaining('HelmChart/kube-system/cilium .spec.valuesContent'), expect.stringContaining('Deployment/kube-system/helm-controller .spec.replicas')]));
 
@@ -87,7 +94,7 @@ describe('installAddons against the sandbox', () => {
   });
 
   it('removes Tetragon when the order turns intrusion detection off, and leaves the rest', async () => {
-    stopRunner = startChartRunner(cluster);
+    runHelmController();
     await installAddons(config, render(FULL_ORDER), { deadlineMs: 20_000, pollMs: 20 });
     const without = render({ ...FULL_ORDER, extensions: { policyEngine: { enabled: true } } });
 
@@ -99,6 +106,7 @@ describe('installAddons against the sandbox', () => {
   });
 
   it('reports resources whose chart CRDs are not served yet as pending when not waiting for charts', async () => {
+    serveHelmCharts();
     const result = await installAddons(config, render(FULL_ORDER), { deadlineMs: 20_000, pollMs: 20, waitForCharts: false });
     expect(result.pending.sort()).toEqual(['ClusterIssuer/kiln-cluster-issuer', 'ClusterIssuer/letsencrypt', 'ClusterPolicy/kiln-disallow-mutable-image-tags', 'ClusterPolicy/kiln-pod-security', 'TracingPolicy/kiln-kill-privilege-gain']);
     expect(cluster.objects({ kind: 'HelmChart' })).toHaveLength(6);

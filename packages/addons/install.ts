@@ -3,6 +3,7 @@ import { type KubeConfig, type KubernetesObject, KubernetesObjectApi } from '@ku
 import { ADDON_LABEL, type Addon, objectRef } from './addon.ts';
 import { CHART_READINESS_ANNOTATION, type ChartReadiness } from './charts.ts';
 import { type Manifest, applyObjects } from './kube.ts';
+import { isBootstrapChart, markControlPlaneForBootstrapCharts } from './control-plane-label.ts';
 import { forbiddenAdminBindings } from './rbac.ts';
 
 export interface InstallOptions {
@@ -10,11 +11,11 @@ export interface InstallOptions {
   deadlineMs: number;
   /**
    * Whether to wait for each chart's workloads and CRDs to appear; the add-ons
-   * step always does (helm-controller runs the install Jobs, and locally the
-   * sandbox's chart runner plays it). Without it, a chart counts as installed
-   * once its HelmChart is stored, and custom resources whose CRD is not served
-   * yet come back as pending: for a cluster where no controller runs charts,
-   * which only the installer's own tests set up.
+   * step does (helm-controller runs the install Jobs, and locally the sandbox
+   * plays it). Without it, a chart counts as installed once its HelmChart is
+   * stored, and custom resources whose CRD is not served yet come back as
+   * pending: the network step, whose chart's workloads come up only as nodes
+   * join. Either way HelmCharts wait for helm-controller to serve their kind.
    */
   waitForCharts?: boolean;
   /** How often conditions are re-read while waiting. */
@@ -34,7 +35,7 @@ export class AddonInstallTimeoutError extends Error {
   }
 }
 
-/** API groups the API server serves itself, or that Kiln's own CRDs add before anything uses them. */
+/** API groups the API server serves itself, or that helm-controller serves before any chart runs (HelmCharts). */
 const KILN_SERVED_GROUPS = new Set(['', 'apps', 'rbac.authorization.k8s.io', 'apiextensions.k8s.io', 'helm.cattle.io']);
 const groupOf = (apiVersion: string): string => (apiVersion.includes('/') ? (apiVersion.split('/')[0] ?? '') : '');
 
@@ -137,6 +138,13 @@ export async function installAddons(config: KubeConfig, addons: readonly Addon[]
     );
   }
 
+  // helm-controller creates its CRDs when it starts (k3s-io/helm-controller@v0.17.7 pkg/cmd/cmd.go BatchCreateCRDs).
+  const [firstChart] = charts;
+  if (firstChart !== undefined) {
+    await until('helm-controller to serve HelmCharts', () => served(config, firstChart.apiVersion, firstChart.kind));
+    // Bootstrap charts' install Jobs select control plane nodes by a label value kubeadm does not give them.
+    if (charts.some(isBootstrapChart)) await markControlPlaneForBootstrapCharts(config);
+  }
   for (const chart of charts) {
     await apply([chart]);
     const readiness = readinessOf(chart);

@@ -54,7 +54,7 @@ describe('kubeadm configuration', () => {
     const config = clusterConfiguration(spec, { apiHost: 'api.example.com' }) as unknown as ClusterConfigurationShape;
     expect(config.controlPlaneEndpoint).toBe('api.example.com:6443');
     expect(config.networking).toMatchObject({ podSubnet: '10.200.0.0/16', serviceSubnet: '10.100.0.0/16' });
-    expect(config.apiServer.certSANs).toEqual(['api.example.com']);
+    expect(config.apiServer.certSANs).toEqual(['api.example.com', '127.0.0.1']);
   });
 
   it('leaves boot-time placeholders where the endpoint is not yet known', () => {

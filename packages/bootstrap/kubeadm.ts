@@ -147,7 +147,10 @@ export function clusterConfiguration(spec: ClusterSpec, target: KubeadmTarget = 
     encryptionAlgorithm: 'ECDSA-P256',
     networking: { podSubnet: spec.network.podCidr, serviceSubnet: spec.network.serviceCidr, dnsDomain: 'cluster.local' },
     apiServer: {
-      certSANs: [target.apiHost ?? BOOT_PLACEHOLDERS.apiHost],
+      // kubeadm names the node, its address, the in-cluster names, the service IP and the endpoint host, never the
+      // loopback (cmd/kubeadm/app/util/pkiutil/pki_helpers.go GetAPIServerAltNames); helm-controller and its
+      // bootstrap charts' Jobs reach their node's own API server at 127.0.0.1 on the host network, before any CNI.
+      certSANs: [target.apiHost ?? BOOT_PLACEHOLDERS.apiHost, '127.0.0.1'],
       extraArgs: apiServerArgs(),
       extraVolumes: [
         hostPathVolume('kiln-config', PATHS.kilnConfig, true, 'Directory'),

@@ -28,7 +28,7 @@ export {
 export { startLocalStack, type LocalStack, type LocalStackOptions } from './local-stack.ts';
 export { startSsmService, type MachineCommandHandler, type SsmService, type SsmServiceOptions } from './ssm/index.ts';
 export { startStepFunctionsService, type EcsTaskHandler, type ExecutionHistoryEntry, type ExecutionStatus, type ExecutionView, type LambdaHandler, type StepFunctionsService, type StepFunctionsServiceOptions } from './stepfunctions/index.ts';
-export { startChartRunner } from './kube/helm-charts.ts';
+export { helmControllerCrds, startHelmController, type HelmControllerStandIn, type HelmControllerState } from './kube/helm-controller.ts';
 export { startEc2Service, type Ec2Service } from './ec2/index.ts';
 export { SandboxIam, type AwsScope } from './iam.ts';
 export { BARE_MACHINE, SandboxMachines, groupsForOrder, type MachineGroupShape, type MachineImage, type SandboxInstance } from './machines.ts';

@@ -20,7 +20,7 @@ import { FaultInjector } from './faults.ts';
 import { SandboxIam } from './iam.ts';
 import { type KmsService, kmsV2Plugin, startKmsService } from './kms/index.ts';
 import { type SandboxCluster, startSandboxCluster } from './kube/index.ts';
-import { startChartRunner } from './kube/helm-charts.ts';
+import { startHelmController } from './kube/helm-controller.ts';
 import { SandboxMachines } from './machines.ts';
 import { startSsmService } from './ssm/index.ts';
 import { type SqsService, runEventSource, startSqsService } from './sqs/index.ts';
@@ -221,8 +221,8 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
         if (existing !== undefined) return existing.url;
         // As kubeadm's API server: TLS from kubeadm init on, client certificates the cluster CA signed, no anonymous access.
         const started = await startSandboxCluster({ name: clusterId, secure: true });
-        // The sandbox's helm-controller: installs each HelmChart's CRDs and workloads, as the chart's install Job would.
-        const stopCharts = startChartRunner(started);
+        // helm-controller as upstream runs it, from the Deployment Kiln applies: its install Jobs install each chart.
+        const { stop: stopCharts } = startHelmController(started);
         clusters.set(clusterId, started);
         chartRunners.set(clusterId, stopCharts);
         return started.url;

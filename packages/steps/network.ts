@@ -33,14 +33,22 @@ export async function networkStep(services: StepServices, input: unknown): Promi
     'network',
     async (context) => {
       const config = await clusterApi(services, context.cluster, 'network');
+      let controlPlaneNodes: number;
       try {
-        await listNodes(config);
+        controlPlaneNodes = (await listNodes(config)).filter((node) => node.role === 'control-plane').length;
       } catch (error) {
         if (!toStepError('network', error).retriable) throw error;
         if (pastStartupTimeout(context)) {
           throw new StepError('network', `The cluster's API server did not answer within ${context.cluster.spec.nodeHealth.nodeStartupTimeoutMinutes} minutes of its machines starting.`, false);
         }
         return { done: false, progress: { apiServer: 'not answering yet' } };
+      }
+      // Cilium's chart installs from a control plane node's host network: one must have registered first.
+      if (controlPlaneNodes === 0) {
+        if (pastStartupTimeout(context)) {
+          throw new StepError('network', `No control plane node registered within ${context.cluster.spec.nodeHealth.nodeStartupTimeoutMinutes} minutes of its machines starting.`, false);
+        }
+        return { done: false, progress: { apiServer: 'answering', controlPlaneNodes } };
       }
       const addons = networkAddons(await renderAddonsFor(services, context));
       // The charts' workloads become available only as nodes join and turn Ready, which the next steps wait for.

@@ -160,6 +160,8 @@ export interface SandboxCluster {
   storedSecretKeys(): StoredSecretKey[];
   /** A kubeconfig (YAML) whose only context points at this cluster: admin.conf once a `secure` cluster serves TLS. */
   kubeconfig(): string;
+  /** The serving certificate the API server presents (PEM), once a `secure` cluster serves TLS. */
+  servingCertificate(): string | undefined;
   close(): Promise<void>;
 }
 
@@ -420,6 +422,7 @@ export async function startSandboxCluster(options: SandboxClusterOptions): Promi
       clientCa = new X509Certificate(served.clientCaPem);
       tls = served;
     },
+    servingCertificate: () => tls?.certificatePem,
     kubeconfig: () => {
       if (options.secure === true && tls === undefined) throw new Error(`the sandbox cluster ${options.name} has no admin.conf before kubeadm init`);
       return toYaml({

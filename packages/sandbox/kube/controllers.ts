@@ -85,16 +85,49 @@ function defaultTolerations(tolerations: readonly JsonObject[]): JsonObject[] {
     .map((key) => ({ key, operator: 'Exists', effect: 'NoExecute', tolerationSeconds: 300 }));
 }
 
-/** Whether a pod of this template could be placed on the node: node selector and NoSchedule/NoExecute taints only. */
+/** One `matchExpressions` requirement of a node selector term (In, NotIn, Exists, DoesNotExist; Gt and Lt never match here). */
+function requirementHolds(requirement: JsonObject, labels: Readonly<Record<string, string>>): boolean {
+  const key = stringAt(requirement, 'key') ?? '';
+  const values = arrayAt(requirement, 'values').filter((value): value is string => typeof value === 'string');
+  const value = labels[key];
+  switch (stringAt(requirement, 'operator')) {
+    case 'In':
+      return value !== undefined && values.includes(value);
+    case 'NotIn':
+      return value === undefined || !values.includes(value);
+    case 'Exists':
+      return value !== undefined;
+    case 'DoesNotExist':
+      return value === undefined;
+    default:
+      return false;
+  }
+}
+
+/**
+ * `affinity.nodeAffinity.requiredDuringSchedulingIgnoredDuringExecution`: the terms are OR-ed, the expressions inside
+ * a term AND-ed (kubernetes/kubernetes@v1.35.9 staging/src/k8s.io/component-helpers/scheduling/corev1/nodeaffinity).
+ */
+function affinityHolds(podSpec: JsonObject | undefined, node: NodeView): boolean {
+  const required = objectAt(objectAt(objectAt(podSpec ?? {}, 'affinity') ?? {}, 'nodeAffinity') ?? {}, 'requiredDuringSchedulingIgnoredDuringExecution');
+  if (required === undefined) return true;
+  return arrayAt(required, 'nodeSelectorTerms')
+    .filter(isObject)
+    .some((term) => arrayAt(term, 'matchExpressions').filter(isObject).every((requirement) => requirementHolds(requirement, node.labels)));
+}
+
+/** Whether a pod of this template could be placed on the node: node selector, required node affinity and NoSchedule/NoExecute taints only. */
 function fits(podSpec: JsonObject | undefined, node: NodeView, daemon: boolean): boolean {
   const selector = stringMap(podSpec?.nodeSelector);
   if (Object.entries(selector).some(([key, value]) => node.labels[key] !== value)) return false;
+  if (!affinityHolds(podSpec, node)) return false;
   const own = [...arrayAt(podSpec, 'tolerations').filter(isObject), ...(daemon ? daemonPodTolerations(podSpec) : [])];
   const tolerations = [...own, ...defaultTolerations(own)];
   return node.taints.every((taint) => !BLOCKING_EFFECTS.includes(stringAt(taint, 'effect') ?? '') || tolerates(tolerations, taint));
 }
 
-function schedulableFor(workload: JsonObject, nodes: readonly NodeView[]): NodeView[] {
+/** The nodes on which a pod of this workload (Deployment, StatefulSet, Job) would be placed and started. */
+export function schedulableFor(workload: JsonObject, nodes: readonly NodeView[]): NodeView[] {
   const podSpec = podSpecOf(workload);
   return nodes.filter((node) => runsOn(podSpec, node) && !node.unschedulable && fits(podSpec, node, false));
 }
