@@ -46,13 +46,16 @@ describe('machines as EC2 boots them', () => {
         scripts: [BOOT_SCRIPT, ENCRYPTION_CONFIG_SCRIPT, ETCD_MEMBER_SCRIPT],
         nodeRegistration: CONTROL_PLANE_REGISTRATION,
         kubeletVersion: RELEASE,
+        // The API server runs with the --anonymous-auth its ClusterConfiguration renders; joins discover as their JoinConfiguration says.
+        apiServerAnonymousAuth: false,
+        join: expect.objectContaining({ discovery: expect.any(Object) }),
       },
-      pools: { general: { providerIdAtBoot: true, ssmManaged: true, scripts: [BOOT_SCRIPT], nodeRegistration: GENERAL_REGISTRATION, kubeletVersion: RELEASE } },
+      pools: { general: { providerIdAtBoot: true, ssmManaged: true, scripts: [BOOT_SCRIPT], nodeRegistration: GENERAL_REGISTRATION, kubeletVersion: RELEASE, join: expect.objectContaining({ discovery: expect.any(Object) }) } },
     });
   });
 
   it('stay out of SSM when the role cannot register the agent', () => {
-    expect(machineImagesOf(resources({ workerActions: ['ssm:GetParameter'] })).pools.general).toEqual({ providerIdAtBoot: true, ssmManaged: false, scripts: [BOOT_SCRIPT], nodeRegistration: GENERAL_REGISTRATION, kubeletVersion: RELEASE });
+    expect(machineImagesOf(resources({ workerActions: ['ssm:GetParameter'] })).pools.general).toMatchObject({ providerIdAtBoot: true, ssmManaged: false, scripts: [BOOT_SCRIPT], nodeRegistration: GENERAL_REGISTRATION, kubeletVersion: RELEASE });
   });
 
   it('make the join token with the TTL the InitConfiguration declares', () => {

@@ -68,6 +68,8 @@ export function machineImagesOf(resources: readonly RecordedResource[]): { contr
       scripts: behaviour.scripts,
       ...(behaviour.joinTokenTtlMs === undefined ? {} : { joinTokenTtlMs: behaviour.joinTokenTtlMs }),
       ...(behaviour.nodeRegistration === undefined ? {} : { nodeRegistration: behaviour.nodeRegistration }),
+      ...(behaviour.join === undefined ? {} : { join: behaviour.join }),
+      ...(behaviour.apiServerAnonymousAuth === undefined ? {} : { apiServerAnonymousAuth: behaviour.apiServerAnonymousAuth }),
       ...(typeof template.inputs.instanceType === 'string' ? { instanceType: template.inputs.instanceType } : {}),
       ...(release === undefined ? {} : { kubeletVersion: release }),
     };
