@@ -1,6 +1,7 @@
+import { X509Certificate, createHash } from 'node:crypto';
 import { request } from 'node:https';
 import { afterEach, describe, expect, it, vi } from 'vitest';
-import { type ClusterPkiPem, bootstrapTokenSecret, caCertHash, generateClusterPki, joinMaterial, machineSecretPath, pkiToPem, renderUserData } from '#bootstrap';
+import { type ClusterPkiPem, bootstrapTokenSecret, generateClusterPki, joinMaterial, machineSecretPath, pkiToPem, renderUserData } from '#bootstrap';
 import { ClusterSpec } from '#core';
 import { kubeadmApiServerTls } from './api-server-tls.ts';
 import type { RecordedResource } from './cloud/index.ts';
@@ -15,6 +16,11 @@ const API_HOST = 'join-api.elb.eu-central-1.amazonaws.com';
 const SERVICE_CIDR = '10.96.0.0/12';
 const TOKEN = 'abcdef.0123456789abcdef';
 const CLUSTER_INFO_PATH = '/api/v1/namespaces/kube-public/configmaps/cluster-info';
+
+/** `sha256:<hex>` of the CA's SubjectPublicKeyInfo, as `kubeadm token create --print-join-command` prints it. */
+function caCertHash(certificatePem: string): string {
+  return `sha256:${createHash('sha256').update(new X509Certificate(certificatePem).publicKey.export({ type: 'spki', format: 'der' })).digest('hex')}`;
+}
 
 let cluster: SandboxCluster | undefined;
 let stopControllers: (() => void) | undefined;
@@ -34,7 +40,9 @@ async function initialisedCluster(anonymousAuth: boolean): Promise<{ cluster: Sa
   cluster = started;
   started.serveTls(await kubeadmApiServerTls(pki.clusterCa, { apiHost: API_HOST, serviceCidr: SERVICE_CIDR }));
   started.setAnonymousAuth(anonymousAuth);
-  started.writeObject(bootstrapTokenSecret(TOKEN, new Date(Date.now() + 60 * 60_000), 'test'), 'kubeadm');
+  // As `kubeadm token create` makes it by default: for authentication and for signing cluster-info.
+  const secret = bootstrapTokenSecret(TOKEN, new Date(Date.now() + 60 * 60_000), 'test');
+  started.writeObject({ ...secret, stringData: { ...secret.stringData, 'usage-bootstrap-signing': 'true' } }, 'kubeadm');
   started.writeObject({ apiVersion: 'v1', kind: 'ConfigMap', metadata: { name: 'kubeadm-config', namespace: 'kube-system' }, data: { ClusterConfiguration: 'kubernetesVersion: v1.35.9\n' } }, 'kubeadm');
   started.writeObject(
     { apiVersion: 'v1', kind: 'ConfigMap', metadata: { name: 'cluster-info', namespace: 'kube-public' }, data: { kubeconfig: clusterInfoKubeconfig(`https://${API_HOST}:6443`, pki.clusterCa.certificatePem) } },

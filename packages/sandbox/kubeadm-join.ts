@@ -70,6 +70,8 @@ function transportMessage(error: Error & { code?: string }, host: string): strin
   }
   if (error.code === 'ERR_TLS_CERT_ALTNAME_INVALID') return `tls: failed to verify certificate: x509: certificate is not valid for ${host}`;
   if (error.code === 'ECONNRESET' || error.code === 'ECONNREFUSED') return error.code === 'ECONNREFUSED' ? 'connect: connection refused' : 'EOF';
+  // A server with no certificate yet (before kubeadm init) fails the handshake.
+  if (error.code === 'EPROTO') return 'remote error: tls: handshake failure';
   return error.message;
 }
 
@@ -279,11 +281,8 @@ export class KubeadmJoinPreflight {
   poll(): 'running' | JoinPreflight {
     if (this.outcome !== undefined) return this.outcome;
     if (this.inFlight || performance.now() < this.nextAttemptAt) return 'running';
-    this.startedAt ??= Date.now();
-    if (this.lastRetry !== undefined && Date.now() - this.startedAt >= this.timeoutMs) {
-      this.outcome = { error: `error execution phase preflight: couldn't validate the identity of the API Server: ${this.lastRetry}` };
-      return this.outcome;
-    }
+    const attemptAt = Date.now();
+    this.startedAt ??= attemptAt;
     this.inFlight = true;
     this.attempt().then(
       (outcome) => {
@@ -291,6 +290,10 @@ export class KubeadmJoinPreflight {
         this.inFlight = false;
         this.nextAttemptAt = performance.now() + RETRY_INTERVAL_MS;
         if (outcome !== undefined) this.outcome = outcome;
+        // kubeadm tries every few seconds until its timeout: the attempt that fails at or past it is the last.
+        else if (attemptAt - (this.startedAt ?? attemptAt) >= this.timeoutMs) {
+          this.outcome = { error: `error execution phase preflight: couldn't validate the identity of the API Server: ${this.lastRetry ?? ''}` };
+        }
       },
       (error: unknown) => {
         this.inFlight = false;
