@@ -58,6 +58,19 @@ describe('machines as EC2 boots them', () => {
     expect(machineImagesOf(resources({ workerActions: ['ssm:GetParameter'] })).pools.general).toMatchObject({ providerIdAtBoot: true, ssmManaged: false, scripts: [BOOT_SCRIPT], nodeRegistration: GENERAL_REGISTRATION, kubeletVersion: RELEASE });
   });
 
+  it('join as their JoinConfiguration says, with the files and parameters the boot script fills it from', () => {
+    const { pools } = machineImagesOf(resources({ workerActions: SSM_CORE }));
+    const join = pools.general?.join;
+    expect(join?.discovery).toEqual({ file: { kubeConfigPath: '/run/kiln/discovery.conf' } });
+    expect(Object.keys(join?.files ?? {})).toEqual(['/run/kiln/discovery.conf']);
+    expect(join?.files['/run/kiln/discovery.conf']).toContain('token: "@KILN_BOOTSTRAP_TOKEN@"');
+    expect(join?.placeholders).toEqual({
+      '@KILN_API_HOST@': { parameter: '/kiln/cls_images/worker/api-host', base64: false },
+      '@KILN_BOOTSTRAP_TOKEN@': { parameter: '/kiln/cls_images/worker/join-token', base64: false },
+      '@KILN_CA_DATA@': { parameter: '/kiln/cls_images/worker/cluster-ca', base64: true },
+    });
+  });
+
   it('make the join token with the TTL the InitConfiguration declares', () => {
     const longer = (role: 'control-plane' | 'worker') => renderUserData('cls_images', spec, role, 'general').replace(/ttl: 2h$/m, 'ttl: 1h30m');
     expect(machineImagesOf(resources({ workerActions: SSM_CORE, userData: longer })).controlPlane.joinTokenTtlMs).toBe(90 * 60_000);

@@ -3,7 +3,6 @@ import {
   type ClusterPkiPem,
   type MachineRole,
   bootstrapTokenId,
-  caCertHash,
   encryptionConfiguration,
   firstServiceIp,
   generateClusterPki,
@@ -72,7 +71,6 @@ export async function bootstrapStep(services: StepServices, input: unknown): Pro
       });
     }
 
-    const caHash = caCertHash(pki.clusterCa.certificatePem);
     const { machineSecrets } = services.inCluster(context.cluster);
     const publish = (role: MachineRole, name: string, value: string) => machineSecrets.publish(clusterId, role, name, value, context.cluster.clusterKeyArn);
     const authorizedKey = context.cluster.status.ssh?.publicKey;
@@ -97,7 +95,6 @@ export async function bootstrapStep(services: StepServices, input: unknown): Pro
       outputs: {
         bootstrapTokenId: bootstrapTokenId(token),
         bootstrapTokenExpiresAt: new Date(Date.now() + BOOTSTRAP_TOKEN_TTL_MS).toISOString(),
-        caCertHash: caHash,
         apiServerNames: [apiHost, firstServiceIp(spec.network.serviceCidr)],
       },
     };
