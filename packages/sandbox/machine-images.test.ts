@@ -43,6 +43,7 @@ describe('machines as EC2 boots them', () => {
         providerIdAtBoot: true,
         ssmManaged: true,
         joinTokenTtlMs: 2 * 60 * 60_000,
+        joinTokenUsages: ['authentication'],
         scripts: [BOOT_SCRIPT, ENCRYPTION_CONFIG_SCRIPT, ETCD_MEMBER_SCRIPT],
         nodeRegistration: CONTROL_PLANE_REGISTRATION,
         kubeletVersion: RELEASE,

@@ -58,6 +58,8 @@ export interface MachineImage {
   scripts?: readonly string[];
   /** How long the join token `kubeadm init` makes lives (its InitConfiguration's `bootstrapTokens[].ttl`); kubeadm's default is 24 h. */
   joinTokenTtlMs?: number;
+  /** What that token is for (`bootstrapTokens[].usages`); kubeadm's default is signing and authentication. */
+  joinTokenUsages?: readonly string[];
   /** The labels (`--node-labels`) and taints its JoinConfiguration registers the kubelet with. */
   nodeRegistration?: { labels: Readonly<Record<string, string>>; taints: readonly NodeTaint[] };
   /** The launch template's instance type. */
@@ -138,6 +140,9 @@ function isForbiddenKubeletLabel(key: string): boolean {
 
 /** A machine with none of it, for callers that boot no rendered configuration. */
 export const BARE_MACHINE: MachineImage = { providerIdAtBoot: false, ssmManaged: false };
+
+/** kubeadm's bootstrap token usages when the configuration names none (cmd/kubeadm/app/constants DefaultTokenUsages). */
+const KUBEADM_DEFAULT_TOKEN_USAGES = ['signing', 'authentication'];
 
 /** kubeadm's bootstrap token TTL when the configuration names none. */
 const KUBEADM_DEFAULT_TOKEN_TTL_MS = 24 * 60 * 60_000;
@@ -257,14 +262,16 @@ interface ControlPlaneState {
 
 const BOOTSTRAP_TOKEN = /^([a-z0-9]{6})\.([a-z0-9]{16})$/;
 
-/** The Secret `kubeadm init` (and `kubeadm token create`) stores for a bootstrap token. */
-function bootstrapTokenSecret(id: string, secret: string, expiration: Date): KubeObject {
+/**
+ * The Secret `kubeadm init` (and `kubeadm token create`) stores for a bootstrap token, with a `usage-bootstrap-<usage>`
+ * key per usage its configuration names (cmd/kubeadm/app/apis/bootstraptoken/v1 BootstrapTokenToSecret).
+ */
+function bootstrapTokenSecret(id: string, secret: string, expiration: Date, usages: readonly string[]): KubeObject {
   const data = {
     'token-id': id,
     'token-secret': secret,
     expiration: expiration.toISOString().replace(/\.\d{3}Z$/, 'Z'),
-    'usage-bootstrap-authentication': 'true',
-    'usage-bootstrap-signing': 'true',
+    ...Object.fromEntries(usages.map((usage) => [`usage-bootstrap-${usage}`, 'true'])),
     'auth-extra-groups': 'system:bootstrappers:kubeadm:default-node-token',
   };
   return {
@@ -587,7 +594,7 @@ export class SandboxMachines {
       if (certificates === 'starting') return 'waiting';
       if (certificates !== undefined && 'error' in certificates) return `kubeadm init: ${certificates.error}`;
       const ttl = launch.image.joinTokenTtlMs ?? KUBEADM_DEFAULT_TOKEN_TTL_MS;
-      cluster.writeObject(bootstrapTokenSecret(parts[1] ?? '', parts[2] ?? '', new Date(Date.now() + ttl)), 'kubeadm');
+      cluster.writeObject(bootstrapTokenSecret(parts[1] ?? '', parts[2] ?? '', new Date(Date.now() + ttl), launch.image.joinTokenUsages ?? KUBEADM_DEFAULT_TOKEN_USAGES), 'kubeadm');
       // kubeadm init deploys the control plane of its own release and uploads that ClusterConfiguration.
       cluster.writeObject(kubeadmConfigMap(kubeletVersion), 'kubeadm');
       this.publishClusterInfo(launch, state);

@@ -174,6 +174,7 @@ export interface BootBehaviour {
   ssmAgent: boolean;
   scripts: string[];
   joinTokenTtlMs?: number;
+  joinTokenUsages?: string[];
   nodeRegistration?: NodeRegistrationOf;
   join?: JoinSpec;
   apiServerAnonymousAuth?: boolean;
@@ -200,12 +201,15 @@ function readBootBehaviour(userData: string): BootBehaviour {
     .map((file) => file.path);
   const nodeRegistration = nodeRegistrationOf(userData);
   const join = joinSpecOf(userData, written);
+  const initToken = (kubeadmDocument(userData, 'InitConfiguration')?.bootstrapTokens as unknown[] | undefined)?.[0];
+  const joinTokenUsages = isRecord(initToken) && Array.isArray(initToken.usages) ? initToken.usages.map(String) : undefined;
   const apiServerAnonymousAuth = apiServerAnonymousAuthOf(userData);
   return {
     providerIdFromMetadata,
     ssmAgent,
     scripts,
     ...(ttl === undefined ? {} : { joinTokenTtlMs: ttl }),
+    ...(joinTokenUsages === undefined ? {} : { joinTokenUsages }),
     ...(nodeRegistration === undefined ? {} : { nodeRegistration }),
     ...(join === undefined ? {} : { join }),
     ...(apiServerAnonymousAuth === undefined ? {} : { apiServerAnonymousAuth }),
