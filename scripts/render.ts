@@ -7,7 +7,7 @@ import {
   admissionConfiguration,
   apiServerSubjectAltNames,
   auditPolicy,
-  caCertHash,
+  discoveryKubeconfig,
   encryptionConfiguration,
   generateClusterPki,
   joinConfiguration,
@@ -27,7 +27,7 @@ import { SandboxCloud } from '#sandbox';
  * order is validated exactly as the API does (400 for shape, 422 for rules);
  * a rejected order prints the problem document to stderr and exits 2.
  * Key material never appears: secrets are placeholders and the PKI is
- * throwaway, used only for the CA hash and the public certificates.
+ * throwaway, used only for the public certificates.
  */
 
 /** Fixed so two renders of the same order can be diffed. */
@@ -90,15 +90,17 @@ export async function renderCluster(spec: ClusterSpec, dir: string): Promise<str
   const { outputs, resources } = await infrastructureResources(spec, userData);
   const pki = await generateClusterPki({ clusterName: spec.name, apiHost: outputs.apiHost, serviceCidr: spec.network.serviceCidr });
   // The bootstrap token stays a placeholder: it is a secret, and this output is for review.
-  const target = { apiHost: outputs.apiHost, caCertHash: caCertHash(pki.clusterCa.certificatePem) };
+  const target = { apiHost: outputs.apiHost, caCertificatePem: pki.clusterCa.certificatePem };
 
   const files: Record<string, string> = {
     'cloud-init/control-plane.yaml': userData.controlPlane,
     ...Object.fromEntries(Object.entries(userData.pools).map(([pool, text]) => [`cloud-init/${pool}.yaml`, text])),
     'kubeadm/init-configuration.yaml': renderInitConfiguration(spec, target),
-    'kubeadm/join-control-plane.yaml': renderJoinConfiguration(spec, 'control-plane', undefined, target),
+    'kubeadm/join-control-plane.yaml': renderJoinConfiguration(spec, 'control-plane'),
     // One JoinConfiguration per pool: their labels and taints differ.
-    'kubeadm/join-worker.yaml': toYamlDocuments(spec.nodePools.map((pool) => joinConfiguration(spec, 'worker', pool, target))),
+    'kubeadm/join-worker.yaml': toYamlDocuments(spec.nodePools.map((pool) => joinConfiguration(spec, 'worker', pool))),
+    // What joining machines discover the cluster from (the token a placeholder).
+    'kubeadm/discovery.conf': toYamlDocuments([discoveryKubeconfig(target)]),
     'kubeadm/kubelet-configuration.yaml': stringify(kubeletConfiguration()),
     'kubeadm/audit-policy.yaml': stringify(auditPolicy()),
     'kubeadm/admission-configuration.yaml': stringify(admissionConfiguration(spec)),

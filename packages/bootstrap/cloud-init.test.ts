@@ -79,6 +79,25 @@ describe('cloud-init user data', () => {
     }
   });
 
+  it('writes the discovery kubeconfig a join reads from the API host, the cluster CA and the join token Kiln published last', () => {
+    for (const [role, pool] of [['control-plane', undefined], ['worker', 'general']] as const) {
+      const files = cloudConfig('cl_test', FULL, role, pool).write_files as WrittenFile[];
+      const template = files.find((file) => file.path === '/etc/kiln/discovery.conf.tmpl');
+      expect(template?.permissions, role).toBe('0600');
+      const kubeconfig = parse(template?.content ?? '') as { clusters: { cluster: Record<string, string> }[]; users: { user: Record<string, string> }[] };
+      expect(kubeconfig.clusters[0]?.cluster).toEqual({ server: 'https://@KILN_API_HOST@:6443', 'certificate-authority-data': '@KILN_CA_DATA@' });
+      expect(kubeconfig.users[0]?.user).toEqual({ token: '@KILN_BOOTSTRAP_TOKEN@' });
+      const script = files.find((file) => file.path === '/usr/local/sbin/kiln-bootstrap')?.content ?? '';
+      expect(script).toContain(`CA_DATA="$(parameter "/kiln/cl_test/${role}/cluster-ca" | base64 -w0)"`);
+      expect(script).toContain(`TOKEN="$(parameter "/kiln/cl_test/${role}/join-token")"`);
+      expect(script).toContain('-e "s|@KILN_CA_DATA@|$CA_DATA|g"');
+      expect(script).toContain('render_template /etc/kiln/discovery.conf.tmpl /run/kiln/discovery.conf');
+      // Rendered before kubeadm runs, into /run, which the script removes when it ends.
+      expect(script.indexOf('render_template /etc/kiln/discovery.conf.tmpl')).toBeLessThan(script.lastIndexOf('kubeadm join --config'));
+      expect(script).not.toContain('ca-cert-hash');
+    }
+  });
+
   it('gives workers only the worker path and no control plane material', () => {
     const worker = renderUserData('cl_test', FULL, 'worker', 'batch');
     expect(worker).toContain('/kiln/cl_test/worker/join-token');

@@ -8,6 +8,7 @@ import {
   admissionConfiguration,
   apiServerProbePatch,
   auditPolicy,
+  discoveryKubeconfig,
   eventRateLimitConfiguration,
   kubernetesRelease,
   renderInitConfiguration,
@@ -41,7 +42,8 @@ export function secretStorePaths(clusterId: string, role: MachineRole) {
   return {
     apiHost: at('api-host'),
     joinToken: at('join-token'),
-    caCertHash: at('ca-cert-hash'),
+    /** The cluster CA certificate, which the discovery kubeconfig trusts. */
+    clusterCa: at('cluster-ca'),
     authorizedKey: at('ssh-authorized-key'),
     /** Control plane only. */
     encryptionConfig: at('encryption-config'),
@@ -59,6 +61,8 @@ export const CONTROL_PLANE_PKI_FILES = ['ca.crt', 'ca.key', 'sa.key', 'sa.pub', 
 export type ControlPlanePkiFile = (typeof CONTROL_PLANE_PKI_FILES)[number];
 
 const BOOTSTRAP_SCRIPT = '/usr/local/sbin/kiln-bootstrap';
+/** The discovery kubeconfig with its boot placeholders; filled into PATHS.discoveryKubeconfig before `kubeadm join`. */
+const DISCOVERY_TEMPLATE = '/etc/kiln/discovery.conf.tmpl';
 /** The KMS plugin's static pod, without its key until boot; then the manifest the kubelet runs. */
 const KMS_PLUGIN_TEMPLATE = '/etc/kiln/aws-encryption-provider.yaml.tmpl';
 export const KMS_PLUGIN_MANIFEST = '/etc/kubernetes/manifests/aws-encryption-provider.yaml';
@@ -318,14 +322,19 @@ function bootstrapScript(clusterId: string, spec: ClusterSpec, role: MachineRole
     '  chown root:root "$2"',
     '  chmod 0600 "$2"',
     '}',
+    'render_template() {',
+    `  sed -e "s|${BOOT_PLACEHOLDERS.apiHost}|$API_HOST|g" -e "s|${BOOT_PLACEHOLDERS.bootstrapToken}|$TOKEN|g" -e "s|${BOOT_PLACEHOLDERS.caData}|$CA_DATA|g" \\`,
+    `    -e "s|${BOOT_PLACEHOLDERS.providerId}|$PROVIDER_ID|g" \\`,
+    '    "$1" > "$2"',
+    '}',
+    '# The kubeadm configuration, and the discovery kubeconfig a join reads: the API host, the cluster CA and the join token Kiln published last.',
     'render_kubeadm() {',
     '  install -d -m 0700 /run/kiln',
     `  API_HOST="$(parameter "${paths.apiHost}")"`,
     `  TOKEN="$(parameter "${paths.joinToken}")"`,
-    `  CA_HASH="$(parameter "${paths.caCertHash}")"`,
-    `  sed -e "s|${BOOT_PLACEHOLDERS.apiHost}|$API_HOST|g" -e "s|${BOOT_PLACEHOLDERS.bootstrapToken}|$TOKEN|g" -e "s|${BOOT_PLACEHOLDERS.caCertHash}|$CA_HASH|g" \\`,
-    `    -e "s|${BOOT_PLACEHOLDERS.providerId}|$PROVIDER_ID|g" \\`,
-    `    "/etc/kiln/kubeadm-$1.yaml.tmpl" > /run/kiln/kubeadm.yaml`,
+    `  CA_DATA="$(parameter "${paths.clusterCa}" | base64 -w0)"`,
+    '  render_template "/etc/kiln/kubeadm-$1.yaml.tmpl" /run/kiln/kubeadm.yaml',
+    `  render_template ${DISCOVERY_TEMPLATE} ${PATHS.discoveryKubeconfig}`,
     '}',
     'trap "rm -rf /run/kiln" EXIT',
     '',
@@ -365,11 +374,13 @@ function bootstrapScript(clusterId: string, spec: ClusterSpec, role: MachineRole
 }
 
 function kubeadmTemplates(spec: ClusterSpec, role: MachineRole, pool: NodePoolSpec | undefined): WriteFile[] {
-  if (role === 'worker') return [secretFile('/etc/kiln/kubeadm-join-worker.yaml.tmpl', renderJoinConfiguration(spec, 'worker', pool))];
+  const discovery = secretFile(DISCOVERY_TEMPLATE, stringify(discoveryKubeconfig(), { lineWidth: 0 }));
+  if (role === 'worker') return [secretFile('/etc/kiln/kubeadm-join-worker.yaml.tmpl', renderJoinConfiguration(spec, 'worker', pool)), discovery];
   const kmsPlugin = usesKmsPlugin(spec) ? [secretFile(KMS_PLUGIN_TEMPLATE, toYamlDocuments([kmsPluginManifest(spec)]))] : [];
   return [
     secretFile('/etc/kiln/kubeadm-init.yaml.tmpl', renderInitConfiguration(spec)),
     secretFile('/etc/kiln/kubeadm-join-control-plane.yaml.tmpl', renderJoinConfiguration(spec, 'control-plane')),
+    discovery,
     secretFile(PATHS.auditPolicy, stringify(auditPolicy())),
     secretFile(PATHS.admissionConfig, stringify(admissionConfiguration(spec))),
     secretFile(PATHS.eventRateLimit, stringify(eventRateLimitConfiguration())),

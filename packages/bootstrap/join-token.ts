@@ -25,9 +25,9 @@ export function bootstrapTokenId(token: string): string {
 /**
  * The Secret `kubeadm token create` stores for a bootstrap token
  * (kube-system/bootstrap-token-<id>, type bootstrap.kubernetes.io/token): it
- * authenticates joining kubelets as system:bootstrappers:kubeadm:default-node-token
- * and signs the cluster-info ConfigMap for discovery, until it expires and the
- * token cleaner deletes it.
+ * authenticates joining machines as system:bootstrappers:kubeadm:default-node-token
+ * until it expires and the token cleaner deletes it. It signs no cluster-info:
+ * joins discover the cluster from a file, never anonymously.
  */
 export function bootstrapTokenSecret(token: string, expiresAt: Date, description: string) {
   const [id = '', secret = ''] = token.split('.');
@@ -42,7 +42,6 @@ export function bootstrapTokenSecret(token: string, expiresAt: Date, description
       'token-secret': secret,
       expiration: expiresAt.toISOString().replace(/\.\d{3}Z$/, 'Z'),
       'usage-bootstrap-authentication': 'true',
-      'usage-bootstrap-signing': 'true',
       'auth-extra-groups': 'system:bootstrappers:kubeadm:default-node-token',
     },
   };

@@ -5,7 +5,10 @@ import {
   BOOT_PLACEHOLDERS,
   STRONG_CIPHER_SUITES,
   admissionConfiguration,
+  apiServerArgs,
   clusterConfiguration,
+  discoveryKubeconfig,
+  initConfiguration,
   joinConfiguration,
   kubeletConfiguration,
   renderInitConfiguration,
@@ -120,17 +123,39 @@ describe('kubeadm configuration', () => {
     const spec = order({ nodePools: [{ name: 'gpu', size: 1, labels: { team: 'ml', 'node-role.kubernetes.io/gpu': '' }, taints: [{ key: 'gpu', value: 'true', effect: 'NoSchedule' }] }] });
     const pool = spec.nodePools[0];
     const join = joinConfiguration(spec, 'worker', pool) as unknown as {
-      discovery: { bootstrapToken: { token: string; caCertHashes: string[] } };
+      discovery: Record<string, unknown>;
       nodeRegistration: { taints: unknown[]; kubeletExtraArgs: ExtraArg[] };
       controlPlane?: unknown;
     };
     expect(join.controlPlane).toBeUndefined();
-    expect(join.discovery.bootstrapToken.token).toBe(BOOT_PLACEHOLDERS.bootstrapToken);
+    expect(join.discovery).toEqual({ file: { kubeConfigPath: '/run/kiln/discovery.conf' } });
     expect(join.nodeRegistration.taints).toEqual([{ key: 'gpu', value: 'true', effect: 'NoSchedule' }]);
     const labels = argMap(join.nodeRegistration.kubeletExtraArgs)['node-labels'];
     expect(labels).toContain('team=ml');
     expect(labels).toContain('kiln.dev/pool=gpu');
     expect(labels).not.toContain('node-role.kubernetes.io');
     expect(joinConfiguration(spec, 'control-plane')).toHaveProperty('controlPlane');
+  });
+
+  it('discovers the cluster from a kubeconfig whose bootstrap token authenticates, so joins need no anonymous access (CIS 1.2.1)', () => {
+    expect(argMap(apiServerArgs())['anonymous-auth']).toBe('false');
+    for (const role of ['worker', 'control-plane'] as const) {
+      const join = joinConfiguration(order(), role, order().nodePools[0]) as unknown as { discovery: Record<string, unknown> };
+      // Token discovery reads cluster-info anonymously: with anonymous auth off it gets 401.
+      expect(join.discovery.bootstrapToken).toBeUndefined();
+      expect(join.discovery).toEqual({ file: { kubeConfigPath: '/run/kiln/discovery.conf' } });
+    }
+    expect(discoveryKubeconfig()).toEqual({
+      apiVersion: 'v1',
+      kind: 'Config',
+      clusters: [{ name: 'kubernetes', cluster: { server: `https://${BOOT_PLACEHOLDERS.apiHost}:6443`, 'certificate-authority-data': BOOT_PLACEHOLDERS.caData } }],
+      users: [{ name: 'kiln-bootstrap', user: { token: BOOT_PLACEHOLDERS.bootstrapToken } }],
+      contexts: [{ name: 'kiln-bootstrap@kubernetes', context: { cluster: 'kubernetes', user: 'kiln-bootstrap' } }],
+      'current-context': 'kiln-bootstrap@kubernetes',
+    });
+    const filled = discoveryKubeconfig({ apiHost: 'api.example', caCertificatePem: 'PEM' }) as unknown as { clusters: { cluster: Record<string, string> }[] };
+    expect(filled.clusters[0]?.cluster).toEqual({ server: 'https://api.example:6443', 'certificate-authority-data': Buffer.from('PEM').toString('base64') });
+    // The init token only authenticates joins: nothing verifies a cluster-info signature.
+    expect((initConfiguration(order()) as unknown as { bootstrapTokens: { usages: string[] }[] }).bootstrapTokens[0]?.usages).toEqual(['authentication']);
   });
 });

@@ -28,7 +28,8 @@ export function kubernetesRelease(minor: string): KubernetesRelease {
 export const BOOT_PLACEHOLDERS = {
   apiHost: '@KILN_API_HOST@',
   bootstrapToken: '@KILN_BOOTSTRAP_TOKEN@',
-  caCertHash: '@KILN_CA_CERT_HASH@',
+  /** The cluster CA certificate (PEM), base64-encoded as a kubeconfig's `certificate-authority-data`. */
+  caData: '@KILN_CA_DATA@',
   /** `aws:///<zone>/<instance-id>`, from the instance metadata (IMDSv2) at boot. */
   providerId: '@KILN_PROVIDER_ID@',
 } as const;
@@ -47,6 +48,8 @@ export const PATHS = {
   auditLogDir: '/var/log/kubernetes/audit',
   auditLog: '/var/log/kubernetes/audit/audit.log',
   patches: '/etc/kubernetes/kiln/patches',
+  /** The discovery kubeconfig `kubeadm join` reads; filled at boot into /run (tmpfs), removed after the join. */
+  discoveryKubeconfig: '/run/kiln/discovery.conf',
 } as const;
 
 /** The TLS 1.2 suites both kube-bench 1.2.29 (API server) and 4.2.9 (kubelet) accept; TLS 1.3 suites are not configurable in Go. */
@@ -63,8 +66,8 @@ export interface KubeadmTarget {
   /** The API load balancer's DNS name; the boot placeholder when not yet known. */
   apiHost?: string;
   bootstrapToken?: string;
-  /** `sha256:<hex>` of the cluster CA's public key, for join discovery. */
-  caCertHash?: string;
+  /** The cluster CA certificate (PEM) joining machines trust; the boot placeholder when not yet known. */
+  caCertificatePem?: string;
 }
 
 export interface ExtraArg {
@@ -173,7 +176,8 @@ function bootstrapTokens(target: KubeadmTarget): Record<string, unknown>[] {
       description: 'Kiln machine join token',
       // Short-lived: machines joining later get a fresh token from the store.
       ttl: BOOTSTRAP_TOKEN_TTL,
-      usages: ['signing', 'authentication'],
+      // Joins authenticate with it; none needs cluster-info signed with it (see joinConfiguration).
+      usages: ['authentication'],
       groups: ['system:bootstrappers:kubeadm:default-node-token'],
     },
   ];
@@ -212,7 +216,7 @@ function selfAssignableLabels(labels: Record<string, string>): Record<string, st
   return Object.fromEntries(Object.entries(labels).filter(([key]) => !/(^|\.)(kubernetes\.io|k8s\.io)\//.test(key)));
 }
 
-export function joinConfiguration(spec: ClusterSpec, role: 'control-plane' | 'worker', pool?: NodePoolSpec, target: KubeadmTarget = {}): KubeObject {
+export function joinConfiguration(spec: ClusterSpec, role: 'control-plane' | 'worker', pool?: NodePoolSpec): KubeObject {
   const labels = role === 'worker' && pool !== undefined ? { ...selfAssignableLabels(pool.labels), 'kiln.dev/pool': pool.name } : {};
   const nodeLabels = Object.entries({ 'kiln.dev/cluster': spec.name, ...labels })
     .map(([key, value]) => `${key}=${value}`)
@@ -221,13 +225,11 @@ export function joinConfiguration(spec: ClusterSpec, role: 'control-plane' | 'wo
   return {
     apiVersion: KUBEADM_API,
     kind: 'JoinConfiguration',
-    discovery: {
-      bootstrapToken: {
-        apiServerEndpoint: endpointOf(target),
-        token: target.bootstrapToken ?? BOOT_PLACEHOLDERS.bootstrapToken,
-        caCertHashes: [target.caCertHash ?? BOOT_PLACEHOLDERS.caCertHash],
-      },
-    },
+    // File discovery, not token discovery: token discovery reads kube-public/cluster-info anonymously, which
+    // --anonymous-auth=false (CIS 1.2.1) answers with 401 (cmd/kubeadm/app/discovery/token/token.go). The file's bootstrap
+    // token authenticates the cluster-info read, whose 403 kubeadm accepts as proof of the TLS connection, and then the
+    // TLS bootstrap (cmd/kubeadm/app/discovery/file/file.go, discovery.go For).
+    discovery: { file: { kubeConfigPath: PATHS.discoveryKubeconfig } },
     nodeRegistration: {
       criSocket: 'unix:///run/containerd/containerd.sock',
       taints,
@@ -237,6 +239,24 @@ export function joinConfiguration(spec: ClusterSpec, role: 'control-plane' | 'wo
     },
     // Control plane machines receive the shared CAs from the secret store, so no certificateKey is needed.
     ...(role === 'control-plane' ? { controlPlane: {}, patches: { directory: PATHS.patches } } : {}),
+  };
+}
+
+/**
+ * The kubeconfig `kubeadm join` discovers the cluster from: the API endpoint, the cluster CA that must sign its serving
+ * certificate, and the join token as the credentials of every request kubeadm and the kubelet's TLS bootstrap make
+ * until the kubelet has its own certificate. Rendered with boot placeholders; a machine fills them from the secret
+ * store when it joins, so a replacement always uses the token Kiln published last.
+ */
+export function discoveryKubeconfig(target: KubeadmTarget = {}): KubeObject {
+  const caData = target.caCertificatePem === undefined ? BOOT_PLACEHOLDERS.caData : Buffer.from(target.caCertificatePem).toString('base64');
+  return {
+    apiVersion: 'v1',
+    kind: 'Config',
+    clusters: [{ name: 'kubernetes', cluster: { server: `https://${endpointOf(target)}`, 'certificate-authority-data': caData } }],
+    users: [{ name: 'kiln-bootstrap', user: { token: target.bootstrapToken ?? BOOT_PLACEHOLDERS.bootstrapToken } }],
+    contexts: [{ name: 'kiln-bootstrap@kubernetes', context: { cluster: 'kubernetes', user: 'kiln-bootstrap' } }],
+    'current-context': 'kiln-bootstrap@kubernetes',
   };
 }
 
@@ -365,7 +385,10 @@ export function renderInitConfiguration(spec: ClusterSpec, target: KubeadmTarget
   return toYamlDocuments([initConfiguration(spec, target), clusterConfiguration(spec, target), kubeletConfiguration()]);
 }
 
-/** A JoinConfiguration; joining kubelets take their KubeletConfiguration from the cluster, where init uploaded it. */
-export function renderJoinConfiguration(spec: ClusterSpec, role: 'control-plane' | 'worker', pool?: NodePoolSpec, target: KubeadmTarget = {}): string {
-  return toYamlDocuments([joinConfiguration(spec, role, pool, target)]);
+/**
+ * A JoinConfiguration; joining kubelets take their KubeletConfiguration from the cluster, where init uploaded it. It
+ * names no endpoint or secret: those are in the discovery kubeconfig.
+ */
+export function renderJoinConfiguration(spec: ClusterSpec, role: 'control-plane' | 'worker', pool?: NodePoolSpec): string {
+  return toYamlDocuments([joinConfiguration(spec, role, pool)]);
 }

@@ -3,7 +3,6 @@ import { parse } from 'yaml';
 import { describe, expect, it } from 'vitest';
 import {
   ADMIN_GROUP,
-  caCertHash,
   certificateAuthorityFromPem,
   controlPlanePkiFiles,
   firstServiceIp,
@@ -70,15 +69,6 @@ describe('generateClusterPki', () => {
     expect(firstServiceIp('172.20.5.0/16')).toBe('172.20.0.1');
     const cert = new X509Certificate((await pkiFor('172.20.0.0/16')).apiServer.certificatePem);
     expect(cert.subjectAltName).toContain('IP Address:172.20.0.1');
-  });
-});
-
-describe('caCertHash', () => {
-  it('pins the CA public key, not the certificate', async () => {
-    const pki = await pkiFor();
-    const hash = caCertHash(pki.clusterCa.certificatePem);
-    expect(hash).toMatch(/^sha256:[0-9a-f]{64}$/);
-    expect(caCertHash(pki.etcdCa.certificatePem)).not.toBe(hash);
   });
 });
 

@@ -1,6 +1,6 @@
 // @peculiar/x509 resolves its services through tsyringe, which needs the Reflect metadata API loaded first.
 import 'reflect-metadata';
-import { X509Certificate, createHash, type webcrypto } from 'node:crypto';
+import type { webcrypto } from 'node:crypto';
 import { isIP } from 'node:net';
 import * as x509 from '@peculiar/x509';
 import { stringify } from 'yaml';
@@ -244,12 +244,6 @@ export async function issueAdminKubeconfig(pki: Pick<ClusterPki, 'clusterCa'>, o
     'current-context': context,
     preferences: {},
   });
-}
-
-/** `sha256:<hex>` over the CA's SubjectPublicKeyInfo: what `kubeadm join` pins the cluster CA with. */
-export function caCertHash(caCertificatePem: string): string {
-  const spki = new X509Certificate(caCertificatePem).publicKey.export({ type: 'spki', format: 'der' });
-  return `sha256:${createHash('sha256').update(spki).digest('hex')}`;
 }
 
 /** The PKI as PEM text only: what is sealed and stored, and what machines receive. */

@@ -43,7 +43,7 @@ describe('npm run render', () => {
       const init = parseAllDocuments(read(dir, 'kubeadm/init-configuration.yaml')).map((doc) => (doc.toJS() as { kind: string }).kind);
       expect(init).toEqual(['InitConfiguration', 'ClusterConfiguration', 'KubeletConfiguration']);
       expect(parseAllDocuments(read(dir, 'kubeadm/join-worker.yaml'))).toHaveLength(pools.length);
-      for (const file of ['kubeadm/join-control-plane.yaml', 'kubeadm/kubelet-configuration.yaml', 'kubeadm/audit-policy.yaml', 'kubeadm/admission-configuration.yaml']) {
+      for (const file of ['kubeadm/join-control-plane.yaml', 'kubeadm/discovery.conf', 'kubeadm/kubelet-configuration.yaml', 'kubeadm/audit-policy.yaml', 'kubeadm/admission-configuration.yaml']) {
         expect(parse(read(dir, file)), file).toHaveProperty('kind');
       }
 

@@ -25,6 +25,8 @@ export interface Machine {
   kubeletConfig: Record<string, unknown>;
   /** Extra files Kiln renders that some checks read (encryption config, auth config). */
   renderedFiles: Map<string, string>;
+  /** For a machine that runs `kubeadm join`: its JoinConfiguration's `discovery`. */
+  joinDiscovery?: Obj;
 }
 
 export class RenderedConfigError extends Error {
@@ -186,7 +188,7 @@ export async function buildMachines(renderedDir: string): Promise<Machine[]> {
   };
   collectWriteFileContents(controlPlaneCloud);
 
-  const controlPlane = (name: string, first: boolean, nodeRegistration: unknown): Machine => {
+  const controlPlane = (name: string, first: boolean, nodeRegistration: unknown, joinDiscovery?: Obj): Machine => {
     const files = kubeadmControlPlaneFiles({ first, localEtcd, etcdDataDir });
     if (controlPlaneCloud) {
       applyWriteFiles(files, controlPlaneCloud, 'cloud-init/control-plane.yaml write_files');
@@ -194,7 +196,11 @@ export async function buildMachines(renderedDir: string): Promise<Machine[]> {
     }
     const processes = controlPlaneProcesses();
     processes.set('kubelet', kubeletFlags(defaults, nodeRegistration));
-    return { name, kubernetesVersion, role: 'control-plane', processes, files, kubeletConfig, renderedFiles };
+    return { name, kubernetesVersion, role: 'control-plane', processes, files, kubeletConfig, renderedFiles, ...(joinDiscovery === undefined ? {} : { joinDiscovery }) };
+  };
+  const discoveryOf = (join: unknown): Obj | undefined => {
+    const discovery = at(join, 'discovery');
+    return isRecord(discovery) ? discovery : undefined;
   };
 
   const machines: Machine[] = [controlPlane('control-plane (kubeadm init)', true, at(init, 'nodeRegistration'))];
@@ -202,12 +208,14 @@ export async function buildMachines(renderedDir: string): Promise<Machine[]> {
   const joinCp = await readOptional(joinCpPath);
   if (joinCp !== undefined) {
     const joinDoc = byKind(parseDocs(joinCp, joinCpPath), 'JoinConfiguration') ?? {};
-    machines.push(controlPlane('control-plane (kubeadm join)', false, at(joinDoc, 'nodeRegistration')));
+    machines.push(controlPlane('control-plane (kubeadm join)', false, at(joinDoc, 'nodeRegistration'), discoveryOf(joinDoc)));
   }
 
   const joinWorkerPath = join(renderedDir, 'kubeadm/join-worker.yaml');
   const joinWorker = await readOptional(joinWorkerPath);
-  const workerRegistration = joinWorker === undefined ? undefined : at(byKind(parseDocs(joinWorker, joinWorkerPath), 'JoinConfiguration'), 'nodeRegistration');
+  const workerJoin = joinWorker === undefined ? undefined : byKind(parseDocs(joinWorker, joinWorkerPath), 'JoinConfiguration');
+  const workerRegistration = at(workerJoin, 'nodeRegistration');
+  const workerDiscovery = discoveryOf(workerJoin);
   const cloudDir = join(renderedDir, 'cloud-init');
   const pools = (await readdir(cloudDir).catch(() => [])).filter((f) => f.endsWith('.yaml') && f !== 'control-plane.yaml').sort();
   for (const poolFile of pools) {
@@ -225,6 +233,7 @@ export async function buildMachines(renderedDir: string): Promise<Machine[]> {
       files,
       kubeletConfig,
       renderedFiles,
+      ...(workerDiscovery === undefined ? {} : { joinDiscovery: workerDiscovery }),
     });
   }
   return machines;

@@ -52,6 +52,14 @@ describe('scoreMachines', () => {
     expect(results.find((r) => r.id === '4.2.1')).toMatchObject({ status: 'FAIL', reason: expect.stringContaining('worker pool general: --anonymous-auth=true') });
   });
 
+  it('fails 1.2.1 when joins discover the cluster anonymously while the API server refuses anonymous requests', async () => {
+    const machines = await buildMachines(fixture('hardened'));
+    expect(scoreMachines(machines, benchmark).results.find((r) => r.id === '1.2.1')?.reason).toContain('discovery.file');
+    const worker = machines.find((m) => m.role === 'worker');
+    if (worker !== undefined) worker.joinDiscovery = { bootstrapToken: { apiServerEndpoint: 'api.c01.kiln.internal:6443', token: 'abcdef.0123456789abcdef' } };
+    expect(scoreMachines(machines, benchmark).results.find((r) => r.id === '1.2.1')).toMatchObject({ status: 'FAIL', reason: expect.stringContaining('worker pool general discover the cluster with a bootstrap token') });
+  });
+
   it('marks a check NOT_APPLICABLE when kubeadm does not create the file it audits', async () => {
     const machines = await buildMachines(fixture('hardened'));
     for (const machine of machines) machine.files.delete('/etc/kubernetes/super-admin.conf');

@@ -62,6 +62,41 @@ const KILN_COVERAGE: Readonly<Record<string, (machine: Machine) => string | unde
       : undefined,
 };
 
+/** The path kubeadm's token discovery reads anonymously (cmd/kubeadm/app/discovery/token/token.go). */
+const CLUSTER_INFO_PATH = '/api/v1/namespaces/kube-public/configmaps/cluster-info';
+
+/**
+ * Whether the API server lets an anonymous request read cluster-info: --anonymous-auth (default true), or, with
+ * --authentication-config, its `anonymous` block (enabled, with no conditions or one for that path).
+ */
+function anonymousReadsClusterInfo(machine: Machine): boolean {
+  const apiServer = machine.processes.get('apiserver');
+  const configPath = apiServer?.get('--authentication-config');
+  const config = configPath === undefined ? undefined : machine.renderedFiles.get(configPath);
+  if (config !== undefined) {
+    const anonymous = (parse(config) as { anonymous?: { enabled?: boolean; conditions?: { path?: string }[] } } | null)?.anonymous;
+    if (anonymous !== undefined) return anonymous.enabled === true && ((anonymous.conditions ?? []).length === 0 || (anonymous.conditions ?? []).some((c) => c.path === CLUSTER_INFO_PATH));
+  }
+  return apiServer?.get('--anonymous-auth') !== 'false';
+}
+
+/**
+ * 1.2.1 is only met by a cluster that can run with it: kubeadm's token discovery reads cluster-info anonymously, so
+ * with anonymous access off every join gets 401 and the setting would have to go. `broken` says so; otherwise `note`
+ * says how the joins do without anonymous access.
+ */
+function joinsWithoutAnonymousAccess(machines: readonly Machine[]): { broken: string } | { note: string } | undefined {
+  const joining = machines.filter((machine) => machine.joinDiscovery !== undefined);
+  const controlPlanes = machines.filter((machine) => machine.role === 'control-plane');
+  if (joining.length === 0 || controlPlanes.every(anonymousReadsClusterInfo)) return undefined;
+  const byToken = joining.filter((machine) => machine.joinDiscovery?.bootstrapToken !== undefined).map((machine) => machine.name);
+  if (byToken.length > 0) {
+    return { broken: `anonymous access is off, but ${byToken.join(', ')} discover the cluster with a bootstrap token (discovery.bootstrapToken), which reads ${CLUSTER_INFO_PATH} anonymously: every join would get 401` };
+  }
+  const byFile = joining.every((machine) => machine.joinDiscovery?.file !== undefined);
+  return byFile ? { note: 'joins discover the cluster from a kubeconfig file (discovery.file) whose bootstrap token authenticates the cluster-info read, so none needs anonymous access' } : undefined;
+}
+
 function automatedVerdict(check: Check, machine: Machine): { verdict: ItemVerdict } | { absent: string } {
   const observation = observe(check, machine);
   if (observation.kind === 'absent') return { absent: observation.why };
@@ -81,6 +116,14 @@ function automatedVerdict(check: Check, machine: Machine): { verdict: ItemVerdic
 }
 
 function scoreCheck(check: Check, machines: Machine[], groupId: string): Pick<CheckResult, 'status' | 'reason'> {
+  const result = scoreCheckAlone(check, machines, groupId);
+  if (check.id !== '1.2.1') return result;
+  const joins = joinsWithoutAnonymousAccess(machines);
+  if (joins !== undefined && 'broken' in joins) return { status: 'FAIL', reason: joins.broken };
+  return joins !== undefined && result.status !== 'FAIL' ? { ...result, reason: `${result.reason}; ${joins.note}` } : result;
+}
+
+function scoreCheckAlone(check: Check, machines: Machine[], groupId: string): Pick<CheckResult, 'status' | 'reason'> {
   if (check.type === 'skip') return { status: 'NOT_APPLICABLE', reason: 'kube-bench marks this check skip for this benchmark' };
   const targets = groupId.startsWith('4.') ? machines : machines.filter((m) => m.role === 'control-plane');
   const coverage = KILN_COVERAGE[check.id];

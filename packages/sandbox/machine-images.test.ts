@@ -43,16 +43,33 @@ describe('machines as EC2 boots them', () => {
         providerIdAtBoot: true,
         ssmManaged: true,
         joinTokenTtlMs: 2 * 60 * 60_000,
+        joinTokenUsages: ['authentication'],
         scripts: [BOOT_SCRIPT, ENCRYPTION_CONFIG_SCRIPT, ETCD_MEMBER_SCRIPT],
         nodeRegistration: CONTROL_PLANE_REGISTRATION,
         kubeletVersion: RELEASE,
+        // The API server runs with the --anonymous-auth its ClusterConfiguration renders; joins discover as their JoinConfiguration says.
+        apiServerAnonymousAuth: false,
+        join: expect.objectContaining({ discovery: expect.any(Object) }),
       },
-      pools: { general: { providerIdAtBoot: true, ssmManaged: true, scripts: [BOOT_SCRIPT], nodeRegistration: GENERAL_REGISTRATION, kubeletVersion: RELEASE } },
+      pools: { general: { providerIdAtBoot: true, ssmManaged: true, scripts: [BOOT_SCRIPT], nodeRegistration: GENERAL_REGISTRATION, kubeletVersion: RELEASE, join: expect.objectContaining({ discovery: expect.any(Object) }) } },
     });
   });
 
   it('stay out of SSM when the role cannot register the agent', () => {
-    expect(machineImagesOf(resources({ workerActions: ['ssm:GetParameter'] })).pools.general).toEqual({ providerIdAtBoot: true, ssmManaged: false, scripts: [BOOT_SCRIPT], nodeRegistration: GENERAL_REGISTRATION, kubeletVersion: RELEASE });
+    expect(machineImagesOf(resources({ workerActions: ['ssm:GetParameter'] })).pools.general).toMatchObject({ providerIdAtBoot: true, ssmManaged: false, scripts: [BOOT_SCRIPT], nodeRegistration: GENERAL_REGISTRATION, kubeletVersion: RELEASE });
+  });
+
+  it('join as their JoinConfiguration says, with the files and parameters the boot script fills it from', () => {
+    const { pools } = machineImagesOf(resources({ workerActions: SSM_CORE }));
+    const join = pools.general?.join;
+    expect(join?.discovery).toEqual({ file: { kubeConfigPath: '/run/kiln/discovery.conf' } });
+    expect(Object.keys(join?.files ?? {})).toEqual(['/run/kiln/discovery.conf']);
+    expect(join?.files['/run/kiln/discovery.conf']).toContain('token: "@KILN_BOOTSTRAP_TOKEN@"');
+    expect(join?.placeholders).toEqual({
+      '@KILN_API_HOST@': { parameter: '/kiln/cls_images/worker/api-host', base64: false },
+      '@KILN_BOOTSTRAP_TOKEN@': { parameter: '/kiln/cls_images/worker/join-token', base64: false },
+      '@KILN_CA_DATA@': { parameter: '/kiln/cls_images/worker/cluster-ca', base64: true },
+    });
   });
 
   it('make the join token with the TTL the InitConfiguration declares', () => {

@@ -67,7 +67,10 @@ export function machineImagesOf(resources: readonly RecordedResource[]): { contr
       ssmManaged: behaviour.ssmAgent && typeof policy === 'string' && allows(policy, SSM_AGENT_CALLS),
       scripts: behaviour.scripts,
       ...(behaviour.joinTokenTtlMs === undefined ? {} : { joinTokenTtlMs: behaviour.joinTokenTtlMs }),
+      ...(behaviour.joinTokenUsages === undefined ? {} : { joinTokenUsages: behaviour.joinTokenUsages }),
       ...(behaviour.nodeRegistration === undefined ? {} : { nodeRegistration: behaviour.nodeRegistration }),
+      ...(behaviour.join === undefined ? {} : { join: behaviour.join }),
+      ...(behaviour.apiServerAnonymousAuth === undefined ? {} : { apiServerAnonymousAuth: behaviour.apiServerAnonymousAuth }),
       ...(typeof template.inputs.instanceType === 'string' ? { instanceType: template.inputs.instanceType } : {}),
       ...(release === undefined ? {} : { kubeletVersion: release }),
     };

@@ -8,7 +8,9 @@ import { kubeadmApiServerTls } from './api-server-tls.ts';
 import { type ApiServerTls, type KmsPlugin, type KubeObject, normalizeKubernetesVersion, type SandboxCluster } from './kube/index.ts';
 // Container starts under the cluster's TracingPolicies: runc's init against Tetragon (kube/runtime-security.ts).
 import { ETCDCTL_IN_ETCD, STATIC_POD_CONTAINERS, refusedContainerStart, refusedStaticPods } from './kube/runtime-security.ts';
+import { CLUSTER_INFO, startBootstrapTokenControllers } from './kube/bootstrap-tokens.ts';
 import type { NodeTaint } from './kube/nodes.ts';
+import { type JoinSpec, KubeadmJoinPreflight, clusterInfoKubeconfig } from './kubeadm-join.ts';
 
 const JOIN_WAIT_MS = 30 * 60_000;
 
@@ -58,12 +60,18 @@ export interface MachineImage {
   scripts?: readonly string[];
   /** How long the join token `kubeadm init` makes lives (its InitConfiguration's `bootstrapTokens[].ttl`); kubeadm's default is 24 h. */
   joinTokenTtlMs?: number;
+  /** What that token is for (`bootstrapTokens[].usages`); kubeadm's default is signing and authentication. */
+  joinTokenUsages?: readonly string[];
   /** The labels (`--node-labels`) and taints its JoinConfiguration registers the kubelet with. */
   nodeRegistration?: { labels: Readonly<Record<string, string>>; taints: readonly NodeTaint[] };
   /** The launch template's instance type. */
   instanceType?: string;
   /** The Kubernetes release its user data installs (kubeadm, kubelet), e.g. `v1.35.9`; the cluster's when not known. */
   kubeletVersion?: string;
+  /** What its JoinConfiguration tells `kubeadm join` about discovery; without one, token discovery with its join token. */
+  join?: JoinSpec;
+  /** kube-apiserver's --anonymous-auth in the ClusterConfiguration its `kubeadm init` would run; kube-apiserver's default (true) when not known. */
+  apiServerAnonymousAuth?: boolean;
 }
 
 /** An Auto Scaling group as the stack declares it: its bounds, its desired capacity and its launch template's machine. */
@@ -134,6 +142,9 @@ function isForbiddenKubeletLabel(key: string): boolean {
 
 /** A machine with none of it, for callers that boot no rendered configuration. */
 export const BARE_MACHINE: MachineImage = { providerIdAtBoot: false, ssmManaged: false };
+
+/** kubeadm's bootstrap token usages when the configuration names none (cmd/kubeadm/app/constants DefaultTokenUsages). */
+const KUBEADM_DEFAULT_TOKEN_USAGES = ['signing', 'authentication'];
 
 /** kubeadm's bootstrap token TTL when the configuration names none. */
 const KUBEADM_DEFAULT_TOKEN_TTL_MS = 24 * 60 * 60_000;
@@ -249,24 +260,22 @@ interface ControlPlaneState {
   etcdHistory: EtcdMemberChange[];
   /** Member changes that left etcd without quorum: each is a failure of whoever made it. */
   quorumViolations: string[];
+  /** Stops kube-controller-manager's bootstrap token controllers, running from kubeadm init on. */
+  stopTokenControllers?: () => void;
 }
 
 const BOOTSTRAP_TOKEN = /^([a-z0-9]{6})\.([a-z0-9]{16})$/;
 
-function decoded(secret: KubeObject, key: string): string | undefined {
-  const data = secret.data as Record<string, unknown> | undefined;
-  const value = data?.[key];
-  return typeof value === 'string' ? Buffer.from(value, 'base64').toString('utf8') : undefined;
-}
-
-/** The Secret `kubeadm init` (and `kubeadm token create`) stores for a bootstrap token. */
-function bootstrapTokenSecret(id: string, secret: string, expiration: Date): KubeObject {
+/**
+ * The Secret `kubeadm init` (and `kubeadm token create`) stores for a bootstrap token, with a `usage-bootstrap-<usage>`
+ * key per usage its configuration names (cmd/kubeadm/app/apis/bootstraptoken/v1 BootstrapTokenToSecret).
+ */
+function bootstrapTokenSecret(id: string, secret: string, expiration: Date, usages: readonly string[]): KubeObject {
   const data = {
     'token-id': id,
     'token-secret': secret,
     expiration: expiration.toISOString().replace(/\.\d{3}Z$/, 'Z'),
-    'usage-bootstrap-authentication': 'true',
-    'usage-bootstrap-signing': 'true',
+    ...Object.fromEntries(usages.map((usage) => [`usage-bootstrap-${usage}`, 'true'])),
     'auth-extra-groups': 'system:bootstrappers:kubeadm:default-node-token',
   };
   return {
@@ -279,14 +288,40 @@ function bootstrapTokenSecret(id: string, secret: string, expiration: Date): Kub
 }
 
 /**
+ * The cluster-info ConfigMap `kubeadm init` publishes for discovery (cmd/kubeadm/app/phases/bootstraptoken/clusterinfo/
+ * clusterinfo.go): admin.conf's cluster (the control plane endpoint and the cluster CA), unnamed.
+ */
+function clusterInfoConfigMap(server: string, caPem: string | undefined): KubeObject {
+  return {
+    apiVersion: 'v1',
+    kind: 'ConfigMap',
+    metadata: { name: CLUSTER_INFO.name, namespace: CLUSTER_INFO.namespace },
+    data: { [CLUSTER_INFO.kubeconfigKey]: clusterInfoKubeconfig(server, caPem) },
+  };
+}
+
+/** What a machine without a rendered JoinConfiguration runs: `kubeadm join --token <its join token> --discovery-token-unsafe-skip-ca-verification`. */
+function tokenJoin(joinTokenParameter: string): JoinSpec {
+  return {
+    discovery: { bootstrapToken: { apiServerEndpoint: 'control-plane.sandbox.invalid:6443', token: '@JOIN_TOKEN@', unsafeSkipCAVerification: true } },
+    files: {},
+    placeholders: { '@JOIN_TOKEN@': { parameter: joinTokenParameter, base64: false } },
+  };
+}
+
+/**
  * The sandbox's machines: what cloud-init, kubeadm and the SSM agent do on
  * each one, and what Auto Scaling does with its groups. A machine waits for
  * its join token in the secret store (published by the bootstrap step); the
  * first control plane machine runs `kubeadm init`, which stores that token as
- * a bootstrap token Secret with the TTL of the rendered configuration; every
- * other machine joins only with a token the cluster holds and has not
- * expired, as kubeadm's discovery checks, so a machine launched after the
- * first token's TTL joins only if Kiln minted a fresh one. A control plane
+ * a bootstrap token Secret with the TTL of the rendered configuration, starts
+ * the API server with the rendered --anonymous-auth, publishes cluster-info
+ * and starts the bootstrap token controllers; every other machine runs
+ * `kubeadm join`, whose discovery (as its JoinConfiguration says: a bootstrap
+ * token or a discovery file) goes to the API server over HTTP and is
+ * authenticated and authorized there, so a machine launched after the first
+ * token's TTL joins only if Kiln minted a fresh one, and a join that needs
+ * anonymous access fails where the API server refuses it. A control plane
  * machine that joins becomes an etcd member; every member change is checked
  * for quorum. Run Commands sent to a machine run its Kiln scripts here. The
  * sandbox has one API server per cluster, so restarting any control plane
@@ -299,6 +334,8 @@ export class SandboxMachines {
   private readonly controlPlanes = new Map<string, ControlPlaneState>();
   /** kubeadm's certificate phase on each control plane machine, by instance. */
   private readonly certificates = new Map<string, CertificatePhase>();
+  /** `kubeadm join`'s preflight (discovery, then kubeadm-config) on each joining machine, by instance. */
+  private readonly preflights = new Map<string, KubeadmJoinPreflight>();
   private failingCommands: CommandFault[] = [];
 
   constructor(
@@ -484,12 +521,47 @@ export class SandboxMachines {
     if (oldest !== undefined) cluster.setKubernetesVersion(oldest);
   }
 
-  /** The kubernetesVersion of the ClusterConfiguration in kubeadm-config, as a joining kubeadm downloads it. */
-  private clusterConfigurationVersion(cluster: SandboxCluster): string | undefined {
-    const [config] = cluster.objects({ apiVersion: 'v1', kind: 'ConfigMap', namespace: 'kube-system', name: 'kubeadm-config' });
-    const text = (config?.data as Record<string, unknown> | undefined)?.ClusterConfiguration;
-    const parsed: unknown = typeof text === 'string' ? parse(text) : undefined;
+  /** The kubernetesVersion of a ClusterConfiguration, as kubeadm-config holds it. */
+  private static clusterConfigurationVersion(text: string): string | undefined {
+    const parsed: unknown = parse(text);
     return isRecord(parsed) && typeof parsed.kubernetesVersion === 'string' ? parsed.kubernetesVersion : undefined;
+  }
+
+  /**
+   * The machine's `kubeadm join` preflight, started once the boot script has what it fills the JoinConfiguration and
+   * its files with (else undefined: it waits, as for its join token): discovery and the kubeadm-config read, against
+   * the cluster's API server.
+   */
+  private joinPreflight(launch: LaunchConfiguration, instanceId: string): KubeadmJoinPreflight | undefined {
+    const existing = this.preflights.get(instanceId);
+    if (existing !== undefined) return existing;
+    const spec = launch.image.join ?? tokenJoin(machineSecretPath(launch.clusterId, launch.role, 'join-token'));
+    const values: [string, string][] = [];
+    for (const [placeholder, source] of Object.entries(spec.placeholders)) {
+      const value = this.readSecret(launch.scope, source.parameter);
+      if (value === undefined) return undefined;
+      values.push([placeholder, source.base64 ? Buffer.from(value).toString('base64') : value]);
+    }
+    const fill = (text: string, escape: (value: string) => string) => values.reduce((filled, [placeholder, value]) => filled.replaceAll(placeholder, escape(value)), text);
+    const discovery = JSON.parse(fill(JSON.stringify(spec.discovery), (value) => JSON.stringify(value).slice(1, -1))) as Record<string, unknown>;
+    const files = Object.fromEntries(Object.entries(spec.files).map(([path, text]) => [path, fill(text, (value) => value)]));
+    const preflight = new KubeadmJoinPreflight(launch.cluster, discovery, files, spec.discoveryTimeoutMs);
+    this.preflights.set(instanceId, preflight);
+    return preflight;
+  }
+
+  /**
+   * What `kubeadm init` sets up for the machines that join: the API server's --anonymous-auth as rendered, the
+   * cluster-info ConfigMap (the control plane endpoint and the CA Kiln published), and kube-controller-manager's
+   * bootstrapsigner and tokencleaner.
+   */
+  private publishClusterInfo(launch: LaunchConfiguration, state: ControlPlaneState): void {
+    const { cluster, clusterId, scope } = launch;
+    cluster.setAnonymousAuth(launch.image.apiServerAnonymousAuth ?? true);
+    const apiHost = this.readSecret(scope, machineSecretPath(clusterId, 'control-plane', 'api-host'));
+    const caPem = this.readSecret(scope, machineSecretPath(clusterId, 'control-plane', 'pki/ca.crt'));
+    cluster.writeObject(clusterInfoConfigMap(apiHost === undefined ? cluster.url : `https://${apiHost}:6443`, caPem), 'kubeadm');
+    state.stopTokenControllers ??= startBootstrapTokenControllers(cluster);
   }
 
   /**
@@ -515,9 +587,9 @@ export class SandboxMachines {
     const encryptionConfig = role === 'control-plane' ? this.readSecret(scope, machineSecretPath(clusterId, 'control-plane', 'encryption-config')) : undefined;
     const kubeletVersion = normalizeKubernetesVersion(launch.image.kubeletVersion ?? cluster.kubernetesVersion);
     let controlPlaneVersion: string | undefined;
-    if (!state.initialised) {
-      // Joining machines retry discovery until the first control plane answers.
-      if (role !== 'control-plane') return 'waiting';
+    // A control plane machine runs `kubeadm init` while no other has; every other machine runs `kubeadm join`, whose
+    // discovery retries until the first control plane answers (or its discovery timeout).
+    if (!state.initialised && role === 'control-plane') {
       const notStarted = this.loadEncryptionConfiguration(launch, encryptionConfig);
       if (notStarted !== undefined) return notStarted;
       const parts = BOOTSTRAP_TOKEN.exec(token);
@@ -526,17 +598,19 @@ export class SandboxMachines {
       if (certificates === 'starting') return 'waiting';
       if (certificates !== undefined && 'error' in certificates) return `kubeadm init: ${certificates.error}`;
       const ttl = launch.image.joinTokenTtlMs ?? KUBEADM_DEFAULT_TOKEN_TTL_MS;
-      cluster.writeObject(bootstrapTokenSecret(parts[1] ?? '', parts[2] ?? '', new Date(Date.now() + ttl)), 'kubeadm');
+      cluster.writeObject(bootstrapTokenSecret(parts[1] ?? '', parts[2] ?? '', new Date(Date.now() + ttl), launch.image.joinTokenUsages ?? KUBEADM_DEFAULT_TOKEN_USAGES), 'kubeadm');
       // kubeadm init deploys the control plane of its own release and uploads that ClusterConfiguration.
       cluster.writeObject(kubeadmConfigMap(kubeletVersion), 'kubeadm');
+      this.publishClusterInfo(launch, state);
       controlPlaneVersion = kubeletVersion;
       state.initialised = true;
     } else {
-      const refused = this.refusedToken(cluster, token);
-      if (refused !== undefined) return `kubeadm join: ${refused}`;
+      const preflight = this.joinPreflight(launch, instance.instanceId)?.poll();
+      if (preflight === undefined || preflight === 'running') return 'waiting';
+      if ('error' in preflight) return `kubeadm join: ${preflight.error}`;
       // kubeadm join's preflight: the kubelet may not be newer than the control plane the ClusterConfiguration names;
       // a control plane machine deploys that release, which may be at most one minor from the oldest API server's.
-      const configured = this.clusterConfigurationVersion(cluster);
+      const configured = SandboxMachines.clusterConfigurationVersion(preflight.clusterConfiguration);
       if (configured === undefined) return 'kubeadm join: unable to fetch the kubeadm-config ConfigMap';
       if (minorOf(kubeletVersion) > minorOf(configured)) {
         return `kubeadm join: [preflight] the kubelet version is higher than the control plane version. This is not a supported version skew and may lead to a malfunctional cluster. Kubelet version: "${kubeletVersion}" Control plane version: "${configured}"`;
@@ -607,23 +681,6 @@ export class SandboxMachines {
     return 'joined';
   }
 
-  /** Why the API server refuses a join token (as kubeadm's discovery reports it), or undefined when it accepts it. */
-  private refusedToken(cluster: SandboxCluster, token: string): string | undefined {
-    const parts = BOOTSTRAP_TOKEN.exec(token);
-    const invalid = `token id "${parts?.[1] ?? token.slice(0, 6)}" is invalid for this cluster or it has expired. Use "kubeadm token create" on the control-plane node to create a new valid token`;
-    if (parts === null) return invalid;
-    const [secret] = cluster.objects({ apiVersion: 'v1', kind: 'Secret', namespace: 'kube-system', name: `bootstrap-token-${parts[1] ?? ''}` });
-    if (secret === undefined || secret.type !== 'bootstrap.kubernetes.io/token') return invalid;
-    if (decoded(secret, 'token-secret') !== parts[2] || decoded(secret, 'usage-bootstrap-authentication') !== 'true') return invalid;
-    const expiration = decoded(secret, 'expiration');
-    if (expiration !== undefined && Date.parse(expiration) <= Date.now()) {
-      // The token cleaner of kube-controller-manager deletes expired tokens.
-      cluster.deleteObject({ apiVersion: 'v1', kind: 'Secret', namespace: 'kube-system', name: `bootstrap-token-${parts[1] ?? ''}` });
-      return invalid;
-    }
-    return undefined;
-  }
-
   /** A member is healthy while its machine runs and is not broken. */
   private healthyMembers(clusterId: string): string[] {
     return [...this.controlPlaneOf(clusterId).etcd].filter(([, instanceId]) => this.instances.get(instanceId)?.state === 'running' && this.byInstance.get(instanceId)?.broken === false).map(([name]) => name);
@@ -654,6 +711,7 @@ export class SandboxMachines {
     const machine = this.byInstance.get(instance.instanceId);
     this.byInstance.delete(instance.instanceId);
     this.certificates.delete(instance.instanceId);
+    this.preflights.delete(instance.instanceId);
     if (machine === undefined) return;
     if (machine.cluster.objects({ kind: 'Node', name: machine.name }).length > 0) machine.cluster.setNodeReady(machine.name, 'Unknown');
     if (machine.role === 'control-plane') this.serveControlPlane(machine.clusterId, machine.cluster);
@@ -728,13 +786,18 @@ export class SandboxMachines {
   }
 
   forget(clusterId: string): void {
-    for (const [id, instance] of this.instances) if (instance.clusterId === clusterId) this.instances.delete(id);
+    for (const [id, instance] of this.instances) {
+      if (instance.clusterId !== clusterId) continue;
+      this.instances.delete(id);
+      this.preflights.delete(id);
+    }
     for (const [instanceId, machine] of this.byInstance) {
       if (machine.clusterId !== clusterId) continue;
       this.byInstance.delete(instanceId);
       this.certificates.delete(instanceId);
     }
     for (const [name, launch] of this.groups) if (launch.clusterId === clusterId) this.groups.delete(name);
+    this.controlPlanes.get(clusterId)?.stopTokenControllers?.();
     this.controlPlanes.delete(clusterId);
   }
 

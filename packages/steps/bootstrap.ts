@@ -3,11 +3,10 @@ import {
   type ClusterPkiPem,
   type MachineRole,
   bootstrapTokenId,
-  caCertHash,
-  controlPlanePkiFiles,
   encryptionConfiguration,
   firstServiceIp,
   generateClusterPki,
+  joinMaterial,
   newBootstrapToken,
   pkiToPem,
   toYamlDocuments,
@@ -72,23 +71,17 @@ export async function bootstrapStep(services: StepServices, input: unknown): Pro
       });
     }
 
-    const caHash = caCertHash(pki.clusterCa.certificatePem);
     const { machineSecrets } = services.inCluster(context.cluster);
     const publish = (role: MachineRole, name: string, value: string) => machineSecrets.publish(clusterId, role, name, value, context.cluster.clusterKeyArn);
-    for (const role of ['control-plane', 'worker'] as const) {
-      await publish(role, 'api-host', apiHost);
-      await publish(role, 'ca-cert-hash', caHash);
-      const authorizedKey = context.cluster.status.ssh?.publicKey;
-      if (authorizedKey !== undefined) await publish(role, 'ssh-authorized-key', authorizedKey);
-    }
+    const authorizedKey = context.cluster.status.ssh?.publicKey;
+    if (authorizedKey !== undefined) for (const role of ['control-plane', 'worker'] as const) await publish(role, 'ssh-authorized-key', authorizedKey);
     await publish('control-plane', 'encryption-config', toYamlDocuments([encryptionConfiguration(spec, atRestKeys)]));
     // KMS v2: the plugin beside each API server encrypts with the order's key, or else the cluster's own.
     if (spec.encryption.atRest.provider === 'kms') {
       await publish('control-plane', 'kms-key-arn', spec.encryption.atRest.kmsKeyArn ?? clusterKeyOf(context.cluster, 'bootstrap'));
     }
-    for (const [file, content] of Object.entries(controlPlanePkiFiles(pki))) await publish('control-plane', `pki/${file}`, content);
-    // The join token goes last: machines start joining as soon as they see it.
-    for (const role of ['control-plane', 'worker'] as const) await publish(role, 'join-token', token);
+    // The join token comes last in it: machines start joining as soon as they see it.
+    for (const secret of joinMaterial(pki, apiHost, token)) await publish(secret.role, secret.name, secret.value);
     if (atRestKeys.length > 0) {
       await updateCluster(services, context.input.tenantId, clusterId, (current) =>
         current.encryption === undefined
@@ -102,7 +95,6 @@ export async function bootstrapStep(services: StepServices, input: unknown): Pro
       outputs: {
         bootstrapTokenId: bootstrapTokenId(token),
         bootstrapTokenExpiresAt: new Date(Date.now() + BOOTSTRAP_TOKEN_TTL_MS).toISOString(),
-        caCertHash: caHash,
         apiServerNames: [apiHost, firstServiceIp(spec.network.serviceCidr)],
       },
     };

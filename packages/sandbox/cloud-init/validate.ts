@@ -1,6 +1,7 @@
 import AjvDraft04 from 'ajv-draft-04';
 import { parse, parseAllDocuments } from 'yaml';
 import { isRecord } from '#core';
+import type { JoinSpec } from '../kubeadm-join.ts';
 import schema from './schema-cloud-config-v1.json' with { type: 'json' };
 
 /**
@@ -117,12 +118,67 @@ function nodeRegistrationOf(userData: string): NodeRegistrationOf | undefined {
   return undefined;
 }
 
+/** The kubeadm documents the written files hold, parsed: the first of each kind. */
+function kubeadmDocument(userData: string, kind: string): Record<string, unknown> | undefined {
+  for (const file of writtenFiles(userData)) {
+    for (const document of parseAllDocuments(file.content)) {
+      const value: unknown = document.errors.length > 0 ? undefined : document.toJS();
+      if (isRecord(value) && value.kind === kind) return value;
+    }
+  }
+  return undefined;
+}
+
+/**
+ * What `kubeadm join` finds on the machine: its JoinConfiguration's discovery, the files the boot script fills from
+ * templates (`render_template <template> <path>`) and the placeholders it fills them with (`-e "s|@KILN_X@|$X|g"`,
+ * each from `X="$(parameter "<name>")"`, optionally piped through `base64 -w0`). Undefined without a JoinConfiguration.
+ */
+function joinSpecOf(userData: string, script: string): JoinSpec | undefined {
+  const join = kubeadmDocument(userData, 'JoinConfiguration');
+  if (join === undefined || !isRecord(join.discovery)) return undefined;
+  const variables = new Map(
+    [...script.matchAll(/^\s*([A-Z_][A-Z0-9_]*)="\$\(parameter "([^"]+)"( \| base64 -w0)?\)"\s*$/gm)].map((match) => [match[1] ?? '', { parameter: match[2] ?? '', base64: match[3] !== undefined }]),
+  );
+  const placeholders = Object.fromEntries(
+    [...script.matchAll(/-e "s\|(@KILN_[A-Z_]+@)\|\$([A-Z_][A-Z0-9_]*)\|g"/g)].flatMap((match) => {
+      const source = variables.get(match[2] ?? '');
+      return source === undefined ? [] : [[match[1] ?? '', source]];
+    }),
+  );
+  const templates = new Map(writtenFiles(userData).map((file) => [file.path, file.content]));
+  const files = Object.fromEntries(
+    [...script.matchAll(/^\s*render_template "?([^\s"$]+)"? "?([^\s"$]+)"?\s*$/gm)].flatMap((match) => {
+      const template = templates.get(match[1] ?? '');
+      return template === undefined ? [] : [[match[2] ?? '', template]];
+    }),
+  );
+  const timeouts = isRecord(join.timeouts) ? join.timeouts : {};
+  const discoveryTimeoutMs = typeof timeouts.discovery === 'string' ? durationMs(timeouts.discovery) : undefined;
+  return { discovery: join.discovery, files, placeholders, ...(discoveryTimeoutMs === undefined ? {} : { discoveryTimeoutMs }) };
+}
+
+/**
+ * kube-apiserver's --anonymous-auth as the ClusterConfiguration kubeadm init runs with sets it (`apiServer.extraArgs`,
+ * v1beta4's list of name and value); kube-apiserver's own default is true. Undefined without a ClusterConfiguration.
+ */
+function apiServerAnonymousAuthOf(userData: string): boolean | undefined {
+  const cluster = kubeadmDocument(userData, 'ClusterConfiguration');
+  if (cluster === undefined) return undefined;
+  const extraArgs = isRecord(cluster.apiServer) && Array.isArray(cluster.apiServer.extraArgs) ? (cluster.apiServer.extraArgs as unknown[]) : [];
+  const flag = extraArgs.filter((arg) => isRecord(arg) && arg.name === 'anonymous-auth').at(-1);
+  return !(isRecord(flag) && String(flag.value) === 'false');
+}
+
 export interface BootBehaviour {
   providerIdFromMetadata: boolean;
   ssmAgent: boolean;
   scripts: string[];
   joinTokenTtlMs?: number;
+  joinTokenUsages?: string[];
   nodeRegistration?: NodeRegistrationOf;
+  join?: JoinSpec;
+  apiServerAnonymousAuth?: boolean;
 }
 
 /**
@@ -145,7 +201,20 @@ function readBootBehaviour(userData: string): BootBehaviour {
     .filter((file) => file.path !== '' && /^[0-7]{3,4}$/.test(file.permissions) && (Number.parseInt(file.permissions, 8) & 0o111) !== 0)
     .map((file) => file.path);
   const nodeRegistration = nodeRegistrationOf(userData);
-  return { providerIdFromMetadata, ssmAgent, scripts, ...(ttl === undefined ? {} : { joinTokenTtlMs: ttl }), ...(nodeRegistration === undefined ? {} : { nodeRegistration }) };
+  const join = joinSpecOf(userData, written);
+  const initToken = (kubeadmDocument(userData, 'InitConfiguration')?.bootstrapTokens as unknown[] | undefined)?.[0];
+  const joinTokenUsages = isRecord(initToken) && Array.isArray(initToken.usages) ? initToken.usages.map(String) : undefined;
+  const apiServerAnonymousAuth = apiServerAnonymousAuthOf(userData);
+  return {
+    providerIdFromMetadata,
+    ssmAgent,
+    scripts,
+    ...(ttl === undefined ? {} : { joinTokenTtlMs: ttl }),
+    ...(joinTokenUsages === undefined ? {} : { joinTokenUsages }),
+    ...(nodeRegistration === undefined ? {} : { nodeRegistration }),
+    ...(join === undefined ? {} : { join }),
+    ...(apiServerAnonymousAuth === undefined ? {} : { apiServerAnonymousAuth }),
+  };
 }
 
 /** A Go duration as kubeadm reads one (`2h`, `1h30m`, `90s`), in milliseconds. */

@@ -15,6 +15,8 @@ import { KubeApiError, type StatusReason, reasonForCode } from './status.ts';
 import { ObjectStore, nameOf, namespaceOf } from './store.ts';
 import { type KmsPlugin, SecretEncryptionAtRest, type StoredSecretKey } from './encryption-at-rest.ts';
 import { StaleRewritingRegistry } from './stale-rewrite.ts';
+import { ANONYMOUS_USER, type RequestUser, bootstrapTokenUser } from './bootstrap-tokens.ts';
+import { forbiddenByKubeadmRbac } from './kubeadm-rbac.ts';
 
 export interface SandboxClusterOptions {
   name: string;
@@ -25,9 +27,10 @@ export interface SandboxClusterOptions {
   /** The clock behind every timestamp the cluster writes, for tests that reason about durations. */
   now?: () => Date;
   /**
-   * Serve as kubeadm's API server does: https only, and only to clients with a certificate the cluster CA signed
-   * (anonymous auth off: anything else gets 401). Nothing answers until `serveTls` hands it its certificates, as
-   * nothing listens before `kubeadm init`. Without it the server speaks plain http to anyone, for the sandbox's own tests.
+   * Serve as kubeadm's API server does: https only, to clients with a certificate the cluster CA signed or a valid
+   * bootstrap token (held to what kubeadm's RBAC gives it); without credentials, 401 unless `setAnonymousAuth(true)`.
+   * Nothing answers until `serveTls` hands it its certificates, as nothing listens before `kubeadm init`. Without it
+   * the server speaks plain http to anyone, for the sandbox's own tests.
    */
   secure?: boolean;
 }
@@ -112,6 +115,12 @@ export interface SandboxCluster {
   readonly url: string;
   /** kubeadm init, for a `secure` cluster: from now on it serves TLS with these certificates and takes clients the CA signed. */
   serveTls(tls: ApiServerTls): void;
+  /**
+   * kube-apiserver's --anonymous-auth (its own default is true; a `secure` cluster starts with it off and kubeadm init
+   * sets what the rendered flags say): requests without credentials act as system:anonymous, which a kubeadm cluster's
+   * RBAC lets read only kube-public/cluster-info and the health and version paths.
+   */
+  setAnonymousAuth(enabled: boolean): void;
   /** The `gitVersion` /version answers with, e.g. `v1.33.0`. */
   readonly kubernetesVersion: string;
   /** The cluster-wide resourceVersion counter as it stands now. */
@@ -301,11 +310,20 @@ export async function startSandboxCluster(options: SandboxClusterOptions): Promi
       request.socket.destroy();
       return;
     }
-    // --anonymous-auth=false and x509 client certificates: a request without a certificate the CA signed (and still valid) is 401.
-    if (options.secure === true && !(request.socket instanceof TLSSocket && authenticated(request.socket))) {
-      request.resume();
-      record(described, sendError(response, new KubeApiError(401, 'Unauthorized', 'Unauthorized')), false);
-      return;
+    if (options.secure === true) {
+      const user = requestUser(request);
+      // No authenticator took the request: 401, as with a bearer token that matched none.
+      if (user === undefined) {
+        request.resume();
+        record(described, sendError(response, new KubeApiError(401, 'Unauthorized', 'Unauthorized')), false);
+        return;
+      }
+      const refusal = user === 'client-certificate' ? undefined : forbiddenByKubeadmRbac(user, described);
+      if (refusal !== undefined) {
+        request.resume();
+        record(described, sendError(response, new KubeApiError(403, 'Forbidden', refusal)), false);
+        return;
+      }
     }
     const injected = faults.take(described);
     if (injected !== undefined) {
@@ -337,6 +355,28 @@ export async function startSandboxCluster(options: SandboxClusterOptions): Promi
     if (peer === undefined || clientCa === undefined) return false;
     const now = clock().getTime();
     return peer.checkIssued(clientCa) && peer.verify(clientCa.publicKey) && Date.parse(peer.validFrom) <= now && now <= Date.parse(peer.validTo);
+  };
+  let anonymousAuth = false;
+  const secretType = catalog.find('', 'v1', 'secrets');
+  /** The token authenticator reads its Secrets from the API server's own cache; one it cannot decrypt matches nothing. */
+  const secretNamed = (name: string): JsonObject | undefined => {
+    try {
+      return secretType === undefined ? undefined : store.get(secretType, 'kube-system', name);
+    } catch {
+      return undefined;
+    }
+  };
+  /**
+   * The authenticators kube-apiserver chains (staging/src/k8s.io/apiserver/pkg/authentication/request/union,
+   * bearertoken, anonymous): a client certificate the CA signed, else a bearer token (a bootstrap token here; one that
+   * matches nothing fails the request, anonymous or not), else system:anonymous when --anonymous-auth allows it.
+   * Client certificates are Kiln's and kubeadm's own identities, which the sandbox does not authorize further.
+   */
+  const requestUser = (request: IncomingMessage): RequestUser | 'client-certificate' | undefined => {
+    if (request.socket instanceof TLSSocket && authenticated(request.socket)) return 'client-certificate';
+    const bearer = /^Bearer\s+(\S+)$/i.exec(request.headers.authorization ?? '')?.[1];
+    if (bearer !== undefined) return bootstrapTokenUser(bearer, secretNamed, clock());
+    return anonymousAuth ? ANONYMOUS_USER : undefined;
   };
   server.on('connection', (socket: Socket) => {
     sockets.add(socket);
@@ -423,6 +463,9 @@ export async function startSandboxCluster(options: SandboxClusterOptions): Promi
       tls = served;
     },
     servingCertificate: () => tls?.certificatePem,
+    setAnonymousAuth: (enabled) => {
+      anonymousAuth = enabled;
+    },
     kubeconfig: () => {
       if (options.secure === true && tls === undefined) throw new Error(`the sandbox cluster ${options.name} has no admin.conf before kubeadm init`);
       return toYaml({
