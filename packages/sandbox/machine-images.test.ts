@@ -49,6 +49,8 @@ describe('machines as EC2 boots them', () => {
         kubeletVersion: RELEASE,
         // The API server runs with the --anonymous-auth its ClusterConfiguration renders; joins discover as their JoinConfiguration says.
         apiServerAnonymousAuth: false,
+        // Its serving certificate names what kubeadm names plus the certSANs, the API host filled in at boot.
+        apiServerCertSans: ['@KILN_API_HOST@', '127.0.0.1'],
         join: expect.objectContaining({ discovery: expect.any(Object) }),
       },
       pools: { general: { providerIdAtBoot: true, ssmManaged: true, scripts: [BOOT_SCRIPT], nodeRegistration: GENERAL_REGISTRATION, kubeletVersion: RELEASE, join: expect.objectContaining({ discovery: expect.any(Object) }) } },

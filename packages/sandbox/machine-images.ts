@@ -71,6 +71,7 @@ export function machineImagesOf(resources: readonly RecordedResource[]): { contr
       ...(behaviour.nodeRegistration === undefined ? {} : { nodeRegistration: behaviour.nodeRegistration }),
       ...(behaviour.join === undefined ? {} : { join: behaviour.join }),
       ...(behaviour.apiServerAnonymousAuth === undefined ? {} : { apiServerAnonymousAuth: behaviour.apiServerAnonymousAuth }),
+      ...(behaviour.apiServerCertSans === undefined ? {} : { apiServerCertSans: behaviour.apiServerCertSans }),
       ...(typeof template.inputs.instanceType === 'string' ? { instanceType: template.inputs.instanceType } : {}),
       ...(release === undefined ? {} : { kubeletVersion: release }),
     };

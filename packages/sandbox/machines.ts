@@ -1,7 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import { X509Certificate } from 'node:crypto';
 import { parse, stringify } from 'yaml';
-import { ENCRYPTION_CONFIG_SCRIPT, ETCD_MEMBER_SCRIPT, KMS_PLUGIN_ENDPOINT, machineSecretPath } from '#bootstrap';
+import { BOOT_PLACEHOLDERS, ENCRYPTION_CONFIG_SCRIPT, ETCD_MEMBER_SCRIPT, KMS_PLUGIN_ENDPOINT, machineSecretPath } from '#bootstrap';
 import { type ClusterSpec, isRecord } from '#core';
 import { type AwsScope, accountOfRole } from './iam.ts';
 import { kubeadmApiServerTls } from './api-server-tls.ts';
@@ -72,6 +72,8 @@ export interface MachineImage {
   join?: JoinSpec;
   /** kube-apiserver's --anonymous-auth in the ClusterConfiguration its `kubeadm init` would run; kube-apiserver's default (true) when not known. */
   apiServerAnonymousAuth?: boolean;
+  /** `apiServer.certSANs` of that ClusterConfiguration, boot placeholders unfilled: extra names of its serving certificate. */
+  apiServerCertSans?: readonly string[];
 }
 
 /** An Auto Scaling group as the stack declares it: its bounds, its desired capacity and its launch template's machine. */
@@ -493,7 +495,9 @@ export class SandboxMachines {
     const apiHost = at('api-host');
     if (caCertificate === undefined || caKey === undefined || apiHost === undefined) return 'starting';
     this.certificates.set(instanceId, 'starting');
-    kubeadmApiServerTls({ certificatePem: caCertificate, privateKeyPem: caKey }, { apiHost, serviceCidr, nodeName }).then(
+    // The boot script fills the API host's placeholder in the ClusterConfiguration before kubeadm reads it.
+    const certSans = (launch.image.apiServerCertSans ?? []).map((name) => name.replaceAll(BOOT_PLACEHOLDERS.apiHost, apiHost));
+    kubeadmApiServerTls({ certificatePem: caCertificate, privateKeyPem: caKey }, { apiHost, serviceCidr, nodeName, certSans }).then(
       (tls) => this.certificates.set(instanceId, { tls }),
       (error: unknown) => this.certificates.set(instanceId, { error: `kubeadm: [certs] ${error instanceof Error ? error.message : String(error)}` }),
     );

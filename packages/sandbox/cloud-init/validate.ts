@@ -170,6 +170,17 @@ function apiServerAnonymousAuthOf(userData: string): boolean | undefined {
   return !(isRecord(flag) && String(flag.value) === 'false');
 }
 
+/**
+ * The API server certificate's extra names as the ClusterConfiguration kubeadm init runs with lists them
+ * (`apiServer.certSANs`), boot placeholders unfilled. Undefined without a ClusterConfiguration.
+ */
+function apiServerCertSansOf(userData: string): string[] | undefined {
+  const cluster = kubeadmDocument(userData, 'ClusterConfiguration');
+  if (cluster === undefined) return undefined;
+  const sans = isRecord(cluster.apiServer) && Array.isArray(cluster.apiServer.certSANs) ? (cluster.apiServer.certSANs as unknown[]) : [];
+  return sans.map(String);
+}
+
 export interface BootBehaviour {
   providerIdFromMetadata: boolean;
   ssmAgent: boolean;
@@ -179,6 +190,7 @@ export interface BootBehaviour {
   nodeRegistration?: NodeRegistrationOf;
   join?: JoinSpec;
   apiServerAnonymousAuth?: boolean;
+  apiServerCertSans?: string[];
 }
 
 /**
@@ -205,6 +217,7 @@ function readBootBehaviour(userData: string): BootBehaviour {
   const initToken = (kubeadmDocument(userData, 'InitConfiguration')?.bootstrapTokens as unknown[] | undefined)?.[0];
   const joinTokenUsages = isRecord(initToken) && Array.isArray(initToken.usages) ? initToken.usages.map(String) : undefined;
   const apiServerAnonymousAuth = apiServerAnonymousAuthOf(userData);
+  const apiServerCertSans = apiServerCertSansOf(userData);
   return {
     providerIdFromMetadata,
     ssmAgent,
@@ -214,6 +227,7 @@ function readBootBehaviour(userData: string): BootBehaviour {
     ...(nodeRegistration === undefined ? {} : { nodeRegistration }),
     ...(join === undefined ? {} : { join }),
     ...(apiServerAnonymousAuth === undefined ? {} : { apiServerAnonymousAuth }),
+    ...(apiServerCertSans === undefined ? {} : { apiServerCertSans }),
   };
 }
 

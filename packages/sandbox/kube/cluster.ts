@@ -252,8 +252,16 @@ class KubeFaultInjector implements SandboxClusterFaults {
   }
 }
 
-/** Starts an in-process Kubernetes API server for one sandbox cluster on 127.0.0.1. */
+/**
+ * Where a `secure` cluster serves: its API load balancer, whose DNS name the sandbox resolves to this loopback address
+ * (not 127.0.0.1, which on a real control plane machine is that machine's own API server, reachable only from its host
+ * network). Linux routes all of 127.0.0.0/8 to the loopback interface.
+ */
+export const LOAD_BALANCER_ADDRESS = '127.0.0.2';
+
+/** Starts an in-process Kubernetes API server for one sandbox cluster on a loopback address. */
 export async function startSandboxCluster(options: SandboxClusterOptions): Promise<SandboxCluster> {
+  const listenAddress = options.secure === true ? LOAD_BALANCER_ADDRESS : '127.0.0.1';
   const clock = options.now ?? (() => new Date());
   let version = normalizeKubernetesVersion(options.kubernetesVersion ?? DEFAULT_KUBERNETES_VERSION);
   const catalog = new ResourceCatalog();
@@ -384,14 +392,14 @@ export async function startSandboxCluster(options: SandboxClusterOptions): Promi
   });
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);
-    server.listen(options.port ?? 0, '127.0.0.1', () => {
+    server.listen(options.port ?? 0, listenAddress, () => {
       server.off('error', reject);
       resolve();
     });
   });
   const bound = server.address();
   const port = typeof bound === 'object' && bound !== null ? bound.port : 0;
-  address = `127.0.0.1:${port}`;
+  address = `${listenAddress}:${port}`;
   const url = `${options.secure === true ? 'https' : 'http'}://${address}`;
   const base64 = (pem: string) => Buffer.from(pem).toString('base64');
 

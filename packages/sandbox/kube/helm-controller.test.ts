@@ -1,6 +1,9 @@
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { type Manifest, PLACEHOLDER_ISSUER_CA, applyObjects, installAddons, networkAddons, renderAddons } from '#addons';
+import { KubeConfig } from '@kubernetes/client-node';
+import { generateClusterPki } from '#bootstrap';
 import { ClusterSpec } from '#core';
+import { kubeadmApiServerTls } from '../api-server-tls.ts';
 import { type SandboxCluster, startSandboxCluster } from './index.ts';
 import { type HelmControllerStandIn, startHelmController } from './helm-controller.ts';
 import { clientsFor, waitUntil } from './testing.ts';
@@ -88,5 +91,36 @@ describe('the sandbox helm-controller', () => {
     await waitUntil('the chart to be seen', () => controller?.state().charts.cilium !== undefined);
     expect(controller?.state().charts.cilium).toEqual({ installed: false, why: 'Job helm-install-cilium pending: no node runs its pod' });
     expect(ready('control-plane-0')).toBe(false);
+  });
+
+  describe('on a cluster serving TLS as kubeadm does', () => {
+    const API_HOST = 'charts-api.elb.eu-central-1.amazonaws.com';
+
+    /** A kubeadm API server whose certificate has the certSANs given, with admin.conf as the client. */
+    async function kubeadmCluster(certSans: string[]): Promise<KubeConfig> {
+      await controller?.stop();
+      await cluster.close();
+      const pki = await generateClusterPki({ clusterName: 'charts', apiHost: API_HOST, serviceCidr: '10.96.0.0/12' });
+      cluster = await startSandboxCluster({ name: 'charts', secure: true });
+      cluster.serveTls(await kubeadmApiServerTls(pki.clusterCa, { apiHost: API_HOST, serviceCidr: '10.96.0.0/12', nodeName: 'control-plane-0', certSans }));
+      cluster.registerNode({ name: 'control-plane-0', role: 'control-plane', cni: false });
+      controller = startHelmController(cluster);
+      const config = new KubeConfig();
+      config.loadFromString(cluster.kubeconfig());
+      return config;
+    }
+
+    it("cannot reach its node's API server at 127.0.0.1 when kubeadm's certificate does not name it", async () => {
+      const config = await kubeadmCluster([API_HOST]);
+      await applyObjects(config, network().filter((object) => !isChart(object)));
+      await waitUntil('the controller to give up', () => /x509/.test(controller?.state().why ?? ''));
+      expect(controller?.state().why).toMatch(/^CrashLoopBackOff: tls: failed to verify certificate: x509: certificate is valid for .*, not 127\.0\.0\.1$/);
+    });
+
+    it('installs Cilium once the certificate names 127.0.0.1, as Kiln renders the certSANs', async () => {
+      const config = await kubeadmCluster([API_HOST, '127.0.0.1']);
+      await installAddons(config, networkAddons(renderAddons('cls_charts', ORDER, { issuerCa: PLACEHOLDER_ISSUER_CA })), { deadlineMs: 10_000, pollMs: 20, waitForCharts: false });
+      await waitUntil('the control plane node to be Ready', () => ready('control-plane-0'));
+    });
   });
 });

@@ -1,4 +1,4 @@
-export { startSandboxCluster, normalizeKubernetesVersion } from './cluster.ts';
+export { LOAD_BALANCER_ADDRESS, startSandboxCluster, normalizeKubernetesVersion } from './cluster.ts';
 export type {
   ApiServerTls,
   ContinueExpiryRule,
