@@ -19,7 +19,7 @@ import {
   toYamlDocuments,
 } from '#bootstrap';
 import { ClusterSpec, KilnError, type Problem, assertOrderRules, problemFor, validationErrorOf } from '#core';
-import { SandboxCloud } from '#sandbox';
+import { LOCAL_EGRESS_ADDRESS, SandboxCloud } from '#sandbox';
 
 /**
  * `npm run render -- <order.json> <dir>`: everything Kiln would hand to the
@@ -63,6 +63,8 @@ async function infrastructureResources(spec: ClusterSpec, userData: { controlPla
       clusterId: RENDER_CLUSTER_ID,
       spec,
       availabilityZones: ['a', 'b', 'c'].map((zone) => `${spec.region}${zone}`),
+      // Local mode's stand-in for the NAT addresses of Kiln's VPC.
+      kilnEgressCidrs: [`${LOCAL_EGRESS_ADDRESS}/32`],
       userData,
     });
     const resources = cloud.resources(RENDER_CLUSTER_ID).map(({ type, name, inputs }) => ({ type, name, inputs }));

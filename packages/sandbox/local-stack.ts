@@ -353,6 +353,8 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
       KILN_SEALING_KEY_ID: sealingKeyId,
       KILN_ADMIN_TOKEN_SHA256: sha256(adminToken),
       KILN_POLL_SECONDS: String(options.pollSeconds ?? 1),
+      // Where Kiln's calls to the clusters' load balancers come from here, as the NAT gateways' addresses in production.
+      KILN_EGRESS_CIDRS: `${LOCAL_EGRESS_ADDRESS}/32`,
       // Within the sandbox's Fargate capacity, as a deployment sets it within its account's quota.
       KILN_INFRASTRUCTURE_CONCURRENCY: String(options.infrastructureTaskLimit ?? 16),
       KILN_LOG_LEVEL: options.logLevel ?? 'info',
