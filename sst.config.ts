@@ -69,8 +69,15 @@ export default $config({
     });
 
     const adminTokenHash = new sst.Secret('AdminTokenSha256');
+    // A NAT gateway per zone, each with its own Elastic IP (sst/sst@v4.17.1 platform/src/components/aws/vpc.ts: `nat:
+    // 'managed'` creates them, and routes each private subnet's traffic to its zone's gateway): everything Kiln runs in
+    // the VPC reaches the internet from these fixed addresses.
     const vpc = new sst.aws.Vpc('Vpc', { nat: 'managed' });
     const runners = new sst.aws.Cluster('Runners', { vpc });
+    // Kiln's egress: every cluster's API load balancer admits these, whatever the order's apiAllowedCidrs say.
+    const egressCidrs = vpc.nodes.elasticIps
+      .apply((addresses) => $util.all(addresses.map((address) => address.publicIp)))
+      .apply((ips) => ips.map((ip) => `${ip}/32`).join(','));
 
     const region = aws.getRegionOutput().region;
     const account = aws.getCallerIdentityOutput().accountId;
@@ -87,6 +94,7 @@ export default $config({
       KILN_REMEDIATE_NODE_STATE_MACHINE_ARN: stateMachineArn('remediate-node'),
       KILN_PULUMI_BACKEND_URL: $interpolate`s3://${pulumiState.name}`,
       KILN_PULUMI_SECRETS_PROVIDER: $interpolate`awskms://${pulumiSecretsKey.id}?region=${region}`,
+      KILN_EGRESS_CIDRS: egressCidrs,
       AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: 'true',
       // The portals' origins, from the deploying shell (none unless set).
       KILN_CORS_ORIGINS: process.env.KILN_CORS_ORIGINS ?? '',
@@ -119,7 +127,9 @@ export default $config({
     ];
 
     // A task's code is an export of functions/tasks/<module>.ts: steps with the same clients share a module (one bundle).
-    const task = (name: string, module: string, exported: string) =>
+    // A step that calls a cluster's API server runs in the VPC, so its calls come from Kiln's egress addresses (the only
+    // ones a narrowed cluster admits besides its own); a step that calls only AWS's APIs (`reachesClusters` false) does not.
+    const task = (name: string, module: string, exported: string, reachesClusters = true) =>
       new sst.aws.Function(name, {
         handler: `functions/tasks/${module}.${exported}`,
         nodejs,
@@ -127,30 +137,30 @@ export default $config({
         link: [table],
         environment,
         permissions,
-        vpc,
+        ...(reachesClusters ? { vpc } : {}),
       });
     const tasks = {
-      PlanFunctionArn: task('TaskPlan', 'bookkeeping', 'plan'),
-      BootstrapFunctionArn: task('TaskBootstrap', 'bookkeeping', 'bootstrap'),
+      PlanFunctionArn: task('TaskPlan', 'bookkeeping', 'plan', false),
+      BootstrapFunctionArn: task('TaskBootstrap', 'bookkeeping', 'bootstrap', false),
       NetworkFunctionArn: task('TaskNetwork', 'addons', 'network'),
       WaitForControlPlaneFunctionArn: task('TaskWaitForControlPlane', 'cluster-api', 'waitForControlPlane'),
       WaitForWorkersFunctionArn: task('TaskWaitForWorkers', 'cluster-api', 'waitForWorkers'),
       AddonsFunctionArn: task('TaskAddons', 'addons', 'addons'),
       VerifyFunctionArn: task('TaskVerify', 'addons', 'verify'),
-      MarkReadyFunctionArn: task('TaskMarkReady', 'bookkeeping', 'markReady'),
-      MarkDeletedFunctionArn: task('TaskMarkDeleted', 'bookkeeping', 'markDeleted'),
-      RecordFailureFunctionArn: task('TaskRecordFailure', 'bookkeeping', 'recordFailure'),
-      AwaitInfrastructureSlotFunctionArn: task('TaskAwaitInfrastructureSlot', 'bookkeeping', 'awaitInfrastructureSlot'),
-      ReleaseInfrastructureSlotFunctionArn: task('TaskReleaseInfrastructureSlot', 'bookkeeping', 'releaseInfrastructureSlot'),
+      MarkReadyFunctionArn: task('TaskMarkReady', 'bookkeeping', 'markReady', false),
+      MarkDeletedFunctionArn: task('TaskMarkDeleted', 'bookkeeping', 'markDeleted', false),
+      RecordFailureFunctionArn: task('TaskRecordFailure', 'bookkeeping', 'recordFailure', false),
+      AwaitInfrastructureSlotFunctionArn: task('TaskAwaitInfrastructureSlot', 'bookkeeping', 'awaitInfrastructureSlot', false),
+      ReleaseInfrastructureSlotFunctionArn: task('TaskReleaseInfrastructureSlot', 'bookkeeping', 'releaseInfrastructureSlot', false),
       RotateEncryptionKeyFunctionArn: task('TaskRotateEncryptionKey', 'cluster-api', 'rotateEncryptionKey'),
-      RemediateRebootFunctionArn: task('TaskRemediateReboot', 'machines', 'reboot'),
+      RemediateRebootFunctionArn: task('TaskRemediateReboot', 'machines', 'reboot', false),
       RemediateRecoverFunctionArn: task('TaskRemediateRecover', 'machines', 'recover'),
       RemediateDrainFunctionArn: task('TaskRemediateDrain', 'machines', 'drain'),
       RemediateReplaceFunctionArn: task('TaskRemediateReplace', 'machines', 'replace'),
       RemediateAwaitReplacementFunctionArn: task('TaskRemediateAwaitReplacement', 'machines', 'awaitReplacement'),
       RemediateRetireFunctionArn: task('TaskRemediateRetire', 'machines', 'retire'),
-      RemediateFinishFunctionArn: task('TaskRemediateFinish', 'machines', 'finishRemediation'),
-      RemediateFailureFunctionArn: task('TaskRemediateFailure', 'machines', 'recordRemediationFailure'),
+      RemediateFinishFunctionArn: task('TaskRemediateFinish', 'machines', 'finishRemediation', false),
+      RemediateFailureFunctionArn: task('TaskRemediateFailure', 'machines', 'recordRemediationFailure', false),
       UpdateDrainNodesFunctionArn: task('TaskUpdateDrainNodes', 'machines', 'drainNodes'),
       UpdateRemoveMachinesFunctionArn: task('TaskUpdateRemoveMachines', 'machines', 'removeMachines'),
       UpdateJoinTokenFunctionArn: task('TaskUpdateJoinToken', 'machines', 'joinToken'),
@@ -324,7 +334,7 @@ export default $config({
     });
     new sst.aws.CronV2('Health', {
       schedule: 'rate(1 minute)',
-      // Like the steps, it reaches the clusters' API servers and their machines.
+      // Like the steps, it reaches the clusters' API servers (from Kiln's egress addresses) and their machines.
       function: { handler: 'functions/health.handler', nodejs, timeout: '50 seconds', link: [table], environment, permissions, vpc },
     });
     new sst.aws.CronV2('Recovery', {

@@ -19,7 +19,7 @@ import {
   toYamlDocuments,
 } from '#bootstrap';
 import { ClusterSpec, KilnError, type Problem, assertOrderRules, machineOsProblem, machineOsReleaseOf, problemFor, validationErrorOf } from '#core';
-import { SandboxCloud } from '#sandbox';
+import { LOCAL_EGRESS_ADDRESS, SandboxCloud } from '#sandbox';
 
 /**
  * `npm run render -- <order.json> <dir>`: everything Kiln would hand to the
@@ -72,6 +72,8 @@ async function infrastructureResources(spec: ClusterSpec, userData: { controlPla
       spec,
       availabilityZones: ['a', 'b', 'c'].map((zone) => `${spec.region}${zone}`),
       machineOs: machineOsToday(),
+      // Local mode's stand-in for the NAT addresses of Kiln's VPC.
+      kilnEgressCidrs: [`${LOCAL_EGRESS_ADDRESS}/32`],
       userData,
     });
     const resources = cloud.resources(RENDER_CLUSTER_ID).map(({ type, name, inputs }) => ({ type, name, inputs }));

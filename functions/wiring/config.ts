@@ -50,6 +50,14 @@ export const KilnConfig = z.object({
     .describe("Infrastructure runs (Fargate tasks) at once across all tenants, within the account's Fargate quota; more orders wait their turn, fairly across tenants."),
   KILN_QUOTA_CLUSTERS: z.coerce.number().int().min(0).default(DEFAULT_QUOTAS.clusters).describe('Clusters a tenant may hold, unless the admin gave it its own quotas.'),
   KILN_QUOTA_NODES: z.coerce.number().int().min(0).default(DEFAULT_QUOTAS.nodes).describe("Nodes a tenant's clusters may grow to, unless the admin gave it its own quotas."),
+  KILN_EGRESS_CIDRS: z
+    .string()
+    .default('')
+    .transform((value) => value.split(',').map((cidr) => cidr.trim()).filter((cidr) => cidr !== ''))
+    .pipe(z.array(z.cidrv4({ message: 'must be an IPv4 CIDR block such as 198.51.100.7/32' })))
+    .describe(
+      "Comma-separated public addresses Kiln's functions reach clusters from (its NAT gateways' Elastic IPs, as /32): every cluster's API load balancer admits them, whatever the order's apiAllowedCidrs.",
+    ),
   KILN_CORS_ORIGINS: z
     .string()
     .default('')

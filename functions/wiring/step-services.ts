@@ -22,5 +22,5 @@ export function createStepServices(config: KilnConfig, observability: Observabil
     clusterClients.set(key, access);
     return access;
   };
-  return { ...createServices(config, observability), inCluster, pollSeconds: config.KILN_POLL_SECONDS };
+  return { ...createServices(config, observability), inCluster, pollSeconds: config.KILN_POLL_SECONDS, kilnEgressCidrs: config.KILN_EGRESS_CIDRS };
 }

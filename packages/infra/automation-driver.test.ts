@@ -35,6 +35,7 @@ function clusterInput(): ClusterProgramInput {
     spec: ClusterSpec.parse({ name: 'demo', region: 'eu-central-1', nodePools: [{ name: 'default', size: 2 }] }),
     availabilityZones: ['eu-central-1a', 'eu-central-1b', 'eu-central-1c'],
     machineOs: '13',
+    kilnEgressCidrs: ['198.51.100.7/32'],
     userData: { controlPlane: '#cloud-config\n', pools: { default: '#cloud-config\n' } },
   };
 }

@@ -1,7 +1,7 @@
 import { createHash } from 'node:crypto';
 import * as aws from '@pulumi/aws';
 import * as pulumi from '@pulumi/pulumi';
-import { type ClusterSpec, type MachineOsRelease, machineOsReleaseByVersion } from '#core';
+import { type ClusterSpec, type MachineOsRelease, cidrBlock, machineOsReleaseByVersion, numberToIpv4 } from '#core';
 import type { InfrastructureOutputs } from './outputs.ts';
 import { ClusterProgramInput } from './program-input.ts';
 import { planSubnets, type SubnetPlan } from './subnets.ts';
@@ -161,7 +161,7 @@ type Firewall = ReturnType<typeof declareFirewall>;
  * the load balancer, SSH from the order's ranges (none by default), and the
  * Kubernetes and Cilium ports from each other.
  */
-function declareFirewall({ spec, prefix, tags }: Scope, network: Network) {
+function declareFirewall({ input, spec, prefix, tags }: Scope, network: Network) {
   const securityGroup = (name: string, description: string) =>
     new aws.ec2.SecurityGroup(name, { vpcId: network.vpc.id, description, tags: tags(name) });
   const loadBalancer = securityGroup(`${prefix}-api-lb`, 'Kubernetes API load balancer: the only internet entrypoint');
@@ -191,7 +191,22 @@ function declareFirewall({ spec, prefix, tags }: Scope, network: Network) {
     });
   const apiPorts = { from: API_PORT, to: API_PORT };
 
+  // Kiln's own calls (the workflow steps, the health poller, remediation, key rotation) come from Kiln's egress
+  // addresses: admitted whatever the order says, so narrowing the order's ranges never locks Kiln out. The load
+  // balancer's group is what filters clients: targets see the load balancer's address (no client IP preservation) and
+  // admit only its group.
+  const kilnEgress = new Set(input.kilnEgressCidrs.map(canonicalCidr));
+  input.kilnEgressCidrs.forEach((cidr, index) => {
+    allowIngress(`${prefix}-api-lb-in-kiln-${index}`, loadBalancer.id, {
+      protocol: 'tcp',
+      ports: apiPorts,
+      source: { cidr },
+      description: 'Kubernetes API from Kiln (its NAT gateways)',
+    });
+  });
   spec.network.apiAllowedCidrs.forEach((cidr, index) => {
+    // EC2 refuses a rule that repeats one the group has (InvalidPermission.Duplicate); Kiln's own rule admits it already.
+    if (kilnEgress.has(canonicalCidr(cidr))) return;
     allowIngress(`${prefix}-api-lb-in-${index}`, loadBalancer.id, {
       protocol: 'tcp',
       ports: apiPorts,
@@ -276,6 +291,12 @@ function declareFirewall({ spec, prefix, tags }: Scope, network: Network) {
   }
 
   return { loadBalancer, controlPlane, workers };
+}
+
+/** A CIDR as EC2 compares rules: the network address with its prefix (10.0.0.1/16 and 10.0.0.0/16 are one range). */
+function canonicalCidr(cidr: string): string {
+  const block = cidrBlock(cidr);
+  return `${numberToIpv4(block.first)}/${block.prefix}`;
 }
 
 /**

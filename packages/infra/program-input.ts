@@ -14,6 +14,16 @@ export const ClusterProgramInput = z
     availabilityZones: z.array(z.string().min(1)).min(1).max(MAX_AVAILABILITY_ZONES),
     /** The Debian release the machines boot (a MACHINE_OS_RELEASES version), chosen by the step on its day. */
     machineOs: z.string().refine((version) => machineOsReleaseByVersion(version) !== undefined, 'is not a machine OS release Kiln knows'),
+    /**
+     * Where Kiln's own calls to the cluster's API come from: the load balancer admits them whatever the order says. At
+     * most 7: a security group holds 60 inbound IPv4 rules by default (docs.aws.amazon.com/vpc/latest/userguide/
+     * amazon-vpc-limits.html), and the order's ranges (up to 50) and the cluster's NAT addresses (up to 3) share it.
+     */
+    kilnEgressCidrs: z
+      .array(z.cidrv4())
+      .min(1)
+      .max(7)
+      .refine((cidrs) => new Set(cidrs).size === cidrs.length, 'repeats an address'),
     userData: z.strictObject({
       controlPlane: z.string().min(1),
       pools: z.record(z.string(), z.string().min(1)),

@@ -1,6 +1,6 @@
 import { isIP } from 'node:net';
 import { ADMIN_GROUP, certificateAuthorityFromPem, firstServiceIp, type IssuedCertificate, issueCertificate, issueClientCredentials } from '#bootstrap';
-import { LOAD_BALANCER_ADDRESS } from './kube/index.ts';
+import { API_SERVER_ADDRESS, LOAD_BALANCER_ADDRESS } from './kube/index.ts';
 import type { ApiServerTls } from './kube/index.ts';
 
 const YEAR_MINUTES = 365 * 24 * 60;
@@ -19,16 +19,16 @@ export interface ApiServerCertificateOptions {
  * certificate and admin.conf's client certificate, both for a year as kubeadm makes them. The serving certificate
  * names what kubeadm names (kubernetes/kubernetes@v1.35.9 cmd/kubeadm/app/util/pkiutil/pki_helpers.go
  * GetAPIServerAltNames): the node, `kubernetes` and its in-cluster DNS names, the first service address, the
- * controlPlaneEndpoint's host and every certSAN, and no loopback address of its own. The node's advertise address
- * is left out (no sandbox client dials it). The sandbox serves the load balancer's name on LOAD_BALANCER_ADDRESS, so
- * the certificate names that address wherever it names the API host, as DNS would resolve it.
+ * controlPlaneEndpoint's host, the node's advertise address and every certSAN, and no loopback address of its own.
+ * In the sandbox the API host resolves to LOAD_BALANCER_ADDRESS, so the certificate names that address too, and every
+ * machine's advertise address is API_SERVER_ADDRESS, where the sandbox's API server listens.
  */
 export async function kubeadmApiServerTls(clusterCa: IssuedCertificate, options: ApiServerCertificateOptions): Promise<ApiServerTls> {
   const ca = await certificateAuthorityFromPem(clusterCa);
   const now = Date.now();
   const names = [options.apiHost, ...(options.certSans ?? [])];
   const dnsNames = ['kubernetes', 'kubernetes.default', 'kubernetes.default.svc', 'kubernetes.default.svc.cluster.local', ...(options.nodeName === undefined ? [] : [options.nodeName])];
-  const ipAddresses = [firstServiceIp(options.serviceCidr), LOAD_BALANCER_ADDRESS];
+  const ipAddresses = [firstServiceIp(options.serviceCidr), API_SERVER_ADDRESS, LOAD_BALANCER_ADDRESS];
   for (const name of names) {
     if (isIP(name) !== 0) ipAddresses.push(name);
     else dnsNames.push(name);

@@ -25,11 +25,12 @@ export {
   type ProcessStep,
   type TracedTask,
 } from './kube/index.ts';
-export { startLocalStack, type LocalStack, type LocalStackOptions } from './local-stack.ts';
+export { LOCAL_EGRESS_ADDRESS, startLocalStack, type LocalStack, type LocalStackOptions } from './local-stack.ts';
 export { startSsmService, type MachineCommandHandler, type SsmService, type SsmServiceOptions } from './ssm/index.ts';
 export { startStepFunctionsService, type EcsTaskHandler, type ExecutionHistoryEntry, type ExecutionStatus, type ExecutionView, type LambdaHandler, type StepFunctionsService, type StepFunctionsServiceOptions } from './stepfunctions/index.ts';
 export { helmControllerCrds, startHelmController, type HelmControllerStandIn, type HelmControllerState } from './kube/helm-controller.ts';
 export { startEc2Service, type Ec2Service } from './ec2/index.ts';
+export { listenerSources, startNetworkLoadBalancer, type NetworkLoadBalancerOptions, type RefusedConnection, type SandboxNetworkLoadBalancer } from './elb/index.ts';
 export { SandboxIam, type AwsScope } from './iam.ts';
 export { BARE_MACHINE, SandboxMachines, groupsForOrder, type MachineGroupShape, type MachineImage, type SandboxInstance } from './machines.ts';
 export { runEventSource, startSqsService, type EventSourceOptions, type SqsBatchHandler, type SqsQueueOptions, type SqsService } from './sqs/index.ts';

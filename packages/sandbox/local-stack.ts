@@ -8,6 +8,7 @@ import { serve } from '@hono/node-server';
 import { type LogLevel, StepError, createLogger, sha256 } from '#core';
 import { type KilnServices, checkKubernetesVersionSupport, createTenant, recoverOperations, reportUsage, startDueCertificateRenewals, startDueKubernetesUpgrades, startDueRotations } from '#services';
 import { type StepServices, runInfrastructureContainer } from '#steps';
+import { API_PORT } from '#infra';
 import { type HealthPollServices, pollNodeHealth } from '#health';
 import { type DispatchReport, type SendReport, SqsWebhookQueue, dispatchWebhooks, handleWebhookBatch } from '#webhooks';
 import { SQSClient } from '@aws-sdk/client-sqs';
@@ -19,12 +20,13 @@ import { LOCAL_AWS_ENVIRONMENT, LOCAL_CREDENTIALS, LOCAL_REGION, connectLocalDyn
 import { FaultInjector } from './faults.ts';
 import { SandboxIam } from './iam.ts';
 import { type KmsService, kmsV2Plugin, startKmsService } from './kms/index.ts';
-import { type SandboxCluster, startSandboxCluster } from './kube/index.ts';
+import { LOAD_BALANCER_ADDRESS, type SandboxCluster, startSandboxCluster } from './kube/index.ts';
 import { startHelmController } from './kube/helm-controller.ts';
 import { SandboxMachines } from './machines.ts';
 import { startSsmService } from './ssm/index.ts';
 import { type SqsService, runEventSource, startSqsService } from './sqs/index.ts';
 import { startEc2Service } from './ec2/index.ts';
+import { type SandboxNetworkLoadBalancer, listenerSources, startNetworkLoadBalancer } from './elb/index.ts';
 import { chaosRoutes } from './chaos.ts';
 import { Hono } from 'hono';
 import { type ExecutionView, startStepFunctionsService } from './stepfunctions/index.ts';
@@ -34,6 +36,12 @@ const ACCOUNT_ID = '000000000000';
 const SEALING_KEY_ALIAS = 'alias/kiln-local-sealing';
 const functionArn = (name: string) => `arn:aws:lambda:${LOCAL_REGION}:${ACCOUNT_ID}:function:kiln-${name}`;
 const INFRASTRUCTURE_TASK_DEFINITION = `arn:aws:ecs:${LOCAL_REGION}:${ACCOUNT_ID}:task-definition/kiln-infrastructure:1`;
+/**
+ * The public address every connection from this machine reaches a cluster's load balancer from: Kiln's functions'
+ * egress in local mode, as the NAT gateways' addresses are in production (a documentation address, RFC 5737, outside
+ * the range the sandbox's Elastic IPs come from).
+ */
+export const LOCAL_EGRESS_ADDRESS = '192.0.2.10';
 
 /** Each Lambda-backed Task state, the function it invokes, and the module and export that handle it in production. */
 const LAMBDA_TASKS = {
@@ -114,6 +122,8 @@ export interface LocalStack {
   machines: SandboxMachines;
   /** The sandbox Kubernetes API of each provisioned cluster, by cluster id. */
   clusters: Map<string, SandboxCluster>;
+  /** Each cluster's API load balancer (its endpoint), filtered by the security groups its stack declares, by cluster id. */
+  apiLoadBalancers: Map<string, SandboxNetworkLoadBalancer>;
   /** Every workflow execution so far, oldest first, with the states it went through (the Step Functions stand-in's). */
   executions(): ExecutionView[];
   /** The webhook queue (SQS stand-in) and, for tests on a clock of their own, one dispatch and drain. */
@@ -199,6 +209,7 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
 
     const faults = new FaultInjector();
     const clusters = new Map<string, SandboxCluster>();
+    const apiLoadBalancers = new Map<string, SandboxNetworkLoadBalancer>();
     const chartRunners = new Map<string, () => Promise<void>>();
     const log = createLogger(options.logLevel ?? 'info', { service: 'kiln-sandbox' });
 
@@ -216,16 +227,22 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
 
     const cloud = new SandboxCloud({
       accountId: ACCOUNT_ID,
+      // The endpoint is the cluster's load balancer, in front of its API server: what reaches the API from outside the
+      // cluster's network (Kiln, a customer's kubeconfig) passes its security groups. In-cluster clients (the chart
+      // runner, the machines) reach the API server itself, as they do on AWS.
       apiEndpointFor: async (clusterId) => {
-        const existing = clusters.get(clusterId);
-        if (existing !== undefined) return existing.url;
+        const existing = apiLoadBalancers.get(clusterId);
+        if (existing !== undefined) return `https://127.0.0.1:${existing.port}`;
         // As kubeadm's API server: TLS from kubeadm init on, client certificates the cluster CA signed, no anonymous access.
         const started = await startSandboxCluster({ name: clusterId, secure: true });
+        const target = new URL(started.url);
+        const balancer = await startNetworkLoadBalancer({ target: { host: target.hostname, port: Number(target.port) }, clientAddress: LOCAL_EGRESS_ADDRESS });
         // helm-controller as upstream runs it, from the Deployment Kiln applies: its install Jobs install each chart.
         const { stop: stopCharts } = startHelmController(started);
         clusters.set(clusterId, started);
+        apiLoadBalancers.set(clusterId, balancer);
         chartRunners.set(clusterId, stopCharts);
-        return started.url;
+        return `https://${LOAD_BALANCER_ADDRESS}:${balancer.port}`;
       },
       onProvisioned: async (provisioned) => {
         // A machine boots only if cloud-init would accept its user data.
@@ -245,6 +262,8 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
         if (release === undefined || others.length > 0) {
           throw new StepError('infrastructure', `Machines did not boot: their user data installs ${release === undefined ? 'no kubelet' : `different kubelets (${[...releases].join(', ')})`}.`, false);
         }
+        // The load balancer filters by the security group rules the stack now declares (an update changes them in place).
+        apiLoadBalancers.get(provisioned.clusterId)?.admit(listenerSources(provisioned.resources, API_PORT));
         // What AWS does for the stack's KMS key: it exists, in the cluster's account and region, from now on.
         kms.keys.ensureKey(provisioned.outputs.kmsKeyArn, `Kiln cluster ${provisioned.clusterId}`);
         const cluster = clusters.get(provisioned.clusterId);
@@ -258,6 +277,8 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
         if (outputs !== undefined) kms.keys.scheduleKeyDeletion(outputs.kmsKeyArn);
         const cluster = clusters.get(clusterId);
         clusters.delete(clusterId);
+        await apiLoadBalancers.get(clusterId)?.close();
+        apiLoadBalancers.delete(clusterId);
         await chartRunners.get(clusterId)?.();
         chartRunners.delete(clusterId);
         machines.forget(clusterId);
@@ -267,6 +288,7 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
     stoppers.push(async () => {
       await Promise.all([...chartRunners.values()].map((stopCharts) => stopCharts()));
       await cloud.close();
+      await Promise.all([...apiLoadBalancers.values()].map((balancer) => balancer.close()));
       await Promise.all([...clusters.values()].map((cluster) => cluster.close()));
     });
 
@@ -331,6 +353,8 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
       KILN_SEALING_KEY_ID: sealingKeyId,
       KILN_ADMIN_TOKEN_SHA256: sha256(adminToken),
       KILN_POLL_SECONDS: String(options.pollSeconds ?? 1),
+      // Where Kiln's calls to the clusters' load balancers come from here, as the NAT gateways' addresses in production.
+      KILN_EGRESS_CIDRS: `${LOCAL_EGRESS_ADDRESS}/32`,
       // Within the sandbox's Fargate capacity, as a deployment sets it within its account's quota.
       KILN_INFRASTRUCTURE_CONCURRENCY: String(options.infrastructureTaskLimit ?? 16),
       KILN_LOG_LEVEL: options.logLevel ?? 'info',
@@ -477,7 +501,7 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
       return Promise.resolve();
     });
 
-    return { url, adminToken, devTenant, services, health, faults, kms, sts, cloud, machines, clusters, executions: () => stepFunctions.executions(), webhooks, stop };
+    return { url, adminToken, devTenant, services, health, faults, kms, sts, cloud, machines, clusters, apiLoadBalancers, executions: () => stepFunctions.executions(), webhooks, stop };
   } catch (error) {
     await stop();
     throw error;

@@ -27,4 +27,9 @@ export interface StepServices extends KilnServices {
   inCluster(cluster: ClusterLocation): ClusterAws;
   /** Seconds between polls of joining machines and running commands. */
   pollSeconds: number;
+  /**
+   * The public addresses Kiln's functions reach clusters' API servers from (production: the NAT gateways' Elastic IPs
+   * of Kiln's VPC), as CIDRs: the infrastructure step has every cluster's load balancer admit them.
+   */
+  kilnEgressCidrs: readonly string[];
 }

@@ -18,6 +18,10 @@ export async function infrastructureStep(services: StepServices, driver: Infrast
   return runStep(services, input, 'infrastructure', async (context) => {
     const { cluster, input: { tenantId, clusterId } } = context;
     const plan = planOf(context);
+    // Without them the cluster's load balancer would refuse every later step, the health poller and rotation.
+    if (services.kilnEgressCidrs.length === 0) {
+      throw new StepError('infrastructure', "Kiln's egress addresses are not configured (KILN_EGRESS_CIDRS), so the cluster's API would refuse Kiln's own calls: Kiln's operator must set them.", false);
+    }
     // Public keys are no secret: the machines authorize the cluster's key from their user data.
     const authorizedKey = cluster.status.ssh?.publicKey;
     const userDataOptions = authorizedKey === undefined ? {} : { authorizedKey };
@@ -31,6 +35,7 @@ export async function infrastructureStep(services: StepServices, driver: Infrast
       spec: cluster.spec,
       availabilityZones: plan.availabilityZones,
       machineOs: os.version,
+      kilnEgressCidrs: [...services.kilnEgressCidrs],
       userData: {
         controlPlane: renderUserData(clusterId, cluster.spec, 'control-plane', undefined, userDataOptions),
         pools: Object.fromEntries(

@@ -1,6 +1,8 @@
+import { BlockList } from 'node:net';
 import { describe, expect, it } from 'vitest';
-import type { RecordedResource } from '#sandbox';
-import { expectProblem } from '../support/api.ts';
+import { pollNodeHealth } from '#health';
+import { LOCAL_EGRESS_ADDRESS, type RecordedResource } from '#sandbox';
+import { eventually, expectProblem } from '../support/api.ts';
 import { type ClusterBody, type OperationBody, localSession, order } from '../support/local-session.ts';
 
 const session = localSession({ port: 0, logLevel: 'error', healthPollSeconds: 0 });
@@ -61,5 +63,69 @@ describe('changing the allow-lists of a running cluster', () => {
     });
     expectProblem(response, 422, 'unprocessable');
     expect(response.body.errors.map((error) => error.pointer)).toEqual(['/network/vpcCidr']);
+  });
+});
+
+describe("narrowing the API allow-list to a range without Kiln's address", () => {
+  // One cluster, narrowed once; each test is one thing Kiln still does with it afterwards, in order. Locally every
+  // connection to a cluster's load balancer comes from Kiln's egress address, and its security groups are enforced.
+  const customerRange = '198.51.100.0/24';
+  let key: string;
+  let id: string;
+
+  it('updates the cluster to Ready: the add-ons are applied again and verified through the narrowed load balancer', async () => {
+    key = await newTenant();
+    // One of two workers down is 50% of the pool: remediated below, where the default 40% would hold it.
+    const created = await api<ClusterBody>('POST', '/v1/clusters', { token: key, body: { ...order('narrowed'), nodeHealth: { maxUnhealthyPercent: 50 } } });
+    id = created.body.id;
+    await waitForPhase(key, id, 'Ready');
+    // Else the test could not fail: Kiln would be admitted as one of the customer's own.
+    const range = new BlockList();
+    range.addSubnet('198.51.100.0', 24, 'ipv4');
+    expect(range.check(LOCAL_EGRESS_ADDRESS, 'ipv4')).toBe(false);
+
+    const patched = await api<ClusterBody>('PATCH', `/v1/clusters/${id}`, { token: key, body: { network: { apiAllowedCidrs: [customerRange] } } });
+    expect(patched.status).toBe(202);
+    await waitForPhase(key, id, 'Ready');
+    const operation = await api<OperationBody>('GET', `/v1/operations/${patched.body.status.activeOperationId ?? ''}`, { token: key });
+    expect(operation.body.state, operation.body.error?.detail).toBe('succeeded');
+    expect(operation.body.steps.map((step) => [step.name, step.state])).toEqual([
+      ['infrastructure', 'succeeded'],
+      ['addons', 'succeeded'],
+      ['verify', 'succeeded'],
+    ]);
+    // The narrowing holds for everyone else: an address outside the order's range (and not Kiln's) is refused.
+    expect(session.stack.apiLoadBalancers.get(id)?.admits('192.0.2.200')).toBe(false);
+  });
+
+  it('still polls its nodes: all Healthy, and remediation not held for an unreachable API server', async () => {
+    await pollNodeHealth(session.stack.health);
+    const nodes = await api<{ items: { health: string }[]; remediationPaused: string[] }>('GET', `/v1/clusters/${id}/nodes`, { token: key });
+    expect(nodes.body.remediationPaused).toEqual([]);
+    expect(nodes.body.items.map((node) => node.health)).toEqual(Array.from({ length: 5 }, () => 'Healthy'));
+  });
+
+  it('still rotates its Secret-encryption key', async () => {
+    const started = await api<OperationBody>('POST', `/v1/clusters/${id}/encryption-key-rotations`, { token: key });
+    expect(started.status).toBe(202);
+    await waitForPhase(key, id, 'Ready');
+    const operation = await api<OperationBody>('GET', `/v1/operations/${started.body.id}`, { token: key });
+    expect(operation.body.state, operation.body.error?.detail).toBe('succeeded');
+  });
+
+  it('still remediates a worker whose kubelet stopped: rebooted, and recovered once its node is Ready again', async () => {
+    const worker = (await session.machinesOf(id)).find((machine) => machine.nodeName === 'default-1' && machine.state === 'running');
+    expect((await api('POST', `/v1/sandbox/clusters/${id}/machines/${worker?.instanceId ?? ''}/stop-kubelet`, { token: session.stack.adminToken })).status).toBe(200);
+    await pollNodeHealth(session.stack.health, new Date(Date.now() + 6 * 60_000));
+    const remediation = await eventually('the remediation to finish', async () => {
+      const operations = await api<{ items: OperationBody[] }>('GET', `/v1/clusters/${id}/operations`, { token: key });
+      const found = operations.body.items.find((item) => item.type === 'remediate-node');
+      return found !== undefined && found.state !== 'pending' && found.state !== 'running' ? found : undefined;
+    });
+    expect(remediation.state, remediation.error?.detail).toBe('succeeded');
+    expect(remediation.steps.map((step) => [step.name, step.state])).toEqual([
+      ['reboot', 'succeeded'],
+      ['recover', 'succeeded'],
+    ]);
   });
 });

@@ -87,3 +87,16 @@ describe('the sandbox IAM, KMS and Auto Scaling as one account sees them', () =>
     await expect(fresh.create(KEY, 'b', { policy: keyPolicy(`arn:aws:iam::${ACCOUNT}:user/nobody`) })).rejects.toThrow(/invalid principals/);
   });
 });
+
+describe('the sandbox cloud mocks', () => {
+  it('give every Elastic IP of a run an address of its own', async () => {
+    const { create } = account();
+    const addresses = await Promise.all(
+      Array.from({ length: 254 }, async (_, index) => {
+        const created = await create('aws:ec2/eip:Eip', `nat-${index}`, { domain: 'vpc' });
+        return (created.state as { publicIp: string }).publicIp;
+      }),
+    );
+    expect(new Set(addresses).size).toBe(254);
+  });
+});

@@ -60,6 +60,18 @@ export function createCloudMocks(context: MockCloudContext, hooks: CloudMockHook
   const digest = (...parts: string[]) => createHash('sha256').update([context.clusterId, ...parts].join('/')).digest('hex');
   const arn = (service: string, resource: string) => `arn:aws:${service}:${region}:${accountId}:${resource}`;
 
+  // AWS never hands two Elastic IPs the same address: one taken in this run moves the next to the following one.
+  const publicIps = new Set<string>();
+  const publicIp = (seed: string): string => {
+    for (let offset = 0; ; offset++) {
+      // Documentation ranges (RFC 5737) look public without being anyone's address.
+      const address = `203.0.113.${((Number.parseInt(seed.slice(0, 2), 16) + offset) % 254) + 1}`;
+      if (!publicIps.has(address)) {
+        publicIps.add(address);
+        return address;
+      }
+    }
+  };
   const mocks: pulumi.runtime.Mocks = {
     call(args: pulumi.runtime.MockCallArgs): Record<string, unknown> {
       switch (args.token) {
@@ -84,7 +96,7 @@ export function createCloudMocks(context: MockCloudContext, hooks: CloudMockHook
       const hash = digest(args.type, args.name);
       const name = typeof inputs.name === 'string' ? inputs.name : `${args.name}-${hash.slice(0, 7)}`;
       roles.create(args.type, args.name, name, inputs);
-      const { id, state } = mockState(args.type, { inputs, hash, name, arn, region, accountId, apiHost: context.apiHost });
+      const { id, state } = mockState(args.type, { inputs, hash, name, arn, region, accountId, apiHost: context.apiHost, publicIp });
       const withName = AUTONAMED_TYPES.has(args.type) ? { name } : {};
       resources.push({ type: args.type, name: args.name, id, inputs });
       return { id, state: { ...inputs, ...withName, ...state } };
@@ -172,6 +184,8 @@ interface StateContext {
   region: string;
   accountId: string;
   apiHost: string;
+  /** A public address no other Elastic IP of the run has. */
+  publicIp: (seed: string) => string;
 }
 
 function uuidFrom(hash: string): string {
@@ -209,9 +223,7 @@ function mockState(type: string, c: StateContext): { id: string; state: Record<s
       return { id: short('nat'), state: { privateIp: '10.0.192.10' } };
     case 'aws:ec2/eip:Eip': {
       const id = short('eipalloc');
-      // Documentation ranges (RFC 5737) look public without being anyone's address.
-      const publicIp = `203.0.113.${(Number.parseInt(c.hash.slice(0, 2), 16) % 254) + 1}`;
-      return { id, state: { allocationId: id, publicIp, arn: c.arn('ec2', `elastic-ip/${id}`) } };
+      return { id, state: { allocationId: id, publicIp: c.publicIp(c.hash), arn: c.arn('ec2', `elastic-ip/${id}`) } };
     }
     case 'aws:ec2/securityGroup:SecurityGroup':
       return ec2('sg', 'security-group');

@@ -1,6 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ClusterSpec, StepError, machineOsReleaseOf, newId, type ClusterOrder } from '#core';
 import { CLUSTER_TAG, InfrastructureOutputs, SSM_AGENT_ACTIONS, TENANT_TAG, type ClusterProgramInput, type ClusterRef } from '#infra';
+import { listenerSources } from '../elb/index.ts';
 import type { RecordedResource } from './mocks.ts';
 import { PUBLIC_IMAGES } from './public-images.ts';
 import { SandboxCloud, type ProvisionedCluster } from './sandbox-cloud.ts';
@@ -19,6 +20,9 @@ const T = {
   kmsKey: 'aws:kms/key:Key',
   kmsAlias: 'aws:kms/alias:Alias',
 } as const;
+
+/** Kiln's functions' addresses, as production passes its NAT gateways' two Elastic IPs. */
+const KILN_EGRESS_CIDRS = ['192.0.2.10/32', '192.0.2.11/32'];
 
 /** Resources whose AWS type cannot carry tags. */
 const UNTAGGABLE = new Set(['aws:ec2/routeTableAssociation:RouteTableAssociation', 'aws:kms/alias:Alias', 'aws:iam/rolePolicy:RolePolicy']);
@@ -75,6 +79,7 @@ function clusterInput(order: Partial<ClusterOrder> = {}): ClusterProgramInput {
     spec,
     availabilityZones: ['eu-central-1a', 'eu-central-1b', 'eu-central-1c'],
     machineOs: todaysMachineOs(),
+    kilnEgressCidrs: KILN_EGRESS_CIDRS,
     userData: {
       controlPlane: '#cloud-config\nhostname: control-plane\n',
       pools: Object.fromEntries(spec.nodePools.map((pool) => [pool.name, `#cloud-config\nhostname: ${pool.name}\n`])),
@@ -208,13 +213,32 @@ describe('SandboxCloud.up', () => {
     expect(rules.some((rule) => rule.cidr === '0.0.0.0/0')).toBe(false);
     const apiRanges = rules.filter((rule) => rule.groupId === lb).map((rule) => rule.cidr);
     expect(apiRanges).toContain('198.51.100.0/24');
-    expect(apiRanges.filter((cidr) => cidr?.endsWith('/32'))).toHaveLength(natAddresses);
+    expect(apiRanges.filter((cidr) => cidr?.endsWith('/32'))).toHaveLength(natAddresses + KILN_EGRESS_CIDRS.length);
     const ssh = rules.filter((rule) => covers(rule, 22));
     expect(ssh.map((rule) => rule.cidr)).toEqual(['192.0.2.10/32', '192.0.2.10/32']);
     expect(ssh.every((rule) => rule.fromPort === 22 && rule.toPort === 22 && rule.protocol === 'tcp')).toBe(true);
     // Native routing with WireGuard node encryption needs no VXLAN and no open pod range.
     expect(rules.filter((rule) => rule.protocol === 'udp' && covers(rule, 8472))).toEqual([]);
     expect(rules.filter((rule) => rule.protocol === '-1')).toEqual([]);
+  });
+
+  it("always lets Kiln's egress addresses reach the API through the load balancer, however the order narrows it", async () => {
+    const input = clusterInput({ network: { apiAllowedCidrs: ['198.51.100.0/24'] } });
+    await cloud.up(input);
+    const resources = cloud.resources(input.clusterId);
+    const natAddresses = resources.filter((resource) => /-api-lb-in-nat-\d+$/.test(resource.name)).map((rule) => String(rule.inputs.cidrIpv4));
+    expect(natAddresses).toHaveLength(ofType(resources, 'aws:ec2/eip:Eip').length);
+    // What the load balancer's security group admits on its listener, as the sandbox's load balancer enforces it.
+    expect(listenerSources(resources, 6443).sort()).toEqual([...KILN_EGRESS_CIDRS, '198.51.100.0/24', ...natAddresses].sort());
+  });
+
+  it("declares Kiln's rule once when the order lists Kiln's address too (EC2 refuses a duplicate rule)", async () => {
+    const input = clusterInput({ network: { apiAllowedCidrs: ['192.0.2.10/32', '198.51.100.0/24'] } });
+    await cloud.up(input);
+    const lb = groupNamed(cloud.resources(input.clusterId), '-api-lb').id;
+    const kiln = ingressRules(cloud.resources(input.clusterId)).filter((rule) => rule.groupId === lb && rule.cidr === '192.0.2.10/32');
+    expect(kiln).toHaveLength(1);
+    expect(listenerSources(cloud.resources(input.clusterId), 6443)).toEqual(expect.arrayContaining(['192.0.2.10/32', '192.0.2.11/32', '198.51.100.0/24']));
   });
 
   it('launches machines with IMDSv2 only, no public address and disks encrypted with the cluster key', async () => {

@@ -116,6 +116,8 @@ export class SandboxCloud implements InfrastructureDriver {
         .finally(() => this.running.delete(runner));
       this.lastTiming = { clusterId: input.clusterId, warm, durationMs: performance.now() - started };
 
+      const duplicate = duplicateIngressRule(result.resources);
+      if (duplicate !== undefined) throw new StepError(INFRASTRUCTURE_STEP, duplicate, false);
       const exported = InfrastructureOutputs.safeParse(result.outputs);
       if (!exported.success) {
         throw new StepError(INFRASTRUCTURE_STEP, `stack ${stack} exported unexpected outputs: ${exported.error.message.slice(0, 300)}`, false);
@@ -213,6 +215,26 @@ export class SandboxCloud implements InfrastructureDriver {
     if (this.closed || this.options.warmSpare === false || this.spare?.usable) return;
     this.spare = new RunnerProcess();
   }
+}
+
+/**
+ * EC2 refuses an inbound rule a security group already has, the same protocol, ports and source, with
+ * InvalidPermission.Duplicate (docs.aws.amazon.com/AWSEC2/latest/APIReference/errors-overview.html), whatever the
+ * rule's description. The message, if the stack repeats one.
+ */
+function duplicateIngressRule(resources: readonly RecordedResource[]): string | undefined {
+  const seen = new Map<string, string>();
+  for (const rule of resources.filter((resource) => resource.type === 'aws:vpc/securityGroupIngressRule:SecurityGroupIngressRule')) {
+    const { securityGroupId, ipProtocol, fromPort, toPort, cidrIpv4, referencedSecurityGroupId } = rule.inputs;
+    const source = String(cidrIpv4 ?? referencedSecurityGroupId);
+    const key = [securityGroupId, ipProtocol, fromPort, toPort, source].map(String).join(' ');
+    const earlier = seen.get(key);
+    if (earlier !== undefined) {
+      return `creating ${rule.name}: InvalidPermission.Duplicate: the specified rule "peer: ${source}, ${String(ipProtocol).toUpperCase()}, from port: ${String(fromPort)}, to port: ${String(toPort)}, ALLOW" already exists (as ${earlier})`;
+    }
+    seen.set(key, rule.name);
+  }
+  return undefined;
 }
 
 function defaultApiHost(region: string): (clusterId: string) => string {

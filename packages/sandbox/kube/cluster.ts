@@ -253,15 +253,18 @@ class KubeFaultInjector implements SandboxClusterFaults {
 }
 
 /**
- * Where a `secure` cluster serves: its API load balancer, whose DNS name the sandbox resolves to this loopback address
- * (not 127.0.0.1, which on a real control plane machine is that machine's own API server, reachable only from its host
- * network). Linux routes all of 127.0.0.0/8 to the loopback interface.
+ * The API load balancer's address: the sandbox resolves its DNS name (the API host) to it. Not 127.0.0.1, which on a
+ * real control plane machine is that machine's own API server, reachable only from its host network. Linux routes
+ * all of 127.0.0.0/8 to the loopback interface.
  */
 export const LOAD_BALANCER_ADDRESS = '127.0.0.2';
 
+/** Where a `secure` cluster's API server listens: the control plane machines' own address, the load balancer's target. */
+export const API_SERVER_ADDRESS = '127.0.0.3';
+
 /** Starts an in-process Kubernetes API server for one sandbox cluster on a loopback address. */
 export async function startSandboxCluster(options: SandboxClusterOptions): Promise<SandboxCluster> {
-  const listenAddress = options.secure === true ? LOAD_BALANCER_ADDRESS : '127.0.0.1';
+  const listenAddress = options.secure === true ? API_SERVER_ADDRESS : '127.0.0.1';
   const clock = options.now ?? (() => new Date());
   let version = normalizeKubernetesVersion(options.kubernetesVersion ?? DEFAULT_KUBERNETES_VERSION);
   const catalog = new ResourceCatalog();

@@ -1,4 +1,4 @@
-export { LOAD_BALANCER_ADDRESS, startSandboxCluster, normalizeKubernetesVersion } from './cluster.ts';
+export { API_SERVER_ADDRESS, LOAD_BALANCER_ADDRESS, startSandboxCluster, normalizeKubernetesVersion } from './cluster.ts';
 export type {
   ApiServerTls,
   ContinueExpiryRule,

@@ -39,7 +39,7 @@ describe('a secure sandbox cluster (as kubeadm serves it)', () => {
 
   it('answers nothing before kubeadm init gives it a certificate', async () => {
     const { cluster, pki } = await secureCluster();
-    expect(cluster.url).toMatch(/^https:\/\/127\.0\.0\.2:\d+$/);
+    expect(cluster.url).toMatch(/^https:\/\/127\.0\.0\.3:\d+$/);
     await expect(namespaces(kubeConfigFor('secure', cluster.url, await credentials(pki)))).rejects.toThrow();
     expect(() => cluster.kubeconfig()).toThrow(/before kubeadm init/);
   });

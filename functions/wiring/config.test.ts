@@ -1,0 +1,22 @@
+import { describe, expect, it } from 'vitest';
+import { loadConfig } from './config.ts';
+
+const REQUIRED = {
+  KILN_PROVISION_STATE_MACHINE_ARN: 'a',
+  KILN_DEPROVISION_STATE_MACHINE_ARN: 'a',
+  KILN_UPDATE_STATE_MACHINE_ARN: 'a',
+  KILN_ROTATE_ENCRYPTION_KEY_STATE_MACHINE_ARN: 'a',
+  KILN_REMEDIATE_NODE_STATE_MACHINE_ARN: 'a',
+  KILN_SEALING_KEY_ID: 'k',
+};
+
+describe("Kiln's egress addresses in its configuration", () => {
+  it('are the comma-separated CIDRs of KILN_EGRESS_CIDRS (as sst.config.ts writes the NAT addresses), none when unset', () => {
+    expect(loadConfig({ ...REQUIRED, KILN_EGRESS_CIDRS: '198.51.100.7/32, 198.51.100.8/32' }).KILN_EGRESS_CIDRS).toEqual(['198.51.100.7/32', '198.51.100.8/32']);
+    expect(loadConfig(REQUIRED).KILN_EGRESS_CIDRS).toEqual([]);
+  });
+
+  it('refuses what is not an IPv4 CIDR, naming the variable', () => {
+    expect(() => loadConfig({ ...REQUIRED, KILN_EGRESS_CIDRS: '198.51.100.7' })).toThrow(/KILN_EGRESS_CIDRS/);
+  });
+});
