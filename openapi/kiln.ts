@@ -1543,7 +1543,7 @@ export interface components {
         /** @default {} */
         NetworkSpec: {
             /**
-             * @description Cilium routing: VXLAN tunnel or native VPC routing. Fixed at creation: changing it needs a new cluster.
+             * @description Cilium routing: VXLAN tunnel. `native` (VPC routing) is refused with a 422 that says why: the VPC would need ENI IPAM or a route per node, which Kiln does not set up. Fixed at creation: changing it needs a new cluster.
              * @default tunnel
              * @enum {string}
              */
@@ -2567,7 +2567,7 @@ export interface operations {
                     /** @default {} */
                     network?: {
                         /**
-                         * @description Cilium routing: VXLAN tunnel or native VPC routing. Fixed at creation: changing it needs a new cluster.
+                         * @description Cilium routing: VXLAN tunnel. `native` (VPC routing) is refused with a 422 that says why: the VPC would need ENI IPAM or a route per node, which Kiln does not set up. Fixed at creation: changing it needs a new cluster.
                          * @default tunnel
                          * @enum {string}
                          */

@@ -20,12 +20,10 @@ export interface ApiServerAddress {
 export function ciliumValues(spec: ClusterSpec, apiServer?: ApiServerAddress): Record<string, unknown> {
   const { network } = spec;
   const transparent = spec.encryption.transparent;
-  const routing =
-    network.routingMode === 'tunnel'
-      ? { routingMode: 'tunnel', tunnelProtocol: 'vxlan' }
-      : { routingMode: 'native', ipv4NativeRoutingCIDR: network.vpcCidr, autoDirectNodeRoutes: true };
   return {
-    ...routing,
+    // The order rules refuse native routing (a VPC does not route pod addresses it does not know).
+    routingMode: 'tunnel',
+    tunnelProtocol: 'vxlan',
     // kube-proxy is replaced, so the agent must reach the API server without the kubernetes Service.
     kubeProxyReplacement: true,
     ...(apiServer === undefined ? {} : { k8sServiceHost: apiServer.host, k8sServicePort: apiServer.port }),
@@ -40,8 +38,8 @@ export function ciliumValues(spec: ClusterSpec, apiServer?: ApiServerAddress): R
               enabled: transparent.strictMode,
               cidr: network.podCidr,
               // With VXLAN on AWS, nodes hold addresses from the pod CIDR (cilium_host, health checks); without this,
-              // strict mode drops pod-to-node traffic. Native routing does not have the overlap, so it stays strict.
-              allowRemoteNodeIdentities: network.routingMode === 'tunnel',
+              // strict mode drops pod-to-node traffic.
+              allowRemoteNodeIdentities: true,
             },
             ingress: { enabled: transparent.strictMode },
           },

@@ -45,14 +45,6 @@ describe('renderAddons', () => {
     expect(Object.keys(strictMode).sort()).toEqual(['egress', 'ingress']);
   });
 
-  it('routes natively over the VPC CIDR when asked', () => {
-    const values = valuesOf(find(order({ network: { routingMode: 'native', vpcCidr: '10.1.0.0/16' } }), 'HelmChart', 'cilium'));
-    expect(values).toMatchObject({ routingMode: 'native', ipv4NativeRoutingCIDR: '10.1.0.0/16', autoDirectNodeRoutes: true });
-    expect(values).not.toHaveProperty('tunnelProtocol');
-    // No overlap between node and pod addresses: remote nodes get no exemption; ingress stays strict too.
-    expect(values).toMatchObject({ encryption: { strictMode: { egress: { allowRemoteNodeIdentities: false }, ingress: { enabled: true } } } });
-  });
-
   it('renders the optional extensions only when the order enables them, each object labelled with its add-on', () => {
     const off = renderAddons('cls_test', order(), { issuerCa: PLACEHOLDER_ISSUER_CA });
     expect(off.find((addon) => addon.name === 'tetragon')?.objects).toEqual([]);

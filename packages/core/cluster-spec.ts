@@ -73,7 +73,10 @@ export const ControlPlaneSpec = z
 
 export const NetworkSpec = z
   .strictObject({
-    routingMode: z.enum(['tunnel', 'native']).default('tunnel').describe('Cilium routing: VXLAN tunnel or native VPC routing.'),
+    routingMode: z
+      .enum(['tunnel', 'native'])
+      .default('tunnel')
+      .describe('Cilium routing: VXLAN tunnel. `native` (VPC routing) is refused with a 422 that says why: the VPC would need ENI IPAM or a route per node, which Kiln does not set up.'),
     vpcCidr: cidr.default('10.0.0.0/16'),
     podCidr: cidr.default('10.244.0.0/16'),
     serviceCidr: cidr.default('10.96.0.0/12'),

@@ -74,6 +74,12 @@ describe('cross-field rules', () => {
     expect(problems.map((problem) => ('pointer' in problem ? problem.pointer : ''))).toEqual(['/nodePools/0/min', '/nodePools/0/max', '/ssh/publicKey']);
   });
 
+  it('refuses native routing, saying why a VPC would not route pod addresses, and points at the member', () => {
+    const problems = problemsOf({ ...smallest, network: { routingMode: 'native' } });
+    expect(problems).toEqual([{ pointer: '/network/routingMode', detail: expect.stringMatching(/^native routing is not offered on AWS: .*ENI IPAM.*Use tunnel/) }]);
+    expect(problemsOf({ ...smallest, network: { routingMode: 'tunnel' } })).toEqual([]);
+  });
+
   it('refuses every new order on a day no machine OS has regular security support, but not a stored spec', () => {
     const spec = ClusterSpec.parse(smallest);
     const afterTrixie = { now: new Date('2028-08-10T12:00:00Z') };

@@ -47,6 +47,17 @@ export function orderProblems(spec: ClusterSpec, options: OrderRuleOptions = {})
     if (versionProblem !== undefined) problems.push({ pointer: '/kubernetesVersion', detail: versionProblem });
   }
 
+  if (spec.network.routingMode === 'native') {
+    // autoDirectNodeRoutes installs "podCIDR via node" only towards nodes on the same L2 segment, and the VPC router
+    // delivers only to addresses its route tables or the machines' interfaces hold (cilium/cilium@v1.20.2
+    // Documentation/network/concepts/routing.rst; AWS VPC route tables and source/destination checking).
+    problems.push({
+      pointer: '/network/routingMode',
+      detail:
+        'native routing is not offered on AWS: the VPC delivers pod addresses only when they belong to the machines\' network interfaces (ENI IPAM) or have a route per node with the source/destination check off, and Kiln sets up neither. Use tunnel (the default), where Cilium carries pod traffic between machines in VXLAN, encrypted with WireGuard.',
+    });
+  }
+
   if (![1, 3, 5].includes(spec.controlPlane.replicas)) {
     problems.push({
       pointer: '/controlPlane/replicas',

@@ -264,20 +264,12 @@ function declareFirewall({ input, spec, prefix, tags }: Scope, network: Network)
       ports: { from: CILIUM_HEALTH_PORT, to: CILIUM_HEALTH_PORT },
       description: 'Cilium health checks between machines',
     });
-    if (spec.network.routingMode === 'tunnel') {
-      fromEveryMachine('vxlan', {
-        protocol: 'udp',
-        ports: { from: VXLAN_PORT, to: VXLAN_PORT },
-        description: 'Cilium VXLAN overlay between machines',
-      });
-    } else if (!(spec.encryption.transparent.enabled && spec.encryption.transparent.nodeEncryption)) {
-      // Native routing carries pod addresses between machines unless WireGuard wraps all of it, host traffic included.
-      allowIngress(`${prefix}-${role}-in-pods`, groupId, {
-        protocol: '-1',
-        source: { cidr: spec.network.podCidr },
-        description: 'Pod traffic under Cilium native routing',
-      });
-    }
+    // Tunnel routing only: the order rules refuse native routing.
+    fromEveryMachine('vxlan', {
+      protocol: 'udp',
+      ports: { from: VXLAN_PORT, to: VXLAN_PORT },
+      description: 'Cilium VXLAN overlay between machines',
+    });
     spec.ssh.allowedCidrs.forEach((cidr, index) => {
       allowIngress(`${prefix}-${role}-in-ssh-${index}`, groupId, {
         protocol: 'tcp',

@@ -201,7 +201,7 @@ describe('SandboxCloud.up', () => {
 
   it('limits the API to the allowed ranges plus the NAT addresses, and SSH to its own ranges', async () => {
     const input = clusterInput({
-      network: { apiAllowedCidrs: ['198.51.100.0/24'], routingMode: 'native' },
+      network: { apiAllowedCidrs: ['198.51.100.0/24'] },
       ssh: { allowedCidrs: ['192.0.2.10/32'] },
     });
     await cloud.up(input);
