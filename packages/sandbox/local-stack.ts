@@ -232,7 +232,7 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
       // runner, the machines) reach the API server itself, as they do on AWS.
       apiEndpointFor: async (clusterId) => {
         const existing = apiLoadBalancers.get(clusterId);
-        if (existing !== undefined) return `https://127.0.0.1:${existing.port}`;
+        if (existing !== undefined) return `https://${LOAD_BALANCER_ADDRESS}:${existing.port}`;
         // As kubeadm's API server: TLS from kubeadm init on, client certificates the cluster CA signed, no anonymous access.
         const started = await startSandboxCluster({ name: clusterId, secure: true });
         const target = new URL(started.url);
