@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { ENCRYPTION_CONFIG_SCRIPT, ETCD_MEMBER_SCRIPT, renderUserData } from '#bootstrap';
+import { ENCRYPTION_CONFIG_SCRIPT, ETCD_MEMBER_SCRIPT, PATHS, renderUserData } from '#bootstrap';
 import { ClusterSpec, kubernetesReleaseOf } from '#core';
 import type { RecordedResource } from './cloud/index.ts';
 import { machineImagesOf } from './machine-images.ts';
@@ -39,6 +39,7 @@ describe('machines as EC2 boots them', () => {
       // kubeadm init on the first control plane machine makes the join token with the rendered TTL.
       // Run Command finds only the scripts the user data wrote.
       // The kubelet registers with the labels and taints of its JoinConfiguration, and is the release the user data installs.
+      // kube-apiserver reads the AdmissionConfiguration its ClusterConfiguration names, from the files the user data writes.
       controlPlane: {
         providerIdAtBoot: true,
         ssmManaged: true,
@@ -52,6 +53,7 @@ describe('machines as EC2 boots them', () => {
         // Its serving certificate names what kubeadm names plus the certSANs, the API host filled in at boot.
         apiServerCertSans: ['@KILN_API_HOST@', '127.0.0.1'],
         join: expect.objectContaining({ discovery: expect.any(Object) }),
+        apiServerAdmission: { configFile: PATHS.admissionConfig, files: expect.objectContaining({ [PATHS.admissionConfig]: expect.stringContaining('kind: PodSecurityConfiguration') as unknown }) as unknown },
       },
       pools: { general: { providerIdAtBoot: true, ssmManaged: true, scripts: [BOOT_SCRIPT], nodeRegistration: GENERAL_REGISTRATION, kubeletVersion: RELEASE, join: expect.objectContaining({ discovery: expect.any(Object) }) } },
     });

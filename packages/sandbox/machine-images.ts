@@ -1,5 +1,5 @@
 import type { RecordedResource } from './cloud/index.ts';
-import { bootBehaviour, installedKubernetesRelease } from './cloud-init/validate.ts';
+import { apiServerAdmissionOf, bootBehaviour, installedKubernetesRelease } from './cloud-init/validate.ts';
 import { BARE_MACHINE, type MachineGroupShape, type MachineImage } from './machines.ts';
 
 /**
@@ -62,6 +62,7 @@ export function machineImagesOf(resources: readonly RecordedResource[]): { contr
     const behaviour = bootBehaviour(userDataOf(template));
     const release = installedKubernetesRelease(userDataOf(template));
     const policy = policyOf(roleSuffix);
+    const admission = apiServerAdmissionOf(userDataOf(template));
     return {
       providerIdAtBoot: behaviour.providerIdFromMetadata,
       ssmManaged: behaviour.ssmAgent && typeof policy === 'string' && allows(policy, SSM_AGENT_CALLS),
@@ -74,6 +75,7 @@ export function machineImagesOf(resources: readonly RecordedResource[]): { contr
       ...(behaviour.apiServerCertSans === undefined ? {} : { apiServerCertSans: behaviour.apiServerCertSans }),
       ...(typeof template.inputs.instanceType === 'string' ? { instanceType: template.inputs.instanceType } : {}),
       ...(release === undefined ? {} : { kubeletVersion: release }),
+      ...(admission === undefined ? {} : { apiServerAdmission: admission }),
     };
   };
   const templates = resources.filter((resource) => resource.type === 'aws:ec2/launchTemplate:LaunchTemplate');

@@ -1,10 +1,11 @@
 import { randomBytes } from 'node:crypto';
-import { V1Secret } from '@kubernetes/client-node';
+import { V1Namespace, V1Pod, V1Secret } from '@kubernetes/client-node';
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
-import { ENCRYPTION_CONFIG_SCRIPT, ETCD_MEMBER_SCRIPT, encryptionConfiguration, instanceIdOf, machineSecretPath, toYamlDocuments } from '#bootstrap';
+import { ENCRYPTION_CONFIG_SCRIPT, ETCD_MEMBER_SCRIPT, encryptionConfiguration, instanceIdOf, machineSecretPath, renderUserData, toYamlDocuments } from '#bootstrap';
 import { ClusterSpec } from '#core';
 import { type SandboxCluster, startSandboxCluster } from './kube/index.ts';
-import { clientsFor, manifest, runCniAgent, waitUntil } from './kube/testing.ts';
+import { clientsFor, failureOf, manifest, runCniAgent, statusOf, waitUntil } from './kube/testing.ts';
+import { apiServerAdmissionOf } from './cloud-init/validate.ts';
 import { BARE_MACHINE, type MachineImage, SandboxMachines, groupsForOrder } from './machines.ts';
 
 const CLUSTER_ID = 'cl_machines';
@@ -331,5 +332,54 @@ describe('sandbox Auto Scaling groups, join tokens and etcd', () => {
     expect(machines.updateGroup(SCOPE, groups.controlPlane, { min: 0, desired: 0 })).toEqual({ ok: true });
     await expect(clientsFor(cluster).core.listNode()).rejects.toThrow();
     expect(cluster.requestLog.at(-1)).toMatchObject({ status: 0, fault: 'noApiServer' });
+  });
+});
+
+describe('the admission configuration of a control plane machine', () => {
+  const ORDER = ClusterSpec.parse({ name: 'admission', region: 'eu-central-1', nodePools: [{ name: 'default', size: 0 }] });
+  let cluster: SandboxCluster;
+  let machines: SandboxMachines;
+
+  beforeEach(async () => {
+    cluster = await startSandboxCluster({ name: 'admission' });
+    const parameters = new Map([[machineSecretPath(CLUSTER_ID, 'control-plane', 'join-token'), JOIN_TOKEN]]);
+    machines = new SandboxMachines((_scope, name) => parameters.get(name), 0);
+  });
+
+  afterEach(async () => {
+    await cluster.close();
+  });
+
+  /** Boots the control plane from Kiln's rendered user data for the order, and returns its first machine. */
+  async function bootControlPlane(order: ClusterSpec): Promise<string> {
+    const apiServerAdmission = apiServerAdmissionOf(renderUserData(CLUSTER_ID, order, 'control-plane'));
+    machines.boot(CLUSTER_ID, cluster, order, () => true, groupsForOrder(order, { controlPlane: { ...CONTROL_PLANE_IMAGE, ...(apiServerAdmission === undefined ? {} : { apiServerAdmission }) } }, GROUP_NAMES));
+    await waitUntil('the control plane machines to join', () => cluster.objects({ kind: 'Node' }).length === order.controlPlane.replicas);
+    const [first] = cluster.objects({ kind: 'Node', name: 'control-plane-0' });
+    return instanceIdOf((first?.spec as { providerID?: string } | undefined)?.providerID) ?? '';
+  }
+
+  const plainPod = (name: string) => manifest(V1Pod, { metadata: { name }, spec: { containers: [{ name: 'app', image: 'registry.k8s.io/pause:3.10' }] } });
+
+  it('holds a namespace without labels to the defaults of the AdmissionConfiguration its user data writes, read as kube-apiserver starts', async () => {
+    const instanceId = await bootControlPlane(ORDER);
+    const { core } = clientsFor(cluster);
+    await core.createNamespace({ body: manifest(V1Namespace, { metadata: { name: 'team' } }) });
+    const refused = statusOf(await failureOf(core.createNamespacedPod({ namespace: 'team', body: plainPod('web') })));
+    expect(refused).toMatchObject({ code: 403, message: expect.stringContaining('violates PodSecurity "restricted:latest"') as unknown });
+    // kube-system is exempt by the same configuration.
+    await core.createNamespacedPod({ namespace: 'kube-system', body: plainPod('agent') });
+    // A restart reads the same file again.
+    expect(await machines.run(SCOPE, instanceId, [`${ENCRYPTION_CONFIG_SCRIPT} restart`])).toMatchObject({ ok: true });
+    expect(statusOf(await failureOf(core.createNamespacedPod({ namespace: 'team', body: plainPod('web') }))).code).toBe(403);
+  });
+
+  it('does not start an API server whose admission configuration file is missing', async () => {
+    const apiServerAdmission = { configFile: '/etc/kubernetes/kiln/admission-configuration.yaml', files: {} };
+    machines.boot(CLUSTER_ID, cluster, ORDER, () => true, groupsForOrder(ORDER, { controlPlane: { ...CONTROL_PLANE_IMAGE, apiServerAdmission } }, GROUP_NAMES));
+    await waitUntil('the first machine to give up', () => machines.instancesOfCluster(CLUSTER_ID).some((instance) => instance.bootError !== undefined));
+    expect(machines.instancesOfCluster(CLUSTER_ID).find((instance) => instance.bootError !== undefined)?.bootError).toBe(
+      'kube-apiserver did not start: unable to read admission control configuration from "/etc/kubernetes/kiln/admission-configuration.yaml" [open /etc/kubernetes/kiln/admission-configuration.yaml: no such file or directory]',
+    );
   });
 });

@@ -11,6 +11,7 @@ import { ETCDCTL_IN_ETCD, STATIC_POD_CONTAINERS, refusedContainerStart, refusedS
 import { CLUSTER_INFO, startBootstrapTokenControllers } from './kube/bootstrap-tokens.ts';
 import type { NodeTaint } from './kube/nodes.ts';
 import { type JoinSpec, KubeadmJoinPreflight, clusterInfoKubeconfig } from './kubeadm-join.ts';
+import type { ApiServerAdmission } from './cloud-init/validate.ts';
 
 const JOIN_WAIT_MS = 30 * 60_000;
 
@@ -74,6 +75,8 @@ export interface MachineImage {
   apiServerAnonymousAuth?: boolean;
   /** `apiServer.certSANs` of that ClusterConfiguration, boot placeholders unfilled: extra names of its serving certificate. */
   apiServerCertSans?: readonly string[];
+  /** Control plane: the AdmissionConfiguration its kube-apiserver reads at start, among the files its user data writes. */
+  apiServerAdmission?: ApiServerAdmission;
 }
 
 /** An Auto Scaling group as the stack declares it: its bounds, its desired capacity and its launch template's machine. */
@@ -188,6 +191,8 @@ interface Machine {
   tls?: ApiServerTls;
   /** Control plane only: why runc cannot start its kube-apiserver container again (kube/runtime-security.ts), while it cannot. */
   apiServerStopped?: string;
+  /** Control plane only: where its kube-apiserver reads its admission configuration, and the files on its disk (as cloud-init wrote them, then Kiln's scripts). */
+  apiServerAdmission?: { configFile: string; files: Map<string, string> };
 }
 
 /** `v1.35.9` -> 35. */
@@ -582,6 +587,37 @@ export class SandboxMachines {
     }
   }
 
+  /**
+   * kube-apiserver reads its admission configuration once, as it starts: the AdmissionConfiguration at
+   * --admission-control-config-file on its machine's disk (kubernetes/kubernetes@v1.35.9
+   * staging/src/k8s.io/apiserver/pkg/admission/config.go ReadAdmissionConfiguration; the PodSecurity plugin loads its
+   * part in newPlugin, plugin/pkg/admission/security/podsecurity/admission.go). A file changed later changes nothing
+   * until the next start. Returns why it did not start.
+   */
+  private loadAdmissionConfiguration(cluster: SandboxCluster, admission: { configFile: string; files: ReadonlyMap<string, string> } | undefined): string | undefined {
+    if (admission === undefined) {
+      cluster.setAdmissionConfiguration(undefined, '', () => undefined);
+      return undefined;
+    }
+    const { configFile, files } = admission;
+    const text = files.get(configFile);
+    if (text === undefined) return `kube-apiserver did not start: unable to read admission control configuration from "${configFile}" [open ${configFile}: no such file or directory]`;
+    try {
+      cluster.setAdmissionConfiguration(parse(text) as unknown, configFile, (path) => files.get(path));
+      return undefined;
+    } catch (error) {
+      return `kube-apiserver did not start: ${error instanceof Error ? error.message : String(error)}`;
+    }
+  }
+
+  /** A control plane machine's kube-apiserver starts with the configuration on its disk: encryption at rest and admission. */
+  private startApiServer(launch: LaunchConfiguration, encryptionConfig: string | undefined): string | undefined {
+    const notStarted = this.loadEncryptionConfiguration(launch, encryptionConfig);
+    if (notStarted !== undefined || launch.role !== 'control-plane') return notStarted;
+    const admission = launch.image.apiServerAdmission;
+    return this.loadAdmissionConfiguration(launch.cluster, admission === undefined ? undefined : { configFile: admission.configFile, files: new Map(Object.entries(admission.files)) });
+  }
+
   /** One attempt of the machine's boot script: 'joined', 'waiting' (for its join material or for the API server), or kubeadm's error. */
   private tryJoin(launch: LaunchConfiguration, instance: SandboxInstance, name: string): string {
     const { clusterId, cluster, scope, role } = launch;
@@ -594,7 +630,7 @@ export class SandboxMachines {
     // A control plane machine runs `kubeadm init` while no other has; every other machine runs `kubeadm join`, whose
     // discovery retries until the first control plane answers (or its discovery timeout).
     if (!state.initialised && role === 'control-plane') {
-      const notStarted = this.loadEncryptionConfiguration(launch, encryptionConfig);
+      const notStarted = this.startApiServer(launch, encryptionConfig);
       if (notStarted !== undefined) return notStarted;
       const parts = BOOTSTRAP_TOKEN.exec(token);
       if (parts === null) return `kubeadm init: the bootstrap token "${token.slice(0, 6)}…" is not of the form [a-z0-9]{6}.[a-z0-9]{16}`;
@@ -628,7 +664,7 @@ export class SandboxMachines {
         if (certificates !== undefined && 'error' in certificates) return `kubeadm join: ${certificates.error}`;
         controlPlaneVersion = normalizeKubernetesVersion(configured);
       }
-      const notStarted = this.loadEncryptionConfiguration(launch, encryptionConfig);
+      const notStarted = this.startApiServer(launch, encryptionConfig);
       if (notStarted !== undefined) return notStarted;
     }
     const issued = this.certificates.get(instance.instanceId);
@@ -659,6 +695,9 @@ export class SandboxMachines {
       ...(controlPlaneVersion === undefined ? {} : { controlPlaneVersion }),
       ...(tls === undefined ? {} : { tls }),
       ...(encryptionConfig === undefined ? {} : { encryptionConfig }),
+      ...(role === 'control-plane' && launch.image.apiServerAdmission !== undefined
+        ? { apiServerAdmission: { configFile: launch.image.apiServerAdmission.configFile, files: new Map(Object.entries(launch.image.apiServerAdmission.files)) } }
+        : {}),
     });
     if (role === 'control-plane') {
       state.etcd.set(name, instance.instanceId);
@@ -952,20 +991,25 @@ export class SandboxMachines {
       machine.encryptionConfig = config;
       return Promise.resolve({ ok: true, output: '' });
     }
-    if (verb === 'restart') {
-      // The kubelet starts the kube-apiserver static pod again through runc; if runc's init dies, it stays down.
-      machine.apiServerStopped = refusedContainerStart(machine.cluster, STATIC_POD_CONTAINERS.kubeApiServer, 'create');
-      this.serveControlPlane(machine.clusterId, machine.cluster);
-      if (machine.apiServerStopped !== undefined) return Promise.resolve({ ok: false, output: `kube-apiserver did not become ready: ${machine.apiServerStopped}` });
-      if (machine.encryptionConfig !== undefined) {
-        try {
-          machine.cluster.setEncryptionConfiguration(parse(machine.encryptionConfig) as KubeObject, this.pluginsOn(machine.scope, machine.clusterId));
-        } catch (error) {
-          return Promise.resolve({ ok: false, output: `kube-apiserver did not become ready: ${error instanceof Error ? error.message : String(error)}` });
-        }
-      }
-      return Promise.resolve({ ok: true, output: 'kube-apiserver ready' });
-    }
+    if (verb === 'restart') return Promise.resolve(this.restartApiServer(machine));
     return Promise.resolve({ ok: false, output: `usage: ${ENCRYPTION_CONFIG_SCRIPT} write <parameter> | restart` });
+  }
+
+  /** A restart of the machine's kube-apiserver: it reads its configuration files again, every one of them. */
+  private restartApiServer(machine: Machine): { ok: boolean; output: string } {
+    // The kubelet starts the kube-apiserver static pod again through runc; if runc's init dies, it stays down.
+    machine.apiServerStopped = refusedContainerStart(machine.cluster, STATIC_POD_CONTAINERS.kubeApiServer, 'create');
+    this.serveControlPlane(machine.clusterId, machine.cluster);
+    if (machine.apiServerStopped !== undefined) return { ok: false, output: `kube-apiserver did not become ready: ${machine.apiServerStopped}` };
+    if (machine.encryptionConfig !== undefined) {
+      try {
+        machine.cluster.setEncryptionConfiguration(parse(machine.encryptionConfig) as KubeObject, this.pluginsOn(machine.scope, machine.clusterId));
+      } catch (error) {
+        return { ok: false, output: `kube-apiserver did not become ready: ${error instanceof Error ? error.message : String(error)}` };
+      }
+    }
+    const admission = this.loadAdmissionConfiguration(machine.cluster, machine.apiServerAdmission);
+    if (admission !== undefined) return { ok: false, output: admission.replace('did not start', 'did not become ready') };
+    return { ok: true, output: 'kube-apiserver ready' };
   }
 }

@@ -1,4 +1,5 @@
 import { BlockList } from 'node:net';
+import { ApiException, V1Namespace, V1Pod } from '@kubernetes/client-node';
 import { describe, expect, it } from 'vitest';
 import { pollNodeHealth } from '#health';
 import { LOCAL_EGRESS_ADDRESS, type RecordedResource } from '#sandbox';
@@ -6,7 +7,7 @@ import { eventually, expectProblem } from '../support/api.ts';
 import { type ClusterBody, type OperationBody, localSession, order } from '../support/local-session.ts';
 
 const session = localSession({ port: 0, logLevel: 'error', healthPollSeconds: 0 });
-const { newTenant, waitForPhase } = session;
+const { newTenant, waitForPhase, sandboxOf } = session;
 const api: typeof session.api = (...args) => session.api(...args);
 
 /** Security group rules that carry an allow-list: the API load balancer's (not the NAT addresses') and SSH's. */
@@ -127,5 +128,37 @@ describe("narrowing the API allow-list to a range without Kiln's address", () =>
       ['reboot', 'succeeded'],
       ['recover', 'succeeded'],
     ]);
+  });
+});
+
+/** A pod as most charts write one, with no securityContext: baseline admits it, restricted does not. */
+const plainPod = (name: string) => Object.assign(new V1Pod(), { metadata: { name }, spec: { containers: [{ name: 'app', image: 'registry.k8s.io/pause:3.10' }] } });
+
+/** What creating the pod in a namespace made now (without Pod Security labels of its own) gets: refused, or admitted with its warnings. */
+async function podInNewNamespace(id: string, namespace: string): Promise<{ refused?: string; warnings: string[] }> {
+  const { core } = sandboxOf(id);
+  await core.createNamespace({ body: Object.assign(new V1Namespace(), { metadata: { name: namespace } }) });
+  try {
+    const created = await core.createNamespacedPodWithHttpInfo({ namespace, body: plainPod('web') });
+    return { warnings: created.headers.warning === undefined ? [] : [created.headers.warning] };
+  } catch (error) {
+    if (!(error instanceof ApiException)) throw error;
+    return { refused: String((JSON.parse(String(error.body)) as { message?: string }).message), warnings: [] };
+  }
+}
+
+describe('changing the Pod Security defaults of a running cluster', () => {
+  it('holds a namespace made after the change to the new default level, not the one the API servers started with', async () => {
+    const token = await newTenant();
+    const created = await api<ClusterBody>('POST', '/v1/clusters', { token, body: order('pod-security') });
+    const id = created.body.id;
+    await waitForPhase(token, id, 'Ready');
+    expect((await podInNewNamespace(id, 'before')).refused).toContain('violates PodSecurity "restricted:latest"');
+
+    const patched = await api<ClusterBody>('PATCH', `/v1/clusters/${id}`, { token, body: { podSecurity: { defaultLevel: 'baseline' } } });
+    expect(patched.status).toBe(202);
+    await waitForPhase(token, id, 'Ready');
+
+    expect(await podInNewNamespace(id, 'after')).toEqual({ warnings: [] });
   });
 });

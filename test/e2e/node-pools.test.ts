@@ -60,10 +60,15 @@ describe('node pools of a running cluster', () => {
     expect(grown.steps.map((step) => step.name)).toEqual(['join-token', 'infrastructure', 'await-nodes', 'addons', 'verify']);
     expect(await healthyByPool()).toEqual({ default: 4 });
 
-    // A pod on every node of the pool, as a workload would run.
+    // A pod on every node of the pool, as a workload would run: one the default namespace's restricted Pod Security level admits.
     for (const node of poolNodes('default')) {
       const nodeName = node.metadata?.name ?? '';
-      await core.createNamespacedPod({ namespace: 'default', body: Object.assign(new V1Pod(), { metadata: { name: `work-${nodeName}` }, spec: { nodeName, containers: [{ name: 'app', image: 'registry.k8s.io/pause:3.10' }] } }) });
+      const spec = {
+        nodeName,
+        securityContext: { runAsNonRoot: true, seccompProfile: { type: 'RuntimeDefault' } },
+        containers: [{ name: 'app', image: 'registry.k8s.io/pause:3.10', securityContext: { allowPrivilegeEscalation: false, capabilities: { drop: ['ALL'] } } }],
+      };
+      await core.createNamespacedPod({ namespace: 'default', body: Object.assign(new V1Pod(), { metadata: { name: `work-${nodeName}` }, spec }) });
     }
     sandbox.clearRequestLog();
 

@@ -245,3 +245,27 @@ function joinTokenTtl(written: string): number | undefined {
   const ttl = init === undefined ? undefined : /^\s*bootstrapTokens:[\s\S]*?^\s*ttl: "?([0-9hms.]+)"?\s*$/m.exec(init)?.[1];
   return ttl === undefined ? undefined : durationMs(ttl);
 }
+
+/** What kube-apiserver reads at start on a control plane machine: its AdmissionConfiguration, among the files cloud-init wrote. */
+export interface ApiServerAdmission {
+  /** --admission-control-config-file, from the ClusterConfiguration's `apiServer.extraArgs` (kubeadm v1beta4: a list of name/value). */
+  configFile: string;
+  /** Every file the user data writes, by path: the machine's disk as the API server first finds it. */
+  files: Readonly<Record<string, string>>;
+}
+
+/** The API server's admission control configuration a machine's user data sets up; undefined without a ClusterConfiguration naming one. */
+export const apiServerAdmissionOf = byUserData((userData: string): ApiServerAdmission | undefined => {
+  const files = writtenFiles(userData);
+  for (const file of files) {
+    for (const document of parseAllDocuments(file.content)) {
+      const value: unknown = document.errors.length > 0 ? undefined : document.toJS();
+      if (!isRecord(value) || value.kind !== 'ClusterConfiguration' || !isRecord(value.apiServer)) continue;
+      const extraArgs = Array.isArray(value.apiServer.extraArgs) ? (value.apiServer.extraArgs as unknown[]) : [];
+      const configFile = extraArgs.find((arg): arg is { name: string; value: string } => isRecord(arg) && arg.name === 'admission-control-config-file' && typeof arg.value === 'string')?.value;
+      if (configFile === undefined) return undefined;
+      return { configFile, files: Object.fromEntries(files.map((written) => [written.path, written.content])) };
+    }
+  }
+  return undefined;
+});

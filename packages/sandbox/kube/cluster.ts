@@ -17,6 +17,7 @@ import { type KmsPlugin, SecretEncryptionAtRest, type StoredSecretKey } from './
 import { StaleRewritingRegistry } from './stale-rewrite.ts';
 import { ANONYMOUS_USER, type RequestUser, bootstrapTokenUser } from './bootstrap-tokens.ts';
 import { forbiddenByKubeadmRbac } from './kubeadm-rbac.ts';
+import { type AdmissionOutcome, loadPodSecurityConfiguration } from './pod-security.ts';
 
 export interface SandboxClusterOptions {
   name: string;
@@ -94,6 +95,10 @@ export interface KubeRequestRecord extends KubeRequest {
   /** Whether the request stored anything: false for reads, failures, dry runs and writes that changed nothing. */
   mutated: boolean;
   fault?: 'apiDown' | 'noApiServer' | 'injected';
+  /** The `Warning` headers admission answered a write with. */
+  warnings?: string[];
+  /** What admission wrote on the request's audit event (the sandbox's request log is its audit log). */
+  auditAnnotations?: Record<string, string>;
 }
 
 export interface KubeObjectFilter {
@@ -167,6 +172,13 @@ export interface SandboxCluster {
   setEncryptionConfiguration(config: JsonObject | undefined, kmsPlugins?: ReadonlyMap<string, KmsPlugin>): void;
   /** Which provider and key each stored Secret is under, read from the stored prefix. */
   storedSecretKeys(): StoredSecretKey[];
+  /**
+   * What an API server (re)started with this AdmissionConfiguration (the parsed file named by
+   * --admission-control-config-file at `path`, or undefined without one) admits: its PodSecurity defaults and exemptions
+   * from then on. `readFile` reads a plugin configuration the file names by path. Throws, changing nothing, what would
+   * stop kube-apiserver from starting.
+   */
+  setAdmissionConfiguration(config: unknown, path: string, readFile: (path: string) => string | undefined): void;
   /** A kubeconfig (YAML) whose only context points at this cluster: admin.conf once a `secure` cluster serves TLS. */
   kubeconfig(): string;
   /** The serving certificate the API server presents (PEM), once a `secure` cluster serves TLS. */
@@ -307,9 +319,11 @@ export async function startSandboxCluster(options: SandboxClusterOptions): Promi
     return type;
   };
 
-  const record = (described: KubeRequest, status: number, mutated: boolean, fault?: KubeRequestRecord['fault']): void => {
+  const record = (described: KubeRequest, status: number, mutated: boolean, fault?: KubeRequestRecord['fault'], admission?: AdmissionOutcome): void => {
     const entry: KubeRequestRecord = { ...described, at: registry.now(), status, mutated };
     if (fault !== undefined) entry.fault = fault;
+    if (admission !== undefined && admission.warnings.length > 0) entry.warnings = admission.warnings;
+    if (admission !== undefined && Object.keys(admission.auditAnnotations).length > 0) entry.auditAnnotations = admission.auditAnnotations;
     requestLog.push(entry);
     if (requestLog.length > REQUEST_LOG_LIMIT) requestLog.shift();
   };
@@ -344,7 +358,7 @@ export async function startSandboxCluster(options: SandboxClusterOptions): Promi
     }
     api.serve(described, request, response).then(
       (served) => {
-        record(described, served.status, served.mutated);
+        record(described, served.status, served.mutated, undefined, served.admission);
       },
       (error: unknown) => {
         record(described, sendError(response, error), false);
@@ -439,6 +453,9 @@ export async function startSandboxCluster(options: SandboxClusterOptions): Promi
       atRest.configure(config, kmsPlugins);
     },
     storedSecretKeys: () => store.storedSecretKeys(),
+    setAdmissionConfiguration: (config, path, readFile) => {
+      registry.podSecurity.configure(loadPodSecurityConfiguration(config, path, readFile));
+    },
     writeObject: (object, manager) => {
       const type = typeOf(stringAt(object, 'apiVersion') ?? '', stringAt(object, 'kind') ?? '');
       const metadata = objectAt(object, 'metadata');

@@ -3,7 +3,8 @@ import { parse as parseYaml } from 'yaml';
 import { type ResourceCatalog, type ResourceType, apiVersionOf, typeKey } from './catalog.ts';
 import { evictPod } from './eviction.ts';
 import { type Json, type JsonObject, arrayAt, isObject, toJson } from './json.ts';
-import { PATCH_TYPES, type ApiRegistry, type ListQuery, type WriteOptions } from './registry.ts';
+import type { AdmissionOutcome } from './pod-security.ts';
+import { PATCH_TYPES, type ApiRegistry, type ListQuery, type WriteOptions, type WriteResult } from './registry.ts';
 import { parseFieldSelector, parseLabelSelector } from './selectors.ts';
 import { KubeApiError, badRequest, methodNotAllowed, pathNotFound, unsupportedMediaType } from './status.ts';
 import { type ObjectStore, type StoreEvent, namespaceOf } from './store.ts';
@@ -29,6 +30,19 @@ export interface ServedRequest {
   status: number;
   /** Whether the request stored anything. */
   mutated: boolean;
+  /** What admission said of a write it let through. */
+  admission?: AdmissionOutcome;
+}
+
+/**
+ * A write's answer: admission warnings go out as `Warning: 299 - "<text>"` headers, one each, as
+ * kubernetes/kubernetes@v1.35.9 staging/src/k8s.io/apiserver/pkg/endpoints/filters/warning.go writes them.
+ */
+function sendWritten(response: ServerResponse, status: number, result: WriteResult): ServedRequest {
+  const warnings = result.admission?.warnings ?? [];
+  if (warnings.length > 0) response.setHeader('Warning', warnings.map((warning) => `299 - ${JSON.stringify(warning)}`));
+  sendJson(response, status, result.object);
+  return { status, mutated: result.mutated, ...(result.admission === undefined ? {} : { admission: result.admission }) };
 }
 
 const MAX_BODY_BYTES = 3 * 1024 * 1024;
@@ -224,8 +238,7 @@ export class KubeHttpApi {
         if (type.namespaced && namespace === undefined) throw methodNotAllowed();
         const body = await this.objectBody(request, ['application/json', 'application/yaml', '']);
         const result = registry.create(type, namespace ?? '', body, this.writeOptions(described, request));
-        sendJson(response, 201, result.object);
-        return { status: 201, mutated: result.mutated };
+        return sendWritten(response, 201, result);
       }
       case 'DELETE': {
         const result = registry.deleteCollection(type, namespace, query, this.dryRun(described.query));
@@ -250,17 +263,14 @@ export class KubeHttpApi {
       case 'PUT': {
         const body = await this.objectBody(request, ['application/json', 'application/yaml', '']);
         const result = registry.replace(type, namespace, name, scope, body, this.writeOptions(described, request));
-        sendJson(response, 200, result.object);
-        return { status: 200, mutated: result.mutated };
+        return sendWritten(response, 200, result);
       }
       case 'PATCH': {
         const contentType = described.contentType ?? '';
         if (!Object.values(PATCH_TYPES).some((patchType) => patchType === contentType)) throw unsupportedMediaType(contentType);
         const body = parseBody(await readBody(request), contentType);
         const result = registry.patch(type, namespace, name, scope, contentType, body, this.writeOptions(described, request));
-        const status = result.created ? 201 : 200;
-        sendJson(response, status, result.object);
-        return { status, mutated: result.mutated };
+        return sendWritten(response, result.created ? 201 : 200, result);
       }
       case 'DELETE': {
         if (scope === 'status') throw methodNotAllowed();

@@ -38,8 +38,8 @@ export function removeKey(object: JsonObject, key: string): void {
   Reflect.deleteProperty(object, key);
 }
 
-export function objectAt(parent: JsonObject, key: string): JsonObject | undefined {
-  const value = parent[key];
+export function objectAt(parent: JsonObject | undefined, key: string): JsonObject | undefined {
+  const value = parent?.[key];
   return isObject(value) ? value : undefined;
 }
 

@@ -2,8 +2,9 @@ import { randomUUID } from 'node:crypto';
 import { type ResourceCatalog, type ResourceType, apiVersionOf, typeKey } from './catalog.ts';
 import { type NodeView, dependsOnNodes, desiredStatus, nodeView } from './controllers.ts';
 import { type FieldConflict, type Scope, describePath, recordUpdate, serverSideApply, trackedContent, withoutNulls } from './fields.ts';
-import { type Json, type JsonObject, arrayAt, clone, deepEqual, ensureObject, isObject, numberAt, objectAt, removeKey, stringAt } from './json.ts';
+import { type Json, type JsonObject, arrayAt, clone, deepEqual, ensureObject, isObject, numberAt, objectAt, removeKey, stringAt, stringMap } from './json.ts';
 import { jsonPatch, mergePatch, strategicMergePatch } from './patch.ts';
+import { type AdmissionOutcome, PodSecurityAdmission } from './pod-security.ts';
 import { parseFieldSelector, parseLabelSelector } from './selectors.ts';
 import { KubeApiError, alreadyExists, badRequest, forbidden, invalid, notFound, staleConflict, unsupportedMediaType } from './status.ts';
 import type { StatusCause } from './status.ts';
@@ -25,6 +26,8 @@ export interface WriteResult {
   created: boolean;
   /** Something was stored; false for a no-op apply or update and for dry runs. */
   mutated: boolean;
+  /** What validating admission said of the write: warnings for the client, annotations for its audit event. */
+  admission?: AdmissionOutcome;
 }
 
 export interface ListQuery {
@@ -127,6 +130,8 @@ export class ApiRegistry {
   private readonly catalog: ResourceCatalog;
   private readonly store: ObjectStore;
   private readonly clock: () => Date;
+  /** The PodSecurity admission plugin, with the configuration the API server loaded at its last start. */
+  readonly podSecurity = new PodSecurityAdmission();
 
   constructor(catalog: ResourceCatalog, store: ObjectStore, clock: () => Date) {
     this.catalog = catalog;
@@ -190,7 +195,7 @@ export class ApiRegistry {
       hasStatus: type.hasStatus,
       now: this.now(),
     });
-    return this.commit(type, undefined, object, options.dryRun ?? false);
+    return this.commit(type, undefined, object, options.dryRun ?? false, 'main');
   }
 
   replace(type: ResourceType, namespace: string, name: string, scope: Scope, body: JsonObject, options: WriteOptions): WriteResult {
@@ -324,7 +329,7 @@ export class ApiRegistry {
     const next = outcome.object;
     if (previous === undefined) this.validateName(type, name);
     this.normalize(type, next);
-    return this.commit(type, previous, next, options.dryRun ?? false);
+    return this.commit(type, previous, next, options.dryRun ?? false, scope);
   }
 
   private update(type: ResourceType, previous: JsonObject, incoming: JsonObject, scope: Scope, options: WriteOptions): WriteResult {
@@ -371,11 +376,11 @@ export class ApiRegistry {
       hasStatus: type.hasStatus,
       now: this.now(),
     });
-    return this.commit(type, previous, next, options.dryRun ?? false);
+    return this.commit(type, previous, next, options.dryRun ?? false, scope);
   }
 
   /** The one place objects are stored: server-owned metadata, controllers' status, no-op detection, side effects. */
-  private commit(type: ResourceType, previous: JsonObject | undefined, candidate: JsonObject, dryRun: boolean): WriteResult {
+  private commit(type: ResourceType, previous: JsonObject | undefined, candidate: JsonObject, dryRun: boolean, scope: Scope): WriteResult {
     const object = withTypeMeta(type, candidate);
     const metadata = metadataOf(object);
     const previousMetadata = previous === undefined ? undefined : metadataOf(previous);
@@ -388,16 +393,37 @@ export class ApiRegistry {
     const status = desiredStatus(type, object, this.nodes(), this.now());
     if (status !== undefined) object.status = status;
     this.validate(type, object);
+    // Validating admission runs after the object's own validation and before it is stored, dry runs included.
+    const admission = this.admit(type, previous, object, scope);
 
-    if (previous !== undefined && deepEqual(withTypeMeta(type, previous), object)) return { object: withTypeMeta(type, previous), created: false, mutated: false };
-    if (dryRun) return { object, created: previous === undefined, mutated: false };
+    if (previous !== undefined && deepEqual(withTypeMeta(type, previous), object)) return { object: withTypeMeta(type, previous), created: false, mutated: false, admission };
+    if (dryRun) return { object, created: previous === undefined, mutated: false, admission };
     if (metadata.deletionTimestamp !== undefined && arrayAt(metadata, 'finalizers').length === 0) {
       this.remove(type, namespaceOf(object), nameOf(object));
-      return { object, created: false, mutated: true };
+      return { object, created: false, mutated: true, admission };
     }
     const stored = this.store.put(type, object);
     this.afterWrite(type, stored);
-    return { object: withTypeMeta(type, stored), created: previous === undefined, mutated: true };
+    return { object: withTypeMeta(type, stored), created: previous === undefined, mutated: true, admission };
+  }
+
+  private admit(type: ResourceType, previous: JsonObject | undefined, object: JsonObject, scope: Scope): AdmissionOutcome {
+    const namespace = namespaceOf(object);
+    const namespaceType = this.catalog.find('', 'v1', 'namespaces');
+    return this.podSecurity.admit({
+      operation: previous === undefined ? 'create' : 'update',
+      group: type.group,
+      resource: type.plural,
+      subresource: scope,
+      namespace,
+      name: nameOf(object),
+      object,
+      previous,
+      namespaceLabels: () => {
+        const found = namespaceType === undefined ? undefined : this.store.get(namespaceType, '', namespace);
+        return stringMap(objectAt(found, 'metadata')?.labels);
+      },
+    });
   }
 
   private remove(type: ResourceType, namespace: string, name: string): void {
