@@ -167,6 +167,7 @@ export default $config({
       UpdateAwaitNodesFunctionArn: task('TaskUpdateAwaitNodes', 'machines', 'awaitNodes'),
       UpdateRollMachinesFunctionArn: task('TaskUpdateRollMachines', 'machines', 'rollMachines'),
       UpdateRollControlPlaneFunctionArn: task('TaskUpdateRollControlPlane', 'machines', 'rollControlPlane'),
+      UpdatePodSecurityDefaultsFunctionArn: task('TaskUpdatePodSecurityDefaults', 'cluster-api', 'podSecurityDefaults'),
     };
 
     // Pulumi up can outlast Lambda's 15 minutes: the infrastructure step is a Fargate task.

@@ -86,6 +86,7 @@ export const LAMBDA_ENTRY_POINTS = {
   TaskUpdateAwaitNodes: 'functions/tasks/machines.ts',
   TaskUpdateRollMachines: 'functions/tasks/machines.ts',
   TaskUpdateRollControlPlane: 'functions/tasks/machines.ts',
+  TaskUpdatePodSecurityDefaults: 'functions/tasks/cluster-api.ts',
   // The Fargate task's entry: bundled the same way for the size report, though it ships in a container image.
   Infrastructure: 'functions/tasks/infrastructure.ts',
 } as const;
@@ -140,6 +141,7 @@ export const FORBIDDEN_PACKAGES: Readonly<Record<LambdaName, readonly string[]>>
   TaskUpdateAwaitNodes: NOT_FOR_STEPS,
   TaskUpdateRollMachines: NOT_FOR_STEPS,
   TaskUpdateRollControlPlane: NOT_FOR_STEPS,
+  TaskUpdatePodSecurityDefaults: NOT_FOR_STEPS,
   Infrastructure: [],
 };
 

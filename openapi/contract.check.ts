@@ -14,6 +14,11 @@ export const poolSizes = (cluster: Schemas['Cluster']): number[] => cluster.node
 // A change of the mutable parts, with null putting a member back to its default.
 export const patch: Schemas['ClusterPatch'] = { nodeHealth: { maxInFlight: 2, unhealthyTimeoutMinutes: null }, maintenance: { window: { days: ['sat', 'sun'] } } };
 
+// Pod Security per mode: warn stricter than enforce, a namespace with a level of its own for one mode.
+export const podSecurity: Schemas['ClusterPatch'] = { podSecurity: { enforce: 'baseline', warn: 'restricted', namespaces: { legacy: { enforce: 'privileged' } } } };
+// @ts-expect-error a level is one of privileged, baseline and restricted.
+export const unknownLevel: Schemas['ClusterPatch'] = { podSecurity: { warn: 'strict' } };
+
 // @ts-expect-error the region is fixed at creation: a patch cannot name it.
 export const fixedField: Schemas['ClusterPatch'] = { region: 'eu-west-1' };
 

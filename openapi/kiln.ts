@@ -1631,33 +1631,73 @@ export interface components {
              */
             allowedCidrs: string[];
         };
-        /** @default {} */
+        /**
+         * @description Pod Security Admission: the cluster-wide level of each mode, which every namespace without a label of its own gets (the API servers' admission configuration), and per-namespace overrides (namespace labels). enforce, audit and warn set one mode each; the others follow defaultLevel and defaultMode.
+         * @default {}
+         */
         PodSecuritySpec: {
             /**
+             * @description Shorthand for the cluster-wide level of each mode that enforce, audit or warn does not set: enforce (with defaultMode enforce), audit and warn.
              * @default restricted
              * @enum {string}
              */
             defaultLevel: "privileged" | "baseline" | "restricted";
             /**
+             * @description How defaultLevel applies: enforce refuses pods below it, and audits and warns; audit or warn only audits and warns (enforce privileged).
              * @default enforce
              * @enum {string}
              */
             defaultMode: "enforce" | "audit" | "warn";
             /**
-             * @description Per-namespace overrides of the default level.
+             * @description The level a pod must meet to be admitted.
+             * @enum {string}
+             */
+            enforce?: "privileged" | "baseline" | "restricted";
+            /**
+             * @description The level below which a pod is recorded in the API server audit log (and still admitted).
+             * @enum {string}
+             */
+            audit?: "privileged" | "baseline" | "restricted";
+            /**
+             * @description The level below which whoever creates a pod (or a workload) is warned (and it is still admitted).
+             * @enum {string}
+             */
+            warn?: "privileged" | "baseline" | "restricted";
+            /**
+             * @description Per-namespace overrides of the cluster-wide levels.
              * @default {}
              */
             namespaces: {
-                [key: string]: {
-                    /** @enum {string} */
-                    level: "privileged" | "baseline" | "restricted";
-                    /**
-                     * @default enforce
-                     * @enum {string}
-                     */
-                    mode: "enforce" | "audit" | "warn";
-                };
+                [key: string]: components["schemas"]["PodSecurityNamespaceSpec"];
             };
+        };
+        /** @description A namespace's own Pod Security levels, set as its labels; a mode it does not set follows the cluster-wide default. */
+        PodSecurityNamespaceSpec: {
+            /**
+             * @description Shorthand for the modes below that are not set: with mode enforce (the default) every mode at this level, with audit or warn only audit and warn.
+             * @enum {string}
+             */
+            level?: "privileged" | "baseline" | "restricted";
+            /**
+             * @description How level applies; enforce when not set.
+             * @enum {string}
+             */
+            mode?: "enforce" | "audit" | "warn";
+            /**
+             * @description The level a pod must meet to be admitted.
+             * @enum {string}
+             */
+            enforce?: "privileged" | "baseline" | "restricted";
+            /**
+             * @description The level below which a pod is recorded in the API server audit log (and still admitted).
+             * @enum {string}
+             */
+            audit?: "privileged" | "baseline" | "restricted";
+            /**
+             * @description The level below which whoever creates a pod (or a workload) is warned (and it is still admitted).
+             * @enum {string}
+             */
+            warn?: "privileged" | "baseline" | "restricted";
         };
         /** @default {} */
         CertManagerSpec: {
@@ -1818,7 +1858,7 @@ export interface components {
             nextCursor?: string;
         };
         /**
-         * @description A JSON merge patch (RFC 7386) of the order: kubernetesVersion, podSecurity, certManager, extensions, maintenance, nodeHealth, nodePools, network.apiAllowedCidrs and ssh.allowedCidrs can change; `null` puts a member back to its default. A new kubernetesVersion upgrades the control plane machines first, then the pools, by rolling replacement. A change of an allow-list updates the security group rules in place (the update runs its infrastructure step first). A change of the node pools drains and removes the machines that leave, runs the infrastructure step, waits for the machines that join, and replaces the machines of a pool whose instance type changed. Every other order field is fixed at creation (marked x-kiln-immutable in the order): a patch naming one is refused with 422.
+         * @description A JSON merge patch (RFC 7386) of the order: kubernetesVersion, podSecurity, certManager, extensions, maintenance, nodeHealth, nodePools, network.apiAllowedCidrs and ssh.allowedCidrs can change; `null` puts a member back to its default. A new kubernetesVersion upgrades the control plane machines first, then the pools, by rolling replacement. A change of an allow-list updates the security group rules in place (the update runs its infrastructure step first). A change of the node pools drains and removes the machines that leave, runs the infrastructure step, waits for the machines that join, and replaces the machines of a pool whose instance type changed. A change of the cluster-wide Pod Security levels runs the infrastructure step (the control plane launch template writes them) and restarts each API server in turn, which loads them only as it starts; namespace overrides are labels, set by the add-ons step. Every other order field is fixed at creation (marked x-kiln-immutable in the order): a patch naming one is refused with 422.
          * @example {
          *       "extensions": {
          *         "intrusionDetection": {
@@ -1840,18 +1880,61 @@ export interface components {
             network?: components["schemas"]["NetworkPatch"];
             ssh?: components["schemas"]["SshPatch"];
         };
+        /** @description Pod Security Admission: the cluster-wide level of each mode, which every namespace without a label of its own gets (the API servers' admission configuration), and per-namespace overrides (namespace labels). enforce, audit and warn set one mode each; the others follow defaultLevel and defaultMode. */
         PodSecurityPatch: {
-            /** @enum {string|null} */
+            /**
+             * @description Shorthand for the cluster-wide level of each mode that enforce, audit or warn does not set: enforce (with defaultMode enforce), audit and warn.
+             * @enum {string|null}
+             */
             defaultLevel?: "privileged" | "baseline" | "restricted" | null;
-            /** @enum {string|null} */
+            /**
+             * @description How defaultLevel applies: enforce refuses pods below it, and audits and warns; audit or warn only audits and warns (enforce privileged).
+             * @enum {string|null}
+             */
             defaultMode?: "enforce" | "audit" | "warn" | null;
-            /** @description Per-namespace overrides of the default level. */
+            /**
+             * @description The level a pod must meet to be admitted.
+             * @enum {string|null}
+             */
+            enforce?: "privileged" | "baseline" | "restricted" | null;
+            /**
+             * @description The level below which a pod is recorded in the API server audit log (and still admitted).
+             * @enum {string|null}
+             */
+            audit?: "privileged" | "baseline" | "restricted" | null;
+            /**
+             * @description The level below which whoever creates a pod (or a workload) is warned (and it is still admitted).
+             * @enum {string|null}
+             */
+            warn?: "privileged" | "baseline" | "restricted" | null;
+            /** @description Per-namespace overrides of the cluster-wide levels. */
             namespaces?: {
                 [key: string]: {
-                    /** @enum {string|null} */
+                    /**
+                     * @description Shorthand for the modes below that are not set: with mode enforce (the default) every mode at this level, with audit or warn only audit and warn.
+                     * @enum {string|null}
+                     */
                     level?: "privileged" | "baseline" | "restricted" | null;
-                    /** @enum {string|null} */
+                    /**
+                     * @description How level applies; enforce when not set.
+                     * @enum {string|null}
+                     */
                     mode?: "enforce" | "audit" | "warn" | null;
+                    /**
+                     * @description The level a pod must meet to be admitted.
+                     * @enum {string|null}
+                     */
+                    enforce?: "privileged" | "baseline" | "restricted" | null;
+                    /**
+                     * @description The level below which a pod is recorded in the API server audit log (and still admitted).
+                     * @enum {string|null}
+                     */
+                    audit?: "privileged" | "baseline" | "restricted" | null;
+                    /**
+                     * @description The level below which whoever creates a pod (or a workload) is warned (and it is still admitted).
+                     * @enum {string|null}
+                     */
+                    warn?: "privileged" | "baseline" | "restricted" | null;
                 } | null;
             } | null;
         } | null;
@@ -2661,31 +2744,69 @@ export interface operations {
                          */
                         allowedCidrs?: string[];
                     };
-                    /** @default {} */
+                    /**
+                     * @description Pod Security Admission: the cluster-wide level of each mode, which every namespace without a label of its own gets (the API servers' admission configuration), and per-namespace overrides (namespace labels). enforce, audit and warn set one mode each; the others follow defaultLevel and defaultMode.
+                     * @default {}
+                     */
                     podSecurity?: {
                         /**
+                         * @description Shorthand for the cluster-wide level of each mode that enforce, audit or warn does not set: enforce (with defaultMode enforce), audit and warn.
                          * @default restricted
                          * @enum {string}
                          */
                         defaultLevel?: "privileged" | "baseline" | "restricted";
                         /**
+                         * @description How defaultLevel applies: enforce refuses pods below it, and audits and warns; audit or warn only audits and warns (enforce privileged).
                          * @default enforce
                          * @enum {string}
                          */
                         defaultMode?: "enforce" | "audit" | "warn";
                         /**
-                         * @description Per-namespace overrides of the default level.
+                         * @description The level a pod must meet to be admitted.
+                         * @enum {string}
+                         */
+                        enforce?: "privileged" | "baseline" | "restricted";
+                        /**
+                         * @description The level below which a pod is recorded in the API server audit log (and still admitted).
+                         * @enum {string}
+                         */
+                        audit?: "privileged" | "baseline" | "restricted";
+                        /**
+                         * @description The level below which whoever creates a pod (or a workload) is warned (and it is still admitted).
+                         * @enum {string}
+                         */
+                        warn?: "privileged" | "baseline" | "restricted";
+                        /**
+                         * @description Per-namespace overrides of the cluster-wide levels.
                          * @default {}
                          */
                         namespaces?: {
                             [key: string]: {
-                                /** @enum {string} */
-                                level: "privileged" | "baseline" | "restricted";
                                 /**
-                                 * @default enforce
+                                 * @description Shorthand for the modes below that are not set: with mode enforce (the default) every mode at this level, with audit or warn only audit and warn.
+                                 * @enum {string}
+                                 */
+                                level?: "privileged" | "baseline" | "restricted";
+                                /**
+                                 * @description How level applies; enforce when not set.
                                  * @enum {string}
                                  */
                                 mode?: "enforce" | "audit" | "warn";
+                                /**
+                                 * @description The level a pod must meet to be admitted.
+                                 * @enum {string}
+                                 */
+                                enforce?: "privileged" | "baseline" | "restricted";
+                                /**
+                                 * @description The level below which a pod is recorded in the API server audit log (and still admitted).
+                                 * @enum {string}
+                                 */
+                                audit?: "privileged" | "baseline" | "restricted";
+                                /**
+                                 * @description The level below which whoever creates a pod (or a workload) is warned (and it is still admitted).
+                                 * @enum {string}
+                                 */
+                                warn?: "privileged" | "baseline" | "restricted";
                             };
                         };
                     };

@@ -41,6 +41,7 @@ export const WORKFLOW_STEP_STATES = {
     'join-token': 'JoinToken',
     infrastructure: 'Infrastructure',
     'roll-control-plane': 'RollControlPlane',
+    'pod-security-defaults': 'ApplyPodSecurityDefaults',
     'await-nodes': 'AwaitNodes',
     'roll-machines': 'RollMachines',
     addons: 'Addons',

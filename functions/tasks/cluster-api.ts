@@ -1,4 +1,4 @@
-import { rotateEncryptionKeyStep, waitForControlPlaneStep, waitForWorkersStep } from '#steps';
+import { podSecurityDefaultsStep, rotateEncryptionKeyStep, waitForControlPlaneStep, waitForWorkersStep } from '#steps';
 import { step } from './services.ts';
 
 /**
@@ -8,3 +8,4 @@ import { step } from './services.ts';
 export const waitForControlPlane = step(waitForControlPlaneStep);
 export const waitForWorkers = step(waitForWorkersStep);
 export const rotateEncryptionKey = step(rotateEncryptionKeyStep);
+export const podSecurityDefaults = step(podSecurityDefaultsStep);

@@ -1,22 +1,22 @@
-import type { ClusterSpec } from '#core';
+import { type ClusterSpec, type PodSecurityLevel, type PodSecurityLevels, PSA_MODES, namespacePodSecurityLevels, podSecurityLevels } from '#core';
 import type { Manifest } from './kube.ts';
 
 export const SYSTEM_NAMESPACES = ['kube-system', 'kube-public', 'kube-node-lease'] as const;
 const PSA_VERSION = 'latest';
 
-export function psaLabels(level: string, mode: 'enforce' | 'audit' | 'warn'): Record<string, string> {
-  // Audit and warn always run at the level too, so violations are seen before they are enforced.
-  const labels: Record<string, string> = {
-    'pod-security.kubernetes.io/audit': level,
-    'pod-security.kubernetes.io/audit-version': PSA_VERSION,
-    'pod-security.kubernetes.io/warn': level,
-    'pod-security.kubernetes.io/warn-version': PSA_VERSION,
-  };
-  if (mode === 'enforce') {
-    labels['pod-security.kubernetes.io/enforce'] = level;
-    labels['pod-security.kubernetes.io/enforce-version'] = PSA_VERSION;
-  }
-  return labels;
+/** A namespace's Pod Security labels, one level (and version) per mode it sets; a mode left out follows the cluster-wide default. */
+export function psaLabels(levels: Partial<PodSecurityLevels>): Record<string, string> {
+  return Object.fromEntries(
+    PSA_MODES.flatMap((mode) => {
+      const level = levels[mode];
+      return level === undefined ? [] : [[`pod-security.kubernetes.io/${mode}`, level], [`pod-security.kubernetes.io/${mode}-version`, PSA_VERSION]];
+    }),
+  );
+}
+
+/** Every mode at one level, as Kiln's own namespaces and the system ones get it. */
+export function psaLabelsAt(level: PodSecurityLevel): Record<string, string> {
+  return psaLabels({ enforce: level, audit: level, warn: level });
 }
 
 /**
@@ -25,11 +25,10 @@ export function psaLabels(level: string, mode: 'enforce' | 'audit' | 'warn'): Re
  * cluster's identity. Later add-ons extend this list.
  */
 export function baselineObjects(clusterId: string, spec: ClusterSpec): Manifest[] {
-  const { defaultLevel, defaultMode, namespaces } = spec.podSecurity;
-  const userNamespaces = new Map<string, { level: string; mode: 'enforce' | 'audit' | 'warn' }>([
-    ['default', { level: defaultLevel, mode: defaultMode }],
-  ]);
-  for (const [name, override] of Object.entries(namespaces)) userNamespaces.set(name, override);
+  const defaults = podSecurityLevels(spec.podSecurity);
+  // The default namespace carries the cluster-wide levels as labels; an override names only the modes it changes.
+  const userNamespaces = new Map<string, Partial<PodSecurityLevels>>([['default', defaults]]);
+  for (const [name, override] of Object.entries(spec.podSecurity.namespaces)) userNamespaces.set(name, namespacePodSecurityLevels(override));
 
   const namespaceObjects: Manifest[] = [
     // Each system namespace gets only what it needs: kube-system runs the control plane, the CNI and the runtime
@@ -37,17 +36,17 @@ export function baselineObjects(clusterId: string, spec: ClusterSpec): Manifest[
     ...SYSTEM_NAMESPACES.map((name) => ({
       apiVersion: 'v1',
       kind: 'Namespace',
-      metadata: { name, labels: { ...psaLabels(name === 'kube-system' ? 'privileged' : 'restricted', 'enforce'), 'kiln.dev/managed': 'true' } },
+      metadata: { name, labels: { ...psaLabelsAt(name === 'kube-system' ? 'privileged' : 'restricted'), 'kiln.dev/managed': 'true' } },
     })),
     {
       apiVersion: 'v1',
       kind: 'Namespace',
-      metadata: { name: 'kiln-system', labels: { ...psaLabels('restricted', 'enforce'), 'kiln.dev/managed': 'true' } },
+      metadata: { name: 'kiln-system', labels: { ...psaLabelsAt('restricted'), 'kiln.dev/managed': 'true' } },
     },
-    ...[...userNamespaces].map(([name, { level, mode }]) => ({
+    ...[...userNamespaces].map(([name, levels]) => ({
       apiVersion: 'v1',
       kind: 'Namespace',
-      metadata: { name, labels: psaLabels(level, mode) },
+      metadata: { name, labels: psaLabels(levels) },
     })),
   ];
 
@@ -62,7 +61,7 @@ export function baselineObjects(clusterId: string, spec: ClusterSpec): Manifest[
         name: spec.name,
         region: spec.region,
         kubernetesVersion: spec.kubernetesVersion,
-        podSecurityDefault: `${defaultMode}:${defaultLevel}`,
+        podSecurityDefault: PSA_MODES.map((mode) => `${mode}:${defaults[mode]}`).join(','),
       },
     },
   ];

@@ -1,5 +1,5 @@
 import type { ClusterSpec } from '#core';
-import { psaLabels } from './baseline.ts';
+import { psaLabelsAt } from './baseline.ts';
 import { CHARTS, helmChart } from './charts.ts';
 import type { Manifest } from './kube.ts';
 
@@ -24,7 +24,7 @@ export function certManagerObjects(spec: ClusterSpec, issuerCa: IssuerCa): Manif
   const { certManager } = spec;
   if (!certManager.enabled) return [];
   const objects: Manifest[] = [
-    { apiVersion: 'v1', kind: 'Namespace', metadata: { name: CERT_MANAGER_NAMESPACE, labels: psaLabels('restricted', 'enforce') } },
+    { apiVersion: 'v1', kind: 'Namespace', metadata: { name: CERT_MANAGER_NAMESPACE, labels: psaLabelsAt('restricted') } },
     helmChart('cert-manager', CHARTS.certManager, {
       targetNamespace: CERT_MANAGER_NAMESPACE,
       values: {

@@ -1,26 +1,33 @@
-import type { ClusterSpec } from '#core';
-import { SYSTEM_NAMESPACES, psaLabels } from './baseline.ts';
+import { type ClusterSpec, type PodSecurityLevel, namespacePodSecurityLevels, podSecurityLevels, stricterLevel } from '#core';
+import { SYSTEM_NAMESPACES, psaLabelsAt } from './baseline.ts';
 import { CHARTS, helmChart } from './charts.ts';
 import type { Manifest } from './kube.ts';
 
 const NAMESPACE = 'kyverno';
-type Level = ClusterSpec['podSecurity']['defaultLevel'];
-type Mode = ClusterSpec['podSecurity']['defaultMode'];
 
-const failureAction = (mode: Mode): 'Enforce' | 'Audit' => (mode === 'enforce' ? 'Enforce' : 'Audit');
-
-function podSecurityRule(name: string, level: Level, mode: Mode, namespaces: { only?: string[]; except: string[] }): Record<string, unknown> {
+function podSecurityRule(name: string, level: PodSecurityLevel, failureAction: 'Enforce' | 'Audit', namespaces: { only?: string[]; except: string[] }): Record<string, unknown> {
   const resources = { kinds: ['Pod'], ...(namespaces.only === undefined ? {} : { namespaces: namespaces.only }) };
   return {
     name,
     match: { any: [{ resources }] },
     ...(namespaces.except.length === 0 ? {} : { exclude: { any: [{ resources: { namespaces: namespaces.except } }] } }),
     validate: {
-      failureAction: failureAction(mode),
+      failureAction,
       message: `Pods must meet the Pod Security Standard "${level}".`,
       podSecurity: { level, version: 'latest' },
     },
   };
+}
+
+/**
+ * The rules for one set of namespaces: the enforce level refused (privileged allows everything, so it needs no rule),
+ * and an audit level stricter than it reported. Kyverno has no warn mode; Pod Security Admission warns.
+ */
+function podSecurityRules(name: string, enforce: PodSecurityLevel, audit: PodSecurityLevel, namespaces: { only?: string[]; except: string[] }): Record<string, unknown>[] {
+  return [
+    ...(enforce === 'privileged' ? [] : [podSecurityRule(name, enforce, 'Enforce', namespaces)]),
+    ...(stricterLevel(audit, enforce) ? [podSecurityRule(`${name}-audit-${audit}`, audit, 'Audit', namespaces)] : []),
+  ];
 }
 
 /**
@@ -30,15 +37,13 @@ function podSecurityRule(name: string, level: Level, mode: Mode, namespaces: { o
  */
 export function kyvernoObjects(spec: ClusterSpec): Manifest[] {
   if (!spec.extensions.policyEngine.enabled) return [];
-  const { defaultLevel, defaultMode, namespaces } = spec.podSecurity;
-  const overrides = Object.entries(namespaces);
-  const rules: Record<string, unknown>[] = [];
-  // "privileged" allows everything, so it needs no rule.
-  if (defaultLevel !== 'privileged') {
-    rules.push(podSecurityRule(`default-${defaultLevel}`, defaultLevel, defaultMode, { except: [...SYSTEM_NAMESPACES, ...overrides.map(([name]) => name)] }));
-  }
-  for (const [name, { level, mode }] of overrides) {
-    if (level !== 'privileged') rules.push(podSecurityRule(`namespace-${name}`, level, mode, { only: [name], except: [] }));
+  const defaults = podSecurityLevels(spec.podSecurity);
+  const overrides = Object.entries(spec.podSecurity.namespaces);
+  const rules: Record<string, unknown>[] = podSecurityRules(`default-${defaults.enforce}`, defaults.enforce, defaults.audit, { except: [...SYSTEM_NAMESPACES, ...overrides.map(([name]) => name)] });
+  for (const [name, override] of overrides) {
+    // A mode the namespace does not set follows the cluster-wide level, as admission resolves it.
+    const levels = { ...defaults, ...namespacePodSecurityLevels(override) };
+    rules.push(...podSecurityRules(`namespace-${name}`, levels.enforce, levels.audit, { only: [name], except: [] }));
   }
   const policies: Manifest[] = [
     {
@@ -74,7 +79,7 @@ export function kyvernoObjects(spec: ClusterSpec): Manifest[] {
     policies.unshift({ apiVersion: 'kyverno.io/v1', kind: 'ClusterPolicy', metadata: { name: 'kiln-pod-security' }, spec: { background: true, rules } });
   }
   return [
-    { apiVersion: 'v1', kind: 'Namespace', metadata: { name: NAMESPACE, labels: psaLabels('restricted', 'enforce') } },
+    { apiVersion: 'v1', kind: 'Namespace', metadata: { name: NAMESPACE, labels: psaLabelsAt('restricted') } },
     helmChart('kyverno', CHARTS.kyverno, {
       targetNamespace: NAMESPACE,
       values: {

@@ -123,6 +123,35 @@ describe('Pod Security Admission labels', () => {
     expect(find(spec, 'Namespace', 'legacy').metadata.labels).toMatchObject({ 'pod-security.kubernetes.io/warn': 'baseline', 'pod-security.kubernetes.io/audit': 'baseline' });
     expect(enforced(spec, 'legacy')).toBeUndefined();
   });
+
+  it('labels each mode with its own level: the default namespace the cluster-wide ones, an override only the modes it sets', () => {
+    const spec = order({ podSecurity: { enforce: 'baseline', warn: 'restricted', namespaces: { legacy: { enforce: 'privileged' }, strict: { level: 'restricted' } } } });
+    const psaLabelsOf = (name: string) => Object.fromEntries(Object.entries(find(spec, 'Namespace', name).metadata.labels ?? {}).filter(([key]) => key.startsWith('pod-security.kubernetes.io/')));
+    expect(psaLabelsOf('default')).toEqual({
+      'pod-security.kubernetes.io/enforce': 'baseline',
+      'pod-security.kubernetes.io/enforce-version': 'latest',
+      'pod-security.kubernetes.io/audit': 'restricted',
+      'pod-security.kubernetes.io/audit-version': 'latest',
+      'pod-security.kubernetes.io/warn': 'restricted',
+      'pod-security.kubernetes.io/warn-version': 'latest',
+    });
+    expect(psaLabelsOf('legacy')).toEqual({ 'pod-security.kubernetes.io/enforce': 'privileged', 'pod-security.kubernetes.io/enforce-version': 'latest' });
+    expect(enforced(spec, 'strict')).toBe('restricted');
+    expect(find(spec, 'ConfigMap', 'cluster-info').data).toMatchObject({ podSecurityDefault: 'enforce:baseline,audit:restricted,warn:restricted' });
+  });
+
+  it('has Kyverno refuse below the enforce level and report below a stricter audit level, per namespace as admission resolves it', () => {
+    const spec = order({ extensions: { policyEngine: { enabled: true } }, podSecurity: { enforce: 'baseline', namespaces: { legacy: { enforce: 'privileged' }, watched: { level: 'baseline', mode: 'audit' } } } });
+    const rules = (find(spec, 'ClusterPolicy', 'kiln-pod-security').spec as { rules: { name: string; validate: { failureAction: string; podSecurity: { level: string } } }[] }).rules;
+    expect(rules.map((rule) => [rule.name, rule.validate.failureAction, rule.validate.podSecurity.level])).toEqual([
+      ['default-baseline', 'Enforce', 'baseline'],
+      ['default-baseline-audit-restricted', 'Audit', 'restricted'],
+      // legacy enforces nothing; its audit level is the cluster-wide one.
+      ['namespace-legacy-audit-restricted', 'Audit', 'restricted'],
+      // watched sets audit (and warn) only: it enforces the cluster-wide baseline, and audits at baseline too.
+      ['namespace-watched', 'Enforce', 'baseline'],
+    ]);
+  });
 });
 
 describe('validateObject', () => {

@@ -3,7 +3,9 @@ import { parse } from 'yaml';
 import { describe, expect, it } from 'vitest';
 import { type IPod, Pod } from 'kubernetes-models/v1';
 import { ClusterSpec, DEFAULT_KUBERNETES_VERSION, KUBERNETES_RELEASES, kubernetesReleaseOf } from '#core';
+import { ADMISSION_CONFIG_SCRIPT, admissionConfigScript, admissionConfigurationFile } from './api-server-scripts.ts';
 import { SSM_AGENT_VERSION, cloudConfig, maintenanceSchedule, renderUserData } from './cloud-init.ts';
+import { PATHS } from './kubeadm.ts';
 import { renderSshdConfig } from './sshd.ts';
 import { validateCloudConfig, validateSshdDropIn } from './test-support.ts';
 
@@ -182,6 +184,21 @@ describe('the KMS v2 plugin on control planes', () => {
       expect(files.map((file) => file.path)).not.toContain('/etc/kiln/aws-encryption-provider.yaml.tmpl');
       expect(files.map((file) => file.content).join('\n')).not.toContain('kmsplugin');
     }
+  });
+});
+
+describe('the admission configuration on control planes', () => {
+  const filesOf = (spec: ClusterSpec, role: 'control-plane' | 'worker') =>
+    (parse(renderUserData('cl_test', spec, role, role === 'worker' ? 'default' : undefined)) as { write_files: WrittenFile[] }).write_files;
+
+  it('is written at boot as the update workflow publishes it, with the script that replaces it later; workers have neither', () => {
+    const spec = ClusterSpec.parse({ ...SMALLEST, podSecurity: { enforce: 'baseline', warn: 'restricted' } });
+    const files = filesOf(spec, 'control-plane');
+    expect(files.find((file) => file.path === PATHS.admissionConfig)?.content).toBe(admissionConfigurationFile(spec));
+    expect(files.find((file) => file.path === ADMISSION_CONFIG_SCRIPT)).toMatchObject({ permissions: '0700', content: admissionConfigScript(spec) });
+    expect(admissionConfigurationFile(spec)).toContain('enforce: baseline');
+    expect(filesOf(spec, 'worker').map((file) => file.path)).not.toEqual(expect.arrayContaining([PATHS.admissionConfig]));
+    expect(filesOf(spec, 'worker').map((file) => file.path)).not.toContain(ADMISSION_CONFIG_SCRIPT);
   });
 });
 

@@ -2,10 +2,8 @@ import { stringify } from 'yaml';
 import type { ClusterSpec, NodePoolSpec } from '#core';
 import {
   API_SERVER_PATCH_FILE,
-  API_SERVER_PORT,
   BOOT_PLACEHOLDERS,
   PATHS,
-  admissionConfiguration,
   apiServerProbePatch,
   auditPolicy,
   discoveryKubeconfig,
@@ -16,6 +14,7 @@ import {
   toYamlDocuments,
   usesKmsPlugin,
 } from './kubeadm.ts';
+import { ADMISSION_CONFIG_SCRIPT, admissionConfigScript, admissionConfigurationFile, apiServerRestartCase, apiServerRestartPrelude } from './api-server-scripts.ts';
 import { KMS_KEY_PLACEHOLDER, kmsPluginManifest } from './encryption-config.ts';
 import { machineSecretPath } from './machine-secrets.ts';
 import { OPERATOR_USER, SSHD_DROP_IN_PATH, renderSshdConfig } from './sshd.ts';
@@ -86,19 +85,12 @@ export function encryptionConfigScript(spec: ClusterSpec): string {
     'umask 077',
     `REGION="${spec.region}"`,
     `CONFIG="${PATHS.encryptionConfig}"`,
-    'MANIFEST=/etc/kubernetes/manifests/kube-apiserver.yaml',
-    'PARKED=/etc/kubernetes/kube-apiserver.yaml.parked',
-    'wait_until() { for _ in $(seq 1 "$1"); do if eval "$2"; then return 0; fi; sleep 2; done; return 1; }',
+    ...apiServerRestartPrelude(),
     'case "${1:-}" in',
     '  write)',
     '    aws ssm get-parameter --region "$REGION" --with-decryption --name "$2" --query Parameter.Value --output text > "$CONFIG.new"',
     '    chmod 0600 "$CONFIG.new" && mv "$CONFIG.new" "$CONFIG" ;;',
-    '  restart)',
-    `    trap 'if [ -e "$PARKED" ]; then mv "$PARKED" "$MANIFEST"; fi' EXIT`,
-    '    mv "$MANIFEST" "$PARKED"',
-    '    wait_until 60 "! crictl ps --name kube-apiserver -q | grep -q ."',
-    '    mv "$PARKED" "$MANIFEST"',
-    `    wait_until 90 "kubectl --kubeconfig /etc/kubernetes/admin.conf --server https://127.0.0.1:${API_SERVER_PORT} --tls-server-name kubernetes get --raw /readyz >/dev/null 2>&1" ;;`,
+    ...apiServerRestartCase(),
     '  *) echo "usage: $0 write <parameter> | restart" >&2; exit 64 ;;',
     'esac',
     '',
@@ -382,7 +374,7 @@ function kubeadmTemplates(spec: ClusterSpec, role: MachineRole, pool: NodePoolSp
     secretFile('/etc/kiln/kubeadm-join-control-plane.yaml.tmpl', renderJoinConfiguration(spec, 'control-plane')),
     discovery,
     secretFile(PATHS.auditPolicy, stringify(auditPolicy())),
-    secretFile(PATHS.admissionConfig, stringify(admissionConfiguration(spec))),
+    secretFile(PATHS.admissionConfig, admissionConfigurationFile(spec)),
     secretFile(PATHS.eventRateLimit, stringify(eventRateLimitConfiguration())),
     secretFile(API_SERVER_PATCH_FILE, stringify(apiServerProbePatch())),
     ...kmsPlugin,
@@ -432,6 +424,7 @@ export function cloudConfig(clusterId: string, spec: ClusterSpec, role: MachineR
       ...(role === 'control-plane'
         ? [
             { path: ENCRYPTION_CONFIG_SCRIPT, content: encryptionConfigScript(spec), owner: 'root:root', permissions: '0700' } as const,
+            { path: ADMISSION_CONFIG_SCRIPT, content: admissionConfigScript(spec), owner: 'root:root', permissions: '0700' } as const,
             { path: ETCD_MEMBER_SCRIPT, content: etcdMemberScript(), owner: 'root:root', permissions: '0700' } as const,
           ]
         : []),

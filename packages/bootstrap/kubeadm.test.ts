@@ -117,6 +117,16 @@ describe('kubeadm configuration', () => {
     expect(restricted.plugins.find((plugin) => plugin.name === 'PodSecurity')?.configuration?.defaults).toMatchObject({ enforce: 'restricted', audit: 'restricted', warn: 'restricted' });
     const auditOnly = admissionConfiguration(order({ podSecurity: { defaultLevel: 'baseline', defaultMode: 'audit' } })) as unknown as typeof restricted;
     expect(auditOnly.plugins.find((plugin) => plugin.name === 'PodSecurity')?.configuration?.defaults).toMatchObject({ enforce: 'privileged', audit: 'baseline', warn: 'baseline' });
+    // Each mode its own level: warn stricter than enforce shows what restricted would refuse before it is enforced.
+    const stricterWarn = admissionConfiguration(order({ podSecurity: { enforce: 'baseline', warn: 'restricted' } })) as unknown as typeof restricted;
+    expect(stricterWarn.plugins.find((plugin) => plugin.name === 'PodSecurity')?.configuration?.defaults).toEqual({
+      enforce: 'baseline',
+      'enforce-version': 'latest',
+      audit: 'restricted',
+      'audit-version': 'latest',
+      warn: 'restricted',
+      'warn-version': 'latest',
+    });
   });
 
   it('joins workers with their pool labels and taints, and a short-lived token', () => {

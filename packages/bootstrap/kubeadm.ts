@@ -1,5 +1,5 @@
 import { stringify } from 'yaml';
-import { type ClusterSpec, type KubernetesRelease, type NodePoolSpec, kubernetesReleaseOf } from '#core';
+import { type ClusterSpec, type KubernetesRelease, type NodePoolSpec, kubernetesReleaseOf, podSecurityLevels } from '#core';
 import { KMS_PLUGIN_DIR } from './encryption-config.ts';
 import type { KubeObject } from './kube-object.ts';
 
@@ -313,18 +313,18 @@ export function auditPolicy(): KubeObject {
 }
 
 /**
- * Cluster-wide Pod Security defaults, matching the namespace labels the
- * add-on step writes: audit and warn always at the level, enforce only when
- * the order says enforce.
+ * Cluster-wide Pod Security defaults, one level per mode as the order resolves them (#core podSecurityLevels): what
+ * every namespace without a label of its own is held to. kube-apiserver reads them once, at start, from the
+ * admission configuration file; a change reaches it through the update workflow's roll of the control plane.
  */
 export function podSecurityDefaults(spec: ClusterSpec): Record<string, string> {
-  const { defaultLevel, defaultMode } = spec.podSecurity;
+  const levels = podSecurityLevels(spec.podSecurity);
   return {
-    enforce: defaultMode === 'enforce' ? defaultLevel : 'privileged',
+    enforce: levels.enforce,
     'enforce-version': 'latest',
-    audit: defaultLevel,
+    audit: levels.audit,
     'audit-version': 'latest',
-    warn: defaultLevel,
+    warn: levels.warn,
     'warn-version': 'latest',
   };
 }

@@ -122,6 +122,7 @@ export const ClusterPatch = z
       'A new kubernetesVersion upgrades the control plane machines first, then the pools, by rolling replacement. ' +
       'A change of an allow-list updates the security group rules in place (the update runs its infrastructure step first). ' +
       'A change of the node pools drains and removes the machines that leave, runs the infrastructure step, waits for the machines that join, and replaces the machines of a pool whose instance type changed. ' +
+      'A change of the cluster-wide Pod Security levels runs the infrastructure step (the control plane launch template writes them) and restarts each API server in turn, which loads them only as it starts; namespace overrides are labels, set by the add-ons step. ' +
       'Every other order field is fixed at creation (marked x-kiln-immutable in the order): a patch naming one is refused with 422.',
     example: { extensions: { intrusionDetection: { enabled: true } } },
   });

@@ -141,16 +141,47 @@ export const SshSpec = z
 export const PSA_LEVELS = ['privileged', 'baseline', 'restricted'] as const;
 export const PSA_MODES = ['enforce', 'audit', 'warn'] as const;
 
+/**
+ * The three Pod Security Admission modes, each with a level of its own: enforce refuses a pod below it, audit records
+ * it in the audit log, warn tells whoever creates it. Kubernetes takes any combination; a warn or audit level stricter
+ * than enforce shows what a stricter level would refuse before it is enforced (one looser than enforce adds nothing,
+ * and is accepted as Kubernetes accepts it).
+ */
+const psaModeLevels = {
+  enforce: z.enum(PSA_LEVELS).optional().describe('The level a pod must meet to be admitted.'),
+  audit: z.enum(PSA_LEVELS).optional().describe('The level below which a pod is recorded in the API server audit log (and still admitted).'),
+  warn: z.enum(PSA_LEVELS).optional().describe('The level below which whoever creates a pod (or a workload) is warned (and it is still admitted).'),
+};
+
+export const PodSecurityNamespaceSpec = z
+  .strictObject({
+    level: z.enum(PSA_LEVELS).optional().describe('Shorthand for the modes below that are not set: with mode enforce (the default) every mode at this level, with audit or warn only audit and warn.'),
+    mode: z.enum(PSA_MODES).optional().describe('How level applies; enforce when not set.'),
+    ...psaModeLevels,
+  })
+  .meta({
+    id: 'PodSecurityNamespaceSpec',
+    description: "A namespace's own Pod Security levels, set as its labels; a mode it does not set follows the cluster-wide default.",
+  });
+
 export const PodSecuritySpec = z
   .strictObject({
-    defaultLevel: z.enum(PSA_LEVELS).default('restricted'),
-    defaultMode: z.enum(PSA_MODES).default('enforce'),
-    namespaces: z
-      .record(dnsLabel(63), z.strictObject({ level: z.enum(PSA_LEVELS), mode: z.enum(PSA_MODES).default('enforce') }))
-      .default({})
-      .describe('Per-namespace overrides of the default level.'),
+    defaultLevel: z
+      .enum(PSA_LEVELS)
+      .default('restricted')
+      .describe('Shorthand for the cluster-wide level of each mode that enforce, audit or warn does not set: enforce (with defaultMode enforce), audit and warn.'),
+    defaultMode: z
+      .enum(PSA_MODES)
+      .default('enforce')
+      .describe('How defaultLevel applies: enforce refuses pods below it, and audits and warns; audit or warn only audits and warns (enforce privileged).'),
+    ...psaModeLevels,
+    namespaces: z.record(dnsLabel(63), PodSecurityNamespaceSpec).default({}).describe('Per-namespace overrides of the cluster-wide levels.'),
   })
-  .meta({ id: 'PodSecuritySpec' });
+  .meta({
+    id: 'PodSecuritySpec',
+    description:
+      'Pod Security Admission: the cluster-wide level of each mode, which every namespace without a label of its own gets (the API servers\' admission configuration), and per-namespace overrides (namespace labels). enforce, audit and warn set one mode each; the others follow defaultLevel and defaultMode.',
+  });
 
 export const AcmeIssuerSpec = z
   .strictObject({

@@ -1,5 +1,6 @@
 export { ClusterPatch, FIXED_AT_CREATION, IMMUTABLE_ORDER_FIELDS, nodePoolChanges, type NodePoolChanges, immutableMembersOf, isPartlyMutable, MUTABLE_ORDER_FIELDS, MUTABLE_ORDER_MEMBERS, type MutableOrderField, type PartlyMutableField } from './cluster-patch.ts';
-export { AccountSpec, AcmeIssuerSpec, AT_REST_PROVIDERS, AtRestEncryptionSpec, CertManagerSpec, ClusterSpec, ControlPlaneSpec, EncryptionSpec, ExtensionsSpec, MaintenanceSpec, NetworkSpec, NodeHealthSpec, NodePoolSpec, PodSecuritySpec, PSA_LEVELS, PSA_MODES, SshSpec, Taint, TransparentEncryptionSpec, WEEKDAYS, type ClusterOrder } from './cluster-spec.ts';
+export { AccountSpec, AcmeIssuerSpec, AT_REST_PROVIDERS, AtRestEncryptionSpec, CertManagerSpec, ClusterSpec, ControlPlaneSpec, EncryptionSpec, ExtensionsSpec, MaintenanceSpec, NetworkSpec, NodeHealthSpec, NodePoolSpec, PodSecurityNamespaceSpec, PodSecuritySpec, PSA_LEVELS, PSA_MODES, SshSpec, Taint, TransparentEncryptionSpec, WEEKDAYS, type ClusterOrder } from './cluster-spec.ts';
+export { namespacePodSecurityLevels, podSecurityLevels, stricterLevel, type PodSecurityLevel, type PodSecurityLevels, type PodSecurityMode } from './pod-security.ts';
 export {
   ADDON_RELEASES,
   CIS_PROFILES,

@@ -1,4 +1,4 @@
-import type { ClusterSpec } from './cluster-spec.ts';
+import { type ClusterSpec, PSA_MODES } from './cluster-spec.ts';
 import { type FieldProblem, UnprocessableError } from './errors.ts';
 import { cidrBlock } from './ipv4.ts';
 import { kubernetesVersionProblem, machineOsProblem } from './kubernetes-versions.ts';
@@ -132,6 +132,16 @@ export function orderProblems(spec: ClusterSpec, options: OrderRuleOptions = {})
   }
   if (spec.ssh.mode === 'managed' && spec.ssh.publicKey !== undefined) {
     problems.push({ pointer: '/ssh/publicKey', detail: 'may only be given when mode is self-managed' });
+  }
+
+  for (const [name, override] of Object.entries(spec.podSecurity.namespaces)) {
+    const pointer = `/podSecurity/namespaces/${name}`;
+    if (override.level === undefined && PSA_MODES.every((mode) => override[mode] === undefined)) {
+      problems.push({ pointer, detail: 'sets no level: give level, or enforce, audit or warn' });
+    }
+    if (override.mode !== undefined && override.level === undefined) {
+      problems.push({ pointer: `${pointer}/mode`, detail: 'says how level applies, and level is not given' });
+    }
   }
 
   const seenIssuers = new Set<string>();

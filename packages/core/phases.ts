@@ -43,7 +43,7 @@ export const WORKFLOW_STEPS = {
 export const WORKFLOW_BRANCH_STEPS = {
   provision: [],
   deprovision: [],
-  update: ['drain-nodes', 'remove-machines', 'join-token', 'infrastructure', 'roll-control-plane', 'await-nodes', 'roll-machines'],
+  update: ['drain-nodes', 'remove-machines', 'join-token', 'infrastructure', 'roll-control-plane', 'pod-security-defaults', 'await-nodes', 'roll-machines'],
   'rotate-encryption-key': [],
   'remediate-node': ['drain', 'replace', 'await-replacement', 'retire'],
   'renew-certificates': [],
@@ -55,8 +55,9 @@ const WORKFLOW_STEP_ORDER: { readonly [T in OperationType]: readonly ((typeof WO
   deprovision: WORKFLOW_STEPS.deprovision,
   // Machines leave (drained, then removed) before Pulumi runs, so Auto Scaling never picks which; machines that
   // join get a fresh token first and are awaited after it; machines whose launch template changed roll after that,
-  // the control plane's before any worker's (a kubelet may not be newer than the API servers).
-  update: ['drain-nodes', 'remove-machines', 'join-token', 'infrastructure', 'roll-control-plane', 'await-nodes', 'roll-machines', 'addons', 'verify'],
+  // the control plane's before any worker's (a kubelet may not be newer than the API servers); new cluster-wide Pod
+  // Security levels reach the API servers that stay once the launch templates render them.
+  update: ['drain-nodes', 'remove-machines', 'join-token', 'infrastructure', 'roll-control-plane', 'pod-security-defaults', 'await-nodes', 'roll-machines', 'addons', 'verify'],
   'rotate-encryption-key': WORKFLOW_STEPS['rotate-encryption-key'],
   'remediate-node': ['reboot', 'recover', 'drain', 'replace', 'await-replacement', 'retire'],
   'renew-certificates': WORKFLOW_STEPS['renew-certificates'],

@@ -379,7 +379,7 @@ export const WorkflowInput = z.object({
    * every step's Parameters pass it on, and every step's log lines carry it.
    */
   requestId: z.string().optional(),
-  /** An update whose change reaches the infrastructure (allow-lists, node pools): the workflow runs Pulumi before the add-ons. */
+  /** An update whose change reaches the infrastructure (allow-lists, node pools, launch templates): the workflow runs Pulumi before the add-ons. */
   infrastructure: z.boolean().optional(),
   /** An update that removes machines (a pool shrinks or goes): they are drained and removed before Pulumi runs. */
   removesMachines: z.boolean().optional(),
@@ -391,5 +391,7 @@ export const WorkflowInput = z.object({
   rollsMachines: z.boolean().optional(),
   /** An update or certificate renewal that replaces the control plane machines, one at a time with a surge machine. */
   rollsControlPlane: z.boolean().optional(),
+  /** An update of the cluster-wide Pod Security levels: each API server takes the new admission configuration, one at a time. */
+  changesPodSecurityDefaults: z.boolean().optional(),
 });
 export type WorkflowInput = z.infer<typeof WorkflowInput>;

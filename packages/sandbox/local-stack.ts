@@ -72,6 +72,7 @@ const LAMBDA_TASKS = {
   AwaitNodes: { placeholder: 'UpdateAwaitNodesFunctionArn', name: 'update-await-nodes', module: 'machines', exported: 'awaitNodes' },
   RollMachines: { placeholder: 'UpdateRollMachinesFunctionArn', name: 'update-roll-machines', module: 'machines', exported: 'rollMachines' },
   RollControlPlane: { placeholder: 'UpdateRollControlPlaneFunctionArn', name: 'update-roll-control-plane', module: 'machines', exported: 'rollControlPlane' },
+  ApplyPodSecurityDefaults: { placeholder: 'UpdatePodSecurityDefaultsFunctionArn', name: 'update-pod-security-defaults', module: 'cluster-api', exported: 'podSecurityDefaults' },
 } as const;
 
 type TaskModule = Record<string, ((event: unknown) => Promise<unknown>) | undefined>;

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { ENCRYPTION_CONFIG_SCRIPT, ETCD_MEMBER_SCRIPT, PATHS, renderUserData } from '#bootstrap';
+import { ADMISSION_CONFIG_SCRIPT, ENCRYPTION_CONFIG_SCRIPT, ETCD_MEMBER_SCRIPT, PATHS, renderUserData } from '#bootstrap';
 import { ClusterSpec, kubernetesReleaseOf } from '#core';
 import type { RecordedResource } from './cloud/index.ts';
 import { machineImagesOf } from './machine-images.ts';
@@ -45,7 +45,7 @@ describe('machines as EC2 boots them', () => {
         ssmManaged: true,
         joinTokenTtlMs: 2 * 60 * 60_000,
         joinTokenUsages: ['authentication'],
-        scripts: [BOOT_SCRIPT, ENCRYPTION_CONFIG_SCRIPT, ETCD_MEMBER_SCRIPT],
+        scripts: [BOOT_SCRIPT, ENCRYPTION_CONFIG_SCRIPT, ADMISSION_CONFIG_SCRIPT, ETCD_MEMBER_SCRIPT],
         nodeRegistration: CONTROL_PLANE_REGISTRATION,
         kubeletVersion: RELEASE,
         // The API server runs with the --anonymous-auth its ClusterConfiguration renders; joins discover as their JoinConfiguration says.

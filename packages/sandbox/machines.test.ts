@@ -1,7 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import { V1Namespace, V1Pod, V1Secret } from '@kubernetes/client-node';
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
-import { ENCRYPTION_CONFIG_SCRIPT, ETCD_MEMBER_SCRIPT, encryptionConfiguration, instanceIdOf, machineSecretPath, renderUserData, toYamlDocuments } from '#bootstrap';
+import { ADMISSION_CONFIG_SCRIPT, ENCRYPTION_CONFIG_SCRIPT, ETCD_MEMBER_SCRIPT, admissionConfigurationFile, encryptionConfiguration, instanceIdOf, machineSecretPath, renderUserData, toYamlDocuments } from '#bootstrap';
 import { ClusterSpec } from '#core';
 import { type SandboxCluster, startSandboxCluster } from './kube/index.ts';
 import { clientsFor, failureOf, manifest, runCniAgent, statusOf, waitUntil } from './kube/testing.ts';
@@ -337,12 +337,14 @@ describe('sandbox Auto Scaling groups, join tokens and etcd', () => {
 
 describe('the admission configuration of a control plane machine', () => {
   const ORDER = ClusterSpec.parse({ name: 'admission', region: 'eu-central-1', nodePools: [{ name: 'default', size: 0 }] });
+  const ADMISSION_PARAMETER = machineSecretPath(CLUSTER_ID, 'control-plane', 'admission-config');
   let cluster: SandboxCluster;
   let machines: SandboxMachines;
+  let parameters: Map<string, string>;
 
   beforeEach(async () => {
     cluster = await startSandboxCluster({ name: 'admission' });
-    const parameters = new Map([[machineSecretPath(CLUSTER_ID, 'control-plane', 'join-token'), JOIN_TOKEN]]);
+    parameters = new Map([[machineSecretPath(CLUSTER_ID, 'control-plane', 'join-token'), JOIN_TOKEN]]);
     machines = new SandboxMachines((_scope, name) => parameters.get(name), 0);
   });
 
@@ -353,7 +355,8 @@ describe('the admission configuration of a control plane machine', () => {
   /** Boots the control plane from Kiln's rendered user data for the order, and returns its first machine. */
   async function bootControlPlane(order: ClusterSpec): Promise<string> {
     const apiServerAdmission = apiServerAdmissionOf(renderUserData(CLUSTER_ID, order, 'control-plane'));
-    machines.boot(CLUSTER_ID, cluster, order, () => true, groupsForOrder(order, { controlPlane: { ...CONTROL_PLANE_IMAGE, ...(apiServerAdmission === undefined ? {} : { apiServerAdmission }) } }, GROUP_NAMES));
+    const scripts = [...CONTROL_PLANE_IMAGE.scripts, ADMISSION_CONFIG_SCRIPT];
+    machines.boot(CLUSTER_ID, cluster, order, () => true, groupsForOrder(order, { controlPlane: { ...CONTROL_PLANE_IMAGE, scripts, ...(apiServerAdmission === undefined ? {} : { apiServerAdmission }) } }, GROUP_NAMES));
     await waitUntil('the control plane machines to join', () => cluster.objects({ kind: 'Node' }).length === order.controlPlane.replicas);
     const [first] = cluster.objects({ kind: 'Node', name: 'control-plane-0' });
     return instanceIdOf((first?.spec as { providerID?: string } | undefined)?.providerID) ?? '';
@@ -372,6 +375,30 @@ describe('the admission configuration of a control plane machine', () => {
     // A restart reads the same file again.
     expect(await machines.run(SCOPE, instanceId, [`${ENCRYPTION_CONFIG_SCRIPT} restart`])).toMatchObject({ ok: true });
     expect(statusOf(await failureOf(core.createNamespacedPod({ namespace: 'team', body: plainPod('web') }))).code).toBe(403);
+  });
+
+  it("takes new defaults written by Kiln's script only when its API server restarts", async () => {
+    const instanceId = await bootControlPlane(ORDER);
+    const { core } = clientsFor(cluster);
+    const baseline = ClusterSpec.parse({ ...ORDER, podSecurity: { enforce: 'baseline', warn: 'restricted' } });
+    parameters.set(ADMISSION_PARAMETER, admissionConfigurationFile(baseline));
+    expect(await machines.run(SCOPE, instanceId, [`${ADMISSION_CONFIG_SCRIPT} write ${ADMISSION_PARAMETER}`])).toEqual({ ok: true, output: '' });
+    await core.createNamespace({ body: manifest(V1Namespace, { metadata: { name: 'team' } }) });
+    // On disk, not loaded: the running API server still holds the defaults it started with.
+    expect(statusOf(await failureOf(core.createNamespacedPod({ namespace: 'team', body: plainPod('web') }))).code).toBe(403);
+    expect(await machines.run(SCOPE, instanceId, [`${ADMISSION_CONFIG_SCRIPT} restart`])).toEqual({ ok: true, output: 'kube-apiserver ready' });
+    const created = await core.createNamespacedPodWithHttpInfo({ namespace: 'team', body: plainPod('web') });
+    expect(created.headers.warning).toContain('would violate PodSecurity \\"restricted:latest\\"');
+  });
+
+  it('does not bring back an API server whose new admission configuration kube-apiserver refuses', async () => {
+    const instanceId = await bootControlPlane(ORDER);
+    parameters.set(ADMISSION_PARAMETER, admissionConfigurationFile(ORDER).replace('enforce: restricted', 'enforce: strict'));
+    expect(await machines.run(SCOPE, instanceId, [`${ADMISSION_CONFIG_SCRIPT} write ${ADMISSION_PARAMETER}`])).toMatchObject({ ok: true });
+    expect(await machines.run(SCOPE, instanceId, [`${ADMISSION_CONFIG_SCRIPT} restart`])).toEqual({
+      ok: false,
+      output: 'kube-apiserver did not become ready: PodSecurity invalid: [defaults.enforce: Invalid value: "strict": must be one of privileged, baseline, restricted]',
+    });
   });
 
   it('does not start an API server whose admission configuration file is missing', async () => {

@@ -1,7 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import { X509Certificate } from 'node:crypto';
 import { parse, stringify } from 'yaml';
-import { BOOT_PLACEHOLDERS, ENCRYPTION_CONFIG_SCRIPT, ETCD_MEMBER_SCRIPT, KMS_PLUGIN_ENDPOINT, machineSecretPath } from '#bootstrap';
+import { ADMISSION_CONFIG_SCRIPT, BOOT_PLACEHOLDERS, ENCRYPTION_CONFIG_SCRIPT, ETCD_MEMBER_SCRIPT, KMS_PLUGIN_ENDPOINT, PATHS, machineSecretPath } from '#bootstrap';
 import { type ClusterSpec, isRecord } from '#core';
 import { type AwsScope, accountOfRole } from './iam.ts';
 import { kubeadmApiServerTls } from './api-server-tls.ts';
@@ -977,6 +977,7 @@ export class SandboxMachines {
     // A script the machine's user data never wrote is not there to run.
     if (script === undefined || !machine.scripts.includes(script)) return Promise.resolve({ ok: false, output: `${script ?? ''}: No such file or directory` });
     if (script === ETCD_MEMBER_SCRIPT && machine.role === 'control-plane') return Promise.resolve(this.etcdMemberCommand(instanceId, machine, verb, argument));
+    if (script === ADMISSION_CONFIG_SCRIPT && machine.role === 'control-plane') return Promise.resolve(this.admissionConfigCommand(machine, verb, argument));
     if (script !== ENCRYPTION_CONFIG_SCRIPT || machine.role !== 'control-plane') {
       return Promise.resolve({ ok: false, output: `${script}: command not found` });
     }
@@ -993,6 +994,27 @@ export class SandboxMachines {
     }
     if (verb === 'restart') return Promise.resolve(this.restartApiServer(machine));
     return Promise.resolve({ ok: false, output: `usage: ${ENCRYPTION_CONFIG_SCRIPT} write <parameter> | restart` });
+  }
+
+  /**
+   * Kiln's admission configuration script: `write <parameter>` puts the parameter's AdmissionConfiguration at
+   * PATHS.admissionConfig on the machine's disk, which the running API server does not read again; `restart` restarts
+   * the API server, which does. Injected faults hit it as they hit the encryption configuration's script.
+   */
+  private admissionConfigCommand(machine: Machine, verb: string | undefined, argument: string | undefined): { ok: boolean; output: string } {
+    const written = verb === 'write' && argument !== undefined ? this.readSecret(machine.scope, argument) : undefined;
+    const fault = this.failingCommands.find((candidate) => candidate.verb === verb && candidate.remaining > 0 && this.targets(candidate, verb === 'write' ? written : machine.encryptionConfig));
+    if (fault !== undefined) {
+      fault.remaining -= 1;
+      return { ok: false, output: `injected fault: ${verb ?? ''} failed on ${machine.name}` };
+    }
+    if (verb === 'write' && argument !== undefined) {
+      if (written === undefined) return { ok: false, output: `ParameterNotFound: ${argument}` };
+      machine.apiServerAdmission?.files.set(PATHS.admissionConfig, written);
+      return { ok: true, output: '' };
+    }
+    if (verb === 'restart') return this.restartApiServer(machine);
+    return { ok: false, output: `usage: ${ADMISSION_CONFIG_SCRIPT} write <parameter> | restart` };
   }
 
   /** A restart of the machine's kube-apiserver: it reads its configuration files again, every one of them. */

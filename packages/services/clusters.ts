@@ -117,6 +117,7 @@ export function workflowInputOf(operation: OperationRecord): WorkflowInput {
     ...(lists('await-nodes') ? { awaitsNodes: true } : {}),
     ...(lists('roll-machines') ? { rollsMachines: true } : {}),
     ...(lists('roll-control-plane') ? { rollsControlPlane: true } : {}),
+    ...(lists('pod-security-defaults') ? { changesPodSecurityDefaults: true } : {}),
   };
 }
 

@@ -10,6 +10,7 @@ import {
   kubernetesReleaseOf,
   kubernetesUpgradeProblem,
   nodePoolChanges,
+  podSecurityLevels,
   UnprocessableError,
   applyMergePatch,
   assertOrderRules,
@@ -84,7 +85,10 @@ export async function updateClusterSpec(
  * awaited after it, and the machines of a pool whose instance type changed replaced one at a time. An upgrade gives
  * every launch template the new release and replaces the machines that run another: the control plane's first (a
  * kubelet may not be newer than the API servers), then the pools'. Naming the same minor again (`namesVersion`)
- * takes the patch release Kiln installs today, when the machines run another.
+ * takes the patch release Kiln installs today, when the machines run another. New cluster-wide Pod Security levels
+ * live in the API servers' admission configuration, which the control plane's launch template writes and each API
+ * server reads only as it starts: the infrastructure step renders them for machines to come, then each running API
+ * server takes them in turn. Per-namespace levels are labels, which the add-ons step sets.
  */
 export function updateBranches(cluster: ClusterRecord, spec: ClusterSpec, namesVersion: boolean): string[] | undefined {
   const pools = nodePoolChanges(cluster.spec.nodePools, spec.nodePools);
@@ -92,14 +96,19 @@ export function updateBranches(cluster: ClusterRecord, spec: ClusterSpec, namesV
   const upgrades =
     spec.kubernetesVersion !== cluster.spec.kubernetesVersion || (namesVersion && cluster.status.kubernetesRelease !== undefined && cluster.status.kubernetesRelease !== release);
   if (sameJson(spec, cluster.spec) && !upgrades) return undefined;
+  const podSecurityDefaults = !sameJson(podSecurityLevels(spec.podSecurity), podSecurityLevels(cluster.spec.podSecurity));
   const reachesInfrastructure =
-    upgrades || pools.changed || (Object.keys(MUTABLE_ORDER_MEMBERS) as (keyof typeof MUTABLE_ORDER_MEMBERS)[]).some((part) => !sameJson(spec[part], cluster.spec[part]));
+    upgrades ||
+    pools.changed ||
+    podSecurityDefaults ||
+    (Object.keys(MUTABLE_ORDER_MEMBERS) as (keyof typeof MUTABLE_ORDER_MEMBERS)[]).some((part) => !sameJson(spec[part], cluster.spec[part]));
   return [
     ...(pools.removesMachines ? ['drain-nodes', 'remove-machines'] : []),
     ...(pools.joinsMachines || pools.rollsMachines || upgrades ? ['join-token'] : []),
     ...(pools.joinsMachines ? ['await-nodes'] : []),
     ...(pools.rollsMachines || upgrades ? ['roll-machines'] : []),
     ...(upgrades ? ['roll-control-plane'] : []),
+    ...(podSecurityDefaults ? ['pod-security-defaults'] : []),
     ...(reachesInfrastructure ? ['infrastructure'] : []),
   ];
 }

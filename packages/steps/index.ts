@@ -9,6 +9,7 @@ export { markDeletedStep } from './mark-deleted.ts';
 export { markReadyStep } from './mark-ready.ts';
 export { networkStep } from './network.ts';
 export { planStep, type ProvisionPlan } from './plan.ts';
+export { podSecurityDefaultsStep } from './pod-security-defaults.ts';
 export { MAX_UNHEALTHY_RESTARTS, rotateEncryptionKeyStep } from './rotate-encryption-key.ts';
 export { ensureSshKey } from './ssh-key.ts';
 export { runStep, toStepError, type StepContext, type StepResult } from './step-runner.ts';

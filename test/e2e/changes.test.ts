@@ -3,6 +3,7 @@ import { ApiException, V1Namespace, V1Pod } from '@kubernetes/client-node';
 import { describe, expect, it } from 'vitest';
 import { pollNodeHealth } from '#health';
 import { LOCAL_EGRESS_ADDRESS, type RecordedResource } from '#sandbox';
+import { MAX_UNHEALTHY_RESTARTS } from '#steps';
 import { eventually, expectProblem } from '../support/api.ts';
 import { type ClusterBody, type OperationBody, localSession, order } from '../support/local-session.ts';
 
@@ -148,17 +149,81 @@ async function podInNewNamespace(id: string, namespace: string): Promise<{ refus
 }
 
 describe('changing the Pod Security defaults of a running cluster', () => {
+  /** The admission configuration the control plane's launch template writes: what a machine that joins later starts with. */
+  const launchedDefaults = (id: string): string => {
+    const template = session.stack.cloud.resources(id).find((resource) => resource.type === 'aws:ec2/launchTemplate:LaunchTemplate' && (resource.inputs.tags as Record<string, string> | undefined)?.['kiln:role'] === 'control-plane');
+    const encoded = template?.inputs.userData;
+    const userData = Buffer.from(typeof encoded === 'string' ? encoded : '', 'base64').toString('utf8');
+    return /defaults:\n((?:\s+\S+: \S+\n)+)/.exec(userData)?.[1]?.replace(/\s+/g, ' ').trim() ?? '';
+  };
+
   it('holds a namespace made after the change to the new default level, not the one the API servers started with', async () => {
     const token = await newTenant();
     const created = await api<ClusterBody>('POST', '/v1/clusters', { token, body: order('pod-security') });
     const id = created.body.id;
     await waitForPhase(token, id, 'Ready');
     expect((await podInNewNamespace(id, 'before')).refused).toContain('violates PodSecurity "restricted:latest"');
+    const machinesBefore = await runningMachines(id);
 
     const patched = await api<ClusterBody>('PATCH', `/v1/clusters/${id}`, { token, body: { podSecurity: { defaultLevel: 'baseline' } } });
     expect(patched.status).toBe(202);
     await waitForPhase(token, id, 'Ready');
 
     expect(await podInNewNamespace(id, 'after')).toEqual({ warnings: [] });
+    // The launch template renders the new defaults for machines to come; the running ones restarted their API servers.
+    const operation = await api<OperationBody>('GET', `/v1/operations/${patched.body.status.activeOperationId ?? ''}`, { token });
+    expect(operation.body.steps.map((step) => [step.name, step.state])).toEqual([
+      ['infrastructure', 'succeeded'],
+      ['pod-security-defaults', 'succeeded'],
+      ['addons', 'succeeded'],
+      ['verify', 'succeeded'],
+    ]);
+    expect(launchedDefaults(id)).toBe('enforce: baseline enforce-version: latest audit: baseline audit-version: latest warn: baseline warn-version: latest');
+    expect(await runningMachines(id)).toEqual(machinesBefore);
+  });
+
+  it('retries an API server that comes back unhealthy, and stops at it, touching no other, once it never does', async () => {
+    const token = await newTenant();
+    const created = await api<ClusterBody>('POST', '/v1/clusters', { token, body: order('pod-security-unhealthy') });
+    const id = created.body.id;
+    await waitForPhase(token, id, 'Ready');
+
+    // One unhealthy restart is retried after a pause; the roll goes on.
+    session.stack.machines.failCommands('restart', 1);
+    const retried = await api<ClusterBody>('PATCH', `/v1/clusters/${id}`, { token, body: { podSecurity: { enforce: 'baseline' } } });
+    await waitForPhase(token, id, 'Ready');
+    expect(session.stack.machines.unusedCommandFaults()).toBe(0);
+    const done = await api<OperationBody>('GET', `/v1/operations/${retried.body.status.activeOperationId ?? ''}`, { token });
+    expect(done.body.steps.find((step) => step.name === 'pod-security-defaults')?.outputs).toMatchObject({ written: ['control-plane-0', 'control-plane-1', 'control-plane-2'], restarted: ['control-plane-0', 'control-plane-1', 'control-plane-2'] });
+
+    // An API server that never comes back healthy stops the roll at the first machine: no other one is touched.
+    session.stack.machines.failCommands('restart', 1_000);
+    const stopped = await api<ClusterBody>('PATCH', `/v1/clusters/${id}`, { token, body: { podSecurity: { enforce: 'privileged' } } });
+    const failed = await waitForPhase(token, id, 'Failed');
+    expect(failed.status.reason).toContain(`did not come back healthy in ${MAX_UNHEALTHY_RESTARTS} restarts with the new Pod Security defaults`);
+    const operation = await api<OperationBody>('GET', `/v1/operations/${stopped.body.status.activeOperationId ?? ''}`, { token });
+    expect(operation.body.steps.find((step) => step.name === 'pod-security-defaults')).toMatchObject({ state: 'failed', outputs: { written: ['control-plane-0'], restarted: [] } });
+  });
+
+  it('warns at a stricter level than it enforces, and audits at it', async () => {
+    const token = await newTenant();
+    const created = await api<ClusterBody>('POST', '/v1/clusters', { token, body: order('pod-security-warn') });
+    const id = created.body.id;
+    await waitForPhase(token, id, 'Ready');
+
+    const patched = await api<ClusterBody>('PATCH', `/v1/clusters/${id}`, { token, body: { podSecurity: { enforce: 'baseline', warn: 'restricted' } } });
+    expect(patched.status).toBe(202);
+    expect(patched.body.podSecurity).toMatchObject({ defaultLevel: 'restricted', defaultMode: 'enforce', enforce: 'baseline', warn: 'restricted' });
+    await waitForPhase(token, id, 'Ready');
+
+    const { sandbox } = sandboxOf(id);
+    sandbox.clearRequestLog();
+    expect(await podInNewNamespace(id, 'late')).toEqual({ warnings: [expect.stringContaining('would violate PodSecurity \\"restricted:latest\\": allowPrivilegeEscalation != false')] });
+    // audit is not set, so it follows defaultLevel (restricted): the violation is on the request's audit event.
+    const audited = sandbox.requestLog.find((entry) => entry.verb === 'create' && entry.resource === 'pods');
+    expect(audited?.auditAnnotations).toMatchObject({ 'pod-security.kubernetes.io/enforce-policy': 'baseline:latest', 'pod-security.kubernetes.io/audit-violations': expect.stringContaining('restricted:latest') as unknown });
+    // The default namespace carries the same levels as labels.
+    const labels = (sandbox.objects({ kind: 'Namespace', name: 'default' })[0]?.metadata as { labels?: Record<string, string> }).labels;
+    expect(labels).toMatchObject({ 'pod-security.kubernetes.io/enforce': 'baseline', 'pod-security.kubernetes.io/audit': 'restricted', 'pod-security.kubernetes.io/warn': 'restricted' });
   });
 });

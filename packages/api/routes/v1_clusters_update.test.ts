@@ -111,6 +111,27 @@ describe('PATCH /v1/clusters/{id}', () => {
     expect(operation.body.steps.map((step) => step.name)).toEqual(steps);
   });
 
+  it.each([
+    ['changes the enforce level', { enforce: 'baseline' }, ['infrastructure', 'pod-security-defaults', 'addons', 'verify']],
+    ['sets a stricter warn level under a looser shorthand', { defaultLevel: 'baseline', warn: 'restricted' }, ['infrastructure', 'pod-security-defaults', 'addons', 'verify']],
+    ['names a mode at the level it already has', { warn: 'restricted' }, ['addons', 'verify']],
+    ['changes only a namespace', { namespaces: { legacy: { enforce: 'baseline', warn: 'restricted' } } }, ['addons', 'verify']],
+  ])('Pod Security: %s, and the operation lists the steps that takes', async (_change, podSecurity, steps) => {
+    const { apiKey, id } = await readyCluster();
+    const response = await api.call<ClusterBody & { status: { activeOperationId?: string } }>('PATCH', `/v1/clusters/${id}`, { token: apiKey, body: { podSecurity } });
+    expect(response.status).toBe(202);
+    expect(response.body.podSecurity).toMatchObject(podSecurity);
+    const operation = await api.call<{ steps: { name: string }[] }>('GET', `/v1/operations/${response.body.status.activeOperationId ?? ''}`, { token: apiKey });
+    expect(operation.body.steps.map((step) => step.name)).toEqual(steps);
+  });
+
+  it('refuses a namespace override that sets no level, or a mode without its level, with 422 naming them', async () => {
+    const { apiKey, id } = await readyCluster();
+    const response = await api.call<Problem>('PATCH', `/v1/clusters/${id}`, { token: apiKey, body: { podSecurity: { namespaces: { legacy: { mode: 'audit' } } } } });
+    expectProblem(response, 422, 'unprocessable');
+    expect(response.body.errors?.map((error) => error.pointer)).toEqual(['/podSecurity/namespaces/legacy', '/podSecurity/namespaces/legacy/mode']);
+  });
+
   it('checks the pools of a patch as an order does', async () => {
     const { apiKey, id } = await readyCluster();
     const response = await api.call<Problem>('PATCH', `/v1/clusters/${id}`, { token: apiKey, body: { nodePools: [{ name: 'default', size: 0 }] } });

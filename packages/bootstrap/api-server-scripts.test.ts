@@ -5,11 +5,18 @@ import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { ClusterSpec } from '#core';
+import { admissionConfigScript } from './api-server-scripts.ts';
 import { encryptionConfigScript } from './cloud-init.ts';
 
 const run = promisify(execFile);
 const spec = ClusterSpec.parse({ name: 'script', region: 'eu-west-1', nodePools: [{ name: 'default', size: 1 }] });
-const CONFIG_YAML = 'apiVersion: apiserver.config.k8s.io/v1\nkind: EncryptionConfiguration\nresources: []\n';
+const CONFIG_YAML = 'apiVersion: apiserver.config.k8s.io/v1\nkind: Configuration\n';
+
+/** The Run Command scripts that change what this machine's kube-apiserver reads at start: where each writes, from which parameter. */
+const SCRIPTS = [
+  { name: 'kiln-encryption-config', text: encryptionConfigScript, file: 'etc/kubernetes/encryption/config.yaml', parameter: '/kiln/cls_1/control-plane/encryption-config' },
+  { name: 'kiln-admission-config', text: admissionConfigScript, file: 'etc/kubernetes/kiln/admission-configuration.yaml', parameter: '/kiln/cls_1/control-plane/admission-config' },
+] as const;
 
 /**
  * The control plane script runs for real under bash, on a machine played by a
@@ -27,9 +34,9 @@ function stub(name: string, body: string): void {
   chmodSync(path, 0o755);
 }
 
-async function script(...args: string[]): Promise<{ code: number; stderr: string }> {
-  const text = encryptionConfigScript(spec).replaceAll('/etc/kubernetes', join(root, 'etc/kubernetes'));
-  const file = join(root, 'kiln-encryption-config');
+async function runScript(under: (typeof SCRIPTS)[number], ...args: string[]): Promise<{ code: number; stderr: string }> {
+  const text = under.text(spec).replaceAll('/etc/kubernetes', join(root, 'etc/kubernetes'));
+  const file = join(root, under.name);
   writeFileSync(file, text, { mode: 0o700 });
   try {
     const { stderr } = await run('bash', [file, ...args], { env: { PATH: `${bin}:/usr/bin:/bin` } });
@@ -49,6 +56,7 @@ beforeEach(() => {
   mkdirSync(bin);
   mkdirSync(join(root, 'etc/kubernetes/manifests'), { recursive: true });
   mkdirSync(join(root, 'etc/kubernetes/encryption'), { recursive: true });
+  mkdirSync(join(root, 'etc/kubernetes/kiln'), { recursive: true });
   writeFileSync(manifest(), 'kind: Pod\n');
   stub('aws', `printf '%s' '${CONFIG_YAML}'`);
   stub('crictl', `[ -e "${manifest()}" ] && echo 0123abcd; exit 0`);
@@ -60,13 +68,15 @@ afterEach(() => {
   rmSync(root, { recursive: true, force: true });
 });
 
-describe('the control plane encryption-config script', () => {
+describe.each(SCRIPTS)('the control plane script $name', (under) => {
+  const script = (...args: string[]) => runScript(under, ...args);
+
   it('writes the configuration from the cluster parameter, readable by root only', async () => {
-    expect(await script('write', '/kiln/cls_1/control-plane/encryption-config')).toEqual({ code: 0, stderr: '' });
-    const written = join(root, 'etc/kubernetes/encryption/config.yaml');
+    expect(await script('write', under.parameter)).toEqual({ code: 0, stderr: '' });
+    const written = join(root, under.file);
     expect(readFileSync(written, 'utf8').trim()).toBe(CONFIG_YAML.trim());
     expect(statSync(written).mode & 0o777).toBe(0o600);
-    expect(calls()).toContain('aws ssm get-parameter --region eu-west-1 --with-decryption --name /kiln/cls_1/control-plane/encryption-config');
+    expect(calls()).toContain(`aws ssm get-parameter --region eu-west-1 --with-decryption --name ${under.parameter}`);
   });
 
   it("restarts the API server and checks this machine's own, not the load balancer's", async () => {
