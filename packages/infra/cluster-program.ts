@@ -1,4 +1,5 @@
 import { createHash } from 'node:crypto';
+import { gzipSync } from 'node:zlib';
 import * as aws from '@pulumi/aws';
 import * as pulumi from '@pulumi/pulumi';
 import { type ClusterSpec, type MachineOsRelease, cidrBlock, machineOsReleaseByVersion, numberToIpv4 } from '#core';
@@ -458,8 +459,11 @@ function declareMachines(scope: Scope, network: Network, firewall: Firewall, key
     return new aws.ec2.LaunchTemplate(machine.name, {
       imageId: imageFor(machine.instanceType),
       instanceType: machine.instanceType,
-      // Join material may end up in user data, so the stack state keeps it encrypted.
-      userData: pulumi.secret(Buffer.from(machine.userData, 'utf8').toString('base64')),
+      // EC2 takes at most 16 KB of user data (docs.aws.amazon.com/AWSEC2/latest/UserGuide/instancedata-add-user-data.html)
+      // and a control plane's cloud-config is more; cloud-init decompresses gzip before it reads anything
+      // (canonical/cloud-init@25.1.4 cloudinit/user_data.py convert_string). gzip is deterministic here (no name, mtime 0),
+      // so an unchanged order leaves the launch template unchanged. The stack state keeps it encrypted all the same.
+      userData: pulumi.secret(gzipSync(Buffer.from(machine.userData, 'utf8'), { level: 9 }).toString('base64')),
       updateDefaultVersion: true,
       iamInstanceProfile: machine.instanceProfileArn ? { arn: machine.instanceProfileArn } : undefined,
       metadataOptions: { httpEndpoint: 'enabled', httpTokens: 'required', httpPutResponseHopLimit: 1, instanceMetadataTags: 'disabled' },

@@ -13,7 +13,7 @@ import { type HealthPollServices, pollNodeHealth } from '#health';
 import { type DispatchReport, type SendReport, SqsWebhookQueue, dispatchWebhooks, handleWebhookBatch } from '#webhooks';
 import { SQSClient } from '@aws-sdk/client-sqs';
 import { WORKFLOW_NAMES, renderWorkflow } from '#workflows';
-import { cloudConfigProblems, installedKubernetesRelease } from './cloud-init/validate.ts';
+import { cloudConfigProblems, installedKubernetesRelease, userDataText } from './cloud-init/validate.ts';
 import { machineGroupsOf } from './machine-images.ts';
 import { SandboxCloud } from './cloud/index.ts';
 import { LOCAL_AWS_ENVIRONMENT, LOCAL_CREDENTIALS, LOCAL_REGION, connectLocalDynamoDb, ensureTable, startLocalDynamoDb } from './dynamodb.ts';
@@ -249,10 +249,7 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
         // A machine boots only if cloud-init would accept its user data.
         const userData = provisioned.resources
           .filter((resource) => resource.type === 'aws:ec2/launchTemplate:LaunchTemplate')
-          .map((template) => {
-            const encoded = template.inputs.userData;
-            return { name: template.name, text: typeof encoded === 'string' ? Buffer.from(encoded, 'base64').toString('utf8') : '' };
-          });
+          .map((template) => ({ name: template.name, text: userDataText(template.inputs.userData) }));
         const invalid = userData.flatMap(({ name, text }) => cloudConfigProblems(text).map((problem) => `${name}: ${problem}`));
         if (invalid.length > 0) {
           throw new StepError('infrastructure', `Machines did not boot: their user data is not valid cloud-config (${invalid.slice(0, 5).join('; ')}).`, false);

@@ -1,5 +1,5 @@
 import type { RecordedResource } from './cloud/index.ts';
-import { apiServerAdmissionOf, bootBehaviour, installedKubernetesRelease } from './cloud-init/validate.ts';
+import { apiServerAdmissionOf, bootBehaviour, installedKubernetesRelease, userDataText } from './cloud-init/validate.ts';
 import { BARE_MACHINE, type MachineGroupShape, type MachineImage } from './machines.ts';
 
 /**
@@ -45,8 +45,7 @@ function allows(policyJson: string, actions: readonly string[]): boolean {
 }
 
 function userDataOf(template: RecordedResource): string {
-  const encoded = template.inputs.userData;
-  return typeof encoded === 'string' ? Buffer.from(encoded, 'base64').toString('utf8') : '';
+  return userDataText(template.inputs.userData);
 }
 
 /**

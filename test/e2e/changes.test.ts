@@ -2,7 +2,7 @@ import { BlockList } from 'node:net';
 import { ApiException, V1Namespace, V1Pod } from '@kubernetes/client-node';
 import { describe, expect, it } from 'vitest';
 import { pollNodeHealth } from '#health';
-import { LOCAL_EGRESS_ADDRESS, type RecordedResource } from '#sandbox';
+import { LOCAL_EGRESS_ADDRESS, type RecordedResource, userDataText } from '#sandbox';
 import { MAX_UNHEALTHY_RESTARTS } from '#steps';
 import { eventually, expectProblem } from '../support/api.ts';
 import { type ClusterBody, type OperationBody, localSession, order } from '../support/local-session.ts';
@@ -152,8 +152,7 @@ describe('changing the Pod Security defaults of a running cluster', () => {
   /** The admission configuration the control plane's launch template writes: what a machine that joins later starts with. */
   const launchedDefaults = (id: string): string => {
     const template = session.stack.cloud.resources(id).find((resource) => resource.type === 'aws:ec2/launchTemplate:LaunchTemplate' && (resource.inputs.tags as Record<string, string> | undefined)?.['kiln:role'] === 'control-plane');
-    const encoded = template?.inputs.userData;
-    const userData = Buffer.from(typeof encoded === 'string' ? encoded : '', 'base64').toString('utf8');
+    const userData = userDataText(template?.inputs.userData);
     return /defaults:\n((?:\s+\S+: \S+\n)+)/.exec(userData)?.[1]?.replace(/\s+/g, ' ').trim() ?? '';
   };
 

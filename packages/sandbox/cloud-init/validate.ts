@@ -1,3 +1,4 @@
+import { gunzipSync } from 'node:zlib';
 import AjvDraft04 from 'ajv-draft-04';
 import { parse, parseAllDocuments } from 'yaml';
 import { isRecord } from '#core';
@@ -13,6 +14,24 @@ import schema from './schema-cloud-config-v1.json' with { type: 'json' };
  */
 const ajv = new AjvDraft04({ allErrors: true, strict: false, logger: false });
 const validateSchema = ajv.compile(schema);
+
+/** EC2's limit on user data, in raw form, before base64 (docs.aws.amazon.com/AWSEC2/latest/UserGuide/instancedata-add-user-data.html). */
+export const USER_DATA_LIMIT_BYTES = 16_384;
+
+/** A launch template's user data as EC2 holds it: base64 decoded, the bytes the instance is given. */
+export function userDataBytes(encoded: unknown): Buffer {
+  return typeof encoded === 'string' ? Buffer.from(encoded, 'base64') : Buffer.alloc(0);
+}
+
+/**
+ * The text cloud-init reads from user data: gzip-compressed data is decompressed first
+ * (canonical/cloud-init@25.1.4 cloudinit/user_data.py convert_string: `util.decomp_gzip(bdata, decode=False)`).
+ */
+export function userDataText(encoded: unknown): string {
+  const bytes = userDataBytes(encoded);
+  const gzipped = bytes.length > 2 && bytes[0] === 0x1f && bytes[1] === 0x8b;
+  return (gzipped ? gunzipSync(bytes) : bytes).toString('utf8');
+}
 
 /** `read`, answered from the last 256 texts it read: its results are only read, never changed. */
 function byUserData<T>(read: (userData: string) => T): (userData: string) => T {

@@ -99,4 +99,12 @@ describe('the sandbox cloud mocks', () => {
     );
     expect(new Set(addresses).size).toBe(254);
   });
+
+  it('refuses a launch template whose user data is over EC2\'s 16 KB, as EC2 does, and counts the bytes it is given', async () => {
+    const { create } = account();
+    const encoded = (bytes: number) => Buffer.alloc(bytes, 'a').toString('base64');
+    await expect(create('aws:ec2/launchTemplate:LaunchTemplate', 'big', { userData: encoded(16_385) })).rejects.toThrow(/InvalidUserData\.Malformed: User data is limited to 16384 bytes\./);
+    await expect(create('aws:ec2/launchTemplate:LaunchTemplate', 'fits', { userData: encoded(16_384) })).resolves.toBeDefined();
+  });
 });
+

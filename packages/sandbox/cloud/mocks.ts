@@ -3,8 +3,20 @@ import type * as pulumi from '@pulumi/pulumi';
 import type { AccountRole } from './account-roles.ts';
 import { findImage, type ImageQuery } from './public-images.ts';
 import { AUTO_SCALING_SERVICE, keyPolicyError, missingServiceLinkedRole, roleName, serviceLinkedRoleArn, serviceLinkedRoleTaken } from './iam-rules.ts';
+import { USER_DATA_LIMIT_BYTES, userDataBytes } from '../cloud-init/validate.ts';
 
 /** One resource the program declared, as the engine would have received it. */
+const SECRET_SIGNATURE_KEY = '4dabf18193072939515e22adb298388d';
+
+/** Mocks see secrets wrapped in Pulumi's signature object; the sandbox wants the plain values. */
+export function unwrapSecrets(value: unknown): unknown {
+  if (Array.isArray(value)) return value.map(unwrapSecrets);
+  if (typeof value !== 'object' || value === null) return value;
+  const record = value as Record<string, unknown>;
+  if (SECRET_SIGNATURE_KEY in record && 'value' in record) return unwrapSecrets(record.value);
+  return Object.fromEntries(Object.entries(record).map(([key, entry]) => [key, unwrapSecrets(entry)]));
+}
+
 export interface RecordedResource {
   type: string;
   name: string;
@@ -96,6 +108,10 @@ export function createCloudMocks(context: MockCloudContext, hooks: CloudMockHook
       const hash = digest(args.type, args.name);
       const name = typeof inputs.name === 'string' ? inputs.name : `${args.name}-${hash.slice(0, 7)}`;
       roles.create(args.type, args.name, name, inputs);
+      // EC2 refuses a launch template whose user data is over its limit (the message as the AWS provider reports it).
+      if (args.type === 'aws:ec2/launchTemplate:LaunchTemplate' && userDataBytes(unwrapSecrets(inputs.userData)).length > USER_DATA_LIMIT_BYTES) {
+        throw new Error(`creating EC2 Launch Template (${name}): InvalidUserData.Malformed: User data is limited to ${USER_DATA_LIMIT_BYTES} bytes.`);
+      }
       const { id, state } = mockState(args.type, { inputs, hash, name, arn, region, accountId, apiHost: context.apiHost, publicIp });
       const withName = AUTONAMED_TYPES.has(args.type) ? { name } : {};
       resources.push({ type: args.type, name: args.name, id, inputs });

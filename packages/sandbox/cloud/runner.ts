@@ -7,19 +7,8 @@
 import * as aws from '@pulumi/aws';
 import * as pulumi from '@pulumi/pulumi';
 import { clusterProgram } from '#infra';
-import { createCloudMocks, type RecordedResource } from './mocks.ts';
+import { createCloudMocks, type RecordedResource, unwrapSecrets } from './mocks.ts';
 import { isRunRequest, type RunRequest, type RunnerMessage } from './protocol.ts';
-
-const SECRET_SIGNATURE_KEY = '4dabf18193072939515e22adb298388d';
-
-/** Mocks see secrets wrapped in Pulumi's signature object; the sandbox wants the plain values. */
-function unwrapSecrets(value: unknown): unknown {
-  if (Array.isArray(value)) return value.map(unwrapSecrets);
-  if (typeof value !== 'object' || value === null) return value;
-  const record = value as Record<string, unknown>;
-  if (SECRET_SIGNATURE_KEY in record && 'value' in record) return unwrapSecrets(record.value);
-  return Object.fromEntries(Object.entries(record).map(([key, entry]) => [key, unwrapSecrets(entry)]));
-}
 
 function resolved<T>(output: pulumi.Output<T>): Promise<T> {
   return new Promise((resolve) => {

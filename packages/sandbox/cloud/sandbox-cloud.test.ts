@@ -1,6 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ClusterSpec, StepError, machineOsReleaseOf, newId, type ClusterOrder } from '#core';
 import { CLUSTER_TAG, InfrastructureOutputs, SSM_AGENT_ACTIONS, TENANT_TAG, type ClusterProgramInput, type ClusterRef } from '#infra';
+import { USER_DATA_LIMIT_BYTES, userDataText } from '../cloud-init/validate.ts';
 import { listenerSources } from '../elb/index.ts';
 import type { RecordedResource } from './mocks.ts';
 import { PUBLIC_IMAGES } from './public-images.ts';
@@ -256,7 +257,9 @@ describe('SandboxCloud.up', () => {
       expect(disks.length).toBeGreaterThan(0);
       for (const disk of disks) expect(disk.ebs).toMatchObject({ encrypted: 'true', kmsKeyId: outputs.kmsKeyArn });
     }
-    const userData = templates.map((template) => Buffer.from(template.inputs.userData as string, 'base64').toString('utf8')).sort();
+    // Gzipped, within EC2's 16 KB, and what cloud-init reads once it decompressed it.
+    for (const template of templates) expect(Buffer.from(template.inputs.userData as string, 'base64').length).toBeLessThanOrEqual(USER_DATA_LIMIT_BYTES);
+    const userData = templates.map((template) => userDataText(template.inputs.userData)).sort();
     expect(userData).toEqual([input.userData.controlPlane, ...Object.values(input.userData.pools)].sort());
 
     const key = only(resources, T.kmsKey);
