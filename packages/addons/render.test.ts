@@ -3,7 +3,6 @@ import { describe, expect, it } from 'vitest';
 import { ADDON_RELEASES, ClusterSpec } from '#core';
 import { ADDON_LABEL } from './addon.ts';
 import { PLACEHOLDER_ISSUER_CA } from './cert-manager.ts';
-import { ec2HostnamePattern } from './kubelet-serving.ts';
 import { forbiddenAdminBindings } from './rbac.ts';
 import { renderAddons } from './render.ts';
 import { InvalidAddonObjectError, validateObject } from './validate.ts';
@@ -93,19 +92,22 @@ describe('renderAddons', () => {
 });
 
 describe('kubelet serving certificates', () => {
-  it('approves only EC2 hostnames of the cluster region, with addresses in the VPC', () => {
-    const values = valuesOf(find(order({ region: 'eu-central-1', network: { vpcCidr: '10.30.0.0/16' } }), 'HelmChart', 'kubelet-csr-approver')) as {
-      providerRegex: string;
-      providerIpPrefixes: string[];
-      bypassDnsResolution: boolean;
-    };
-    expect(values).toMatchObject({ providerIpPrefixes: ['10.30.0.0/16'], bypassDnsResolution: false });
-    const pattern = new RegExp(values.providerRegex);
-    expect(pattern.test('ip-10-30-1-23.eu-central-1.compute.internal')).toBe(true);
-    for (const forged of ['ip-10-30-1-23.eu-west-1.compute.internal', 'ip-10-30-1-23.eu-central-1.compute.internal.example.com', 'api.eu-central-1.compute.internal', 'ip-10-30-1-23.ec2.internal']) {
-      expect(pattern.test(forged), forged).toBe(false);
+  it('approves only EC2 IP hostnames, as Debian sets them, that resolve to addresses in the VPC', () => {
+    for (const region of ['eu-central-1', 'us-east-1']) {
+      const values = valuesOf(find(order({ region, network: { vpcCidr: '10.30.0.0/16' } }), 'HelmChart', 'kubelet-csr-approver')) as {
+        providerRegex: string;
+        providerIpPrefixes: string[];
+        bypassDnsResolution: boolean;
+        allowedDnsNames: number;
+      };
+      // The name must resolve, through the VPC's DNS, to addresses in the VPC: that ties it to the region's instances.
+      expect(values).toMatchObject({ providerIpPrefixes: ['10.30.0.0/16'], bypassDnsResolution: false, allowedDnsNames: 1 });
+      const pattern = new RegExp(values.providerRegex);
+      expect(pattern.test('ip-10-30-1-23'), region).toBe(true);
+      for (const other of ['ip-10-30-1-23.eu-central-1.compute.internal', 'ip-10-30-1-23.example.com', 'api', 'ip-10-30-1', 'i-0123456789abcdef0', 'xip-10-30-1-23']) {
+        expect(pattern.test(other), other).toBe(false);
+      }
     }
-    expect(new RegExp(ec2HostnamePattern('us-east-1')).test('ip-10-0-0-5.ec2.internal')).toBe(true);
   });
 });
 

@@ -164,8 +164,10 @@ describe('the KMS v2 plugin on control planes', () => {
       '--key=<kms-key-arn>',
       '--region=eu-west-1',
       '--listen=/var/run/kmsplugin/socket.sock',
-      '--health-port=:8083',
+      '--health-port=127.0.0.1:8083',
     ]);
+    // Its health and metrics port listens only where the kubelet's probe asks, not on the machine's VPC address.
+    expect(pod.spec?.containers[0]?.livenessProbe?.httpGet).toMatchObject({ host: '127.0.0.1', port: 8083, path: '/healthz' });
     const script = files.find((file) => file.path === '/usr/local/sbin/kiln-bootstrap')?.content ?? '';
     const fill = script.indexOf('/cl_test/control-plane/kms-key-arn');
     expect(fill).toBeGreaterThan(0);

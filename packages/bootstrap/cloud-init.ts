@@ -17,6 +17,7 @@ import {
 import { ADMISSION_CONFIG_SCRIPT, admissionConfigScript, admissionConfigurationFile, apiServerRestartCase, apiServerRestartPrelude } from './api-server-scripts.ts';
 import { KMS_KEY_PLACEHOLDER, kmsPluginManifest } from './encryption-config.ts';
 import { machineSecretPath } from './machine-secrets.ts';
+import { AWS_SSM_AGENT_SIGNERS, type SsmAgentSigner, dearmor } from './ssm-agent-signers.ts';
 import { OPERATOR_USER, SSHD_DROP_IN_PATH, renderSshdConfig } from './sshd.ts';
 
 export type MachineRole = 'control-plane' | 'worker';
@@ -248,19 +249,44 @@ function debianPackageVersion(release: string): string {
  * The SSM agent, which Run Command needs (key rotations drive the control
  * plane's script through it). Debian's archive has no package: AWS publishes
  * one per region and architecture, fetched over TLS from AWS's own bucket.
- * 3.3.4624.0 is the newest release seen here: it is what EC2 instances
- * reported in August 2026 (third-party fleet reports; the stored upstream
- * RELEASENOTES.md stops at 3.3.987.0), so the pin is not verified against the
- * bucket from here.
+ * Pinned, so every machine runs the same agent and the key that signed it is
+ * known: 3.3.4624.0 is the release AWS's ECS-optimized AMIs install and check
+ * with gpg against AWS's SSM agent keys (aws/amazon-ecs-ami@a2ed7b0 "Bump SSM
+ * exec agent version to 3.3.4624.0", 2026-06-24, release-al2023.auto.pkrvars.hcl).
  */
 export const SSM_AGENT_VERSION = '3.3.4624.0';
 
-function ssmAgentInstall(): string[] {
+/**
+ * Downloads the agent's package and AWS's detached signature of it (the page
+ * "Verify the signature of SSM Agent" puts `amazon-ssm-agent.deb.sig` beside
+ * the package) and installs it only when gpgv finds a valid signature whose
+ * primary key is one Kiln pins. A package that is altered, unsigned or signed
+ * by anyone else stops the boot before dpkg runs. gpgv is part of every Debian
+ * system (apt verifies archives with it), so nothing else is needed first.
+ */
+export function ssmAgentInstall(signers: readonly SsmAgentSigner[] = AWS_SSM_AGENT_SIGNERS): string[] {
+  // gpgv reads a binary keyring: the keys' packets one after the other.
+  const keyring = Buffer.concat(signers.map((signer) => dearmor(signer.publicKey))).toString('base64');
+  const fingerprints = signers.map((signer) => signer.fingerprint).join('|');
   return [
+    'SSM_AGENT_DIR=/run/kiln-ssm-agent',
+    'install -d -m 0700 "$SSM_AGENT_DIR"',
     'ARCH="$(dpkg --print-architecture)"',
-    `curl -fsSL -o /run/amazon-ssm-agent.deb "https://s3.$REGION.amazonaws.com/amazon-ssm-$REGION/${SSM_AGENT_VERSION}/debian_$ARCH/amazon-ssm-agent.deb"`,
-    'dpkg -i /run/amazon-ssm-agent.deb',
-    'rm -f /run/amazon-ssm-agent.deb',
+    `SSM_AGENT_URL="https://s3.$REGION.amazonaws.com/amazon-ssm-$REGION/${SSM_AGENT_VERSION}/debian_$ARCH/amazon-ssm-agent.deb"`,
+    'curl -fsSL -o "$SSM_AGENT_DIR/amazon-ssm-agent.deb" "$SSM_AGENT_URL"',
+    'curl -fsSL -o "$SSM_AGENT_DIR/amazon-ssm-agent.deb.sig" "$SSM_AGENT_URL.sig"',
+    'base64 -d > "$SSM_AGENT_DIR/signers.gpg" <<\'SSM_AGENT_SIGNERS\'',
+    ...(keyring.match(/.{1,76}/g) ?? []),
+    'SSM_AGENT_SIGNERS',
+    // VALIDSIG's last field is the primary key's fingerprint, whichever subkey signed.
+    'if ! gpgv --homedir "$SSM_AGENT_DIR" --keyring "$SSM_AGENT_DIR/signers.gpg" --status-fd 3 "$SSM_AGENT_DIR/amazon-ssm-agent.deb.sig" "$SSM_AGENT_DIR/amazon-ssm-agent.deb" 3>"$SSM_AGENT_DIR/status" \\',
+    `  || ! grep -Eq '^\\[GNUPG:\\] VALIDSIG .* (${fingerprints})$' "$SSM_AGENT_DIR/status"; then`,
+    `  echo "amazon-ssm-agent.deb ${SSM_AGENT_VERSION}: no valid signature by AWS's SSM Agent key; not installing it" >&2`,
+    '  rm -rf "$SSM_AGENT_DIR"',
+    '  exit 1',
+    'fi',
+    'dpkg -i "$SSM_AGENT_DIR/amazon-ssm-agent.deb"',
+    'rm -rf "$SSM_AGENT_DIR"',
     'systemctl enable --now amazon-ssm-agent',
   ];
 }

@@ -13,7 +13,13 @@ export const KMS_PLUGIN_NAME = 'aws-encryption-provider';
 /**
  * kubernetes-sigs/aws-encryption-provider, pinned in Kiln's version table
  * (#core ADDON_RELEASES); the path follows the k8s-staging-images promotion
- * convention.
+ * convention. No such image is published: the project's cloudbuild.yaml
+ * arrived after the v1.33.0 release commit (9024190, 2025-05-08, after
+ * d5af2ce of 2025-04-25) and pushes only to its staging registry, and
+ * kubernetes/k8s.io registry.k8s.io/images/k8s-staging-aws-encryption-provider
+ * holds no images.yaml, so nothing was promoted (the project's issue #147 asks
+ * for an official public image). Until Kiln builds the plugin from its tag into
+ * a registry it controls, a KMS-provider machine cannot pull this reference.
  */
 export const KMS_PLUGIN_IMAGE = `registry.k8s.io/aws-encryption-provider/aws-encryption-provider:${ADDON_RELEASES.awsEncryptionProvider.version}`;
 /** Filled by the machine at boot from the secret store, because the cluster's key exists only once the stack does. */
@@ -24,7 +30,13 @@ const KMS_PLUGIN_HEALTH_PORT = 8083;
  * The plugin as a static pod beside each API server, started by the kubelet
  * before kube-apiserver needs it. Host network, because no CNI runs yet, with
  * its health port off 8080; a key ARN, never an alias, because an alias moved
- * to another key would make every stored Secret unreadable.
+ * to another key would make every stored Secret unreadable. The flags are the
+ * ones cmd/server/main.go accepts at the pinned release
+ * (kubernetes-sigs/aws-encryption-provider@d5af2ce, "v1.33.0 Release"): one
+ * gRPC server on --listen serves both KMS v1 and v2, so v2 needs no flag.
+ * --health-port goes to http.ListenAndServe as is: on the host network a bare
+ * ":8083" would serve /healthz and /metrics (labelled with the key ARN) on the
+ * machine's VPC address, so it listens on loopback, where the probe asks.
  */
 export function kmsPluginManifest(spec: ClusterSpec, keyArn: string = KMS_KEY_PLACEHOLDER): KubeObject {
   return {
@@ -43,7 +55,7 @@ export function kmsPluginManifest(spec: ClusterSpec, keyArn: string = KMS_KEY_PL
             `--key=${keyArn}`,
             `--region=${spec.region}`,
             `--listen=${KMS_PLUGIN_DIR}/socket.sock`,
-            `--health-port=:${KMS_PLUGIN_HEALTH_PORT}`,
+            `--health-port=127.0.0.1:${KMS_PLUGIN_HEALTH_PORT}`,
           ],
           ports: [{ containerPort: KMS_PLUGIN_HEALTH_PORT, protocol: 'TCP' }],
           livenessProbe: { httpGet: { host: '127.0.0.1', path: '/healthz', port: KMS_PLUGIN_HEALTH_PORT } },

@@ -15,6 +15,13 @@ import type { ApiServerAdmission } from './cloud-init/validate.ts';
 
 const JOIN_WAIT_MS = 30 * 60_000;
 
+/**
+ * How long `kubeadm join --control-plane` keeps retrying etcd's MemberAddAsLearner, whatever the error:
+ * kubernetes/kubernetes cmd/kubeadm/app/util/etcd/etcd.go addMember polls every EtcdAPICallRetryInterval (500 ms) up to
+ * EtcdAPICallTimeout (cmd/kubeadm/app/constants: 2 * time.Minute), then the join fails with etcd's last error.
+ */
+const KUBEADM_ETCD_API_CALL_TIMEOUT_MS = 2 * 60_000;
+
 export type MachineCommandVerb = 'write' | 'restart';
 
 /** Which commands an injected fault hits; every command of its verb when empty. */
@@ -267,6 +274,14 @@ interface ControlPlaneState {
   etcdHistory: EtcdMemberChange[];
   /** Member changes that left etcd without quorum: each is a failure of whoever made it. */
   quorumViolations: string[];
+  /**
+   * The one learner etcd admits (etcd-io/etcd@v3.6.6, the etcd kubeadm 1.35 deploys: membership.DefaultMaxLearners = 1,
+   * and kubeadm sets no --max-learners): added by a joining control plane machine, promoted once its etcd has started
+   * (the machine's boot time here). It does not vote, and stays a member if its machine dies before the promotion.
+   */
+  learner?: { member: string; instanceId: string; promotableAt: number };
+  /** When each joining machine's MemberAddAsLearner was first refused for the learner slot. */
+  learnerWaits: Map<string, number>;
   /** Stops kube-controller-manager's bootstrap token controllers, running from kubeadm init on. */
   stopTokenControllers?: () => void;
 }
@@ -344,6 +359,8 @@ export class SandboxMachines {
   /** `kubeadm join`'s preflight (discovery, then kubeadm-config) on each joining machine, by instance. */
   private readonly preflights = new Map<string, KubeadmJoinPreflight>();
   private failingCommands: CommandFault[] = [];
+  /** kubeadm's etcd API call timeout; tests shorten it as they shorten the boot time. */
+  kubeadmEtcdApiCallTimeoutMs = KUBEADM_ETCD_API_CALL_TIMEOUT_MS;
 
   constructor(
     private readonly readSecret: (scope: AwsScope, name: string) => string | undefined,
@@ -368,7 +385,7 @@ export class SandboxMachines {
   private controlPlaneOf(clusterId: string): ControlPlaneState {
     let state = this.controlPlanes.get(clusterId);
     if (state === undefined) {
-      state = { initialised: false, etcd: new Map(), etcdHistory: [], quorumViolations: [] };
+      state = { initialised: false, etcd: new Map(), etcdHistory: [], quorumViolations: [], learnerWaits: new Map() };
       this.controlPlanes.set(clusterId, state);
     }
     return state;
@@ -627,6 +644,7 @@ export class SandboxMachines {
     const encryptionConfig = role === 'control-plane' ? this.readSecret(scope, machineSecretPath(clusterId, 'control-plane', 'encryption-config')) : undefined;
     const kubeletVersion = normalizeKubernetesVersion(launch.image.kubeletVersion ?? cluster.kubernetesVersion);
     let controlPlaneVersion: string | undefined;
+    let initialising = false;
     // A control plane machine runs `kubeadm init` while no other has; every other machine runs `kubeadm join`, whose
     // discovery retries until the first control plane answers (or its discovery timeout).
     if (!state.initialised && role === 'control-plane') {
@@ -644,6 +662,7 @@ export class SandboxMachines {
       this.publishClusterInfo(launch, state);
       controlPlaneVersion = kubeletVersion;
       state.initialised = true;
+      initialising = true;
     } else {
       const preflight = this.joinPreflight(launch, instance.instanceId)?.poll();
       if (preflight === undefined || preflight === 'running') return 'waiting';
@@ -675,6 +694,10 @@ export class SandboxMachines {
     // `kubeadm join --control-plane` adds the etcd member first; etcd refuses a member change without quorum.
     if (role === 'control-plane' && state.etcd.size > 0 && !this.hasQuorum(clusterId, [...state.etcd.keys()])) {
       return 'kubeadm join: etcdserver: unhealthy cluster (no quorum to add a member)';
+    }
+    if (role === 'control-plane' && !initialising) {
+      const learner = this.etcdLearnerStep(state, instance.instanceId, name);
+      if (learner !== 'promoted') return learner;
     }
     // The kubelet starts the control plane's static pods through runc, under the TracingPolicies the cluster holds.
     // kubeadm join adds the member as a learner and promotes it only once it runs (kubernetes/kubernetes
@@ -722,6 +745,34 @@ export class SandboxMachines {
       if (launch.alive() && this.byInstance.get(instance.instanceId)?.broken === false && cluster.objects({ kind: 'Node', name }).length > 0) cluster.setNodeReady(name, 'True');
     }, this.bootMs).unref();
     return 'joined';
+  }
+
+  /**
+   * kubeadm join's etcd step on a control plane machine (kubernetes/kubernetes cmd/kubeadm/app/phases/etcd/local.go
+   * CreateStackedEtcdStaticPodManifestFile: AddMemberAsLearner, then MemberPromote; learner mode is the only mode since
+   * the EtcdLearnerMode gate went GA in 1.32 and was removed in 1.33, kubernetes/kubernetes#129589). While another
+   * machine's learner holds etcd's one learner slot, etcd refuses the add (etcd-io/etcd@v3.6.6 membership/cluster.go
+   * ValidateMaxLearnerConfig, ErrTooManyLearners, "etcdserver: too many learner members in cluster" over gRPC) and
+   * kubeadm retries until its etcd API call timeout; the machine's own learner is promoted once its etcd has started.
+   * 'promoted', 'waiting', or kubeadm's error.
+   */
+  private etcdLearnerStep(state: ControlPlaneState, instanceId: string, name: string): string {
+    const now = Date.now();
+    const held = state.learner;
+    if (held !== undefined && held.instanceId !== instanceId) {
+      const since = state.learnerWaits.get(instanceId) ?? now;
+      state.learnerWaits.set(instanceId, since);
+      if (now - since < this.kubeadmEtcdApiCallTimeoutMs) return 'waiting';
+      return 'kubeadm join: error execution phase control-plane-join/etcd: etcdserver: too many learner members in cluster';
+    }
+    state.learnerWaits.delete(instanceId);
+    if (held === undefined) {
+      state.learner = { member: name, instanceId, promotableAt: now + this.bootMs };
+      return 'waiting';
+    }
+    if (now < held.promotableAt) return 'waiting';
+    state.learner = undefined;
+    return 'promoted';
   }
 
   /** A member is healthy while its machine runs and is not broken. */
@@ -956,6 +1007,14 @@ export class SandboxMachines {
     // etcdctl runs in the etcd container through `crictl exec`, which is `runc exec`: runc's init again.
     const execRefused = refusedContainerStart(machine.cluster, ETCDCTL_IN_ETCD, 'exec');
     if (execRefused !== undefined) return { ok: false, output: `crictl exec: ${execRefused}` };
+    // A learner does not vote: etcd removes it without a quorum check (etcd-io/etcd@v3.6.6 server.go mayRemoveMember).
+    // Until its etcd has started it has no name in `member list` (kubeadm etcd.go getMemberStatus: "If the member is
+    // not started, the Name and ClientURLs fields are set to their respective zero values"), so a name finds no learner.
+    const learner = state.learner;
+    if (learner?.member === name && this.instances.get(learner.instanceId)?.state === 'running' && Date.now() >= learner.promotableAt) {
+      state.learner = undefined;
+      return { ok: true, output: `Member ${name} removed from cluster` };
+    }
     if (!state.etcd.has(name)) return { ok: true, output: `${name} is not an etcd member` };
     if (!this.hasQuorum(machine.clusterId, members)) return { ok: false, output: 'Error: context deadline exceeded (etcdserver: request timed out: no quorum)' };
     const remaining = members.filter((member) => member !== name);
