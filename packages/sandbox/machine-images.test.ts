@@ -54,8 +54,20 @@ describe('machines as EC2 boots them', () => {
         apiServerCertSans: ['@KILN_API_HOST@', '127.0.0.1'],
         join: expect.objectContaining({ discovery: expect.any(Object) }),
         apiServerAdmission: { configFile: PATHS.admissionConfig, files: expect.objectContaining({ [PATHS.admissionConfig]: expect.stringContaining('kind: PodSecurityConfiguration') as unknown }) as unknown },
+        // cloud-init runs the boot script once, from runcmd.
+        bootProcedure: { runs: 'once' },
       },
-      pools: { general: { providerIdAtBoot: true, ssmManaged: true, scripts: [BOOT_SCRIPT], nodeRegistration: GENERAL_REGISTRATION, kubeletVersion: RELEASE, join: expect.objectContaining({ discovery: expect.any(Object) }) } },
+      pools: {
+        general: {
+          providerIdAtBoot: true,
+          ssmManaged: true,
+          scripts: [BOOT_SCRIPT],
+          nodeRegistration: GENERAL_REGISTRATION,
+          kubeletVersion: RELEASE,
+          join: expect.objectContaining({ discovery: expect.any(Object) }),
+          bootProcedure: { runs: 'once' },
+        },
+      },
     });
   });
 
