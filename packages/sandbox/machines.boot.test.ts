@@ -66,6 +66,26 @@ describe('the boot procedure of a sandbox machine', () => {
     expect(instances()[0]?.bootError).toMatch(/no join within 20 minutes of first boot.*last failure: .*ParameterNotFound/);
   });
 
+  it('survives downloads that fail at first only when a unit restarts it', async () => {
+    const outcomes: (string | undefined)[][] = [];
+    for (const bootProcedure of [{ runs: 'once' } as const, RETRIED]) {
+      const target = await startSandboxCluster({ name: 'boot' });
+      const parameters = new Map([[machineSecretPath(CLUSTER_ID, 'control-plane', 'join-token'), JOIN_TOKEN]]);
+      const booted = new SandboxMachines((_scope, name) => parameters.get(name), 0);
+      try {
+        booted.failBootRuns(3);
+        booted.boot(CLUSTER_ID, target, controlPlaneOnly, () => true, groupsForOrder(controlPlaneOnly, { controlPlane: { providerIdAtBoot: true, ssmManaged: true, bootProcedure } }, GROUP_NAMES));
+        const instances = () => booted.instancesOfCluster(CLUSTER_ID);
+        await waitUntil('every machine to join or give up', () => instances().length === 3 && instances().every((instance) => instance.bootError !== undefined || instance.nodeName !== undefined));
+        outcomes.push(instances().map((instance) => instance.bootError));
+      } finally {
+        booted.forget(CLUSTER_ID);
+        await target.close();
+      }
+    }
+    expect(outcomes).toEqual([Array(3).fill(expect.stringContaining('could not connect')), [undefined, undefined, undefined]]);
+  });
+
   it("stops restarting when the unit's runs hit systemd's start limit", async () => {
     const fast: BootProcedure = { ...RETRIED, restartMs: 100, startLimit: { intervalMs: 10_000, burst: 5 } };
     const { instances } = await bootWithoutJoinMaterial({ providerIdAtBoot: true, ssmManaged: true, bootProcedure: fast });
@@ -122,6 +142,8 @@ describe('machines booted from what Kiln renders', () => {
     const parameters = new Map<string, string>();
     const booted = new SandboxMachines((_scope, name) => parameters.get(name), 0);
     machines = booted;
+    // Some first downloads fail too, as they do while the cluster's NAT gateways are still being made.
+    booted.failBootRuns(2);
     booted.boot(CLUSTER_ID, target, spec, () => true, groupsForOrder(spec, machineImagesOf(launchTemplates()), { controlPlane: `${CLUSTER_ID}-cp`, pools: { general: `${CLUSTER_ID}-pool-general` } }));
     const instances = () => booted.instancesOfCluster(CLUSTER_ID);
     // The machines boot while the infrastructure step still runs: their first run finds nothing.

@@ -360,6 +360,8 @@ export class SandboxMachines {
   /** `kubeadm join`'s preflight (discovery, then kubeadm-config) on each joining machine, by instance. */
   private readonly preflights = new Map<string, KubeadmJoinPreflight>();
   private failingCommands: CommandFault[] = [];
+  /** Runs of boot scripts still to fail as a download does when the network is not there yet. */
+  private failingBootRuns = 0;
 
   constructor(
     private readonly readSecret: (scope: AwsScope, name: string) => string | undefined,
@@ -488,6 +490,7 @@ export class SandboxMachines {
     let running = false;
     let nextRunAt = Date.now();
     let waitingSince = 0;
+    let runFault: string | undefined;
     const boot = setInterval(() => {
       if (!launch.alive() || instance.state === 'terminated') {
         clearInterval(boot);
@@ -503,8 +506,9 @@ export class SandboxMachines {
         }
         running = true;
         waitingSince = Date.now();
+        runFault = this.takeBootRunFault();
       }
-      const outcome = this.tryJoin(launch, instance, name);
+      const outcome = runFault ?? this.tryJoin(launch, instance, name);
       if (outcome === 'joined') {
         clearInterval(boot);
         delete instance.lastBootFailure;
@@ -867,6 +871,20 @@ export class SandboxMachines {
    */
   failCommands(verb: MachineCommandVerb, times: number, target: CommandFaultTarget = {}): void {
     this.failingCommands.push({ ...target, verb, remaining: times });
+  }
+
+  /**
+   * Fault injection: the next `times` runs of any machine's boot script fail before they reach SSM, as its first
+   * download does while the machine has no route out (a NAT gateway not there yet, a mirror down).
+   */
+  failBootRuns(times: number): void {
+    this.failingBootRuns += times;
+  }
+
+  private takeBootRunFault(): string | undefined {
+    if (this.failingBootRuns === 0) return undefined;
+    this.failingBootRuns -= 1;
+    return 'apt-get update: could not connect to pkgs.k8s.io:443 (connection timed out)';
   }
 
   clearCommandFaults(): void {
