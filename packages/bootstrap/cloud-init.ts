@@ -322,7 +322,7 @@ const APT_OPTIONS = '-y -q -o Dpkg::Options::=--force-confold -o DPkg::Lock::Tim
  * parameter not published yet means "not yet": the run ends and the unit runs it again), fills the kubeadm template
  * in /run (tmpfs) and removes it after use, so no token or key is ever part of the user data. A run whose kubeadm
  * failed is undone with `kubeadm reset` before the next one (it empties /etc/kubernetes/manifests and pki, which the
- * run fetches again: kubernetes/kubernetes cmd/kubeadm/app/cmd/phases/reset/cleanupnode.go). The hardening does not
+ * run fetches again: kubernetes/kubernetes cmd/kubeadm/app/cmd/phases/reset/cleanupnode.go, read at 0738386). The hardening does not
  * wait for any of this: runcmd applies it first.
  */
 function bootstrapScript(clusterId: string, spec: ClusterSpec, role: MachineRole): string {

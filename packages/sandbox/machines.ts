@@ -334,9 +334,10 @@ function tokenJoin(joinTokenParameter: string): JoinSpec {
  * The sandbox's machines: what cloud-init, kubeadm and the SSM agent do on
  * each one, and what Auto Scaling does with its groups. A machine runs its
  * boot script as its user data says (boot-procedure.ts): once from cloud-init's
- * runcmd, when a join material parameter the bootstrap step has not published
- * yet fails it for good, or as a systemd unit that restarts it until it joins
- * or its deadline passes. The first control plane machine runs `kubeadm init`, which stores that token as
+ * runcmd, which a parameter the bootstrap step has not published yet fails for
+ * good, or from a systemd unit that runs it again until it joins or its
+ * deadline passes. The join token comes last; the first control plane machine
+ * runs `kubeadm init`, which stores that token as
  * a bootstrap token Secret with the TTL of the rendered configuration, starts
  * the API server with the rendered --anonymous-auth, publishes cluster-info
  * and starts the bootstrap token controllers; every other machine runs
@@ -536,8 +537,8 @@ export class SandboxMachines {
   /**
    * kubeadm's certificate phase on a control plane machine (init, or join --control-plane), for a cluster whose API
    * server is `secure`: the machine makes its own serving certificate from the cluster CA Kiln published
-   * (/etc/kubernetes/pki/ca.{crt,key}), valid for a year from now. Its boot script waits for the CA as it waits for its
-   * join token. Undefined for a cluster that serves no TLS.
+   * (/etc/kubernetes/pki/ca.{crt,key}), valid for a year from now; a run of its boot script that finds no CA fails as
+   * one that finds no join token does. Undefined for a cluster that serves no TLS.
    */
   private certificatePhase(launch: LaunchConfiguration, instanceId: string, nodeName: string): CertificatePhase | MissingParameter | undefined {
     const { cluster, clusterId, scope, serviceCidr } = launch;
