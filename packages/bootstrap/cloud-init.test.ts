@@ -142,6 +142,30 @@ describe('cloud-init user data', () => {
     expect(files).not.toContain('Automatic-Reboot-Time');
   });
 
+  it('hardens the machine from runcmd before anything that needs the network, and leaves the join to a unit that retries it', () => {
+    for (const [role, pool] of [['control-plane', undefined], ['worker', 'general']] as const) {
+      const config = cloudConfig('cl_test', FULL, role, pool);
+      // cloud-init installs packages in its final stage before runcmd, and never again after a failure.
+      expect(Object.keys(config), role).not.toEqual(expect.arrayContaining(['packages']));
+      expect(config.package_update, role).toBeUndefined();
+      expect(config.package_upgrade, role).toBeUndefined();
+      const runcmd = (config.runcmd as unknown[]).map(String);
+      expect(runcmd.join('\n'), role).not.toMatch(/\b(aws|curl|apt-get|kubeadm)\b/);
+      const start = runcmd.indexOf('systemctl enable --now --no-block kiln-bootstrap.service');
+      expect(start, role).toBe(runcmd.length - 1);
+      expect(runcmd.indexOf('sysctl --system'), role).toBeGreaterThan(runcmd.indexOf('modprobe br_netfilter'));
+      expect(runcmd.indexOf('sshd -t && systemctl reload ssh'), role).toBeLessThan(start);
+      const files = config.write_files as WrittenFile[];
+      const unit = files.find((file) => file.path === '/etc/systemd/system/kiln-bootstrap.service')?.content ?? '';
+      for (const line of ['ExecStart=/usr/local/sbin/kiln-bootstrap', 'Restart=on-failure', 'RestartSec=15s', 'RestartPreventExitStatus=124', 'StartLimitIntervalSec=0', 'WantedBy=multi-user.target', `Environment=KILN_JOIN_DEADLINE_SECONDS=${FULL.nodeHealth.nodeStartupTimeoutMinutes * 60}`]) {
+        expect(unit.split('\n'), role).toContain(line);
+      }
+      // The file modes kubeadm leaves are tightened by the unit's script, after kubeadm.
+      const script = files.find((file) => file.path === '/usr/local/sbin/kiln-bootstrap')?.content ?? '';
+      expect(script.indexOf('chmod 600 /var/lib/kubelet/config.yaml'), role).toBeGreaterThan(script.lastIndexOf('kubeadm join --config'));
+    }
+  });
+
   it('refuses a pool the order does not have', () => {
     expect(() => renderUserData('cl_test', SMALLEST, 'worker', 'missing')).toThrow(/missing/);
   });

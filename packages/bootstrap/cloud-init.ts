@@ -268,13 +268,13 @@ export function ssmAgentInstall(signers: readonly SsmAgentSigner[] = AWS_SSM_AGE
   // gpgv reads a binary keyring: the keys' packets one after the other.
   const keyring = Buffer.concat(signers.map((signer) => dearmor(signer.publicKey))).toString('base64');
   const fingerprints = signers.map((signer) => signer.fingerprint).join('|');
-  return [
+  const install = [
     'SSM_AGENT_DIR=/run/kiln-ssm-agent',
     'install -d -m 0700 "$SSM_AGENT_DIR"',
     'ARCH="$(dpkg --print-architecture)"',
     `SSM_AGENT_URL="https://s3.$REGION.amazonaws.com/amazon-ssm-$REGION/${SSM_AGENT_VERSION}/debian_$ARCH/amazon-ssm-agent.deb"`,
-    'curl -fsSL -o "$SSM_AGENT_DIR/amazon-ssm-agent.deb" "$SSM_AGENT_URL"',
-    'curl -fsSL -o "$SSM_AGENT_DIR/amazon-ssm-agent.deb.sig" "$SSM_AGENT_URL.sig"',
+    'curl -fsSL --retry 3 -o "$SSM_AGENT_DIR/amazon-ssm-agent.deb" "$SSM_AGENT_URL"',
+    'curl -fsSL --retry 3 -o "$SSM_AGENT_DIR/amazon-ssm-agent.deb.sig" "$SSM_AGENT_URL.sig"',
     'base64 -d > "$SSM_AGENT_DIR/signers.gpg" <<\'SSM_AGENT_SIGNERS\'',
     ...(keyring.match(/.{1,76}/g) ?? []),
     'SSM_AGENT_SIGNERS',
@@ -287,49 +287,117 @@ export function ssmAgentInstall(signers: readonly SsmAgentSigner[] = AWS_SSM_AGE
     'fi',
     'dpkg -i "$SSM_AGENT_DIR/amazon-ssm-agent.deb"',
     'rm -rf "$SSM_AGENT_DIR"',
-    'systemctl enable --now amazon-ssm-agent',
   ];
+  // Installed from AWS's bucket unless a run before this one did (the boot unit runs the script until it joins).
+  // Not indented: the key's here-document ends only at a line that is exactly its delimiter.
+  return ['if ! dpkg -s amazon-ssm-agent >/dev/null 2>&1; then', ...install, 'fi', 'systemctl enable --now amazon-ssm-agent'];
+}
+
+/** The systemd unit that runs the boot script until the machine has joined, and its script. */
+const BOOTSTRAP_UNIT = 'kiln-bootstrap.service';
+/** How long the unit waits before it runs the script again after a failed run. */
+const BOOTSTRAP_RESTART_SECONDS = 15;
+/** The script's exit status once its deadline has passed; the unit does not restart it (RestartPreventExitStatus=). */
+const BOOTSTRAP_GAVE_UP = 124;
+/** Where the script keeps what survives a failed run and a reboot: the first boot's time, and the steps done. */
+const BOOTSTRAP_STATE = '/var/lib/kiln';
+
+/**
+ * The unit that runs the boot procedure (systemd v257, Debian 13's, systemd.service(5)): Type=exec, so starting it
+ * from runcmd does not hold up cloud-init; Restart=on-failure every RestartSec= while the script fails (join material
+ * not yet published, a download or kubeadm that failed); the script gives up by itself at its deadline, the order's
+ * nodeStartupTimeoutMinutes after the machine's first boot, the moment the health loop replaces a machine that has
+ * no node, with a status that prevents a restart. The start limit is off (systemd.unit(5) StartLimitIntervalSec=0):
+ * the deadline, not a count of starts, ends the retries. Enabled, so a reboot before the join resumes it.
+ */
+function bootstrapUnit(spec: ClusterSpec): string {
+  return [
+    '[Unit]',
+    'Description=Kiln machine bootstrap: join this machine to its cluster',
+    'Wants=network-online.target',
+    'After=network-online.target',
+    'StartLimitIntervalSec=0',
+    '',
+    '[Service]',
+    'Type=exec',
+    `ExecStart=${BOOTSTRAP_SCRIPT}`,
+    `Environment=KILN_JOIN_DEADLINE_SECONDS=${spec.nodeHealth.nodeStartupTimeoutMinutes * 60}`,
+    'Restart=on-failure',
+    `RestartSec=${BOOTSTRAP_RESTART_SECONDS}s`,
+    `RestartPreventExitStatus=${BOOTSTRAP_GAVE_UP}`,
+    '',
+    '[Install]',
+    'WantedBy=multi-user.target',
+    '',
+  ].join('\n');
 }
 
 /**
- * The boot procedure. It reads join material from SSM Parameter Store with
- * the instance role, fills the kubeadm template in /run (tmpfs) and removes
- * it after use, so no token or key is ever part of the user data.
+ * The packages a machine runs on, installed by the unit rather than by cloud-init's `packages:`, which needs the
+ * network before runcmd: cloud-init logs an apt failure and moves on, and never installs them again
+ * (canonical/cloud-init@25.1.4 cc_package_update_upgrade_install.py). `--force-confold` keeps the configuration
+ * cloud-init wrote before the packages (containerd's), as cloud-init's own apt-get does (distros/package_management/apt.py).
+ */
+const BASE_PACKAGES = ['apt-transport-https', 'ca-certificates', 'curl', 'gpg', 'awscli', 'containerd', 'unattended-upgrades', 'apt-listchanges'];
+const APT_OPTIONS = '-y -q -o Dpkg::Options::=--force-confold -o DPkg::Lock::Timeout=120';
+
+/**
+ * The boot procedure, run by its systemd unit until it succeeds. Every run starts over and skips what an earlier
+ * run finished: the packages, kubeadm. It reads join material from SSM Parameter Store with the instance role (a
+ * parameter not published yet means "not yet": the run ends and the unit runs it again), fills the kubeadm template
+ * in /run (tmpfs) and removes it after use, so no token or key is ever part of the user data. A run whose kubeadm
+ * failed is undone with `kubeadm reset` before the next one (it empties /etc/kubernetes/manifests and pki, which the
+ * run fetches again: kubernetes/kubernetes cmd/kubeadm/app/cmd/phases/reset/cleanupnode.go, read at 0738386). The hardening does not
+ * wait for any of this: runcmd applies it first.
  */
 function bootstrapScript(clusterId: string, spec: ClusterSpec, role: MachineRole): string {
   const paths = secretStorePaths(clusterId, role);
   const version = debianPackageVersion(kubernetesRelease(spec.kubernetesVersion).patch);
-  const pkiFetches = CONTROL_PLANE_PKI_FILES.map((file) => `fetch_secret "${paths.pki(file)}" "${PATHS.pki}/${file}"`);
+  const pkiFetches = CONTROL_PLANE_PKI_FILES.map((file) => `  fetch_secret "${paths.pki(file)}" "${PATHS.pki}/${file}"`);
   const controlPlane = [
-    'install -d -m 0700 -o root -g root /etc/kubernetes/pki/etcd /etc/kubernetes/encryption',
+    '  install -d -m 0700 -o root -g root /etc/kubernetes/pki/etcd /etc/kubernetes/encryption',
     ...pkiFetches,
-    `fetch_secret "${paths.encryptionConfig}" "${PATHS.encryptionConfig}"`,
+    `  fetch_secret "${paths.encryptionConfig}" "${PATHS.encryptionConfig}"`,
     ...(usesKmsPlugin(spec)
       ? [
-          '# The KMS plugin must run before the API server starts; the kubelet starts it from its manifest.',
-          'install -d -m 0700 /etc/kubernetes/manifests',
-          `KMS_KEY_ARN="$(parameter "${paths.kmsKeyArn}")"`,
-          `sed -e "s|${KMS_KEY_PLACEHOLDER}|$KMS_KEY_ARN|g" ${KMS_PLUGIN_TEMPLATE} > ${KMS_PLUGIN_MANIFEST}`,
-          `chmod 0600 ${KMS_PLUGIN_MANIFEST}`,
+          '  # The KMS plugin must run before the API server starts; the kubelet starts it from its manifest.',
+          '  install -d -m 0700 /etc/kubernetes/manifests',
+          `  KMS_KEY_ARN="$(parameter "${paths.kmsKeyArn}")"`,
+          `  sed -e "s|${KMS_KEY_PLACEHOLDER}|$KMS_KEY_ARN|g" ${KMS_PLUGIN_TEMPLATE} > ${KMS_PLUGIN_MANIFEST}`,
+          `  chmod 0600 ${KMS_PLUGIN_MANIFEST}`,
         ]
       : []),
-    'INSTANCE_ID="$(cloud-init query v1.instance_id)"',
-    '# The first machine to create the leader parameter initialises the cluster; the others join it.',
-    `if aws ssm put-parameter --region "$REGION" --name "${paths.leader}" --type String --value "$INSTANCE_ID" >/dev/null 2>&1; then`,
-    '  render_kubeadm init',
-    '  kubeadm init --config /run/kiln/kubeadm.yaml',
-    'else',
-    '  render_kubeadm join-control-plane',
-    '  kubeadm join --config /run/kiln/kubeadm.yaml',
-    'fi',
+    '  INSTANCE_ID="$(cloud-init query v1.instance_id)"',
+    '  # The first machine to create the leader parameter initialises the cluster; the others join it. Who won is read',
+    '  # back, not taken from the answer: a machine that won and whose init failed runs init again, never a join.',
+    `  aws ssm put-parameter --region "$REGION" --name "${paths.leader}" --type String --value "$INSTANCE_ID" >/dev/null 2>&1 || true`,
+    `  LEADER="$(parameter "${paths.leader}")"`,
+    '  if [ "$LEADER" = "$INSTANCE_ID" ]; then',
+    '    render_kubeadm init',
+    `    touch "$STATE/kubeadm-started"`,
+    '    kubeadm init --config /run/kiln/kubeadm.yaml',
+    '  else',
+    '    render_kubeadm join-control-plane',
+    `    touch "$STATE/kubeadm-started"`,
+    '    kubeadm join --config /run/kiln/kubeadm.yaml',
+    '  fi',
   ];
-  const worker = ['render_kubeadm join-worker', 'kubeadm join --config /run/kiln/kubeadm.yaml'];
+  const worker = ['  render_kubeadm join-worker', `  touch "$STATE/kubeadm-started"`, '  kubeadm join --config /run/kiln/kubeadm.yaml'];
   return [
     '#!/bin/bash',
-    '# Kiln machine bootstrap: runs once, from cloud-init runcmd.',
+    `# Kiln machine bootstrap: run by ${BOOTSTRAP_UNIT} until it succeeds or its deadline passes.`,
     'set -euo pipefail',
     'umask 077',
     `REGION="${spec.region}"`,
+    `STATE=${BOOTSTRAP_STATE}`,
+    'install -d -m 0700 "$STATE"',
+    'if [ -e "$STATE/joined" ]; then exit 0; fi',
+    '# The deadline counts from the first boot, kept across reboots: past it the health loop replaces this machine.',
+    `[ -s "$STATE/first-boot" ] || awk '/^btime/ { print $2 }' /proc/stat > "$STATE/first-boot"`,
+    'if [ "$(date +%s)" -ge $(( $(cat "$STATE/first-boot") + ${KILN_JOIN_DEADLINE_SECONDS:?} )) ]; then',
+    '  echo "kiln-bootstrap: not joined within ${KILN_JOIN_DEADLINE_SECONDS}s of the first boot; giving up" >&2',
+    `  exit ${BOOTSTRAP_GAVE_UP}`,
+    'fi',
     '',
     'parameter() {',
     '  aws ssm get-parameter --region "$REGION" --with-decryption --name "$1" --query Parameter.Value --output text',
@@ -359,15 +427,29 @@ function bootstrapScript(clusterId: string, spec: ClusterSpec, role: MachineRole
     '# The provider ID a cloud controller manager would set: this machine as EC2 knows it (cloud-init reads IMDSv2).',
     'PROVIDER_ID="aws:///$(cloud-init query v1.availability_zone)/$(cloud-init query v1.instance_id)"',
     '',
+    'if [ ! -e "$STATE/packages" ]; then',
+    '  export DEBIAN_FRONTEND=noninteractive',
+    '  apt-get update -q',
+    `  apt-get upgrade ${APT_OPTIONS}`,
+    `  apt-get install ${APT_OPTIONS} ${BASE_PACKAGES.join(' ')}`,
+    '  install -d -m 0755 /etc/apt/keyrings',
+    `  curl -fsSL --retry 3 "https://pkgs.k8s.io/core:/stable:/v${spec.kubernetesVersion}/deb/Release.key" | gpg --batch --yes --dearmor -o /etc/apt/keyrings/kubernetes-apt-keyring.gpg`,
+    `  echo "deb [signed-by=/etc/apt/keyrings/kubernetes-apt-keyring.gpg] https://pkgs.k8s.io/core:/stable:/v${spec.kubernetesVersion}/deb/ /" > /etc/apt/sources.list.d/kubernetes.list`,
+    '  chmod 0644 /etc/apt/keyrings/kubernetes-apt-keyring.gpg /etc/apt/sources.list.d/kubernetes.list',
+    '  apt-get update -q',
+    `  apt-get install ${APT_OPTIONS} kubelet=${version} kubeadm=${version} kubectl=${version}`,
+    '  apt-mark hold kubelet kubeadm kubectl containerd',
+    '  systemctl restart containerd',
+    '  systemctl enable kubelet',
+    '  touch "$STATE/packages"',
+    'fi',
     ...ssmAgentInstall(),
     '',
-    'modprobe overlay',
-    'modprobe br_netfilter',
-    'sysctl --system >/dev/null',
-    'sshd -t',
-    'systemctl reload ssh',
-    'systemctl daemon-reload',
-    'systemctl restart apt-daily-upgrade.timer',
+    '# The join token is published last: until it is there the join material is incomplete, and this run ends to wait for the next.',
+    `if ! parameter "${paths.joinToken}" >/dev/null 2>"$STATE/ssm-error"; then`,
+    '  if grep -q ParameterNotFound "$STATE/ssm-error"; then echo "kiln-bootstrap: the join material is not published yet"; else cat "$STATE/ssm-error" >&2; fi',
+    '  exit 75',
+    'fi',
     '',
     `if [ ! -s "/home/${OPERATOR_USER}/.ssh/authorized_keys" ]; then`,
     `  install -d -m 0700 -o ${OPERATOR_USER} -g ${OPERATOR_USER} /home/${OPERATOR_USER}/.ssh`,
@@ -376,19 +458,35 @@ function bootstrapScript(clusterId: string, spec: ClusterSpec, role: MachineRole
     `  chmod 0600 /home/${OPERATOR_USER}/.ssh/authorized_keys`,
     'fi',
     '',
-    'install -d -m 0755 /etc/apt/keyrings',
-    `curl -fsSL "https://pkgs.k8s.io/core:/stable:/v${spec.kubernetesVersion}/deb/Release.key" | gpg --batch --yes --dearmor -o /etc/apt/keyrings/kubernetes-apt-keyring.gpg`,
-    `echo "deb [signed-by=/etc/apt/keyrings/kubernetes-apt-keyring.gpg] https://pkgs.k8s.io/core:/stable:/v${spec.kubernetesVersion}/deb/ /" > /etc/apt/sources.list.d/kubernetes.list`,
-    'chmod 0644 /etc/apt/keyrings/kubernetes-apt-keyring.gpg /etc/apt/sources.list.d/kubernetes.list',
-    'apt-get update -q',
-    `DEBIAN_FRONTEND=noninteractive apt-get install -y -q kubelet=${version} kubeadm=${version} kubectl=${version}`,
-    'apt-mark hold kubelet kubeadm kubectl containerd',
-    'systemctl restart containerd',
-    'systemctl enable kubelet',
-    '',
+    'if [ ! -e "$STATE/kubeadm-done" ]; then',
+    '  # What a failed kubeadm left behind (on a control plane, its etcd member too) goes before this run tries again.',
+    '  if [ -e "$STATE/kubeadm-started" ]; then kubeadm reset --force --cri-socket unix:///run/containerd/containerd.sock; fi',
     ...(role === 'control-plane' ? controlPlane : worker),
+    '  touch "$STATE/kubeadm-done"',
+    'fi',
+    '',
+    ...afterKubeadm(role),
+    'touch "$STATE/joined"',
     '',
   ].join('\n');
+}
+
+/**
+ * What a machine applies before anything that needs the network, from runcmd (the first commands cloud-init runs
+ * once write_files has written the settings): the kernel settings, among them the ones the kubelet's
+ * protectKernelDefaults refuses to start without, and sshd's drop-in (sshd already started with it: cloud-init's
+ * network stage, which writes the files, runs before sshd.service; the reload makes sure). Then the unit that joins.
+ */
+function firstBootCommands(): string[] {
+  return [
+    'modprobe overlay',
+    'modprobe br_netfilter',
+    'sysctl --system',
+    'sshd -t && systemctl reload ssh',
+    'systemctl daemon-reload',
+    'systemctl restart apt-daily-upgrade.timer',
+    `systemctl enable --now --no-block ${BOOTSTRAP_UNIT}`,
+  ];
 }
 
 function kubeadmTemplates(spec: ClusterSpec, role: MachineRole, pool: NodePoolSpec | undefined): WriteFile[] {
@@ -432,9 +530,6 @@ export function cloudConfig(clusterId: string, spec: ClusterSpec, role: MachineR
     ],
     ssh_pwauth: false,
     disable_root: true,
-    package_update: true,
-    package_upgrade: true,
-    packages: ['apt-transport-https', 'ca-certificates', 'curl', 'gpg', 'awscli', 'containerd', 'unattended-upgrades', 'apt-listchanges'],
     write_files: [
       secretFile(
         '/etc/kiln/machine.env',
@@ -447,6 +542,7 @@ export function cloudConfig(clusterId: string, spec: ClusterSpec, role: MachineR
       secretFile('/etc/containerd/config.toml', containerdConfig(spec)),
       ...kubeadmTemplates(spec, role, pool),
       { path: BOOTSTRAP_SCRIPT, content: bootstrapScript(clusterId, spec, role), owner: 'root:root', permissions: '0700' },
+      publicFile(`/etc/systemd/system/${BOOTSTRAP_UNIT}`, bootstrapUnit(spec)),
       ...(role === 'control-plane'
         ? [
             { path: ENCRYPTION_CONFIG_SCRIPT, content: encryptionConfigScript(spec), owner: 'root:root', permissions: '0700' } as const,
@@ -455,15 +551,16 @@ export function cloudConfig(clusterId: string, spec: ClusterSpec, role: MachineR
           ]
         : []),
     ],
-    runcmd: [[BOOTSTRAP_SCRIPT], ...afterKubeadm(role)],
+    runcmd: firstBootCommands(),
   };
 }
 
 /**
  * Permissions kubeadm and the Debian packages leave wider than CIS 1.12
- * allows, tightened once kubeadm has written its files: the kubelet unit and
- * drop-in (4.1.1) and the kubelet config (4.1.9) to 0600; on control plane
- * machines the etcd data directory belongs to a dedicated etcd user (1.1.12).
+ * allows, tightened by the boot script once kubeadm has written its files: the
+ * kubelet unit and drop-in (4.1.1) and the kubelet config (4.1.9) to 0600; on
+ * control plane machines the etcd data directory belongs to a dedicated etcd
+ * user (1.1.12).
  */
 function afterKubeadm(role: MachineRole): string[] {
   const kubelet = [

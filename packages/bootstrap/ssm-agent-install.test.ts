@@ -75,9 +75,10 @@ beforeEach(() => {
   bin = join(root, 'bin');
   mkdirSync(bucket);
   mkdirSync(bin);
-  // curl -fsSL -o <file> <url>: the bucket's object named by the URL's last segment, or 22 as for a 404.
-  stub('curl', `out="$3"; object="${bucket}/\${4##*/}"; [ -f "$object" ] || exit 22; cp "$object" "$out"`);
-  stub('dpkg', '[ "$1" = --print-architecture ] && echo amd64; exit 0');
+  // curl … -o <file> <url>: the bucket's object named by the URL's last segment, or 22 as for a 404.
+  stub('curl', `while [ $# -gt 1 ]; do [ "$1" = -o ] && out="$2"; shift; done; object="${bucket}/\${1##*/}"; [ -f "$object" ] || exit 22; cp "$object" "$out"`);
+  // A fresh machine: the agent is not installed yet.
+  stub('dpkg', 'case "$1" in --print-architecture) echo amd64 ;; -s) exit 1 ;; esac; exit 0');
   stub('systemctl', 'exit 0');
   return () => {
     rmSync(root, { recursive: true, force: true });
@@ -90,7 +91,7 @@ describe('the SSM agent install', () => {
     const result = await install([stranger]);
     expect(result.stderr).not.toContain('not installing');
     expect(result.code).toBe(0);
-    expect(calls()).toContain(`curl -fsSL -o ${join(root, 'run')}/amazon-ssm-agent.deb https://s3.eu-west-1.amazonaws.com/amazon-ssm-eu-west-1/${SSM_AGENT_VERSION}/debian_amd64/amazon-ssm-agent.deb\n`);
+    expect(calls()).toContain(`curl -fsSL --retry 3 -o ${join(root, 'run')}/amazon-ssm-agent.deb https://s3.eu-west-1.amazonaws.com/amazon-ssm-eu-west-1/${SSM_AGENT_VERSION}/debian_amd64/amazon-ssm-agent.deb\n`);
     expect(calls()).toContain(`/${SSM_AGENT_VERSION}/debian_amd64/amazon-ssm-agent.deb.sig\n`);
     expect(calls()).toContain(`dpkg -i ${join(root, 'run')}/amazon-ssm-agent.deb\n`);
     expect(calls()).toContain('systemctl enable --now amazon-ssm-agent\n');

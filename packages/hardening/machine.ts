@@ -96,11 +96,37 @@ function applyWriteFiles(files: Map<string, FileState>, cloudConfig: Obj, source
   }
 }
 
-/** Only `chmod NNN path` and `chown u:g path` are modeled: what hardening steps in runcmd use. */
+/**
+ * The commands a machine runs at boot: runcmd, and the script of each systemd unit runcmd starts (`systemctl start`
+ * or `enable --now`, a unit file write_files wrote, its ExecStart=), line by line.
+ */
+function bootCommands(cloudConfig: Obj): string[] {
+  const lines = (Array.isArray(cloudConfig.runcmd) ? cloudConfig.runcmd : []).map((command) => (Array.isArray(command) ? command.map(String).join(' ') : String(command)));
+  const written = new Map(
+    (Array.isArray(cloudConfig.write_files) ? cloudConfig.write_files : []).flatMap((entry) => {
+      const path = at(entry, 'path');
+      const content = at(entry, 'content');
+      return typeof path === 'string' && typeof content === 'string' ? [[path, content] as const] : [];
+    }),
+  );
+  const scripts = lines.flatMap((line) => {
+    const words = line.split(/\s+/);
+    const verb = words.slice(1).find((word) => !word.startsWith('-'));
+    if (words[0] !== 'systemctl' || !(verb === 'start' || (verb === 'enable' && words.includes('--now')))) return [];
+    return words
+      .slice(words.indexOf(verb) + 1)
+      .filter((word) => !word.startsWith('-'))
+      .flatMap((unit) => {
+        const execStart = /^ExecStart=[-@:+!]*(\S+)/m.exec(written.get(`/etc/systemd/system/${unit.includes('.') ? unit : `${unit}.service`}`) ?? '')?.[1];
+        return (written.get(execStart ?? '') ?? '').split('\n');
+      });
+  });
+  return [...lines, ...scripts];
+}
+
+/** Only `chmod NNN path` and `chown u:g path` are modeled: what hardening steps at boot use. */
 function applyRuncmd(files: Map<string, FileState>, cloudConfig: Obj, source: string): void {
-  const commands = Array.isArray(cloudConfig.runcmd) ? cloudConfig.runcmd : [];
-  for (const command of commands) {
-    const line = Array.isArray(command) ? command.map(String).join(' ') : String(command);
+  for (const line of bootCommands(cloudConfig)) {
     for (const part of line.split(/&&|;/).map((s) => s.trim())) {
       const chmod = /^chmod\s+(?:-R\s+)?([0-7]{3,4})\s+(\S+)$/.exec(part);
       const chown = /^chown\s+(?:-R\s+)?([\w-]+):([\w-]+)\s+(\S+)$/.exec(part);
@@ -192,7 +218,7 @@ export async function buildMachines(renderedDir: string): Promise<Machine[]> {
     const files = kubeadmControlPlaneFiles({ first, localEtcd, etcdDataDir });
     if (controlPlaneCloud) {
       applyWriteFiles(files, controlPlaneCloud, 'cloud-init/control-plane.yaml write_files');
-      applyRuncmd(files, controlPlaneCloud, 'cloud-init/control-plane.yaml runcmd');
+      applyRuncmd(files, controlPlaneCloud, 'cloud-init/control-plane.yaml boot commands');
     }
     const processes = controlPlaneProcesses();
     processes.set('kubelet', kubeletFlags(defaults, nodeRegistration));
@@ -223,7 +249,7 @@ export async function buildMachines(renderedDir: string): Promise<Machine[]> {
     const files = kubeadmNodeFiles();
     if (cloud) {
       applyWriteFiles(files, cloud, `cloud-init/${poolFile} write_files`);
-      applyRuncmd(files, cloud, `cloud-init/${poolFile} runcmd`);
+      applyRuncmd(files, cloud, `cloud-init/${poolFile} boot commands`);
     }
     machines.push({
       name: `worker pool ${basename(poolFile, '.yaml')}`,

@@ -50,7 +50,7 @@ export async function rebootStep(services: RemediationServices, input: unknown):
   return runStep<Record<string, unknown>>(services, input, 'reboot', async ({ cluster, operation }) => {
     const target = targetOf(operation, 'reboot');
     if (!cluster.spec.nodeHealth.rebootBeforeReplace) return { done: true, outputs: { rebooted: false, skipped: 'rebootBeforeReplace is off.' } };
-    // kubeadm join runs once, at first boot: a reboot does not make a machine that never joined join.
+    // Its bootstrap gave up at nodeStartupTimeoutMinutes from first boot, when it became NoNode: a reboot does not make it join.
     if (target.reason === 'NoNode') return { done: true, outputs: { rebooted: false, skipped: 'The machine never became a node.' } };
     if (target.reason === 'MachineGone') return { done: true, outputs: { rebooted: false, skipped: 'The machine is gone.' } };
     const rebootedAt = new Date().toISOString();

@@ -14,6 +14,14 @@ const SSM_CORE = ['ssm:UpdateInstanceInformation', 'ssmmessages:*', 'ec2messages
 const BOOT_SCRIPT = '/usr/local/sbin/kiln-bootstrap';
 /** What the JoinConfigurations register: the kubelet sets only labels NodeRestriction lets it (the add-on step sets the others). */
 const CONTROL_PLANE_REGISTRATION = { labels: { 'kiln.dev/cluster': 'images' }, taints: [{ key: 'node-role.kubernetes.io/control-plane', effect: 'NoSchedule' }] };
+const RETRIED_BOOT = {
+  runs: 'unit',
+  unit: 'kiln-bootstrap.service',
+  restartsOnFailure: true,
+  restartMs: 15_000,
+  startLimit: { intervalMs: 0, burst: 5 },
+  deadlineMs: spec.nodeHealth.nodeStartupTimeoutMinutes * 60_000,
+};
 const GENERAL_REGISTRATION = { labels: { 'kiln.dev/cluster': 'images', team: 'data', 'kiln.dev/pool': 'general' }, taints: [{ key: 'dedicated', value: 'data', effect: 'NoSchedule' }] };
 
 function resources(options: { workerActions: string[]; userData?: (role: 'control-plane' | 'worker') => string }): RecordedResource[] {
@@ -54,8 +62,20 @@ describe('machines as EC2 boots them', () => {
         apiServerCertSans: ['@KILN_API_HOST@', '127.0.0.1'],
         join: expect.objectContaining({ discovery: expect.any(Object) }),
         apiServerAdmission: { configFile: PATHS.admissionConfig, files: expect.objectContaining({ [PATHS.admissionConfig]: expect.stringContaining('kind: PodSecurityConfiguration') as unknown }) as unknown },
+        // A systemd unit runcmd starts runs the boot script until it succeeds, up to the order's node startup timeout.
+        bootProcedure: RETRIED_BOOT,
       },
-      pools: { general: { providerIdAtBoot: true, ssmManaged: true, scripts: [BOOT_SCRIPT], nodeRegistration: GENERAL_REGISTRATION, kubeletVersion: RELEASE, join: expect.objectContaining({ discovery: expect.any(Object) }) } },
+      pools: {
+        general: {
+          providerIdAtBoot: true,
+          ssmManaged: true,
+          scripts: [BOOT_SCRIPT],
+          nodeRegistration: GENERAL_REGISTRATION,
+          kubeletVersion: RELEASE,
+          join: expect.objectContaining({ discovery: expect.any(Object) }),
+          bootProcedure: RETRIED_BOOT,
+        },
+      },
     });
   });
 

@@ -12,6 +12,7 @@ import { CLUSTER_INFO, startBootstrapTokenControllers } from './kube/bootstrap-t
 import type { NodeTaint } from './kube/nodes.ts';
 import { type JoinSpec, KubeadmJoinPreflight, clusterInfoKubeconfig } from './kubeadm-join.ts';
 import type { ApiServerAdmission } from './cloud-init/validate.ts';
+import { type BootProcedure, BootRuns, RUNS_ONCE } from './boot-procedure.ts';
 
 const JOIN_WAIT_MS = 30 * 60_000;
 
@@ -84,6 +85,8 @@ export interface MachineImage {
   apiServerCertSans?: readonly string[];
   /** Control plane: the AdmissionConfiguration its kube-apiserver reads at start, among the files its user data writes. */
   apiServerAdmission?: ApiServerAdmission;
+  /** How its boot script runs and what follows a failed run; once, from cloud-init's runcmd, when not known. */
+  bootProcedure?: BootProcedure;
 }
 
 /** An Auto Scaling group as the stack declares it: its bounds, its desired capacity and its launch template's machine. */
@@ -172,8 +175,10 @@ export interface SandboxInstance {
   instanceType: string;
   launchedAt: Date;
   state: 'pending' | 'running' | 'stopping' | 'stopped' | 'shutting-down' | 'terminated';
-  /** Why the machine's boot stopped short of joining (kubeadm's error), as its console log would show. */
+  /** Why the machine's boot stopped short of joining for good (kubeadm's error, a missing parameter), as its console log would show. */
   bootError?: string;
+  /** Why the last run of its boot procedure failed, while it is retried (what the unit's journal shows). */
+  lastBootFailure?: string;
 }
 
 interface Machine {
@@ -229,6 +234,15 @@ function kubeadmConfigMap(kubernetesVersion: string): KubeObject {
 
 /** kubeadm's certificate phase on one control plane machine: under way, done, or why it failed. */
 type CertificatePhase = 'starting' | { tls: ApiServerTls } | { error: string };
+
+/** A parameter the boot script read before it was published: `aws ssm get-parameter` fails, and so does that run. */
+interface MissingParameter {
+  missing: string;
+}
+
+function missingParameter(name: string): MissingParameter {
+  return { missing: `aws ssm get-parameter: ParameterNotFound (${name})` };
+}
 
 /** What an Auto Scaling group launches: its launch template's machine, with the names kubeadm gives its nodes. */
 interface LaunchConfiguration {
@@ -333,9 +347,12 @@ function tokenJoin(joinTokenParameter: string): JoinSpec {
 
 /**
  * The sandbox's machines: what cloud-init, kubeadm and the SSM agent do on
- * each one, and what Auto Scaling does with its groups. A machine waits for
- * its join token in the secret store (published by the bootstrap step); the
- * first control plane machine runs `kubeadm init`, which stores that token as
+ * each one, and what Auto Scaling does with its groups. A machine runs its
+ * boot script as its user data says (boot-procedure.ts): once from cloud-init's
+ * runcmd, which a parameter the bootstrap step has not published yet fails for
+ * good, or from a systemd unit that runs it again until it joins or its
+ * deadline passes. The join token comes last; the first control plane machine
+ * runs `kubeadm init`, which stores that token as
  * a bootstrap token Secret with the TTL of the rendered configuration, starts
  * the API server with the rendered --anonymous-auth, publishes cluster-info
  * and starts the bootstrap token controllers; every other machine runs
@@ -361,6 +378,8 @@ export class SandboxMachines {
   private failingCommands: CommandFault[] = [];
   /** kubeadm's etcd API call timeout; tests shorten it as they shorten the boot time. */
   kubeadmEtcdApiCallTimeoutMs = KUBEADM_ETCD_API_CALL_TIMEOUT_MS;
+  /** Runs of boot scripts still to fail as a download does when the network is not there yet. */
+  private failingBootRuns = 0;
 
   constructor(
     private readonly readSecret: (scope: AwsScope, name: string) => string | undefined,
@@ -483,18 +502,50 @@ export class SandboxMachines {
       state: 'running',
     };
     this.instances.set(instanceId, instance);
-    const deadline = Date.now() + JOIN_WAIT_MS;
+    // One run of the boot script at a time: it reads its join material, then kubeadm runs (and may wait on the API
+    // server within its own timeouts). A failed run is retried only if the user data runs the script that way.
+    const runs = new BootRuns(launch.image.bootProcedure ?? RUNS_ONCE, instance.launchedAt);
+    let running = false;
+    let nextRunAt = Date.now();
+    let waitingSince = 0;
+    let runFault: string | undefined;
     const boot = setInterval(() => {
       if (!launch.alive() || instance.state === 'terminated') {
         clearInterval(boot);
         return;
       }
-      if (instance.state !== 'running') return;
-      const outcome = this.tryJoin(launch, instance, name);
-      if (outcome === 'waiting' && Date.now() <= deadline) return;
-      clearInterval(boot);
-      if (outcome === 'waiting') instance.bootError = 'timed out waiting for the join material in the secret store';
-      else if (outcome !== 'joined') instance.bootError = outcome;
+      if (instance.state !== 'running' || Date.now() < nextRunAt) return;
+      if (!running) {
+        const refused = runs.start(Date.now());
+        if (refused !== undefined) {
+          clearInterval(boot);
+          instance.bootError = instance.lastBootFailure === undefined ? refused : `${refused}; last failure: ${instance.lastBootFailure}`;
+          return;
+        }
+        running = true;
+        waitingSince = Date.now();
+        runFault = this.takeBootRunFault();
+      }
+      const outcome = runFault ?? this.tryJoin(launch, instance, name);
+      if (outcome === 'joined') {
+        clearInterval(boot);
+        delete instance.lastBootFailure;
+        return;
+      }
+      if (outcome === 'waiting' && Date.now() - waitingSince <= JOIN_WAIT_MS) return;
+      const failure = outcome === 'waiting' ? 'kubeadm did not finish' : typeof outcome === 'string' ? outcome : outcome.missing;
+      running = false;
+      // A retried run starts clean: the script resets what a failed kubeadm left behind.
+      this.certificates.delete(instanceId);
+      this.preflights.delete(instanceId);
+      const next = runs.afterFailure(failure, Date.now());
+      if ('givesUp' in next) {
+        clearInterval(boot);
+        instance.bootError = next.givesUp;
+        return;
+      }
+      instance.lastBootFailure = failure;
+      nextRunAt = next.retryAt;
     }, 50);
     boot.unref();
     return instance;
@@ -503,10 +554,10 @@ export class SandboxMachines {
   /**
    * kubeadm's certificate phase on a control plane machine (init, or join --control-plane), for a cluster whose API
    * server is `secure`: the machine makes its own serving certificate from the cluster CA Kiln published
-   * (/etc/kubernetes/pki/ca.{crt,key}), valid for a year from now. Its boot script waits for the CA as it waits for its
-   * join token. Undefined for a cluster that serves no TLS.
+   * (/etc/kubernetes/pki/ca.{crt,key}), valid for a year from now; a run of its boot script that finds no CA fails as
+   * one that finds no join token does. Undefined for a cluster that serves no TLS.
    */
-  private certificatePhase(launch: LaunchConfiguration, instanceId: string, nodeName: string): CertificatePhase | undefined {
+  private certificatePhase(launch: LaunchConfiguration, instanceId: string, nodeName: string): CertificatePhase | MissingParameter | undefined {
     const { cluster, clusterId, scope, serviceCidr } = launch;
     if (!cluster.url.startsWith('https:')) return undefined;
     const existing = this.certificates.get(instanceId);
@@ -515,7 +566,9 @@ export class SandboxMachines {
     const caCertificate = at('pki/ca.crt');
     const caKey = at('pki/ca.key');
     const apiHost = at('api-host');
-    if (caCertificate === undefined || caKey === undefined || apiHost === undefined) return 'starting';
+    if (caCertificate === undefined) return missingParameter(machineSecretPath(clusterId, 'control-plane', 'pki/ca.crt'));
+    if (caKey === undefined) return missingParameter(machineSecretPath(clusterId, 'control-plane', 'pki/ca.key'));
+    if (apiHost === undefined) return missingParameter(machineSecretPath(clusterId, 'control-plane', 'api-host'));
     this.certificates.set(instanceId, 'starting');
     // The boot script fills the API host's placeholder in the ClusterConfiguration before kubeadm reads it.
     const certSans = (launch.image.apiServerCertSans ?? []).map((name) => name.replaceAll(BOOT_PLACEHOLDERS.apiHost, apiHost));
@@ -555,17 +608,17 @@ export class SandboxMachines {
 
   /**
    * The machine's `kubeadm join` preflight, started once the boot script has what it fills the JoinConfiguration and
-   * its files with (else undefined: it waits, as for its join token): discovery and the kubeadm-config read, against
-   * the cluster's API server.
+   * its files with (else the parameter it did not find): discovery and the kubeadm-config read, against the cluster's
+   * API server.
    */
-  private joinPreflight(launch: LaunchConfiguration, instanceId: string): KubeadmJoinPreflight | undefined {
+  private joinPreflight(launch: LaunchConfiguration, instanceId: string): KubeadmJoinPreflight | MissingParameter {
     const existing = this.preflights.get(instanceId);
     if (existing !== undefined) return existing;
     const spec = launch.image.join ?? tokenJoin(machineSecretPath(launch.clusterId, launch.role, 'join-token'));
     const values: [string, string][] = [];
     for (const [placeholder, source] of Object.entries(spec.placeholders)) {
       const value = this.readSecret(launch.scope, source.parameter);
-      if (value === undefined) return undefined;
+      if (value === undefined) return missingParameter(source.parameter);
       values.push([placeholder, source.base64 ? Buffer.from(value).toString('base64') : value]);
     }
     const fill = (text: string, escape: (value: string) => string) => values.reduce((filled, [placeholder, value]) => filled.replaceAll(placeholder, escape(value)), text);
@@ -635,11 +688,14 @@ export class SandboxMachines {
     return this.loadAdmissionConfiguration(launch.cluster, admission === undefined ? undefined : { configFile: admission.configFile, files: new Map(Object.entries(admission.files)) });
   }
 
-  /** One attempt of the machine's boot script: 'joined', 'waiting' (for its join material or for the API server), or kubeadm's error. */
-  private tryJoin(launch: LaunchConfiguration, instance: SandboxInstance, name: string): string {
+  /**
+   * One step of a run of the machine's boot script: 'joined', 'waiting' (kubeadm waits for the API server), the
+   * parameter its script did not find, or kubeadm's error.
+   */
+  private tryJoin(launch: LaunchConfiguration, instance: SandboxInstance, name: string): string | MissingParameter {
     const { clusterId, cluster, scope, role } = launch;
     const token = this.readSecret(scope, machineSecretPath(clusterId, role, 'join-token'));
-    if (token === undefined) return 'waiting';
+    if (token === undefined) return missingParameter(machineSecretPath(clusterId, role, 'join-token'));
     const state = this.controlPlaneOf(clusterId);
     const encryptionConfig = role === 'control-plane' ? this.readSecret(scope, machineSecretPath(clusterId, 'control-plane', 'encryption-config')) : undefined;
     const kubeletVersion = normalizeKubernetesVersion(launch.image.kubeletVersion ?? cluster.kubernetesVersion);
@@ -654,6 +710,7 @@ export class SandboxMachines {
       if (parts === null) return `kubeadm init: the bootstrap token "${token.slice(0, 6)}…" is not of the form [a-z0-9]{6}.[a-z0-9]{16}`;
       const certificates = this.certificatePhase(launch, instance.instanceId, name);
       if (certificates === 'starting') return 'waiting';
+      if (certificates !== undefined && 'missing' in certificates) return certificates;
       if (certificates !== undefined && 'error' in certificates) return `kubeadm init: ${certificates.error}`;
       const ttl = launch.image.joinTokenTtlMs ?? KUBEADM_DEFAULT_TOKEN_TTL_MS;
       cluster.writeObject(bootstrapTokenSecret(parts[1] ?? '', parts[2] ?? '', new Date(Date.now() + ttl), launch.image.joinTokenUsages ?? KUBEADM_DEFAULT_TOKEN_USAGES), 'kubeadm');
@@ -664,8 +721,10 @@ export class SandboxMachines {
       state.initialised = true;
       initialising = true;
     } else {
-      const preflight = this.joinPreflight(launch, instance.instanceId)?.poll();
-      if (preflight === undefined || preflight === 'running') return 'waiting';
+      const started = this.joinPreflight(launch, instance.instanceId);
+      if ('missing' in started) return started;
+      const preflight = started.poll();
+      if (preflight === 'running') return 'waiting';
       if ('error' in preflight) return `kubeadm join: ${preflight.error}`;
       // kubeadm join's preflight: the kubelet may not be newer than the control plane the ClusterConfiguration names;
       // a control plane machine deploys that release, which may be at most one minor from the oldest API server's.
@@ -680,6 +739,7 @@ export class SandboxMachines {
         }
         const certificates = this.certificatePhase(launch, instance.instanceId, name);
         if (certificates === 'starting') return 'waiting';
+        if (certificates !== undefined && 'missing' in certificates) return certificates;
         if (certificates !== undefined && 'error' in certificates) return `kubeadm join: ${certificates.error}`;
         controlPlaneVersion = normalizeKubernetesVersion(configured);
       }
@@ -863,6 +923,20 @@ export class SandboxMachines {
    */
   failCommands(verb: MachineCommandVerb, times: number, target: CommandFaultTarget = {}): void {
     this.failingCommands.push({ ...target, verb, remaining: times });
+  }
+
+  /**
+   * Fault injection: the next `times` runs of any machine's boot script fail before they reach SSM, as its first
+   * download does while the machine has no route out (a NAT gateway not there yet, a mirror down).
+   */
+  failBootRuns(times: number): void {
+    this.failingBootRuns += times;
+  }
+
+  private takeBootRunFault(): string | undefined {
+    if (this.failingBootRuns === 0) return undefined;
+    this.failingBootRuns -= 1;
+    return 'apt-get update: could not connect to pkgs.k8s.io:443 (connection timed out)';
   }
 
   clearCommandFaults(): void {

@@ -2,6 +2,7 @@ import { gunzipSync } from 'node:zlib';
 import AjvDraft04 from 'ajv-draft-04';
 import { parse, parseAllDocuments } from 'yaml';
 import { isRecord } from '#core';
+import { type BootProcedure, bootProcedureOf } from '../boot-procedure.ts';
 import type { JoinSpec } from '../kubeadm-join.ts';
 import schema from './schema-cloud-config-v1.json' with { type: 'json' };
 
@@ -210,6 +211,17 @@ export interface BootBehaviour {
   join?: JoinSpec;
   apiServerAnonymousAuth?: boolean;
   apiServerCertSans?: string[];
+  /** How the boot script runs: once from runcmd, or as a systemd unit that restarts it. */
+  bootProcedure?: BootProcedure;
+}
+
+/** How the user data runs its boot script: the executable it writes that runs `kubeadm init` or `kubeadm join`. */
+function bootProcedureOfUserData(userData: string): BootProcedure | undefined {
+  const parsed = parseUserData(userData);
+  if ('error' in parsed) return undefined;
+  const files = writtenFiles(userData);
+  const script = files.find((file) => /^[0-7]{3,4}$/.test(file.permissions) && (Number.parseInt(file.permissions, 8) & 0o111) !== 0 && /^\s*kubeadm (init|join)\b/m.test(file.content));
+  return script === undefined ? undefined : bootProcedureOf(parsed.document, files, script.path);
 }
 
 /**
@@ -237,6 +249,7 @@ function readBootBehaviour(userData: string): BootBehaviour {
   const joinTokenUsages = isRecord(initToken) && Array.isArray(initToken.usages) ? initToken.usages.map(String) : undefined;
   const apiServerAnonymousAuth = apiServerAnonymousAuthOf(userData);
   const apiServerCertSans = apiServerCertSansOf(userData);
+  const bootProcedure = bootProcedureOfUserData(userData);
   return {
     providerIdFromMetadata,
     ssmAgent,
@@ -247,6 +260,7 @@ function readBootBehaviour(userData: string): BootBehaviour {
     ...(join === undefined ? {} : { join }),
     ...(apiServerAnonymousAuth === undefined ? {} : { apiServerAnonymousAuth }),
     ...(apiServerCertSans === undefined ? {} : { apiServerCertSans }),
+    ...(bootProcedure === undefined ? {} : { bootProcedure }),
   };
 }
 
