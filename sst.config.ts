@@ -98,6 +98,9 @@ export default $config({
       AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: 'true',
       // The portals' origins, from the deploying shell (none unless set).
       KILN_CORS_ORIGINS: process.env.KILN_CORS_ORIGINS ?? '',
+      // The aws-encryption-provider image the operator built and pushed (its project publishes none), pinned by digest;
+      // without it orders with the kms at-rest provider are refused.
+      ...(process.env.KILN_KMS_PLUGIN_IMAGE === undefined ? {} : { KILN_KMS_PLUGIN_IMAGE: process.env.KILN_KMS_PLUGIN_IMAGE }),
     };
     const permissions = [
       { actions: ['kms:Encrypt', 'kms:Decrypt', 'kms:GenerateDataKey'], resources: [sealingKey.arn] },

@@ -19,7 +19,7 @@ import {
   toYamlDocuments,
 } from '#bootstrap';
 import { ClusterSpec, KilnError, type Problem, assertOrderRules, machineOsProblem, machineOsReleaseOf, problemFor, validationErrorOf } from '#core';
-import { LOCAL_EGRESS_ADDRESS, SandboxCloud } from '#sandbox';
+import { LOCAL_EGRESS_ADDRESS, LOCAL_KMS_PLUGIN_IMAGE, SandboxCloud } from '#sandbox';
 
 /**
  * `npm run render -- <order.json> <dir>`: everything Kiln would hand to the
@@ -47,7 +47,7 @@ export function validateOrder(order: unknown): { spec: ClusterSpec } | { problem
     return { problem: problemFor(error.code, error.detail, error.errors) };
   }
   try {
-    assertOrderRules(parsed.data);
+    assertOrderRules(parsed.data, { kmsPluginImage: LOCAL_KMS_PLUGIN_IMAGE });
   } catch (error) {
     if (error instanceof KilnError) return { problem: problemFor(error.code, error.detail, error.errors) };
     throw error;
@@ -86,7 +86,8 @@ async function infrastructureResources(spec: ClusterSpec, userData: { controlPla
 /** Renders every artefact for `spec` under `dir`; returns the paths written, relative to `dir`. */
 export async function renderCluster(spec: ClusterSpec, dir: string): Promise<string[]> {
   const userData = {
-    controlPlane: renderUserData(RENDER_CLUSTER_ID, spec, 'control-plane'),
+    // The KMS plugin's image, as local mode configures it (an operator names the one they built).
+    controlPlane: renderUserData(RENDER_CLUSTER_ID, spec, 'control-plane', undefined, { kmsPluginImage: LOCAL_KMS_PLUGIN_IMAGE }),
     pools: Object.fromEntries(spec.nodePools.map((pool) => [pool.name, renderUserData(RENDER_CLUSTER_ID, spec, 'worker', pool.name)])),
   };
   const { outputs, resources } = await infrastructureResources(spec, userData);

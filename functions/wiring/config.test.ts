@@ -20,3 +20,16 @@ describe("Kiln's egress addresses in its configuration", () => {
     expect(() => loadConfig({ ...REQUIRED, KILN_EGRESS_CIDRS: '198.51.100.7' })).toThrow(/KILN_EGRESS_CIDRS/);
   });
 });
+
+describe("the KMS plugin's image in Kiln's configuration", () => {
+  const built = `123456789012.dkr.ecr.eu-central-1.amazonaws.com/aws-encryption-provider:v1.33.0@sha256:${'0f'.repeat(32)}`;
+
+  it('is an image reference pinned by digest, or absent', () => {
+    expect(loadConfig({ ...REQUIRED, KILN_KMS_PLUGIN_IMAGE: built }).KILN_KMS_PLUGIN_IMAGE).toBe(built);
+    expect(loadConfig(REQUIRED).KILN_KMS_PLUGIN_IMAGE).toBeUndefined();
+  });
+
+  it('refuses a reference by tag alone, naming the variable', () => {
+    expect(() => loadConfig({ ...REQUIRED, KILN_KMS_PLUGIN_IMAGE: 'registry.k8s.io/aws-encryption-provider/aws-encryption-provider:v1.33.0' })).toThrow(/KILN_KMS_PLUGIN_IMAGE: must be an image reference pinned by digest/);
+  });
+});

@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { DEFAULT_INFRASTRUCTURE_CONCURRENCY, DEFAULT_QUOTAS, DEFAULT_RATE_POLICY } from '#core';
+import { DEFAULT_INFRASTRUCTURE_CONCURRENCY, DEFAULT_QUOTAS, DEFAULT_RATE_POLICY, KMS_PLUGIN_IMAGE_REFERENCE } from '#core';
 
 /**
  * Everything Kiln reads from its environment, in one place. Production and
@@ -58,6 +58,11 @@ export const KilnConfig = z.object({
     .describe(
       "Comma-separated public addresses Kiln's functions reach clusters from (its NAT gateways' Elastic IPs, as /32): every cluster's API load balancer admits them, whatever the order's apiAllowedCidrs.",
     ),
+  KILN_KMS_PLUGIN_IMAGE: z
+    .string()
+    .regex(KMS_PLUGIN_IMAGE_REFERENCE, 'must be an image reference pinned by digest, such as public.ecr.aws/example/aws-encryption-provider@sha256:<64 hex digits>')
+    .optional()
+    .describe('The aws-encryption-provider image (v1.33.0, which its project does not publish) the machines pull, pinned by digest: without it orders with the kms at-rest provider are refused.'),
   KILN_CORS_ORIGINS: z
     .string()
     .default('')

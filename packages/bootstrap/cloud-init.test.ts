@@ -12,6 +12,8 @@ import { validateCloudConfig, validateSshdDropIn } from './test-support.ts';
 const SMALLEST = ClusterSpec.parse({ name: 'demo', region: 'eu-central-1', nodePools: [{ name: 'default', size: 1 }] });
 const FULL = ClusterSpec.parse(JSON.parse(readFileSync(new URL('./examples/full-order.json', import.meta.url), 'utf8')));
 const KMS = ClusterSpec.parse({ name: 'kms', region: 'eu-west-1', nodePools: [{ name: 'default', size: 1 }], encryption: { atRest: { provider: 'kms', keySource: 'kms' } } });
+/** An operator's build of the KMS plugin, pinned by digest (KILN_KMS_PLUGIN_IMAGE). */
+const PLUGIN_IMAGE = `123456789012.dkr.ecr.eu-west-1.amazonaws.com/aws-encryption-provider:v1.33.0@sha256:${'ab'.repeat(32)}`;
 const KEY = 'ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAILCRhT35qY7+PwmXi7z/5pTnbaG/xuxu6jdxAoIiJM3s kiln@demo';
 
 interface WrittenFile {
@@ -23,7 +25,7 @@ interface WrittenFile {
 
 function allUserData(spec: ClusterSpec): [string, string][] {
   return [
-    ['control-plane', renderUserData('cl_test', spec, 'control-plane', undefined, { authorizedKey: KEY })],
+    ['control-plane', renderUserData('cl_test', spec, 'control-plane', undefined, { authorizedKey: KEY, kmsPluginImage: PLUGIN_IMAGE })],
     ...spec.nodePools.map((pool): [string, string] => [pool.name, renderUserData('cl_test', spec, 'worker', pool.name, { authorizedKey: KEY })]),
   ];
 }
@@ -173,7 +175,7 @@ describe('cloud-init user data', () => {
 
 describe('the KMS v2 plugin on control planes', () => {
   const filesOf = (spec: ClusterSpec, role: 'control-plane' | 'worker') =>
-    (parse(renderUserData('cl_test', spec, role, role === 'worker' ? 'default' : undefined)) as { write_files: WrittenFile[] }).write_files;
+    (parse(renderUserData('cl_test', spec, role, role === 'worker' ? 'default' : undefined, { kmsPluginImage: PLUGIN_IMAGE })) as { write_files: WrittenFile[] }).write_files;
 
   it('runs as a static pod whose key the machine fills in at boot, before kubeadm starts the API server', () => {
     const files = filesOf(KMS, 'control-plane');
@@ -183,6 +185,8 @@ describe('the KMS v2 plugin on control planes', () => {
     const pod = new Pod(parse(template.content) as IPod);
     pod.validate();
     expect(pod.spec?.hostNetwork).toBe(true);
+    // The image the operator built and named: the project publishes none.
+    expect(pod.spec?.containers[0]?.image).toBe(PLUGIN_IMAGE);
     expect(pod.spec?.containers[0]?.command).toEqual([
       '/aws-encryption-provider',
       '--key=<kms-key-arn>',
@@ -205,6 +209,10 @@ describe('the KMS v2 plugin on control planes', () => {
     expect(kubeadm).toContain('hostPath: /var/run/kmsplugin');
   });
 
+  it('cannot be rendered without the image Kiln is configured with', () => {
+    expect(() => renderUserData('cl_test', KMS, 'control-plane')).toThrow(/KILN_KMS_PLUGIN_IMAGE/);
+  });
+
   it('is nowhere without the KMS provider, and never on workers', () => {
     for (const files of [filesOf(SMALLEST, 'control-plane'), filesOf(KMS, 'worker')]) {
       expect(files.map((file) => file.path)).not.toContain('/etc/kiln/aws-encryption-provider.yaml.tmpl');
@@ -215,7 +223,7 @@ describe('the KMS v2 plugin on control planes', () => {
 
 describe('the admission configuration on control planes', () => {
   const filesOf = (spec: ClusterSpec, role: 'control-plane' | 'worker') =>
-    (parse(renderUserData('cl_test', spec, role, role === 'worker' ? 'default' : undefined)) as { write_files: WrittenFile[] }).write_files;
+    (parse(renderUserData('cl_test', spec, role, role === 'worker' ? 'default' : undefined, { kmsPluginImage: PLUGIN_IMAGE })) as { write_files: WrittenFile[] }).write_files;
 
   it('is written at boot as the update workflow publishes it, with the script that replaces it later; workers have neither', () => {
     const spec = ClusterSpec.parse({ ...SMALLEST, podSecurity: { enforce: 'baseline', warn: 'restricted' } });

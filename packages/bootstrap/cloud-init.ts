@@ -29,6 +29,11 @@ export interface UserDataOptions {
    * secret store at boot.
    */
   authorizedKey?: string;
+  /**
+   * The aws-encryption-provider image the control plane runs beside each API server (KMS_PLUGIN_IMAGE_REFERENCE),
+   * which Kiln's operator provides: needed, and only used, when the order's at-rest provider is kms.
+   */
+  kmsPluginImage?: string;
 }
 
 /**
@@ -489,10 +494,17 @@ function firstBootCommands(): string[] {
   ];
 }
 
-function kubeadmTemplates(spec: ClusterSpec, role: MachineRole, pool: NodePoolSpec | undefined): WriteFile[] {
+/** The KMS plugin's static pod template, for an order with the kms provider; it cannot be rendered without its image. */
+function kmsPluginFiles(spec: ClusterSpec, options: UserDataOptions): WriteFile[] {
+  if (!usesKmsPlugin(spec)) return [];
+  if (options.kmsPluginImage === undefined) throw new Error('the kms at-rest provider needs the aws-encryption-provider image Kiln is configured with (KILN_KMS_PLUGIN_IMAGE)');
+  return [secretFile(KMS_PLUGIN_TEMPLATE, toYamlDocuments([kmsPluginManifest(spec, options.kmsPluginImage)]))];
+}
+
+function kubeadmTemplates(spec: ClusterSpec, role: MachineRole, pool: NodePoolSpec | undefined, options: UserDataOptions): WriteFile[] {
   const discovery = secretFile(DISCOVERY_TEMPLATE, stringify(discoveryKubeconfig(), { lineWidth: 0 }));
   if (role === 'worker') return [secretFile('/etc/kiln/kubeadm-join-worker.yaml.tmpl', renderJoinConfiguration(spec, 'worker', pool)), discovery];
-  const kmsPlugin = usesKmsPlugin(spec) ? [secretFile(KMS_PLUGIN_TEMPLATE, toYamlDocuments([kmsPluginManifest(spec)]))] : [];
+  const kmsPlugin = kmsPluginFiles(spec, options);
   return [
     secretFile('/etc/kiln/kubeadm-init.yaml.tmpl', renderInitConfiguration(spec)),
     secretFile('/etc/kiln/kubeadm-join-control-plane.yaml.tmpl', renderJoinConfiguration(spec, 'control-plane')),
@@ -540,7 +552,7 @@ export function cloudConfig(clusterId: string, spec: ClusterSpec, role: MachineR
       publicFile('/etc/modules-load.d/kiln.conf', 'overlay\nbr_netfilter\n'),
       publicFile('/etc/sysctl.d/90-kiln.conf', `${Object.entries(KERNEL_SETTINGS).map(([name, value]) => `${name} = ${value}`).join('\n')}\n`),
       secretFile('/etc/containerd/config.toml', containerdConfig(spec)),
-      ...kubeadmTemplates(spec, role, pool),
+      ...kubeadmTemplates(spec, role, pool, options),
       { path: BOOTSTRAP_SCRIPT, content: bootstrapScript(clusterId, spec, role), owner: 'root:root', permissions: '0700' },
       publicFile(`/etc/systemd/system/${BOOTSTRAP_UNIT}`, bootstrapUnit(spec)),
       ...(role === 'control-plane'

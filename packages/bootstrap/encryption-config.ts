@@ -1,4 +1,4 @@
-import { ADDON_RELEASES, type ClusterSpec } from '#core';
+import type { ClusterSpec } from '#core';
 import type { KubeObject } from './kube-object.ts';
 
 /** Stands in for key material wherever a rendered file must not carry it; the machine fills it from the secret store. */
@@ -10,18 +10,6 @@ export const KMS_PLUGIN_DIR = '/var/run/kmsplugin';
 export const KMS_PLUGIN_ENDPOINT = `unix://${KMS_PLUGIN_DIR}/socket.sock`;
 /** The plugin's name in the EncryptionConfiguration, which is also the name in each stored Secret's prefix. */
 export const KMS_PLUGIN_NAME = 'aws-encryption-provider';
-/**
- * kubernetes-sigs/aws-encryption-provider, pinned in Kiln's version table
- * (#core ADDON_RELEASES); the path follows the k8s-staging-images promotion
- * convention. No such image is published: the project's cloudbuild.yaml
- * arrived after the v1.33.0 release commit (9024190, 2025-05-08, after
- * d5af2ce of 2025-04-25) and pushes only to its staging registry, and
- * kubernetes/k8s.io registry.k8s.io/images/k8s-staging-aws-encryption-provider
- * holds no images.yaml, so nothing was promoted (the project's issue #147 asks
- * for an official public image). Until Kiln builds the plugin from its tag into
- * a registry it controls, a KMS-provider machine cannot pull this reference.
- */
-export const KMS_PLUGIN_IMAGE = `registry.k8s.io/aws-encryption-provider/aws-encryption-provider:${ADDON_RELEASES.awsEncryptionProvider.version}`;
 /** Filled by the machine at boot from the secret store, because the cluster's key exists only once the stack does. */
 export const KMS_KEY_PLACEHOLDER = '<kms-key-arn>';
 const KMS_PLUGIN_HEALTH_PORT = 8083;
@@ -38,7 +26,7 @@ const KMS_PLUGIN_HEALTH_PORT = 8083;
  * ":8083" would serve /healthz and /metrics (labelled with the key ARN) on the
  * machine's VPC address, so it listens on loopback, where the probe asks.
  */
-export function kmsPluginManifest(spec: ClusterSpec, keyArn: string = KMS_KEY_PLACEHOLDER): KubeObject {
+export function kmsPluginManifest(spec: ClusterSpec, image: string, keyArn: string = KMS_KEY_PLACEHOLDER): KubeObject {
   return {
     apiVersion: 'v1',
     kind: 'Pod',
@@ -49,7 +37,7 @@ export function kmsPluginManifest(spec: ClusterSpec, keyArn: string = KMS_KEY_PL
       containers: [
         {
           name: KMS_PLUGIN_NAME,
-          image: KMS_PLUGIN_IMAGE,
+          image,
           command: [
             '/aws-encryption-provider',
             `--key=${keyArn}`,

@@ -5,7 +5,7 @@ export { ADMIN_GROUP, apiServerSubjectAltNames, certificateAuthorityFromPem, con
 export { generateSshKeyPair, type SshKeyPair } from './ssh-key.ts';
 export { OPERATOR_USER, renderSshdConfig, SSHD_DROP_IN_PATH } from './sshd.ts';
 export { machineSecretPath, SsmMachineSecretStore, type MachineSecretStore } from './machine-secrets.ts';
-export { encryptionConfiguration, KMS_KEY_PLACEHOLDER, KMS_PLUGIN_DIR, KMS_PLUGIN_ENDPOINT, KMS_PLUGIN_IMAGE, KMS_PLUGIN_NAME, kmsPluginManifest, SEALED_AT_BOOT, type EncryptionKeyRef } from './encryption-config.ts';
+export { encryptionConfiguration, KMS_KEY_PLACEHOLDER, KMS_PLUGIN_DIR, KMS_PLUGIN_ENDPOINT, KMS_PLUGIN_NAME, kmsPluginManifest, SEALED_AT_BOOT, type EncryptionKeyRef } from './encryption-config.ts';
 export { instanceIdOf, SsmRunCommand, type CommandResult, type MachineCommands } from './machine-commands.ts';
 export { bootstrapTokenId, bootstrapTokenSecret, newBootstrapToken } from './join-token.ts';
 export { joinMaterial, type MachineSecret } from './join-material.ts';

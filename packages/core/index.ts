@@ -40,7 +40,7 @@ export { createLogger, NO_METRICS, redact, type LogFields, type Logger, type Log
 export { problemFor, problemType } from './problem.ts';
 export { applyMergePatch } from './merge-patch.ts';
 export { cidrBlock, ipv4ToNumber, numberToIpv4, type Ipv4Block } from './ipv4.ts';
-export { isRecord, sameJson, sha256 } from './values.ts';
+export { isRecord, KMS_PLUGIN_IMAGE_REFERENCE, sameJson, sha256 } from './values.ts';
 export { EVENT_DATA_V1, TYPED_EVENTS, TypedTenantEvent, UsagePeriod, UsageRow } from './event-data.ts';
 export { USAGE_GRANULARITIES, UsageReport } from './usage.ts';
 export { WebhookDelivery, WebhookEndpoint, WebhookEndpointCreated, WebhookEndpointOrder, WebhookEndpointUpdate } from './webhooks.ts';

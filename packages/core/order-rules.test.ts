@@ -80,6 +80,15 @@ describe('cross-field rules', () => {
     expect(problemsOf({ ...smallest, network: { routingMode: 'tunnel' } })).toEqual([]);
   });
 
+  it('refuses the kms provider while Kiln has no KMS plugin image, and takes it once its operator named one', () => {
+    const kms = ClusterSpec.parse({ ...smallest, encryption: { atRest: { provider: 'kms', keySource: 'kms' } } });
+    const now = new Date('2026-11-29T12:00:00Z');
+    expect(orderProblems(kms, { now })).toEqual([{ pointer: '/encryption/atRest/provider', detail: expect.stringMatching(/^kms is not available here: .*publishes no image/) }]);
+    expect(orderProblems(kms, { now, kmsPluginImage: `registry.example.com/aws-encryption-provider@sha256:${'a'.repeat(64)}` })).toEqual([]);
+    // A stored spec was accepted on its day.
+    expect(orderProblems(kms, { now, stored: true })).toEqual([]);
+  });
+
   it('refuses every new order on a day no machine OS has regular security support, but not a stored spec', () => {
     const spec = ClusterSpec.parse(smallest);
     const afterTrixie = { now: new Date('2028-08-10T12:00:00Z') };

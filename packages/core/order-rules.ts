@@ -25,6 +25,8 @@ export interface OrderRuleOptions {
   stored?: boolean;
   /** When the order is placed: which Kubernetes minors are offered depends on the day. */
   now?: Date;
+  /** The aws-encryption-provider image Kiln's operator configured (KILN_KMS_PLUGIN_IMAGE): a new order with the kms provider needs one. */
+  kmsPluginImage?: string;
 }
 
 /** A rule an order breaks, at a JSON pointer into the order. */
@@ -45,6 +47,13 @@ export function orderProblems(spec: ClusterSpec, options: OrderRuleOptions = {})
     if (osProblem !== undefined) problems.push({ pointer: '', detail: osProblem });
     const versionProblem = kubernetesVersionProblem(spec.kubernetesVersion, now);
     if (versionProblem !== undefined) problems.push({ pointer: '/kubernetesVersion', detail: versionProblem });
+    if (spec.encryption.atRest.provider === 'kms' && options.kmsPluginImage === undefined) {
+      problems.push({
+        pointer: '/encryption/atRest/provider',
+        detail:
+          "kms is not available here: it runs the AWS KMS plugin (aws-encryption-provider) beside every API server, whose project publishes no image, and this Kiln's operator has not configured one. Use aescbc, aesgcm or secretbox, with a key Kiln generates or your own.",
+      });
+    }
   }
 
   if (spec.network.routingMode === 'native') {

@@ -3,6 +3,7 @@ export { ensureTable, freePort, LOCAL_AWS_ENVIRONMENT, LOCAL_CREDENTIALS, LOCAL_
 export { FaultInjector, type TaskFaultRule } from './faults.ts';
 export { kmsV2Plugin, startKmsService, type KmsService, type KmsServiceOptions } from './kms/index.ts';
 export { kubeadmApiServerTls } from './api-server-tls.ts';
+export { LOCAL_KMS_PLUGIN_IMAGE, SandboxContainerRegistry } from './container-registry.ts';
 export { USER_DATA_LIMIT_BYTES, userDataText } from './cloud-init/validate.ts';
 export { CONTROL_PLANE_LABEL, normalizeKubernetesVersion, POOL_LABEL, startSandboxCluster, type ApiServerTls, type AtRestProviderType, type ContinueExpiryRule, type KmsPlugin, type KubeFaultHandle, type KubeFaultRule, type KubeObject, type KubeObjectFilter, type KubeRequest, type KubeRequestRecord, type KubeStatusReason, type NodeConditionStatus, type NodeRegistration, type NodeRole, type NodeTaint, type SandboxCluster, type SandboxClusterFaults, type SandboxClusterOptions, type StoredSecretKey } from './kube/index.ts';
 export {

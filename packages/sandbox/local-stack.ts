@@ -21,6 +21,7 @@ import { FaultInjector } from './faults.ts';
 import { SandboxIam } from './iam.ts';
 import { type KmsService, kmsV2Plugin, startKmsService } from './kms/index.ts';
 import { LOAD_BALANCER_ADDRESS, type SandboxCluster, startSandboxCluster } from './kube/index.ts';
+import { LOCAL_KMS_PLUGIN_IMAGE, SandboxContainerRegistry } from './container-registry.ts';
 import { startHelmController } from './kube/helm-controller.ts';
 import { SandboxMachines } from './machines.ts';
 import { startSsmService } from './ssm/index.ts';
@@ -193,8 +194,15 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
 
     const ssm = await startSsmService({ iam, kmsKeys: kms.keys });
     stoppers.push(() => ssm.close());
-    const machines = new SandboxMachines((scope, name) => ssm.read(scope, name), options.machineBootMs ?? 300, ACCOUNT_ID, (scope, keyArn) =>
-      kmsV2Plugin(kms.keys, scope, keyArn),
+    // Local mode plays the operator who built the KMS plugin and pushed it where the machines pull from.
+    const registry = new SandboxContainerRegistry();
+    registry.push(LOCAL_KMS_PLUGIN_IMAGE);
+    const machines = new SandboxMachines(
+      (scope, name) => ssm.read(scope, name),
+      options.machineBootMs ?? 300,
+      ACCOUNT_ID,
+      (scope, keyArn) => kmsV2Plugin(kms.keys, scope, keyArn),
+      (image) => registry.serves(image),
     );
     ssm.onCommand((scope, instanceId, commands) => machines.run(scope, instanceId, commands), (scope, instanceId) => machines.managed(scope, instanceId));
     const ec2 = await startEc2Service({ machines, iam });
@@ -353,6 +361,8 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
       KILN_POLL_SECONDS: String(options.pollSeconds ?? 1),
       // Where Kiln's calls to the clusters' load balancers come from here, as the NAT gateways' addresses in production.
       KILN_EGRESS_CIDRS: `${LOCAL_EGRESS_ADDRESS}/32`,
+      // The KMS plugin's image, as an operator configures the one they built (its project publishes none).
+      KILN_KMS_PLUGIN_IMAGE: LOCAL_KMS_PLUGIN_IMAGE,
       // Within the sandbox's Fargate capacity, as a deployment sets it within its account's quota.
       KILN_INFRASTRUCTURE_CONCURRENCY: String(options.infrastructureTaskLimit ?? 16),
       KILN_LOG_LEVEL: options.logLevel ?? 'info',

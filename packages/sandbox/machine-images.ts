@@ -72,6 +72,7 @@ export function machineImagesOf(resources: readonly RecordedResource[]): { contr
       ...(behaviour.join === undefined ? {} : { join: behaviour.join }),
       ...(behaviour.apiServerAnonymousAuth === undefined ? {} : { apiServerAnonymousAuth: behaviour.apiServerAnonymousAuth }),
       ...(behaviour.apiServerCertSans === undefined ? {} : { apiServerCertSans: behaviour.apiServerCertSans }),
+      ...(behaviour.staticPodImage === undefined ? {} : { kmsPluginImage: behaviour.staticPodImage }),
       ...(behaviour.bootProcedure === undefined ? {} : { bootProcedure: behaviour.bootProcedure }),
       ...(typeof template.inputs.instanceType === 'string' ? { instanceType: template.inputs.instanceType } : {}),
       ...(release === undefined ? {} : { kubeletVersion: release }),

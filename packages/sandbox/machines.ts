@@ -83,6 +83,8 @@ export interface MachineImage {
   apiServerAnonymousAuth?: boolean;
   /** `apiServer.certSANs` of that ClusterConfiguration, boot placeholders unfilled: extra names of its serving certificate. */
   apiServerCertSans?: readonly string[];
+  /** The image of the KMS plugin's static pod its user data writes: the kubelet must pull it before the plugin runs. */
+  kmsPluginImage?: string;
   /** Control plane: the AdmissionConfiguration its kube-apiserver reads at start, among the files its user data writes. */
   apiServerAdmission?: ApiServerAdmission;
   /** How its boot script runs and what follows a failed run; once, from cloud-init's runcmd, when not known. */
@@ -203,6 +205,8 @@ interface Machine {
   tls?: ApiServerTls;
   /** Control plane only: why runc cannot start its kube-apiserver container again (kube/runtime-security.ts), while it cannot. */
   apiServerStopped?: string;
+  /** Control plane only: the KMS plugin static pod's image, as its user data wrote the manifest. */
+  kmsPluginImage?: string;
   /** Control plane only: where its kube-apiserver reads its admission configuration, and the files on its disk (as cloud-init wrote them, then Kiln's scripts). */
   apiServerAdmission?: { configFile: string; files: Map<string, string> };
 }
@@ -388,16 +392,20 @@ export class SandboxMachines {
     private readonly homeAccountId = '000000000000',
     /** What the aws-encryption-provider static pod does on a control plane machine, with the machine's role. */
     private readonly kmsPlugin?: (scope: AwsScope, keyArn: string) => KmsPlugin,
+    /** Whether a registry the machines reach serves an image (the container runtime's pull). */
+    private readonly imagePullable: (image: string) => boolean = () => false,
   ) {}
 
   /**
    * The KMS plugins listening on a control plane machine: the aws-encryption-provider static pod, when the machine's
    * boot found a key ARN for it in the secret store.
    */
-  private pluginsOn(scope: AwsScope, clusterId: string): Map<string, KmsPlugin> {
+  private pluginsOn(scope: AwsScope, clusterId: string, image: string | undefined): Map<string, KmsPlugin> {
     const keyArn = this.readSecret(scope, machineSecretPath(clusterId, 'control-plane', 'kms-key-arn'));
     const plugins = new Map<string, KmsPlugin>();
-    if (keyArn !== undefined && this.kmsPlugin !== undefined) plugins.set(KMS_PLUGIN_ENDPOINT, this.kmsPlugin(scope, keyArn));
+    // The kubelet starts the static pod only once it pulled its image (ErrImagePull otherwise): no plugin listens then.
+    const pulled = image !== undefined && this.imagePullable(image);
+    if (keyArn !== undefined && pulled && this.kmsPlugin !== undefined) plugins.set(KMS_PLUGIN_ENDPOINT, this.kmsPlugin(scope, keyArn));
     return plugins;
   }
 
@@ -650,7 +658,7 @@ export class SandboxMachines {
   private loadEncryptionConfiguration(launch: LaunchConfiguration, encryptionConfig: string | undefined): string | undefined {
     if (encryptionConfig === undefined) return undefined;
     try {
-      launch.cluster.setEncryptionConfiguration(parse(encryptionConfig) as KubeObject, this.pluginsOn(launch.scope, launch.clusterId));
+      launch.cluster.setEncryptionConfiguration(parse(encryptionConfig) as KubeObject, this.pluginsOn(launch.scope, launch.clusterId, launch.image.kmsPluginImage));
       return undefined;
     } catch (error) {
       return `kube-apiserver did not start: ${error instanceof Error ? error.message : String(error)}`;
@@ -774,6 +782,7 @@ export class SandboxMachines {
       role,
       broken: false,
       scripts: launch.image.scripts ?? [],
+      ...(launch.image.kmsPluginImage === undefined ? {} : { kmsPluginImage: launch.image.kmsPluginImage }),
       kubeletVersion,
       ...(controlPlaneVersion === undefined ? {} : { controlPlaneVersion }),
       ...(tls === undefined ? {} : { tls }),
@@ -1158,7 +1167,7 @@ export class SandboxMachines {
     if (machine.apiServerStopped !== undefined) return { ok: false, output: `kube-apiserver did not become ready: ${machine.apiServerStopped}` };
     if (machine.encryptionConfig !== undefined) {
       try {
-        machine.cluster.setEncryptionConfiguration(parse(machine.encryptionConfig) as KubeObject, this.pluginsOn(machine.scope, machine.clusterId));
+        machine.cluster.setEncryptionConfiguration(parse(machine.encryptionConfig) as KubeObject, this.pluginsOn(machine.scope, machine.clusterId, machine.kmsPluginImage));
       } catch (error) {
         return { ok: false, output: `kube-apiserver did not become ready: ${error instanceof Error ? error.message : String(error)}` };
       }

@@ -142,7 +142,7 @@ export async function orderCluster(
 ): Promise<Outcome<Cluster>> {
   // A retry is found by the write itself (its Idempotency-Key record is part of the transaction), so a first order
   // makes no read before it.
-  assertOrderRules(spec);
+  assertOrderRules(spec, services.kmsPluginImage === undefined ? {} : { kmsPluginImage: services.kmsPluginImage });
   const now = new Date().toISOString();
   const clusterId = newId('cluster');
   const operation = newOperation(tenantId, clusterId, 'provision', now, [], {}, services.requestId);

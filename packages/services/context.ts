@@ -19,6 +19,8 @@ export interface KilnServices {
   rateLimit?: RatePolicy;
   /** What the API instance remembers between requests (verified keys, requests taken ahead); without it every request reads its key and takes from its bucket. */
   admission?: RequestAdmission;
+  /** The aws-encryption-provider image (digest-pinned) Kiln's operator provides; without it orders with the kms provider are refused. */
+  kmsPluginImage?: string;
   /** Infrastructure runs at once across every tenant (a fair queue hands them out); DEFAULT_INFRASTRUCTURE_CONCURRENCY (core) when absent. */
   infrastructureConcurrency?: number;
   store: KilnStore;

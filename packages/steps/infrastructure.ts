@@ -24,7 +24,13 @@ export async function infrastructureStep(services: StepServices, driver: Infrast
     }
     // Public keys are no secret: the machines authorize the cluster's key from their user data.
     const authorizedKey = cluster.status.ssh?.publicKey;
-    const userDataOptions = authorizedKey === undefined ? {} : { authorizedKey };
+    if (cluster.spec.encryption.atRest.provider === 'kms' && services.kmsPluginImage === undefined) {
+      throw new StepError(INFRASTRUCTURE_STEP, 'The kms at-rest provider needs the aws-encryption-provider image, and Kiln is no longer configured with one (KILN_KMS_PLUGIN_IMAGE): its operator must set it.', false);
+    }
+    const userDataOptions = {
+      ...(authorizedKey === undefined ? {} : { authorizedKey }),
+      ...(services.kmsPluginImage === undefined ? {} : { kmsPluginImage: services.kmsPluginImage }),
+    };
     // Every run boots new machines (a first build, a scale-up, a replacement): they get the OS supported today.
     const now = new Date();
     const os = machineOsReleaseOf(now);

@@ -201,6 +201,17 @@ function apiServerCertSansOf(userData: string): string[] | undefined {
   return sans.map(String);
 }
 
+/**
+ * The image of the static pod the user data writes for the kubelet to run beside the API server (the KMS plugin's
+ * template, the only Pod Kiln writes): what the kubelet pulls when it starts it. Undefined without one.
+ */
+function staticPodImageOf(userData: string): string | undefined {
+  const pod = kubeadmDocument(userData, 'Pod');
+  const containers = isRecord(pod) && isRecord(pod.spec) && Array.isArray(pod.spec.containers) ? (pod.spec.containers as unknown[]) : [];
+  const [first] = containers;
+  return isRecord(first) && typeof first.image === 'string' ? first.image : undefined;
+}
+
 export interface BootBehaviour {
   providerIdFromMetadata: boolean;
   ssmAgent: boolean;
@@ -211,6 +222,7 @@ export interface BootBehaviour {
   join?: JoinSpec;
   apiServerAnonymousAuth?: boolean;
   apiServerCertSans?: string[];
+  staticPodImage?: string;
   /** How the boot script runs: once from runcmd, or as a systemd unit that restarts it. */
   bootProcedure?: BootProcedure;
 }
@@ -249,6 +261,7 @@ function readBootBehaviour(userData: string): BootBehaviour {
   const joinTokenUsages = isRecord(initToken) && Array.isArray(initToken.usages) ? initToken.usages.map(String) : undefined;
   const apiServerAnonymousAuth = apiServerAnonymousAuthOf(userData);
   const apiServerCertSans = apiServerCertSansOf(userData);
+  const staticPodImage = staticPodImageOf(userData);
   const bootProcedure = bootProcedureOfUserData(userData);
   return {
     providerIdFromMetadata,
@@ -260,6 +273,7 @@ function readBootBehaviour(userData: string): BootBehaviour {
     ...(join === undefined ? {} : { join }),
     ...(apiServerAnonymousAuth === undefined ? {} : { apiServerAnonymousAuth }),
     ...(apiServerCertSans === undefined ? {} : { apiServerCertSans }),
+    ...(staticPodImage === undefined ? {} : { staticPodImage }),
     ...(bootProcedure === undefined ? {} : { bootProcedure }),
   };
 }
