@@ -33,3 +33,11 @@ describe("the KMS plugin's image in Kiln's configuration", () => {
     expect(() => loadConfig({ ...REQUIRED, KILN_KMS_PLUGIN_IMAGE: 'registry.k8s.io/aws-encryption-provider/aws-encryption-provider:v1.33.0' })).toThrow(/KILN_KMS_PLUGIN_IMAGE: must be an image reference pinned by digest/);
   });
 });
+
+describe('the ports a webhook URL may name', () => {
+  it("are https's own unless the operator lists others", () => {
+    expect(loadConfig(REQUIRED).KILN_WEBHOOK_PORTS).toEqual([443]);
+    expect(loadConfig({ ...REQUIRED, KILN_WEBHOOK_PORTS: '443, 8443' }).KILN_WEBHOOK_PORTS).toEqual([443, 8443]);
+    expect(() => loadConfig({ ...REQUIRED, KILN_WEBHOOK_PORTS: '443,https' })).toThrow(/KILN_WEBHOOK_PORTS/);
+  });
+});

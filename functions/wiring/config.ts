@@ -39,6 +39,12 @@ export const KilnConfig = z.object({
     .default('false')
     .transform((value) => value === 'true')
     .describe('Local mode only: deliver webhooks to receivers on 127.0.0.1 or ::1 (never the metadata address).'),
+  KILN_WEBHOOK_PORTS: z
+    .string()
+    .default('443')
+    .transform((value) => value.split(',').map((port) => port.trim()).filter((port) => port !== '').map(Number))
+    .pipe(z.array(z.number().int().min(1).max(65_535)).min(1))
+    .describe("Comma-separated ports a webhook URL may name; https's own (443) by default."),
   KILN_RATE_LIMIT_PER_SECOND: z.coerce.number().min(0.01).max(10_000).default(DEFAULT_RATE_POLICY.perSecond).describe('Requests a tenant may send a second on average.'),
   KILN_RATE_LIMIT_BURST: z.coerce.number().int().min(1).max(100_000).default(DEFAULT_RATE_POLICY.burst).describe('Requests a tenant may send at once after a quiet spell.'),
   KILN_INFRASTRUCTURE_CONCURRENCY: z.coerce

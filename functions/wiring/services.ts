@@ -30,7 +30,7 @@ export function createServices(config: KilnConfig, observability: Observability 
     admission: new RequestAdmission(),
     infrastructureConcurrency: config.KILN_INFRASTRUCTURE_CONCURRENCY,
     ...(config.KILN_KMS_PLUGIN_IMAGE === undefined ? {} : { kmsPluginImage: config.KILN_KMS_PLUGIN_IMAGE }),
-    webhooks: { allowLoopback: config.KILN_WEBHOOK_ALLOW_LOOPBACK },
+    webhooks: { allowLoopback: config.KILN_WEBHOOK_ALLOW_LOOPBACK, allowedPorts: config.KILN_WEBHOOK_PORTS },
     store: createStore({
       tableName: config.KILN_TABLE_NAME,
       region,

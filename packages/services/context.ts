@@ -1,6 +1,7 @@
 import type { Logger, Metrics, RatePolicy } from '#core';
 import type { SecretSealer } from '#encryption';
 import type { KilnStore } from '#store';
+import type { AddressPolicy } from './webhook-address.ts';
 import type { RequestAdmission } from './admission.ts';
 import type { Workflows } from './workflows.ts';
 
@@ -13,8 +14,8 @@ export interface KilnServices {
   adminTokenSha256?: string;
   /** Browser origins allowed to call the API (CORS); none when empty or absent. */
   corsOrigins?: readonly string[];
-  /** Where webhooks may go: local mode lets a receiver on loopback take them (never the metadata address). */
-  webhooks?: { allowLoopback: boolean };
+  /** Where webhooks may go: local mode lets a receiver on loopback take them (never the metadata address); the ports allowed. */
+  webhooks?: AddressPolicy;
   /** Requests per tenant (and for the admin); DEFAULT_RATE_POLICY when absent. */
   rateLimit?: RatePolicy;
   /** What the API instance remembers between requests (verified keys, requests taken ahead); without it every request reads its key and takes from its bucket. */

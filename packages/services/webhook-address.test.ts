@@ -24,6 +24,10 @@ describe('the webhook address guard', () => {
     '::ffff:10.0.0.1',
     '::ffff:a9fe:a9fe',
     '64:ff9b::10.0.0.1',
+    '64:ff9b:1::a00:1',
+    '2002:a00:1::1',
+    '::10.0.0.1',
+    '::8.8.8.8',
     '224.0.0.1',
   ])('refuses %s', (address) => {
     expect(addressRefusal(address, PRODUCTION)).toMatch(/private, loopback, link-local or reserved/);
@@ -53,6 +57,14 @@ describe('the webhook address guard', () => {
     expect(urlRefusal('https://169.254.169.254/latest/meta-data', LOCAL)).toMatch(/^points at/);
     expect(urlRefusal('https://user:secret@203.0.113.10/hooks', PRODUCTION)).toBe('must not carry credentials');
     expect(urlRefusal('not a url', PRODUCTION)).toBe('is not a URL');
+  });
+
+  it("takes https's own port only, unless the operator allows others; a loopback receiver in local mode any", () => {
+    expect(urlRefusal('https://203.0.113.10:443/hooks', PRODUCTION)).toBeUndefined();
+    expect(urlRefusal('https://203.0.113.10:25/hooks', PRODUCTION)).toBe('must use port 443');
+    expect(urlRefusal('https://hooks.example.com:8443/hooks', PRODUCTION)).toBe('must use port 443');
+    expect(urlRefusal('https://hooks.example.com:8443/hooks', { allowLoopback: false, allowedPorts: [443, 8443] })).toBeUndefined();
+    expect(urlRefusal('http://127.0.0.1:9000/hooks', LOCAL)).toBeUndefined();
   });
 
   it('refuses a name that resolves to a private address, as every delivery checks it', async () => {

@@ -29,6 +29,9 @@ function refusedList(): BlockList {
     ['fe80::', 10], // link-local
     ['ff00::', 8], // multicast
     ['fd00:ec2::254', 128], // the instance metadata service over IPv6
+    ['::', 96], // IPv4-compatible (::a.b.c.d, deprecated by RFC 4291 2.5.5.1): any IPv4 address, private ones included
+    ['64:ff9b:1::', 48], // local-use NAT64 (RFC 8215): a translator inside someone's network
+    ['2002::', 16], // 6to4 (RFC 3056): embeds any IPv4 address, private ones included
   ] as const) {
     list.addSubnet(network, prefix, 'ipv6');
   }
@@ -58,6 +61,14 @@ function embeddedIpv4(address: string): string | undefined {
 export interface AddressPolicy {
   /** Local mode only: let customers test with a receiver on 127.0.0.1 or ::1 (never the metadata address). */
   allowLoopback: boolean;
+  /** The ports a webhook URL may name; https's own (443) when absent. A loopback receiver in local mode may use any. */
+  allowedPorts?: readonly number[];
+}
+
+/** The port a URL connects to: the one it names, else its scheme's. */
+function portOf(url: URL): number {
+  if (url.port !== '') return Number(url.port);
+  return url.protocol === 'http:' ? 80 : 443;
 }
 
 /** Why Kiln will not connect to this IP address, or undefined when it will. */
@@ -82,6 +93,9 @@ export function urlRefusal(raw: string, policy: AddressPolicy): string | undefin
   const host = url.hostname.replace(/^\[|\]$/g, '');
   const loopbackHttp = policy.allowLoopback && url.protocol === 'http:' && isIP(host) !== 0 && addressRefusal(host, { allowLoopback: false }) !== undefined && addressRefusal(host, policy) === undefined;
   if (url.protocol !== 'https:' && !loopbackHttp) return 'must be https';
+  const ports = policy.allowedPorts ?? [443];
+  // Any other port could reach a service that is not a web server (SMTP, a database) behind an allowed address.
+  if (!loopbackHttp && !ports.includes(portOf(url))) return `must use port ${ports.join(' or ')}`;
   if (isIP(host) !== 0) {
     const refused = addressRefusal(host, policy);
     if (refused !== undefined) return `points at ${refused}`;

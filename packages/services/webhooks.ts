@@ -41,7 +41,7 @@ function deliveryView(record: WebhookDeliveryRecord): WebhookDelivery {
 
 /** 422 unless Kiln would deliver to the URL now (it checks again at every attempt). */
 async function checkDeliverable(services: KilnServices, url: string): Promise<void> {
-  const policy = { allowLoopback: services.webhooks?.allowLoopback ?? false };
+  const policy = services.webhooks ?? { allowLoopback: false };
   const refused = urlRefusal(url, policy);
   const resolved = refused === undefined ? await resolveAllowed(new URL(url).hostname, policy) : { refused: `the URL ${refused}` };
   if ('refused' in resolved) throw new UnprocessableError(`Kiln does not deliver there: ${resolved.refused}.`, [{ pointer: '/url', detail: resolved.refused }]);
