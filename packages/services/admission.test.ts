@@ -19,6 +19,14 @@ describe('RequestAdmission', () => {
     expect(admission.knownKey('digest-2', 500)?.tenantId).toBe('tenant_b');
   });
 
+  it('refuses a key found unknown for its TTL, then reads it again', () => {
+    const admission = new RequestAdmission({ keyTtlMs: 1_000, leaseMs: 1_000, maxLease: 10, maxEntries: 100 });
+    expect(admission.unknownKey('digest-x', 0)).toBe(false);
+    admission.rememberUnknownKey('digest-x', 0);
+    expect(admission.unknownKey('digest-x', 999)).toBe(true);
+    expect(admission.unknownKey('digest-x', 1_000)).toBe(false);
+  });
+
   it('remembers at most maxEntries keys, dropping the oldest', () => {
     const admission = new RequestAdmission({ keyTtlMs: 1_000, leaseMs: 1_000, maxLease: 10, maxEntries: 2 });
     for (const digest of ['one', 'two', 'three']) admission.rememberKey(digest, principal, 0);

@@ -57,6 +57,8 @@ interface Demand {
  */
 export class RequestAdmission {
   private readonly keys = new Map<string, KnownKey>();
+  /** Keys read and found in no tenant, by SHA-256, until when they are refused without a read. */
+  private readonly unknownKeys = new Map<string, number>();
   private readonly leases = new Map<string, Lease>();
   /** What each bucket held at the last take, which sizes the next lease, and when it would be full again. */
   private readonly lastTake = new Map<string, { remaining: number; fullAt: number }>();
@@ -79,6 +81,24 @@ export class RequestAdmission {
 
   rememberKey(digest: string, principal: TenantPrincipal, now: number): void {
     remember(this.keys, digest, { principal, expiresAt: now + this.options.keyTtlMs }, this.options.maxEntries);
+  }
+
+  /**
+   * Whether a key was read and found unknown less than `keyTtlMs` ago: refused again without a read, so a client
+   * retrying a wrong key (or trying many) costs one strongly consistent read per key and instance per TTL.
+   */
+  unknownKey(digest: string, now: number): boolean {
+    const until = this.unknownKeys.get(digest);
+    if (until === undefined) return false;
+    if (until <= now) {
+      this.unknownKeys.delete(digest);
+      return false;
+    }
+    return true;
+  }
+
+  rememberUnknownKey(digest: string, now: number): void {
+    remember(this.unknownKeys, digest, now + this.options.keyTtlMs, this.options.maxEntries);
   }
 
   /** Forgets every key of a tenant (one was revoked here: the next request with it reads it again). */

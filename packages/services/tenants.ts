@@ -5,6 +5,8 @@ import type { TenantPrincipal } from './admission.ts';
 import type { KilnServices } from './context.ts';
 
 const API_KEY_PREFIX = 'kiln_';
+/** What every key Kiln issues looks like: the prefix and 32 random bytes in base64url (43 characters). */
+const API_KEY_FORMAT = /^kiln_[A-Za-z0-9_-]{43}$/;
 /** How much of a key its owner sees again: `kiln_` and eight characters of its 43. */
 const SHOWN_CHARACTERS = API_KEY_PREFIX.length + 8;
 /** A key's lastUsedAt is written at most this often (a write per request would double the API's DynamoDB cost). */
@@ -69,12 +71,17 @@ export async function authenticate(services: KilnServices, token: string): Promi
   if (adminDigest !== undefined && timingSafeEqual(Buffer.from(digest, 'hex'), Buffer.from(adminDigest, 'hex'))) {
     return { kind: 'admin' };
   }
-  if (!token.startsWith(API_KEY_PREFIX)) return undefined;
+  // No key Kiln issued looks otherwise: refused before any read.
+  if (!API_KEY_FORMAT.test(token)) return undefined;
   const now = Date.now();
   const known = services.admission?.knownKey(digest, now);
   if (known !== undefined) return known;
+  if (services.admission?.unknownKey(digest, now) === true) return undefined;
   const tenant = await services.store.findTenantByApiKeyHash(digest);
-  if (tenant === undefined) return undefined;
+  if (tenant === undefined) {
+    services.admission?.rememberUnknownKey(digest, now);
+    return undefined;
+  }
   // lastUsedAt is written when the key is read, at most every 15 minutes; a key in use is read every keyTtlMs.
   if (tenant.lastUsedAt === undefined || now - Date.parse(tenant.lastUsedAt) >= LAST_USED_RESOLUTION_MS) await services.store.touchApiKey(digest, new Date(now).toISOString());
   const principal: TenantPrincipal = { kind: 'tenant', tenantId: tenant.id, tenantName: tenant.name };
