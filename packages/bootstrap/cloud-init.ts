@@ -103,33 +103,52 @@ export function encryptionConfigScript(spec: ClusterSpec): string {
   ].join('\n');
 }
 
-/** Run through SSM Run Command when a control plane machine is replaced: `remove <node name>` removes its etcd member. */
+/**
+ * Run through SSM Run Command when a control plane machine is replaced: `remove <node name | -> [<address>]` removes
+ * its etcd member, found by the node's name or by the machine's private address (`-` for a machine that never
+ * registered a Node).
+ */
 export const ETCD_MEMBER_SCRIPT = '/usr/local/sbin/kiln-etcd-member';
 
 /**
- * Removes a control plane machine's etcd member through this machine's etcd
- * (kubeadm names members after their nodes), with etcdctl from the etcd
- * container and the health-check client certificate kubeadm issues. A name
- * that is not a member is not an error, so a retried removal succeeds. etcd's
- * strict reconfiguration check refuses a removal that would lose quorum.
+ * Removes a control plane machine's etcd member through this machine's etcd, with etcdctl from the etcd container and
+ * the health-check client certificate kubeadm issues. kubeadm names a member after its node, but the name shows only
+ * once the member's etcd has started: a learner whose machine died first is listed unnamed (etcd-io/etcd@v3.6.6
+ * etcdctl/ctlv3/command/printer.go makeMemberListTable, printer_simple.go MemberList: "ID, Status, Name, Peer Addrs,
+ * Client Addrs, Is Learner", an empty name "unstarted"). So a member is also found by its peer URL, the one kubeadm
+ * gave it, `https://<advertise address>:2380` (kubernetes/kubernetes cmd/kubeadm/app/util/etcd/etcd.go GetPeerURL; the
+ * advertise address defaults to the machine's own, and `kubeadm reset` removes a member by the same URL,
+ * cmd/kubeadm/app/phases/etcd/local.go RemoveStackedEtcdMemberFromCluster). A member that is not there is not an error,
+ * so a retried removal succeeds; etcd's strict reconfiguration check refuses a removal that would lose quorum.
  */
 export function etcdMemberScript(): string {
   return [
     '#!/bin/bash',
     'set -euo pipefail',
+    'USAGE="usage: $0 remove <node name | -> [<address>]"',
     'case "${1:-}" in',
-    '  remove) NAME="${2:?usage: $0 remove <node name>}" ;;',
-    '  *) echo "usage: $0 remove <node name>" >&2; exit 64 ;;',
+    '  remove) NAME="${2:-}"; ADDRESS="${3:-}" ;;',
+    '  *) echo "$USAGE" >&2; exit 64 ;;',
     'esac',
+    'if [ -z "$NAME" ] || { [ "$NAME" = "-" ] && [ -z "$ADDRESS" ]; }; then echo "$USAGE" >&2; exit 64; fi',
+    'PEER=""',
+    'if [ -n "$ADDRESS" ]; then',
+    '  if ! [[ "$ADDRESS" =~ ^[0-9]{1,3}(\\.[0-9]{1,3}){3}$ ]]; then echo "$ADDRESS is not an IPv4 address" >&2; exit 64; fi',
+    '  PEER="https://$ADDRESS:2380"',
+    'fi',
+    'if [ "$NAME" = "-" ]; then WHO="$PEER"; elif [ -n "$PEER" ]; then WHO="$NAME or $PEER"; else WHO="$NAME"; fi',
     "ETCD=\"$(crictl ps --name '^etcd$' --state Running -q | head -n 1)\"",
     'if [ -z "$ETCD" ]; then echo "etcd is not running on this machine" >&2; exit 1; fi',
     'etcdctl() {',
     '  crictl exec "$ETCD" etcdctl --endpoints=https://127.0.0.1:2379 --command-timeout=10s --cacert=/etc/kubernetes/pki/etcd/ca.crt \\',
     '    --cert=/etc/kubernetes/pki/etcd/healthcheck-client.crt --key=/etc/kubernetes/pki/etcd/healthcheck-client.key "$@"',
     '}',
-    `ID="$(etcdctl member list | awk -F', ' -v name="$NAME" '$3 == name { print $1 }')"`,
-    'if [ -z "$ID" ]; then echo "$NAME is not an etcd member"; exit 0; fi',
-    'etcdctl member remove "$ID"',
+    '# The member with the node\'s name, or with the peer URL (a member may list several, comma-separated).',
+    "IDS=\"$(etcdctl member list | awk -F', ' -v name=\"$NAME\" -v peer=\"$PEER\" '",
+    '  { hit = name != "-" && $3 == name; count = split($4, urls, ","); for (i = 1; i <= count; i++) if (peer != "" && urls[i] == peer) hit = 1 }',
+    "  hit { print $1 }')\"",
+    'if [ -z "$IDS" ]; then echo "$WHO is not an etcd member"; exit 0; fi',
+    'for ID in $IDS; do etcdctl member remove "$ID"; done',
     '',
   ].join('\n');
 }

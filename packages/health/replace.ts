@@ -130,18 +130,39 @@ interface ReplaceOutputs extends Record<string, unknown> {
 }
 
 /**
- * Removes a control plane machine's etcd member through another control plane machine with a Ready node (etcd's
- * strict reconfiguration check refuses a removal that would lose quorum, and the step fails with its answer).
+ * The address kubeadm gave the machine's etcd member in its peer URL (its advertise address, the machine's own): its
+ * Node's InternalIP, or for a machine that never registered a Node, its private address as EC2 describes it.
  */
-export async function removeEtcdMember(services: RemediationServices, cluster: ClusterRecord, target: { instanceId: string; nodeName: string }, step: string): Promise<void> {
+async function etcdPeerAddressOf(services: RemediationServices, cluster: ClusterRecord, nodes: readonly NodeSummary[], target: { instanceId: string; nodeName?: string }, step: string): Promise<string | undefined> {
+  const ownNode = nodes.find((node) => {
+    const owner = instanceIdOf(node.providerID);
+    return owner === target.instanceId || (owner === undefined && node.name === target.nodeName);
+  });
+  if (ownNode?.internalIP !== undefined) return ownNode.internalIP;
+  const machines = await services.inCluster(cluster).fleet.machines(machineGroupsOf(cluster, step));
+  return machines.find((machine) => machine.instanceId === target.instanceId)?.privateIp;
+}
+
+/**
+ * Removes a control plane machine's etcd member through another control plane machine with a Ready node (etcd's
+ * strict reconfiguration check refuses a removal that would lose quorum, and the step fails with its answer). The
+ * member is found by the node's name or by the machine's address: a machine that died while kubeadm joined it has a
+ * learner that never started, which etcd lists without a name, and which would hold etcd's one learner slot against
+ * every later join. False when nothing names the member (no node, and EC2 knows no address for the machine).
+ */
+export async function removeEtcdMember(services: RemediationServices, cluster: ClusterRecord, target: { instanceId: string; nodeName?: string }, step: string): Promise<boolean> {
   const nodes = await listNodes(await clusterApi(services, cluster, step));
+  const address = await etcdPeerAddressOf(services, cluster, nodes, target, step);
+  if (target.nodeName === undefined && address === undefined) return false;
   const peer = nodes
     .filter((node) => node.role === 'control-plane' && node.ready && node.name !== target.nodeName)
     .map((node) => instanceIdOf(node.providerID))
     .find((instanceId) => instanceId !== undefined && instanceId !== target.instanceId);
-  if (peer === undefined) throw new StepError(step, `No healthy control plane machine is left to remove the etcd member of ${target.nodeName} through.`, false);
-  const removal = await services.inCluster(cluster).machineCommands.run(peer, [ETCD_MEMBER_SCRIPT, 'remove', target.nodeName], ETCD_COMMAND_TIMEOUT_SECONDS);
-  if (!removal.ok) throw new StepError(step, `etcd did not remove the member of ${target.nodeName}: ${removal.output}`, false);
+  const machine = target.nodeName ?? target.instanceId;
+  if (peer === undefined) throw new StepError(step, `No healthy control plane machine is left to remove the etcd member of ${machine} through.`, false);
+  const removal = await services.inCluster(cluster).machineCommands.run(peer, [ETCD_MEMBER_SCRIPT, 'remove', target.nodeName ?? '-', ...(address === undefined ? [] : [address])], ETCD_COMMAND_TIMEOUT_SECONDS);
+  if (!removal.ok) throw new StepError(step, `etcd did not remove the member of ${machine}: ${removal.output}`, false);
+  return true;
 }
 
 /**
@@ -156,9 +177,8 @@ export async function replaceStep(services: RemediationServices, input: unknown)
   const result = await runStep<ReplaceOutputs>(services, input, 'replace', async (context) => {
     const { cluster } = context;
     const target = targetOf(context.operation, 'replace');
-    const { nodeName } = target;
-    const etcdMemberRemoved = target.group.role === 'control-plane' && nodeName !== undefined;
-    if (etcdMemberRemoved) await removeEtcdMember(services, cluster, { instanceId: target.instanceId, nodeName }, 'replace');
+    // A control plane machine that never became a node may still hold an etcd member (a learner its death left behind).
+    const etcdMemberRemoved = target.group.role === 'control-plane' && (await removeEtcdMember(services, cluster, target, 'replace'));
     if (target.reason === 'MachineGone') return { done: true, outputs: { etcdMemberRemoved, terminated: false } };
 
     const groups = machineGroupsOf(cluster, 'replace');
