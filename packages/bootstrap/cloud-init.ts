@@ -106,8 +106,8 @@ export function encryptionConfigScript(spec: ClusterSpec): string {
 /**
  * Run through SSM Run Command when a control plane machine is replaced: `remove <node name | -> [<address>]` removes
  * its etcd member, found by the node's name or by the machine's private address (`-` for a machine that never
- * registered a Node); `prune-unstarted <address>...` removes every member that never started whose peer URL is none
- * of the given machines' (the control plane group's).
+ * registered a Node); `prune-learners <address>...` removes every learner (and member that never started) whose peer
+ * URL is none of the given machines' (the control plane group's).
  */
 export const ETCD_MEMBER_SCRIPT = '/usr/local/sbin/kiln-etcd-member';
 
@@ -120,15 +120,15 @@ export const ETCD_MEMBER_SCRIPT = '/usr/local/sbin/kiln-etcd-member';
  * `https://<advertise address>:2380` (kubernetes/kubernetes cmd/kubeadm/app/util/etcd/etcd.go GetPeerURL; the advertise
  * address defaults to the machine's own, and `kubeadm reset` removes a member by the same URL,
  * cmd/kubeadm/app/phases/etcd/local.go RemoveStackedEtcdMemberFromCluster). A learner whose machine its Auto Scaling
- * group has replaced already is found by neither: it is an unstarted member whose address no machine of the group has.
- * Nothing to remove is not an error, so a retried call succeeds; etcd's strict reconfiguration check refuses a removal
- * that would lose quorum.
+ * group has replaced already is found by neither: it is a learner whose address no machine of the group has (it never
+ * votes, so removing it never costs quorum). Nothing to remove is not an error, so a retried call succeeds; etcd's
+ * strict reconfiguration check refuses a removal that would lose quorum.
  */
 export function etcdMemberScript(): string {
   return [
     '#!/bin/bash',
     'set -euo pipefail',
-    'usage() { echo "usage: $0 remove <node name | -> [<address>] | prune-unstarted <address>..." >&2; exit 64; }',
+    'usage() { echo "usage: $0 remove <node name | -> [<address>] | prune-learners <address>..." >&2; exit 64; }',
     'peer_url() {',
     '  [[ "$1" =~ ^[0-9]{1,3}(\\.[0-9]{1,3}){3}$ ]] || { echo "$1 is not an IPv4 address" >&2; exit 64; }',
     '  echo "https://$1:2380"',
@@ -140,7 +140,7 @@ export function etcdMemberScript(): string {
     '    PEER=""; [ -z "${3:-}" ] || PEER="$(peer_url "$3")"',
     '    [ "$NAME" != "-" ] || [ -n "$PEER" ] || usage',
     '    if [ "$NAME" = "-" ]; then WHO="$PEER"; elif [ -n "$PEER" ]; then WHO="$NAME or $PEER"; else WHO="$NAME"; fi ;;',
-    '  prune-unstarted)',
+    '  prune-learners)',
     '    shift; [ $# -gt 0 ] || usage',
     '    KEEP=""; for ADDRESS in "$@"; do KEEP="$KEEP,$(peer_url "$ADDRESS")"; done ;;',
     '  *) usage ;;',
@@ -158,10 +158,10 @@ export function etcdMemberScript(): string {
     "    hit { print $1 }')\"",
     '  if [ -z "$IDS" ]; then echo "$WHO is not an etcd member"; exit 0; fi',
     'else',
-    '  # Members that never started, at no address of the machines to keep.',
+    '  # Learners, and members that never started, at no address of the machines to keep.',
     "  IDS=\"$(etcdctl member list | awk -F', ' -v keep=\"$KEEP,\" '",
-    '    $2 == "unstarted" { count = split($4, urls, ","); for (i = 1; i <= count; i++) if (index(keep, "," urls[i] ",") > 0) next; print $1 }\')"',
-    '  if [ -z "$IDS" ]; then echo "no unstarted etcd member outside the machines kept"; exit 0; fi',
+    '    $6 == "true" || $2 == "unstarted" { count = split($4, urls, ","); for (i = 1; i <= count; i++) if (index(keep, "," urls[i] ",") > 0) next; print $1 }\')"',
+    '  if [ -z "$IDS" ]; then echo "no etcd learner outside the machines kept"; exit 0; fi',
     'fi',
     'for ID in $IDS; do etcdctl member remove "$ID"; done',
     '',

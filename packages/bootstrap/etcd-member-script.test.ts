@@ -120,21 +120,23 @@ describe('the etcd member script', () => {
     expect(members()).toHaveLength(4);
   });
 
-  it('prunes the members that never started at no address of the machines kept, and no started member', async () => {
-    // Only control-plane-0's address is kept: the started members elsewhere stay, the unnamed learner goes.
-    expect(await script('prune-unstarted', '10.0.0.4')).toMatchObject({ code: 0, stdout: expect.stringContaining('Member fd422379fda50e48 removed') });
+  it('prunes the learners at no address of the machines kept, started or not, and no voting member', async () => {
+    // A learner whose etcd started but which was never promoted: named, and a learner still.
+    writeFileSync(membersFile(), `${[...MEMBERS.slice(0, 3), '5b7d0c1e9a3f2864, started, ip-10-0-64-9, https://10.0.64.9:2380, https://10.0.64.9:2379, true', MEMBERS[3]].join('\n')}\n`);
+    // Only control-plane-0's address is kept: the voting members elsewhere stay, both learners go.
+    expect(await script('prune-learners', '10.0.0.4')).toMatchObject({ code: 0, stdout: expect.stringMatching(/Member 5b7d0c1e9a3f2864 removed[^]*Member fd422379fda50e48 removed/) });
     expect(members()).toEqual(MEMBERS.slice(0, 3));
-    expect(await script('prune-unstarted', '10.0.0.4')).toMatchObject({ code: 0, stdout: 'no unstarted etcd member outside the machines kept\n' });
-    expect(removals()).toHaveLength(1);
+    expect(await script('prune-learners', '10.0.0.4')).toMatchObject({ code: 0, stdout: 'no etcd learner outside the machines kept\n' });
+    expect(removals()).toHaveLength(2);
   });
 
-  it('keeps an unstarted learner at the address of a machine kept (one still joining)', async () => {
-    expect(await script('prune-unstarted', '10.0.0.4', '10.0.64.4', '10.0.0.40')).toMatchObject({ code: 0, stdout: 'no unstarted etcd member outside the machines kept\n' });
+  it('keeps a learner at the address of a machine kept (one still joining)', async () => {
+    expect(await script('prune-learners', '10.0.0.4', '10.0.64.4', '10.0.0.40')).toMatchObject({ code: 0, stdout: 'no etcd learner outside the machines kept\n' });
     expect(members()).toEqual(MEMBERS);
   });
 
   it('refuses a call that names neither a node nor an address, or an address that is not IPv4', async () => {
-    for (const args of [[], ['list'], ['remove'], ['remove', '-'], ['remove', '-', '10.0.0.40/24'], ['remove', 'x', '$(reboot)'], ['prune-unstarted'], ['prune-unstarted', '10.0.0.4', 'x']]) {
+    for (const args of [[], ['list'], ['remove'], ['remove', '-'], ['remove', '-', '10.0.0.40/24'], ['remove', 'x', '$(reboot)'], ['prune-learners'], ['prune-learners', '10.0.0.4', 'x']]) {
       expect((await script(...args)).code).toBe(64);
     }
     expect(members()).toHaveLength(4);

@@ -136,8 +136,8 @@ interface ReplaceOutputs extends Record<string, unknown> {
  * it: its Node's InternalIP, else its private address as EC2 describes it): a machine that died while kubeadm joined
  * it has a learner that never started, which etcd lists without a name, and which would hold etcd's one learner slot
  * against every later join. A machine that never became a node may itself be one that such a learner kept out, left
- * by a machine its Auto Scaling group has replaced already (EC2 health checks): so every member that never started
- * and is at no address of the group's other machines goes too. False when nothing was there to ask etcd about.
+ * by a machine its Auto Scaling group has replaced already (EC2 health checks): so every learner at no address of
+ * the group's other machines goes too. False when nothing was there to ask etcd about.
  */
 export async function removeEtcdMember(services: RemediationServices, cluster: ClusterRecord, target: { instanceId: string; nodeName?: string }, step: string): Promise<boolean> {
   const nodes = await listNodes(await clusterApi(services, cluster, step));
@@ -165,7 +165,7 @@ export async function removeEtcdMember(services: RemediationServices, cluster: C
     if (!outcome.ok) throw new StepError(step, `etcd did not remove the member of ${machine}: ${outcome.output}`, false);
   };
   if (target.nodeName !== undefined || address !== undefined) await etcdctl(['remove', target.nodeName ?? '-', ...(address === undefined ? [] : [address])]);
-  if (kept.length > 0) await etcdctl(['prune-unstarted', ...kept]);
+  if (kept.length > 0) await etcdctl(['prune-learners', ...kept]);
   return true;
 }
 

@@ -1167,7 +1167,7 @@ export class SandboxMachines {
   }
 
   /**
-   * The etcd member script on a control plane machine, `remove <node name | -> [<address>]` or `prune-unstarted
+   * The etcd member script on a control plane machine, `remove <node name | -> [<address>]` or `prune-learners
    * <address>...`: etcdctl through this machine's etcd, which strict reconfiguration guards. `member list` shows a
    * member's name only once its etcd has started (etcd-io/etcd@v3.6.6 etcdctl/ctlv3/command/printer.go
    * makeMemberListTable, "unstarted" otherwise), so a learner whose machine never started it is found by its peer URL
@@ -1175,8 +1175,8 @@ export class SandboxMachines {
    */
   private etcdMemberCommand(instanceId: string, machine: Machine, args: readonly string[]): { ok: boolean; output: string } {
     const [verb, name, address] = args;
-    const usage = { ok: false, output: `usage: ${ETCD_MEMBER_SCRIPT} remove <node name | -> [<address>] | prune-unstarted <address>...` };
-    const pruning = verb === 'prune-unstarted' && args.length > 1;
+    const usage = { ok: false, output: `usage: ${ETCD_MEMBER_SCRIPT} remove <node name | -> [<address>] | prune-learners <address>...` };
+    const pruning = verb === 'prune-learners' && args.length > 1;
     if (!pruning && (verb !== 'remove' || name === undefined || (name === '-' && address === undefined))) return usage;
     const state = this.controlPlaneOf(machine.clusterId);
     const members = [...state.etcd.keys()];
@@ -1190,9 +1190,9 @@ export class SandboxMachines {
     // A learner does not vote: etcd removes it without a quorum check (etcd-io/etcd@v3.6.6 server.go mayRemoveMember).
     const learner = state.learner;
     if (pruning) {
-      // Every voting member here started; only the learner can be unstarted.
+      // Every voting member here started; the learner goes, started or not, unless a machine kept has its address.
       const kept = args.slice(1).map((keptAddress) => `https://${keptAddress}:${ETCD_PEER_PORT}`);
-      if (learner === undefined || this.learnerStarted(learner) || kept.includes(learner.peerUrl)) return { ok: true, output: 'no unstarted etcd member outside the machines kept' };
+      if (learner === undefined || kept.includes(learner.peerUrl)) return { ok: true, output: 'no etcd learner outside the machines kept' };
       state.learner = undefined;
       if (this.instances.get(learner.instanceId)?.state === 'running') state.removedLearners.add(learner.instanceId);
       return { ok: true, output: `Member ${learner.member} removed from cluster` };
