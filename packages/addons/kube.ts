@@ -56,6 +56,8 @@ export interface NodeSummary {
   providerID?: string;
   /** `v1.35.9`, as the node's kubelet reports it. */
   kubeletVersion: string;
+  /** The address the kubelet reports as InternalIP: on EC2, the machine's private address. */
+  internalIP?: string;
 }
 
 function isReady(node: V1Node): boolean {
@@ -71,6 +73,7 @@ export async function listNodes(config: KubeConfig): Promise<NodeSummary[]> {
     const ready = node.status?.conditions?.find((condition) => condition.type === 'Ready');
     const readyStatus = ready?.status === 'True' || ready?.status === 'False' ? ready.status : 'Unknown';
     const readySince = ready?.lastTransitionTime === undefined ? undefined : new Date(ready.lastTransitionTime).toISOString();
+    const internalIP = node.status?.addresses?.find((address) => address.type === 'InternalIP')?.address;
     return {
       name: node.metadata?.name ?? '',
       role: 'node-role.kubernetes.io/control-plane' in labels ? 'control-plane' : 'worker',
@@ -80,6 +83,7 @@ export async function listNodes(config: KubeConfig): Promise<NodeSummary[]> {
       ...(readySince === undefined ? {} : { readySince }),
       ...(node.spec?.providerID === undefined ? {} : { providerID: node.spec.providerID }),
       kubeletVersion: node.status?.nodeInfo?.kubeletVersion ?? '',
+      ...(internalIP === undefined ? {} : { internalIP }),
     };
   });
 }

@@ -103,23 +103,47 @@ export function encryptionConfigScript(spec: ClusterSpec): string {
   ].join('\n');
 }
 
-/** Run through SSM Run Command when a control plane machine is replaced: `remove <node name>` removes its etcd member. */
+/**
+ * Run through SSM Run Command when a control plane machine is replaced: `remove <node name | -> [<address>]` removes
+ * its etcd member, found by the node's name or by the machine's private address (`-` for a machine that never
+ * registered a Node); `prune-learners <address>...` removes every learner (and member that never started) whose peer
+ * URL is none of the given machines' (the control plane group's).
+ */
 export const ETCD_MEMBER_SCRIPT = '/usr/local/sbin/kiln-etcd-member';
 
 /**
- * Removes a control plane machine's etcd member through this machine's etcd
- * (kubeadm names members after their nodes), with etcdctl from the etcd
- * container and the health-check client certificate kubeadm issues. A name
- * that is not a member is not an error, so a retried removal succeeds. etcd's
+ * Removes etcd members through this machine's etcd, with etcdctl from the etcd container and the health-check client
+ * certificate kubeadm issues. kubeadm names a member after its node, but the name shows only once the member's etcd has
+ * started: a learner whose machine died first is listed unnamed and "unstarted" (etcd-io/etcd@v3.6.6
+ * etcdctl/ctlv3/command/printer.go makeMemberListTable, printer_simple.go MemberList: "ID, Status, Name, Peer Addrs,
+ * Client Addrs, Is Learner"). So a member is also found by its peer URL, the one kubeadm gave it,
+ * `https://<advertise address>:2380` (kubernetes/kubernetes cmd/kubeadm/app/util/etcd/etcd.go GetPeerURL; the advertise
+ * address defaults to the machine's own, and `kubeadm reset` removes a member by the same URL,
+ * cmd/kubeadm/app/phases/etcd/local.go RemoveStackedEtcdMemberFromCluster). A learner whose machine its Auto Scaling
+ * group has replaced already is found by neither: it is a learner whose address no machine of the group has (it never
+ * votes, so removing it never costs quorum). Nothing to remove is not an error, so a retried call succeeds; etcd's
  * strict reconfiguration check refuses a removal that would lose quorum.
  */
 export function etcdMemberScript(): string {
   return [
     '#!/bin/bash',
     'set -euo pipefail',
-    'case "${1:-}" in',
-    '  remove) NAME="${2:?usage: $0 remove <node name>}" ;;',
-    '  *) echo "usage: $0 remove <node name>" >&2; exit 64 ;;',
+    'usage() { echo "usage: $0 remove <node name | -> [<address>] | prune-learners <address>..." >&2; exit 64; }',
+    'peer_url() {',
+    '  [[ "$1" =~ ^[0-9]{1,3}(\\.[0-9]{1,3}){3}$ ]] || { echo "$1 is not an IPv4 address" >&2; exit 64; }',
+    '  echo "https://$1:2380"',
+    '}',
+    'VERB="${1:-}"',
+    'case "$VERB" in',
+    '  remove)',
+    '    NAME="${2:-}"; [ -n "$NAME" ] || usage',
+    '    PEER=""; [ -z "${3:-}" ] || PEER="$(peer_url "$3")"',
+    '    [ "$NAME" != "-" ] || [ -n "$PEER" ] || usage',
+    '    if [ "$NAME" = "-" ]; then WHO="$PEER"; elif [ -n "$PEER" ]; then WHO="$NAME or $PEER"; else WHO="$NAME"; fi ;;',
+    '  prune-learners)',
+    '    shift; [ $# -gt 0 ] || usage',
+    '    KEEP=""; for ADDRESS in "$@"; do KEEP="$KEEP,$(peer_url "$ADDRESS")"; done ;;',
+    '  *) usage ;;',
     'esac',
     "ETCD=\"$(crictl ps --name '^etcd$' --state Running -q | head -n 1)\"",
     'if [ -z "$ETCD" ]; then echo "etcd is not running on this machine" >&2; exit 1; fi',
@@ -127,9 +151,19 @@ export function etcdMemberScript(): string {
     '  crictl exec "$ETCD" etcdctl --endpoints=https://127.0.0.1:2379 --command-timeout=10s --cacert=/etc/kubernetes/pki/etcd/ca.crt \\',
     '    --cert=/etc/kubernetes/pki/etcd/healthcheck-client.crt --key=/etc/kubernetes/pki/etcd/healthcheck-client.key "$@"',
     '}',
-    `ID="$(etcdctl member list | awk -F', ' -v name="$NAME" '$3 == name { print $1 }')"`,
-    'if [ -z "$ID" ]; then echo "$NAME is not an etcd member"; exit 0; fi',
-    'etcdctl member remove "$ID"',
+    'if [ "$VERB" = remove ]; then',
+    "  # The member with the node's name, or with the peer URL (a member may list several, comma-separated).",
+    "  IDS=\"$(etcdctl member list | awk -F', ' -v name=\"$NAME\" -v peer=\"$PEER\" '",
+    '    { hit = name != "-" && $3 == name; count = split($4, urls, ","); for (i = 1; i <= count; i++) if (peer != "" && urls[i] == peer) hit = 1 }',
+    "    hit { print $1 }')\"",
+    '  if [ -z "$IDS" ]; then echo "$WHO is not an etcd member"; exit 0; fi',
+    'else',
+    '  # Learners, and members that never started, at no address of the machines to keep.',
+    "  IDS=\"$(etcdctl member list | awk -F', ' -v keep=\"$KEEP,\" '",
+    '    $6 == "true" || $2 == "unstarted" { count = split($4, urls, ","); for (i = 1; i <= count; i++) if (index(keep, "," urls[i] ",") > 0) next; print $1 }\')"',
+    '  if [ -z "$IDS" ]; then echo "no etcd learner outside the machines kept"; exit 0; fi',
+    'fi',
+    'for ID in $IDS; do etcdctl member remove "$ID"; done',
     '',
   ].join('\n');
 }

@@ -123,17 +123,20 @@ export async function rollControlPlaneStep(services: RemediationServices, input:
         return { done: false, progress: outputs };
       }
       // Draining: the replacement is a Ready member; empty the old node (or wait out the drain deadline), then let it go.
-      const pass: DrainPass = current.nodeName === undefined ? { gone: true } : await drainPass(config, current.nodeName, current.drainStartedAt ?? now);
+      // A machine that had no node when the roll began may have one now.
+      const nodeName = current.nodeName ?? nodeOf(current.instanceId)?.name;
+      const pass: DrainPass = nodeName === undefined ? { gone: true } : await drainPass(config, nodeName, current.drainStartedAt ?? now);
       const evicted = (current.evicted ?? 0) + (pass.gone ? 0 : pass.evicted);
       if (!pass.gone && !pass.empty && !pass.timedOut) return { done: false, progress: next({ ...current, evicted }) };
-      if (current.nodeName !== undefined) await removeEtcdMember(services, cluster, { instanceId: current.instanceId, nodeName: current.nodeName }, 'roll-control-plane');
+      // Without a node it may still hold an etcd member: a learner its death left behind, found by its address.
+      const etcdMemberRemoved = await removeEtcdMember(services, cluster, { instanceId: current.instanceId, ...(nodeName === undefined ? {} : { nodeName }) }, 'roll-control-plane');
       await fleet.remove(current.instanceId);
       await fleet.resize(groups.controlPlane, { max: replicas });
-      const nodeDeleted = current.nodeName === undefined ? false : await deleteNodeOfMachine(config, nodes, current.nodeName, current.instanceId);
+      const nodeDeleted = nodeName === undefined ? false : await deleteNodeOfMachine(config, nodes, nodeName, current.instanceId);
       await services.store.appendEvents(cluster.tenantId, [
         clusterEvent('node.replaced', cluster.id, {
           instanceId: current.instanceId,
-          ...(current.nodeName === undefined ? {} : { nodeName: current.nodeName }),
+          ...(nodeName === undefined ? {} : { nodeName }),
           group: { role: 'control-plane' },
           reason: outputs.reason,
           operationId: operation.id,
@@ -141,7 +144,7 @@ export async function rollControlPlaneStep(services: RemediationServices, input:
           replacement: current.replacement,
         }),
       ]);
-      const replaced = next({ ...current, state: 'replaced', evicted, etcdMemberRemoved: current.nodeName !== undefined });
+      const replaced = next({ ...current, ...(nodeName === undefined ? {} : { nodeName }), state: 'replaced', evicted, etcdMemberRemoved });
       return replaced.machines.every((machine) => machine.state === 'replaced') ? { done: true, outputs: replaced } : { done: false, progress: replaced };
     },
     { polling: true },

@@ -31,6 +31,8 @@ export interface ObservedMachine {
   launchedAt: string;
   /** As EC2 describes it (absent when it does not say). */
   instanceType?: string;
+  /** Its private address, as EC2 describes it (a terminated instance has none). */
+  privateIp?: string;
 }
 
 export type HealthVerdict =

@@ -32,7 +32,7 @@ afterAll(async () => {
 });
 
 describe('the machines of a cluster, through Auto Scaling and EC2', () => {
-  it('lists every instance of its groups with its role, pool, zone, state and launch time', async () => {
+  it('lists every instance of its groups with its role, pool, zone, state, launch time and private address', async () => {
     const machines = await fleet.machines(groups);
     expect(machines).toHaveLength(6);
     expect(machines.filter((machine) => machine.group.role === 'control-plane').map((machine) => machine.zone).sort()).toEqual(['eu-central-1a', 'eu-central-1b', 'eu-central-1c']);
@@ -41,7 +41,9 @@ describe('the machines of a cluster, through Auto Scaling and EC2', () => {
       expect(machine.instanceId).toMatch(/^i-[0-9a-f]{17}$/);
       expect(machine.state).toBe('running');
       expect(Date.now() - Date.parse(machine.launchedAt)).toBeLessThan(60_000);
+      expect(machine.privateIp).toMatch(/^10\.0\.\d+\.\d+$/);
     }
+    expect(new Set(machines.map((machine) => machine.privateIp)).size).toBe(machines.length);
   });
 
   it('sees nothing from another region, as AWS keeps regions apart', async () => {

@@ -95,6 +95,7 @@ export class AwsMachineFleet implements MachineFleet {
         state: isState(state) ? state : 'terminated',
         launchedAt: (instance?.LaunchTime ?? new Date(0)).toISOString(),
         ...(instance?.InstanceType === undefined ? {} : { instanceType: instance.InstanceType }),
+        ...(instance?.PrivateIpAddress === undefined ? {} : { privateIp: instance.PrivateIpAddress }),
       };
     });
   }

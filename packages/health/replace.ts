@@ -131,17 +131,42 @@ interface ReplaceOutputs extends Record<string, unknown> {
 
 /**
  * Removes a control plane machine's etcd member through another control plane machine with a Ready node (etcd's
- * strict reconfiguration check refuses a removal that would lose quorum, and the step fails with its answer).
+ * strict reconfiguration check refuses a removal that would lose quorum, and the step fails with its answer). The
+ * member is found by the node's name or by the machine's address (the advertise address in the peer URL kubeadm gave
+ * it: its Node's InternalIP, else its private address as EC2 describes it): a machine that died while kubeadm joined
+ * it has a learner that never started, which etcd lists without a name, and which would hold etcd's one learner slot
+ * against every later join. A machine that never became a node may itself be one that such a learner kept out, left
+ * by a machine its Auto Scaling group has replaced already (EC2 health checks): so every learner at no address of
+ * the group's other machines goes too. False when nothing was there to ask etcd about.
  */
-export async function removeEtcdMember(services: RemediationServices, cluster: ClusterRecord, target: { instanceId: string; nodeName: string }, step: string): Promise<void> {
+export async function removeEtcdMember(services: RemediationServices, cluster: ClusterRecord, target: { instanceId: string; nodeName?: string }, step: string): Promise<boolean> {
   const nodes = await listNodes(await clusterApi(services, cluster, step));
+  const ownNode = nodes.find((node) => {
+    const owner = instanceIdOf(node.providerID);
+    return owner === target.instanceId || (owner === undefined && node.name === target.nodeName);
+  });
+  const neverANode = ownNode === undefined && target.nodeName === undefined;
+  const groupMachines =
+    ownNode?.internalIP === undefined || neverANode
+      ? (await services.inCluster(cluster).fleet.machines(machineGroupsOf(cluster, step))).filter((machine) => machine.group.role === 'control-plane')
+      : [];
+  const address = ownNode?.internalIP ?? groupMachines.find((machine) => machine.instanceId === target.instanceId)?.privateIp;
+  // The addresses of the machines that stay: none of their learners is touched.
+  const kept = neverANode ? groupMachines.flatMap((machine) => (machine.instanceId === target.instanceId || machine.privateIp === undefined ? [] : [machine.privateIp])) : [];
+  if (target.nodeName === undefined && address === undefined && kept.length === 0) return false;
   const peer = nodes
     .filter((node) => node.role === 'control-plane' && node.ready && node.name !== target.nodeName)
     .map((node) => instanceIdOf(node.providerID))
     .find((instanceId) => instanceId !== undefined && instanceId !== target.instanceId);
-  if (peer === undefined) throw new StepError(step, `No healthy control plane machine is left to remove the etcd member of ${target.nodeName} through.`, false);
-  const removal = await services.inCluster(cluster).machineCommands.run(peer, [ETCD_MEMBER_SCRIPT, 'remove', target.nodeName], ETCD_COMMAND_TIMEOUT_SECONDS);
-  if (!removal.ok) throw new StepError(step, `etcd did not remove the member of ${target.nodeName}: ${removal.output}`, false);
+  const machine = target.nodeName ?? target.instanceId;
+  if (peer === undefined) throw new StepError(step, `No healthy control plane machine is left to remove the etcd member of ${machine} through.`, false);
+  const etcdctl = async (command: string[]) => {
+    const outcome = await services.inCluster(cluster).machineCommands.run(peer, [ETCD_MEMBER_SCRIPT, ...command], ETCD_COMMAND_TIMEOUT_SECONDS);
+    if (!outcome.ok) throw new StepError(step, `etcd did not remove the member of ${machine}: ${outcome.output}`, false);
+  };
+  if (target.nodeName !== undefined || address !== undefined) await etcdctl(['remove', target.nodeName ?? '-', ...(address === undefined ? [] : [address])]);
+  if (kept.length > 0) await etcdctl(['prune-learners', ...kept]);
+  return true;
 }
 
 /**
@@ -156,9 +181,8 @@ export async function replaceStep(services: RemediationServices, input: unknown)
   const result = await runStep<ReplaceOutputs>(services, input, 'replace', async (context) => {
     const { cluster } = context;
     const target = targetOf(context.operation, 'replace');
-    const { nodeName } = target;
-    const etcdMemberRemoved = target.group.role === 'control-plane' && nodeName !== undefined;
-    if (etcdMemberRemoved) await removeEtcdMember(services, cluster, { instanceId: target.instanceId, nodeName }, 'replace');
+    // A control plane machine that never became a node may still hold an etcd member (a learner its death left behind).
+    const etcdMemberRemoved = target.group.role === 'control-plane' && (await removeEtcdMember(services, cluster, target, 'replace'));
     if (target.reason === 'MachineGone') return { done: true, outputs: { etcdMemberRemoved, terminated: false } };
 
     const groups = machineGroupsOf(cluster, 'replace');

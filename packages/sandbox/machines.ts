@@ -2,7 +2,8 @@ import { randomBytes } from 'node:crypto';
 import { X509Certificate } from 'node:crypto';
 import { parse, stringify } from 'yaml';
 import { ADMISSION_CONFIG_SCRIPT, BOOT_PLACEHOLDERS, ENCRYPTION_CONFIG_SCRIPT, ETCD_MEMBER_SCRIPT, KMS_PLUGIN_ENDPOINT, PATHS, machineSecretPath } from '#bootstrap';
-import { type ClusterSpec, isRecord } from '#core';
+import { type ClusterSpec, cidrBlock, isRecord, numberToIpv4 } from '#core';
+import { planSubnets } from '#infra';
 import { type AwsScope, accountOfRole } from './iam.ts';
 import { kubeadmApiServerTls } from './api-server-tls.ts';
 import { type ApiServerTls, type KmsPlugin, type KubeObject, normalizeKubernetesVersion, type SandboxCluster } from './kube/index.ts';
@@ -15,6 +16,9 @@ import type { ApiServerAdmission } from './cloud-init/validate.ts';
 import { type BootProcedure, BootRuns, RUNS_ONCE } from './boot-procedure.ts';
 
 const JOIN_WAIT_MS = 30 * 60_000;
+
+/** etcd's peer port, in the peer URL kubeadm gives a member (cmd/kubeadm/app/constants EtcdListenPeerPort). */
+const ETCD_PEER_PORT = 2380;
 
 /**
  * How long `kubeadm join --control-plane` keeps retrying etcd's MemberAddAsLearner, whatever the error:
@@ -177,6 +181,13 @@ export interface SandboxInstance {
   instanceType: string;
   launchedAt: Date;
   state: 'pending' | 'running' | 'stopping' | 'stopped' | 'shutting-down' | 'terminated';
+  /**
+   * Its primary private IPv4 address (DescribeInstances `PrivateIpAddress`), from its zone's private subnet: what kubeadm
+   * advertises (its default route's address) and its kubelet reports as InternalIP. A stopped instance keeps it; a
+   * terminated one has none (awsdocs/amazon-ec2-user-guide doc_source/ec2-instance-lifecycle.md, "Differences Between
+   * Reboot, Stop, Hibernate, and Terminate").
+   */
+  privateIp: string;
   /** Why the machine's boot stopped short of joining for good (kubeadm's error, a missing parameter), as its console log would show. */
   bootError?: string;
   /** Why the last run of its boot procedure failed, while it is retried (what the unit's journal shows). */
@@ -255,6 +266,8 @@ interface LaunchConfiguration {
   scope: AwsScope;
   /** The service range kubeadm's networking.serviceSubnet names: the API server's certificate carries its first address. */
   serviceCidr: string;
+  /** The VPC's range: its instances take their addresses from the private subnets the cluster program carves from it. */
+  vpcCidr: string;
   group: string;
   role: 'control-plane' | 'worker';
   pool?: string;
@@ -294,12 +307,17 @@ interface ControlPlaneState {
   quorumViolations: string[];
   /**
    * The one learner etcd admits (etcd-io/etcd@v3.6.6, the etcd kubeadm 1.35 deploys: membership.DefaultMaxLearners = 1,
-   * and kubeadm sets no --max-learners): added by a joining control plane machine, promoted once its etcd has started
-   * (the machine's boot time here). It does not vote, and stays a member if its machine dies before the promotion.
+   * and kubeadm sets no --max-learners): added by a joining control plane machine with its peer URL
+   * `https://<advertise address>:2380` (kubeadm etcdutil.GetPeerURL), promoted once its etcd has started (the machine's
+   * boot time here). Until its etcd starts it has no name (etcd-io/etcd@v3.6.6 etcdctl/ctlv3/command/printer.go
+   * makeMemberListTable: an empty Name is "unstarted"). It does not vote, and stays a member if its machine dies
+   * before the promotion.
    */
-  learner?: { member: string; instanceId: string; promotableAt: number };
+  learner?: { member: string; instanceId: string; peerUrl: string; promotableAt: number };
   /** When each joining machine's MemberAddAsLearner was first refused for the learner slot. */
   learnerWaits: Map<string, number>;
+  /** Machines whose learner was removed while they were still joining: their kubeadm's MemberPromote finds no member. */
+  removedLearners: Set<string>;
   /** Stops kube-controller-manager's bootstrap token controllers, running from kubeadm init on. */
   stopTokenControllers?: () => void;
 }
@@ -384,6 +402,10 @@ export class SandboxMachines {
   kubeadmEtcdApiCallTimeoutMs = KUBEADM_ETCD_API_CALL_TIMEOUT_MS;
   /** Runs of boot scripts still to fail as a download does when the network is not there yet. */
   private failingBootRuns = 0;
+  /** Control plane machines still to lose power right after their learner is added. */
+  private dyingLearners = 0;
+  /** Private addresses EC2 handed out so far, per cluster and zone. */
+  private readonly addressesHandedOut = new Map<string, number>();
 
   constructor(
     private readonly readSecret: (scope: AwsScope, name: string) => string | undefined,
@@ -412,7 +434,7 @@ export class SandboxMachines {
   private controlPlaneOf(clusterId: string): ControlPlaneState {
     let state = this.controlPlanes.get(clusterId);
     if (state === undefined) {
-      state = { initialised: false, etcd: new Map(), etcdHistory: [], quorumViolations: [], learnerWaits: new Map() };
+      state = { initialised: false, etcd: new Map(), etcdHistory: [], quorumViolations: [], learnerWaits: new Map(), removedLearners: new Set() };
       this.controlPlanes.set(clusterId, state);
     }
     return state;
@@ -443,6 +465,7 @@ export class SandboxMachines {
           cluster,
           scope,
           serviceCidr: spec.network.serviceCidr,
+          vpcCidr: spec.network.vpcCidr,
           group: shape.name,
           role: shape.role,
           ...(shape.pool === undefined ? {} : { pool: shape.pool }),
@@ -494,6 +517,20 @@ export class SandboxMachines {
     }
   }
 
+  /**
+   * The address EC2 gives an instance launched into the zone's private subnet (the cluster program's planSubnets, one
+   * per zone in order): the next free one after the four AWS reserves at a subnet's start (Amazon VPC User Guide,
+   * "Subnet CIDR blocks"). The sandbox hands each out once per cluster; EC2 may give a released one again.
+   */
+  private nextPrivateIp(launch: LaunchConfiguration, zone: string): string {
+    const zones = ['a', 'b', 'c'];
+    const subnet = planSubnets(launch.vpcCidr, zones.length).privateCidrs[Math.max(0, zones.indexOf(zone.slice(-1)))] ?? launch.vpcCidr;
+    const key = `${launch.clusterId}/${zone}`;
+    const handedOut = this.addressesHandedOut.get(key) ?? 0;
+    this.addressesHandedOut.set(key, handedOut + 1);
+    return numberToIpv4(cidrBlock(subnet).first + 4 + handedOut);
+  }
+
   /** Auto Scaling launches an instance of the group; it boots, waits for its join token and joins (or fails to). */
   private launch(launch: LaunchConfiguration, zone: string): SandboxInstance {
     const instanceId = `i-${randomBytes(9).toString('hex').slice(0, 17)}`;
@@ -508,6 +545,7 @@ export class SandboxMachines {
       instanceType: launch.image.instanceType ?? 'm7i.large',
       launchedAt: new Date(),
       state: 'running',
+      privateIp: this.nextPrivateIp(launch, zone),
     };
     this.instances.set(instanceId, instance);
     // One run of the boot script at a time: it reads its join material, then kubeadm runs (and may wait on the API
@@ -763,8 +801,13 @@ export class SandboxMachines {
     if (role === 'control-plane' && state.etcd.size > 0 && !this.hasQuorum(clusterId, [...state.etcd.keys()])) {
       return 'kubeadm join: etcdserver: unhealthy cluster (no quorum to add a member)';
     }
+    // kubeadm join's etcd-join phase runs before kubelet-wait-bootstrap: the joining machine's kubelet bootstraps (and
+    // registers its Node) through the machine's own API server, which needs its etcd (ControlPlaneKubeletLocalMode,
+    // GA and locked on in 1.35, kubernetes/kubernetes#134106; KEP 4471 "Introducing and reordering phases for kubeadm
+    // join"; phase order in cmd/kubeadm/app/cmd/join.go: kubelet-start, etcd-join, kubelet-wait-bootstrap,
+    // control-plane-join). A machine that dies with its learner pending has no Node.
     if (role === 'control-plane' && !initialising) {
-      const learner = this.etcdLearnerStep(state, instance.instanceId, name);
+      const learner = this.etcdLearnerStep(state, instance, name);
       if (learner !== 'promoted') return learner;
     }
     // The kubelet starts the control plane's static pods through runc, under the TracingPolicies the cluster holds.
@@ -804,6 +847,9 @@ export class SandboxMachines {
       role,
       ...(registration === undefined ? {} : { labels: { ...registration.labels }, taints: [...registration.taints] }),
       ...(launch.image.providerIdAtBoot ? { providerID: `aws:///${instance.zone}/${instance.instanceId}` } : {}),
+      // Without a cloud provider the kubelet's InternalIP is its hostname's address, the instance's private one
+      // (kubernetes/kubernetes@v1.35.9 pkg/kubelet/nodestatus/setters.go NodeAddress).
+      internalIP: instance.privateIp,
       kubeletVersion,
       ready: false,
       // A fresh machine has no CNI configuration: its node stays NotReady until a CNI agent runs on it.
@@ -818,25 +864,32 @@ export class SandboxMachines {
 
   /**
    * kubeadm join's etcd step on a control plane machine (kubernetes/kubernetes cmd/kubeadm/app/phases/etcd/local.go
-   * CreateStackedEtcdStaticPodManifestFile: AddMemberAsLearner, then MemberPromote; learner mode is the only mode since
-   * the EtcdLearnerMode gate went GA in 1.32 and was removed in 1.33, kubernetes/kubernetes#129589). While another
-   * machine's learner holds etcd's one learner slot, etcd refuses the add (etcd-io/etcd@v3.6.6 membership/cluster.go
-   * ValidateMaxLearnerConfig, ErrTooManyLearners, "etcdserver: too many learner members in cluster" over gRPC) and
-   * kubeadm retries until its etcd API call timeout; the machine's own learner is promoted once its etcd has started.
-   * 'promoted', 'waiting', or kubeadm's error.
+   * CreateStackedEtcdStaticPodManifestFile: AddMemberAsLearner with the peer URL of its advertise address, then
+   * MemberPromote; learner mode is the only mode since the EtcdLearnerMode gate went GA in 1.32 and was removed in 1.33,
+   * kubernetes/kubernetes#129589). While another machine's learner holds etcd's one learner slot, etcd refuses the add
+   * (etcd-io/etcd@v3.6.6 membership/cluster.go ValidateMaxLearnerConfig, ErrTooManyLearners, "etcdserver: too many
+   * learner members in cluster" over gRPC) and kubeadm retries until its etcd API call timeout; the machine's own
+   * learner is promoted once its etcd has started, and a learner removed meanwhile fails the promotion (etcd's
+   * ErrIDNotFound). 'promoted', 'waiting', or kubeadm's error.
    */
-  private etcdLearnerStep(state: ControlPlaneState, instanceId: string, name: string): string {
+  private etcdLearnerStep(state: ControlPlaneState, instance: SandboxInstance, name: string): string {
+    const { instanceId } = instance;
     const now = Date.now();
     const held = state.learner;
     if (held !== undefined && held.instanceId !== instanceId) {
       const since = state.learnerWaits.get(instanceId) ?? now;
       state.learnerWaits.set(instanceId, since);
       if (now - since < this.kubeadmEtcdApiCallTimeoutMs) return 'waiting';
-      return 'kubeadm join: error execution phase control-plane-join/etcd: etcdserver: too many learner members in cluster';
+      return 'kubeadm join: error execution phase etcd-join: etcdserver: too many learner members in cluster';
     }
     state.learnerWaits.delete(instanceId);
+    if (held === undefined && state.removedLearners.delete(instanceId)) return 'kubeadm join: error execution phase etcd-join: etcdserver: member not found';
     if (held === undefined) {
-      state.learner = { member: name, instanceId, promotableAt: now + this.bootMs };
+      state.learner = { member: name, instanceId, peerUrl: `https://${instance.privateIp}:${ETCD_PEER_PORT}`, promotableAt: now + this.bootMs };
+      if (this.dyingLearners > 0) {
+        this.dyingLearners -= 1;
+        this.powerOff(instanceId);
+      }
       return 'waiting';
     }
     if (now < held.promotableAt) return 'waiting';
@@ -862,10 +915,31 @@ export class SandboxMachines {
     if (!this.hasQuorum(clusterId, members)) state.quorumViolations.push(`${change} ${member} left ${healthy.length} healthy of ${members.length} etcd members`);
   }
 
-  /** The cluster's etcd membership history, and every change that left it without quorum. */
-  etcdOf(clusterId: string): { members: string[]; history: readonly EtcdMemberChange[]; quorumViolations: readonly string[] } {
+  /**
+   * The cluster's etcd membership: its voting members, the learner if one is pending (named once its etcd started), the
+   * history of member changes, and every change that left it without quorum.
+   */
+  etcdOf(clusterId: string): {
+    members: string[];
+    learner?: { instanceId: string; peerUrl: string; name?: string };
+    history: readonly EtcdMemberChange[];
+    quorumViolations: readonly string[];
+  } {
     const state = this.controlPlaneOf(clusterId);
-    return { members: [...state.etcd.keys()], history: state.etcdHistory, quorumViolations: state.quorumViolations };
+    const learner = state.learner;
+    return {
+      members: [...state.etcd.keys()],
+      ...(learner === undefined
+        ? {}
+        : { learner: { instanceId: learner.instanceId, peerUrl: learner.peerUrl, ...(this.learnerStarted(learner) ? { name: learner.member } : {}) } }),
+      history: state.etcdHistory,
+      quorumViolations: state.quorumViolations,
+    };
+  }
+
+  /** A learner's etcd has started (and published its name) once its machine ran through its boot time. */
+  private learnerStarted(learner: NonNullable<ControlPlaneState['learner']>): boolean {
+    return this.instances.get(learner.instanceId)?.state === 'running' && Date.now() >= learner.promotableAt;
   }
 
   /** The instance shuts down: its node stops reporting and stays in the API (nothing in a kubeadm cluster deletes it). */
@@ -940,6 +1014,18 @@ export class SandboxMachines {
    */
   failBootRuns(times: number): void {
     this.failingBootRuns += times;
+  }
+
+  /**
+   * Fault injection: the next `times` control plane machines that add their etcd learner lose power right after, before
+   * their etcd starts (as a machine that fails mid-join): the learner stays, unnamed, until someone removes it.
+   */
+  powerOffAfterLearnerAdded(times: number): void {
+    this.dyingLearners += times;
+  }
+
+  clearLearnerFaults(): void {
+    this.dyingLearners = 0;
   }
 
   private takeBootRunFault(): string | undefined {
@@ -1080,9 +1166,18 @@ export class SandboxMachines {
     return machine !== undefined && machine.ssmManaged && machine.scope.accountId === scope.accountId && machine.scope.region === scope.region;
   }
 
-  /** The etcd member script on a control plane machine: etcdctl through this machine's etcd, which strict reconfiguration guards. */
-  private etcdMemberCommand(instanceId: string, machine: Machine, verb: string | undefined, name: string | undefined): { ok: boolean; output: string } {
-    if (verb !== 'remove' || name === undefined) return { ok: false, output: `usage: ${ETCD_MEMBER_SCRIPT} remove <node name>` };
+  /**
+   * The etcd member script on a control plane machine, `remove <node name | -> [<address>]` or `prune-learners
+   * <address>...`: etcdctl through this machine's etcd, which strict reconfiguration guards. `member list` shows a
+   * member's name only once its etcd has started (etcd-io/etcd@v3.6.6 etcdctl/ctlv3/command/printer.go
+   * makeMemberListTable, "unstarted" otherwise), so a learner whose machine never started it is found by its peer URL
+   * alone.
+   */
+  private etcdMemberCommand(instanceId: string, machine: Machine, args: readonly string[]): { ok: boolean; output: string } {
+    const [verb, name, address] = args;
+    const usage = { ok: false, output: `usage: ${ETCD_MEMBER_SCRIPT} remove <node name | -> [<address>] | prune-learners <address>...` };
+    const pruning = verb === 'prune-learners' && args.length > 1;
+    if (!pruning && (verb !== 'remove' || name === undefined || (name === '-' && address === undefined))) return usage;
     const state = this.controlPlaneOf(machine.clusterId);
     const members = [...state.etcd.keys()];
     const healthy = this.healthyMembers(machine.clusterId);
@@ -1090,23 +1185,37 @@ export class SandboxMachines {
     // etcdctl runs in the etcd container through `crictl exec`, which is `runc exec`: runc's init again.
     const execRefused = refusedContainerStart(machine.cluster, ETCDCTL_IN_ETCD, 'exec');
     if (execRefused !== undefined) return { ok: false, output: `crictl exec: ${execRefused}` };
+    const peerUrl = address === undefined ? undefined : `https://${address}:${ETCD_PEER_PORT}`;
+    const named = (member: string) => name !== '-' && member === name;
     // A learner does not vote: etcd removes it without a quorum check (etcd-io/etcd@v3.6.6 server.go mayRemoveMember).
-    // Until its etcd has started it has no name in `member list` (kubeadm etcd.go getMemberStatus: "If the member is
-    // not started, the Name and ClientURLs fields are set to their respective zero values"), so a name finds no learner.
     const learner = state.learner;
-    if (learner?.member === name && this.instances.get(learner.instanceId)?.state === 'running' && Date.now() >= learner.promotableAt) {
+    if (pruning) {
+      // Every voting member here started; the learner goes, started or not, unless a machine kept has its address.
+      const kept = args.slice(1).map((keptAddress) => `https://${keptAddress}:${ETCD_PEER_PORT}`);
+      if (learner === undefined || kept.includes(learner.peerUrl)) return { ok: true, output: 'no etcd learner outside the machines kept' };
       state.learner = undefined;
-      return { ok: true, output: `Member ${name} removed from cluster` };
+      if (this.instances.get(learner.instanceId)?.state === 'running') state.removedLearners.add(learner.instanceId);
+      return { ok: true, output: `Member ${learner.member} removed from cluster` };
     }
-    if (!state.etcd.has(name)) return { ok: true, output: `${name} is not an etcd member` };
+    if (learner !== undefined && ((named(learner.member) && this.learnerStarted(learner)) || learner.peerUrl === peerUrl)) {
+      state.learner = undefined;
+      // Its machine's kubeadm, if it still runs, finds no member to promote.
+      if (this.instances.get(learner.instanceId)?.state === 'running') state.removedLearners.add(learner.instanceId);
+      return { ok: true, output: `Member ${learner.member} removed from cluster` };
+    }
+    const member = members.find((candidate) => {
+      const owner = this.instances.get(state.etcd.get(candidate) ?? '');
+      return named(candidate) || (peerUrl !== undefined && owner !== undefined && `https://${owner.privateIp}:${ETCD_PEER_PORT}` === peerUrl);
+    });
+    if (member === undefined) return { ok: true, output: `${[...(name === '-' ? [] : [name]), ...(peerUrl === undefined ? [] : [peerUrl])].join(' or ')} is not an etcd member` };
     if (!this.hasQuorum(machine.clusterId, members)) return { ok: false, output: 'Error: context deadline exceeded (etcdserver: request timed out: no quorum)' };
-    const remaining = members.filter((member) => member !== name);
-    if (healthy.filter((member) => remaining.includes(member)).length <= remaining.length / 2) {
+    const remaining = members.filter((candidate) => candidate !== member);
+    if (healthy.filter((candidate) => remaining.includes(candidate)).length <= remaining.length / 2) {
       return { ok: false, output: 'Error: etcdserver: re-configuration failed due to not enough started members' };
     }
-    state.etcd.delete(name);
-    this.recordMemberChange(machine.clusterId, 'remove', name);
-    return { ok: true, output: `Member ${name} removed from cluster` };
+    state.etcd.delete(member);
+    this.recordMemberChange(machine.clusterId, 'remove', member);
+    return { ok: true, output: `Member ${member} removed from cluster` };
   }
 
   /** What the SSM agent on the instance does with an AWS-RunShellScript command. */
@@ -1115,10 +1224,10 @@ export class SandboxMachines {
     if (machine === undefined || machine.scope.accountId !== scope.accountId || machine.scope.region !== scope.region) {
       return Promise.resolve({ ok: false, output: `instance ${instanceId} is not running in ${scope.accountId}/${scope.region}` });
     }
-    const [script, verb, argument] = (commands[0] ?? '').split(' ');
+    const [script, verb, argument, ...rest] = (commands[0] ?? '').split(' ');
     // A script the machine's user data never wrote is not there to run.
     if (script === undefined || !machine.scripts.includes(script)) return Promise.resolve({ ok: false, output: `${script ?? ''}: No such file or directory` });
-    if (script === ETCD_MEMBER_SCRIPT && machine.role === 'control-plane') return Promise.resolve(this.etcdMemberCommand(instanceId, machine, verb, argument));
+    if (script === ETCD_MEMBER_SCRIPT && machine.role === 'control-plane') return Promise.resolve(this.etcdMemberCommand(instanceId, machine, [verb, argument, ...rest].filter((word) => word !== undefined)));
     if (script === ADMISSION_CONFIG_SCRIPT && machine.role === 'control-plane') return Promise.resolve(this.admissionConfigCommand(machine, verb, argument));
     if (script !== ENCRYPTION_CONFIG_SCRIPT || machine.role !== 'control-plane') {
       return Promise.resolve({ ok: false, output: `${script}: command not found` });

@@ -253,6 +253,93 @@ describe('machine replacement', () => {
     expect(nodes.body.items.filter((node) => node.role === 'control-plane').map((node) => node.health)).toEqual(['Healthy', 'Healthy', 'Healthy']);
   });
 
+  it('removes the etcd learner a control plane replacement left when it died mid-join, so the next replacement joins', async () => {
+    const { key, id } = await readyCluster('heal-cp-learner', { nodeHealth: { nodeStartupTimeoutMinutes: 5 } });
+    const { machines, health } = session.stack;
+    vi.useFakeTimers({ toFake: ['Date'], shouldAdvanceTime: true });
+    const victim = await instanceOf(id, 'control-plane-0');
+    // Its replacement loses power right after kubeadm adds its etcd learner, before the learner's etcd starts.
+    machines.powerOffAfterLearnerAdded(1);
+    await chaos(id, victim, 'power-off');
+    await pollNodeHealth(health, minutesFromNow(6));
+    const learner = await eventually('the replacement to add its learner and die', () => {
+      const pending = machines.etcdOf(id).learner;
+      return Promise.resolve(machines.instancesOfCluster(id).some((instance) => instance.instanceId === pending?.instanceId && instance.state === 'stopped') ? pending : undefined);
+    });
+    const dead = machines.instancesOfCluster(id).find((instance) => instance.instanceId === learner.instanceId);
+    if (dead === undefined) throw new Error('no dead replacement');
+    expect(learner).toEqual({ instanceId: dead.instanceId, peerUrl: `https://${dead.privateIp}:2380` });
+
+    // It never registers a Node: the remediation waits out nodeStartupTimeoutMinutes and fails.
+    vi.setSystemTime(Date.now() + 6 * 60_000);
+    expect((await finished(key, id, victim)).state).toBe('failed');
+    // The old machine's Node (its machine is gone) goes first, while the dead replacement is within its startup time.
+    const launchedAt = dead.launchedAt.getTime();
+    await pollNodeHealth(health, new Date(launchedAt + 2 * 60_000));
+    const orphan = await eventually('the old Node to be retired', async () =>
+      (await remediations(key, id)).find((item) => item.target?.reason === 'MachineGone' && item.state !== 'pending' && item.state !== 'running'),
+    );
+    expect(orphan.state).toBe('succeeded');
+
+    // Past its startup time the dead replacement, with no Node and no name in etcd, is replaced in turn.
+    await pollNodeHealth(health, new Date(launchedAt + 6 * 60_000));
+    await eventually('the dead replacement to be replaced', async () =>
+      (await remediations(key, id)).find((item) => item.target?.instanceId === dead.instanceId)?.steps.find((step) => step.name === 'replace' && step.state === 'succeeded'),
+    );
+    // Its learner went with it: left, it would refuse every later control plane join ("too many learner members").
+    expect(machines.etcdOf(id).learner).toBeUndefined();
+    const remediation = await finished(key, id, dead.instanceId);
+    expect(remediation).toMatchObject({ state: 'succeeded', target: { reason: 'NoNode' } });
+    expect(remediation.target?.nodeName).toBeUndefined();
+    expect(remediation.steps.find((step) => step.name === 'replace')?.outputs).toMatchObject({ etcdMemberRemoved: true, terminated: true });
+    const replacement = remediation.steps.find((step) => step.name === 'await-replacement')?.outputs as { nodeName: string };
+    const etcd = machines.etcdOf(id);
+    expect(etcd.members.sort()).toEqual(['control-plane-1', 'control-plane-2', replacement.nodeName].sort());
+    expect(etcd.quorumViolations).toEqual([]);
+  });
+
+  it('removes the learner a dead control plane machine left after its group replaced it, when the next one cannot join', async () => {
+    const { key, id } = await readyCluster('heal-cp-lost-learner', { nodeHealth: { nodeStartupTimeoutMinutes: 5 } });
+    const { machines, health } = session.stack;
+    vi.useFakeTimers({ toFake: ['Date'], shouldAdvanceTime: true });
+    const victim = await instanceOf(id, 'control-plane-0');
+    machines.powerOffAfterLearnerAdded(1);
+    await chaos(id, victim, 'power-off');
+    await pollNodeHealth(health, minutesFromNow(6));
+    const learner = await eventually('the replacement to add its learner and die', () => {
+      const pending = machines.etcdOf(id).learner;
+      return Promise.resolve(machines.instancesOfCluster(id).some((instance) => instance.instanceId === pending?.instanceId && instance.state === 'stopped') ? pending : undefined);
+    });
+    const dead = machines.instancesOfCluster(id).find((instance) => instance.instanceId === learner.instanceId);
+    if (dead === undefined) throw new Error('no dead replacement');
+    // EC2 calls the stopped machine unhealthy and its Auto Scaling group (healthCheckType EC2) replaces it at once:
+    // Kiln never sees it, and its learner stays, at an address no machine has any more.
+    machines.terminateInGroup(dead.scope, dead.instanceId, false);
+    const next = await eventually('the group to launch another machine', () =>
+      Promise.resolve(machines.instancesOfCluster(id).find((instance) => ![victim, dead.instanceId].includes(instance.instanceId) && instance.autoScalingGroup === dead.autoScalingGroup && instance.nodeName === undefined && instance.state === 'running')),
+    );
+
+    // That machine cannot join either ("too many learner members"): the remediation waits out its timeout and fails.
+    vi.setSystemTime(Date.now() + 6 * 60_000);
+    expect((await finished(key, id, victim)).state).toBe('failed');
+    const launchedAt = next.launchedAt.getTime();
+    await pollNodeHealth(health, new Date(launchedAt + 2 * 60_000));
+    await eventually('the old Node to be retired', async () =>
+      (await remediations(key, id)).find((item) => item.target?.reason === 'MachineGone' && item.state === 'succeeded'),
+    );
+    // Past its startup time the machine that could not join is replaced, and the learner that blocked it goes first.
+    await pollNodeHealth(health, new Date(launchedAt + 6 * 60_000));
+    await eventually('the blocked machine to be replaced', async () =>
+      (await remediations(key, id)).find((item) => item.target?.instanceId === next.instanceId)?.steps.find((step) => step.name === 'replace' && step.state === 'succeeded'),
+    );
+    expect(machines.etcdOf(id).learner).toBeUndefined();
+    const remediation = await finished(key, id, next.instanceId);
+    expect(remediation).toMatchObject({ state: 'succeeded', target: { reason: 'NoNode' } });
+    const replacement = remediation.steps.find((step) => step.name === 'await-replacement')?.outputs as { nodeName: string };
+    expect(machines.etcdOf(id).members.sort()).toEqual(['control-plane-1', 'control-plane-2', replacement.nodeName].sort());
+    expect(machines.etcdOf(id).quorumViolations).toEqual([]);
+  });
+
   it('touches nothing with two dead control plane machines of three, and says why', async () => {
     const { key, id } = await readyCluster('heal-cp-quorum');
     await chaos(id, await instanceOf(id, 'control-plane-0'), 'power-off');

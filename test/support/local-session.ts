@@ -43,6 +43,7 @@ export function localSession(options: LocalStackOptions) {
     const { stack } = current();
     stack.faults.clear();
     stack.machines.clearCommandFaults();
+    stack.machines.clearLearnerFaults();
     stack.kms.clearFaults();
   });
   afterAll(async () => {

@@ -68,7 +68,10 @@ function describeInstances(machines: SandboxMachines, scope: AwsScope, form: URL
       (instance) =>
         `<item><reservationId>r-${instance.instanceId.slice(2)}</reservationId><instancesSet><item><instanceId>${xml(instance.instanceId)}</instanceId><instanceType>${xml(instance.instanceType)}</instanceType>` +
         `<instanceState><code>${EC2_STATE_CODES[instance.state]}</code><name>${instance.state}</name></instanceState>` +
-        `<launchTime>${instance.launchedAt.toISOString()}</launchTime><placement><availabilityZone>${xml(instance.zone)}</availabilityZone></placement></item></instancesSet></item>`,
+        `<launchTime>${instance.launchedAt.toISOString()}</launchTime><placement><availabilityZone>${xml(instance.zone)}</availabilityZone></placement>` +
+        // A terminated instance has no address any more; a stopped one keeps its own.
+        (instance.state === 'terminated' ? '' : `<privateIpAddress>${xml(instance.privateIp)}</privateIpAddress>`) +
+        '</item></instancesSet></item>',
     )
     .join('');
   return `<DescribeInstancesResponse xmlns="http://ec2.amazonaws.com/doc/2016-11-15/"><requestId>${randomUUID()}</requestId><reservationSet>${items}</reservationSet></DescribeInstancesResponse>`;
