@@ -14,7 +14,7 @@ import {
   toYamlDocuments,
   usesKmsPlugin,
 } from './kubeadm.ts';
-import { ADMISSION_CONFIG_SCRIPT, admissionConfigScript, admissionConfigurationFile, apiServerRestartCase, apiServerRestartPrelude } from './api-server-scripts.ts';
+import { ADMISSION_CONFIG_SCRIPT, admissionConfigScript, admissionConfigurationFile, apiServerFileScript } from './api-server-scripts.ts';
 import { KMS_KEY_PLACEHOLDER, kmsPluginManifest } from './encryption-config.ts';
 import { machineSecretPath } from './machine-secrets.ts';
 import { AWS_SSM_AGENT_SIGNERS, type SsmAgentSigner, dearmor } from './ssm-agent-signers.ts';
@@ -74,33 +74,9 @@ export const KMS_PLUGIN_MANIFEST = '/etc/kubernetes/manifests/aws-encryption-pro
 /** Run through SSM Run Command by key rotations: `write <parameter>` installs a new EncryptionConfiguration, `restart` rolls this API server. */
 export const ENCRYPTION_CONFIG_SCRIPT = '/usr/local/sbin/kiln-encryption-config';
 
-/**
- * The control plane side of a key rotation, run through SSM Run Command:
- * `write <parameter>` puts the EncryptionConfiguration from the cluster's
- * parameter in place atomically; `restart` restarts this machine's API server
- * (kubelet stops the static pod when its manifest goes, and starts it again
- * when it is back) and succeeds only once this machine's own API server, not
- * whichever one the load balancer picks, answers /readyz. The manifest is put
- * back whatever happens, so a failed restart never leaves the machine without
- * its API server.
- */
+/** The control plane side of a key rotation, run through SSM Run Command: the EncryptionConfiguration's `write` and `restart`. */
 export function encryptionConfigScript(spec: ClusterSpec): string {
-  return [
-    '#!/bin/bash',
-    'set -euo pipefail',
-    'umask 077',
-    `REGION="${spec.region}"`,
-    `CONFIG="${PATHS.encryptionConfig}"`,
-    ...apiServerRestartPrelude(),
-    'case "${1:-}" in',
-    '  write)',
-    '    aws ssm get-parameter --region "$REGION" --with-decryption --name "$2" --query Parameter.Value --output text > "$CONFIG.new"',
-    '    chmod 0600 "$CONFIG.new" && mv "$CONFIG.new" "$CONFIG" ;;',
-    ...apiServerRestartCase(),
-    '  *) echo "usage: $0 write <parameter> | restart" >&2; exit 64 ;;',
-    'esac',
-    '',
-  ].join('\n');
+  return apiServerFileScript(spec, PATHS.encryptionConfig);
 }
 
 /**
