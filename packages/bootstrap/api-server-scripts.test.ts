@@ -1,5 +1,5 @@
 import { execFile } from 'node:child_process';
-import { chmodSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
@@ -7,6 +7,7 @@ import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { ClusterSpec } from '#core';
 import { admissionConfigScript } from './api-server-scripts.ts';
 import { encryptionConfigScript } from './cloud-init.ts';
+import { writeStub } from './test-support.ts';
 
 const run = promisify(execFile);
 const spec = ClusterSpec.parse({ name: 'script', region: 'eu-west-1', nodePools: [{ name: 'default', size: 1 }] });
@@ -28,11 +29,9 @@ const SCRIPTS = [
 let root: string;
 let bin: string;
 
-function stub(name: string, body: string): void {
-  const path = join(bin, name);
-  writeFileSync(path, `#!/bin/bash\necho "${name} $*" >> "${root}/calls.log"\n${body}\n`);
-  chmodSync(path, 0o755);
-}
+const stub = (name: string, body: string): void => {
+  writeStub(bin, root, name, body);
+};
 
 async function runScript(under: (typeof SCRIPTS)[number], ...args: string[]): Promise<{ code: number; stderr: string }> {
   const text = under.text(spec).replaceAll('/etc/kubernetes', join(root, 'etc/kubernetes'));

@@ -1,5 +1,5 @@
 import { execFile } from 'node:child_process';
-import { chmodSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { promisify } from 'node:util';
@@ -8,6 +8,7 @@ import { ClusterSpec } from '#core';
 import { cloudConfig } from './cloud-init.ts';
 import { machineSecretPath } from './machine-secrets.ts';
 import { AWS_SSM_AGENT_SIGNERS } from './ssm-agent-signers.ts';
+import { writeStub } from './test-support.ts';
 
 const run = promisify(execFile);
 const CLUSTER_ID = 'cl_boot';
@@ -27,11 +28,9 @@ interface WrittenFile {
 let root: string;
 let bin: string;
 
-function stub(name: string, body: string): void {
-  const path = join(bin, name);
-  writeFileSync(path, `#!/bin/bash\necho "${name} $*" >> "${root}/calls.log"\n${body}\n`);
-  chmodSync(path, 0o755);
-}
+const stub = (name: string, body: string): void => {
+  writeStub(bin, root, name, body);
+};
 
 const MOVED = ['/var/lib/kiln', '/var/lib/kubelet', '/var/lib/etcd', '/run/kiln', '/run/amazon-ssm-agent.deb', '/etc/kiln', '/etc/kubernetes', '/etc/apt', '/home/kiln', '/usr/lib/systemd', '/lib/systemd'];
 

@@ -1,10 +1,11 @@
 import { execFile } from 'node:child_process';
-import { chmodSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { etcdMemberScript } from './cloud-init.ts';
+import { writeStub } from './test-support.ts';
 
 const run = promisify(execFile);
 
@@ -29,11 +30,9 @@ let root: string;
 let bin: string;
 const membersFile = () => join(root, 'members');
 
-function stub(name: string, body: string): void {
-  const path = join(bin, name);
-  writeFileSync(path, `#!/bin/bash\necho "${name} $*" >> "${root}/calls.log"\n${body}\n`);
-  chmodSync(path, 0o755);
-}
+const stub = (name: string, body: string): void => {
+  writeStub(bin, root, name, body);
+};
 
 async function script(...args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
   const file = join(root, 'kiln-etcd-member');

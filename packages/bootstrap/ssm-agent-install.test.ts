@@ -1,11 +1,12 @@
 import { execFile } from 'node:child_process';
-import { appendFileSync, chmodSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { appendFileSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { SSM_AGENT_VERSION, ssmAgentInstall } from './cloud-init.ts';
 import { AWS_SSM_AGENT_SIGNERS, type SsmAgentSigner, dearmor } from './ssm-agent-signers.ts';
+import { writeStub } from './test-support.ts';
 
 const run = promisify(execFile);
 
@@ -23,11 +24,9 @@ let stranger: SsmAgentSigner;
 
 const calls = () => (existsSync(join(root, 'calls.log')) ? readFileSync(join(root, 'calls.log'), 'utf8') : '');
 
-function stub(name: string, body: string): void {
-  const path = join(bin, name);
-  writeFileSync(path, `#!/bin/bash\necho "${name} $*" >> "${root}/calls.log"\n${body}\n`);
-  chmodSync(path, 0o755);
-}
+const stub = (name: string, body: string): void => {
+  writeStub(bin, root, name, body);
+};
 
 async function gpg(...args: string[]): Promise<string> {
   const { stdout } = await run('gpg', ['--batch', '--pinentry-mode', 'loopback', '--homedir', gnupg, ...args]);

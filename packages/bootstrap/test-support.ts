@@ -1,5 +1,5 @@
 import { spawnSync } from 'node:child_process';
-import { existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { chmodSync, existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 
@@ -62,4 +62,14 @@ export function validateSshdDropIn(dropIn: string): ValidatorResult {
     writeFileSync(config, [`Include ${join(dir, 'sshd_config.d')}/*.conf`, `HostKey ${hostKey}`, 'UsePAM yes', ''].join('\n'), { mode: 0o600 });
     return run(sshd, ['-t', '-f', config]);
   });
+}
+
+/**
+ * A command the scripts under test find first on their PATH (in `bin`): it logs its name and arguments to
+ * `<root>/calls.log`, then runs `body` in bash.
+ */
+export function writeStub(bin: string, root: string, name: string, body: string): void {
+  const path = join(bin, name);
+  writeFileSync(path, `#!/bin/bash\necho "${name} $*" >> "${root}/calls.log"\n${body}\n`);
+  chmodSync(path, 0o755);
 }
