@@ -1,7 +1,7 @@
 import { X509Certificate, createHash } from 'node:crypto';
 import { request } from 'node:https';
 import { afterEach, describe, expect, it, vi } from 'vitest';
-import { type ClusterPkiPem, bootstrapTokenSecret, generateClusterPki, joinMaterial, machineSecretPath, pkiToPem, renderUserData } from '#bootstrap';
+import { type ClusterPkiPem, bootstrapTokenSecret, generateClusterPki, joinMaterial, machineSecretPath, pkiToPem } from '#bootstrap';
 import { ClusterSpec } from '#core';
 import { kubeadmApiServerTls } from './api-server-tls.ts';
 import type { RecordedResource } from './cloud/index.ts';
@@ -11,6 +11,7 @@ import { waitUntil } from './kube/testing.ts';
 import { type JoinPreflight, KubeadmJoinPreflight, clusterInfoKubeconfig } from './kubeadm-join.ts';
 import { machineImagesOf } from './machine-images.ts';
 import { SandboxMachines, groupsForOrder } from './machines.ts';
+import { renderedLaunchTemplates } from './testing.ts';
 
 const API_HOST = 'join-api.elb.eu-central-1.amazonaws.com';
 const SERVICE_CIDR = '10.96.0.0/12';
@@ -146,15 +147,7 @@ describe('machines booted from what Kiln renders', () => {
   const spec = ClusterSpec.parse({ name: 'join', region: 'eu-central-1', nodePools: [{ name: 'general', size: 1 }] });
   const clusterId = 'cls_join';
 
-  function launchTemplates(): RecordedResource[] {
-    const template = (name: string, role: 'control-plane' | 'worker', userData: string): RecordedResource => ({
-      type: 'aws:ec2/launchTemplate:LaunchTemplate',
-      name,
-      id: name,
-      inputs: { userData: Buffer.from(userData).toString('base64'), tags: { 'kiln:role': role } },
-    });
-    return [template('join-cp', 'control-plane', renderUserData(clusterId, spec, 'control-plane')), template('join-pool-general', 'worker', renderUserData(clusterId, spec, 'worker', 'general'))];
-  }
+  const launchTemplates = (): RecordedResource[] => renderedLaunchTemplates(clusterId, spec, 'join');
 
   it('join a cluster whose API servers run with the flags Kiln renders, further control plane machines and workers alike', { timeout: 30_000 }, async () => {
     const pki = pkiToPem(await generateClusterPki({ clusterName: spec.name, apiHost: API_HOST, serviceCidr: spec.network.serviceCidr }));

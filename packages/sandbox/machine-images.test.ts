@@ -3,6 +3,7 @@ import { ADMISSION_CONFIG_SCRIPT, ENCRYPTION_CONFIG_SCRIPT, ETCD_MEMBER_SCRIPT, 
 import { ClusterSpec, kubernetesReleaseOf } from '#core';
 import type { RecordedResource } from './cloud/index.ts';
 import { machineImagesOf } from './machine-images.ts';
+import { launchTemplate } from './testing.ts';
 
 const spec = ClusterSpec.parse({
   name: 'images',
@@ -26,12 +27,7 @@ const GENERAL_REGISTRATION = { labels: { 'kiln.dev/cluster': 'images', team: 'da
 
 function resources(options: { workerActions: string[]; userData?: (role: 'control-plane' | 'worker') => string }): RecordedResource[] {
   const userData = options.userData ?? ((role) => (role === 'control-plane' ? renderUserData('cls_images', spec, 'control-plane') : renderUserData('cls_images', spec, 'worker', 'general')));
-  const template = (name: string, role: 'control-plane' | 'worker'): RecordedResource => ({
-    type: 'aws:ec2/launchTemplate:LaunchTemplate',
-    name,
-    id: name,
-    inputs: { userData: Buffer.from(userData(role)).toString('base64'), tags: { 'kiln:role': role } },
-  });
+  const template = (name: string, role: 'control-plane' | 'worker'): RecordedResource => launchTemplate(name, role, userData(role));
   const policy = (name: string, actions: string[]): RecordedResource => ({
     type: 'aws:iam/rolePolicy:RolePolicy',
     name,

@@ -1,5 +1,5 @@
 import { afterEach, describe, expect, it, vi } from 'vitest';
-import { generateClusterPki, joinMaterial, machineSecretPath, pkiToPem, renderUserData } from '#bootstrap';
+import { generateClusterPki, joinMaterial, machineSecretPath, pkiToPem } from '#bootstrap';
 import { ClusterSpec } from '#core';
 import type { BootProcedure } from './boot-procedure.ts';
 import type { RecordedResource } from './cloud/index.ts';
@@ -8,6 +8,7 @@ import { type SandboxCluster, startSandboxCluster } from './kube/index.ts';
 import { waitUntil } from './kube/testing.ts';
 import { machineImagesOf } from './machine-images.ts';
 import { type MachineImage, SandboxMachines, groupsForOrder } from './machines.ts';
+import { renderedLaunchTemplates } from './testing.ts';
 
 const CLUSTER_ID = 'cl_boot';
 const JOIN_TOKEN = 'abcdef.0123456789abcdef';
@@ -125,15 +126,7 @@ describe('machines booted from what Kiln renders', () => {
   const spec = ClusterSpec.parse({ name: 'late', region: 'eu-central-1', nodePools: [{ name: 'general', size: 1 }] });
   const apiHost = 'late-api.elb.eu-central-1.amazonaws.com';
 
-  function launchTemplates(): RecordedResource[] {
-    const template = (name: string, role: 'control-plane' | 'worker', userData: string): RecordedResource => ({
-      type: 'aws:ec2/launchTemplate:LaunchTemplate',
-      name,
-      id: name,
-      inputs: { userData: Buffer.from(userData).toString('base64'), tags: { 'kiln:role': role } },
-    });
-    return [template('late-cp', 'control-plane', renderUserData(CLUSTER_ID, spec, 'control-plane')), template('late-pool-general', 'worker', renderUserData(CLUSTER_ID, spec, 'worker', 'general'))];
-  }
+  const launchTemplates = (): RecordedResource[] => renderedLaunchTemplates(CLUSTER_ID, spec, 'late');
 
   it('join when their join material is published after they booted, as the bootstrap step publishes it', { timeout: 30_000 }, async () => {
     const pki = pkiToPem(await generateClusterPki({ clusterName: spec.name, apiHost, serviceCidr: spec.network.serviceCidr }));

@@ -3,7 +3,7 @@ import { privilegeGainPolicy } from '#addons';
 import { ENCRYPTION_CONFIG_SCRIPT, ETCD_MEMBER_SCRIPT, encryptionConfiguration, machineSecretPath, toYamlDocuments } from '#bootstrap';
 import { ClusterSpec } from '#core';
 import { type KubeObject, type SandboxCluster, startSandboxCluster } from './kube/index.ts';
-import { clientsFor, waitUntil } from './kube/testing.ts';
+import { TRACING_POLICY_CRD, clientsFor, waitUntil } from './kube/testing.ts';
 import { SandboxMachines, groupsForOrder } from './machines.ts';
 
 /** Container starts on the machines (API server restarts, crictl exec, control plane joins) go through runc under the cluster's TracingPolicies. */
@@ -14,18 +14,6 @@ const GROUPS = { controlPlane: `${CLUSTER_ID}-cp`, pools: {} };
 const SCOPE = { accountId: '000000000000', region: spec.region };
 const IMAGE = { providerIdAtBoot: true, ssmManaged: true, scripts: [ENCRYPTION_CONFIG_SCRIPT, ETCD_MEMBER_SCRIPT] };
 const CONFIG_PARAMETER = machineSecretPath(CLUSTER_ID, 'control-plane', 'encryption-config');
-
-const TRACING_POLICY_CRD: KubeObject = {
-  apiVersion: 'apiextensions.k8s.io/v1',
-  kind: 'CustomResourceDefinition',
-  metadata: { name: 'tracingpolicies.cilium.io' },
-  spec: {
-    group: 'cilium.io',
-    scope: 'Cluster',
-    names: { kind: 'TracingPolicy', plural: 'tracingpolicies', singular: 'tracingpolicy', listKind: 'TracingPolicyList' },
-    versions: [{ name: 'v1alpha1', served: true, storage: true, schema: { openAPIV3Schema: { type: 'object', 'x-kubernetes-preserve-unknown-fields': true } } }],
-  },
-};
 
 /** Any uid-0 setuid from inside a container killed: what Kiln's policy did before it looked at who asks. */
 const KILL_EVERY_SETUID_ROOT: KubeObject = {

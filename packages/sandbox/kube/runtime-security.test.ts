@@ -3,18 +3,7 @@ import { type SandboxCluster, startSandboxCluster } from './cluster.ts';
 import type { JsonObject } from './json.ts';
 import { ETCDCTL_IN_ETCD, RUNC_BINARY, RUNC_INIT_BINARY, STATIC_POD_CONTAINERS, type ContainerProcess, loadedPolicies, refusedContainerStart, runcInitSteps } from './runtime-security.ts';
 import { loadTracingPolicy } from './tetragon.ts';
-
-const TRACING_POLICY_CRD: JsonObject = {
-  apiVersion: 'apiextensions.k8s.io/v1',
-  kind: 'CustomResourceDefinition',
-  metadata: { name: 'tracingpolicies.cilium.io' },
-  spec: {
-    group: 'cilium.io',
-    scope: 'Cluster',
-    names: { kind: 'TracingPolicy', plural: 'tracingpolicies', singular: 'tracingpolicy', listKind: 'TracingPolicyList' },
-    versions: [{ name: 'v1alpha1', served: true, storage: true, schema: { openAPIV3Schema: { type: 'object', 'x-kubernetes-preserve-unknown-fields': true } } }],
-  },
-};
+import { TRACING_POLICY_CRD } from './testing.ts';
 
 function tracingPolicy(name: string, kprobes: JsonObject[]): JsonObject {
   return { apiVersion: 'cilium.io/v1alpha1', kind: 'TracingPolicy', metadata: { name }, spec: { kprobes } };

@@ -82,3 +82,16 @@ export function runCniAgent(cluster: SandboxCluster): void {
     'helm',
   );
 }
+
+/** Tetragon's TracingPolicy CRD, as its chart installs it, for tests that store policies without running the chart. */
+export const TRACING_POLICY_CRD: JsonObject = {
+  apiVersion: 'apiextensions.k8s.io/v1',
+  kind: 'CustomResourceDefinition',
+  metadata: { name: 'tracingpolicies.cilium.io' },
+  spec: {
+    group: 'cilium.io',
+    scope: 'Cluster',
+    names: { kind: 'TracingPolicy', plural: 'tracingpolicies', singular: 'tracingpolicy', listKind: 'TracingPolicyList' },
+    versions: [{ name: 'v1alpha1', served: true, storage: true, schema: { openAPIV3Schema: { type: 'object', 'x-kubernetes-preserve-unknown-fields': true } } }],
+  },
+};
