@@ -253,12 +253,15 @@ describe('machine replacement', () => {
     expect(nodes.body.items.filter((node) => node.role === 'control-plane').map((node) => node.health)).toEqual(['Healthy', 'Healthy', 'Healthy']);
   });
 
-  it('removes the etcd learner a control plane replacement left when it died mid-join, so the next replacement joins', async () => {
-    const { key, id } = await readyCluster('heal-cp-learner', { nodeHealth: { nodeStartupTimeoutMinutes: 5 } });
+  /**
+   * A cluster whose control-plane-0 loses power and whose replacement loses power too, right after kubeadm adds its
+   * etcd learner and before the learner's etcd starts: the learner it leaves, and the machines involved.
+   */
+  async function replacementDiedMidJoin(name: string) {
+    const { key, id } = await readyCluster(name, { nodeHealth: { nodeStartupTimeoutMinutes: 5 } });
     const { machines, health } = session.stack;
     vi.useFakeTimers({ toFake: ['Date'], shouldAdvanceTime: true });
     const victim = await instanceOf(id, 'control-plane-0');
-    // Its replacement loses power right after kubeadm adds its etcd learner, before the learner's etcd starts.
     machines.powerOffAfterLearnerAdded(1);
     await chaos(id, victim, 'power-off');
     await pollNodeHealth(health, minutesFromNow(6));
@@ -268,6 +271,11 @@ describe('machine replacement', () => {
     });
     const dead = machines.instancesOfCluster(id).find((instance) => instance.instanceId === learner.instanceId);
     if (dead === undefined) throw new Error('no dead replacement');
+    return { key, id, machines, health, victim, learner, dead };
+  }
+
+  it('removes the etcd learner a control plane replacement left when it died mid-join, so the next replacement joins', async () => {
+    const { key, id, machines, health, victim, learner, dead } = await replacementDiedMidJoin('heal-cp-learner');
     expect(learner).toEqual({ instanceId: dead.instanceId, peerUrl: `https://${dead.privateIp}:2380` });
 
     // It never registers a Node: the remediation waits out nodeStartupTimeoutMinutes and fails.
@@ -299,19 +307,7 @@ describe('machine replacement', () => {
   });
 
   it('removes the learner a dead control plane machine left after its group replaced it, when the next one cannot join', async () => {
-    const { key, id } = await readyCluster('heal-cp-lost-learner', { nodeHealth: { nodeStartupTimeoutMinutes: 5 } });
-    const { machines, health } = session.stack;
-    vi.useFakeTimers({ toFake: ['Date'], shouldAdvanceTime: true });
-    const victim = await instanceOf(id, 'control-plane-0');
-    machines.powerOffAfterLearnerAdded(1);
-    await chaos(id, victim, 'power-off');
-    await pollNodeHealth(health, minutesFromNow(6));
-    const learner = await eventually('the replacement to add its learner and die', () => {
-      const pending = machines.etcdOf(id).learner;
-      return Promise.resolve(machines.instancesOfCluster(id).some((instance) => instance.instanceId === pending?.instanceId && instance.state === 'stopped') ? pending : undefined);
-    });
-    const dead = machines.instancesOfCluster(id).find((instance) => instance.instanceId === learner.instanceId);
-    if (dead === undefined) throw new Error('no dead replacement');
+    const { key, id, machines, health, victim, dead } = await replacementDiedMidJoin('heal-cp-lost-learner');
     // EC2 calls the stopped machine unhealthy and its Auto Scaling group (healthCheckType EC2) replaces it at once:
     // Kiln never sees it, and its learner stays, at an address no machine has any more.
     machines.terminateInGroup(dead.scope, dead.instanceId, false);
