@@ -3,7 +3,7 @@ import { StepError } from '#core';
 import { renderAddonsFor } from './addons.ts';
 import { clusterApi } from './cluster-api.ts';
 import type { StepServices } from './context.ts';
-import { type StepContext, runStep, toStepError } from './step-runner.ts';
+import { pastNodeStartupTimeout, runStep, toStepError } from './step-runner.ts';
 
 interface NetworkResult extends Record<string, unknown> {
   ready: boolean;
@@ -12,12 +12,6 @@ interface NetworkResult extends Record<string, unknown> {
 
 /** Within the Task's 900 s timeout, leaving room to record the result. */
 const NETWORK_DEADLINE_MS = 10 * 60_000;
-
-/** Whether the step has waited longer than a machine may take to start, counted from its first poll. */
-function pastStartupTimeout(context: StepContext): boolean {
-  const startedAt = Date.parse(context.operation.steps.network?.startedAt ?? new Date().toISOString());
-  return Date.now() - startedAt > context.cluster.spec.nodeHealth.nodeStartupTimeoutMinutes * 60_000;
-}
 
 /**
  * Installs the pod network as soon as the first API server answers, before any node can be Ready: a kubelet
@@ -38,14 +32,14 @@ export async function networkStep(services: StepServices, input: unknown): Promi
         controlPlaneNodes = (await listNodes(config)).filter((node) => node.role === 'control-plane').length;
       } catch (error) {
         if (!toStepError('network', error).retriable) throw error;
-        if (pastStartupTimeout(context)) {
+        if (pastNodeStartupTimeout(context, 'network')) {
           throw new StepError('network', `The cluster's API server did not answer within ${context.cluster.spec.nodeHealth.nodeStartupTimeoutMinutes} minutes of its machines starting.`, false);
         }
         return { done: false, progress: { apiServer: 'not answering yet' } };
       }
       // Cilium's chart installs from a control plane node's host network: one must have registered first.
       if (controlPlaneNodes === 0) {
-        if (pastStartupTimeout(context)) {
+        if (pastNodeStartupTimeout(context, 'network')) {
           throw new StepError('network', `No control plane node registered within ${context.cluster.spec.nodeHealth.nodeStartupTimeoutMinutes} minutes of its machines starting.`, false);
         }
         return { done: false, progress: { apiServer: 'answering', controlPlaneNodes } };

@@ -123,3 +123,9 @@ export async function runStep<T extends Record<string, unknown>>(
     throw stepError;
   }
 }
+
+/** Whether a polling step has waited longer than the order lets a machine take to start, counted from its first poll. */
+export function pastNodeStartupTimeout(context: StepContext, step: string): boolean {
+  const startedAt = Date.parse(context.operation.steps[step]?.startedAt ?? new Date().toISOString());
+  return Date.now() - startedAt > context.cluster.spec.nodeHealth.nodeStartupTimeoutMinutes * 60_000;
+}

@@ -3,7 +3,7 @@ import { StepError } from '#core';
 import { clusterApi } from './cluster-api.ts';
 import type { StepServices } from './context.ts';
 import { planOf } from './plan.ts';
-import { runStep } from './step-runner.ts';
+import { pastNodeStartupTimeout, runStep } from './step-runner.ts';
 
 interface WaitResult extends Record<string, unknown> {
   ready: boolean;
@@ -27,9 +27,8 @@ async function waitForNodes(
       const ready = nodes.filter((node) => node.ready).length;
       if (ready >= expected) return { done: true, outputs: { expected, ready, nodes: nodes.map((node) => node.name) } };
 
-      const startedAt = Date.parse(context.operation.steps[step]?.startedAt ?? new Date().toISOString());
       const minutes = context.cluster.spec.nodeHealth.nodeStartupTimeoutMinutes;
-      if (Date.now() - startedAt > minutes * 60_000) {
+      if (pastNodeStartupTimeout(context, step)) {
         // Machines that never registered did not join; registered nodes that stay NotReady have a kubelet or network problem.
         const registered = nodes.length;
         throw new StepError(
