@@ -1,6 +1,6 @@
 import { createHash } from 'node:crypto';
 import type { ResourceType } from './catalog.ts';
-import { type Json, type JsonObject, arrayAt, isObject, numberAt, objectAt, stringAt, stringMap } from './json.ts';
+import { type Json, type JsonObject, arrayAt, isObject, numberAt, objectAt, stringAt, stringMap, stringsAt } from './json.ts';
 import { onlyNetworkNotReady } from './nodes.ts';
 import { nameOf } from './store.ts';
 
@@ -88,7 +88,7 @@ function defaultTolerations(tolerations: readonly JsonObject[]): JsonObject[] {
 /** One `matchExpressions` requirement of a node selector term (In, NotIn, Exists, DoesNotExist; Gt and Lt never match here). */
 function requirementHolds(requirement: JsonObject, labels: Readonly<Record<string, string>>): boolean {
   const key = stringAt(requirement, 'key') ?? '';
-  const values = arrayAt(requirement, 'values').filter((value): value is string => typeof value === 'string');
+  const values = stringsAt(requirement, 'values');
   const value = labels[key];
   switch (stringAt(requirement, 'operator')) {
     case 'In':

@@ -3,7 +3,7 @@ import { KubeConfig, KubernetesObjectApi, PatchStrategy } from '@kubernetes/clie
 import { CHART_READINESS_ANNOTATION, type ChartReadiness, type Manifest } from '#addons';
 import type { SandboxCluster } from './cluster.ts';
 import { type NodeView, daemonRunsOn, nodeView, schedulableFor } from './controllers.ts';
-import { type JsonObject, arrayAt, isObject, objectAt, stringAt } from './json.ts';
+import { type JsonObject, arrayAt, isObject, objectAt, stringAt, stringsAt } from './json.ts';
 import { type RbacRequest, forbiddenMessage, rbacAllows } from './rbac.ts';
 
 /** The controller's image, whatever its registry and tag. */
@@ -73,7 +73,6 @@ function envValue(container: JsonObject, name: string): string | undefined {
   return isObject(entry) ? stringAt(entry, 'value') : undefined;
 }
 
-const strings = (value: unknown): string[] => (Array.isArray(value) ? value.filter((item): item is string => typeof item === 'string') : []);
 
 /**
  * What the controller needs from RBAC, read off its code (k3s-io/helm-controller@v0.17.7 pkg/cmd/cmd.go,
@@ -292,8 +291,8 @@ export function startHelmController(cluster: SandboxCluster): HelmControllerStan
     if (container === undefined) return { why: 'no helm-controller container' };
     // k3s-io/helm-controller@v0.17.7 Dockerfile (production stage): CMD ["helm-controller"], no ENTRYPOINT, so `args`
     // without `command` replace the CMD and become the program.
-    const command = strings(container.command);
-    const args = strings(container.args);
+    const command = stringsAt(container, 'command');
+    const args = stringsAt(container, 'args');
     const argv = command.length > 0 ? [...command, ...args] : args.length > 0 ? args : ['helm-controller'];
     const program = argv[0] ?? '';
     if (program !== 'helm-controller' && !program.endsWith('/helm-controller')) {

@@ -58,6 +58,11 @@ export function arrayAt(parent: JsonObject | undefined, key: string): Json[] {
   return Array.isArray(value) ? value : [];
 }
 
+/** The strings of the array at parent[key] (none when it is missing or not an array). */
+export function stringsAt(parent: JsonObject | undefined, key: string): string[] {
+  return arrayAt(parent, key).filter((value): value is string => typeof value === 'string');
+}
+
 /** Returns parent[key] as an object, creating an empty one when it is missing or not an object. */
 export function ensureObject(parent: JsonObject, key: string): JsonObject {
   const existing = parent[key];

@@ -1,4 +1,4 @@
-import { type JsonObject, arrayAt, isObject, objectAt, stringAt, stringMap } from './json.ts';
+import { type JsonObject, arrayAt, isObject, objectAt, stringAt, stringMap, stringsAt } from './json.ts';
 
 /**
  * The Pod Security Standards' checks at policy version `latest` (the v1.35 set), as kube-apiserver's PodSecurity
@@ -102,7 +102,7 @@ const capabilitiesBaseline: Check = (_metadata, spec) => {
   const badContainers: string[] = [];
   const nonDefault: string[] = [];
   for (const container of containersOf(spec)) {
-    const added = arrayAt(objectAt(securityContextOf(container), 'capabilities'), 'add').filter((value): value is string => typeof value === 'string');
+    const added = stringsAt(objectAt(securityContextOf(container), 'capabilities'), 'add');
     const forbidden = added.filter((capability) => !BASELINE_CAPABILITIES.has(capability));
     if (forbidden.length > 0) {
       badContainers.push(nameOf(container));

@@ -1,5 +1,5 @@
 import { parse } from 'yaml';
-import { type JsonObject, arrayAt, isObject, objectAt, stringAt, stringMap, toJson } from './json.ts';
+import { type JsonObject, arrayAt, isObject, objectAt, stringAt, stringMap, toJson, stringsAt } from './json.ts';
 import { type PodSecurityLevel, forbiddenDetail, podSecurityViolations } from './pod-security-checks.ts';
 import { type StatusCause, KubeApiError, invalid } from './status.ts';
 
@@ -93,7 +93,7 @@ function parsePodSecurityConfiguration(document: unknown): PodSecurityConfigurat
   }
   const exemptions = objectAt(document, 'exemptions') ?? {};
   const listed = (field: string, valid: RegExp) => {
-    const values = arrayAt(exemptions, field).filter((value): value is string => typeof value === 'string');
+    const values = stringsAt(exemptions, field);
     values.forEach((value, index) => {
       if (!valid.test(value)) problems.push(`exemptions.${field}[${String(index)}]: Invalid value: ${JSON.stringify(value)}`);
       else if (values.indexOf(value) !== index) problems.push(`exemptions.${field}[${String(index)}]: Duplicate value: ${JSON.stringify(value)}`);

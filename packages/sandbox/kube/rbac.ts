@@ -1,4 +1,4 @@
-import { type JsonObject, arrayAt, isObject, objectAt, stringAt } from './json.ts';
+import { type JsonObject, arrayAt, isObject, objectAt, stringAt, stringsAt } from './json.ts';
 
 /** A request as RBAC sees it (kubernetes/kubernetes@v1.35.9 pkg/registry/rbac/validation/rule.go). */
 export interface RbacRequest {
@@ -24,19 +24,18 @@ export interface RbacObjects {
   clusterRoleBindings: readonly JsonObject[];
 }
 
-const strings = (object: JsonObject, key: string): string[] => arrayAt(object, key).filter((value): value is string => typeof value === 'string');
 const matches = (allowed: readonly string[], wanted: string): boolean => allowed.includes('*') || allowed.includes(wanted);
 
 /** rule.go RuleAllows: verbs, API groups, resources (`*` or `resource/*` for subresources) and, if listed, names. */
 function ruleAllows(rule: JsonObject, request: RbacRequest): boolean {
   const [resource = '', subresource] = request.resource.split('/');
-  const resources = strings(rule, 'resources');
+  const resources = stringsAt(rule, 'resources');
   const resourceMatches =
     resources.includes('*') || resources.includes(request.resource) || (subresource !== undefined && resources.includes(`${resource}/*`)) || (subresource === undefined && resources.includes(resource));
-  const names = strings(rule, 'resourceNames');
+  const names = stringsAt(rule, 'resourceNames');
   return (
-    matches(strings(rule, 'verbs'), request.verb) &&
-    matches(strings(rule, 'apiGroups'), request.group) &&
+    matches(stringsAt(rule, 'verbs'), request.verb) &&
+    matches(stringsAt(rule, 'apiGroups'), request.group) &&
     resourceMatches &&
     (names.length === 0 || (request.name !== undefined && names.includes(request.name)))
   );
