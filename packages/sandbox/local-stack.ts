@@ -24,7 +24,7 @@ import { LOAD_BALANCER_ADDRESS, type SandboxCluster, startSandboxCluster } from 
 import { LOCAL_KMS_PLUGIN_IMAGE, SandboxContainerRegistry } from './container-registry.ts';
 import { startHelmController } from './kube/helm-controller.ts';
 import { SandboxMachines } from './machines.ts';
-import { startSsmService } from './ssm/index.ts';
+import { type SsmService, startSsmService } from './ssm/index.ts';
 import { type SqsService, runEventSource, startSqsService } from './sqs/index.ts';
 import { startEc2Service } from './ec2/index.ts';
 import { type SandboxNetworkLoadBalancer, listenerSources, startNetworkLoadBalancer } from './elb/index.ts';
@@ -118,6 +118,10 @@ export interface LocalStack {
   cloud: SandboxCloud;
   /** The KMS stand-in (keys of every account and region, fault injection). */
   kms: KmsService;
+  /** Kiln's own AWS account: clusters without an account of their own are built in it. */
+  accountId: string;
+  /** The SSM stand-in: Parameter Store (with every version a parameter keeps) and Run Command. */
+  ssm: SsmService;
   /** The STS stand-in: which roles Kiln assumed, and which external IDs roles require. */
   sts: StsService;
   /** The sandbox machines (their boot, and what Run Commands do on them). */
@@ -138,6 +142,9 @@ export interface LocalStack {
   };
   stop(): Promise<void>;
 }
+
+/** Wait states and Retry backoff locally run at a quarter of their real length. */
+const DEFAULT_WAIT_TIME_SCALE = 0.25;
 
 /** The webhook queue's names, and how often a message may be received before it goes to the dead-letter queue (as in sst.config.ts). */
 const WEBHOOK_QUEUE = 'kiln-webhook-deliveries';
@@ -192,7 +199,8 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
       });
     kmsClient.destroy();
 
-    const ssm = await startSsmService({ iam, kmsKeys: kms.keys });
+    // SSM's wait before a deleted name is taken again passes at the pace of the workflows' Wait states.
+    const ssm = await startSsmService({ iam, kmsKeys: kms.keys, recreateAfterMs: 30_000 * (options.waitTimeScale ?? DEFAULT_WAIT_TIME_SCALE) });
     stoppers.push(() => ssm.close());
     // Local mode plays the operator who built the KMS plugin and pushed it where the machines pull from.
     const registry = new SandboxContainerRegistry();
@@ -332,7 +340,7 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
       },
       // An account's Fargate capacity is finite: past it RunTask is refused, and the workflows wait their turn.
       ecsTaskLimit: options.infrastructureTaskLimit ?? 16,
-      waitTimeScale: options.waitTimeScale ?? 0.25,
+      waitTimeScale: options.waitTimeScale ?? DEFAULT_WAIT_TIME_SCALE,
       log: (entry) => {
         log.debug('execution finished', entry);
       },
@@ -509,7 +517,7 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
       return Promise.resolve();
     });
 
-    return { url, adminToken, devTenant, services, health, faults, kms, sts, cloud, machines, clusters, apiLoadBalancers, executions: () => stepFunctions.executions(), webhooks, stop };
+    return { url, adminToken, devTenant, services, health, faults, accountId: ACCOUNT_ID, kms, ssm, sts, cloud, machines, clusters, apiLoadBalancers, executions: () => stepFunctions.executions(), webhooks, stop };
   } catch (error) {
     await stop();
     throw error;
