@@ -3,7 +3,7 @@ import { listNodes } from '#addons';
 import { type MachineCommands, type MachineSecretStore, instanceIdOf } from '#bootstrap';
 import { type ClusterSpec, type RemediationTarget, StepError, WorkflowInput, clusterEvent, problemFor } from '#core';
 import { failureMessage, launch, newOperation, updateCluster, updateOperation } from '#services';
-import { type StepResult, clusterApi, runStep } from '#steps';
+import { type StepResult, clusterApi, runStep, withdrawJoinMaterial } from '#steps';
 import type { ClusterRecord, OperationRecord } from '#store';
 import type { MachineHealth } from './evaluate.ts';
 import type { MachineFleet } from './fleet.ts';
@@ -110,8 +110,9 @@ async function release(services: HealthPollServices, tenantId: string, clusterId
  * (`node.recovered`) or was replaced (the retire step said so), failed
  * otherwise, and the cluster free for the next change either way.
  */
-export async function finishRemediationStep(services: HealthPollServices, rawInput: unknown): Promise<void> {
-  const { tenantId, clusterId, operationId } = WorkflowInput.parse(rawInput);
+export async function finishRemediationStep(services: RemediationServices, rawInput: unknown): Promise<void> {
+  const input = WorkflowInput.parse(rawInput);
+  const { tenantId, clusterId, operationId } = input;
   const now = new Date().toISOString();
   const operation = await updateOperation(services, tenantId, operationId, (current) => {
     const recovered = (current.steps.recover?.outputs as { recovered?: boolean } | undefined)?.recovered === true;
@@ -128,14 +129,17 @@ export async function finishRemediationStep(services: HealthPollServices, rawInp
   if (operation.state === 'succeeded' && operation.steps.retire === undefined && operation.target !== undefined) {
     await services.store.appendEvents(tenantId, [clusterEvent('node.recovered', clusterId, { ...operation.target, operationId })]);
   }
+  // A replacement that joined used its token; one that did not join will not, once the remediation is over.
+  await withdrawJoinMaterial(services, input, operation.state === 'succeeded');
   await release(services, tenantId, clusterId, operationId);
 }
 
 const FailureInput = WorkflowInput.extend({ error: z.object({ Error: z.string().optional(), Cause: z.string().optional() }).optional() });
 
 /** The workflow's Catch: the operation fails with the error; the cluster keeps its phase and is freed. */
-export async function recordRemediationFailureStep(services: HealthPollServices, rawInput: unknown): Promise<void> {
-  const { tenantId, clusterId, operationId, error } = FailureInput.parse(rawInput);
+export async function recordRemediationFailureStep(services: RemediationServices, rawInput: unknown): Promise<void> {
+  const input = FailureInput.parse(rawInput);
+  const { tenantId, clusterId, operationId, error } = input;
   const now = new Date().toISOString();
   await updateOperation(services, tenantId, operationId, (current) => ({
     ...current,
@@ -147,6 +151,7 @@ export async function recordRemediationFailureStep(services: HealthPollServices,
     finishedAt: now,
     error: problemFor('provisioning_failed', `Remediation failed: ${failureMessage(error)}`, [], `/v1/operations/${operationId}`),
   }));
+  await withdrawJoinMaterial(services, input, false);
   await release(services, tenantId, clusterId, operationId);
   services.log.warn('remediation failed', { tenantId, clusterId, operationId });
 }

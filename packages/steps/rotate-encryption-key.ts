@@ -89,6 +89,7 @@ async function rotateSlice(services: StepServices, context: StepContext): Promis
     }));
   }
 
+  const materialOf = (keyId: string) => sealedSecret(services, context, sealedKeyName(keyId), () => Promise.reject(new StepError('rotate', `Key ${keyId} has no material.`, false)), sealer);
   const run = async (machine: string, command: string[]) => {
     const instanceId = instanceOf.get(machine);
     if (instanceId === undefined) throw new StepError('rotate', `Control plane machine ${machine} is gone; the rotation waits for its replacement.`, true);
@@ -100,12 +101,7 @@ async function rotateSlice(services: StepServices, context: StepContext): Promis
         await sealedSecret(services, context, sealedKeyName(action.keyId), () => randomBytes(32).toString('base64'), sealer);
         return { type: 'generate-key' };
       case 'write-config': {
-        const keys = await Promise.all(
-          action.keys.map(async (keyId) => ({
-            name: keyId,
-            secret: await sealedSecret(services, context, sealedKeyName(keyId), () => Promise.reject(new StepError('rotate', `Key ${keyId} has no material.`, false)), sealer),
-          })),
-        );
+        const keys = await Promise.all(action.keys.map(async (keyId) => ({ name: keyId, secret: await materialOf(keyId) })));
         const parameter = machineSecretPath(clusterId, 'control-plane', 'encryption-config');
         await machineSecrets.publish(clusterId, 'control-plane', 'encryption-config', toYamlDocuments([encryptionConfiguration(cluster.spec, keys)]), cluster.clusterKeyArn);
         const written = await run(action.machine, [ENCRYPTION_CONFIG_SCRIPT, 'write', parameter]);
@@ -130,6 +126,10 @@ async function rotateSlice(services: StepServices, context: StepContext): Promis
     const action = nextAction(state);
     if (action.type === 'done') {
       const finished = state;
+      // The parameter's earlier versions list the retired key, and SSM keeps them readable as `name:version` until the
+      // parameter is deleted: the final configuration goes into a parameter of its own, with no history.
+      const activeKey = { name: finished.newKey, secret: await materialOf(finished.newKey) };
+      await machineSecrets.publishWithoutHistory(clusterId, 'control-plane', 'encryption-config', toYamlDocuments([encryptionConfiguration(cluster.spec, [activeKey])]), cluster.clusterKeyArn);
       const now = new Date().toISOString();
       await updateCluster(
         services,
@@ -137,6 +137,8 @@ async function rotateSlice(services: StepServices, context: StepContext): Promis
         clusterId,
         (current) => ({
           ...current,
+          // Nothing is encrypted with the retired key any more: its material goes.
+          sealed: withoutKey(current.sealed, sealedKeyName(finished.oldKey)),
           encryption: {
             activeKeyId: finished.newKey,
             keys: [finished.newKey],
@@ -185,6 +187,11 @@ async function rotateSlice(services: StepServices, context: StepContext): Promis
     }
   }
   return { done: false, progress: progressOf() };
+}
+
+function withoutKey(sealed: Record<string, string> | undefined, name: string): Record<string, string> {
+  const { [name]: _retired, ...kept } = sealed ?? {};
+  return kept;
 }
 
 /** The keys the control planes' configuration lists right now (the most advanced machine's view). */
