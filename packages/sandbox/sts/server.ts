@@ -46,7 +46,9 @@ export async function startStsService(iam: SandboxIam, options: { port?: number 
     }
     const required = trusted.get(roleArn);
     if (externalId === undefined || (required !== undefined && required !== externalId)) {
-      throw new AwsServiceError('AccessDenied', `User is not authorized to perform: sts:AssumeRole on resource: ${roleArn}`, 403);
+      // AWS names the caller by its ARN, in the caller's account ("User: arn:aws:sts::<account>:assumed-role/<role>/<session>
+      // is not authorized to perform: sts:AssumeRole on resource: <role ARN>": repost.aws/knowledge-center/iam-assume-role-error).
+      throw new AwsServiceError('AccessDenied', `User: arn:aws:sts::${caller.accountId}:assumed-role/kiln-steps/kiln is not authorized to perform: sts:AssumeRole on resource: ${roleArn}`, 403);
     }
     const issued = iam.assumeRole(roleArn, roleSessionName, durationSeconds);
     calls.push({ roleArn, roleSessionName, externalId, callerAccountId: caller.accountId });
