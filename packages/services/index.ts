@@ -16,7 +16,7 @@ export {
 export type { KilnServices } from './context.ts';
 export { EVENT_FEED_SETTLE_SECONDS, listClusterEvents, listTenantEvents } from './events.ts';
 export { listClusterNodes } from './nodes.ts';
-export { failureMessage, recordFailureStep } from './failures.ts';
+export { failureCause, FailureInput, failureMessage, logFailure, operationFailure, recordFailureStep } from './failures.ts';
 export { awaitInfrastructureSlot, dispatchInfrastructureSlots, releaseInfrastructureSlot } from './infrastructure-slots.ts';
 export { issueKubeconfig, type IssuedKubeconfig } from './kubeconfig.ts';
 export { checkKubernetesVersionSupport, listKubernetesVersions, versionSupportEvents, withVersionSupport, type VersionSupportReport } from './kubernetes-versions.ts';

@@ -157,12 +157,10 @@ async function rotateSlice(services: StepServices, context: StepContext): Promis
       result = await execute(action);
     } catch (error) {
       const failure = toStepError('rotate', error);
+      services.log.warn('rotation action failed', { tenantId, clusterId, action: action.type, error: { name: failure.name, message: error instanceof Error ? error.message : String(error) } });
       // After progress, a transient failure hands back to the workflow's poll loop instead of failing the invocation:
       // the workflow's retry budget then counts invocations that got nowhere, not every blip of a long rotation.
-      if (progressed && failure.retriable) {
-        services.log.warn('rotation action failed; the workflow calls again', { tenantId, clusterId, action: action.type, error: { message: failure.message } });
-        return { done: false, progress: progressOf() };
-      }
+      if (progressed && failure.retriable) return { done: false, progress: progressOf() };
       throw failure;
     }
     state = applyResult(state, action, result);

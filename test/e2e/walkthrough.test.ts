@@ -687,8 +687,9 @@ describe("clusters in the tenant's own account", () => {
     stack.sts.trust(account.roleArn, 'the-right-one');
     const created = await api<ClusterBody>('POST', '/v1/clusters', { token: key, body: { ...order('untrusted'), account } });
     const failed = await waitForPhase(key, created.body.id, 'Failed');
-    expect(failed.status.reason).toContain('not authorized to perform: sts:AssumeRole');
+    expect(failed.status.reason).toContain("Kiln could not assume the order's account role");
     expect(failed.status.reason).not.toContain('the-wrong-one');
+    expect(failed.status.reason).not.toContain('arn:');
   });
 });
 
