@@ -1,15 +1,19 @@
 import { CoreV1Api } from '@kubernetes/client-node';
 import type { MachineRole } from '#bootstrap';
 import type { WorkflowInput } from '#core';
+import { type KilnServices, updateCluster } from '#services';
 import type { ClusterRecord, OperationRecord } from '#store';
 import { clusterApi } from './cluster-api.ts';
-import type { ClusterAws, ClusterLocation, StepServices } from './context.ts';
+import type { ClusterAws, ClusterLocation } from './context.ts';
 
 /** Where joining machines read their bootstrap token; every operation that adds machines publishes a fresh one there. */
 const JOIN_TOKENS: readonly { role: MachineRole; name: string }[] = [
   { role: 'control-plane', name: 'join-token' },
   { role: 'worker', name: 'join-token' },
 ];
+
+/** Where the bootstrap step keeps the provisioning token, sealed. */
+export const PROVISIONING_TOKEN = 'bootstrapToken';
 
 /**
  * The public ids of the bootstrap tokens an operation minted, as its steps recorded them (`bootstrapTokenId` of the
@@ -27,7 +31,7 @@ export function bootstrapTokenIdsOf(operation: OperationRecord): string[] {
   return [...new Set(ids)];
 }
 
-type JoinMaterialServices = Pick<StepServices, 'store' | 'log' | 'sealer'> & { inCluster(cluster: ClusterLocation): Pick<ClusterAws, 'machineSecrets'> };
+type JoinMaterialServices = KilnServices & { inCluster(cluster: ClusterLocation): Pick<ClusterAws, 'machineSecrets'> };
 
 /** The operations of the cluster other than `operationId` still running: they may have machines still joining. */
 function othersInFlight(cluster: ClusterRecord, operationId: string): string[] {
@@ -64,6 +68,13 @@ async function withdraw(services: JoinMaterialServices, tenantId: string, cluste
     return;
   }
   await services.inCluster(cluster).machineSecrets.withdraw(clusterId, JOIN_TOKENS);
+  // The provisioning token's sealed copy (the bootstrap step's, for a re-run of that step) has no re-run left to serve.
+  if (cluster.sealed?.[PROVISIONING_TOKEN] !== undefined) {
+    await updateCluster(services, tenantId, clusterId, (current) => {
+      const { [PROVISIONING_TOKEN]: _used, ...sealed } = current.sealed ?? {};
+      return { ...current, sealed };
+    });
+  }
   const operation = await services.store.getOperation(tenantId, operationId);
   const tokenIds = operation === undefined ? [] : bootstrapTokenIdsOf(operation);
   if (revokeInCluster && tokenIds.length > 0) {
