@@ -1,8 +1,8 @@
 import type { KubeConfig } from '@kubernetes/client-node';
 import { type NodeSummary, applyObjects, cordonNode, deleteNode, drainNode, listNodes } from '#addons';
-import { ETCD_MEMBER_SCRIPT, bootstrapTokenId, bootstrapTokenSecret, instanceIdOf, newBootstrapToken } from '#bootstrap';
+import { ETCD_MEMBER_SCRIPT, bootstrapTokenId, bootstrapTokenSecret, controlPlanePkiFiles, instanceIdOf, newBootstrapToken } from '#bootstrap';
 import { type ClusterSpec, StepError, clusterEvent } from '#core';
-import { clusterApi, runStep } from '#steps';
+import { clusterApi, runStep, unsealClusterPki } from '#steps';
 import type { ClusterRecord } from '#store';
 import { groupKey } from './evaluate.ts';
 import { type RemediationServices, targetOf } from './remediate.ts';
@@ -79,7 +79,15 @@ export async function publishJoinToken(
 ): Promise<{ joinTokenId: string; joinTokenExpiresAt: string }> {
   const token = newBootstrapToken();
   await applyObjects(await clusterApi(services, cluster, step), [bootstrapTokenSecret(token, expiresAt, description)]);
-  await services.inCluster(cluster).machineSecrets.publish(cluster.id, role, 'join-token', token, cluster.clusterKeyArn);
+  const { machineSecrets } = services.inCluster(cluster);
+  // A control plane machine joins with the cluster's CA and service-account keys, withdrawn when the last join ended.
+  if (role === 'control-plane') {
+    for (const [file, value] of Object.entries(controlPlanePkiFiles(await unsealClusterPki(services, cluster, step)))) {
+      await machineSecrets.publish(cluster.id, 'control-plane', `pki/${file}`, value, cluster.clusterKeyArn);
+    }
+  }
+  // The token last: machines start joining as soon as they see it.
+  await machineSecrets.publish(cluster.id, role, 'join-token', token, cluster.clusterKeyArn);
   return { joinTokenId: bootstrapTokenId(token), joinTokenExpiresAt: expiresAt.toISOString() };
 }
 

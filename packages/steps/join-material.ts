@@ -1,15 +1,19 @@
 import { CoreV1Api } from '@kubernetes/client-node';
-import type { MachineRole } from '#bootstrap';
+import { CONTROL_PLANE_PKI_FILES, type MachineRole } from '#bootstrap';
 import type { WorkflowInput } from '#core';
 import { type KilnServices, updateCluster } from '#services';
 import type { ClusterRecord, OperationRecord } from '#store';
 import { clusterApi } from './cluster-api.ts';
 import type { ClusterAws, ClusterLocation } from './context.ts';
 
-/** Where joining machines read their bootstrap token; every operation that adds machines publishes a fresh one there. */
-const JOIN_TOKENS: readonly { role: MachineRole; name: string }[] = [
+/**
+ * What joining machines read and no running machine needs: the bootstrap token of each role, and the cluster's CA and
+ * service-account keys a control plane machine joins with. Every operation that adds machines publishes them again.
+ */
+const JOIN_MATERIAL: readonly { role: MachineRole; name: string }[] = [
   { role: 'control-plane', name: 'join-token' },
   { role: 'worker', name: 'join-token' },
+  ...CONTROL_PLANE_PKI_FILES.map((file) => ({ role: 'control-plane' as const, name: `pki/${file}` })),
 ];
 
 /** Where the bootstrap step keeps the provisioning token, sealed. */
@@ -67,7 +71,7 @@ async function withdraw(services: JoinMaterialServices, tenantId: string, cluste
     log.info('join material kept for the operations still running', { operations: others });
     return;
   }
-  await services.inCluster(cluster).machineSecrets.withdraw(clusterId, JOIN_TOKENS);
+  await services.inCluster(cluster).machineSecrets.withdraw(clusterId, JOIN_MATERIAL);
   // The provisioning token's sealed copy (the bootstrap step's, for a re-run of that step) has no re-run left to serve.
   if (cluster.sealed?.[PROVISIONING_TOKEN] !== undefined) {
     await updateCluster(services, tenantId, clusterId, (current) => {

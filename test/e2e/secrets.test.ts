@@ -1,7 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import { DynamoDBClient, ScanCommand, type ScanCommandOutput } from '@aws-sdk/client-dynamodb';
 import { afterAll, describe, expect, it } from 'vitest';
-import { machineSecretPath } from '#bootstrap';
+import { CONTROL_PLANE_PKI_FILES, machineSecretPath } from '#bootstrap';
 import { LOCAL_CREDENTIALS, LOCAL_REGION } from '#sandbox';
 import { eventually } from '../support/api.ts';
 import { type ClusterBody, type OperationBody, localSession, order } from '../support/local-session.ts';
@@ -104,12 +104,13 @@ describe('nothing secret left behind', () => {
     return versions;
   };
 
-  it('after provisioning, no join token is left: none in SSM (no version), none in the cluster', async () => {
+  it('after provisioning, no join token and no CA key is left in SSM (no version), and no join token in the cluster', async () => {
     const key = await session.newTenant();
     const created = await session.api<ClusterBody>('POST', '/v1/clusters', { token: key, body: order('join-token-withdrawn') });
     const id = created.body.id;
     await session.waitForPhase(key, id, 'Ready');
     for (const role of ['control-plane', 'worker'] as const) expect(versionsOf(id, role, 'join-token'), `${role} join token`).toEqual([]);
+    for (const file of CONTROL_PLANE_PKI_FILES) expect(versionsOf(id, 'control-plane', `pki/${file}`), file).toEqual([]);
     const { core } = session.sandboxOf(id);
     const tokens = (await core.listNamespacedSecret({ namespace: 'kube-system' })).items.filter((secret) => secret.type === 'bootstrap.kubernetes.io/token');
     expect(tokens.map((secret) => secret.metadata?.name)).toEqual([]);
