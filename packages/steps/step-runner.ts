@@ -12,6 +12,8 @@ const TRANSIENT_NAMES = new Set([
   'InternalServerError',
   'TransactionConflictException',
   'TimeoutError',
+  // SSM: "There are concurrent updates for a resource that supports one update at a time" (a name still being deleted).
+  'TooManyUpdates',
 ]);
 const TRANSIENT_CODES = new Set(['ECONNREFUSED', 'ECONNRESET', 'ETIMEDOUT', 'EAI_AGAIN', 'EPIPE', 'UND_ERR_SOCKET', 'UND_ERR_CONNECT_TIMEOUT']);
 
