@@ -186,8 +186,12 @@ export interface MachineOsRelease {
   securitySupportEnds: string;
   /** The last day Debian LTS covers a subset of its packages; Kiln builds nothing on LTS alone. */
   ltsEnds: string;
-  /** Debian's official EC2 images of the release: their owner and the name before `-<arch>-<build>`. */
-  image: { owner: string; namePrefix: string };
+  /**
+   * Debian's official EC2 images of the release: their owner, the name before `-<arch>-<build>`, and the day of the
+   * newest point release Kiln has reviewed. Machines boot the newest such image, never one built before that day: when
+   * Debian withdraws its newest builds, the program stops rather than fall back to an image older than the review.
+   */
+  image: { owner: string; namePrefix: string; builtOnOrAfter: string };
   /** The containerd the release ships (the `containerd` package the machines install), and the minors it runs. */
   containerd: { version: string; kubernetes: KubernetesRange };
 }
@@ -213,7 +217,7 @@ const CONTAINERD_1_X: KubernetesRange = { oldest: '1.26', newest: '1.35', basis:
 
 /**
  * Dates: endoflife-date/endoflife.date@a70eca33 products/debian.md (its `eol` is the end of Debian security support,
- * `eoes` of Debian LTS; 12's `eol` follows wiki.debian.org/DebianReleases, 2026-07-11, where Debian's 2024
+ * `eoes` of Debian LTS, `latestReleaseDate` the newest point release: 12.15 and 13.6, both 2026-07-11; 12's `eol` follows wiki.debian.org/DebianReleases, 2026-07-11, where Debian's 2024
  * announcement had planned 2026-06-10). containerd: the `containerd` package of each release's Packages index
  * (deb.debian.org dists/<codename>/main/binary-amd64, trixie's read 2026-12-07 under a verified InRelease; the same
  * version is in trixie-security). Machines report the upstream part of it, set by debian/rules
@@ -229,7 +233,7 @@ export const MACHINE_OS_RELEASES = [
     released: '2023-06-10',
     securitySupportEnds: '2026-07-11',
     ltsEnds: '2028-06-30',
-    image: { owner: DEBIAN_IMAGE_OWNER, namePrefix: 'debian-12' },
+    image: { owner: DEBIAN_IMAGE_OWNER, namePrefix: 'debian-12', builtOnOrAfter: '2026-07-11' },
     containerd: { version: '1.6.20~ds1', kubernetes: CONTAINERD_1_X },
   },
   {
@@ -239,7 +243,7 @@ export const MACHINE_OS_RELEASES = [
     released: '2025-08-09',
     securitySupportEnds: '2028-08-09',
     ltsEnds: '2030-06-30',
-    image: { owner: DEBIAN_IMAGE_OWNER, namePrefix: 'debian-13' },
+    image: { owner: DEBIAN_IMAGE_OWNER, namePrefix: 'debian-13', builtOnOrAfter: '2026-07-11' },
     containerd: { version: '1.7.24~ds1', kubernetes: CONTAINERD_1_X },
   },
 ] as const satisfies readonly MachineOsRelease[];
