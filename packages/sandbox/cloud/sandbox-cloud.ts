@@ -49,6 +49,8 @@ export interface SandboxCloudOptions {
   runTimeoutMs?: number;
   /** Keep one runner process loaded ahead of the next run (default true). */
   warmSpare?: boolean;
+  /** Debian's public images (by name) deregistered before the runs: EC2 no longer lists them. */
+  withdrawnImages?: readonly string[];
 }
 
 export interface RunTiming {
@@ -106,7 +108,7 @@ export class SandboxCloud implements InfrastructureDriver {
             project: DEFAULT_PROJECT_NAME,
             stack,
             // As the production driver does, the program runs in the tenant's account when the order names one.
-            context: { clusterId: input.clusterId, region: input.spec.region, accountId: this.accountOf(input.spec), apiHost, stack, roles: this.roles.all() },
+            context: { clusterId: input.clusterId, region: input.spec.region, accountId: this.accountOf(input.spec), apiHost, stack, roles: this.roles.all(), withdrawnImages: this.options.withdrawnImages ?? [] },
           },
           this.options.runTimeoutMs ?? 120_000,
           (role) => {
