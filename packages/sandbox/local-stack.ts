@@ -24,7 +24,7 @@ import { LOAD_BALANCER_ADDRESS, type SandboxCluster, startSandboxCluster } from 
 import { LOCAL_KMS_PLUGIN_IMAGE, SandboxContainerRegistry } from './container-registry.ts';
 import { startHelmController } from './kube/helm-controller.ts';
 import { SandboxMachines } from './machines.ts';
-import { startSsmService } from './ssm/index.ts';
+import { type SsmService, startSsmService } from './ssm/index.ts';
 import { type SqsService, runEventSource, startSqsService } from './sqs/index.ts';
 import { startEc2Service } from './ec2/index.ts';
 import { type SandboxNetworkLoadBalancer, listenerSources, startNetworkLoadBalancer } from './elb/index.ts';
@@ -120,6 +120,8 @@ export interface LocalStack {
   kms: KmsService;
   /** The STS stand-in: which roles Kiln assumed, and which external IDs roles require. */
   sts: StsService;
+  /** The Systems Manager stand-in: which instances Run Command sent commands to. */
+  ssm: Pick<SsmService, 'sentCommands'>;
   /** The sandbox machines (their boot, and what Run Commands do on them). */
   machines: SandboxMachines;
   /** The sandbox Kubernetes API of each provisioned cluster, by cluster id. */
@@ -509,7 +511,7 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
       return Promise.resolve();
     });
 
-    return { url, adminToken, devTenant, services, health, faults, kms, sts, cloud, machines, clusters, apiLoadBalancers, executions: () => stepFunctions.executions(), webhooks, stop };
+    return { url, adminToken, devTenant, services, health, faults, kms, sts, ssm, cloud, machines, clusters, apiLoadBalancers, executions: () => stepFunctions.executions(), webhooks, stop };
   } catch (error) {
     await stop();
     throw error;

@@ -5,6 +5,7 @@ export { bootstrapStep } from './bootstrap.ts';
 export { clusterApi, CREDENTIAL_REUSE_MINUTES, KILN_CLUSTER_USER } from './cluster-api.ts';
 export type { ClusterAws, ClusterLocation, StepServices } from './context.ts';
 export { destroyStep, infrastructureStep, runInfrastructureContainer } from './infrastructure.ts';
+export { controlPlaneTargets, machineGroupsOf, type GroupMember, type GroupMembers, type MachineGroupNames } from './machine-targets.ts';
 export { markDeletedStep } from './mark-deleted.ts';
 export { markReadyStep } from './mark-ready.ts';
 export { networkStep } from './network.ts';

@@ -16,6 +16,13 @@ export interface SsmServiceOptions {
   kmsKeys?: KmsKeyStore;
 }
 
+/** One instance's part of a command SendCommand accepted. */
+export interface SentCommand {
+  scope: AwsScope;
+  instanceId: string;
+  commands: readonly string[];
+}
+
 export interface SsmService {
   /** Give it to `new SSMClient({ endpoint })`. */
   endpoint: string;
@@ -25,6 +32,12 @@ export interface SsmService {
    * refuses the others.
    */
   onCommand(handler: MachineCommandHandler, managed: (scope: AwsScope, instanceId: string) => boolean): void;
+  /**
+   * Every instance a command was sent to, oldest first: a command invocation per instance of each SendCommand SSM
+   * accepted, as ListCommandInvocations lists them (aws/aws-sdk-js-v3@v3.1164.0
+   * clients/client-ssm/src/commands/ListCommandInvocationsCommand.ts).
+   */
+  sentCommands(): readonly SentCommand[];
   /** What a machine's instance role would read at boot, in its account and region. */
   read(scope: AwsScope, name: string): string | undefined;
   close(): Promise<void>;
@@ -74,6 +87,7 @@ export async function startSsmService(options: SsmServiceOptions = {}): Promise<
   };
   const scopeOf = (caller: AwsCaller): AwsScope => options.iam?.scopeOf(caller) ?? { accountId: options.accountId ?? '123456789012', region: caller.region };
   const invocations = new Map<string, { status: 'InProgress' | 'Success' | 'Failed'; output: string }>();
+  const sent: SentCommand[] = [];
   let commandHandler: MachineCommandHandler = () => Promise.resolve({ ok: false, output: 'no SSM agent answers on this instance' });
   let isManaged: (scope: AwsScope, instanceId: string) => boolean = () => false;
   const view = (name: string, parameter: Parameter, decrypt: boolean) => ({
@@ -132,6 +146,7 @@ export async function startSsmService(options: SsmServiceOptions = {}): Promise<
         for (const instanceId of InstanceIds) {
           const key = `${commandId}/${instanceId}`;
           invocations.set(key, { status: 'InProgress', output: '' });
+          sent.push({ scope, instanceId, commands: Parameters.commands });
           commandHandler(scope, instanceId, Parameters.commands).then(
             ({ ok, output }) => invocations.set(key, { status: ok ? 'Success' : 'Failed', output }),
             (error: unknown) => invocations.set(key, { status: 'Failed', output: error instanceof Error ? error.message : String(error) }),
@@ -155,6 +170,7 @@ export async function startSsmService(options: SsmServiceOptions = {}): Promise<
   });
   return {
     endpoint: server.endpoint,
+    sentCommands: () => [...sent],
     read: (scope, name) => stores.get(`${scope.accountId}/${scope.region}`)?.get(name)?.value,
     onCommand: (handler, managed) => {
       commandHandler = handler;
