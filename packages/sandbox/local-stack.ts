@@ -238,6 +238,10 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
 
     const cloud = new SandboxCloud({
       accountId: ACCOUNT_ID,
+      // The program runs with Kiln's credentials, which assume the tenant's role through STS.
+      assumeRole: (account, sessionName) => {
+        sts.assumeRoleAs(ACCOUNT_ID, account.roleArn, account.externalId, sessionName);
+      },
       // The endpoint is the cluster's load balancer, in front of its API server: what reaches the API from outside the
       // cluster's network (Kiln, a customer's kubeconfig) passes its security groups. In-cluster clients (the chart
       // runner, the machines) reach the API server itself, as they do on AWS.
@@ -359,6 +363,8 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
       KILN_ROTATE_ENCRYPTION_KEY_STATE_MACHINE_ARN: stepFunctions.stateMachineArn('kiln-rotate-encryption-key'),
       KILN_REMEDIATE_NODE_STATE_MACHINE_ARN: stepFunctions.stateMachineArn('kiln-remediate-node'),
       KILN_SEALING_KEY_ID: sealingKeyId,
+      // Kiln's account is the sandbox's: tenants' roles trust it, and no order may name a role in it.
+      KILN_ACCOUNT_ID: ACCOUNT_ID,
       KILN_ADMIN_TOKEN_SHA256: sha256(adminToken),
       KILN_POLL_SECONDS: String(options.pollSeconds ?? 1),
       // Where Kiln's calls to the clusters' load balancers come from here, as the NAT gateways' addresses in production.

@@ -11,13 +11,24 @@ export interface AssumeRoleCall {
   callerAccountId: string;
 }
 
+/** A role trust policy with one statement: `Principal: {AWS: <account>}`, `Condition: {StringEquals: {sts:ExternalId}}`. */
+export interface RoleTrust {
+  trustedAccountId: string;
+  externalId: string;
+}
+
 export interface StsService {
   /** Give it to the STS client (`clientConfig.endpoint` of `fromTemporaryCredentials`). */
   endpoint: string;
   /** Every AssumeRole call that was answered, in order. */
   readonly calls: readonly AssumeRoleCall[];
-  /** Make a role's trust policy require this external ID, as a tenant's role does; other roles trust any caller that sends one. */
-  trust(roleArn: string, externalId: string): void;
+  /**
+   * Give a role the trust policy a tenant writes for Kiln: it trusts `trustedAccountId` on the condition sts:ExternalId
+   * equals `externalId`. A role without one trusts no caller, as a role whose trust policy does not name its account.
+   */
+  trust(roleArn: string, policy: RoleTrust): void;
+  /** AssumeRole as a caller of `callerAccountId` that signs in-process (the Pulumi AWS provider): throws AccessDenied as STS does. */
+  assumeRoleAs(callerAccountId: string, roleArn: string, externalId: string | undefined, roleSessionName: string): void;
   close(): Promise<void>;
 }
 
@@ -26,13 +37,25 @@ const SESSION_NAME = /^[\w+=,.@-]{2,64}$/;
 
 /**
  * A local AWS STS with the one operation Kiln calls, AssumeRole, in the
- * query protocol the SDK speaks (form-encoded POST, XML answers). A role
- * trusts callers only if they send an external ID, and the one registered with
- * `trust` when there is one, so the confused-deputy check is exercised.
+ * query protocol the SDK speaks (form-encoded POST, XML answers). As STS, it
+ * answers AccessDenied unless the role's trust policy trusts the caller's
+ * account and the caller sends the external ID its condition requires
+ * (aws/aws-sdk-js-v3@02e73bb clients/client-sts/src/commands/AssumeRoleCommand.ts:
+ * "To assume a role from a different account, your Amazon Web Services account
+ * must be trusted by the role"; ExternalId in src/models/models_0.ts), so the
+ * confused-deputy check is exercised.
  */
 export async function startStsService(iam: SandboxIam, options: { port?: number } = {}): Promise<StsService> {
   const calls: AssumeRoleCall[] = [];
-  const trusted = new Map<string, string>();
+  const trusted = new Map<string, RoleTrust>();
+
+  const authorize = (callerAccountId: string, roleArn: string, externalId: string | undefined, roleSessionName: string): void => {
+    const trust = trusted.get(roleArn);
+    if (trust === undefined || trust.trustedAccountId !== callerAccountId || trust.externalId !== externalId) {
+      throw new AwsServiceError('AccessDenied', `User is not authorized to perform: sts:AssumeRole on resource: ${roleArn}`, 403);
+    }
+    calls.push({ roleArn, roleSessionName, externalId, callerAccountId });
+  };
 
   const assumeRole = (form: URLSearchParams, request: IncomingMessage): string => {
     const caller = iam.scopeOf(callerOf(request.headers.authorization));
@@ -44,12 +67,8 @@ export async function startStsService(iam: SandboxIam, options: { port?: number 
     if (!Number.isInteger(durationSeconds) || durationSeconds < 900 || durationSeconds > 43_200) {
       throw new AwsServiceError('ValidationError', 'DurationSeconds must be between 900 and 43200.');
     }
-    const required = trusted.get(roleArn);
-    if (externalId === undefined || (required !== undefined && required !== externalId)) {
-      throw new AwsServiceError('AccessDenied', `User is not authorized to perform: sts:AssumeRole on resource: ${roleArn}`, 403);
-    }
+    authorize(caller.accountId, roleArn, externalId, roleSessionName);
     const issued = iam.assumeRole(roleArn, roleSessionName, durationSeconds);
-    calls.push({ roleArn, roleSessionName, externalId, callerAccountId: caller.accountId });
     return `<AssumeRoleResult>
   <Credentials>
     <AccessKeyId>${issued.accessKeyId}</AccessKeyId>
@@ -82,9 +101,10 @@ export async function startStsService(iam: SandboxIam, options: { port?: number 
   return {
     endpoint: server.endpoint,
     calls,
-    trust: (roleArn, externalId) => {
-      trusted.set(roleArn, externalId);
+    trust: (roleArn, policy) => {
+      trusted.set(roleArn, policy);
     },
+    assumeRoleAs: authorize,
     close: () => server.close(),
   };
 }
