@@ -385,7 +385,7 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
     loaded.services = services;
 
     // Local mode only: the chaos controls sit in front of the production app, which never has them.
-    const chaos = new Hono().route('/v1/sandbox', chaosRoutes({ adminToken, machines, clusters }));
+    const chaos = new Hono().route('/v1/sandbox', chaosRoutes({ adminToken, machines, clusters, sts }));
     const server = serve({
       fetch: (request) => (new URL(request.url).pathname.startsWith('/v1/sandbox/') ? chaos.fetch(request) : entry.app.fetch(request)),
       port: options.port ?? 8787,

@@ -654,9 +654,10 @@ describe("clusters in the tenant's own account", () => {
   it('builds there through the role the tenant trusts Kiln with, and keeps its data keys under a key in that account', async () => {
     const key = await newTenant();
     // The tenant writes its role's trust policy from what Kiln shows it: Kiln's account, and the external ID Kiln issued.
-    const trust = await api<{ kilnAccountId: string; externalId: string }>('GET', '/v1/account-trust', { token: key });
+    const trust = await api<{ kilnAccountId: string; externalId: string; trustPolicy: string }>('GET', '/v1/account-trust', { token: key });
     const account = { roleArn: 'arn:aws:iam::222233334444:role/kiln-provisioner' };
-    stack.sts.trust(account.roleArn, { trustedAccountId: trust.body.kilnAccountId, externalId: trust.body.externalId });
+    const role = await api('POST', '/v1/sandbox/account-roles', { token: stack.adminToken, body: { roleArn: account.roleArn, assumeRolePolicyDocument: trust.body.trustPolicy } });
+    expect(role.status).toBe(201);
     const created = await api<ClusterBody>('POST', '/v1/clusters', { token: key, body: { ...order('own-account'), region: 'eu-west-1', account } });
     expect(created.status).toBe(202);
     const ready = (await waitForPhase(key, created.body.id, 'Ready')) as unknown as { status: { encryption: { kmsKeyArn: string } } };

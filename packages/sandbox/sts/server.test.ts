@@ -2,7 +2,7 @@ import { fromTemporaryCredentials } from '@aws-sdk/credential-providers';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { LOCAL_CREDENTIALS, LOCAL_REGION } from '../dynamodb.ts';
 import { SandboxIam } from '../iam.ts';
-import { type StsService, startStsService } from './server.ts';
+import { type StsService, roleTrustOf, startStsService } from './server.ts';
 
 const KILN_ACCOUNT = '000000000000';
 let sts: StsService;
@@ -43,5 +43,16 @@ describe('the sandbox STS', () => {
     const roleArn = 'arn:aws:iam::111122223333:role/trusts-another-account';
     sts.trust(roleArn, { trustedAccountId: '444455556666', externalId: 'kiln-right' });
     await expect(assume(roleArn, 'kiln-right')).rejects.toMatchObject({ name: 'AccessDenied' });
+  });
+});
+
+describe('a role trust policy', () => {
+  it('trusts the account its sts:AssumeRole statement names, on its sts:ExternalId condition', () => {
+    const policy = (principal: string, condition: Record<string, unknown>) =>
+      JSON.stringify({ Version: '2012-10-17', Statement: [{ Effect: 'Allow', Principal: { AWS: principal }, Action: 'sts:AssumeRole', Condition: condition }] });
+    expect(roleTrustOf(policy(`arn:aws:iam::${KILN_ACCOUNT}:root`, { StringEquals: { 'sts:ExternalId': 'kiln-x' } }))).toEqual({ trustedAccountId: KILN_ACCOUNT, externalId: 'kiln-x' });
+    expect(roleTrustOf(policy(KILN_ACCOUNT, { StringEquals: { 'sts:ExternalId': 'kiln-x' } }))).toEqual({ trustedAccountId: KILN_ACCOUNT, externalId: 'kiln-x' });
+    expect(roleTrustOf(policy(`arn:aws:iam::${KILN_ACCOUNT}:root`, {}))).toBeUndefined();
+    expect(roleTrustOf('not json')).toBeUndefined();
   });
 });

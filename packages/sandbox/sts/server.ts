@@ -32,6 +32,33 @@ export interface StsService {
   close(): Promise<void>;
 }
 
+const ACCOUNT_PRINCIPAL = /^(?:arn:aws[a-z-]*:iam::(\d{12}):root|(\d{12}))$/;
+
+/**
+ * The trust a role's AssumeRolePolicyDocument (as IAM's CreateRole takes it, aws/aws-sdk-js-v3@41bb10d
+ * clients/client-iam/src/commands/CreateRoleCommand.ts) gives an account: the statement allowing sts:AssumeRole to
+ * `Principal: {AWS: <account root or id>}` on the condition `StringEquals: {sts:ExternalId}`. Undefined for a document
+ * without one, which the sandbox does not play.
+ */
+export function roleTrustOf(document: string): RoleTrust | undefined {
+  let policy: unknown;
+  try {
+    policy = JSON.parse(document);
+  } catch {
+    return undefined;
+  }
+  const statements: unknown = typeof policy === 'object' && policy !== null ? (policy as { Statement?: unknown }).Statement : undefined;
+  for (const statement of Array.isArray(statements) ? (statements as unknown[]) : [statements]) {
+    const { Effect, Action, Principal, Condition } = (statement ?? {}) as { Effect?: unknown; Action?: unknown; Principal?: { AWS?: unknown }; Condition?: { StringEquals?: Record<string, unknown> } };
+    const account = typeof Principal?.AWS === 'string' ? ACCOUNT_PRINCIPAL.exec(Principal.AWS) : null;
+    const externalId = Condition?.StringEquals?.['sts:ExternalId'];
+    if (Effect === 'Allow' && Action === 'sts:AssumeRole' && account !== null && typeof externalId === 'string') {
+      return { trustedAccountId: account[1] ?? account[2] ?? '', externalId };
+    }
+  }
+  return undefined;
+}
+
 const NAMESPACE = 'https://sts.amazonaws.com/doc/2011-06-15/';
 const SESSION_NAME = /^[\w+=,.@-]{2,64}$/;
 
