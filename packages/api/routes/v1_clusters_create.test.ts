@@ -1,5 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { type Problem, offeredKubernetesSentence } from '#core';
+import { type Problem, offeredKubernetesSentence, sha256 } from '#core';
 import { expectProblem } from '../../../test/support/api.ts';
 import { type ApiHarness, startApiHarness } from '../../../test/support/api-harness.ts';
 
@@ -68,5 +68,19 @@ describe('POST /v1/clusters reaching into an AWS account', () => {
     expect(inKilns.errors).toContainEqual(expect.objectContaining({ pointer: '/encryption/atRest/kmsKeyArn' }));
     const inTenants = await refusal({ encryption: { atRest }, account: { roleArn: 'arn:aws:iam::333344445555:role/kiln-provisioner' } });
     expect(inTenants.errors).toContainEqual(expect.objectContaining({ pointer: '/encryption/atRest/kmsKeyArn' }));
+  });
+});
+
+describe("POST /v1/clusters in the tenant's account", () => {
+  it("records the tenant's external ID, the one Kiln issued, with the cluster", async () => {
+    const { apiKey } = await api.newTenant();
+    const trust = await api.call<{ externalId: string }>('GET', '/v1/account-trust', { token: apiKey });
+    const roleArn = 'arn:aws:iam::333344445555:role/kiln-provisioner';
+    const created = await api.call<{ id: string; account?: { roleArn: string; externalId?: string } }>('POST', '/v1/clusters', { token: apiKey, body: { ...order, account: { roleArn } } });
+    expect(created.status).toBe(202);
+    expect(created.body.account).toEqual({ roleArn, externalId: trust.body.externalId });
+    const tenant = await api.services.store.findTenantByApiKeyHash(sha256(apiKey));
+    const stored = await api.services.store.getCluster(tenant?.id ?? '', created.body.id);
+    expect(stored?.spec.account).toEqual({ roleArn, externalId: trust.body.externalId });
   });
 });
