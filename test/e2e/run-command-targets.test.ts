@@ -23,7 +23,9 @@ describe("Run Command reaches only the cluster's own machines", () => {
       api<ClusterBody>('POST', '/v1/clusters', { token: otherKey, body: order('run-command-theirs') }),
     ]);
     id = mine.body.id;
-    await Promise.all([waitForPhase(key, id, 'Ready'), waitForPhase(otherKey, theirs.body.id, 'Ready')]);
+    // One after the other: each wait has its own deadline, while both clusters build meanwhile.
+    await waitForPhase(key, id, 'Ready');
+    await waitForPhase(otherKey, theirs.body.id, 'Ready');
     const theirControlPlane = (await session.machinesOf(theirs.body.id)).find((machine) => machine.nodeName === 'control-plane-0' && machine.state === 'running');
     expect(theirControlPlane).toBeDefined();
     foreignInstance = theirControlPlane?.instanceId ?? '';
@@ -57,6 +59,15 @@ describe("Run Command reaches only the cluster's own machines", () => {
     const operation = await api<OperationBody>('GET', `/v1/operations/${patched.body.status.activeOperationId ?? ''}`, { token: key });
     expect(operation.body.state, operation.body.error?.detail).toBe('succeeded');
     expect(operation.body.steps.find((step) => step.name === 'pod-security-defaults')?.outputs).toMatchObject({ machines: ['control-plane-0', 'control-plane-1', 'control-plane-2'] });
+    expect(session.stack.ssm.sentCommands().map((sent) => sent.instanceId)).not.toContain(foreignInstance);
+  });
+
+  it('renews the control plane, removing each old etcd member through one of its own machines, without a command to the other cluster’s', async () => {
+    const started = await api<OperationBody>('POST', `/v1/clusters/${id}/certificate-renewals`, { token: key });
+    expect(started.status).toBe(202);
+    await waitForPhase(key, id, 'Ready');
+    const operation = await api<OperationBody>('GET', `/v1/operations/${started.body.id}`, { token: key });
+    expect(operation.body.state, operation.body.error?.detail).toBe('succeeded');
     expect(session.stack.ssm.sentCommands().map((sent) => sent.instanceId)).not.toContain(foreignInstance);
   });
 });
