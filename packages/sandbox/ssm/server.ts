@@ -33,8 +33,8 @@ export interface SsmService {
    */
   onCommand(handler: MachineCommandHandler, managed: (scope: AwsScope, instanceId: string) => boolean): void;
   /**
-   * Every instance a command was sent to, oldest first: a command invocation per instance of each SendCommand SSM
-   * accepted, as ListCommandInvocations lists them (aws/aws-sdk-js-v3@v3.1164.0
+   * Every instance a command was sent to, oldest first: "a command invocation is created for each requested instance
+   * ID" of a SendCommand SSM accepted, as ListCommandInvocations lists them (aws/aws-sdk-js-v3@031b2fc
    * clients/client-ssm/src/commands/ListCommandInvocationsCommand.ts).
    */
   sentCommands(): readonly SentCommand[];

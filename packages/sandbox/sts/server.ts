@@ -35,7 +35,7 @@ export interface StsService {
 const ACCOUNT_PRINCIPAL = /^(?:arn:aws[a-z-]*:iam::(\d{12}):root|(\d{12}))$/;
 
 /**
- * The trust a role's AssumeRolePolicyDocument (as IAM's CreateRole takes it, aws/aws-sdk-js-v3@41bb10d
+ * The trust a role's AssumeRolePolicyDocument (as IAM's CreateRole takes it, aws/aws-sdk-js-v3@0c9c2da
  * clients/client-iam/src/commands/CreateRoleCommand.ts) gives an account: the statement allowing sts:AssumeRole to
  * `Principal: {AWS: <account root or id>}` on the condition `StringEquals: {sts:ExternalId}`. Undefined for a document
  * without one, which the sandbox does not play.
@@ -69,8 +69,9 @@ const SESSION_NAME = /^[\w+=,.@-]{2,64}$/;
  * account and the caller sends the external ID its condition requires
  * (aws/aws-sdk-js-v3@02e73bb clients/client-sts/src/commands/AssumeRoleCommand.ts:
  * "To assume a role from a different account, your Amazon Web Services account
- * must be trusted by the role"; ExternalId in src/models/models_0.ts), so the
- * confused-deputy check is exercised.
+ * must be trusted by the role"; ExternalId's documentation in @aws-sdk/nested-clients@3.998.3
+ * submodules/sts/models/models_0.d.ts: "only someone with the ID can assume the role"), so the confused-deputy check
+ * is exercised.
  */
 export async function startStsService(iam: SandboxIam, options: { port?: number } = {}): Promise<StsService> {
   const calls: AssumeRoleCall[] = [];
