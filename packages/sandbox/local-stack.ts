@@ -120,7 +120,7 @@ export interface LocalStack {
   kms: KmsService;
   /** Kiln's own AWS account: clusters without an account of their own are built in it. */
   accountId: string;
-  /** The SSM stand-in: Parameter Store (with every version a parameter keeps) and Run Command. */
+  /** The SSM stand-in: Parameter Store (with every version a parameter keeps) and Run Command (which instances got commands). */
   ssm: SsmService;
   /** The STS stand-in: which roles Kiln assumed, and which external IDs roles require. */
   sts: StsService;
@@ -244,6 +244,10 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
 
     const cloud = new SandboxCloud({
       accountId: ACCOUNT_ID,
+      // The program runs with Kiln's credentials, which assume the tenant's role through STS.
+      assumeRole: (account, sessionName) => {
+        sts.assumeRoleAs(ACCOUNT_ID, account.roleArn, account.externalId, sessionName);
+      },
       // The endpoint is the cluster's load balancer, in front of its API server: what reaches the API from outside the
       // cluster's network (Kiln, a customer's kubeconfig) passes its security groups. In-cluster clients (the chart
       // runner, the machines) reach the API server itself, as they do on AWS.
@@ -365,6 +369,8 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
       KILN_ROTATE_ENCRYPTION_KEY_STATE_MACHINE_ARN: stepFunctions.stateMachineArn('kiln-rotate-encryption-key'),
       KILN_REMEDIATE_NODE_STATE_MACHINE_ARN: stepFunctions.stateMachineArn('kiln-remediate-node'),
       KILN_SEALING_KEY_ID: sealingKeyId,
+      // Kiln's account is the sandbox's: tenants' roles trust it, and no order may name a role in it.
+      KILN_ACCOUNT_ID: ACCOUNT_ID,
       KILN_ADMIN_TOKEN_SHA256: sha256(adminToken),
       KILN_POLL_SECONDS: String(options.pollSeconds ?? 1),
       // Where Kiln's calls to the clusters' load balancers come from here, as the NAT gateways' addresses in production.
@@ -385,7 +391,7 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
     loaded.services = services;
 
     // Local mode only: the chaos controls sit in front of the production app, which never has them.
-    const chaos = new Hono().route('/v1/sandbox', chaosRoutes({ adminToken, machines, clusters }));
+    const chaos = new Hono().route('/v1/sandbox', chaosRoutes({ adminToken, machines, clusters, sts }));
     const server = serve({
       fetch: (request) => (new URL(request.url).pathname.startsWith('/v1/sandbox/') ? chaos.fetch(request) : entry.app.fetch(request)),
       port: options.port ?? 8787,

@@ -27,7 +27,7 @@ export { startDueRotations, startKeyRotation, type ScheduledRotations } from './
 export { CERTIFICATE_RENEWAL_DAYS, certificatesDue, renewCertificates, startDueCertificateRenewals, type ScheduledRenewals } from './certificates.ts';
 export { SSH_KEY_PURPOSE, downloadSshKey, fingerprintOf, type SshKeyDownload } from './ssh-keys.ts';
 export { RequestAdmission, type TenantPrincipal } from './admission.ts';
-export { authenticate, createApiKey, createTenant, listApiKeys, revokeApiKey, type Principal } from './tenants.ts';
+export { accountTrust, authenticate, createApiKey, createTenant, listApiKeys, revokeApiKey, tenantExternalId, type Principal } from './tenants.ts';
 export { beginUpdate, updateBranches, updateClusterSpec } from './updates.ts';
 export { insideMaintenanceWindow, startDueKubernetesUpgrades, type ScheduledUpgrades } from './kubernetes-upgrades.ts';
 export { clusterView, operationView } from './views.ts';

@@ -2,7 +2,8 @@ import { createHash } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
 import { RequestAdmission } from './admission.ts';
 import type { KilnServices } from './context.ts';
-import { authenticate } from './tenants.ts';
+import { NotFoundError } from '#core';
+import { authenticate, tenantExternalId } from './tenants.ts';
 
 /** Services whose store knows one key, counting its reads (each a strongly consistent GetItem in production). */
 function withOneKey(known: string) {
@@ -40,5 +41,36 @@ describe('authenticating an API key', () => {
     expect(await authenticate(services, unknown)).toBeUndefined();
     expect(reads).toHaveLength(1);
     expect(await authenticate(services, KEY)).toMatchObject({ kind: 'tenant', tenantId: 'ten_1' });
+  });
+});
+
+describe("the tenant's external ID", () => {
+  /** A store with one tenant made before Kiln issued external IDs, which keeps the first one written. */
+  function withLegacyTenant() {
+    let stored: string | undefined;
+    const services = {
+      store: {
+        getTenant: (tenantId: string) =>
+          Promise.resolve(tenantId === 'ten_1' ? { id: 'ten_1', name: 'one', createdAt: '2026-01-01T00:00:00.000Z', ...(stored === undefined ? {} : { externalId: stored }) } : undefined),
+        ensureTenantExternalId: (tenantId: string, candidate: string) => {
+          if (tenantId !== 'ten_1') return Promise.resolve(undefined);
+          stored ??= candidate;
+          return Promise.resolve(stored);
+        },
+      },
+    } as unknown as KilnServices;
+    return services;
+  }
+
+  it('is issued once to a tenant from before external IDs, random, and the same ever after', async () => {
+    const services = withLegacyTenant();
+    const first = await tenantExternalId(services, 'ten_1');
+    expect(first).toMatch(/^kiln-[A-Za-z0-9_-]{32}$/);
+    expect(await tenantExternalId(services, 'ten_1')).toBe(first);
+    expect(await tenantExternalId(withLegacyTenant(), 'ten_1')).not.toBe(first);
+  });
+
+  it('is a 404 for a tenant that does not exist', async () => {
+    await expect(tenantExternalId(withLegacyTenant(), 'ten_2')).rejects.toBeInstanceOf(NotFoundError);
   });
 });

@@ -1,5 +1,5 @@
 import { randomBytes, timingSafeEqual } from 'node:crypto';
-import { type ApiKey, type ApiKeyCreated, ConflictError, NotFoundError, type Quotas, type Tenant, type TenantCreated, newId, sha256 } from '#core';
+import { type AccountTrust, type ApiKey, type ApiKeyCreated, ConflictError, NotFoundError, type Quotas, type Tenant, type TenantCreated, newId, sha256 } from '#core';
 import type { ApiKeyRecord } from '#store';
 import type { TenantPrincipal } from './admission.ts';
 import type { KilnServices } from './context.ts';
@@ -31,11 +31,44 @@ function apiKeyView(record: ApiKeyRecord & { lastUsedAt?: string }): ApiKey {
   };
 }
 
+/**
+ * A new external ID: 24 random bytes (unguessable, so no tenant can present another's to a role), in the characters
+ * STS accepts for one ([\w+=,.@:/-], 2 to 1224 of them).
+ */
+function newExternalId(): string {
+  return `kiln-${randomBytes(24).toString('base64url')}`;
+}
+
 export async function createTenant(services: KilnServices, name: string, quotas: Quotas = services.store.defaultQuotas): Promise<TenantCreated> {
-  const tenant: Tenant = { id: newId('tenant'), name, createdAt: new Date().toISOString() };
+  const tenant: Tenant = { id: newId('tenant'), name, externalId: newExternalId(), createdAt: new Date().toISOString() };
   const { apiKey, record } = newApiKey(tenant.id, 'created with the tenant', tenant.createdAt);
   await services.store.createTenant(tenant, record, quotas);
   return { ...tenant, apiKey, quotas };
+}
+
+/** The external ID Kiln sends to the tenant's roles: the tenant's own, issued once and then fixed. */
+export async function tenantExternalId(services: KilnServices, tenantId: string): Promise<string> {
+  const tenant = await services.store.getTenant(tenantId);
+  const externalId = tenant?.externalId ?? (tenant === undefined ? undefined : await services.store.ensureTenantExternalId(tenantId, newExternalId()));
+  if (externalId === undefined) throw new NotFoundError('tenant', tenantId);
+  return externalId;
+}
+
+/** What the tenant's role trusts: Kiln's account, on the condition of the tenant's external ID, and a policy saying so. */
+export async function accountTrust(services: KilnServices, tenantId: string): Promise<AccountTrust> {
+  const externalId = await tenantExternalId(services, tenantId);
+  const trustPolicy = {
+    Version: '2012-10-17',
+    Statement: [
+      {
+        Effect: 'Allow',
+        Principal: { AWS: `arn:aws:iam::${services.kilnAccountId}:root` },
+        Action: 'sts:AssumeRole',
+        Condition: { StringEquals: { 'sts:ExternalId': externalId } },
+      },
+    ],
+  };
+  return { kilnAccountId: services.kilnAccountId, externalId, trustPolicy: JSON.stringify(trustPolicy) };
 }
 
 /** A further API key for the tenant (to rotate: create, switch, revoke the old one); the key is shown once. */

@@ -6,6 +6,7 @@ export { clusterApi, CREDENTIAL_REUSE_MINUTES, KILN_CLUSTER_USER, unsealClusterP
 export type { ClusterAws, ClusterLocation, StepServices } from './context.ts';
 export { destroyStep, infrastructureStep, runInfrastructureContainer } from './infrastructure.ts';
 export { bootstrapTokenIdsOf, withdrawJoinMaterial } from './join-material.ts';
+export { controlPlaneTargets, machineGroupsOf, type GroupMember, type GroupMembers, type MachineGroupNames } from './machine-targets.ts';
 export { markDeletedStep } from './mark-deleted.ts';
 export { markReadyStep } from './mark-ready.ts';
 export { networkStep } from './network.ts';

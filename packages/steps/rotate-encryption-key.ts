@@ -1,6 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import { CoreV1Api } from '@kubernetes/client-node';
-import { ENCRYPTION_CONFIG_SCRIPT, encryptionConfiguration, instanceIdOf, machineSecretPath, toYamlDocuments } from '#bootstrap';
+import { ENCRYPTION_CONFIG_SCRIPT, encryptionConfiguration, machineSecretPath, toYamlDocuments } from '#bootstrap';
 import { StepError, clusterEvent } from '#core';
 import {
   ROTATION_PHASES,
@@ -18,6 +18,7 @@ import { AT_REST_KEY, updateCluster } from '#services';
 import { clusterApi } from './cluster-api.ts';
 import { FIRST_AT_REST_KEY, atRestKeySealer, nextRotation, sealedSecret } from './cluster-secrets.ts';
 import type { StepServices } from './context.ts';
+import { controlPlaneMachines } from './machine-targets.ts';
 import { type StepContext, type StepResult, runStep, toStepError } from './step-runner.ts';
 
 /** How long one invocation drives the rotation before handing back to the workflow's poll loop (a Lambda must not run long). */
@@ -36,19 +37,6 @@ function sealedKeyName(keyId: string): string {
 function isRotationState(value: unknown): value is RotationState {
   const phase: unknown = typeof value === 'object' && value !== null ? (value as { phase?: unknown }).phase : undefined;
   return (ROTATION_PHASES as readonly unknown[]).includes(phase);
-}
-
-interface ControlPlaneMachine {
-  name: string;
-  instanceId: string;
-}
-
-async function controlPlaneMachines(core: CoreV1Api): Promise<ControlPlaneMachine[]> {
-  const nodes = await core.listNode({ labelSelector: 'node-role.kubernetes.io/control-plane' });
-  return nodes.items
-    .map((node) => ({ name: node.metadata?.name ?? '', instanceId: instanceIdOf(node.spec?.providerID) ?? '' }))
-    .filter((machine) => machine.name !== '' && machine.instanceId !== '')
-    .sort((a, b) => a.name.localeCompare(b.name));
 }
 
 /**
@@ -74,14 +62,13 @@ async function rotateSlice(services: StepServices, context: StepContext): Promis
     throw new StepError('rotate', 'This cluster has no at-rest key Kiln manages (KMS clusters rotate in KMS).', false);
   }
   const core = (await clusterApi(services, cluster, 'rotate')).makeApiClient(CoreV1Api);
-  const machines = await controlPlaneMachines(core);
-  const instanceOf = new Map(machines.map((machine) => [machine.name, machine.instanceId]));
+  const instanceOf = await controlPlaneMachines(services, cluster, core, 'rotate');
 
   let state: RotationState;
   if (isRotationState(encryption.rotation)) {
     state = encryption.rotation;
   } else {
-    state = startRotation({ machines: machines.map((machine) => machine.name), currentKey: encryption.activeKeyId, now: new Date() });
+    state = startRotation({ machines: [...instanceOf.keys()], currentKey: encryption.activeKeyId, now: new Date() });
     const started = state;
     await updateCluster(services, tenantId, clusterId, (current) => ({
       ...current,

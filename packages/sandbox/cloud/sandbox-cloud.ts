@@ -41,6 +41,11 @@ export interface SandboxCloudOptions {
   /** Kiln's own account, where clusters without `account` are built. */
   accountId?: string;
   /**
+   * What STS answers the Pulumi AWS provider, which assumes the order's role with its external ID (the driver's
+   * `aws:assumeRoles` config) before it declares anything: throws as STS refuses. Without it every role is assumed.
+   */
+  assumeRole?: (account: { roleArn: string; externalId?: string | undefined }, sessionName: string) => void;
+  /**
    * IAM roles (ARNs, any account) that exist before Kiln's first run, besides Kiln's provisioner role and the tenants'
    * roles Kiln assumes. Default: none, a fresh account, where even Auto Scaling's service-linked role does not exist yet.
    */
@@ -93,8 +98,15 @@ export class SandboxCloud implements InfrastructureDriver {
     }
     const input = parsed.data;
     const stack = stackName(input);
-    // A tenant's role exists: Kiln assumes it to run the program in the tenant's account.
-    if (input.spec.account !== undefined) this.roles.add({ arn: input.spec.account.roleArn });
+    // A tenant's role exists: Kiln assumes it to run the program in the tenant's account, if its trust policy lets it.
+    if (input.spec.account !== undefined) {
+      this.roles.add({ arn: input.spec.account.roleArn });
+      try {
+        this.options.assumeRole?.(input.spec.account, `kiln-${input.clusterId}`);
+      } catch (error) {
+        throw new StepError(INFRASTRUCTURE_STEP, `pulumi up of stack ${stack} failed: the AWS provider could not assume ${input.spec.account.roleArn}: ${error instanceof Error ? error.message : String(error)}`, false);
+      }
+    }
     return this.exclusive(input.clusterId, 'up', async () => {
       const apiHost = await (this.options.apiHostFor ?? defaultApiHost(input.spec.region))(input.clusterId);
       const runner = this.takeRunner();

@@ -23,6 +23,13 @@ export interface SsmServiceOptions {
   recreateAfterMs?: number;
 }
 
+/** One instance's part of a command SendCommand accepted. */
+export interface SentCommand {
+  scope: AwsScope;
+  instanceId: string;
+  commands: readonly string[];
+}
+
 export interface SsmService {
   /** Give it to `new SSMClient({ endpoint })`. */
   endpoint: string;
@@ -32,6 +39,12 @@ export interface SsmService {
    * refuses the others.
    */
   onCommand(handler: MachineCommandHandler, managed: (scope: AwsScope, instanceId: string) => boolean): void;
+  /**
+   * Every instance a command was sent to, oldest first: "a command invocation is created for each requested instance
+   * ID" of a SendCommand SSM accepted, as ListCommandInvocations lists them (aws/aws-sdk-js-v3@031b2fc
+   * clients/client-ssm/src/commands/ListCommandInvocationsCommand.ts).
+   */
+  sentCommands(): readonly SentCommand[];
   /** What a machine's instance role would read at boot, in its account and region: the latest value, or `name:version`'s. */
   read(scope: AwsScope, name: string): string | undefined;
   close(): Promise<void>;
@@ -125,6 +138,7 @@ export async function startSsmService(options: SsmServiceOptions = {}): Promise<
   };
   const scopeOf = (caller: AwsCaller): AwsScope => options.iam?.scopeOf(caller) ?? { accountId: options.accountId ?? '123456789012', region: caller.region };
   const invocations = new Map<string, { status: 'InProgress' | 'Success' | 'Failed'; output: string }>();
+  const sent: SentCommand[] = [];
   let commandHandler: MachineCommandHandler = () => Promise.resolve({ ok: false, output: 'no SSM agent answers on this instance' });
   let isManaged: (scope: AwsScope, instanceId: string) => boolean = () => false;
   const view = (name: string, parameter: ParameterVersion, decrypt: boolean) => ({
@@ -204,6 +218,7 @@ export async function startSsmService(options: SsmServiceOptions = {}): Promise<
         for (const instanceId of InstanceIds) {
           const key = `${commandId}/${instanceId}`;
           invocations.set(key, { status: 'InProgress', output: '' });
+          sent.push({ scope, instanceId, commands: Parameters.commands });
           commandHandler(scope, instanceId, Parameters.commands).then(
             ({ ok, output }) => invocations.set(key, { status: ok ? 'Success' : 'Failed', output }),
             (error: unknown) => invocations.set(key, { status: 'Failed', output: error instanceof Error ? error.message : String(error) }),
@@ -234,6 +249,7 @@ export async function startSsmService(options: SsmServiceOptions = {}): Promise<
   });
   return {
     endpoint: server.endpoint,
+    sentCommands: () => [...sent],
     read: (scope, name) => {
       const { name: parameterName, selector } = parseSelector(name);
       const parameter = stores.get(`${scope.accountId}/${scope.region}`)?.get(parameterName);
