@@ -2056,6 +2056,8 @@ export interface components {
             outputs?: {
                 [key: string]: unknown;
             };
+            /** @description What the step's last failed attempt said, in Kiln's words (the raw error is in Kiln's logs under the operation's reference). */
+            error?: string;
         };
         PlannedMachine: {
             instanceId?: string;
