@@ -46,12 +46,19 @@ const issued = new Map<string, CachedCredentials>();
  * the CA to verify the server with. The API server has anonymous access off; nothing else gets in.
  */
 export async function clusterApi(services: Pick<KilnServices, 'sealer'>, cluster: ClusterRecord, step: string): Promise<KubeConfig> {
-  return kubeConfigFor(cluster.name, endpointOf(cluster, step), await credentialsFor(services, cluster, step, KILN_CONTROLLER));
+  const credentials = await credentialsFor(services, cluster, step, KILN_CONTROLLER);
+  // Unchecked means the API server did not answer: a request now could reach it just as it comes up and meet a 403
+  // where Kiln's roles are not applied yet. A connection error is what the steps already retry on.
+  if (!credentials.accessChecked) throw new StepError(step, "The cluster's API server did not answer.", true);
+  return kubeConfigFor(cluster.name, endpointOf(cluster, step), credentials.credentials);
 }
 
-/** A client for the health poller: `kiln:health`, which may list Nodes and nothing else. */
+/**
+ * A client for the health poller: `kiln:health`, which may list Nodes and nothing else. Returned even when the API
+ * server did not answer: the poll's own request then fails, and an unreachable API server is what it reports.
+ */
 export async function clusterObserver(services: Pick<KilnServices, 'sealer'>, cluster: ClusterRecord): Promise<KubeConfig> {
-  return kubeConfigFor(cluster.name, endpointOf(cluster, 'health'), await credentialsFor(services, cluster, 'health', KILN_HEALTH));
+  return kubeConfigFor(cluster.name, endpointOf(cluster, 'health'), (await credentialsFor(services, cluster, 'health', KILN_HEALTH)).credentials);
 }
 
 /** The cluster's API endpoint, which the infrastructure step records. */
@@ -66,7 +73,7 @@ function endpointOf(cluster: ClusterRecord, step: string): string {
  */
 export async function apiServerCertificates(services: Pick<KilnServices, 'sealer'>, cluster: ClusterRecord, step: string): Promise<{ authority: X509Certificate; apiServer: X509Certificate }> {
   const url = new URL(endpointOf(cluster, step));
-  const credentials = await credentialsFor(services, cluster, step, KILN_CONTROLLER);
+  const { credentials } = await credentialsFor(services, cluster, step, KILN_CONTROLLER);
   const apiServer = await new Promise<X509Certificate>((resolve, reject) => {
     const socket = connect(
       { host: url.hostname, port: Number(url.port || 443), ca: credentials.caPem, cert: credentials.certificatePem, key: credentials.privateKeyPem, ...(isIP(url.hostname) === 0 ? { servername: url.hostname } : {}) },
@@ -85,7 +92,7 @@ export async function apiServerCertificates(services: Pick<KilnServices, 'sealer
   return { authority: new X509Certificate(credentials.caPem), apiServer };
 }
 
-async function credentialsFor(services: Pick<KilnServices, 'sealer'>, cluster: ClusterRecord, step: string, identity: ClusterIdentity): Promise<ClusterCredentials> {
+async function credentialsFor(services: Pick<KilnServices, 'sealer'>, cluster: ClusterRecord, step: string, identity: ClusterIdentity): Promise<CachedCredentials> {
   const sealedPki = cluster.sealed?.pki;
   if (sealedPki === undefined) throw new StepError(step, 'The cluster has no certificate authority yet: its bootstrap step has not run.', false);
   const key = `${identity.user}\n${cluster.id}`;
@@ -100,7 +107,7 @@ async function credentialsFor(services: Pick<KilnServices, 'sealer'>, cluster: C
     issued.set(key, cached);
   }
   if (!cached.accessChecked) cached.accessChecked = await ensureAccess(cluster, step, cached, identity);
-  return cached.credentials;
+  return cached;
 }
 
 /**
