@@ -57,6 +57,8 @@ describe('the sandbox API server authorizes client certificates through RBAC', (
     expect(await status(stranger.readNamespacedSecret({ namespace: 'kube-system', name: 'x' }))).toMatch(/^403 secrets "x" is forbidden: User "someone" cannot get/);
     // Discovery stays open to every authenticated user (system:discovery).
     expect(await status(stranger.getAPIResources())).toBe('200');
+    // Every O value is a group, the second as much as the first.
+    expect(await status((await clientAs('admin-too', ['some-team', 'kubeadm:cluster-admins'])).makeApiClient(CoreV1Api).listNamespace())).toBe('200');
     expect(await status((await clientAs('kubernetes-admin', ['kubeadm:cluster-admins'])).makeApiClient(CoreV1Api).listNamespace())).toBe('200');
     expect(await status((await clientAs('kubernetes-super-admin', ['system:masters'])).makeApiClient(CoreV1Api).listNamespace())).toBe('200');
   });

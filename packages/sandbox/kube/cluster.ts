@@ -281,7 +281,8 @@ export const API_SERVER_ADDRESS = '127.0.0.3';
  * authentication/group/authenticated_group_adder.go).
  */
 export function certificateUser(certificate: X509Certificate): RequestUser {
-  const attributes = certificate.subject.split('\n').map((line) => {
+  // One attribute a line; attributes of a multi-valued RDN share a line, joined by ' + ' (Go's pkix.Name reads them all).
+  const attributes = certificate.subject.split('\n').flatMap((line) => line.split(' + ')).map((line) => {
     const at = line.indexOf('=');
     return { key: line.slice(0, at), value: line.slice(at + 1) };
   });
