@@ -1,8 +1,9 @@
 import { X509Certificate } from 'node:crypto';
 import { ApiException, CoreV1Api, PatchStrategy, setHeaderOptions } from '@kubernetes/client-node';
 import { afterEach, describe, expect, it, vi } from 'vitest';
-import { ACCESS_DIGEST_ANNOTATION, KILN_CONTROLLER, KILN_HEALTH, accessObjects, listNodes } from '#addons';
-import { generateClusterPki, pkiToPem } from '#bootstrap';
+import { ACCESS_DIGEST_ANNOTATION, KILN_CONTROLLER, KILN_HEALTH, accessObjects, applyObjects, cordonNode, deleteNode, drainNode, listNodes, readObject } from '#addons';
+import { bootstrapTokenSecret, generateClusterPki, pkiToPem } from '#bootstrap';
+import { rewriteSecretsPage } from '#encryption';
 import { ClusterSpec, StepError } from '#core';
 import { type SandboxCluster, kubeadmApiServerTls, startSandboxCluster } from '#sandbox';
 import type { ClusterRecord } from '#store';
@@ -91,6 +92,24 @@ describe('clusterApi', () => {
     expect(await status(core.deleteNamespace({ name: 'default' }))).toBe(403);
     expect(await status(core.createNamespacedPod({ namespace: 'default', body: { metadata: { name: 'p' }, spec: { containers: [{ name: 'c', image: 'x' }] } } }))).toBe(403);
     expect(await status(core.connectGetNamespacedPodExec({ namespace: 'default', name: 'p', command: 'sh' }))).toBe(403);
+  });
+
+  it('does as kiln:controllers what a remediation, a pool change, an upgrade and a key rotation do', async () => {
+    const record = await readyCluster('cls_day2');
+    cluster?.registerNode({ name: 'default-0', role: 'worker', pool: 'default' });
+    cluster?.writeObject({ apiVersion: 'v1', kind: 'Pod', metadata: { name: 'web', namespace: 'default' }, spec: { nodeName: 'default-0', containers: [{ name: 'web', image: 'x' }] } }, 'kubelet');
+    const kubeadmConfig = { apiVersion: 'v1', kind: 'ConfigMap', metadata: { name: 'kubeadm-config', namespace: 'kube-system' }, data: { ClusterConfiguration: 'kubernetesVersion: v1.35.8' } };
+    cluster?.writeObject(kubeadmConfig, 'kubeadm');
+    const { sealer } = countingSealer();
+    const config = await clusterApi({ sealer }, record, 'drain');
+
+    expect(await cordonNode(config, 'default-0')).toBe(true);
+    expect((await drainNode(config, 'default-0')).evicted).toEqual(['default/web']);
+    expect(await deleteNode(config, 'default-0')).toBe(true);
+    await applyObjects(config, [bootstrapTokenSecret('abcdef.0123456789abcdef', new Date(Date.now() + 60 * 60_000), 'replacement')]);
+    await readObject(config, kubeadmConfig);
+    await applyObjects(config, [{ ...kubeadmConfig, data: { ClusterConfiguration: 'kubernetesVersion: v1.35.9' } }]);
+    expect((await rewriteSecretsPage(config.makeApiClient(CoreV1Api), undefined)).rewritten).toBeGreaterThan(0);
   });
 
   it('polls health as kiln:health, which lists Nodes and may change nothing', async () => {
