@@ -22,8 +22,7 @@ const query = z
       .default('admin')
       .openapi({
         param: { name: 'access', in: 'query' },
-        description:
-          '`admin` (cluster-admin, the default) or `read-only` (the built-in `view` role and Nodes: no Secrets, no changes). A client certificate cannot be revoked before it expires, so an admin one lives at most 60 minutes; a read-only one at most 720.',
+        description: `\`admin\` (cluster-admin, the default) or \`read-only\` (the built-in \`view\` role and Nodes: no Secrets, no changes). A client certificate cannot be revoked before it expires, so an admin one lives at most ${KUBECONFIG_MAX_MINUTES.admin} minutes; a read-only one at most ${KUBECONFIG_MAX_MINUTES['read-only']}.`,
       }),
     validityMinutes: z.coerce
       .number()
@@ -31,7 +30,7 @@ const query = z
       .min(5)
       .max(KUBECONFIG_MAX_MINUTES['read-only'])
       .default(60)
-      .openapi({ param: { name: 'validityMinutes', in: 'query' }, description: 'Lifetime of the client certificate: 5-60 minutes for `admin`, 5-720 for `read-only`.' }),
+      .openapi({ param: { name: 'validityMinutes', in: 'query' }, description: `Lifetime of the client certificate: 5-${KUBECONFIG_MAX_MINUTES.admin} minutes for \`admin\`, 5-${KUBECONFIG_MAX_MINUTES['read-only']} for \`read-only\`.` }),
   })
   .superRefine((value, context) => {
     const max = KUBECONFIG_MAX_MINUTES[value.access];
