@@ -47,3 +47,4 @@ export { USAGE_GRANULARITIES, UsageReport } from './usage.ts';
 export { WebhookDelivery, WebhookEndpoint, WebhookEndpointCreated, WebhookEndpointOrder, WebhookEndpointUpdate } from './webhooks.ts';
 export { DEFAULT_INFRASTRUCTURE_CONCURRENCY, DEFAULT_QUOTAS, DEFAULT_RATE_POLICY, QuotaUsage, Quotas, countedNodes, type RateDecision, type RatePolicy } from './limits.ts';
 export { remember } from './remember.ts';
+export { KUBECONFIG_ACCESS, KUBECONFIG_GROUPS, KUBECONFIG_MAX_MINUTES, kubeconfigUser, type KubeconfigAccess } from './cluster-access.ts';

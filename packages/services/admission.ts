@@ -5,6 +5,8 @@ export interface TenantPrincipal {
   kind: 'tenant';
   tenantId: string;
   tenantName: string;
+  /** The key's id (absent only for keys issued before keys were listed by id). */
+  keyId?: string;
 }
 
 export interface AdmissionOptions {

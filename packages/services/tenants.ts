@@ -117,7 +117,7 @@ export async function authenticate(services: KilnServices, token: string): Promi
   }
   // lastUsedAt is written when the key is read, at most every 15 minutes; a key in use is read every keyTtlMs.
   if (tenant.lastUsedAt === undefined || now - Date.parse(tenant.lastUsedAt) >= LAST_USED_RESOLUTION_MS) await services.store.touchApiKey(digest, new Date(now).toISOString());
-  const principal: TenantPrincipal = { kind: 'tenant', tenantId: tenant.id, tenantName: tenant.name };
+  const principal: TenantPrincipal = { kind: 'tenant', tenantId: tenant.id, tenantName: tenant.name, ...(tenant.keyId === undefined ? {} : { keyId: tenant.keyId }) };
   // Remembered from when it was read (a hit does not extend it), so a revocation elsewhere is seen within the TTL.
   services.admission?.rememberKey(digest, principal, now);
   return principal;
