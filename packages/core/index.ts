@@ -46,3 +46,4 @@ export { USAGE_GRANULARITIES, UsageReport } from './usage.ts';
 export { WebhookDelivery, WebhookEndpoint, WebhookEndpointCreated, WebhookEndpointOrder, WebhookEndpointUpdate } from './webhooks.ts';
 export { DEFAULT_INFRASTRUCTURE_CONCURRENCY, DEFAULT_QUOTAS, DEFAULT_RATE_POLICY, QuotaUsage, Quotas, countedNodes, type RateDecision, type RatePolicy } from './limits.ts';
 export { remember } from './remember.ts';
+export { CLUSTER_TAG, KILN_IAM_PATH, SSM_AGENT_ACTIONS, TENANT_TAG } from './aws-identities.ts';
