@@ -143,10 +143,15 @@ const FUNCTION_CALLS: Record<string, { allowed: Call[]; denied: Call[] }> = {
   },
   WebhookSender: {
     allowed: [
-      item('dynamodb:GetItem', 'TENANT#tn_1'),
+      item('dynamodb:GetItem', 'TENANT#tn_1#WEBHOOKS'),
+      item('dynamodb:PutItem', 'TENANT#tn_1#WEBHOOKS'),
+      item('dynamodb:PutItem', 'TENANT#tn_1'),
       sealed('kms:Decrypt', 'webhook-secret', { webhookEndpointId: 'we_1' }),
     ],
     denied: [
+      item('dynamodb:GetItem', 'TENANT#tn_1'),
+      item('dynamodb:Query', 'TENANT#tn_1'),
+      item('dynamodb:DeleteItem', 'TENANT#tn_1'),
       item('dynamodb:GetItem', 'APIKEY#0f3a'),
       item('dynamodb:Query', 'ACTIVE_OPERATIONS'),
       sealed('kms:Decrypt', 'pki'),

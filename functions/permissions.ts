@@ -60,17 +60,25 @@ type SealingPurpose =
   | 'webhook-secret'
   | 'infrastructure-slot-task-token';
 
+/** The item-level DynamoDB actions Kiln's store calls (TransactWriteItems is authorized item by item as these). */
+const ITEM_ACTIONS = ['dynamodb:GetItem', 'dynamodb:Query', 'dynamodb:PutItem', 'dynamodb:UpdateItem', 'dynamodb:DeleteItem', 'dynamodb:ConditionCheckItem'] as const;
+type ItemAction = (typeof ITEM_ACTIONS)[number];
+
+/** Some item actions on the items whose partition keys match the patterns (`dynamodb:LeadingKeys`, StringLike). */
+interface TableAccess {
+  partitions: readonly string[];
+  actions: readonly ItemAction[];
+}
+
 /** What a function's code calls, in the code's own terms; `permissionsOf` turns it into statements. */
 interface Needs {
   /**
-   * The partition keys (`dynamodb:LeadingKeys`, StringLike patterns) of the items the function reads and writes, or
-   * `undefined` for the whole table. The schedulers, the workflow steps and recovery work across tenants and on
-   * Kiln's own partitions (ACTIVE_OPERATIONS, ROTATIONS_DUE, INFRASTRUCTURE_SLOTS, ...), whose names share no prefix
-   * with the tenants' items (packages/store/table.ts), so for them the key shapes allow no narrower condition.
+   * Its item access by partition key, or `undefined` for every item action on the whole table. The schedulers, the
+   * workflow steps and recovery work across tenants and on Kiln's own partitions (ACTIVE_OPERATIONS, ROTATIONS_DUE,
+   * INFRASTRUCTURE_SLOTS, ...), whose names share no prefix with the tenants' items (packages/store/table.ts), so for
+   * them the key shapes allow no narrower condition.
    */
-  partitions?: readonly string[];
-  /** Reads only: GetItem and Query. */
-  readOnlyTable?: boolean;
+  table?: readonly TableAccess[];
   seals?: readonly SealingPurpose[];
   unseals?: readonly SealingPurpose[];
   workflows?: readonly ('start' | 'status' | 'completeTask')[];
@@ -99,9 +107,17 @@ const TENANT_PARTITIONS = ['TENANT#*', 'APIKEY#*', 'RATE#*'] as const;
  */
 export const FUNCTION_NEEDS = {
   // functions/api.ts: orders seal a user's at-rest key and webhook secrets; kubeconfigs and SSH keys unseal.
-  Api: { partitions: TENANT_PARTITIONS, seals: ['pendingUserAtRestKey', 'webhook-secret'], unseals: ['pki', 'ssh-private-key'], workflows: ['start'] },
-  // functions/webhook-sender.ts: reads its endpoint (and decrypts its secrets) and deliveries, records the outcome.
-  WebhookSender: { partitions: ['TENANT#*'], unseals: ['webhook-secret'] },
+  Api: { table: [{ partitions: TENANT_PARTITIONS, actions: ITEM_ACTIONS }], seals: ['pendingUserAtRestKey', 'webhook-secret'], unseals: ['pki', 'ssh-private-key'], workflows: ['start'] },
+  // functions/webhook-sender.ts: reads its endpoint (and decrypts its secrets) and deliveries and records the outcome,
+  // all in the tenant's webhook partition; a disabled endpoint's event goes on the tenant's feed, a put it cannot
+  // tell from other puts in the tenant's partition (IAM has no condition on the sort key), but it reads nothing there.
+  WebhookSender: {
+    table: [
+      { partitions: ['TENANT#*#WEBHOOKS'], actions: ['dynamodb:GetItem', 'dynamodb:PutItem'] },
+      { partitions: ['TENANT#*'], actions: ['dynamodb:PutItem'] },
+    ],
+    unseals: ['webhook-secret'],
+  },
   // functions/webhook-delivery.ts: turns every tenant's events into deliveries (the WEBHOOK_ENDPOINTS index) and queues them.
   WebhookDelivery: { webhookQueue: true },
   RotationSchedule: { workflows: ['start'] },
@@ -155,17 +171,9 @@ const condition = (test: string, variable: string, values: readonly string[]): P
 const taggedByKiln = (variable: string) => condition('Null', `${variable}/${CLUSTER_TAG}`, ['false']);
 
 function tablePermissions(needs: Needs, table: string): Permission[] {
-  const actions = needs.readOnlyTable === true
-    ? ['dynamodb:GetItem', 'dynamodb:Query']
-    : // TransactWriteItems is authorized item by item as PutItem, UpdateItem, DeleteItem and ConditionCheckItem.
-      ['dynamodb:GetItem', 'dynamodb:Query', 'dynamodb:PutItem', 'dynamodb:UpdateItem', 'dynamodb:DeleteItem', 'dynamodb:ConditionCheckItem'];
-  return [
-    {
-      actions,
-      resources: [table, `${table}/index/*`],
-      ...(needs.partitions === undefined ? {} : { conditions: [condition('ForAllValues:StringLike', 'dynamodb:LeadingKeys', needs.partitions)] }),
-    },
-  ];
+  const resources = [table, `${table}/index/*`];
+  if (needs.table === undefined) return [{ actions: [...ITEM_ACTIONS], resources }];
+  return needs.table.map(({ partitions, actions }) => ({ actions: [...actions], resources, conditions: [condition('ForAllValues:StringLike', 'dynamodb:LeadingKeys', partitions)] }));
 }
 
 /** The sealing key, each operation only under the purposes the function's code uses, and always bound to a tenant. */
