@@ -182,6 +182,13 @@ export default $config({
       image: { context: '.', dockerfile: 'functions/tasks/infrastructure.Dockerfile' },
       environment,
       permissions: kilnResources.apply(runnerPermissions),
+      // Its environment names no SSM parameter or secret, so the execution role (ECS's, to pull and start the
+      // container) keeps AWS's managed policy without SST's reads of every parameter and secret (`*`).
+      transform: {
+        executionRole: (args) => {
+          args.inlinePolicies = [];
+        },
+      },
     });
 
     const workflowRole = new aws.iam.Role('WorkflowRole', {
