@@ -19,8 +19,9 @@ export interface PermissionCondition {
   values: string[];
 }
 
-/** One Allow statement, as SST's `permissions` (sst.aws.Function, sst.aws.Task) take it. */
+/** One statement (Allow unless it says deny), as SST's `permissions` (sst.aws.Function, sst.aws.Task) take it. */
 export interface Permission {
+  effect?: 'deny';
   actions: string[];
   resources: string[];
   conditions?: PermissionCondition[];
@@ -59,6 +60,22 @@ type SealingPurpose =
   | 'pendingUserAtRestKey'
   | 'webhook-secret'
   | 'infrastructure-slot-task-token';
+
+/** What the runner creates in EC2 (tags given at creation are authorized as CreateTags with ec2:CreateAction). */
+const EC2_CREATE_ACTIONS = [
+  'AllocateAddress',
+  'AuthorizeSecurityGroupEgress',
+  'AuthorizeSecurityGroupIngress',
+  'CreateInternetGateway',
+  'CreateLaunchTemplate',
+  'CreateLaunchTemplateVersion',
+  'CreateNatGateway',
+  'CreateRouteTable',
+  'CreateSecurityGroup',
+  'CreateSubnet',
+  'CreateVpc',
+  'RunInstances',
+] as const;
 
 /** The item-level DynamoDB actions Kiln's store calls (TransactWriteItems is authorized item by item as these). */
 const ITEM_ACTIONS = ['dynamodb:GetItem', 'dynamodb:Query', 'dynamodb:PutItem', 'dynamodb:UpdateItem', 'dynamodb:DeleteItem', 'dynamodb:ConditionCheckItem'] as const;
@@ -331,11 +348,13 @@ export function runnerPermissions(r: KilnResources): Permission[] {
         'ec2:CreateRouteTable',
         'ec2:CreateSecurityGroup',
         'ec2:CreateSubnet',
-        'ec2:CreateTags',
         'ec2:CreateVpc',
       ],
       resources: [`${ec2}:*`],
     },
+    // Tags only on what it is creating (or, below, on what already carries Kiln's tag): a tag put on anything else
+    // would let the conditions below reach it.
+    { actions: ['ec2:CreateTags'], resources: [`${ec2}:*`], conditions: [condition('StringEquals', 'ec2:CreateAction', EC2_CREATE_ACTIONS)] },
     {
       actions: [
         'ec2:AssociateRouteTable',
@@ -344,6 +363,7 @@ export function runnerPermissions(r: KilnResources): Permission[] {
         'ec2:AuthorizeSecurityGroupIngress',
         'ec2:CreateLaunchTemplateVersion',
         'ec2:CreateRoute',
+        'ec2:CreateTags',
         'ec2:DeleteInternetGateway',
         'ec2:DeleteLaunchTemplate',
         'ec2:DeleteNatGateway',
@@ -426,6 +446,13 @@ export function runnerPermissions(r: KilnResources): Permission[] {
       conditions: [kilnTagged],
     },
     { actions: ['kms:CreateAlias', 'kms:DeleteAlias'], resources: [`arn:${partition}:kms:*:${account}:alias/kiln/*`] },
+    // KMS cannot tell a tag put at CreateKey from one put on an existing key, so Kiln's own keys are kept out by name:
+    // tagged like a cluster's, they would otherwise come within the statement above.
+    {
+      effect: 'deny',
+      actions: ['kms:TagResource', 'kms:UntagResource', 'kms:PutKeyPolicy', 'kms:ScheduleKeyDeletion', 'kms:CreateAlias', 'kms:DeleteAlias', 'kms:UpdateKeyDescription'],
+      resources: [r.sealingKey, r.pulumiSecretsKey],
+    },
 
     // IAM only under Kiln's path, and a role only with the machines' boundary (it is the ceiling of whatever
     // policy the program writes into it); the boundary can be neither changed nor removed.
@@ -529,10 +556,10 @@ export function workflowPermissions(r: KilnResources, w: WorkflowResources): Per
 export function policyDocument(permissions: readonly Permission[]): { Version: '2012-10-17'; Statement: Record<string, unknown>[] } {
   return {
     Version: '2012-10-17',
-    Statement: permissions.map(({ actions, resources, conditions }) => {
+    Statement: permissions.map(({ effect, actions, resources, conditions }) => {
       const grouped: Record<string, Record<string, string[]>> = {};
       for (const { test, variable, values } of conditions ?? []) grouped[test] = { ...grouped[test], [variable]: values };
-      return { Effect: 'Allow', Action: actions, Resource: resources, ...(conditions === undefined ? {} : { Condition: grouped }) };
+      return { Effect: effect === 'deny' ? 'Deny' : 'Allow', Action: actions, Resource: resources, ...(conditions === undefined ? {} : { Condition: grouped }) };
     }),
   };
 }
