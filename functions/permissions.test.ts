@@ -166,9 +166,14 @@ const FUNCTION_CALLS: Record<string, { allowed: Call[]; denied: Call[] }> = {
   WebhookDelivery: {
     allowed: [
       CALLS.queueWebhook,
+      item('dynamodb:Query', 'WEBHOOK_ENDPOINTS'),
+      item('dynamodb:Query', 'TENANT#tn_1#EVENTS'),
+      item('dynamodb:UpdateItem', 'TENANT#tn_1#WEBHOOKS'),
     ],
     denied: [
       sealed('kms:Decrypt', 'webhook-secret', { webhookEndpointId: 'we_1' }),
+      item('dynamodb:GetItem', 'APIKEY#0f3a'),
+      item('dynamodb:DeleteItem', 'TENANT#tn_1'),
     ],
   },
   Recovery: {
