@@ -333,6 +333,8 @@ describe('the IAM policies sst.config.ts gives each function, the runner and the
     const config = readFileSync(new URL('../sst.config.ts', import.meta.url), 'utf8');
     const declared = [...config.matchAll(/\b(?:task|grants)\('(\w+)'/g)].map((match) => match[1]);
     expect(declared.sort()).toEqual(Object.keys(FUNCTION_NEEDS).sort());
+    // SST's links grant a service's every action on what they link (dynamodb:*, s3:*, sqs:*): nothing is linked.
+    expect(config).not.toMatch(/\blink:/);
     expect([CLUSTER_TAG, [...SSM_AGENT_ACTIONS]]).toEqual([PROGRAM_CLUSTER_TAG, [...PROGRAM_SSM_AGENT_ACTIONS]]);
   });
 });
