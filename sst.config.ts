@@ -20,6 +20,8 @@ export default $config({
     const { renderWorkflow } = await import('./workflows/definitions.ts');
     // The same bundling `npm run build` reports on and checks (ESM, minified, Node 20 syntax, source maps, lazy chunks).
     const { LAMBDA_NODEJS: nodejs, LAMBDA_RUNTIME, REFERENCE_SCRIPT_FILE } = await import('./functions/bundling.ts');
+    // Each function's, the runner's and the workflows' IAM statements (functions/permissions.test.ts evaluates them).
+    const { KILN_IAM_PATH, functionPermissions, machineRoleBoundary, policyDocument, runnerPermissions, workflowPermissions } = await import('./functions/permissions.ts');
 
     // Every function runs on one runtime (functions/bundling.ts says until when AWS keeps it) and is traced with X-Ray
     // (active tracing), as are the workflows below. Lambda refuses active tracing for a role that may not write traces
@@ -81,6 +83,33 @@ export default $config({
 
     const region = aws.getRegionOutput().region;
     const account = aws.getCallerIdentityOutput().accountId;
+    const partition = aws.getPartitionOutput().partition;
+    // Webhooks: the dispatcher (every minute) turns events into deliveries and puts the due ones on an SQS queue; the
+    // senders take batches of 5 (partial batch responses), so a slow receiver holds up only its own batch. A message
+    // a sender takes and drops is back after the visibility timeout (the dispatcher's lease, 6 minutes, six times the
+    // sender's timeout), and after 5 receives it goes to the dead-letter queue, kept 14 days for an operator.
+    const webhookDeadLetters = new sst.aws.Queue('WebhookDeliveriesDlq', { transform: { queue: { messageRetentionSeconds: 14 * 24 * 3600 } } });
+    const webhookQueue = new sst.aws.Queue('WebhookDeliveries', { visibilityTimeout: '6 minutes', dlq: { queue: webhookDeadLetters.arn, retry: 5 } });
+    // The ceiling of every machine role the runner creates in Kiln's account (it may create none without it).
+    const machineRoleBoundaryPolicy = new aws.iam.Policy('MachineRoleBoundary', {
+      path: KILN_IAM_PATH,
+      description: "Kiln: the most a cluster machine's role may do (its permissions boundary)",
+      policy: $resolve({ partition, account }).apply((arns) => JSON.stringify(policyDocument(machineRoleBoundary(arns)))),
+    });
+    const kilnResources = $resolve({
+      partition,
+      region,
+      account,
+      namePrefix: `${$app.name}-${$app.stage}-`,
+      table: table.arn,
+      sealingKey: sealingKey.arn,
+      pulumiSecretsKey: pulumiSecretsKey.arn,
+      pulumiStateBucket: pulumiState.arn,
+      webhookQueue: webhookQueue.arn,
+      machineRoleBoundary: machineRoleBoundaryPolicy.arn,
+    });
+    /** The function's own statements: what its code calls and nothing else (no table or bucket links, which grant `dynamodb:*` and `s3:*`). */
+    const grants = (name: Parameters<typeof functionPermissions>[0]) => kilnResources.apply((arns) => functionPermissions(name, arns));
     const stateMachineArn = (name: string) => $interpolate`arn:aws:states:${region}:${account}:stateMachine:${$app.name}-${$app.stage}-${name}`;
 
     const environment = {
@@ -96,6 +125,7 @@ export default $config({
       KILN_PULUMI_BACKEND_URL: $interpolate`s3://${pulumiState.name}`,
       KILN_PULUMI_SECRETS_PROVIDER: $interpolate`awskms://${pulumiSecretsKey.id}?region=${region}`,
       KILN_EGRESS_CIDRS: egressCidrs,
+      KILN_MACHINE_ROLE_BOUNDARY_ARN: machineRoleBoundaryPolicy.arn,
       AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: 'true',
       // The portals' origins, from the deploying shell (none unless set).
       KILN_CORS_ORIGINS: process.env.KILN_CORS_ORIGINS ?? '',
@@ -103,44 +133,17 @@ export default $config({
       // without it orders with the kms at-rest provider are refused.
       ...(process.env.KILN_KMS_PLUGIN_IMAGE === undefined ? {} : { KILN_KMS_PLUGIN_IMAGE: process.env.KILN_KMS_PLUGIN_IMAGE }),
     };
-    const permissions = [
-      { actions: ['kms:Encrypt', 'kms:Decrypt', 'kms:GenerateDataKey'], resources: [sealingKey.arn] },
-      // SendTaskSuccess: the infrastructure slots' queue lets a waiting workflow go on.
-      { actions: ['states:StartExecution', 'states:DescribeExecution', 'states:SendTaskSuccess'], resources: ['*'] },
-      { actions: ['ssm:PutParameter', 'ssm:GetParametersByPath', 'ssm:DeleteParameters', 'ssm:SendCommand', 'ssm:GetCommandInvocation'], resources: ['*'] },
-      // The health poller reads the clusters' machines (neither call takes resource-level scoping).
-      { actions: ['autoscaling:DescribeAutoScalingGroups', 'ec2:DescribeInstances'], resources: ['*'] },
-      // Remediation reboots only machines of Kiln's clusters (the cluster program tags every instance with kiln:cluster-id).
-      { actions: ['ec2:RebootInstances'], resources: ['*'], conditions: [{ test: 'StringLike', variable: 'aws:ResourceTag/kiln:cluster-id', values: ['*'] }] },
-      // Replacement and scale-in terminate instances through their Auto Scaling group, and scale-in lowers a group's
-      // minimum size first, only in Kiln's groups (tagged like their instances).
-      {
-        actions: ['autoscaling:TerminateInstanceInAutoScalingGroup', 'autoscaling:UpdateAutoScalingGroup'],
-        resources: ['*'],
-        conditions: [{ test: 'StringLike', variable: 'autoscaling:ResourceTag/kiln:cluster-id', values: ['*'] }],
-      },
-      // Clusters built in Kiln's own account: their keys wrap the clusters' at-rest data keys (any region, created by the stacks).
-      {
-        actions: ['kms:Encrypt', 'kms:Decrypt', 'kms:GenerateDataKey', 'kms:DescribeKey'],
-        resources: ['*'],
-        // Only keys carrying a Kiln cluster alias (alias/kiln/<cluster id>), whatever ARN the call names.
-        conditions: [{ test: 'ForAnyValue:StringLike', variable: 'kms:ResourceAliases', values: ['alias/kiln/*'] }],
-      },
-      // Clusters in tenants' accounts: the roles they trust Kiln with, always with their external ID (checked by their trust policy).
-      { actions: ['sts:AssumeRole'], resources: ['arn:aws:iam::*:role/*'] },
-    ];
 
     // A task's code is an export of functions/tasks/<module>.ts: steps with the same clients share a module (one bundle).
     // A step that calls a cluster's API server runs in the VPC, so its calls come from Kiln's egress addresses (the only
     // ones a narrowed cluster admits besides its own); a step that calls only AWS's APIs (`reachesClusters` false) does not.
-    const task = (name: string, module: string, exported: string, reachesClusters = true) =>
+    const task = (name: Parameters<typeof grants>[0], module: string, exported: string, reachesClusters = true) =>
       new sst.aws.Function(name, {
         handler: `functions/tasks/${module}.${exported}`,
         nodejs,
         timeout: '5 minutes',
-        link: [table],
         environment,
-        permissions,
+        permissions: grants(name),
         ...(reachesClusters ? { vpc } : {}),
       });
     const tasks = {
@@ -178,9 +181,15 @@ export default $config({
     const infrastructure = new sst.aws.Task('Infrastructure', {
       cluster: runners,
       image: { context: '.', dockerfile: 'functions/tasks/infrastructure.Dockerfile' },
-      link: [table, pulumiState],
       environment,
-      permissions: [...permissions, { actions: ['*'], resources: ['*'] }],
+      permissions: kilnResources.apply(runnerPermissions),
+      // Its environment names no SSM parameter or secret, so the execution role (ECS's, to pull and start the
+      // container) keeps AWS's managed policy without SST's reads of every parameter and secret (`*`).
+      transform: {
+        executionRole: (args) => {
+          args.inlinePolicies = [];
+        },
+      },
     });
 
     const workflowRole = new aws.iam.Role('WorkflowRole', {
@@ -188,30 +197,13 @@ export default $config({
     });
     new aws.iam.RolePolicy('WorkflowPolicy', {
       role: workflowRole.id,
-      policy: $jsonStringify({
-        Version: '2012-10-17',
-        Statement: [
-          { Effect: 'Allow', Action: ['lambda:InvokeFunction'], Resource: Object.values(tasks).map((fn) => fn.arn) },
-          { Effect: 'Allow', Action: ['ecs:RunTask', 'ecs:StopTask', 'ecs:DescribeTasks', 'iam:PassRole'], Resource: '*' },
-          { Effect: 'Allow', Action: ['events:PutTargets', 'events:PutRule', 'events:DescribeRule'], Resource: '*' },
-          // Execution logs to CloudWatch Logs (log delivery takes no resource scoping) and traces to X-Ray.
-          {
-            Effect: 'Allow',
-            Action: [
-              'logs:CreateLogDelivery',
-              'logs:GetLogDelivery',
-              'logs:UpdateLogDelivery',
-              'logs:DeleteLogDelivery',
-              'logs:ListLogDeliveries',
-              'logs:PutResourcePolicy',
-              'logs:DescribeResourcePolicies',
-              'logs:DescribeLogGroups',
-            ],
-            Resource: '*',
-          },
-          { Effect: 'Allow', Action: ['xray:PutTraceSegments', 'xray:PutTelemetryRecords', 'xray:GetSamplingRules', 'xray:GetSamplingTargets'], Resource: '*' },
-        ],
-      }),
+      policy: $resolve({
+        arns: kilnResources,
+        taskFunctions: $resolve(Object.values(tasks).map((fn) => fn.arn)),
+        runnerCluster: runners.nodes.cluster.arn,
+        runnerTaskDefinition: infrastructure.nodes.taskDefinition.arn,
+        runnerRoles: $resolve([infrastructure.nodes.taskRole.arn, infrastructure.nodes.executionRole.arn]),
+      }).apply(({ arns, ...runner }) => JSON.stringify(policyDocument(workflowPermissions(arns, runner)))),
     });
 
     const substitutions = $resolve({
@@ -245,35 +237,67 @@ export default $config({
       }
     }
 
-    // The API: an HTTP API in front of the function (not a bare function URL), throttled per stage as a whole (the
-    // tenants' own limits are Kiln's token buckets in DynamoDB, which hold across instances: see the README), with an
-    // access log of every request.
+    // The API: a REST API (API Gateway v1) in front of the function, not an HTTP API: only REST API stages take an AWS
+    // WAF web ACL ("AWS WAF currently supports only API Gateway REST APIs", AWS re:Post knowledge center
+    // waf-api-gateway-rate-based-rules; API Gateway Developer Guide, "Use AWS WAF to protect your REST APIs"). WAF
+    // refuses each source address past its limit before API Gateway, Lambda or DynamoDB see the request; the stage is
+    // throttled as a whole behind it; the tenants' own limits are Kiln's token buckets in DynamoDB (see the README).
+    // Regional, so WAF sees the client's own address (an edge-optimized API would show it CloudFront's).
     const apiFunction = new sst.aws.Function('Api', {
       handler: 'functions/api.handler',
       nodejs,
       // The reference page's script, served at /docs/scalar.js (functions/api.ts reads it from this path).
       copyFiles: [{ from: REFERENCE_SCRIPT_FILE, to: REFERENCE_SCRIPT_FILE }],
-      link: [table],
       environment,
-      permissions,
+      permissions: grants('Api'),
     });
-    const api = new sst.aws.ApiGatewayV2('HttpApi', {
-      accessLog: { retention: '3 months' },
-      transform: {
-        stage: (args) => {
-          args.defaultRouteSettings = { throttlingRateLimit: 500, throttlingBurstLimit: 1000, detailedMetricsEnabled: true };
+    // Kiln answers CORS itself (KILN_CORS_ORIGINS), so API Gateway adds no routes or responses of its own.
+    const api = new sst.aws.ApiGatewayV1('RestApi', { endpoint: { type: 'regional' }, cors: false, accessLog: { retention: '3 months' } });
+    api.route('ANY /', apiFunction.arn);
+    api.route('ANY /{proxy+}', apiFunction.arn);
+    api.deploy();
+    const apiStage = api.nodes.stage;
+    if (apiStage === undefined) throw new Error('The REST API has no stage after deploy()');
+    new aws.apigateway.MethodSettings('RestApiStageSettings', {
+      restApi: api.nodes.api.id,
+      stageName: apiStage.stageName,
+      methodPath: '*/*',
+      settings: { throttlingRateLimit: 500, throttlingBurstLimit: 1000, metricsEnabled: true },
+    });
+    // Per source address: 12,000 requests in any 5 minutes, twice what one tenant's default token bucket lets through
+    // (20 a second), so only a flood (an unknown key sprayed from one address, a runaway script) meets it, with a 403.
+    const perSourceLimit = new aws.wafv2.WebAcl('ApiPerSourceLimit', {
+      scope: 'REGIONAL',
+      defaultAction: { allow: {} },
+      rules: [
+        {
+          name: 'PerSourceAddress',
+          priority: 0,
+          action: { block: {} },
+          statement: { rateBasedStatement: { limit: 12_000, evaluationWindowSec: 300, aggregateKeyType: 'IP' } },
+          visibilityConfig: { cloudwatchMetricsEnabled: true, metricName: 'KilnApiPerSourceAddress', sampledRequestsEnabled: true },
         },
-      },
+      ],
+      visibilityConfig: { cloudwatchMetricsEnabled: true, metricName: 'KilnApi', sampledRequestsEnabled: true },
     });
-    api.route('$default', apiFunction.arn);
+    new aws.wafv2.WebAclAssociation('ApiPerSourceLimitAssociation', { resourceArn: apiStage.arn, webAclArn: perSourceLimit.arn });
     alarm('Api5xx', {
       alarmDescription: 'Kiln: the API answered 5xx (every answer Kiln means to give a client is 4xx); the access log and the function logs carry the request id.',
       namespace: 'AWS/ApiGateway',
-      metricName: '5xx',
-      dimensions: { ApiId: api.nodes.api.id, Stage: '$default' },
+      metricName: '5XXError',
+      dimensions: { ApiName: api.nodes.api.name, Stage: apiStage.stageName },
       statistic: 'Sum',
       period: 300,
       threshold: 5,
+    });
+    alarm('ApiPerSourceBlocked', {
+      alarmDescription: 'Kiln: WAF is refusing a source address past its per-source limit (a flood, or a client to talk to).',
+      namespace: 'AWS/WAFV2',
+      metricName: 'BlockedRequests',
+      dimensions: { WebACL: perSourceLimit.name, Rule: 'PerSourceAddress', Region: region },
+      statistic: 'Sum',
+      period: 300,
+      threshold: 100,
     });
     alarm('ApiThrottles', {
       alarmDescription: 'Kiln: the API function was throttled by Lambda (its concurrency is exhausted).',
@@ -295,26 +319,20 @@ export default $config({
     });
     new sst.aws.CronV2('RotationSchedule', {
       schedule: 'rate(1 hour)',
-      function: { handler: 'functions/rotation-schedule.handler', nodejs, link: [table], environment, permissions },
+      function: { handler: 'functions/rotation-schedule.handler', nodejs, environment, permissions: grants('RotationSchedule') },
     });
     new sst.aws.CronV2('KubernetesVersionSupport', {
       schedule: 'rate(1 day)',
-      function: { handler: 'functions/version-support.handler', nodejs, link: [table], environment, permissions },
+      function: { handler: 'functions/version-support.handler', nodejs, environment, permissions: grants('KubernetesVersionSupport') },
     });
     new sst.aws.CronV2('KubernetesUpgrades', {
       // Every 15 minutes, so no maintenance window (30 minutes at least) is missed; it reads only minors past end of life.
       schedule: 'rate(15 minutes)',
-      function: { handler: 'functions/kubernetes-upgrades.handler', nodejs, link: [table], environment, permissions },
+      function: { handler: 'functions/kubernetes-upgrades.handler', nodejs, environment, permissions: grants('KubernetesUpgrades') },
     });
-    // Webhooks: the dispatcher (every minute) turns events into deliveries and puts the due ones on an SQS queue; the
-    // senders take batches of 5 (partial batch responses), so a slow receiver holds up only its own batch. A message
-    // a sender takes and drops is back after the visibility timeout (the dispatcher's lease, 6 minutes, six times the
-    // sender's timeout), and after 5 receives it goes to the dead-letter queue, kept 14 days for an operator.
-    const webhookDeadLetters = new sst.aws.Queue('WebhookDeliveriesDlq', { transform: { queue: { messageRetentionSeconds: 14 * 24 * 3600 } } });
-    const webhookQueue = new sst.aws.Queue('WebhookDeliveries', { visibilityTimeout: '6 minutes', dlq: { queue: webhookDeadLetters.arn, retry: 5 } });
     webhookQueue.subscribe(
       // Reaches the tenants' receivers on the internet, never Kiln's own network (the address guard checks each connection).
-      { handler: 'functions/webhook-sender.handler', nodejs, timeout: '60 seconds', link: [table], environment, permissions },
+      { handler: 'functions/webhook-sender.handler', nodejs, timeout: '60 seconds', environment, permissions: grants('WebhookSender') },
       { batch: { size: 5, partialResponses: true } },
     );
     new sst.aws.CronV2('WebhookDelivery', {
@@ -323,29 +341,28 @@ export default $config({
         handler: 'functions/webhook-delivery.handler',
         nodejs,
         timeout: '55 seconds',
-        link: [table, webhookQueue],
         environment: { ...environment, KILN_WEBHOOK_QUEUE_URL: webhookQueue.url },
-        permissions,
+        permissions: grants('WebhookDelivery'),
       },
     });
     new sst.aws.CronV2('UsageReports', {
       // Each hour is reported 15 minutes after it ended; a run that finds nothing due does nothing.
       schedule: 'rate(15 minutes)',
-      function: { handler: 'functions/usage-reports.handler', nodejs, link: [table], environment, permissions },
+      function: { handler: 'functions/usage-reports.handler', nodejs, environment, permissions: grants('UsageReports') },
     });
     new sst.aws.CronV2('CertificateRenewals', {
       schedule: 'rate(1 day)',
-      function: { handler: 'functions/certificate-renewals.handler', nodejs, link: [table], environment, permissions },
+      function: { handler: 'functions/certificate-renewals.handler', nodejs, environment, permissions: grants('CertificateRenewals') },
     });
     new sst.aws.CronV2('Health', {
       schedule: 'rate(1 minute)',
       // Like the steps, it reaches the clusters' API servers (from Kiln's egress addresses) and their machines.
-      function: { handler: 'functions/health.handler', nodejs, timeout: '50 seconds', link: [table], environment, permissions, vpc },
+      function: { handler: 'functions/health.handler', nodejs, timeout: '50 seconds', environment, permissions: grants('Health'), vpc },
     });
     new sst.aws.CronV2('Recovery', {
       schedule: 'rate(1 minute)',
       // Under the minute between runs: its slot dispatch alone may take 30 s (DISPATCH_BUDGET_MS) after the operations.
-      function: { handler: 'functions/recover.handler', nodejs, timeout: '55 seconds', link: [table], environment, permissions },
+      function: { handler: 'functions/recover.handler', nodejs, timeout: '55 seconds', environment, permissions: grants('Recovery') },
     });
 
     return { api: api.url, alarms: alarms.arn };

@@ -37,6 +37,10 @@ export const KilnConfig = z.object({
   KILN_PUBLIC_URL: z.url().optional(),
   KILN_PULUMI_BACKEND_URL: z.string().startsWith('s3://').optional().describe('Pulumi state backend (production infrastructure runner).'),
   KILN_PULUMI_SECRETS_PROVIDER: z.string().startsWith('awskms://').optional().describe('Pulumi secrets provider for stack state.'),
+  KILN_MACHINE_ROLE_BOUNDARY_ARN: z
+    .string()
+    .optional()
+    .describe("The permissions boundary the machines' roles of clusters in Kiln's own account carry (the infrastructure runner may create roles only with it)."),
   KILN_LOG_LEVEL: z.enum(['debug', 'info', 'warn', 'error', 'silent']).default('info'),
   KILN_WEBHOOK_ALLOW_LOOPBACK: z
     .enum(['true', 'false'])

@@ -23,5 +23,11 @@ export function createStepServices(config: KilnConfig, observability: Observabil
     clusterClients.set(key, access);
     return access;
   };
-  return { ...createServices(config, observability), inCluster, pollSeconds: config.KILN_POLL_SECONDS, kilnEgressCidrs: config.KILN_EGRESS_CIDRS };
+  return {
+    ...createServices(config, observability),
+    inCluster,
+    pollSeconds: config.KILN_POLL_SECONDS,
+    kilnEgressCidrs: config.KILN_EGRESS_CIDRS,
+    ...(config.KILN_MACHINE_ROLE_BOUNDARY_ARN === undefined ? {} : { machineRoleBoundaryArn: config.KILN_MACHINE_ROLE_BOUNDARY_ARN }),
+  };
 }

@@ -48,3 +48,4 @@ export { WebhookDelivery, WebhookEndpoint, WebhookEndpointCreated, WebhookEndpoi
 export { DEFAULT_INFRASTRUCTURE_CONCURRENCY, DEFAULT_QUOTAS, DEFAULT_RATE_POLICY, QuotaUsage, Quotas, countedNodes, type RateDecision, type RatePolicy } from './limits.ts';
 export { remember } from './remember.ts';
 export { KUBECONFIG_ACCESS, KUBECONFIG_GROUPS, KUBECONFIG_MAX_MINUTES, kubeconfigUser, type KubeconfigAccess } from './cluster-access.ts';
+export { CLUSTER_TAG, KILN_IAM_PATH, SSM_AGENT_ACTIONS, TENANT_TAG } from './aws-identities.ts';

@@ -2,7 +2,7 @@ import { createHash } from 'node:crypto';
 import { gzipSync } from 'node:zlib';
 import * as aws from '@pulumi/aws';
 import * as pulumi from '@pulumi/pulumi';
-import { type ClusterSpec, type MachineOsRelease, cidrBlock, machineOsReleaseByVersion, numberToIpv4 } from '#core';
+import { CLUSTER_TAG, KILN_IAM_PATH, SSM_AGENT_ACTIONS, TENANT_TAG, type ClusterSpec, type MachineOsRelease, cidrBlock, machineOsReleaseByVersion, numberToIpv4 } from '#core';
 import type { InfrastructureOutputs } from './outputs.ts';
 import { ClusterProgramInput } from './program-input.ts';
 import { planSubnets, type SubnetPlan } from './subnets.ts';
@@ -15,8 +15,7 @@ export const WIREGUARD_PORT = 51871;
 export const VXLAN_PORT = 8472;
 export const CILIUM_HEALTH_PORT = 4240;
 
-export const TENANT_TAG = 'kiln:tenant-id';
-export const CLUSTER_TAG = 'kiln:cluster-id';
+export { CLUSTER_TAG, SSM_AGENT_ACTIONS, TENANT_TAG };
 
 const ROOT_DEVICE = '/dev/xvda';
 const ROOT_VOLUME_GIB = 50;
@@ -403,21 +402,6 @@ function architectureOf(instanceType: string): 'arm64' | 'x86_64' {
   return /^[a-z]+\d+[a-z]*g[a-z]*\./.test(instanceType) ? 'arm64' : 'x86_64';
 }
 
-/** The actions an SSM agent calls to register and to run commands. */
-export const SSM_AGENT_ACTIONS = [
-  'ssm:UpdateInstanceInformation',
-  'ssmmessages:CreateControlChannel',
-  'ssmmessages:CreateDataChannel',
-  'ssmmessages:OpenControlChannel',
-  'ssmmessages:OpenDataChannel',
-  'ec2messages:AcknowledgeMessage',
-  'ec2messages:DeleteMessage',
-  'ec2messages:FailMessage',
-  'ec2messages:GetEndpoint',
-  'ec2messages:GetMessages',
-  'ec2messages:SendReply',
-] as const;
-
 interface MachineRole {
   name: string;
   role: 'control-plane' | 'worker';
@@ -572,7 +556,11 @@ function machineInstanceProfile(
   const name = `${prefix}-${role === 'control-plane' ? 'cp' : 'worker'}`;
   const identity = aws.getCallerIdentityOutput();
   const partition = aws.getPartitionOutput();
+  // Under Kiln's path and with the boundary the runner must attach (its policy refuses CreateRole and PutRolePolicy
+  // otherwise, see functions/permissions.ts); a cluster in the tenant's account gets the path alone.
   const iamRole = new aws.iam.Role(name, {
+    path: KILN_IAM_PATH,
+    ...(input.machineRoleBoundaryArn === undefined ? {} : { permissionsBoundary: input.machineRoleBoundaryArn }),
     assumeRolePolicy: JSON.stringify({
       Version: '2012-10-17',
       Statement: [{ Effect: 'Allow', Principal: { Service: 'ec2.amazonaws.com' }, Action: 'sts:AssumeRole' }],
@@ -599,5 +587,5 @@ function machineInstanceProfile(
         });
       }),
   });
-  return new aws.iam.InstanceProfile(name, { role: iamRole.name, tags: tags(name) });
+  return new aws.iam.InstanceProfile(name, { path: KILN_IAM_PATH, role: iamRole.name, tags: tags(name) });
 }

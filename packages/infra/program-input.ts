@@ -24,12 +24,24 @@ export const ClusterProgramInput = z
       .min(1)
       .max(7)
       .refine((cidrs) => new Set(cidrs).size === cidrs.length, 'repeats an address'),
+    /**
+     * The permissions boundary (a managed policy in Kiln's account) the machines' roles carry when the cluster is built
+     * in Kiln's account: the runner may create roles only with it. A role in a tenant's account cannot name a policy of
+     * Kiln's account, so there it is absent.
+     */
+    machineRoleBoundaryArn: z
+      .string()
+      .regex(/^arn:aws[a-z-]*:iam::\d{12}:policy\/[\w+=,.@/-]+$/, 'must be the ARN of a managed policy')
+      .optional(),
     userData: z.strictObject({
       controlPlane: z.string().min(1),
       pools: z.record(z.string(), z.string().min(1)),
     }),
   })
   .superRefine((input, ctx) => {
+    if (input.spec.account !== undefined && input.machineRoleBoundaryArn !== undefined) {
+      ctx.addIssue({ code: 'custom', path: ['machineRoleBoundaryArn'], message: "is a policy of Kiln's account, which a role in the tenant's account cannot carry" });
+    }
     const zones = input.availabilityZones;
     zones.forEach((zone, index) => {
       if (!new RegExp(`^${input.spec.region}[a-z]$`).test(zone)) {

@@ -375,6 +375,8 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
       KILN_POLL_SECONDS: String(options.pollSeconds ?? 1),
       // Where Kiln's calls to the clusters' load balancers come from here, as the NAT gateways' addresses in production.
       KILN_EGRESS_CIDRS: `${LOCAL_EGRESS_ADDRESS}/32`,
+      // The boundary the runner gives the machines' roles, as sst.config.ts passes the one it creates.
+      KILN_MACHINE_ROLE_BOUNDARY_ARN: cloud.machineRoleBoundaryArn,
       // The KMS plugin's image, as an operator configures the one they built (its project publishes none).
       KILN_KMS_PLUGIN_IMAGE: LOCAL_KMS_PLUGIN_IMAGE,
       // Within the sandbox's Fargate capacity, as a deployment sets it within its account's quota.

@@ -36,4 +36,6 @@ export interface StepServices extends KilnServices {
    * of Kiln's VPC), as CIDRs: the infrastructure step has every cluster's load balancer admit them.
    */
   kilnEgressCidrs: readonly string[];
+  /** The permissions boundary the machines' roles of a cluster in Kiln's own account carry (the runner may create no role without it). */
+  machineRoleBoundaryArn?: string;
 }

@@ -22,6 +22,11 @@ export async function infrastructureStep(services: StepServices, driver: Infrast
     if (services.kilnEgressCidrs.length === 0) {
       throw new StepError('infrastructure', "Kiln's egress addresses are not configured (KILN_EGRESS_CIDRS), so the cluster's API would refuse Kiln's own calls: Kiln's operator must set them.", false);
     }
+    // Kiln's own account: the runner may create the machines' roles only with the boundary (functions/permissions.ts).
+    const inKilnAccount = cluster.spec.account === undefined;
+    if (inKilnAccount && services.machineRoleBoundaryArn === undefined) {
+      throw new StepError(INFRASTRUCTURE_STEP, "The machines' permissions boundary is not configured (KILN_MACHINE_ROLE_BOUNDARY_ARN), so their roles cannot be created: Kiln's operator must set it.", false);
+    }
     // Public keys are no secret: the machines authorize the cluster's key from their user data.
     const authorizedKey = cluster.status.ssh?.publicKey;
     if (cluster.spec.encryption.atRest.provider === 'kms' && services.kmsPluginImage === undefined) {
@@ -42,6 +47,7 @@ export async function infrastructureStep(services: StepServices, driver: Infrast
       availabilityZones: plan.availabilityZones,
       machineOs: os.version,
       kilnEgressCidrs: [...services.kilnEgressCidrs],
+      ...(inKilnAccount ? { machineRoleBoundaryArn: services.machineRoleBoundaryArn } : {}),
       userData: {
         controlPlane: renderUserData(clusterId, cluster.spec, 'control-plane', undefined, userDataOptions),
         pools: Object.fromEntries(

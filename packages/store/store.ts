@@ -468,7 +468,7 @@ export class KilnStore {
       new QueryCommand({
         TableName: this.tableName,
         KeyConditionExpression: 'PK = :pk AND begins_with(SK, :prefix)',
-        ExpressionAttributeValues: { ':pk': keys.tenant(tenantId).PK, ':prefix': 'WEBHOOK#' },
+        ExpressionAttributeValues: { ':pk': keys.webhooksOfTenant(tenantId), ':prefix': 'WEBHOOK#' },
       }),
     );
     return (result.Items ?? []).map((item) => WebhookEndpointRecord.parse(item));
@@ -723,7 +723,7 @@ export class KilnStore {
       new QueryCommand({
         TableName: this.tableName,
         KeyConditionExpression: 'PK = :pk AND begins_with(SK, :prefix)',
-        ExpressionAttributeValues: { ':pk': keys.tenant(tenantId).PK, ':prefix': `DELIVERY#${endpointId}#` },
+        ExpressionAttributeValues: { ':pk': keys.webhooksOfTenant(tenantId), ':prefix': `DELIVERY#${endpointId}#` },
         ScanIndexForward: false,
         Limit: limit,
         ConsistentRead: true,
@@ -736,7 +736,7 @@ export class KilnStore {
   async listWebhookDeliveriesBetween(tenantId: string, endpointId: string, fromEventId: string, toEventId: string): Promise<WebhookDeliveryRecord[]> {
     const items = await this.queryAll({
       KeyConditionExpression: 'PK = :pk AND SK BETWEEN :from AND :to',
-      ExpressionAttributeValues: { ':pk': keys.tenant(tenantId).PK, ':from': `DELIVERY#${endpointId}#${fromEventId}`, ':to': `DELIVERY#${endpointId}#${toEventId}` },
+      ExpressionAttributeValues: { ':pk': keys.webhooksOfTenant(tenantId), ':from': `DELIVERY#${endpointId}#${fromEventId}`, ':to': `DELIVERY#${endpointId}#${toEventId}` },
       ConsistentRead: true,
     });
     return items.map((item) => WebhookDeliveryRecord.parse(item));
@@ -748,7 +748,7 @@ export class KilnStore {
       KeyConditionExpression: 'PK = :pk AND begins_with(SK, :prefix)',
       FilterExpression: '#state = :pending AND nextAttemptAt <= :now',
       ExpressionAttributeNames: { '#state': 'state' },
-      ExpressionAttributeValues: { ':pk': keys.tenant(tenantId).PK, ':prefix': `DELIVERY#${endpointId}#`, ':pending': 'pending', ':now': now.toISOString() },
+      ExpressionAttributeValues: { ':pk': keys.webhooksOfTenant(tenantId), ':prefix': `DELIVERY#${endpointId}#`, ':pending': 'pending', ':now': now.toISOString() },
       ConsistentRead: true,
     });
     return items.map((item) => WebhookDeliveryRecord.parse(item));

@@ -65,8 +65,13 @@ export const keys = {
   clusterEvent: (tenantId: string, clusterId: string, eventId: string) => ({ PK: `TENANT#${tenantId}`, SK: `EVENT#${clusterId}#${eventId}` }),
   /** An event about the tenant as a whole (no cluster). */
   tenantWideEvent: (tenantId: string, eventId: string) => ({ PK: `TENANT#${tenantId}`, SK: `TENANTEVENT#${eventId}` }),
-  webhookEndpoint: (tenantId: string, id: string) => ({ PK: `TENANT#${tenantId}`, SK: `WEBHOOK#${id}` }),
-  webhookDelivery: (tenantId: string, endpointId: string, eventId: string) => ({ PK: `TENANT#${tenantId}`, SK: `DELIVERY#${endpointId}#${eventId}` }),
+  /**
+   * A tenant's webhook endpoints and deliveries: a partition of their own, so the webhook sender's IAM policy
+   * (`dynamodb:LeadingKeys`, functions/permissions.ts) lets it read them and nothing else of the tenant's.
+   */
+  webhooksOfTenant: (tenantId: string) => `TENANT#${tenantId}#WEBHOOKS`,
+  webhookEndpoint: (tenantId: string, id: string) => ({ PK: `TENANT#${tenantId}#WEBHOOKS`, SK: `WEBHOOK#${id}` }),
+  webhookDelivery: (tenantId: string, endpointId: string, eventId: string) => ({ PK: `TENANT#${tenantId}#WEBHOOKS`, SK: `DELIVERY#${endpointId}#${eventId}` }),
   meter: (tenantId: string, clusterId: string) => ({ PK: `TENANT#${tenantId}`, SK: `METERSTATE#${clusterId}` }),
   /** One machine's usage from when it started: a machine seen again after a gap has a second one. */
   machineUsage: (tenantId: string, clusterId: string, machine: string) => ({ PK: `TENANT#${tenantId}`, SK: `METER#${clusterId}#${machine}` }),

@@ -1,5 +1,5 @@
 // One Lambda instance for `npm run bench`: a process of its own that loads a bundled handler (argv[2]) as Lambda's
-// runtime does and invokes it with API Gateway HTTP API (payload 2.0) events, one request at a time, as a warm
+// runtime does and invokes it with API Gateway REST API (Lambda proxy, payload 1.0) events, as sst.config.ts's REST API sends them, one request at a time, as a warm
 // instance is invoked. The parent sends batches of requests over IPC and gets back each one's status and time,
 // and the CPU the process spent on the batch (everything the handler did: parsing, SDK calls, logging).
 import { randomUUID } from 'node:crypto';
@@ -29,25 +29,33 @@ type Handler = (event: unknown, context: unknown) => Promise<{ statusCode?: numb
 
 function lambdaEvent(request: BenchRequest): unknown {
   const [path = '/', query = ''] = request.path.split('?');
+  const parameters = [...new URLSearchParams(query)];
+  const headers = { host: 'api.kiln.bench', 'user-agent': 'kiln-bench', ...request.headers };
   return {
-    version: '2.0',
-    routeKey: '$default',
-    rawPath: path,
-    rawQueryString: query,
-    headers: { host: 'api.kiln.bench', 'user-agent': 'kiln-bench', ...request.headers },
+    resource: '/{proxy+}',
+    path,
+    httpMethod: request.method,
+    headers,
+    multiValueHeaders: Object.fromEntries(Object.entries(headers).map(([name, value]) => [name, [value]])),
+    queryStringParameters: parameters.length === 0 ? null : Object.fromEntries(parameters),
+    multiValueQueryStringParameters:
+      parameters.length === 0 ? null : Object.fromEntries(parameters.map(([name]) => [name, parameters.filter(([other]) => other === name).map(([, value]) => value)])),
+    pathParameters: { proxy: path.slice(1) },
+    stageVariables: null,
     requestContext: {
       accountId: '000000000000',
       apiId: 'bench',
       domainName: 'api.kiln.bench',
-      domainPrefix: 'api',
-      http: { method: request.method, path, protocol: 'HTTP/1.1', sourceIp: '127.0.0.1', userAgent: 'kiln-bench' },
+      httpMethod: request.method,
+      identity: { sourceIp: '127.0.0.1', userAgent: 'kiln-bench' },
+      path: `/bench${path}`,
+      protocol: 'HTTP/1.1',
       requestId: randomUUID(),
-      routeKey: '$default',
-      stage: '$default',
-      time: new Date().toUTCString(),
-      timeEpoch: Date.now(),
+      requestTimeEpoch: Date.now(),
+      resourcePath: '/{proxy+}',
+      stage: 'bench',
     },
-    ...(request.body === undefined ? {} : { body: request.body }),
+    body: request.body ?? null,
     isBase64Encoded: false,
   };
 }

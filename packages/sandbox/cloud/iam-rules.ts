@@ -59,6 +59,39 @@ export function missingServiceLinkedRole(groupName: string): Error {
   );
 }
 
+/**
+ * What the runner's own policy lets it do with IAM in Kiln's account (functions/permissions.ts): roles and instance
+ * profiles only under Kiln's path, and a role only with the machines' permissions boundary. A cluster in a tenant's
+ * account is built with the tenant's role, whose policy the tenant writes: there the sandbox demands nothing.
+ */
+export interface RunnerIamRules {
+  path: string;
+  permissionsBoundary: string;
+}
+
+/** `arn:aws:iam::<account>:<kind><path><name>`: IAM puts the path between the kind and the name (IAM User Guide, "IAM identifiers", IAM ARNs). */
+export function iamArn(accountId: string, kind: 'role' | 'instance-profile', path: unknown, name: string): string {
+  return `arn:aws:iam::${accountId}:${kind}${typeof path === 'string' && path !== '' ? path : '/'}${name}`;
+}
+
+/**
+ * A CreateRole or CreateInstanceProfile the runner's policy does not allow. IAM answers an implicit deny with "User:
+ * <principal> is not authorized to perform: <action> on resource: <arn> because no identity-based policy allows the
+ * <action> action" (IAM User Guide, "Troubleshoot access denied error messages"), and terraform-provider-aws
+ * internal/service/iam/role.go resourceRoleCreate wraps it as "creating IAM Role (<name>): <error>".
+ */
+export function runnerIamRefusal(rules: RunnerIamRules, accountId: string, kind: 'role' | 'instance-profile', name: string, inputs: Record<string, unknown>): Error | undefined {
+  const arn = iamArn(accountId, kind, inputs.path, name);
+  const allowed = inputs.path === rules.path && (kind === 'instance-profile' || inputs.permissionsBoundary === rules.permissionsBoundary);
+  if (allowed) return undefined;
+  const action = kind === 'role' ? 'iam:CreateRole' : 'iam:CreateInstanceProfile';
+  return new Error(
+    `creating IAM ${kind === 'role' ? 'Role' : 'Instance Profile'} (${name}): operation error IAM: ${action.slice('iam:'.length)}, https response error StatusCode: 403, ` +
+      `api error AccessDenied: User: arn:aws:sts::${accountId}:assumed-role/kiln-provisioner/runner is not authorized to perform: ${action} on resource: ${arn} ` +
+      `because no identity-based policy allows the ${action} action`,
+  );
+}
+
 const ACCOUNT_ROOT = /^arn:aws[a-z-]*:iam::\d{12}:root$/;
 const IAM_IDENTITY = /^arn:aws[a-z-]*:iam::\d{12}:(role|user)\/[\w+=,.@/-]+$/;
 

@@ -1,6 +1,7 @@
 export { createCloudMocks, type MockCloudContext, type RecordedResource } from './mocks.ts';
 export {
   SANDBOX_ACCOUNT_ID,
+  machineRoleBoundaryArn,
   SandboxCloud,
   type ProvisionedCluster,
   type RunTiming,

@@ -2,7 +2,17 @@ import { createHash } from 'node:crypto';
 import type * as pulumi from '@pulumi/pulumi';
 import type { AccountRole } from './account-roles.ts';
 import { findImage, type ImageQuery } from './public-images.ts';
-import { AUTO_SCALING_SERVICE, keyPolicyError, missingServiceLinkedRole, roleName, serviceLinkedRoleArn, serviceLinkedRoleTaken } from './iam-rules.ts';
+import {
+  AUTO_SCALING_SERVICE,
+  type RunnerIamRules,
+  iamArn,
+  keyPolicyError,
+  missingServiceLinkedRole,
+  roleName,
+  runnerIamRefusal,
+  serviceLinkedRoleArn,
+  serviceLinkedRoleTaken,
+} from './iam-rules.ts';
 import { USER_DATA_LIMIT_BYTES, userDataBytes } from '../cloud-init/validate.ts';
 
 /** One resource the program declared, as the engine would have received it. */
@@ -36,6 +46,8 @@ export interface MockCloudContext {
   roles: readonly AccountRole[];
   /** Public images their owners have deregistered (by name): DescribeImages no longer lists them. */
   withdrawnImages?: readonly string[];
+  /** What the runner's policy demands of the roles it creates, when the run acts in Kiln's own account. */
+  runnerIam?: RunnerIamRules;
 }
 
 export interface CloudMockHooks {
@@ -173,8 +185,13 @@ function rolesOfRun(context: MockCloudContext, hooks: CloudMockHooks) {
           return;
         }
         case 'aws:iam/role:Role':
-          record(key, `arn:aws:iam::${context.accountId}:role/${physicalName}`, true);
+        case 'aws:iam/instanceProfile:InstanceProfile': {
+          const kind = type === 'aws:iam/role:Role' ? 'role' : 'instance-profile';
+          const refusal = context.runnerIam === undefined ? undefined : runnerIamRefusal(context.runnerIam, context.accountId, kind, physicalName, inputs);
+          if (refusal) throw refusal;
+          if (kind === 'role') record(key, iamArn(context.accountId, 'role', inputs.path, physicalName), true);
           return;
+        }
         case 'aws:autoscaling/group:Group': {
           const named = inputs.serviceLinkedRoleArn;
           if (typeof named === 'string' && named !== '') {
@@ -277,7 +294,7 @@ function mockState(type: string, c: StateContext): { id: string; state: Record<s
     case 'aws:iam/role:Role':
     case 'aws:iam/instanceProfile:InstanceProfile': {
       const kind = type === 'aws:iam/role:Role' ? 'role' : 'instance-profile';
-      return { id: c.name, state: { arn: `arn:aws:iam::${c.accountId}:${kind}/${c.name}`, uniqueId: `AROA${c.hash.slice(0, 17).toUpperCase()}` } };
+      return { id: c.name, state: { arn: iamArn(c.accountId, kind, c.inputs.path, c.name), uniqueId: `AROA${c.hash.slice(0, 17).toUpperCase()}` } };
     }
     case 'aws:iam/rolePolicy:RolePolicy':
       return { id: `${String(c.inputs.role)}:${c.name}`, state: {} };

@@ -64,7 +64,7 @@ function todaysMachineOs(): string {
   return os.version;
 }
 
-function clusterInput(order: Partial<ClusterOrder> = {}): ClusterProgramInput {
+function clusterInput(order: Partial<ClusterOrder> = {}, boundary = cloud.machineRoleBoundaryArn): ClusterProgramInput {
   const spec = ClusterSpec.parse({
     name: 'demo',
     region: 'eu-central-1',
@@ -81,6 +81,8 @@ function clusterInput(order: Partial<ClusterOrder> = {}): ClusterProgramInput {
     availabilityZones: ['eu-central-1a', 'eu-central-1b', 'eu-central-1c'],
     machineOs: todaysMachineOs(),
     kilnEgressCidrs: KILN_EGRESS_CIDRS,
+    // As the infrastructure step passes it for a cluster in Kiln's own account.
+    ...(spec.account === undefined ? { machineRoleBoundaryArn: boundary } : {}),
     userData: {
       controlPlane: '#cloud-config\nhostname: control-plane\n',
       pools: Object.fromEntries(spec.nodePools.map((pool) => [pool.name, `#cloud-config\nhostname: ${pool.name}\n`])),
@@ -314,6 +316,23 @@ describe('SandboxCloud.up', () => {
     expect(controlPlanePolicy.Statement[0]?.Resource).toMatch(new RegExp(`/kiln/${input.clusterId}/control-plane/\\*$`));
   });
 
+  it("gives the machines' roles Kiln's IAM path and the runner's permissions boundary, and their instance profiles the path", async () => {
+    const input = clusterInput();
+    await cloud.up(input);
+    const resources = cloud.resources(input.clusterId);
+    const roles = ofType(resources, 'aws:iam/role:Role');
+    expect(roles).toHaveLength(2);
+    for (const role of roles) expect([role.inputs.path, role.inputs.permissionsBoundary]).toEqual(['/kiln/', cloud.machineRoleBoundaryArn]);
+    for (const profile of ofType(resources, 'aws:iam/instanceProfile:InstanceProfile')) expect(profile.inputs.path).toBe('/kiln/');
+    const template = ofType(resources, T.launchTemplate)[0];
+    expect((template?.inputs.iamInstanceProfile as { arn: string }).arn).toMatch(/:instance-profile\/kiln\/kiln-[0-9a-f]{10}-(cp|worker)-/);
+  });
+
+  it("refuses, as IAM refuses the runner, a machine role in Kiln's account without the boundary", async () => {
+    const { machineRoleBoundaryArn: _boundary, ...input } = clusterInput();
+    await expect(cloud.up(input)).rejects.toThrow(/creating IAM Role \(kiln-[0-9a-f]{10}-(cp|worker)-[0-9a-f]+\): .*AccessDenied: .*not authorized to perform: iam:CreateRole on resource: arn:aws:iam::\d{12}:role\/kiln\//);
+  });
+
   it("boots every machine from Debian's newest image of the release in regular security support today", async () => {
     const input = clusterInput();
     await cloud.up(input);
@@ -516,8 +535,8 @@ describe('SandboxCloud accounts', () => {
     // No Auto Scaling group has ever run in this account, so not even Auto Scaling's default role exists.
     const fresh = new SandboxCloud({ warmSpare: false, accountId: '444455556666' });
     try {
-      const first = clusterInput();
-      const second = clusterInput();
+      const first = clusterInput({}, fresh.machineRoleBoundaryArn);
+      const second = clusterInput({}, fresh.machineRoleBoundaryArn);
       await expect(fresh.up(first)).resolves.toMatchObject({ kmsKeyArn: expect.stringMatching(/^arn:aws:kms:eu-central-1:444455556666:key\//) as unknown });
       await expect(fresh.up(second)).resolves.toMatchObject({ controlPlane: { replicas: 3 } });
       // A second `up` of a stack updates what it holds.

@@ -1,4 +1,4 @@
-import { StepError } from '#core';
+import { KILN_IAM_PATH, StepError } from '#core';
 import {
   ClusterProgramInput,
   DEFAULT_PROJECT_NAME,
@@ -16,6 +16,11 @@ import type { RecordedResource } from './mocks.ts';
 import { RunnerProcess } from './runner-process.ts';
 
 export const SANDBOX_ACCOUNT_ID = '123456789012';
+
+/** Where sst.config.ts's boundary policy for the machines' roles lives in an account (it names it so). */
+export function machineRoleBoundaryArn(accountId: string): string {
+  return `arn:aws:iam::${accountId}:policy${KILN_IAM_PATH}machine-role-boundary`;
+}
 
 export interface ProvisionedCluster extends ClusterRef {
   resources: RecordedResource[];
@@ -46,6 +51,11 @@ export interface SandboxCloudOptions {
    * `aws:assumeRoles` config) before it declares anything: throws as STS refuses. Without it every role is assumed.
    */
   assumeRole?: (account: { roleArn: string; externalId?: string | undefined }, sessionName: string) => void;
+  /**
+   * The permissions boundary the runner's policy demands on every role it creates in Kiln's account (with Kiln's
+   * path; functions/permissions.ts). Default: `machineRoleBoundaryArn(accountId)`.
+   */
+  machineRoleBoundaryArn?: string;
   /**
    * IAM roles (ARNs, any account) that exist before Kiln's first run, besides Kiln's provisioner role and the tenants'
    * roles Kiln assumes. Default: none, a fresh account, where even Auto Scaling's service-linked role does not exist yet.
@@ -122,7 +132,16 @@ export class SandboxCloud implements InfrastructureDriver {
             project: DEFAULT_PROJECT_NAME,
             stack,
             // As the production driver does, the program runs in the tenant's account when the order names one.
-            context: { clusterId: input.clusterId, region: input.spec.region, accountId: this.accountOf(input.spec), apiHost, stack, roles: this.roles.all(), withdrawnImages: this.options.withdrawnImages ?? [] },
+            context: {
+              clusterId: input.clusterId,
+              region: input.spec.region,
+              accountId: this.accountOf(input.spec),
+              apiHost,
+              stack,
+              roles: this.roles.all(),
+              withdrawnImages: this.options.withdrawnImages ?? [],
+              ...(input.spec.account === undefined ? { runnerIam: { path: KILN_IAM_PATH, permissionsBoundary: this.machineRoleBoundaryArn } } : {}),
+            },
           },
           this.options.runTimeoutMs ?? 120_000,
           (role) => {
@@ -192,6 +211,11 @@ export class SandboxCloud implements InfrastructureDriver {
     for (const runner of this.running) runner.kill();
     this.running.clear();
     return Promise.resolve();
+  }
+
+  /** The boundary the runner must give the machines' roles in Kiln's account. */
+  get machineRoleBoundaryArn(): string {
+    return this.options.machineRoleBoundaryArn ?? machineRoleBoundaryArn(this.options.accountId ?? SANDBOX_ACCOUNT_ID);
   }
 
   private accountOf(spec: ClusterProgramInput['spec']): string {
