@@ -74,6 +74,8 @@ async function infrastructureResources(spec: ClusterSpec, userData: { controlPla
       machineOs: machineOsToday(),
       // Local mode's stand-in for the NAT addresses of Kiln's VPC.
       kilnEgressCidrs: [`${LOCAL_EGRESS_ADDRESS}/32`],
+      // As the infrastructure step passes it for a cluster in Kiln's account (the operator's KILN_MACHINE_ROLE_BOUNDARY_ARN).
+      machineRoleBoundaryArn: cloud.machineRoleBoundaryArn,
       userData,
     });
     const resources = cloud.resources(RENDER_CLUSTER_ID).map(({ type, name, inputs }) => ({ type, name, inputs }));
