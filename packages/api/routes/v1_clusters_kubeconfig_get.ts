@@ -2,6 +2,7 @@ import { type OpenAPIHono, createRoute, z } from '@hono/zod-openapi';
 import { issueKubeconfig } from '#services';
 import { type AppEnv, tenantOf } from '../context.ts';
 import { ClusterIdParam, problems } from '../schemas.ts';
+import { needs } from '../scopes.ts';
 
 const Kubeconfig = z
   .object({
@@ -17,7 +18,7 @@ const route = createRoute({
   tags: ['Clusters'],
   summary: 'Issue a short-lived admin kubeconfig',
   description: 'Each call signs a new client certificate, valid for `validityMinutes` (default 60). Available once the cluster is Ready (409 before).',
-  security: [{ bearer: [] }],
+  security: needs('clusters'),
   request: {
     params: ClusterIdParam,
     query: z.object({
