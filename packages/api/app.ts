@@ -169,7 +169,7 @@ export function newApp(services: KilnServices, options: AppOptions = {}): OpenAP
     type: 'http',
     scheme: 'bearer',
     description:
-      'A tenant API key (kiln_...), or the admin token for /v1/tenants. Each operation lists the one scope it needs: `read-only` (every key holds it), ' +
+      'A tenant API key (kiln_...), or the admin token for /v1/tenants. Each operation names in `x-kiln-scope` the one scope it needs: `read-only` (every key holds it), ' +
       '`clusters`, `webhooks` or `keys` for a key (403 naming the scope when the key lacks it), `admin` for the admin token.',
   });
 

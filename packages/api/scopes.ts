@@ -3,13 +3,16 @@ import type { MiddlewareHandler } from 'hono';
 import { ADMIN_SCOPE, KilnError, type OperationScope } from '#core';
 import type { AppEnv } from './context.ts';
 
+/** Where an operation names the scope it needs, in its definition and in the document. */
+export const SCOPE_EXTENSION = 'x-kiln-scope';
+
 /**
- * An operation's security requirement: the bearer token, holding `scope`. Each route says here, in its definition,
- * what it needs; the document shows it (OpenAPI 3.1 lets a non-OAuth scheme's requirement list the roles an
- * operation needs) and `scopeEnforcement` refuses the keys without it.
+ * An operation's security: the bearer token, holding `scope`. Each route says here, in its definition, what it needs;
+ * the document shows it as `x-kiln-scope` (a bearer scheme's requirement has no scopes of its own in OpenAPI's
+ * lint), and `scopeEnforcement` refuses the keys without it.
  */
-export function needs(scope: OperationScope): { bearer: [OperationScope] }[] {
-  return [{ bearer: [scope] }];
+export function needs(scope: OperationScope): { security: { bearer: [] }[]; [SCOPE_EXTENSION]: OperationScope } {
+  return { security: [{ bearer: [] }], [SCOPE_EXTENSION]: scope };
 }
 
 interface ScopedRoute {
@@ -27,8 +30,9 @@ export function pathPattern(template: string): RegExp {
 function scopedRoutes(app: OpenAPIHono<AppEnv>): ScopedRoute[] {
   return app.openAPIRegistry.definitions.flatMap((definition) => {
     if (definition.type !== 'route') return [];
-    const { method, path, security } = definition.route;
-    return [{ method: method.toUpperCase(), pattern: pathPattern(path), scope: security?.[0]?.bearer?.[0] }];
+    const { method, path } = definition.route;
+    const scope: unknown = definition.route[SCOPE_EXTENSION];
+    return [{ method: method.toUpperCase(), pattern: pathPattern(path), scope: typeof scope === 'string' ? scope : undefined }];
   });
 }
 

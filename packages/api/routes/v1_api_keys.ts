@@ -12,7 +12,7 @@ const list = createRoute({
   tags: ['API keys'],
   summary: "List the tenant's API keys",
   description: 'Every key the tenant holds, oldest first: its id, the first characters of the key, what it is for, its scopes and expiry, when it was created and last used. The keys themselves are never shown again.',
-  security: needs('read-only'),
+  ...needs('read-only'),
   responses: {
     200: { description: "The tenant's keys.", content: { 'application/json': { schema: ApiKeyList } } },
     ...problems(401, 403),
@@ -28,7 +28,7 @@ const create = createRoute({
   description:
     'A further key for the tenant, shown once in `apiKey`; Kiln keeps only its hash. To rotate a key: create a new one, move your clients to it, revoke the old one. ' +
     "The new key may do at most what the calling key may (`scopes`, the calling key's when absent) and lives no longer (`expiresAt`, the calling key's expiry when absent): 403 naming what it lacks otherwise.",
-  security: needs('keys'),
+  ...needs('keys'),
   request: { body: { required: true, content: { 'application/json': { schema: ApiKeyOrder } } } },
   responses: {
     201: {
@@ -47,7 +47,7 @@ const revoke = createRoute({
   tags: ['API keys'],
   summary: 'Revoke an API key',
   description: "The next request with the key gets 401. The tenant's last key cannot be revoked (409): create another one first. A key with a scope the calling key lacks cannot be revoked with it (403).",
-  security: needs('keys'),
+  ...needs('keys'),
   request: { params: ApiKeyIdParam },
   responses: {
     204: { description: 'The key is revoked.' },

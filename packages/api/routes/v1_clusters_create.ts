@@ -16,7 +16,7 @@ const route = createRoute({
   description:
     'Validates the order, records it and starts provisioning. Replies 202 at once; follow `status.phase` on the cluster or the operation in `status.activeOperationId`. ' +
     'With an Idempotency-Key the order is written together with its response in one transaction, so a retry (even one racing the first request) gets the same response.',
-  security: needs('clusters'),
+  ...needs('clusters'),
   request: {
     headers: IdempotencyHeaders,
     body: { required: true, content: { 'application/json': { schema: ClusterSpec } } },

@@ -12,7 +12,7 @@ const route = createRoute({
   tags: ['Clusters'],
   summary: "List a cluster's events",
   description: 'Newest first, kept 90 days: creation, every phase change, and every kubeconfig issued or SSH key handed out.',
-  security: needs('read-only'),
+  ...needs('read-only'),
   request: { params: ClusterIdParam, query: PageQuery },
   responses: {
     200: { description: 'A page of events.', content: { 'application/json': { schema: pageOf(ClusterEvent, 'ClusterEventPage') } } },

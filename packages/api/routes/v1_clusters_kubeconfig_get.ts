@@ -18,7 +18,7 @@ const route = createRoute({
   tags: ['Clusters'],
   summary: 'Issue a short-lived admin kubeconfig',
   description: 'Each call signs a new client certificate, valid for `validityMinutes` (default 60). Available once the cluster is Ready (409 before).',
-  security: needs('clusters'),
+  ...needs('clusters'),
   request: {
     params: ClusterIdParam,
     query: z.object({

@@ -12,7 +12,7 @@ const route = createRoute({
   tags: ['Clusters'],
   summary: 'List clusters',
   description: 'Oldest first; a cluster whose deletion finished is not listed. A page may hold fewer than `limit` clusters while `nextCursor` says there are more.',
-  security: needs('read-only'),
+  ...needs('read-only'),
   request: {
     query: PageQuery.extend({
       name: z

@@ -12,7 +12,7 @@ const route = createRoute({
   tags: ['Operations'],
   summary: "List a cluster's operations",
   description: 'Newest first.',
-  security: needs('read-only'),
+  ...needs('read-only'),
   request: { params: ClusterIdParam, query: PageQuery },
   responses: {
     200: { description: 'A page of operations.', content: { 'application/json': { schema: pageOf(Operation, 'OperationPage') } } },

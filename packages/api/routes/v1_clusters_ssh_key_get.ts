@@ -21,7 +21,7 @@ const route = createRoute({
   description:
     'For clusters with a managed SSH key. The first call returns the private key and Kiln discards its sealed copy; later calls answer 410. ' +
     'Clusters with a self-managed key answer 409.',
-  security: needs('clusters'),
+  ...needs('clusters'),
   request: { params: ClusterIdParam },
   responses: {
     200: { description: 'The key pair.', content: { 'application/json': { schema: SshKey } } },

@@ -48,7 +48,7 @@ const route = createRoute({
   description:
     'Merges the patch into the order, validates the result like a new order and starts the update workflow: a change of network.apiAllowedCidrs or ssh.allowedCidrs first runs the infrastructure again (the security group rules change in place, nothing else is replaced), then the add-ons are re-applied (what was turned off removed) and verified. ' +
     'Replies 202 with the cluster in phase Updating, or 200 when the patch changes nothing. One operation runs per cluster at a time.',
-  security: needs('clusters'),
+  ...needs('clusters'),
   request: {
     params: ClusterIdParam,
     headers: changeHeaders('Apply only if the cluster still has this ETag (else 412).'),

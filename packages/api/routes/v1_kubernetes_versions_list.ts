@@ -17,7 +17,7 @@ const route = createRoute({
     `A running cluster on a minor within ${END_OF_LIFE_NOTICE_DAYS} days of its end of life gets the condition KubernetesVersionEndOfLifeSoon, and after it KubernetesVersionUnsupported.`,
     'Any valid token may read this; it holds no tenant data.',
   ].join(' '),
-  security: needs('read-only'),
+  ...needs('read-only'),
   responses: {
     200: {
       description: 'The offered Kubernetes versions.',

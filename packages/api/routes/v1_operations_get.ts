@@ -12,7 +12,7 @@ const route = createRoute({
   tags: ['Operations'],
   summary: 'Get an operation',
   description: 'Its state, each step with its timestamps and outputs, and the problem when it failed.',
-  security: needs('read-only'),
+  ...needs('read-only'),
   request: { params: OperationIdParam },
   responses: {
     200: { description: 'The operation.', content: { 'application/json': { schema: Operation } } },

@@ -12,7 +12,7 @@ const route = createRoute({
   tags: ['Tenants'],
   summary: 'Create a tenant (admin)',
   description: 'Creates a tenant and returns its first API key, which holds every scope and does not expire. The key is shown only in this response; Kiln stores its hash.',
-  security: needs('admin'),
+  ...needs('admin'),
   request: { body: { required: true, content: { 'application/json': { schema: TenantOrder } } } },
   responses: {
     201: { description: 'The tenant, with its API key.', content: { 'application/json': { schema: TenantCreated } } },

@@ -14,7 +14,7 @@ const suspend = createRoute({
   description:
     'Every request with any of the tenant\'s API keys gets 401 (a problem saying the tenant is suspended): at once on the API instance that answers this, within 30 s on the others. ' +
     'Its clusters, their workflows and its webhooks go on; suspending a suspended tenant changes nothing (`suspendedAt` stays).',
-  security: needs('admin'),
+  ...needs('admin'),
   request: { params: TenantIdParam },
   responses: {
     200: { description: 'The tenant, suspended.', content: { 'application/json': { schema: Tenant } } },
@@ -29,7 +29,7 @@ const resume = createRoute({
   tags: ['Tenants'],
   summary: 'Resume a suspended tenant (admin)',
   description: "The tenant's keys work again: at once on the API instance that answers this, within 30 s on the others. Resuming a tenant that is not suspended changes nothing.",
-  security: needs('admin'),
+  ...needs('admin'),
   request: { params: TenantIdParam },
   responses: {
     200: { description: 'The tenant, no longer suspended.', content: { 'application/json': { schema: Tenant } } },

@@ -35,7 +35,7 @@ const route = createRoute({
   description:
     'Node-seconds (and node-hours) per cluster, role, pool and instance type, per hour or per UTC day: each machine counts from the health poll that first saw it running to the one that no longer did, or its cluster\'s deletion. ' +
     `An hour is reported ${USAGE_SETTLE_MINUTES} minutes after it ended, with a \`usage.reported\` event carrying the same figures; \`reportedThrough\` says how far that has got, and later periods are not listed yet.`,
-  security: needs('read-only'),
+  ...needs('read-only'),
   request: { query: UsageQuery },
   responses: {
     200: { description: 'The reported periods in the range.', content: { 'application/json': { schema: UsageReport } } },
