@@ -95,7 +95,8 @@ export function newApp(services: KilnServices, options: AppOptions = {}): OpenAP
       path: c.req.path,
       status,
       durationMs,
-      ...(principal === undefined ? {} : principal.kind === 'admin' ? { caller: 'admin' } : { caller: 'tenant', tenantId: principal.tenantId }),
+      // The key's id too, so a change can be traced to the key that made it (and that key revoked).
+      ...(principal === undefined ? {} : principal.kind === 'admin' ? { caller: 'admin' } : { caller: 'tenant', tenantId: principal.tenantId, ...(principal.keyId === undefined ? {} : { keyId: principal.keyId }) }),
     });
     // API Gateway counts every request, its latency and its 4xx and 5xx per route; Kiln adds what only it knows:
     // the requests its per-tenant limit refused, and the answers it made a 5xx itself. A plain request writes no metric.
