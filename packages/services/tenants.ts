@@ -81,14 +81,15 @@ function grantFor(caller: TenantPrincipal, order: ApiKeyRequest, now: number): K
   const scopes = normalizedScopes(order.scopes ?? caller.scopes);
   const missing = missingScopes(caller.scopes, scopes);
   if (missing.length > 0) throw new KilnError('forbidden', `This key cannot give a key the scope ${missing.join(', ')}, which it does not hold itself.`);
-  if (order.expiresAt === undefined) return { ...(order.description === undefined ? {} : { description: order.description }), scopes, ...(caller.keyExpiresAt === undefined ? {} : { validUntil: caller.keyExpiresAt }) };
+  const granted = { ...(order.description === undefined ? {} : { description: order.description }), scopes };
+  if (order.expiresAt === undefined) return { ...granted, ...(caller.keyExpiresAt === undefined ? {} : { validUntil: caller.keyExpiresAt }) };
   const expiresAt = Date.parse(order.expiresAt);
   if (expiresAt <= now) throw new ValidationError('The key would expire before it is made.', [{ pointer: '/expiresAt', detail: 'must be in the future' }]);
   if (expiresAt > now + MAX_API_KEY_LIFETIME_MS) throw new ValidationError('A key lives a year at most.', [{ pointer: '/expiresAt', detail: `must be at most ${String(MAX_API_KEY_LIFETIME_MS / 86_400_000)} days ahead` }]);
   if (caller.keyExpiresAt !== undefined && expiresAt > Date.parse(caller.keyExpiresAt)) {
     throw new KilnError('forbidden', `This key expires at ${caller.keyExpiresAt}: a key it creates cannot outlive it.`);
   }
-  return { ...(order.description === undefined ? {} : { description: order.description }), scopes, validUntil: new Date(expiresAt).toISOString() };
+  return { ...granted, validUntil: new Date(expiresAt).toISOString() };
 }
 
 /** A further API key for the tenant (to rotate: create, switch, revoke the old one); the key is shown once. */
