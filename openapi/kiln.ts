@@ -232,7 +232,7 @@ export interface paths {
         post?: never;
         /**
          * Revoke an API key
-         * @description The next request with the key gets 401. The tenant's last key cannot be revoked (409): create another one first. A key with a scope the calling key lacks cannot be revoked with it (403).
+         * @description The next request with the key gets 401. The tenant's last key, and its last unexpired key with the keys scope, cannot be revoked (409): create another one first. A key with a scope the calling key lacks cannot be revoked with it (403).
          */
         delete: operations["revokeApiKey"];
         options?: never;

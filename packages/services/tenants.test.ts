@@ -71,6 +71,7 @@ function tenantWithKeys(keys: Record<string, ApiKeyRecord>) {
         return Promise.resolve();
       },
       getApiKey: (_tenantId: string, keyId: string) => Promise.resolve(Object.values(keys).find((record) => record.id === keyId)),
+      listApiKeys: () => Promise.resolve(Object.values(keys).filter((record) => !revoked.includes(record.id))),
       revokeApiKey: (_tenantId: string, keyId: string) => {
         revoked.push(keyId);
         return Promise.resolve('revoked' as const);
@@ -192,5 +193,20 @@ describe('revoking an API key', () => {
     expect(revoked).toEqual([]);
     await revokeApiKey(services, caller(['read-only', 'keys']), 'key_narrow');
     expect(revoked).toEqual(['key_narrow']);
+  });
+});
+
+describe('revoking the last key that can create keys', () => {
+  it('is refused while no other unexpired key holds keys, so the tenant can always make a key again', async () => {
+    const expired = new Date(Date.now() - 1_000).toISOString();
+    const { services, revoked } = tenantWithKeys({
+      manager: keyRecord(KEY, 'key_manager', ALL),
+      expiredManager: keyRecord(`kiln_${'D'.repeat(43)}`, 'key_expired', ALL, expired),
+      reader: keyRecord(`kiln_${'E'.repeat(43)}`, 'key_reader', ['read-only']),
+    });
+    await expect(revokeApiKey(services, caller(ALL), 'key_manager')).rejects.toMatchObject({ code: 'conflict', detail: expect.stringContaining('last API key that can create keys') as unknown });
+    await revokeApiKey(services, caller(ALL), 'key_reader');
+    await revokeApiKey(services, caller(ALL), 'key_expired');
+    expect(revoked).toEqual(['key_reader', 'key_expired']);
   });
 });

@@ -107,16 +107,27 @@ export async function listApiKeys(services: KilnServices, tenantId: string): Pro
   return (await services.store.listApiKeys(tenantId)).map(apiKeyView);
 }
 
+/** Whether a key may create keys now: it holds the keys scope and has not expired. */
+function makesKeys(key: ApiKeyRecord, now: number): boolean {
+  return (key.scopes ?? API_KEY_SCOPES).includes('keys') && (key.validUntil === undefined || Date.parse(key.validUntil) > now);
+}
+
 /**
  * Revokes a key: the next request with it gets 401 (on other API instances that verified it just before, within their
- * key TTL; see RequestAdmission). The tenant's last key cannot go (its owner would be locked out), nor can a key with a
- * scope the caller does not hold (a narrow key cannot lock out a wider one).
+ * key TTL; see RequestAdmission). The tenant's last key cannot go, nor its last key that can create keys (its owner
+ * would be locked out), nor a key with a scope the caller does not hold (a narrow key cannot lock out a wider one).
  */
 export async function revokeApiKey(services: KilnServices, caller: TenantPrincipal, keyId: string): Promise<void> {
   const target = await services.store.getApiKey(caller.tenantId, keyId);
   if (target === undefined) throw new NotFoundError('API key', keyId);
   const missing = missingScopes(caller.scopes, target.scopes ?? API_KEY_SCOPES);
   if (missing.length > 0) throw new KilnError('forbidden', `This key cannot revoke a key with the scope ${missing.join(', ')}, which it does not hold itself.`);
+  // Nor the last key that can still make keys: the tenant could never make one again. (Two revocations at once may
+  // both pass this look; the store still keeps the tenant's last key of all.)
+  const now = Date.now();
+  if (makesKeys(target, now) && !(await services.store.listApiKeys(caller.tenantId)).some((key) => key.id !== keyId && makesKeys(key, now))) {
+    throw new ConflictError("This is the tenant's last API key that can create keys: create another one with the keys scope first, then revoke this one.");
+  }
   const outcome = await services.store.revokeApiKey(caller.tenantId, keyId);
   services.admission?.forgetTenant(caller.tenantId);
   if (outcome === 'missing') throw new NotFoundError('API key', keyId);
