@@ -1,5 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
-import { ADMIN_SCOPE, API_KEY_SCOPES, type ApiKeyScope, ClusterSpec, ERROR_CODES, Problem, newId } from '#core';
+import { ADMIN_SCOPE, API_KEY_SCOPES, type ApiKeyScope, ClusterSpec, ERROR_CODES, Problem, firstIdAt, newId } from '#core';
 import { type KilnServices, RequestAdmission, listApiKeys, newOperation, resumeTenant, suspendTenant } from '#services';
 import type { ClusterRecord } from '#store';
 import type { ApiResponse } from '../../test/support/api.ts';
@@ -252,6 +252,11 @@ function otherInstance(): { services: KilnServices; get: (path: string, token: s
   };
 }
 
+/** Ids are monotonic across the worker: one made while a test's clock was ahead would date every later id ahead. */
+function expectNoIdAhead(): void {
+  expect(newId('event') < firstIdAt('event', new Date(Date.now() + 1_000))).toBe(true);
+}
+
 const CHANGES = new Set<Operation['method']>(['post', 'put', 'patch', 'delete']);
 /** Reads that hand out a credential to a cluster: a change in all but name. */
 const CREDENTIAL_READS = ['downloadClusterSshKey', 'getClusterKubeconfig'];
@@ -306,11 +311,13 @@ describe('API key scopes, expiry and tenant suspension, on every route', () => {
     const expiresAt = new Date(Date.now() + 3_600_000);
     const expiring = await keyOf(tenant.apiKey, { expiresAt: expiresAt.toISOString() });
     expect((await api.call('GET', '/v1/clusters', { token: expiring })).status).toBe(200);
+    // Made now: an id made while the clock is ahead would carry its time, and ids are monotonic for the whole worker.
+    const ids = someIds();
     vi.useFakeTimers({ toFake: ['Date'] });
     try {
       vi.setSystemTime(expiresAt);
       for (const operation of each(() => true)()) {
-        const response = await send(operation, { token: expiring, body: ROUTES[operation.operationId]?.body });
+        const response = await send(operation, { token: expiring, ids, body: ROUTES[operation.operationId]?.body });
         expectProblem(response, 401, 'unauthorized');
         expect(String(response.body.detail), operation.operationId).toMatch(/expired/);
       }
@@ -319,6 +326,7 @@ describe('API key scopes, expiry and tenant suspension, on every route', () => {
     } finally {
       vi.useRealTimers();
     }
+    expectNoIdAhead();
   });
 
   it("answers every key of a suspended tenant with 401 on every operation, on every API instance within the key TTL, and 200 again after resuming", async () => {
@@ -328,6 +336,7 @@ describe('API key scopes, expiry and tenant suspension, on every route', () => {
     const there = otherInstance();
     const ttl = there.services.admission?.options.keyTtlMs ?? 0;
     expect(ttl).toBe(30_000);
+    const ids = someIds();
     vi.useFakeTimers({ toFake: ['Date'] });
     try {
       const readAt = Date.now();
@@ -346,7 +355,7 @@ describe('API key scopes, expiry and tenant suspension, on every route', () => {
       vi.setSystemTime(readAt + ttl);
       for (const key of [tenant.apiKey, second]) expect((await there.get('/v1/clusters', key)).status).toBe(401);
       for (const operation of each(() => true)()) {
-        const response = await send(operation, { token: second, body: ROUTES[operation.operationId]?.body });
+        const response = await send(operation, { token: second, ids, body: ROUTES[operation.operationId]?.body });
         expectProblem(response, 401, 'unauthorized');
         expect(String(response.body.detail), operation.operationId).toMatch(/tenant is suspended/);
       }
@@ -362,5 +371,6 @@ describe('API key scopes, expiry and tenant suspension, on every route', () => {
     } finally {
       vi.useRealTimers();
     }
+    expectNoIdAhead();
   });
 });
