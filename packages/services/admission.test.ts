@@ -20,6 +20,17 @@ describe('RequestAdmission', () => {
     expect(admission.knownKey('digest-2', 500)?.principal.tenantId).toBe('tenant_b');
   });
 
+  it('remembers a key with its tenant’s suspension as it was read, for the TTL, and forgets it with the tenant', () => {
+    const admission = new RequestAdmission({ keyTtlMs: 1_000, leaseMs: 1_000, maxLease: 10, maxEntries: 100 });
+    admission.rememberKey('digest-1', { principal, tenantSuspended: true }, 0);
+    expect(admission.knownKey('digest-1', 999)?.tenantSuspended).toBe(true);
+    expect(admission.knownKey('digest-1', 1_000)).toBeUndefined();
+    admission.rememberKey('digest-1', { principal, tenantSuspended: true }, 2_000);
+    // Resumed on this instance: the key is read again at once.
+    admission.forgetTenant('tenant_a');
+    expect(admission.knownKey('digest-1', 2_001)).toBeUndefined();
+  });
+
   it('refuses a key found unknown for its TTL, then reads it again', () => {
     const admission = new RequestAdmission({ keyTtlMs: 1_000, leaseMs: 1_000, maxLease: 10, maxEntries: 100 });
     expect(admission.unknownKey('digest-x', 0)).toBe(false);
