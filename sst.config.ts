@@ -86,6 +86,7 @@ export default $config({
     const environment = {
       KILN_TABLE_NAME: table.name,
       KILN_SEALING_KEY_ID: sealingKey.arn,
+      KILN_ACCOUNT_ID: aws.getCallerIdentityOutput().accountId,
       KILN_ADMIN_TOKEN_SHA256: adminTokenHash.value,
       KILN_PROVISION_STATE_MACHINE_ARN: stateMachineArn('provision'),
       KILN_DEPROVISION_STATE_MACHINE_ARN: stateMachineArn('deprovision'),

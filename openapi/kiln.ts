@@ -300,6 +300,26 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/v1/account-trust": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * What a role in the tenant's AWS account trusts Kiln with
+         * @description Kiln's AWS account and the tenant's external ID, which Kiln issued with the tenant and never changes: a role named in an order's account.roleArn must trust that account on the condition sts:ExternalId equals it, as `trustPolicy` says. Kiln sends it on every AssumeRole into the tenant's account; an order never names one.
+         */
+        get: operations["getAccountTrust"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/v1/webhook-endpoints": {
         parameters: {
             query?: never;
@@ -1443,6 +1463,8 @@ export interface components {
         TenantCreated: {
             id: string;
             name: string;
+            /** @description Kiln's external ID for this tenant: random, issued by Kiln, fixed for the tenant. Kiln sends it whenever it assumes a role in the tenant's account (account.roleArn), whose trust policy requires it as sts:ExternalId. */
+            externalId: string;
             /** Format: date-time */
             createdAt: string;
             /**
@@ -1496,6 +1518,8 @@ export interface components {
         Tenant: {
             id: string;
             name: string;
+            /** @description Kiln's external ID for this tenant: random, issued by Kiln, fixed for the tenant. Kiln sends it whenever it assumes a role in the tenant's account (account.roleArn), whose trust policy requires it as sts:ExternalId. */
+            externalId: string;
             /** Format: date-time */
             createdAt: string;
             /**
@@ -1534,10 +1558,10 @@ export interface components {
             nodeHealth: components["schemas"]["NodeHealthSpec"];
             /** @description Build in the tenant's own AWS account instead of Kiln's. Fixed at creation: changing it needs a new cluster. */
             account?: {
-                /** @description A role in the tenant account that trusts Kiln; Kiln assumes it to build the cluster there. */
+                /** @description A role in the tenant account (never Kiln's own) whose trust policy lets Kiln's account assume it with the tenant's external ID (GET /v1/account-trust); Kiln assumes it to build the cluster there. */
                 roleArn: string;
-                /** @description The external ID the role trust policy requires (confused-deputy protection). */
-                externalId: string;
+                /** @description The external ID Kiln sends when it assumes the role: Kiln issues one per tenant (GET /v1/account-trust shows it) and records it here; an order never gives one, so no tenant can present another's (confused-deputy protection). */
+                externalId?: string;
             };
             /** @example cls_01jd8x7t5k3m4n5p6q7r8s9t0v */
             readonly id: string;
@@ -2232,6 +2256,14 @@ export interface components {
                 limit: number;
                 used: number;
             };
+        };
+        AccountTrust: {
+            /** @description Kiln's AWS account: the principal your role's trust policy names. */
+            kilnAccountId: string;
+            /** @description Kiln's external ID for this tenant: random, issued by Kiln, fixed for the tenant. Kiln sends it whenever it assumes a role in the tenant's account (account.roleArn), whose trust policy requires it as sts:ExternalId. */
+            externalId: string;
+            /** @description A trust policy for your role with both, as JSON: `aws iam create-role --assume-role-policy-document` takes it as it is. */
+            trustPolicy: string;
         };
         WebhookEndpointCreated: {
             id: string;
@@ -3223,10 +3255,10 @@ export interface operations {
                     };
                     /** @description Build in the tenant's own AWS account instead of Kiln's. Fixed at creation: changing it needs a new cluster. */
                     account?: {
-                        /** @description A role in the tenant account that trusts Kiln; Kiln assumes it to build the cluster there. */
+                        /** @description A role in the tenant account (never Kiln's own) whose trust policy lets Kiln's account assume it with the tenant's external ID (GET /v1/account-trust); Kiln assumes it to build the cluster there. */
                         roleArn: string;
-                        /** @description The external ID the role trust policy requires (confused-deputy protection). */
-                        externalId: string;
+                        /** @description The external ID Kiln sends when it assumes the role: Kiln issues one per tenant (GET /v1/account-trust shows it) and records it here; an order never gives one, so no tenant can present another's (confused-deputy protection). */
+                        externalId?: string;
                     };
                 };
             };
@@ -5366,6 +5398,107 @@ export interface operations {
                 };
                 content: {
                     "application/json": components["schemas"]["QuotaUsage"];
+                };
+            };
+            /** @description Missing or unknown bearer token. */
+            401: {
+                headers: {
+                    /** @description The request id (in a problem, also its requestId): quote it when reporting a problem. */
+                    "x-request-id": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The token may not call this endpoint, or (quota_exceeded) the change would take the tenant past its quota. */
+            403: {
+                headers: {
+                    /** @description The request id (in a problem, also its requestId): quote it when reporting a problem. */
+                    "x-request-id": string;
+                    /** @description What is left of the caller's request bucket: `"tenant";r=<requests left>;t=<seconds until it is full again>`. */
+                    RateLimit: string;
+                    /** @description The caller's request bucket: `"tenant";q=<requests at once>;w=<seconds to refill>`. */
+                    "RateLimit-Policy": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The caller's requests came faster than its rate limit (per tenant): retry after Retry-After seconds. */
+            429: {
+                headers: {
+                    /** @description The request id (in a problem, also its requestId): quote it when reporting a problem. */
+                    "x-request-id": string;
+                    /** @description What is left of the caller's request bucket: `"tenant";r=<requests left>;t=<seconds until it is full again>`. */
+                    RateLimit: string;
+                    /** @description The caller's request bucket: `"tenant";q=<requests at once>;w=<seconds to refill>`. */
+                    "RateLimit-Policy": string;
+                    /** @description Seconds until the next request is granted. */
+                    "Retry-After": number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Kiln could not complete the request (the problem carries the request id to quote). */
+            500: {
+                headers: {
+                    /** @description The request id (in a problem, also its requestId): quote it when reporting a problem. */
+                    "x-request-id": string;
+                    /** @description What is left of the caller's request bucket: `"tenant";r=<requests left>;t=<seconds until it is full again>`. Absent when the failure came before the rate limiter. */
+                    RateLimit?: string;
+                    /** @description The caller's request bucket: `"tenant";q=<requests at once>;w=<seconds to refill>`. Absent when the failure came before the rate limiter. */
+                    "RateLimit-Policy"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description A service Kiln depends on throttled, faulted or did not answer: retry after Retry-After seconds. */
+            503: {
+                headers: {
+                    /** @description The request id (in a problem, also its requestId): quote it when reporting a problem. */
+                    "x-request-id": string;
+                    /** @description What is left of the caller's request bucket: `"tenant";r=<requests left>;t=<seconds until it is full again>`. Absent when the failure came before the rate limiter. */
+                    RateLimit?: string;
+                    /** @description The caller's request bucket: `"tenant";q=<requests at once>;w=<seconds to refill>`. Absent when the failure came before the rate limiter. */
+                    "RateLimit-Policy"?: string;
+                    /** @description Seconds to wait before retrying. */
+                    "Retry-After": number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    getAccountTrust: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The account to trust and the external ID to require. */
+            200: {
+                headers: {
+                    /** @description The request id (in a problem, also its requestId): quote it when reporting a problem. */
+                    "x-request-id": string;
+                    /** @description What is left of the caller's request bucket: `"tenant";r=<requests left>;t=<seconds until it is full again>`. */
+                    RateLimit: string;
+                    /** @description The caller's request bucket: `"tenant";q=<requests at once>;w=<seconds to refill>`. */
+                    "RateLimit-Policy": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["AccountTrust"];
                 };
             };
             /** @description Missing or unknown bearer token. */

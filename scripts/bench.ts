@@ -430,6 +430,7 @@ async function benchHealthPollCost(): Promise<BenchRow[]> {
       store,
       log: createLogger('silent', {}),
       sealer,
+      kilnAccountId: '000000000000',
       workflows: { start: () => Promise.reject(new Error('unused')), status: () => Promise.reject(new Error('unused')), completeTask: () => Promise.reject(new Error('unused')) },
       inCluster: () => ({ fleet }),
     };

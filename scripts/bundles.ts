@@ -36,6 +36,7 @@ export const LAMBDA_LOAD_ENVIRONMENT: Record<string, string> = {
   KILN_TABLE_NAME: 'kiln-load',
   ...stateMachineVariables((name) => `arn:aws:states:us-east-1:000000000000:stateMachine:kiln-${name}`),
   KILN_SEALING_KEY_ID: 'alias/kiln-load',
+  KILN_ACCOUNT_ID: '000000000000',
   KILN_WEBHOOK_QUEUE_URL: 'https://sqs.us-east-1.amazonaws.com/000000000000/kiln-webhook-deliveries',
 };
 

@@ -113,6 +113,7 @@ export async function startApiDependencies(dynamo: LocalDynamoDb, extra: Record<
       KILN_STEPFUNCTIONS_ENDPOINT: service.endpoint,
       ...stateMachineVariables((name) => service.stateMachineArn(`kiln-${name}`)),
       KILN_SEALING_KEY_ID: 'alias/kiln-local',
+      KILN_ACCOUNT_ID: '000000000000',
       KILN_ADMIN_TOKEN_SHA256: sha256(adminToken),
       ...extra,
     },

@@ -20,6 +20,7 @@ const services = createServices(
     KILN_ROTATE_ENCRYPTION_KEY_STATE_MACHINE_ARN: 'arn:aws:states:us-east-1:000000000000:stateMachine:kiln-rotate-encryption-key',
     KILN_REMEDIATE_NODE_STATE_MACHINE_ARN: 'arn:aws:states:us-east-1:000000000000:stateMachine:kiln-remediate-node',
     KILN_SEALING_KEY_ID: 'alias/kiln',
+    KILN_ACCOUNT_ID: '000000000000',
     KILN_LOG_LEVEL: 'silent',
   }),
 );

@@ -1,5 +1,5 @@
-import { awaitInfrastructureSlot as awaitSlot, recordFailureStep, releaseInfrastructureSlot as releaseSlot } from '#services';
-import { bootstrapStep, markDeletedStep, markReadyStep, planStep } from '#steps';
+import { awaitInfrastructureSlot as awaitSlot, releaseInfrastructureSlot as releaseSlot } from '#services';
+import { bootstrapStep, markDeletedStep, markReadyStep, planStep, recordWorkflowFailureStep } from '#steps';
 import { step } from './services.ts';
 
 /**
@@ -11,7 +11,7 @@ export const plan = step(planStep);
 export const bootstrap = step(bootstrapStep);
 export const markReady = step(markReadyStep);
 export const markDeleted = step(markDeletedStep);
-export const recordFailure = step(recordFailureStep);
+export const recordFailure = step(recordWorkflowFailureStep);
 /** The fair queue in front of the infrastructure runs: waiting for a slot (with the workflow's task token), and giving it back. */
 export const awaitInfrastructureSlot = step((services, event) => awaitSlot(services, event));
 export const releaseInfrastructureSlot = step((services, event) => releaseSlot(services, event));

@@ -1,7 +1,10 @@
+import { AutoScalingClient } from '@aws-sdk/client-auto-scaling';
+import { EC2Client } from '@aws-sdk/client-ec2';
 import { SSMClient } from '@aws-sdk/client-ssm';
 import { fromTemporaryCredentials } from '@aws-sdk/credential-providers';
 import { type MachineCommands, type MachineSecretStore, SsmMachineSecretStore, SsmRunCommand } from '#bootstrap';
 import type { ClusterSpec } from '#core';
+import { AwsMachineFleet } from '#health';
 import type { KilnConfig } from './config.ts';
 import { awsClientOptions } from './services.ts';
 
@@ -34,4 +37,10 @@ export function clusterCredentials(config: KilnConfig, { id, spec }: ClusterPlac
 export function clusterMachines(config: KilnConfig, place: ClusterPlace): { machineSecrets: MachineSecretStore; machineCommands: MachineCommands } {
   const ssm = new SSMClient({ region: place.spec.region, ...clusterCredentials(config, place), ...awsClientOptions(config.KILN_SSM_ENDPOINT) });
   return { machineSecrets: new SsmMachineSecretStore(ssm), machineCommands: new SsmRunCommand(ssm, config.KILN_POLL_SECONDS * 1000) };
+}
+
+/** The cluster's Auto Scaling groups and their instances through Auto Scaling and EC2 in its account and region. */
+export function clusterFleet(config: KilnConfig, place: ClusterPlace): AwsMachineFleet {
+  const options = { region: place.spec.region, ...clusterCredentials(config, place), ...awsClientOptions(config.KILN_EC2_ENDPOINT) };
+  return new AwsMachineFleet(new AutoScalingClient(options), new EC2Client(options));
 }

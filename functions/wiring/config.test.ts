@@ -8,6 +8,7 @@ const REQUIRED = {
   KILN_ROTATE_ENCRYPTION_KEY_STATE_MACHINE_ARN: 'a',
   KILN_REMEDIATE_NODE_STATE_MACHINE_ARN: 'a',
   KILN_SEALING_KEY_ID: 'k',
+  KILN_ACCOUNT_ID: '000000000000',
 };
 
 describe("Kiln's egress addresses in its configuration", () => {

@@ -24,6 +24,10 @@ export const KilnConfig = z.object({
   KILN_ROTATE_ENCRYPTION_KEY_STATE_MACHINE_ARN: z.string().min(1),
   KILN_REMEDIATE_NODE_STATE_MACHINE_ARN: z.string().min(1),
   KILN_SEALING_KEY_ID: z.string().min(1).describe('KMS key that wraps secrets Kiln keeps for tenants.'),
+  KILN_ACCOUNT_ID: z
+    .string()
+    .regex(/^\d{12}$/, 'must be a 12-digit AWS account id')
+    .describe("Kiln's own AWS account: what tenants' roles trust, and an account no order's role or KMS key may name unless the cluster is built there."),
   KILN_ADMIN_TOKEN_SHA256: z
     .string()
     .regex(/^[0-9a-f]{64}$/)

@@ -1,11 +1,9 @@
-import { AutoScalingClient } from '@aws-sdk/client-auto-scaling';
-import { EC2Client } from '@aws-sdk/client-ec2';
 import type { MachineCommands, MachineSecretStore } from '#bootstrap';
-import { AwsMachineFleet, type HealthPollServices, type MachineFleet, type RemediationServices } from '#health';
+import { type HealthPollServices, type MachineFleet, type RemediationServices } from '#health';
 import type { KilnConfig } from './config.ts';
-import { clusterCredentials, clusterMachines, clusterPlaceKey } from './cluster-credentials.ts';
+import { clusterFleet, clusterMachines, clusterPlaceKey } from './cluster-credentials.ts';
 import { type Observability, createObservability } from './observability.ts';
-import { createServices, awsClientOptions } from './services.ts';
+import { createServices } from './services.ts';
 
 /** The health poller's services: the API's, plus each cluster's machines through Auto Scaling and EC2 in its own account and region. */
 export function createHealthServices(config: KilnConfig, observability: Observability = createObservability(config)): HealthPollServices {
@@ -16,8 +14,7 @@ export function createHealthServices(config: KilnConfig, observability: Observab
       const key = clusterPlaceKey({ id, spec });
       const cached = fleets.get(key);
       if (cached !== undefined) return cached;
-      const options = { region: spec.region, ...clusterCredentials(config, { id, spec }), ...awsClientOptions(config.KILN_EC2_ENDPOINT) };
-      const access = { fleet: new AwsMachineFleet(new AutoScalingClient(options), new EC2Client(options)) };
+      const access = { fleet: clusterFleet(config, { id, spec }) };
       fleets.set(key, access);
       return access;
     },

@@ -98,7 +98,7 @@ describe('tracing', () => {
   it('in Lambda, captures the AWS SDK clients with X-Ray, also one made before the tracer was ready', async () => {
     vi.stubEnv('AWS_LAMBDA_FUNCTION_NAME', 'kiln-prod-Api');
     vi.stubEnv('AWS_EXECUTION_ENV', 'AWS_Lambda_nodejs24.x');
-    const observability = createObservability(loadConfig({ KILN_PROVISION_STATE_MACHINE_ARN: 'a', KILN_DEPROVISION_STATE_MACHINE_ARN: 'a', KILN_UPDATE_STATE_MACHINE_ARN: 'a', KILN_ROTATE_ENCRYPTION_KEY_STATE_MACHINE_ARN: 'a', KILN_REMEDIATE_NODE_STATE_MACHINE_ARN: 'a', KILN_SEALING_KEY_ID: 'k', KILN_LOG_LEVEL: 'silent' }));
+    const observability = createObservability(loadConfig({ KILN_PROVISION_STATE_MACHINE_ARN: 'a', KILN_DEPROVISION_STATE_MACHINE_ARN: 'a', KILN_UPDATE_STATE_MACHINE_ARN: 'a', KILN_ROTATE_ENCRYPTION_KEY_STATE_MACHINE_ARN: 'a', KILN_REMEDIATE_NODE_STATE_MACHINE_ARN: 'a', KILN_SEALING_KEY_ID: 'k', KILN_ACCOUNT_ID: '000000000000', KILN_LOG_LEVEL: 'silent' }));
     const early = observability.traced(new KMSClient({ region: 'eu-central-1' }));
     await observability.invoked(undefined);
     const late = observability.traced(new KMSClient({ region: 'eu-central-1' }));
@@ -107,7 +107,7 @@ describe('tracing', () => {
 
   it('outside Lambda, loads no tracer and leaves the clients alone', async () => {
     vi.stubEnv('AWS_LAMBDA_FUNCTION_NAME', undefined);
-    const observability = createObservability(loadConfig({ KILN_PROVISION_STATE_MACHINE_ARN: 'a', KILN_DEPROVISION_STATE_MACHINE_ARN: 'a', KILN_UPDATE_STATE_MACHINE_ARN: 'a', KILN_ROTATE_ENCRYPTION_KEY_STATE_MACHINE_ARN: 'a', KILN_REMEDIATE_NODE_STATE_MACHINE_ARN: 'a', KILN_SEALING_KEY_ID: 'k', KILN_LOG_LEVEL: 'silent' }));
+    const observability = createObservability(loadConfig({ KILN_PROVISION_STATE_MACHINE_ARN: 'a', KILN_DEPROVISION_STATE_MACHINE_ARN: 'a', KILN_UPDATE_STATE_MACHINE_ARN: 'a', KILN_ROTATE_ENCRYPTION_KEY_STATE_MACHINE_ARN: 'a', KILN_REMEDIATE_NODE_STATE_MACHINE_ARN: 'a', KILN_SEALING_KEY_ID: 'k', KILN_ACCOUNT_ID: '000000000000', KILN_LOG_LEVEL: 'silent' }));
     const client = observability.traced(new KMSClient({ region: 'eu-central-1' }));
     await observability.invoked(undefined);
     expect(client.middlewareStack.identify().join(' ')).not.toMatch(/XRay/i);

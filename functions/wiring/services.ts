@@ -29,6 +29,7 @@ export function createServices(config: KilnConfig, observability: Observability 
     rateLimit: { perSecond: config.KILN_RATE_LIMIT_PER_SECOND, burst: config.KILN_RATE_LIMIT_BURST },
     admission: new RequestAdmission(),
     infrastructureConcurrency: config.KILN_INFRASTRUCTURE_CONCURRENCY,
+    kilnAccountId: config.KILN_ACCOUNT_ID,
     ...(config.KILN_KMS_PLUGIN_IMAGE === undefined ? {} : { kmsPluginImage: config.KILN_KMS_PLUGIN_IMAGE }),
     webhooks: { allowLoopback: config.KILN_WEBHOOK_ALLOW_LOOPBACK, allowedPorts: config.KILN_WEBHOOK_PORTS },
     store: createStore({

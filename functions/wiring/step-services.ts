@@ -2,7 +2,7 @@ import { KMSClient } from '@aws-sdk/client-kms';
 import { KmsSealer } from '#encryption';
 import type { ClusterAws, ClusterLocation, StepServices } from '#steps';
 import type { KilnConfig } from './config.ts';
-import { clusterCredentials, clusterMachines, clusterPlaceKey } from './cluster-credentials.ts';
+import { clusterCredentials, clusterFleet, clusterMachines, clusterPlaceKey } from './cluster-credentials.ts';
 import { type Observability, createObservability } from './observability.ts';
 import { createServices, awsClientOptions } from './services.ts';
 
@@ -18,6 +18,7 @@ export function createStepServices(config: KilnConfig, observability: Observabil
     const access: ClusterAws = {
       sealer: (keyArn) => new KmsSealer(() => Promise.resolve(clusterKms), keyArn),
       ...clusterMachines(config, { id, spec }),
+      fleet: clusterFleet(config, { id, spec }),
     };
     clusterClients.set(key, access);
     return access;

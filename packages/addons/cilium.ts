@@ -2,6 +2,8 @@ import type { ClusterSpec } from '#core';
 import { CHARTS, helmChart } from './charts.ts';
 import type { Manifest } from './kube.ts';
 
+const PULL_BY_DIGEST = { useDigest: true } as const;
+
 export interface ApiServerAddress {
   host: string;
   port: number;
@@ -21,6 +23,12 @@ export function ciliumValues(spec: ClusterSpec, apiServer?: ApiServerAddress): R
   const { network } = spec;
   const transparent = spec.encryption.transparent;
   return {
+    // The chart names each image's digest beside its tag and pulls by it when useDigest is on, its default
+    // (cilium/charts@009b5e95 cilium-1.20.0.tgz values.yaml; templates/_helpers.tpl "cilium.image" appends
+    // `@<digest>` only then); said here so no later values turn it off. Kiln's images are the chart's own.
+    image: PULL_BY_DIGEST,
+    envoy: { image: PULL_BY_DIGEST },
+    certgen: { image: PULL_BY_DIGEST },
     // The order rules refuse native routing (a VPC does not route pod addresses it does not know).
     routingMode: 'tunnel',
     tunnelProtocol: 'vxlan',
@@ -49,9 +57,9 @@ export function ciliumValues(spec: ClusterSpec, apiServer?: ApiServerAddress): R
       enabled: true,
       // cert-manager is not there yet when Cilium bootstraps, so Hubble's certificates come from the chart's CronJob.
       tls: { enabled: true, auto: { enabled: true, method: 'cronJob', certValidityDuration: 365, schedule: '0 0 1 */4 *' } },
-      relay: { enabled: true },
+      relay: { enabled: true, image: PULL_BY_DIGEST },
     },
-    operator: { replicas: 2 },
+    operator: { replicas: 2, image: PULL_BY_DIGEST },
   };
 }
 

@@ -20,6 +20,7 @@ import { registerV1WebhookEndpoints } from './routes/v1_webhook_endpoints.ts';
 import { registerWebhookEvents } from './routes/webhook_events.ts';
 import { registerV1UsageGet } from './routes/v1_usage_get.ts';
 import { registerV1QuotasGet } from './routes/v1_quotas_get.ts';
+import { registerV1AccountTrustGet } from './routes/v1_account_trust_get.ts';
 import { registerV1ClustersCertificateRenewalsCreate } from './routes/v1_clusters_certificate_renewals_create.ts';
 import { registerV1ClustersEventsList } from './routes/v1_clusters_events_list.ts';
 import { registerV1ClustersGet } from './routes/v1_clusters_get.ts';
@@ -192,6 +193,7 @@ export function newApp(services: KilnServices, options: AppOptions = {}): OpenAP
   registerV1EventsList(app);
   registerV1UsageGet(app);
   registerV1QuotasGet(app);
+  registerV1AccountTrustGet(app);
   registerV1WebhookEndpoints(app);
   registerWebhookEvents(app);
   registerV1ClustersSshKeyGet(app);

@@ -41,6 +41,7 @@ const ROUTES: Record<string, RouteCase> = {
   listEvents: { caller: 'tenant' },
   getUsage: { caller: 'tenant', query: '?from=2026-11-01T00:00:00Z&to=2026-11-02T00:00:00Z' },
   getQuotas: { caller: 'tenant' },
+  getAccountTrust: { caller: 'tenant' },
   createWebhookEndpoint: { caller: 'tenant', body: { url: 'https://203.0.113.10/hooks' } },
   listWebhookEndpoints: { caller: 'tenant' },
   getWebhookEndpoint: { caller: 'tenant' },

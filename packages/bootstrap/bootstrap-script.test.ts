@@ -6,6 +6,7 @@ import { promisify } from 'node:util';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { ClusterSpec } from '#core';
 import { cloudConfig } from './cloud-init.ts';
+import { KUBERNETES_APT_KEY_FINGERPRINT } from './kubernetes-apt-key.ts';
 import { machineSecretPath } from './machine-secrets.ts';
 import { AWS_SSM_AGENT_SIGNERS } from './ssm-agent-signers.ts';
 import { writeStub } from './test-support.ts';
@@ -98,7 +99,11 @@ beforeEach(() => {
   );
   for (const name of ['apt-get', 'apt-mark', 'systemctl', 'chown', 'modprobe']) stub(name, 'exit 0');
   stub('curl', 'while [ $# -gt 0 ]; do if [ "$1" = -o ]; then touch "$2"; fi; shift; done; echo key');
-  stub('gpg', 'cat >/dev/null; while [ $# -gt 0 ]; do if [ "$1" = -o ]; then touch "$2"; fi; shift; done');
+  // pkgs.k8s.io serves the Kubernetes key (kubernetes-apt-key.test.ts runs the real gpg over the same lines).
+  stub(
+    'gpg',
+    `case " $* " in *" --show-keys "*) printf 'pub:-:2048:1:234654DA9A296436:1661426471:::-:::scSC::::::23::0:\\nfpr:::::::::${KUBERNETES_APT_KEY_FINGERPRINT}:\\n' ;; *) while [ $# -gt 0 ]; do if [ "$1" = -o ]; then touch "$2"; fi; shift; done ;; esac`,
+  );
   // The package's signature is AWS's (ssm-agent-install.test.ts checks the real gpgv against it).
   stub('gpgv', `echo "[GNUPG:] VALIDSIG 0 0 0 0 0 0 0 0 0 ${AWS_SSM_AGENT_SIGNERS[0]?.fingerprint ?? ''}" >&3`);
   stub('dpkg', `case "$1" in -s) [ -e "${root}/ssm-agent" ] ;; -i) touch "${root}/ssm-agent" ;; --print-architecture) echo amd64 ;; esac`);

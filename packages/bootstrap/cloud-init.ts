@@ -17,6 +17,7 @@ import {
 import { ADMISSION_CONFIG_SCRIPT, admissionConfigScript, admissionConfigurationFile, apiServerFileScript } from './api-server-scripts.ts';
 import { KMS_KEY_PLACEHOLDER, kmsPluginManifest } from './encryption-config.ts';
 import { machineSecretPath } from './machine-secrets.ts';
+import { KUBERNETES_APT_KEYRING, kubernetesAptKeyInstall } from './kubernetes-apt-key.ts';
 import { AWS_SSM_AGENT_SIGNERS, type SsmAgentSigner, dearmor } from './ssm-agent-signers.ts';
 import { OPERATOR_USER, SSHD_DROP_IN_PATH, renderSshdConfig } from './sshd.ts';
 
@@ -447,10 +448,9 @@ function bootstrapScript(clusterId: string, spec: ClusterSpec, role: MachineRole
     '  apt-get update -q',
     `  apt-get upgrade ${APT_OPTIONS}`,
     `  apt-get install ${APT_OPTIONS} ${BASE_PACKAGES.join(' ')}`,
-    '  install -d -m 0755 /etc/apt/keyrings',
-    `  curl -fsSL --retry 3 "https://pkgs.k8s.io/core:/stable:/v${spec.kubernetesVersion}/deb/Release.key" | gpg --batch --yes --dearmor -o /etc/apt/keyrings/kubernetes-apt-keyring.gpg`,
-    `  echo "deb [signed-by=/etc/apt/keyrings/kubernetes-apt-keyring.gpg] https://pkgs.k8s.io/core:/stable:/v${spec.kubernetesVersion}/deb/ /" > /etc/apt/sources.list.d/kubernetes.list`,
-    '  chmod 0644 /etc/apt/keyrings/kubernetes-apt-keyring.gpg /etc/apt/sources.list.d/kubernetes.list',
+    ...kubernetesAptKeyInstall(spec.kubernetesVersion),
+    `  echo "deb [signed-by=${KUBERNETES_APT_KEYRING}] https://pkgs.k8s.io/core:/stable:/v${spec.kubernetesVersion}/deb/ /" > /etc/apt/sources.list.d/kubernetes.list`,
+    `  chmod 0644 ${KUBERNETES_APT_KEYRING} /etc/apt/sources.list.d/kubernetes.list`,
     '  apt-get update -q',
     `  apt-get install ${APT_OPTIONS} kubelet=${version} kubeadm=${version} kubectl=${version}`,
     '  apt-mark hold kubelet kubeadm kubectl containerd',

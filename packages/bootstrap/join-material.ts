@@ -11,7 +11,8 @@ export interface MachineSecret {
 /**
  * What machines read to run `kubeadm init` or `kubeadm join`, from the cluster's PKI, its API host and a join token,
  * in the order the bootstrap step publishes it: the join token last, since machines start as soon as they see it. The
- * API host and CA never change; a fresh join token (health/replace.ts publishJoinToken) is all a later join needs.
+ * API host and CA certificate never change; the join token and the control plane's keys are withdrawn when the workflow
+ * ends (steps/join-material.ts), and a later join gets them again (health/replace.ts publishJoinToken).
  */
 export function joinMaterial(pki: ClusterPkiPem, apiHost: string, token: string): MachineSecret[] {
   const roles = ['control-plane', 'worker'] as const;

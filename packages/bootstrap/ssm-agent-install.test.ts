@@ -6,7 +6,7 @@ import { promisify } from 'node:util';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { SSM_AGENT_VERSION, ssmAgentInstall } from './cloud-init.ts';
 import { AWS_SSM_AGENT_SIGNERS, type SsmAgentSigner, dearmor } from './ssm-agent-signers.ts';
-import { writeStub } from './test-support.ts';
+import { runBashScript, writeStub } from './test-support.ts';
 
 const run = promisify(execFile);
 
@@ -43,16 +43,7 @@ async function publish(options: { signed?: boolean; tamperedAfterSigning?: boole
 
 async function install(signers?: readonly SsmAgentSigner[]): Promise<{ code: number; stderr: string }> {
   const lines = signers === undefined ? ssmAgentInstall() : ssmAgentInstall(signers);
-  const script = ['#!/bin/bash', 'set -euo pipefail', 'REGION=eu-west-1', ...lines, ''].join('\n').replaceAll('/run/kiln-ssm-agent', join(root, 'run'));
-  const file = join(root, 'install-ssm-agent');
-  writeFileSync(file, script, { mode: 0o700 });
-  try {
-    const { stderr } = await run('bash', [file], { env: { PATH: `${bin}:/usr/bin:/bin` } });
-    return { code: 0, stderr };
-  } catch (error) {
-    const failed = error as { code?: number; stderr?: string };
-    return { code: failed.code ?? -1, stderr: failed.stderr ?? '' };
-  }
+  return runBashScript(join(root, 'install-ssm-agent'), ['REGION=eu-west-1', ...lines].map((line) => line.replaceAll('/run/kiln-ssm-agent', join(root, 'run'))), bin);
 }
 
 beforeAll(async () => {

@@ -1,7 +1,8 @@
-import { spawnSync } from 'node:child_process';
+import { execFile, spawnSync } from 'node:child_process';
 import { chmodSync, existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { promisify } from 'node:util';
 
 /**
  * Runs the real validators the machines themselves use. Used by tests only;
@@ -72,4 +73,19 @@ export function writeStub(bin: string, root: string, name: string, body: string)
   const path = join(bin, name);
   writeFileSync(path, `#!/bin/bash\necho "${name} $*" >> "${root}/calls.log"\n${body}\n`);
   chmodSync(path, 0o755);
+}
+
+/**
+ * Writes `lines` as a bash script under `set -euo pipefail` to `file` and runs it with the stubs in `bin` first on its
+ * PATH: its exit status and what it wrote to stderr.
+ */
+export async function runBashScript(file: string, lines: readonly string[], bin: string): Promise<{ code: number; stderr: string }> {
+  writeFileSync(file, ['#!/bin/bash', 'set -euo pipefail', ...lines, ''].join('\n'), { mode: 0o700 });
+  try {
+    const { stderr } = await promisify(execFile)('bash', [file], { env: { PATH: `${bin}:/usr/bin:/bin` } });
+    return { code: 0, stderr };
+  } catch (error) {
+    const failed = error as { code?: number; stderr?: string };
+    return { code: failed.code ?? -1, stderr: failed.stderr ?? '' };
+  }
 }

@@ -255,13 +255,17 @@ export const AccountSpec = z
     roleArn: z
       .string()
       .regex(/^arn:aws[a-z-]*:iam::\d{12}:role\/[\w+=,.@/-]{1,512}$/, 'must be an IAM role ARN')
-      .describe('A role in the tenant account that trusts Kiln; Kiln assumes it to build the cluster there.'),
+      .describe("A role in the tenant account (never Kiln's own) whose trust policy lets Kiln's account assume it with the tenant's external ID (GET /v1/account-trust); Kiln assumes it to build the cluster there."),
     externalId: z
       .string()
       .min(2)
       .max(1224)
       .regex(/^[\w+=,.@:/-]+$/, 'must be letters, digits or +=,.@:/-')
-      .describe('The external ID the role trust policy requires (confused-deputy protection).'),
+      .optional()
+      .readonly()
+      .describe(
+        "The external ID Kiln sends when it assumes the role: Kiln issues one per tenant (GET /v1/account-trust shows it) and records it here; an order never gives one, so no tenant can present another's (confused-deputy protection).",
+      ),
   })
   .meta({ id: 'AccountSpec' });
 

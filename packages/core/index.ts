@@ -34,11 +34,12 @@ export {
 export { ADMIN_SCOPE, API_KEY_SCOPES, ApiKeyScope, MAX_API_KEY_LIFETIME_MS, missingScopes, normalizedScopes, type OperationScope } from './scopes.ts';
 export { ConflictError, ERROR_CODES, fieldProblemsOf, jsonPointer, KilnError, NotFoundError, QuotaExceededError, StepError, UnauthorizedError, UnprocessableError, ValidationError, validationErrorOf, type ErrorCode, type FieldProblem, type InputTarget } from './errors.ts';
 export { firstIdAt, ID_PREFIXES, idPattern, newId, type IdKind } from './ids.ts';
-export { assertOrderRules, cidrsOverlap, orderProblems, type OrderProblem, type OrderRuleOptions } from './order-rules.ts';
+export { assertOrderRules, cidrsOverlap, EXTERNAL_ID_ROUTE, orderProblems, type OrderProblem, type OrderRuleOptions } from './order-rules.ts';
 export { canTransition, CLUSTER_PHASES, OPERATION_STATES, OPERATION_TYPES, STEP_STATES, WORKFLOW_BRANCH_STEPS, WORKFLOW_STEPS, workflowOf, workflowStepOrder, type ClusterPhase, type WorkflowOf, type OperationState, type OperationType, type StepState } from './phases.ts';
-export { Cluster, CLUSTER_EVENT_TYPES, ClusterNode, ClusterNodeList, NodeObservation, NodeRemediation, RemediationTarget, clusterEvent, tenantWideEvent, TenantWideEvent, TENANT_EVENT_TYPES, EVENT_TYPES, type EventType, ClusterEvent, ClusterStatus, Condition, KubernetesVersion, KubernetesVersionList, Operation, OperationStep, phaseChange, operationEvent, PlannedMachine, ApiKey, ApiKeyCreated, ApiKeyList, ApiKeyOrder, EventFeedPage, TenantEvent, Problem, Tenant, TenantCreated, TenantOrder, WorkflowInput } from './resources.ts';
+export { Cluster, CLUSTER_EVENT_TYPES, ClusterNode, ClusterNodeList, NodeObservation, NodeRemediation, RemediationTarget, clusterEvent, tenantWideEvent, TenantWideEvent, TENANT_EVENT_TYPES, EVENT_TYPES, type EventType, ClusterEvent, ClusterStatus, Condition, KubernetesVersion, KubernetesVersionList, Operation, OperationStep, phaseChange, operationEvent, PlannedMachine, AccountTrust, ApiKey, ApiKeyCreated, ApiKeyList, ApiKeyOrder, EventFeedPage, TenantEvent, Problem, Tenant, TenantCreated, TenantOrder, WorkflowInput } from './resources.ts';
 export { createLogger, NO_METRICS, redact, type LogFields, type Logger, type LogLevel, type Metrics } from './log.ts';
 export { problemFor, problemType } from './problem.ts';
+export { tenantFailureDetail, withoutInternalIdentifiers, type FailureCause } from './tenant-failure.ts';
 export { applyMergePatch } from './merge-patch.ts';
 export { cidrBlock, ipv4ToNumber, numberToIpv4, type Ipv4Block } from './ipv4.ts';
 export { isRecord, KMS_PLUGIN_IMAGE_REFERENCE, sameJson, sha256 } from './values.ts';

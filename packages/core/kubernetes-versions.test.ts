@@ -31,7 +31,7 @@ describe('the Kubernetes version table', () => {
   it('pins for every minor a patch release of that minor, its pause image and a CIS profile the scorer has', () => {
     for (const release of KUBERNETES_RELEASES) {
       expect(release.patch).toMatch(new RegExp(`^v${release.minor.replace('.', '\\.')}\\.\\d+$`));
-      expect(release.pauseImage).toMatch(/^registry\.k8s\.io\/pause:\d+\.\d+(\.\d+)?$/);
+      expect(release.pauseImage).toMatch(/^registry\.k8s\.io\/pause:\d+\.\d+(\.\d+)?(@sha256:[0-9a-f]{64})?$/);
       expect(CIS_PROFILES[release.cisProfile]).toBeDefined();
       expect(release.released < release.maintenanceModeFrom && release.maintenanceModeFrom < release.endOfLife).toBe(true);
     }

@@ -145,3 +145,34 @@ describe('the Kubernetes version of an order', () => {
     expect(ClusterSpec.safeParse({ ...smallest, kubernetesVersion: '1.35.2' }).error?.issues[0]?.message).toBe('must be a Kubernetes minor version such as 1.35');
   });
 });
+
+describe('whose AWS account an order reaches into', () => {
+  const kilnAccountId = '000011112222';
+  const tenantRole = 'arn:aws:iam::333344445555:role/kiln-provisioner';
+  const keyIn = (account: string) => `arn:aws:kms:eu-central-1:${account}:key/0d7c6b2a-1f2e-4c3d-9a8b-7c6d5e4f3a2b`;
+  const kmsOrder = (kmsKeyArn: string) => ({ encryption: { atRest: { provider: 'kms', keySource: 'kms', kmsKeyArn } } });
+  const options = { now: new Date('2026-11-29T12:00:00Z'), kilnAccountId, kmsPluginImage: `public.ecr.aws/example/aws-encryption-provider@sha256:${'0'.repeat(64)}` };
+  const problemsIn = (order: Record<string, unknown>) => orderProblems(ClusterSpec.parse({ ...smallest, ...order }), options).map((problem) => problem.pointer);
+
+  it("refuses an external ID in the order: Kiln issues the tenant's, and says where to read it", () => {
+    const problems = orderProblems(ClusterSpec.parse({ ...smallest, account: { roleArn: tenantRole, externalId: 'chosen-by-the-tenant' } }), options);
+    expect(problems).toEqual([{ pointer: '/account/externalId', detail: expect.stringContaining('GET /v1/account-trust') as unknown }]);
+  });
+
+  it("refuses a role in Kiln's own account, and takes one in another", () => {
+    expect(problemsIn({ account: { roleArn: `arn:aws:iam::${kilnAccountId}:role/kiln-provisioner` } })).toEqual(['/account/roleArn']);
+    expect(problemsIn({ account: { roleArn: tenantRole } })).toEqual([]);
+  });
+
+  it('takes a KMS key only in the account the cluster is built in: the role’s, else Kiln’s', () => {
+    expect(problemsIn({ ...kmsOrder(keyIn('333344445555')), account: { roleArn: tenantRole } })).toEqual([]);
+    expect(problemsIn({ ...kmsOrder(keyIn('999988887777')), account: { roleArn: tenantRole } })).toEqual(['/encryption/atRest/kmsKeyArn']);
+    expect(problemsIn({ ...kmsOrder(keyIn('333344445555')) })).toEqual(['/encryption/atRest/kmsKeyArn']);
+    expect(problemsIn({ ...kmsOrder(keyIn(kilnAccountId)) })).toEqual([]);
+  });
+
+  it("never names Kiln's account in what it tells the tenant", () => {
+    const problems = orderProblems(ClusterSpec.parse({ ...smallest, ...kmsOrder(keyIn('333344445555')) }), options);
+    expect(problems.map((problem) => problem.detail).join(' ')).not.toContain(kilnAccountId);
+  });
+});

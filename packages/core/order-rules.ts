@@ -27,6 +27,49 @@ export interface OrderRuleOptions {
   now?: Date;
   /** The aws-encryption-provider image Kiln's operator configured (KILN_KMS_PLUGIN_IMAGE): a new order with the kms provider needs one. */
   kmsPluginImage?: string;
+  /**
+   * Kiln's own AWS account (KILN_ACCOUNT_ID): a new order's role must be outside it, and a new order's KMS key in the
+   * account the cluster is built in (this one when the order names no role).
+   */
+  kilnAccountId?: string;
+}
+
+const ACCOUNT_OF_ARN = /^arn:aws[a-z-]*:(?:iam|kms):[a-z0-9-]*:(\d{12}):/;
+
+/** The account an IAM role or KMS key ARN names. */
+function accountOfArn(arn: string): string | undefined {
+  return ACCOUNT_OF_ARN.exec(arn)?.[1];
+}
+
+/** Where Kiln issues the external ID a tenant's role trusts. */
+export const EXTERNAL_ID_ROUTE = 'GET /v1/account-trust';
+
+/** The rules about whose AWS account an order reaches into: the tenant's role, its external ID, its KMS key. */
+function accountProblems(spec: ClusterSpec, kilnAccountId: string | undefined): OrderProblem[] {
+  const problems: OrderProblem[] = [];
+  const account = spec.account;
+  if (account?.externalId !== undefined) {
+    problems.push({
+      pointer: '/account/externalId',
+      detail: `is issued by Kiln, not chosen in the order: leave it out. Kiln assumes your role with your tenant's external ID, which ${EXTERNAL_ID_ROUTE} shows; your role's trust policy requires it as sts:ExternalId`,
+    });
+  }
+  const roleAccount = account === undefined ? undefined : accountOfArn(account.roleArn);
+  if (kilnAccountId !== undefined && roleAccount === kilnAccountId) {
+    problems.push({ pointer: '/account/roleArn', detail: "is a role in Kiln's own AWS account: name a role in your account that trusts Kiln's" });
+  }
+  const keyArn = spec.encryption.atRest.kmsKeyArn;
+  const buildAccount = account === undefined ? kilnAccountId : roleAccount;
+  if (keyArn !== undefined && buildAccount !== undefined && accountOfArn(keyArn) !== buildAccount) {
+    problems.push({
+      pointer: '/encryption/atRest/kmsKeyArn',
+      detail:
+        account === undefined
+          ? "is a key in another AWS account than the one the cluster is built in (Kiln's, as the order names no account): leave it out for a key Kiln creates, or build in your account with account.roleArn"
+          : `is a key in another AWS account than account.roleArn's (${roleAccount ?? ''}), where the cluster is built: name a key in that account`,
+    });
+  }
+  return problems;
 }
 
 /** A rule an order breaks, at a JSON pointer into the order. */
@@ -54,6 +97,7 @@ export function orderProblems(spec: ClusterSpec, options: OrderRuleOptions = {})
           "kms is not available here: it runs the AWS KMS plugin (aws-encryption-provider) beside every API server, whose project publishes no image, and this Kiln's operator has not configured one. Use aescbc, aesgcm or secretbox, with a key Kiln generates or your own.",
       });
     }
+    problems.push(...accountProblems(spec, options.kilnAccountId));
   }
 
   if (spec.network.routingMode === 'native') {

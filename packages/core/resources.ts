@@ -160,10 +160,16 @@ export const Operation = z
   .meta({ id: 'Operation' });
 export type Operation = z.infer<typeof Operation>;
 
+/** What a tenant's AWS role trusts Kiln with: Kiln's account, on the condition of the tenant's external ID. */
+const externalId = z
+  .string()
+  .describe("Kiln's external ID for this tenant: random, issued by Kiln, fixed for the tenant. Kiln sends it whenever it assumes a role in the tenant's account (account.roleArn), whose trust policy requires it as sts:ExternalId.");
+
 export const Tenant = z
   .object({
     id: z.string(),
     name: z.string(),
+    externalId,
     createdAt: z.iso.datetime(),
     suspendedAt: z.iso.datetime().optional().describe("Since when the operator has suspended the tenant: every request with its keys gets 401 until it is resumed."),
   })
@@ -175,6 +181,15 @@ export const TenantCreated = Tenant.extend({
   quotas: Quotas.describe("The tenant's quotas: what the order gave, or the deployment's defaults."),
 }).meta({ id: 'TenantCreated' });
 export type TenantCreated = z.infer<typeof TenantCreated>;
+
+export const AccountTrust = z
+  .object({
+    kilnAccountId: z.string().describe("Kiln's AWS account: the principal your role's trust policy names."),
+    externalId,
+    trustPolicy: z.string().describe('A trust policy for your role with both, as JSON: `aws iam create-role --assume-role-policy-document` takes it as it is.'),
+  })
+  .meta({ id: 'AccountTrust' });
+export type AccountTrust = z.infer<typeof AccountTrust>;
 
 export const ApiKey = z
   .object({

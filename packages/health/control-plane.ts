@@ -2,10 +2,10 @@ import { parse, stringify } from 'yaml';
 import { applyObjects, listNodes, readObject } from '#addons';
 import { instanceIdOf } from '#bootstrap';
 import { StepError, clusterEvent, isRecord, kubernetesReleaseOf } from '#core';
-import { clusterApi, runStep } from '#steps';
+import { clusterApi, machineGroupsOf, runStep } from '#steps';
 import type { ClusterRecord } from '#store';
 import type { RemediationServices } from './remediate.ts';
-import { type DrainPass, type PollResult, deleteNodeOfMachine, drainPass, machineGroupsOf, removeEtcdMember } from './replace.ts';
+import { type DrainPass, type PollResult, deleteNodeOfMachine, drainPass, removeEtcdMember } from './replace.ts';
 
 /** Why the control plane's machines roll: a Kubernetes release to run, or certificates to renew. */
 export type ControlPlaneRollReason = 'KubernetesUpgrade' | 'CertificateRenewal';

@@ -1,11 +1,11 @@
 import { listNodes } from '#addons';
 import { instanceIdOf } from '#bootstrap';
 import { StepError, clusterEvent, kubernetesReleaseOf } from '#core';
-import { clusterApi, runStep } from '#steps';
+import { clusterApi, machineGroupsOf, runStep } from '#steps';
 import type { ClusterRecord } from '#store';
 import type { ObservedMachine } from './evaluate.ts';
 import type { RemediationServices } from './remediate.ts';
-import { type DrainPass, type PollResult, deleteNodeOfMachine, drainPass, machineGroupsOf, publishJoinToken, replacementTokenTtlMs } from './replace.ts';
+import { type DrainPass, type PollResult, deleteNodeOfMachine, drainPass, publishJoinToken, replacementTokenTtlMs } from './replace.ts';
 
 /** A machine a pool change takes away, chosen when the change starts, and how far its drain got. */
 export interface LeavingMachine extends Record<string, unknown> {

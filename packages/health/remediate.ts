@@ -1,9 +1,8 @@
-import { z } from 'zod';
 import { listNodes } from '#addons';
 import { type MachineCommands, type MachineSecretStore, instanceIdOf } from '#bootstrap';
-import { type ClusterSpec, type RemediationTarget, StepError, WorkflowInput, clusterEvent, problemFor } from '#core';
-import { failureMessage, launch, newOperation, updateCluster, updateOperation } from '#services';
-import { type StepResult, clusterApi, runStep } from '#steps';
+import { type ClusterSpec, type RemediationTarget, StepError, WorkflowInput, clusterEvent } from '#core';
+import { FailureInput, failureCause, launch, logFailure, newOperation, operationFailure, updateCluster, updateOperation } from '#services';
+import { type StepResult, clusterApi, runStep, withdrawJoinMaterial } from '#steps';
 import type { ClusterRecord, OperationRecord } from '#store';
 import type { MachineHealth } from './evaluate.ts';
 import type { MachineFleet } from './fleet.ts';
@@ -60,7 +59,10 @@ export async function rebootStep(services: RemediationServices, input: unknown):
       // EC2 refuses to reboot a machine that is stopped or gone (a client error): it is for replacing, not rebooting.
       const status = (error as { $metadata?: { httpStatusCode?: number } }).$metadata?.httpStatusCode;
       if (status === undefined || status >= 500) throw error;
-      return { done: true, outputs: { rebooted: false, skipped: `EC2 did not reboot it: ${error instanceof Error ? error.message : String(error)}` } };
+      // The step's outputs are the tenant's to read: EC2's answer by name; its message (Kiln's ARNs) goes to the log.
+      const name = error instanceof Error ? error.name : 'Error';
+      services.log.warn('EC2 did not reboot the machine', { tenantId: cluster.tenantId, clusterId: cluster.id, operationId: operation.id, error: { name, message: error instanceof Error ? error.message : String(error) } });
+      return { done: true, outputs: { rebooted: false, skipped: `EC2 did not reboot it (${name}).` } };
     }
     await services.store.appendEvents(cluster.tenantId, [clusterEvent('node.rebooted', cluster.id, { ...target, operationId: operation.id })]);
     return { done: true, outputs: { rebooted: true, rebootedAt } };
@@ -110,8 +112,9 @@ async function release(services: HealthPollServices, tenantId: string, clusterId
  * (`node.recovered`) or was replaced (the retire step said so), failed
  * otherwise, and the cluster free for the next change either way.
  */
-export async function finishRemediationStep(services: HealthPollServices, rawInput: unknown): Promise<void> {
-  const { tenantId, clusterId, operationId } = WorkflowInput.parse(rawInput);
+export async function finishRemediationStep(services: RemediationServices, rawInput: unknown): Promise<void> {
+  const input = WorkflowInput.parse(rawInput);
+  const { tenantId, clusterId, operationId } = input;
   const now = new Date().toISOString();
   const operation = await updateOperation(services, tenantId, operationId, (current) => {
     const recovered = (current.steps.recover?.outputs as { recovered?: boolean } | undefined)?.recovered === true;
@@ -122,31 +125,37 @@ export async function finishRemediationStep(services: HealthPollServices, rawInp
           ...current,
           state: 'failed',
           finishedAt: current.finishedAt ?? now,
-          error: problemFor('provisioning_failed', `The machine ${current.target?.instanceId ?? ''} was neither recovered nor replaced.`, [], `/v1/operations/${operationId}`),
+          error: operationFailure(input, 'remediate-node', 'finish', { kind: 'kiln', message: `The machine ${current.target?.instanceId ?? ''} was neither recovered nor replaced` }),
         };
   });
   if (operation.state === 'succeeded' && operation.steps.retire === undefined && operation.target !== undefined) {
     await services.store.appendEvents(tenantId, [clusterEvent('node.recovered', clusterId, { ...operation.target, operationId })]);
   }
+  // A replacement that joined used its token; one that did not join will not, once the remediation is over.
+  await withdrawJoinMaterial(services, input, operation.state === 'succeeded');
   await release(services, tenantId, clusterId, operationId);
 }
 
-const FailureInput = WorkflowInput.extend({ error: z.object({ Error: z.string().optional(), Cause: z.string().optional() }).optional() });
-
 /** The workflow's Catch: the operation fails with the error; the cluster keeps its phase and is freed. */
-export async function recordRemediationFailureStep(services: HealthPollServices, rawInput: unknown): Promise<void> {
-  const { tenantId, clusterId, operationId, error } = FailureInput.parse(rawInput);
+export async function recordRemediationFailureStep(services: RemediationServices, rawInput: unknown): Promise<void> {
+  const input = FailureInput.parse(rawInput);
+  const { tenantId, clusterId, operationId } = input;
   const now = new Date().toISOString();
-  await updateOperation(services, tenantId, operationId, (current) => ({
-    ...current,
-    state: 'failed',
+  let failedStep = 'workflow';
+  await updateOperation(services, tenantId, operationId, (current) => {
     // The step that was running when the workflow caught the error is the one that failed.
-    steps: Object.fromEntries(
-      Object.entries(current.steps).map(([name, step]) => [name, step.state === 'running' ? { ...step, state: 'failed' as const, finishedAt: now } : step]),
-    ),
-    finishedAt: now,
-    error: problemFor('provisioning_failed', `Remediation failed: ${failureMessage(error)}`, [], `/v1/operations/${operationId}`),
-  }));
+    failedStep = Object.entries(current.steps).find(([, step]) => step.state === 'running')?.[0] ?? 'workflow';
+    return {
+      ...current,
+      state: 'failed',
+      steps: Object.fromEntries(
+        Object.entries(current.steps).map(([name, step]) => [name, step.state === 'running' ? { ...step, state: 'failed' as const, finishedAt: now } : step]),
+      ),
+      finishedAt: now,
+      error: operationFailure(input, 'remediate-node', failedStep, failureCause(input.error)),
+    };
+  });
+  logFailure(services, input, failedStep);
+  await withdrawJoinMaterial(services, input, false);
   await release(services, tenantId, clusterId, operationId);
-  services.log.warn('remediation failed', { tenantId, clusterId, operationId });
 }

@@ -1,8 +1,8 @@
 import type { KubeConfig } from '@kubernetes/client-node';
 import { type NodeSummary, applyObjects, cordonNode, deleteNode, drainNode, listNodes } from '#addons';
-import { ETCD_MEMBER_SCRIPT, bootstrapTokenId, bootstrapTokenSecret, instanceIdOf, newBootstrapToken } from '#bootstrap';
+import { ETCD_MEMBER_SCRIPT, bootstrapTokenId, bootstrapTokenSecret, controlPlanePkiFiles, instanceIdOf, newBootstrapToken } from '#bootstrap';
 import { type ClusterSpec, StepError, clusterEvent } from '#core';
-import { clusterApi, runStep } from '#steps';
+import { clusterApi, controlPlaneTargets, machineGroupsOf, runStep, unsealClusterPki } from '#steps';
 import type { ClusterRecord } from '#store';
 import { groupKey } from './evaluate.ts';
 import { type RemediationServices, targetOf } from './remediate.ts';
@@ -15,12 +15,6 @@ import { type RemediationServices, targetOf } from './remediate.ts';
 export const DRAIN_TIMEOUT_MINUTES = 10;
 /** How long the control plane machine running `etcdctl member remove` has for it. */
 const ETCD_COMMAND_TIMEOUT_SECONDS = 120;
-
-/** The Auto Scaling groups the infrastructure step recorded for the cluster; a step that needs them fails without. */
-export function machineGroupsOf(cluster: ClusterRecord, step: string): NonNullable<ClusterRecord['machineGroups']> {
-  if (cluster.machineGroups === undefined) throw new StepError(step, 'The cluster records no Auto Scaling groups.', false);
-  return cluster.machineGroups;
-}
 
 /** Where one drain pass left a node: gone (nothing to drain), or what it evicted and whether to stop waiting. */
 export type DrainPass =
@@ -79,7 +73,15 @@ export async function publishJoinToken(
 ): Promise<{ joinTokenId: string; joinTokenExpiresAt: string }> {
   const token = newBootstrapToken();
   await applyObjects(await clusterApi(services, cluster, step), [bootstrapTokenSecret(token, expiresAt, description)]);
-  await services.inCluster(cluster).machineSecrets.publish(cluster.id, role, 'join-token', token, cluster.clusterKeyArn);
+  const { machineSecrets } = services.inCluster(cluster);
+  // A control plane machine joins with the cluster's CA and service-account keys, withdrawn when the last join ended.
+  if (role === 'control-plane') {
+    for (const [file, value] of Object.entries(controlPlanePkiFiles(await unsealClusterPki(services, cluster, step)))) {
+      await machineSecrets.publish(cluster.id, 'control-plane', `pki/${file}`, value, cluster.clusterKeyArn);
+    }
+  }
+  // The token last: machines start joining as soon as they see it.
+  await machineSecrets.publish(cluster.id, role, 'join-token', token, cluster.clusterKeyArn);
   return { joinTokenId: bootstrapTokenId(token), joinTokenExpiresAt: expiresAt.toISOString() };
 }
 
@@ -146,18 +148,14 @@ export async function removeEtcdMember(services: RemediationServices, cluster: C
     return owner === target.instanceId || (owner === undefined && node.name === target.nodeName);
   });
   const neverANode = ownNode === undefined && target.nodeName === undefined;
-  const groupMachines =
-    ownNode?.internalIP === undefined || neverANode
-      ? (await services.inCluster(cluster).fleet.machines(machineGroupsOf(cluster, step))).filter((machine) => machine.group.role === 'control-plane')
-      : [];
+  const groupMachines = (await services.inCluster(cluster).fleet.machines(machineGroupsOf(cluster, step))).filter((machine) => machine.group.role === 'control-plane');
   const address = ownNode?.internalIP ?? groupMachines.find((machine) => machine.instanceId === target.instanceId)?.privateIp;
   // The addresses of the machines that stay: none of their learners is touched.
   const kept = neverANode ? groupMachines.flatMap((machine) => (machine.instanceId === target.instanceId || machine.privateIp === undefined ? [] : [machine.privateIp])) : [];
   if (target.nodeName === undefined && address === undefined && kept.length === 0) return false;
-  const peer = nodes
-    .filter((node) => node.role === 'control-plane' && node.ready && node.name !== target.nodeName)
-    .map((node) => instanceIdOf(node.providerID))
-    .find((instanceId) => instanceId !== undefined && instanceId !== target.instanceId);
+  // etcdctl runs on a machine of the group whose Node is Ready: a Node alone (anyone with cluster-admin writes one) names no machine.
+  const readyPeers = controlPlaneTargets(groupMachines, nodes.filter((node) => node.role === 'control-plane' && node.ready && node.name !== target.nodeName));
+  const peer = [...readyPeers.values()].find((instanceId) => instanceId !== target.instanceId);
   const machine = target.nodeName ?? target.instanceId;
   if (peer === undefined) throw new StepError(step, `No healthy control plane machine is left to remove the etcd member of ${machine} through.`, false);
   const etcdctl = async (command: string[]) => {

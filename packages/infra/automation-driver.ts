@@ -53,7 +53,8 @@ export class AutomationDriver implements InfrastructureDriver {
       const account = input.spec.account;
       if (account !== undefined) {
         await stack.setConfig('aws:assumeRoles[0].roleArn', { value: account.roleArn }, true);
-        await stack.setConfig('aws:assumeRoles[0].externalId', { value: account.externalId }, true);
+        // Kiln's external ID for the tenant, recorded with the cluster (a cluster recorded without one is assumed without).
+        if (account.externalId !== undefined) await stack.setConfig('aws:assumeRoles[0].externalId', { value: account.externalId }, true);
         await stack.setConfig('aws:assumeRoles[0].sessionName', { value: `kiln-${input.clusterId}` }, true);
       }
       outputs = (await stack.up({ color: 'never' })).outputs;

@@ -437,19 +437,27 @@ function declareMachines(scope: Scope, network: Network, firewall: Firewall, key
   const images = new Map<string, pulumi.Output<string>>();
   const imageFor = (instanceType: string) => {
     const architecture = architectureOf(instanceType);
-    // Debian's official images of the release the step chose, the newest build (`debian-<release>-<arch>-<build>`).
+    // Debian's official images of the release the step chose, the newest build (`debian-<release>-<arch>-<build>`),
+    // built no earlier than the release's reviewed point release: a withdrawn newest build must not mean an older image.
     const image =
       images.get(architecture) ??
-      aws.ec2.getAmiOutput({
-        owners: [os.image.owner],
-        mostRecent: true,
-        filters: [
-          { name: 'name', values: [`${os.image.namePrefix}-${architecture === 'arm64' ? 'arm64' : 'amd64'}-*`] },
-          { name: 'architecture', values: [architecture] },
-          { name: 'root-device-type', values: ['ebs'] },
-          { name: 'virtualization-type', values: ['hvm'] },
-        ],
-      }).id;
+      aws.ec2
+        .getAmiOutput({
+          owners: [os.image.owner],
+          mostRecent: true,
+          filters: [
+            { name: 'name', values: [`${os.image.namePrefix}-${architecture === 'arm64' ? 'arm64' : 'amd64'}-*`] },
+            { name: 'architecture', values: [architecture] },
+            { name: 'root-device-type', values: ['ebs'] },
+            { name: 'virtualization-type', values: ['hvm'] },
+          ],
+        })
+        .apply((found) => {
+          if (found.creationDate.slice(0, 10) < os.image.builtOnOrAfter) {
+            throw new Error(`Debian's newest ${os.image.namePrefix} ${architecture} image, ${found.name}, was built ${found.creationDate}, before ${os.image.builtOnOrAfter}, the point release Kiln's version table names; no machine boots it.`);
+          }
+          return found.id;
+        });
     images.set(architecture, image);
     return image;
   };

@@ -2,8 +2,10 @@ import { timingSafeEqual } from 'node:crypto';
 import { Hono } from 'hono';
 import type { Context } from 'hono';
 import { problemFor, sha256 } from '#core';
+import { accountOfRole } from './iam.ts';
 import type { SandboxCluster } from './kube/index.ts';
 import type { SandboxMachines } from './machines.ts';
+import { type StsService, roleTrustOf } from './sts/index.ts';
 
 /**
  * Chaos controls for local mode, under /v1/sandbox/ with the admin token, so
@@ -12,11 +14,11 @@ import type { SandboxMachines } from './machines.ts';
  * power, an API server nobody can reach; each has its undo. Only the local
  * stack mounts these routes: the production app never has them.
  */
-export function chaosRoutes(options: { adminToken: string; machines: SandboxMachines; clusters: ReadonlyMap<string, SandboxCluster> }): Hono {
+export function chaosRoutes(options: { adminToken: string; machines: SandboxMachines; clusters: ReadonlyMap<string, SandboxCluster>; sts: Pick<StsService, 'trust'> }): Hono {
   const app = new Hono();
   const expected = Buffer.from(sha256(options.adminToken), 'hex');
   // The same problem documents the API answers with.
-  const problem = (c: { req: { path: string } }, code: 'unauthorized' | 'not_found', detail: string) => {
+  const problem = (c: { req: { path: string } }, code: 'unauthorized' | 'not_found' | 'unprocessable', detail: string) => {
     const body = problemFor(code, detail, [], c.req.path);
     return new Response(JSON.stringify(body), { status: body.status, headers: { 'content-type': 'application/problem+json' } });
   };
@@ -39,6 +41,18 @@ export function chaosRoutes(options: { adminToken: string; machines: SandboxMach
     action(instanceId);
     return c.json({ clusterId: id, instanceId, machines: options.machines.instancesOfCluster(id) });
   };
+
+  // A tenant's AWS account: the role an order's account.roleArn names, with the trust policy GET /v1/account-trust gives.
+  app.post('/account-roles', async (c) => {
+    const body = (await c.req.json().catch(() => ({}))) as { roleArn?: unknown; assumeRolePolicyDocument?: unknown };
+    const roleArn = typeof body.roleArn === 'string' && accountOfRole(body.roleArn) !== undefined ? body.roleArn : undefined;
+    const trust = typeof body.assumeRolePolicyDocument === 'string' ? roleTrustOf(body.assumeRolePolicyDocument) : undefined;
+    if (roleArn === undefined || trust === undefined) {
+      return problem(c, 'unprocessable', 'Give roleArn (an IAM role ARN) and assumeRolePolicyDocument (the trustPolicy GET /v1/account-trust answers).');
+    }
+    options.sts.trust(roleArn, trust);
+    return c.json({ roleArn, ...trust }, 201);
+  });
 
   app.get('/clusters/:id/machines', (c) => {
     const id = c.req.param('id');

@@ -28,7 +28,7 @@ export {
   type TracedTask,
 } from './kube/index.ts';
 export { LOCAL_EGRESS_ADDRESS, startLocalStack, type LocalStack, type LocalStackOptions } from './local-stack.ts';
-export { startSsmService, type MachineCommandHandler, type SsmService, type SsmServiceOptions } from './ssm/index.ts';
+export { startSsmService, type MachineCommandHandler, type SentCommand, type SsmService, type SsmServiceOptions } from './ssm/index.ts';
 export { startStepFunctionsService, type EcsTaskHandler, type ExecutionHistoryEntry, type ExecutionStatus, type ExecutionView, type LambdaHandler, type StepFunctionsService, type StepFunctionsServiceOptions } from './stepfunctions/index.ts';
 export { helmControllerCrds, startHelmController, type HelmControllerStandIn, type HelmControllerState } from './kube/helm-controller.ts';
 export { startEc2Service, type Ec2Service } from './ec2/index.ts';

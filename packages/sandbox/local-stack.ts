@@ -24,7 +24,7 @@ import { LOAD_BALANCER_ADDRESS, type SandboxCluster, startSandboxCluster } from 
 import { LOCAL_KMS_PLUGIN_IMAGE, SandboxContainerRegistry } from './container-registry.ts';
 import { startHelmController } from './kube/helm-controller.ts';
 import { SandboxMachines } from './machines.ts';
-import { startSsmService } from './ssm/index.ts';
+import { type SsmService, startSsmService } from './ssm/index.ts';
 import { type SqsService, runEventSource, startSqsService } from './sqs/index.ts';
 import { startEc2Service } from './ec2/index.ts';
 import { type SandboxNetworkLoadBalancer, listenerSources, startNetworkLoadBalancer } from './elb/index.ts';
@@ -118,6 +118,10 @@ export interface LocalStack {
   cloud: SandboxCloud;
   /** The KMS stand-in (keys of every account and region, fault injection). */
   kms: KmsService;
+  /** Kiln's own AWS account: clusters without an account of their own are built in it. */
+  accountId: string;
+  /** The SSM stand-in: Parameter Store (with every version a parameter keeps) and Run Command (which instances got commands). */
+  ssm: SsmService;
   /** The STS stand-in: which roles Kiln assumed, and which external IDs roles require. */
   sts: StsService;
   /** The sandbox machines (their boot, and what Run Commands do on them). */
@@ -138,6 +142,9 @@ export interface LocalStack {
   };
   stop(): Promise<void>;
 }
+
+/** Wait states and Retry backoff locally run at a quarter of their real length. */
+const DEFAULT_WAIT_TIME_SCALE = 0.25;
 
 /** The webhook queue's names, and how often a message may be received before it goes to the dead-letter queue (as in sst.config.ts). */
 const WEBHOOK_QUEUE = 'kiln-webhook-deliveries';
@@ -192,7 +199,8 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
       });
     kmsClient.destroy();
 
-    const ssm = await startSsmService({ iam, kmsKeys: kms.keys });
+    // SSM's wait before a deleted name is taken again passes at the pace of the workflows' Wait states.
+    const ssm = await startSsmService({ iam, kmsKeys: kms.keys, recreateAfterMs: 30_000 * (options.waitTimeScale ?? DEFAULT_WAIT_TIME_SCALE) });
     stoppers.push(() => ssm.close());
     // Local mode plays the operator who built the KMS plugin and pushed it where the machines pull from.
     const registry = new SandboxContainerRegistry();
@@ -236,6 +244,10 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
 
     const cloud = new SandboxCloud({
       accountId: ACCOUNT_ID,
+      // The program runs with Kiln's credentials, which assume the tenant's role through STS.
+      assumeRole: (account, sessionName) => {
+        sts.assumeRoleAs(ACCOUNT_ID, account.roleArn, account.externalId, sessionName);
+      },
       // The endpoint is the cluster's load balancer, in front of its API server: what reaches the API from outside the
       // cluster's network (Kiln, a customer's kubeconfig) passes its security groups. In-cluster clients (the chart
       // runner, the machines) reach the API server itself, as they do on AWS.
@@ -332,7 +344,7 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
       },
       // An account's Fargate capacity is finite: past it RunTask is refused, and the workflows wait their turn.
       ecsTaskLimit: options.infrastructureTaskLimit ?? 16,
-      waitTimeScale: options.waitTimeScale ?? 0.25,
+      waitTimeScale: options.waitTimeScale ?? DEFAULT_WAIT_TIME_SCALE,
       log: (entry) => {
         log.debug('execution finished', entry);
       },
@@ -357,6 +369,8 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
       KILN_ROTATE_ENCRYPTION_KEY_STATE_MACHINE_ARN: stepFunctions.stateMachineArn('kiln-rotate-encryption-key'),
       KILN_REMEDIATE_NODE_STATE_MACHINE_ARN: stepFunctions.stateMachineArn('kiln-remediate-node'),
       KILN_SEALING_KEY_ID: sealingKeyId,
+      // Kiln's account is the sandbox's: tenants' roles trust it, and no order may name a role in it.
+      KILN_ACCOUNT_ID: ACCOUNT_ID,
       KILN_ADMIN_TOKEN_SHA256: sha256(adminToken),
       KILN_POLL_SECONDS: String(options.pollSeconds ?? 1),
       // Where Kiln's calls to the clusters' load balancers come from here, as the NAT gateways' addresses in production.
@@ -377,7 +391,7 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
     loaded.services = services;
 
     // Local mode only: the chaos controls sit in front of the production app, which never has them.
-    const chaos = new Hono().route('/v1/sandbox', chaosRoutes({ adminToken, machines, clusters }));
+    const chaos = new Hono().route('/v1/sandbox', chaosRoutes({ adminToken, machines, clusters, sts }));
     const server = serve({
       fetch: (request) => (new URL(request.url).pathname.startsWith('/v1/sandbox/') ? chaos.fetch(request) : entry.app.fetch(request)),
       port: options.port ?? 8787,
@@ -509,7 +523,7 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
       return Promise.resolve();
     });
 
-    return { url, adminToken, devTenant, services, health, faults, kms, sts, cloud, machines, clusters, apiLoadBalancers, executions: () => stepFunctions.executions(), webhooks, stop };
+    return { url, adminToken, devTenant, services, health, faults, accountId: ACCOUNT_ID, kms, ssm, sts, cloud, machines, clusters, apiLoadBalancers, executions: () => stepFunctions.executions(), webhooks, stop };
   } catch (error) {
     await stop();
     throw error;

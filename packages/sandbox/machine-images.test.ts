@@ -60,6 +60,8 @@ describe('machines as EC2 boots them', () => {
         apiServerAdmission: { configFile: PATHS.admissionConfig, files: expect.objectContaining({ [PATHS.admissionConfig]: expect.stringContaining('kind: PodSecurityConfiguration') as unknown }) as unknown },
         // A systemd unit runcmd starts runs the boot script until it succeeds, up to the order's node startup timeout.
         bootProcedure: RETRIED_BOOT,
+        // apt trusts pkgs.k8s.io's Release.key only when it is exactly the Kubernetes package signing key.
+        kubernetesAptKeyPin: 'DE15B14486CD377B9E876E1A234654DA9A296436',
       },
       pools: {
         general: {
@@ -70,6 +72,7 @@ describe('machines as EC2 boots them', () => {
           kubeletVersion: RELEASE,
           join: expect.objectContaining({ discovery: expect.any(Object) }),
           bootProcedure: RETRIED_BOOT,
+          kubernetesAptKeyPin: 'DE15B14486CD377B9E876E1A234654DA9A296436',
         },
       },
     });

@@ -74,6 +74,7 @@ export function machineImagesOf(resources: readonly RecordedResource[]): { contr
       ...(behaviour.apiServerCertSans === undefined ? {} : { apiServerCertSans: behaviour.apiServerCertSans }),
       ...(behaviour.staticPodImage === undefined ? {} : { kmsPluginImage: behaviour.staticPodImage }),
       ...(behaviour.bootProcedure === undefined ? {} : { bootProcedure: behaviour.bootProcedure }),
+      ...(behaviour.kubernetesAptKeyPin === undefined ? {} : { kubernetesAptKeyPin: behaviour.kubernetesAptKeyPin }),
       ...(typeof template.inputs.instanceType === 'string' ? { instanceType: template.inputs.instanceType } : {}),
       ...(release === undefined ? {} : { kubeletVersion: release }),
       ...(admission === undefined ? {} : { apiServerAdmission: admission }),

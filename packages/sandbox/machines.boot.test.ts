@@ -148,4 +148,21 @@ describe('machines booted from what Kiln renders', () => {
     expect(bootErrors()).toEqual([]);
     expect(joined()).toBe(4);
   });
+
+  it('never join when pkgs.k8s.io serves a Release.key with another primary key', { timeout: 30_000 }, async () => {
+    const pki = pkiToPem(await generateClusterPki({ clusterName: spec.name, apiHost, serviceCidr: spec.network.serviceCidr }));
+    const target = await startSandboxCluster({ name: CLUSTER_ID, secure: true });
+    cluster = target;
+    const parameters = new Map<string, string>();
+    for (const secret of joinMaterial(pki, apiHost, JOIN_TOKEN)) parameters.set(machineSecretPath(CLUSTER_ID, secret.role, secret.name), secret.value);
+    const booted = new SandboxMachines((_scope, name) => parameters.get(name), 0);
+    machines = booted;
+    booted.serveKubernetesAptKey('0123456789ABCDEF0123456789ABCDEF01234567');
+    booted.boot(CLUSTER_ID, target, spec, () => true, groupsForOrder(spec, machineImagesOf(launchTemplates()), { controlPlane: `${CLUSTER_ID}-cp`, pools: { general: `${CLUSTER_ID}-pool-general` } }));
+    const instances = () => booted.instancesOfCluster(CLUSTER_ID);
+    const failures = () => instances().map((instance) => instance.bootError ?? instance.lastBootFailure);
+    await waitUntil('every machine to join or fail a run', () => instances().length === 4 && instances().every((instance, index) => instance.nodeName !== undefined || failures()[index] !== undefined), 20_000);
+    expect(failures()).toEqual(Array(4).fill(expect.stringContaining('not exactly the Kubernetes package signing key')));
+    expect(target.objects({ kind: 'Node' })).toEqual([]);
+  });
 });

@@ -93,7 +93,19 @@ export interface MachineImage {
   apiServerAdmission?: ApiServerAdmission;
   /** How its boot script runs and what follows a failed run; once, from cloud-init's runcmd, when not known. */
   bootProcedure?: BootProcedure;
+  /**
+   * The one primary key its boot script requires pkgs.k8s.io's Release.key to hold before apt trusts it. Without one,
+   * apt trusts whatever keys the fetched file holds (sources.list(5) `signed-by`: any key of the keyring).
+   */
+  kubernetesAptKeyPin?: string;
 }
+
+/**
+ * The primary key pkgs.k8s.io signs its repositories with (the long id apt names in kubernetes/release#3818,
+ * "EXPKEYSIG 234654DA9A296436 isv:kubernetes OBS Project"; the fingerprint dnf shows importing
+ * pkgs.k8s.io/core:/stable:/v1.35/rpm/repodata/repomd.xml.key). The sandbox's own copy: Kiln's pin must match it.
+ */
+const PKGS_K8S_IO_SIGNING_KEY = 'DE15B14486CD377B9E876E1A234654DA9A296436';
 
 /** An Auto Scaling group as the stack declares it: its bounds, its desired capacity and its launch template's machine. */
 export interface MachineGroupShape {
@@ -402,6 +414,8 @@ export class SandboxMachines {
   kubeadmEtcdApiCallTimeoutMs = KUBEADM_ETCD_API_CALL_TIMEOUT_MS;
   /** Runs of boot scripts still to fail as a download does when the network is not there yet. */
   private failingBootRuns = 0;
+  /** The primary key of the Release.key pkgs.k8s.io serves the machines. */
+  private servedKubernetesAptKey = PKGS_K8S_IO_SIGNING_KEY;
   /** Control plane machines still to lose power right after their learner is added. */
   private dyingLearners = 0;
   /** Private addresses EC2 handed out so far, per cluster and zone. */
@@ -570,7 +584,7 @@ export class SandboxMachines {
         }
         running = true;
         waitingSince = Date.now();
-        runFault = this.takeBootRunFault();
+        runFault = this.takeBootRunFault() ?? this.untrustedKubernetesAptKey(launch.image);
       }
       const outcome = runFault ?? this.tryJoin(launch, instance, name);
       if (outcome === 'joined') {
@@ -1026,6 +1040,24 @@ export class SandboxMachines {
 
   clearLearnerFaults(): void {
     this.dyingLearners = 0;
+  }
+
+  /**
+   * Fault injection: pkgs.k8s.io, or whatever answers in its name (a poisoned mirror or proxy on the way), serves a
+   * Release.key whose primary key has this fingerprint, until told otherwise.
+   */
+  serveKubernetesAptKey(fingerprint: string): void {
+    this.servedKubernetesAptKey = fingerprint;
+  }
+
+  /**
+   * A run of a boot script that checks the key it fetched fails on any other key, as Kiln's check does; one that does
+   * not check trusts it and installs what it signs, so its machine boots on (and joins with packages nobody vouched for).
+   */
+  private untrustedKubernetesAptKey(image: MachineImage): string | undefined {
+    const pin = image.kubernetesAptKeyPin;
+    if (pin === undefined || pin === this.servedKubernetesAptKey) return undefined;
+    return `pkgs.k8s.io Release.key: not exactly the Kubernetes package signing key ${pin} (found: ${this.servedKubernetesAptKey}); not trusting it`;
   }
 
   private takeBootRunFault(): string | undefined {

@@ -18,6 +18,7 @@ import {
   countedNodes,
 } from '#core';
 import { withinQuota } from './limits.ts';
+import { tenantExternalId } from './tenants.ts';
 import { type ClusterRecord, type OperationRecord, type Page, type StoredResponse, VersionConflictError, type WriteOutcome } from '#store';
 import type { KilnServices } from './context.ts';
 import type { WorkflowName } from './workflows.ts';
@@ -141,8 +142,10 @@ export async function orderCluster(
   request?: IdempotentRequest,
 ): Promise<Outcome<Cluster>> {
   // A retry is found by the write itself (its Idempotency-Key record is part of the transaction), so a first order
-  // makes no read before it.
-  assertOrderRules(spec, services.kmsPluginImage === undefined ? {} : { kmsPluginImage: services.kmsPluginImage });
+  // makes no read before it (but for the tenant's external ID, when it names an account).
+  assertOrderRules(spec, { kilnAccountId: services.kilnAccountId, ...(services.kmsPluginImage === undefined ? {} : { kmsPluginImage: services.kmsPluginImage }) });
+  // Every AssumeRole into the tenant's account sends the tenant's external ID, which only Kiln issues; the cluster records it.
+  const account = spec.account === undefined ? undefined : { roleArn: spec.account.roleArn, externalId: await tenantExternalId(services, tenantId) };
   const now = new Date().toISOString();
   const clusterId = newId('cluster');
   const operation = newOperation(tenantId, clusterId, 'provision', now, [], {}, services.requestId);
@@ -158,7 +161,7 @@ export async function orderCluster(
     tenantId,
     id: clusterId,
     name: spec.name,
-    spec: { ...spec, encryption: { ...spec.encryption, atRest } },
+    spec: { ...spec, encryption: { ...spec.encryption, atRest }, ...(account === undefined ? {} : { account }) },
     status: {
       phase: 'Pending',
       conditions: [

@@ -22,6 +22,8 @@ export interface KilnServices {
   admission?: RequestAdmission;
   /** The aws-encryption-provider image (digest-pinned) Kiln's operator provides; without it orders with the kms provider are refused. */
   kmsPluginImage?: string;
+  /** Kiln's own AWS account (KILN_ACCOUNT_ID): what tenants' roles trust, and where no tenant's role may be. */
+  kilnAccountId: string;
   /** Infrastructure runs at once across every tenant (a fair queue hands them out); DEFAULT_INFRASTRUCTURE_CONCURRENCY (core) when absent. */
   infrastructureConcurrency?: number;
   store: KilnStore;

@@ -16,7 +16,7 @@ export {
 export type { KilnServices } from './context.ts';
 export { EVENT_FEED_SETTLE_SECONDS, listClusterEvents, listTenantEvents } from './events.ts';
 export { listClusterNodes } from './nodes.ts';
-export { failureMessage, recordFailureStep } from './failures.ts';
+export { failureCause, FailureInput, failureMessage, logFailure, operationFailure, recordFailureStep } from './failures.ts';
 export { awaitInfrastructureSlot, dispatchInfrastructureSlots, releaseInfrastructureSlot } from './infrastructure-slots.ts';
 export { issueKubeconfig, type IssuedKubeconfig } from './kubeconfig.ts';
 export { checkKubernetesVersionSupport, listKubernetesVersions, versionSupportEvents, withVersionSupport, type VersionSupportReport } from './kubernetes-versions.ts';
@@ -27,7 +27,7 @@ export { startDueRotations, startKeyRotation, type ScheduledRotations } from './
 export { CERTIFICATE_RENEWAL_DAYS, certificatesDue, renewCertificates, startDueCertificateRenewals, type ScheduledRenewals } from './certificates.ts';
 export { SSH_KEY_PURPOSE, downloadSshKey, fingerprintOf, type SshKeyDownload } from './ssh-keys.ts';
 export { RequestAdmission, type TenantPrincipal, type VerifiedKey } from './admission.ts';
-export { authenticate, createApiKey, createTenant, listApiKeys, resumeTenant, revokeApiKey, suspendTenant, type ApiKeyRequest, type Principal } from './tenants.ts';
+export { accountTrust, authenticate, createApiKey, createTenant, listApiKeys, resumeTenant, revokeApiKey, suspendTenant, tenantExternalId, type ApiKeyRequest, type Principal } from './tenants.ts';
 export { beginUpdate, updateBranches, updateClusterSpec } from './updates.ts';
 export { insideMaintenanceWindow, startDueKubernetesUpgrades, type ScheduledUpgrades } from './kubernetes-upgrades.ts';
 export { clusterView, operationView } from './views.ts';

@@ -1,10 +1,10 @@
 import { createHash } from 'node:crypto';
 import { afterEach, describe, expect, it, vi } from 'vitest';
-import type { ApiKeyScope } from '#core';
+import { type ApiKeyScope, NotFoundError } from '#core';
 import type { ApiKeyRecord } from '#store';
 import { RequestAdmission, type TenantPrincipal } from './admission.ts';
 import type { KilnServices } from './context.ts';
-import { authenticate, createApiKey, resumeTenant, revokeApiKey, suspendTenant } from './tenants.ts';
+import { authenticate, createApiKey, resumeTenant, revokeApiKey, suspendTenant, tenantExternalId } from './tenants.ts';
 
 /** Services whose store knows one key, counting its reads (each a strongly consistent GetItem in production). */
 function withOneKey(known: string) {
@@ -50,7 +50,7 @@ function tenantWithKeys(keys: Record<string, ApiKeyRecord>) {
   const reads: string[] = [];
   const created: ApiKeyRecord[] = [];
   const revoked: string[] = [];
-  const tenant = { id: 'ten_1', name: 'one', createdAt: '2026-12-01T00:00:00.000Z' };
+  const tenant = { id: 'ten_1', name: 'one', externalId: 'kiln-external', createdAt: '2026-12-01T00:00:00.000Z' };
   let suspendedAt: string | undefined;
   const services = {
     admission: new RequestAdmission(),
@@ -208,5 +208,36 @@ describe('revoking the last key that can create keys', () => {
     await revokeApiKey(services, caller(ALL), 'key_reader');
     await revokeApiKey(services, caller(ALL), 'key_expired');
     expect(revoked).toEqual(['key_reader', 'key_expired']);
+  });
+});
+
+describe("the tenant's external ID", () => {
+  /** A store with one tenant made before Kiln issued external IDs, which keeps the first one written. */
+  function withLegacyTenant() {
+    let stored: string | undefined;
+    const services = {
+      store: {
+        getTenant: (tenantId: string) =>
+          Promise.resolve(tenantId === 'ten_1' ? { id: 'ten_1', name: 'one', createdAt: '2026-01-01T00:00:00.000Z', ...(stored === undefined ? {} : { externalId: stored }) } : undefined),
+        ensureTenantExternalId: (tenantId: string, candidate: string) => {
+          if (tenantId !== 'ten_1') return Promise.resolve(undefined);
+          stored ??= candidate;
+          return Promise.resolve(stored);
+        },
+      },
+    } as unknown as KilnServices;
+    return services;
+  }
+
+  it('is issued once to a tenant from before external IDs, random, and the same ever after', async () => {
+    const services = withLegacyTenant();
+    const first = await tenantExternalId(services, 'ten_1');
+    expect(first).toMatch(/^kiln-[A-Za-z0-9_-]{32}$/);
+    expect(await tenantExternalId(services, 'ten_1')).toBe(first);
+    expect(await tenantExternalId(withLegacyTenant(), 'ten_1')).not.toBe(first);
+  });
+
+  it('is a 404 for a tenant that does not exist', async () => {
+    await expect(tenantExternalId(withLegacyTenant(), 'ten_2')).rejects.toBeInstanceOf(NotFoundError);
   });
 });

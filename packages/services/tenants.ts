@@ -1,6 +1,7 @@
 import { randomBytes, timingSafeEqual } from 'node:crypto';
 import {
   API_KEY_SCOPES,
+  type AccountTrust,
   type ApiKey,
   type ApiKeyCreated,
   type ApiKeyScope,
@@ -18,7 +19,7 @@ import {
   normalizedScopes,
   sha256,
 } from '#core';
-import type { ApiKeyRecord } from '#store';
+import type { ApiKeyRecord, TenantRecord } from '#store';
 import type { TenantPrincipal, VerifiedKey } from './admission.ts';
 import type { KilnServices } from './context.ts';
 
@@ -58,12 +59,45 @@ function apiKeyView(record: ApiKeyRecord & { lastUsedAt?: string }): ApiKey {
   };
 }
 
+/**
+ * A new external ID: 24 random bytes (unguessable, so no tenant can present another's to a role), in the characters
+ * STS accepts for one ([\w+=,.@:/-], 2 to 1224 of them).
+ */
+function newExternalId(): string {
+  return `kiln-${randomBytes(24).toString('base64url')}`;
+}
+
 /** A tenant with its first key, which may do everything and does not expire (the operator hands it to the tenant). */
 export async function createTenant(services: KilnServices, name: string, quotas: Quotas = services.store.defaultQuotas): Promise<TenantCreated> {
-  const tenant: Tenant = { id: newId('tenant'), name, createdAt: new Date().toISOString() };
+  const tenant: Tenant = { id: newId('tenant'), name, externalId: newExternalId(), createdAt: new Date().toISOString() };
   const { apiKey, record } = newApiKey(tenant.id, { description: 'created with the tenant', scopes: [...API_KEY_SCOPES] }, tenant.createdAt);
   await services.store.createTenant(tenant, record, quotas);
   return { ...tenant, apiKey, quotas };
+}
+
+/** The external ID Kiln sends to the tenant's roles: the tenant's own, issued once and then fixed. */
+export async function tenantExternalId(services: KilnServices, tenantId: string): Promise<string> {
+  const tenant = await services.store.getTenant(tenantId);
+  const externalId = tenant?.externalId ?? (tenant === undefined ? undefined : await services.store.ensureTenantExternalId(tenantId, newExternalId()));
+  if (externalId === undefined) throw new NotFoundError('tenant', tenantId);
+  return externalId;
+}
+
+/** What the tenant's role trusts: Kiln's account, on the condition of the tenant's external ID, and a policy saying so. */
+export async function accountTrust(services: KilnServices, tenantId: string): Promise<AccountTrust> {
+  const externalId = await tenantExternalId(services, tenantId);
+  const trustPolicy = {
+    Version: '2012-10-17',
+    Statement: [
+      {
+        Effect: 'Allow',
+        Principal: { AWS: `arn:aws:iam::${services.kilnAccountId}:root` },
+        Action: 'sts:AssumeRole',
+        Condition: { StringEquals: { 'sts:ExternalId': externalId } },
+      },
+    ],
+  };
+  return { kilnAccountId: services.kilnAccountId, externalId, trustPolicy: JSON.stringify(trustPolicy) };
 }
 
 /** What a key orders for a new one: its scopes and expiry, the calling key's when absent. */
@@ -142,7 +176,7 @@ export async function suspendTenant(services: KilnServices, tenantId: string): P
   const tenant = await services.store.suspendTenant(tenantId, new Date().toISOString());
   services.admission?.forgetTenant(tenantId);
   if (tenant === undefined) throw new NotFoundError('tenant', tenantId);
-  return tenant;
+  return tenantView(services, tenant);
 }
 
 /** Resumes a suspended tenant: its keys work again (at once here, within the key TTL on the other API instances). */
@@ -150,7 +184,12 @@ export async function resumeTenant(services: KilnServices, tenantId: string): Pr
   const tenant = await services.store.resumeTenant(tenantId);
   services.admission?.forgetTenant(tenantId);
   if (tenant === undefined) throw new NotFoundError('tenant', tenantId);
-  return tenant;
+  return tenantView(services, tenant);
+}
+
+/** A tenant as the API shows it: with its external ID (issued now to a tenant from before Kiln issued them). */
+async function tenantView(services: KilnServices, tenant: TenantRecord): Promise<Tenant> {
+  return { ...tenant, externalId: tenant.externalId ?? (await tenantExternalId(services, tenant.id)) };
 }
 
 export type Principal = { kind: 'admin' } | TenantPrincipal;

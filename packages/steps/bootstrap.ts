@@ -16,6 +16,7 @@ import type { InfrastructureOutputs } from '#infra';
 import { AT_REST_KEY, PENDING_USER_AT_REST_KEY, updateCluster } from '#services';
 import { FIRST_AT_REST_KEY, atRestKeySealer, clusterKeyOf, nextRotation, sealedSecret } from './cluster-secrets.ts';
 import type { StepServices } from './context.ts';
+import { PROVISIONING_TOKEN } from './join-material.ts';
 import { type StepContext, type StepResult, runStep } from './step-runner.ts';
 
 const BOOTSTRAP_TOKEN_TTL_MS = 2 * 60 * 60 * 1000;
@@ -47,7 +48,7 @@ export async function bootstrapStep(services: StepServices, input: unknown): Pro
         JSON.stringify(pkiToPem(await generateClusterPki({ clusterName: context.cluster.name, apiHost, serviceCidr: spec.network.serviceCidr }))),
       ),
     ) as ClusterPkiPem;
-    const token = await sealedSecret(services, context, 'bootstrapToken', () => newBootstrapToken());
+    const token = await sealedSecret(services, context, PROVISIONING_TOKEN, () => newBootstrapToken());
     // A user-provided key was sealed when the order arrived; a generated one is made here; KMS needs none.
     const atRestKeys =
       spec.encryption.atRest.provider === 'kms'

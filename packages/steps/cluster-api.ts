@@ -72,15 +72,24 @@ export async function apiServerCertificates(services: Pick<KilnServices, 'sealer
   return { authority: new X509Certificate(credentials.caPem), apiServer };
 }
 
-async function credentialsFor(services: Pick<KilnServices, 'sealer'>, cluster: ClusterRecord, step: string): Promise<ClusterCredentials> {
+function sealedPkiOf(cluster: ClusterRecord, step: string): string {
   const sealedPki = cluster.sealed?.pki;
   if (sealedPki === undefined) throw new StepError(step, 'The cluster has no certificate authority yet: its bootstrap step has not run.', false);
+  return sealedPki;
+}
+
+/** The cluster's PKI, unsealed with Kiln's key: only for the moment it is needed (signing, publishing for a join). */
+export async function unsealClusterPki(services: Pick<KilnServices, 'sealer'>, cluster: ClusterRecord, step: string): Promise<ClusterPkiPem> {
+  const sealed = await services.sealer.unseal(sealedPkiOf(cluster, step), { tenantId: cluster.tenantId, clusterId: cluster.id, purpose: 'pki' });
+  return JSON.parse(Buffer.from(sealed).toString('utf8')) as ClusterPkiPem;
+}
+
+async function credentialsFor(services: Pick<KilnServices, 'sealer'>, cluster: ClusterRecord, step: string): Promise<ClusterCredentials> {
+  const sealedPki = sealedPkiOf(cluster, step);
   const cached = issued.get(cluster.id);
   if (cached !== undefined && cached.sealedPki === sealedPki && cached.renewAt > Date.now()) return cached.credentials;
 
-  const pki = JSON.parse(
-    Buffer.from(await services.sealer.unseal(sealedPki, { tenantId: cluster.tenantId, clusterId: cluster.id, purpose: 'pki' })).toString('utf8'),
-  ) as ClusterPkiPem;
+  const pki = await unsealClusterPki(services, cluster, step);
   const { expiresAt, ...credentials } = await issueClientCredentials(
     { clusterCa: await certificateAuthorityFromPem(pki.clusterCa) },
     { user: KILN_CLUSTER_USER, groups: [ADMIN_GROUP], validityMinutes: CREDENTIAL_MINUTES },

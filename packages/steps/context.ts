@@ -2,6 +2,7 @@ import type { MachineCommands, MachineSecretStore } from '#bootstrap';
 import type { ClusterSpec } from '#core';
 import type { SecretSealer } from '#encryption';
 import type { KilnServices } from '#services';
+import type { GroupMembers } from './machine-targets.ts';
 
 /** A cluster as far as reaching its AWS account and region is concerned. */
 export interface ClusterLocation {
@@ -19,7 +20,10 @@ export interface ClusterAws {
   /** Wraps secrets under the cluster's own KMS key (its ARN, from the infrastructure step). */
   sealer(keyArn: string): SecretSealer;
   machineSecrets: MachineSecretStore;
+  /** Run Command, only ever to an instance `fleet` lists. */
   machineCommands: MachineCommands;
+  /** The instances in the cluster's Auto Scaling groups: the machines that are the cluster's. */
+  fleet: GroupMembers;
 }
 
 /** What the workflow steps need besides the services: the clusters' own AWS, and how often to poll machines. */

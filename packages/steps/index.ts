@@ -2,14 +2,17 @@
 // infrastructure.ts loads the Pulumi program; it runs in the Fargate task, never in a Lambda.
 export { addonsStep } from './addons.ts';
 export { bootstrapStep } from './bootstrap.ts';
-export { clusterApi, CREDENTIAL_REUSE_MINUTES, KILN_CLUSTER_USER } from './cluster-api.ts';
+export { clusterApi, CREDENTIAL_REUSE_MINUTES, KILN_CLUSTER_USER, unsealClusterPki } from './cluster-api.ts';
 export type { ClusterAws, ClusterLocation, StepServices } from './context.ts';
 export { destroyStep, infrastructureStep, runInfrastructureContainer } from './infrastructure.ts';
+export { bootstrapTokenIdsOf, withdrawJoinMaterial } from './join-material.ts';
+export { controlPlaneTargets, machineGroupsOf, type GroupMember, type GroupMembers, type MachineGroupNames } from './machine-targets.ts';
 export { markDeletedStep } from './mark-deleted.ts';
 export { markReadyStep } from './mark-ready.ts';
 export { networkStep } from './network.ts';
 export { planStep, type ProvisionPlan } from './plan.ts';
 export { podSecurityDefaultsStep } from './pod-security-defaults.ts';
+export { recordWorkflowFailureStep } from './record-failure.ts';
 export { MAX_UNHEALTHY_RESTARTS, rotateEncryptionKeyStep } from './rotate-encryption-key.ts';
 export { ensureSshKey } from './ssh-key.ts';
 export { runStep, toStepError, type StepContext, type StepResult } from './step-runner.ts';

@@ -2,10 +2,14 @@ import { WorkflowInput } from '#core';
 import { updateCluster, updateOperation, versionSupportEvents, withCondition, withVersionSupport } from '#services';
 import type { ClusterRecord } from '#store';
 import type { StepServices } from './context.ts';
+import { withdrawJoinMaterial } from './join-material.ts';
 
 /** The last state of a successful provision: the operation succeeds and the cluster is Ready. */
 export async function markReadyStep(services: StepServices, rawInput: unknown): Promise<void> {
-  const { tenantId, clusterId, operationId } = WorkflowInput.parse(rawInput);
+  const input = WorkflowInput.parse(rawInput);
+  const { tenantId, clusterId, operationId } = input;
+  // Every machine the workflow added has joined (verify saw them Ready): their join tokens have done their work.
+  await withdrawJoinMaterial(services, input, true);
   const now = new Date().toISOString();
   const operation = await updateOperation(services, tenantId, operationId, (current) => ({ ...current, state: 'succeeded', finishedAt: current.finishedAt ?? now }));
   const reason = operation.type === 'provision' ? 'Provisioned' : 'Updated';

@@ -1,8 +1,9 @@
 import { CoreV1Api } from '@kubernetes/client-node';
-import { ADMISSION_CONFIG_SCRIPT, admissionConfigurationFile, instanceIdOf, machineSecretPath } from '#bootstrap';
+import { ADMISSION_CONFIG_SCRIPT, admissionConfigurationFile, machineSecretPath } from '#bootstrap';
 import { StepError } from '#core';
 import { clusterApi } from './cluster-api.ts';
 import type { StepServices } from './context.ts';
+import { controlPlaneMachines } from './machine-targets.ts';
 import { MAX_UNHEALTHY_RESTARTS } from './rotate-encryption-key.ts';
 import { type StepContext, type StepResult, runStep } from './step-runner.ts';
 
@@ -46,20 +47,10 @@ export async function podSecurityDefaultsStep(services: StepServices, input: unk
   return { ready: result.done, retryAfterSeconds: typeof backoff === 'number' ? backoff : 0 };
 }
 
-async function controlPlaneMachines(core: CoreV1Api): Promise<Map<string, string>> {
-  const nodes = await core.listNode({ labelSelector: 'node-role.kubernetes.io/control-plane' });
-  return new Map(
-    nodes.items
-      .map((node) => [node.metadata?.name ?? '', instanceIdOf(node.spec?.providerID) ?? ''] as const)
-      .filter(([name, instanceId]) => name !== '' && instanceId !== '')
-      .sort(([a], [b]) => a.localeCompare(b)),
-  );
-}
-
 async function nextAction(services: StepServices, context: StepContext): Promise<StepResult<Record<string, unknown>>> {
   const { cluster } = context;
   const core = (await clusterApi(services, cluster, STEP)).makeApiClient(CoreV1Api);
-  const instances = await controlPlaneMachines(core);
+  const instances = await controlPlaneMachines(services, cluster, core, STEP);
   const recorded = context.operation.steps[STEP]?.outputs;
   const roll: DefaultsRoll = isDefaultsRoll(recorded) ? recorded : { machines: [...instances.keys()], written: [], restarted: [], failedRestarts: 0 };
   const progress = (next: DefaultsRoll, retryAfterSeconds = 0): StepResult<Record<string, unknown>> => ({ done: false, progress: { ...next, retryAfterSeconds } });

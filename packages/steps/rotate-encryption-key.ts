@@ -1,6 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import { CoreV1Api } from '@kubernetes/client-node';
-import { ENCRYPTION_CONFIG_SCRIPT, encryptionConfiguration, instanceIdOf, machineSecretPath, toYamlDocuments } from '#bootstrap';
+import { ENCRYPTION_CONFIG_SCRIPT, encryptionConfiguration, machineSecretPath, toYamlDocuments } from '#bootstrap';
 import { StepError, clusterEvent } from '#core';
 import {
   ROTATION_PHASES,
@@ -18,6 +18,7 @@ import { AT_REST_KEY, updateCluster } from '#services';
 import { clusterApi } from './cluster-api.ts';
 import { FIRST_AT_REST_KEY, atRestKeySealer, nextRotation, sealedSecret } from './cluster-secrets.ts';
 import type { StepServices } from './context.ts';
+import { controlPlaneMachines } from './machine-targets.ts';
 import { type StepContext, type StepResult, runStep, toStepError } from './step-runner.ts';
 
 /** How long one invocation drives the rotation before handing back to the workflow's poll loop (a Lambda must not run long). */
@@ -36,19 +37,6 @@ function sealedKeyName(keyId: string): string {
 function isRotationState(value: unknown): value is RotationState {
   const phase: unknown = typeof value === 'object' && value !== null ? (value as { phase?: unknown }).phase : undefined;
   return (ROTATION_PHASES as readonly unknown[]).includes(phase);
-}
-
-interface ControlPlaneMachine {
-  name: string;
-  instanceId: string;
-}
-
-async function controlPlaneMachines(core: CoreV1Api): Promise<ControlPlaneMachine[]> {
-  const nodes = await core.listNode({ labelSelector: 'node-role.kubernetes.io/control-plane' });
-  return nodes.items
-    .map((node) => ({ name: node.metadata?.name ?? '', instanceId: instanceIdOf(node.spec?.providerID) ?? '' }))
-    .filter((machine) => machine.name !== '' && machine.instanceId !== '')
-    .sort((a, b) => a.name.localeCompare(b.name));
 }
 
 /**
@@ -74,14 +62,13 @@ async function rotateSlice(services: StepServices, context: StepContext): Promis
     throw new StepError('rotate', 'This cluster has no at-rest key Kiln manages (KMS clusters rotate in KMS).', false);
   }
   const core = (await clusterApi(services, cluster, 'rotate')).makeApiClient(CoreV1Api);
-  const machines = await controlPlaneMachines(core);
-  const instanceOf = new Map(machines.map((machine) => [machine.name, machine.instanceId]));
+  const instanceOf = await controlPlaneMachines(services, cluster, core, 'rotate');
 
   let state: RotationState;
   if (isRotationState(encryption.rotation)) {
     state = encryption.rotation;
   } else {
-    state = startRotation({ machines: machines.map((machine) => machine.name), currentKey: encryption.activeKeyId, now: new Date() });
+    state = startRotation({ machines: [...instanceOf.keys()], currentKey: encryption.activeKeyId, now: new Date() });
     const started = state;
     await updateCluster(services, tenantId, clusterId, (current) => ({
       ...current,
@@ -89,6 +76,7 @@ async function rotateSlice(services: StepServices, context: StepContext): Promis
     }));
   }
 
+  const materialOf = (keyId: string) => sealedSecret(services, context, sealedKeyName(keyId), () => Promise.reject(new StepError('rotate', `Key ${keyId} has no material.`, false)), sealer);
   const run = async (machine: string, command: string[]) => {
     const instanceId = instanceOf.get(machine);
     if (instanceId === undefined) throw new StepError('rotate', `Control plane machine ${machine} is gone; the rotation waits for its replacement.`, true);
@@ -100,12 +88,7 @@ async function rotateSlice(services: StepServices, context: StepContext): Promis
         await sealedSecret(services, context, sealedKeyName(action.keyId), () => randomBytes(32).toString('base64'), sealer);
         return { type: 'generate-key' };
       case 'write-config': {
-        const keys = await Promise.all(
-          action.keys.map(async (keyId) => ({
-            name: keyId,
-            secret: await sealedSecret(services, context, sealedKeyName(keyId), () => Promise.reject(new StepError('rotate', `Key ${keyId} has no material.`, false)), sealer),
-          })),
-        );
+        const keys = await Promise.all(action.keys.map(async (keyId) => ({ name: keyId, secret: await materialOf(keyId) })));
         const parameter = machineSecretPath(clusterId, 'control-plane', 'encryption-config');
         await machineSecrets.publish(clusterId, 'control-plane', 'encryption-config', toYamlDocuments([encryptionConfiguration(cluster.spec, keys)]), cluster.clusterKeyArn);
         const written = await run(action.machine, [ENCRYPTION_CONFIG_SCRIPT, 'write', parameter]);
@@ -130,6 +113,10 @@ async function rotateSlice(services: StepServices, context: StepContext): Promis
     const action = nextAction(state);
     if (action.type === 'done') {
       const finished = state;
+      // The parameter's earlier versions list the retired key, and SSM keeps them readable as `name:version` until the
+      // parameter is deleted: the final configuration goes into a parameter of its own, with no history.
+      const activeKey = { name: finished.newKey, secret: await materialOf(finished.newKey) };
+      await machineSecrets.publishWithoutHistory(clusterId, 'control-plane', 'encryption-config', toYamlDocuments([encryptionConfiguration(cluster.spec, [activeKey])]), cluster.clusterKeyArn);
       const now = new Date().toISOString();
       await updateCluster(
         services,
@@ -137,6 +124,8 @@ async function rotateSlice(services: StepServices, context: StepContext): Promis
         clusterId,
         (current) => ({
           ...current,
+          // Nothing is encrypted with the retired key any more: its material goes.
+          sealed: withoutKey(current.sealed, sealedKeyName(finished.oldKey)),
           encryption: {
             activeKeyId: finished.newKey,
             keys: [finished.newKey],
@@ -155,12 +144,10 @@ async function rotateSlice(services: StepServices, context: StepContext): Promis
       result = await execute(action);
     } catch (error) {
       const failure = toStepError('rotate', error);
+      services.log.warn('rotation action failed', { tenantId, clusterId, action: action.type, error: { name: failure.name, message: error instanceof Error ? error.message : String(error) } });
       // After progress, a transient failure hands back to the workflow's poll loop instead of failing the invocation:
       // the workflow's retry budget then counts invocations that got nowhere, not every blip of a long rotation.
-      if (progressed && failure.retriable) {
-        services.log.warn('rotation action failed; the workflow calls again', { tenantId, clusterId, action: action.type, error: { message: failure.message } });
-        return { done: false, progress: progressOf() };
-      }
+      if (progressed && failure.retriable) return { done: false, progress: progressOf() };
       throw failure;
     }
     state = applyResult(state, action, result);
@@ -185,6 +172,11 @@ async function rotateSlice(services: StepServices, context: StepContext): Promis
     }
   }
   return { done: false, progress: progressOf() };
+}
+
+function withoutKey(sealed: Record<string, string> | undefined, name: string): Record<string, string> {
+  const { [name]: _retired, ...kept } = sealed ?? {};
+  return kept;
 }
 
 /** The keys the control planes' configuration lists right now (the most advanced machine's view). */

@@ -12,12 +12,29 @@ const TRANSIENT_NAMES = new Set([
   'InternalServerError',
   'TransactionConflictException',
   'TimeoutError',
+  // SSM: "There are concurrent updates for a resource that supports one update at a time" (a name still being deleted).
+  'TooManyUpdates',
 ]);
 const TRANSIENT_CODES = new Set(['ECONNREFUSED', 'ECONNRESET', 'ETIMEDOUT', 'EAI_AGAIN', 'EPIPE', 'UND_ERR_SOCKET', 'UND_ERR_CONNECT_TIMEOUT']);
 
 function safeMessage(error: unknown): string {
   const message = error instanceof Error ? error.message : String(error);
   return message.length > MESSAGE_LIMIT ? `${message.slice(0, MESSAGE_LIMIT)}…` : message;
+}
+
+/**
+ * What a step error says of an error Kiln did not write (AWS's, the cluster API's, the network's): who answered and
+ * with what code, never its message, which names Kiln's roles, keys and account and goes to Kiln's logs instead.
+ */
+function foreignErrorSummary(error: Error, httpStatus: number | undefined): string {
+  // The one refusal the tenant fixes on their side: their account role does not trust Kiln with the external id.
+  if (/\bsts:AssumeRole\b/.test(error.message)) {
+    return `Kiln could not assume the order's account role (AWS answered ${error.name}): check that the role's trust policy allows Kiln's principal with the order's external ID.`;
+  }
+  if ((error as { $metadata?: unknown }).$metadata !== undefined) return `AWS answered ${error.name}${httpStatus === undefined ? '' : ` (HTTP ${httpStatus})`}.`;
+  if (typeof (error as { code?: unknown }).code === 'number') return `The cluster's API server answered HTTP ${httpStatus ?? 'error'}.`;
+  const code = errorCode(error);
+  return `A call Kiln made failed (${error.name}${code === undefined ? '' : ` ${code}`}).`;
 }
 
 function errorCode(error: unknown): string | undefined {
@@ -46,9 +63,9 @@ export function toStepError(step: string, error: unknown): StepError {
       httpStatus === undefined ||
       httpStatus === 429 ||
       httpStatus >= 500;
-    return new StepError(step, safeMessage(error), retriable);
+    return new StepError(step, foreignErrorSummary(error, httpStatus), retriable);
   }
-  return new StepError(step, safeMessage(error), true);
+  return new StepError(step, 'A call Kiln made failed.', true);
 }
 
 export interface StepContext {
@@ -119,7 +136,8 @@ export async function runStep<T extends Record<string, unknown>>(
     return result;
   } catch (error) {
     const stepError = toStepError(step, error);
-    log.warn('step error', { error: { name: stepError.name, message: stepError.message } });
+    // The raw error stays here, under the request id the tenant's reference names; the step error says what a tenant may read.
+    log.warn('step error', { error: { name: stepError.name, message: stepError.message, cause: error instanceof Error ? `${error.name}: ${safeMessage(error)}` : safeMessage(error) } });
     throw stepError;
   }
 }

@@ -75,7 +75,8 @@ export const OperationRecord = z.object({
 });
 export type OperationRecord = z.infer<typeof OperationRecord>;
 
-export const TenantRecord = Tenant;
+/** A tenant as stored; one created before Kiln issued external IDs has none until it first needs one. */
+export const TenantRecord = Tenant.extend({ externalId: Tenant.shape.externalId.optional() });
 
 /** A tenant's API key as stored: only its hash, never the key. */
 export const ApiKeyRecord = z.object({

@@ -92,6 +92,23 @@ describe('tenants', () => {
     // Nothing was written for the unknown tenant.
     expect(await item(keys.tenant(unknown))).toBeUndefined();
   });
+
+  it('gives a tenant from before external IDs one on first use, and keeps the first one written', async () => {
+    const tenantId = await newTenant();
+    expect((await store.getTenant(tenantId))?.externalId).toBeUndefined();
+    expect(await store.ensureTenantExternalId(tenantId, 'kiln-first')).toBe('kiln-first');
+    expect(await store.ensureTenantExternalId(tenantId, 'kiln-second')).toBe('kiln-first');
+    expect((await store.getTenant(tenantId))?.externalId).toBe('kiln-first');
+    expect(await store.ensureTenantExternalId(newId('tenant'), 'kiln-none')).toBeUndefined();
+  });
+
+  it('still reads a cluster stored with the external ID its order chose, from before Kiln issued them', async () => {
+    const tenantId = await newTenant();
+    const cluster = clusterOf(tenantId, 'chosen-external-id');
+    const stored = { ...cluster, spec: { ...cluster.spec, account: { roleArn: 'arn:aws:iam::333344445555:role/kiln-provisioner', externalId: 'chosen-by-the-tenant' } } };
+    await store.createCluster(stored, operationOf(stored));
+    expect((await store.getCluster(tenantId, cluster.id))?.spec.account).toEqual(stored.spec.account);
+  });
 });
 
 describe('cluster names', () => {

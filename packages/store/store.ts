@@ -353,6 +353,30 @@ export class KilnStore {
     return result.Item === undefined ? undefined : TenantRecord.parse(result.Item);
   }
 
+  /**
+   * The tenant's external ID: the one it has, or else `candidate`, written only if it still has none, so the first one
+   * written stays (a tenant from before Kiln issued them gets one on first use). Undefined for no such tenant.
+   */
+  async ensureTenantExternalId(tenantId: string, candidate: string): Promise<string | undefined> {
+    try {
+      const result = await this.documents.send(
+        new UpdateCommand({
+          TableName: this.tableName,
+          Key: keys.tenant(tenantId),
+          UpdateExpression: 'SET externalId = if_not_exists(externalId, :candidate)',
+          ConditionExpression: 'attribute_exists(PK)',
+          ExpressionAttributeValues: { ':candidate': candidate },
+          ReturnValues: 'UPDATED_NEW',
+        }),
+      );
+      const externalId: unknown = result.Attributes?.externalId;
+      return typeof externalId === 'string' ? externalId : undefined;
+    } catch (error) {
+      if (error instanceof ConditionalCheckFailedException) return undefined;
+      throw error;
+    }
+  }
+
   /** A tenant's keys, oldest first, with when each was last used. */
   async listApiKeys(tenantId: string): Promise<(ApiKeyRecord & { lastUsedAt?: string })[]> {
     const listed = await this.documents.send(

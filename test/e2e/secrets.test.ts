@@ -1,8 +1,10 @@
 import { randomBytes } from 'node:crypto';
 import { DynamoDBClient, ScanCommand, type ScanCommandOutput } from '@aws-sdk/client-dynamodb';
 import { afterAll, describe, expect, it } from 'vitest';
+import { CONTROL_PLANE_PKI_FILES, machineSecretPath } from '#bootstrap';
 import { LOCAL_CREDENTIALS, LOCAL_REGION } from '#sandbox';
-import { type ClusterBody, localSession, order } from '../support/local-session.ts';
+import { eventually } from '../support/api.ts';
+import { type ClusterBody, type OperationBody, localSession, order } from '../support/local-session.ts';
 
 // Every line Kiln and the sandbox write while this file runs, at debug level, kept to be searched.
 const written: string[] = [];
@@ -86,5 +88,53 @@ describe('no secret in plaintext', () => {
       expect(text, `a webhook secret in ${where}`).not.toMatch(/whsec_[A-Za-z0-9+/=]{20,}/);
       expect(text, `a kubeadm bootstrap token in ${where}`).not.toMatch(/\b[a-z0-9]{6}\.[a-z0-9]{16}\b/);
     }
+  });
+});
+
+describe('nothing secret left behind', () => {
+  /** Every version SSM still holds of a cluster's parameter, as the machines' instance roles could read them (`name:version`). */
+  const versionsOf = (clusterId: string, role: 'control-plane' | 'worker', name: string): string[] => {
+    const scope = { accountId: session.stack.accountId, region: order('any').region };
+    const path = machineSecretPath(clusterId, role, name);
+    const versions: string[] = [];
+    for (let version = 1; version <= 100; version++) {
+      const value = session.stack.ssm.read(scope, `${path}:${version}`);
+      if (value !== undefined) versions.push(value);
+    }
+    return versions;
+  };
+
+  it('after provisioning, no join token and no CA key is left in SSM (no version), and no join token in the cluster', async () => {
+    const key = await session.newTenant();
+    const created = await session.api<ClusterBody>('POST', '/v1/clusters', { token: key, body: order('join-token-withdrawn') });
+    const id = created.body.id;
+    await session.waitForPhase(key, id, 'Ready');
+    for (const role of ['control-plane', 'worker'] as const) expect(versionsOf(id, role, 'join-token'), `${role} join token`).toEqual([]);
+    for (const file of CONTROL_PLANE_PKI_FILES) expect(versionsOf(id, 'control-plane', `pki/${file}`), file).toEqual([]);
+    const { core } = session.sandboxOf(id);
+    const tokens = (await core.listNamespacedSecret({ namespace: 'kube-system' })).items.filter((secret) => secret.type === 'bootstrap.kubernetes.io/token');
+    expect(tokens.map((secret) => secret.metadata?.name)).toEqual([]);
+  });
+
+  it('after a key rotation, no version of the encryption configuration holds the retired key', async () => {
+    const key = await session.newTenant();
+    const retiredKey = randomBytes(32).toString('base64');
+    const created = await session.api<ClusterBody>('POST', '/v1/clusters', {
+      token: key,
+      body: { ...order('retired-key'), encryption: { atRest: { provider: 'secretbox', keySource: 'user', key: retiredKey } } },
+    });
+    const id = created.body.id;
+    await session.waitForPhase(key, id, 'Ready');
+    expect(versionsOf(id, 'control-plane', 'encryption-config').some((config) => config.includes(retiredKey))).toBe(true);
+    const started = await session.api<OperationBody>('POST', `/v1/clusters/${id}/encryption-key-rotations`, { token: key });
+    expect(started.status).toBe(202);
+    const rotation = await eventually('the rotation to finish', async () => {
+      const operation = await session.api<OperationBody>('GET', `/v1/operations/${started.body.id}`, { token: key });
+      return operation.body.state === 'succeeded' || operation.body.state === 'failed' ? operation.body : undefined;
+    }, 120_000);
+    expect(rotation.state, rotation.error?.detail).toBe('succeeded');
+    const versions = versionsOf(id, 'control-plane', 'encryption-config');
+    expect(versions.length).toBeGreaterThan(0);
+    expect(versions.filter((config) => config.includes(retiredKey))).toEqual([]);
   });
 });

@@ -653,8 +653,11 @@ describe('an interrupted key rotation', () => {
 describe("clusters in the tenant's own account", () => {
   it('builds there through the role the tenant trusts Kiln with, and keeps its data keys under a key in that account', async () => {
     const key = await newTenant();
-    const account = { roleArn: 'arn:aws:iam::222233334444:role/kiln-provisioner', externalId: 'tenant-ext-7f3a' };
-    stack.sts.trust(account.roleArn, account.externalId);
+    // The tenant writes its role's trust policy from what Kiln shows it: Kiln's account, and the external ID Kiln issued.
+    const trust = await api<{ kilnAccountId: string; externalId: string; trustPolicy: string }>('GET', '/v1/account-trust', { token: key });
+    const account = { roleArn: 'arn:aws:iam::222233334444:role/kiln-provisioner' };
+    const role = await api('POST', '/v1/sandbox/account-roles', { token: stack.adminToken, body: { roleArn: account.roleArn, assumeRolePolicyDocument: trust.body.trustPolicy } });
+    expect(role.status).toBe(201);
     const created = await api<ClusterBody>('POST', '/v1/clusters', { token: key, body: { ...order('own-account'), region: 'eu-west-1', account } });
     expect(created.status).toBe(202);
     const ready = (await waitForPhase(key, created.body.id, 'Ready')) as unknown as { status: { encryption: { kmsKeyArn: string } } };
@@ -663,10 +666,11 @@ describe("clusters in the tenant's own account", () => {
     expect(ready.status.encryption.kmsKeyArn).toMatch(/^arn:aws:kms:eu-west-1:222233334444:key\//);
     const sessions = stack.sts.calls.filter((call) => call.roleSessionName === `kiln-${created.body.id}`);
     expect(sessions.length).toBeGreaterThanOrEqual(1);
-    expect(sessions.every((call) => call.roleArn === account.roleArn && call.externalId === account.externalId && call.callerAccountId === '000000000000')).toBe(true);
+    expect(sessions.every((call) => call.roleArn === account.roleArn && call.externalId === trust.body.externalId && call.callerAccountId === '000000000000')).toBe(true);
     const principal = await authenticate(stack.services, key);
     if (principal?.kind !== 'tenant') throw new Error('the new key did not authenticate');
     const stored = await stack.services.store.getCluster(principal.tenantId, created.body.id);
+    expect(stored?.spec.account?.externalId).toBe(trust.body.externalId);
     if (stored?.clusterKeyArn === undefined) throw new Error('the cluster has no KMS key');
     const context = { tenantId: principal.tenantId, clusterId: created.body.id, purpose: 'atRestKey' };
     // Only the tenant account can open the data key: Kiln's own credentials are not allowed to use the cluster key.
@@ -681,14 +685,18 @@ describe("clusters in the tenant's own account", () => {
     expect(stack.kms.keys.ensureKey(stored.clusterKeyArn).KeyState).toBe('PendingDeletion');
   });
 
-  it('fails the order with a clear problem when the role does not trust Kiln with that external ID', async () => {
+  it("fails the order of a tenant naming another tenant's role: Kiln sends the ordering tenant's external ID, which that role does not trust", async () => {
+    const owner = await newTenant();
+    const ownersTrust = await api<{ kilnAccountId: string; externalId: string }>('GET', '/v1/account-trust', { token: owner });
+    const account = { roleArn: 'arn:aws:iam::555566667777:role/kiln-provisioner' };
+    stack.sts.trust(account.roleArn, { trustedAccountId: ownersTrust.body.kilnAccountId, externalId: ownersTrust.body.externalId });
     const key = await newTenant();
-    const account = { roleArn: 'arn:aws:iam::555566667777:role/kiln-provisioner', externalId: 'the-wrong-one' };
-    stack.sts.trust(account.roleArn, 'the-right-one');
     const created = await api<ClusterBody>('POST', '/v1/clusters', { token: key, body: { ...order('untrusted'), account } });
     const failed = await waitForPhase(key, created.body.id, 'Failed');
-    expect(failed.status.reason).toContain('not authorized to perform: sts:AssumeRole');
-    expect(failed.status.reason).not.toContain('the-wrong-one');
+    expect(failed.status.reason).toContain("Kiln could not assume the order's account role");
+    expect(failed.status.reason).not.toContain(ownersTrust.body.externalId);
+    expect(failed.status.reason).not.toContain('arn:');
+    expect(stack.sts.calls.filter((call) => call.roleSessionName === `kiln-${created.body.id}`)).toEqual([]);
   });
 });
 

@@ -48,6 +48,7 @@ export async function startApiHarness(): Promise<ApiHarness> {
       KILN_ROTATE_ENCRYPTION_KEY_STATE_MACHINE_ARN: 'arn:aws:states:us-east-1:000000000000:stateMachine:kiln-rotate-encryption-key',
       KILN_REMEDIATE_NODE_STATE_MACHINE_ARN: 'arn:aws:states:us-east-1:000000000000:stateMachine:kiln-remediate-node',
       KILN_SEALING_KEY_ID: 'alias/kiln-unreachable',
+      KILN_ACCOUNT_ID: '000000000000',
       KILN_ADMIN_TOKEN_SHA256: sha256(adminToken),
       KILN_LOG_LEVEL: 'silent',
     }),

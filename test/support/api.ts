@@ -7,8 +7,11 @@ export interface ApiResponse<T = Record<string, unknown>> {
   text: string;
 }
 
-/** A tiny client for the Kiln API as a user would call it: JSON over HTTP with a bearer token. */
-export function apiClient(baseUrl: string) {
+/**
+ * A tiny client for the Kiln API as a user would call it: JSON over HTTP with a bearer token. `inspect` sees every
+ * answer, so a session can hold every answer of every test to a rule.
+ */
+export function apiClient(baseUrl: string, inspect: (response: ApiResponse<unknown>, request: string) => void = () => undefined) {
   return async function call<T = Record<string, unknown>>(
     method: string,
     path: string,
@@ -27,7 +30,9 @@ export function apiClient(baseUrl: string) {
     } catch {
       parsed = undefined;
     }
-    return { status: response.status, headers: response.headers, body: parsed as T, text };
+    const answer = { status: response.status, headers: response.headers, body: parsed as T, text };
+    inspect(answer, `${method} ${path}`);
+    return answer;
   };
 }
 

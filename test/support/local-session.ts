@@ -3,6 +3,7 @@ import { afterAll, afterEach, beforeAll, expect, inject } from 'vitest';
 import { type LocalStack, type LocalStackOptions, type SandboxCluster, startLocalStack } from '#sandbox';
 import type { components } from '../../openapi/kiln.ts';
 import { type ApiCall, apiClient, eventually } from './api.ts';
+import { expectNothingOfKilns } from './tenant-facing.ts';
 
 /** A cluster and an operation as the API answers them: the types openapi-typescript generates from the document. */
 export type ClusterBody = components['schemas']['Cluster'];
@@ -21,6 +22,17 @@ export interface SandboxMachine {
 
 export const order = (name: string) => ({ name, region: 'eu-central-1', nodePools: [{ name: 'default', size: 2 }] });
 
+/** Every event of a tenant, page by page, held to what a tenant may read. */
+async function expectEventsOfTenant(stack: LocalStack, tenantId: string): Promise<void> {
+  const read = (after?: string) => stack.services.store.listTenantEvents(tenantId, { ...(after === undefined ? {} : { after }), before: 'evt_~', types: [], limit: 500 });
+  for (let page = await read(); ; ) {
+    expectNothingOfKilns(page.items, stack.accountId, `the events of ${tenantId}`);
+    const after = page.items.at(-1)?.id;
+    if (!page.more || after === undefined) return;
+    page = await read(after);
+  }
+}
+
 /**
  * One local stack for a test file, started before its tests and stopped
  * after them, with what the tests do through it: tenants through the admin
@@ -29,6 +41,7 @@ export const order = (name: string) => ({ name, region: 'eu-central-1', nodePool
 export function localSession(options: LocalStackOptions) {
   let running: { stack: LocalStack; api: ApiCall } | undefined;
   let tenantSeq = 0;
+  const tenantIds: string[] = [];
   const current = () => {
     if (running === undefined) throw new Error('the local stack is not running');
     return running;
@@ -36,7 +49,13 @@ export function localSession(options: LocalStackOptions) {
 
   beforeAll(async () => {
     const stack = await startLocalStack({ dynamoDbEndpoint: inject('dynamoDbEndpoint'), ...options });
-    running = { stack, api: apiClient(stack.url) };
+    // Every operation, cluster and event any test of the file reads is held to what a tenant may read.
+    running = {
+      stack,
+      api: apiClient(stack.url, (response, request) => {
+        expectNothingOfKilns(response.body, stack.accountId, request);
+      }),
+    };
   });
   // Faults belong to the test that injected them, even when it fails before using them all.
   afterEach(() => {
@@ -47,6 +66,9 @@ export function localSession(options: LocalStackOptions) {
     stack.kms.clearFaults();
   });
   afterAll(async () => {
+    // And every event of every tenant the file made, whether a test read it or not (the store, so none is still settling).
+    const stack = running?.stack;
+    if (stack !== undefined) for (const tenantId of tenantIds) await expectEventsOfTenant(stack, tenantId);
     await running?.stack.stop();
   });
 
@@ -60,8 +82,9 @@ export function localSession(options: LocalStackOptions) {
     /** Each test gets a fresh tenant through the admin API, as a new customer would. */
     newTenant: async (): Promise<string> => {
       tenantSeq += 1;
-      const created = await session.api<{ apiKey: string }>('POST', '/v1/tenants', { token: session.stack.adminToken, body: { name: `tenant-${tenantSeq}` } });
+      const created = await session.api<{ id: string; apiKey: string }>('POST', '/v1/tenants', { token: session.stack.adminToken, body: { name: `tenant-${tenantSeq}` } });
       expect(created.status).toBe(201);
+      tenantIds.push(created.body.id);
       return created.body.apiKey;
     },
     /** Until GET answers 404: a cluster whose deletion finished is gone from the API (its events and operations stay). */

@@ -1,5 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { type Problem, offeredKubernetesSentence } from '#core';
+import { type Problem, offeredKubernetesSentence, sha256 } from '#core';
 import { expectProblem } from '../../../test/support/api.ts';
 import { type ApiHarness, startApiHarness } from '../../../test/support/api-harness.ts';
 
@@ -37,5 +37,50 @@ describe('POST /v1/clusters with a Kubernetes version', () => {
     const response = await api.call<Problem>('POST', '/v1/clusters', { token: apiKey, body: { ...order, kubernetesVersion: 'latest' } });
     expectProblem(response, 400, 'validation_failed');
     expect(response.body.errors).toEqual([{ pointer: '/kubernetesVersion', detail: 'must be a Kubernetes minor version such as 1.35' }]);
+  });
+});
+
+describe('POST /v1/clusters reaching into an AWS account', () => {
+  const refusal = async (body: Record<string, unknown>) => {
+    const { apiKey } = await api.newTenant();
+    const response = await api.call<Problem>('POST', '/v1/clusters', { token: apiKey, body: { ...order, ...body } });
+    expectProblem(response, 422, 'unprocessable');
+    const clusters = await api.call<{ items: unknown[] }>('GET', '/v1/clusters', { token: apiKey });
+    expect(clusters.body.items).toEqual([]);
+    return response.body;
+  };
+
+  it("refuses an external ID with 422: Kiln issues the tenant's, and the problem says where to read it", async () => {
+    const problem = await refusal({ account: { roleArn: 'arn:aws:iam::333344445555:role/kiln-provisioner', externalId: 'chosen-by-the-tenant' } });
+    expect(problem.errors).toEqual([{ pointer: '/account/externalId', detail: expect.stringContaining('GET /v1/account-trust') as unknown }]);
+  });
+
+  it("refuses a role in Kiln's own account with 422 naming account.roleArn", async () => {
+    const problem = await refusal({ account: { roleArn: 'arn:aws:iam::000000000000:role/kiln-provisioner' } });
+    expect(problem.errors).toEqual([expect.objectContaining({ pointer: '/account/roleArn' })]);
+  });
+
+  it('refuses a KMS key of another account than the one the cluster is built in with 422 naming it', async () => {
+    const kmsKeyArn = 'arn:aws:kms:eu-central-1:999988887777:key/0d7c6b2a-1f2e-4c3d-9a8b-7c6d5e4f3a2b';
+    const atRest = { provider: 'aescbc', keySource: 'kms', kmsKeyArn };
+    // aescbc with a KMS key is refused for its own reason too; the account rule names the key either way.
+    const inKilns = await refusal({ encryption: { atRest } });
+    expect(inKilns.errors).toContainEqual(expect.objectContaining({ pointer: '/encryption/atRest/kmsKeyArn' }));
+    const inTenants = await refusal({ encryption: { atRest }, account: { roleArn: 'arn:aws:iam::333344445555:role/kiln-provisioner' } });
+    expect(inTenants.errors).toContainEqual(expect.objectContaining({ pointer: '/encryption/atRest/kmsKeyArn' }));
+  });
+});
+
+describe("POST /v1/clusters in the tenant's account", () => {
+  it("records the tenant's external ID, the one Kiln issued, with the cluster", async () => {
+    const { apiKey } = await api.newTenant();
+    const trust = await api.call<{ externalId: string }>('GET', '/v1/account-trust', { token: apiKey });
+    const roleArn = 'arn:aws:iam::333344445555:role/kiln-provisioner';
+    const created = await api.call<{ id: string; account?: { roleArn: string; externalId?: string } }>('POST', '/v1/clusters', { token: apiKey, body: { ...order, account: { roleArn } } });
+    expect(created.status).toBe(202);
+    expect(created.body.account).toEqual({ roleArn, externalId: trust.body.externalId });
+    const tenant = await api.services.store.findTenantByApiKeyHash(sha256(apiKey));
+    const stored = await api.services.store.getCluster(tenant?.id ?? '', created.body.id);
+    expect(stored?.spec.account).toEqual({ roleArn, externalId: trust.body.externalId });
   });
 });

@@ -225,6 +225,19 @@ export interface BootBehaviour {
   staticPodImage?: string;
   /** How the boot script runs: once from runcmd, or as a systemd unit that restarts it. */
   bootProcedure?: BootProcedure;
+  /** The fingerprint the script requires of the only primary key in pkgs.k8s.io's Release.key before apt trusts it. */
+  kubernetesAptKeyPin?: string;
+}
+
+/**
+ * The check a boot script makes of the Release.key it fetched from pkgs.k8s.io before it trusts it: the primary keys
+ * `gpg --show-keys --with-colons` lists (gnupg doc/DETAILS: a `pub` record, then its `fpr`), compared with one
+ * fingerprint, a mismatch ending the script. Undefined when the script trusts the file as it comes.
+ */
+function kubernetesAptKeyPinOf(script: string): string | undefined {
+  const check =
+    /pkgs\.k8s\.io\/core:\/stable:\/v[\d.]+\/deb\/Release\.key"?\n[^\n]*gpg [^\n]*--show-keys --with-colons[^\n]*\n\s*if \[ "\$\w+" != "([0-9A-F]{40})" \]; then\n(?:[^\n]*\n){0,3}?\s*exit [1-9]/.exec(script);
+  return check?.[1];
 }
 
 /** How the user data runs its boot script: the executable it writes that runs `kubeadm init` or `kubeadm join`. */
@@ -263,6 +276,7 @@ function readBootBehaviour(userData: string): BootBehaviour {
   const apiServerCertSans = apiServerCertSansOf(userData);
   const staticPodImage = staticPodImageOf(userData);
   const bootProcedure = bootProcedureOfUserData(userData);
+  const kubernetesAptKeyPin = kubernetesAptKeyPinOf(written);
   return {
     providerIdFromMetadata,
     ssmAgent,
@@ -275,6 +289,7 @@ function readBootBehaviour(userData: string): BootBehaviour {
     ...(apiServerCertSans === undefined ? {} : { apiServerCertSans }),
     ...(staticPodImage === undefined ? {} : { staticPodImage }),
     ...(bootProcedure === undefined ? {} : { bootProcedure }),
+    ...(kubernetesAptKeyPin === undefined ? {} : { kubernetesAptKeyPin }),
   };
 }
 

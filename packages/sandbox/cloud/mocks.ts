@@ -34,6 +34,8 @@ export interface MockCloudContext {
   stack: string;
   /** The IAM roles that exist, in every account, when the run starts. */
   roles: readonly AccountRole[];
+  /** Public images their owners have deregistered (by name): DescribeImages no longer lists them. */
+  withdrawnImages?: readonly string[];
 }
 
 export interface CloudMockHooks {
@@ -94,7 +96,7 @@ export function createCloudMocks(context: MockCloudContext, hooks: CloudMockHook
         case 'aws:index/getRegion:getRegion':
           return { id: region, name: region, region, endpoint: `ec2.${region}.amazonaws.com` };
         case 'aws:ec2/getAmi:getAmi': {
-          const image = findImage(args.inputs as ImageQuery);
+          const image = findImage(args.inputs as ImageQuery, context.withdrawnImages);
           return { id: image.imageId, ...image };
         }
         default:

@@ -23,6 +23,7 @@ const DEBIAN = '136693071363';
 const DEBIAN_BUILDS: readonly { release: string; build: string; created: string }[] = [
   { release: '12', build: '20260110-2353', created: '2026-01-10T11:02:31.000Z' },
   { release: '12', build: '20260711-2541', created: '2026-07-11T10:47:05.000Z' },
+  { release: '13', build: '20260516-2470', created: '2026-05-16T10:58:03.000Z' },
   { release: '13', build: '20260711-2541', created: '2026-07-11T11:15:40.000Z' },
   { release: '13', build: '20261121-2674', created: '2026-11-21T12:30:12.000Z' },
 ];
@@ -64,11 +65,19 @@ export interface ImageQuery {
 }
 
 /**
+ * DescribeImages lists no image its owner has deregistered: new instances can no longer launch from it
+ * (awsdocs/amazon-ec2-user-guide, "Deregister your AMI"). `withdrawn` names the ones Debian took back.
+ */
+function listed(withdrawn: readonly string[]): readonly PublicImage[] {
+  return PUBLIC_IMAGES.filter((image) => !withdrawn.includes(image.name));
+}
+
+/**
  * `aws.ec2.getAmi` as terraform-provider-aws answers it (internal/service/ec2/ec2_ami_data_source.go
  * dataSourceAMIRead): DescribeImages with the owners and filters, then no match is an error, several are one unless
  * `most_recent` picks the newest creation date.
  */
-export function findImage(query: ImageQuery): PublicImage {
+export function findImage(query: ImageQuery, withdrawn: readonly string[] = []): PublicImage {
   const owners = query.owners ?? [];
   for (const owner of owners) {
     if (!/^\d{12}$/.test(owner)) throw new Error(`the sandbox EC2 has no model of the image owner alias ${owner}`);
@@ -79,7 +88,7 @@ export function findImage(query: ImageQuery): PublicImage {
     const patterns = filter.values.map(wildcard);
     return (image: PublicImage) => patterns.some((pattern) => pattern.test(field(image)));
   });
-  const images = PUBLIC_IMAGES.filter((image) => (owners.length === 0 || owners.includes(image.ownerId)) && filters.every((matches) => matches(image)));
+  const images = listed(withdrawn).filter((image) => (owners.length === 0 || owners.includes(image.ownerId)) && filters.every((matches) => matches(image)));
   if (images.length === 0) throw new Error('Your query returned no results. Please change your search criteria and try again.');
   if (images.length > 1 && query.mostRecent !== true) {
     throw new Error('Your query returned more than one result. Please try a more specific search criteria, or set `most_recent` attribute to true.');

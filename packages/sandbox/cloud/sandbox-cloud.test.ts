@@ -328,6 +328,19 @@ describe('SandboxCloud.up', () => {
     }
   });
 
+  it('boots no machine from an image built before the release\'s reviewed point release when Debian withdraws the newer builds', async () => {
+    const os = machineOsReleaseOf(new Date());
+    const newer = PUBLIC_IMAGES.filter((image) => image.name.startsWith(`${os?.image.namePrefix ?? ''}-`) && image.creationDate.slice(0, 10) >= (os?.image.builtOnOrAfter ?? ''));
+    const withdrawn = new SandboxCloud({ warmSpare: false, withdrawnImages: newer.map((image) => image.name) });
+    try {
+      const input = clusterInput();
+      await expect(withdrawn.up(input)).rejects.toThrow(new RegExp(`built .* before ${os?.image.builtOnOrAfter ?? ''}`));
+      expect(withdrawn.resources(input.clusterId).filter((resource) => resource.type === T.launchTemplate)).toEqual([]);
+    } finally {
+      await withdrawn.close();
+    }
+  });
+
   it("lets only the cluster's own Auto Scaling role use its key, and launches every group with that role", async () => {
     const input = clusterInput();
     await cloud.up(input);

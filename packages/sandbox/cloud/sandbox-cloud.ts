@@ -41,6 +41,11 @@ export interface SandboxCloudOptions {
   /** Kiln's own account, where clusters without `account` are built. */
   accountId?: string;
   /**
+   * What STS answers the Pulumi AWS provider, which assumes the order's role with its external ID (the driver's
+   * `aws:assumeRoles` config) before it declares anything: throws as STS refuses. Without it every role is assumed.
+   */
+  assumeRole?: (account: { roleArn: string; externalId?: string | undefined }, sessionName: string) => void;
+  /**
    * IAM roles (ARNs, any account) that exist before Kiln's first run, besides Kiln's provisioner role and the tenants'
    * roles Kiln assumes. Default: none, a fresh account, where even Auto Scaling's service-linked role does not exist yet.
    */
@@ -49,6 +54,8 @@ export interface SandboxCloudOptions {
   runTimeoutMs?: number;
   /** Keep one runner process loaded ahead of the next run (default true). */
   warmSpare?: boolean;
+  /** Debian's public images (by name) deregistered before the runs: EC2 no longer lists them. */
+  withdrawnImages?: readonly string[];
 }
 
 export interface RunTiming {
@@ -91,8 +98,15 @@ export class SandboxCloud implements InfrastructureDriver {
     }
     const input = parsed.data;
     const stack = stackName(input);
-    // A tenant's role exists: Kiln assumes it to run the program in the tenant's account.
-    if (input.spec.account !== undefined) this.roles.add({ arn: input.spec.account.roleArn });
+    // A tenant's role exists: Kiln assumes it to run the program in the tenant's account, if its trust policy lets it.
+    if (input.spec.account !== undefined) {
+      this.roles.add({ arn: input.spec.account.roleArn });
+      try {
+        this.options.assumeRole?.(input.spec.account, `kiln-${input.clusterId}`);
+      } catch (error) {
+        throw new StepError(INFRASTRUCTURE_STEP, `pulumi up of stack ${stack} failed: the AWS provider could not assume ${input.spec.account.roleArn}: ${error instanceof Error ? error.message : String(error)}`, false);
+      }
+    }
     return this.exclusive(input.clusterId, 'up', async () => {
       const apiHost = await (this.options.apiHostFor ?? defaultApiHost(input.spec.region))(input.clusterId);
       const runner = this.takeRunner();
@@ -106,7 +120,7 @@ export class SandboxCloud implements InfrastructureDriver {
             project: DEFAULT_PROJECT_NAME,
             stack,
             // As the production driver does, the program runs in the tenant's account when the order names one.
-            context: { clusterId: input.clusterId, region: input.spec.region, accountId: this.accountOf(input.spec), apiHost, stack, roles: this.roles.all() },
+            context: { clusterId: input.clusterId, region: input.spec.region, accountId: this.accountOf(input.spec), apiHost, stack, roles: this.roles.all(), withdrawnImages: this.options.withdrawnImages ?? [] },
           },
           this.options.runTimeoutMs ?? 120_000,
           (role) => {

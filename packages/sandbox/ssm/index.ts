@@ -1,1 +1,1 @@
-export { startSsmService, type MachineCommandHandler, type SsmService, type SsmServiceOptions } from './server.ts';
+export { startSsmService, type MachineCommandHandler, type SentCommand, type SsmService, type SsmServiceOptions } from './server.ts';

@@ -14,6 +14,20 @@ export interface SsmServiceOptions {
   accountId?: string;
   /** With it, a SecureString's KeyId must name a usable key of the caller's account and region. */
   kmsKeys?: KmsKeyStore;
+  /**
+   * How long after a deletion SSM takes the same name again ("After deleting a parameter, wait for at least 30 seconds
+   * to create a parameter with the same name": docs.aws.amazon.com/systems-manager/latest/APIReference/API_DeleteParameter.html).
+   * AWS documents the wait, not what an earlier PutParameter meets; the sandbox refuses it with TooManyUpdates, a deletion
+   * still under way being an update in progress. Default 30 s; the local stack scales it with its Wait states.
+   */
+  recreateAfterMs?: number;
+}
+
+/** One instance's part of a command SendCommand accepted. */
+export interface SentCommand {
+  scope: AwsScope;
+  instanceId: string;
+  commands: readonly string[];
 }
 
 export interface SsmService {
@@ -25,17 +39,60 @@ export interface SsmService {
    * refuses the others.
    */
   onCommand(handler: MachineCommandHandler, managed: (scope: AwsScope, instanceId: string) => boolean): void;
-  /** What a machine's instance role would read at boot, in its account and region. */
+  /**
+   * Every instance a command was sent to, oldest first: "a command invocation is created for each requested instance
+   * ID" of a SendCommand SSM accepted, as ListCommandInvocations lists them (aws/aws-sdk-js-v3@031b2fc
+   * clients/client-ssm/src/commands/ListCommandInvocationsCommand.ts).
+   */
+  sentCommands(): readonly SentCommand[];
+  /** What a machine's instance role would read at boot, in its account and region: the latest value, or `name:version`'s. */
   read(scope: AwsScope, name: string): string | undefined;
   close(): Promise<void>;
 }
 
-interface Parameter {
+interface ParameterVersion {
   value: string;
   type: string;
   keyId?: string;
   version: number;
   modified: Date;
+}
+
+/** Every version SSM keeps of a parameter, oldest first: PutParameter with Overwrite adds one, it never replaces one. */
+interface Parameter {
+  versions: ParameterVersion[];
+}
+
+/**
+ * "Parameter Store retains the 100 most recently created versions of a parameter. After this number of versions has
+ * been created, Parameter Store deletes the oldest version when a new one is created" (unless labelled, which Kiln
+ * never does): docs.aws.amazon.com/systems-manager/latest/APIReference/API_PutParameter.html, ParameterMaxVersionLimitExceeded.
+ */
+const KEPT_VERSIONS = 100;
+const DELETED_NAME_WAIT_MS = 30_000;
+
+/**
+ * GetParameter's Name selects a version as `name:version` or a label as `name:label` ("To query by parameter version,
+ * use "Name": "name:version"": docs.aws.amazon.com/systems-manager/latest/APIReference/API_GetParameter.html); a name
+ * itself has no colon. Labels are not played: Kiln attaches none, so every label selector finds nothing.
+ */
+function parseSelector(name: string): { name: string; selector?: string } {
+  const colon = name.indexOf(':');
+  return colon < 0 ? { name } : { name: name.slice(0, colon), selector: name.slice(colon + 1) };
+}
+
+function latest(parameter: Parameter): ParameterVersion {
+  const last = parameter.versions.at(-1);
+  if (last === undefined) throw new Error('a parameter without versions');
+  return last;
+}
+
+function selected(name: string, parameter: Parameter, selector: string | undefined): ParameterVersion {
+  if (selector === undefined) return latest(parameter);
+  if (!/^[0-9]+$/.test(selector)) throw new AwsServiceError('ParameterVersionLabelNotFound', `The parameter label ${selector} of ${name} wasn't found.`);
+  const version = parameter.versions.find((candidate) => candidate.version === Number(selector));
+  if (version === undefined) throw new AwsServiceError('ParameterVersionNotFound', `The specified parameter version wasn't found: ${name}:${selector}.`);
+  return version;
 }
 
 const PutParameterRequest = z.object({
@@ -54,16 +111,23 @@ const SendCommandRequest = z.object({
 });
 const GetCommandInvocationRequest = z.object({ CommandId: z.string(), InstanceId: z.string() });
 const DeleteParametersRequest = z.object({ Names: z.array(z.string()).min(1).max(10) });
+const DeleteParameterRequest = z.object({ Name: z.string().min(1) });
+const HistoryRequest = z.object({ Name: z.string().min(1), WithDecryption: z.boolean().optional() });
 
 
 /**
  * A local Systems Manager Parameter Store (AWS JSON 1.1: PutParameter,
- * GetParameter, GetParametersByPath, DeleteParameters) and Run Command, in
- * memory, so the production secret-store code runs unchanged. Parameters
- * belong to an account and region, as in AWS. Values are never logged.
+ * GetParameter, GetParametersByPath, GetParameterHistory, DeleteParameter,
+ * DeleteParameters) and Run Command, in memory, so the production secret-store
+ * code runs unchanged. Parameters belong to an account and region, as in AWS,
+ * and keep their earlier versions, readable as `name:version` by whoever may
+ * read the name, until the parameter is deleted. Values are never logged.
  */
 export async function startSsmService(options: SsmServiceOptions = {}): Promise<SsmService> {
   const stores = new Map<string, Map<string, Parameter>>();
+  /** When each name was last deleted, by account/region and name: SSM takes it again only after DELETED_NAME_WAIT_MS. */
+  const deletedAt = new Map<string, number>();
+  const recreateAfterMs = options.recreateAfterMs ?? DELETED_NAME_WAIT_MS;
   const storeOf = (scope: AwsScope): Map<string, Parameter> => {
     const key = `${scope.accountId}/${scope.region}`;
     const existing = stores.get(key);
@@ -74,15 +138,22 @@ export async function startSsmService(options: SsmServiceOptions = {}): Promise<
   };
   const scopeOf = (caller: AwsCaller): AwsScope => options.iam?.scopeOf(caller) ?? { accountId: options.accountId ?? '123456789012', region: caller.region };
   const invocations = new Map<string, { status: 'InProgress' | 'Success' | 'Failed'; output: string }>();
+  const sent: SentCommand[] = [];
   let commandHandler: MachineCommandHandler = () => Promise.resolve({ ok: false, output: 'no SSM agent answers on this instance' });
   let isManaged: (scope: AwsScope, instanceId: string) => boolean = () => false;
-  const view = (name: string, parameter: Parameter, decrypt: boolean) => ({
+  const view = (name: string, parameter: ParameterVersion, decrypt: boolean) => ({
     Name: name,
     Type: parameter.type,
     Value: parameter.type === 'SecureString' && !decrypt ? 'kms-encrypted' : parameter.value,
     Version: parameter.version,
     LastModifiedDate: epochSeconds(parameter.modified),
   });
+  const remove = (scope: AwsScope, parameters: Map<string, Parameter>, name: string): boolean => {
+    if (!parameters.delete(name)) return false;
+    // Deleting a parameter deletes every version of it: nothing of it is readable afterwards, `name:version` included.
+    deletedAt.set(`${scope.accountId}/${scope.region}/${name}`, Date.now());
+    return true;
+  };
   const server = await serveAwsJson({
     ...(options.port === undefined ? {} : { port: options.port }),
     targetPrefix: 'AmazonSSM',
@@ -94,7 +165,12 @@ export async function startSsmService(options: SsmServiceOptions = {}): Promise<
         const { Name, Value, Type, KeyId, Overwrite } = parseRequest(PutParameterRequest, request);
         const existing = parameters.get(Name);
         if (existing !== undefined && Overwrite !== true) throw new AwsServiceError('ParameterAlreadyExists', `The parameter ${Name} already exists.`);
-        const type = Type ?? existing?.type ?? 'String';
+        const deleted = deletedAt.get(`${scope.accountId}/${scope.region}/${Name}`);
+        if (existing === undefined && deleted !== undefined && Date.now() - deleted < recreateAfterMs) {
+          throw new AwsServiceError('TooManyUpdates', `The parameter ${Name} was deleted less than ${recreateAfterMs / 1000} seconds ago; its deletion is still under way.`);
+        }
+        const current = existing === undefined ? undefined : latest(existing);
+        const type = Type ?? current?.type ?? 'String';
         if (KeyId !== undefined && type !== 'SecureString') throw new AwsServiceError('ValidationException', 'KeyId is only for SecureString parameters.');
         if (KeyId !== undefined && options.kmsKeys !== undefined) {
           try {
@@ -103,23 +179,33 @@ export async function startSsmService(options: SsmServiceOptions = {}): Promise<
             throw new AwsServiceError('InvalidKeyId', `The KMS key ${KeyId} is not usable in ${scope.accountId}/${scope.region}.`);
           }
         }
-        const version = (existing?.version ?? 0) + 1;
-        parameters.set(Name, { value: Value, type, ...(KeyId === undefined ? {} : { keyId: KeyId }), version, modified: new Date() });
+        const version = (current?.version ?? 0) + 1;
+        const added: ParameterVersion = { value: Value, type, ...(KeyId === undefined ? {} : { keyId: KeyId }), version, modified: new Date() };
+        parameters.set(Name, { versions: [...(existing?.versions ?? []), added].slice(-KEPT_VERSIONS) });
         return { Version: version, Tier: 'Standard' };
       },
       GetParameter: (request, caller) => {
         const parameters = storeOf(scopeOf(caller));
-        const { Name, WithDecryption } = parseRequest(GetParameterRequest, request);
+        const asked = parseRequest(GetParameterRequest, request);
+        const { name, selector } = parseSelector(asked.Name);
+        const parameter = parameters.get(name);
+        if (parameter === undefined) throw new AwsServiceError('ParameterNotFound', `Parameter ${asked.Name} not found.`);
+        const version = selected(name, parameter, selector);
+        return { Parameter: { ...view(name, version, asked.WithDecryption === true), ...(selector === undefined ? {} : { Selector: `:${selector}` }) } };
+      },
+      GetParameterHistory: (request, caller) => {
+        const parameters = storeOf(scopeOf(caller));
+        const { Name, WithDecryption } = parseRequest(HistoryRequest, request);
         const parameter = parameters.get(Name);
         if (parameter === undefined) throw new AwsServiceError('ParameterNotFound', `Parameter ${Name} not found.`);
-        return { Parameter: view(Name, parameter, WithDecryption === true) };
+        return { Parameters: parameter.versions.map((version) => view(Name, version, WithDecryption === true)) };
       },
       GetParametersByPath: (request, caller) => {
         const parameters = storeOf(scopeOf(caller));
         const { Path, Recursive } = parseRequest(ByPathRequest, request);
         const prefix = Path.endsWith('/') ? Path : `${Path}/`;
         const matches = [...parameters].filter(([name]) => name.startsWith(prefix) && (Recursive === true || !name.slice(prefix.length).includes('/')));
-        return { Parameters: matches.map(([name, parameter]) => view(name, parameter, false)) };
+        return { Parameters: matches.map(([name, parameter]) => view(name, latest(parameter), false)) };
       },
       SendCommand: (request, caller) => {
         const scope = scopeOf(caller);
@@ -132,6 +218,7 @@ export async function startSsmService(options: SsmServiceOptions = {}): Promise<
         for (const instanceId of InstanceIds) {
           const key = `${commandId}/${instanceId}`;
           invocations.set(key, { status: 'InProgress', output: '' });
+          sent.push({ scope, instanceId, commands: Parameters.commands });
           commandHandler(scope, instanceId, Parameters.commands).then(
             ({ ok, output }) => invocations.set(key, { status: ok ? 'Success' : 'Failed', output }),
             (error: unknown) => invocations.set(key, { status: 'Failed', output: error instanceof Error ? error.message : String(error) }),
@@ -145,17 +232,31 @@ export async function startSsmService(options: SsmServiceOptions = {}): Promise<
         if (invocation === undefined) throw new AwsServiceError('InvocationDoesNotExist', 'No such command invocation.');
         return { CommandId, InstanceId, Status: invocation.status, StandardOutputContent: invocation.output, StandardErrorContent: '' };
       },
+      DeleteParameter: (request, caller) => {
+        const scope = scopeOf(caller);
+        const { Name } = parseRequest(DeleteParameterRequest, request);
+        if (!remove(scope, storeOf(scope), Name)) throw new AwsServiceError('ParameterNotFound', `Parameter ${Name} not found.`);
+        return {};
+      },
       DeleteParameters: (request, caller) => {
-        const parameters = storeOf(scopeOf(caller));
+        const scope = scopeOf(caller);
+        const parameters = storeOf(scope);
         const { Names } = parseRequest(DeleteParametersRequest, request);
-        const deleted = Names.filter((name) => parameters.delete(name));
+        const deleted = Names.filter((name) => remove(scope, parameters, name));
         return { DeletedParameters: deleted, InvalidParameters: Names.filter((name) => !deleted.includes(name)) };
       },
     },
   });
   return {
     endpoint: server.endpoint,
-    read: (scope, name) => stores.get(`${scope.accountId}/${scope.region}`)?.get(name)?.value,
+    sentCommands: () => [...sent],
+    read: (scope, name) => {
+      const { name: parameterName, selector } = parseSelector(name);
+      const parameter = stores.get(`${scope.accountId}/${scope.region}`)?.get(parameterName);
+      if (parameter === undefined) return undefined;
+      if (selector === undefined) return latest(parameter).value;
+      return parameter.versions.find((version) => String(version.version) === selector)?.value;
+    },
     onCommand: (handler, managed) => {
       commandHandler = handler;
       isManaged = managed;

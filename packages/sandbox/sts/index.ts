@@ -1,1 +1,1 @@
-export { startStsService, type AssumeRoleCall, type StsService } from './server.ts';
+export { roleTrustOf, startStsService, type AssumeRoleCall, type RoleTrust, type StsService } from './server.ts';
