@@ -480,8 +480,8 @@ export interface paths {
             cookie?: never;
         };
         /**
-         * Issue a short-lived admin kubeconfig
-         * @description Each call signs a new client certificate, valid for `validityMinutes` (default 60). Available once the cluster is Ready (409 before).
+         * Issue a short-lived kubeconfig, admin or read-only
+         * @description Each call signs a new client certificate naming the API key that asked, valid for `validityMinutes` (default 60). Available once the cluster is Ready (409 before).
          */
         get: operations["getClusterKubeconfig"];
         put?: never;
@@ -1207,6 +1207,8 @@ export interface components {
         KubeconfigIssuedEventData: {
             validUntil: string;
             group: string;
+            /** @description The certificate's user: `kiln:key:<API key id>`. */
+            user?: string;
         };
         ClusterSshKeyDownloadedEvent: {
             /** @description Stable: the same event always has this id (webhook deliveries carry it as webhook-id). */
@@ -2098,6 +2100,8 @@ export interface components {
             outputs?: {
                 [key: string]: unknown;
             };
+            /** @description What the step's last failed attempt said, in Kiln's words (the raw error is in Kiln's logs under the operation's reference). */
+            error?: string;
         };
         PlannedMachine: {
             instanceId?: string;
@@ -2364,7 +2368,7 @@ export interface components {
             fingerprint: string;
         };
         Kubeconfig: {
-            /** @description kubeconfig YAML: the cluster CA and a client certificate in group kubeadm:cluster-admins. */
+            /** @description kubeconfig YAML: the cluster CA and a client certificate whose user is `kiln:key:<API key id>` (so the cluster's audit log names the key that asked) in the group `kiln:admins` (bound to cluster-admin) or `kiln:viewers` (bound to the built-in `view` role plus reading Nodes). */
             kubeconfig: string;
             /**
              * Format: date-time
@@ -7011,7 +7015,9 @@ export interface operations {
     getClusterKubeconfig: {
         parameters: {
             query?: {
-                /** @description Lifetime of the client certificate, 5-720 minutes. */
+                /** @description `admin` (cluster-admin, the default) or `read-only` (the built-in `view` role and Nodes: no Secrets, no changes). A client certificate cannot be revoked before it expires, so an admin one lives at most 60 minutes; a read-only one at most 720. */
+                access?: "admin" | "read-only";
+                /** @description Lifetime of the client certificate: 5-60 minutes for `admin`, 5-720 for `read-only`. */
                 validityMinutes?: number;
             };
             header?: never;

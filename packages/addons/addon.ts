@@ -1,7 +1,7 @@
 import type { Manifest } from './kube.ts';
 
 /** Every add-on Kiln installs, in the order they are installed. */
-export const ADDON_NAMES = ['baseline', 'rbac', 'helm-controller', 'cilium', 'kubelet-serving', 'cert-manager', 'kyverno', 'tetragon', 'kured'] as const;
+export const ADDON_NAMES = ['baseline', 'helm-controller', 'cilium', 'kubelet-serving', 'cert-manager', 'kyverno', 'tetragon', 'kured'] as const;
 export type AddonName = (typeof ADDON_NAMES)[number];
 
 /**

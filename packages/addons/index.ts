@@ -7,7 +7,7 @@ export { HELM_CONTROLLER_IMAGE, helmControllerObjects } from './helm-controller.
 export { addonDrift, AddonInstallTimeoutError, installAddons, liveForbiddenAdminBindings, REMOVABLE_KINDS, removeAddons, type InstallOptions, type InstallResult } from './install.ts';
 export { applyObjects, type ClusterCredentials, FIELD_MANAGER, kubeConfigFor, listNodes, readObject, type Manifest, type NodeSummary } from './kube.ts';
 export { kyvernoObjects } from './kyverno.ts';
-export { forbiddenAdminBindings, rbacObjects, VIEWER_GROUP, VIEWER_ROLE } from './rbac.ts';
+export { ACCESS_DIGEST_ANNOTATION, accessCurrent, accessObjects, forbiddenAdminBindings, KILN_CONTROLLER, KILN_HEALTH, roleOf, type ClusterIdentity } from './rbac.ts';
 export { renderAddons, type RenderAddonsOptions } from './render.ts';
 export { privilegeGainPolicy, tetragonObjects } from './tetragon.ts';
 export { kuredObjects, rebootWindow } from './kured.ts';

@@ -7,7 +7,6 @@ import { helmControllerObjects } from './helm-controller.ts';
 import { kubeletServingObjects } from './kubelet-serving.ts';
 import { kuredObjects } from './kured.ts';
 import { kyvernoObjects } from './kyverno.ts';
-import { rbacObjects } from './rbac.ts';
 import { tetragonObjects } from './tetragon.ts';
 import { validateObject } from './validate.ts';
 
@@ -24,7 +23,6 @@ export interface RenderAddonsOptions {
 export function renderAddons(clusterId: string, spec: ClusterSpec, options: RenderAddonsOptions): Addon[] {
   const addons = [
     labelled('baseline', baselineObjects(clusterId, spec)),
-    labelled('rbac', rbacObjects()),
     labelled('helm-controller', helmControllerObjects()),
     labelled('cilium', ciliumObjects(spec, options.apiServer)),
     labelled('kubelet-serving', kubeletServingObjects(spec)),

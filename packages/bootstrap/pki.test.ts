@@ -2,12 +2,11 @@ import { X509Certificate, createPrivateKey } from 'node:crypto';
 import { parse } from 'yaml';
 import { describe, expect, it } from 'vitest';
 import {
-  ADMIN_GROUP,
   certificateAuthorityFromPem,
   controlPlanePkiFiles,
   firstServiceIp,
   generateClusterPki,
-  issueAdminKubeconfig,
+  issueKubeconfig,
   issueCertificate,
   pkiToPem,
 } from './pki.ts';
@@ -89,22 +88,24 @@ describe('issueCertificate', () => {
   });
 });
 
-describe('issueAdminKubeconfig', () => {
-  it('returns a kubeconfig with a short-lived admin certificate that chains to the cluster CA', async () => {
+describe('issueKubeconfig', () => {
+  it('returns a kubeconfig with a short-lived certificate for the user and groups asked, chained to the cluster CA', async () => {
     const pki = await pkiFor();
-    const text = await issueAdminKubeconfig(pki, { endpoint: 'https://demo-api.example:6443', validityMinutes: 30, now: NOW });
+    const text = await issueKubeconfig(pki, { endpoint: 'https://demo-api.example:6443', validityMinutes: 30, user: 'kiln:key:key_1', groups: ['kiln:viewers'], clusterName: 'demo', now: NOW });
     const config = parse(text) as {
       clusters: { cluster: { server: string; 'certificate-authority-data': string } }[];
-      users: { user: { 'client-certificate-data': string; 'client-key-data': string } }[];
+      users: { name: string; user: { 'client-certificate-data': string; 'client-key-data': string } }[];
       'current-context': string;
     };
+    expect(config['current-context']).toBe('kiln:key:key_1@demo');
+    expect(config.users[0]?.name).toBe('kiln:key:key_1');
     const decode = (value: string | undefined) => Buffer.from(value ?? '', 'base64').toString();
     expect(config.clusters[0]?.cluster.server).toBe('https://demo-api.example:6443');
     expect(decode(config.clusters[0]?.cluster['certificate-authority-data'])).toBe(pki.clusterCa.certificatePem);
     const cert = new X509Certificate(decode(config.users[0]?.user['client-certificate-data']));
     const ca = new X509Certificate(pki.clusterCa.certificatePem);
     expect(cert.verify(ca.publicKey)).toBe(true);
-    expect(cert.subject).toContain(`O=${ADMIN_GROUP}`);
+    expect(cert.subject).toBe('O=kiln:viewers\nCN=kiln:key:key_1');
     expect(cert.keyUsage).toEqual(['1.3.6.1.5.5.7.3.2']);
     expect(new Date(cert.validTo).getTime()).toBe(NOW.getTime() + 30 * 60_000);
     expect(cert.checkPrivateKey(createPrivateKey(decode(config.users[0]?.user['client-key-data'])))).toBe(true);
@@ -112,11 +113,11 @@ describe('issueAdminKubeconfig', () => {
 });
 
 describe('stored PKI', () => {
-  it('signs admin certificates again from its PEM form, chained to the same CA', async () => {
+  it('signs client certificates again from its PEM form, chained to the same CA', async () => {
     const pki = await generateClusterPki({ clusterName: 'stored', apiHost: 'api.example.test', serviceCidr: '10.96.0.0/12' });
     const stored = pkiToPem(pki);
     const reloaded = await certificateAuthorityFromPem(stored.clusterCa);
-    const kubeconfig = parse(await issueAdminKubeconfig({ clusterCa: reloaded }, { endpoint: 'https://api.example.test:6443', validityMinutes: 10 })) as {
+    const kubeconfig = parse(await issueKubeconfig({ clusterCa: reloaded }, { endpoint: 'https://api.example.test:6443', validityMinutes: 10, user: 'kiln:key:key_1', groups: ['kiln:admins'] })) as {
       users: { user: { 'client-certificate-data': string } }[];
     };
     const client = new X509Certificate(Buffer.from(kubeconfig.users[0]?.user['client-certificate-data'] ?? '', 'base64'));

@@ -24,12 +24,11 @@ const LEAF_VALIDITY_DAYS = 365;
 const DAY_MS = 24 * 60 * 60 * 1000;
 
 /**
- * The group the admin kubeconfig's client certificate carries. kubeadm (1.29+)
- * binds `kubeadm:cluster-admins` to cluster-admin through a ClusterRoleBinding,
- * so unlike `system:masters` (which bypasses RBAC and cannot be revoked) the
- * access can be withdrawn by deleting that binding.
+ * The group of kubeadm's admin.conf. kubeadm (1.29+) binds `kubeadm:cluster-admins` to cluster-admin through a
+ * ClusterRoleBinding, so unlike `system:masters` (which bypasses RBAC and cannot be revoked) the access can be withdrawn
+ * by deleting that binding. Kiln uses it only for its bootstrap identity, which applies Kiln's own roles.
  */
-export const ADMIN_GROUP = 'kubeadm:cluster-admins';
+export const KUBEADM_ADMINS_GROUP = 'kubeadm:cluster-admins';
 
 export interface KeyPairPem {
   publicKeyPem: string;
@@ -190,10 +189,13 @@ export async function generateClusterPki(options: ClusterPkiOptions): Promise<Cl
   };
 }
 
-export interface AdminKubeconfigOptions {
+export interface KubeconfigOptions {
   /** e.g. https://<apiHost>:6443 */
   endpoint: string;
   validityMinutes: number;
+  /** The certificate's CN and O values: who the API server (and its audit log) says made each request. */
+  user: string;
+  groups: readonly string[];
   clusterName?: string;
   now?: Date;
 }
@@ -226,13 +228,13 @@ export async function issueClientCredentials(
 }
 
 /**
- * A kubeconfig for a short-lived administrator: the client certificate expires
- * after `validityMinutes`, so a leaked file stops working on its own.
+ * A kubeconfig with a short-lived client certificate for `user` in `groups`: it expires after `validityMinutes`, so a
+ * leaked file stops working on its own.
  */
-export async function issueAdminKubeconfig(pki: Pick<ClusterPki, 'clusterCa'>, options: AdminKubeconfigOptions): Promise<string> {
+export async function issueKubeconfig(pki: Pick<ClusterPki, 'clusterCa'>, options: KubeconfigOptions): Promise<string> {
   const clusterName = options.clusterName ?? 'kubernetes';
-  const user = 'kiln-admin';
-  const client = await issueClientCredentials(pki, { user, groups: [ADMIN_GROUP], validityMinutes: options.validityMinutes, ...(options.now === undefined ? {} : { now: options.now }) });
+  const { user, groups, validityMinutes } = options;
+  const client = await issueClientCredentials(pki, { user, groups, validityMinutes, ...(options.now === undefined ? {} : { now: options.now }) });
   const base64 = (pem: string) => Buffer.from(pem).toString('base64');
   const context = `${user}@${clusterName}`;
   return stringify({

@@ -65,7 +65,9 @@ export const EVENT_DATA_V1 = {
   'encryption_key.rotated': z
     .object({ operationId: z.string(), previousKeyId: z.string(), activeKeyId: z.string(), secretsRewritten: z.int() })
     .meta({ id: 'EncryptionKeyRotatedEventData', description: 'Key ids only; key material never leaves Kiln.' }),
-  'cluster.kubeconfig_issued': z.object({ validUntil: z.string(), group: z.string() }).meta({ id: 'KubeconfigIssuedEventData' }),
+  'cluster.kubeconfig_issued': z
+    .object({ validUntil: z.string(), group: z.string(), user: z.string().optional().describe('The certificate\'s user: `kiln:key:<API key id>`.') })
+    .meta({ id: 'KubeconfigIssuedEventData' }),
   'cluster.ssh_key_downloaded': Open,
   'cluster.kubernetes_version_end_of_life_soon': Open,
   'cluster.kubernetes_version_unsupported': Open,

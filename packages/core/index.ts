@@ -39,7 +39,7 @@ export { canTransition, CLUSTER_PHASES, OPERATION_STATES, OPERATION_TYPES, STEP_
 export { Cluster, CLUSTER_EVENT_TYPES, ClusterNode, ClusterNodeList, NodeObservation, NodeRemediation, RemediationTarget, clusterEvent, tenantWideEvent, TenantWideEvent, TENANT_EVENT_TYPES, EVENT_TYPES, type EventType, ClusterEvent, ClusterStatus, Condition, KubernetesVersion, KubernetesVersionList, Operation, OperationStep, phaseChange, operationEvent, PlannedMachine, AccountTrust, ApiKey, ApiKeyCreated, ApiKeyList, ApiKeyOrder, EventFeedPage, TenantEvent, Problem, Tenant, TenantCreated, TenantOrder, WorkflowInput } from './resources.ts';
 export { createLogger, NO_METRICS, redact, type LogFields, type Logger, type LogLevel, type Metrics } from './log.ts';
 export { problemFor, problemType } from './problem.ts';
-export { tenantFailureDetail, withoutInternalIdentifiers, type FailureCause } from './tenant-failure.ts';
+export { accountRoleRefused, isAssumeRoleRefusal, tenantFailureDetail, withoutInternalIdentifiers, type FailureCause } from './tenant-failure.ts';
 export { applyMergePatch } from './merge-patch.ts';
 export { cidrBlock, ipv4ToNumber, numberToIpv4, type Ipv4Block } from './ipv4.ts';
 export { isRecord, KMS_PLUGIN_IMAGE_REFERENCE, sameJson, sha256 } from './values.ts';
@@ -48,3 +48,4 @@ export { USAGE_GRANULARITIES, UsageReport } from './usage.ts';
 export { WebhookDelivery, WebhookEndpoint, WebhookEndpointCreated, WebhookEndpointOrder, WebhookEndpointUpdate } from './webhooks.ts';
 export { DEFAULT_INFRASTRUCTURE_CONCURRENCY, DEFAULT_QUOTAS, DEFAULT_RATE_POLICY, QuotaUsage, Quotas, countedNodes, type RateDecision, type RatePolicy } from './limits.ts';
 export { remember } from './remember.ts';
+export { KUBECONFIG_ACCESS, KUBECONFIG_GROUPS, KUBECONFIG_MAX_MINUTES, kubeconfigUser, type KubeconfigAccess } from './cluster-access.ts';

@@ -128,6 +128,10 @@ export const OperationStep = z
         "The machines the step will replace or remove, planned when the operation started from the health poller's last look at the cluster (machines that leave a shrinking pool are chosen when the drain starts). The step looks again when it runs; its outputs show its progress on each machine.",
       ),
     outputs: z.record(z.string(), z.unknown()).optional().describe('What the step produced (no secrets).'),
+    error: z
+      .string()
+      .optional()
+      .describe("What the step's last failed attempt said, in Kiln's words (the raw error is in Kiln's logs under the operation's reference)."),
   })
   .meta({ id: 'OperationStep' });
 export type OperationStep = z.infer<typeof OperationStep>;

@@ -6,6 +6,19 @@ import type { OperationType } from './phases.ts';
  */
 const INTERNAL_IDENTIFIERS = [/\barn:aws[a-z-]*:[^\s"'`,;()[\]{}]*/gi, /(?<![0-9])[0-9]{12}(?![0-9])/g];
 
+/**
+ * What a tenant reads when AWS refused Kiln the order's account role (from a step's SDK call or the infrastructure
+ * engine's provider): the one refusal the tenant fixes on their side, so it says how.
+ */
+export function accountRoleRefused(answer: string): string {
+  return `Kiln could not assume the order's account role (AWS answered ${answer}): check that the role's trust policy allows Kiln's principal with the external ID GET /v1/account-trust shows.`;
+}
+
+/** Whether an AWS message is STS refusing an AssumeRole. */
+export function isAssumeRoleRefusal(message: string): boolean {
+  return /\bsts:AssumeRole\b/.test(message);
+}
+
 /** The text with every ARN and account id replaced by a mark that says something was left out. */
 export function withoutInternalIdentifiers(text: string): string {
   return INTERNAL_IDENTIFIERS.reduce((scrubbed, pattern) => scrubbed.replace(pattern, '[internal]'), text);

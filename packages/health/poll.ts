@@ -1,5 +1,5 @@
 import { type NodeSummary, listNodes } from '#addons';
-import { clusterApi } from '#steps';
+import { clusterObserver } from '#steps';
 import { instanceIdOf } from '#bootstrap';
 import { type ClusterEvent, type NodeObservation, type ClusterSpec, KUBERNETES_RELEASES, clusterEvent } from '#core';
 import { type KilnServices, meterCluster, updateCluster, withCondition } from '#services';
@@ -133,7 +133,7 @@ async function remediate(services: HealthPollServices, cluster: ClusterRecord, d
 export async function pollCluster(services: HealthPollServices, cluster: ClusterRecord, now: Date, machines: readonly ObservedMachine[]): Promise<{ changed: boolean; decision: HealthDecision }> {
   if (cluster.status.endpoint === undefined) throw new Error(`cluster ${cluster.id} has no endpoint yet`);
   // Kiln's credentials first: a failure to make them (KMS) is Kiln's problem, not the API server's.
-  const api = await clusterApi(services, cluster, 'health');
+  const api = await clusterObserver(services, cluster);
   let nodes: ObservedNode[] = [];
   let apiReachable = true;
   try {

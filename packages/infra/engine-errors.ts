@@ -1,5 +1,5 @@
 import { ConcurrentUpdateError } from '@pulumi/pulumi/automation';
-import { StepError } from '#core';
+import { StepError, accountRoleRefused, isAssumeRoleRefusal } from '#core';
 import { INFRASTRUCTURE_STEP } from './driver.ts';
 
 const MAX_DETAIL = 300;
@@ -68,6 +68,8 @@ export function engineStepError(error: unknown, action: string): StepError {
     return new StepError(INFRASTRUCTURE_STEP, `${action}: another update of this stack is in progress`, true);
   }
   const message = error instanceof Error ? error.message : String(error);
+  // The AWS provider could not take the order's account role: the tenant's trust policy, not a passing failure.
+  if (isAssumeRoleRefusal(message)) return new StepError(INFRASTRUCTURE_STEP, `${action}: ${accountRoleRefused('AccessDenied')}`, false);
   const retriable = TRANSIENT.some((pattern) => pattern.test(message));
   return new StepError(INFRASTRUCTURE_STEP, `${action}: ${summarize(message)}`, retriable);
 }

@@ -1,5 +1,5 @@
 import { isIP } from 'node:net';
-import { ADMIN_GROUP, certificateAuthorityFromPem, firstServiceIp, type IssuedCertificate, issueCertificate, issueClientCredentials } from '#bootstrap';
+import { KUBEADM_ADMINS_GROUP, certificateAuthorityFromPem, firstServiceIp, type IssuedCertificate, issueCertificate, issueClientCredentials } from '#bootstrap';
 import { API_SERVER_ADDRESS, LOAD_BALANCER_ADDRESS } from './kube/index.ts';
 import type { ApiServerTls } from './kube/index.ts';
 
@@ -40,6 +40,6 @@ export async function kubeadmApiServerTls(clusterCa: IssuedCertificate, options:
     usages: 'server',
     validity: { notBefore: new Date(now - 5 * 60_000), notAfter: new Date(now + YEAR_MINUTES * 60_000) },
   });
-  const admin = await issueClientCredentials({ clusterCa: ca }, { user: 'kubernetes-admin', groups: [ADMIN_GROUP], validityMinutes: YEAR_MINUTES });
+  const admin = await issueClientCredentials({ clusterCa: ca }, { user: 'kubernetes-admin', groups: [KUBEADM_ADMINS_GROUP], validityMinutes: YEAR_MINUTES });
   return { ...serving, clientCaPem: clusterCa.certificatePem, admin };
 }

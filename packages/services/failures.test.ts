@@ -62,4 +62,18 @@ describe('recording a failed workflow', () => {
       `Step plan failed: The infrastructure step recorded no API host for role [internal]. The cluster is Failed and can be deleted; order it again once the cause is fixed. Reference: ${operationId}.`,
     );
   });
+
+  it('takes what a step in a container said from its record, since its task stops with an exit code only', async () => {
+    const { services, tenantId, clusterId, operationId } = await provisioning();
+    const recorded = await services.store.getOperation(tenantId, operationId);
+    const step = recorded?.steps.plan;
+    if (step === undefined) throw new Error('expected the plan step');
+    await services.store.saveStep(tenantId, operationId, 'plan', { ...step, state: 'running', error: 'Kiln could not assume the order\'s account role (AWS answered AccessDenied): check the trust policy.' });
+    // What Step Functions hands the Catch for an ECS task that stopped with exit code 1.
+    const stopped = { Containers: [{ ExitCode: 1, LastStatus: 'STOPPED', Name: 'runner' }], StopCode: 'EssentialContainerExited', StoppedReason: 'Essential container in task exited' };
+    await recordFailureStep(services, { tenantId, clusterId, operationId, error: { Error: 'States.TaskFailed', Cause: JSON.stringify(stopped) } });
+
+    const operation = await services.store.getOperation(tenantId, operationId);
+    expect(operation?.error?.detail).toMatch(/^Step plan failed: Kiln could not assume the order's account role \(AWS answered AccessDenied\): check the trust policy\. The cluster is Failed/);
+  });
 });

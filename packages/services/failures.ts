@@ -83,7 +83,10 @@ export async function recordFailureStep(services: KilnServices, rawInput: unknow
       steps[culprit] = { ...step, state: 'failed', startedAt: step.startedAt ?? now, finishedAt: now };
       failedStep = culprit;
     }
-    const error = operationFailure(input, operation.type, failedStep, failureCause(input.error));
+    // A step that failed in a container (the infrastructure runner) reaches the Catch as an exit code; what it said is on its record.
+    const cause = failureCause(input.error);
+    const recordedError = step?.error;
+    const error = operationFailure(input, operation.type, failedStep, cause.kind === 'dependency' && recordedError !== undefined ? { kind: 'kiln', message: recordedError } : cause);
     detail = error.detail;
     return { ...operation, state: 'failed', steps, finishedAt: now, error };
   });

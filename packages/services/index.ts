@@ -18,7 +18,7 @@ export { EVENT_FEED_SETTLE_SECONDS, listClusterEvents, listTenantEvents } from '
 export { listClusterNodes } from './nodes.ts';
 export { failureCause, FailureInput, failureMessage, logFailure, operationFailure, recordFailureStep } from './failures.ts';
 export { awaitInfrastructureSlot, dispatchInfrastructureSlots, releaseInfrastructureSlot } from './infrastructure-slots.ts';
-export { issueKubeconfig, type IssuedKubeconfig } from './kubeconfig.ts';
+export { issueKubeconfig, type IssuedKubeconfig, type KubeconfigRequest } from './kubeconfig.ts';
 export { checkKubernetesVersionSupport, listKubernetesVersions, versionSupportEvents, withVersionSupport, type VersionSupportReport } from './kubernetes-versions.ts';
 export { updateCluster, updateOperation, withCondition } from './mutations.ts';
 export { findOperation, listClusterOperations } from './operations.ts';

@@ -2,7 +2,7 @@
 // infrastructure.ts loads the Pulumi program; it runs in the Fargate task, never in a Lambda.
 export { addonsStep } from './addons.ts';
 export { bootstrapStep } from './bootstrap.ts';
-export { clusterApi, CREDENTIAL_REUSE_MINUTES, KILN_CLUSTER_USER, unsealClusterPki } from './cluster-api.ts';
+export { clusterApi, clusterObserver, CREDENTIAL_REUSE_MINUTES, KILN_BOOTSTRAP_USER, unsealClusterPki } from './cluster-api.ts';
 export type { ClusterAws, ClusterLocation, StepServices } from './context.ts';
 export { destroyStep, infrastructureStep, runInfrastructureContainer } from './infrastructure.ts';
 export { bootstrapTokenIdsOf, withdrawJoinMaterial } from './join-material.ts';

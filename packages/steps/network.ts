@@ -1,3 +1,4 @@
+import type { KubeConfig } from '@kubernetes/client-node';
 import { installAddons, listNodes, networkAddons } from '#addons';
 import { StepError } from '#core';
 import { renderAddonsFor } from './addons.ts';
@@ -26,9 +27,10 @@ export async function networkStep(services: StepServices, input: unknown): Promi
     input,
     'network',
     async (context) => {
-      const config = await clusterApi(services, context.cluster, 'network');
+      let config: KubeConfig;
       let controlPlaneNodes: number;
       try {
+        config = await clusterApi(services, context.cluster, 'network');
         controlPlaneNodes = (await listNodes(config)).filter((node) => node.role === 'control-plane').length;
       } catch (error) {
         if (!toStepError('network', error).retriable) throw error;

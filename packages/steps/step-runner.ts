@@ -1,4 +1,4 @@
-import { KilnError, StepError, WorkflowInput } from '#core';
+import { KilnError, StepError, WorkflowInput, accountRoleRefused, isAssumeRoleRefusal, withoutInternalIdentifiers } from '#core';
 import type { ClusterRecord, OperationRecord, StepRecord } from '#store';
 import type { StepServices } from './context.ts';
 
@@ -28,9 +28,7 @@ function safeMessage(error: unknown): string {
  */
 function foreignErrorSummary(error: Error, httpStatus: number | undefined): string {
   // The one refusal the tenant fixes on their side: their account role does not trust Kiln with the external id.
-  if (/\bsts:AssumeRole\b/.test(error.message)) {
-    return `Kiln could not assume the order's account role (AWS answered ${error.name}): check that the role's trust policy allows Kiln's principal with the order's external ID.`;
-  }
+  if (isAssumeRoleRefusal(error.message)) return accountRoleRefused(error.name);
   if ((error as { $metadata?: unknown }).$metadata !== undefined) return `AWS answered ${error.name}${httpStatus === undefined ? '' : ` (HTTP ${httpStatus})`}.`;
   if (typeof (error as { code?: unknown }).code === 'number') return `The cluster's API server answered HTTP ${httpStatus ?? 'error'}.`;
   const code = errorCode(error);
@@ -92,6 +90,7 @@ export async function runStep<T extends Record<string, unknown>>(
 ): Promise<StepResult<T>> {
   const input = WorkflowInput.parse(rawInput);
   const log = services.log.child({ tenantId: input.tenantId, clusterId: input.clusterId, operationId: input.operationId, step });
+  let attempt: StepRecord | undefined;
   try {
     const [operation, cluster] = await Promise.all([
       services.store.getOperation(input.tenantId, input.operationId),
@@ -104,12 +103,12 @@ export async function runStep<T extends Record<string, unknown>>(
     if (recorded?.state === 'succeeded') return { done: true, outputs: (recorded.outputs ?? {}) as T };
 
     const now = new Date().toISOString();
-    const running: StepRecord = {
+    const running: StepRecord = (attempt = {
       ...(recorded ?? { attempts: 0 }),
       state: 'running',
       startedAt: recorded?.startedAt ?? now,
       attempts: (recorded?.attempts ?? 0) + (options.polling === true && recorded?.state === 'running' ? 0 : 1),
-    };
+    });
     // A polling step is called many times; count the attempt only on its first call.
     if (options.polling !== true || recorded?.state !== 'running') {
       await services.store.saveStep(input.tenantId, input.operationId, step, running, 'running');
@@ -123,8 +122,9 @@ export async function runStep<T extends Record<string, unknown>>(
     };
     const result = await work(context);
     if (result.done) {
+      const { error: _lastError, ...succeeded } = running;
       await services.store.saveStep(input.tenantId, input.operationId, step, {
-        ...running,
+        ...succeeded,
         state: 'succeeded',
         finishedAt: new Date().toISOString(),
         outputs: result.outputs,
@@ -138,7 +138,19 @@ export async function runStep<T extends Record<string, unknown>>(
     const stepError = toStepError(step, error);
     // The raw error stays here, under the request id the tenant's reference names; the step error says what a tenant may read.
     log.warn('step error', { error: { name: stepError.name, message: stepError.message, cause: error instanceof Error ? `${error.name}: ${safeMessage(error)}` : safeMessage(error) } });
+    // What the tenant may read goes on the step record too: a step in a container (the infrastructure runner) has no
+    // other way to the workflow's Catch than its exit code.
+    if (attempt !== undefined) await recordStepError(services, input, step, attempt, stepError, log);
     throw stepError;
+  }
+}
+
+async function recordStepError(services: Pick<StepServices, 'store'>, input: WorkflowInput, step: string, attempt: StepRecord, stepError: StepError, log: StepServices['log']): Promise<void> {
+  try {
+    await services.store.saveStep(input.tenantId, input.operationId, step, { ...attempt, error: withoutInternalIdentifiers(stepError.message) });
+  } catch (error) {
+    // The step's own error is what the workflow needs; the record is a courtesy to the tenant.
+    log.warn('step error not recorded', { error });
   }
 }
 

@@ -77,6 +77,19 @@ describe('the README walk-through', () => {
     expectProblem(await api('GET', `/v1/clusters/${clusterId}/kubeconfig?validityMinutes=100000`, { token: key }), 400, 'validation_failed');
   });
 
+  it('issues a read-only kubeconfig that reads workloads and Nodes but not Secrets, and changes nothing', async () => {
+    const issued = await api<{ kubeconfig: string }>('GET', `/v1/clusters/${clusterId}/kubeconfig?access=read-only&validityMinutes=720`, { token: key });
+    expect(issued.status).toBe(200);
+    const viewer = new KubeConfig();
+    viewer.loadFromString(issued.body.kubeconfig);
+    const core = viewer.makeApiClient(CoreV1Api);
+    expect((await core.listNode()).items).toHaveLength(5);
+    expect((await core.listPodForAllNamespaces()).items).toBeDefined();
+    await expect(core.listSecretForAllNamespaces()).rejects.toMatchObject({ code: 403 });
+    await expect(core.deleteNamespace({ name: 'default' })).rejects.toMatchObject({ code: 403 });
+    expectProblem(await api('GET', `/v1/clusters/${clusterId}/kubeconfig?validityMinutes=61`, { token: key }), 400, 'validation_failed');
+  });
+
   it('hands the managed SSH private key out once, then answers 410', async () => {
     const sshKey = await api<{ privateKey: string; publicKey: string; fingerprint: string }>('GET', `/v1/clusters/${clusterId}/ssh-key`, { token: key });
     expect(sshKey.status).toBe(200);
@@ -124,6 +137,7 @@ describe('the README walk-through', () => {
       'operation.succeeded',
       'Provisioning->Ready',
       'cluster.ready',
+      'cluster.kubeconfig_issued',
       'cluster.kubeconfig_issued',
       'cluster.ssh_key_downloaded',
       'Ready->Deleting',

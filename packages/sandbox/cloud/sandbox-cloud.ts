@@ -8,6 +8,7 @@ import {
   stackName,
   type ClusterRef,
   type InfrastructureDriver,
+  engineStepError,
 } from '#infra';
 import { accountOfRole } from '../iam.ts';
 import { SandboxAccountRoles } from './account-roles.ts';
@@ -104,7 +105,8 @@ export class SandboxCloud implements InfrastructureDriver {
       try {
         this.options.assumeRole?.(input.spec.account, `kiln-${input.clusterId}`);
       } catch (error) {
-        throw new StepError(INFRASTRUCTURE_STEP, `pulumi up of stack ${stack} failed: the AWS provider could not assume ${input.spec.account.roleArn}: ${error instanceof Error ? error.message : String(error)}`, false);
+        // What the AutomationDriver makes of the engine's error when the AWS provider cannot take the role.
+        throw engineStepError(new Error(`error: the AWS provider could not assume ${input.spec.account.roleArn}: ${error instanceof Error ? error.message : String(error)}`), `pulumi up of stack ${stack} failed`);
       }
     }
     return this.exclusive(input.clusterId, 'up', async () => {

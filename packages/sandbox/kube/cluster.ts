@@ -6,7 +6,7 @@ import { TLSSocket } from 'node:tls';
 import { stringify as toYaml } from 'yaml';
 import { DEFAULT_KUBERNETES_VERSION } from '#core';
 import { ResourceCatalog, type ResourceType, apiVersionOf, typeKey } from './catalog.ts';
-import { KubeHttpApi, type KubeRequest, describeRequest, sendError } from './http.ts';
+import { KubeHttpApi, type KubeRequest, type WriteGuard, describeRequest, sendError } from './http.ts';
 import { type JsonObject, objectAt, stringAt } from './json.ts';
 import { type NodeConditionStatus, KubeletSimulator, type NodeRegistration } from './nodes.ts';
 import { cniAgents } from './cni.ts';
@@ -16,7 +16,8 @@ import { ObjectStore, nameOf, namespaceOf } from './store.ts';
 import { type KmsPlugin, SecretEncryptionAtRest, type StoredSecretKey } from './encryption-at-rest.ts';
 import { StaleRewritingRegistry } from './stale-rewrite.ts';
 import { ANONYMOUS_USER, type RequestUser, bootstrapTokenUser } from './bootstrap-tokens.ts';
-import { forbiddenByKubeadmRbac } from './kubeadm-rbac.ts';
+import { escalationRefusal, refusalOf } from './authorizer.ts';
+import type { RbacObjects } from './rbac.ts';
 import { type AdmissionOutcome, loadPodSecurityConfiguration } from './pod-security.ts';
 
 export interface SandboxClusterOptions {
@@ -274,6 +275,30 @@ export const LOAD_BALANCER_ADDRESS = '127.0.0.2';
 /** Where a `secure` cluster's API server listens: the control plane machines' own address, the load balancer's target. */
 export const API_SERVER_ADDRESS = '127.0.0.3';
 
+/**
+ * A client certificate's user: the subject's CN, its O values as groups, and system:authenticated (kubernetes/kubernetes
+ * @v1.35.9 staging/src/k8s.io/apiserver/pkg/authentication/request/x509/x509.go CommonNameUserConversion and
+ * authentication/group/authenticated_group_adder.go).
+ */
+export function certificateUser(certificate: X509Certificate): RequestUser {
+  // One attribute a line; attributes of a multi-valued RDN share a line, joined by ' + ' (Go's pkix.Name reads them all).
+  const attributes = certificate.subject.split('\n').flatMap((line) => line.split(' + ')).map((line) => {
+    const at = line.indexOf('=');
+    return { key: line.slice(0, at), value: line.slice(at + 1) };
+  });
+  const name = attributes.find((attribute) => attribute.key === 'CN')?.value ?? '';
+  const groups = attributes.filter((attribute) => attribute.key === 'O').map((attribute) => attribute.value);
+  return { name, groups: [...groups, 'system:authenticated'] };
+}
+
+/**
+ * The ClusterRoleBinding `kubeadm init` creates for admin.conf's group (kubernetes/kubernetes@v1.35.9
+ * cmd/kubeadm/app/phases/kubeconfig/kubeconfig.go EnsureAdminClusterRoleBinding, constants.go
+ * ClusterAdminsGroupAndClusterRoleBinding): `kubeadm:cluster-admins` bound to cluster-admin. Deleting it revokes
+ * admin.conf, which is why kubeadm no longer puts admin.conf in system:masters.
+ */
+export const KUBEADM_CLUSTER_ADMINS = 'kubeadm:cluster-admins';
+
 /** Starts an in-process Kubernetes API server for one sandbox cluster on a loopback address. */
 export async function startSandboxCluster(options: SandboxClusterOptions): Promise<SandboxCluster> {
   const listenAddress = options.secure === true ? API_SERVER_ADDRESS : '127.0.0.1';
@@ -330,6 +355,7 @@ export async function startSandboxCluster(options: SandboxClusterOptions): Promi
 
   const handle = (request: IncomingMessage, response: ServerResponse): void => {
     const described = describeRequest(request.method ?? 'GET', request.url ?? '/', request.headers['content-type']);
+    let guard: WriteGuard | undefined;
     if (faults.apiDown || apiServers === 0) {
       record(described, 0, false, faults.apiDown ? 'apiDown' : 'noApiServer');
       request.socket.destroy();
@@ -343,12 +369,13 @@ export async function startSandboxCluster(options: SandboxClusterOptions): Promi
         record(described, sendError(response, new KubeApiError(401, 'Unauthorized', 'Unauthorized')), false);
         return;
       }
-      const refusal = user === 'client-certificate' ? undefined : forbiddenByKubeadmRbac(user, described);
+      const refusal = refusalOf(user, described, rbacObjects());
       if (refusal !== undefined) {
         request.resume();
         record(described, sendError(response, new KubeApiError(403, 'Forbidden', refusal)), false);
         return;
       }
+      guard = (stored) => escalationRefusal(user, described, stored, rbacObjects());
     }
     const injected = faults.take(described);
     if (injected !== undefined) {
@@ -356,7 +383,7 @@ export async function startSandboxCluster(options: SandboxClusterOptions): Promi
       record(described, sendError(response, injected), false, 'injected');
       return;
     }
-    api.serve(described, request, response).then(
+    api.serve(described, request, response, guard).then(
       (served) => {
         record(described, served.status, served.mutated, undefined, served.admission);
       },
@@ -375,12 +402,24 @@ export async function startSandboxCluster(options: SandboxClusterOptions): Promi
    * The client certificate chains to the cluster CA and is valid now. Validity is checked against the sandbox's clock
    * (tests move it), not OpenSSL's, so the handshake only asks for the certificate and this checks it.
    */
-  const authenticated = (socket: TLSSocket): boolean => {
+  const authenticated = (socket: TLSSocket): X509Certificate | undefined => {
     const peer = socket.getPeerX509Certificate();
-    if (peer === undefined || clientCa === undefined) return false;
+    if (peer === undefined || clientCa === undefined) return undefined;
     const now = clock().getTime();
-    return peer.checkIssued(clientCa) && peer.verify(clientCa.publicKey) && Date.parse(peer.validFrom) <= now && now <= Date.parse(peer.validTo);
+    return peer.checkIssued(clientCa) && peer.verify(clientCa.publicKey) && Date.parse(peer.validFrom) <= now && now <= Date.parse(peer.validTo) ? peer : undefined;
   };
+  const rbacType = (plural: string): ResourceType => {
+    const type = catalog.find('rbac.authorization.k8s.io', 'v1', plural);
+    if (type === undefined) throw new Error(`the sandbox catalog lacks ${plural}`);
+    return type;
+  };
+  /** What the RBAC authorizer reads: the roles and bindings the cluster stores. */
+  const rbacObjects = (): RbacObjects => ({
+    roles: store.list(rbacType('roles')),
+    clusterRoles: store.list(rbacType('clusterroles')),
+    roleBindings: store.list(rbacType('rolebindings')),
+    clusterRoleBindings: store.list(rbacType('clusterrolebindings')),
+  });
   let anonymousAuth = false;
   const secretType = catalog.find('', 'v1', 'secrets');
   /** The token authenticator reads its Secrets from the API server's own cache; one it cannot decrypt matches nothing. */
@@ -395,10 +434,15 @@ export async function startSandboxCluster(options: SandboxClusterOptions): Promi
    * The authenticators kube-apiserver chains (staging/src/k8s.io/apiserver/pkg/authentication/request/union,
    * bearertoken, anonymous): a client certificate the CA signed, else a bearer token (a bootstrap token here; one that
    * matches nothing fails the request, anonymous or not), else system:anonymous when --anonymous-auth allows it.
-   * Client certificates are Kiln's and kubeadm's own identities, which the sandbox does not authorize further.
+   * A client certificate's user is its subject's CN and its groups the O values
+   * (staging/src/k8s.io/apiserver/pkg/authentication/request/x509/x509.go CommonNameUserConversion), plus
+   * system:authenticated (authentication/group/authenticated_group_adder.go), as every authenticated user.
    */
-  const requestUser = (request: IncomingMessage): RequestUser | 'client-certificate' | undefined => {
-    if (request.socket instanceof TLSSocket && authenticated(request.socket)) return 'client-certificate';
+  const requestUser = (request: IncomingMessage): RequestUser | undefined => {
+    if (request.socket instanceof TLSSocket) {
+      const certificate = authenticated(request.socket);
+      if (certificate !== undefined) return certificateUser(certificate);
+    }
     const bearer = /^Bearer\s+(\S+)$/i.exec(request.headers.authorization ?? '')?.[1];
     if (bearer !== undefined) return bootstrapTokenUser(bearer, secretNamed, clock());
     return anonymousAuth ? ANONYMOUS_USER : undefined;
@@ -488,6 +532,15 @@ export async function startSandboxCluster(options: SandboxClusterOptions): Promi
       if (secureServer === undefined) throw new Error(`the sandbox cluster ${options.name} was not started secure`);
       secureServer.setSecureContext({ key: served.privateKeyPem, cert: served.certificatePem, ca: served.clientCaPem });
       clientCa = new X509Certificate(served.clientCaPem);
+      if (tls === undefined) {
+        registry.writeInternal(rbacType('clusterrolebindings'), '', KUBEADM_CLUSTER_ADMINS, 'kubeadm', 'main', () => ({
+          apiVersion: 'rbac.authorization.k8s.io/v1',
+          kind: 'ClusterRoleBinding',
+          metadata: { name: KUBEADM_CLUSTER_ADMINS },
+          roleRef: { apiGroup: 'rbac.authorization.k8s.io', kind: 'ClusterRole', name: 'cluster-admin' },
+          subjects: [{ apiGroup: 'rbac.authorization.k8s.io', kind: 'Group', name: KUBEADM_CLUSTER_ADMINS }],
+        }));
+      }
       tls = served;
     },
     servingCertificate: () => tls?.certificatePem,

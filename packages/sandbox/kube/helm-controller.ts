@@ -4,7 +4,7 @@ import { CHART_READINESS_ANNOTATION, type ChartReadiness, type Manifest } from '
 import type { SandboxCluster } from './cluster.ts';
 import { type NodeView, daemonRunsOn, nodeView, schedulableFor } from './controllers.ts';
 import { type JsonObject, arrayAt, isObject, objectAt, stringAt, stringsAt } from './json.ts';
-import { type RbacRequest, forbiddenMessage, rbacAllows } from './rbac.ts';
+import { type RbacRequest, forbiddenMessage, rbacAllows, serviceAccountUser } from './rbac.ts';
 
 /** The controller's image, whatever its registry and tag. */
 const CONTROLLER_IMAGE = /(^|\/)rancher\/helm-controller:/;
@@ -306,7 +306,7 @@ export function startHelmController(cluster: SandboxCluster): HelmControllerStan
     const namespace = (flag >= 0 ? argv[flag + 1] : undefined) ?? envValue(container, 'NAMESPACE') ?? '';
     const account = { namespace: stringAt(objectAt(deployment, 'metadata'), 'namespace') ?? 'default', name: stringAt(podSpec, 'serviceAccountName') ?? 'default' };
     const objects = rbac();
-    const refused = requiredPermissions(namespace === '' ? 'kube-system' : namespace).find((request) => !rbacAllows(objects, account, request));
+    const refused = requiredPermissions(namespace === '' ? 'kube-system' : namespace).find((request) => !rbacAllows(objects, serviceAccountUser(account), request));
     if (refused !== undefined) return { why: `CrashLoopBackOff: ${forbiddenMessage(account, refused)}` };
     return { namespace };
   };

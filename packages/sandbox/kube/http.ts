@@ -165,6 +165,21 @@ function parseLimit(value: string | undefined): number | undefined {
   return limit;
 }
 
+/**
+ * A check on the object a write would store, before it is stored (the RBAC storage's escalation check): an error
+ * refuses the write.
+ */
+export type WriteGuard = (stored: JsonObject) => KubeApiError | undefined;
+
+/** Runs a write as a dry run first when a guard must see what it would store, then for real. */
+function guarded(guard: WriteGuard | undefined, options: WriteOptions, write: (options: WriteOptions) => WriteResult): WriteResult {
+  if (guard !== undefined) {
+    const refusal = guard(write({ ...options, dryRun: true }).object);
+    if (refusal !== undefined) throw refusal;
+  }
+  return write(options);
+}
+
 export interface HttpApiOptions {
   catalog: ResourceCatalog;
   store: ObjectStore;
@@ -188,15 +203,15 @@ export class KubeHttpApi {
     this.watches.clear();
   }
 
-  async serve(described: KubeRequest, request: IncomingMessage, response: ServerResponse): Promise<ServedRequest> {
+  async serve(described: KubeRequest, request: IncomingMessage, response: ServerResponse, guard?: WriteGuard): Promise<ServedRequest> {
     try {
-      return await this.route(described, request, response);
+      return await this.route(described, request, response, guard);
     } catch (error) {
       return { status: sendError(response, error), mutated: false };
     }
   }
 
-  private async route(described: KubeRequest, request: IncomingMessage, response: ServerResponse): Promise<ServedRequest> {
+  private async route(described: KubeRequest, request: IncomingMessage, response: ServerResponse, guard: WriteGuard | undefined): Promise<ServedRequest> {
     const { catalog } = this.options;
     if (described.verb === 'health') {
       sendText(response, 200, 'ok');
@@ -218,11 +233,11 @@ export class KubeHttpApi {
     if (described.namespace !== undefined && !type.namespaced) throw pathNotFound();
     if (described.subresource === 'eviction' && type.group === '' && type.plural === 'pods') return this.eviction(described, request, response);
     if (described.subresource !== undefined && (described.subresource !== 'status' || !type.hasStatus)) throw pathNotFound();
-    if (described.name === undefined) return this.collection(type, described, request, response);
-    return this.item(type, described, request, response);
+    if (described.name === undefined) return this.collection(type, described, request, response, guard);
+    return this.item(type, described, request, response, guard);
   }
 
-  private async collection(type: ResourceType, described: KubeRequest, request: IncomingMessage, response: ServerResponse): Promise<ServedRequest> {
+  private async collection(type: ResourceType, described: KubeRequest, request: IncomingMessage, response: ServerResponse, guard: WriteGuard | undefined): Promise<ServedRequest> {
     const { registry } = this.options;
     const namespace = type.namespaced ? described.namespace : undefined;
     const query = this.listQuery(described.query);
@@ -237,7 +252,7 @@ export class KubeHttpApi {
       case 'POST': {
         if (type.namespaced && namespace === undefined) throw methodNotAllowed();
         const body = await this.objectBody(request, ['application/json', 'application/yaml', '']);
-        const result = registry.create(type, namespace ?? '', body, this.writeOptions(described, request));
+        const result = guarded(guard, this.writeOptions(described, request), (options) => registry.create(type, namespace ?? '', body, options));
         return sendWritten(response, 201, result);
       }
       case 'DELETE': {
@@ -250,7 +265,7 @@ export class KubeHttpApi {
     }
   }
 
-  private async item(type: ResourceType, described: KubeRequest, request: IncomingMessage, response: ServerResponse): Promise<ServedRequest> {
+  private async item(type: ResourceType, described: KubeRequest, request: IncomingMessage, response: ServerResponse, guard: WriteGuard | undefined): Promise<ServedRequest> {
     const { registry } = this.options;
     const namespace = type.namespaced ? (described.namespace ?? '') : '';
     if (type.namespaced && described.namespace === undefined) throw pathNotFound();
@@ -262,14 +277,14 @@ export class KubeHttpApi {
         return { status: 200, mutated: false };
       case 'PUT': {
         const body = await this.objectBody(request, ['application/json', 'application/yaml', '']);
-        const result = registry.replace(type, namespace, name, scope, body, this.writeOptions(described, request));
+        const result = guarded(guard, this.writeOptions(described, request), (options) => registry.replace(type, namespace, name, scope, body, options));
         return sendWritten(response, 200, result);
       }
       case 'PATCH': {
         const contentType = described.contentType ?? '';
         if (!Object.values(PATCH_TYPES).some((patchType) => patchType === contentType)) throw unsupportedMediaType(contentType);
         const body = parseBody(await readBody(request), contentType);
-        const result = registry.patch(type, namespace, name, scope, contentType, body, this.writeOptions(described, request));
+        const result = guarded(guard, this.writeOptions(described, request), (options) => registry.patch(type, namespace, name, scope, contentType, body, options));
         return sendWritten(response, result.created ? 201 : 200, result);
       }
       case 'DELETE': {

@@ -2,9 +2,9 @@ import type { RequestUser } from './bootstrap-tokens.ts';
 import type { KubeRequest } from './http.ts';
 
 /**
- * What RBAC lets the users who come without a client certificate do on a cluster kubeadm made: anonymous requests
- * (when --anonymous-auth allows them) and bootstrap tokens. The sandbox authorizes nobody else (see README); these two
- * it holds to the roles a real cluster gives them, so a join that needs more than that fails here too.
+ * What a cluster kubeadm made lets every user do through the bindings kubeadm and kube-apiserver's bootstrap policy
+ * store: discovery, anonymous requests (when --anonymous-auth allows them) and bootstrap tokens, so a join that needs
+ * more than that fails here too. Everything else is decided by the cluster's stored RBAC objects (`authorizer.ts`).
  */
 
 interface Grant {
@@ -54,17 +54,20 @@ function grants(grant: Grant, user: RequestUser, request: KubeRequest): boolean 
 }
 
 /** The verb RBAC sees: server-side apply is a patch. */
-function rbacVerb(request: KubeRequest): string {
+export function rbacVerb(request: KubeRequest): string {
   return request.verb === 'apply' ? 'patch' : request.verb;
 }
 
+/** Whether kubeadm's and the bootstrap policy's fixed grants allow the request. */
+export function kubeadmRbacAllows(user: RequestUser, request: KubeRequest): boolean {
+  return GRANTS.some((grant) => grants(grant, user, request));
+}
+
 /**
- * Undefined when RBAC allows the request, else the Forbidden message the API server answers with
- * (staging/src/k8s.io/apiserver/pkg/endpoints/handlers/responsewriters/errors.go forbiddenMessage, wrapped by
- * NewForbidden as `<resource> "<name>" is forbidden: …`).
+ * The Forbidden message the API server answers with (staging/src/k8s.io/apiserver/pkg/endpoints/handlers/
+ * responsewriters/errors.go forbiddenMessage, wrapped by NewForbidden as `<resource> "<name>" is forbidden: …`).
  */
-export function forbiddenByKubeadmRbac(user: RequestUser, request: KubeRequest): string | undefined {
-  if (GRANTS.some((grant) => grants(grant, user, request))) return undefined;
+export function forbiddenRequestMessage(user: RequestUser, request: KubeRequest): string {
   const verb = request.method === 'GET' && request.resource === undefined ? 'get' : rbacVerb(request);
   if (request.resource === undefined) return `forbidden: User "${user.name}" cannot ${verb} path "${request.path}"`;
   const resource = request.subresource === undefined ? request.resource : `${request.resource}/${request.subresource}`;

@@ -27,7 +27,7 @@ export interface RbacObjects {
 const matches = (allowed: readonly string[], wanted: string): boolean => allowed.includes('*') || allowed.includes(wanted);
 
 /** rule.go RuleAllows: verbs, API groups, resources (`*` or `resource/*` for subresources) and, if listed, names. */
-function ruleAllows(rule: JsonObject, request: RbacRequest): boolean {
+export function ruleAllows(rule: JsonObject, request: RbacRequest): boolean {
   const [resource = '', subresource] = request.resource.split('/');
   const resources = stringsAt(rule, 'resources');
   const resourceMatches =
@@ -41,37 +41,114 @@ function ruleAllows(rule: JsonObject, request: RbacRequest): boolean {
   );
 }
 
-function bindsServiceAccount(binding: JsonObject, account: ServiceAccountRef): boolean {
-  return arrayAt(binding, 'subjects')
-    .filter(isObject)
-    .some((subject) => subject.kind === 'ServiceAccount' && subject.name === account.name && (stringAt(subject, 'namespace') ?? '') === account.namespace);
+/** Who RBAC asks about: a user name and its groups, as the authenticator left them. */
+export interface RbacUser {
+  name: string;
+  groups: readonly string[];
 }
 
-/** The rules of a role reference: `cluster-admin` is kube-apiserver's bootstrap role (every verb on everything) when not stored. */
-function rulesOf(roleRef: JsonObject | undefined, objects: RbacObjects, namespace: string | undefined): JsonObject[] {
+/**
+ * A service account's token user (kubernetes/kubernetes@v1.35.9 staging/src/k8s.io/apiserver/pkg/authentication/
+ * serviceaccount/util.go UserInfo): `system:serviceaccount:<ns>:<name>` in the service-account groups.
+ */
+export function serviceAccountUser(account: ServiceAccountRef): RbacUser {
+  return {
+    name: `system:serviceaccount:${account.namespace}:${account.name}`,
+    groups: ['system:serviceaccounts', `system:serviceaccounts:${account.namespace}`, 'system:authenticated'],
+  };
+}
+
+/**
+ * rule.go appliesToUser: a User subject by name, a Group by membership, a ServiceAccount by its token user's name
+ * (its namespace defaulting to the binding's).
+ */
+function bindsUser(binding: JsonObject, user: RbacUser): boolean {
+  const bindingNamespace = stringAt(objectAt(binding, 'metadata'), 'namespace') ?? '';
+  return arrayAt(binding, 'subjects')
+    .filter(isObject)
+    .some((subject) => {
+      const name = stringAt(subject, 'name') ?? '';
+      if (subject.kind === 'User') return user.name === name;
+      if (subject.kind === 'Group') return user.groups.includes(name);
+      if (subject.kind !== 'ServiceAccount') return false;
+      const namespace = stringAt(subject, 'namespace') ?? bindingNamespace;
+      return user.name === `system:serviceaccount:${namespace}:${name}`;
+    });
+}
+
+const ALL: JsonObject = { apiGroups: ['*'], resources: ['*'], verbs: ['*'] };
+const READ = ['get', 'list', 'watch'];
+
+/**
+ * kube-apiserver's bootstrap ClusterRoles the sandbox plays without storing them (its rbac/bootstrap-roles post-start
+ * hook writes them on a real server): kubernetes/kubernetes@v1.35.9 plugin/pkg/auth/authorizer/rbac/bootstrappolicy/
+ * policy.go and testdata/cluster-roles.yaml. `view` is aggregated from `system:aggregate-to-view`; its rules here are
+ * that role's (roles that CRDs aggregate into `view` are not played).
+ */
+const BOOTSTRAP_CLUSTER_ROLES: Readonly<Record<string, readonly JsonObject[]>> = {
+  'cluster-admin': [ALL, { nonResourceURLs: ['*'], verbs: ['*'] }],
+  view: [
+    {
+      apiGroups: [''],
+      resources: [
+        'configmaps', 'endpoints', 'persistentvolumeclaims', 'persistentvolumeclaims/status', 'pods', 'replicationcontrollers', 'replicationcontrollers/scale',
+        'serviceaccounts', 'services', 'services/status', 'bindings', 'events', 'limitranges', 'namespaces/status', 'pods/log', 'pods/status',
+        'replicationcontrollers/status', 'resourcequotas', 'resourcequotas/status', 'namespaces',
+      ],
+      verbs: READ,
+    },
+    { apiGroups: ['discovery.k8s.io'], resources: ['endpointslices'], verbs: READ },
+    {
+      apiGroups: ['apps'],
+      resources: ['controllerrevisions', 'daemonsets', 'daemonsets/status', 'deployments', 'deployments/scale', 'deployments/status', 'replicasets', 'replicasets/scale', 'replicasets/status', 'statefulsets', 'statefulsets/scale', 'statefulsets/status'],
+      verbs: READ,
+    },
+    { apiGroups: ['autoscaling'], resources: ['horizontalpodautoscalers', 'horizontalpodautoscalers/status'], verbs: READ },
+    { apiGroups: ['batch'], resources: ['cronjobs', 'cronjobs/status', 'jobs', 'jobs/status'], verbs: READ },
+    { apiGroups: ['policy'], resources: ['poddisruptionbudgets', 'poddisruptionbudgets/status'], verbs: READ },
+    { apiGroups: ['networking.k8s.io'], resources: ['ingresses', 'ingresses/status', 'networkpolicies'], verbs: READ },
+  ],
+};
+
+/** The rules of a role reference; undefined when it names a role that does not exist. */
+export function roleReferenceRules(roleRef: JsonObject | undefined, objects: RbacObjects, namespace: string | undefined): JsonObject[] | undefined {
   const kind = stringAt(roleRef, 'kind');
-  const name = stringAt(roleRef, 'name');
+  const name = stringAt(roleRef, 'name') ?? '';
   const found =
     kind === 'ClusterRole'
       ? objects.clusterRoles.find((role) => stringAt(objectAt(role, 'metadata'), 'name') === name)
       : objects.roles.find((role) => stringAt(objectAt(role, 'metadata'), 'name') === name && stringAt(objectAt(role, 'metadata'), 'namespace') === namespace);
-  if (found === undefined && kind === 'ClusterRole' && name === 'cluster-admin') return [{ apiGroups: ['*'], resources: ['*'], verbs: ['*'] }];
+  if (found === undefined) {
+    const bootstrap = kind === 'ClusterRole' ? BOOTSTRAP_CLUSTER_ROLES[name] : undefined;
+    return bootstrap === undefined ? undefined : [...bootstrap];
+  }
   return arrayAt(found, 'rules').filter(isObject);
 }
 
 /**
- * Whether RBAC allows a service account a request: ClusterRoleBindings grant their role everywhere, RoleBindings only
- * in their own namespace (so never a request at cluster scope). Aggregated ClusterRoles are not played.
+ * Every rule a user holds where a request in `namespace` is decided (rule.go VisitRulesFor): ClusterRoleBindings
+ * everywhere, RoleBindings only in their own namespace (so never for a request at cluster scope).
  */
-export function rbacAllows(objects: RbacObjects, account: ServiceAccountRef, request: RbacRequest): boolean {
-  const clusterWide = objects.clusterRoleBindings.filter((binding) => bindsServiceAccount(binding, account)).flatMap((binding) => rulesOf(objectAt(binding, 'roleRef'), objects, undefined));
+export function rulesFor(objects: RbacObjects, user: RbacUser, namespace: string | undefined): JsonObject[] {
+  const clusterWide = objects.clusterRoleBindings.filter((binding) => bindsUser(binding, user)).flatMap((binding) => roleReferenceRules(objectAt(binding, 'roleRef'), objects, undefined) ?? []);
   const namespaced =
-    request.namespace === undefined
+    namespace === undefined
       ? []
       : objects.roleBindings
-          .filter((binding) => stringAt(objectAt(binding, 'metadata'), 'namespace') === request.namespace && bindsServiceAccount(binding, account))
-          .flatMap((binding) => rulesOf(objectAt(binding, 'roleRef'), objects, request.namespace));
-  return [...clusterWide, ...namespaced].some((rule) => ruleAllows(rule, request));
+          .filter((binding) => stringAt(objectAt(binding, 'metadata'), 'namespace') === namespace && bindsUser(binding, user))
+          .flatMap((binding) => roleReferenceRules(objectAt(binding, 'roleRef'), objects, namespace) ?? []);
+  return [...clusterWide, ...namespaced];
+}
+
+/** Whether RBAC allows a user a request. Aggregated ClusterRoles are not played beyond the bootstrap `view`. */
+export function rbacAllows(objects: RbacObjects, user: RbacUser, request: RbacRequest): boolean {
+  return rulesFor(objects, user, request.namespace).some((rule) => ruleAllows(rule, request));
+}
+
+/** rule.go NonResourceURLMatches: a non-resource rule allows a path by name or by a trailing `*` prefix. */
+export function nonResourceRuleAllows(rule: JsonObject, verb: string, path: string): boolean {
+  const urls = stringsAt(rule, 'nonResourceURLs');
+  return matches(stringsAt(rule, 'verbs'), verb) && urls.some((url) => url === path || url === '*' || (url.endsWith('*') && path.startsWith(url.slice(0, -1))));
 }
 
 /** How the API server words a refusal, as a controller logs it. */

@@ -1,7 +1,7 @@
 import { ApiException, CoreV1Api, KubeConfig } from '@kubernetes/client-node';
 import { afterEach, describe, expect, it } from 'vitest';
 import { type ClusterCredentials, kubeConfigFor } from '#addons';
-import { ADMIN_GROUP, type ClusterPki, bootstrapTokenSecret, generateClusterPki, issueClientCredentials } from '#bootstrap';
+import { KUBEADM_ADMINS_GROUP, type ClusterPki, bootstrapTokenSecret, generateClusterPki, issueClientCredentials } from '#bootstrap';
 import { kubeadmApiServerTls } from '../api-server-tls.ts';
 import { type SandboxCluster, startSandboxCluster } from './index.ts';
 
@@ -9,7 +9,7 @@ const API_HOST = 'demo-api.elb.eu-central-1.amazonaws.com';
 const SERVICE_CIDR = '10.96.0.0/12';
 
 async function credentials(pki: ClusterPki, validityMinutes = 60): Promise<ClusterCredentials> {
-  return issueClientCredentials(pki, { user: 'kiln', groups: [ADMIN_GROUP], validityMinutes });
+  return issueClientCredentials(pki, { user: 'kiln', groups: [KUBEADM_ADMINS_GROUP], validityMinutes });
 }
 
 async function namespaces(config: KubeConfig): Promise<number> {

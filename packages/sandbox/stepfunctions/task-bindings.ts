@@ -248,8 +248,10 @@ async function runEcsTask(stateName: string, input: JsonValue, bindings: TaskBin
   try {
     await run(environment);
   } catch (error) {
-    const reason = (error instanceof Error ? error.message : String(error)).slice(0, 255);
-    const description = ecsTaskDescription(parameters, bindings, startedAt, { exitCode: exitCodeOf(error), reason });
+    // A container that exits non-zero stops its task with its exit code; what the program printed goes to its log
+    // stream, never into the task description (a container's `reason` is ECS's own, such as an image it could not pull:
+    // docs.aws.amazon.com/AmazonECS/latest/developerguide/stopped-task-errors.html).
+    const description = ecsTaskDescription(parameters, bindings, startedAt, { exitCode: exitCodeOf(error) });
     // A .sync task that stops badly fails as States.TaskFailed with the task description as Cause.
     throw new TaskFailure('States.TaskFailed', JSON.stringify(description));
   } finally {
