@@ -11,10 +11,34 @@ export interface paths {
         put?: never;
         /**
          * Create a tenant (admin)
-         * @description Creates a tenant and returns its API key. The key is shown only in this response; Kiln stores its hash.
+         * @description Creates a tenant and returns its first API key, which holds every scope and does not expire. The key is shown only in this response; Kiln stores its hash.
          */
         post: operations["createTenant"];
         delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/tenants/{id}/suspension": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        /**
+         * Suspend a tenant (admin)
+         * @description Every request with any of the tenant's API keys gets 401 (a problem saying the tenant is suspended): at once on the API instance that answers this, within 30 s on the others. Its clusters, their workflows and its webhooks go on; suspending a suspended tenant changes nothing (`suspendedAt` stays).
+         */
+        put: operations["suspendTenant"];
+        post?: never;
+        /**
+         * Resume a suspended tenant (admin)
+         * @description The tenant's keys work again: at once on the API instance that answers this, within 30 s on the others. Resuming a tenant that is not suspended changes nothing.
+         */
+        delete: operations["resumeTenant"];
         options?: never;
         head?: never;
         patch?: never;
@@ -181,13 +205,13 @@ export interface paths {
         };
         /**
          * List the tenant's API keys
-         * @description Every key the tenant holds, oldest first: its id, the first characters of the key, what it is for, when it was created and last used. The keys themselves are never shown again.
+         * @description Every key the tenant holds, oldest first: its id, the first characters of the key, what it is for, its scopes and expiry, when it was created and last used. The keys themselves are never shown again.
          */
         get: operations["listApiKeys"];
         put?: never;
         /**
          * Create an API key
-         * @description A further key for the tenant, shown once in `apiKey`; Kiln keeps only its hash. To rotate a key: create a new one, move your clients to it, revoke the old one.
+         * @description A further key for the tenant, shown once in `apiKey`; Kiln keeps only its hash. To rotate a key: create a new one, move your clients to it, revoke the old one. The new key may do at most what the calling key may (`scopes`, the calling key's when absent) and lives no longer (`expiresAt`, the calling key's expiry when absent): 403 naming what it lacks otherwise.
          */
         post: operations["createApiKey"];
         delete?: never;
@@ -208,7 +232,7 @@ export interface paths {
         post?: never;
         /**
          * Revoke an API key
-         * @description The next request with the key gets 401. The tenant's last key cannot be revoked (409): create another one first.
+         * @description The next request with the key gets 401. The tenant's last key, and its last unexpired key with the keys scope, cannot be revoked (409): create another one first. A key with a scope the calling key lacks cannot be revoked with it (403).
          */
         delete: operations["revokeApiKey"];
         options?: never;
@@ -1445,6 +1469,11 @@ export interface components {
             externalId: string;
             /** Format: date-time */
             createdAt: string;
+            /**
+             * Format: date-time
+             * @description Since when the operator has suspended the tenant: every request with its keys gets 401 until it is resumed.
+             */
+            suspendedAt?: string;
             /** @description Shown once; Kiln keeps only its hash. */
             apiKey: string;
             /** @description The tenant's quotas: what the order gave, or the deployment's defaults. */
@@ -1487,6 +1516,19 @@ export interface components {
                 /** @description Machines the tenant's clusters may grow to, together: each cluster counts its control-plane replicas and each pool's max (its size when it has none). */
                 nodes: number;
             };
+        };
+        Tenant: {
+            id: string;
+            name: string;
+            /** @description Kiln's external ID for this tenant: random, issued by Kiln, fixed for the tenant. Kiln sends it whenever it assumes a role in the tenant's account (account.roleArn), whose trust policy requires it as sts:ExternalId. */
+            externalId: string;
+            /** Format: date-time */
+            createdAt: string;
+            /**
+             * Format: date-time
+             * @description Since when the operator has suspended the tenant: every request with its keys gets 401 until it is resumed.
+             */
+            suspendedAt?: string;
         };
         Cluster: {
             /** @description Unique per tenant. Fixed at creation: changing it needs a new cluster. */
@@ -2142,6 +2184,13 @@ export interface components {
             /** @description The first characters of the key, to tell keys apart; the rest is never shown again. */
             prefix: string;
             description?: string;
+            /** @description What the key may do: every key may read (read-only); clusters, webhooks and keys add the changes to those resources (and clusters the credentials that grant access to a cluster). */
+            scopes: ("read-only" | "clusters" | "webhooks" | "keys")[];
+            /**
+             * Format: date-time
+             * @description After this time the key gets 401; absent when it does not expire.
+             */
+            expiresAt?: string;
             /** Format: date-time */
             createdAt: string;
             /**
@@ -2155,6 +2204,13 @@ export interface components {
             /** @description The first characters of the key, to tell keys apart; the rest is never shown again. */
             prefix: string;
             description?: string;
+            /** @description What the key may do: every key may read (read-only); clusters, webhooks and keys add the changes to those resources (and clusters the credentials that grant access to a cluster). */
+            scopes: ("read-only" | "clusters" | "webhooks" | "keys")[];
+            /**
+             * Format: date-time
+             * @description After this time the key gets 401; absent when it does not expire.
+             */
+            expiresAt?: string;
             /** Format: date-time */
             createdAt: string;
             /**
@@ -2171,6 +2227,13 @@ export interface components {
         ApiKeyOrder: {
             /** @description What the key is for, e.g. "billing portal". */
             description?: string;
+            /** @description What the new key may do, at most what the calling key may (403 naming a scope it lacks); read-only is always included. The calling key's scopes when absent. */
+            scopes?: ("read-only" | "clusters" | "webhooks" | "keys")[];
+            /**
+             * Format: date-time
+             * @description When the new key stops working (RFC 3339): in the future, at most 365 days ahead, and no later than the calling key's own expiry. The calling key's expiry (none if it has none) when absent.
+             */
+            expiresAt?: string;
         };
         TenantEventV1: components["schemas"]["ClusterCreatedEvent"] | components["schemas"]["ClusterUpdatedEvent"] | components["schemas"]["ClusterReadyEvent"] | components["schemas"]["ClusterFailedEvent"] | components["schemas"]["ClusterDeletedEvent"] | components["schemas"]["ClusterPhaseChangedEvent"] | components["schemas"]["OperationStartedEvent"] | components["schemas"]["OperationSucceededEvent"] | components["schemas"]["OperationFailedEvent"] | components["schemas"]["EncryptionKeyRotatedEvent"] | components["schemas"]["ClusterKubeconfigIssuedEvent"] | components["schemas"]["ClusterSshKeyDownloadedEvent"] | components["schemas"]["ClusterKubernetesVersionEndOfLifeSoonEvent"] | components["schemas"]["ClusterKubernetesVersionUnsupportedEvent"] | components["schemas"]["ClusterKubernetesUpgradeStartingEvent"] | components["schemas"]["NodeUnhealthyEvent"] | components["schemas"]["NodeRebootedEvent"] | components["schemas"]["NodeRecoveredEvent"] | components["schemas"]["NodeReplacedEvent"] | components["schemas"]["NodeRemovedEvent"] | components["schemas"]["RemediationPausedEvent"] | components["schemas"]["RemediationResumedEvent"] | components["schemas"]["UsageReportedEvent"] | components["schemas"]["WebhookEndpointDisabledEvent"];
         UsageReport: {
@@ -2437,6 +2500,272 @@ export interface operations {
             };
             /** @description The body is not application/json. */
             415: {
+                headers: {
+                    /** @description The request id (in a problem, also its requestId): quote it when reporting a problem. */
+                    "x-request-id": string;
+                    /** @description What is left of the caller's request bucket: `"tenant";r=<requests left>;t=<seconds until it is full again>`. */
+                    RateLimit: string;
+                    /** @description The caller's request bucket: `"tenant";q=<requests at once>;w=<seconds to refill>`. */
+                    "RateLimit-Policy": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The caller's requests came faster than its rate limit (per tenant): retry after Retry-After seconds. */
+            429: {
+                headers: {
+                    /** @description The request id (in a problem, also its requestId): quote it when reporting a problem. */
+                    "x-request-id": string;
+                    /** @description What is left of the caller's request bucket: `"tenant";r=<requests left>;t=<seconds until it is full again>`. */
+                    RateLimit: string;
+                    /** @description The caller's request bucket: `"tenant";q=<requests at once>;w=<seconds to refill>`. */
+                    "RateLimit-Policy": string;
+                    /** @description Seconds until the next request is granted. */
+                    "Retry-After": number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Kiln could not complete the request (the problem carries the request id to quote). */
+            500: {
+                headers: {
+                    /** @description The request id (in a problem, also its requestId): quote it when reporting a problem. */
+                    "x-request-id": string;
+                    /** @description What is left of the caller's request bucket: `"tenant";r=<requests left>;t=<seconds until it is full again>`. Absent when the failure came before the rate limiter. */
+                    RateLimit?: string;
+                    /** @description The caller's request bucket: `"tenant";q=<requests at once>;w=<seconds to refill>`. Absent when the failure came before the rate limiter. */
+                    "RateLimit-Policy"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description A service Kiln depends on throttled, faulted or did not answer: retry after Retry-After seconds. */
+            503: {
+                headers: {
+                    /** @description The request id (in a problem, also its requestId): quote it when reporting a problem. */
+                    "x-request-id": string;
+                    /** @description What is left of the caller's request bucket: `"tenant";r=<requests left>;t=<seconds until it is full again>`. Absent when the failure came before the rate limiter. */
+                    RateLimit?: string;
+                    /** @description The caller's request bucket: `"tenant";q=<requests at once>;w=<seconds to refill>`. Absent when the failure came before the rate limiter. */
+                    "RateLimit-Policy"?: string;
+                    /** @description Seconds to wait before retrying. */
+                    "Retry-After": number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    suspendTenant: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The tenant, suspended. */
+            200: {
+                headers: {
+                    /** @description The request id (in a problem, also its requestId): quote it when reporting a problem. */
+                    "x-request-id": string;
+                    /** @description What is left of the caller's request bucket: `"tenant";r=<requests left>;t=<seconds until it is full again>`. */
+                    RateLimit: string;
+                    /** @description The caller's request bucket: `"tenant";q=<requests at once>;w=<seconds to refill>`. */
+                    "RateLimit-Policy": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Tenant"];
+                };
+            };
+            /** @description Malformed JSON or a field of the wrong shape (problem+json with errors[]). */
+            400: {
+                headers: {
+                    /** @description The request id (in a problem, also its requestId): quote it when reporting a problem. */
+                    "x-request-id": string;
+                    /** @description What is left of the caller's request bucket: `"tenant";r=<requests left>;t=<seconds until it is full again>`. */
+                    RateLimit: string;
+                    /** @description The caller's request bucket: `"tenant";q=<requests at once>;w=<seconds to refill>`. */
+                    "RateLimit-Policy": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Missing or unknown bearer token. */
+            401: {
+                headers: {
+                    /** @description The request id (in a problem, also its requestId): quote it when reporting a problem. */
+                    "x-request-id": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The token may not call this endpoint, or (quota_exceeded) the change would take the tenant past its quota. */
+            403: {
+                headers: {
+                    /** @description The request id (in a problem, also its requestId): quote it when reporting a problem. */
+                    "x-request-id": string;
+                    /** @description What is left of the caller's request bucket: `"tenant";r=<requests left>;t=<seconds until it is full again>`. */
+                    RateLimit: string;
+                    /** @description The caller's request bucket: `"tenant";q=<requests at once>;w=<seconds to refill>`. */
+                    "RateLimit-Policy": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description No such resource for this tenant. */
+            404: {
+                headers: {
+                    /** @description The request id (in a problem, also its requestId): quote it when reporting a problem. */
+                    "x-request-id": string;
+                    /** @description What is left of the caller's request bucket: `"tenant";r=<requests left>;t=<seconds until it is full again>`. */
+                    RateLimit: string;
+                    /** @description The caller's request bucket: `"tenant";q=<requests at once>;w=<seconds to refill>`. */
+                    "RateLimit-Policy": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The caller's requests came faster than its rate limit (per tenant): retry after Retry-After seconds. */
+            429: {
+                headers: {
+                    /** @description The request id (in a problem, also its requestId): quote it when reporting a problem. */
+                    "x-request-id": string;
+                    /** @description What is left of the caller's request bucket: `"tenant";r=<requests left>;t=<seconds until it is full again>`. */
+                    RateLimit: string;
+                    /** @description The caller's request bucket: `"tenant";q=<requests at once>;w=<seconds to refill>`. */
+                    "RateLimit-Policy": string;
+                    /** @description Seconds until the next request is granted. */
+                    "Retry-After": number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Kiln could not complete the request (the problem carries the request id to quote). */
+            500: {
+                headers: {
+                    /** @description The request id (in a problem, also its requestId): quote it when reporting a problem. */
+                    "x-request-id": string;
+                    /** @description What is left of the caller's request bucket: `"tenant";r=<requests left>;t=<seconds until it is full again>`. Absent when the failure came before the rate limiter. */
+                    RateLimit?: string;
+                    /** @description The caller's request bucket: `"tenant";q=<requests at once>;w=<seconds to refill>`. Absent when the failure came before the rate limiter. */
+                    "RateLimit-Policy"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description A service Kiln depends on throttled, faulted or did not answer: retry after Retry-After seconds. */
+            503: {
+                headers: {
+                    /** @description The request id (in a problem, also its requestId): quote it when reporting a problem. */
+                    "x-request-id": string;
+                    /** @description What is left of the caller's request bucket: `"tenant";r=<requests left>;t=<seconds until it is full again>`. Absent when the failure came before the rate limiter. */
+                    RateLimit?: string;
+                    /** @description The caller's request bucket: `"tenant";q=<requests at once>;w=<seconds to refill>`. Absent when the failure came before the rate limiter. */
+                    "RateLimit-Policy"?: string;
+                    /** @description Seconds to wait before retrying. */
+                    "Retry-After": number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    resumeTenant: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The tenant, no longer suspended. */
+            200: {
+                headers: {
+                    /** @description The request id (in a problem, also its requestId): quote it when reporting a problem. */
+                    "x-request-id": string;
+                    /** @description What is left of the caller's request bucket: `"tenant";r=<requests left>;t=<seconds until it is full again>`. */
+                    RateLimit: string;
+                    /** @description The caller's request bucket: `"tenant";q=<requests at once>;w=<seconds to refill>`. */
+                    "RateLimit-Policy": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Tenant"];
+                };
+            };
+            /** @description Malformed JSON or a field of the wrong shape (problem+json with errors[]). */
+            400: {
+                headers: {
+                    /** @description The request id (in a problem, also its requestId): quote it when reporting a problem. */
+                    "x-request-id": string;
+                    /** @description What is left of the caller's request bucket: `"tenant";r=<requests left>;t=<seconds until it is full again>`. */
+                    RateLimit: string;
+                    /** @description The caller's request bucket: `"tenant";q=<requests at once>;w=<seconds to refill>`. */
+                    "RateLimit-Policy": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Missing or unknown bearer token. */
+            401: {
+                headers: {
+                    /** @description The request id (in a problem, also its requestId): quote it when reporting a problem. */
+                    "x-request-id": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The token may not call this endpoint, or (quota_exceeded) the change would take the tenant past its quota. */
+            403: {
+                headers: {
+                    /** @description The request id (in a problem, also its requestId): quote it when reporting a problem. */
+                    "x-request-id": string;
+                    /** @description What is left of the caller's request bucket: `"tenant";r=<requests left>;t=<seconds until it is full again>`. */
+                    RateLimit: string;
+                    /** @description The caller's request bucket: `"tenant";q=<requests at once>;w=<seconds to refill>`. */
+                    "RateLimit-Policy": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description No such resource for this tenant. */
+            404: {
                 headers: {
                     /** @description The request id (in a problem, also its requestId): quote it when reporting a problem. */
                     "x-request-id": string;

@@ -1,5 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { LogFields, Logger, Metrics } from '#core';
+import { listApiKeys } from '#services';
 import { type ApiHarness, startApiHarness } from '../../test/support/api-harness.ts';
 import { newApp } from './app.ts';
 
@@ -44,6 +45,8 @@ describe('the access log and the request metrics', () => {
     const { lines, flushed, log, metrics } = recording();
     const app = newApp({ ...api.services, log, metrics });
     const { id: tenantId, apiKey } = await api.newTenant();
+    const [key] = await listApiKeys(api.services, tenantId);
+    const keyId = key?.id;
 
     const listed = await app.request('/v1/clusters?name=secret-ish&limit=5', { headers: { authorization: `Bearer ${apiKey}` } });
     const missing = await app.request('/v1/clusters/cls_01jd8x7t5k3m4n5p6q7r8s9t0v', { headers: { authorization: `Bearer ${apiKey}` } });
@@ -51,8 +54,8 @@ describe('the access log and the request metrics', () => {
 
     const requests = lines.filter((line) => line.message === 'request');
     expect(requests.map((line) => line.fields)).toEqual([
-      { requestId: listed.headers.get('x-request-id'), method: 'GET', path: '/v1/clusters', status: 200, durationMs: expect.any(Number), caller: 'tenant', tenantId },
-      { requestId: missing.headers.get('x-request-id'), method: 'GET', path: '/v1/clusters/cls_01jd8x7t5k3m4n5p6q7r8s9t0v', status: 404, durationMs: expect.any(Number), caller: 'tenant', tenantId },
+      { requestId: listed.headers.get('x-request-id'), method: 'GET', path: '/v1/clusters', status: 200, durationMs: expect.any(Number), caller: 'tenant', tenantId, keyId },
+      { requestId: missing.headers.get('x-request-id'), method: 'GET', path: '/v1/clusters/cls_01jd8x7t5k3m4n5p6q7r8s9t0v', status: 404, durationMs: expect.any(Number), caller: 'tenant', tenantId, keyId },
       { requestId: anonymous.headers.get('x-request-id'), method: 'GET', path: '/v1/clusters', status: 401, durationMs: expect.any(Number) },
     ]);
     expect(JSON.stringify(lines)).not.toContain(apiKey);

@@ -33,6 +33,8 @@ import { registerV1ClustersUpdate } from './routes/v1_clusters_update.ts';
 import { registerV1KubernetesVersionsList } from './routes/v1_kubernetes_versions_list.ts';
 import { registerV1OperationsGet } from './routes/v1_operations_get.ts';
 import { registerV1TenantsCreate } from './routes/v1_tenants_create.ts';
+import { registerV1TenantsSuspension } from './routes/v1_tenants_suspension.ts';
+import { pathPattern, scopeEnforcement } from './scopes.ts';
 
 const MAX_BODY_BYTES = 256 * 1024;
 
@@ -94,7 +96,8 @@ export function newApp(services: KilnServices, options: AppOptions = {}): OpenAP
       path: c.req.path,
       status,
       durationMs,
-      ...(principal === undefined ? {} : principal.kind === 'admin' ? { caller: 'admin' } : { caller: 'tenant', tenantId: principal.tenantId }),
+      // The key's id too, so a change can be traced to the key that made it (and that key revoked).
+      ...(principal === undefined ? {} : principal.kind === 'admin' ? { caller: 'admin' } : { caller: 'tenant', tenantId: principal.tenantId, ...(principal.keyId === undefined ? {} : { keyId: principal.keyId }) }),
     });
     // API Gateway counts every request, its latency and its 4xx and 5xx per route; Kiln adds what only it knows:
     // the requests its per-tenant limit refused, and the answers it made a 5xx itself. A plain request writes no metric.
@@ -151,6 +154,7 @@ export function newApp(services: KilnServices, options: AppOptions = {}): OpenAP
   );
   app.use('/v1/*', authentication());
   app.use('/v1/*', rateLimiting());
+  app.use('/v1/*', scopeEnforcement(app));
   app.use('/v1/*', jsonDepthLimit());
 
   app.onError((error, c) => problemResponse(c, error, services.log));
@@ -166,12 +170,15 @@ export function newApp(services: KilnServices, options: AppOptions = {}): OpenAP
   app.openAPIRegistry.registerComponent('securitySchemes', 'bearer', {
     type: 'http',
     scheme: 'bearer',
-    description: 'A tenant API key (kiln_...), or the admin token for /v1/tenants.',
+    description:
+      'A tenant API key (kiln_...), or the admin token for /v1/tenants. Each operation names in `x-kiln-scope` the one scope it needs: `read-only` (every key holds it), ' +
+      '`clusters`, `webhooks` or `keys` for a key (403 naming the scope when the key lacks it), `admin` for the admin token.',
   });
 
   app.get('/healthz', (c) => c.json({ status: 'ok' }));
 
   registerV1TenantsCreate(app);
+  registerV1TenantsSuspension(app);
   registerV1ClustersCreate(app);
   registerV1ClustersList(app);
   registerV1ClustersGet(app);
@@ -203,8 +210,7 @@ export function newApp(services: KilnServices, options: AppOptions = {}): OpenAP
 function methodsServing(app: OpenAPIHono<AppEnv>, path: string): string[] {
   const methods = app.openAPIRegistry.definitions.flatMap((definition) => {
     if (definition.type !== 'route') return [];
-    const pattern = new RegExp(`^${definition.route.path.replace(/[.*+?^$()|[\]\\]/g, '\\$&').replace(/\{[^}]+\}/g, '[^/]+')}$`);
-    return pattern.test(path) ? [definition.route.method.toUpperCase()] : [];
+    return pathPattern(definition.route.path).test(path) ? [definition.route.method.toUpperCase()] : [];
   });
   return [...new Set(methods)].sort();
 }
@@ -309,7 +315,7 @@ export function openApiDocument(app: OpenAPIHono<AppEnv>): OpenApiDocument {
       },
       servers: [{ url: '/', description: 'The Kiln deployment serving this document' }],
       tags: [
-        { name: 'Tenants', description: 'Tenants and their API keys (admin only).' },
+        { name: 'Tenants', description: 'Tenants, their first API key, their suspension (admin only).' },
         { name: 'Clusters', description: 'Order, read and delete clusters.' },
         { name: 'Operations', description: 'Long-running work on clusters.' },
         { name: 'Kubernetes versions', description: 'The Kubernetes minors Kiln offers, with their end-of-life dates.' },

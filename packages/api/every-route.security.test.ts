@@ -1,6 +1,6 @@
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { ClusterSpec, ERROR_CODES, Problem, newId } from '#core';
-import { listApiKeys, newOperation } from '#services';
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
+import { ADMIN_SCOPE, API_KEY_SCOPES, type ApiKeyScope, ClusterSpec, ERROR_CODES, Problem, firstIdAt, newId } from '#core';
+import { type KilnServices, RequestAdmission, listApiKeys, newOperation, resumeTenant, suspendTenant } from '#services';
 import type { ClusterRecord } from '#store';
 import type { ApiResponse } from '../../test/support/api.ts';
 import { type ApiHarness, startApiHarness } from '../../test/support/api-harness.ts';
@@ -25,6 +25,8 @@ const ORDER = { name: 'suite', region: 'eu-central-1', nodePools: [{ name: 'defa
 
 const ROUTES: Record<string, RouteCase> = {
   createTenant: { caller: 'admin', body: { name: 'suite-tenant' } },
+  suspendTenant: { caller: 'admin' },
+  resumeTenant: { caller: 'admin' },
   createCluster: { caller: 'tenant', body: ORDER },
   listClusters: { caller: 'tenant' },
   getCluster: { caller: 'tenant' },
@@ -64,21 +66,26 @@ interface Operation {
   method: (typeof METHODS)[number];
   path: string;
   hasBody: boolean;
+  /** The scope it needs (x-kiln-scope). */
+  scope: unknown;
 }
 
 let api: ApiHarness;
 let operations: Operation[];
 /** A tenant that owns a cluster and an operation; another tenant asks for them. */
-let owner: { apiKey: string; clusterId: string; operationId: string; apiKeyId: string; webhookEndpointId: string };
+let owner: { tenantId: string; apiKey: string; clusterId: string; operationId: string; apiKeyId: string; webhookEndpointId: string };
 let stranger: { apiKey: string };
 
 beforeAll(async () => {
   api = await startApiHarness();
-  const document = openApiDocument(newApp(api.services)) as unknown as { paths: Record<string, Record<string, { operationId?: string; requestBody?: unknown }>> };
+  const document = openApiDocument(newApp(api.services)) as unknown as {
+    paths: Record<string, Record<string, { operationId?: string; requestBody?: unknown; 'x-kiln-scope'?: unknown }>>;
+  };
   operations = Object.entries(document.paths).flatMap(([path, item]) =>
     METHODS.flatMap((method) => {
       const operation = item[method];
-      return operation === undefined ? [] : [{ operationId: operation.operationId ?? `${method} ${path}`, method, path, hasBody: operation.requestBody !== undefined }];
+      if (operation === undefined) return [];
+      return [{ operationId: operation.operationId ?? `${method} ${path}`, method, path, hasBody: operation.requestBody !== undefined, scope: operation['x-kiln-scope'] }];
     }),
   );
 
@@ -113,7 +120,7 @@ beforeAll(async () => {
     updatedAt: now,
     version: 1,
   });
-  owner = { apiKey: tenant.apiKey, clusterId, operationId: operation.id, apiKeyId: ownKey?.id ?? '', webhookEndpointId };
+  owner = { tenantId: tenant.id, apiKey: tenant.apiKey, clusterId, operationId: operation.id, apiKeyId: ownKey?.id ?? '', webhookEndpointId };
   stranger = await api.newTenant();
 });
 
@@ -121,11 +128,13 @@ afterAll(async () => {
   await api.close();
 });
 
-type Ids = { cluster: string; operation: string; apiKey: string; webhookEndpoint: string };
+type Ids = { cluster: string; operation: string; apiKey: string; webhookEndpoint: string; tenant: string };
 
 /** The concrete URL of an operation: its id parameter filled with an id of the kind the path names. */
 function urlOf(operation: Operation, ids: Ids): string {
-  const id = operation.path.startsWith('/v1/operations/')
+  const id = operation.path.startsWith('/v1/tenants/')
+    ? ids.tenant
+    : operation.path.startsWith('/v1/operations/')
     ? ids.operation
     : operation.path.startsWith('/v1/api-keys/')
       ? ids.apiKey
@@ -135,8 +144,8 @@ function urlOf(operation: Operation, ids: Ids): string {
   return `${operation.path.replace('{id}', id)}${ROUTES[operation.operationId]?.query ?? ''}`;
 }
 
-const someIds = (): Ids => ({ cluster: newId('cluster'), operation: newId('operation'), apiKey: newId('apiKey'), webhookEndpoint: newId('webhookEndpoint') });
-const ownerIds = (): Ids => ({ cluster: owner.clusterId, operation: owner.operationId, apiKey: owner.apiKeyId, webhookEndpoint: owner.webhookEndpointId });
+const someIds = (): Ids => ({ cluster: newId('cluster'), operation: newId('operation'), apiKey: newId('apiKey'), webhookEndpoint: newId('webhookEndpoint'), tenant: newId('tenant') });
+const ownerIds = (): Ids => ({ cluster: owner.clusterId, operation: owner.operationId, apiKey: owner.apiKeyId, webhookEndpoint: owner.webhookEndpointId, tenant: owner.tenantId });
 
 function send(operation: Operation, options: { token?: string; ids?: Ids; rawBody?: string; body?: unknown } = {}) {
   const body = options.rawBody ?? (options.body === undefined ? undefined : JSON.stringify(options.body));
@@ -189,7 +198,7 @@ describe('every route in the OpenAPI document', () => {
   });
 
   it("answers another tenant's id exactly as an id that does not exist", async () => {
-    for (const operation of each((candidate) => candidate.path.includes('{id}'))()) {
+    for (const operation of each((candidate) => candidate.path.includes('{id}') && ROUTES[candidate.operationId]?.caller !== 'admin')()) {
       const body = ROUTES[operation.operationId]?.body;
       const foreign = await send(operation, { token: stranger.apiKey, ids: ownerIds(), body });
       const missingIds = someIds();
@@ -220,5 +229,149 @@ describe('every route in the OpenAPI document', () => {
       expectProblem(response, 400, 'validation_failed');
       expect(response.body.errors, operation.operationId).toContainEqual({ pointer: '/colour', detail: 'is not a known field' });
     }
+  });
+});
+
+/** A further key of a tenant, made through the API with one of its keys. */
+async function keyOf(token: string, order: { scopes?: ApiKeyScope[]; expiresAt?: string }): Promise<string> {
+  const created = await api.call<{ apiKey: string }>('POST', '/v1/api-keys', { token, body: { description: 'suite', ...order } });
+  expect(created.status, created.text).toBe(201);
+  return created.body.apiKey;
+}
+
+/** Another API instance over the same table: an admission cache of its own, as a second Lambda execution environment has. */
+function otherInstance(): { services: KilnServices; get: (path: string, token: string) => Promise<ApiResponse> } {
+  const services: KilnServices = { ...api.services, admission: new RequestAdmission() };
+  const app = newApp(services);
+  return {
+    services,
+    get: async (path, token) => {
+      const response = await app.request(path, { headers: { authorization: `Bearer ${token}` } });
+      const text = await response.text();
+      return { status: response.status, headers: response.headers, body: JSON.parse(text) as Record<string, unknown>, text };
+    },
+  };
+}
+
+/** Ids are monotonic across the worker: one made while a test's clock was ahead would date every later id ahead. */
+function expectNoIdAhead(): void {
+  expect(newId('event') < firstIdAt('event', new Date(Date.now() + 1_000))).toBe(true);
+}
+
+const CHANGES = new Set<Operation['method']>(['post', 'put', 'patch', 'delete']);
+/** Reads that hand out a credential to a cluster: a change in all but name. */
+const CREDENTIAL_READS = ['downloadClusterSshKey', 'getClusterKubeconfig'];
+
+describe('API key scopes, expiry and tenant suspension, on every route', () => {
+  it('names, on every operation, the one scope it needs: read-only for reads, clusters for the credential reads, admin for the operator', () => {
+    for (const operation of operations) {
+      const scope = operation.scope;
+      expect([...API_KEY_SCOPES, ADMIN_SCOPE], operation.operationId).toContain(scope);
+      if (ROUTES[operation.operationId]?.caller === 'admin') expect(scope, operation.operationId).toBe(ADMIN_SCOPE);
+      else if (CREDENTIAL_READS.includes(operation.operationId)) expect(scope, operation.operationId).toBe('clusters');
+      else expect(scope === 'read-only', operation.operationId).toBe(operation.method === 'get');
+    }
+  });
+
+  it('answers a read-only key with 403 naming the scope on every POST, PUT, PATCH and DELETE, and on the credential reads', async () => {
+    const readOnly = await keyOf(owner.apiKey, { scopes: ['read-only'] });
+    for (const operation of each((candidate) => CHANGES.has(candidate.method) || CREDENTIAL_READS.includes(candidate.operationId))()) {
+      const response = await send(operation, { token: readOnly, ids: ownerIds(), body: ROUTES[operation.operationId]?.body });
+      expectProblem(response, 403, 'forbidden');
+      expect(String(response.body.detail), operation.operationId).toContain(String(operation.scope));
+    }
+    // Nothing of the owner's changed: its cluster is still there, and it still has its one key and the read-only one.
+    expect((await api.call('GET', `/v1/clusters/${owner.clusterId}`, { token: readOnly })).status).toBe(200);
+  });
+
+  it('lets a read-only key read', async () => {
+    const readOnly = await keyOf(owner.apiKey, { scopes: ['read-only'] });
+    for (const operation of each((candidate) => candidate.method === 'get' && !CREDENTIAL_READS.includes(candidate.operationId))()) {
+      const response = await send(operation, { token: readOnly, ids: ownerIds() });
+      expect(response.status, `${operation.operationId}: ${response.text}`).toBe(200);
+    }
+  });
+
+  it('answers a key without clusters, webhooks or keys with 403 naming it on each operation that needs it, and lets it through the others', async () => {
+    const tenant = await api.newTenant();
+    for (const lacking of ['clusters', 'webhooks', 'keys'] as const) {
+      const token = await keyOf(tenant.apiKey, { scopes: API_KEY_SCOPES.filter((scope) => scope !== lacking) });
+      // Ids of nothing: an operation the key may call answers 404, never 403.
+      for (const operation of each((candidate) => candidate.path.includes('{id}') && ROUTES[candidate.operationId]?.caller === 'tenant')()) {
+        const response = await send(operation, { token, body: ROUTES[operation.operationId]?.body });
+        if (operation.scope === lacking) {
+          expectProblem(response, 403, 'forbidden');
+          expect(String(response.body.detail), operation.operationId).toContain(lacking);
+        } else expect(response.status, `${operation.operationId} without ${lacking}: ${response.text}`).toBe(404);
+      }
+    }
+  });
+
+  it('answers an expired key with 401 on every operation, saying it expired', async () => {
+    const tenant = await api.newTenant();
+    const expiresAt = new Date(Date.now() + 3_600_000);
+    const expiring = await keyOf(tenant.apiKey, { expiresAt: expiresAt.toISOString() });
+    expect((await api.call('GET', '/v1/clusters', { token: expiring })).status).toBe(200);
+    // Made now: an id made while the clock is ahead would carry its time, and ids are monotonic for the whole worker.
+    const ids = someIds();
+    vi.useFakeTimers({ toFake: ['Date'] });
+    try {
+      vi.setSystemTime(expiresAt);
+      for (const operation of each(() => true)()) {
+        const response = await send(operation, { token: expiring, ids, body: ROUTES[operation.operationId]?.body });
+        expectProblem(response, 401, 'unauthorized');
+        expect(String(response.body.detail), operation.operationId).toMatch(/expired/);
+      }
+      // The tenant's key without an expiry still works.
+      expect((await api.call('GET', '/v1/clusters', { token: tenant.apiKey })).status).toBe(200);
+    } finally {
+      vi.useRealTimers();
+    }
+    expectNoIdAhead();
+  });
+
+  it("answers every key of a suspended tenant with 401 on every operation, on every API instance within the key TTL, and 200 again after resuming", async () => {
+    const tenant = await api.newTenant();
+    const second = await keyOf(tenant.apiKey, { scopes: ['read-only'] });
+    const here = otherInstance();
+    const there = otherInstance();
+    const ttl = there.services.admission?.options.keyTtlMs ?? 0;
+    expect(ttl).toBe(30_000);
+    const ids = someIds();
+    vi.useFakeTimers({ toFake: ['Date'] });
+    try {
+      const readAt = Date.now();
+      for (const key of [tenant.apiKey, second]) expect((await there.get('/v1/clusters', key)).status).toBe(200);
+
+      // Suspended on one instance: refused there at once, on every operation, with every key.
+      await suspendTenant(here.services, tenant.id);
+      for (const key of [tenant.apiKey, second]) {
+        const refused = await here.get('/v1/clusters', key);
+        expectProblem(refused, 401, 'unauthorized');
+        expect(String(refused.body.detail)).toMatch(/tenant is suspended/);
+      }
+      // The other instances trust what they read for the TTL, and no longer.
+      vi.setSystemTime(readAt + ttl - 1);
+      expect((await there.get('/v1/clusters', second)).status).toBe(200);
+      vi.setSystemTime(readAt + ttl);
+      for (const key of [tenant.apiKey, second]) expect((await there.get('/v1/clusters', key)).status).toBe(401);
+      for (const operation of each(() => true)()) {
+        const response = await send(operation, { token: second, ids, body: ROUTES[operation.operationId]?.body });
+        expectProblem(response, 401, 'unauthorized');
+        expect(String(response.body.detail), operation.operationId).toMatch(/tenant is suspended/);
+      }
+
+      // Resumed: at once where it was resumed; within the TTL of what the other instance read (the suspension).
+      const suspendedReadAt = Date.now();
+      await resumeTenant(here.services, tenant.id);
+      for (const key of [tenant.apiKey, second]) expect((await here.get('/v1/clusters', key)).status).toBe(200);
+      vi.setSystemTime(suspendedReadAt + ttl - 1);
+      expect((await there.get('/v1/clusters', second)).status).toBe(401);
+      vi.setSystemTime(suspendedReadAt + ttl);
+      for (const key of [tenant.apiKey, second]) expect((await there.get('/v1/clusters', key)).status).toBe(200);
+    } finally {
+      vi.useRealTimers();
+    }
+    expectNoIdAhead();
   });
 });

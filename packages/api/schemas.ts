@@ -9,6 +9,10 @@ export const OperationIdParam = z.object({
   id: z.string().regex(idPattern('operation'), 'must be an operation id (op_...)').openapi({ param: { name: 'id', in: 'path' }, example: 'op_01jd8x7t5k3m4n5p6q7r8s9t0v' }),
 });
 
+export const TenantIdParam = z.object({
+  id: z.string().regex(idPattern('tenant'), 'must be a tenant id (ten_...)').openapi({ param: { name: 'id', in: 'path' }, example: 'ten_01jd8x7t5k3m4n5p6q7r8s9t0v' }),
+});
+
 export const ApiKeyIdParam = z.object({
   id: z.string().regex(idPattern('apiKey'), 'must be an API key id (key_...)').openapi({ param: { name: 'id', in: 'path' }, example: 'key_01jd8x7t5k3m4n5p6q7r8s9t0v' }),
 });

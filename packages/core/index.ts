@@ -31,6 +31,7 @@ export {
   type MachineOsRelease,
   type VersionSupportCondition,
 } from './kubernetes-versions.ts';
+export { ADMIN_SCOPE, API_KEY_SCOPES, ApiKeyScope, MAX_API_KEY_LIFETIME_MS, missingScopes, normalizedScopes, type OperationScope } from './scopes.ts';
 export { ConflictError, ERROR_CODES, fieldProblemsOf, jsonPointer, KilnError, NotFoundError, QuotaExceededError, StepError, UnauthorizedError, UnprocessableError, ValidationError, validationErrorOf, type ErrorCode, type FieldProblem, type InputTarget } from './errors.ts';
 export { firstIdAt, ID_PREFIXES, idPattern, newId, type IdKind } from './ids.ts';
 export { assertOrderRules, cidrsOverlap, EXTERNAL_ID_ROUTE, orderProblems, type OrderProblem, type OrderRuleOptions } from './order-rules.ts';

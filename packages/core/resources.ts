@@ -3,6 +3,7 @@ import { Quotas } from './limits.ts';
 import { ClusterSpec } from './cluster-spec.ts';
 import { ERROR_CODES, type ErrorCode } from './errors.ts';
 import { newId } from './ids.ts';
+import { API_KEY_SCOPES, ApiKeyScope, MAX_API_KEY_LIFETIME_MS } from './scopes.ts';
 import { CLUSTER_PHASES, OPERATION_STATES, OPERATION_TYPES, STEP_STATES } from './phases.ts';
 
 /** RFC 9457 problem details, as every error leaves the API and as failed operations record them. */
@@ -174,6 +175,7 @@ export const Tenant = z
     name: z.string(),
     externalId,
     createdAt: z.iso.datetime(),
+    suspendedAt: z.iso.datetime().optional().describe("Since when the operator has suspended the tenant: every request with its keys gets 401 until it is resumed."),
   })
   .meta({ id: 'Tenant' });
 export type Tenant = z.infer<typeof Tenant>;
@@ -198,6 +200,8 @@ export const ApiKey = z
     id: z.string().readonly(),
     prefix: z.string().describe('The first characters of the key, to tell keys apart; the rest is never shown again.').readonly(),
     description: z.string().optional(),
+    scopes: z.array(ApiKeyScope).describe('What the key may do: every key may read (read-only); clusters, webhooks and keys add the changes to those resources (and clusters the credentials that grant access to a cluster).').readonly(),
+    expiresAt: z.iso.datetime().optional().describe('After this time the key gets 401; absent when it does not expire.').readonly(),
     createdAt: z.iso.datetime().readonly(),
     lastUsedAt: z.iso.datetime().optional().describe('When a request last authenticated with it (to within 15 minutes).').readonly(),
   })
@@ -214,6 +218,16 @@ export const ApiKeyList = z.object({ items: z.array(ApiKey) }).meta({ id: 'ApiKe
 export const ApiKeyOrder = z
   .strictObject({
     description: z.string().min(1).max(200).optional().describe('What the key is for, e.g. "billing portal".'),
+    scopes: z
+      .array(ApiKeyScope)
+      .min(1)
+      .max(API_KEY_SCOPES.length)
+      .optional()
+      .describe('What the new key may do, at most what the calling key may (403 naming a scope it lacks); read-only is always included. The calling key\'s scopes when absent.'),
+    expiresAt: z.iso
+      .datetime({ offset: true })
+      .optional()
+      .describe(`When the new key stops working (RFC 3339): in the future, at most ${String(MAX_API_KEY_LIFETIME_MS / 86_400_000)} days ahead, and no later than the calling key's own expiry. The calling key's expiry (none if it has none) when absent.`),
   })
   .meta({ id: 'ApiKeyOrder' });
 

@@ -3,20 +3,32 @@ import type { RateDecision } from '#core';
 import { RequestAdmission } from './admission.ts';
 
 const policy = { perSecond: 20, burst: 100 };
-const principal = { kind: 'tenant' as const, tenantId: 'tenant_a', tenantName: 'a' };
+const principal = { kind: 'tenant' as const, tenantId: 'tenant_a', tenantName: 'a', scopes: ['read-only' as const] };
+const verified = { principal, tenantSuspended: false };
 const grant = (taken: number, remaining: number, fullAt = 5_000): RateDecision => ({ granted: true, taken, remaining, retryAfterSeconds: 0, fullAt });
 
 describe('RequestAdmission', () => {
   it('trusts a verified key for its TTL from when it was read, and forgets a tenant’s keys on revocation', () => {
     const admission = new RequestAdmission({ keyTtlMs: 1_000, leaseMs: 1_000, maxLease: 10, maxEntries: 100 });
-    admission.rememberKey('digest-1', principal, 0);
-    admission.rememberKey('digest-2', { ...principal, tenantId: 'tenant_b' }, 0);
-    expect(admission.knownKey('digest-1', 999)).toEqual(principal);
+    admission.rememberKey('digest-1', verified, 0);
+    admission.rememberKey('digest-2', { ...verified, principal: { ...principal, tenantId: 'tenant_b' } }, 0);
+    expect(admission.knownKey('digest-1', 999)).toEqual(verified);
     expect(admission.knownKey('digest-1', 1_000)).toBeUndefined();
-    admission.rememberKey('digest-1', principal, 2_000);
+    admission.rememberKey('digest-1', verified, 2_000);
     admission.forgetTenant('tenant_a');
     expect(admission.knownKey('digest-1', 2_001)).toBeUndefined();
-    expect(admission.knownKey('digest-2', 500)?.tenantId).toBe('tenant_b');
+    expect(admission.knownKey('digest-2', 500)?.principal.tenantId).toBe('tenant_b');
+  });
+
+  it('remembers a key with its tenant’s suspension as it was read, for the TTL, and forgets it with the tenant', () => {
+    const admission = new RequestAdmission({ keyTtlMs: 1_000, leaseMs: 1_000, maxLease: 10, maxEntries: 100 });
+    admission.rememberKey('digest-1', { principal, tenantSuspended: true }, 0);
+    expect(admission.knownKey('digest-1', 999)?.tenantSuspended).toBe(true);
+    expect(admission.knownKey('digest-1', 1_000)).toBeUndefined();
+    admission.rememberKey('digest-1', { principal, tenantSuspended: true }, 2_000);
+    // Resumed on this instance: the key is read again at once.
+    admission.forgetTenant('tenant_a');
+    expect(admission.knownKey('digest-1', 2_001)).toBeUndefined();
   });
 
   it('refuses a key found unknown for its TTL, then reads it again', () => {
@@ -29,7 +41,7 @@ describe('RequestAdmission', () => {
 
   it('remembers at most maxEntries keys, dropping the oldest', () => {
     const admission = new RequestAdmission({ keyTtlMs: 1_000, leaseMs: 1_000, maxLease: 10, maxEntries: 2 });
-    for (const digest of ['one', 'two', 'three']) admission.rememberKey(digest, principal, 0);
+    for (const digest of ['one', 'two', 'three']) admission.rememberKey(digest, verified, 0);
     expect(['one', 'two', 'three'].map((digest) => admission.knownKey(digest, 1) !== undefined)).toEqual([false, true, true]);
   });
 

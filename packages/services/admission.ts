@@ -1,4 +1,4 @@
-import { type RateDecision, type RatePolicy, remember } from '#core';
+import { type ApiKeyScope, type RateDecision, type RatePolicy, remember } from '#core';
 
 /** A tenant's principal as a verified API key gives it. */
 export interface TenantPrincipal {
@@ -7,6 +7,16 @@ export interface TenantPrincipal {
   tenantName: string;
   /** The key's id (absent only for keys issued before keys were listed by id). */
   keyId?: string;
+  /** What the key may do. */
+  scopes: readonly ApiKeyScope[];
+  /** When the key stops working, if it does. */
+  keyExpiresAt?: string;
+}
+
+/** A key as it was read: its principal, and whether its tenant was suspended then. */
+export interface VerifiedKey {
+  principal: TenantPrincipal;
+  tenantSuspended: boolean;
 }
 
 export interface AdmissionOptions {
@@ -23,7 +33,7 @@ export interface AdmissionOptions {
 export const DEFAULT_ADMISSION: AdmissionOptions = { keyTtlMs: 30_000, leaseMs: 1_000, maxLease: 100, maxEntries: 10_000 };
 
 interface KnownKey {
-  principal: TenantPrincipal;
+  verified: VerifiedKey;
   expiresAt: number;
 }
 
@@ -55,7 +65,8 @@ interface Demand {
  * bucket to the instances that need it, while a busy one makes one write for many requests. It is never more than a
  * fifth of what the bucket held at the last take, so a tenant near its limit takes one request at a time and is
  * limited exactly, nor more than `maxLease`. What goes unused is what the demand fell short of its last period's. A
- * revoked key is refused at once by the instance that revoked it and within `keyTtlMs` by the others.
+ * revoked key, or a suspended or resumed tenant, is seen at once by the instance that made the change and within
+ * `keyTtlMs` by the others: a key is remembered with its tenant's suspension as read.
  */
 export class RequestAdmission {
   private readonly keys = new Map<string, KnownKey>();
@@ -70,19 +81,19 @@ export class RequestAdmission {
 
   constructor(readonly options: AdmissionOptions = DEFAULT_ADMISSION) {}
 
-  /** The principal of a key verified less than `keyTtlMs` ago, by its SHA-256. */
-  knownKey(digest: string, now: number): TenantPrincipal | undefined {
+  /** A key read less than `keyTtlMs` ago, by its SHA-256. */
+  knownKey(digest: string, now: number): VerifiedKey | undefined {
     const known = this.keys.get(digest);
     if (known === undefined) return undefined;
     if (known.expiresAt <= now) {
       this.keys.delete(digest);
       return undefined;
     }
-    return known.principal;
+    return known.verified;
   }
 
-  rememberKey(digest: string, principal: TenantPrincipal, now: number): void {
-    remember(this.keys, digest, { principal, expiresAt: now + this.options.keyTtlMs }, this.options.maxEntries);
+  rememberKey(digest: string, verified: VerifiedKey, now: number): void {
+    remember(this.keys, digest, { verified, expiresAt: now + this.options.keyTtlMs }, this.options.maxEntries);
   }
 
   /**
@@ -103,9 +114,9 @@ export class RequestAdmission {
     remember(this.unknownKeys, digest, now + this.options.keyTtlMs, this.options.maxEntries);
   }
 
-  /** Forgets every key of a tenant (one was revoked here: the next request with it reads it again). */
+  /** Forgets every key of a tenant (one was revoked here, or the tenant suspended or resumed: the next request with it reads it again). */
   forgetTenant(tenantId: string): void {
-    for (const [digest, known] of this.keys) if (known.principal.tenantId === tenantId) this.keys.delete(digest);
+    for (const [digest, known] of this.keys) if (known.verified.principal.tenantId === tenantId) this.keys.delete(digest);
   }
 
   /**

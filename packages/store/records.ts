@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { NodeObservation, ClusterSpec, ClusterStatus, OPERATION_STATES, OPERATION_TYPES, OperationStep, Problem, RemediationTarget, Tenant, UsageRow } from '#core';
+import { ApiKeyScope, NodeObservation, ClusterSpec, ClusterStatus, OPERATION_STATES, OPERATION_TYPES, OperationStep, Problem, RemediationTarget, Tenant, UsageRow } from '#core';
 
 /**
  * What the store keeps, as zod codecs built from the core schemas: every item
@@ -85,6 +85,10 @@ export const ApiKeyRecord = z.object({
   prefix: z.string(),
   description: z.string().optional(),
   apiKeyHash: z.string(),
+  /** Absent on keys created before keys had scopes: those were full tenant admins, and keep every scope. */
+  scopes: z.array(ApiKeyScope).optional(),
+  /** When the key stops working. Not `expiresAt`: that is the table's TTL attribute, and an expired key stays listed until revoked. */
+  validUntil: z.string().optional(),
   createdAt: z.string(),
 });
 export type ApiKeyRecord = z.infer<typeof ApiKeyRecord>;

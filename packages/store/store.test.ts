@@ -61,6 +61,38 @@ describe('tenants', () => {
     expect((await store.findTenantByApiKeyHash(hash))?.name).toBe('first');
   });
 
+  it("keeps a key's scopes and expiry on its lookup and its listing, and a key stored before scopes holds every scope", async () => {
+    const tenantId = await newTenant();
+    const tenant = { id: tenantId, name: 't', createdAt: new Date().toISOString() };
+    const hash = sha256(`scoped-${tenantId}`);
+    const scoped = { tenantId, id: newId('apiKey'), prefix: 'kiln_scoped', apiKeyHash: hash, scopes: ['read-only' as const, 'webhooks' as const], validUntil: '2027-06-01T00:00:00.000Z', createdAt: new Date().toISOString() };
+    await store.createApiKey(tenant, scoped);
+    expect(await store.findTenantByApiKeyHash(hash)).toMatchObject({ id: tenantId, keyId: scoped.id, scopes: ['read-only', 'webhooks'], validUntil: '2027-06-01T00:00:00.000Z' });
+    expect(await store.getApiKey(tenantId, scoped.id)).toMatchObject({ scopes: ['read-only', 'webhooks'], validUntil: '2027-06-01T00:00:00.000Z' });
+    // The validity is not the table's TTL attribute: an expired key stays until revoked.
+    expect((await item(keys.apiKey(hash)))?.expiresAt).toBeUndefined();
+    // newTenant's first key is written without scopes, as keys were before they had any.
+    const [first] = (await store.listApiKeys(tenantId)).filter((key) => key.id !== scoped.id);
+    expect(first?.scopes).toBeUndefined();
+    expect((await store.findTenantByApiKeyHash(sha256(`key-${tenantId}`)))?.scopes).toEqual(['read-only', 'clusters', 'webhooks', 'keys']);
+  });
+
+  it('suspends a tenant from the first suspension on, shows it on every key lookup, and resumes it; an unknown tenant is neither', async () => {
+    const tenantId = await newTenant();
+    const suspended = await store.suspendTenant(tenantId, '2026-12-08T01:00:00.000Z');
+    expect(suspended).toMatchObject({ id: tenantId, suspendedAt: '2026-12-08T01:00:00.000Z' });
+    expect((await store.suspendTenant(tenantId, '2026-12-08T02:00:00.000Z'))?.suspendedAt).toBe('2026-12-08T01:00:00.000Z');
+    expect((await store.findTenantByApiKeyHash(sha256(`key-${tenantId}`)))?.suspendedAt).toBe('2026-12-08T01:00:00.000Z');
+    expect(await store.resumeTenant(tenantId)).not.toHaveProperty('suspendedAt');
+    expect(await store.findTenantByApiKeyHash(sha256(`key-${tenantId}`))).not.toHaveProperty('suspendedAt');
+    expect(await store.resumeTenant(tenantId)).toMatchObject({ id: tenantId });
+    const unknown = newId('tenant');
+    expect(await store.suspendTenant(unknown, '2026-12-08T01:00:00.000Z')).toBeUndefined();
+    expect(await store.resumeTenant(unknown)).toBeUndefined();
+    // Nothing was written for the unknown tenant.
+    expect(await item(keys.tenant(unknown))).toBeUndefined();
+  });
+
   it('gives a tenant from before external IDs one on first use, and keeps the first one written', async () => {
     const tenantId = await newTenant();
     expect((await store.getTenant(tenantId))?.externalId).toBeUndefined();

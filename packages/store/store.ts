@@ -15,7 +15,7 @@ import {
   type TransactWriteCommandInput,
   UpdateCommand,
 } from '@aws-sdk/lib-dynamodb';
-import { ClusterEvent, ConflictError, KilnError, type OperationState, DEFAULT_QUOTAS, QuotaExceededError, type QuotaUsage, type Quotas, type RateDecision, type RatePolicy, TenantEvent, type TenantWideEvent, ValidationError, countedNodes, operationEvent, sha256 } from '#core';
+import { API_KEY_SCOPES, type ApiKeyScope, ClusterEvent, ConflictError, KilnError, type OperationState, DEFAULT_QUOTAS, QuotaExceededError, type QuotaUsage, type Quotas, type RateDecision, type RatePolicy, TenantEvent, type TenantWideEvent, ValidationError, countedNodes, operationEvent, sha256 } from '#core';
 import {
   ApiKeyRecord,
   WebhookDeliveryRecord,
@@ -74,6 +74,19 @@ export interface ActiveOperation {
 }
 
 export type WriteOutcome = { kind: 'written' } | { kind: 'replay'; record: IdempotencyRecord };
+
+/** What authentication learns from a key's hash: whose it is, what it may do, and whether its tenant may use it now. */
+export interface KeyHolder {
+  /** The tenant's id and name. */
+  id: string;
+  name: string;
+  keyId?: string;
+  scopes: ApiKeyScope[];
+  validUntil?: string;
+  lastUsedAt?: string;
+  /** Since when the operator has suspended the tenant. */
+  suspendedAt?: string;
+}
 
 function epochSeconds(date: Date): number {
   return Math.floor(date.getTime() / 1000);
@@ -152,7 +165,16 @@ export class KilnStore {
       {
         Put: {
           TableName: this.tableName,
-          Item: { ...keys.apiKey(key.apiKeyHash), entity: 'apiKey', tenantId: tenant.id, name: tenant.name, keyId: key.id, createdAt: key.createdAt },
+          Item: {
+            ...keys.apiKey(key.apiKeyHash),
+            entity: 'apiKey',
+            tenantId: tenant.id,
+            name: tenant.name,
+            keyId: key.id,
+            ...(key.scopes === undefined ? {} : { scopes: key.scopes }),
+            ...(key.validUntil === undefined ? {} : { validUntil: key.validUntil }),
+            createdAt: key.createdAt,
+          },
           ConditionExpression: 'attribute_not_exists(PK)',
         },
       },
@@ -412,17 +434,66 @@ export class KilnStore {
     }
   }
 
-  /** The tenant and key a hash belongs to, read strongly (a revoked key is refused at once). */
-  async findTenantByApiKeyHash(apiKeyHash: string): Promise<{ id: string; name: string; keyId?: string; lastUsedAt?: string } | undefined> {
+  /**
+   * The tenant and key a hash belongs to, read strongly (a revoked key is refused at once), with what the key may do
+   * and whether the operator has suspended its tenant (the tenant item, a second strong read: suspending a tenant
+   * then writes one item, however many keys it has).
+   */
+  async findTenantByApiKeyHash(apiKeyHash: string): Promise<KeyHolder | undefined> {
     const result = await this.documents.send(new GetCommand({ TableName: this.tableName, Key: keys.apiKey(apiKeyHash), ConsistentRead: true }));
     const item = result.Item;
     if (item === undefined) return undefined;
+    const tenantId = String(item.tenantId);
+    const tenant = await this.documents.send(new GetCommand({ TableName: this.tableName, Key: keys.tenant(tenantId), ConsistentRead: true, ProjectionExpression: 'suspendedAt' }));
+    const suspendedAt: unknown = tenant.Item?.suspendedAt;
+    const scopes = ApiKeyRecord.shape.scopes.parse(item.scopes);
     return {
-      id: String(item.tenantId),
+      id: tenantId,
       name: String(item.name),
       ...(typeof item.keyId === 'string' ? { keyId: item.keyId } : {}),
+      scopes: scopes ?? [...API_KEY_SCOPES],
+      ...(typeof item.validUntil === 'string' ? { validUntil: item.validUntil } : {}),
       ...(typeof item.lastUsedAt === 'string' ? { lastUsedAt: item.lastUsedAt } : {}),
+      ...(typeof suspendedAt === 'string' ? { suspendedAt } : {}),
     };
+  }
+
+  /** One of a tenant's keys as its owner lists it. */
+  async getApiKey(tenantId: string, keyId: string): Promise<ApiKeyRecord | undefined> {
+    const result = await this.documents.send(new GetCommand({ TableName: this.tableName, Key: keys.apiKeyOfTenant(tenantId, keyId), ConsistentRead: true }));
+    return result.Item === undefined ? undefined : ApiKeyRecord.parse(result.Item);
+  }
+
+  /**
+   * Suspends a tenant (its keys are refused from the next time they are read) from `at`, or from when it was first
+   * suspended if it already is; undefined when there is no such tenant.
+   */
+  async suspendTenant(tenantId: string, at: string): Promise<TenantRecord | undefined> {
+    return this.updateTenant(tenantId, 'SET suspendedAt = if_not_exists(suspendedAt, :at)', { ':at': at });
+  }
+
+  /** Resumes a suspended tenant (a tenant that is not suspended stays as it is); undefined when there is no such tenant. */
+  async resumeTenant(tenantId: string): Promise<TenantRecord | undefined> {
+    return this.updateTenant(tenantId, 'REMOVE suspendedAt');
+  }
+
+  private async updateTenant(tenantId: string, update: string, values?: Record<string, string>): Promise<TenantRecord | undefined> {
+    try {
+      const result = await this.documents.send(
+        new UpdateCommand({
+          TableName: this.tableName,
+          Key: keys.tenant(tenantId),
+          UpdateExpression: update,
+          ConditionExpression: 'attribute_exists(PK)',
+          ...(values === undefined ? {} : { ExpressionAttributeValues: values }),
+          ReturnValues: 'ALL_NEW',
+        }),
+      );
+      return TenantRecord.parse(result.Attributes);
+    } catch (error) {
+      if (error instanceof ConditionalCheckFailedException) return undefined;
+      throw error;
+    }
   }
 
   /** Records that a key was used; a key revoked meanwhile stays gone. */

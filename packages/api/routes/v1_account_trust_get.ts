@@ -3,6 +3,7 @@ import { AccountTrust } from '#core';
 import { accountTrust } from '#services';
 import { type AppEnv, tenantOf } from '../context.ts';
 import { problems } from '../schemas.ts';
+import { needs } from '../scopes.ts';
 
 const route = createRoute({
   method: 'get',
@@ -13,7 +14,7 @@ const route = createRoute({
   description:
     "Kiln's AWS account and the tenant's external ID, which Kiln issued with the tenant and never changes: a role named in an order's account.roleArn must trust that account on the condition sts:ExternalId equals it, as `trustPolicy` says. " +
     "Kiln sends it on every AssumeRole into the tenant's account; an order never names one.",
-  security: [{ bearer: [] }],
+  ...needs('read-only'),
   responses: {
     200: { description: 'The account to trust and the external ID to require.', content: { 'application/json': { schema: AccountTrust } } },
     ...problems(401, 403),

@@ -15,6 +15,8 @@ interface KeyBody {
   id: string;
   prefix: string;
   description?: string;
+  scopes: string[];
+  expiresAt?: string;
   createdAt: string;
   lastUsedAt?: string;
   apiKey?: string;
@@ -65,5 +67,46 @@ describe('/v1/api-keys', () => {
     const { apiKey } = await api.newTenant();
     expectProblem(await api.call<Problem>('POST', '/v1/api-keys', { token: apiKey, body: { descripton: 'typo' } }), 400, 'validation_failed');
     expectProblem(await api.call<Problem>('GET', '/v1/api-keys', { token: api.adminToken }), 403, 'forbidden');
+  });
+
+  it('shows each key\'s scopes and expiry, and a key with keys may give only what it holds', async () => {
+    const { apiKey: first } = await api.newTenant();
+    const expiresAt = new Date(Date.now() + 7 * 86_400_000).toISOString();
+    const webhooks = await api.call<KeyBody>('POST', '/v1/api-keys', { token: first, body: { description: 'webhook admin', scopes: ['webhooks', 'keys'], expiresAt } });
+    expect(webhooks.status, webhooks.text).toBe(201);
+    expect(webhooks.body).toMatchObject({ scopes: ['read-only', 'webhooks', 'keys'], expiresAt });
+    const listed = await api.call<{ items: KeyBody[] }>('GET', '/v1/api-keys', { token: first });
+    expect(listed.body.items.map((key) => ({ scopes: key.scopes, expiresAt: key.expiresAt }))).toEqual([
+      { scopes: ['read-only', 'clusters', 'webhooks', 'keys'], expiresAt: undefined },
+      { scopes: ['read-only', 'webhooks', 'keys'], expiresAt },
+    ]);
+
+    const token = webhooks.body.apiKey ?? '';
+    const wider = await api.call<Problem>('POST', '/v1/api-keys', { token, body: { scopes: ['clusters'] } });
+    expectProblem(wider, 403, 'forbidden');
+    expect(wider.body.detail).toContain('clusters');
+    const longer = await api.call<Problem>('POST', '/v1/api-keys', { token, body: { expiresAt: new Date(Date.now() + 8 * 86_400_000).toISOString() } });
+    expectProblem(longer, 403, 'forbidden');
+    // Without scopes or expiry: the calling key's.
+    const narrower = await api.call<KeyBody>('POST', '/v1/api-keys', { token, body: {} });
+    expect(narrower.body).toMatchObject({ scopes: ['read-only', 'webhooks', 'keys'], expiresAt });
+    // It cannot revoke the first key, which holds clusters.
+    const firstId = listed.body.items[0]?.id ?? '';
+    expectProblem(await api.call('DELETE', `/v1/api-keys/${firstId}`, { token }), 403, 'forbidden');
+  });
+
+  it('refuses an expiry in the past, beyond a year, or not in RFC 3339, and a scope it does not know', async () => {
+    const { apiKey } = await api.newTenant();
+    for (const body of [
+      { expiresAt: new Date(Date.now() - 60_000).toISOString() },
+      { expiresAt: new Date(Date.now() + 366 * 86_400_000).toISOString() },
+      { expiresAt: 'next tuesday' },
+      { scopes: ['admin'] },
+      { scopes: [] },
+    ]) {
+      const refused = await api.call<Problem>('POST', '/v1/api-keys', { token: apiKey, body });
+      expectProblem(refused, 400, 'validation_failed');
+      expect(refused.body.errors?.[0]?.pointer, JSON.stringify(body)).toMatch(/^\/(expiresAt|scopes)/);
+    }
   });
 });

@@ -1,8 +1,9 @@
 import { type OpenAPIHono, createRoute } from '@hono/zod-openapi';
 import { ApiKeyCreated, ApiKeyList, ApiKeyOrder } from '#core';
 import { createApiKey, listApiKeys, revokeApiKey } from '#services';
-import { type AppEnv, tenantOf } from '../context.ts';
+import { type AppEnv, tenantKeyOf, tenantOf } from '../context.ts';
 import { ApiKeyIdParam, problems } from '../schemas.ts';
+import { needs } from '../scopes.ts';
 
 const list = createRoute({
   method: 'get',
@@ -10,8 +11,8 @@ const list = createRoute({
   operationId: 'listApiKeys',
   tags: ['API keys'],
   summary: "List the tenant's API keys",
-  description: 'Every key the tenant holds, oldest first: its id, the first characters of the key, what it is for, when it was created and last used. The keys themselves are never shown again.',
-  security: [{ bearer: [] }],
+  description: 'Every key the tenant holds, oldest first: its id, the first characters of the key, what it is for, its scopes and expiry, when it was created and last used. The keys themselves are never shown again.',
+  ...needs('read-only'),
   responses: {
     200: { description: "The tenant's keys.", content: { 'application/json': { schema: ApiKeyList } } },
     ...problems(401, 403),
@@ -24,8 +25,10 @@ const create = createRoute({
   operationId: 'createApiKey',
   tags: ['API keys'],
   summary: 'Create an API key',
-  description: 'A further key for the tenant, shown once in `apiKey`; Kiln keeps only its hash. To rotate a key: create a new one, move your clients to it, revoke the old one.',
-  security: [{ bearer: [] }],
+  description:
+    'A further key for the tenant, shown once in `apiKey`; Kiln keeps only its hash. To rotate a key: create a new one, move your clients to it, revoke the old one. ' +
+    "The new key may do at most what the calling key may (`scopes`, the calling key's when absent) and lives no longer (`expiresAt`, the calling key's expiry when absent): 403 naming what it lacks otherwise.",
+  ...needs('keys'),
   request: { body: { required: true, content: { 'application/json': { schema: ApiKeyOrder } } } },
   responses: {
     201: {
@@ -43,8 +46,9 @@ const revoke = createRoute({
   operationId: 'revokeApiKey',
   tags: ['API keys'],
   summary: 'Revoke an API key',
-  description: "The next request with the key gets 401. The tenant's last key cannot be revoked (409): create another one first.",
-  security: [{ bearer: [] }],
+  description:
+    "The next request with the key gets 401. The tenant's last key, and its last unexpired key with the keys scope, cannot be revoked (409): create another one first. A key with a scope the calling key lacks cannot be revoked with it (403).",
+  ...needs('keys'),
   request: { params: ApiKeyIdParam },
   responses: {
     204: { description: 'The key is revoked.' },
@@ -55,11 +59,11 @@ const revoke = createRoute({
 export function registerV1ApiKeys(app: OpenAPIHono<AppEnv>): void {
   app.openapi(list, async (c) => c.json({ items: await listApiKeys(c.get('services'), tenantOf(c)) }, 200));
   app.openapi(create, async (c) => {
-    const created = await createApiKey(c.get('services'), tenantOf(c), c.req.valid('json').description);
+    const created = await createApiKey(c.get('services'), tenantKeyOf(c), c.req.valid('json'));
     return c.json(created, 201, { location: `/v1/api-keys/${created.id}`, 'cache-control': 'no-store' });
   });
   app.openapi(revoke, async (c) => {
-    await revokeApiKey(c.get('services'), tenantOf(c), c.req.valid('param').id);
+    await revokeApiKey(c.get('services'), tenantKeyOf(c), c.req.valid('param').id);
     return c.body(null, 204);
   });
 }

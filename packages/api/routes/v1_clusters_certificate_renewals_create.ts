@@ -4,6 +4,7 @@ import { CERTIFICATE_RENEWAL_DAYS, renewCertificates } from '#services';
 import { OPERATION_RETRY_AFTER_SECONDS } from '../etag.ts';
 import { type AppEnv, tenantOf } from '../context.ts';
 import { ClusterIdParam, problems } from '../schemas.ts';
+import { needs } from '../scopes.ts';
 
 const route = createRoute({
   method: 'post',
@@ -16,7 +17,7 @@ const route = createRoute({
     'so etcd keeps its quorum and the API server stays reachable. `status.certificates` shows the new expiry when the operation has succeeded. ' +
     `Kiln does this on its own when the earliest certificate expires within ${CERTIFICATE_RENEWAL_DAYS} days; kubelets renew their own client certificates, and the cluster CA (ten years) is not rotated. ` +
     'Idempotent: while a renewal runs, asking again answers with that renewal (200) instead of starting another. 409 while another operation runs.',
-  security: [{ bearer: [] }],
+  ...needs('clusters'),
   request: { params: ClusterIdParam },
   responses: {
     200: {

@@ -5,6 +5,7 @@ import { type AppEnv, tenantOf } from '../context.ts';
 import { OPERATION_RETRY_AFTER_SECONDS, etagOf } from '../etag.ts';
 import { idempotentRequest, replayOf } from '../idempotency.ts';
 import { IdempotencyHeaders, problems } from '../schemas.ts';
+import { needs } from '../scopes.ts';
 
 const route = createRoute({
   method: 'post',
@@ -15,7 +16,7 @@ const route = createRoute({
   description:
     'Validates the order, records it and starts provisioning. Replies 202 at once; follow `status.phase` on the cluster or the operation in `status.activeOperationId`. ' +
     'With an Idempotency-Key the order is written together with its response in one transaction, so a retry (even one racing the first request) gets the same response.',
-  security: [{ bearer: [] }],
+  ...needs('clusters'),
   request: {
     headers: IdempotencyHeaders,
     body: { required: true, content: { 'application/json': { schema: ClusterSpec } } },

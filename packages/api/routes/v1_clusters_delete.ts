@@ -5,6 +5,7 @@ import { type AppEnv, tenantOf } from '../context.ts';
 import { OPERATION_RETRY_AFTER_SECONDS, etagOf, ifMatchOption } from '../etag.ts';
 import { idempotentRequest, replayOf } from '../idempotency.ts';
 import { ClusterIdParam, changeHeaders, problems } from '../schemas.ts';
+import { needs } from '../scopes.ts';
 
 const route = createRoute({
   method: 'delete',
@@ -15,7 +16,7 @@ const route = createRoute({
   description:
     'Starts deprovisioning and replies 202 with the cluster in phase Deleting; `Location` points at the deprovision operation. ' +
     'Deleting a cluster that is already Deleting answers 202 with its current state; once its deletion finished it answers 404. A cluster with another operation running answers 409.',
-  security: [{ bearer: [] }],
+  ...needs('clusters'),
   request: {
     params: ClusterIdParam,
     headers: changeHeaders('Delete only if the cluster still has this ETag.'),

@@ -4,6 +4,7 @@ import { startKeyRotation } from '#services';
 import { OPERATION_RETRY_AFTER_SECONDS } from '../etag.ts';
 import { type AppEnv, tenantOf } from '../context.ts';
 import { ClusterIdParam, problems } from '../schemas.ts';
+import { needs } from '../scopes.ts';
 
 const route = createRoute({
   method: 'post',
@@ -15,7 +16,7 @@ const route = createRoute({
     'Starts the upstream rotation procedure: the new key is added second on every control plane, made first, every Secret is rewritten, and the old key is dropped, ' +
     'restarting API servers one at a time. Progress shows in `status.encryption.rotation.phase` (Preparing, Prepared, Completing, Completed). ' +
     '409 while another operation runs, or for KMS clusters.',
-  security: [{ bearer: [] }],
+  ...needs('clusters'),
   request: { params: ClusterIdParam },
   responses: {
     202: {

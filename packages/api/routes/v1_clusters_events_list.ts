@@ -3,6 +3,7 @@ import { ClusterEvent } from '#core';
 import { listClusterEvents } from '#services';
 import { type AppEnv, tenantOf } from '../context.ts';
 import { ClusterIdParam, PageQuery, pageOf, problems } from '../schemas.ts';
+import { needs } from '../scopes.ts';
 
 const route = createRoute({
   method: 'get',
@@ -11,7 +12,7 @@ const route = createRoute({
   tags: ['Clusters'],
   summary: "List a cluster's events",
   description: 'Newest first, kept 90 days: creation, every phase change, and every kubeconfig issued or SSH key handed out.',
-  security: [{ bearer: [] }],
+  ...needs('read-only'),
   request: { params: ClusterIdParam, query: PageQuery },
   responses: {
     200: { description: 'A page of events.', content: { 'application/json': { schema: pageOf(ClusterEvent, 'ClusterEventPage') } } },

@@ -4,6 +4,7 @@ import { clusterView, findCluster } from '#services';
 import { type AppEnv, tenantOf } from '../context.ts';
 import { etagOf, noneMatch } from '../etag.ts';
 import { ClusterIdParam, problems } from '../schemas.ts';
+import { needs } from '../scopes.ts';
 
 const route = createRoute({
   method: 'get',
@@ -14,7 +15,7 @@ const route = createRoute({
   description:
     'The cluster with its order (`spec`, secrets never included) and its `status`: phase, conditions, endpoint, the operation running on it. The ETag is its version, for If-Match on PATCH and DELETE. ' +
     'Once its deletion finished the cluster answers 404 here and is no longer listed; its events and operations stay readable for 7 days.',
-  security: [{ bearer: [] }],
+  ...needs('read-only'),
   request: {
     params: ClusterIdParam,
     headers: z.object({

@@ -3,6 +3,7 @@ import { KUBECONFIG_ACCESS, KUBECONFIG_MAX_MINUTES } from '#core';
 import { issueKubeconfig } from '#services';
 import { type AppEnv, tenantOf } from '../context.ts';
 import { ClusterIdParam, problems } from '../schemas.ts';
+import { needs } from '../scopes.ts';
 
 const Kubeconfig = z
   .object({
@@ -45,7 +46,7 @@ const route = createRoute({
   summary: 'Issue a short-lived kubeconfig, admin or read-only',
   description:
     'Each call signs a new client certificate naming the API key that asked, valid for `validityMinutes` (default 60). Available once the cluster is Ready (409 before).',
-  security: [{ bearer: [] }],
+  ...needs('clusters'),
   request: { params: ClusterIdParam, query },
   responses: {
     200: { description: 'A kubeconfig.', content: { 'application/json': { schema: Kubeconfig } } },

@@ -3,6 +3,7 @@ import { Cluster } from '#core';
 import { listClusters } from '#services';
 import { type AppEnv, tenantOf } from '../context.ts';
 import { PageQuery, pageOf, problems } from '../schemas.ts';
+import { needs } from '../scopes.ts';
 
 const route = createRoute({
   method: 'get',
@@ -11,7 +12,7 @@ const route = createRoute({
   tags: ['Clusters'],
   summary: 'List clusters',
   description: 'Oldest first; a cluster whose deletion finished is not listed. A page may hold fewer than `limit` clusters while `nextCursor` says there are more.',
-  security: [{ bearer: [] }],
+  ...needs('read-only'),
   request: {
     query: PageQuery.extend({
       name: z

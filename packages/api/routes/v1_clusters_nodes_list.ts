@@ -3,6 +3,7 @@ import { ClusterNodeList } from '#core';
 import { listClusterNodes } from '#services';
 import { type AppEnv, tenantOf } from '../context.ts';
 import { ClusterIdParam, problems } from '../schemas.ts';
+import { needs } from '../scopes.ts';
 
 const route = createRoute({
   method: 'get',
@@ -15,7 +16,7 @@ const route = createRoute({
     '(Healthy; Watching while not Ready for less than nodeHealth.unhealthyTimeoutMinutes, or not registered within nodeStartupTimeoutMinutes; Unhealthy after). ' +
     'Each machine Kiln has remediated names its newest remediate-node operation in `lastRemediation`. ' +
     '`remediationPaused` says why unhealthy machines are left alone, if they are.',
-  security: [{ bearer: [] }],
+  ...needs('read-only'),
   request: { params: ClusterIdParam },
   responses: {
     200: { description: "The cluster's machines.", content: { 'application/json': { schema: ClusterNodeList } } },

@@ -3,6 +3,7 @@ import { Operation } from '#core';
 import { listClusterOperations } from '#services';
 import { type AppEnv, tenantOf } from '../context.ts';
 import { ClusterIdParam, PageQuery, pageOf, problems } from '../schemas.ts';
+import { needs } from '../scopes.ts';
 
 const route = createRoute({
   method: 'get',
@@ -11,7 +12,7 @@ const route = createRoute({
   tags: ['Operations'],
   summary: "List a cluster's operations",
   description: 'Newest first.',
-  security: [{ bearer: [] }],
+  ...needs('read-only'),
   request: { params: ClusterIdParam, query: PageQuery },
   responses: {
     200: { description: 'A page of operations.', content: { 'application/json': { schema: pageOf(Operation, 'OperationPage') } } },

@@ -2,6 +2,7 @@ import { type OpenAPIHono, createRoute, z } from '@hono/zod-openapi';
 import { downloadSshKey } from '#services';
 import { type AppEnv, tenantOf } from '../context.ts';
 import { ClusterIdParam, problems } from '../schemas.ts';
+import { needs } from '../scopes.ts';
 
 const SshKey = z
   .object({
@@ -20,7 +21,7 @@ const route = createRoute({
   description:
     'For clusters with a managed SSH key. The first call returns the private key and Kiln discards its sealed copy; later calls answer 410. ' +
     'Clusters with a self-managed key answer 409.',
-  security: [{ bearer: [] }],
+  ...needs('clusters'),
   request: { params: ClusterIdParam },
   responses: {
     200: { description: 'The key pair.', content: { 'application/json': { schema: SshKey } } },

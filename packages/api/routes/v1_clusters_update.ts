@@ -6,6 +6,7 @@ import { type AppEnv, tenantOf } from '../context.ts';
 import { OPERATION_RETRY_AFTER_SECONDS, etagOf, ifMatchOption } from '../etag.ts';
 import { idempotentRequest, replayOf } from '../idempotency.ts';
 import { ClusterIdParam, changeHeaders, problems } from '../schemas.ts';
+import { needs } from '../scopes.ts';
 
 /** Where a patch sets something: each leaf member of its objects (a list or a scalar is one leaf). */
 function leafPaths(value: unknown, path: string[]): string[][] {
@@ -47,7 +48,7 @@ const route = createRoute({
   description:
     'Merges the patch into the order, validates the result like a new order and starts the update workflow: a change of network.apiAllowedCidrs or ssh.allowedCidrs first runs the infrastructure again (the security group rules change in place, nothing else is replaced), then the add-ons are re-applied (what was turned off removed) and verified. ' +
     'Replies 202 with the cluster in phase Updating, or 200 when the patch changes nothing. One operation runs per cluster at a time.',
-  security: [{ bearer: [] }],
+  ...needs('clusters'),
   request: {
     params: ClusterIdParam,
     headers: changeHeaders('Apply only if the cluster still has this ETag (else 412).'),

@@ -3,6 +3,7 @@ import { EVENT_TYPES, EventFeedPage, TypedTenantEvent, idPattern } from '#core';
 import { EVENT_FEED_SETTLE_SECONDS, listTenantEvents } from '#services';
 import { type AppEnv, tenantOf } from '../context.ts';
 import { problems } from '../schemas.ts';
+import { needs } from '../scopes.ts';
 
 const EventFeedQuery = z.object({
   after: z
@@ -33,7 +34,7 @@ const route = createRoute({
     `Every event of every cluster of the tenant, oldest first, for integrators who pull. Pass the answer's \`nextCursor\` as \`after\` to read on: pages have no gaps and no repeats. ` +
     `An event joins the feed ${EVENT_FEED_SETTLE_SECONDS} s after it happened, once every change that could sort before it has been written, so a cursor never skips a late one. ` +
     '`more` says whether another page is ready now; when it is false, ask again later with the same cursor.',
-  security: [{ bearer: [] }],
+  ...needs('read-only'),
   request: { query: EventFeedQuery },
   responses: {
     // Documented with each type's data schema; read with the generic shape.

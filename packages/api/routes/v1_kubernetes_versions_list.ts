@@ -3,6 +3,7 @@ import { END_OF_LIFE_NOTICE_DAYS, KubernetesVersionList } from '#core';
 import { listKubernetesVersions } from '#services';
 import type { AppEnv } from '../context.ts';
 import { problems } from '../schemas.ts';
+import { needs } from '../scopes.ts';
 
 const route = createRoute({
   method: 'get',
@@ -16,7 +17,7 @@ const route = createRoute({
     `A running cluster on a minor within ${END_OF_LIFE_NOTICE_DAYS} days of its end of life gets the condition KubernetesVersionEndOfLifeSoon, and after it KubernetesVersionUnsupported.`,
     'Any valid token may read this; it holds no tenant data.',
   ].join(' '),
-  security: [{ bearer: [] }],
+  ...needs('read-only'),
   responses: {
     200: {
       description: 'The offered Kubernetes versions.',

@@ -3,6 +3,7 @@ import { Operation } from '#core';
 import { findOperation } from '#services';
 import { type AppEnv, tenantOf } from '../context.ts';
 import { OperationIdParam, problems } from '../schemas.ts';
+import { needs } from '../scopes.ts';
 
 const route = createRoute({
   method: 'get',
@@ -11,7 +12,7 @@ const route = createRoute({
   tags: ['Operations'],
   summary: 'Get an operation',
   description: 'Its state, each step with its timestamps and outputs, and the problem when it failed.',
-  security: [{ bearer: [] }],
+  ...needs('read-only'),
   request: { params: OperationIdParam },
   responses: {
     200: { description: 'The operation.', content: { 'application/json': { schema: Operation } } },

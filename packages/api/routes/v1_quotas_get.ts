@@ -3,6 +3,7 @@ import { QuotaUsage } from '#core';
 import { getQuotaUsage } from '#services';
 import { type AppEnv, tenantOf } from '../context.ts';
 import { problems } from '../schemas.ts';
+import { needs } from '../scopes.ts';
 
 const route = createRoute({
   method: 'get',
@@ -13,7 +14,7 @@ const route = createRoute({
   description:
     "How many clusters the tenant may hold at once (every phase but Deleted) and how many nodes they may grow to together (each cluster counts its control-plane replicas and each pool's max, or its size when it has none), with what its clusters hold now. " +
     'An order or a change that would go past either is refused with 403 `quota_exceeded` and changes nothing.',
-  security: [{ bearer: [] }],
+  ...needs('read-only'),
   responses: {
     200: { description: 'The quotas and their use.', content: { 'application/json': { schema: QuotaUsage } } },
     ...problems(401, 403),

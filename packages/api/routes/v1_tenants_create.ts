@@ -3,6 +3,7 @@ import { KilnError, TenantCreated, TenantOrder } from '#core';
 import { createTenant } from '#services';
 import type { AppEnv } from '../context.ts';
 import { problems } from '../schemas.ts';
+import { needs } from '../scopes.ts';
 
 const route = createRoute({
   method: 'post',
@@ -10,8 +11,8 @@ const route = createRoute({
   operationId: 'createTenant',
   tags: ['Tenants'],
   summary: 'Create a tenant (admin)',
-  description: 'Creates a tenant and returns its API key. The key is shown only in this response; Kiln stores its hash.',
-  security: [{ bearer: [] }],
+  description: 'Creates a tenant and returns its first API key, which holds every scope and does not expire. The key is shown only in this response; Kiln stores its hash.',
+  ...needs('admin'),
   request: { body: { required: true, content: { 'application/json': { schema: TenantOrder } } } },
   responses: {
     201: { description: 'The tenant, with its API key.', content: { 'application/json': { schema: TenantCreated } } },

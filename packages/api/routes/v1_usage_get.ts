@@ -3,6 +3,7 @@ import { USAGE_GRANULARITIES, UsageReport } from '#core';
 import { USAGE_SETTLE_MINUTES, getUsage } from '#services';
 import { type AppEnv, tenantOf } from '../context.ts';
 import { problems } from '../schemas.ts';
+import { needs } from '../scopes.ts';
 
 const HOUR_MS = 3600_000;
 /** How far one request reaches: a month of hours, or a year and a bit of days. */
@@ -34,7 +35,7 @@ const route = createRoute({
   description:
     'Node-seconds (and node-hours) per cluster, role, pool and instance type, per hour or per UTC day: each machine counts from the health poll that first saw it running to the one that no longer did, or its cluster\'s deletion. ' +
     `An hour is reported ${USAGE_SETTLE_MINUTES} minutes after it ended, with a \`usage.reported\` event carrying the same figures; \`reportedThrough\` says how far that has got, and later periods are not listed yet.`,
-  security: [{ bearer: [] }],
+  ...needs('read-only'),
   request: { query: UsageQuery },
   responses: {
     200: { description: 'The reported periods in the range.', content: { 'application/json': { schema: UsageReport } } },

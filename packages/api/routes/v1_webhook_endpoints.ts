@@ -14,6 +14,7 @@ import {
 } from '#services';
 import { type AppEnv, tenantOf } from '../context.ts';
 import { problems } from '../schemas.ts';
+import { needs } from '../scopes.ts';
 
 const EndpointIdParam = z.object({
   id: z
@@ -34,7 +35,7 @@ const create = createRoute({
     'Kiln POSTs every event of the tenant (or of the types named) that happens from now on to the URL, signed as Standard Webhooks describes (`webhook-id`, `webhook-timestamp`, `webhook-signature`; verify with the `standardwebhooks` package and the `secret`, shown once). ' +
     'Delivery is at least once, with the same `webhook-id` for an event every time; order is not promised. A failed attempt is retried after 5 s, 5 min, 30 min, 2 h, 5 h, 10 h and 10 h; an answer of 410, or a day in which every attempt failed, disables the endpoint (with a `webhook_endpoint.disabled` event and its `disabledReason`). ' +
     'The URL must be https and resolve to a public address (no private, loopback, link-local or metadata address, checked again at every delivery; redirects are not followed): 422 otherwise.',
-  security: [{ bearer: [] }],
+  ...needs('webhooks'),
   request: { body: { required: true, content: { 'application/json': { schema: WebhookEndpointOrder } } } },
   responses: {
     201: {
@@ -53,7 +54,7 @@ const list = createRoute({
   tags: TAGS,
   summary: "List the tenant's webhook endpoints",
   description: 'Every endpoint of the tenant, enabled or not, with why deliveries stopped if they did; never a signing secret.',
-  security: [{ bearer: [] }],
+  ...needs('read-only'),
   responses: {
     200: { description: 'The endpoints (never their secrets).', content: { 'application/json': { schema: z.object({ items: z.array(WebhookEndpoint) }) } } },
     ...problems(401, 403),
@@ -67,7 +68,7 @@ const get = createRoute({
   tags: TAGS,
   summary: 'Get a webhook endpoint',
   description: 'The endpoint, with `disabledReason` and `failingSince` when they apply; never its signing secret.',
-  security: [{ bearer: [] }],
+  ...needs('read-only'),
   request: { params: EndpointIdParam },
   responses: {
     200: { description: 'The endpoint; `disabledReason` says why Kiln stopped delivering, if it did.', content: { 'application/json': { schema: WebhookEndpoint } } },
@@ -84,7 +85,7 @@ const update = createRoute({
   description:
     'Changes the URL (checked as at creation: 422 if Kiln would not deliver there), the event types, the description, or `enabled`. ' +
     '`{"enabled": true}` starts deliveries again after a pause or after Kiln disabled the endpoint: the events that happened meanwhile are delivered then; replay the deliveries that failed before.',
-  security: [{ bearer: [] }],
+  ...needs('webhooks'),
   request: { params: EndpointIdParam, body: { required: true, content: { 'application/json': { schema: WebhookEndpointUpdate } } } },
   responses: {
     200: { description: 'The endpoint as it is now.', content: { 'application/json': { schema: WebhookEndpoint } } },
@@ -99,7 +100,7 @@ const remove = createRoute({
   tags: TAGS,
   summary: 'Delete a webhook endpoint',
   description: 'Nothing more is delivered to it.',
-  security: [{ bearer: [] }],
+  ...needs('webhooks'),
   request: { params: EndpointIdParam },
   responses: {
     204: { description: 'Deleted.' },
@@ -114,7 +115,7 @@ const deliveries = createRoute({
   tags: TAGS,
   summary: "List an endpoint's deliveries",
   description: 'The newest 100 deliveries, each with every attempt: when, the status, the latency and the first kilobyte of the answer.',
-  security: [{ bearer: [] }],
+  ...needs('read-only'),
   request: { params: EndpointIdParam },
   responses: {
     200: { description: 'The deliveries.', content: { 'application/json': { schema: z.object({ items: z.array(WebhookDelivery) }) } } },
@@ -129,7 +130,7 @@ const rotate = createRoute({
   tags: TAGS,
   summary: "Rotate an endpoint's signing secret",
   description: `A new secret, shown once. The one it replaces keeps signing beside it for ${SECRET_OVERLAP_HOURS} hours (each delivery carries a signature per active secret), so the receiver verifies with either while it moves to the new one.`,
-  security: [{ bearer: [] }],
+  ...needs('webhooks'),
   request: { params: EndpointIdParam },
   responses: {
     201: {
@@ -168,7 +169,7 @@ const replay = createRoute({
   tags: TAGS,
   summary: 'Deliver events again',
   description: 'Puts the deliveries of one event, or of every event in a time range, back to be delivered at once, each with the same `webhook-id` as before; their earlier attempts stay in the log.',
-  security: [{ bearer: [] }],
+  ...needs('webhooks'),
   request: { params: EndpointIdParam, body: { required: true, content: { 'application/json': { schema: ReplayOrder } } } },
   responses: {
     202: { description: 'The deliveries, due now.', content: { 'application/json': { schema: z.object({ items: z.array(WebhookDelivery) }) } } },
@@ -183,7 +184,7 @@ const test = createRoute({
   tags: TAGS,
   summary: 'Send a test event',
   description: 'A `webhook.test` event for this endpoint only, signed like every other and delivered on the next run, to check a receiver end to end.',
-  security: [{ bearer: [] }],
+  ...needs('webhooks'),
   request: { params: EndpointIdParam },
   responses: {
     202: { description: 'The test delivery, due now.', content: { 'application/json': { schema: WebhookDelivery } } },
