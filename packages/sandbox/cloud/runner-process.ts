@@ -154,7 +154,11 @@ export class RunnerProcess {
 
   /** The runner exits when its channel closes; it answers once, so nothing is lost. */
   private release(): void {
-    if (this.child.connected) this.child.disconnect();
+    // Not from inside the 'message' handler: Node goes on emitting the other messages of the same read from the
+    // channel, which a disconnect has just set to null (node:internal/child_process reads channel[kPendingMessages]).
+    setImmediate(() => {
+      if (this.child.connected) this.child.disconnect();
+    });
   }
 
   kill(): void {
