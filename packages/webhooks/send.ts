@@ -1,7 +1,8 @@
 import { tenantWideEvent } from '#core';
-import { type KilnServices, webhookSecretContext } from '#services';
+import type { KilnServices } from '#services';
 import { VersionConflictError, type WebhookEndpointRecord } from '#store';
 import { type AttemptResult, attemptDelivery } from './deliver.ts';
+import { webhookSecretContext } from './secret.ts';
 import type { SqsBatchResponse, SqsEvent, WebhookMessage } from './queue.ts';
 
 /**
