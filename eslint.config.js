@@ -19,6 +19,7 @@ const NOT_FOR_REQUESTS = {
     { name: '#addons', message: 'The API and its services never load the add-on installer.' },
     { name: '#steps', message: 'Workflow steps run in their own functions, not in the API.' },
     { name: '#hardening', message: 'The hardening scorer is a tool, not part of a request.' },
+    { name: '#webhooks', message: 'The API loads #webhooks/shared (address guard, secret context), not the senders, their HTTP client and queue.' },
     { name: '@kubernetes/client-node', message: 'The API never talks to a cluster.' },
     { name: 'typescript', message: 'The API never loads the compiler.' },
   ],

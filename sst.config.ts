@@ -335,10 +335,11 @@ export default $config({
       { handler: 'functions/webhook-sender.handler', nodejs, timeout: '60 seconds', environment, permissions: grants('WebhookSender') },
       { batch: { size: 5, partialResponses: true } },
     );
+    // The dispatcher (functions/webhook-dispatcher.ts); the resource keeps its deployed name, renaming would replace it.
     new sst.aws.CronV2('WebhookDelivery', {
       schedule: 'rate(1 minute)',
       function: {
-        handler: 'functions/webhook-delivery.handler',
+        handler: 'functions/webhook-dispatcher.handler',
         nodejs,
         timeout: '55 seconds',
         environment: { ...environment, KILN_WEBHOOK_QUEUE_URL: webhookQueue.url },

@@ -55,7 +55,7 @@ export const LAMBDA_ENTRY_POINTS = {
   KubernetesVersionSupport: 'functions/version-support.ts',
   CertificateRenewals: 'functions/certificate-renewals.ts',
   KubernetesUpgrades: 'functions/kubernetes-upgrades.ts',
-  WebhookDelivery: 'functions/webhook-delivery.ts',
+  WebhookDelivery: 'functions/webhook-dispatcher.ts',
   WebhookSender: 'functions/webhook-sender.ts',
   UsageReports: 'functions/usage-reports.ts',
   Health: 'functions/health.ts',

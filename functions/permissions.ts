@@ -139,7 +139,7 @@ export const FUNCTION_NEEDS = {
     ],
     unseals: ['webhook-secret'],
   },
-  // functions/webhook-delivery.ts: takes every enabled endpoint (the WEBHOOK_ENDPOINTS index), turns its tenant's
+  // functions/webhook-dispatcher.ts: takes every enabled endpoint (the WEBHOOK_ENDPOINTS index), turns its tenant's
   // events (TENANT#<t>#EVENTS) into deliveries (TENANT#<t>#WEBHOOKS) and queues the due ones.
   WebhookDelivery: { table: [{ partitions: ['WEBHOOK_ENDPOINTS', 'TENANT#*'], actions: ['dynamodb:GetItem', 'dynamodb:Query', 'dynamodb:PutItem', 'dynamodb:UpdateItem'] }], webhookQueue: true },
   RotationSchedule: { workflows: ['start'] },

@@ -15,7 +15,8 @@ export {
   type RemediationRecord,
   type UnhealthyReason,
 } from './evaluate.ts';
-export { pollCluster, pollNodeHealth, type HealthPollReport, type HealthPollServices } from './poll.ts';
+export { pollCluster, pollNodeHealth, type HealthPollReport } from './poll.ts';
+export type { HealthPollServices } from './services.ts';
 export {
   finishRemediationStep,
   rebootStep,

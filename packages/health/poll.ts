@@ -1,17 +1,14 @@
 import { type NodeSummary, listNodes } from '#addons';
 import { clusterObserver } from '#steps';
 import { instanceIdOf } from '#bootstrap';
-import { type ClusterEvent, type NodeObservation, type ClusterSpec, KUBERNETES_RELEASES, clusterEvent } from '#core';
-import { type KilnServices, meterCluster, updateCluster, withCondition } from '#services';
+import { type ClusterEvent, type NodeObservation, KUBERNETES_RELEASES, clusterEvent } from '#core';
+import { meterCluster, updateCluster, withCondition } from '#services';
 import { type ClusterRecord, type KilnStore, VersionConflictError } from '#store';
 import { type HealthDecision, type HoldReason, type MachineHealth, type ObservedMachine, type ObservedNode, type RemediationRecord, decide, groupKey } from './evaluate.ts';
-import type { MachineFleet } from './fleet.ts';
+import type { HealthPollServices } from './services.ts';
 import { startRemediation } from './remediate.ts';
 
 /** What polling needs: the store, and each cluster's machines in its own account and region. */
-export interface HealthPollServices extends KilnServices {
-  inCluster(cluster: { id: string; spec: Pick<ClusterSpec, 'region' | 'account'> }): { fleet: MachineFleet };
-}
 
 export interface HealthPollReport {
   polled: number;

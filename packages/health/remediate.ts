@@ -6,7 +6,7 @@ import { type StepResult, clusterApi, runStep, withdrawJoinMaterial } from '#ste
 import type { ClusterRecord, OperationRecord } from '#store';
 import type { MachineHealth } from './evaluate.ts';
 import type { MachineFleet } from './fleet.ts';
-import type { HealthPollServices } from './poll.ts';
+import type { HealthPollServices } from './services.ts';
 
 /**
  * What the remediation steps need besides the poller's services: the

@@ -487,7 +487,7 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
     const webhookDeliverySeconds = options.webhookDeliverySeconds ?? 2;
     let webhookDispatches: NodeJS.Timeout | undefined;
     if (webhookDeliverySeconds > 0) {
-      const dispatcher = await import('../../functions/webhook-delivery.ts');
+      const dispatcher = await import('../../functions/webhook-dispatcher.ts');
       const sender = await import('../../functions/webhook-sender.ts');
       webhookDispatches = setInterval(() => {
         dispatcher.handler().catch((error: unknown) => {

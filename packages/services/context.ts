@@ -1,7 +1,7 @@
 import type { Logger, Metrics, RatePolicy } from '#core';
 import type { SecretSealer } from '#encryption';
 import type { KilnStore } from '#store';
-import type { AddressPolicy } from './webhook-address.ts';
+import type { AddressPolicy } from '#webhooks/shared';
 import type { RequestAdmission } from './admission.ts';
 import type { Workflows } from './workflows.ts';
 

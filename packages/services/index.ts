@@ -32,7 +32,6 @@ export { beginUpdate, updateBranches, updateClusterSpec } from './updates.ts';
 export { insideMaintenanceWindow, startDueKubernetesUpgrades, type ScheduledUpgrades } from './kubernetes-upgrades.ts';
 export { clusterView, operationView } from './views.ts';
 export { WorkflowLauncher, type ExecutionStatus, type WorkflowName, type Workflows } from './workflows.ts';
-export { addressRefusal, resolveAllowed, urlRefusal, type AddressPolicy } from './webhook-address.ts';
 export {
   createWebhookEndpoint,
   deleteWebhookEndpoint,
@@ -44,7 +43,6 @@ export {
   SECRET_OVERLAP_HOURS,
   sendTestWebhook,
   updateWebhookEndpoint,
-  webhookSecretContext,
 } from './webhooks.ts';
 export { USAGE_SETTLE_MINUTES, endClusterUsage, getUsage, meterCluster, reportUsage, usageOfHour, type MeteredMachine } from './usage.ts';
 export { ADMIN_BUCKET, getQuotaUsage, ratePolicy, rateLimitHeaders, takeRequestToken, withinQuota } from './limits.ts';

@@ -1,13 +1,8 @@
 import { randomBytes } from 'node:crypto';
 import { NotFoundError, UnprocessableError, type WebhookDelivery, type WebhookEndpoint, type WebhookEndpointCreated, type WebhookEndpointOrder, type WebhookEndpointUpdate, firstIdAt, newId } from '#core';
 import type { WebhookDeliveryRecord, WebhookEndpointRecord } from '#store';
-import { resolveAllowed, urlRefusal } from './webhook-address.ts';
+import { resolveAllowed, urlRefusal, webhookSecretContext } from '#webhooks/shared';
 import type { KilnServices } from './context.ts';
-
-/** The encryption context a webhook secret is sealed under: it opens only for its tenant, endpoint and purpose. */
-export function webhookSecretContext(endpoint: Pick<WebhookEndpointRecord, 'tenantId' | 'id'>): Record<string, string> {
-  return { tenantId: endpoint.tenantId, webhookEndpointId: endpoint.id, purpose: 'webhook-secret' };
-}
 
 /** A Standard Webhooks secret: `whsec_` and 24 random bytes in base64. */
 function newSecret(): string {

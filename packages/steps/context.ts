@@ -2,7 +2,7 @@ import type { MachineCommands, MachineSecretStore } from '#bootstrap';
 import type { ClusterSpec } from '#core';
 import type { SecretSealer } from '#encryption';
 import type { KilnServices } from '#services';
-import type { GroupMembers } from './machine-targets.ts';
+import type { GroupMembers } from './machine-groups.ts';
 
 /** A cluster as far as reaching its AWS account and region is concerned. */
 export interface ClusterLocation {

@@ -6,7 +6,8 @@ export { clusterApi, clusterObserver, CREDENTIAL_REUSE_MINUTES, KILN_BOOTSTRAP_U
 export type { ClusterAws, ClusterLocation, StepServices } from './context.ts';
 export { destroyStep, infrastructureStep, runInfrastructureContainer } from './infrastructure.ts';
 export { bootstrapTokenIdsOf, withdrawJoinMaterial } from './join-material.ts';
-export { controlPlaneTargets, machineGroupsOf, type GroupMember, type GroupMembers, type MachineGroupNames } from './machine-targets.ts';
+export { controlPlaneTargets, machineGroupsOf } from './machine-targets.ts';
+export type { GroupMember, GroupMembers, MachineGroupNames } from './machine-groups.ts';
 export { markDeletedStep } from './mark-deleted.ts';
 export { markReadyStep } from './mark-ready.ts';
 export { networkStep } from './network.ts';

@@ -3,20 +3,8 @@ import { instanceIdOf } from '#bootstrap';
 import { StepError } from '#core';
 import type { ClusterRecord } from '#store';
 import type { StepServices } from './context.ts';
+import type { GroupMember, MachineGroupNames } from './machine-groups.ts';
 
-/** The Auto Scaling groups of a cluster, by role and pool, as the infrastructure step recorded them. */
-export type MachineGroupNames = NonNullable<ClusterRecord['machineGroups']>;
-
-/** An instance its cluster's Auto Scaling group holds, as the health poll's fleet describes it. */
-export interface GroupMember {
-  instanceId: string;
-  group: { role: 'control-plane' } | { role: 'worker'; pool: string };
-}
-
-/** The instances in a cluster's Auto Scaling groups now (production: the health poll's AwsMachineFleet). */
-export interface GroupMembers {
-  machines(groups: MachineGroupNames): Promise<readonly GroupMember[]>;
-}
 
 /** The Auto Scaling groups the infrastructure step recorded for the cluster; a step that needs them fails without. */
 export function machineGroupsOf(cluster: Pick<ClusterRecord, 'machineGroups'>, step: string): MachineGroupNames {

@@ -1,6 +1,6 @@
 import { Webhook } from 'standardwebhooks';
 import { Agent, request } from 'undici';
-import { type AddressPolicy, resolveAllowed, urlRefusal } from '#services';
+import { type AddressPolicy, resolveAllowed, urlRefusal } from './address.ts';
 
 /** How long one attempt may take, connection included. */
 export const ATTEMPT_TIMEOUT_MS = 10_000;

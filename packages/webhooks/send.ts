@@ -1,8 +1,9 @@
 import { tenantWideEvent } from '#core';
-import { type KilnServices, webhookSecretContext } from '#services';
 import { VersionConflictError, type WebhookEndpointRecord } from '#store';
 import { type AttemptResult, attemptDelivery } from './deliver.ts';
+import { webhookSecretContext } from './secret.ts';
 import type { SqsBatchResponse, SqsEvent, WebhookMessage } from './queue.ts';
+import type { WebhookServices } from './services.ts';
 
 /**
  * When the next attempt comes after a failed one: the first goes at once, then 5 s, 5 min, 30 min, 2 h, 5 h, 10 h and
@@ -42,7 +43,7 @@ function lastAnswer(attempt: AttemptResult): string {
  * disables it with a reason and a webhook_endpoint.disabled event in the same write. Lost races (the owner changed
  * the endpoint meanwhile) are read again and decided again.
  */
-async function settleEndpoint(services: KilnServices, tenantId: string, id: string, outcome: RunOutcome, now: Date): Promise<boolean> {
+async function settleEndpoint(services: WebhookServices, tenantId: string, id: string, outcome: RunOutcome, now: Date): Promise<boolean> {
   for (let attempt = 0; attempt < 3; attempt += 1) {
     const latest = await services.store.getWebhookEndpoint(tenantId, id);
     if (latest?.enabled !== true) return false;
@@ -74,7 +75,7 @@ async function settleEndpoint(services: KilnServices, tenantId: string, id: stri
 }
 
 /** Attempts the deliveries of one endpoint, in the order given, and records what came of each. */
-async function sendToEndpoint(services: KilnServices, tenantId: string, endpointId: string, eventIds: readonly string[], now: Date, report: SendReport): Promise<void> {
+async function sendToEndpoint(services: WebhookServices, tenantId: string, endpointId: string, eventIds: readonly string[], now: Date, report: SendReport): Promise<void> {
   const endpoint = await services.store.getWebhookEndpoint(tenantId, endpointId);
   if (endpoint?.enabled !== true) {
     // Disabled or deleted meanwhile: its deliveries stay as they are (enabling it again dispatches them).
@@ -125,7 +126,7 @@ async function sendToEndpoint(services: KilnServices, tenantId: string, endpoint
  * retried on the schedule. A 410 answer, or a day in which every attempt failed, disables the endpoint with its reason
  * (and an event); its events wait in the feed until it is enabled again. Returns the messages it could not process.
  */
-export async function sendWebhooks(services: KilnServices, messages: readonly (WebhookMessage & { messageId?: string })[], now = new Date()): Promise<SendReport & { unprocessed: string[] }> {
+export async function sendWebhooks(services: WebhookServices, messages: readonly (WebhookMessage & { messageId?: string })[], now = new Date()): Promise<SendReport & { unprocessed: string[] }> {
   const report: SendReport & { unprocessed: string[] } = { attempted: 0, succeeded: 0, failed: 0, skipped: 0, disabled: [], unprocessed: [] };
   const byEndpoint = new Map<string, (WebhookMessage & { messageId?: string })[]>();
   for (const message of messages) {
@@ -161,7 +162,7 @@ function messageOf(body: string): WebhookMessage | undefined {
  * The sender Lambda's handler: a batch of SQS messages in, the ones to leave in the queue out (partial batch
  * response). `into` adds up what it did, for callers that report.
  */
-export async function handleWebhookBatch(services: KilnServices, event: SqsEvent, now = new Date(), into?: SendReport): Promise<SqsBatchResponse> {
+export async function handleWebhookBatch(services: WebhookServices, event: SqsEvent, now = new Date(), into?: SendReport): Promise<SqsBatchResponse> {
   const messages: (WebhookMessage & { messageId: string })[] = [];
   // A message that is not one of ours stays failed, and goes to the dead-letter queue after its receives.
   const malformed: string[] = [];

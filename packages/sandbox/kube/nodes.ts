@@ -2,7 +2,7 @@ import { randomBytes } from 'node:crypto';
 import { MACHINE_OS_RELEASES, type MachineOsRelease, machineOsReleaseOf } from '#core';
 import type { ResourceType } from './catalog.ts';
 import { type JsonObject, arrayAt, ensureObject, isObject, stringAt } from './json.ts';
-import type { ApiRegistry } from './registry.ts';
+import type { Scope } from './fields.ts';
 
 export type NodeRole = 'control-plane' | 'worker';
 export type NodeConditionStatus = 'True' | 'False' | 'Unknown';
@@ -142,16 +142,27 @@ function isLifecycleTaint(taint: JsonObject): boolean {
   return taint.key === NOT_READY_TAINT || taint.key === UNREACHABLE_TAINT;
 }
 
+/**
+ * What the kubelets and the lifecycle controller do to the API server's objects: the ApiRegistry, named by what it
+ * does here because the registry runs the controllers that read Nodes (controllers.ts imports this module).
+ */
+export interface NodeObjects {
+  now(): string;
+  get(type: ResourceType, namespace: string, name: string): JsonObject;
+  writeInternal(type: ResourceType, namespace: string, name: string, manager: string, scope: Scope, change: (current: JsonObject | undefined) => JsonObject): { object: JsonObject };
+  removeInternal(type: ResourceType, namespace: string, name: string): boolean;
+}
+
 /** Plays the kubelets and the node lifecycle controller of one sandbox cluster. */
 export class KubeletSimulator {
-  private readonly registry: ApiRegistry;
+  private readonly registry: NodeObjects;
   private readonly nodeType: ResourceType;
   private readonly clusterVersion: () => string;
   private nextAddress = 10;
   /** Per node: what its kubelet last said of its own health, and whether a CNI configuration is on its machine. */
   private readonly machines = new Map<string, { kubelet: NodeConditionStatus; cni: boolean }>();
 
-  constructor(registry: ApiRegistry, nodeType: ResourceType, clusterVersion: () => string) {
+  constructor(registry: NodeObjects, nodeType: ResourceType, clusterVersion: () => string) {
     this.registry = registry;
     this.nodeType = nodeType;
     this.clusterVersion = clusterVersion;

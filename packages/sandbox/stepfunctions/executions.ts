@@ -7,7 +7,8 @@ import {
   type StateMachineDefinition,
 } from 'aws-local-stepfunctions';
 import { AwsServiceError } from '../aws-json.ts';
-import { type JsonValue, type PreparedDefinition, type TaskBindings, localTaskHandlers, prepareDefinition } from './task-bindings.ts';
+import { type PreparedDefinition, type TaskBindings, localTaskHandlers, prepareDefinition } from './task-bindings.ts';
+import type { JsonValue } from './task-results.ts';
 
 /**
  * Step Functions' model of state machines and executions, in memory, with

@@ -1,7 +1,7 @@
 import { randomBytes, randomUUID } from 'node:crypto';
-import type { RunOptions } from 'aws-local-stepfunctions';
 import { z } from 'zod';
 import { isRecord } from '#core';
+import { type JsonValue, type LocalHandlers, TaskFailure } from './task-results.ts';
 import { type TaskTokens, withToken, withTokenPlaceholder } from './task-tokens.ts';
 
 /**
@@ -14,9 +14,6 @@ import { type TaskTokens, withToken, withTokenPlaceholder } from './task-tokens.
  * Catch behave as they do in AWS.
  */
 
-type LocalHandlers = NonNullable<NonNullable<RunOptions['overrides']>['taskResourceLocalHandlers']>;
-type LocalHandler = LocalHandlers[string];
-export type JsonValue = Parameters<LocalHandler>[0];
 
 /** What a Lambda function does with its event; a thrown error's `name` becomes the Step Functions error. */
 export type LambdaHandler = (event: unknown) => Promise<unknown>;
@@ -35,14 +32,6 @@ export interface TaskBindings {
   ecsCapacity?: { limit: number; running: number };
   /** The open task tokens of the service (waitForTaskToken tasks wait for them). */
   taskTokens?: TaskTokens;
-}
-
-/** The emulator reports it under `name`; a Catch receives the message as Cause. */
-export class TaskFailure extends Error {
-  constructor(name: string, cause: string) {
-    super(cause);
-    this.name = name;
-  }
 }
 
 /** Fails the execution outright: the emulator lets no Retry or Catch match it. */

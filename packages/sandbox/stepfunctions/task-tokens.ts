@@ -1,6 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import { AwsServiceError } from '../aws-json.ts';
-import { type JsonValue, TaskFailure } from './task-bindings.ts';
+import { type JsonValue, TaskFailure } from './task-results.ts';
 
 /** What the sandbox puts where a definition reads `$$.Task.Token`; each task run replaces it with a token of its own. */
 export const TASK_TOKEN_PLACEHOLDER = 'kiln-sandbox:task-token';

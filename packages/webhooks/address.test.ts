@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { addressRefusal, resolveAllowed, urlRefusal } from './webhook-address.ts';
+import { addressRefusal, resolveAllowed, urlRefusal } from './address.ts';
 
 const PRODUCTION = { allowLoopback: false };
 const LOCAL = { allowLoopback: true };
