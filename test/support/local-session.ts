@@ -100,7 +100,8 @@ export function localSession(options: LocalStackOptions) {
         const response = await session.api<ClusterBody>('GET', `/v1/clusters/${id}`, { token: key });
         if (response.body.status.phase === 'Failed' && phase !== 'Failed') throw new Error(`cluster failed: ${response.body.status.reason ?? ''}`);
         return response.body.status.phase === phase ? response.body : undefined;
-      }),
+        // A minute: two e2e files provision side by side on a 2-core machine (a failure ends the wait at once).
+      }, 60_000),
     /** Every machine of a cluster, terminated ones included, through the sandbox's admin API. */
     machinesOf: async (clusterId: string): Promise<SandboxMachine[]> =>
       (await session.api<{ items: SandboxMachine[] }>('GET', `/v1/sandbox/clusters/${clusterId}/machines`, { token: session.stack.adminToken })).body.items,
